@@ -1,0 +1,31 @@
+"""Whether Triton kernels can run here: on CUDA tensors, or on CPU tensors under ``TRITON_INTERPRET=1``."""
+from __future__ import annotations
+
+import functools
+import os
+
+import torch
+
+
+@functools.lru_cache(maxsize=None)
+def triton_available() -> bool:
+    try:
+        import triton  # noqa: F401
+        import triton.language  # noqa: F401
+    except Exception:  # pragma: no cover - depends on the install
+        return False
+    return True
+
+
+def interpreting() -> bool:
+    """True when Triton runs kernels through its CPU interpreter (TRITON_INTERPRET=1)."""
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def can_launch(t: torch.Tensor) -> bool:
+    """Can a Triton kernel take this tensor? CUDA tensors always; CPU tensors only under the interpreter."""
+    if not triton_available():
+        return False
+    if t.is_cuda:
+        return not interpreting()
+    return t.device.type == "cpu" and interpreting()

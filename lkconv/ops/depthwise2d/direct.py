@@ -1,0 +1,461 @@
+"""Direct depthwise 2D convolution on CUDA cores (Triton): forward, input gradient, weight gradient.
+
+How the kernels reuse data. A program owns a *strip* of ``R`` output lines along one spatial axis (the
+reuse axis A, with ``KA`` kernel taps) for a 2D tile of (channel, position along the other axis B). The taps
+along A are unrolled at compile time: every input line loaded along A feeds up to ``min(R, KA)`` output
+lines from registers, so one load serves ~R*KA/(R+KA-1) FMAs instead of one. Taps along B are a runtime
+loop. In NCHW the tile is (channels, W) so that warps read contiguous rows; in NHWC it is (positions,
+channels) and either spatial axis may be the reuse axis (the one with more taps is chosen).
+
+The input gradient is the same forward kernel run on the output gradient with the flipped kernel; a
+strided convolution splits into ``sh*sw`` phases, each a stride-1 convolution with a sub-sampled kernel
+written through a strided view of dx. The weight gradient keeps ``JB*KA`` per-thread partial sums, walks a
+chunk of strips, and reduces each tile once; chunk partials are summed on the host (deterministic).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Sequence, Tuple
+
+import torch
+
+from ..._triton import triton_available
+from .problem import layout_of
+
+if triton_available():
+    import triton
+    import triton.language as tl
+else:  # pragma: no cover
+    triton = None
+
+SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+_INT32_MAX = 2**31 - 1
+
+
+if triton is not None:
+
+    @triton.jit
+    def _strip_origin(t, P: tl.constexpr, R: tl.constexpr):
+        """First output line of strip t: strips interleave P phases so that dilated taps share lines."""
+        return (t // P) * (R * P) + t % P
+
+    @triton.jit
+    def depthwise_conv2d_fwd_kernel(
+        x_ptr, w_ptr, b_ptr, y_ptr,
+        C_OUT, N_STRIPS, A_IN, B_IN, A_OUT, B_OUT,
+        sxn, sxc, sxa, sxb,
+        syn, syc, sya, syb,
+        swc, swa, swb,
+        pad_a, pad_b,
+        KA: tl.constexpr, KB: tl.constexpr, SA: tl.constexpr, SB: tl.constexpr,
+        DA: tl.constexpr, DB: tl.constexpr, P: tl.constexpr, UNIT: tl.constexpr, NQ: tl.constexpr,
+        R: tl.constexpr, MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
+        BLOCK_0: tl.constexpr, BLOCK_1: tl.constexpr, CH_AXIS: tl.constexpr,
+        HAS_BIAS: tl.constexpr, INT64: tl.constexpr,
+    ):
+        """y[n, co, a, b] = sum_{g, i, j} x[n, src(co, g), a*SA + i*DA - pad_a, b*SB + j*DB - pad_b] * w[co*GROUP + g, i, j]
+
+        with src(co, g) = (co // MULT_DIV) * GROUP + g; x is zero outside its bounds. Grid:
+        (N * N_STRIPS, blocks along B, channel blocks).
+        """
+        pid_s = tl.program_id(0)
+        pid_b = tl.program_id(1)
+        pid_c = tl.program_id(2)
+        n = pid_s // N_STRIPS
+        a0 = _strip_origin(pid_s % N_STRIPS, P, R)
+        if CH_AXIS == 1:
+            co = pid_c * BLOCK_1 + tl.arange(0, BLOCK_1)[None, :]
+            bo = pid_b * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None]
+        else:
+            co = pid_c * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None]
+            bo = pid_b * BLOCK_1 + tl.arange(0, BLOCK_1)[None, :]
+        c_ok = co < C_OUT
+        b_ok = bo < B_OUT
+
+        accs = ()
+        for r in tl.static_range(R):
+            accs = accs + (tl.zeros([BLOCK_0, BLOCK_1], dtype=tl.float32),)
+
+        x_n = x_ptr + n.to(tl.int64) * sxn
+        ia0 = a0 * SA - pad_a
+        for g in tl.static_range(GROUP):
+            src = (co // MULT_DIV) * GROUP + g
+            x_c = x_n + src.to(tl.int64) * sxc
+            w_c = w_ptr + (co * GROUP + g) * swc
+            for j in range(KB):
+                ib = bo * SB + j * DB - pad_b
+                m_bc = (ib >= 0) & (ib < B_IN) & c_ok
+                if INT64:
+                    x_cb = x_c + ib.to(tl.int64) * sxb
+                else:
+                    x_cb = x_c + ib * sxb
+                ws = ()
+                for i in tl.static_range(KA):
+                    ws = ws + (tl.load(w_c + i * swa + j * swb, mask=c_ok, other=0.0),)
+                for q in tl.static_range(NQ):
+                    ia = ia0 + q * UNIT
+                    if INT64:
+                        row = ia.to(tl.int64) * sxa
+                    else:
+                        row = ia * sxa
+                    xq = tl.load(x_cb + row, mask=m_bc & (ia >= 0) & (ia < A_IN), other=0.0).to(tl.float32)
+                    new = ()
+                    for r in tl.static_range(R):
+                        acc = accs[r]
+                        d = q * UNIT - r * P * SA
+                        if d >= 0:
+                            if d % DA == 0:
+                                if d // DA < KA:
+                                    acc = acc + xq * ws[d // DA]
+                        new = new + (acc,)
+                    accs = new
+
+        if HAS_BIAS:
+            bias = tl.load(b_ptr + co, mask=c_ok, other=0.0).to(tl.float32)
+        y_nc = y_ptr + n.to(tl.int64) * syn + co.to(tl.int64) * syc + bo * syb
+        for r in tl.static_range(R):
+            a = a0 + r * P
+            out = accs[r]
+            if HAS_BIAS:
+                out = out + bias
+            tl.store(y_nc + a.to(tl.int64) * sya, out.to(y_ptr.dtype.element_ty), mask=c_ok & b_ok & (a < A_OUT))
+
+    @triton.jit
+    def depthwise_conv2d_wgrad_kernel(
+        x_ptr, dy_ptr, part_ptr,
+        C_OUT, N_STRIPS, TOTAL_STRIPS, STRIPS_PER_PROG, N_BBLOCKS, A_IN, B_IN, A_OUT, B_OUT,
+        sxn, sxc, sxa, sxb,
+        syn, syc, sya, syb,
+        pad_a, pad_b,
+        KA: tl.constexpr, KB: tl.constexpr, SA: tl.constexpr, SB: tl.constexpr,
+        DA: tl.constexpr, DB: tl.constexpr, P: tl.constexpr, UNIT: tl.constexpr, NQ: tl.constexpr,
+        R: tl.constexpr, JB: tl.constexpr, MULT_DIV: tl.constexpr,
+        BLOCK_0: tl.constexpr, BLOCK_1: tl.constexpr, CH_AXIS: tl.constexpr, INT64: tl.constexpr,
+    ):
+        """part[k, co, i, j] = sum over this program's strips and B block of dy[n, co, a, b] * x[n, co // MULT_DIV, a*SA + i*DA - pad_a, b*SB + j*DB - pad_b]
+
+        Grid: (strip chunks, blocks along B, channel blocks); k = chunk * N_BBLOCKS + B block.
+        """
+        pid_k = tl.program_id(0)
+        pid_b = tl.program_id(1)
+        pid_c = tl.program_id(2)
+        if CH_AXIS == 1:
+            co = pid_c * BLOCK_1 + tl.arange(0, BLOCK_1)[None, :]
+            bo = pid_b * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None]
+            co_1d = pid_c * BLOCK_1 + tl.arange(0, BLOCK_1)
+        else:
+            co = pid_c * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None]
+            bo = pid_b * BLOCK_1 + tl.arange(0, BLOCK_1)[None, :]
+            co_1d = pid_c * BLOCK_0 + tl.arange(0, BLOCK_0)
+        c_ok = co < C_OUT
+        m_dy = c_ok & (bo < B_OUT)
+        src = co // MULT_DIV
+        x_c = x_ptr + src.to(tl.int64) * sxc
+        dy_cb = dy_ptr + co.to(tl.int64) * syc + bo * syb
+        s_begin = pid_k * STRIPS_PER_PROG
+        s_end = tl.minimum(s_begin + STRIPS_PER_PROG, TOTAL_STRIPS)
+        part_k = part_ptr + (pid_k * N_BBLOCKS + pid_b).to(tl.int64) * C_OUT * KA * KB + co_1d * (KA * KB)
+
+        for jb in range(0, KB, JB):
+            accs = ()
+            for t in tl.static_range(JB * KA):
+                accs = accs + (tl.zeros([BLOCK_0, BLOCK_1], dtype=tl.float32),)
+            for s in range(s_begin, s_end):
+                n = s // N_STRIPS
+                a0 = _strip_origin(s % N_STRIPS, P, R)
+                dys = ()
+                dy_n = dy_cb + n.to(tl.int64) * syn
+                for r in tl.static_range(R):
+                    a = a0 + r * P
+                    dys = dys + (tl.load(dy_n + a.to(tl.int64) * sya, mask=m_dy & (a < A_OUT), other=0.0).to(tl.float32),)
+                x_n = x_c + n.to(tl.int64) * sxn
+                ia0 = a0 * SA - pad_a
+                for jj in tl.static_range(JB):
+                    ib = bo * SB + (jb + jj) * DB - pad_b
+                    m_bc = (ib >= 0) & (ib < B_IN) & c_ok & (jb + jj < KB)
+                    if INT64:
+                        x_cb = x_n + ib.to(tl.int64) * sxb
+                    else:
+                        x_cb = x_n + ib * sxb
+                    for q in tl.static_range(NQ):
+                        ia = ia0 + q * UNIT
+                        if INT64:
+                            row = ia.to(tl.int64) * sxa
+                        else:
+                            row = ia * sxa
+                        xq = tl.load(x_cb + row, mask=m_bc & (ia >= 0) & (ia < A_IN), other=0.0).to(tl.float32)
+                        new = ()
+                        for t in tl.static_range(JB * KA):
+                            acc = accs[t]
+                            if t // KA == jj:
+                                d = q * UNIT - (t % KA) * DA
+                                if d >= 0:
+                                    if d % (P * SA) == 0:
+                                        if d // (P * SA) < R:
+                                            acc = acc + xq * dys[d // (P * SA)]
+                            new = new + (acc,)
+                        accs = new
+            for t in tl.static_range(JB * KA):
+                j = jb + t // KA
+                tot = tl.sum(accs[t], axis=1 - CH_AXIS)
+                tl.store(part_k + (t % KA) * KB + j, tot, mask=(co_1d < C_OUT) & (j < KB))
+
+
+@dataclass(frozen=True)
+class DirectConfig:
+    """Tile shape of one launch. R: output lines per strip; block_0 x block_1: the (channel, position) tile."""
+
+    r: int
+    block_0: int
+    block_1: int
+    num_warps: int
+    strips_per_prog: int = 1
+    jb: int = 1
+
+
+@dataclass(frozen=True)
+class _Axes:
+    """A problem seen along (A = reuse axis, B = loop axis); everything the kernels need besides pointers."""
+
+    a_in: int
+    b_in: int
+    a_out: int
+    b_out: int
+    ka: int
+    kb: int
+    sa: int
+    sb: int
+    da: int
+    db: int
+    pad_a: int
+    pad_b: int
+    ch_axis: int
+    swap: bool  # True when A is W
+
+    @property
+    def p(self) -> int:
+        return self.da if self.sa == 1 else 1
+
+    @property
+    def unit(self) -> int:
+        return math.gcd(self.p * self.sa, self.da)
+
+    def nq(self, r: int) -> int:
+        return ((r - 1) * self.p * self.sa + (self.ka - 1) * self.da) // self.unit + 1
+
+    def n_strips(self, r: int) -> int:
+        p = self.p
+        return p * triton.cdiv(self.a_out, r * p)
+
+
+def _axes(x: torch.Tensor, kh, kw, stride, dilation, pad_t, pad_l, out_hw) -> _Axes:
+    h, w = x.shape[-2:]
+    ho, wo = out_hw
+    nhwc = layout_of(x) == "nhwc"
+    if nhwc:
+        swap = kw > kh
+    else:
+        swap = abs(x.stride(2)) < abs(x.stride(3))  # A must be the axis with the larger stride
+    if not swap:
+        return _Axes(h, w, ho, wo, kh, kw, stride[0], stride[1], dilation[0], dilation[1], pad_t, pad_l,
+                     1 if nhwc else 0, False)
+    return _Axes(w, h, wo, ho, kw, kh, stride[1], stride[0], dilation[1], dilation[0], pad_l, pad_t,
+                 1 if nhwc else 0, True)
+
+
+def _strides(t: torch.Tensor, swap: bool):
+    sn, sc, sh, sw = t.stride()
+    return (sn, sc, sw, sh) if swap else (sn, sc, sh, sw)
+
+
+def _pow2_at_most(v: int, cap: int) -> int:
+    return min(cap, triton.next_power_of_2(max(1, v)))
+
+
+def choose_config(ax: _Axes, c_out: int, direction: str = "fwd") -> DirectConfig:
+    """Heuristic tile shape: long strips along the reuse axis, ~128 threads, one output per thread."""
+    lines = triton.cdiv(ax.a_out, ax.p)
+    r_max = max(4, min(32, 1024 // max(1, ax.ka)))
+    if ax.ka == 1:
+        r_max = 8
+    best = None
+    for r in range(max(1, r_max // 2), r_max + 1):
+        waste = triton.cdiv(lines, r) * r - lines
+        score = (waste / max(lines, 1), -r)
+        if best is None or score < best[0]:
+            best = (score, r)
+    r = min(best[1], lines) if lines > 0 else 1
+    if ax.ch_axis == 0:
+        block_1 = max(16, _pow2_at_most(ax.b_out, 128))
+        block_0 = max(1, min(128 // block_1, _pow2_at_most(c_out, 64)))
+    else:
+        block_1 = max(16, _pow2_at_most(c_out, 64))
+        block_0 = max(1, min(128 // block_1, _pow2_at_most(ax.b_out, 64)))
+    num_warps = max(1, min(8, block_0 * block_1 // 32))
+    jb = 1
+    if direction == "wgrad":
+        jb = 2 if ax.kb >= 2 and ax.ka <= 32 else 1
+        r = min(r, 16)
+    return DirectConfig(r, block_0, block_1, num_warps, 1, jb)
+
+
+def _needs_int64(*tensors: torch.Tensor) -> bool:
+    for t in tensors:
+        span = sum((s - 1) * abs(st) for s, st in zip(t.shape, t.stride()) if s > 0) + 1
+        if span > _INT32_MAX // 2:
+            return True
+    return False
+
+
+def launch_fwd(
+    x: torch.Tensor,
+    w3: torch.Tensor,
+    bias: Optional[torch.Tensor],
+    y: torch.Tensor,
+    stride: Sequence[int],
+    dilation: Sequence[int],
+    pad_t: int,
+    pad_l: int,
+    mult_div: int,
+    group: int,
+    config: Optional[DirectConfig] = None,
+) -> torch.Tensor:
+    """Run the forward kernel: y (N, C_out, Ho, Wo) <- x (N, C_src, H, W) with w3 (C_out*group, kh, kw) fp32.
+
+    Pads may be negative (used by the input gradient). y may be any strided view; it is written in place.
+    """
+    n, c_out, ho, wo = y.shape
+    kh, kw = w3.shape[-2:]
+    ax = _axes(x, kh, kw, stride, dilation, pad_t, pad_l, (ho, wo))
+    cfg = config or choose_config(ax, c_out)
+    if ax.ch_axis == 1:  # weights (KA, KB, C*group): channel loads coalesce
+        wk = (w3.transpose(1, 2) if ax.swap else w3).permute(1, 2, 0).contiguous()
+        swa, swb, swc = wk.stride()
+    else:
+        wk = (w3.transpose(1, 2) if ax.swap else w3).contiguous()
+        swc, swa, swb = wk.stride()
+    n_strips = ax.n_strips(cfg.r)
+    if ax.ch_axis == 1:
+        grid = (n * n_strips, triton.cdiv(ax.b_out, cfg.block_0), triton.cdiv(c_out, cfg.block_1))
+    else:
+        grid = (n * n_strips, triton.cdiv(ax.b_out, cfg.block_1), triton.cdiv(c_out, cfg.block_0))
+    if grid[1] > 65535 or grid[2] > 65535:
+        raise ValueError(f"direct: problem too wide for one launch (grid {grid})")
+    # group > 1 (input gradient with a depth multiplier): weight row = co * group + g
+    depthwise_conv2d_fwd_kernel[grid](
+        x, wk, bias if bias is not None else wk, y,
+        c_out, n_strips, ax.a_in, ax.b_in, ax.a_out, ax.b_out,
+        *_strides(x, ax.swap), *_strides(y, ax.swap),
+        swc, swa, swb, ax.pad_a, ax.pad_b,
+        KA=ax.ka, KB=ax.kb, SA=ax.sa, SB=ax.sb, DA=ax.da, DB=ax.db, P=ax.p, UNIT=ax.unit, NQ=ax.nq(cfg.r),
+        R=cfg.r, MULT_DIV=mult_div, GROUP=group, BLOCK_0=cfg.block_0, BLOCK_1=cfg.block_1, CH_AXIS=ax.ch_axis,
+        HAS_BIAS=bias is not None, INT64=_needs_int64(x, y), num_warps=cfg.num_warps,
+    )
+    return y
+
+
+def _alloc_like_layout(shape, like: torch.Tensor, dtype, poison: bool) -> torch.Tensor:
+    fmt = torch.channels_last if layout_of(like) == "nhwc" else torch.contiguous_format
+    t = torch.empty(shape, dtype=dtype, device=like.device, memory_format=fmt)
+    if poison:
+        t.fill_(float("nan"))
+    return t
+
+
+def conv_fwd(x, weight, bias, stride, pad, dilation, out: torch.Tensor) -> torch.Tensor:
+    """Forward into ``out`` (pre-allocated, any strides). weight: (C*m, 1, kh, kw)."""
+    c = x.shape[1]
+    w3 = weight[:, 0].float()
+    launch_fwd(x, w3, bias, out, stride, dilation, pad[0], pad[2], mult_div=weight.shape[0] // c, group=1)
+    return out
+
+
+def _dgrad_phase(k: int, s: int, d: int, p: int, phase: int):
+    """Taps of one input-gradient phase along one axis.
+
+    Returns (tap indices in application order, new dilation, new pad) or None when the phase gets no tap:
+    dx[s*a + phase] = sum_t dy[a + t*d' - p'] * w[taps[t]].
+    """
+    taps = [i for i in range(k) if (i * d - phase - p) % s == 0]
+    if not taps:
+        return None
+    g = math.gcd(d, s)
+    i_last = taps[-1]
+    p_new = (i_last * d - phase - p) // s
+    return list(reversed(taps)), d // g, p_new
+
+
+def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation, out: torch.Tensor) -> torch.Tensor:
+    """Input gradient into ``out`` (N, C, H, W); stride > 1 splits into stride_h*stride_w phases."""
+    c = x_shape[1]
+    m = weight.shape[0] // c
+    h, w = x_shape[-2:]
+    w3 = weight[:, 0].float()
+    sh, sw = stride
+    for ph in range(sh):
+        for pw in range(sw):
+            view = out[:, :, ph::sh, pw::sw]
+            if view.numel() == 0:
+                continue
+            th = _dgrad_phase(weight.shape[2], sh, dilation[0], pad[0], ph)
+            tw = _dgrad_phase(weight.shape[3], sw, dilation[1], pad[2], pw)
+            if th is None or tw is None:
+                view.zero_()
+                continue
+            rows, dh, p_h = th
+            cols, dw, p_w = tw
+            wsub = w3[:, rows][:, :, cols]
+            launch_fwd(grad_out, wsub, None, view, (1, 1), (dh, dw), p_h, p_w, mult_div=1, group=m)
+    return out
+
+
+def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config: Optional[DirectConfig] = None) -> torch.Tensor:
+    """Weight gradient (C*m, 1, kh, kw) in fp32."""
+    n, c_out, ho, wo = grad_out.shape
+    kh, kw = weight_shape[-2:]
+    ax = _axes(x, kh, kw, stride, dilation, pad[0], pad[2], (ho, wo))
+    if ax.ch_axis != (1 if layout_of(grad_out) == "nhwc" else 0) and c_out > 1:
+        grad_out = grad_out.contiguous(memory_format=torch.channels_last if ax.ch_axis else torch.contiguous_format)
+    cfg = config or choose_config(ax, c_out, "wgrad")
+    n_strips = ax.n_strips(cfg.r)
+    total = n * n_strips
+    if ax.ch_axis == 1:
+        n_b, n_c = triton.cdiv(ax.b_out, cfg.block_0), triton.cdiv(c_out, cfg.block_1)
+    else:
+        n_b, n_c = triton.cdiv(ax.b_out, cfg.block_1), triton.cdiv(c_out, cfg.block_0)
+    per = cfg.strips_per_prog
+    if config is None:  # enough programs to fill the machine, long enough chunks to amortize the reduction
+        sms = torch.cuda.get_device_properties(x.device).multi_processor_count if x.is_cuda else 4
+        want_chunks = max(1, (4 * sms) // max(1, n_b * n_c))
+        per = max(1, triton.cdiv(total, want_chunks))
+    chunks = triton.cdiv(total, per)
+    part = torch.empty((chunks * n_b, c_out, ax.ka, ax.kb), device=x.device, dtype=torch.float32)
+    depthwise_conv2d_wgrad_kernel[(chunks, n_b, n_c)](
+        x, grad_out, part,
+        c_out, n_strips, total, per, n_b, ax.a_in, ax.b_in, ax.a_out, ax.b_out,
+        *_strides(x, ax.swap), *_strides(grad_out, ax.swap),
+        ax.pad_a, ax.pad_b,
+        KA=ax.ka, KB=ax.kb, SA=ax.sa, SB=ax.sb, DA=ax.da, DB=ax.db, P=ax.p, UNIT=ax.unit, NQ=ax.nq(cfg.r),
+        R=cfg.r, JB=cfg.jb, MULT_DIV=c_out // x.shape[1], BLOCK_0=cfg.block_0, BLOCK_1=cfg.block_1,
+        CH_AXIS=ax.ch_axis, INT64=_needs_int64(x, grad_out), num_warps=cfg.num_warps,
+    )
+    dw = part.sum(0)
+    if ax.swap:
+        dw = dw.transpose(1, 2)
+    return dw.reshape(c_out, 1, kh, kw)
+
+
+def unsupported_reason_for(prob) -> Optional[str]:
+    """None when the direct kernels can serve this Problem, else why not."""
+    from ..._triton import interpreting
+
+    if not triton_available():
+        return "Triton is not installed"
+    if prob.device.type == "cuda" and interpreting():
+        return "TRITON_INTERPRET=1 runs Triton on the CPU only"
+    if prob.device.type not in ("cuda", "cpu") or (prob.device.type == "cpu" and not interpreting()):
+        return f"tensors on {prob.device} (Triton kernels need CUDA, or TRITON_INTERPRET=1 on CPU)"
+    if prob.dtype not in SUPPORTED_DTYPES:
+        return f"dtype {prob.dtype} (direct supports float32, float16, bfloat16)"
+    return None

@@ -1,0 +1,176 @@
+"""The one place that decides which algorithm computes a depthwise convolution.
+
+``algorithm="auto"`` measures every algorithm that can serve the call once per problem key (direction,
+shapes, kernel, stride, dilation, padding, dtype, layout, device) on the call's own tensors, and caches the
+winner in memory and on disk (:mod:`lkconv.ops.autotune_cache`). ``LKCONV_AUTOTUNE=0`` replaces measuring
+with a fixed heuristic. An explicit algorithm that cannot serve the call raises ValueError saying why.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import warnings
+from typing import Callable, Dict, List, Optional
+
+import torch
+
+from ...testing import poisoning
+from . import direct, reference
+from .params import output_memory_format
+from .problem import Problem
+
+ALGORITHMS = ("auto", "direct", "implicit_gemm", "fft", "torch")
+
+
+def _alloc(shape, like: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    t = torch.empty(shape, dtype=dtype, device=like.device, memory_format=output_memory_format(like))
+    if poisoning():
+        t.fill_(float("nan"))
+    return t
+
+
+class TorchAlgorithm:
+    """PyTorch's own convolution (cuDNN on CUDA, oneDNN/ATen on CPU)."""
+
+    name = "torch"
+
+    def reason(self, prob: Problem) -> Optional[str]:
+        return None
+
+    def fwd(self, x, w, b, stride, pad, dil):
+        y = reference.depthwise_conv2d_fwd_torch(x, w, b, stride, pad, dil)
+        return y.contiguous(memory_format=output_memory_format(x))
+
+    def dgrad(self, dy, x, w, stride, pad, dil):
+        dx = reference.depthwise_conv2d_dgrad_torch(dy, x, w, stride, pad, dil)
+        return dx.contiguous(memory_format=output_memory_format(x))
+
+    def wgrad(self, dy, x, w, stride, pad, dil):
+        return reference.depthwise_conv2d_wgrad_torch(dy, x, w, stride, pad, dil).contiguous()
+
+
+class DirectAlgorithm:
+    """Triton direct kernels on CUDA cores (:mod:`.direct`)."""
+
+    name = "direct"
+
+    def reason(self, prob: Problem) -> Optional[str]:
+        return direct.unsupported_reason_for(prob)
+
+    def fwd(self, x, w, b, stride, pad, dil):
+        n, c = x.shape[:2]
+        ho = (x.shape[2] + pad[0] + pad[1] - dil[0] * (w.shape[2] - 1) - 1) // stride[0] + 1
+        wo = (x.shape[3] + pad[2] + pad[3] - dil[1] * (w.shape[3] - 1) - 1) // stride[1] + 1
+        y = _alloc((n, w.shape[0], ho, wo), x, x.dtype)
+        if y.numel() == 0:
+            return y
+        return direct.conv_fwd(x, w, b, stride, pad, dil, y)
+
+    def dgrad(self, dy, x, w, stride, pad, dil):
+        dx = _alloc(x.shape, x, x.dtype)
+        if dx.numel() == 0:
+            return dx
+        if dy.numel() == 0:
+            return dx.zero_()
+        return direct.conv_dgrad(dy, x.shape, w, stride, pad, dil, dx)
+
+    def wgrad(self, dy, x, w, stride, pad, dil):
+        if dy.numel() == 0:
+            return torch.zeros_like(w, memory_format=torch.contiguous_format)
+        return direct.conv_wgrad(dy, x, w.shape, stride, pad, dil).to(w.dtype)
+
+
+_REGISTRY: Dict[str, object] = {"direct": DirectAlgorithm(), "torch": TorchAlgorithm()}
+_NOT_BUILT = ("implicit_gemm", "fft")
+_AUTO_ORDER = ("direct", "torch")
+
+
+def register(name: str, algorithm: object, auto_candidate: bool = True) -> None:
+    """Make ``algorithm`` (an object with reason/fwd/dgrad/wgrad) selectable by name."""
+    global _AUTO_ORDER
+    _REGISTRY[name] = algorithm
+    if auto_candidate and name not in _AUTO_ORDER:
+        _AUTO_ORDER = (name,) + _AUTO_ORDER
+
+
+def check_algorithm_name(algorithm) -> None:
+    if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+
+
+def explain(prob: Problem, algorithm: str) -> Optional[str]:
+    """Why ``algorithm`` cannot serve ``prob`` (None if it can)."""
+    if algorithm in _NOT_BUILT and algorithm not in _REGISTRY:
+        return f"algorithm {algorithm!r} is not available in this build of lkconv"
+    return _REGISTRY[algorithm].reason(prob)
+
+
+def _autotune_enabled() -> bool:
+    return os.environ.get("LKCONV_AUTOTUNE", "1").strip().lower() not in ("0", "false", "off", "no")
+
+
+def heuristic(prob: Problem, candidates: List[str]) -> str:
+    """Choice without measuring: the direct kernels for kernels of 3x3 and larger, cuDNN for tiny kernels."""
+    if "direct" in candidates and prob.kh * prob.kw >= 9:
+        return "direct"
+    return candidates[-1]
+
+
+def _median_ms(fn: Callable[[], object], reps: int = 5) -> float:
+    fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
+def _cache_key(prob: Problem) -> str:
+    dev = torch.cuda.get_device_name(prob.device) if prob.device.type == "cuda" else prob.device.type
+    return f"depthwise2d|{dev}|{prob.key()}"
+
+
+def choose(prob: Problem, algorithm: str, runner: Callable[[str], Callable[[], object]]) -> str:
+    """Resolve ``algorithm`` for ``prob``; ``runner(name)`` gives a zero-argument callable used to time it."""
+    if algorithm != "auto":
+        why = explain(prob, algorithm)
+        if why is not None:
+            raise ValueError(f"algorithm={algorithm!r} cannot serve this call: {why}")
+        return algorithm
+    candidates = [a for a in _AUTO_ORDER if a in _REGISTRY and _REGISTRY[a].reason(prob) is None]
+    if prob.device.type != "cuda" or len(candidates) == 1:
+        return "torch"
+    from ..autotune_cache import lookup, store
+
+    key = _cache_key(prob)
+    hit = lookup(key)
+    if hit is not None and hit["algorithm"] in candidates:
+        return hit["algorithm"]
+    if not _autotune_enabled() or torch.cuda.is_current_stream_capturing():
+        return heuristic(prob, candidates)
+    times = {}
+    for name in candidates:
+        try:
+            times[name] = _median_ms(runner(name))
+        except Exception as exc:  # a candidate that fails (out of memory, compile error) just loses
+            warnings.warn(f"lkconv autotune: {name} failed on {prob.key()}: {exc}")
+            times[name] = float("inf")
+    best = min(times, key=times.get)
+    store(key, {"algorithm": best, "times_ms": times})
+    return best
+
+
+def run(direction: str, algorithm: str, *args) -> torch.Tensor:
+    """Compute one direction. fwd args: (x, w, b, stride, pad, dil); dgrad/wgrad: (dy, x, w, stride, pad, dil)."""
+    if direction == "fwd":
+        x, w, _, stride, pad, dil = args
+    else:
+        _, x, w, stride, pad, dil = args
+    prob = Problem.make(direction, x, w, stride, pad, dil)
+    name = choose(prob, algorithm, lambda a: (lambda: getattr(_REGISTRY[a], direction)(*args)))
+    return getattr(_REGISTRY[name], direction)(*args)

@@ -1,0 +1,118 @@
+"""``lkconv.depthwise_conv2d``: torch.library custom ops (forward, input grad, weight grad) with autograd.
+
+Registering the three directions as custom ops keeps ``torch.compile`` from graph-breaking on them: the
+compiler sees opaque ops with fake (shape-only) implementations and calls the real ones at run time.
+"""
+from __future__ import annotations
+
+from typing import List, Optional
+
+import torch
+from torch import Tensor
+
+from . import dispatch
+from .params import IntOrPair, check_tensors, output_memory_format, parse_conv_args
+from .problem import Problem
+from .reference import _mode_pad
+
+
+def _out_hw(x: Tensor, weight: Tensor, stride, pad, dilation):
+    ho = (x.shape[2] + pad[0] + pad[1] - dilation[0] * (weight.shape[2] - 1) - 1) // stride[0] + 1
+    wo = (x.shape[3] + pad[2] + pad[3] - dilation[1] * (weight.shape[3] - 1) - 1) // stride[1] + 1
+    return ho, wo
+
+
+@torch.library.custom_op("lkconv::depthwise_conv2d_fwd", mutates_args=())
+def depthwise_conv2d_fwd(
+    x: Tensor, weight: Tensor, bias: Optional[Tensor], stride: List[int], pad: List[int], dilation: List[int],
+    algorithm: str,
+) -> Tensor:
+    """y (N, C*m, Ho, Wo) = depthwise conv of x (N, C, H, W) with zero padding pad = [top, bottom, left, right]."""
+    return dispatch.run("fwd", algorithm, x, weight, bias, stride, pad, dilation)
+
+
+@depthwise_conv2d_fwd.register_fake
+def _(x, weight, bias, stride, pad, dilation, algorithm):
+    ho, wo = _out_hw(x, weight, stride, pad, dilation)
+    return x.new_empty((x.shape[0], weight.shape[0], ho, wo), memory_format=output_memory_format(x))
+
+
+@torch.library.custom_op("lkconv::depthwise_conv2d_dgrad", mutates_args=())
+def depthwise_conv2d_dgrad(
+    grad_out: Tensor, x: Tensor, weight: Tensor, stride: List[int], pad: List[int], dilation: List[int],
+    algorithm: str,
+) -> Tensor:
+    """dL/dx, shaped and laid out like x (only x's metadata is read)."""
+    return dispatch.run("dgrad", algorithm, grad_out, x, weight, stride, pad, dilation)
+
+
+@depthwise_conv2d_dgrad.register_fake
+def _(grad_out, x, weight, stride, pad, dilation, algorithm):
+    return x.new_empty(x.shape, memory_format=output_memory_format(x))
+
+
+@torch.library.custom_op("lkconv::depthwise_conv2d_wgrad", mutates_args=())
+def depthwise_conv2d_wgrad(
+    grad_out: Tensor, x: Tensor, weight: Tensor, stride: List[int], pad: List[int], dilation: List[int],
+    algorithm: str,
+) -> Tensor:
+    """dL/dweight, shaped like weight (C*m, 1, kh, kw) (only weight's metadata is read)."""
+    return dispatch.run("wgrad", algorithm, grad_out, x, weight, stride, pad, dilation)
+
+
+@depthwise_conv2d_wgrad.register_fake
+def _(grad_out, x, weight, stride, pad, dilation, algorithm):
+    return weight.new_empty(weight.shape)
+
+
+def _setup_context(ctx, inputs, output):
+    x, weight, bias, stride, pad, dilation, algorithm = inputs
+    ctx.save_for_backward(x, weight)
+    ctx.has_bias = bias is not None
+    ctx.args = (stride, pad, dilation, algorithm)
+
+
+def _backward(ctx, grad_out):
+    x, weight = ctx.saved_tensors
+    dx = dw = db = None
+    if ctx.needs_input_grad[0]:
+        dx = depthwise_conv2d_dgrad(grad_out, x, weight, *ctx.args)
+    if ctx.needs_input_grad[1]:
+        dw = depthwise_conv2d_wgrad(grad_out, x, weight, *ctx.args)
+    if ctx.has_bias and ctx.needs_input_grad[2]:
+        db = grad_out.sum(dim=(0, 2, 3), dtype=torch.float32).to(grad_out.dtype)
+    return dx, dw, db, None, None, None, None
+
+
+depthwise_conv2d_fwd.register_autograd(_backward, setup_context=_setup_context)
+
+
+def depthwise_conv2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor] = None,
+    stride: IntOrPair = 1,
+    padding=0,
+    dilation: IntOrPair = 1,
+    padding_mode: str = "zeros",
+    algorithm: str = "auto",
+) -> Tensor:
+    """Depthwise 2D convolution: ``F.conv2d(input, weight, bias, stride, padding, dilation, groups=C)``.
+
+    input: (N, C, H, W), any memory layout (the output keeps it: NCHW in, NCHW out; channels_last in,
+    channels_last out). weight: (C*m, 1, kh, kw) for a depth multiplier m >= 1, any kh, kw >= 1.
+    bias: (C*m,) or None. stride, dilation: int or pair. padding: int, pair, "same" or "valid".
+    padding_mode: "zeros", "circular", "reflect" or "replicate". dtypes: float32, float16, bfloat16
+    (accumulation in float32), float64 (PyTorch's path). algorithm: "auto" (measured choice, cached),
+    "direct", "implicit_gemm", "fft" or "torch"; an explicit choice that cannot serve the call raises
+    ValueError. Returns (N, C*m, Ho, Wo), differentiable in input, weight and bias.
+    """
+    dispatch.check_algorithm_name(algorithm)
+    check_tensors(input, weight, bias)
+    geom = parse_conv_args(input, weight, stride, padding, dilation, padding_mode)
+    x = _mode_pad(input, geom.mode_pad, geom.padding_mode)
+    if algorithm != "auto":
+        why = dispatch.explain(Problem.make("fwd", x, weight, geom.stride, geom.pad, geom.dilation), algorithm)
+        if why is not None:
+            raise ValueError(f"algorithm={algorithm!r} cannot serve this call: {why}")
+    return depthwise_conv2d_fwd(x, weight, bias, list(geom.stride), list(geom.pad), list(geom.dilation), algorithm)
