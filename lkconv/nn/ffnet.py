@@ -1,0 +1,320 @@
+"""FFNet's FFNified attention token mixer, its RepVGG-style multi-kernel depthwise conv, and the FFNet block.
+
+Paper: "FFNet: MetaMixer-based Efficient Convolutional Mixer Design" (Yun & Ro, 2024).
+Official code: https://github.com/ysj9909/FFNet (models/ffnet.py).
+
+Submodule and parameter names follow the official ``Conv2d_BN``, ``RepVGGDW``, ``Token_Mixer``,
+``Channel_Mixer`` and ``FFBlock``, so their state_dicts load unchanged. ``reparameterize()`` folds every
+BatchNorm into its conv and every ``RepVGGDW`` (k x k + (k//2) x (k//2) depthwise branches) into one
+depthwise conv, with the same module names the official ``fuse()`` / ``replace_batchnorm`` produce.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..ops.depthwise2d import depthwise_conv2d
+from ..reparam import fuse_bn, pad_kernel
+from .conv import DepthwiseConv2d
+
+__all__ = ["Conv2dBN", "RepVGGDW", "FFNifiedAttention", "FFNetChannelMixer", "FFBlock"]
+
+Tensor = torch.Tensor
+
+
+def _dwconv(conv: DepthwiseConv2d, x: Tensor) -> Tensor:
+    """``conv(x)`` with autocast's conv2d casting (input, weight and bias in the autocast dtype)."""
+    dev = x.device.type
+    if not torch.is_autocast_enabled(dev):
+        return conv(x)
+    dt = torch.get_autocast_dtype(dev)
+    bias = conv.bias.to(dt) if conv.bias is not None else None
+    with torch.autocast(dev, enabled=False):
+        return depthwise_conv2d(
+            x.to(dt), conv.weight.to(dt), bias, conv.stride, conv.padding, conv.dilation, conv.padding_mode,
+            getattr(conv, "algorithm", "auto"),
+        )
+
+
+def _apply(module: nn.Module, x: Tensor) -> Tensor:
+    return _dwconv(module, x) if isinstance(module, DepthwiseConv2d) else module(x)
+
+
+def _fused_conv_like(conv: nn.Conv2d, weight: Tensor, bias: Tensor) -> nn.Conv2d:
+    """A biased conv with ``conv``'s geometry holding (weight, bias); DepthwiseConv2d when depthwise."""
+    cls = DepthwiseConv2d if conv.groups == conv.in_channels and conv.out_channels % conv.in_channels == 0 \
+        else nn.Conv2d
+    fused = cls(
+        conv.in_channels, conv.out_channels, weight.shape[2:], conv.stride, conv.padding, conv.dilation,
+        conv.groups, bias=True, device=weight.device, dtype=weight.dtype,
+    )
+    fused.weight.data.copy_(weight)
+    fused.bias.data.copy_(bias)
+    return fused
+
+
+def _drop_path(x: Tensor, p: float, training: bool) -> Tensor:
+    if p == 0.0 or not training:
+        return x
+    keep = 1.0 - p
+    mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+    return x * mask.div_(keep)
+
+
+class _DropPath(nn.Module):
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _drop_path(x, self.p, self.training)
+
+
+class Conv2dBN(nn.Module):
+    """Conv (no bias) then BatchNorm: official ``Conv2d_BN``, submodules ``c`` and ``bn``.
+
+    ``c`` is a :class:`DepthwiseConv2d` when ``groups == a`` (depthwise), else ``nn.Conv2d``.
+    x: (N, a, H, W) -> (N, b, Ho, Wo).
+    """
+
+    def __init__(self, a: int, b: int, ks=1, stride=1, pad=0, dilation=1, groups: int = 1,
+                 bn_weight_init: float = 1.0):
+        super().__init__()
+        if a < 1 or b < 1 or groups < 1 or a % groups or b % groups:
+            raise ValueError(f"Conv2dBN needs a and b positive multiples of groups, got a={a}, b={b}, groups={groups}")
+        self.in_channels = a
+        self.groups = groups
+        self.kernel_size = ks
+        if groups == a:
+            self.c = DepthwiseConv2d(a, b, ks, stride, pad, dilation, groups, bias=False)
+        else:
+            self.c = nn.Conv2d(a, b, ks, stride, pad, dilation, groups, bias=False)
+        self.bn = nn.BatchNorm2d(b)
+        nn.init.constant_(self.bn.weight, bn_weight_init)
+        nn.init.constant_(self.bn.bias, 0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = _apply(self.c, x)
+        return self.bn(x) if hasattr(self, "bn") else x
+
+    @torch.no_grad()
+    def fuse(self) -> nn.Conv2d:
+        """The single biased conv equal to this module in eval mode (leaves this module unchanged)."""
+        if not hasattr(self, "bn"):
+            return self.c
+        weight, bias = fuse_bn(self.c.weight, self.c.bias, self.bn)
+        return _fused_conv_like(self.c, weight, bias)
+
+    @torch.no_grad()
+    def reparameterize(self) -> None:
+        """In place: ``c`` becomes the fused biased conv and ``bn`` is removed."""
+        if hasattr(self, "bn"):
+            self.c = self.fuse()
+            del self.bn
+
+
+class RepVGGDW(nn.Module):
+    """Two parallel depthwise Conv2dBN branches, ``ks x ks`` (``conv``) and ``ks//2 x ks//2`` (``conv1``), summed.
+
+    Official ``RepVGGDW`` of FFNet (no identity branch). Both branches use size-preserving padding, so
+    ``ks`` and ``ks // 2`` must be odd (FFNet uses ks = 7: 7x7 + 3x3). ``out_dim`` is a multiple of ``in_dim``
+    (depth multiplier, e.g. the stride-2 patch merging). ``reparameterize()`` folds both into one
+    ``ks x ks`` :class:`DepthwiseConv2d` held as ``conv`` (``conv1`` removed).
+    x: (N, in_dim, H, W) -> (N, out_dim, Ho, Wo), Ho = (H - 1) // stride + 1.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, ks: int = 7, stride: int = 1):
+        super().__init__()
+        if in_dim < 1 or out_dim % in_dim:
+            raise ValueError(f"RepVGGDW needs out_dim a positive multiple of in_dim, got in_dim={in_dim}, "
+                             f"out_dim={out_dim}")
+        if ks < 3 or ks % 2 == 0 or (ks // 2) % 2 == 0:
+            raise ValueError(f"ks must be odd with ks // 2 odd (e.g. 3, 7, 11), so both branches keep the size; "
+                             f"got ks={ks}")
+        self.in_dim = in_dim
+        self.out_dim = out_dim
+        self.ks = ks
+        self.stride = stride
+        ks_ = ks // 2
+        self.conv = Conv2dBN(in_dim, out_dim, ks, stride, ks // 2, groups=in_dim)
+        self.conv1 = Conv2dBN(in_dim, out_dim, ks_, stride, ks_ // 2, groups=in_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if hasattr(self, "conv1"):
+            return self.conv(x) + self.conv1(x)
+        return _apply(self.conv, x)
+
+    @torch.no_grad()
+    def fuse(self) -> DepthwiseConv2d:
+        """The single ``ks x ks`` depthwise conv equal to both branches in eval mode (this module unchanged)."""
+        if not hasattr(self, "conv1"):
+            return self.conv
+        w0, b0 = fuse_bn(self.conv.c.weight, None, self.conv.bn)
+        w1, b1 = fuse_bn(self.conv1.c.weight, None, self.conv1.bn)
+        return _fused_conv_like(self.conv.c, w0 + pad_kernel(w1, self.ks, self.ks), b0 + b1)
+
+    @torch.no_grad()
+    def reparameterize(self) -> None:
+        """In place: ``conv`` becomes the fused depthwise conv, ``conv1`` is removed."""
+        if hasattr(self, "conv1"):
+            self.conv = self.fuse()
+            del self.conv1
+
+
+def _depthwise_branch(dim: int, ks: int, repvgg_at: int, bn: bool) -> nn.Module:
+    if ks == repvgg_at:
+        return RepVGGDW(dim, dim, ks)
+    if bn:
+        return Conv2dBN(dim, dim, ks, 1, ks // 2, groups=dim)
+    return DepthwiseConv2d(dim, dim, ks, 1, ks // 2, groups=dim)
+
+
+def _fuse_child(module: nn.Module, name: str) -> None:
+    child = getattr(module, name)
+    if isinstance(child, (Conv2dBN, RepVGGDW)):
+        setattr(module, name, child.fuse())
+
+
+def _check_dim(dim: int) -> None:
+    if not isinstance(dim, int) or dim < 1:
+        raise ValueError(f"dim must be a positive integer, got {dim!r}")
+
+
+def _check_kernel(name: str, ks: int) -> None:
+    if not isinstance(ks, int) or ks < 1:
+        raise ValueError(f"{name} must be a positive integer kernel size, got {ks!r}")
+
+
+class FFNifiedAttention(nn.Module):
+    """FFNet's FFNified attention token mixer (official ``Token_Mixer``): 1x1 -> dw k1 -> act -> dw k2.
+
+    ``fc``: 1x1 Conv2dBN (query/key projection), ``conv1``: depthwise ``ks1 x ks1`` (key interaction),
+    ``act``: GELU (``use_gelu``) or ReLU, ``conv2``: depthwise ``ks2 x ks2`` (value aggregation). A depthwise
+    conv of size exactly 7 is a :class:`RepVGGDW` (7x7 + 3x3 BN branches); other sizes are a plain biased
+    :class:`DepthwiseConv2d`, as in the official code. ``reparameterize()`` replaces ``fc`` by a biased 1x1
+    conv and each RepVGGDW by its fused 7x7 depthwise conv (the official ``fuse`` names ``fc.weight``, ...).
+    x: (N, dim, H, W) -> (N, dim, H, W) (odd kernel sizes).
+    """
+
+    def __init__(self, dim: int, ks1: int, ks2: int, use_gelu: bool = True):
+        super().__init__()
+        _check_dim(dim)
+        _check_kernel("ks1", ks1)
+        _check_kernel("ks2", ks2)
+        self.fc = Conv2dBN(dim, dim)
+        self.conv1 = _depthwise_branch(dim, ks1, 7, bn=False)
+        self.act = nn.GELU() if use_gelu else nn.ReLU()
+        self.conv2 = _depthwise_branch(dim, ks2, 7, bn=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = _apply(self.fc, x)
+        return _apply(self.conv2, self.act(_apply(self.conv1, x)))
+
+    @torch.no_grad()
+    def reparameterize(self) -> None:
+        for name in ("fc", "conv1", "conv2"):
+            _fuse_child(self, name)
+
+
+class FFNetChannelMixer(nn.Module):
+    """FFNet's channel mixer (official ``Channel_Mixer``): dw k -> 1x1 expand -> act -> 1x1 reduce.
+
+    ``conv`` is a :class:`RepVGGDW` when ``ks == 7``, else a depthwise :class:`Conv2dBN`; ``fc1``/``fc2`` are
+    biased 1x1 convs with ``int(dim * expansion_ratio)`` hidden channels. ``reparameterize()`` replaces
+    ``conv`` by its fused depthwise conv. x: (N, dim, H, W) -> (N, dim, H, W) (odd ks).
+    """
+
+    def __init__(self, dim: int, ks: int, expansion_ratio: float, use_gelu: bool = True):
+        super().__init__()
+        _check_dim(dim)
+        _check_kernel("ks", ks)
+        hidden_dim = int(dim * expansion_ratio)
+        if hidden_dim < 1:
+            raise ValueError(f"expansion_ratio must give int(dim * expansion_ratio) >= 1, got "
+                             f"int({dim} * {expansion_ratio}) = {hidden_dim}")
+        self.conv = _depthwise_branch(dim, ks, 7, bn=True)
+        self.fc1 = nn.Conv2d(dim, hidden_dim, 1, 1, 0)
+        self.act = nn.GELU() if use_gelu else nn.ReLU()
+        self.fc2 = nn.Conv2d(hidden_dim, dim, 1, 1, 0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(self.act(self.fc1(_apply(self.conv, x))))
+
+    @torch.no_grad()
+    def reparameterize(self) -> None:
+        _fuse_child(self, "conv")
+
+
+def _make_divisible(v: float, divisor: int = 8) -> int:
+    """timm ``make_divisible(v, divisor, round_limit=0.)``: nearest multiple of divisor, at least divisor."""
+    return max(divisor, int(v + divisor / 2) // divisor * divisor)
+
+
+class _SqueezeExcite(nn.Module):
+    """timm ``SqueezeExcite(channels, rd_ratio)`` (SEModule): mean -> fc1 -> ReLU -> fc2 -> sigmoid gate."""
+
+    def __init__(self, channels: int, rd_ratio: float = 0.25):
+        super().__init__()
+        rd = _make_divisible(channels * rd_ratio, 8)
+        self.fc1 = nn.Conv2d(channels, rd, 1, bias=True)
+        self.bn = nn.Identity()
+        self.act = nn.ReLU(inplace=True)
+        self.fc2 = nn.Conv2d(rd, channels, 1, bias=True)
+        self.gate = nn.Sigmoid()
+
+    def forward(self, x: Tensor) -> Tensor:
+        s = self.fc2(self.act(self.bn(self.fc1(x.mean((2, 3), keepdim=True)))))
+        return x * self.gate(s)
+
+
+class _ResidualBlock(nn.Module):
+    """x + drop_path(main(x) * layer_scale) (official ``ResidualBlock`` without pre-norm / post-act)."""
+
+    def __init__(self, main: nn.Module, dim: int, drop_path: float = 0.0, use_layer_scale: bool = True,
+                 layer_scale_init_value: float = 1e-5):
+        super().__init__()
+        self.main = main
+        self.dim = dim
+        self.use_layer_scale = use_layer_scale
+        if use_layer_scale:
+            self.layer_scale = nn.Parameter(layer_scale_init_value * torch.ones(dim, 1, 1))
+        self.drop_path = _DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.main(x)
+        if self.use_layer_scale:
+            y = y * self.layer_scale
+        return self.drop_path(y) + x
+
+
+class FFBlock(nn.Module):
+    """The FFNet block (official ``FFBlock``): residual FFNified attention (+ optional SE), residual channel mixer.
+
+    ``token_mixer = Sequential(Residual(FFNifiedAttention(dim, ks1, ks2, use_gelu)), SE or Identity)``,
+    ``channel_mixer = Residual(FFNetChannelMixer(dim, kernel_size, expansion_ratio, use_gelu))``; each residual
+    is ``x + drop_path(main(x) * layer_scale)`` (``layer_scale``: (dim, 1, 1), present when
+    ``use_layer_scale``). SE is timm's ``SqueezeExcite(dim, 0.25)`` (fc1, fc2; ReLU, sigmoid gate).
+    x: (N, dim, H, W) -> (N, dim, H, W).
+    """
+
+    def __init__(self, dim: int, kernel_size: int, use_se: bool, use_gelu: bool, expansion_ratio: float,
+                 ks1: int, ks2: int, drop_path: float = 0.0, use_layer_scale: bool = True,
+                 layer_scale_init_value: float = 1e-5):
+        super().__init__()
+        if not 0.0 <= drop_path < 1.0:
+            raise ValueError(f"drop_path must be in [0, 1), got {drop_path}")
+        self.token_mixer = nn.Sequential(
+            _ResidualBlock(FFNifiedAttention(dim, ks1, ks2, use_gelu), dim, drop_path, use_layer_scale,
+                           layer_scale_init_value),
+            _SqueezeExcite(dim, 0.25) if use_se else nn.Identity(),
+        )
+        self.channel_mixer = _ResidualBlock(FFNetChannelMixer(dim, kernel_size, expansion_ratio, use_gelu), dim,
+                                            drop_path, use_layer_scale, layer_scale_init_value)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.channel_mixer(self.token_mixer(x))
+
+    @torch.no_grad()
+    def reparameterize(self) -> None:
+        self.token_mixer[0].main.reparameterize()
+        self.channel_mixer.main.reparameterize()
