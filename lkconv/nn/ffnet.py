@@ -17,7 +17,7 @@ from ..ops.depthwise2d import depthwise_conv2d
 from ..reparam import fuse_bn, pad_kernel
 from .conv import DepthwiseConv2d
 
-__all__ = ["Conv2dBN", "RepVGGDW", "FFNifiedAttention", "FFNetChannelMixer", "FFBlock"]
+__all__ = ["FFNetConv2dBN", "FFNetRepVGGDW", "FFNifiedAttention", "FFNetChannelMixer", "FFBlock"]
 
 Tensor = torch.Tensor
 
@@ -25,7 +25,7 @@ Tensor = torch.Tensor
 def _dwconv(conv: DepthwiseConv2d, x: Tensor) -> Tensor:
     """``conv(x)`` with autocast's conv2d casting (input, weight and bias in the autocast dtype)."""
     dev = x.device.type
-    if not torch.is_autocast_enabled(dev):
+    if not torch.is_autocast_enabled(dev) or x.dtype == torch.float64:
         return conv(x)
     dt = torch.get_autocast_dtype(dev)
     bias = conv.bias.to(dt) if conv.bias is not None else None
@@ -70,7 +70,7 @@ class _DropPath(nn.Module):
         return _drop_path(x, self.p, self.training)
 
 
-class Conv2dBN(nn.Module):
+class FFNetConv2dBN(nn.Module):
     """Conv (no bias) then BatchNorm: official ``Conv2d_BN``, submodules ``c`` and ``bn``.
 
     ``c`` is a :class:`DepthwiseConv2d` when ``groups == a`` (depthwise), else ``nn.Conv2d``.
@@ -81,7 +81,9 @@ class Conv2dBN(nn.Module):
                  bn_weight_init: float = 1.0):
         super().__init__()
         if a < 1 or b < 1 or groups < 1 or a % groups or b % groups:
-            raise ValueError(f"Conv2dBN needs a and b positive multiples of groups, got a={a}, b={b}, groups={groups}")
+            raise ValueError(
+                f"FFNetConv2dBN needs a and b positive multiples of groups, got a={a}, b={b}, groups={groups}"
+            )
         self.in_channels = a
         self.groups = groups
         self.kernel_size = ks
@@ -113,8 +115,8 @@ class Conv2dBN(nn.Module):
             del self.bn
 
 
-class RepVGGDW(nn.Module):
-    """Two parallel depthwise Conv2dBN branches, ``ks x ks`` (``conv``) and ``ks//2 x ks//2`` (``conv1``), summed.
+class FFNetRepVGGDW(nn.Module):
+    """Parallel depthwise conv+BN branches ``ks x ks`` (``conv``) and ``ks//2 x ks//2`` (``conv1``), summed.
 
     Official ``RepVGGDW`` of FFNet (no identity branch). Both branches use size-preserving padding, so
     ``ks`` and ``ks // 2`` must be odd (FFNet uses ks = 7: 7x7 + 3x3). ``out_dim`` is a multiple of ``in_dim``
@@ -126,7 +128,7 @@ class RepVGGDW(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, ks: int = 7, stride: int = 1):
         super().__init__()
         if in_dim < 1 or out_dim % in_dim:
-            raise ValueError(f"RepVGGDW needs out_dim a positive multiple of in_dim, got in_dim={in_dim}, "
+            raise ValueError(f"FFNetRepVGGDW needs out_dim a positive multiple of in_dim, got in_dim={in_dim}, "
                              f"out_dim={out_dim}")
         if ks < 3 or ks % 2 == 0 or (ks // 2) % 2 == 0:
             raise ValueError(f"ks must be odd with ks // 2 odd (e.g. 3, 7, 11), so both branches keep the size; "
@@ -136,8 +138,8 @@ class RepVGGDW(nn.Module):
         self.ks = ks
         self.stride = stride
         ks_ = ks // 2
-        self.conv = Conv2dBN(in_dim, out_dim, ks, stride, ks // 2, groups=in_dim)
-        self.conv1 = Conv2dBN(in_dim, out_dim, ks_, stride, ks_ // 2, groups=in_dim)
+        self.conv = FFNetConv2dBN(in_dim, out_dim, ks, stride, ks // 2, groups=in_dim)
+        self.conv1 = FFNetConv2dBN(in_dim, out_dim, ks_, stride, ks_ // 2, groups=in_dim)
 
     def forward(self, x: Tensor) -> Tensor:
         if hasattr(self, "conv1"):
@@ -163,15 +165,15 @@ class RepVGGDW(nn.Module):
 
 def _depthwise_branch(dim: int, ks: int, repvgg_at: int, bn: bool) -> nn.Module:
     if ks == repvgg_at:
-        return RepVGGDW(dim, dim, ks)
+        return FFNetRepVGGDW(dim, dim, ks)
     if bn:
-        return Conv2dBN(dim, dim, ks, 1, ks // 2, groups=dim)
+        return FFNetConv2dBN(dim, dim, ks, 1, ks // 2, groups=dim)
     return DepthwiseConv2d(dim, dim, ks, 1, ks // 2, groups=dim)
 
 
 def _fuse_child(module: nn.Module, name: str) -> None:
     child = getattr(module, name)
-    if isinstance(child, (Conv2dBN, RepVGGDW)):
+    if isinstance(child, (FFNetConv2dBN, FFNetRepVGGDW)):
         setattr(module, name, child.fuse())
 
 
@@ -188,9 +190,9 @@ def _check_kernel(name: str, ks: int) -> None:
 class FFNifiedAttention(nn.Module):
     """FFNet's FFNified attention token mixer (official ``Token_Mixer``): 1x1 -> dw k1 -> act -> dw k2.
 
-    ``fc``: 1x1 Conv2dBN (query/key projection), ``conv1``: depthwise ``ks1 x ks1`` (key interaction),
-    ``act``: GELU (``use_gelu``) or ReLU, ``conv2``: depthwise ``ks2 x ks2`` (value aggregation). A depthwise
-    conv of size exactly 7 is a :class:`RepVGGDW` (7x7 + 3x3 BN branches); other sizes are a plain biased
+    ``fc``: 1x1 conv+BN, ``conv1``: depthwise ``ks1 x ks1``, ``act``: GELU (``use_gelu``) or ReLU, ``conv2``:
+    depthwise ``ks2 x ks2`` (the key/value "weights" of attention become depthwise kernels). A depthwise
+    conv of size exactly 7 is a :class:`FFNetRepVGGDW` (7x7 + 3x3 BN branches); other sizes are a plain biased
     :class:`DepthwiseConv2d`, as in the official code. ``reparameterize()`` replaces ``fc`` by a biased 1x1
     conv and each RepVGGDW by its fused 7x7 depthwise conv (the official ``fuse`` names ``fc.weight``, ...).
     x: (N, dim, H, W) -> (N, dim, H, W) (odd kernel sizes).
@@ -201,7 +203,7 @@ class FFNifiedAttention(nn.Module):
         _check_dim(dim)
         _check_kernel("ks1", ks1)
         _check_kernel("ks2", ks2)
-        self.fc = Conv2dBN(dim, dim)
+        self.fc = FFNetConv2dBN(dim, dim)
         self.conv1 = _depthwise_branch(dim, ks1, 7, bn=False)
         self.act = nn.GELU() if use_gelu else nn.ReLU()
         self.conv2 = _depthwise_branch(dim, ks2, 7, bn=False)
@@ -219,8 +221,8 @@ class FFNifiedAttention(nn.Module):
 class FFNetChannelMixer(nn.Module):
     """FFNet's channel mixer (official ``Channel_Mixer``): dw k -> 1x1 expand -> act -> 1x1 reduce.
 
-    ``conv`` is a :class:`RepVGGDW` when ``ks == 7``, else a depthwise :class:`Conv2dBN`; ``fc1``/``fc2`` are
-    biased 1x1 convs with ``int(dim * expansion_ratio)`` hidden channels. ``reparameterize()`` replaces
+    ``conv`` is a :class:`FFNetRepVGGDW` when ``ks == 7``, else a depthwise :class:`FFNetConv2dBN`; ``fc1`` and
+    ``fc2`` are biased 1x1 convs with ``int(dim * expansion_ratio)`` hidden channels. ``reparameterize()`` replaces
     ``conv`` by its fused depthwise conv. x: (N, dim, H, W) -> (N, dim, H, W) (odd ks).
     """
 

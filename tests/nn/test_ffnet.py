@@ -6,7 +6,7 @@ from torch import nn
 
 import lkconv
 from lkconv.nn.conv import DepthwiseConv2d
-from lkconv.nn.ffnet import Conv2dBN, FFBlock, FFNetChannelMixer, FFNifiedAttention, RepVGGDW
+from lkconv.nn.ffnet import FFNetConv2dBN, FFBlock, FFNetChannelMixer, FFNifiedAttention, FFNetRepVGGDW
 from lkconv.testing import rel_error
 
 
@@ -158,7 +158,7 @@ def _assert_depthwise_on_lkconv(module):
 @pytest.mark.parametrize(
     "args, shape",
     [
-        ((6, 7, 7), (2, 6, 9, 8)),  # both RepVGGDW (FFNet stages 3-4)
+        ((6, 7, 7), (2, 6, 9, 8)),  # both FFNetRepVGGDW (FFNet stages 3-4)
         ((4, 3, 3), (2, 4, 7, 10)),  # plain depthwise (stages 1-2)
         ((5, 7, 5, False), (1, 5, 8, 8)),  # mixed, ReLU
     ],
@@ -179,7 +179,7 @@ def test_channel_mixer_matches_official(args, shape, train):
 
 @pytest.mark.parametrize("args, shape", [((4, 8, 7, 2), (2, 4, 9, 10)), ((5, 5, 3, 1), (2, 5, 6, 7))])
 def test_repvggdw_matches_official(args, shape):
-    block = RepVGGDW(*args)
+    block = FFNetRepVGGDW(*args)
     _assert_depthwise_on_lkconv(block)
     _compare(block, RefRepVGGDW(*args), torch.randn(shape), train=True)
 
@@ -197,6 +197,13 @@ def test_ffblock_matches_official(args, kw):
     _compare(block, RefFFBlock(*args, **kw), torch.randn(2, args[0], 8, 7), train=True)
 
 
+@pytest.mark.parametrize("dim, rd", [(8, 8), (40, 8), (56, 16), (88, 24), (100, 24), (128, 32)])
+def test_se_reduction_channels(dim, rd):
+    """timm's SqueezeExcite(dim, 0.25) rounds dim / 4 to the nearest multiple of 8 (at least 8)."""
+    se = FFBlock(dim, 3, True, True, 1, 3, 3).token_mixer[1]
+    assert se.fc1.weight.shape == (rd, dim, 1, 1) and se.fc2.weight.shape == (dim, rd, 1, 1)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # (2) Reparameterization
 # ----------------------------------------------------------------------------------------------------------
@@ -211,9 +218,9 @@ def test_ffblock_matches_official(args, kw):
          {"conv.weight", "conv.bias", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}),
         (lambda: FFNetChannelMixer(5, 5, 2), (2, 5, 7, 9),
          {"conv.weight", "conv.bias", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}),
-        (lambda: RepVGGDW(4, 8, 7, 2), (2, 4, 11, 9), {"conv.weight", "conv.bias"}),
-        (lambda: RepVGGDW(3, 3, 11), (1, 3, 12, 12), {"conv.weight", "conv.bias"}),
-        (lambda: Conv2dBN(4, 6, 3, 2, 1), (2, 4, 9, 9), {"c.weight", "c.bias"}),
+        (lambda: FFNetRepVGGDW(4, 8, 7, 2), (2, 4, 11, 9), {"conv.weight", "conv.bias"}),
+        (lambda: FFNetRepVGGDW(3, 3, 11), (1, 3, 12, 12), {"conv.weight", "conv.bias"}),
+        (lambda: FFNetConv2dBN(4, 6, 3, 2, 1), (2, 4, 9, 9), {"c.weight", "c.bias"}),
     ],
 )
 def test_reparameterize(make, shape, fused_keys):
@@ -240,7 +247,7 @@ def test_reparameterize_model_walk_ffblock():
         y = model(x)
         lkconv.reparameterize(model)
         y_fused = model(x)
-    assert not any(isinstance(m, (nn.BatchNorm2d, RepVGGDW, Conv2dBN)) for m in model.modules())
+    assert not any(isinstance(m, (nn.BatchNorm2d, FFNetRepVGGDW, FFNetConv2dBN)) for m in model.modules())
     mixer = block.token_mixer[0].main
     assert isinstance(mixer.conv1, DepthwiseConv2d) and mixer.conv1.kernel_size == (7, 7)
     assert rel_error(y_fused, y) < 1e-5, rel_error(y_fused, y)
@@ -248,7 +255,7 @@ def test_reparameterize_model_walk_ffblock():
 
 def test_repvggdw_fused_kernel_is_sum_of_branches():
     """The 3x3 branch lands in the centre of the 7x7 kernel."""
-    block = _randomize(RepVGGDW(3, 3, 7)).eval()
+    block = _randomize(FFNetRepVGGDW(3, 3, 7)).eval()
     fused = block.fuse()
     s0 = block.conv.bn.weight / (block.conv.bn.running_var + block.conv.bn.eps).sqrt()
     s1 = block.conv1.bn.weight / (block.conv1.bn.running_var + block.conv1.bn.eps).sqrt()
@@ -299,10 +306,10 @@ def test_bf16_autocast_backward():
 @pytest.mark.parametrize(
     "make, match",
     [
-        (lambda: RepVGGDW(4, 6), "out_dim"),
-        (lambda: RepVGGDW(4, 4, 5), "ks"),
-        (lambda: RepVGGDW(4, 4, 8), "ks"),
-        (lambda: Conv2dBN(6, 4, 3, groups=4), "groups"),
+        (lambda: FFNetRepVGGDW(4, 6), "out_dim"),
+        (lambda: FFNetRepVGGDW(4, 4, 5), "ks"),
+        (lambda: FFNetRepVGGDW(4, 4, 8), "ks"),
+        (lambda: FFNetConv2dBN(6, 4, 3, groups=4), "groups"),
         (lambda: FFNifiedAttention(0, 3, 3), "dim"),
         (lambda: FFNifiedAttention(4, 0, 3), "ks1"),
         (lambda: FFNifiedAttention(4, 3, -1), "ks2"),
