@@ -2,7 +2,6 @@
 (https://github.com/DingXiaoH/RepLKNet-pytorch, replknet.py)."""
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from lkconv.nn import DepthwiseConv2d
