@@ -44,20 +44,22 @@ if triton is not None:
     def depthwise_conv2d_fwd_kernel(
         x_ptr, w_ptr, b_ptr, y_ptr,
         C_OUT, N_STRIPS, A_IN, B_IN, A_OUT, B_OUT,
-        sxn, sxc, sxa, sxb,
-        syn, syc, sya, syb,
-        swc, swa, swb,
+        sxn, sxc, sxb, syn, syc, syb,
         pad_a, pad_b,
+        SXA: tl.constexpr, SYA: tl.constexpr, SWC: tl.constexpr, SWA: tl.constexpr, SWB: tl.constexpr,
         KA: tl.constexpr, KB: tl.constexpr, SA: tl.constexpr, SB: tl.constexpr,
         DA: tl.constexpr, DB: tl.constexpr, P: tl.constexpr, UNIT: tl.constexpr, NQ: tl.constexpr,
+        PSU: tl.constexpr, DU: tl.constexpr,
         R: tl.constexpr, MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
         BLOCK_0: tl.constexpr, BLOCK_1: tl.constexpr, CH_AXIS: tl.constexpr,
-        HAS_BIAS: tl.constexpr, INT64: tl.constexpr,
+        MASKED: tl.constexpr, HAS_BIAS: tl.constexpr, INT64: tl.constexpr,
     ):
         """y[n, co, a, b] = sum_{g, i, j} x[n, src(co, g), a*SA + i*DA - pad_a, b*SB + j*DB - pad_b] * w[co*GROUP + g, i, j]
 
-        with src(co, g) = (co // MULT_DIV) * GROUP + g; x is zero outside its bounds. Grid:
-        (N * N_STRIPS, blocks along B, channel blocks).
+        with src(co, g) = (co // MULT_DIV) * GROUP + g and x zero outside its bounds (MASKED) or already
+        zero-padded so that every read is in bounds (not MASKED). Strides along the reuse axis A and the
+        weight strides are compile-time constants so that every tap's address is an immediate offset.
+        Grid: (N * N_STRIPS, blocks along B, channel blocks).
         """
         pid_s = tl.program_id(0)
         pid_b = tl.program_id(1)
@@ -71,71 +73,76 @@ if triton is not None:
             co = pid_c * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None]
             bo = pid_b * BLOCK_1 + tl.arange(0, BLOCK_1)[None, :]
         c_ok = co < C_OUT
-        b_ok = bo < B_OUT
 
         accs = ()
         for r in tl.static_range(R):
             accs = accs + (tl.zeros([BLOCK_0, BLOCK_1], dtype=tl.float32),)
 
-        x_n = x_ptr + n.to(tl.int64) * sxn
         ia0 = a0 * SA - pad_a
+        x_base = x_ptr + n.to(tl.int64) * sxn + ia0.to(tl.int64) * SXA
         for g in tl.static_range(GROUP):
             src = (co // MULT_DIV) * GROUP + g
-            x_c = x_n + src.to(tl.int64) * sxc
-            w_c = w_ptr + (co * GROUP + g) * swc
+            w_c = w_ptr + (co * GROUP + g) * SWC
             for j in range(KB):
                 ib = bo * SB + j * DB - pad_b
-                m_bc = (ib >= 0) & (ib < B_IN) & c_ok
                 if INT64:
-                    x_cb = x_c + ib.to(tl.int64) * sxb
+                    x_j = x_base + (src.to(tl.int64) * sxc + ib.to(tl.int64) * sxb)
                 else:
-                    x_cb = x_c + ib * sxb
+                    x_j = x_base + (src * sxc + ib * sxb)
+                if MASKED:
+                    m_j = (ib >= 0) & (ib < B_IN) & c_ok
+                else:
+                    m_j = c_ok
                 ws = ()
                 for i in tl.static_range(KA):
-                    ws = ws + (tl.load(w_c + i * swa + j * swb, mask=c_ok, other=0.0),)
+                    ws = ws + (tl.load(w_c + (i * SWA) + j * SWB, mask=c_ok, other=0.0),)
+                xs = ()
                 for q in tl.static_range(NQ):
-                    ia = ia0 + q * UNIT
-                    if INT64:
-                        row = ia.to(tl.int64) * sxa
+                    if MASKED:
+                        m_q = m_j & (ia0 + q * UNIT >= 0) & (ia0 + q * UNIT < A_IN)
                     else:
-                        row = ia * sxa
-                    xq = tl.load(x_cb + row, mask=m_bc & (ia >= 0) & (ia < A_IN), other=0.0).to(tl.float32)
-                    new = ()
-                    for r in tl.static_range(R):
-                        acc = accs[r]
-                        d = q * UNIT - r * P * SA
-                        if d >= 0:
-                            if d % DA == 0:
-                                if d // DA < KA:
-                                    acc = acc + xq * ws[d // DA]
-                        new = new + (acc,)
-                    accs = new
+                        m_q = m_j
+                    xs = xs + (tl.load(x_j + q * UNIT * SXA, mask=m_q, other=0.0).to(tl.float32),)
+                new = ()
+                for r in tl.static_range(R):
+                    acc = accs[r]
+                    for i in tl.static_range(KA):  # input line of (r, i): (r*P*SA + i*DA) / UNIT
+                        acc = acc + xs[r * PSU + i * DU] * ws[i]
+                    new = new + (acc,)
+                accs = new
 
         if HAS_BIAS:
             bias = tl.load(b_ptr + co, mask=c_ok, other=0.0).to(tl.float32)
-        y_nc = y_ptr + n.to(tl.int64) * syn + co.to(tl.int64) * syc + bo * syb
+        y_base = y_ptr + n.to(tl.int64) * syn + a0.to(tl.int64) * SYA
+        if INT64:
+            y_nc = y_base + (co.to(tl.int64) * syc + bo.to(tl.int64) * syb)
+        else:
+            y_nc = y_base + (co * syc + bo * syb)
+        m_out = c_ok & (bo < B_OUT)
         for r in tl.static_range(R):
-            a = a0 + r * P
             out = accs[r]
             if HAS_BIAS:
                 out = out + bias
-            tl.store(y_nc + a.to(tl.int64) * sya, out.to(y_ptr.dtype.element_ty), mask=c_ok & b_ok & (a < A_OUT))
+            tl.store(y_nc + r * P * SYA, out.to(y_ptr.dtype.element_ty), mask=m_out & (a0 + r * P < A_OUT))
 
     @triton.jit
     def depthwise_conv2d_wgrad_kernel(
         x_ptr, dy_ptr, part_ptr,
         C_OUT, N_STRIPS, TOTAL_STRIPS, STRIPS_PER_PROG, N_BBLOCKS, A_IN, B_IN, A_OUT, B_OUT,
-        sxn, sxc, sxa, sxb,
-        syn, syc, sya, syb,
+        sxn, sxc, sxb, syn, syc, syb,
         pad_a, pad_b,
+        SXA: tl.constexpr, SYA: tl.constexpr,
         KA: tl.constexpr, KB: tl.constexpr, SA: tl.constexpr, SB: tl.constexpr,
         DA: tl.constexpr, DB: tl.constexpr, P: tl.constexpr, UNIT: tl.constexpr, NQ: tl.constexpr,
+        PSU: tl.constexpr, DU: tl.constexpr,
         R: tl.constexpr, JB: tl.constexpr, MULT_DIV: tl.constexpr,
-        BLOCK_0: tl.constexpr, BLOCK_1: tl.constexpr, CH_AXIS: tl.constexpr, INT64: tl.constexpr,
+        BLOCK_0: tl.constexpr, BLOCK_1: tl.constexpr, CH_AXIS: tl.constexpr, MASKED: tl.constexpr,
+        INT64: tl.constexpr,
     ):
         """part[k, co, i, j] = sum over this program's strips and B block of dy[n, co, a, b] * x[n, co // MULT_DIV, a*SA + i*DA - pad_a, b*SB + j*DB - pad_b]
 
-        Grid: (strip chunks, blocks along B, channel blocks); k = chunk * N_BBLOCKS + B block.
+        x is zero outside its bounds (MASKED) or pre-padded so that every read is in bounds. Grid:
+        (strip chunks, blocks along B, channel blocks); k = chunk * N_BBLOCKS + B block.
         """
         pid_k = tl.program_id(0)
         pid_b = tl.program_id(1)
@@ -151,8 +158,10 @@ if triton is not None:
         c_ok = co < C_OUT
         m_dy = c_ok & (bo < B_OUT)
         src = co // MULT_DIV
-        x_c = x_ptr + src.to(tl.int64) * sxc
-        dy_cb = dy_ptr + co.to(tl.int64) * syc + bo * syb
+        if INT64:
+            dy_cb = co.to(tl.int64) * syc + bo.to(tl.int64) * syb
+        else:
+            dy_cb = co * syc + bo * syb
         s_begin = pid_k * STRIPS_PER_PROG
         s_end = tl.minimum(s_begin + STRIPS_PER_PROG, TOTAL_STRIPS)
         part_k = part_ptr + (pid_k * N_BBLOCKS + pid_b).to(tl.int64) * C_OUT * KA * KB + co_1d * (KA * KB)
@@ -164,53 +173,57 @@ if triton is not None:
             for s in range(s_begin, s_end):
                 n = s // N_STRIPS
                 a0 = _strip_origin(s % N_STRIPS, P, R)
+                dy_n = dy_ptr + n.to(tl.int64) * syn + a0.to(tl.int64) * SYA + dy_cb
                 dys = ()
-                dy_n = dy_cb + n.to(tl.int64) * syn
                 for r in tl.static_range(R):
-                    a = a0 + r * P
-                    dys = dys + (tl.load(dy_n + a.to(tl.int64) * sya, mask=m_dy & (a < A_OUT), other=0.0).to(tl.float32),)
-                x_n = x_c + n.to(tl.int64) * sxn
+                    dys = dys + (tl.load(dy_n + r * P * SYA, mask=m_dy & (a0 + r * P < A_OUT), other=0.0).to(tl.float32),)
                 ia0 = a0 * SA - pad_a
+                x_n = x_ptr + n.to(tl.int64) * sxn + ia0.to(tl.int64) * SXA
                 for jj in tl.static_range(JB):
                     ib = bo * SB + (jb + jj) * DB - pad_b
-                    m_bc = (ib >= 0) & (ib < B_IN) & c_ok & (jb + jj < KB)
                     if INT64:
-                        x_cb = x_n + ib.to(tl.int64) * sxb
+                        x_j = x_n + (src.to(tl.int64) * sxc + ib.to(tl.int64) * sxb)
                     else:
-                        x_cb = x_n + ib * sxb
+                        x_j = x_n + (src * sxc + ib * sxb)
+                    if MASKED:
+                        m_j = (ib >= 0) & (ib < B_IN) & c_ok & (jb + jj < KB)
+                    else:
+                        m_j = c_ok & (jb + jj < KB)
+                    xs = ()
                     for q in tl.static_range(NQ):
-                        ia = ia0 + q * UNIT
-                        if INT64:
-                            row = ia.to(tl.int64) * sxa
+                        if MASKED:
+                            m_q = m_j & (ia0 + q * UNIT >= 0) & (ia0 + q * UNIT < A_IN)
                         else:
-                            row = ia * sxa
-                        xq = tl.load(x_cb + row, mask=m_bc & (ia >= 0) & (ia < A_IN), other=0.0).to(tl.float32)
-                        new = ()
-                        for t in tl.static_range(JB * KA):
-                            acc = accs[t]
-                            if t // KA == jj:
-                                d = q * UNIT - (t % KA) * DA
-                                if d >= 0:
-                                    if d % (P * SA) == 0:
-                                        if d // (P * SA) < R:
-                                            acc = acc + xq * dys[d // (P * SA)]
-                            new = new + (acc,)
-                        accs = new
+                            m_q = m_j
+                        xs = xs + (tl.load(x_j + q * UNIT * SXA, mask=m_q, other=0.0).to(tl.float32),)
+                    new = ()
+                    for t in tl.static_range(JB * KA):
+                        acc = accs[t]
+                        if t // KA == jj:
+                            for r in tl.static_range(R):  # input line of (r, i): (r*P*SA + i*DA) / UNIT
+                                acc = acc + xs[r * PSU + (t % KA) * DU] * dys[r]
+                        new = new + (acc,)
+                    accs = new
             for t in tl.static_range(JB * KA):
-                j = jb + t // KA
                 tot = tl.sum(accs[t], axis=1 - CH_AXIS)
-                tl.store(part_k + (t % KA) * KB + j, tot, mask=(co_1d < C_OUT) & (j < KB))
+                tl.store(part_k + (t % KA) * KB + jb + t // KA, tot, mask=(co_1d < C_OUT) & (jb + t // KA < KB))
 
 
 @dataclass(frozen=True)
 class DirectConfig:
-    """Tile shape of one launch. R: output lines per strip; block_0 x block_1: the (channel, position) tile."""
+    """Tile shape of one launch.
+
+    r: output lines per strip; block_0 x block_1: the (channel, position) tile (positions, channel in NHWC);
+    prepad: copy the input into a zero-bordered buffer so that the inner loop needs no bounds checks;
+    strips_per_prog / jb: weight gradient only (strips per program; kernel columns per pass).
+    """
 
     r: int
     block_0: int
     block_1: int
     num_warps: int
-    strips_per_prog: int = 1
+    prepad: bool = False
+    strips_per_prog: int = 0
     jb: int = 1
 
 
@@ -265,6 +278,7 @@ def _axes(x: torch.Tensor, kh, kw, stride, dilation, pad_t, pad_l, out_hw) -> _A
 
 
 def _strides(t: torch.Tensor, swap: bool):
+    """(n, c, a, b) strides of an NCHW-indexed tensor."""
     sn, sc, sh, sw = t.stride()
     return (sn, sc, sw, sh) if swap else (sn, sc, sh, sw)
 
@@ -276,16 +290,15 @@ def _pow2_at_most(v: int, cap: int) -> int:
 def choose_config(ax: _Axes, c_out: int, direction: str = "fwd") -> DirectConfig:
     """Heuristic tile shape: long strips along the reuse axis, ~128 threads, one output per thread."""
     lines = triton.cdiv(ax.a_out, ax.p)
-    r_max = max(4, min(32, 1024 // max(1, ax.ka)))
-    if ax.ka == 1:
-        r_max = 8
+    r_max = 8 if ax.ka == 1 else max(4, min(32, 1024 // ax.ka))
+    if direction == "wgrad":
+        r_max = min(r_max, 16)
     best = None
     for r in range(max(1, r_max // 2), r_max + 1):
-        waste = triton.cdiv(lines, r) * r - lines
-        score = (waste / max(lines, 1), -r)
+        score = ((triton.cdiv(lines, r) * r - lines) / max(lines, 1), -r)
         if best is None or score < best[0]:
             best = (score, r)
-    r = min(best[1], lines) if lines > 0 else 1
+    r = max(1, min(best[1], lines))
     if ax.ch_axis == 0:
         block_1 = max(16, _pow2_at_most(ax.b_out, 128))
         block_0 = max(1, min(128 // block_1, _pow2_at_most(c_out, 64)))
@@ -293,11 +306,9 @@ def choose_config(ax: _Axes, c_out: int, direction: str = "fwd") -> DirectConfig
         block_1 = max(16, _pow2_at_most(c_out, 64))
         block_0 = max(1, min(128 // block_1, _pow2_at_most(ax.b_out, 64)))
     num_warps = max(1, min(8, block_0 * block_1 // 32))
-    jb = 1
-    if direction == "wgrad":
-        jb = 2 if ax.kb >= 2 and ax.ka <= 32 else 1
-        r = min(r, 16)
-    return DirectConfig(r, block_0, block_1, num_warps, 1, jb)
+    jb = 2 if direction == "wgrad" and ax.kb >= 2 and ax.ka <= 32 else 1
+    prepad = ax.ka * ax.kb >= 49
+    return DirectConfig(r, block_0, block_1, num_warps, prepad, 0, jb)
 
 
 def _needs_int64(*tensors: torch.Tensor) -> bool:
@@ -306,6 +317,33 @@ def _needs_int64(*tensors: torch.Tensor) -> bool:
         if span > _INT32_MAX // 2:
             return True
     return False
+
+
+def _prepad(x: torch.Tensor, ax: _Axes, a_cover: int, b_cover: int):
+    """Zero-pad x so that every read of every tile (overhang included) is in bounds; returns (x, axes)."""
+    a_need = (a_cover - 1) * ax.sa + (ax.ka - 1) * ax.da + 1
+    b_need = (b_cover - 1) * ax.sb + (ax.kb - 1) * ax.db + 1
+    a_end = max(a_need, ax.pad_a + ax.a_in) - (ax.pad_a + ax.a_in)
+    b_end = max(b_need, ax.pad_b + ax.b_in) - (ax.pad_b + ax.b_in)
+    if ax.swap:  # A is W
+        pads = (ax.pad_a, a_end, ax.pad_b, b_end)
+    else:
+        pads = (ax.pad_b, b_end, ax.pad_a, a_end)
+    xp = torch.nn.functional.pad(x, pads)
+    new = _Axes(ax.a_in + ax.pad_a + a_end, ax.b_in + ax.pad_b + b_end, ax.a_out, ax.b_out, ax.ka, ax.kb,
+                ax.sa, ax.sb, ax.da, ax.db, 0, 0, ax.ch_axis, ax.swap)
+    return xp, new
+
+
+def _tile_grid(ax: _Axes, cfg: DirectConfig, c_out: int):
+    """(blocks along B, channel blocks, B positions covered)."""
+    if ax.ch_axis == 1:
+        n_b, n_c, bb = triton.cdiv(ax.b_out, cfg.block_0), triton.cdiv(c_out, cfg.block_1), cfg.block_0
+    else:
+        n_b, n_c, bb = triton.cdiv(ax.b_out, cfg.block_1), triton.cdiv(c_out, cfg.block_0), cfg.block_1
+    if n_b > 65535 or n_c > 65535:
+        raise ValueError(f"direct: problem too wide for one launch ({n_b} x {n_c} tiles)")
+    return n_b, n_c, n_b * bb
 
 
 def launch_fwd(
@@ -329,45 +367,37 @@ def launch_fwd(
     kh, kw = w3.shape[-2:]
     ax = _axes(x, kh, kw, stride, dilation, pad_t, pad_l, (ho, wo))
     cfg = config or choose_config(ax, c_out)
+    wa = w3.transpose(1, 2) if ax.swap else w3
     if ax.ch_axis == 1:  # weights (KA, KB, C*group): channel loads coalesce
-        wk = (w3.transpose(1, 2) if ax.swap else w3).permute(1, 2, 0).contiguous()
+        wk = wa.permute(1, 2, 0).contiguous()
         swa, swb, swc = wk.stride()
     else:
-        wk = (w3.transpose(1, 2) if ax.swap else w3).contiguous()
+        wk = wa.contiguous()
         swc, swa, swb = wk.stride()
     n_strips = ax.n_strips(cfg.r)
-    if ax.ch_axis == 1:
-        grid = (n * n_strips, triton.cdiv(ax.b_out, cfg.block_0), triton.cdiv(c_out, cfg.block_1))
-    else:
-        grid = (n * n_strips, triton.cdiv(ax.b_out, cfg.block_1), triton.cdiv(c_out, cfg.block_0))
-    if grid[1] > 65535 or grid[2] > 65535:
-        raise ValueError(f"direct: problem too wide for one launch (grid {grid})")
-    # group > 1 (input gradient with a depth multiplier): weight row = co * group + g
-    depthwise_conv2d_fwd_kernel[grid](
+    n_b, n_c, b_cover = _tile_grid(ax, cfg, c_out)
+    if cfg.prepad:
+        x, ax = _prepad(x, ax, n_strips * cfg.r, b_cover)
+    sxn, sxc, sxa, sxb = _strides(x, ax.swap)
+    syn, syc, sya, syb = _strides(y, ax.swap)
+    depthwise_conv2d_fwd_kernel[(n * n_strips, n_b, n_c)](
         x, wk, bias if bias is not None else wk, y,
         c_out, n_strips, ax.a_in, ax.b_in, ax.a_out, ax.b_out,
-        *_strides(x, ax.swap), *_strides(y, ax.swap),
-        swc, swa, swb, ax.pad_a, ax.pad_b,
+        sxn, sxc, sxb, syn, syc, syb, ax.pad_a, ax.pad_b,
+        SXA=sxa, SYA=sya, SWC=swc, SWA=swa, SWB=swb,
         KA=ax.ka, KB=ax.kb, SA=ax.sa, SB=ax.sb, DA=ax.da, DB=ax.db, P=ax.p, UNIT=ax.unit, NQ=ax.nq(cfg.r),
+        PSU=ax.p * ax.sa // ax.unit, DU=ax.da // ax.unit,
         R=cfg.r, MULT_DIV=mult_div, GROUP=group, BLOCK_0=cfg.block_0, BLOCK_1=cfg.block_1, CH_AXIS=ax.ch_axis,
-        HAS_BIAS=bias is not None, INT64=_needs_int64(x, y), num_warps=cfg.num_warps,
+        MASKED=not cfg.prepad, HAS_BIAS=bias is not None, INT64=_needs_int64(x, y), num_warps=cfg.num_warps,
     )
     return y
 
 
-def _alloc_like_layout(shape, like: torch.Tensor, dtype, poison: bool) -> torch.Tensor:
-    fmt = torch.channels_last if layout_of(like) == "nhwc" else torch.contiguous_format
-    t = torch.empty(shape, dtype=dtype, device=like.device, memory_format=fmt)
-    if poison:
-        t.fill_(float("nan"))
-    return t
-
-
-def conv_fwd(x, weight, bias, stride, pad, dilation, out: torch.Tensor) -> torch.Tensor:
+def conv_fwd(x, weight, bias, stride, pad, dilation, out: torch.Tensor, config=None) -> torch.Tensor:
     """Forward into ``out`` (pre-allocated, any strides). weight: (C*m, 1, kh, kw)."""
     c = x.shape[1]
     w3 = weight[:, 0].float()
-    launch_fwd(x, w3, bias, out, stride, dilation, pad[0], pad[2], mult_div=weight.shape[0] // c, group=1)
+    launch_fwd(x, w3, bias, out, stride, dilation, pad[0], pad[2], weight.shape[0] // c, 1, config)
     return out
 
 
@@ -386,11 +416,10 @@ def _dgrad_phase(k: int, s: int, d: int, p: int, phase: int):
     return list(reversed(taps)), d // g, p_new
 
 
-def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation, out: torch.Tensor) -> torch.Tensor:
+def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation, out: torch.Tensor, config=None) -> torch.Tensor:
     """Input gradient into ``out`` (N, C, H, W); stride > 1 splits into stride_h*stride_w phases."""
     c = x_shape[1]
     m = weight.shape[0] // c
-    h, w = x_shape[-2:]
     w3 = weight[:, 0].float()
     sh, sw = stride
     for ph in range(sh):
@@ -406,7 +435,7 @@ def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation, out: torch.Tens
             rows, dh, p_h = th
             cols, dw, p_w = tw
             wsub = w3[:, rows][:, :, cols]
-            launch_fwd(grad_out, wsub, None, view, (1, 1), (dh, dw), p_h, p_w, mult_div=1, group=m)
+            launch_fwd(grad_out, wsub, None, view, (1, 1), (dh, dw), p_h, p_w, 1, m, config)
     return out
 
 
@@ -415,30 +444,32 @@ def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config: Optiona
     n, c_out, ho, wo = grad_out.shape
     kh, kw = weight_shape[-2:]
     ax = _axes(x, kh, kw, stride, dilation, pad[0], pad[2], (ho, wo))
-    if ax.ch_axis != (1 if layout_of(grad_out) == "nhwc" else 0) and c_out > 1:
+    if c_out > 1 and ax.ch_axis != (1 if layout_of(grad_out) == "nhwc" else 0):
         grad_out = grad_out.contiguous(memory_format=torch.channels_last if ax.ch_axis else torch.contiguous_format)
     cfg = config or choose_config(ax, c_out, "wgrad")
     n_strips = ax.n_strips(cfg.r)
     total = n * n_strips
-    if ax.ch_axis == 1:
-        n_b, n_c = triton.cdiv(ax.b_out, cfg.block_0), triton.cdiv(c_out, cfg.block_1)
-    else:
-        n_b, n_c = triton.cdiv(ax.b_out, cfg.block_1), triton.cdiv(c_out, cfg.block_0)
+    n_b, n_c, b_cover = _tile_grid(ax, cfg, c_out)
     per = cfg.strips_per_prog
-    if config is None:  # enough programs to fill the machine, long enough chunks to amortize the reduction
+    if per <= 0:  # enough programs to fill the machine, long enough chunks to amortize the reduction
         sms = torch.cuda.get_device_properties(x.device).multi_processor_count if x.is_cuda else 4
         want_chunks = max(1, (4 * sms) // max(1, n_b * n_c))
         per = max(1, triton.cdiv(total, want_chunks))
     chunks = triton.cdiv(total, per)
+    if cfg.prepad:
+        x, ax = _prepad(x, ax, n_strips * cfg.r, b_cover)
     part = torch.empty((chunks * n_b, c_out, ax.ka, ax.kb), device=x.device, dtype=torch.float32)
+    sxn, sxc, sxa, sxb = _strides(x, ax.swap)
+    syn, syc, sya, syb = _strides(grad_out, ax.swap)
     depthwise_conv2d_wgrad_kernel[(chunks, n_b, n_c)](
         x, grad_out, part,
         c_out, n_strips, total, per, n_b, ax.a_in, ax.b_in, ax.a_out, ax.b_out,
-        *_strides(x, ax.swap), *_strides(grad_out, ax.swap),
-        ax.pad_a, ax.pad_b,
+        sxn, sxc, sxb, syn, syc, syb, ax.pad_a, ax.pad_b,
+        SXA=sxa, SYA=sya,
         KA=ax.ka, KB=ax.kb, SA=ax.sa, SB=ax.sb, DA=ax.da, DB=ax.db, P=ax.p, UNIT=ax.unit, NQ=ax.nq(cfg.r),
+        PSU=ax.p * ax.sa // ax.unit, DU=ax.da // ax.unit,
         R=cfg.r, JB=cfg.jb, MULT_DIV=c_out // x.shape[1], BLOCK_0=cfg.block_0, BLOCK_1=cfg.block_1,
-        CH_AXIS=ax.ch_axis, INT64=_needs_int64(x, grad_out), num_warps=cfg.num_warps,
+        CH_AXIS=ax.ch_axis, MASKED=not cfg.prepad, INT64=_needs_int64(x, grad_out), num_warps=cfg.num_warps,
     )
     dw = part.sum(0)
     if ax.swap:

@@ -1,0 +1,179 @@
+"""Tile-shape sweep for the direct kernels: per direction, per config, on real layer shapes (GPU).
+
+Each variant is checked against a float64 reference on the first images of the batch and timed with
+``triton.testing.do_bench`` (median); PyTorch's time for the same direction is printed beside it. Kernels
+are compiled first by a pool of worker processes (filling Triton's on-disk cache), so the timed process
+only loads them.
+
+    python benchmarks/tune_direct.py [--shapes a,b] [--jobs 8] [--out results/tune_direct.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lkconv.ops.depthwise2d import direct, reference  # noqa: E402
+from lkconv.testing import rel_error  # noqa: E402
+
+SHAPES = {
+    "replknet_31b.s1": (64, 128, 56, 56, 31, 31, 1, 1),
+    "unireplknet_t.s1": (64, 80, 56, 56, 13, 13, 1, 1),
+    "unireplknet_t.s3": (64, 320, 14, 14, 13, 13, 1, 1),
+    "convnext_t.s1": (64, 96, 56, 56, 7, 7, 1, 1),
+    "slak_t.s1.long": (64, 124, 56, 56, 51, 5, 1, 1),
+    "slak_t.s1.wide": (64, 124, 56, 56, 5, 51, 1, 1),
+    "downsample.s2": (64, 96, 112, 112, 7, 7, 1, 2),
+    "van_b0.lka_dil": (64, 64, 56, 56, 7, 7, 3, 1),
+}
+
+
+def problem(name, dtype, layout):
+    n, c, h, w, kh, kw, d, s = SHAPES[name]
+    pad = (d * (kh - 1) // 2, d * (kh - 1) // 2, d * (kw - 1) // 2, d * (kw - 1) // 2)
+    x = torch.randn(n, c, h, w, device="cuda", dtype=dtype)
+    if layout == "nhwc":
+        x = x.contiguous(memory_format=torch.channels_last)
+    wt = torch.randn(c, 1, kh, kw, device="cuda", dtype=dtype) / (kh * kw) ** 0.5
+    ho = (h + pad[0] + pad[1] - d * (kh - 1) - 1) // s + 1
+    wo = (w + pad[2] + pad[3] - d * (kw - 1) - 1) // s + 1
+    dy = torch.randn(n, c, ho, wo, device="cuda", dtype=dtype)
+    if layout == "nhwc":
+        dy = dy.contiguous(memory_format=torch.channels_last)
+    return x, wt, dy, (s, s), pad, (d, d)
+
+
+def run_direct(direction, x, wt, dy, stride, pad, dil, cfg):
+    if direction == "fwd":
+        out = torch.empty_like(dy)
+        return direct.conv_fwd(x, wt, None, stride, pad, dil, out, cfg)
+    if direction == "dgrad":
+        out = torch.empty_like(x)
+        return direct.conv_dgrad(dy, x.shape, wt, stride, pad, dil, out, cfg)
+    return direct.conv_wgrad(dy, x, wt.shape, stride, pad, dil, cfg)
+
+
+def run_torch(direction, x, wt, dy, stride, pad, dil):
+    if direction == "fwd":
+        return reference.depthwise_conv2d_fwd_torch(x, wt, None, stride, pad, dil)
+    if direction == "dgrad":
+        return reference.depthwise_conv2d_dgrad_torch(dy, x, wt, stride, pad, dil)
+    return reference.depthwise_conv2d_wgrad_torch(dy, x, wt, stride, pad, dil)
+
+
+def variants(name, direction, dtype, layout):
+    """Default config plus the alternatives worth comparing."""
+    x, wt, dy, stride, pad, dil = problem(name, dtype, layout)
+    ax = direct._axes(x if direction != "dgrad" else dy, wt.shape[2], wt.shape[3], stride if direction != "dgrad" else (1, 1),
+                      dil, pad[0], pad[2], dy.shape[-2:] if direction != "dgrad" else x.shape[-2:])
+    base = direct.choose_config(ax, wt.shape[0], "wgrad" if direction == "wgrad" else "fwd")
+    out = [("default", None)]
+    if direction == "fwd":
+        out.append(("prepad=" + str(not base.prepad), replace(base, prepad=not base.prepad)))
+        if base.r >= 8:
+            out.append((f"r={base.r // 2}", replace(base, r=base.r // 2)))
+    if direction == "wgrad":
+        out.append((f"jb={3 - base.jb}", replace(base, jb=3 - base.jb)))
+        out.append(("prepad=" + str(not base.prepad), replace(base, prepad=not base.prepad)))
+    return out
+
+
+def _warm(task):
+    name, direction, dtype_name, layout, cfg = task
+    torch.cuda.init()
+    dtype = getattr(torch, dtype_name)
+    x, wt, dy, stride, pad, dil = problem(name, dtype, layout)
+    try:
+        run_direct(direction, x, wt, dy, stride, pad, dil, cfg)
+        torch.cuda.synchronize()
+        return None
+    except Exception as exc:
+        return f"{name} {direction} {cfg}: {exc}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shapes", default=",".join(SHAPES))
+    ap.add_argument("--configs", default="fp32:nchw,fp32:nhwc,bfloat16:nchw")
+    ap.add_argument("--nhwc-shapes", default="replknet_31b.s1,unireplknet_t.s1,convnext_t.s1,slak_t.s1.wide")
+    ap.add_argument("--directions", default="fwd,dgrad,wgrad")
+    ap.add_argument("--jobs", type=int, default=8)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    import triton.testing
+
+    torch.backends.cudnn.benchmark = True
+    tasks = []
+    for cfgspec in args.configs.split(","):
+        dtype_name, layout = cfgspec.split(":")
+        dtype_name = {"fp32": "float32", "bf16": "bfloat16"}.get(dtype_name, dtype_name)
+        for name in args.shapes.split(","):
+            if (layout == "nhwc" or dtype_name != "float32") and name not in args.nhwc_shapes.split(","):
+                continue
+            for direction in args.directions.split(","):
+                dtype = getattr(torch, dtype_name)
+                for label, cfg in variants(name, direction, dtype, layout):
+                    tasks.append((name, direction, dtype_name, layout, label, cfg))
+    if args.jobs > 1:
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
+            for err in pool.map(_warm, [(t[0], t[1], t[2], t[3], t[5]) for t in tasks]):
+                if err:
+                    print("warm-up error:", err, flush=True)
+    rows = []
+    torch_ms = {}
+    for name, direction, dtype_name, layout, label, cfg in tasks:
+        dtype = getattr(torch, dtype_name)
+        x, wt, dy, stride, pad, dil = problem(name, dtype, layout)
+        row = dict(shape=name, direction=direction, dtype=dtype_name, layout=layout, variant=label,
+                   config=asdict(cfg) if cfg else None)
+        try:
+            out = run_direct(direction, x, wt, dy, stride, pad, dil, cfg)
+            k = 2  # float64 reference on the first images (wgrad: whole batch in fp64 would be slow; use 2 images)
+            xs, dys = x[:k].double(), dy[:k].double()
+            if direction == "wgrad":
+                out = run_direct(direction, x[:k], wt, dy[:k], stride, pad, dil, cfg)
+                ref = run_torch(direction, xs, wt.double(), dys, stride, pad, dil)
+            else:
+                ref = run_torch(direction, xs, wt.double(), dys, stride, pad, dil)
+                out = out[:k]
+            row["rel_err"] = rel_error(out, ref)
+            fn = lambda: run_direct(direction, x, wt, dy, stride, pad, dil, cfg)  # noqa: E731
+            row["ms"] = triton.testing.do_bench(fn, warmup=10, rep=50, return_mode="median")
+        except Exception as exc:
+            row["error"] = f"{type(exc).__name__}: {exc}"[:200]
+        key = (name, direction, dtype_name, layout)
+        if key not in torch_ms:
+            fn = lambda: run_torch(direction, x, wt, dy, stride, pad, dil)  # noqa: E731
+            torch_ms[key] = triton.testing.do_bench(fn, warmup=10, rep=50, return_mode="median")
+        row["torch_ms"] = torch_ms[key]
+        n, c, h, w, kh, kw, d, s = SHAPES[name]
+        ho, wo = dy.shape[-2:]
+        row["tflops"] = 2 * n * c * ho * wo * kh * kw / (row.get("ms", float("nan")) * 1e-3) / 1e12
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps({"gpu": torch.cuda.get_device_name(), "torch": torch.__version__,
+                                              "triton": triton.__version__, "rows": rows}, indent=1))
+    import triton as _t
+
+    print(f"\n{torch.cuda.get_device_name()} torch {torch.__version__} triton {_t.__version__}")
+    print(f"{'shape':<18} {'dir':<6} {'dtype':<9} {'lay':<5} {'variant':<12} {'ms':>8} {'TF/s':>6} {'torch ms':>9} {'x':>6} {'err':>8}")
+    for r in rows:
+        print(f"{r['shape']:<18} {r['direction']:<6} {r['dtype']:<9} {r['layout']:<5} {r['variant']:<12} "
+              f"{r.get('ms', float('nan')):8.3f} {r['tflops']:6.1f} {r['torch_ms']:9.3f} "
+              f"{r['torch_ms'] / r.get('ms', float('nan')):6.2f} {r.get('rel_err', float('nan')):8.1e} {r.get('error', '')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Command-line tools: verify, bench, erf, train, info."""

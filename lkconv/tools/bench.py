@@ -1,0 +1,267 @@
+"""``lkconv bench``: lkconv's depthwise conv against PyTorch, side by side in one process.
+
+For each shape of the public benchmark set (layers of the papers' models), dtype and memory layout it times
+the forward pass and forward+backward of ``lkconv.depthwise_conv2d`` and of ``F.conv2d`` (cuDNN, benchmark
+mode on) on the same tensors with CUDA events (``triton.testing.do_bench``, median), inputs rotated when
+they would sit in L2. Reports ms, effective TF/s = 2*N*C*Ho*Wo*kh*kw / t (x3 for fwd+bwd), speedup and % of
+the device's FP32 FMA peak; writes JSON and a PNG plot of the speedups.
+"""
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..ops.depthwise2d import depthwise_conv2d
+
+SHAPES_FILE = Path(__file__).with_name("bench_shapes.json")
+QUICK_SHAPES = ("convnext_t.s1", "unireplknet_t.s1", "unireplknet_t.s3", "replknet_31b.s1", "slak_t.s1.long",
+                "downsample.s2")
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# FP32 FMA peak (TFLOP/s, 2 FLOPs per FMA) by device name; other GPUs: SMs x 128 lanes x 2 x clock.
+FP32_PEAK_TFLOPS = {"H100 80GB HBM3": 66.9, "H100 SXM": 66.9, "H200": 66.9, "H100 PCIe": 51.2, "A100": 19.5}
+
+
+def load_shapes(path: Path = SHAPES_FILE) -> List[dict]:
+    return json.loads(path.read_text())["depthwise2d"]
+
+
+def fp32_peak_tflops(device: torch.device) -> Optional[float]:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for key, val in FP32_PEAK_TFLOPS.items():
+        if key in name:
+            return val
+    props = torch.cuda.get_device_properties(device)
+    clock_khz = getattr(props, "clock_rate", 0)
+    return props.multi_processor_count * 128 * 2 * clock_khz * 1e3 / 1e12 if clock_khz else None
+
+
+def _geometry(s: dict):
+    d, st = s["d"], s["s"]
+    pad = (d * (s["kh"] - 1) // 2, d * (s["kw"] - 1) // 2)
+    ho = (s["h"] + 2 * pad[0] - d * (s["kh"] - 1) - 1) // st + 1
+    wo = (s["w"] + 2 * pad[1] - d * (s["kw"] - 1) - 1) // st + 1
+    return pad, ho, wo
+
+
+def flops(s: dict) -> float:
+    """2 * N * C * Ho * Wo * kh * kw: multiply-adds of one direction."""
+    _, ho, wo = _geometry(s)
+    return 2.0 * s["n"] * s["c"] * ho * wo * s["kh"] * s["kw"]
+
+
+def _time_ms(fn: Callable[[], object], device: torch.device, grad_to_none=None) -> float:
+    if device.type == "cuda":
+        import triton.testing
+
+        return float(triton.testing.do_bench(fn, warmup=25, rep=100, grad_to_none=grad_to_none, return_mode="median"))
+    fn()
+    times = []
+    for _ in range(3):
+        if grad_to_none:
+            for t in grad_to_none:
+                t.grad = None
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def _inputs(s: dict, dtype, layout: str, device, copies: int, grad: bool):
+    sets = []
+    for _ in range(copies):
+        x = torch.randn(s["n"], s["c"], s["h"], s["w"], device=device, dtype=dtype)
+        if layout == "nhwc":
+            x = x.contiguous(memory_format=torch.channels_last)
+        w = torch.randn(s["c"], 1, s["kh"], s["kw"], device=device, dtype=dtype) * (1.0 / (s["kh"] * s["kw"]))
+        sets.append((x.requires_grad_(grad), w.requires_grad_(grad)))
+    return sets
+
+
+def bench_one(s: dict, dtype_name: str, layout: str, direction: str, device, algorithm: str) -> dict:
+    """Time lkconv and PyTorch on one configuration; returns a result row."""
+    dtype = DTYPES[dtype_name]
+    pad, ho, wo = _geometry(s)
+    elem = torch.tensor([], dtype=dtype).element_size()
+    nbytes = (s["n"] * s["c"] * (s["h"] * s["w"] + ho * wo)) * elem
+    l2 = torch.cuda.get_device_properties(device).L2_cache_size if device.type == "cuda" else 0
+    copies = max(1, min(8, math.ceil(3 * l2 / max(nbytes, 1)))) if l2 else 1
+    grad = direction == "fwd+bwd"
+    sets = _inputs(s, dtype, layout, device, copies, grad)
+    dy = torch.randn(s["n"], s["c"], ho, wo, device=device, dtype=dtype)
+    if layout == "nhwc":
+        dy = dy.contiguous(memory_format=torch.channels_last)
+    stride, dil, groups = s["s"], s["d"], s["c"]
+    state = {"i": 0}
+
+    def step(conv):
+        def fn():
+            x, w = sets[state["i"] % copies]
+            state["i"] += 1
+            y = conv(x, w)
+            if grad:
+                y.backward(dy)
+            return y
+        return fn
+
+    def lk(x, w):
+        return depthwise_conv2d(x, w, None, stride, pad, dil, algorithm=algorithm)
+
+    def pt(x, w):
+        return F.conv2d(x, w, None, stride, pad, dil, groups)
+
+    leaves = [t for pair in sets for t in pair] if grad else None
+    row = dict(shape=s["name"], n=s["n"], c=s["c"], h=s["h"], w=s["w"], kh=s["kh"], kw=s["kw"], d=dil, s=stride,
+               dtype=dtype_name, layout=layout, direction=direction, algorithm=algorithm)
+    row["lkconv_ms"] = _time_ms(step(lk), device, leaves)
+    row["torch_ms"] = _time_ms(step(pt), device, leaves)
+    mult = 3.0 if grad else 1.0
+    row["lkconv_tflops"] = mult * flops(s) / (row["lkconv_ms"] * 1e-3) / 1e12
+    row["torch_tflops"] = mult * flops(s) / (row["torch_ms"] * 1e-3) / 1e12
+    row["speedup"] = row["torch_ms"] / row["lkconv_ms"]
+    return row
+
+
+def cpu_scaled(s: dict) -> dict:
+    """A CPU-sized version of a shape: batch 1, at most 8 channels, same kernel and spatial size."""
+    return dict(s, n=1, c=min(s["c"], 8))
+
+
+def format_table(rows: List[dict], peak: Optional[float]) -> str:
+    head = (f"{'shape':<22} {'kernel':<10} {'dtype':<5} {'layout':<6} {'dir':<8} {'lkconv ms':>10} {'torch ms':>10} "
+            f"{'lk TF/s':>8} {'pt TF/s':>8} {'speedup':>8} {'%peak':>6}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        ker = f"{r['kh']}x{r['kw']}" + (f"d{r['d']}" if r["d"] > 1 else "") + (f"s{r['s']}" if r["s"] > 1 else "")
+        pk = f"{100 * r['lkconv_tflops'] / peak:6.1f}" if peak else f"{'-':>6}"
+        lines.append(f"{r['shape']:<22} {ker:<10} {r['dtype']:<5} {r['layout']:<6} {r['direction']:<8} "
+                     f"{r['lkconv_ms']:10.3f} {r['torch_ms']:10.3f} {r['lkconv_tflops']:8.2f} {r['torch_tflops']:8.2f} "
+                     f"{r['speedup']:7.2f}x {pk}")
+    return "\n".join(lines)
+
+
+def plot(rows: List[dict], path: Path, title: str) -> Optional[Path]:
+    """Bar chart of speedup over PyTorch per shape, one bar per (dtype, layout, direction)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    shapes = list(dict.fromkeys(r["shape"] for r in rows))
+    series = list(dict.fromkeys((r["dtype"], r["layout"], r["direction"]) for r in rows))
+    fig, ax = plt.subplots(figsize=(max(8, 0.9 * len(shapes) * max(1, len(series)) / 2), 5))
+    width = 0.8 / max(1, len(series))
+    for k, key in enumerate(series):
+        vals = [next((r["speedup"] for r in rows if r["shape"] == sh and (r["dtype"], r["layout"], r["direction"]) == key), 0)
+                for sh in shapes]
+        ax.bar([i + k * width for i in range(len(shapes))], vals, width, label=" ".join(key))
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(shapes))])
+    ax.set_xticklabels(shapes, rotation=35, ha="right", fontsize=8)
+    ax.set_ylabel("speedup over PyTorch (x)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def environment(device: torch.device) -> dict:
+    env = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "torch": torch.__version__,
+           "python": platform.python_version(), "device": str(device)}
+    try:
+        import triton
+
+        env["triton"] = triton.__version__
+    except ImportError:
+        env["triton"] = None
+    if device.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(device)
+        env["cuda"] = torch.version.cuda
+        env["cudnn"] = torch.backends.cudnn.version()
+    else:
+        env["cpu"] = platform.processor() or platform.machine()
+    return env
+
+
+def select_shapes(all_shapes: List[dict], patterns: Optional[str], quick: bool) -> List[dict]:
+    if patterns:
+        pats = patterns.split(",")
+        return [s for s in all_shapes if any(fnmatch.fnmatch(s["name"], p) for p in pats)]
+    if quick:
+        return [s for s in all_shapes if s["name"] in QUICK_SHAPES]
+    return all_shapes
+
+
+def run(shapes: List[dict], dtypes: Sequence[str], layouts: Sequence[str], directions: Sequence[str], device,
+        algorithm: str, progress: bool = True) -> List[dict]:
+    rows = []
+    for s in shapes:
+        for dt in dtypes:
+            for lay in layouts:
+                for direction in directions:
+                    row = bench_one(s, dt, lay, direction, device, algorithm)
+                    rows.append(row)
+                    if progress:
+                        print(f"  {s['name']:<22} {dt} {lay} {direction:<8} lkconv {row['lkconv_ms']:.3f} ms, "
+                              f"torch {row['torch_ms']:.3f} ms ({row['speedup']:.2f}x)", file=sys.stderr, flush=True)
+    return rows
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="lkconv bench", description=__doc__.splitlines()[0])
+    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
+    p.add_argument("--shapes", default=None, help="comma list of shape names or globs (default: all public shapes)")
+    p.add_argument("--dtypes", default="fp32,bf16")
+    p.add_argument("--layouts", default="nchw,nhwc")
+    p.add_argument("--directions", default="fwd,fwd+bwd")
+    p.add_argument("--algorithm", default="auto")
+    p.add_argument("--quick", action="store_true", help="a few representative shapes")
+    p.add_argument("--out", default="lkconv-bench", help="folder for bench.json and bench.png")
+    args = p.parse_args(argv)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    torch.backends.cudnn.benchmark = True
+    shapes = select_shapes(load_shapes(), args.shapes, args.quick)
+    if not shapes:
+        p.error(f"no shape matches {args.shapes!r}")
+    env = environment(device)
+    if device.type == "cpu":
+        print("No CUDA device: running CPU-sized shapes (batch 1, <= 8 channels) against PyTorch's CPU conv; "
+              "these numbers say nothing about GPU speed.")
+        shapes = [cpu_scaled(s) for s in shapes]
+    rows = run(shapes, args.dtypes.split(","), args.layouts.split(","), args.directions.split(","), device,
+               args.algorithm)
+    peak = fp32_peak_tflops(device)
+    header = (f"lkconv bench | {env.get('gpu', env.get('cpu'))} | torch {env['torch']} | triton {env['triton']} | "
+              f"{env['date']} | FP32 peak {peak:.1f} TF/s" if peak else
+              f"lkconv bench | {env.get('gpu', env.get('cpu'))} | torch {env['torch']} | {env['date']}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps({"environment": env, "fp32_peak_tflops": peak, "rows": rows}, indent=1))
+    png = plot(rows, out / "bench.png", header)
+    print(header)
+    print(format_table(rows, peak))
+    print(f"wrote {out / 'bench.json'}" + (f" and {png}" if png else " (install matplotlib for the plot)"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
