@@ -183,7 +183,7 @@ class UniRepLKNetBlock(nn.Module):
 
     def __init__(self, dim: int, kernel_size: int, drop_path: float = 0.0, layer_scale_init_value: float = 1e-6,
                  deploy: bool = False, attempt_use_lk_impl: bool = True, with_cp: bool = False,
-                 use_sync_bn: bool = False, ffn_factor: int = 4):
+                 use_sync_bn: bool = False, ffn_factor: float = 4):
         super().__init__()
         _check_positive_int(dim, "dim")
         if dim < 4:
