@@ -72,17 +72,23 @@ def run_torch(direction, x, wt, dy, stride, pad, dil):
 def variants(name, direction, dtype, layout):
     """Default config plus the alternatives worth comparing."""
     x, wt, dy, stride, pad, dil = problem(name, dtype, layout)
-    ax = direct._axes(x if direction != "dgrad" else dy, wt.shape[2], wt.shape[3], stride if direction != "dgrad" else (1, 1),
-                      dil, pad[0], pad[2], dy.shape[-2:] if direction != "dgrad" else x.shape[-2:])
-    base = direct.choose_config(ax, wt.shape[0], "wgrad" if direction == "wgrad" else "fwd")
+    src = dy if direction == "dgrad" else x
+    ax = direct._axes(src, wt.shape[2], wt.shape[3], (1, 1) if direction == "dgrad" else stride, dil, pad[0], pad[2],
+                      x.shape[-2:] if direction == "dgrad" else dy.shape[-2:])
+    base = direct.choose_config(ax, wt.shape[0], "wgrad" if direction == "wgrad" else "fwd", x.element_size())
     out = [("default", None)]
     if direction == "fwd":
         out.append(("prepad=" + str(not base.prepad), replace(base, prepad=not base.prepad)))
-        if base.r >= 8:
-            out.append((f"r={base.r // 2}", replace(base, r=base.r // 2)))
     if direction == "wgrad":
-        out.append((f"jb={3 - base.jb}", replace(base, jb=3 - base.jb)))
+        if base.jb != 2 and ax.kb >= 2:
+            out.append(("jb=2", replace(base, jb=2)))
+        if base.jb != 1:
+            out.append(("jb=1", replace(base, jb=1)))
         out.append(("prepad=" + str(not base.prepad), replace(base, prepad=not base.prepad)))
+    if layout == "nhwc" and direction != "dgrad":
+        for b0, b1, nw in ((2, 64, 4), (8, 32, 8), (8, 16, 4)):
+            if (b0, b1) != (base.block_0, base.block_1):
+                out.append((f"tile{b0}x{b1}", replace(base, block_0=b0, block_1=b1, num_warps=nw)))
     return out
 
 

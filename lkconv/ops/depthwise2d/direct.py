@@ -36,6 +36,11 @@ _INT32_MAX = 2**31 - 1
 if triton is not None:
 
     @triton.jit
+    def _in_range(i, n):
+        """0 <= i < n as one unsigned comparison."""
+        return i.to(tl.uint32, bitcast=True) < n.to(tl.uint32, bitcast=True)
+
+    @triton.jit
     def _strip_origin(t, P: tl.constexpr, R: tl.constexpr):
         """First output line of strip t: strips interleave P phases so that dilated taps share lines."""
         return (t // P) * (R * P) + t % P
@@ -90,7 +95,7 @@ if triton is not None:
                 else:
                     x_j = x_base + (src * sxc + ib * sxb)
                 if MASKED:
-                    m_j = (ib >= 0) & (ib < B_IN) & c_ok
+                    m_j = _in_range(ib, B_IN) & c_ok
                 else:
                     m_j = c_ok
                 ws = ()
@@ -99,7 +104,7 @@ if triton is not None:
                 xs = ()
                 for q in tl.static_range(NQ):
                     if MASKED:
-                        m_q = m_j & (ia0 + q * UNIT >= 0) & (ia0 + q * UNIT < A_IN)
+                        m_q = m_j & _in_range(ia0 + q * UNIT, A_IN)
                     else:
                         m_q = m_j
                     xs = xs + (tl.load(x_j + q * UNIT * SXA, mask=m_q, other=0.0).to(tl.float32),)
@@ -186,13 +191,13 @@ if triton is not None:
                     else:
                         x_j = x_n + (src * sxc + ib * sxb)
                     if MASKED:
-                        m_j = (ib >= 0) & (ib < B_IN) & c_ok & (jb + jj < KB)
+                        m_j = _in_range(ib, B_IN) & c_ok & (jb + jj < KB)
                     else:
                         m_j = c_ok & (jb + jj < KB)
                     xs = ()
                     for q in tl.static_range(NQ):
                         if MASKED:
-                            m_q = m_j & (ia0 + q * UNIT >= 0) & (ia0 + q * UNIT < A_IN)
+                            m_q = m_j & _in_range(ia0 + q * UNIT, A_IN)
                         else:
                             m_q = m_j
                         xs = xs + (tl.load(x_j + q * UNIT * SXA, mask=m_q, other=0.0).to(tl.float32),)
@@ -287,8 +292,13 @@ def _pow2_at_most(v: int, cap: int) -> int:
     return min(cap, triton.next_power_of_2(max(1, v)))
 
 
-def choose_config(ax: _Axes, c_out: int, direction: str = "fwd") -> DirectConfig:
-    """Heuristic tile shape: long strips along the reuse axis, ~128 threads, one output per thread."""
+def choose_config(ax: _Axes, c_out: int, direction: str = "fwd", elem_size: int = 4) -> DirectConfig:
+    """Heuristic tile shape: long strips along the reuse axis, ~128 threads, one output per thread.
+
+    Measured on an H200 (benchmarks/tune_direct.py): bounds checks in the inner loop are cheaper than a
+    zero-padded copy of the input except for 16-bit inputs with large kernels; the weight gradient wants all
+    kernel columns in one pass for small kernels (no re-reads of the input) and two otherwise.
+    """
     lines = triton.cdiv(ax.a_out, ax.p)
     r_max = 8 if ax.ka == 1 else max(4, min(32, 1024 // ax.ka))
     if direction == "wgrad":
@@ -303,11 +313,16 @@ def choose_config(ax: _Axes, c_out: int, direction: str = "fwd") -> DirectConfig
         block_1 = max(16, _pow2_at_most(ax.b_out, 128))
         block_0 = max(1, min(128 // block_1, _pow2_at_most(c_out, 64)))
     else:
-        block_1 = max(16, _pow2_at_most(c_out, 64))
+        block_1 = max(16, _pow2_at_most(c_out, 32))
         block_0 = max(1, min(128 // block_1, _pow2_at_most(ax.b_out, 64)))
     num_warps = max(1, min(8, block_0 * block_1 // 32))
-    jb = 2 if direction == "wgrad" and ax.kb >= 2 and ax.ka <= 32 else 1
-    prepad = ax.ka * ax.kb >= 49
+    big = ax.ka * ax.kb >= 169
+    if direction == "wgrad":
+        jb = ax.kb if ax.ka * ax.kb <= 64 else (2 if ax.ka <= 32 else 1)
+        prepad = big and ax.a_out * ax.b_out >= 1024
+    else:
+        jb = 1
+        prepad = big and elem_size == 2
     return DirectConfig(r, block_0, block_1, num_warps, prepad, 0, jb)
 
 
@@ -366,7 +381,7 @@ def launch_fwd(
     n, c_out, ho, wo = y.shape
     kh, kw = w3.shape[-2:]
     ax = _axes(x, kh, kw, stride, dilation, pad_t, pad_l, (ho, wo))
-    cfg = config or choose_config(ax, c_out)
+    cfg = config or choose_config(ax, c_out, "fwd", x.element_size())
     wa = w3.transpose(1, 2) if ax.swap else w3
     if ax.ch_axis == 1:  # weights (KA, KB, C*group): channel loads coalesce
         wk = wa.permute(1, 2, 0).contiguous()
@@ -446,7 +461,7 @@ def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config: Optiona
     ax = _axes(x, kh, kw, stride, dilation, pad[0], pad[2], (ho, wo))
     if c_out > 1 and ax.ch_axis != (1 if layout_of(grad_out) == "nhwc" else 0):
         grad_out = grad_out.contiguous(memory_format=torch.channels_last if ax.ch_axis else torch.contiguous_format)
-    cfg = config or choose_config(ax, c_out, "wgrad")
+    cfg = config or choose_config(ax, c_out, "wgrad", x.element_size())
     n_strips = ax.n_strips(cfg.r)
     total = n * n_strips
     n_b, n_c, b_cover = _tile_grid(ax, cfg, c_out)
