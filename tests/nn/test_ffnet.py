@@ -1,7 +1,6 @@
 """FFNet blocks against a plain-PyTorch rendering of the official definitions (ysj9909/FFNet models/ffnet.py)."""
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 import lkconv
