@@ -93,12 +93,21 @@ def test_channels_last():
 def test_bf16_autocast():
     block = InceptionDWConv2d(16)
     x = torch.randn(2, 16, 10, 12)
-    y = block(x)
+    y = block(x_ref := x.clone().requires_grad_(True))
+    g = torch.randn_like(y)
+    y.backward(g)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        y_bf = block(x)
+        y_bf = block(x_bf := x.clone().requires_grad_(True))
     assert y_bf.shape == y.shape
     err = rel_error(y_bf.float(), y)
     assert err < 2e-2, err
+    y_bf.float().backward(g)
+    assert x_bf.grad.dtype == torch.float32
+    err = rel_error(x_bf.grad, x_ref.grad)
+    assert err < 2e-2, f"input grad: {err}"
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # bf16 activations into fp32 weights, as after a conv
+        y_mixed = block(x.bfloat16())
+    assert rel_error(y_mixed.float(), y) < 2e-2
 
 
 @pytest.mark.parametrize(
