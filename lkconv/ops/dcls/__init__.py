@@ -110,7 +110,9 @@ def check_construct_args(weight: Tensor, P: Tensor, SIG: Optional[Tensor], dilat
         if t.device != weight.device:
             raise ValueError(f"{name} is on {t.device} but weight is on {weight.device}")
     if weight.dim() != 3:
-        raise ValueError(f"weight must be 3-D (out_channels, in_channels // groups, kernel_count), got {tuple(weight.shape)}")
+        raise ValueError(
+            f"weight must be 3-D (out_channels, in_channels // groups, kernel_count), got {tuple(weight.shape)}"
+        )
     if P.shape != (2,) + tuple(weight.shape):
         raise ValueError(f"P must have shape {(2,) + tuple(weight.shape)} (2, *weight.shape), got {tuple(P.shape)}")
     if it.has_sig:

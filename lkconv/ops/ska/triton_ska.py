@@ -87,9 +87,9 @@ if triton is not None:
         K: tl.constexpr, PAD: tl.constexpr,
         BLOCK_G: tl.constexpr, BLOCK_P: tl.constexpr, ACC: tl.constexpr,
     ):
-        """dx[n, c, h, w] = sum_{i, j} dy[n, c, ho, wo] * w[n, c % WC, i*K + j, ho, wo], (ho, wo) = (h - i + PAD, w - j + PAD)
+        """dx[n, c, h, w] = sum_{i, j} dy[n, c, ho, wo] * w[n, c % WC, i*K + j, ho, wo]
 
-        Grid: (N * WC * N_PBLK, channel blocks of the group).
+        with (ho, wo) = (h - i + PAD, w - j + PAD). Grid: (N * WC * N_PBLK, channel blocks of the group).
         """
         pid = tl.program_id(0)
         pid_j = tl.program_id(1)
