@@ -211,6 +211,32 @@ def select_shapes(all_shapes: List[dict], patterns: Optional[str], quick: bool) 
     return all_shapes
 
 
+def _compile_config(task) -> Optional[str]:
+    """Worker: run one configuration through the direct kernels once, so Triton compiles (and caches) them."""
+    s, dtype_name, layout = task
+    try:
+        dtype = DTYPES[dtype_name]
+        pad, _, _ = _geometry(s)
+        (x, w), = _inputs(s, dtype, layout, torch.device("cuda"), 1, True)
+        depthwise_conv2d(x, w, None, s["s"], pad, s["d"], algorithm="direct").sum().backward()
+        torch.cuda.synchronize()
+        return None
+    except Exception as exc:  # reported, then the timed pass decides what runs
+        return f"{s['name']} {dtype_name} {layout}: {type(exc).__name__}: {exc}"
+
+
+def precompile(shapes: List[dict], dtypes: Sequence[str], layouts: Sequence[str], jobs: int) -> None:
+    """Compile every kernel the run will need in ``jobs`` worker processes (Triton's cache is on disk)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    tasks = [(s, dt, lay) for s in shapes for dt in dtypes for lay in layouts]
+    with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+        for err in pool.map(_compile_config, tasks):
+            if err:
+                print(f"  precompile: {err}", file=sys.stderr)
+
+
 def run(shapes: List[dict], dtypes: Sequence[str], layouts: Sequence[str], directions: Sequence[str], device,
         algorithm: str, progress: bool = True) -> List[dict]:
     rows = []
@@ -236,6 +262,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--algorithm", default="auto")
     p.add_argument("--quick", action="store_true", help="a few representative shapes")
     p.add_argument("--out", default="lkconv-bench", help="folder for bench.json and bench.png")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="processes that compile kernels before timing (default: up to 8 on CUDA)")
     args = p.parse_args(argv)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.backends.cudnn.benchmark = True
@@ -247,6 +275,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("No CUDA device: running CPU-sized shapes (batch 1, <= 8 channels) against PyTorch's CPU conv; "
               "these numbers say nothing about GPU speed.")
         shapes = [cpu_scaled(s) for s in shapes]
+    jobs = args.jobs if args.jobs is not None else min(8, os.cpu_count() or 1)
+    if device.type == "cuda" and jobs > 1 and args.algorithm in ("auto", "direct"):
+        print(f"compiling kernels in {jobs} processes ...", file=sys.stderr, flush=True)
+        precompile(shapes, args.dtypes.split(","), args.layouts.split(","), jobs)
     rows = run(shapes, args.dtypes.split(","), args.layouts.split(","), args.directions.split(","), device,
                args.algorithm)
     peak = fp32_peak_tflops(device)

@@ -37,8 +37,8 @@ if triton is not None:
 
     @triton.jit
     def _in_range(i, n):
-        """0 <= i < n as one unsigned comparison."""
-        return i.to(tl.uint32, bitcast=True) < n.to(tl.uint32, bitcast=True)
+        """0 <= i < n (two signed compares: on Triton 3.6 the unsigned-compare form ran up to 4x slower)."""
+        return (i >= 0) & (i < n)
 
     @triton.jit
     def _strip_origin(t, P: tl.constexpr, R: tl.constexpr):
@@ -295,9 +295,10 @@ def _pow2_at_most(v: int, cap: int) -> int:
 def choose_config(ax: _Axes, c_out: int, direction: str = "fwd", elem_size: int = 4) -> DirectConfig:
     """Heuristic tile shape: long strips along the reuse axis, ~128 threads, one output per thread.
 
-    Measured on an H200 (benchmarks/tune_direct.py): bounds checks in the inner loop are cheaper than a
-    zero-padded copy of the input except for 16-bit inputs with large kernels; the weight gradient wants all
-    kernel columns in one pass for small kernels (no re-reads of the input) and two otherwise.
+    Measured on an H200 (benchmarks/tune_direct.py, results/tune_direct_h200.json): bounds checks in the inner
+    loop are cheaper than a zero-padded copy of the input except for 16-bit inputs with large kernels; NHWC
+    wants narrow (16-channel) tiles except for the largest kernels; the weight gradient wants all kernel
+    columns in one pass for small kernels (no re-reads of the input), two for large NCHW planes, else one.
     """
     lines = triton.cdiv(ax.a_out, ax.p)
     r_max = 8 if ax.ka == 1 else max(4, min(32, 1024 // ax.ka))
@@ -309,17 +310,25 @@ def choose_config(ax: _Axes, c_out: int, direction: str = "fwd", elem_size: int 
         if best is None or score < best[0]:
             best = (score, r)
     r = max(1, min(best[1], lines))
+    big = ax.ka * ax.kb >= 169
     if ax.ch_axis == 0:
         block_1 = max(16, _pow2_at_most(ax.b_out, 128))
         block_0 = max(1, min(128 // block_1, _pow2_at_most(c_out, 64)))
+    elif direction == "wgrad" or not big:
+        block_1 = max(16, _pow2_at_most(c_out, 16))
+        block_0 = max(1, min(128 // block_1, _pow2_at_most(ax.b_out, 64)))
     else:
         block_1 = max(16, _pow2_at_most(c_out, 32))
         block_0 = max(1, min(128 // block_1, _pow2_at_most(ax.b_out, 64)))
     num_warps = max(1, min(8, block_0 * block_1 // 32))
-    big = ax.ka * ax.kb >= 169
     if direction == "wgrad":
-        jb = ax.kb if ax.ka * ax.kb <= 64 else (2 if ax.ka <= 32 else 1)
-        prepad = big and ax.a_out * ax.b_out >= 1024
+        prepad = False
+        if ax.ka * ax.kb <= 64 and ax.da == 1:
+            jb = ax.kb
+        elif ax.ka <= 32 and ax.a_out * ax.b_out >= 1024 and ax.ch_axis == 0:
+            jb = 2
+        else:
+            jb = 1
     else:
         jb = 1
         prepad = big and elem_size == 2
@@ -419,16 +428,16 @@ def conv_fwd(x, weight, bias, stride, pad, dilation, out: torch.Tensor, config=N
 def _dgrad_phase(k: int, s: int, d: int, p: int, phase: int):
     """Taps of one input-gradient phase along one axis.
 
-    Returns (tap indices in application order, new dilation, new pad) or None when the phase gets no tap:
-    dx[s*a + phase] = sum_t dy[a + t*d' - p'] * w[taps[t]].
+    Returns (first tap, tap step, new dilation, new pad) or None when the phase gets no tap. With taps
+    i_t = first + t*step (t = 0..T-1): dx[s*a + phase] = sum_t dy[a + t'*d' - p'] * w[i_{T-1-t'}], i.e. a
+    stride-1 correlation of dy with the reversed sub-sampled kernel.
     """
     taps = [i for i in range(k) if (i * d - phase - p) % s == 0]
     if not taps:
         return None
     g = math.gcd(d, s)
-    i_last = taps[-1]
-    p_new = (i_last * d - phase - p) // s
-    return list(reversed(taps)), d // g, p_new
+    p_new = (taps[-1] * d - phase - p) // s
+    return taps[0], s // g, d // g, p_new
 
 
 def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation, out: torch.Tensor, config=None) -> torch.Tensor:
@@ -447,9 +456,8 @@ def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation, out: torch.Tens
             if th is None or tw is None:
                 view.zero_()
                 continue
-            rows, dh, p_h = th
-            cols, dw, p_w = tw
-            wsub = w3[:, rows][:, :, cols]
+            (i0, si, dh, p_h), (j0, sj, dw, p_w) = th, tw
+            wsub = w3[:, i0::si, j0::sj].flip((1, 2))  # views only: no index tensors, no host sync
             launch_fwd(grad_out, wsub, None, view, (1, 1), (dh, dw), p_h, p_w, 1, m, config)
     return out
 

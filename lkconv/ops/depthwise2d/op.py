@@ -34,7 +34,8 @@ def depthwise_conv2d_fwd(
 @depthwise_conv2d_fwd.register_fake
 def _(x, weight, bias, stride, pad, dilation, algorithm):
     ho, wo = _out_hw(x, weight, stride, pad, dilation)
-    return x.new_empty((x.shape[0], weight.shape[0], ho, wo), memory_format=output_memory_format(x))
+    return torch.empty((x.shape[0], weight.shape[0], ho, wo), dtype=x.dtype, device=x.device,
+                       memory_format=output_memory_format(x))
 
 
 @torch.library.custom_op("lkconv::depthwise_conv2d_dgrad", mutates_args=())
@@ -48,7 +49,7 @@ def depthwise_conv2d_dgrad(
 
 @depthwise_conv2d_dgrad.register_fake
 def _(grad_out, x, weight, stride, pad, dilation, algorithm):
-    return x.new_empty(x.shape, memory_format=output_memory_format(x))
+    return torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=output_memory_format(x))
 
 
 @torch.library.custom_op("lkconv::depthwise_conv2d_wgrad", mutates_args=())
@@ -87,6 +88,18 @@ def _backward(ctx, grad_out):
 depthwise_conv2d_fwd.register_autograd(_backward, setup_context=_setup_context)
 
 
+def _autocast(input, weight, bias):
+    """Under autocast, convolve in the autocast dtype (as F.conv2d does); otherwise leave dtypes alone."""
+    if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
+        return input, weight, bias
+    dev = input.device.type
+    if dev not in ("cuda", "cpu") or not torch.is_autocast_enabled(dev) or not input.is_floating_point():
+        return input, weight, bias
+    dtype = torch.get_autocast_dtype(dev)
+    cast = lambda t: t.to(dtype) if isinstance(t, Tensor) and t.is_floating_point() and t.dtype != torch.float64 else t  # noqa: E731
+    return cast(input), cast(weight), cast(bias)
+
+
 def depthwise_conv2d(
     input: Tensor,
     weight: Tensor,
@@ -108,6 +121,7 @@ def depthwise_conv2d(
     ValueError. Returns (N, C*m, Ho, Wo), differentiable in input, weight and bias.
     """
     dispatch.check_algorithm_name(algorithm)
+    input, weight, bias = _autocast(input, weight, bias)
     check_tensors(input, weight, bias)
     geom = parse_conv_args(input, weight, stride, padding, dilation, padding_mode)
     x = _mode_pad(input, geom.mode_pad, geom.padding_mode)

@@ -1,0 +1,310 @@
+"""depthwise_conv2d: every algorithm against the float64 reference, in every direction; contract; errors.
+
+On CPU the Triton kernels run in the interpreter (tests/conftest.py sets TRITON_INTERPRET=1) on tiny shapes.
+"""
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import lkconv
+from lkconv.ops import autotune_cache
+from lkconv.ops.depthwise2d import dispatch
+from lkconv.ops.depthwise2d.problem import Problem
+from lkconv.testing import poison_outputs, rel_error, tolerance
+from lkconv.tools import verify
+
+from ..conftest import HAS_CUDA, gpu
+
+TINY = verify.base_cases(tiny=True)
+
+
+def _run(case, algorithm, device):
+    res = verify.check(case, algorithm, device)
+    assert res.error is None, res.error
+    for name, err in res.errors.items():
+        assert err <= res.tol, f"{name}: rel error {err:.2e} > {res.tol:.0e} for {case.label()} ({algorithm})"
+    return res
+
+
+@pytest.mark.parametrize("case", TINY, ids=[c.label() for c in TINY])
+def test_direct_matches_float64_reference(case, device):
+    _run(case, "direct", device)
+
+
+@pytest.mark.parametrize("case", TINY[:4], ids=[c.label() for c in TINY[:4]])
+def test_torch_algorithm_matches_reference(case, device):
+    _run(case, "torch", device)
+
+
+def test_direct_large_kernels_and_bands(device):
+    for case in [
+        verify.Case(1, 3, 14, 13, 9, 9, padding=4),  # padded copy path in the weight gradient
+        verify.Case(1, 2, 9, 20, 1, 11, padding=(0, 15), dilation=(1, 3)),
+        verify.Case(1, 2, 20, 9, 11, 1, padding=(5, 0), layout="nhwc"),
+        verify.Case(1, 3, 13, 12, 7, 8, stride=(2, 2), padding=(3, 2), dilation=(1, 2), mult=2, layout="nhwc"),
+    ]:
+        _run(case, "direct", device)
+
+
+def test_direct_config_variants_agree(device):
+    """Every tile/padding variant of the kernels computes the same function."""
+    from lkconv.ops.depthwise2d import direct
+
+    x = torch.randn(2, 3, 11, 10, device=device)
+    w = torch.randn(3, 1, 5, 5, device=device)
+    dy = torch.randn(2, 3, 11, 10, device=device)
+    ref_y = lkconv.depthwise_conv2d(x.double(), w.double(), None, 1, 2)
+    xr = x.double().requires_grad_()
+    wr = w.double().requires_grad_()
+    lkconv.depthwise_conv2d(xr, wr, None, 1, 2).backward(dy.double())
+    for cfg in [direct.DirectConfig(3, 2, 16, 1, False, 1, 1), direct.DirectConfig(5, 4, 16, 2, True, 3, 2),
+                direct.DirectConfig(11, 1, 16, 1, True, 0, 5)]:
+        y = direct.conv_fwd(x, w, None, (1, 1), (2, 2, 2, 2), (1, 1), torch.full_like(ref_y, float("nan"), dtype=x.dtype), cfg)
+        assert rel_error(y, ref_y) < 1e-5
+        dx = direct.conv_dgrad(dy, x.shape, w, (1, 1), (2, 2, 2, 2), (1, 1), torch.full_like(x, float("nan")), cfg)
+        assert rel_error(dx, xr.grad) < 1e-5
+        dw = direct.conv_wgrad(dy, x, w.shape, (1, 1), (2, 2, 2, 2), (1, 1), cfg)
+        assert rel_error(dw, wr.grad) < 1e-5
+
+
+def test_auto_on_cpu_is_the_reference():
+    x = torch.randn(2, 4, 10, 9)
+    w = torch.randn(8, 1, 3, 5)
+    b = torch.randn(8)
+    y = lkconv.depthwise_conv2d(x, w, b, stride=(1, 2), padding=(1, 2), dilation=(2, 1))
+    ref = F.conv2d(x, w, b, (1, 2), (1, 2), (2, 1), groups=4)
+    torch.testing.assert_close(y, ref, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("mode", ["circular", "reflect", "replicate"])
+def test_padding_modes_match_nn_conv2d(mode):
+    conv = torch.nn.Conv2d(3, 3, 5, padding=2, groups=3, padding_mode=mode)
+    x = torch.randn(2, 3, 9, 8)
+    y = lkconv.depthwise_conv2d(x, conv.weight, conv.bias, 1, 2, 1, mode)
+    torch.testing.assert_close(y, conv(x))
+
+
+@pytest.mark.parametrize("k", [(4, 4), (2, 6), (1, 7), (6, 1)])
+def test_same_padding_even_and_band_kernels(k):
+    x = torch.randn(1, 2, 9, 10)
+    w = torch.randn(2, 1, *k)
+    y = lkconv.depthwise_conv2d(x, w, padding="same", dilation=(1, 2))
+    torch.testing.assert_close(y, F.conv2d(x, w, None, 1, "same", (1, 2), 2))
+    assert y.shape[-2:] == x.shape[-2:]
+
+
+def test_output_memory_format_follows_input(device):
+    x = torch.randn(2, 6, 8, 9, device=device).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(6, 1, 3, 3, device=device)
+    for algo in ("torch", "direct"):
+        y = lkconv.depthwise_conv2d(x, w, padding=1, algorithm=algo)
+        assert y.is_contiguous(memory_format=torch.channels_last)
+        y = lkconv.depthwise_conv2d(x.contiguous(), w, padding=1, algorithm=algo)
+        assert y.is_contiguous()
+
+
+def test_empty_batch(device):
+    x = torch.randn(0, 3, 8, 8, device=device, requires_grad=True)
+    w = torch.randn(3, 1, 3, 3, device=device, requires_grad=True)
+    y = lkconv.depthwise_conv2d(x, w, padding=1, algorithm="direct")
+    assert y.shape == (0, 3, 8, 8)
+    y.sum().backward()
+    assert torch.equal(w.grad, torch.zeros_like(w))
+
+
+def test_expanded_grad_output(device):
+    """grad_output with zero strides (from .sum()) is read correctly."""
+    x = torch.randn(1, 2, 7, 6, device=device, requires_grad=True)
+    w = torch.randn(2, 1, 3, 3, device=device, requires_grad=True)
+    lkconv.depthwise_conv2d(x, w, padding=1, algorithm="direct").sum().backward()
+    xr, wr = x.detach().double().requires_grad_(), w.detach().double().requires_grad_()
+    F.conv2d(xr, wr, None, 1, 1, 1, 2).sum().backward()
+    assert rel_error(x.grad, xr.grad) < 1e-5 and rel_error(w.grad, wr.grad) < 1e-5
+
+
+def test_autocast_runs_in_low_precision():
+    x = torch.randn(2, 4, 8, 8)
+    w = torch.randn(4, 1, 3, 3, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = lkconv.depthwise_conv2d(x, w, padding=1)
+    assert y.dtype == torch.bfloat16
+    y.float().sum().backward()
+    assert w.grad.dtype == torch.float32
+    assert rel_error(y, F.conv2d(x, w, None, 1, 1, 1, 4)) < 2e-2
+
+
+# ----------------------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(x=torch.randn(3, 8, 8)), ValueError, "input must be 4-D"),
+        (dict(w=torch.randn(4, 2, 3, 3)), ValueError, r"weight must be \(C\*m, 1, kh, kw\)"),
+        (dict(w=torch.randn(6, 1, 3, 3)), ValueError, "multiple of the input channels"),
+        (dict(w=torch.randn(4, 1, 3, 3, dtype=torch.float64)), TypeError, "weight dtype"),
+        (dict(b=torch.randn(5)), ValueError, "bias must have shape"),
+        (dict(b=torch.randn(4, dtype=torch.float16)), TypeError, "bias dtype"),
+        (dict(stride=0), ValueError, "stride must be >= 1"),
+        (dict(stride=(1, 2, 3)), TypeError, "stride must be an int or a pair"),
+        (dict(padding=-1), ValueError, "padding must be >= 0"),
+        (dict(padding="full"), ValueError, "padding must be an int, a pair, 'same' or 'valid'"),
+        (dict(padding="same", stride=2), ValueError, "padding='same' requires stride 1"),
+        (dict(dilation=0), ValueError, "dilation must be >= 1"),
+        (dict(padding_mode="mirror"), ValueError, "padding_mode must be one of"),
+        (dict(padding_mode="reflect", padding=9), ValueError, "too large for padding_mode='reflect'"),
+        (dict(w=torch.randn(4, 1, 11, 3)), ValueError, "does not fit the padded input"),
+        (dict(algorithm="winograd"), ValueError, "algorithm must be one of"),
+        (dict(x=torch.ones(2, 4, 8, 8, dtype=torch.int32)), TypeError, "input dtype"),
+        (dict(x="not a tensor"), TypeError, "input must be a torch.Tensor"),
+    ],
+)
+def test_bad_input_errors_name_the_argument(kwargs, exc, match):
+    x = kwargs.pop("x", torch.randn(2, 4, 8, 8))
+    w = kwargs.pop("w", torch.randn(4, 1, 3, 3))
+    b = kwargs.pop("b", None)
+    with pytest.raises(exc, match=match):
+        lkconv.depthwise_conv2d(x, w, b, **kwargs)
+
+
+def test_explicit_algorithm_that_cannot_serve_raises():
+    x = torch.randn(1, 2, 6, 6, dtype=torch.float64)
+    w = torch.randn(2, 1, 3, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match="algorithm='direct' cannot serve this call: .*dtype"):
+        lkconv.depthwise_conv2d(x, w, algorithm="direct")
+
+
+@pytest.mark.skipif(HAS_CUDA, reason="checks the CPU-without-interpreter message")
+def test_direct_on_cpu_without_interpreter_raises(monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    with pytest.raises(ValueError, match="direct.*cannot serve.*CUDA"):
+        lkconv.depthwise_conv2d(torch.randn(1, 2, 6, 6), torch.randn(2, 1, 3, 3), algorithm="direct")
+
+
+@pytest.mark.skipif(not HAS_CUDA, reason="needs two devices (CPU and CUDA)")
+def test_mixed_devices_raise():
+    with pytest.raises(ValueError, match="weight is on"):
+        lkconv.depthwise_conv2d(torch.randn(1, 2, 6, 6), torch.randn(2, 1, 3, 3, device="cuda"))
+
+
+# ----------------------------------------------------------------------------- custom op, compile
+
+def test_opcheck_custom_ops():
+    x = torch.randn(2, 3, 9, 8, requires_grad=True)
+    w = torch.randn(6, 1, 3, 4, requires_grad=True)
+    b = torch.randn(6, requires_grad=True)
+    args = ([1, 2], [1, 2, 0, 1], [1, 1], "auto")
+    torch.library.opcheck(torch.ops.lkconv.depthwise_conv2d_fwd.default, (x, w, b, *args))
+    dy = torch.randn(2, 6, 10, 3)
+    torch.library.opcheck(torch.ops.lkconv.depthwise_conv2d_dgrad.default, (dy, x.detach(), w.detach(), *args))
+    torch.library.opcheck(torch.ops.lkconv.depthwise_conv2d_wgrad.default, (dy, x.detach(), w.detach(), *args))
+
+
+def test_torch_compile_fullgraph_no_graph_break():
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(4, 8, 1), lkconv.nn.DepthwiseConv2d(8, 8, 7, padding=3), torch.nn.GELU(),
+        lkconv.nn.DepthwiseConv2d(8, 8, 5, padding=4, dilation=2, padding_mode="circular"),
+    )
+    x = torch.randn(2, 4, 12, 11, requires_grad=True)
+    ref = model(x)
+    ref.sum().backward()
+    gx_ref, gw_ref = x.grad.clone(), model[1].weight.grad.clone()
+    x.grad = None
+    model.zero_grad()
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    out = compiled(x)
+    out.sum().backward()
+    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close(x.grad, gx_ref)
+    torch.testing.assert_close(model[1].weight.grad, gw_ref)
+
+
+# ----------------------------------------------------------------------------- dispatch and cache
+
+def _cuda_problem():
+    return Problem("fwd", 8, 16, 32, 32, 1, 7, 7, 32, 32, (1, 1), (3, 3, 3, 3), (1, 1), torch.float32, "nchw",
+                   torch.device("cuda"), 8 * 16 * 32 * 32)
+
+
+class _Fake:
+    def __init__(self, ok=True):
+        self.ok = ok
+
+    def reason(self, prob):
+        return None if self.ok else "cannot"
+
+
+def test_autotune_picks_fastest_and_caches_on_disk(monkeypatch, tmp_path):
+    monkeypatch.setenv("LKCONV_CACHE_DIR", str(tmp_path))
+    autotune_cache.clear_memory()
+    monkeypatch.setattr(dispatch, "_REGISTRY", {"direct": _Fake(), "torch": _Fake()})
+    monkeypatch.setattr(dispatch, "_cache_key", lambda prob: "depthwise2d|fake|" + prob.key())
+    monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", lambda: False)
+    speeds = {"direct": 1.0, "torch": 3.0}
+    calls = []
+    monkeypatch.setattr(dispatch, "_median_ms", lambda fn: fn())
+    runner = lambda name: (lambda: calls.append(name) or speeds[name])  # noqa: E731
+    prob = _cuda_problem()
+    assert dispatch.choose(prob, "auto", runner) == "direct"
+    assert sorted(calls) == ["direct", "torch"]
+    data = json.loads((tmp_path / "autotune.json").read_text())
+    entry = data["entries"]["depthwise2d|fake|" + prob.key()]
+    assert entry["algorithm"] == "direct" and entry["times_ms"] == speeds
+    calls.clear()
+    assert dispatch.choose(prob, "auto", runner) == "direct" and calls == []  # memory hit
+    autotune_cache.clear_memory()
+    assert dispatch.choose(prob, "auto", runner) == "direct" and calls == []  # disk hit
+    speeds.update(direct=5.0)
+    autotune_cache.clear_memory()
+    (tmp_path / "autotune.json").write_text("{not json")  # corrupt: ignored, measured again, rewritten
+    assert dispatch.choose(prob, "auto", runner) == "torch"
+    assert json.loads((tmp_path / "autotune.json").read_text())["format"] == 1
+
+
+def test_autotune_cache_can_be_disabled(monkeypatch, tmp_path):
+    monkeypatch.setenv("LKCONV_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("LKCONV_CACHE", "0")
+    autotune_cache.clear_memory()
+    autotune_cache.store("k", {"algorithm": "torch", "times_ms": {}})
+    assert autotune_cache.lookup("k")["algorithm"] == "torch"
+    assert not (tmp_path / "autotune.json").exists()
+
+
+def test_autotune_skips_failing_candidate(monkeypatch, tmp_path):
+    monkeypatch.setenv("LKCONV_CACHE_DIR", str(tmp_path))
+    autotune_cache.clear_memory()
+    monkeypatch.setattr(dispatch, "_REGISTRY", {"direct": _Fake(), "torch": _Fake()})
+    monkeypatch.setattr(dispatch, "_cache_key", lambda prob: "k2")
+    monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", lambda: False)
+
+    def boom():
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(dispatch, "_median_ms", lambda fn: fn())
+    with pytest.warns(UserWarning, match="direct failed"):
+        assert dispatch.choose(_cuda_problem(), "auto", lambda n: boom if n == "direct" else (lambda: 2.0)) == "torch"
+
+
+def test_unavailable_candidates_are_not_timed(monkeypatch):
+    monkeypatch.setattr(dispatch, "_REGISTRY", {"direct": _Fake(ok=False), "torch": _Fake()})
+    assert dispatch.choose(_cuda_problem(), "auto", lambda n: pytest.fail("must not time")) == "torch"
+
+
+# ----------------------------------------------------------------------------- GPU only
+
+@gpu
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+@pytest.mark.parametrize("dtype", ["fp32", "bf16", "fp16"])
+def test_gpu_direct_on_model_shapes(layout, dtype):
+    for case in [verify.Case(2, 32, 56, 56, 31, 31, padding=15), verify.Case(4, 64, 14, 14, 13, 13, padding=6),
+                 verify.Case(2, 48, 112, 112, 7, 7, stride=(2, 2), padding=3), verify.Case(2, 24, 56, 56, 5, 51, padding=(2, 25))]:
+        case.layout, case.dtype = layout, dtype
+        _run(case, "direct", torch.device("cuda"))
+
+
+@gpu
+@pytest.mark.slow
+def test_gpu_more_than_2_31_elements():
+    res = verify.check_large("direct", torch.device("cuda"))
+    assert res.ok, (res.error, res.errors)

@@ -1,0 +1,48 @@
+"""The command line: verify exits 0 on a passing suite, bench writes its table, JSON and plot."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lkconv.cli import main
+
+
+def test_help_and_unknown_command(capsys):
+    assert main([]) == 0
+    assert "verify" in capsys.readouterr().out
+    assert main(["frobnicate"]) == 2
+
+
+def test_info(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "torch" in out and "autotune cache" in out
+
+
+def test_verify_runs_and_passes(capsys):
+    assert main(["verify", "--algorithms", "direct,torch", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "0 failed" in out and "direct" in out
+
+
+def test_verify_fails_on_a_wrong_algorithm(monkeypatch, capsys):
+    """A kernel that computes the wrong thing must make verify exit non-zero."""
+    from lkconv.ops.depthwise2d import dispatch
+
+    real = dispatch.TorchAlgorithm.fwd
+    monkeypatch.setattr(dispatch.TorchAlgorithm, "fwd", lambda self, *a: real(self, *a) * 1.001)
+    assert main(["verify", "--algorithms", "torch", "--seed", "1"]) == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+def test_bench_cpu_writes_json_and_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    cmd = [sys.executable, "-m", "lkconv", "bench", "--shapes", "convnext_t.s1,slak_t.s1.wide", "--dtypes", "fp32",
+           "--layouts", "nchw", "--directions", "fwd,fwd+bwd", "--algorithm", "torch", "--out", str(tmp_path)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert "convnext_t.s1" in res.stdout and "speedup" in res.stdout
+    data = json.loads((tmp_path / "bench.json").read_text())
+    assert len(data["rows"]) == 4 and all(r["lkconv_ms"] > 0 and r["torch_ms"] > 0 for r in data["rows"])
+    assert (tmp_path / "bench.png").stat().st_size > 1000
