@@ -135,7 +135,7 @@ class Result:
 def check(case: Case, algorithm: str, device) -> Result:
     """Run one case through ``algorithm`` (fwd + backward) and compare with the float64 reference."""
     dtype = DTYPES[case.dtype]
-    res = Result(case, algorithm, tol=tolerance(algorithm, dtype))
+    res = Result(case, algorithm, tol=tolerance(algorithm, dtype, torch.device(device).type))
     t0 = time.perf_counter()
     try:
         x = _make_input(case, device, dtype)
@@ -173,7 +173,7 @@ def check_large(algorithm: str, device, channels_checked: int = 4) -> Result:
     """A bf16 problem of more than 2^31 elements (64-bit addressing); the last channels are compared."""
     case = Case(1, 2**31 // (1024 * 1024) + 8, 1024, 1024, 3, 3, padding=1, bias=False, dtype="bf16",
                 note="> 2^31 elements")
-    res = Result(case, algorithm, tol=tolerance(algorithm, torch.bfloat16))
+    res = Result(case, algorithm, tol=tolerance(algorithm, torch.bfloat16, torch.device(device).type))
     t0 = time.perf_counter()
     try:
         x = torch.randn(case.n, case.c, case.h, case.w, device=device, dtype=torch.bfloat16).requires_grad_()

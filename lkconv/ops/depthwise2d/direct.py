@@ -14,6 +14,7 @@ chunk of strips, and reduces each tile once; chunk partials are summed on the ho
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
@@ -292,6 +293,7 @@ def _pow2_at_most(v: int, cap: int) -> int:
     return min(cap, triton.next_power_of_2(max(1, v)))
 
 
+@functools.lru_cache(maxsize=4096)
 def choose_config(ax: _Axes, c_out: int, direction: str = "fwd", elem_size: int = 4) -> DirectConfig:
     """Heuristic tile shape: long strips along the reuse axis, ~128 threads, one output per thread.
 

@@ -172,5 +172,17 @@ def run(direction: str, algorithm: str, *args) -> torch.Tensor:
     else:
         _, x, w, stride, pad, dil = args
     prob = Problem.make(direction, x, w, stride, pad, dil)
-    name = choose(prob, algorithm, lambda a: (lambda: getattr(_REGISTRY[a], direction)(*args)))
+    name = _resolved.get((prob, algorithm)) if algorithm == "auto" else None
+    if name is None:
+        name = choose(prob, algorithm, lambda a: (lambda: getattr(_REGISTRY[a], direction)(*args)))
+        if algorithm == "auto" and prob.device.type == "cuda" and not torch.cuda.is_current_stream_capturing():
+            _resolved[(prob, algorithm)] = name
     return getattr(_REGISTRY[name], direction)(*args)
+
+
+_resolved: Dict[tuple, str] = {}  # (problem, "auto") -> algorithm, so steady-state calls skip choose()
+
+
+def forget_choices() -> None:
+    """Drop the in-process memo of auto choices (the autotune cache itself is untouched)."""
+    _resolved.clear()

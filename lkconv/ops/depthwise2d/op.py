@@ -88,6 +88,29 @@ def _backward(ctx, grad_out):
 depthwise_conv2d_fwd.register_autograd(_backward, setup_context=_setup_context)
 
 
+class _DepthwiseConv2dFunction(torch.autograd.Function):
+    """Eager-mode path: the same computation as the custom ops without their per-call Python overhead."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, pad, dilation, algorithm):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        ctx.args = (stride, pad, dilation, algorithm)
+        return dispatch.run("fwd", algorithm, x, weight, bias, stride, pad, dilation)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, weight = ctx.saved_tensors
+        dx = dw = db = None
+        if ctx.needs_input_grad[0]:
+            dx = dispatch.run("dgrad", ctx.args[3], grad_out, x, weight, *ctx.args[:3])
+        if ctx.needs_input_grad[1]:
+            dw = dispatch.run("wgrad", ctx.args[3], grad_out, x, weight, *ctx.args[:3])
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            db = grad_out.sum(dim=(0, 2, 3), dtype=torch.float32).to(grad_out.dtype)
+        return dx, dw, db, None, None, None, None
+
+
 def _autocast(input, weight, bias):
     """Under autocast, convolve in the autocast dtype (as F.conv2d does); otherwise leave dtypes alone."""
     if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
@@ -125,8 +148,13 @@ def depthwise_conv2d(
     check_tensors(input, weight, bias)
     geom = parse_conv_args(input, weight, stride, padding, dilation, padding_mode)
     x = _mode_pad(input, geom.mode_pad, geom.padding_mode)
+    if x is not input and output_memory_format(input) == torch.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)  # F.pad's reflect/replicate/circular return NCHW
     if algorithm != "auto":
         why = dispatch.explain(Problem.make("fwd", x, weight, geom.stride, geom.pad, geom.dilation), algorithm)
         if why is not None:
             raise ValueError(f"algorithm={algorithm!r} cannot serve this call: {why}")
-    return depthwise_conv2d_fwd(x, weight, bias, list(geom.stride), list(geom.pad), list(geom.dilation), algorithm)
+    args = (list(geom.stride), list(geom.pad), list(geom.dilation), algorithm)
+    if torch.compiler.is_compiling():  # an opaque custom op for the compiler (no graph break)
+        return depthwise_conv2d_fwd(x, weight, bias, *args)
+    return _DepthwiseConv2dFunction.apply(x, weight, bias, *args)
