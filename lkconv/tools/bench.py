@@ -68,7 +68,7 @@ def _time_ms(fn: Callable[[], object], device: torch.device, grad_to_none=None) 
     if device.type == "cuda":
         import triton.testing
 
-        return float(triton.testing.do_bench(fn, warmup=25, rep=100, grad_to_none=grad_to_none, return_mode="median"))
+        return float(triton.testing.do_bench(fn, warmup=10, rep=50, grad_to_none=grad_to_none, return_mode="median"))
     fn()
     times = []
     for _ in range(3):

@@ -22,7 +22,6 @@ from typing import Optional, Sequence, Tuple
 import torch
 
 from ..._triton import triton_available
-from .problem import layout_of
 
 if triton_available():
     import triton
@@ -269,24 +268,22 @@ class _Axes:
 
 
 def _axes(x: torch.Tensor, kh, kw, stride, dilation, pad_t, pad_l, out_hw) -> _Axes:
-    h, w = x.shape[-2:]
+    return _axes_from(tuple(x.shape), x.stride(), kh, kw, stride, dilation, pad_t, pad_l, out_hw)
+
+
+def _axes_from(x_shape, x_stride, kh, kw, stride, dilation, pad_t, pad_l, out_hw) -> _Axes:
+    h, w = x_shape[-2:]
     ho, wo = out_hw
-    nhwc = layout_of(x) == "nhwc"
+    nhwc = x_shape[1] > 1 and x_stride[1] == 1
     if nhwc:
         swap = kw > kh
     else:
-        swap = abs(x.stride(2)) < abs(x.stride(3))  # A must be the axis with the larger stride
+        swap = abs(x_stride[2]) < abs(x_stride[3])  # A must be the axis with the larger stride
     if not swap:
         return _Axes(h, w, ho, wo, kh, kw, stride[0], stride[1], dilation[0], dilation[1], pad_t, pad_l,
                      1 if nhwc else 0, False)
     return _Axes(w, h, wo, ho, kw, kh, stride[1], stride[0], dilation[1], dilation[0], pad_l, pad_t,
                  1 if nhwc else 0, True)
-
-
-def _strides(t: torch.Tensor, swap: bool):
-    """(n, c, a, b) strides of an NCHW-indexed tensor."""
-    sn, sc, sh, sw = t.stride()
-    return (sn, sc, sw, sh) if swap else (sn, sc, sh, sw)
 
 
 def _pow2_at_most(v: int, cap: int) -> int:
@@ -337,28 +334,16 @@ def choose_config(ax: _Axes, c_out: int, direction: str = "fwd", elem_size: int 
     return DirectConfig(r, block_0, block_1, num_warps, prepad, 0, jb)
 
 
-def _needs_int64(*tensors: torch.Tensor) -> bool:
-    for t in tensors:
-        span = sum((s - 1) * abs(st) for s, st in zip(t.shape, t.stride()) if s > 0) + 1
-        if span > _INT32_MAX // 2:
-            return True
-    return False
-
-
-def _prepad(x: torch.Tensor, ax: _Axes, a_cover: int, b_cover: int):
-    """Zero-pad x so that every read of every tile (overhang included) is in bounds; returns (x, axes)."""
+def _prepad_plan(ax: _Axes, a_cover: int, b_cover: int):
+    """F.pad argument that makes every read of every tile (overhang included) in bounds, and the new axes."""
     a_need = (a_cover - 1) * ax.sa + (ax.ka - 1) * ax.da + 1
     b_need = (b_cover - 1) * ax.sb + (ax.kb - 1) * ax.db + 1
     a_end = max(a_need, ax.pad_a + ax.a_in) - (ax.pad_a + ax.a_in)
     b_end = max(b_need, ax.pad_b + ax.b_in) - (ax.pad_b + ax.b_in)
-    if ax.swap:  # A is W
-        pads = (ax.pad_a, a_end, ax.pad_b, b_end)
-    else:
-        pads = (ax.pad_b, b_end, ax.pad_a, a_end)
-    xp = torch.nn.functional.pad(x, pads)
+    pads = (ax.pad_a, a_end, ax.pad_b, b_end) if ax.swap else (ax.pad_b, b_end, ax.pad_a, a_end)
     new = _Axes(ax.a_in + ax.pad_a + a_end, ax.b_in + ax.pad_b + b_end, ax.a_out, ax.b_out, ax.ka, ax.kb,
                 ax.sa, ax.sb, ax.da, ax.db, 0, 0, ax.ch_axis, ax.swap)
-    return xp, new
+    return pads, new
 
 
 def _tile_grid(ax: _Axes, cfg: DirectConfig, c_out: int):
@@ -372,9 +357,86 @@ def _tile_grid(ax: _Axes, cfg: DirectConfig, c_out: int):
     return n_b, n_c, n_b * bb
 
 
+@dataclass(frozen=True)
+class _FwdPlan:
+    """Everything about one forward launch that depends only on shapes, strides and arguments (cached)."""
+
+    grid: Tuple[int, int, int]
+    ints: Tuple[int, ...]
+    consts: Tuple[Tuple[str, object], ...]
+    w_offset: Tuple[int, int]  # first tap (h, w) of the weight view
+    w_nhwc: bool  # weights copied to (kh, kw, C) so that channel loads coalesce
+    x_pads: Optional[Tuple[int, int, int, int]]  # F.pad argument when the input is pre-padded
+
+
+@functools.lru_cache(maxsize=1024)
+def _plan_fwd(x_shape, x_stride, y_shape, y_stride, w_shape, w_stride, elem_size, stride, dilation, pad_t, pad_l,
+              mult_div, group, taps, has_bias, config) -> _FwdPlan:
+    """taps = ((h0, h_step), (w0, w_step)): kernel tap t along H reads weight row h0 + t*h_step (same for W)."""
+    n, c_out, ho, wo = y_shape
+    (h0, h_step), (w0, w_step) = taps
+    kh, kw = _tap_count(w_shape[2], h0, h_step), _tap_count(w_shape[3], w0, w_step)
+    ax = _axes_from(x_shape, x_stride, kh, kw, stride, dilation, pad_t, pad_l, (ho, wo))
+    cfg = config or choose_config(ax, c_out, "fwd", elem_size)
+    w_nhwc = ax.ch_axis == 1
+    if w_nhwc:  # copy laid out (kh, kw, C*group)
+        swc, swh, sww = 1, w_shape[3] * w_shape[0], w_shape[0]
+    else:
+        swc, swh, sww = w_stride[0], w_stride[2], w_stride[3]
+    sw_tap_h, sw_tap_w = swh * h_step, sww * w_step
+    swa, swb = (sw_tap_w, sw_tap_h) if ax.swap else (sw_tap_h, sw_tap_w)
+    n_strips = ax.n_strips(cfg.r)
+    n_b, n_c, b_cover = _tile_grid(ax, cfg, c_out)
+    x_pads = None
+    if cfg.prepad:
+        x_pads, ax = _prepad_plan(ax, n_strips * cfg.r, b_cover)
+        x_shape, x_stride = _padded_layout(x_shape, x_stride, x_pads)
+    sxn, sxc, sxa, sxb = _strides_of(x_stride, ax.swap)
+    syn, syc, sya, syb = _strides_of(y_stride, ax.swap)
+    int64 = _span(x_shape, x_stride) > _INT32_MAX // 2 or _span(y_shape, y_stride) > _INT32_MAX // 2
+    consts = dict(
+        SXA=sxa, SYA=sya, SWC=swc, SWA=swa, SWB=swb,
+        KA=ax.ka, KB=ax.kb, SA=ax.sa, SB=ax.sb, DA=ax.da, DB=ax.db, P=ax.p, UNIT=ax.unit, NQ=ax.nq(cfg.r),
+        PSU=ax.p * ax.sa // ax.unit, DU=ax.da // ax.unit,
+        R=cfg.r, MULT_DIV=mult_div, GROUP=group, BLOCK_0=cfg.block_0, BLOCK_1=cfg.block_1, CH_AXIS=ax.ch_axis,
+        MASKED=not cfg.prepad, HAS_BIAS=has_bias, INT64=int64, num_warps=cfg.num_warps,
+    )
+    ints = (c_out, n_strips, ax.a_in, ax.b_in, ax.a_out, ax.b_out, sxn, sxc, sxb, syn, syc, syb, ax.pad_a, ax.pad_b)
+    return _FwdPlan((n * n_strips, n_b, n_c), ints, tuple(consts.items()), (h0, w0), w_nhwc, x_pads)
+
+
+def _tap_count(k: int, first: int, step: int) -> int:
+    """Number of taps first, first+step, ... inside [0, k) (step may be negative)."""
+    if step > 0:
+        return (k - 1 - first) // step + 1
+    return first // (-step) + 1
+
+
+def _span(shape, stride) -> int:
+    return sum((s - 1) * abs(st) for s, st in zip(shape, stride) if s > 0) + 1
+
+
+def _dense_strides(shape, nhwc: bool):
+    n, c, h, w = shape
+    return (c * h * w, 1, c * w, c) if nhwc else (c * h * w, h * w, w, 1)
+
+
+def _padded_layout(shape, stride, pads):
+    """Shape and strides F.pad produces (same memory format as the input)."""
+    n, c, h, w = shape
+    shape = (n, c, h + pads[2] + pads[3], w + pads[0] + pads[1])
+    return shape, _dense_strides(shape, c > 1 and stride[1] == 1)
+
+
+def _strides_of(stride, swap: bool):
+    """(n, c, a, b) strides of an NCHW-indexed tensor."""
+    sn, sc, sh, sw = stride
+    return (sn, sc, sw, sh) if swap else (sn, sc, sh, sw)
+
+
 def launch_fwd(
     x: torch.Tensor,
-    w3: torch.Tensor,
+    weight: torch.Tensor,
     bias: Optional[torch.Tensor],
     y: torch.Tensor,
     stride: Sequence[int],
@@ -383,123 +445,150 @@ def launch_fwd(
     pad_l: int,
     mult_div: int,
     group: int,
+    taps=((0, 1), (0, 1)),
     config: Optional[DirectConfig] = None,
 ) -> torch.Tensor:
-    """Run the forward kernel: y (N, C_out, Ho, Wo) <- x (N, C_src, H, W) with w3 (C_out*group, kh, kw) fp32.
+    """Run the forward kernel: y (N, C_out, Ho, Wo) <- x (N, C_src, H, W) with weight (C_out*group, 1, kh, kw).
 
-    Pads may be negative (used by the input gradient). y may be any strided view; it is written in place.
+    ``taps`` selects (first tap, step) of the kernel along H and W: the input gradient uses it to apply a
+    reversed, sub-sampled kernel through negative strides, without copying the weight. Pads may be negative.
+    y may be any strided view; it is written in place.
     """
-    n, c_out, ho, wo = y.shape
-    kh, kw = w3.shape[-2:]
-    ax = _axes(x, kh, kw, stride, dilation, pad_t, pad_l, (ho, wo))
-    cfg = config or choose_config(ax, c_out, "fwd", x.element_size())
-    wa = w3.transpose(1, 2) if ax.swap else w3
-    if ax.ch_axis == 1:  # weights (KA, KB, C*group): channel loads coalesce
-        wk = wa.permute(1, 2, 0).contiguous()
-        swa, swb, swc = wk.stride()
+    plan = _plan_fwd(tuple(x.shape), x.stride(), tuple(y.shape), y.stride(), tuple(weight.shape), weight.stride(),
+                     x.element_size(), tuple(stride), tuple(dilation), pad_t, pad_l, mult_div, group, taps,
+                     bias is not None, config)
+    if plan.w_nhwc:
+        weight = weight[:, 0].permute(1, 2, 0).contiguous()
+        w_view = weight[plan.w_offset[0]:, plan.w_offset[1]:]
     else:
-        wk = wa.contiguous()
-        swc, swa, swb = wk.stride()
-    n_strips = ax.n_strips(cfg.r)
-    n_b, n_c, b_cover = _tile_grid(ax, cfg, c_out)
-    if cfg.prepad:
-        x, ax = _prepad(x, ax, n_strips * cfg.r, b_cover)
-    sxn, sxc, sxa, sxb = _strides(x, ax.swap)
-    syn, syc, sya, syb = _strides(y, ax.swap)
-    depthwise_conv2d_fwd_kernel[(n * n_strips, n_b, n_c)](
-        x, wk, bias if bias is not None else wk, y,
-        c_out, n_strips, ax.a_in, ax.b_in, ax.a_out, ax.b_out,
-        sxn, sxc, sxb, syn, syc, syb, ax.pad_a, ax.pad_b,
-        SXA=sxa, SYA=sya, SWC=swc, SWA=swa, SWB=swb,
-        KA=ax.ka, KB=ax.kb, SA=ax.sa, SB=ax.sb, DA=ax.da, DB=ax.db, P=ax.p, UNIT=ax.unit, NQ=ax.nq(cfg.r),
-        PSU=ax.p * ax.sa // ax.unit, DU=ax.da // ax.unit,
-        R=cfg.r, MULT_DIV=mult_div, GROUP=group, BLOCK_0=cfg.block_0, BLOCK_1=cfg.block_1, CH_AXIS=ax.ch_axis,
-        MASKED=not cfg.prepad, HAS_BIAS=bias is not None, INT64=_needs_int64(x, y), num_warps=cfg.num_warps,
-    )
+        w_view = weight[:, :, plan.w_offset[0]:, plan.w_offset[1]:]
+    if plan.x_pads is not None:
+        x = torch.nn.functional.pad(x, plan.x_pads)
+    depthwise_conv2d_fwd_kernel[plan.grid](x, w_view, bias if bias is not None else w_view, y, *plan.ints,
+                                           **dict(plan.consts))
     return y
 
 
 def conv_fwd(x, weight, bias, stride, pad, dilation, out: torch.Tensor, config=None) -> torch.Tensor:
     """Forward into ``out`` (pre-allocated, any strides). weight: (C*m, 1, kh, kw)."""
-    c = x.shape[1]
-    w3 = weight[:, 0].float()
-    launch_fwd(x, w3, bias, out, stride, dilation, pad[0], pad[2], weight.shape[0] // c, 1, config)
+    launch_fwd(x, weight, bias, out, stride, dilation, pad[0], pad[2], weight.shape[0] // x.shape[1], 1,
+               config=config)
     return out
 
 
 def _dgrad_phase(k: int, s: int, d: int, p: int, phase: int):
     """Taps of one input-gradient phase along one axis.
 
-    Returns (first tap, tap step, new dilation, new pad) or None when the phase gets no tap. With taps
-    i_t = first + t*step (t = 0..T-1): dx[s*a + phase] = sum_t dy[a + t'*d' - p'] * w[i_{T-1-t'}], i.e. a
-    stride-1 correlation of dy with the reversed sub-sampled kernel.
+    Returns (first tap, tap step, new dilation, new pad) or None when the phase gets no tap: the phase is a
+    stride-1 correlation of dy (dilation d', pad p') with the kernel taps first, first + step, ... (the
+    sub-sampled kernel reversed).
     """
     taps = [i for i in range(k) if (i * d - phase - p) % s == 0]
     if not taps:
         return None
     g = math.gcd(d, s)
     p_new = (taps[-1] * d - phase - p) // s
-    return taps[0], s // g, d // g, p_new
+    return taps[-1], -(s // g), d // g, p_new
+
+
+@functools.lru_cache(maxsize=1024)
+def _dgrad_phases(kh, kw, stride, pad_t, pad_l, dilation):
+    out = []
+    for ph in range(stride[0]):
+        for pw in range(stride[1]):
+            th = _dgrad_phase(kh, stride[0], dilation[0], pad_t, ph)
+            tw = _dgrad_phase(kw, stride[1], dilation[1], pad_l, pw)
+            out.append((ph, pw, th, tw))
+    return tuple(out)
 
 
 def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation, out: torch.Tensor, config=None) -> torch.Tensor:
     """Input gradient into ``out`` (N, C, H, W); stride > 1 splits into stride_h*stride_w phases."""
-    c = x_shape[1]
-    m = weight.shape[0] // c
-    w3 = weight[:, 0].float()
+    m = weight.shape[0] // x_shape[1]
     sh, sw = stride
-    for ph in range(sh):
-        for pw in range(sw):
-            view = out[:, :, ph::sh, pw::sw]
-            if view.numel() == 0:
-                continue
-            th = _dgrad_phase(weight.shape[2], sh, dilation[0], pad[0], ph)
-            tw = _dgrad_phase(weight.shape[3], sw, dilation[1], pad[2], pw)
-            if th is None or tw is None:
-                view.zero_()
-                continue
-            (i0, si, dh, p_h), (j0, sj, dw, p_w) = th, tw
-            wsub = w3[:, i0::si, j0::sj].flip((1, 2))  # views only: no index tensors, no host sync
-            launch_fwd(grad_out, wsub, None, view, (1, 1), (dh, dw), p_h, p_w, 1, m, config)
+    for ph, pw, th, tw in _dgrad_phases(weight.shape[2], weight.shape[3], tuple(stride), pad[0], pad[2],
+                                        tuple(dilation)):
+        view = out if (sh, sw) == (1, 1) else out[:, :, ph::sh, pw::sw]
+        if view.numel() == 0:
+            continue
+        if th is None or tw is None:
+            view.zero_()
+            continue
+        (i0, si, dh, p_h), (j0, sj, dw, p_w) = th, tw
+        launch_fwd(grad_out, weight, None, view, (1, 1), (dh, dw), p_h, p_w, 1, m, ((i0, si), (j0, sj)), config)
     return out
 
 
-def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config: Optional[DirectConfig] = None) -> torch.Tensor:
-    """Weight gradient (C*m, 1, kh, kw) in fp32."""
-    n, c_out, ho, wo = grad_out.shape
-    kh, kw = weight_shape[-2:]
-    ax = _axes(x, kh, kw, stride, dilation, pad[0], pad[2], (ho, wo))
-    if c_out > 1 and ax.ch_axis != (1 if layout_of(grad_out) == "nhwc" else 0):
-        grad_out = grad_out.contiguous(memory_format=torch.channels_last if ax.ch_axis else torch.contiguous_format)
-    cfg = config or choose_config(ax, c_out, "wgrad", x.element_size())
+@dataclass(frozen=True)
+class _WgradPlan:
+    grid: Tuple[int, int, int]
+    part_shape: Tuple[int, int, int, int]
+    ints: Tuple[int, ...]
+    consts: Tuple[Tuple[str, object], ...]
+    x_pads: Optional[Tuple[int, int, int, int]]
+    dy_nhwc: Optional[bool]  # layout grad_out must be converted to, if any
+    swap: bool
+
+
+@functools.lru_cache(maxsize=1024)
+def _plan_wgrad(x_shape, x_stride, dy_shape, dy_stride, kh, kw, elem_size, stride, dilation, pad_t, pad_l, config,
+                sms) -> _WgradPlan:
+    n, c_out, ho, wo = dy_shape
+    ax = _axes_from(x_shape, x_stride, kh, kw, stride, dilation, pad_t, pad_l, (ho, wo))
+    dy_is_nhwc = c_out > 1 and dy_stride[1] == 1
+    dy_nhwc = None
+    if c_out > 1 and ax.ch_axis != int(dy_is_nhwc):
+        dy_nhwc = bool(ax.ch_axis)
+        dy_stride = _dense_strides(dy_shape, dy_nhwc)
+    cfg = config or choose_config(ax, c_out, "wgrad", elem_size)
     n_strips = ax.n_strips(cfg.r)
     total = n * n_strips
     n_b, n_c, b_cover = _tile_grid(ax, cfg, c_out)
     per = cfg.strips_per_prog
     if per <= 0:  # enough programs to fill the machine, long enough chunks to amortize the reduction
-        sms = torch.cuda.get_device_properties(x.device).multi_processor_count if x.is_cuda else 4
         want_chunks = max(1, (4 * sms) // max(1, n_b * n_c))
         per = max(1, triton.cdiv(total, want_chunks))
     chunks = triton.cdiv(total, per)
+    x_pads = None
     if cfg.prepad:
-        x, ax = _prepad(x, ax, n_strips * cfg.r, b_cover)
-    part = torch.empty((chunks * n_b, c_out, ax.ka, ax.kb), device=x.device, dtype=torch.float32)
-    sxn, sxc, sxa, sxb = _strides(x, ax.swap)
-    syn, syc, sya, syb = _strides(grad_out, ax.swap)
-    depthwise_conv2d_wgrad_kernel[(chunks, n_b, n_c)](
-        x, grad_out, part,
-        c_out, n_strips, total, per, n_b, ax.a_in, ax.b_in, ax.a_out, ax.b_out,
-        sxn, sxc, sxb, syn, syc, syb, ax.pad_a, ax.pad_b,
+        x_pads, ax = _prepad_plan(ax, n_strips * cfg.r, b_cover)
+        x_shape, x_stride = _padded_layout(x_shape, x_stride, x_pads)
+    sxn, sxc, sxa, sxb = _strides_of(x_stride, ax.swap)
+    syn, syc, sya, syb = _strides_of(dy_stride, ax.swap)
+    int64 = _span(x_shape, x_stride) > _INT32_MAX // 2 or _span(dy_shape, dy_stride) > _INT32_MAX // 2
+    consts = dict(
         SXA=sxa, SYA=sya,
         KA=ax.ka, KB=ax.kb, SA=ax.sa, SB=ax.sb, DA=ax.da, DB=ax.db, P=ax.p, UNIT=ax.unit, NQ=ax.nq(cfg.r),
         PSU=ax.p * ax.sa // ax.unit, DU=ax.da // ax.unit,
-        R=cfg.r, JB=cfg.jb, MULT_DIV=c_out // x.shape[1], BLOCK_0=cfg.block_0, BLOCK_1=cfg.block_1,
-        CH_AXIS=ax.ch_axis, MASKED=not cfg.prepad, INT64=_needs_int64(x, grad_out), num_warps=cfg.num_warps,
+        R=cfg.r, JB=cfg.jb, MULT_DIV=c_out // x_shape[1], BLOCK_0=cfg.block_0, BLOCK_1=cfg.block_1,
+        CH_AXIS=ax.ch_axis, MASKED=not cfg.prepad, INT64=int64, num_warps=cfg.num_warps,
     )
-    dw = part.sum(0)
-    if ax.swap:
+    ints = (c_out, n_strips, total, per, n_b, ax.a_in, ax.b_in, ax.a_out, ax.b_out, sxn, sxc, sxb, syn, syc, syb,
+            ax.pad_a, ax.pad_b)
+    return _WgradPlan((chunks, n_b, n_c), (chunks * n_b, c_out, ax.ka, ax.kb), ints, tuple(consts.items()), x_pads,
+                      dy_nhwc, ax.swap)
+
+
+@functools.lru_cache(maxsize=16)
+def _sm_count(device: torch.device) -> int:
+    return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
+
+
+def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config: Optional[DirectConfig] = None) -> torch.Tensor:
+    """Weight gradient (C*m, 1, kh, kw) in fp32."""
+    kh, kw = weight_shape[-2:]
+    plan = _plan_wgrad(tuple(x.shape), x.stride(), tuple(grad_out.shape), grad_out.stride(), kh, kw,
+                       x.element_size(), tuple(stride), tuple(dilation), pad[0], pad[2], config, _sm_count(x.device))
+    if plan.dy_nhwc is not None:
+        grad_out = grad_out.contiguous(memory_format=torch.channels_last if plan.dy_nhwc else torch.contiguous_format)
+    if plan.x_pads is not None:
+        x = torch.nn.functional.pad(x, plan.x_pads)
+    part = torch.empty(plan.part_shape, device=x.device, dtype=torch.float32)
+    depthwise_conv2d_wgrad_kernel[plan.grid](x, grad_out, part, *plan.ints, **dict(plan.consts))
+    dw = part.sum(0) if plan.part_shape[0] > 1 else part[0]
+    if plan.swap:
         dw = dw.transpose(1, 2)
-    return dw.reshape(c_out, 1, kh, kw)
+    return dw.reshape(plan.part_shape[1], 1, kh, kw)
 
 
 def unsupported_reason_for(prob) -> Optional[str]:
