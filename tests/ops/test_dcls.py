@@ -66,8 +66,10 @@ def test_reference_normalized_versions_sum_to_weight():
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_triton_fwd_bwd_float32(version, shape, device):
-    # a lone element barely inside the window has dP ~ 1e-7 (pure rounding): keep lone elements inside
-    weight, P, SIG = _params(shape, version, torch.float32, spread=0.4 if shape[2] == 1 else None)
+    # a lone element barely inside the window has dP ~ 1e-7 (pure rounding): keep lone elements inside; the
+    # "max" triangle of an element far outside leaves a near-zero normalizer, which float32 cannot resolve
+    inside = shape[2] == 1 or version == "max"
+    weight, P, SIG = _params(shape, version, torch.float32, spread=0.4 if inside else None)
     o, i, _, dks = shape
     grad = torch.randn(o, i, *dks)
     kern_ref, grads_ref = _ref(weight, P, SIG, dks, version, grad)

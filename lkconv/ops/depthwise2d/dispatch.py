@@ -101,7 +101,7 @@ def check_algorithm_name(algorithm) -> None:
 def explain(prob: Problem, algorithm: str) -> Optional[str]:
     """Why ``algorithm`` cannot serve ``prob`` (None if it can)."""
     if algorithm in _NOT_BUILT and algorithm not in _REGISTRY:
-        return f"algorithm {algorithm!r} is not available in this build of lkconv"
+        return explain_name(algorithm)
     return _REGISTRY[algorithm].reason(prob)
 
 
@@ -165,22 +165,37 @@ def choose(prob: Problem, algorithm: str, runner: Callable[[str], Callable[[], o
     return best
 
 
+def _memo_key(direction, algorithm, x, w, stride, pad, dil):
+    return (direction, algorithm, x.shape, x.stride(), w.shape, x.dtype, x.device, tuple(stride), tuple(pad), tuple(dil))
+
+
 def run(direction: str, algorithm: str, *args) -> torch.Tensor:
     """Compute one direction. fwd args: (x, w, b, stride, pad, dil); dgrad/wgrad: (dy, x, w, stride, pad, dil)."""
     if direction == "fwd":
         x, w, _, stride, pad, dil = args
     else:
         _, x, w, stride, pad, dil = args
-    prob = Problem.make(direction, x, w, stride, pad, dil)
-    name = _resolved.get((prob, algorithm)) if algorithm == "auto" else None
+    key = _memo_key(direction, algorithm, x, w, stride, pad, dil)
+    name = _resolved.get(key)
     if name is None:
+        prob = Problem.make(direction, x, w, stride, pad, dil)
         name = choose(prob, algorithm, lambda a: (lambda: getattr(_REGISTRY[a], direction)(*args)))
-        if algorithm == "auto" and prob.device.type == "cuda" and not torch.cuda.is_current_stream_capturing():
-            _resolved[(prob, algorithm)] = name
+        if not (prob.device.type == "cuda" and torch.cuda.is_current_stream_capturing()):
+            _resolved[key] = name
     return getattr(_REGISTRY[name], direction)(*args)
 
 
-_resolved: Dict[tuple, str] = {}  # (problem, "auto") -> algorithm, so steady-state calls skip choose()
+def explain_name(algorithm: str) -> str:
+    return f"algorithm {algorithm!r} is not available in this build of lkconv"
+
+
+def resolved_to_torch(x, w, stride, pad, dil, needs_grad: bool) -> bool:
+    """True when "auto" has already measured PyTorch fastest for every direction this call will run."""
+    directions = ("fwd", "dgrad", "wgrad") if needs_grad else ("fwd",)
+    return all(_resolved.get(_memo_key(d, "auto", x, w, stride, pad, dil)) == "torch" for d in directions)
+
+
+_resolved: Dict[tuple, str] = {}  # memo of resolved choices per call signature: steady-state calls skip choose()
 
 
 def forget_choices() -> None:

@@ -123,6 +123,25 @@ def _autocast(input, weight, bias):
     return cast(input), cast(weight), cast(bias)
 
 
+def _hashable(v):
+    return tuple(v) if isinstance(v, (list, torch.Size)) else v
+
+
+# validated call signature -> (geometry, explicit-algorithm check done); skips re-validation on repeat calls
+_validated: dict = {}
+
+
+def _signature(input, weight, bias, stride, padding, dilation, padding_mode, algorithm):
+    if not (isinstance(input, Tensor) and isinstance(weight, Tensor) and (bias is None or isinstance(bias, Tensor))):
+        return None
+    try:
+        b = None if bias is None else (bias.shape, bias.dtype, bias.device)
+        return (input.shape, input.stride(), input.dtype, input.device, weight.shape, weight.dtype, weight.device, b,
+                _hashable(stride), _hashable(padding), _hashable(dilation), padding_mode, algorithm)
+    except TypeError:
+        return None
+
+
 def depthwise_conv2d(
     input: Tensor,
     weight: Tensor,
@@ -143,18 +162,34 @@ def depthwise_conv2d(
     "direct", "implicit_gemm", "fft" or "torch"; an explicit choice that cannot serve the call raises
     ValueError. Returns (N, C*m, Ho, Wo), differentiable in input, weight and bias.
     """
-    dispatch.check_algorithm_name(algorithm)
     input, weight, bias = _autocast(input, weight, bias)
-    check_tensors(input, weight, bias)
-    geom = parse_conv_args(input, weight, stride, padding, dilation, padding_mode)
+    compiling = torch.compiler.is_compiling()
+    sig = None if compiling else _signature(input, weight, bias, stride, padding, dilation, padding_mode, algorithm)
+    geom = _validated.get(sig) if sig is not None else None
+    if geom is None:
+        dispatch.check_algorithm_name(algorithm)
+        check_tensors(input, weight, bias)
+        geom = parse_conv_args(input, weight, stride, padding, dilation, padding_mode)
     x = _mode_pad(input, geom.mode_pad, geom.padding_mode)
     if x is not input and output_memory_format(input) == torch.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)  # F.pad's reflect/replicate/circular return NCHW
-    if algorithm != "auto":
+    if sig is not None and sig not in _validated:
+        if algorithm != "auto":
+            why = dispatch.explain(Problem.make("fwd", x, weight, geom.stride, geom.pad, geom.dilation), algorithm)
+            if why is not None:
+                raise ValueError(f"algorithm={algorithm!r} cannot serve this call: {why}")
+        if len(_validated) > 4096:
+            _validated.clear()
+        _validated[sig] = geom
+    elif sig is None and algorithm != "auto":
         why = dispatch.explain(Problem.make("fwd", x, weight, geom.stride, geom.pad, geom.dilation), algorithm)
         if why is not None:
             raise ValueError(f"algorithm={algorithm!r} cannot serve this call: {why}")
-    args = (list(geom.stride), list(geom.pad), list(geom.dilation), algorithm)
-    if torch.compiler.is_compiling():  # an opaque custom op for the compiler (no graph break)
-        return depthwise_conv2d_fwd(x, weight, bias, *args)
-    return _DepthwiseConv2dFunction.apply(x, weight, bias, *args)
+    if compiling:  # an opaque custom op for the compiler (no graph break)
+        return depthwise_conv2d_fwd(x, weight, bias, list(geom.stride), list(geom.pad), list(geom.dilation), algorithm)
+    if algorithm == "auto":
+        needs_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
+        if dispatch.resolved_to_torch(x, weight, geom.stride, geom.pad, geom.dilation, needs_grad):
+            # every direction measured fastest in PyTorch: call it directly (its own autograd, no wrapper cost)
+            return dispatch.TorchAlgorithm().fwd(x, weight, bias, geom.stride, geom.pad, geom.dilation)
+    return _DepthwiseConv2dFunction.apply(x, weight, bias, geom.stride, geom.pad, geom.dilation, algorithm)
