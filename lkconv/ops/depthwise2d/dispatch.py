@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Optional
 import torch
 
 from ...testing import poisoning
-from . import direct, reference
+from . import direct, fft, reference
 from .params import output_memory_format
 from .problem import Problem
 
@@ -80,9 +80,44 @@ class DirectAlgorithm:
         return direct.conv_wgrad(dy, x, w.shape, stride, pad, dil).to(w.dtype)
 
 
-_REGISTRY: Dict[str, object] = {"direct": DirectAlgorithm(), "torch": TorchAlgorithm()}
-_NOT_BUILT = ("implicit_gemm", "fft")
-_AUTO_ORDER = ("direct", "torch")
+class FFTAlgorithm:
+    """Spectral products with torch.fft (:mod:`.fft`); out of memory falls back to the direct kernels or PyTorch."""
+
+    name = "fft"
+
+    def reason(self, prob: Problem) -> Optional[str]:
+        return fft.unsupported_reason_for(prob)
+
+    @staticmethod
+    def _fallback(prob_x: torch.Tensor) -> object:
+        return _REGISTRY["direct"] if direct.SUPPORTED_DTYPES and _REGISTRY["direct"].reason(
+            Problem.make("fwd", prob_x, prob_x.new_empty(prob_x.shape[1], 1, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1))
+        ) is None else _REGISTRY["torch"]
+
+    def fwd(self, x, w, b, stride, pad, dil):
+        try:
+            y = fft.conv_fwd(x, w, b, stride, pad, dil)
+        except torch.cuda.OutOfMemoryError:
+            return self._fallback(x).fwd(x, w, b, stride, pad, dil)
+        return y.contiguous(memory_format=output_memory_format(x))
+
+    def dgrad(self, dy, x, w, stride, pad, dil):
+        try:
+            dx = fft.conv_dgrad(dy, x.shape, w, stride, pad, dil)
+        except torch.cuda.OutOfMemoryError:
+            return self._fallback(x).dgrad(dy, x, w, stride, pad, dil)
+        return dx.contiguous(memory_format=output_memory_format(x))
+
+    def wgrad(self, dy, x, w, stride, pad, dil):
+        try:
+            return fft.conv_wgrad(dy, x, w.shape, stride, pad, dil).to(w.dtype)
+        except torch.cuda.OutOfMemoryError:
+            return self._fallback(x).wgrad(dy, x, w, stride, pad, dil)
+
+
+_REGISTRY: Dict[str, object] = {"direct": DirectAlgorithm(), "fft": FFTAlgorithm(), "torch": TorchAlgorithm()}
+_NOT_BUILT = ("implicit_gemm",)
+_AUTO_ORDER = ("direct", "fft", "torch")
 
 
 def register(name: str, algorithm: object, auto_candidate: bool = True) -> None:

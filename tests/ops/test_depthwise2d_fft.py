@@ -1,0 +1,71 @@
+"""The FFT algorithm: every direction against the float64 reference; workspace blocking; spectrum reuse."""
+import pytest
+import torch
+
+import lkconv
+from lkconv.ops.depthwise2d import fft
+from lkconv.testing import rel_error
+from lkconv.tools import verify
+
+CASES = verify.base_cases(tiny=True) + [
+    verify.Case(1, 3, 30, 33, 31, 31, padding=15),
+    verify.Case(2, 4, 21, 19, 5, 11, stride=(3, 2), padding=(2, 7), dilation=(2, 3), mult=2, layout="nhwc"),
+    verify.Case(1, 2, 16, 16, 9, 9, padding=0),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.label() for c in CASES])
+def test_fft_matches_float64_reference(case, device):
+    res = verify.check(case, "fft", device)
+    assert res.error is None, res.error
+    for name, err in res.errors.items():
+        assert err <= res.tol, f"{name}: {err:.2e} > {res.tol:.0e}"
+
+
+def test_fft_channel_blocks_with_multiplier(monkeypatch):
+    """A workspace budget smaller than one channel forces one channel per block (multiplier 3)."""
+    monkeypatch.setenv("LKCONV_FFT_WORKSPACE_MB", "0.0001")
+    x = torch.randn(2, 4, 13, 11, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(12, 1, 5, 3, dtype=torch.float64, requires_grad=True)
+    dy = torch.randn(2, 12, 7, 11, dtype=torch.float64)
+    y = lkconv.depthwise_conv2d(x, w, None, (2, 1), (2, 1), (1, 1), algorithm="fft")
+    y.backward(dy)
+    xr, wr = x.detach().requires_grad_(), w.detach().requires_grad_()
+    yr = torch.nn.functional.conv2d(xr, wr, None, (2, 1), (2, 1), 1, 4)
+    yr.backward(dy)
+    assert len(fft._channel_blocks(2, 12, (16, 16), 8)) == 12
+    assert rel_error(y, yr) < 1e-12
+    assert rel_error(x.grad, xr.grad) < 1e-12 and rel_error(w.grad, wr.grad) < 1e-12
+
+
+def test_next_fast_len_has_small_prime_factors():
+    assert [fft.next_fast_len(n) for n in (1, 11, 13, 17, 97, 121, 1000)] == [1, 12, 14, 18, 98, 125, 1000]
+    for n in range(1, 300):
+        m = fft.next_fast_len(n)
+        assert m >= n
+        r = m
+        for p in (2, 3, 5, 7):
+            while r % p == 0:
+                r //= p
+        assert r == 1
+
+
+def test_weight_spectrum_reused_in_inference_and_invalidated_by_updates():
+    conv = lkconv.nn.DepthwiseConv2d(3, 3, 7, padding=3, bias=False, algorithm="fft").eval()
+    x = torch.randn(1, 3, 12, 12)
+    calls = []
+    real = torch.fft.rfft2
+    with torch.no_grad():
+        torch.fft.rfft2 = lambda *a, **k: (calls.append(1), real(*a, **k))[1]
+        try:
+            y1 = conv(x)
+            n_first = len(calls)
+            y2 = conv(x)
+            assert len(calls) == 2 * n_first - 1  # only the input's spectrum: the weight's came from the cache
+            conv.weight.mul_(2)  # in-place update bumps the version: recomputed
+            y3 = conv(x)
+            assert len(calls) == 3 * n_first - 1
+        finally:
+            torch.fft.rfft2 = real
+    torch.testing.assert_close(y1, y2)
+    torch.testing.assert_close(y3, 2 * y1, rtol=1e-5, atol=1e-5)
