@@ -294,13 +294,16 @@ def test_unavailable_candidates_are_not_timed(monkeypatch):
 # ----------------------------------------------------------------------------- GPU only
 
 @gpu
+@pytest.mark.parametrize("algorithm", ["direct", "implicit_gemm", "fft"])
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])
 @pytest.mark.parametrize("dtype", ["fp32", "bf16", "fp16"])
-def test_gpu_direct_on_model_shapes(layout, dtype):
+def test_gpu_algorithms_on_model_shapes(algorithm, layout, dtype):
+    dev = torch.device("cuda")
     for case in [verify.Case(2, 32, 56, 56, 31, 31, padding=15), verify.Case(4, 64, 14, 14, 13, 13, padding=6),
                  verify.Case(2, 48, 112, 112, 7, 7, stride=(2, 2), padding=3), verify.Case(2, 24, 56, 56, 5, 51, padding=(2, 25))]:
         case.layout, case.dtype = layout, dtype
-        _run(case, "direct", torch.device("cuda"))
+        if verify.serves(case, algorithm, dev):
+            _run(case, algorithm, dev)
 
 
 @gpu

@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Optional
 import torch
 
 from ...testing import poisoning
-from . import direct, fft, reference
+from . import direct, fft, implicit_gemm, reference
 from .params import output_memory_format
 from .problem import Problem
 
@@ -115,8 +115,35 @@ class FFTAlgorithm:
             return self._fallback(x).wgrad(dy, x, w, stride, pad, dil)
 
 
-_REGISTRY: Dict[str, object] = {"direct": DirectAlgorithm(), "fft": FFTAlgorithm(), "torch": TorchAlgorithm()}
-_NOT_BUILT = ("implicit_gemm",)
+class ImplicitGemmAlgorithm:
+    """Tensor-core banded-Toeplitz GEMM (:mod:`.implicit_gemm`): stride 1, NCHW."""
+
+    name = "implicit_gemm"
+
+    def reason(self, prob: Problem) -> Optional[str]:
+        return implicit_gemm.unsupported_reason_for(prob)
+
+    def fwd(self, x, w, b, stride, pad, dil):
+        n = x.shape[0]
+        ho = x.shape[2] + pad[0] + pad[1] - dil[0] * (w.shape[2] - 1)
+        wo = x.shape[3] + pad[2] + pad[3] - dil[1] * (w.shape[3] - 1)
+        y = _alloc((n, w.shape[0], ho, wo), x, x.dtype)
+        return implicit_gemm.conv_fwd(x, w, b, stride, pad, dil, y) if y.numel() else y
+
+    def dgrad(self, dy, x, w, stride, pad, dil):
+        dx = _alloc(x.shape, x, x.dtype)
+        return implicit_gemm.conv_dgrad(dy, x.shape, w, stride, pad, dil, dx) if dx.numel() else dx
+
+    def wgrad(self, dy, x, w, stride, pad, dil):
+        if dy.numel() == 0:
+            return torch.zeros_like(w, memory_format=torch.contiguous_format)
+        return implicit_gemm.conv_wgrad(dy, x, w.shape, stride, pad, dil).to(w.dtype)
+
+
+_REGISTRY: Dict[str, object] = {"direct": DirectAlgorithm(), "implicit_gemm": ImplicitGemmAlgorithm(),
+                                "fft": FFTAlgorithm(), "torch": TorchAlgorithm()}
+_NOT_BUILT: tuple = ()
+# implicit_gemm joins "auto" once it has been verified on a GPU (so far: CPU interpreter only)
 _AUTO_ORDER = ("direct", "fft", "torch")
 
 

@@ -1,0 +1,225 @@
+"""Depthwise 2D convolution on tensor cores (Triton): the banded-Toeplitz implicit GEMM.
+
+For one channel and kernel row i, a block of output rows (any images, any output rows: the GEMM's M) times
+BN output columns is one matrix product:
+
+    y[m, w0:w0+BN] += X_i[m, w0-p : w0-p+BK] @ T_i          T_i[kk, w] = k[i, (kk - w) / d]  (0 off the band)
+
+where X_i holds the input rows m shifted by i*d. The Toeplitz factor T_i is built in registers from one weight
+row; BK = BN + (kw-1)*d rounded up to a power of two, so tensor cores do BK/kw times the useful multiply-adds
+and still run far faster than CUDA-core FMAs. Stacking many (image, row) pairs into M keeps the tiles full at
+any batch size. The input gradient is the same product with the reversed kernel (stride 1). The weight gradient
+accumulates G_i = X_i^T @ dY over M and sums G_i's diagonals: dk[i, j] = sum_w G_i[w + j*d, w].
+
+Precision: bf16/fp16 operands with fp32 accumulation; float32 operands use split-precision ``tf32x3`` (about
+float32 accuracy), or plain ``tf32`` only when PyTorch's ``torch.backends.cuda.matmul.allow_tf32`` is set.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Optional
+
+import torch
+
+from ..._triton import interpreting, triton_available
+
+if triton_available():
+    import triton
+    import triton.language as tl
+else:  # pragma: no cover
+    triton = None
+
+SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+if triton is not None:
+
+    @triton.jit
+    def depthwise_conv2d_igemm_fwd_kernel(
+        x_ptr, w_ptr, b_ptr, y_ptr,
+        M, H, W, HO, WO, C_OUT,
+        sxn, sxc, sxh, sxw, syn, syc, syh, syw, swc, swh, sww,
+        pad_t, pad_l,
+        KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr,
+        MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
+        BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr, HAS_BIAS: tl.constexpr,
+        DOT_F32: tl.constexpr,
+    ):
+        """y[n, co, h, w] = sum_{g,i,j} x[n, src, h + i*DH - pad_t, w + j*DW - pad_l] * w[co*GROUP + g, i, j]
+
+        with src = (co // MULT_DIV) * GROUP + g; rows m = n*HO + h. Grid: (M blocks * column blocks, C_OUT).
+        """
+        pid = tl.program_id(0)
+        co = tl.program_id(1)
+        n_cb = tl.cdiv(WO, BN)
+        pid_m, pid_n = pid // n_cb, pid % n_cb
+        m = pid_m * BM + tl.arange(0, BM)
+        n_img = m // HO
+        h = m % HO
+        m_ok = m < M
+        w0 = pid_n * BN
+        kk = tl.arange(0, BK)
+        wn = tl.arange(0, BN)
+        diff = kk[:, None] - wn[None, :]  # Toeplitz band: tap j where j*DW == kk - w
+        band = (diff >= 0) & (diff % DW == 0) & (diff // DW < KW)
+        tap = tl.where(band, diff // DW, 0)
+        cols = w0 - pad_l + kk
+        col_ok = (cols >= 0) & (cols < W)
+        acc = tl.zeros([BM, BN], dtype=tl.float32)
+        for g in tl.static_range(GROUP):
+            src = (co // MULT_DIV) * GROUP + g
+            x_rows = x_ptr + n_img.to(tl.int64) * sxn + src.to(tl.int64) * sxc
+            w_c = w_ptr + (co * GROUP + g).to(tl.int64) * swc
+            for i in range(KH):
+                rows = h + i * DH - pad_t
+                row_ok = m_ok & (rows >= 0) & (rows < H)
+                a = tl.load(x_rows[:, None] + rows.to(tl.int64)[:, None] * sxh + cols[None, :] * sxw,
+                            mask=row_ok[:, None] & col_ok[None, :], other=0.0)
+                t = tl.load(w_c + i * swh + tap * sww, mask=band, other=0.0)
+                if DOT_F32:  # exact for 16-bit operands; the CPU interpreter's 16-bit dot is unreliable
+                    acc += tl.dot(a.to(tl.float32), t.to(tl.float32), input_precision="ieee")
+                else:
+                    acc += tl.dot(a, t.to(a.dtype), input_precision=PREC)
+        if HAS_BIAS:
+            acc += tl.load(b_ptr + co).to(tl.float32)
+        y = (y_ptr + n_img.to(tl.int64)[:, None] * syn + co.to(tl.int64) * syc + h.to(tl.int64)[:, None] * syh
+             + (w0 + wn)[None, :] * syw)
+        tl.store(y, acc.to(y_ptr.dtype.element_ty), mask=m_ok[:, None] & ((w0 + wn) < WO)[None, :])
+
+    @triton.jit
+    def depthwise_conv2d_igemm_wgrad_kernel(
+        x_ptr, dy_ptr, part_ptr,
+        M, H, W, HO, WO, C_OUT, ROWS_PER_PROG,
+        sxn, sxc, sxh, sxw, syn, syc, syh, syw,
+        pad_t, pad_l,
+        KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr, MULT_DIV: tl.constexpr,
+        BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr,
+    ):
+        """part[k, co, i, j] = sum over this program's rows and columns of dy[n, co, h, w] * x[n, co // MULT_DIV, h + i*DH - pad_t, w + j*DW - pad_l]
+
+        Grid: (row chunks * column blocks, KH, C_OUT); k = program_id(0).
+        """
+        pid = tl.program_id(0)
+        i = tl.program_id(1)
+        co = tl.program_id(2)
+        n_cb = tl.cdiv(WO, BN)
+        chunk, pid_n = pid // n_cb, pid % n_cb
+        w0 = pid_n * BN
+        kk = tl.arange(0, BK)
+        wn = tl.arange(0, BN)
+        cols = w0 - pad_l + kk
+        col_ok = (cols >= 0) & (cols < W)
+        ocol_ok = (w0 + wn) < WO
+        src = co // MULT_DIV
+        g = tl.zeros([BK, BN], dtype=tl.float32)
+        for m0 in range(chunk * ROWS_PER_PROG, tl.minimum((chunk + 1) * ROWS_PER_PROG, M), BM):
+            m = m0 + tl.arange(0, BM)
+            n_img = m // HO
+            h = m % HO
+            m_ok = m < M
+            rows = h + i * DH - pad_t
+            row_ok = m_ok & (rows >= 0) & (rows < H)
+            a = tl.load(x_ptr + n_img.to(tl.int64)[:, None] * sxn + src.to(tl.int64) * sxc
+                        + rows.to(tl.int64)[:, None] * sxh + cols[None, :] * sxw,
+                        mask=row_ok[:, None] & col_ok[None, :], other=0.0)
+            d = tl.load(dy_ptr + n_img.to(tl.int64)[:, None] * syn + co.to(tl.int64) * syc
+                        + h.to(tl.int64)[:, None] * syh + (w0 + wn)[None, :] * syw,
+                        mask=m_ok[:, None] & ocol_ok[None, :], other=0.0)
+            if DOT_F32:
+                g += tl.dot(tl.trans(a.to(tl.float32)), d.to(tl.float32), input_precision="ieee")
+            else:
+                g += tl.dot(tl.trans(a), d.to(a.dtype), input_precision=PREC)
+        diff = kk[:, None] - wn[None, :]
+        part = part_ptr + ((pid.to(tl.int64) * C_OUT + co) * KH + i) * KW
+        for j in range(KW):
+            tl.store(part + j, tl.sum(tl.sum(tl.where(diff == j * DW, g, 0.0), axis=1), axis=0))
+
+
+def _precision(dtype: torch.dtype) -> str:
+    if dtype != torch.float32:
+        return "ieee"  # 16-bit operands: exact products, fp32 accumulation
+    return "tf32" if torch.backends.cuda.matmul.allow_tf32 else "tf32x3"
+
+
+@functools.lru_cache(maxsize=1024)
+def _tiles(kw: int, dw: int):
+    """(BN, BK): the column block that wastes least of the Toeplitz band (BK a power of two)."""
+    best = None
+    for bn in (16, 32, 64):
+        bk = max(16, triton.next_power_of_2(bn + (kw - 1) * dw))
+        score = (kw / bk, bn)
+        if best is None or score > best[0]:
+            best = (score, bn, bk)
+    return best[1], best[2]
+
+
+def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps=((0, 1), (0, 1))) -> torch.Tensor:
+    """y (N, C_out, Ho, Wo) <- x with weight (C_out*group, 1, kh, kw) read through ``taps`` (see direct.launch_fwd)."""
+    n, c_out, ho, wo = y.shape
+    (h0, hs), (w0, ws) = taps
+    kh = (weight.shape[2] - 1 - h0) // hs + 1 if hs > 0 else h0 // (-hs) + 1
+    kw = (weight.shape[3] - 1 - w0) // ws + 1 if ws > 0 else w0 // (-ws) + 1
+    bn, bk = _tiles(kw, dilation[1])
+    bm = 64
+    m = n * ho
+    w_view = weight[:, :, h0:, w0:]
+    grid = (triton.cdiv(m, bm) * triton.cdiv(wo, bn), c_out)
+    depthwise_conv2d_igemm_fwd_kernel[grid](
+        x, w_view, bias if bias is not None else w_view, y,
+        m, x.shape[2], x.shape[3], ho, wo, c_out, *x.stride(), *y.stride(),
+        weight.stride(0), weight.stride(2) * hs, weight.stride(3) * ws, pad_t, pad_l,
+        KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk,
+        PREC=_precision(x.dtype), HAS_BIAS=bias is not None, DOT_F32=interpreting(), num_warps=4,
+    )
+    return y
+
+
+def conv_fwd(x, weight, bias, stride, pad, dilation, out):
+    return launch_fwd(x, weight, bias, out, dilation, pad[0], pad[2], weight.shape[0] // x.shape[1], 1)
+
+
+def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation, out):
+    """Stride 1: dx = the forward of dy with the reversed kernel and pad (k-1)*d - p."""
+    kh, kw = weight.shape[-2:]
+    p_t = (kh - 1) * dilation[0] - pad[0]
+    p_l = (kw - 1) * dilation[1] - pad[2]
+    return launch_fwd(grad_out, weight, None, out, dilation, p_t, p_l, 1, weight.shape[0] // x_shape[1],
+                      ((kh - 1, -1), (kw - 1, -1)))
+
+
+def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation) -> torch.Tensor:
+    n, c_out, ho, wo = grad_out.shape
+    kh, kw = weight_shape[-2:]
+    bn, bk = _tiles(kw, dilation[1])
+    bm = 64
+    m = n * ho
+    sms = torch.cuda.get_device_properties(x.device).multi_processor_count if x.is_cuda else 4
+    n_cb = triton.cdiv(wo, bn)
+    chunks = max(1, min(triton.cdiv(m, bm), (4 * sms) // max(1, n_cb * kh * c_out) or 1))
+    rows = triton.cdiv(triton.cdiv(m, chunks), bm) * bm
+    chunks = triton.cdiv(m, rows)
+    part = torch.empty(chunks * n_cb, c_out, kh, kw, device=x.device, dtype=torch.float32)
+    depthwise_conv2d_igemm_wgrad_kernel[(chunks * n_cb, kh, c_out)](
+        x, grad_out, part, m, x.shape[2], x.shape[3], ho, wo, c_out, rows, *x.stride(), *grad_out.stride(),
+        pad[0], pad[2], KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], MULT_DIV=c_out // x.shape[1],
+        BM=bm, BN=bn, BK=bk, PREC=_precision(x.dtype), DOT_F32=interpreting(), num_warps=4,
+    )
+    return part.sum(0).reshape(c_out, 1, kh, kw)
+
+
+def unsupported_reason_for(prob) -> Optional[str]:
+    """None when the implicit-GEMM kernels can serve this Problem, else why not."""
+    if not triton_available():
+        return "Triton is not installed"
+    if prob.device.type == "cuda" and interpreting():
+        return "TRITON_INTERPRET=1 runs Triton on the CPU only"
+    if prob.device.type != "cuda" and not (prob.device.type == "cpu" and interpreting()):
+        return f"tensors on {prob.device} (Triton kernels need CUDA, or TRITON_INTERPRET=1 on CPU)"
+    if prob.dtype not in SUPPORTED_DTYPES:
+        return f"dtype {prob.dtype} (implicit_gemm supports float32, float16, bfloat16)"
+    if prob.stride != (1, 1):
+        return f"stride {prob.stride} (implicit_gemm supports stride 1)"
+    if prob.layout == "nhwc":
+        return "channels_last input (implicit_gemm reads NCHW rows)"
+    if prob.kw * prob.dilation[1] > 1024:
+        return f"kernel width {prob.kw} x dilation {prob.dilation[1]} too wide for one Toeplitz band"
+    return None
