@@ -14,25 +14,9 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from ..ops import depthwise_conv2d
 from .conv import DepthwiseConv2d
 
 __all__ = ["BEVANetDWConv", "BEVANetPWConv", "CKS", "SDLSKA"]
-
-
-def _dw(conv: DepthwiseConv2d, x: torch.Tensor) -> torch.Tensor:
-    """``conv(x)`` under autocast's conv2d rule (input, weight and bias cast to the autocast dtype), which
-    lkconv's op does not apply by itself to inputs and weights of different dtypes."""
-    dev = x.device.type
-    if not torch.is_autocast_enabled(dev) or x.dtype == torch.float64:
-        return conv(x)
-    dt = torch.get_autocast_dtype(dev)
-    bias = None if conv.bias is None else conv.bias.to(dt)
-    with torch.autocast(dev, enabled=False):
-        return depthwise_conv2d(
-            x.to(dt), conv.weight.to(dt), bias, conv.stride, conv.padding, conv.dilation, conv.padding_mode,
-            getattr(conv, "algorithm", "auto"),
-        )
 
 
 def _check_dim(name: str, value: int) -> None:
@@ -49,7 +33,7 @@ class BEVANetDWConv(nn.Module):
         self.dwconv = DepthwiseConv2d(dim, dim, kernel_size, stride, padding, dilation, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _dw(self.dwconv, x)
+        return self.dwconv(x)
 
 
 class BEVANetPWConv(nn.Module):

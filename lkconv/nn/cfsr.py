@@ -44,25 +44,6 @@ _EDGE_MASKS = {
 }
 
 
-def _depthwise(x: Tensor, weight: Tensor, bias: Optional[Tensor], stride=1, padding=0, dilation=1,
-               padding_mode: str = "zeros", algorithm: str = "auto") -> Tensor:
-    """lkconv's depthwise conv with autocast's conv2d casting (input, weight and bias in the autocast dtype)."""
-    dev = x.device.type
-    if torch.is_autocast_enabled(dev) and x.dtype != torch.float64:
-        dt = torch.get_autocast_dtype(dev)
-        with torch.autocast(dev, enabled=False):
-            return depthwise_conv2d(x.to(dt), weight.to(dt), None if bias is None else bias.to(dt), stride,
-                                    padding, dilation, padding_mode, algorithm)
-    return depthwise_conv2d(x, weight, bias, stride, padding, dilation, padding_mode, algorithm)
-
-
-def _run(conv: nn.Conv2d, x: Tensor) -> Tensor:
-    if isinstance(conv, DepthwiseConv2d):
-        return _depthwise(x, conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.padding_mode,
-                          getattr(conv, "algorithm", "auto"))
-    return conv(x)
-
-
 def _conv(in_channels: int, out_channels: int, kernel_size: int, stride: int, padding: int, groups: int
           ) -> nn.Conv2d:
     depthwise = groups == in_channels and out_channels % in_channels == 0
@@ -162,11 +143,12 @@ class CFSRReparamLargeKernelConv(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if not hasattr(self, "small_conv"):
-            return _run(self.lkb_reparam if hasattr(self, "lkb_reparam") else self.lkb_origin, x)
+            conv = self.lkb_reparam if hasattr(self, "lkb_reparam") else self.lkb_origin
+            return conv(x)
         weight, bias = self.merged_kernel()
         conv = self.lkb_origin
-        return _depthwise(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.padding_mode,
-                          getattr(conv, "algorithm", "auto"))
+        return depthwise_conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.padding_mode,
+                                getattr(conv, "algorithm", "auto"))
 
     @torch.no_grad()
     def reparameterize(self) -> None:
@@ -278,7 +260,7 @@ class CFSREdgeFFN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         x = self.act(self.fc1(self.norm(x)))
         weight, bias = self.merged_kernel()
-        out = _depthwise(x, weight, bias, 1, 1, 1, "zeros", getattr(self.pos, "algorithm", "auto"))
+        out = depthwise_conv2d(x, weight, bias, 1, 1, 1, "zeros", getattr(self.pos, "algorithm", "auto"))
         return self.fc2(x + self.act(out))
 
     @torch.no_grad()

@@ -171,11 +171,6 @@ class Dcls2d(nn.Module):
 
     def _conv_forward(self, input: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
         if self.use_implicit_gemm and self.is_depthwise:
-            dev = input.device.type
-            if torch.is_autocast_enabled(dev) and input.dtype != torch.float64:
-                dt = torch.get_autocast_dtype(dev)
-                input, weight = input.to(dt), weight.to(dt)
-                bias = bias.to(dt) if bias is not None else None
             return depthwise_conv2d(input, weight, bias, self.stride, self.padding, 1, self.padding_mode)
         if self.padding_mode != "zeros":
             input = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)

@@ -13,31 +13,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..ops.depthwise2d import depthwise_conv2d
 from ..reparam import fuse_bn, pad_kernel
 from .conv import DepthwiseConv2d
 
 __all__ = ["FFNetConv2dBN", "FFNetRepVGGDW", "FFNifiedAttention", "FFNetChannelMixer", "FFBlock"]
 
 Tensor = torch.Tensor
-
-
-def _dwconv(conv: DepthwiseConv2d, x: Tensor) -> Tensor:
-    """``conv(x)`` with autocast's conv2d casting (input, weight and bias in the autocast dtype)."""
-    dev = x.device.type
-    if not torch.is_autocast_enabled(dev) or x.dtype == torch.float64:
-        return conv(x)
-    dt = torch.get_autocast_dtype(dev)
-    bias = conv.bias.to(dt) if conv.bias is not None else None
-    with torch.autocast(dev, enabled=False):
-        return depthwise_conv2d(
-            x.to(dt), conv.weight.to(dt), bias, conv.stride, conv.padding, conv.dilation, conv.padding_mode,
-            getattr(conv, "algorithm", "auto"),
-        )
-
-
-def _apply(module: nn.Module, x: Tensor) -> Tensor:
-    return _dwconv(module, x) if isinstance(module, DepthwiseConv2d) else module(x)
 
 
 def _fused_conv_like(conv: nn.Conv2d, weight: Tensor, bias: Tensor) -> nn.Conv2d:
@@ -96,7 +77,7 @@ class FFNetConv2dBN(nn.Module):
         nn.init.constant_(self.bn.bias, 0)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = _apply(self.c, x)
+        x = self.c(x)
         return self.bn(x) if hasattr(self, "bn") else x
 
     @torch.no_grad()
@@ -144,7 +125,7 @@ class FFNetRepVGGDW(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if hasattr(self, "conv1"):
             return self.conv(x) + self.conv1(x)
-        return _apply(self.conv, x)
+        return self.conv(x)
 
     @torch.no_grad()
     def fuse(self) -> DepthwiseConv2d:
@@ -209,8 +190,7 @@ class FFNifiedAttention(nn.Module):
         self.conv2 = _depthwise_branch(dim, ks2, 7, bn=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = _apply(self.fc, x)
-        return _apply(self.conv2, self.act(_apply(self.conv1, x)))
+        return self.conv2(self.act(self.conv1(self.fc(x))))
 
     @torch.no_grad()
     def reparameterize(self) -> None:
@@ -240,7 +220,7 @@ class FFNetChannelMixer(nn.Module):
         self.fc2 = nn.Conv2d(hidden_dim, dim, 1, 1, 0)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc2(self.act(self.fc1(_apply(self.conv, x))))
+        return self.fc2(self.act(self.fc1(self.conv(x))))
 
     @torch.no_grad()
     def reparameterize(self) -> None:

@@ -8,25 +8,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..ops import depthwise_conv2d
 from .conv import DepthwiseConv2d
 
 __all__ = ["InceptionDWConv2d"]
-
-
-def _dw(conv: DepthwiseConv2d, x: torch.Tensor) -> torch.Tensor:
-    """``conv(x)`` under autocast's conv2d rule (input, weight and bias cast to the autocast dtype), which
-    lkconv's op does not apply by itself to inputs and weights of different dtypes."""
-    dev = x.device.type
-    if not torch.is_autocast_enabled(dev) or x.dtype == torch.float64:
-        return conv(x)
-    dt = torch.get_autocast_dtype(dev)
-    bias = None if conv.bias is None else conv.bias.to(dt)
-    with torch.autocast(dev, enabled=False):
-        return depthwise_conv2d(
-            x.to(dt), conv.weight.to(dt), bias, conv.stride, conv.padding, conv.dilation, conv.padding_mode,
-            getattr(conv, "algorithm", "auto"),
-        )
 
 
 class InceptionDWConv2d(nn.Module):
@@ -68,4 +52,4 @@ class InceptionDWConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x_id, x_hw, x_w, x_h = torch.split(x, self.split_indexes, dim=1)
-        return torch.cat((x_id, _dw(self.dwconv_hw, x_hw), _dw(self.dwconv_w, x_w), _dw(self.dwconv_h, x_h)), dim=1)
+        return torch.cat((x_id, self.dwconv_hw(x_hw), self.dwconv_w(x_w), self.dwconv_h(x_h)), dim=1)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..ops.depthwise2d import depthwise_conv2d
 from ..ops.ska import ska
 from ..reparam import fuse_bn
 from .conv import DepthwiseConv2d
@@ -20,20 +19,6 @@ from .conv import DepthwiseConv2d
 __all__ = ["LSNetConv2dBN", "SKA", "LKP", "LSConv"]
 
 Tensor = torch.Tensor
-
-
-def _dwconv(conv: DepthwiseConv2d, x: Tensor) -> Tensor:
-    """``conv(x)`` with autocast's conv2d casting (input, weight and bias in the autocast dtype)."""
-    dev = x.device.type
-    if not torch.is_autocast_enabled(dev) or x.dtype == torch.float64:
-        return conv(x)
-    dt = torch.get_autocast_dtype(dev)
-    bias = conv.bias.to(dt) if conv.bias is not None else None
-    with torch.autocast(dev, enabled=False):
-        return depthwise_conv2d(
-            x.to(dt), conv.weight.to(dt), bias, conv.stride, conv.padding, conv.dilation, conv.padding_mode,
-            getattr(conv, "algorithm", "auto"),
-        )
 
 
 def _is_depthwise(in_channels: int, out_channels: int, groups: int) -> bool:
@@ -62,7 +47,7 @@ class LSNetConv2dBN(nn.Sequential):
         nn.init.constant_(self.bn.bias, 0)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = _dwconv(self.c, x) if isinstance(self.c, DepthwiseConv2d) else self.c(x)
+        x = self.c(x)
         return self.bn(x) if "bn" in self._modules else x
 
     @torch.no_grad()

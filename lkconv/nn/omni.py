@@ -19,26 +19,10 @@ from typing import Optional, Type
 import torch
 from torch import nn
 
-from ..ops import depthwise_conv2d
 from ..reparam import pad_kernel
 from .conv import DepthwiseConv2d
 
 __all__ = ["FGM", "OmniKernel", "LKPE", "FLKPE"]
-
-
-def _dw(conv: DepthwiseConv2d, x: torch.Tensor) -> torch.Tensor:
-    """``conv(x)`` under autocast's conv2d rule (input, weight and bias cast to the autocast dtype), which
-    lkconv's op does not apply by itself to inputs and weights of different dtypes."""
-    dev = x.device.type
-    if not torch.is_autocast_enabled(dev) or x.dtype == torch.float64:
-        return conv(x)
-    dt = torch.get_autocast_dtype(dev)
-    bias = None if conv.bias is None else conv.bias.to(dt)
-    with torch.autocast(dev, enabled=False):
-        return depthwise_conv2d(
-            x.to(dt), conv.weight.to(dt), bias, conv.stride, conv.padding, conv.dilation, conv.padding_mode,
-            getattr(conv, "algorithm", "auto"),
-        )
 
 
 def _check_dim(name: str, value: int) -> None:
@@ -115,9 +99,9 @@ class OmniKernel(nn.Module):
         x_fca = _fft_gate(self.fac_conv(self.fac_pool(out)), out)
         x_sca = self.fgm(self.conv(self.pool(x_fca)) * x_fca)
         if self.reparam_conv is not None:
-            out = x + _dw(self.reparam_conv, out) + x_sca
+            out = x + self.reparam_conv(out) + x_sca
         else:
-            out = x + _dw(self.dw_13, out) + _dw(self.dw_31, out) + _dw(self.dw_33, out) + _dw(self.dw_11, out) + x_sca
+            out = x + self.dw_13(out) + self.dw_31(out) + self.dw_33(out) + self.dw_11(out) + x_sca
         return self.out_conv(self.act(out))
 
     @torch.no_grad()
@@ -138,13 +122,6 @@ class OmniKernel(nn.Module):
         self.reparam_conv = fused
         for name in ("dw_13", "dw_31", "dw_33", "dw_11"):
             delattr(self, name)
-
-
-def _run(seq: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
-    """Apply ``seq`` layer by layer, its depthwise convs through :func:`_dw`."""
-    for layer in seq:
-        x = _dw(layer, x) if isinstance(layer, DepthwiseConv2d) else layer(x)
-    return x
 
 
 def _expand(dim: int, out_dim: int) -> nn.Sequential:
@@ -187,7 +164,7 @@ class LKPE(nn.Module):
         self.norm = norm_layer(dim // dim_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _shuffle_norm(_run(self.expand, x), 2, self.norm)
+        return _shuffle_norm(self.expand(x), 2, self.norm)
 
 
 class FLKPE(nn.Module):
@@ -212,4 +189,4 @@ class FLKPE(nn.Module):
         self.out = nn.Conv2d(self.output_dim, num_classes, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(_shuffle_norm(_run(self.expand, x), self.dim_scale, self.norm))
+        return self.out(_shuffle_norm(self.expand(x), self.dim_scale, self.norm))

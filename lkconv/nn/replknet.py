@@ -14,36 +14,12 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..ops.depthwise2d import depthwise_conv2d
 from ..reparam import conv_bn_kernel, pad_kernel
 from .conv import DepthwiseConv2d
 
 __all__ = ["ReparamLargeKernelConv", "RepLKBlock", "ConvFFN"]
 
 Tensor = torch.Tensor
-
-
-def _depthwise(conv: DepthwiseConv2d, x: Tensor) -> Tensor:
-    """``conv(x)`` for a :class:`DepthwiseConv2d`, following autocast's rule for convolutions.
-
-    Inside an autocast region, PyTorch runs ``nn.Conv2d`` with input, weight and bias cast to the autocast
-    dtype; this does the same for lkconv's op (which otherwise needs input and weight of one dtype).
-    x: (N, C, H, W) -> (N, C*m, Ho, Wo).
-    """
-    device_type = x.device.type
-    if torch.is_autocast_enabled(device_type) and x.dtype != torch.float64:
-        dtype = torch.get_autocast_dtype(device_type)
-        bias = None if conv.bias is None else conv.bias.to(dtype)
-        return depthwise_conv2d(
-            x.to(dtype), conv.weight.to(dtype), bias, conv.stride, conv.padding, conv.dilation,
-            conv.padding_mode, getattr(conv, "algorithm", "auto"),
-        )
-    return conv(x)
-
-
-def _run_conv(conv: nn.Conv2d, x: Tensor) -> Tensor:
-    """Apply a conv that may be a :class:`DepthwiseConv2d` (autocast-aware) or a plain ``nn.Conv2d``."""
-    return _depthwise(conv, x) if isinstance(conv, DepthwiseConv2d) else conv(x)
 
 
 class _DropPath(nn.Module):
@@ -105,15 +81,6 @@ def _conv_bn_relu(in_channels, out_channels, kernel_size, stride, padding, group
     return result
 
 
-def _forward_conv_bn(seq: nn.Sequential, x: Tensor) -> Tensor:
-    """Run a conv_bn / conv_bn_relu Sequential with the autocast-aware depthwise call for its conv."""
-    x = _run_conv(seq.conv, x)
-    for name, module in seq.named_children():
-        if name != "conv":
-            x = module(x)
-    return x
-
-
 class ReparamLargeKernelConv(nn.Module):
     """RepLKNet's large-kernel conv: ``conv_bn(K) + conv_bn(small_kernel)``, mergeable into one K x K conv.
 
@@ -150,10 +117,10 @@ class ReparamLargeKernelConv(nn.Module):
 
     def forward(self, inputs: Tensor) -> Tensor:
         if hasattr(self, "lkb_reparam"):
-            return _run_conv(self.lkb_reparam, inputs)
-        out = _forward_conv_bn(self.lkb_origin, inputs)
+            return self.lkb_reparam(inputs)
+        out = self.lkb_origin(inputs)
         if hasattr(self, "small_conv"):
-            out = out + _forward_conv_bn(self.small_conv, inputs)
+            out = out + self.small_conv(inputs)
         return out
 
     @torch.no_grad()

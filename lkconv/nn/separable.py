@@ -14,27 +14,11 @@ from typing import Tuple, Union
 import torch
 from torch import nn
 
-from ..ops import depthwise_conv2d
 from .conv import DepthwiseConv2d, is_depthwise
 
 __all__ = ["SeparableLargeKernelConv"]
 
 IntOrPair = Union[int, Tuple[int, int]]
-
-
-def _dw(conv: DepthwiseConv2d, x: torch.Tensor) -> torch.Tensor:
-    """``conv(x)`` under autocast's conv2d rule (input, weight and bias cast to the autocast dtype), which
-    lkconv's op does not apply by itself to inputs and weights of different dtypes."""
-    dev = x.device.type
-    if not torch.is_autocast_enabled(dev) or x.dtype == torch.float64:
-        return conv(x)
-    dt = torch.get_autocast_dtype(dev)
-    bias = None if conv.bias is None else conv.bias.to(dt)
-    with torch.autocast(dev, enabled=False):
-        return depthwise_conv2d(
-            x.to(dt), conv.weight.to(dt), bias, conv.stride, conv.padding, conv.dilation, conv.padding_mode,
-            getattr(conv, "algorithm", "auto"),
-        )
 
 
 def _pair(name: str, value: IntOrPair) -> Tuple[int, int]:
@@ -114,8 +98,8 @@ class SeparableLargeKernelConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.reparam_conv is not None:
-            return _dw(self.reparam_conv, x)
-        y = _dw(self.conv_h, _dw(self.conv_w, x))
+            return self.reparam_conv(x)
+        y = self.conv_h(self.conv_w(x))
         if self.rank > 1:
             y = y.unflatten(1, (self.channels, self.rank)).sum(dim=2)
         if self.bias is not None:

@@ -18,7 +18,7 @@ from torch import nn
 
 from ..reparam import conv_bn_kernel, pad_kernel
 from .conv import DepthwiseConv2d
-from .replknet import _check_positive_int, _depthwise, _drop_path
+from .replknet import _check_positive_int, _drop_path
 
 __all__ = ["SLaKLargeKernelConv", "SLaKBlock"]
 
@@ -35,11 +35,6 @@ def _slak_conv_bn(channels: int, kernel_size, bn: bool) -> nn.Sequential:
     if bn:
         result.add_module("bn", nn.BatchNorm2d(channels))
     return result
-
-
-def _forward_conv_bn(seq: nn.Sequential, x: Tensor) -> Tensor:
-    x = _depthwise(seq.conv, x)
-    return seq.bn(x) if hasattr(seq, "bn") else x
 
 
 class SLaKLargeKernelConv(nn.Module):
@@ -97,10 +92,10 @@ class SLaKLargeKernelConv(nn.Module):
 
     def forward(self, inputs: Tensor) -> Tensor:
         if hasattr(self, "lkb_reparam"):
-            return _depthwise(self.lkb_reparam, inputs)
+            return self.lkb_reparam(inputs)
         out = None
         for branch in self._branches():
-            y = _forward_conv_bn(branch, inputs)
+            y = branch(inputs)
             out = y if out is None else out + y
         return out
 

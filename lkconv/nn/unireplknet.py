@@ -19,7 +19,7 @@ from torch import nn
 
 from ..reparam import dilate_kernel, fuse_bn, pad_kernel
 from .conv import DepthwiseConv2d
-from .replknet import _check_positive_int, _depthwise, _drop_path
+from .replknet import _check_positive_int, _drop_path
 
 __all__ = ["DilatedReparamBlock", "UniRepLKNetBlock", "SEBlock", "GRNwithNHWC", "NCHWtoNHWC", "NHWCtoNCHW"]
 
@@ -135,12 +135,12 @@ class DilatedReparamBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if not hasattr(self, "origin_bn"):  # deploy form
-            return _depthwise(self.lk_origin, x)
-        out = self.origin_bn(_depthwise(self.lk_origin, x))
+            return self.lk_origin(x)
+        out = self.origin_bn(self.lk_origin(x))
         for k, r in zip(self.kernel_sizes, self.dilates):
             conv = getattr(self, f"dil_conv_k{k}_{r}")
             bn = getattr(self, f"dil_bn_k{k}_{r}")
-            out = out + bn(_depthwise(conv, x))
+            out = out + bn(conv(x))
         return out
 
     @torch.no_grad()
@@ -217,12 +217,9 @@ class UniRepLKNetBlock(nn.Module):
             self.gamma = None
         self.drop_path = _drop_path(drop_path)
 
-    def _dw(self, x: Tensor) -> Tensor:
-        return _depthwise(self.dwconv, x) if isinstance(self.dwconv, DepthwiseConv2d) else self.dwconv(x)
-
     def compute_residual(self, x: Tensor) -> Tensor:
         """The residual branch: (N, dim, H, W) -> (N, dim, H, W)."""
-        y = self.se(self.norm(self._dw(x)))
+        y = self.se(self.norm(self.dwconv(x)))
         y = self.pwconv2(self.act(self.pwconv1(y)))
         if self.gamma is not None:
             y = self.gamma.view(1, -1, 1, 1) * y

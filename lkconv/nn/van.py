@@ -15,25 +15,9 @@ from typing import Optional, Type
 import torch
 from torch import nn
 
-from ..ops import depthwise_conv2d
 from .conv import DepthwiseConv2d
 
 __all__ = ["LKA", "VANAttention", "VANDWConv", "VANMlp", "VANBlock"]
-
-
-def _dw(conv: DepthwiseConv2d, x: torch.Tensor) -> torch.Tensor:
-    """``conv(x)`` under autocast's conv2d rule (input, weight and bias cast to the autocast dtype), which
-    lkconv's op does not apply by itself to inputs and weights of different dtypes."""
-    dev = x.device.type
-    if not torch.is_autocast_enabled(dev) or x.dtype == torch.float64:
-        return conv(x)
-    dt = torch.get_autocast_dtype(dev)
-    bias = None if conv.bias is None else conv.bias.to(dt)
-    with torch.autocast(dev, enabled=False):
-        return depthwise_conv2d(
-            x.to(dt), conv.weight.to(dt), bias, conv.stride, conv.padding, conv.dilation, conv.padding_mode,
-            getattr(conv, "algorithm", "auto"),
-        )
 
 
 def _van_init_weights(m: nn.Module) -> None:
@@ -97,7 +81,7 @@ class LKA(nn.Module):
         self.conv1 = nn.Conv2d(dim, dim, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        attn = self.conv1(_dw(self.conv_spatial, _dw(self.conv0, x)))
+        attn = self.conv1(self.conv_spatial(self.conv0(x)))
         return x * attn
 
 
@@ -129,7 +113,7 @@ class VANDWConv(nn.Module):
         self.dwconv = DepthwiseConv2d(dim, dim, 3, 1, 1, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _dw(self.dwconv, x)
+        return self.dwconv(x)
 
 
 class VANMlp(nn.Module):

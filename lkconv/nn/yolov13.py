@@ -15,7 +15,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..ops.depthwise2d import depthwise_conv2d
 from ..reparam import fuse_bn
 from .conv import DepthwiseConv2d
 
@@ -31,18 +30,6 @@ def autopad(k, p=None, d=1):
     if p is None:
         p = k // 2 if isinstance(k, int) else [x // 2 for x in k]
     return p
-
-
-def _run(conv: nn.Conv2d, x: Tensor) -> Tensor:
-    """``conv(x)``; a :class:`DepthwiseConv2d` runs with autocast's conv2d casting (input, weight, bias)."""
-    dev = x.device.type
-    if not isinstance(conv, DepthwiseConv2d) or not torch.is_autocast_enabled(dev) or x.dtype == torch.float64:
-        return conv(x)
-    dt = torch.get_autocast_dtype(dev)
-    bias = conv.bias.to(dt) if conv.bias is not None else None
-    with torch.autocast(dev, enabled=False):
-        return depthwise_conv2d(x.to(dt), conv.weight.to(dt), bias, conv.stride, conv.padding, conv.dilation,
-                                conv.padding_mode, getattr(conv, "algorithm", "auto"))
 
 
 def _check_channels(**kwargs) -> None:
@@ -89,7 +76,7 @@ class Conv(nn.Module):
         self.act = self.default_act if act is True else act if isinstance(act, nn.Module) else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
-        x = _run(self.conv, x)
+        x = self.conv(x)
         if hasattr(self, "bn"):
             x = self.bn(x)
         return self.act(x)
@@ -121,7 +108,7 @@ class DSConv(nn.Module):
         self.act = nn.SiLU()
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.pw(_run(self.dw, x))
+        x = self.pw(self.dw(x))
         if hasattr(self, "bn"):
             x = self.bn(x)
         return self.act(x)
