@@ -269,9 +269,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--out", default="lkconv-bench", help="folder for bench.json and bench.png")
     p.add_argument("--jobs", type=int, default=None,
                    help="processes that compile kernels before timing (default: up to 8 on CUDA)")
+    p.add_argument("--op", default="depthwise2d", choices=("depthwise2d", "long_conv1d", "short_conv1d"))
     args = p.parse_args(argv)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.backends.cudnn.benchmark = True
+    if args.op != "depthwise2d":
+        return _main_1d(args, device)
     shapes = select_shapes(load_shapes(), args.shapes, args.quick)
     if not shapes:
         p.error(f"no shape matches {args.shapes!r}")
@@ -297,6 +300,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(header)
     print(format_table(rows, peak))
     print(f"wrote {out / 'bench.json'}" + (f" and {png}" if png else " (install matplotlib for the plot)"))
+    return 0
+
+
+def _main_1d(args, device) -> int:
+    from . import bench1d
+
+    cpu = device.type == "cpu"
+    if cpu:
+        print("No CUDA device: CPU-sized shapes; these numbers say nothing about GPU speed.")
+    dtypes = [d for d in args.dtypes.split(",") if not (cpu and d != "fp32")] or ["fp32"]
+    if args.op == "long_conv1d":
+        rows = bench1d.bench_long(bench1d.long_shapes(args.quick, cpu), dtypes, args.directions.split(","), device)
+    else:
+        rows = bench1d.bench_short(bench1d.short_shapes(args.quick, cpu), dtypes, args.directions.split(","), device)
+    env = environment(device)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"bench_{args.op}.json").write_text(json.dumps({"environment": env, "rows": rows}, indent=1))
+    print(f"lkconv bench --op {args.op} | {env.get('gpu', env.get('cpu'))} | torch {env['torch']} | {env['date']}")
+    print(bench1d.format_rows(rows))
+    print(f"wrote {out / f'bench_{args.op}.json'}")
     return 0
 
 

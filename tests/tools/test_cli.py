@@ -46,3 +46,12 @@ def test_bench_cpu_writes_json_and_png(tmp_path):
     data = json.loads((tmp_path / "bench.json").read_text())
     assert len(data["rows"]) == 4 and all(r["lkconv_ms"] > 0 and r["torch_ms"] > 0 for r in data["rows"])
     assert (tmp_path / "bench.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("op", ["long_conv1d", "short_conv1d"])
+def test_bench_1d_ops_on_cpu(op, tmp_path):
+    cmd = [sys.executable, "-m", "lkconv", "bench", "--op", op, "--quick", "--directions", "fwd", "--out", str(tmp_path)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    rows = json.loads((tmp_path / f"bench_{op}.json").read_text())["rows"]
+    assert rows and all(r["op"] == op and r["lkconv_ms"] > 0 and r["baseline_ms"] > 0 for r in rows)
