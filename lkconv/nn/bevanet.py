@@ -15,13 +15,9 @@ import torch
 from torch import nn
 
 from .conv import DepthwiseConv2d
+from .layers import check_positive_int
 
 __all__ = ["BEVANetDWConv", "BEVANetPWConv", "CKS", "SDLSKA"]
-
-
-def _check_dim(name: str, value: int) -> None:
-    if not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 class BEVANetDWConv(nn.Module):
@@ -29,7 +25,7 @@ class BEVANetDWConv(nn.Module):
 
     def __init__(self, dim: int = 768, kernel_size=3, stride=1, padding=1, dilation=1, bias: bool = True):
         super().__init__()
-        _check_dim("dim", dim)
+        check_positive_int("dim", dim)
         self.dwconv = DepthwiseConv2d(dim, dim, kernel_size, stride, padding, dilation, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -42,8 +38,8 @@ class BEVANetPWConv(nn.Module):
     def __init__(self, in_channels: int = 768, out_channels: Optional[int] = None, bias: bool = True):
         super().__init__()
         out_channels = out_channels or in_channels
-        _check_dim("in_channels", in_channels)
-        _check_dim("out_channels", out_channels)
+        check_positive_int("in_channels", in_channels)
+        check_positive_int("out_channels", out_channels)
         self.pwconv = nn.Conv2d(in_channels, out_channels, 1, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -71,7 +67,7 @@ class CKS(nn.Module):
 
     def __init__(self, dim: int, dwconv: Callable = BEVANetDWConv, pwconv: Callable = BEVANetPWConv):
         super().__init__()
-        _check_dim("dim", dim)
+        check_positive_int("dim", dim)
         hidden_channel = max(dim // 16, 32)
         self.avg_pool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc_reduce = _gate_branch(dim, hidden_channel, dwconv, pwconv)
@@ -107,7 +103,7 @@ class SDLSKA(nn.Module):
 
     def __init__(self, dim: int, kernel_size: int, dwconv: Callable = BEVANetDWConv, pwconv: Callable = BEVANetPWConv):
         super().__init__()
-        _check_dim("dim", dim)
+        check_positive_int("dim", dim)
         if kernel_size not in _SDLSKA_TABLE:
             raise ValueError(f"kernel_size must be one of {tuple(_SDLSKA_TABLE)}, got {kernel_size!r}")
         small, band, dil = _SDLSKA_TABLE[kernel_size]

@@ -31,6 +31,7 @@ from torch import nn
 from ..ops.depthwise2d import depthwise_conv2d
 from ..reparam import pad_kernel
 from .conv import DepthwiseConv2d
+from .layers import check_positive_int, conv2d
 
 __all__ = ["CFSRReparamLargeKernelConv", "CFSRConvMod", "CFSREdgeFFN", "CFSRBlock"]
 
@@ -42,13 +43,6 @@ _EDGE_MASKS = {
     "sobel_y": ((1.0, 2.0, 1.0), (0.0, 0.0, 0.0), (-1.0, -2.0, -1.0)),
     "laplacian": ((1.0, 0.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0)),
 }
-
-
-def _conv(in_channels: int, out_channels: int, kernel_size: int, stride: int, padding: int, groups: int
-          ) -> nn.Conv2d:
-    depthwise = groups == in_channels and out_channels % in_channels == 0
-    cls = DepthwiseConv2d if depthwise else nn.Conv2d
-    return cls(in_channels, out_channels, kernel_size, stride, padding, 1, groups, bias=True)
 
 
 def _add_edge_branches(module: nn.Module, channels: int) -> None:
@@ -78,11 +72,6 @@ def _drop_edge_branches(module: nn.Module) -> None:
         delattr(module, f"mask_{name}")
 
 
-def _check_positive_int(name: str, value) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
 class CFSRReparamLargeKernelConv(nn.Module):
     """Large-kernel depthwise conv with a small-kernel branch and three edge branches (official
     ``ReparamLargeKernelConv`` of CFSR's training code).
@@ -101,12 +90,12 @@ class CFSRReparamLargeKernelConv(nn.Module):
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
                             ("kernel_size", kernel_size), ("stride", stride), ("groups", groups)):
-            _check_positive_int(name, value)
+            check_positive_int(name, value)
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"in_channels ({in_channels}) and out_channels ({out_channels}) must be divisible by "
                              f"groups ({groups})")
         if small_kernel is not None:
-            _check_positive_int("small_kernel", small_kernel)
+            check_positive_int("small_kernel", small_kernel)
             if not in_channels == out_channels == groups:
                 raise ValueError(f"the small-kernel and edge branches are depthwise: need in_channels == "
                                  f"out_channels == groups, got {in_channels}, {out_channels}, {groups}")
@@ -122,11 +111,11 @@ class CFSRReparamLargeKernelConv(nn.Module):
         self.out_channels = out_channels
         padding = kernel_size // 2
         if small_kernel_merged:
-            self.lkb_reparam = _conv(in_channels, out_channels, kernel_size, stride, padding, groups)
+            self.lkb_reparam = conv2d(in_channels, out_channels, kernel_size, stride, padding, 1, groups)
             return
-        self.lkb_origin = _conv(in_channels, out_channels, kernel_size, stride, padding, groups)
+        self.lkb_origin = conv2d(in_channels, out_channels, kernel_size, stride, padding, 1, groups)
         if small_kernel is not None:
-            self.small_conv = _conv(in_channels, out_channels, small_kernel, stride, small_kernel // 2, groups)
+            self.small_conv = conv2d(in_channels, out_channels, small_kernel, stride, small_kernel // 2, 1, groups)
             _add_edge_branches(self, in_channels)
 
     def merged_kernel(self):
@@ -158,8 +147,8 @@ class CFSRReparamLargeKernelConv(nn.Module):
             return
         weight, bias = self.merged_kernel()
         origin = self.lkb_origin
-        self.lkb_reparam = _conv(origin.in_channels, origin.out_channels, self.kernel_size, origin.stride[0],
-                                 origin.padding[0], origin.groups).to(device=weight.device, dtype=weight.dtype)
+        self.lkb_reparam = conv2d(origin.in_channels, origin.out_channels, self.kernel_size, origin.stride[0],
+                                  origin.padding[0], 1, origin.groups).to(device=weight.device, dtype=weight.dtype)
         self.lkb_reparam.weight.copy_(weight)
         self.lkb_reparam.bias.copy_(bias)
         del self.lkb_origin
@@ -196,8 +185,8 @@ class CFSRConvMod(nn.Module):
     def __init__(self, dim: int, dw_size: int, small_kernel: Optional[int] = None,
                  small_kernel_merged: bool = False):
         super().__init__()
-        _check_positive_int("dim", dim)
-        _check_positive_int("dw_size", dw_size)
+        check_positive_int("dim", dim)
+        check_positive_int("dw_size", dw_size)
         if dw_size % 2 == 0:
             raise ValueError(f"dw_size must be odd (a * v needs the size kept), got {dw_size}")
         self.norm = _LayerNormChannelsFirst(dim, eps=1e-6)
@@ -239,7 +228,7 @@ class CFSREdgeFFN(nn.Module):
 
     def __init__(self, dim: int, mlp_ratio=4, merged: bool = False):
         super().__init__()
-        _check_positive_int("dim", dim)
+        check_positive_int("dim", dim)
         hidden = _hidden_channels(dim, mlp_ratio)
         self.out_channels = hidden
         self.norm = _LayerNormChannelsFirst(dim, eps=1e-6)

@@ -15,85 +15,19 @@ from torch import nn
 
 from ..reparam import fuse_bn, pad_kernel
 from .conv import DepthwiseConv2d
+from .layers import Conv2dBN, DropPath, check_positive_int, fused_conv_like
 
 __all__ = ["FFNetConv2dBN", "FFNetRepVGGDW", "FFNifiedAttention", "FFNetChannelMixer", "FFBlock"]
 
 Tensor = torch.Tensor
 
 
-def _fused_conv_like(conv: nn.Conv2d, weight: Tensor, bias: Tensor) -> nn.Conv2d:
-    """A biased conv with ``conv``'s geometry holding (weight, bias); DepthwiseConv2d when depthwise."""
-    cls = DepthwiseConv2d if conv.groups == conv.in_channels and conv.out_channels % conv.in_channels == 0 \
-        else nn.Conv2d
-    fused = cls(
-        conv.in_channels, conv.out_channels, weight.shape[2:], conv.stride, conv.padding, conv.dilation,
-        conv.groups, bias=True, device=weight.device, dtype=weight.dtype,
-    )
-    fused.weight.data.copy_(weight)
-    fused.bias.data.copy_(bias)
-    return fused
+class FFNetConv2dBN(Conv2dBN):
+    """FFNet's ``Conv2d_BN`` (the same official class as LSNet's, see :class:`lkconv.nn.layers.Conv2dBN`):
+    conv (no bias) ``c`` then BatchNorm ``bn``; ``c`` is a :class:`DepthwiseConv2d` when ``groups == a``.
 
-
-def _drop_path(x: Tensor, p: float, training: bool) -> Tensor:
-    if p == 0.0 or not training:
-        return x
-    keep = 1.0 - p
-    mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
-    return x * mask.div_(keep)
-
-
-class _DropPath(nn.Module):
-    def __init__(self, p: float):
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: Tensor) -> Tensor:
-        return _drop_path(x, self.p, self.training)
-
-
-class FFNetConv2dBN(nn.Module):
-    """Conv (no bias) then BatchNorm: official ``Conv2d_BN``, submodules ``c`` and ``bn``.
-
-    ``c`` is a :class:`DepthwiseConv2d` when ``groups == a`` (depthwise), else ``nn.Conv2d``.
     x: (N, a, H, W) -> (N, b, Ho, Wo).
     """
-
-    def __init__(self, a: int, b: int, ks=1, stride=1, pad=0, dilation=1, groups: int = 1,
-                 bn_weight_init: float = 1.0):
-        super().__init__()
-        if a < 1 or b < 1 or groups < 1 or a % groups or b % groups:
-            raise ValueError(
-                f"FFNetConv2dBN needs a and b positive multiples of groups, got a={a}, b={b}, groups={groups}"
-            )
-        self.in_channels = a
-        self.groups = groups
-        self.kernel_size = ks
-        if groups == a:
-            self.c = DepthwiseConv2d(a, b, ks, stride, pad, dilation, groups, bias=False)
-        else:
-            self.c = nn.Conv2d(a, b, ks, stride, pad, dilation, groups, bias=False)
-        self.bn = nn.BatchNorm2d(b)
-        nn.init.constant_(self.bn.weight, bn_weight_init)
-        nn.init.constant_(self.bn.bias, 0)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.c(x)
-        return self.bn(x) if hasattr(self, "bn") else x
-
-    @torch.no_grad()
-    def fuse(self) -> nn.Conv2d:
-        """The single biased conv equal to this module in eval mode (leaves this module unchanged)."""
-        if not hasattr(self, "bn"):
-            return self.c
-        weight, bias = fuse_bn(self.c.weight, self.c.bias, self.bn)
-        return _fused_conv_like(self.c, weight, bias)
-
-    @torch.no_grad()
-    def reparameterize(self) -> None:
-        """In place: ``c`` becomes the fused biased conv and ``bn`` is removed."""
-        if hasattr(self, "bn"):
-            self.c = self.fuse()
-            del self.bn
 
 
 class FFNetRepVGGDW(nn.Module):
@@ -134,7 +68,7 @@ class FFNetRepVGGDW(nn.Module):
             return self.conv
         w0, b0 = fuse_bn(self.conv.c.weight, None, self.conv.bn)
         w1, b1 = fuse_bn(self.conv1.c.weight, None, self.conv1.bn)
-        return _fused_conv_like(self.conv.c, w0 + pad_kernel(w1, self.ks, self.ks), b0 + b1)
+        return fused_conv_like(self.conv.c, w0 + pad_kernel(w1, self.ks, self.ks), b0 + b1)
 
     @torch.no_grad()
     def reparameterize(self) -> None:
@@ -158,11 +92,6 @@ def _fuse_child(module: nn.Module, name: str) -> None:
         setattr(module, name, child.fuse())
 
 
-def _check_dim(dim: int) -> None:
-    if not isinstance(dim, int) or dim < 1:
-        raise ValueError(f"dim must be a positive integer, got {dim!r}")
-
-
 def _check_kernel(name: str, ks: int) -> None:
     if not isinstance(ks, int) or ks < 1:
         raise ValueError(f"{name} must be a positive integer kernel size, got {ks!r}")
@@ -181,7 +110,7 @@ class FFNifiedAttention(nn.Module):
 
     def __init__(self, dim: int, ks1: int, ks2: int, use_gelu: bool = True):
         super().__init__()
-        _check_dim(dim)
+        check_positive_int("dim", dim)
         _check_kernel("ks1", ks1)
         _check_kernel("ks2", ks2)
         self.fc = FFNetConv2dBN(dim, dim)
@@ -208,7 +137,7 @@ class FFNetChannelMixer(nn.Module):
 
     def __init__(self, dim: int, ks: int, expansion_ratio: float, use_gelu: bool = True):
         super().__init__()
-        _check_dim(dim)
+        check_positive_int("dim", dim)
         _check_kernel("ks", ks)
         hidden_dim = int(dim * expansion_ratio)
         if hidden_dim < 1:
@@ -260,7 +189,7 @@ class _ResidualBlock(nn.Module):
         self.use_layer_scale = use_layer_scale
         if use_layer_scale:
             self.layer_scale = nn.Parameter(layer_scale_init_value * torch.ones(dim, 1, 1))
-        self.drop_path = _DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
+        self.drop_path = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
         y = self.main(x)

@@ -13,63 +13,20 @@ import torch
 from torch import nn
 
 from ..ops.ska import ska
-from ..reparam import fuse_bn
-from .conv import DepthwiseConv2d
+from .layers import Conv2dBN
 
 __all__ = ["LSNetConv2dBN", "SKA", "LKP", "LSConv"]
 
 Tensor = torch.Tensor
 
 
-def _is_depthwise(in_channels: int, out_channels: int, groups: int) -> bool:
-    return groups == in_channels and out_channels % in_channels == 0
+class LSNetConv2dBN(Conv2dBN):
+    """LSNet's ``Conv2d_BN(a, b, ks, stride, pad, dilation, groups, bn_weight_init)`` (the same official class
+    as FFNet's, see :class:`lkconv.nn.layers.Conv2dBN`): conv (no bias) ``c`` then BatchNorm ``bn``; ``c`` is
+    a :class:`DepthwiseConv2d` when depthwise (``groups == a``), else ``nn.Conv2d``.
 
-
-class LSNetConv2dBN(nn.Sequential):
-    """Conv (no bias) then BatchNorm: the official ``Conv2d_BN(a, b, ks, stride, pad, dilation, groups,
-    bn_weight_init)``, submodules ``c`` and ``bn``.
-
-    ``c`` is a :class:`DepthwiseConv2d` when depthwise (``groups == a``), else ``nn.Conv2d``.
     x: (N, a, H, W) -> (N, b, Ho, Wo).
     """
-
-    def __init__(self, a: int, b: int, ks=1, stride=1, pad=0, dilation=1, groups: int = 1,
-                 bn_weight_init: float = 1.0):
-        super().__init__()
-        if a < 1 or b < 1 or groups < 1 or a % groups or b % groups:
-            raise ValueError(
-                f"LSNetConv2dBN needs a and b positive multiples of groups, got a={a}, b={b}, groups={groups}"
-            )
-        conv_cls = DepthwiseConv2d if _is_depthwise(a, b, groups) else nn.Conv2d
-        self.add_module("c", conv_cls(a, b, ks, stride, pad, dilation, groups, bias=False))
-        self.add_module("bn", nn.BatchNorm2d(b))
-        nn.init.constant_(self.bn.weight, bn_weight_init)
-        nn.init.constant_(self.bn.bias, 0)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.c(x)
-        return self.bn(x) if "bn" in self._modules else x
-
-    @torch.no_grad()
-    def fuse(self) -> nn.Conv2d:
-        """The single biased conv equal to this module in eval mode (this module is left unchanged)."""
-        c = self.c
-        if "bn" not in self._modules:
-            return c
-        weight, bias = fuse_bn(c.weight, c.bias, self.bn)
-        cls = DepthwiseConv2d if _is_depthwise(c.in_channels, c.out_channels, c.groups) else nn.Conv2d
-        fused = cls(c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding, c.dilation, c.groups,
-                    bias=True, device=weight.device, dtype=weight.dtype)
-        fused.weight.copy_(weight)
-        fused.bias.copy_(bias)
-        return fused
-
-    @torch.no_grad()
-    def reparameterize(self) -> None:
-        """In place (eval mode): ``c`` becomes the fused biased conv and ``bn`` is removed."""
-        if "bn" in self._modules:
-            self.c = self.fuse()
-            del self.bn
 
 
 class SKA(nn.Module):

@@ -21,13 +21,9 @@ from torch import nn
 
 from ..reparam import pad_kernel
 from .conv import DepthwiseConv2d
+from .layers import check_positive_int
 
 __all__ = ["FGM", "OmniKernel", "LKPE", "FLKPE"]
-
-
-def _check_dim(name: str, value: int) -> None:
-    if not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def _fft_gate(gate: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -45,7 +41,7 @@ class FGM(nn.Module):
 
     def __init__(self, dim: int, conv_groups: Optional[int] = None):
         super().__init__()
-        _check_dim("dim", dim)
+        check_positive_int("dim", dim)
         groups = dim if conv_groups is None else conv_groups
         if not isinstance(groups, int) or groups < 1 or dim % groups != 0:
             raise ValueError(f"conv_groups must be a positive divisor of dim={dim} (or None), got {conv_groups!r}")
@@ -76,7 +72,7 @@ class OmniKernel(nn.Module):
 
     def __init__(self, dim: int, kernel_size: int = 31, fgm_conv_groups: Optional[int] = None):
         super().__init__()
-        _check_dim("dim", dim)
+        check_positive_int("dim", dim)
         if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be a positive odd integer, got {kernel_size!r}")
         ker, pad = kernel_size, kernel_size // 2
@@ -154,7 +150,7 @@ class LKPE(nn.Module):
 
     def __init__(self, dim: int, dim_scale: int = 2, norm_layer: Type[nn.Module] = nn.LayerNorm):
         super().__init__()
-        _check_dim("dim", dim)
+        check_positive_int("dim", dim)
         if dim % 2 != 0:
             raise ValueError(f"dim must be even (2*dim channels are shuffled into 2x2 pixels of dim/2), got {dim}")
         if dim_scale != 2:
@@ -177,8 +173,8 @@ class FLKPE(nn.Module):
 
     def __init__(self, dim: int, num_classes: int, dim_scale: int = 4, norm_layer: Type[nn.Module] = nn.LayerNorm):
         super().__init__()
-        _check_dim("dim", dim)
-        _check_dim("num_classes", num_classes)
+        check_positive_int("dim", dim)
+        check_positive_int("num_classes", num_classes)
         if dim_scale != 4:
             raise ValueError(f"dim_scale must be 4 (16*dim channels are shuffled into 4x4 pixels), got {dim_scale!r}")
         self.dim = dim

@@ -16,51 +16,20 @@ from torch import nn
 
 from ..reparam import conv_bn_kernel, pad_kernel
 from .conv import DepthwiseConv2d
+from .layers import check_positive_int, conv2d, make_drop_path
 
 __all__ = ["ReparamLargeKernelConv", "RepLKBlock", "ConvFFN"]
 
 Tensor = torch.Tensor
 
 
-class _DropPath(nn.Module):
-    """Stochastic depth per sample (as timm's ``DropPath``): in training, zero a sample's residual with
-    probability ``drop_prob`` and scale kept ones by ``1 / (1 - drop_prob)``. x: (N, ...) -> same."""
-
-    def __init__(self, drop_prob: float = 0.0):
-        super().__init__()
-        self.drop_prob = drop_prob
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.drop_prob == 0.0 or not self.training:
-            return x
-        keep = 1.0 - self.drop_prob
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
-        if keep > 0.0:
-            mask.div_(keep)
-        return x * mask
-
-    def extra_repr(self) -> str:
-        return f"drop_prob={round(self.drop_prob, 3):0.3f}"
-
-
-def _drop_path(drop_path: float) -> nn.Module:
-    if not isinstance(drop_path, (int, float)) or not 0.0 <= drop_path < 1.0:
-        raise ValueError(f"drop_path must be a probability in [0, 1), got {drop_path!r}")
-    return _DropPath(float(drop_path)) if drop_path > 0.0 else nn.Identity()
-
-
-def _check_positive_int(value, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
 def _conv2d(in_channels, out_channels, kernel_size, stride, padding, groups, bias, dilation=1,
             pointwise=False) -> nn.Conv2d:
     """A :class:`DepthwiseConv2d` when the conv is depthwise (and not a ``pointwise`` 1x1 projection), else an
     ``nn.Conv2d``; both have the same state_dict."""
-    if not pointwise and groups == in_channels and out_channels % in_channels == 0:
-        return DepthwiseConv2d(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
-    return nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
+    if pointwise:
+        return nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
+    return conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
 
 
 def _conv_bn(in_channels, out_channels, kernel_size, stride, padding, groups, dilation=1,
@@ -95,12 +64,12 @@ class ReparamLargeKernelConv(nn.Module):
         super().__init__()
         for value, name in ((in_channels, "in_channels"), (out_channels, "out_channels"),
                             (kernel_size, "kernel_size"), (stride, "stride"), (groups, "groups")):
-            _check_positive_int(value, name)
+            check_positive_int(name, value)
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"groups ({groups}) must divide in_channels ({in_channels}) and out_channels "
                              f"({out_channels})")
         if small_kernel is not None:
-            _check_positive_int(small_kernel, "small_kernel")
+            check_positive_int("small_kernel", small_kernel)
             if small_kernel > kernel_size or (kernel_size - small_kernel) % 2:
                 raise ValueError(f"small_kernel must be <= kernel_size ({kernel_size}) and differ from it by an "
                                  f"even number (so it sits centred in the large kernel), got {small_kernel}")
@@ -169,8 +138,8 @@ class RepLKBlock(nn.Module):
     def __init__(self, in_channels: int, dw_channels: int, block_lk_size: int, small_kernel: Optional[int],
                  drop_path: float, small_kernel_merged: bool = False):
         super().__init__()
-        _check_positive_int(in_channels, "in_channels")
-        _check_positive_int(dw_channels, "dw_channels")
+        check_positive_int("in_channels", in_channels)
+        check_positive_int("dw_channels", dw_channels)
         self.pw1 = _conv_bn_relu(in_channels, dw_channels, 1, 1, 0, groups=1, pointwise=True)
         self.pw2 = _conv_bn(dw_channels, in_channels, 1, 1, 0, groups=1, pointwise=True)
         self.large_kernel = ReparamLargeKernelConv(dw_channels, dw_channels, block_lk_size, stride=1,
@@ -178,7 +147,7 @@ class RepLKBlock(nn.Module):
                                                    small_kernel_merged=small_kernel_merged)
         self.lk_nonlinear = nn.ReLU()
         self.prelkb_bn = nn.BatchNorm2d(in_channels)
-        self.drop_path = _drop_path(drop_path)
+        self.drop_path = make_drop_path(drop_path)
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.prelkb_bn(x)
@@ -203,11 +172,11 @@ class ConvFFN(nn.Module):
         super().__init__()
         for value, name in ((in_channels, "in_channels"), (internal_channels, "internal_channels"),
                             (out_channels, "out_channels")):
-            _check_positive_int(value, name)
+            check_positive_int(name, value)
         if out_channels != in_channels:
             raise ValueError(f"out_channels must equal in_channels ({in_channels}) for the residual, "
                              f"got {out_channels}")
-        self.drop_path = _drop_path(drop_path)
+        self.drop_path = make_drop_path(drop_path)
         self.preffn_bn = nn.BatchNorm2d(in_channels)
         self.pw1 = _conv_bn(in_channels, internal_channels, 1, 1, 0, groups=1, pointwise=True)
         self.pw2 = _conv_bn(internal_channels, out_channels, 1, 1, 0, groups=1, pointwise=True)

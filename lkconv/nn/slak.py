@@ -18,7 +18,7 @@ from torch import nn
 
 from ..reparam import conv_bn_kernel, pad_kernel
 from .conv import DepthwiseConv2d
-from .replknet import _check_positive_int, _drop_path
+from .layers import check_positive_int, make_drop_path
 
 __all__ = ["SLaKLargeKernelConv", "SLaKBlock"]
 
@@ -52,8 +52,8 @@ class SLaKLargeKernelConv(nn.Module):
                  small_kernel: Optional[int], small_kernel_merged: bool = False, Decom: bool = False,
                  bn: bool = True):
         super().__init__()
-        _check_positive_int(in_channels, "in_channels")
-        _check_positive_int(kernel_size, "kernel_size")
+        check_positive_int("in_channels", in_channels)
+        check_positive_int("kernel_size", kernel_size)
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd (SLaK's kernels are centred), got {kernel_size}")
         if out_channels != in_channels:
@@ -65,7 +65,7 @@ class SLaKLargeKernelConv(nn.Module):
         if stride != 1:
             raise ValueError(f"stride must be 1 (SLaK's depthwise kernel is stride-1), got {stride!r}")
         if small_kernel is not None:
-            _check_positive_int(small_kernel, "small_kernel")
+            check_positive_int("small_kernel", small_kernel)
             if small_kernel % 2 == 0:
                 raise ValueError(f"small_kernel must be odd (SLaK's kernels are centred), got {small_kernel}")
         if Decom and (small_kernel is None or small_kernel > kernel_size):
@@ -143,7 +143,7 @@ class SLaKBlock(nn.Module):
     def __init__(self, dim: int, drop_path: float = 0.0, layer_scale_init_value: float = 1e-6,
                  kernel_size=(7, 7), Decom=None, bn: bool = True):
         super().__init__()
-        _check_positive_int(dim, "dim")
+        check_positive_int("dim", dim)
         if not isinstance(kernel_size, (tuple, list)) or len(kernel_size) != 2:
             raise ValueError(f"kernel_size must be a pair (large kernel, small kernel), got {kernel_size!r}")
         self.large_kernel = SLaKLargeKernelConv(dim, dim, kernel_size[0], stride=1, groups=dim,
@@ -157,7 +157,7 @@ class SLaKBlock(nn.Module):
             self.gamma = nn.Parameter(layer_scale_init_value * torch.ones(dim))
         else:
             self.gamma = None
-        self.drop_path = _drop_path(drop_path)
+        self.drop_path = make_drop_path(drop_path)
 
     def forward(self, x: Tensor) -> Tensor:
         shortcut = x

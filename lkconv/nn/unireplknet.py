@@ -19,7 +19,7 @@ from torch import nn
 
 from ..reparam import dilate_kernel, fuse_bn, pad_kernel
 from .conv import DepthwiseConv2d
-from .replknet import _check_positive_int, _drop_path
+from .layers import check_positive_int, make_drop_path
 
 __all__ = ["DilatedReparamBlock", "UniRepLKNetBlock", "SEBlock", "GRNwithNHWC", "NCHWtoNHWC", "NHWCtoNCHW"]
 
@@ -118,7 +118,7 @@ class DilatedReparamBlock(nn.Module):
     def __init__(self, channels: int, kernel_size: int, deploy: bool = False, use_sync_bn: bool = False,
                  attempt_use_lk_impl: bool = True):
         super().__init__()
-        _check_positive_int(channels, "channels")
+        check_positive_int("channels", channels)
         if not isinstance(kernel_size, int) or isinstance(kernel_size, bool) or kernel_size not in DILATED_BRANCHES:
             raise ValueError(f"kernel_size must be one of {sorted(DILATED_BRANCHES)} (the Dilated Reparam Block's "
                              f"branch tables), got {kernel_size!r}")
@@ -185,7 +185,7 @@ class UniRepLKNetBlock(nn.Module):
                  deploy: bool = False, attempt_use_lk_impl: bool = True, with_cp: bool = False,
                  use_sync_bn: bool = False, ffn_factor: float = 4):
         super().__init__()
-        _check_positive_int(dim, "dim")
+        check_positive_int("dim", dim)
         if dim < 4:
             raise ValueError(f"dim must be >= 4 (the SE block has dim // 4 hidden channels), got {dim}")
         large = sorted(k for k in DILATED_BRANCHES if k >= 7)
@@ -215,7 +215,7 @@ class UniRepLKNetBlock(nn.Module):
             self.gamma = nn.Parameter(layer_scale_init_value * torch.ones(dim))
         else:
             self.gamma = None
-        self.drop_path = _drop_path(drop_path)
+        self.drop_path = make_drop_path(drop_path)
 
     def compute_residual(self, x: Tensor) -> Tensor:
         """The residual branch: (N, dim, H, W) -> (N, dim, H, W)."""

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .conv import DepthwiseConv2d
+from .layers import DropPath, check_positive_int
 
 __all__ = ["LKA", "VANAttention", "VANDWConv", "VANMlp", "VANBlock"]
 
@@ -37,31 +38,6 @@ def _van_init_weights(m: nn.Module) -> None:
                 m.bias.zero_()
 
 
-class _DropPath(nn.Module):
-    """Stochastic depth per sample (timm's ``DropPath``, survivors scaled by 1 / keep_prob); identity in eval."""
-
-    def __init__(self, drop_prob: float = 0.0):
-        super().__init__()
-        self.drop_prob = drop_prob
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.drop_prob == 0.0 or not self.training:
-            return x
-        keep_prob = 1.0 - self.drop_prob
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep_prob)
-        if keep_prob > 0.0:
-            mask.div_(keep_prob)
-        return x * mask
-
-    def extra_repr(self) -> str:
-        return f"drop_prob={self.drop_prob}"
-
-
-def _check_dim(name: str, value: int) -> None:
-    if not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
 def _check_prob(name: str, value: float) -> None:
     if not 0.0 <= value < 1.0:
         raise ValueError(f"{name} must be in [0, 1), got {value!r}")
@@ -75,7 +51,7 @@ class LKA(nn.Module):
 
     def __init__(self, dim: int):
         super().__init__()
-        _check_dim("dim", dim)
+        check_positive_int("dim", dim)
         self.conv0 = DepthwiseConv2d(dim, dim, 5, padding=2)
         self.conv_spatial = DepthwiseConv2d(dim, dim, 7, stride=1, padding=9, dilation=3)
         self.conv1 = nn.Conv2d(dim, dim, 1)
@@ -93,7 +69,7 @@ class VANAttention(nn.Module):
 
     def __init__(self, d_model: int):
         super().__init__()
-        _check_dim("d_model", d_model)
+        check_positive_int("d_model", d_model)
         self.proj_1 = nn.Conv2d(d_model, d_model, 1)
         self.activation = nn.GELU()
         self.spatial_gating_unit = LKA(d_model)
@@ -109,7 +85,7 @@ class VANDWConv(nn.Module):
 
     def __init__(self, dim: int = 768):
         super().__init__()
-        _check_dim("dim", dim)
+        check_positive_int("dim", dim)
         self.dwconv = DepthwiseConv2d(dim, dim, 3, 1, 1, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -133,9 +109,9 @@ class VANMlp(nn.Module):
         super().__init__()
         out_features = out_features or in_features
         hidden_features = hidden_features or in_features
-        _check_dim("in_features", in_features)
-        _check_dim("hidden_features", hidden_features)
-        _check_dim("out_features", out_features)
+        check_positive_int("in_features", in_features)
+        check_positive_int("hidden_features", hidden_features)
+        check_positive_int("out_features", out_features)
         _check_prob("drop", drop)
         self.fc1 = nn.Conv2d(in_features, hidden_features, 1)
         self.dwconv = VANDWConv(hidden_features)
@@ -165,13 +141,13 @@ class VANBlock(nn.Module):
         act_layer: Type[nn.Module] = nn.GELU,
     ):
         super().__init__()
-        _check_dim("dim", dim)
+        check_positive_int("dim", dim)
         if int(dim * mlp_ratio) < 1:
             raise ValueError(f"mlp_ratio must give at least one hidden channel, got int({dim} * {mlp_ratio}) = 0")
         _check_prob("drop_path", drop_path)
         self.norm1 = nn.BatchNorm2d(dim)
         self.attn = VANAttention(dim)
-        self.drop_path = _DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
+        self.drop_path = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
         self.norm2 = nn.BatchNorm2d(dim)
         self.mlp = VANMlp(in_features=dim, hidden_features=int(dim * mlp_ratio), act_layer=act_layer, drop=drop)
         self.layer_scale_1 = nn.Parameter(1e-2 * torch.ones(dim))

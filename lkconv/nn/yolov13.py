@@ -17,6 +17,7 @@ from torch import nn
 
 from ..reparam import fuse_bn
 from .conv import DepthwiseConv2d
+from .layers import check_positive_int
 
 __all__ = ["DSConv", "DSBottleneck", "DSC3k", "DSC3k2"]
 
@@ -34,8 +35,7 @@ def autopad(k, p=None, d=1):
 
 def _check_channels(**kwargs) -> None:
     for name, value in kwargs.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_positive_int(name, value)
 
 
 def _hidden(c2: int, e: float) -> int:
