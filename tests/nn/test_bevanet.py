@@ -7,7 +7,8 @@ from torch import nn
 
 from lkconv.nn.bevanet import CKS, SDLSKA, BEVANetDWConv, BEVANetPWConv
 from lkconv.nn.conv import DepthwiseConv2d
-from lkconv.testing import rel_error
+
+from .helpers import check_bf16_autocast, check_channels_last, compare_to_reference, randomize
 
 
 # ---- reference: maomao0819/BEVANet models/conv.py, models/FS.py, models/LSKA.py, with nn.Conv2d ----
@@ -98,87 +99,24 @@ class RefSDLSKA(nn.Module):
         return u * attn
 
 
-# ---- helpers ----
-def _randomize(module):
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn_like(p) * 0.5)
-        for m in module.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.add_(1.0)
-                m.running_mean.copy_(torch.randn_like(m.running_mean) * 0.2)
-                m.running_var.copy_(torch.rand_like(m.running_var) + 0.5)
-
-
-def _compare(block, ref, inputs, tol=1e-5):
-    ref.load_state_dict(block.state_dict(), strict=True)
-    assert set(block.state_dict()) == set(ref.state_dict())
-    xs1 = [x.clone().requires_grad_(True) for x in inputs]
-    xs2 = [x.clone().requires_grad_(True) for x in inputs]
-    y1, y2 = block(*xs1), ref(*xs2)
-    assert y1.shape == y2.shape
-    assert rel_error(y1, y2) < tol, f"output rel error {rel_error(y1, y2)}"
-    g = torch.randn_like(y2)
-    y1.backward(g)
-    y2.backward(g)
-    for i, (a, b) in enumerate(zip(xs1, xs2)):
-        assert rel_error(a.grad, b.grad) < tol, f"grad of input {i}: rel error {rel_error(a.grad, b.grad)}"
-    ref_params = dict(ref.named_parameters())
-    for name, p in block.named_parameters():
-        assert p.grad is not None, name
-        err = rel_error(p.grad, ref_params[name].grad)
-        assert err < tol, f"grad of {name}: rel error {err}"
-    ref_buffers = dict(ref.named_buffers())
-    for name, b in block.named_buffers():
-        assert torch.allclose(b.float(), ref_buffers[name].float(), rtol=1e-5, atol=1e-6), name
-
-
-def _check_bf16_autocast(block, ref, inputs):
-    """Under bf16 autocast: close to the fp32 result, and the same as the official definition under autocast
-    (same output dtype, outputs and input grads; parameter grads up to bf16 rounding of the weight grads)."""
-    ref.load_state_dict(block.state_dict(), strict=True)
-    with torch.no_grad():
-        y32 = block(*inputs)
-    xs1 = [x.clone().requires_grad_(True) for x in inputs]
-    xs2 = [x.clone().requires_grad_(True) for x in inputs]
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        y1, y2 = block(*xs1), ref(*xs2)
-    assert y1.dtype == y2.dtype and y1.shape == y32.shape
-    assert rel_error(y1, y32) < 3e-2, f"bf16 vs fp32: {rel_error(y1, y32)}"
-    assert rel_error(y1, y2) < 1e-2, f"bf16 vs official bf16: {rel_error(y1, y2)}"
-    g = torch.randn_like(y32)
-    y1.float().backward(g)
-    y2.float().backward(g)
-    for a, b in zip(xs1, xs2):
-        assert a.grad.dtype == torch.float32
-        assert rel_error(a.grad, b.grad) < 1e-2, f"input grad: {rel_error(a.grad, b.grad)}"
-    ref_params = dict(ref.named_parameters())
-    for name, p in block.named_parameters():
-        if p.grad is None:
-            assert ref_params[name].grad is None, name
-            continue
-        err = rel_error(p.grad, ref_params[name].grad)
-        assert err < 5e-2, f"grad of {name}: {err}"
-
-
 # ---- equivalence with the official definitions ----
 @pytest.mark.parametrize("kernel_size", [7, 11, 23, 35])
 @pytest.mark.parametrize("train", [False, True])
 def test_sdlska_matches_official(kernel_size, train):
     block, ref = SDLSKA(4, kernel_size), RefSDLSKA(4, kernel_size)
-    _randomize(block)
+    randomize(block, bn_mean_std=0.2)
     block.train(train)
     ref.train(train)
-    _compare(block, ref, [torch.randn(2, 4, 9, 12)])
+    compare_to_reference(block, ref, [torch.randn(2, 4, 9, 12)])
 
 
 @pytest.mark.parametrize("train", [False, True])
 def test_cks_matches_official(train):
     block, ref = CKS(40), RefCKS(40)
-    _randomize(block)
+    randomize(block, bn_mean_std=0.2)
     block.train(train)
     ref.train(train)
-    _compare(block, ref, [torch.randn(3, 40, 5, 7) for _ in range(3)])
+    compare_to_reference(block, ref, [torch.randn(3, 40, 5, 7) for _ in range(3)])
 
 
 def test_official_widths_and_depthwise_convs():
@@ -203,33 +141,31 @@ def test_custom_conv_factories_are_used_for_the_attention_branches_only():
     assert block.FS_kernel.fc_reduce[1].dwconv.bias is not None  # CKS keeps the default wrappers
     ref_dw = functools.partial(RefDWConv, bias=False)
     ref = RefSDLSKA(4, 7, dwconv=ref_dw, pwconv=functools.partial(RefPWConv, bias=False))
-    _randomize(block)
+    randomize(block, bn_mean_std=0.2)
     block.eval()
     ref.eval()
-    _compare(block, ref, [torch.randn(2, 4, 6, 6)])
+    compare_to_reference(block, ref, [torch.randn(2, 4, 6, 6)])
 
 
 # ---- layouts and dtypes ----
 def test_channels_last():
     block = SDLSKA(4, 11).eval()
-    _randomize(block)
+    randomize(block, bn_mean_std=0.2)
     x = torch.randn(2, 4, 9, 10)
-    y = block(x)
-    y_cl = block(x.contiguous(memory_format=torch.channels_last))
-    assert rel_error(y_cl, y) < 1e-5
+    check_channels_last(block, x)
 
 
 @pytest.mark.parametrize("kernel_size", [7, 35])
 def test_bf16_autocast(kernel_size):
     block = SDLSKA(4, kernel_size).eval()
-    _randomize(block)
-    _check_bf16_autocast(block, RefSDLSKA(4, kernel_size).eval(), [torch.randn(2, 4, 9, 10)])
+    randomize(block, bn_mean_std=0.2)
+    check_bf16_autocast(block, RefSDLSKA(4, kernel_size).eval(), [torch.randn(2, 4, 9, 10)])
 
 
 def test_cks_bf16_autocast():
     block = CKS(8).eval()
-    _randomize(block)
-    _check_bf16_autocast(block, RefCKS(8).eval(), [torch.randn(2, 8, 6, 5) for _ in range(3)])
+    randomize(block, bn_mean_std=0.2)
+    check_bf16_autocast(block, RefCKS(8).eval(), [torch.randn(2, 8, 6, 5) for _ in range(3)])
 
 
 # ---- bad configuration ----

@@ -6,8 +6,11 @@ from torch import nn
 
 import lkconv
 from lkconv.nn.cfsr import CFSRBlock, CFSRConvMod, CFSREdgeFFN, CFSRReparamLargeKernelConv
-from lkconv.nn.conv import DepthwiseConv2d
 from lkconv.testing import rel_error
+
+from .helpers import (
+    assert_depthwise_on_lkconv, check_bf16_autocast_output, check_channels_last, compare_to_reference, trainable,
+)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -178,35 +181,10 @@ def _randomize(module):
     return module
 
 
-def _trainable(module):
-    return {n: p for n, p in module.named_parameters() if p.requires_grad}
-
-
-def _compare(block, ref, x, tol=1e-5):
+def _compare(block, ref, x):
+    """The official masks are frozen Parameters there and buffers here: compare the trainable parameters."""
     _randomize(block)
-    ref.load_state_dict(block.state_dict(), strict=True)
-    assert set(block.state_dict()) == set(ref.state_dict())
-    x1 = x.clone().requires_grad_(True)
-    x2 = x.clone().requires_grad_(True)
-    y1, y2 = block(x1), ref(x2)
-    assert y1.shape == y2.shape
-    assert rel_error(y1, y2) < tol, f"output rel error {rel_error(y1, y2)}"
-    g = torch.randn_like(y2)
-    y1.backward(g)
-    y2.backward(g)
-    assert rel_error(x1.grad, x2.grad) < tol, f"input grad rel error {rel_error(x1.grad, x2.grad)}"
-    ref_params = _trainable(ref)
-    assert set(ref_params) == set(_trainable(block))
-    for name, p in _trainable(block).items():
-        assert p.grad is not None, name
-        err = rel_error(p.grad, ref_params[name].grad)
-        assert err < tol, f"grad of {name}: rel error {err}"
-
-
-def _assert_depthwise_on_lkconv(module):
-    for name, m in module.named_modules():
-        if isinstance(m, nn.Conv2d) and m.groups == m.in_channels and m.in_channels > 1:
-            assert isinstance(m, DepthwiseConv2d), f"{name} is a depthwise nn.Conv2d, not lkconv's"
+    compare_to_reference(block, ref, x, params=trainable, same_param_names=True, check_buffers=False)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -216,27 +194,27 @@ def _assert_depthwise_on_lkconv(module):
                                          ((3, 3, 5, 1, 3, 1), (2, 3, 6, 6)), ((4, 8, 5, 2, 4), (2, 4, 9, 8))])
 def test_reparam_large_kernel_conv_matches_official(args, shape):
     block = CFSRReparamLargeKernelConv(*args)
-    _assert_depthwise_on_lkconv(block)
+    assert_depthwise_on_lkconv(block)
     _compare(block, RefReparamLargeKernelConv(*args), torch.randn(shape))
 
 
 @pytest.mark.parametrize("args, shape", [((6, 9, 3), (2, 6, 10, 11)), ((4, 7), (2, 4, 8, 8))])
 def test_convmod_matches_official(args, shape):
     block = CFSRConvMod(*args)
-    _assert_depthwise_on_lkconv(block)
+    assert_depthwise_on_lkconv(block)
     _compare(block, RefConvMod(*args), torch.randn(shape))
 
 
 @pytest.mark.parametrize("dim, ratio", [(4, 2), (3, 4)])
 def test_edge_ffn_matches_official(dim, ratio):
     block = CFSREdgeFFN(dim, ratio)
-    _assert_depthwise_on_lkconv(block)
+    assert_depthwise_on_lkconv(block)
     _compare(block, RefMLP(dim, ratio), torch.randn(2, dim, 9, 7))
 
 
 def test_block_matches_official():
     block = CFSRBlock(6, 9, 3, False, 2)
-    _assert_depthwise_on_lkconv(block)
+    assert_depthwise_on_lkconv(block)
     _compare(block, RefBlock(6, 9, 3, 2), torch.randn(2, 6, 11, 10))
 
 
@@ -282,7 +260,7 @@ def test_reparameterize(make, shape, keys):
         assert set(block.state_dict()) == keys
     assert not any("sobel" in k or "laplacian" in k or "lkb_origin" in k or "small_conv" in k
                    for k in block.state_dict())
-    _assert_depthwise_on_lkconv(block)
+    assert_depthwise_on_lkconv(block)
     assert rel_error(y_fused, y) < 1e-5, rel_error(y_fused, y)
     block.reparameterize()  # idempotent
     with torch.no_grad():
@@ -339,9 +317,7 @@ def test_channels_last(fused):
     if fused:
         block.reparameterize()
     x = torch.randn(2, 6, 10, 9)
-    y = block(x)
-    y_cl = block(x.contiguous(memory_format=torch.channels_last))
-    assert rel_error(y_cl, y) < 1e-5
+    check_channels_last(block, x)
 
 
 @pytest.mark.parametrize("fused", [False, True])
@@ -350,12 +326,7 @@ def test_bf16_autocast(fused):
     if fused:
         block.reparameterize()
     x = torch.randn(2, 6, 10, 9)
-    y = block(x)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        y_bf = block(x)
-    assert y_bf.shape == y.shape
-    err = rel_error(y_bf.float(), y)
-    assert err < 2e-2, err
+    check_bf16_autocast_output(block, x, tol=2e-2)
     x = x.requires_grad_(True)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         y_bf = block(x)

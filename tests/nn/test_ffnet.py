@@ -8,6 +8,11 @@ from lkconv.nn.conv import DepthwiseConv2d
 from lkconv.nn.ffnet import FFNetConv2dBN, FFBlock, FFNetChannelMixer, FFNifiedAttention, FFNetRepVGGDW
 from lkconv.testing import rel_error
 
+from .helpers import (
+    assert_depthwise_on_lkconv, check_bf16_autocast_backward, check_bf16_autocast_output, check_channels_last,
+    compare_to_reference, randomize_bn,
+)
+
 
 # ----------------------------------------------------------------------------------------------------------
 # Reference: the official modules, written with torch.nn only.
@@ -104,50 +109,19 @@ class RefFFBlock(nn.Module):
 # ----------------------------------------------------------------------------------------------------------
 def _randomize(module):
     """Random non-trivial BN statistics/affine params and layer scales (official init has trivial ones)."""
+    randomize_bn(module)
     with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.normal_(0, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.normal_(1.0, 0.3)
-                m.bias.normal_(0, 0.3)
         for name, p in module.named_parameters():
             if name.endswith("layer_scale"):
                 p.normal_(0, 0.5)
     return module
 
 
-def _compare(block, ref, x, train, tol=1e-5):
+def _compare(block, ref, x, train):
     _randomize(block)
-    ref.load_state_dict(block.state_dict(), strict=True)
-    assert set(block.state_dict()) == set(ref.state_dict())
     block.train(train)
     ref.train(train)
-    x1 = x.clone().requires_grad_(True)
-    x2 = x.clone().requires_grad_(True)
-    y1, y2 = block(x1), ref(x2)
-    assert y1.shape == y2.shape
-    assert rel_error(y1, y2) < tol, f"output rel error {rel_error(y1, y2)}"
-    g = torch.randn_like(y2)
-    y1.backward(g)
-    y2.backward(g)
-    assert rel_error(x1.grad, x2.grad) < tol, f"input grad rel error {rel_error(x1.grad, x2.grad)}"
-    ref_params = dict(ref.named_parameters())
-    assert set(ref_params) == {n for n, _ in block.named_parameters()}
-    for name, p in block.named_parameters():
-        assert p.grad is not None, name
-        err = rel_error(p.grad, ref_params[name].grad)
-        assert err < tol, f"grad of {name}: rel error {err}"
-    if train:  # running statistics updated the same way
-        ref_buffers = dict(ref.named_buffers())
-        for name, b in block.named_buffers():
-            assert torch.allclose(b.float(), ref_buffers[name].float(), rtol=1e-5, atol=1e-6), name
-
-
-def _assert_depthwise_on_lkconv(module):
-    for name, m in module.named_modules():
-        if isinstance(m, nn.Conv2d) and m.groups == m.in_channels and m.in_channels > 1:
-            assert isinstance(m, DepthwiseConv2d), f"{name} is a depthwise nn.Conv2d, not lkconv's"
+    compare_to_reference(block, ref, x, same_param_names=True, check_buffers=train)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -164,7 +138,7 @@ def _assert_depthwise_on_lkconv(module):
 )
 def test_ffnified_attention_matches_official(args, shape, train):
     block = FFNifiedAttention(*args)
-    _assert_depthwise_on_lkconv(block)
+    assert_depthwise_on_lkconv(block)
     _compare(block, RefTokenMixer(*args), torch.randn(shape), train)
 
 
@@ -172,14 +146,14 @@ def test_ffnified_attention_matches_official(args, shape, train):
 @pytest.mark.parametrize("args, shape", [((6, 7, 3), (2, 6, 9, 8)), ((4, 3, 2.5, False), (2, 4, 7, 6))])
 def test_channel_mixer_matches_official(args, shape, train):
     block = FFNetChannelMixer(*args)
-    _assert_depthwise_on_lkconv(block)
+    assert_depthwise_on_lkconv(block)
     _compare(block, RefChannelMixer(*args), torch.randn(shape), train)
 
 
 @pytest.mark.parametrize("args, shape", [((4, 8, 7, 2), (2, 4, 9, 10)), ((5, 5, 3, 1), (2, 5, 6, 7))])
 def test_repvggdw_matches_official(args, shape):
     block = FFNetRepVGGDW(*args)
-    _assert_depthwise_on_lkconv(block)
+    assert_depthwise_on_lkconv(block)
     _compare(block, RefRepVGGDW(*args), torch.randn(shape), train=True)
 
 
@@ -192,7 +166,7 @@ def test_repvggdw_matches_official(args, shape):
 )
 def test_ffblock_matches_official(args, kw):
     block = FFBlock(*args, **kw)
-    _assert_depthwise_on_lkconv(block)
+    assert_depthwise_on_lkconv(block)
     _compare(block, RefFFBlock(*args, **kw), torch.randn(2, args[0], 8, 7), train=True)
 
 
@@ -231,7 +205,7 @@ def test_reparameterize(make, shape, fused_keys):
         y_fused = block(x)
     assert set(block.state_dict()) == fused_keys
     assert not any(isinstance(m, nn.BatchNorm2d) for m in block.modules())
-    _assert_depthwise_on_lkconv(block)
+    assert_depthwise_on_lkconv(block)
     assert rel_error(y_fused, y) < 1e-5, rel_error(y_fused, y)
     block.reparameterize()  # idempotent
     with torch.no_grad():
@@ -270,9 +244,7 @@ def test_repvggdw_fused_kernel_is_sum_of_branches():
 def test_channels_last(train):
     block = _randomize(FFBlock(8, 7, True, True, 3, 7, 7)).train(train)
     x = torch.randn(2, 8, 9, 10)
-    y = block(x)
-    y_cl = block(x.contiguous(memory_format=torch.channels_last))
-    assert rel_error(y_cl, y) < 1e-5
+    check_channels_last(block, x)
 
 
 @pytest.mark.parametrize("fused", [False, True])
@@ -281,22 +253,13 @@ def test_bf16_autocast(fused):
     if fused:
         block.reparameterize()
     x = torch.randn(2, 8, 9, 10)
-    y = block(x)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        y_bf = block(x)
-    assert y_bf.shape == y.shape
-    err = rel_error(y_bf.float(), y)
-    assert err < 3e-2, err
+    check_bf16_autocast_output(block, x, tol=3e-2)
 
 
 def test_bf16_autocast_backward():
     block = _randomize(FFNifiedAttention(6, 7, 7)).train()
     x = torch.randn(2, 6, 8, 8, requires_grad=True)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        y = block(x)
-    y.float().square().sum().backward()
-    assert torch.isfinite(x.grad).all()
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in block.parameters())
+    check_bf16_autocast_backward(block, x, bf16_input=False)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ from lkconv.nn.conv import DepthwiseConv2d
 from lkconv.nn.inception import InceptionDWConv2d
 from lkconv.testing import rel_error
 
+from .helpers import check_bf16_autocast_vs_fp32, check_channels_last, compare_to_reference
+
 
 class RefInceptionDWConv2d(nn.Module):
     """sail-sg/inceptionnext models/inceptionnext.py InceptionDWConv2d, written with nn.Conv2d."""
@@ -25,25 +27,6 @@ class RefInceptionDWConv2d(nn.Module):
         return torch.cat((x_id, self.dwconv_hw(x_hw), self.dwconv_w(x_w), self.dwconv_h(x_h)), dim=1)
 
 
-def _compare(block, ref, x, tol=1e-5):
-    ref.load_state_dict(block.state_dict(), strict=True)
-    assert set(block.state_dict()) == set(ref.state_dict())
-    x1 = x.clone().requires_grad_(True)
-    x2 = x.clone().requires_grad_(True)
-    y1, y2 = block(x1), ref(x2)
-    assert y1.shape == y2.shape
-    assert rel_error(y1, y2) < tol, f"output rel error {rel_error(y1, y2)}"
-    g = torch.randn_like(y2)
-    y1.backward(g)
-    y2.backward(g)
-    assert rel_error(x1.grad, x2.grad) < tol, f"input grad rel error {rel_error(x1.grad, x2.grad)}"
-    ref_params = dict(ref.named_parameters())
-    for name, p in block.named_parameters():
-        assert p.grad is not None, name
-        err = rel_error(p.grad, ref_params[name].grad)
-        assert err < tol, f"grad of {name}: rel error {err}"
-
-
 @pytest.mark.parametrize(
     "cfg, shape",
     [
@@ -56,7 +39,7 @@ def test_matches_official(cfg, shape):
     block = InceptionDWConv2d(**cfg)
     ref = RefInceptionDWConv2d(**cfg)
     x = torch.randn(shape)
-    _compare(block, ref, x)
+    compare_to_reference(block, ref, x)
 
 
 def test_uses_lkconv_depthwise_and_official_split():
@@ -85,29 +68,12 @@ def test_branch_order_in_output():
 def test_channels_last():
     block = InceptionDWConv2d(16)
     x = torch.randn(2, 16, 10, 12)
-    y = block(x)
-    y_cl = block(x.contiguous(memory_format=torch.channels_last))
-    assert rel_error(y_cl, y) < 1e-6
+    check_channels_last(block, x, tol=1e-6)
 
 
 def test_bf16_autocast():
     block = InceptionDWConv2d(16)
-    x = torch.randn(2, 16, 10, 12)
-    y = block(x_ref := x.clone().requires_grad_(True))
-    g = torch.randn_like(y)
-    y.backward(g)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        y_bf = block(x_bf := x.clone().requires_grad_(True))
-    assert y_bf.shape == y.shape
-    err = rel_error(y_bf.float(), y)
-    assert err < 2e-2, err
-    y_bf.float().backward(g)
-    assert x_bf.grad.dtype == torch.float32
-    err = rel_error(x_bf.grad, x_ref.grad)
-    assert err < 2e-2, f"input grad: {err}"
-    with torch.autocast("cpu", dtype=torch.bfloat16):  # bf16 activations into fp32 weights, as after a conv
-        y_mixed = block(x.bfloat16())
-    assert rel_error(y_mixed.float(), y) < 2e-2
+    check_bf16_autocast_vs_fp32(block, torch.randn(2, 16, 10, 12), tol=2e-2)
 
 
 @pytest.mark.parametrize(

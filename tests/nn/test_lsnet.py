@@ -7,6 +7,8 @@ from lkconv.nn.conv import DepthwiseConv2d
 from lkconv.nn.lsnet import LKP, SKA, LSConv, LSNetConv2dBN
 from lkconv.testing import rel_error
 
+from .helpers import compare_to_reference
+
 
 # ---- the official definitions (THU-MIG/lsnet model/lsnet.py, model/ska.py), in plain PyTorch ----------------
 class OfficialConv2dBN(nn.Sequential):
@@ -74,21 +76,11 @@ def _randomize(module: nn.Module):
 
 
 def _compare(ours: nn.Module, ref: nn.Module, x: torch.Tensor, tol: float, train: bool):
+    """ours already holds ref's state; same parameter names in the same order; buffers to ``tol`` too."""
     ours.train(train)
     ref.train(train)
-    xo = x.clone().requires_grad_()
-    xr = x.clone().requires_grad_()
-    yo, yr = ours(xo), ref(xr)
-    assert rel_error(yo, yr) < tol, "output"
-    dy = torch.randn_like(yr)
-    yo.backward(dy)
-    yr.backward(dy)
-    assert rel_error(xo.grad, xr.grad) < tol, "input grad"
-    grads_ref = dict(ref.named_parameters())
-    names = [n for n, _ in ours.named_parameters()]
-    assert names == list(grads_ref), "parameter names"
-    for name, p in ours.named_parameters():
-        assert rel_error(p.grad, grads_ref[name].grad) < tol, f"grad of {name}"
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in ref.named_parameters()], "parameter names"
+    compare_to_reference(ours, ref, x, tol, load=False, check_buffers=False)
     if train:
         for (name, b), (_, br) in zip(ours.named_buffers(), ref.named_buffers()):
             assert rel_error(b.float(), br.float()) < tol, f"buffer {name}"

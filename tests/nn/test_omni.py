@@ -9,6 +9,8 @@ from lkconv.nn.conv import DepthwiseConv2d
 from lkconv.nn.omni import FGM, FLKPE, LKPE, OmniKernel
 from lkconv.testing import rel_error
 
+from .helpers import check_bf16_autocast, check_channels_last, compare_to_reference, randomize
+
 
 # ---- reference: AyinMostima/PalynoKit ultralytics/nn/extra_modules/block.py (FGM, OmniKernel);
 # ---- c-yn/OKNet models/OKNet.py differs only in ker = 63 and a dense fgm.conv
@@ -125,70 +127,12 @@ class RefFLKPE(nn.Module):
 
 # ---- helpers ----
 def _randomize(module):
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn_like(p) * 0.5)
-        for m in module.modules():
-            if isinstance(m, (nn.BatchNorm2d, nn.LayerNorm)):
-                m.weight.add_(1.0)
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn_like(m.running_mean) * 0.2)
-                m.running_var.copy_(torch.rand_like(m.running_var) + 0.5)
+    randomize(module, bn_mean_std=0.2, shift_weight_of=(nn.BatchNorm2d, nn.LayerNorm))
 
 
-def _compare(block, ref, x, tol=1e-5):
-    ref.load_state_dict(block.state_dict(), strict=True)
-    assert set(block.state_dict()) == set(ref.state_dict())
-    x1 = x.clone().requires_grad_(True)
-    x2 = x.clone().requires_grad_(True)
-    y1, y2 = block(x1), ref(x2)
-    assert y1.shape == y2.shape
-    assert rel_error(y1, y2) < tol, f"output rel error {rel_error(y1, y2)}"
-    g = torch.randn_like(y2)
-    y1.backward(g)
-    y2.backward(g)
-    assert rel_error(x1.grad, x2.grad) < tol, f"input grad rel error {rel_error(x1.grad, x2.grad)}"
-    ref_params = dict(ref.named_parameters())
-    n_grads = 0
-    for name, p in block.named_parameters():
-        if ref_params[name].grad is None:  # only FGM.conv, which the official forward never uses
-            assert p.grad is None, name
-            continue
-        err = rel_error(p.grad, ref_params[name].grad)
-        assert err < tol, f"grad of {name}: rel error {err}"
-        n_grads += 1
-    assert n_grads > 0
-    ref_buffers = dict(ref.named_buffers())
-    for name, b in block.named_buffers():
-        assert torch.allclose(b.float(), ref_buffers[name].float(), rtol=1e-5, atol=1e-6), name
-
-
-def _check_bf16_autocast(block, ref, inputs):
-    """Under bf16 autocast: close to the fp32 result, and the same as the official definition under autocast
-    (same output dtype, outputs and input grads; parameter grads up to bf16 rounding of the weight grads)."""
-    ref.load_state_dict(block.state_dict(), strict=True)
-    with torch.no_grad():
-        y32 = block(*inputs)
-    xs1 = [x.clone().requires_grad_(True) for x in inputs]
-    xs2 = [x.clone().requires_grad_(True) for x in inputs]
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        y1, y2 = block(*xs1), ref(*xs2)
-    assert y1.dtype == y2.dtype and y1.shape == y32.shape
-    assert rel_error(y1, y32) < 3e-2, f"bf16 vs fp32: {rel_error(y1, y32)}"
-    assert rel_error(y1, y2) < 1e-2, f"bf16 vs official bf16: {rel_error(y1, y2)}"
-    g = torch.randn_like(y32)
-    y1.float().backward(g)
-    y2.float().backward(g)
-    for a, b in zip(xs1, xs2):
-        assert a.grad.dtype == torch.float32
-        assert rel_error(a.grad, b.grad) < 1e-2, f"input grad: {rel_error(a.grad, b.grad)}"
-    ref_params = dict(ref.named_parameters())
-    for name, p in block.named_parameters():
-        if p.grad is None:
-            assert ref_params[name].grad is None, name
-            continue
-        err = rel_error(p.grad, ref_params[name].grad)
-        assert err < 5e-2, f"grad of {name}: {err}"
+def _compare(block, ref, x):
+    """FGM.conv is part of the official state_dict but not of its forward: its gradient stays None."""
+    compare_to_reference(block, ref, x, unused_params=True)
 
 
 # ---- OmniKernel ----
@@ -298,9 +242,7 @@ def test_channels_last(make, shape):
     block = make().eval()
     _randomize(block)
     x = torch.randn(shape)
-    y = block(x)
-    y_cl = block(x.contiguous(memory_format=torch.channels_last))
-    assert rel_error(y_cl, y) < 1e-5
+    check_channels_last(block, x)
 
 
 @pytest.mark.parametrize(
@@ -316,7 +258,7 @@ def test_bf16_autocast(make, make_ref, shape):
     for the official code as well, so the sizes here keep the fp32 comparison meaningful.)"""
     block = make().eval()
     _randomize(block)
-    _check_bf16_autocast(block, make_ref().eval(), [torch.randn(shape)])
+    check_bf16_autocast(block, make_ref().eval(), [torch.randn(shape)])
 
 
 # ---- bad configuration ----

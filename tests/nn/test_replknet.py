@@ -6,8 +6,12 @@ from torch import nn
 
 from lkconv.nn import DepthwiseConv2d
 from lkconv.nn.replknet import ConvFFN, RepLKBlock, ReparamLargeKernelConv
-from lkconv.ops.depthwise2d import dispatch
 from lkconv.testing import rel_error
+
+from .helpers import (
+    check_bf16_autocast_backward, check_bf16_autocast_eval, check_channels_last, check_drop_path_per_sample,
+    check_fwd_bwd, count_depthwise_calls, depthwise_convs, load_same, randomize,
+)
 
 FP32_TOL = 1e-5
 BF16_TOL = 3e-2
@@ -68,68 +72,6 @@ class RefConvFFN(nn.Module):
 
     def forward(self, x):
         return x + self.pw2(self.nonlinear(self.pw1(self.preffn_bn(x))))
-
-
-# ---------------------------------------------------------------- helpers
-
-
-@torch.no_grad()
-def randomize(module):
-    """Random non-trivial parameters and BatchNorm statistics (no zeros, no ones)."""
-    for p in module.parameters():
-        p.copy_(torch.randn_like(p) * 0.5)
-    for m in module.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn_like(m.running_mean) * 0.3)
-            m.running_var.copy_(torch.rand_like(m.running_var) + 0.5)
-            m.weight.add_(1.0)
-    return module
-
-
-def load_same(src, dst):
-    assert set(src.state_dict()) == set(dst.state_dict())
-    dst.load_state_dict(src.state_dict(), strict=True)
-    return dst
-
-
-def check_fwd_bwd(mine, ref, shape, train):
-    mine.train(train)
-    ref.train(train)
-    x = torch.randn(*shape)
-    x1 = x.clone().requires_grad_()
-    x2 = x.clone().requires_grad_()
-    y1, y2 = mine(x1), ref(x2)
-    assert rel_error(y1, y2) < FP32_TOL, "output"
-    g = torch.randn_like(y2)
-    y1.backward(g)
-    y2.backward(g)
-    assert rel_error(x1.grad, x2.grad) < FP32_TOL, "input grad"
-    ref_params = dict(ref.named_parameters())
-    for name, p in mine.named_parameters():
-        assert p.grad is not None, name
-        assert rel_error(p.grad, ref_params[name].grad) < FP32_TOL, name
-    if train:
-        ref_buffers = dict(ref.named_buffers())
-        for name, b in mine.named_buffers():
-            assert torch.allclose(b.float(), ref_buffers[name].float(), rtol=1e-5, atol=1e-6), name
-
-
-def count_depthwise_calls(monkeypatch):
-    """Count forward calls that reach lkconv's depthwise op."""
-    calls = []
-    real = dispatch.run
-
-    def counting(direction, *args):
-        calls.append(direction)
-        return real(direction, *args)
-
-    monkeypatch.setattr(dispatch, "run", counting)
-    return calls
-
-
-def depthwise_convs(module):
-    return [m for m in module.modules() if isinstance(m, nn.Conv2d) and m.groups == m.in_channels
-            and m.in_channels > 1]
 
 
 # ---------------------------------------------------------------- ReparamLargeKernelConv
@@ -225,19 +167,7 @@ def test_drop_path_per_sample(block):
     mine = RepLKBlock(3, 3, 7, 3, drop_path=0.5) if block == "replk" else ConvFFN(3, 6, 3, drop_path=0.5)
     mine = randomize(mine).train()
     x = torch.randn(64, 3, 6, 6)
-    with torch.no_grad():
-        out = mine(x)
-        mine.drop_path.eval()  # residual without dropping (BN still uses batch statistics)
-        full = mine(x) - x
-    kept = dropped = 0
-    for i in range(x.shape[0]):
-        res = out[i] - x[i]
-        if torch.equal(res, torch.zeros_like(res)):
-            dropped += 1
-        else:
-            assert torch.allclose(res, 2 * full[i], rtol=1e-5, atol=1e-6)
-            kept += 1
-    assert kept > 5 and dropped > 5
+    check_drop_path_per_sample(mine, x)
 
 
 @pytest.mark.parametrize("make", [
@@ -249,9 +179,7 @@ def test_channels_last(make):
     mine = randomize(make()).eval()
     x = torch.randn(2, 4, 9, 8)
     with torch.no_grad():
-        ref = mine(x)
-        out = mine(x.to(memory_format=torch.channels_last))
-    assert rel_error(out, ref) < FP32_TOL
+        check_channels_last(mine, x)
 
 
 @pytest.mark.parametrize("merged", [False, True])
@@ -261,24 +189,12 @@ def test_bf16_autocast(merged):
     if merged:
         mine.reparameterize()
     x = torch.randn(2, 4, 10, 10)
-    with torch.no_grad():
-        full = ref(x)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            out = mine(x)
-            ref_bf16 = ref(x)
-    assert out.dtype == ref_bf16.dtype
-    assert rel_error(out, full) < BF16_TOL
-    assert rel_error(out, ref_bf16) < BF16_TOL
+    check_bf16_autocast_eval(mine, ref, x, BF16_TOL, bf16_input=False)
 
 
 def test_bf16_autocast_backward():
     mine = randomize(ReparamLargeKernelConv(4, 4, 7, 1, 4, 3)).train()
-    x = torch.randn(2, 4, 8, 8, requires_grad=True)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        y = mine(x.to(torch.bfloat16))
-    y.float().square().sum().backward()
-    assert x.grad is not None and torch.isfinite(x.grad).all()
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in mine.parameters())
+    check_bf16_autocast_backward(mine, torch.randn(2, 4, 8, 8, requires_grad=True), bf16_input=True)
 
 
 @pytest.mark.parametrize("kwargs,name", [

@@ -9,6 +9,8 @@ from lkconv.nn.conv import DepthwiseConv2d
 from lkconv.nn.separable import SeparableLargeKernelConv
 from lkconv.testing import rel_error
 
+from .helpers import check_bf16_autocast_vs_fp32, check_channels_last
+
 CONFIGS = [
     # channels, kernel_size, rank, stride, dilation, padding_mode, input shape
     (3, 7, 1, 1, 1, "zeros", (2, 3, 11, 9)),
@@ -201,29 +203,12 @@ def test_training_step_updates_factors():
 def test_channels_last():
     block = _make(CONFIGS[1])
     x = torch.randn(2, 4, 9, 12)
-    y = block(x)
-    y_cl = block(x.contiguous(memory_format=torch.channels_last))
-    assert rel_error(y_cl, y) < 1e-5
+    check_channels_last(block, x)
 
 
 def test_bf16_autocast():
     block = _make(CONFIGS[1])
-    x = torch.randn(2, 4, 9, 12)
-    y = block(x_ref := x.clone().requires_grad_(True))
-    g = torch.randn_like(y)
-    y.backward(g)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        y_bf = block(x_bf := x.clone().requires_grad_(True))
-    assert y_bf.shape == y.shape
-    err = rel_error(y_bf.float(), y)
-    assert err < 3e-2, err
-    y_bf.float().backward(g)
-    assert x_bf.grad.dtype == torch.float32
-    err = rel_error(x_bf.grad, x_ref.grad)
-    assert err < 3e-2, f"input grad: {err}"
-    with torch.autocast("cpu", dtype=torch.bfloat16):  # bf16 activations into fp32 weights, as after a conv
-        y_mixed = block(x.bfloat16())
-    assert rel_error(y_mixed.float(), y) < 3e-2
+    check_bf16_autocast_vs_fp32(block, torch.randn(2, 4, 9, 12), tol=3e-2)
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,12 @@ from torch import nn
 import lkconv
 from lkconv.nn import DepthwiseConv2d
 from lkconv.nn.slak import SLaKBlock, SLaKLargeKernelConv
-from lkconv.ops.depthwise2d import dispatch
 from lkconv.testing import rel_error
+
+from .helpers import (
+    check_bf16_autocast_backward, check_bf16_autocast_eval, check_channels_last, check_drop_path_per_sample,
+    check_fwd_bwd, count_depthwise_calls, depthwise_convs, load_same, randomize,
+)
 
 FP32_TOL = 1e-5
 BF16_TOL = 3e-2
@@ -90,53 +94,6 @@ class RefBlock(nn.Module):
         return inp + x.permute(0, 3, 1, 2)
 
 
-# ---------------------------------------------------------------- helpers
-
-
-@torch.no_grad()
-def randomize(module):
-    for p in module.parameters():
-        p.copy_(torch.randn_like(p) * 0.5)
-    for m in module.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn_like(m.running_mean) * 0.3)
-            m.running_var.copy_(torch.rand_like(m.running_var) + 0.5)
-            m.weight.add_(1.0)
-    return module
-
-
-def load_same(src, dst):
-    assert set(src.state_dict()) == set(dst.state_dict())
-    dst.load_state_dict(src.state_dict(), strict=True)
-    return dst
-
-
-def check_fwd_bwd(mine, ref, shape, train):
-    mine.train(train)
-    ref.train(train)
-    x = torch.randn(*shape)
-    x1 = x.clone().requires_grad_()
-    x2 = x.clone().requires_grad_()
-    y1, y2 = mine(x1), ref(x2)
-    assert rel_error(y1, y2) < FP32_TOL, "output"
-    g = torch.randn_like(y2)
-    y1.backward(g)
-    y2.backward(g)
-    assert rel_error(x1.grad, x2.grad) < FP32_TOL, "input grad"
-    ref_params = dict(ref.named_parameters())
-    for name, p in mine.named_parameters():
-        assert p.grad is not None, name
-        assert rel_error(p.grad, ref_params[name].grad) < FP32_TOL, name
-    if train:
-        ref_buffers = dict(ref.named_buffers())
-        for name, b in mine.named_buffers():
-            assert torch.allclose(b.float(), ref_buffers[name].float(), rtol=1e-5, atol=1e-6), name
-
-
-def depthwise_convs(module):
-    return [m for m in module.modules() if isinstance(m, nn.Conv2d) and m.groups == m.in_channels]
-
-
 CASES = [  # (K, small, Decom, bn)
     (7, 3, False, True),
     (9, 3, True, True),
@@ -170,9 +127,7 @@ def test_lk_conv_uses_lkconv(monkeypatch):
     convs = depthwise_convs(mine)
     assert len(convs) == 3 and all(isinstance(m, DepthwiseConv2d) for m in convs)
     assert sorted(tuple(m.kernel_size) for m in convs) == [(5, 5), (5, 13), (13, 5)]
-    calls = []
-    real = dispatch.run
-    monkeypatch.setattr(dispatch, "run", lambda direction, *a: calls.append(direction) or real(direction, *a))
+    calls = count_depthwise_calls(monkeypatch)
     mine(torch.randn(1, 4, 8, 8))
     assert calls.count("fwd") == 3
 
@@ -232,19 +187,7 @@ def test_block_reparameterize(decom):
 def test_drop_path_per_sample():
     mine = randomize(SLaKBlock(4, drop_path=0.5, kernel_size=(7, 3), Decom=True)).train()
     x = torch.randn(64, 4, 6, 6)
-    with torch.no_grad():
-        out = mine(x)
-        mine.drop_path.eval()
-        full = mine(x) - x
-    kept = dropped = 0
-    for i in range(x.shape[0]):
-        res = out[i] - x[i]
-        if torch.equal(res, torch.zeros_like(res)):
-            dropped += 1
-        else:
-            assert torch.allclose(res, 2 * full[i], rtol=1e-5, atol=1e-6)
-            kept += 1
-    assert kept > 5 and dropped > 5
+    check_drop_path_per_sample(mine, x)
 
 
 @pytest.mark.parametrize("merged", [False, True])
@@ -256,35 +199,19 @@ def test_channels_last(make, merged):
         mine.reparameterize()
     x = torch.randn(2, 8, 9, 12)
     with torch.no_grad():
-        ref = mine(x)
-        out = mine(x.to(memory_format=torch.channels_last))
-    assert rel_error(out, ref) < FP32_TOL
+        check_channels_last(mine, x)
 
 
 def test_bf16_autocast():
     mine = randomize(SLaKBlock(8, kernel_size=(11, 5), Decom=True)).eval()
     ref = load_same(mine, RefBlock(8, kernel_size=(11, 5), Decom=True)).eval()
     x = torch.randn(2, 8, 10, 10)
-    with torch.no_grad():
-        full = ref(x)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            out = mine(x)
-            ref_bf16 = ref(x)
-            out_bf16_in = mine(x.to(torch.bfloat16))
-    assert out.dtype == ref_bf16.dtype
-    assert rel_error(out, full) < BF16_TOL
-    assert rel_error(out, ref_bf16) < BF16_TOL
-    assert rel_error(out_bf16_in, full) < BF16_TOL
+    check_bf16_autocast_eval(mine, ref, x, BF16_TOL)
 
 
 def test_bf16_autocast_backward():
     mine = randomize(SLaKLargeKernelConv(4, 4, 9, 1, 4, 3, Decom=True)).train()
-    x = torch.randn(2, 4, 10, 10, requires_grad=True)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        y = mine(x.to(torch.bfloat16))
-    y.float().square().sum().backward()
-    assert x.grad is not None and torch.isfinite(x.grad).all()
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in mine.parameters())
+    check_bf16_autocast_backward(mine, torch.randn(2, 4, 10, 10, requires_grad=True), bf16_input=True)
 
 
 @pytest.mark.parametrize("kwargs,name", [

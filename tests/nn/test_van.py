@@ -7,7 +7,8 @@ from torch import nn
 
 from lkconv.nn.conv import DepthwiseConv2d
 from lkconv.nn.van import LKA, VANAttention, VANBlock, VANDWConv, VANMlp
-from lkconv.testing import rel_error
+
+from .helpers import check_bf16_autocast, check_channels_last, compare_to_reference
 
 timm_layers = pytest.importorskip("timm.layers")
 
@@ -105,79 +106,24 @@ def _randomize(module):
                 m.running_var.copy_(torch.rand_like(m.running_var) + 0.5)
 
 
-def _compare(block, ref, x, tol=1e-5, seed=None):
-    ref.load_state_dict(block.state_dict(), strict=True)
-    assert set(block.state_dict()) == set(ref.state_dict())
-    x1 = x.clone().requires_grad_(True)
-    x2 = x.clone().requires_grad_(True)
-    if seed is not None:
-        torch.manual_seed(seed)
-    y1 = block(x1)
-    if seed is not None:
-        torch.manual_seed(seed)
-    y2 = ref(x2)
-    assert y1.shape == y2.shape
-    assert rel_error(y1, y2) < tol, f"output rel error {rel_error(y1, y2)}"
-    g = torch.randn_like(y2)
-    y1.backward(g)
-    y2.backward(g)
-    assert rel_error(x1.grad, x2.grad) < tol, f"input grad rel error {rel_error(x1.grad, x2.grad)}"
-    ref_params = dict(ref.named_parameters())
-    for name, p in block.named_parameters():
-        assert p.grad is not None, name
-        err = rel_error(p.grad, ref_params[name].grad)
-        assert err < tol, f"grad of {name}: rel error {err}"
-    ref_buffers = dict(ref.named_buffers())
-    for name, b in block.named_buffers():
-        assert torch.allclose(b.float(), ref_buffers[name].float(), rtol=1e-5, atol=1e-6), name
-
-
-def _check_bf16_autocast(block, ref, inputs):
-    """Under bf16 autocast: close to the fp32 result, and the same as the official definition under autocast
-    (same output dtype, outputs and input grads; parameter grads up to bf16 rounding of the weight grads)."""
-    ref.load_state_dict(block.state_dict(), strict=True)
-    with torch.no_grad():
-        y32 = block(*inputs)
-    xs1 = [x.clone().requires_grad_(True) for x in inputs]
-    xs2 = [x.clone().requires_grad_(True) for x in inputs]
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        y1, y2 = block(*xs1), ref(*xs2)
-    assert y1.dtype == y2.dtype and y1.shape == y32.shape
-    assert rel_error(y1, y32) < 3e-2, f"bf16 vs fp32: {rel_error(y1, y32)}"
-    assert rel_error(y1, y2) < 1e-2, f"bf16 vs official bf16: {rel_error(y1, y2)}"
-    g = torch.randn_like(y32)
-    y1.float().backward(g)
-    y2.float().backward(g)
-    for a, b in zip(xs1, xs2):
-        assert a.grad.dtype == torch.float32
-        assert rel_error(a.grad, b.grad) < 1e-2, f"input grad: {rel_error(a.grad, b.grad)}"
-    ref_params = dict(ref.named_parameters())
-    for name, p in block.named_parameters():
-        if p.grad is None:
-            assert ref_params[name].grad is None, name
-            continue
-        err = rel_error(p.grad, ref_params[name].grad)
-        assert err < 5e-2, f"grad of {name}: {err}"
-
-
 # ---- equivalence with the official definitions ----
 @pytest.mark.parametrize("shape", [(2, 4, 11, 9), (1, 3, 5, 20)])
 def test_lka_matches_official(shape):
     block, ref = LKA(shape[1]), RefLKA(shape[1])
     _randomize(block)
-    _compare(block, ref, torch.randn(shape))
+    compare_to_reference(block, ref, torch.randn(shape))
 
 
 def test_attention_matches_official():
     block, ref = VANAttention(6), RefAttention(6)
     _randomize(block)
-    _compare(block, ref, torch.randn(2, 6, 10, 7))
+    compare_to_reference(block, ref, torch.randn(2, 6, 10, 7))
 
 
 def test_mlp_matches_official():
     block, ref = VANMlp(4, 10, 6), RefMlp(4, 10, 6)
     _randomize(block)
-    _compare(block, ref, torch.randn(2, 4, 6, 9))
+    compare_to_reference(block, ref, torch.randn(2, 4, 6, 9))
     assert VANDWConv().dwconv.in_channels == 768  # official default width
 
 
@@ -187,7 +133,7 @@ def test_block_matches_official(train):
     _randomize(block)
     block.train(train)
     ref.train(train)
-    _compare(block, ref, torch.randn(3, 4, 9, 8))
+    compare_to_reference(block, ref, torch.randn(3, 4, 9, 8))
 
 
 def test_block_drop_path_matches_timm():
@@ -196,10 +142,10 @@ def test_block_drop_path_matches_timm():
     block.train()
     ref.train()
     x = torch.randn(8, 4, 6, 6)
-    _compare(block, ref, x, seed=1234)
+    compare_to_reference(block, ref, x, seed=1234)
     block.eval()
     ref.eval()
-    _compare(block, ref, x)
+    compare_to_reference(block, ref, x)
 
 
 def test_depthwise_convs_are_lkconv():
@@ -228,9 +174,7 @@ def test_channels_last(make):
     block = make()
     _randomize(block)
     x = torch.randn(2, 4, 9, 10)
-    y = block(x)
-    y_cl = block(x.contiguous(memory_format=torch.channels_last))
-    assert rel_error(y_cl, y) < 1e-5
+    check_channels_last(block, x)
 
 
 @pytest.mark.parametrize(
@@ -240,7 +184,7 @@ def test_channels_last(make):
 def test_bf16_autocast(make, make_ref):
     block = make(4)
     _randomize(block)
-    _check_bf16_autocast(block, make_ref(4), [torch.randn(2, 4, 9, 10)])
+    check_bf16_autocast(block, make_ref(4), [torch.randn(2, 4, 9, 10)])
 
 
 # ---- bad configuration ----

@@ -9,6 +9,11 @@ from lkconv.nn.conv import DepthwiseConv2d
 from lkconv.nn.yolov13 import C2f, C3, Conv, DSBottleneck, DSC3k, DSC3k2, DSConv
 from lkconv.testing import rel_error
 
+from .helpers import (
+    assert_depthwise_on_lkconv, check_bf16_autocast_backward, check_bf16_autocast_output, check_channels_last,
+    compare_to_reference, randomize_bn,
+)
+
 
 # ----------------------------------------------------------------------------------------------------------
 # Reference: the official modules, written with torch.nn only.
@@ -120,52 +125,12 @@ class RefDSC3k2(RefC2f):
 # ----------------------------------------------------------------------------------------------------------
 # Helpers
 # ----------------------------------------------------------------------------------------------------------
-def _randomize(module):
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.normal_(0, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.normal_(1.0, 0.3)
-                m.bias.normal_(0, 0.3)
-    return module
-
-
-def _compare(block, ref, x, train, tol=1e-5):
-    _randomize(block)
-    ref.load_state_dict(block.state_dict(), strict=True)
-    assert set(block.state_dict()) == set(ref.state_dict())
+def _compare(block, ref, x, train):
+    randomize_bn(block)
     block.train(train)
     ref.train(train)
-    x1 = x.clone().requires_grad_(True)
-    x2 = x.clone().requires_grad_(True)
-    y1, y2 = block(x1), ref(x2)
-    assert y1.shape == y2.shape
-    assert rel_error(y1, y2) < tol, f"output rel error {rel_error(y1, y2)}"
-    g = torch.randn_like(y2)
-    y1.backward(g)
-    y2.backward(g)
-    assert rel_error(x1.grad, x2.grad) < tol, f"input grad rel error {rel_error(x1.grad, x2.grad)}"
-    ref_params = dict(ref.named_parameters())
-    assert set(ref_params) == {n for n, _ in block.named_parameters()}
-    for name, p in block.named_parameters():
-        assert p.grad is not None, name
-        err = rel_error(p.grad, ref_params[name].grad)
-        # a bias feeding a training-mode BatchNorm has a mathematically zero gradient: compare absolutely
-        assert err < tol or (p.grad - ref_params[name].grad).abs().max() < 1e-5, f"grad of {name}: rel error {err}"
-    if train:
-        ref_buffers = dict(ref.named_buffers())
-        for name, b in block.named_buffers():
-            assert torch.allclose(b.float(), ref_buffers[name].float(), rtol=1e-5, atol=1e-6), name
-
-
-def _assert_depthwise_on_lkconv(module, expect_some=True):
-    found = 0
-    for name, m in module.named_modules():
-        if isinstance(m, nn.Conv2d) and m.groups == m.in_channels and m.in_channels > 1:
-            assert isinstance(m, DepthwiseConv2d), f"{name} is a depthwise nn.Conv2d, not lkconv's"
-            found += 1
-    assert found or not expect_some
+    # a bias feeding a training-mode BatchNorm has a mathematically zero gradient: compare it absolutely (1e-5)
+    compare_to_reference(block, ref, x, same_param_names=True, grad_atol=1e-5, check_buffers=train)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -183,7 +148,7 @@ def _assert_depthwise_on_lkconv(module, expect_some=True):
 )
 def test_dsconv_matches_official(args, kw, shape, train):
     block = DSConv(*args, **kw)
-    _assert_depthwise_on_lkconv(block)
+    assert_depthwise_on_lkconv(block, expect_some=True)
     _compare(block, RefDSConv(*args, **kw), torch.randn(shape), train)
 
 
@@ -201,7 +166,7 @@ def test_dsbottleneck_matches_official(args, kw, train):
 @pytest.mark.parametrize("args, kw", [((6, 8, 2), {}), ((4, 4, 1), {"shortcut": False, "k2": 7, "d2": 2, "e": 1.0})])
 def test_dsc3k_matches_official(args, kw, train):
     block = DSC3k(*args, **kw)
-    _assert_depthwise_on_lkconv(block)
+    assert_depthwise_on_lkconv(block, expect_some=True)
     _compare(block, RefDSC3k(*args, **kw), torch.randn(2, args[0], 8, 9), train)
 
 
@@ -217,7 +182,7 @@ def test_dsc3k_matches_official(args, kw, train):
 )
 def test_dsc3k2_matches_official(args, kw, train):
     block = DSC3k2(*args, **kw)
-    _assert_depthwise_on_lkconv(block)
+    assert_depthwise_on_lkconv(block, expect_some=True)
     _compare(block, RefDSC3k2(*args, **kw), torch.randn(2, args[0], 8, 7), train)
 
 
@@ -232,7 +197,7 @@ def test_dsc3k2_matches_official(args, kw, train):
 )
 def test_parents_match_official(make, make_ref, c1):
     block = make()
-    _assert_depthwise_on_lkconv(block, expect_some=False)
+    assert_depthwise_on_lkconv(block)
     _compare(block, make_ref(), torch.randn(2, c1, 9, 8), train=True)
 
 
@@ -260,14 +225,14 @@ def test_dsc3k2_structure():
     ],
 )
 def test_reparameterize(make, shape):
-    block = _randomize(make()).eval()
+    block = randomize_bn(make()).eval()
     x = torch.randn(shape)
     with torch.no_grad():
         y = block(x)
         block.reparameterize()
         y_fused = block(x)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in block.modules())
-    _assert_depthwise_on_lkconv(block)
+    assert_depthwise_on_lkconv(block, expect_some=True)
     assert rel_error(y_fused, y) < 1e-5, rel_error(y_fused, y)
     block.reparameterize()  # idempotent
     with torch.no_grad():
@@ -275,7 +240,7 @@ def test_reparameterize(make, shape):
 
 
 def test_reparameterize_names_and_model_walk():
-    block = _randomize(DSC3k2(8, 8, 1, True)).eval()
+    block = randomize_bn(DSC3k2(8, 8, 1, True)).eval()
     model = nn.Sequential(block)
     x = torch.randn(2, 8, 8, 8)
     with torch.no_grad():
@@ -293,34 +258,24 @@ def test_reparameterize_names_and_model_walk():
 # ----------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("train", [True, False])
 def test_channels_last(train):
-    block = _randomize(DSC3k2(8, 8, 1, True)).train(train)
+    block = randomize_bn(DSC3k2(8, 8, 1, True)).train(train)
     x = torch.randn(2, 8, 9, 10)
-    y = block(x)
-    y_cl = block(x.contiguous(memory_format=torch.channels_last))
-    assert rel_error(y_cl, y) < 1e-5
+    check_channels_last(block, x)
 
 
 @pytest.mark.parametrize("fused", [False, True])
 def test_bf16_autocast(fused):
-    block = _randomize(DSC3k2(8, 8, 2, True)).eval()
+    block = randomize_bn(DSC3k2(8, 8, 2, True)).eval()
     if fused:
         block.reparameterize()
     x = torch.randn(2, 8, 9, 10)
-    y = block(x)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        y_bf = block(x)
-    assert y_bf.shape == y.shape
-    assert rel_error(y_bf.float(), y) < 3e-2
+    check_bf16_autocast_output(block, x, tol=3e-2)
 
 
 def test_bf16_autocast_backward():
-    block = _randomize(DSC3k2(8, 8, 1, False)).train()
+    block = randomize_bn(DSC3k2(8, 8, 1, False)).train()
     x = torch.randn(2, 8, 8, 8, requires_grad=True)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        y = block(x)
-    y.float().square().sum().backward()
-    assert torch.isfinite(x.grad).all()
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in block.parameters())
+    check_bf16_autocast_backward(block, x, bf16_input=False)
 
 
 # ----------------------------------------------------------------------------------------------------------
