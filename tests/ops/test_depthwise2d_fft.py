@@ -69,3 +69,25 @@ def test_weight_spectrum_reused_in_inference_and_invalidated_by_updates():
             torch.fft.rfft2 = real
     torch.testing.assert_close(y1, y2)
     torch.testing.assert_close(y3, 2 * y1, rtol=1e-5, atol=1e-5)
+
+
+def test_fft_out_of_memory_falls_back(monkeypatch):
+    """An out-of-memory error in the FFT path is answered by another algorithm, not raised."""
+    from lkconv.ops.depthwise2d import dispatch
+
+    def oom(*a, **k):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    for name in ("conv_fwd", "conv_dgrad", "conv_wgrad"):
+        monkeypatch.setattr(fft, name, oom)
+    dispatch.forget_choices()
+    x = torch.randn(1, 2, 9, 8, requires_grad=True)
+    w = torch.randn(2, 1, 3, 3, requires_grad=True)
+    y = lkconv.depthwise_conv2d(x, w, None, 1, 1, algorithm="fft")
+    y.backward(torch.ones_like(y))
+    xr, wr = x.detach().requires_grad_(), w.detach().requires_grad_()
+    yr = torch.nn.functional.conv2d(xr, wr, None, 1, 1, 1, 2)
+    yr.backward(torch.ones_like(yr))
+    torch.testing.assert_close(y, yr)
+    torch.testing.assert_close(x.grad, xr.grad)
+    torch.testing.assert_close(w.grad, wr.grad)

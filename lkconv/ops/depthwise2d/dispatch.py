@@ -89,30 +89,30 @@ class FFTAlgorithm:
         return fft.unsupported_reason_for(prob)
 
     @staticmethod
-    def _fallback(prob_x: torch.Tensor) -> object:
-        return _REGISTRY["direct"] if direct.SUPPORTED_DTYPES and _REGISTRY["direct"].reason(
-            Problem.make("fwd", prob_x, prob_x.new_empty(prob_x.shape[1], 1, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1))
-        ) is None else _REGISTRY["torch"]
+    def _fallback(x, w, stride, pad, dil) -> object:
+        """The direct kernels when they can serve the call, else PyTorch."""
+        prob = Problem.make("fwd", x, w, stride, pad, dil)
+        return _REGISTRY["direct"] if _REGISTRY["direct"].reason(prob) is None else _REGISTRY["torch"]
 
     def fwd(self, x, w, b, stride, pad, dil):
         try:
             y = fft.conv_fwd(x, w, b, stride, pad, dil)
         except torch.cuda.OutOfMemoryError:
-            return self._fallback(x).fwd(x, w, b, stride, pad, dil)
+            return self._fallback(x, w, stride, pad, dil).fwd(x, w, b, stride, pad, dil)
         return y.contiguous(memory_format=output_memory_format(x))
 
     def dgrad(self, dy, x, w, stride, pad, dil):
         try:
             dx = fft.conv_dgrad(dy, x.shape, w, stride, pad, dil)
         except torch.cuda.OutOfMemoryError:
-            return self._fallback(x).dgrad(dy, x, w, stride, pad, dil)
+            return self._fallback(x, w, stride, pad, dil).dgrad(dy, x, w, stride, pad, dil)
         return dx.contiguous(memory_format=output_memory_format(x))
 
     def wgrad(self, dy, x, w, stride, pad, dil):
         try:
             return fft.conv_wgrad(dy, x, w.shape, stride, pad, dil).to(w.dtype)
         except torch.cuda.OutOfMemoryError:
-            return self._fallback(x).wgrad(dy, x, w, stride, pad, dil)
+            return self._fallback(x, w, stride, pad, dil).wgrad(dy, x, w, stride, pad, dil)
 
 
 class ImplicitGemmAlgorithm:
