@@ -70,6 +70,11 @@ def _randomize(module, std=0.1):
     return module
 
 
+def _filter_error(a, b, whole):
+    a, b, whole = (t.detach().double() for t in (a, b, whole))
+    return ((a - b).norm() / torch.maximum(b.norm(), 1e-2 * whole.norm())).item()
+
+
 def _compare(block, ref, x, tol=1e-5):
     ref.load_state_dict(block.state_dict(), strict=True)
     assert set(block.state_dict()) == set(ref.state_dict())
@@ -78,12 +83,16 @@ def _compare(block, ref, x, tol=1e-5):
     y1, y2 = block(x1), ref(x2)
     assert y1.shape == y2.shape == x.shape and y1.dtype == x.dtype
     assert rel_error(y1, y2) < tol, f"output rel error {rel_error(y1, y2)}"
-    # the filtered part alone (the residual would hide errors in it)
-    assert rel_error(y1 - x, y2 - x) < tol, f"filter rel error {rel_error(y1 - x, y2 - x)}"
+    # the filtered part alone (the residual would hide errors in it); softshrink leaves coefficients just above
+    # the threshold with tiny values whose float32 rounding is large relative to themselves, so the error is
+    # measured against the filtered part or 1% of the input, whichever is larger
+    err = _filter_error(y1 - x, y2 - x, x)
+    assert err < tol, f"filter rel error {err}"
     g = torch.randn_like(y2)
     y1.backward(g)
     y2.backward(g)
-    assert rel_error(x1.grad - g, x2.grad - g) < tol, "input grad (filter part)"
+    err = _filter_error(x1.grad - g, x2.grad - g, g)
+    assert err < tol, f"input grad (filter part) rel error {err}"
     ref_params = dict(ref.named_parameters())
     assert set(ref_params) == {n for n, _ in block.named_parameters()}
     for name, p in block.named_parameters():
