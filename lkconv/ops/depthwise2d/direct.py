@@ -387,22 +387,29 @@ def _plan_fwd(x_shape, x_stride, y_shape, y_stride, w_shape, w_stride, elem_size
     swa, swb = (sw_tap_w, sw_tap_h) if ax.swap else (sw_tap_h, sw_tap_w)
     n_strips = ax.n_strips(cfg.r)
     n_b, n_c, b_cover = _tile_grid(ax, cfg, c_out)
+    x_pads, ax, strides, consts = _launch_layout(ax, cfg, n_strips, b_cover, x_shape, x_stride, y_shape, y_stride)
+    consts.update(SWC=swc, SWA=swa, SWB=swb, MULT_DIV=mult_div, GROUP=group, HAS_BIAS=has_bias)
+    ints = (c_out, n_strips, ax.a_in, ax.b_in, ax.a_out, ax.b_out, *strides, ax.pad_a, ax.pad_b)
+    return _FwdPlan((n * n_strips, n_b, n_c), ints, tuple(consts.items()), (h0, w0), w_nhwc, x_pads)
+
+
+def _launch_layout(ax: _Axes, cfg: DirectConfig, n_strips: int, b_cover: int, x_shape, x_stride, o_shape, o_stride):
+    """What both kernels share: the pre-padding plan, (n, c, b) strides of input and output (the A strides are
+    compile-time constants) and the compile-time geometry. Returns (F.pad argument or None, axes, strides, consts)."""
     x_pads = None
     if cfg.prepad:
         x_pads, ax = _prepad_plan(ax, n_strips * cfg.r, b_cover)
         x_shape, x_stride = _padded_layout(x_shape, x_stride, x_pads)
     sxn, sxc, sxa, sxb = _strides_of(x_stride, ax.swap)
-    syn, syc, sya, syb = _strides_of(y_stride, ax.swap)
-    int64 = _span(x_shape, x_stride) > _INT32_MAX // 2 or _span(y_shape, y_stride) > _INT32_MAX // 2
+    son, soc, soa, sob = _strides_of(o_stride, ax.swap)
+    int64 = _span(x_shape, x_stride) > _INT32_MAX // 2 or _span(o_shape, o_stride) > _INT32_MAX // 2
     consts = dict(
-        SXA=sxa, SYA=sya, SWC=swc, SWA=swa, SWB=swb,
+        SXA=sxa, SYA=soa,
         KA=ax.ka, KB=ax.kb, SA=ax.sa, SB=ax.sb, DA=ax.da, DB=ax.db, P=ax.p, UNIT=ax.unit, NQ=ax.nq(cfg.r),
-        PSU=ax.p * ax.sa // ax.unit, DU=ax.da // ax.unit,
-        R=cfg.r, MULT_DIV=mult_div, GROUP=group, BLOCK_0=cfg.block_0, BLOCK_1=cfg.block_1, CH_AXIS=ax.ch_axis,
-        MASKED=not cfg.prepad, HAS_BIAS=has_bias, INT64=int64, num_warps=cfg.num_warps,
+        PSU=ax.p * ax.sa // ax.unit, DU=ax.da // ax.unit, R=cfg.r, BLOCK_0=cfg.block_0, BLOCK_1=cfg.block_1,
+        CH_AXIS=ax.ch_axis, MASKED=not cfg.prepad, INT64=int64, num_warps=cfg.num_warps,
     )
-    ints = (c_out, n_strips, ax.a_in, ax.b_in, ax.a_out, ax.b_out, sxn, sxc, sxb, syn, syc, syb, ax.pad_a, ax.pad_b)
-    return _FwdPlan((n * n_strips, n_b, n_c), ints, tuple(consts.items()), (h0, w0), w_nhwc, x_pads)
+    return x_pads, ax, (sxn, sxc, sxb, son, soc, sob), consts
 
 
 def _tap_count(k: int, first: int, step: int) -> int:
@@ -549,22 +556,10 @@ def _plan_wgrad(x_shape, x_stride, dy_shape, dy_stride, kh, kw, elem_size, strid
         want_chunks = max(1, (4 * sms) // max(1, n_b * n_c))
         per = max(1, triton.cdiv(total, want_chunks))
     chunks = triton.cdiv(total, per)
-    x_pads = None
-    if cfg.prepad:
-        x_pads, ax = _prepad_plan(ax, n_strips * cfg.r, b_cover)
-        x_shape, x_stride = _padded_layout(x_shape, x_stride, x_pads)
-    sxn, sxc, sxa, sxb = _strides_of(x_stride, ax.swap)
-    syn, syc, sya, syb = _strides_of(dy_stride, ax.swap)
-    int64 = _span(x_shape, x_stride) > _INT32_MAX // 2 or _span(dy_shape, dy_stride) > _INT32_MAX // 2
-    consts = dict(
-        SXA=sxa, SYA=sya,
-        KA=ax.ka, KB=ax.kb, SA=ax.sa, SB=ax.sb, DA=ax.da, DB=ax.db, P=ax.p, UNIT=ax.unit, NQ=ax.nq(cfg.r),
-        PSU=ax.p * ax.sa // ax.unit, DU=ax.da // ax.unit,
-        R=cfg.r, JB=cfg.jb, MULT_DIV=c_out // x_shape[1], BLOCK_0=cfg.block_0, BLOCK_1=cfg.block_1,
-        CH_AXIS=ax.ch_axis, MASKED=not cfg.prepad, INT64=int64, num_warps=cfg.num_warps,
-    )
-    ints = (c_out, n_strips, total, per, n_b, ax.a_in, ax.b_in, ax.a_out, ax.b_out, sxn, sxc, sxb, syn, syc, syb,
-            ax.pad_a, ax.pad_b)
+    mult = c_out // x_shape[1]
+    x_pads, ax, strides, consts = _launch_layout(ax, cfg, n_strips, b_cover, x_shape, x_stride, dy_shape, dy_stride)
+    consts.update(JB=cfg.jb, MULT_DIV=mult)
+    ints = (c_out, n_strips, total, per, n_b, ax.a_in, ax.b_in, ax.a_out, ax.b_out, *strides, ax.pad_a, ax.pad_b)
     return _WgradPlan((chunks, n_b, n_c), (chunks * n_b, c_out, ax.ka, ax.kb), ints, tuple(consts.items()), x_pads,
                       dy_nhwc, ax.swap)
 
