@@ -133,7 +133,39 @@ def bench_one(s: dict, dtype_name: str, layout: str, direction: str, device, alg
     row["lkconv_tflops"] = mult * flops(s) / (row["lkconv_ms"] * 1e-3) / 1e12
     row["torch_tflops"] = mult * flops(s) / (row["torch_ms"] * 1e-3) / 1e12
     row["speedup"] = row["torch_ms"] / row["lkconv_ms"]
+    if algorithm == "auto":
+        row["auto"] = auto_choices(sets[0][0], sets[0][1], stride, pad, dil, grad)
     return row
+
+
+def auto_choices(x, w, stride, pad, dil, grad: bool) -> dict:
+    """What "auto" chose for each direction of this problem and the times it measured (ms), from the cache."""
+    from ..ops.autotune_cache import lookup
+    from ..ops.depthwise2d import dispatch
+    from ..ops.depthwise2d.problem import Problem
+
+    out = {}
+    p4 = (pad[0], pad[0], pad[1], pad[1])
+    for direction in ("fwd", "dgrad", "wgrad") if grad else ("fwd",):
+        prob = Problem.make(direction, x, w, (stride, stride), p4, (dil, dil))
+        entry = lookup(dispatch._cache_key(prob)) if prob.device.type == "cuda" else None
+        out[direction] = entry or {"algorithm": dispatch.choose(prob, "auto", None) if prob.device.type != "cuda" else "?"}
+    return out
+
+
+def format_choices(rows: List[dict]) -> str:
+    """One line per configuration: the algorithm "auto" picked per direction, with the measured times."""
+    lines = [f"{'shape':<22} {'dtype':<5} {'layout':<6} {'direction':<6} {'chosen':<14} measured (ms)"]
+    seen = set()
+    for r in rows:
+        for direction, entry in r.get("auto", {}).items():
+            key = (r["shape"], r["dtype"], r["layout"], direction)
+            if key in seen:
+                continue
+            seen.add(key)
+            times = ", ".join(f"{a} {t:.3f}" for a, t in sorted(entry.get("times_ms", {}).items(), key=lambda kv: kv[1]))
+            lines.append(f"{r['shape']:<22} {r['dtype']:<5} {r['layout']:<6} {direction:<6} {entry['algorithm']:<14} {times}")
+    return "\n".join(lines)
 
 
 def cpu_scaled(s: dict) -> dict:
@@ -299,6 +331,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     png = plot(rows, out / "bench.png", header)
     print(header)
     print(format_table(rows, peak))
+    if args.algorithm == "auto":
+        print("\nWhat algorithm=\"auto\" chose, and why (its measurements):")
+        print(format_choices(rows))
     print(f"wrote {out / 'bench.json'}" + (f" and {png}" if png else " (install matplotlib for the plot)"))
     return 0
 
