@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Checks and timings for one lease of the GPU machine, in priority order, each step time-bounded.
+# Usage (from the repo root, on the device):  bash benchmarks/device_session.sh A|B|C
+#   A: correctness — lkconv verify (all algorithms), the op tests on the GPU, host-overhead profile (~8 min)
+#   B: lkconv bench fp32 and bf16, NCHW (~8 min)
+#   C: lkconv bench channels_last, implicit_gemm, the 1D ops, SKA/DCLS (~9 min)
+# Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out.
+set -u
+OUT=${OUT:-out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 LKCONV_CACHE_DIR=${LKCONV_CACHE_DIR:-/tmp/lkconv-cache}
+step() {
+    local name=$1 limit=$2
+    shift 2
+    echo "== $name ($*)"
+    timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+    echo "$name rc=$?"
+    tail -n 4 "$OUT/$name.log"
+}
+python -c "import torch, triton; print(torch.__version__, triton.__version__, torch.cuda.get_device_name())"
+case "${1:-A}" in
+A)
+    step verify 220 python -m lkconv verify --quick --jobs 15
+    step pytest_ops 200 python -m pytest -q -n 8 tests/ops
+    step overhead 80 python benchmarks/overhead.py --shapes convnext_t.s1,unireplknet_t.s3,inceptionnext_t.band
+    ;;
+B)
+    step bench_fp32_nchw 240 python -m lkconv bench --jobs 15 --dtypes fp32 --layouts nchw --out "$OUT/fp32_nchw"
+    step bench_bf16_nchw 240 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nchw --out "$OUT/bf16_nchw"
+    ;;
+C)
+    step bench_fp32_nhwc 200 python -m lkconv bench --jobs 15 --dtypes fp32,bf16 --layouts nhwc --quick --out "$OUT/nhwc"
+    step bench_igemm 120 python -m lkconv bench --jobs 15 --algorithm implicit_gemm --dtypes bf16,fp32 --layouts nchw --quick --out "$OUT/igemm"
+    step bench_long1d 60 python -m lkconv bench --op long_conv1d --out "$OUT/long1d"
+    step bench_short1d 60 python -m lkconv bench --op short_conv1d --out "$OUT/short1d"
+    step ska_dcls 90 python benchmarks/ska_dcls_device.py --json "$OUT/ska_dcls.json"
+    ;;
+esac
