@@ -368,6 +368,10 @@ class _FwdPlan:
     w_nhwc: bool  # weights copied to (kh, kw, C) so that channel loads coalesce
     x_pads: Optional[Tuple[int, int, int, int]]  # F.pad argument when the input is pre-padded
 
+    @functools.cached_property
+    def kwargs(self) -> dict:
+        return dict(self.consts)
+
 
 @functools.lru_cache(maxsize=1024)
 def _plan_fwd(x_shape, x_stride, y_shape, y_stride, w_shape, w_stride, elem_size, stride, dilation, pad_t, pad_l,
@@ -466,13 +470,13 @@ def launch_fwd(
                      bias is not None, config)
     if plan.w_nhwc:
         weight = weight[:, 0].permute(1, 2, 0).contiguous()
-        w_view = weight[plan.w_offset[0]:, plan.w_offset[1]:]
+        w_view = weight[plan.w_offset[0]:, plan.w_offset[1]:] if any(plan.w_offset) else weight
     else:
-        w_view = weight[:, :, plan.w_offset[0]:, plan.w_offset[1]:]
+        w_view = weight[:, :, plan.w_offset[0]:, plan.w_offset[1]:] if any(plan.w_offset) else weight
     if plan.x_pads is not None:
         x = torch.nn.functional.pad(x, plan.x_pads)
     depthwise_conv2d_fwd_kernel[plan.grid](x, w_view, bias if bias is not None else w_view, y, *plan.ints,
-                                           **dict(plan.consts))
+                                           **plan.kwargs)
     return y
 
 
@@ -536,6 +540,10 @@ class _WgradPlan:
     dy_nhwc: Optional[bool]  # layout grad_out must be converted to, if any
     swap: bool
 
+    @functools.cached_property
+    def kwargs(self) -> dict:
+        return dict(self.consts)
+
 
 @functools.lru_cache(maxsize=1024)
 def _plan_wgrad(x_shape, x_stride, dy_shape, dy_stride, kh, kw, elem_size, stride, dilation, pad_t, pad_l, config,
@@ -579,7 +587,7 @@ def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config: Optiona
     if plan.x_pads is not None:
         x = torch.nn.functional.pad(x, plan.x_pads)
     part = torch.empty(plan.part_shape, device=x.device, dtype=torch.float32)
-    depthwise_conv2d_wgrad_kernel[plan.grid](x, grad_out, part, *plan.ints, **dict(plan.consts))
+    depthwise_conv2d_wgrad_kernel[plan.grid](x, grad_out, part, *plan.ints, **plan.kwargs)
     dw = part.sum(0) if plan.part_shape[0] > 1 else part[0]
     if plan.swap:
         dw = dw.transpose(1, 2)
