@@ -38,6 +38,14 @@ SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 if triton is not None:
 
     @triton.jit
+    def _pixel_tile(N_PBLK, WC, H, W, BLOCK_P: tl.constexpr):
+        """(image n, weight group g, flat pixels p, in-bounds mask, rows h, columns w) of program_id(0)."""
+        pid = tl.program_id(0)
+        ng = pid // N_PBLK
+        p = (pid % N_PBLK) * BLOCK_P + tl.arange(0, BLOCK_P)
+        return ng // WC, ng % WC, p, p < H * W, p // W, p % W
+
+    @triton.jit
     def ska_fwd_kernel(
         x_ptr, w_ptr, y_ptr,
         C, WC, H, W, N_PBLK,
@@ -51,18 +59,9 @@ if triton is not None:
 
         Grid: (N * WC * N_PBLK, channel blocks of the group).
         """
-        pid = tl.program_id(0)
-        pid_j = tl.program_id(1)
-        pblk = pid % N_PBLK
-        ng = pid // N_PBLK
-        n = ng // WC
-        g = ng % WC
-        c = g + (pid_j * BLOCK_G + tl.arange(0, BLOCK_G)) * WC
+        n, g, p, p_ok, h, w = _pixel_tile(N_PBLK, WC, H, W, BLOCK_P)
+        c = g + (tl.program_id(1) * BLOCK_G + tl.arange(0, BLOCK_G)) * WC
         c_ok = c < C
-        p = pblk * BLOCK_P + tl.arange(0, BLOCK_P)
-        p_ok = p < H * W
-        h = p // W
-        w = p % W
         x_nc = x_ptr + n.to(tl.int64) * sxn + c.to(tl.int64)[:, None] * sxc
         w_ng = w_ptr + n.to(tl.int64) * swn + g.to(tl.int64) * swg
         acc = tl.zeros([BLOCK_G, BLOCK_P], dtype=ACC)
@@ -91,18 +90,9 @@ if triton is not None:
 
         with (ho, wo) = (h - i + PAD, w - j + PAD). Grid: (N * WC * N_PBLK, channel blocks of the group).
         """
-        pid = tl.program_id(0)
-        pid_j = tl.program_id(1)
-        pblk = pid % N_PBLK
-        ng = pid // N_PBLK
-        n = ng // WC
-        g = ng % WC
-        c = g + (pid_j * BLOCK_G + tl.arange(0, BLOCK_G)) * WC
+        n, g, p, p_ok, h, w = _pixel_tile(N_PBLK, WC, H, W, BLOCK_P)
+        c = g + (tl.program_id(1) * BLOCK_G + tl.arange(0, BLOCK_G)) * WC
         c_ok = c < C
-        p = pblk * BLOCK_P + tl.arange(0, BLOCK_P)
-        p_ok = p < H * W
-        h = p // W
-        w = p % W
         dy_nc = dy_ptr + n.to(tl.int64) * sgn + c.to(tl.int64)[:, None] * sgc
         w_ng = w_ptr + n.to(tl.int64) * swn + g.to(tl.int64) * swg
         acc = tl.zeros([BLOCK_G, BLOCK_P], dtype=ACC)
@@ -131,15 +121,7 @@ if triton is not None:
 
         Grid: (N * WC * N_PBLK,); each program reduces over all G_MAX channel slots of its group.
         """
-        pid = tl.program_id(0)
-        pblk = pid % N_PBLK
-        ng = pid // N_PBLK
-        n = ng // WC
-        g = ng % WC
-        p = pblk * BLOCK_P + tl.arange(0, BLOCK_P)
-        p_ok = p < H * W
-        h = p // W
-        w = p % W
+        n, g, p, p_ok, h, w = _pixel_tile(N_PBLK, WC, H, W, BLOCK_P)
         jj = tl.arange(0, BLOCK_G)
         dy_n = dy_ptr + n.to(tl.int64) * sgn
         x_n = x_ptr + n.to(tl.int64) * sxn
