@@ -22,6 +22,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 
 from ..._triton import triton_available
+from .._launch import FastLauncher
 
 if triton_available():
     import triton
@@ -212,6 +213,10 @@ if triton is not None:
             for t in tl.static_range(JB * KA):
                 tot = tl.sum(accs[t], axis=1 - CH_AXIS)
                 tl.store(part_k + (t % KA) * KB + jb + t // KA, tot, mask=(co_1d < C_OUT) & (jb + t // KA < KB))
+
+
+_launch_fwd = FastLauncher(depthwise_conv2d_fwd_kernel) if triton is not None else None
+_launch_wgrad = FastLauncher(depthwise_conv2d_wgrad_kernel) if triton is not None else None
 
 
 @dataclass(frozen=True)
@@ -475,8 +480,8 @@ def launch_fwd(
         w_view = weight[:, :, plan.w_offset[0]:, plan.w_offset[1]:] if any(plan.w_offset) else weight
     if plan.x_pads is not None:
         x = torch.nn.functional.pad(x, plan.x_pads)
-    depthwise_conv2d_fwd_kernel[plan.grid](x, w_view, bias if bias is not None else w_view, y, *plan.ints,
-                                           **plan.kwargs)
+    _launch_fwd(plan, plan.grid, (x, w_view, bias if bias is not None else w_view, y, *plan.ints), plan.kwargs, 3,
+                lambda: torch.empty_strided(y.size(), y.stride(), dtype=y.dtype, device=y.device))
     return y
 
 
@@ -587,7 +592,7 @@ def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config: Optiona
     if plan.x_pads is not None:
         x = torch.nn.functional.pad(x, plan.x_pads)
     part = torch.empty(plan.part_shape, device=x.device, dtype=torch.float32)
-    depthwise_conv2d_wgrad_kernel[plan.grid](x, grad_out, part, *plan.ints, **plan.kwargs)
+    _launch_wgrad(plan, plan.grid, (x, grad_out, part, *plan.ints), plan.kwargs, 2, lambda: torch.empty_like(part))
     dw = part.sum(0) if plan.part_shape[0] > 1 else part[0]
     if plan.swap:
         dw = dw.transpose(1, 2)

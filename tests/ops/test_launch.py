@@ -1,0 +1,84 @@
+"""FastLauncher: direct launches of compiled kernels, checked bit for bit against the JIT launch first."""
+import torch
+
+from lkconv.ops._launch import FastLauncher
+
+
+class FakeCompiled:
+    """Stands in for Triton's CompiledKernel: compiled[grid](*all_args) runs the kernel."""
+
+    def __init__(self, log, mode="same"):
+        self.log, self.mode = log, mode
+
+    def __getitem__(self, grid):
+        def run(x, y, scale, BLOCK):
+            self.log.append(("fast", BLOCK))
+            if self.mode == "raise":
+                raise TypeError("launcher signature mismatch")
+            y.copy_(x * scale + (1.0 if self.mode == "wrong" else 0.0))
+        return run
+
+
+class FakeKernel:
+    """Stands in for a @triton.jit function: kernel[grid](*args, **constexprs) binds, launches, returns compiled."""
+
+    arg_names = ["x", "y", "scale", "BLOCK"]
+
+    def __init__(self, mode="same"):
+        self.log, self.mode = [], mode
+
+    def __getitem__(self, grid):
+        def run(x, y, scale, BLOCK, num_warps=4):
+            self.log.append(("jit", BLOCK))
+            y.copy_(x * scale)
+            return FakeCompiled(self.log, self.mode)
+        return run
+
+
+def _call(launcher, x, y, plan="p"):
+    launcher(plan, (1, 1, 1), (x, y, 2.0), {"BLOCK": 64, "num_warps": 4}, 1, lambda: torch.empty_like(y))
+
+
+def test_checked_then_direct():
+    k = FakeKernel()
+    fl = FastLauncher(k)
+    x, y = torch.randn(8), torch.empty(8)
+    _call(fl, x, y)
+    assert k.log == [("jit", 64), ("fast", 64)]  # JIT launch, then the checked direct launch into scratch
+    y.zero_()
+    _call(fl, x, y)
+    assert k.log[-1] == ("fast", 64) and len(k.log) == 3
+    torch.testing.assert_close(y, 2 * x)
+    _call(fl, x.double(), torch.empty(8, dtype=torch.float64))  # another dtype: a new configuration
+    assert k.log[-2:] == [("jit", 64), ("fast", 64)]
+
+
+def test_mismatch_disables_fast_path():
+    k = FakeKernel("wrong")
+    fl = FastLauncher(k)
+    x, y = torch.randn(8), torch.empty(8)
+    _call(fl, x, y)
+    assert not fl.enabled
+    _call(fl, x, y)
+    assert k.log[-1] == ("jit", 64)
+    torch.testing.assert_close(y, 2 * x)
+
+
+def test_exception_disables_fast_path():
+    k = FakeKernel("raise")
+    fl = FastLauncher(k)
+    x, y = torch.randn(8), torch.empty(8)
+    _call(fl, x, y)
+    _call(fl, x, y)
+    assert not fl.enabled and k.log[-1] == ("jit", 64)
+    torch.testing.assert_close(y, 2 * x)
+
+
+def test_env_var_turns_it_off(monkeypatch):
+    monkeypatch.setenv("LKCONV_FAST_LAUNCH", "0")
+    k = FakeKernel()
+    fl = FastLauncher(k)
+    x, y = torch.randn(8), torch.empty(8)
+    _call(fl, x, y)
+    _call(fl, x, y)
+    assert [e[0] for e in k.log] == ["jit", "jit"]
