@@ -197,13 +197,15 @@ def check_large(algorithm: str, device, channels_checked: int = 4) -> Result:
 
 def serves(case: Case, algorithm: str, device) -> bool:
     """Whether ``algorithm`` claims it can serve the case (an explicit algorithm that can't must raise)."""
-    x = torch.empty(case.n, case.c, case.h, case.w, device=device, dtype=DTYPES[case.dtype])
+    x = _make_input(case, device, DTYPES[case.dtype])
     w = torch.empty(case.c * case.mult, 1, case.kh, case.kw, device=device, dtype=x.dtype)
     check_tensors(x, w, None)
     g = parse_conv_args(x, w, case.stride, case.padding, case.dilation, case.padding_mode)
-    pad = tuple(a + b for a, b in zip(g.pad, g.mode_pad))
-    xs = torch.empty(case.n, case.c, case.h + pad[0] + pad[1], case.w + pad[2] + pad[3], device=device, dtype=x.dtype)
-    return dispatch.explain(Problem.make("fwd", xs, w, g.stride, g.pad, g.dilation), algorithm) is None
+    if any(g.mode_pad):  # the op pads first (keeping channels_last), then convolves with zero padding
+        pt, pb, pl, pr = g.mode_pad
+        xp = torch.nn.functional.pad(x, (pl, pr, pt, pb))
+        x = xp.contiguous(memory_format=torch.channels_last) if case.layout == "nhwc" else xp
+    return dispatch.explain(Problem.make("fwd", x, w, g.stride, g.pad, g.dilation), algorithm) is None
 
 
 def default_algorithms(device) -> List[str]:

@@ -21,9 +21,12 @@ def test_info(capsys):
 
 
 def test_verify_runs_and_passes(capsys):
-    assert main(["verify", "--algorithms", "direct,torch", "--seed", "3"]) == 0
+    """The default suite: every algorithm that runs here (and auto) on the tiny CPU cases."""
+    assert main(["verify", "--seed", "3"]) == 0
     out = capsys.readouterr().out
-    assert "0 failed" in out and "direct" in out
+    assert "0 failed" in out
+    for algo in ("direct", "implicit_gemm", "fft", "torch", "auto"):
+        assert f" {algo} " in out, algo
 
 
 def test_verify_fails_on_a_wrong_algorithm(monkeypatch, capsys):
