@@ -177,45 +177,36 @@ def _check_grid(n_prog: int) -> None:
         raise ValueError(f"ska: problem too large for one launch ({n_prog} programs)")
 
 
-def ska_fwd(x: torch.Tensor, w: torch.Tensor, k: int, config: Optional[SkaConfig] = None) -> torch.Tensor:
-    """y (N, C, H, W) in x's dtype from x (N, C, H, W) and w (N, WC, k*k, H, W); any strides."""
-    n, c, h, wd = x.shape
+def _launch_pixel_kernel(kernel, a: torch.Tensor, w: torch.Tensor, out: torch.Tensor, k: int,
+                         config: Optional[SkaConfig]) -> torch.Tensor:
+    """Run the forward or input-gradient kernel: ``a`` and ``out`` are (N, C, H, W), w is (N, WC, k*k, H, W)."""
+    n, c, h, wd = a.shape
     wc = w.shape[1]
-    y = _empty((n, c, h, wd), x, x.dtype)
-    if y.numel() == 0:
-        return y
+    if out.numel() == 0:
+        return out
     g_max = triton.cdiv(c, wc)
     cfg = config or choose_config(h * wd, g_max)
     n_pblk = triton.cdiv(h * wd, cfg.block_p)
     grid = (n * wc * n_pblk, triton.cdiv(g_max, cfg.block_g))
     _check_grid(grid[0])
-    ska_fwd_kernel[grid](
-        x, w, y, c, wc, h, wd, n_pblk, *x.stride(), *w.stride(), *y.stride(),
-        K=k, PAD=ska_pads(k)[0], BLOCK_G=cfg.block_g, BLOCK_P=cfg.block_p, ACC=_acc_type(x, w),
+    kernel[grid](
+        a, w, out, c, wc, h, wd, n_pblk, *a.stride(), *w.stride(), *out.stride(),
+        K=k, PAD=ska_pads(k)[0], BLOCK_G=cfg.block_g, BLOCK_P=cfg.block_p, ACC=_acc_type(a, w),
         num_warps=cfg.num_warps,
     )
-    return y
+    return out
+
+
+def ska_fwd(x: torch.Tensor, w: torch.Tensor, k: int, config: Optional[SkaConfig] = None) -> torch.Tensor:
+    """y (N, C, H, W) in x's dtype from x (N, C, H, W) and w (N, WC, k*k, H, W); any strides."""
+    return _launch_pixel_kernel(ska_fwd_kernel, x, w, _empty(tuple(x.shape), x, x.dtype), k, config)
 
 
 def ska_bwd_x(grad_out: torch.Tensor, w: torch.Tensor, k: int, dtype: torch.dtype,
               config: Optional[SkaConfig] = None) -> torch.Tensor:
     """dL/dx (N, C, H, W), contiguous, in ``dtype``, from grad_out (N, C, H, W) and w (N, WC, k*k, H, W)."""
-    n, c, h, wd = grad_out.shape
-    wc = w.shape[1]
-    dx = _empty((n, c, h, wd), grad_out, dtype)
-    if dx.numel() == 0:
-        return dx
-    g_max = triton.cdiv(c, wc)
-    cfg = config or choose_config(h * wd, g_max)
-    n_pblk = triton.cdiv(h * wd, cfg.block_p)
-    grid = (n * wc * n_pblk, triton.cdiv(g_max, cfg.block_g))
-    _check_grid(grid[0])
-    ska_bwd_x_kernel[grid](
-        grad_out, w, dx, c, wc, h, wd, n_pblk, *grad_out.stride(), *w.stride(), *dx.stride(),
-        K=k, PAD=ska_pads(k)[0], BLOCK_G=cfg.block_g, BLOCK_P=cfg.block_p, ACC=_acc_type(grad_out, w),
-        num_warps=cfg.num_warps,
-    )
-    return dx
+    return _launch_pixel_kernel(ska_bwd_x_kernel, grad_out, w, _empty(tuple(grad_out.shape), grad_out, dtype), k,
+                                config)
 
 
 def ska_bwd_w(grad_out: torch.Tensor, x: torch.Tensor, wc: int, k: int, dtype: torch.dtype,
