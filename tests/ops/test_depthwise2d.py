@@ -12,7 +12,7 @@ import lkconv
 from lkconv.ops import autotune_cache
 from lkconv.ops.depthwise2d import dispatch
 from lkconv.ops.depthwise2d.problem import Problem
-from lkconv.testing import poison_outputs, rel_error, tolerance
+from lkconv.testing import rel_error
 from lkconv.tools import verify
 
 from ..conftest import HAS_CUDA, gpu

@@ -142,17 +142,8 @@ class ImplicitGemmAlgorithm:
 
 _REGISTRY: Dict[str, object] = {"direct": DirectAlgorithm(), "implicit_gemm": ImplicitGemmAlgorithm(),
                                 "fft": FFTAlgorithm(), "torch": TorchAlgorithm()}
-_NOT_BUILT: tuple = ()
 # implicit_gemm joins "auto" once it has been verified on a GPU (so far: CPU interpreter only)
 _AUTO_ORDER = ("direct", "fft", "torch")
-
-
-def register(name: str, algorithm: object, auto_candidate: bool = True) -> None:
-    """Make ``algorithm`` (an object with reason/fwd/dgrad/wgrad) selectable by name."""
-    global _AUTO_ORDER
-    _REGISTRY[name] = algorithm
-    if auto_candidate and name not in _AUTO_ORDER:
-        _AUTO_ORDER = (name,) + _AUTO_ORDER
 
 
 def check_algorithm_name(algorithm) -> None:
@@ -162,8 +153,6 @@ def check_algorithm_name(algorithm) -> None:
 
 def explain(prob: Problem, algorithm: str) -> Optional[str]:
     """Why ``algorithm`` cannot serve ``prob`` (None if it can)."""
-    if algorithm in _NOT_BUILT and algorithm not in _REGISTRY:
-        return explain_name(algorithm)
     return _REGISTRY[algorithm].reason(prob)
 
 
@@ -245,10 +234,6 @@ def run(direction: str, algorithm: str, *args) -> torch.Tensor:
         if not (prob.device.type == "cuda" and torch.cuda.is_current_stream_capturing()):
             _resolved[key] = name
     return getattr(_REGISTRY[name], direction)(*args)
-
-
-def explain_name(algorithm: str) -> str:
-    return f"algorithm {algorithm!r} is not available in this build of lkconv"
 
 
 def resolved_to_torch(x, w, stride, pad, dil, needs_grad: bool) -> bool:
