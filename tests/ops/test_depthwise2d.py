@@ -69,6 +69,22 @@ def test_direct_config_variants_agree(device):
         assert rel_error(dw, wr.grad) < 1e-5
 
 
+def test_prepadded_input_with_one_pixel_planes(device):
+    """A 1x1 plane is both NCHW and NHWC; the zero-bordered copy must be laid out as the kernel reads it."""
+    from lkconv.ops.depthwise2d import direct
+
+    x = torch.randn(1, 7, 13, 13, device=device)
+    w = torch.randn(7, 1, 13, 13, device=device)
+    dy = torch.randn(1, 7, 1, 1, device=device)
+    xr, wr = x.double().requires_grad_(), w.double().requires_grad_()
+    lkconv.depthwise_conv2d(xr, wr).backward(dy.double())
+    cfg = direct.DirectConfig(13, 8, 16, 4, True)
+    dx = direct.conv_dgrad(dy, x.shape, w, (1, 1), (0, 0, 0, 0), (1, 1), torch.full_like(x, float("nan")), cfg)
+    assert rel_error(dx, xr.grad) < 1e-5
+    y = direct.conv_fwd(dy, w[:, :, :1, :1], None, (1, 1), (3, 3, 3, 3), (1, 1), torch.empty(1, 7, 7, 7, device=device), cfg)
+    assert rel_error(y, lkconv.depthwise_conv2d(dy.double(), w[:, :, :1, :1].double(), None, 1, 3)) < 1e-5
+
+
 def test_auto_on_cpu_is_the_reference():
     x = torch.randn(2, 4, 10, 9)
     w = torch.randn(8, 1, 3, 5)

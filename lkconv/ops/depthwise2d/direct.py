@@ -438,10 +438,20 @@ def _dense_strides(shape, nhwc: bool):
 
 
 def _padded_layout(shape, stride, pads):
-    """Shape and strides F.pad produces (same memory format as the input)."""
+    """Shape and strides of :func:`_pad_input`'s result (the input's memory format, as the kernels read it)."""
     n, c, h, w = shape
     shape = (n, c, h + pads[2] + pads[3], w + pads[0] + pads[1])
     return shape, _dense_strides(shape, c > 1 and stride[1] == 1)
+
+
+def _pad_input(x: torch.Tensor, pads) -> torch.Tensor:
+    """Zero-bordered copy of x, dense in the layout :func:`_padded_layout` predicts.
+
+    F.pad may pick the other layout for ambiguous inputs (a 1x1 plane is both NCHW and NHWC).
+    """
+    nhwc = x.shape[1] > 1 and x.stride(1) == 1
+    y = torch.nn.functional.pad(x, pads)
+    return y.contiguous(memory_format=torch.channels_last if nhwc else torch.contiguous_format)
 
 
 def _strides_of(stride, swap: bool):
@@ -479,7 +489,7 @@ def launch_fwd(
     else:
         w_view = weight[:, :, plan.w_offset[0]:, plan.w_offset[1]:] if any(plan.w_offset) else weight
     if plan.x_pads is not None:
-        x = torch.nn.functional.pad(x, plan.x_pads)
+        x = _pad_input(x, plan.x_pads)
     _launch_fwd(plan, plan.grid, (x, w_view, bias if bias is not None else w_view, y, *plan.ints), plan.kwargs, 3,
                 lambda: torch.empty_strided(y.size(), y.stride(), dtype=y.dtype, device=y.device))
     return y
@@ -590,7 +600,7 @@ def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config: Optiona
     if plan.dy_nhwc is not None:
         grad_out = grad_out.contiguous(memory_format=torch.channels_last if plan.dy_nhwc else torch.contiguous_format)
     if plan.x_pads is not None:
-        x = torch.nn.functional.pad(x, plan.x_pads)
+        x = _pad_input(x, plan.x_pads)
     part = torch.empty(plan.part_shape, device=x.device, dtype=torch.float32)
     _launch_wgrad(plan, plan.grid, (x, grad_out, part, *plan.ints), plan.kwargs, 2, lambda: torch.empty_like(part))
     dw = part.sum(0) if plan.part_shape[0] > 1 else part[0]
