@@ -24,7 +24,7 @@ class FastLauncher:
 
     def __init__(self, kernel):
         self.kernel = kernel
-        self.compiled: Dict[tuple, object] = {}
+        self.compiled: Dict[tuple, tuple] = {}  # key -> (compiled[grid] runner, constexpr values)
         self.enabled = os.environ.get("LKCONV_FAST_LAUNCH", "1").strip().lower() not in ("0", "false", "off", "no")
 
     @staticmethod
@@ -38,10 +38,10 @@ class FastLauncher:
 
         ``scratch()`` returns an empty tensor laid out like ``args[out_index]``; it receives the check launch.
         """
-        key = self._key(plan_key, args) if self.enabled else None
-        compiled = self.compiled.get(key) if key is not None else None
-        if compiled is not None:
-            compiled[grid](*args, *self._constexpr_values(args, kwargs))
+        key = self._key((plan_key, grid), args) if self.enabled else None
+        hit = self.compiled.get(key) if key is not None else None
+        if hit is not None:
+            hit[0](*args, *hit[1])
             return
         result = self.kernel[grid](*args, **kwargs)
         out = args[out_index]
@@ -51,12 +51,13 @@ class FastLauncher:
             probe = scratch()
             fast_args = list(args)
             fast_args[out_index] = probe
-            result[grid](*fast_args, *self._constexpr_values(args, kwargs))
+            runner, consts = result[grid], self._constexpr_values(args, kwargs)
+            runner(*fast_args, *consts)
             ok = _same_bits(probe, args[out_index])
         except Exception:
             ok = False
         if ok:
-            self.compiled[key] = result
+            self.compiled[key] = (runner, consts)
         else:
             self.enabled = False
 

@@ -85,6 +85,18 @@ def test_prepadded_input_with_one_pixel_planes(device):
     assert rel_error(y, lkconv.depthwise_conv2d(dy.double(), w[:, :, :1, :1].double(), None, 1, 3)) < 1e-5
 
 
+@pytest.mark.parametrize("algorithm", ["direct", "torch", "auto"])
+def test_strided_bias_and_weight_views(algorithm, device):
+    """Non-contiguous bias and weight views (the second call takes the memoized path)."""
+    x = torch.randn(2, 3, 9, 8, device=device)
+    w = torch.randn(3, 1, 5, 10, device=device)[:, :, :, ::2]
+    b = torch.randn(6, device=device)[::2]
+    ref = F.conv2d(x.double(), w.double(), b.double(), 1, 2, 1, 3)
+    for _ in range(2):
+        y = lkconv.depthwise_conv2d(x, w, b, 1, 2, algorithm=algorithm)
+        assert rel_error(y, ref) < 1e-5
+
+
 def test_auto_on_cpu_is_the_reference():
     x = torch.randn(2, 4, 10, 9)
     w = torch.randn(8, 1, 3, 5)
@@ -184,9 +196,9 @@ def test_bad_input_errors_name_the_argument(kwargs, exc, match):
         lkconv.depthwise_conv2d(x, w, b, **kwargs)
 
 
-def test_explicit_algorithm_that_cannot_serve_raises():
-    x = torch.randn(1, 2, 6, 6, dtype=torch.float64)
-    w = torch.randn(2, 1, 3, 3, dtype=torch.float64)
+def test_explicit_algorithm_that_cannot_serve_raises(device):
+    x = torch.randn(1, 2, 6, 6, dtype=torch.float64, device=device)
+    w = torch.randn(2, 1, 3, 3, dtype=torch.float64, device=device)
     with pytest.raises(ValueError, match="algorithm='direct' cannot serve this call: .*dtype"):
         lkconv.depthwise_conv2d(x, w, algorithm="direct")
 

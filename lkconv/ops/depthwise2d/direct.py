@@ -483,6 +483,11 @@ def launch_fwd(
     plan = _plan_fwd(tuple(x.shape), x.stride(), tuple(y.shape), y.stride(), tuple(weight.shape), weight.stride(),
                      x.element_size(), tuple(stride), tuple(dilation), pad_t, pad_l, mult_div, group, taps,
                      bias is not None, config)
+    return _run_fwd(plan, x, weight, bias, y)
+
+
+def _run_fwd(plan: _FwdPlan, x, weight, bias, y) -> torch.Tensor:
+    """Launch a planned forward (the tensors must have the shapes and strides the plan was made for)."""
     if plan.w_nhwc:
         weight = weight[:, 0].permute(1, 2, 0).contiguous()
         w_view = weight[plan.w_offset[0]:, plan.w_offset[1]:] if any(plan.w_offset) else weight
@@ -493,6 +498,16 @@ def launch_fwd(
     _launch_fwd(plan, plan.grid, (x, w_view, bias if bias is not None else w_view, y, *plan.ints), plan.kwargs, 3,
                 lambda: torch.empty_strided(y.size(), y.stride(), dtype=y.dtype, device=y.device))
     return y
+
+
+def plan_conv_fwd(x, weight, bias, y_shape, y_stride, stride, pad, dilation) -> _FwdPlan:
+    """The forward plan of :func:`conv_fwd` for an output of ``y_shape``/``y_stride`` (see run_planned_fwd)."""
+    return _plan_fwd(tuple(x.shape), x.stride(), tuple(y_shape), tuple(y_stride), tuple(weight.shape),
+                     weight.stride(), x.element_size(), tuple(stride), tuple(dilation), pad[0], pad[2],
+                     weight.shape[0] // x.shape[1], 1, ((0, 1), (0, 1)), bias is not None, None)
+
+
+run_planned_fwd = _run_fwd
 
 
 def conv_fwd(x, weight, bias, stride, pad, dilation, out: torch.Tensor, config=None) -> torch.Tensor:

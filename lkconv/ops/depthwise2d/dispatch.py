@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import statistics
 import warnings
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -29,7 +29,18 @@ def _alloc(shape, like: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return t
 
 
-class TorchAlgorithm:
+class _Algorithm:
+    """An algorithm computes fwd(x, w, b, ...), dgrad(dy, x, w, ...) and wgrad(dy, x, w, ...)."""
+
+    name = ""
+
+    def bind(self, direction: str, x, w, b, stride, pad, dil) -> Callable:
+        """A callable computing ``direction`` for later calls with the same x/w signature: fwd(x, w, b),
+        dgrad(dy, x, w) or wgrad(dy, x, w). Binding once keeps per-call host work small."""
+        return lambda t0, t1, t2: getattr(self, direction)(t0, t1, t2, stride, pad, dil)
+
+
+class TorchAlgorithm(_Algorithm):
     """PyTorch's own convolution (cuDNN on CUDA, oneDNN/ATen on CPU)."""
 
     name = "torch"
@@ -49,7 +60,7 @@ class TorchAlgorithm:
         return reference.depthwise_conv2d_wgrad_torch(dy, x, w, stride, pad, dil).contiguous()
 
 
-class DirectAlgorithm:
+class DirectAlgorithm(_Algorithm):
     """Triton direct kernels on CUDA cores (:mod:`.direct`)."""
 
     name = "direct"
@@ -79,8 +90,55 @@ class DirectAlgorithm:
             return torch.zeros_like(w, memory_format=torch.contiguous_format)
         return direct.conv_wgrad(dy, x, w.shape, stride, pad, dil).to(w.dtype)
 
+    def bind(self, direction, x, w, b, stride, pad, dil):
+        if direction == "fwd":
+            return self._bind_fwd(x, w, b, stride, pad, dil)
+        if direction == "dgrad":
+            return self._bind_dgrad(x, w, stride, pad, dil)
+        return super().bind(direction, x, w, b, stride, pad, dil)
 
-class FFTAlgorithm:
+    def _bind_fwd(self, x, w, b, stride, pad, dil):
+        n, c = x.shape[:2]
+        ho = (x.shape[2] + pad[0] + pad[1] - dil[0] * (w.shape[2] - 1) - 1) // stride[0] + 1
+        wo = (x.shape[3] + pad[2] + pad[3] - dil[1] * (w.shape[3] - 1) - 1) // stride[1] + 1
+        shape = (n, w.shape[0], ho, wo)
+        if n * w.shape[0] * ho * wo == 0:
+            return super().bind("fwd", x, w, b, stride, pad, dil)
+        strides = _dense_strides(shape, output_memory_format(x))
+        plan = direct.plan_conv_fwd(x, w, b, shape, strides, stride, pad, dil)
+        dtype, device = x.dtype, x.device
+
+        def fwd(x, w, b):
+            y = torch.empty_strided(shape, strides, dtype=dtype, device=device)
+            if poisoning():
+                y.fill_(float("nan"))
+            return direct.run_planned_fwd(plan, x, w, b, y)
+
+        return fwd
+
+    def _bind_dgrad(self, x, w, stride, pad, dil):
+        shape, dtype, device = tuple(x.shape), x.dtype, x.device
+        if x.numel() == 0:
+            return super().bind("dgrad", x, w, None, stride, pad, dil)
+        strides = _dense_strides(shape, output_memory_format(x))
+
+        def dgrad(dy, x, w):
+            dx = torch.empty_strided(shape, strides, dtype=dtype, device=device)
+            if poisoning():
+                dx.fill_(float("nan"))
+            if dy.numel() == 0:
+                return dx.zero_()
+            return direct.conv_dgrad(dy, shape, w, stride, pad, dil, dx)
+
+        return dgrad
+
+
+def _dense_strides(shape, memory_format) -> tuple:
+    n, c, h, w = shape
+    return (c * h * w, 1, c * w, c) if memory_format == torch.channels_last else (c * h * w, h * w, w, 1)
+
+
+class FFTAlgorithm(_Algorithm):
     """Spectral products with torch.fft (:mod:`.fft`); out of memory falls back to the direct kernels or PyTorch."""
 
     name = "fft"
@@ -115,7 +173,7 @@ class FFTAlgorithm:
             return self._fallback(x, w, stride, pad, dil).wgrad(dy, x, w, stride, pad, dil)
 
 
-class ImplicitGemmAlgorithm:
+class ImplicitGemmAlgorithm(_Algorithm):
     """Tensor-core banded-Toeplitz GEMM (:mod:`.implicit_gemm`): stride 1, NCHW."""
 
     name = "implicit_gemm"
@@ -216,35 +274,52 @@ def choose(prob: Problem, algorithm: str, runner: Callable[[str], Callable[[], o
     return best
 
 
-def _memo_key(direction, algorithm, x, w, stride, pad, dil):
-    return (direction, algorithm, x.shape, x.stride(), w.shape, x.dtype, x.device, tuple(stride), tuple(pad), tuple(dil))
+def _split(direction: str, args):
+    """(tensors the bound callable takes, x, w, b, stride, pad, dil) from run()'s argument convention."""
+    if direction == "fwd":
+        x, w, b, stride, pad, dil = args
+        return (x, w, b), x, w, b, stride, pad, dil
+    dy, x, w, stride, pad, dil = args
+    return (dy, x, w), x, w, None, stride, pad, dil
+
+
+def bind(direction: str, algorithm: str, *args) -> Tuple[str, Callable]:
+    """Resolve ``algorithm`` for this call (measuring once under "auto") and bind it to the call's signature.
+
+    Returns (algorithm name, callable): fwd(x, w, b) or dgrad/wgrad(dy, x, w), valid for later calls whose
+    x and w have the same shapes, strides, dtype and device (the output gradient may vary).
+    """
+    _, x, w, b, stride, pad, dil = _split(direction, args)
+    prob = Problem.make(direction, x, w, stride, pad, dil)
+    name = choose(prob, algorithm, lambda a: (lambda: getattr(_REGISTRY[a], direction)(*args)))
+    return name, _REGISTRY[name].bind(direction, x, w, b, tuple(stride), tuple(pad), tuple(dil))
+
+
+def _memo_key(direction, algorithm, x, w, b, stride, pad, dil):
+    return (direction, algorithm, x.shape, x.stride(), x.dtype, x.device, w.shape, w.stride(), b is None,
+            tuple(stride), tuple(pad), tuple(dil))
 
 
 def run(direction: str, algorithm: str, *args) -> torch.Tensor:
     """Compute one direction. fwd args: (x, w, b, stride, pad, dil); dgrad/wgrad: (dy, x, w, stride, pad, dil)."""
-    if direction == "fwd":
-        x, w, _, stride, pad, dil = args
-    else:
-        _, x, w, stride, pad, dil = args
-    key = _memo_key(direction, algorithm, x, w, stride, pad, dil)
-    name = _resolved.get(key)
-    if name is None:
-        prob = Problem.make(direction, x, w, stride, pad, dil)
-        name = choose(prob, algorithm, lambda a: (lambda: getattr(_REGISTRY[a], direction)(*args)))
-        if not (prob.device.type == "cuda" and torch.cuda.is_current_stream_capturing()):
-            _resolved[key] = name
-    return getattr(_REGISTRY[name], direction)(*args)
+    tensors, x, w, b, stride, pad, dil = _split(direction, args)
+    key = _memo_key(direction, algorithm, x, w, b, stride, pad, dil)
+    hit = _bound.get(key)
+    if hit is None:
+        hit = bind(direction, algorithm, *args)
+        if not (x.device.type == "cuda" and torch.cuda.is_current_stream_capturing()):
+            if len(_bound) > 4096:
+                _bound.clear()
+            _bound[key] = hit
+    return hit[1](*tensors)
 
 
-def resolved_to_torch(x, w, stride, pad, dil, needs_grad: bool) -> bool:
-    """True when "auto" has already measured PyTorch fastest for every direction this call will run."""
-    directions = ("fwd", "dgrad", "wgrad") if needs_grad else ("fwd",)
-    return all(_resolved.get(_memo_key(d, "auto", x, w, stride, pad, dil)) == "torch" for d in directions)
-
-
-_resolved: Dict[tuple, str] = {}  # memo of resolved choices per call signature: steady-state calls skip choose()
+_bound: Dict[tuple, Tuple[str, Callable]] = {}  # per call signature: (algorithm, bound callable)
+_forget_hooks: List[Callable[[], None]] = []
 
 
 def forget_choices() -> None:
-    """Drop the in-process memo of auto choices (the autotune cache itself is untouched)."""
-    _resolved.clear()
+    """Drop the in-process memo of bound choices (the autotune cache itself is untouched)."""
+    _bound.clear()
+    for hook in _forget_hooks:
+        hook()

@@ -88,27 +88,55 @@ def _backward(ctx, grad_out):
 depthwise_conv2d_fwd.register_autograd(_backward, setup_context=_setup_context)
 
 
+class _Call:
+    """One eager call signature, resolved once: its geometry and, per direction, a bound (algorithm, callable)."""
+
+    __slots__ = ("geom", "algorithm", "bound")
+
+    def __init__(self, geom, algorithm: str):
+        self.geom, self.algorithm, self.bound = geom, algorithm, {}
+
+    def run(self, direction: str, t0: Tensor, t1: Tensor, t2: Optional[Tensor]) -> Tensor:
+        """fwd(x, w, b) or dgrad/wgrad(dy, x, w)."""
+        hit = self.bound.get(direction)
+        if hit is None:
+            g = self.geom
+            hit = dispatch.bind(direction, self.algorithm, t0, t1, t2, g.stride, g.pad, g.dilation)
+            if not (t0.is_cuda and torch.cuda.is_current_stream_capturing()):
+                self.bound[direction] = hit
+        return hit[1](t0, t1, t2)
+
+    def all_torch(self, needs_grad: bool) -> bool:
+        """True when "auto" measured PyTorch fastest in every direction this call will run."""
+        b = self.bound
+        ok = "fwd" in b and b["fwd"][0] == "torch"
+        if ok and needs_grad:
+            ok = "dgrad" in b and b["dgrad"][0] == "torch" and "wgrad" in b and b["wgrad"][0] == "torch"
+        return ok
+
+
 class _DepthwiseConv2dFunction(torch.autograd.Function):
     """Eager-mode path: the same computation as the custom ops without their per-call Python overhead."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, stride, pad, dilation, algorithm):
+    def forward(ctx, x, weight, bias, call):
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
-        ctx.args = (stride, pad, dilation, algorithm)
-        return dispatch.run("fwd", algorithm, x, weight, bias, stride, pad, dilation)
+        ctx.call = call
+        return call.run("fwd", x, weight, bias)
 
     @staticmethod
     def backward(ctx, grad_out):
         x, weight = ctx.saved_tensors
+        call = ctx.call
         dx = dw = db = None
         if ctx.needs_input_grad[0]:
-            dx = dispatch.run("dgrad", ctx.args[3], grad_out, x, weight, *ctx.args[:3])
+            dx = call.run("dgrad", grad_out, x, weight)
         if ctx.needs_input_grad[1]:
-            dw = dispatch.run("wgrad", ctx.args[3], grad_out, x, weight, *ctx.args[:3])
+            dw = call.run("wgrad", grad_out, x, weight)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             db = grad_out.sum(dim=(0, 2, 3), dtype=torch.float32).to(grad_out.dtype)
-        return dx, dw, db, None, None, None, None
+        return dx, dw, db, None
 
 
 def _autocast(input, weight, bias):
@@ -127,19 +155,42 @@ def _hashable(v):
     return tuple(v) if isinstance(v, (list, torch.Size)) else v
 
 
-# validated call signature -> (geometry, explicit-algorithm check done); skips re-validation on repeat calls
-_validated: dict = {}
+_calls: dict = {}  # eager call signature -> _Call (validated, resolved and bound once)
+dispatch._forget_hooks.append(_calls.clear)
 
 
 def _signature(input, weight, bias, stride, padding, dilation, padding_mode, algorithm):
     if not (isinstance(input, Tensor) and isinstance(weight, Tensor) and (bias is None or isinstance(bias, Tensor))):
         return None
     try:
-        b = None if bias is None else (bias.shape, bias.dtype, bias.device)
-        return (input.shape, input.stride(), input.dtype, input.device, weight.shape, weight.dtype, weight.device, b,
-                _hashable(stride), _hashable(padding), _hashable(dilation), padding_mode, algorithm)
+        b = None if bias is None else (bias.shape, bias.stride(), bias.dtype, bias.device)
+        return (input.shape, input.stride(), input.dtype, input.device, weight.shape, weight.stride(), weight.dtype,
+                weight.device, b, _hashable(stride), _hashable(padding), _hashable(dilation), padding_mode, algorithm)
     except TypeError:
         return None
+
+
+def _new_call(input, weight, bias, stride, padding, dilation, padding_mode, algorithm) -> _Call:
+    """Validate the arguments; an explicit algorithm that cannot serve the call raises ValueError."""
+    dispatch.check_algorithm_name(algorithm)
+    check_tensors(input, weight, bias)
+    geom = parse_conv_args(input, weight, stride, padding, dilation, padding_mode)
+    if algorithm != "auto":
+        x = _padded_input(input, geom)
+        why = dispatch.explain(Problem.make("fwd", x, weight, geom.stride, geom.pad, geom.dilation), algorithm)
+        if why is not None:
+            raise ValueError(f"algorithm={algorithm!r} cannot serve this call: {why}")
+    return _Call(geom, algorithm)
+
+
+def _padded_input(input: Tensor, geom) -> Tensor:
+    """input after the non-zero padding mode (if any), in the input's memory format."""
+    if geom.padding_mode == "zeros":
+        return input
+    x = _mode_pad(input, geom.mode_pad, geom.padding_mode)
+    if x is not input and output_memory_format(input) == torch.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)  # F.pad's reflect/replicate/circular return NCHW
+    return x
 
 
 def depthwise_conv2d(
@@ -163,33 +214,27 @@ def depthwise_conv2d(
     ValueError. Returns (N, C*m, Ho, Wo), differentiable in input, weight and bias.
     """
     input, weight, bias = _autocast(input, weight, bias)
-    compiling = torch.compiler.is_compiling()
-    sig = None if compiling else _signature(input, weight, bias, stride, padding, dilation, padding_mode, algorithm)
-    geom = _validated.get(sig) if sig is not None else None
-    if geom is None:
-        dispatch.check_algorithm_name(algorithm)
-        check_tensors(input, weight, bias)
-        geom = parse_conv_args(input, weight, stride, padding, dilation, padding_mode)
-    x = _mode_pad(input, geom.mode_pad, geom.padding_mode)
-    if x is not input and output_memory_format(input) == torch.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)  # F.pad's reflect/replicate/circular return NCHW
-    if sig is not None and sig not in _validated:
-        if algorithm != "auto":
-            why = dispatch.explain(Problem.make("fwd", x, weight, geom.stride, geom.pad, geom.dilation), algorithm)
-            if why is not None:
-                raise ValueError(f"algorithm={algorithm!r} cannot serve this call: {why}")
-        if len(_validated) > 4096:
-            _validated.clear()
-        _validated[sig] = geom
-    elif sig is None and algorithm != "auto":
-        why = dispatch.explain(Problem.make("fwd", x, weight, geom.stride, geom.pad, geom.dilation), algorithm)
-        if why is not None:
-            raise ValueError(f"algorithm={algorithm!r} cannot serve this call: {why}")
-    if compiling:  # an opaque custom op for the compiler (no graph break)
+    if torch.compiler.is_compiling():  # an opaque custom op for the compiler (no graph break)
+        geom = _new_call(input, weight, bias, stride, padding, dilation, padding_mode, algorithm).geom
+        x = _padded_input(input, geom)
+        if bias is not None:
+            bias = bias.contiguous()
         return depthwise_conv2d_fwd(x, weight, bias, list(geom.stride), list(geom.pad), list(geom.dilation), algorithm)
+    sig = _signature(input, weight, bias, stride, padding, dilation, padding_mode, algorithm)
+    call = _calls.get(sig) if sig is not None else None
+    if call is None:
+        call = _new_call(input, weight, bias, stride, padding, dilation, padding_mode, algorithm)
+        if sig is not None:
+            if len(_calls) > 4096:
+                _calls.clear()
+            _calls[sig] = call
+    geom = call.geom
+    x = input if geom.padding_mode == "zeros" else _padded_input(input, geom)
+    if bias is not None and bias.stride(0) != 1:
+        bias = bias.contiguous()
     if algorithm == "auto":
         needs_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
-        if dispatch.resolved_to_torch(x, weight, geom.stride, geom.pad, geom.dilation, needs_grad):
+        if call.all_torch(needs_grad):
             # every direction measured fastest in PyTorch: call it directly (its own autograd, no wrapper cost)
             return dispatch.TorchAlgorithm().fwd(x, weight, bias, geom.stride, geom.pad, geom.dilation)
-    return _DepthwiseConv2dFunction.apply(x, weight, bias, geom.stride, geom.pad, geom.dilation, algorithm)
+    return _DepthwiseConv2dFunction.apply(x, weight, bias, call)
