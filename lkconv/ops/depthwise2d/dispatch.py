@@ -200,8 +200,7 @@ class ImplicitGemmAlgorithm(_Algorithm):
 
 _REGISTRY: Dict[str, object] = {"direct": DirectAlgorithm(), "implicit_gemm": ImplicitGemmAlgorithm(),
                                 "fft": FFTAlgorithm(), "torch": TorchAlgorithm()}
-# implicit_gemm joins "auto" once it has been verified on a GPU (so far: CPU interpreter only)
-_AUTO_ORDER = ("direct", "fft", "torch")
+_AUTO_ORDER = ("direct", "implicit_gemm", "fft", "torch")  # candidates of "auto", timed in this order
 
 
 def check_algorithm_name(algorithm) -> None:
