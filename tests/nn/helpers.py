@@ -9,7 +9,6 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from lkconv.nn import DepthwiseConv2d
-from lkconv.ops.depthwise2d import dispatch
 from lkconv.testing import rel_error
 
 
@@ -148,15 +147,22 @@ def assert_depthwise_on_lkconv(module, expect_some=False):
 
 
 def count_depthwise_calls(monkeypatch):
-    """A list that records the direction ("fwd", "dgrad", "wgrad") of every call reaching lkconv's dispatch."""
+    """A list that records the direction ("fwd", "dgrad", "wgrad") of every call reaching lkconv's op.
+
+    "auto" may hand a call whose every direction PyTorch runs fastest straight to PyTorch; that shortcut is
+    turned off here so that every call is seen.
+    """
+    from lkconv.ops.depthwise2d import op
+
     calls = []
-    real = dispatch.run
+    real = op._Call.run
 
-    def counting(direction, *args):
+    def counting(self, direction, *args):
         calls.append(direction)
-        return real(direction, *args)
+        return real(self, direction, *args)
 
-    monkeypatch.setattr(dispatch, "run", counting)
+    monkeypatch.setattr(op._Call, "run", counting)
+    monkeypatch.setattr(op._Call, "use_torch", lambda self, *args: False)
     return calls
 
 

@@ -76,11 +76,15 @@ def _randomize(module: nn.Module):
 
 
 def _compare(ours: nn.Module, ref: nn.Module, x: torch.Tensor, tol: float, train: bool):
-    """ours already holds ref's state; same parameter names in the same order; buffers to ``tol`` too."""
+    """ours already holds ref's state; same parameter names in the same order; buffers to ``tol`` too.
+
+    In training mode cv2's BN feeds cv3 (1x1 conv) and cv3's BN with no nonlinearity between, so the gradient of
+    cv2.bn.bias is analytically zero: both sides hold rounding noise there, compared with an absolute tolerance.
+    """
     ours.train(train)
     ref.train(train)
     assert [n for n, _ in ours.named_parameters()] == [n for n, _ in ref.named_parameters()], "parameter names"
-    compare_to_reference(ours, ref, x, tol, load=False, check_buffers=False)
+    compare_to_reference(ours, ref, x, tol, load=False, check_buffers=False, grad_atol=tol * 10 if train else None)
     if train:
         for (name, b), (_, br) in zip(ours.named_buffers(), ref.named_buffers()):
             assert rel_error(b.float(), br.float()) < tol, f"buffer {name}"

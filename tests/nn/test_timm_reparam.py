@@ -1,4 +1,6 @@
 """timm's reparameterize_model finds lkconv's re-parameterizable blocks and keeps their outputs."""
+import importlib
+
 import pytest
 import torch
 from torch import nn
@@ -6,7 +8,19 @@ from torch import nn
 import lkconv
 from lkconv import nn as lknn
 
-timm_manip = pytest.importorskip("timm.models._manipulate")
+pytest.importorskip("timm")
+
+
+def _timm_reparameterize_model():
+    """timm's reparameterize_model (timm.models in recent releases, timm.utils in 0.9)."""
+    for name in ("timm.models", "timm.models._manipulate", "timm.utils", "timm.utils.model"):
+        try:
+            fn = getattr(importlib.import_module(name), "reparameterize_model", None)
+        except ImportError:
+            continue
+        if fn is not None:
+            return fn
+    pytest.skip("this timm has no reparameterize_model")
 
 
 def _random_bn(model):
@@ -40,7 +54,7 @@ def test_timm_reparameterize_model_matches(name, make, channels):
     x = torch.randn(2, channels, 15, 14)
     with torch.no_grad():
         ref = model(x)
-        fused = timm_manip.reparameterize_model(model)  # a deep copy, as timm does by default
+        fused = _timm_reparameterize_model()(model)  # a deep copy, as timm does by default
         out = fused(x)
         ours = lkconv.reparameterize(model)(x)
     assert fused is not model

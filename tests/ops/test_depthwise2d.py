@@ -2,6 +2,7 @@
 
 On CPU the Triton kernels run in the interpreter (tests/conftest.py sets TRITON_INTERPRET=1) on tiny shapes.
 """
+import dataclasses
 import json
 
 import pytest
@@ -312,6 +313,26 @@ def test_autotune_skips_failing_candidate(monkeypatch, tmp_path):
     monkeypatch.setattr(dispatch, "_median_ms", lambda fn: fn())
     with pytest.warns(UserWarning, match="direct failed"):
         assert dispatch.choose(_cuda_problem(), "auto", lambda n: boom if n == "direct" else (lambda: 2.0)) == "torch"
+
+
+def test_whole_step_choice_is_measured_once_and_cached(monkeypatch, tmp_path):
+    monkeypatch.setenv("LKCONV_CACHE_DIR", str(tmp_path))
+    autotune_cache.clear_memory()
+    monkeypatch.setattr(dispatch, "_cache_key", lambda prob: "depthwise2d|fake|" + prob.key())
+    monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", lambda: False)
+    monkeypatch.setattr(dispatch, "_loop_ms", lambda fn: fn())
+    calls = []
+    ours = lambda: calls.append("lkconv") or 0.30  # noqa: E731
+    theirs = lambda: calls.append("torch") or 0.20  # noqa: E731
+    prob = dataclasses.replace(_cuda_problem(), direction="step")
+    assert dispatch.choose_whole_step(prob, ours, theirs) == "torch" and calls == ["lkconv", "torch"]
+    assert dispatch.choose_whole_step(prob, ours, theirs) == "torch" and len(calls) == 2  # cached
+    entry = json.loads((tmp_path / "autotune.json").read_text())["entries"]["depthwise2d|fake|" + prob.key()]
+    assert entry == {"algorithm": "torch", "times_ms": {"lkconv": 0.30, "torch": 0.20}}
+    monkeypatch.setenv("LKCONV_AUTOTUNE", "0")
+    other = dataclasses.replace(prob, n=9)
+    assert dispatch.choose_whole_step(other, ours, theirs) == "lkconv" and len(calls) == 2
+    assert dispatch.choose_whole_step(dataclasses.replace(prob, device=torch.device("cpu")), ours, theirs) == "lkconv"
 
 
 def test_unavailable_candidates_are_not_timed(monkeypatch):

@@ -273,6 +273,51 @@ def choose(prob: Problem, algorithm: str, runner: Callable[[str], Callable[[], o
     return best
 
 
+def _loop_ms(fn: Callable[[], object], reps: int = 3) -> float:
+    """Median milliseconds per call of ``fn`` run back to back (host work per call counts when it dominates)."""
+    single = _median_ms(fn, reps=1)
+    n = max(1, min(20, int(2.0 / max(single, 1e-3))))
+    times = []
+    for _ in range(reps):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(n):
+            fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) / n)
+    return statistics.median(times)
+
+
+def choose_whole_step(prob: Problem, ours: Callable[[], object], theirs: Callable[[], object]) -> str:
+    """"lkconv" or "torch": which ran a whole training step of ``prob`` (forward and both gradients) faster.
+
+    Per-direction choices can each beat PyTorch while the step as a whole does not (for tiny layers the host
+    work of three launches outweighs the kernels), so "auto" also times the step back to back, once per problem
+    key, cached like the per-direction choices.
+    """
+    if prob.device.type != "cuda":
+        return "lkconv"
+    from ..autotune_cache import lookup, store
+
+    key = _cache_key(prob)
+    hit = lookup(key)
+    if hit is not None and hit["algorithm"] in ("lkconv", "torch"):
+        return hit["algorithm"]
+    if not _autotune_enabled() or torch.cuda.is_current_stream_capturing():
+        return "lkconv"
+    times = {}
+    for name, fn in (("lkconv", ours), ("torch", theirs)):
+        try:
+            times[name] = _loop_ms(fn)
+        except Exception as exc:
+            warnings.warn(f"lkconv autotune: {name} failed on {prob.key()}: {exc}")
+            times[name] = float("inf")
+    best = "torch" if times["torch"] < times["lkconv"] else "lkconv"
+    store(key, {"algorithm": best, "times_ms": times})
+    return best
+
+
 def _split(direction: str, args):
     """(tensors the bound callable takes, x, w, b, stride, pad, dil) from run()'s argument convention."""
     if direction == "fwd":

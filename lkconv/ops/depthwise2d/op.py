@@ -91,10 +91,11 @@ depthwise_conv2d_fwd.register_autograd(_backward, setup_context=_setup_context)
 class _Call:
     """One eager call signature, resolved once: its geometry and, per direction, a bound (algorithm, callable)."""
 
-    __slots__ = ("geom", "algorithm", "bound")
+    __slots__ = ("geom", "algorithm", "bound", "step_torch")
 
     def __init__(self, geom, algorithm: str):
         self.geom, self.algorithm, self.bound = geom, algorithm, {}
+        self.step_torch: Optional[bool] = None  # "auto" with gradients: PyTorch ran the whole step faster
 
     def run(self, direction: str, t0: Tensor, t1: Tensor, t2: Optional[Tensor]) -> Tensor:
         """fwd(x, w, b) or dgrad/wgrad(dy, x, w)."""
@@ -105,6 +106,17 @@ class _Call:
             if not (t0.is_cuda and torch.cuda.is_current_stream_capturing()):
                 self.bound[direction] = hit
         return hit[1](t0, t1, t2)
+
+    def use_torch(self, x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> bool:
+        """For "auto": hand the whole call to PyTorch (its own autograd, no wrapper cost)?"""
+        if not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)):
+            return self.all_torch(False)
+        if self.step_torch is None and x.is_cuda:
+            choice = _whole_step_choice(self, x, weight, bias)
+            if not torch.cuda.is_current_stream_capturing():
+                self.step_torch = choice
+            return choice
+        return bool(self.step_torch) or self.all_torch(True)
 
     def all_torch(self, needs_grad: bool) -> bool:
         """True when "auto" measured PyTorch fastest in every direction this call will run."""
@@ -137,6 +149,22 @@ class _DepthwiseConv2dFunction(torch.autograd.Function):
         if ctx.has_bias and ctx.needs_input_grad[2]:
             db = grad_out.sum(dim=(0, 2, 3), dtype=torch.float32).to(grad_out.dtype)
         return dx, dw, db, None
+
+
+def _whole_step_choice(call: _Call, x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> bool:
+    """Time forward + both gradients through lkconv and through PyTorch on copies of the call's tensors."""
+    g = call.geom
+    leaf = lambda t: None if t is None else t.detach().requires_grad_(t.requires_grad)  # noqa: E731
+    xs, ws, bs = leaf(x), leaf(weight), leaf(bias)
+    inputs = [t for t in (xs, ws, bs) if t is not None and t.requires_grad]
+    with torch.no_grad():
+        dy = torch.randn_like(dispatch.TorchAlgorithm().fwd(xs, ws, bs, g.stride, g.pad, g.dilation))
+    with torch.enable_grad():
+        ours = lambda: torch.autograd.grad(_DepthwiseConv2dFunction.apply(xs, ws, bs, call), inputs, dy)  # noqa: E731
+        theirs = lambda: torch.autograd.grad(  # noqa: E731
+            dispatch.TorchAlgorithm().fwd(xs, ws, bs, g.stride, g.pad, g.dilation), inputs, dy)
+        prob = Problem.make("step", xs, ws, g.stride, g.pad, g.dilation)
+        return dispatch.choose_whole_step(prob, ours, theirs) == "torch"
 
 
 def _autocast(input, weight, bias):
@@ -232,9 +260,6 @@ def depthwise_conv2d(
     x = input if geom.padding_mode == "zeros" else _padded_input(input, geom)
     if bias is not None and bias.stride(0) != 1:
         bias = bias.contiguous()
-    if algorithm == "auto":
-        needs_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
-        if call.all_torch(needs_grad):
-            # every direction measured fastest in PyTorch: call it directly (its own autograd, no wrapper cost)
-            return dispatch.TorchAlgorithm().fwd(x, weight, bias, geom.stride, geom.pad, geom.dilation)
+    if algorithm == "auto" and call.use_torch(x, weight, bias):
+        return dispatch.TorchAlgorithm().fwd(x, weight, bias, geom.stride, geom.pad, geom.dilation)
     return _DepthwiseConv2dFunction.apply(x, weight, bias, call)
