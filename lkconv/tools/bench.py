@@ -146,7 +146,7 @@ def auto_choices(x, w, stride, pad, dil, grad: bool) -> dict:
 
     out = {}
     p4 = (pad[0], pad[0], pad[1], pad[1])
-    for direction in ("fwd", "dgrad", "wgrad") if grad else ("fwd",):
+    for direction in ("fwd", "dgrad", "wgrad", "step") if grad else ("fwd",):
         prob = Problem.make(direction, x, w, (stride, stride), p4, (dil, dil))
         entry = lookup(dispatch._cache_key(prob)) if prob.device.type == "cuda" else None
         out[direction] = entry or {"algorithm": dispatch.choose(prob, "auto", None) if prob.device.type != "cuda" else "?"}
@@ -244,17 +244,22 @@ def select_shapes(all_shapes: List[dict], patterns: Optional[str], quick: bool) 
 
 
 def _compile_config(task) -> Optional[str]:
-    """Worker: run one configuration through the direct kernels once, so Triton compiles (and caches) them."""
+    """Worker: run one configuration once through each Triton algorithm that serves it, so Triton compiles (and
+    caches on disk) its kernels. Nothing is timed here: "auto" measures later, alone on the GPU."""
     s, dtype_name, layout = task
-    try:
-        dtype = DTYPES[dtype_name]
-        pad, _, _ = _geometry(s)
-        (x, w), = _inputs(s, dtype, layout, torch.device("cuda"), 1, True)
-        depthwise_conv2d(x, w, None, s["s"], pad, s["d"], algorithm="direct").sum().backward()
-        torch.cuda.synchronize()
-        return None
-    except Exception as exc:  # reported, then the timed pass decides what runs
-        return f"{s['name']} {dtype_name} {layout}: {type(exc).__name__}: {exc}"
+    errors = []
+    for algorithm in ("direct", "implicit_gemm"):
+        try:
+            dtype = DTYPES[dtype_name]
+            pad, _, _ = _geometry(s)
+            (x, w), = _inputs(s, dtype, layout, torch.device("cuda"), 1, True)
+            depthwise_conv2d(x, w, None, s["s"], pad, s["d"], algorithm=algorithm).sum().backward()
+            torch.cuda.synchronize()
+        except ValueError:  # the algorithm cannot serve this configuration
+            pass
+        except Exception as exc:  # reported, then the timed pass decides what runs
+            errors.append(f"{s['name']} {dtype_name} {layout} {algorithm}: {type(exc).__name__}: {exc}")
+    return "; ".join(errors) or None
 
 
 def precompile(shapes: List[dict], dtypes: Sequence[str], layouts: Sequence[str], jobs: int) -> None:
