@@ -560,6 +560,39 @@ def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation, out: torch.Tens
     return out
 
 
+def plan_conv_dgrad(grad_out, out, weight, stride, pad, dilation) -> tuple:
+    """:func:`conv_dgrad` as a list of steps for these tensors' shapes and strides (see run_planned_dgrad):
+    ((phase h, phase w), forward plan, or None for a phase that gets no tap and is zeroed)."""
+    m = weight.shape[0] // out.shape[1]
+    sh, sw = stride
+    steps = []
+    for ph, pw, th, tw in _dgrad_phases(weight.shape[2], weight.shape[3], tuple(stride), pad[0], pad[2],
+                                        tuple(dilation)):
+        view = out if (sh, sw) == (1, 1) else out[:, :, ph::sh, pw::sw]
+        if view.numel() == 0:
+            continue
+        if th is None or tw is None:
+            steps.append(((ph, pw), None))
+            continue
+        (i0, si, dh, p_h), (j0, sj, dw, p_w) = th, tw
+        plan = _plan_fwd(tuple(grad_out.shape), grad_out.stride(), tuple(view.shape), view.stride(),
+                         tuple(weight.shape), weight.stride(), grad_out.element_size(), (1, 1), (dh, dw), p_h, p_w,
+                         1, m, ((i0, si), (j0, sj)), False, None)
+        steps.append(((ph, pw), plan))
+    return tuple(steps)
+
+
+def run_planned_dgrad(steps, stride, grad_out, weight, out) -> torch.Tensor:
+    sh, sw = stride
+    for (ph, pw), plan in steps:
+        view = out if (sh, sw) == (1, 1) else out[:, :, ph::sh, pw::sw]
+        if plan is None:
+            view.zero_()
+        else:
+            _run_fwd(plan, grad_out, weight, None, view)
+    return out
+
+
 @dataclass(frozen=True)
 class _WgradPlan:
     grid: Tuple[int, int, int]
@@ -609,9 +642,16 @@ def _sm_count(device: torch.device) -> int:
 
 def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config: Optional[DirectConfig] = None) -> torch.Tensor:
     """Weight gradient (C*m, 1, kh, kw) in fp32."""
-    kh, kw = weight_shape[-2:]
-    plan = _plan_wgrad(tuple(x.shape), x.stride(), tuple(grad_out.shape), grad_out.stride(), kh, kw,
-                       x.element_size(), tuple(stride), tuple(dilation), pad[0], pad[2], config, _sm_count(x.device))
+    return run_planned_wgrad(plan_conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config), grad_out, x)
+
+
+def plan_conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config=None) -> _WgradPlan:
+    return _plan_wgrad(tuple(x.shape), x.stride(), tuple(grad_out.shape), grad_out.stride(), weight_shape[-2],
+                       weight_shape[-1], x.element_size(), tuple(stride), tuple(dilation), pad[0], pad[2], config,
+                       _sm_count(x.device))
+
+
+def run_planned_wgrad(plan: _WgradPlan, grad_out, x) -> torch.Tensor:
     if plan.dy_nhwc is not None:
         grad_out = grad_out.contiguous(memory_format=torch.channels_last if plan.dy_nhwc else torch.contiguous_format)
     if plan.x_pads is not None:
@@ -621,7 +661,8 @@ def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config: Optiona
     dw = part.sum(0) if plan.part_shape[0] > 1 else part[0]
     if plan.swap:
         dw = dw.transpose(1, 2)
-    return dw.reshape(plan.part_shape[1], 1, kh, kw)
+    _, c_out, ka, kb = plan.part_shape
+    return dw.reshape(c_out, 1, kb, ka) if plan.swap else dw.reshape(c_out, 1, ka, kb)
 
 
 def unsupported_reason_for(prob) -> Optional[str]:

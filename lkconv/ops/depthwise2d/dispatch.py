@@ -95,7 +95,7 @@ class DirectAlgorithm(_Algorithm):
             return self._bind_fwd(x, w, b, stride, pad, dil)
         if direction == "dgrad":
             return self._bind_dgrad(x, w, stride, pad, dil)
-        return super().bind(direction, x, w, b, stride, pad, dil)
+        return self._bind_wgrad(x, w, stride, pad, dil)
 
     def _bind_fwd(self, x, w, b, stride, pad, dil):
         n, c = x.shape[:2]
@@ -128,9 +128,27 @@ class DirectAlgorithm(_Algorithm):
                 dx.fill_(float("nan"))
             if dy.numel() == 0:
                 return dx.zero_()
-            return direct.conv_dgrad(dy, shape, w, stride, pad, dil, dx)
+            steps = plans.get(dy.stride())
+            if steps is None:
+                steps = plans[dy.stride()] = direct.plan_conv_dgrad(dy, dx, w, stride, pad, dil)
+            return direct.run_planned_dgrad(steps, stride, dy, w, dx)
 
+        plans = {}  # output-gradient strides -> launch steps
         return dgrad
+
+    def _bind_wgrad(self, x, w, stride, pad, dil):
+        w_shape, w_dtype = tuple(w.shape), w.dtype
+
+        def wgrad(dy, x, w):
+            if dy.numel() == 0:
+                return torch.zeros(w_shape, dtype=w_dtype, device=dy.device)
+            plan = plans.get(dy.stride())
+            if plan is None:
+                plan = plans[dy.stride()] = direct.plan_conv_wgrad(dy, x, w_shape, stride, pad, dil)
+            return direct.run_planned_wgrad(plan, dy, x).to(w_dtype)
+
+        plans = {}
+        return wgrad
 
 
 def _dense_strides(shape, memory_format) -> tuple:
