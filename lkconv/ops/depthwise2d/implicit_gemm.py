@@ -5,8 +5,9 @@ BN output columns is one matrix product:
 
     y[m, w0:w0+BN] += X_i[m, w0-p : w0-p+BK] @ T_i          T_i[kk, w] = k[i, (kk - w) / d]  (0 off the band)
 
-where X_i holds the input rows m shifted by i*d. The Toeplitz factor T_i is built in registers from one weight
-row; BK = BN + (kw-1)*d rounded up to a power of two, so tensor cores do BK/kw times the useful multiply-adds
+where X_i holds the input rows m shifted by i*d. The Toeplitz factors T_i (C x KH x BK x BN, in the operand
+dtype) are built once per call from the weight and read by the kernel as contiguous tiles, while the loop over
+kernel rows is software-pipelined; BK = BN + (kw-1)*d rounded up to a power of two, so tensor cores do BK/kw times the useful multiply-adds
 and still run far faster than CUDA-core FMAs. Stacking many (image, row) pairs into M keeps the tiles full at
 any batch size. The input gradient is the same product with the reversed kernel (stride 1). The weight gradient
 accumulates G_i = X_i^T @ dY over M and sums G_i's diagonals: dk[i, j] = sum_w G_i[w + j*d, w].
@@ -35,18 +36,18 @@ if triton is not None:
 
     @triton.jit
     def depthwise_conv2d_igemm_fwd_kernel(
-        x_ptr, w_ptr, b_ptr, y_ptr,
+        x_ptr, t_ptr, b_ptr, y_ptr,
         M, H, W, HO, WO, C_OUT,
-        sxn, sxc, sxh, sxw, syn, syc, syh, syw, swc, swh, sww,
+        sxn, sxc, sxh, sxw, syn, syc, syh, syw,
         pad_t, pad_l,
-        KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr,
-        MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
+        KH: tl.constexpr, DH: tl.constexpr, MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr, HAS_BIAS: tl.constexpr,
-        DOT_F32: tl.constexpr,
+        DOT_F32: tl.constexpr, STAGES: tl.constexpr,
     ):
-        """y[n, co, h, w] = sum_{g,i,j} x[n, src, h + i*DH - pad_t, w + j*DW - pad_l] * w[co*GROUP + g, i, j]
+        """y[n, co, h, w0 + wn] = sum_{g, i, kk} x[n, src, h + i*DH - pad_t, w0 - pad_l + kk] * T[co*GROUP + g, i, kk, wn]
 
-        with src = (co // MULT_DIV) * GROUP + g; rows m = n*HO + h. Grid: (M blocks * column blocks, C_OUT).
+        with src = (co // MULT_DIV) * GROUP + g, rows m = n*HO + h, and T the Toeplitz factors (C_OUT*GROUP, KH,
+        BK, BN) of the kernel rows (:func:`toeplitz_factors`). Grid: (M blocks * column blocks, C_OUT).
         """
         pid = tl.program_id(0)
         co = tl.program_id(1)
@@ -59,26 +60,24 @@ if triton is not None:
         w0 = pid_n * BN
         kk = tl.arange(0, BK)
         wn = tl.arange(0, BN)
-        diff = kk[:, None] - wn[None, :]  # Toeplitz band: tap j where j*DW == kk - w
-        band = (diff >= 0) & (diff % DW == 0) & (diff // DW < KW)
-        tap = tl.where(band, diff // DW, 0)
         cols = w0 - pad_l + kk
         col_ok = (cols >= 0) & (cols < W)
+        t_tile = kk[:, None] * BN + wn[None, :]
         acc = tl.zeros([BM, BN], dtype=tl.float32)
         for g in tl.static_range(GROUP):
             src = (co // MULT_DIV) * GROUP + g
             x_rows = x_ptr + n_img.to(tl.int64) * sxn + src.to(tl.int64) * sxc
-            w_c = w_ptr + (co * GROUP + g).to(tl.int64) * swc
-            for i in range(KH):
+            t_c = t_ptr + (co * GROUP + g).to(tl.int64) * (KH * BK * BN)
+            for i in tl.range(0, KH, num_stages=STAGES):
                 rows = h + i * DH - pad_t
                 row_ok = m_ok & (rows >= 0) & (rows < H)
                 a = tl.load(x_rows[:, None] + rows.to(tl.int64)[:, None] * sxh + cols[None, :] * sxw,
                             mask=row_ok[:, None] & col_ok[None, :], other=0.0)
-                t = tl.load(w_c + i * swh + tap * sww, mask=band, other=0.0)
+                t = tl.load(t_c + i * (BK * BN) + t_tile)
                 if DOT_F32:  # exact for 16-bit operands; the CPU interpreter's 16-bit dot is unreliable
                     acc += tl.dot(a.to(tl.float32), t.to(tl.float32), input_precision="ieee")
                 else:
-                    acc += tl.dot(a, t.to(a.dtype), input_precision=PREC)
+                    acc = tl.dot(a, t, acc, input_precision=PREC)
         if HAS_BIAS:
             acc += tl.load(b_ptr + co).to(tl.float32)
         y = (y_ptr + n_img.to(tl.int64)[:, None] * syn + co.to(tl.int64) * syc + h.to(tl.int64)[:, None] * syh
@@ -152,6 +151,26 @@ def _tiles(kw: int, dw: int):
     return best[1], best[2]
 
 
+@functools.lru_cache(maxsize=256)
+def _band(kw: int, dw: int, bk: int, bn: int, device: torch.device):
+    """(tap index, on-band mask), both (BK, BN): T[kk, wn] = k[tap] where kk - wn = tap * dw, 0 <= tap < kw."""
+    diff = torch.arange(bk, device=device)[:, None] - torch.arange(bn, device=device)[None, :]
+    band = (diff >= 0) & (diff % dw == 0) & (diff // dw < kw)
+    return torch.where(band, diff // dw, 0), band
+
+
+def toeplitz_factors(weight: torch.Tensor, taps, dw: int, bk: int, bn: int, dtype: torch.dtype) -> torch.Tensor:
+    """(C, KH, BK, BN) banded Toeplitz factors of the kernel rows that ``taps`` selects, in ``dtype``.
+
+    weight: (C, 1, kh, kw); taps = ((h0, h_step), (w0, w_step)) as in :func:`launch_fwd`.
+    """
+    (h0, hs), (w0, ws) = taps
+    k = weight[:, 0, h0::hs] if hs > 0 else weight[:, 0].flip(1)[:, weight.shape[2] - 1 - h0::-hs]
+    k = k[:, :, w0::ws] if ws > 0 else k.flip(2)[:, :, weight.shape[3] - 1 - w0::-ws]
+    tap, band = _band(k.shape[2], dw, bk, bn, weight.device)
+    return (k[:, :, tap] * band).to(dtype).contiguous()
+
+
 def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps=((0, 1), (0, 1))) -> torch.Tensor:
     """y (N, C_out, Ho, Wo) <- x with weight (C_out*group, 1, kh, kw) read through ``taps`` (see direct.launch_fwd)."""
     n, c_out, ho, wo = y.shape
@@ -159,16 +178,16 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
     kh = (weight.shape[2] - 1 - h0) // hs + 1 if hs > 0 else h0 // (-hs) + 1
     kw = (weight.shape[3] - 1 - w0) // ws + 1 if ws > 0 else w0 // (-ws) + 1
     bn, bk = _tiles(kw, dilation[1])
-    bm = 64
+    bm = 128
     m = n * ho
-    w_view = weight[:, :, h0:, w0:]
+    prec = _precision(x.dtype)
+    t = toeplitz_factors(weight, taps, dilation[1], bk, bn, x.dtype)
     grid = (triton.cdiv(m, bm) * triton.cdiv(wo, bn), c_out)
     depthwise_conv2d_igemm_fwd_kernel[grid](
-        x, w_view, bias if bias is not None else w_view, y,
-        m, x.shape[2], x.shape[3], ho, wo, c_out, *x.stride(), *y.stride(),
-        weight.stride(0), weight.stride(2) * hs, weight.stride(3) * ws, pad_t, pad_l,
-        KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk,
-        PREC=_precision(x.dtype), HAS_BIAS=bias is not None, DOT_F32=interpreting(), num_warps=4,
+        x, t, bias if bias is not None else t, y,
+        m, x.shape[2], x.shape[3], ho, wo, c_out, *x.stride(), *y.stride(), pad_t, pad_l,
+        KH=kh, DH=dilation[0], MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk,
+        PREC=prec, HAS_BIAS=bias is not None, DOT_F32=interpreting(), STAGES=3, num_warps=4,
     )
     return y
 
