@@ -3,8 +3,8 @@
 # Usage (from the repo root, on the device):  bash benchmarks/device_session.sh A|B|C
 #   A: correctness — lkconv verify (all algorithms), the op tests on the GPU, host-overhead profile (~8 min)
 #   B: lkconv bench fp32 and bf16, NCHW (~8 min)
-#   C: lkconv bench channels_last, implicit_gemm, the 1D ops, SKA/DCLS (~9 min)
-# Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out.
+#   C: lkconv bench channels_last, implicit-GEMM tile sweep, the 1D ops, SKA/DCLS, host profile (~9 min)
+# Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C packs them into C.tgz.
 set -u
 OUT=${OUT:-out}
 mkdir -p "$OUT"
@@ -29,10 +29,13 @@ B)
     step bench_bf16_nchw 240 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nchw --out "$OUT/bf16_nchw"
     ;;
 C)
-    step bench_fp32_nhwc 200 python -m lkconv bench --jobs 15 --dtypes fp32,bf16 --layouts nhwc --quick --out "$OUT/nhwc"
-    step bench_igemm 120 python -m lkconv bench --jobs 15 --algorithm implicit_gemm --dtypes bf16,fp32 --layouts nchw --quick --out "$OUT/igemm"
+    step nn_gpu_machine 90 python -m pytest -q -n 8 -p no:benchmark tests/nn/test_timm_reparam.py tests/nn/test_lsnet.py tests/nn/test_replknet.py tests/nn/test_slak.py tests/nn/test_unireplknet.py
+    step ska_dcls 100 python benchmarks/ska_dcls_device.py --json "$OUT/ska_dcls.json"
+    step tune_igemm 150 python benchmarks/tune_igemm.py --shapes replknet_31b.s1,unireplknet_t.s1 --json "$OUT/tune_igemm.json"
     step bench_long1d 60 python -m lkconv bench --op long_conv1d --out "$OUT/long1d"
     step bench_short1d 60 python -m lkconv bench --op short_conv1d --out "$OUT/short1d"
-    step ska_dcls 90 python benchmarks/ska_dcls_device.py --json "$OUT/ska_dcls.json"
+    step bench_nhwc 150 python -m lkconv bench --jobs 15 --dtypes fp32,bf16 --layouts nhwc --quick --out "$OUT/nhwc"
+    step host_profile 40 python benchmarks/host_profile.py --shape unireplknet_t.s3
+    tar czf "$OUT/C.tgz" -C "$OUT" --exclude C.tgz . && find "$OUT" -mindepth 1 ! -name C.tgz -delete
     ;;
 esac

@@ -18,6 +18,7 @@ float32 accuracy), or plain ``tf32`` only when PyTorch's ``torch.backends.cuda.m
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -171,14 +172,28 @@ def toeplitz_factors(weight: torch.Tensor, taps, dw: int, bk: int, bn: int, dtyp
     return (k[:, :, tap] * band).to(dtype).contiguous()
 
 
-def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps=((0, 1), (0, 1))) -> torch.Tensor:
+@dataclass(frozen=True)
+class IgemmConfig:
+    """Forward tile: BM rows (of N*Ho) x BN output columns, warps, pipeline stages (BN=0: from the kernel width)."""
+
+    bm: int = 128
+    bn: int = 0
+    num_warps: int = 4
+    stages: int = 3
+
+
+def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps=((0, 1), (0, 1)),
+               config: Optional[IgemmConfig] = None) -> torch.Tensor:
     """y (N, C_out, Ho, Wo) <- x with weight (C_out*group, 1, kh, kw) read through ``taps`` (see direct.launch_fwd)."""
     n, c_out, ho, wo = y.shape
     (h0, hs), (w0, ws) = taps
     kh = (weight.shape[2] - 1 - h0) // hs + 1 if hs > 0 else h0 // (-hs) + 1
     kw = (weight.shape[3] - 1 - w0) // ws + 1 if ws > 0 else w0 // (-ws) + 1
+    cfg = config or IgemmConfig()
     bn, bk = _tiles(kw, dilation[1])
-    bm = 128
+    if cfg.bn:
+        bn, bk = cfg.bn, max(16, triton.next_power_of_2(cfg.bn + (kw - 1) * dilation[1]))
+    bm = cfg.bm
     m = n * ho
     prec = _precision(x.dtype)
     t = toeplitz_factors(weight, taps, dilation[1], bk, bn, x.dtype)
@@ -187,13 +202,14 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
         x, t, bias if bias is not None else t, y,
         m, x.shape[2], x.shape[3], ho, wo, c_out, *x.stride(), *y.stride(), pad_t, pad_l,
         KH=kh, DH=dilation[0], MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk,
-        PREC=prec, HAS_BIAS=bias is not None, DOT_F32=interpreting(), STAGES=3, num_warps=4,
+        PREC=prec, HAS_BIAS=bias is not None, DOT_F32=interpreting(), STAGES=cfg.stages, num_warps=cfg.num_warps,
     )
     return y
 
 
-def conv_fwd(x, weight, bias, stride, pad, dilation, out):
-    return launch_fwd(x, weight, bias, out, dilation, pad[0], pad[2], weight.shape[0] // x.shape[1], 1)
+def conv_fwd(x, weight, bias, stride, pad, dilation, out, config: Optional[IgemmConfig] = None):
+    return launch_fwd(x, weight, bias, out, dilation, pad[0], pad[2], weight.shape[0] // x.shape[1], 1,
+                      config=config)
 
 
 def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation, out):
