@@ -82,6 +82,38 @@ if triton is not None:
         tl.store(dx, acc.to(dx_ptr.dtype.element_ty), mask=c_ok & t_ok)
 
 
+if triton is not None:
+
+    @triton.jit
+    def short_conv1d_silu_bwd_kernel(
+        dy_ptr, x_ptr, w_ptr, b_ptr, dz_ptr, dbp_ptr, C, L, N_LBLOCKS,
+        syb, syc, syl, sxb, sxc, sxl, szb, szc, szl, swc, swj,
+        W: tl.constexpr, LEFT: tl.constexpr, HAS_BIAS: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_L: tl.constexpr,
+    ):
+        """dz = dy * silu'(z) with z = bias + conv(x, w) recomputed; dbp[b*N_LBLOCKS + l-block, c] = sum_t dz."""
+        pid_l, pid_c, b = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+        c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[:, None]
+        c1 = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
+        t = pid_l * BLOCK_L + tl.arange(0, BLOCK_L)[None, :]
+        c_ok = c < C
+        ok = c_ok & (t < L)
+        x_bc = x_ptr + b.to(tl.int64) * sxb + c.to(tl.int64) * sxc
+        z = tl.zeros([BLOCK_C, BLOCK_L], dtype=tl.float32)
+        for j in tl.static_range(W):
+            ts = t - LEFT + j
+            xv = tl.load(x_bc + ts.to(tl.int64) * sxl, mask=c_ok & (ts >= 0) & (ts < L), other=0.0)
+            z += xv.to(tl.float32) * tl.load(w_ptr + c * swc + j * swj, mask=c_ok, other=0.0).to(tl.float32)
+        if HAS_BIAS:
+            z += tl.load(b_ptr + c, mask=c_ok, other=0.0).to(tl.float32)
+        dy = tl.load(dy_ptr + b.to(tl.int64) * syb + c.to(tl.int64) * syc + t.to(tl.int64) * syl, mask=ok,
+                     other=0.0).to(tl.float32)
+        sg = tl.sigmoid(z)
+        dz = tl.where(ok, dy * sg * (1.0 + z * (1.0 - sg)), 0.0)
+        tl.store(dz_ptr + b.to(tl.int64) * szb + c.to(tl.int64) * szc + t.to(tl.int64) * szl,
+                 dz.to(dz_ptr.dtype.element_ty), mask=ok)
+        tl.store(dbp_ptr + (b * N_LBLOCKS + pid_l).to(tl.int64) * C + c1, tl.sum(dz, axis=1), mask=c1 < C)
+
+
 def _blocks(C: int, L: int, channels_fast: bool):
     if channels_fast:
         bc = min(64, triton.next_power_of_2(max(C, 1)))
@@ -121,6 +153,21 @@ def short_conv1d_bwd(dz: Tensor, x: Tensor, w: Tensor, causal: bool):
     return dx, part.sum(0)
 
 
+def short_conv1d_silu_bwd(dy: Tensor, x: Tensor, w: Tensor, bias: Optional[Tensor], causal: bool):
+    """(dz, db): the gradient before the SiLU (laid out like x, in x's dtype) and its sum over (B, L) in fp32."""
+    B, C, L = x.shape
+    dz = torch.empty_like(x)
+    bc, bl = _blocks(C, L, x.stride(1) == 1 and C > 1)
+    n_l = triton.cdiv(L, bl)
+    part = torch.empty(B * n_l, C, device=x.device, dtype=torch.float32)
+    short_conv1d_silu_bwd_kernel[(n_l, triton.cdiv(C, bc), B)](
+        dy, x, w, bias if bias is not None else w, dz, part, C, L, n_l, *dy.stride(), *x.stride(), *dz.stride(),
+        *w.stride(), W=w.shape[1], LEFT=_left(w.shape[1], causal), HAS_BIAS=bias is not None,
+        BLOCK_C=bc, BLOCK_L=bl, num_warps=4,
+    )
+    return dz, part.sum(0)
+
+
 class _ShortConv1d(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w, bias, causal, activation):
@@ -131,15 +178,15 @@ class _ShortConv1d(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy):
         x, w, bias = ctx.saved_tensors
+        db = None
         if ctx.activation == "silu":
-            z = short_conv1d_fwd(x, w, bias, ctx.causal, False).float()
-            s = torch.sigmoid(z)
-            dz = dy.float() * s * (1 + z * (1 - s))
+            dz, db = short_conv1d_silu_bwd(dy, x, w, bias, ctx.causal)
         else:
             dz = dy
+            if bias is not None:
+                db = dz.sum(dim=(0, 2), dtype=torch.float32)
         dx, dw = short_conv1d_bwd(dz, x, w, ctx.causal)
-        db = dz.sum(dim=(0, 2), dtype=torch.float32).to(bias.dtype) if bias is not None else None
-        return dx, dw.to(w.dtype), db, None, None
+        return dx, dw.to(w.dtype), db.to(bias.dtype) if bias is not None else None, None, None
 
 
 def short_conv1d(x: Tensor, w: Tensor, bias: Optional[Tensor] = None, causal: bool = True,
