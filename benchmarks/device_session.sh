@@ -4,7 +4,8 @@
 #   A: correctness — lkconv verify (all algorithms), the op tests on the GPU, host-overhead profile (~8 min)
 #   B: lkconv bench fp32 and bf16, NCHW (~8 min)
 #   C: lkconv bench channels_last, implicit-GEMM tile sweep, the 1D ops, SKA/DCLS, host profile (~9 min)
-# Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C packs them into C.tgz.
+#   D: re-verify after kernel changes, GPU op tests, short_conv1d and an NCHW subset re-measured (~9 min)
+# Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
 set -u
 OUT=${OUT:-out}
 mkdir -p "$OUT"
@@ -36,6 +37,14 @@ C)
     step bench_short1d 60 python -m lkconv bench --op short_conv1d --out "$OUT/short1d"
     step bench_nhwc 150 python -m lkconv bench --jobs 15 --dtypes fp32,bf16 --layouts nhwc --quick --out "$OUT/nhwc"
     step host_profile 40 python benchmarks/host_profile.py --shape unireplknet_t.s3
-    tar czf "$OUT/C.tgz" -C "$OUT" --exclude C.tgz . && find "$OUT" -mindepth 1 ! -name C.tgz -delete
+    ;;
+D)
+    step verify 240 python -m lkconv verify --quick --jobs 15
+    step pytest_gpu 90 python -m pytest -q -n 14 -p no:benchmark tests/ops -k "gpu or igemm or conv1d"
+    step bench_short1d 60 python -m lkconv bench --op short_conv1d --out "$OUT/short1d"
+    step bench_nchw_subset 200 python -m lkconv bench --jobs 15 --dtypes fp32,bf16 --layouts nchw --shapes "unireplknet_t.s3,inceptionnext_t.band,slak_t.s1.wide,convnext_t.s1,replknet_31b.s1" --out "$OUT/nchw_subset"
     ;;
 esac
+if [ "${1:-A}" != A ] && [ "${1:-A}" != B ]; then  # at most 8 files come back: pack everything into one archive
+    tar czf "/tmp/$1.tgz" -C "$OUT" . && rm -rf "${OUT:?}"/* && mv "/tmp/$1.tgz" "$OUT/"
+fi
