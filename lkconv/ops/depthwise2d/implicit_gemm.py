@@ -7,8 +7,8 @@ BN output columns is one matrix product:
 
 where X_i holds the input rows m shifted by i*d. The Toeplitz factors T_i (C x KH x BK x BN, in the operand
 dtype) are built once per call from the weight and read by the kernel as contiguous tiles, while the loop over
-kernel rows is software-pipelined; BK = BN + (kw-1)*d rounded up to a power of two, so tensor cores do BK/kw times the useful multiply-adds
-and still run far faster than CUDA-core FMAs. Stacking many (image, row) pairs into M keeps the tiles full at
+kernel rows is software-pipelined; BK = BN + (kw-1)*d rounded up to a power of two, so tensor cores do BK/kw
+times the useful multiply-adds. Stacking many (image, row) pairs into M keeps the tiles full at
 any batch size. The input gradient is the same product with the reversed kernel (stride 1). The weight gradient
 accumulates G_i = X_i^T @ dY over M and sums G_i's diagonals: dk[i, j] = sum_w G_i[w + j*d, w].
 

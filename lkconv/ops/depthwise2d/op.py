@@ -157,7 +157,8 @@ def _whole_step_choice(call: _Call, x: Tensor, weight: Tensor, bias: Optional[Te
     leaf = lambda t: None if t is None else t.detach().requires_grad_(t.requires_grad)  # noqa: E731
     xs, ws, bs = leaf(x), leaf(weight), leaf(bias)
     inputs = [t for t in (xs, ws, bs) if t is not None and t.requires_grad]
-    with torch.no_grad():
+    # the caller's random stream is left untouched
+    with torch.no_grad(), torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
         dy = torch.randn_like(dispatch.TorchAlgorithm().fwd(xs, ws, bs, g.stride, g.pad, g.dilation))
     with torch.enable_grad():
         ours = lambda: torch.autograd.grad(_DepthwiseConv2dFunction.apply(xs, ws, bs, call), inputs, dy)  # noqa: E731
