@@ -5,6 +5,8 @@
 #   B: lkconv bench fp32 and bf16, NCHW (~8 min)
 #   C: lkconv bench channels_last, implicit-GEMM tile sweep, the 1D ops, SKA/DCLS, host profile (~9 min)
 #   D: re-verify after kernel changes, GPU op tests, short_conv1d and an NCHW subset re-measured (~9 min)
+#   E: every lkconv.nn block on CUDA vs float64 CPU, channels_last bench (fp32, bf16), direct-kernel sweep of
+#      bf16 and channels_last tiles on the compute-bound shapes (~9 min)
 # Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
 set -u
 OUT=${OUT:-out}
@@ -43,6 +45,12 @@ D)
     step pytest_gpu 90 python -m pytest -q -n 14 -p no:benchmark tests/ops -k "gpu or igemm or conv1d"
     step bench_short1d 60 python -m lkconv bench --op short_conv1d --out "$OUT/short1d"
     step bench_nchw_subset 200 python -m lkconv bench --jobs 15 --dtypes fp32,bf16 --layouts nchw --shapes "unireplknet_t.s3,inceptionnext_t.band,slak_t.s1.wide,convnext_t.s1,replknet_31b.s1" --out "$OUT/nchw_subset"
+    ;;
+E)
+    step blocks_on_device 120 python -m pytest -q -n 8 -p no:benchmark tests/nn/test_blocks_on_device.py
+    step bench_nhwc_fp32 150 python -m lkconv bench --jobs 15 --dtypes fp32 --layouts nhwc --out "$OUT/nhwc_fp32"
+    step bench_nhwc_bf16 150 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"
+    step tune_direct 120 python benchmarks/tune_direct.py --shapes replknet_31b.s1,unireplknet_t.s1,slak_t.s1.wide --configs bfloat16:nchw,fp32:nhwc --jobs 15 --out "$OUT/tune_direct.json"
     ;;
 esac
 if [ "${1:-A}" != A ] && [ "${1:-A}" != B ]; then  # at most 8 files come back: pack everything into one archive
