@@ -24,14 +24,16 @@ from ..conftest import gpu
 TOL = 1e-4
 X = (2, 8, 16, 15)  # the usual NCHW input
 
-# (name, factory, input shapes): one block per test id, configurations as in the block's own tests
+# (name, factory, input shapes): one block per test id, configurations as in the block's own tests. CKS (and
+# SDLSKA around it) runs training-mode BatchNorm on globally pooled (N, C, 1, 1) features, whose float32 backward
+# is ill-conditioned for a batch of 2 (errors near 1e-3 at times): those two get a batch of 16 on a small map.
 BLOCKS = [
     ("DepthwiseConv2d", lambda: lknn.DepthwiseConv2d(8, 8, 7, padding=3), [X]),
     ("DepthwiseConv2d_strided", lambda: lknn.DepthwiseConv2d(8, 16, (5, 3), stride=2, padding=(2, 1),
                                                              padding_mode="reflect"), [X]),
     ("AdaptiveFrequencyFilter", lambda: lknn.AdaptiveFrequencyFilter(16, 4), [(2, 16, 16, 15)]),
-    ("CKS", lambda: lknn.CKS(16), [(16, 16, 4, 4)] * 3),  # batch 16: BatchNorm on pooled features
-    ("SDLSKA", lambda: lknn.SDLSKA(8, 23), [(16, 8, 4, 4)]),  # (CKS inside)
+    ("CKS", lambda: lknn.CKS(16), [(16, 16, 4, 4)] * 3),
+    ("SDLSKA", lambda: lknn.SDLSKA(8, 23), [(16, 8, 4, 4)]),
     ("CFSRBlock", lambda: lknn.CFSRBlock(8, 9, 3, False, 2), [X]),
     ("CFSRConvMod", lambda: lknn.CFSRConvMod(8, 9, 3), [X]),
     ("CFSREdgeFFN", lambda: lknn.CFSREdgeFFN(8, 2), [X]),

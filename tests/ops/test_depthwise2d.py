@@ -98,6 +98,18 @@ def test_strided_bias_and_weight_views(algorithm, device):
         assert rel_error(y, ref) < 1e-5
 
 
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_padding_modes_under_cpu_bf16_autocast_backward(mode):
+    """CPU autocast pads in float32; the op must still convolve (and differentiate) in bfloat16."""
+    x = torch.randn(2, 4, 9, 8, requires_grad=True)
+    w = torch.randn(4, 1, 5, 5, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = lkconv.depthwise_conv2d(x, w, None, 1, 2, padding_mode=mode)
+    assert y.dtype == torch.bfloat16
+    y.float().sum().backward()
+    assert x.grad is not None and w.grad is not None and torch.isfinite(x.grad).all()
+
+
 def test_auto_on_cpu_is_the_reference():
     x = torch.randn(2, 4, 10, 9)
     w = torch.randn(8, 1, 3, 5)

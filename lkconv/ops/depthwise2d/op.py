@@ -217,6 +217,8 @@ def _padded_input(input: Tensor, geom) -> Tensor:
     if geom.padding_mode == "zeros":
         return input
     x = _mode_pad(input, geom.mode_pad, geom.padding_mode)
+    if x.dtype != input.dtype:  # CPU autocast runs F.pad's reflect/replicate in float32
+        x = x.to(input.dtype)
     if x is not input and output_memory_format(input) == torch.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)  # F.pad's reflect/replicate/circular return NCHW
     return x
