@@ -25,17 +25,12 @@ import lkconv  # noqa: E402
 from lkconv.ops.depthwise2d import direct, dispatch  # noqa: E402
 from lkconv.tools.bench import _geometry, load_shapes  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import overhead  # noqa: E402
 
-def host_us(fn, n=200):
-    for _ in range(5):
-        fn()
-    torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(n):
-        fn()
-    t1 = time.perf_counter()
-    torch.cuda.synchronize()
-    return (t1 - t0) / n * 1e6
+
+def host_us(fn):
+    return overhead.host_us(fn, n=200, warmup=5)
 
 
 class _Scale(torch.autograd.Function):

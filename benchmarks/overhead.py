@@ -23,8 +23,10 @@ from lkconv.ops.depthwise2d import direct  # noqa: E402
 from lkconv.tools.bench import load_shapes, _geometry  # noqa: E402
 
 
-def host_us(fn, n=50):
-    fn()
+def host_us(fn, n=50, warmup=1):
+    """Host microseconds per call of ``fn`` launched back to back (no synchronization inside the timed loop)."""
+    for _ in range(warmup):
+        fn()
     torch.cuda.synchronize()
     t0 = time.perf_counter()
     for _ in range(n):

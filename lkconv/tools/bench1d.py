@@ -40,6 +40,15 @@ def copy_gbps(device) -> Optional[float]:
     return 2 * a.numel() / (ms * 1e-3) / 1e9
 
 
+def _step(fn, x, k, dy, grad: bool):
+    """One timed call: fn(x, k), then backward of dy when timing forward+backward."""
+    def run():
+        y = fn(x, k)
+        if grad:
+            y.backward(dy)
+    return run
+
+
 def bench_long(shapes: List[dict], dtypes, directions, device) -> List[dict]:
     rows = []
     for s in shapes:
@@ -50,16 +59,9 @@ def bench_long(shapes: List[dict], dtypes, directions, device) -> List[dict]:
                 k = (torch.randn(s["c"], s["l"], device=device) / s["l"] ** 0.5).to(DTYPES[dt]).requires_grad_(grad)
                 dy = torch.randn_like(x)
 
-                def step(fn):
-                    def run():
-                        y = fn(x, k)
-                        if grad:
-                            y.backward(dy)
-                    return run
-
                 leaves = [x, k] if grad else None
-                lk = _time_ms(step(lambda a, b: long_conv1d(a, b)), device, leaves)
-                pt = _time_ms(step(plain_fft_conv), device, leaves)
+                lk = _time_ms(_step(lambda a, b: long_conv1d(a, b), x, k, dy, grad), device, leaves)
+                pt = _time_ms(_step(plain_fft_conv, x, k, dy, grad), device, leaves)
                 rows.append(dict(op="long_conv1d", shape=s["name"], b=s["b"], c=s["c"], l=s["l"], dtype=dt,
                                  direction=direction, lkconv_ms=lk, baseline_ms=pt, speedup=pt / lk))
     return rows
@@ -79,16 +81,10 @@ def bench_short(shapes: List[dict], dtypes, directions, device) -> List[dict]:
                 def base(a, ww):
                     return F.silu(F.conv1d(a, ww.unsqueeze(1), None, padding=ww.shape[1] - 1, groups=a.shape[1])[..., : a.shape[-1]])
 
-                def step(fn):
-                    def run():
-                        y = fn(x, w)
-                        if grad:
-                            y.backward(dy)
-                    return run
-
                 leaves = [x, w] if grad else None
-                lk = _time_ms(step(lambda a, ww: short_conv1d(a, ww, activation="silu")), device, leaves)
-                pt = _time_ms(step(base), device, leaves)
+                lk = _time_ms(_step(lambda a, ww: short_conv1d(a, ww, activation="silu"), x, w, dy, grad), device,
+                              leaves)
+                pt = _time_ms(_step(base, x, w, dy, grad), device, leaves)
                 nbytes = 2 * x.numel() * x.element_size() * (2.5 if grad else 1)  # fwd: x + y; bwd adds dy, dx, x
                 row = dict(op="short_conv1d", shape=s["name"], b=s["b"], c=s["c"], l=s["l"], w=s["w"], dtype=dt,
                            direction=direction, lkconv_ms=lk, baseline_ms=pt, speedup=pt / lk,

@@ -8,6 +8,8 @@ from torch import nn
 import lkconv
 from lkconv import nn as lknn
 
+from .helpers import randomize_bn
+
 pytest.importorskip("timm")
 
 
@@ -21,17 +23,6 @@ def _timm_reparameterize_model():
         if fn is not None:
             return fn
     pytest.skip("this timm has no reparameterize_model")
-
-
-def _random_bn(model):
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.normal_(0, 0.3)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.normal_(1, 0.2)
-                m.bias.normal_(0, 0.2)
-    return model
 
 
 BLOCKS = [
@@ -50,7 +41,7 @@ BLOCKS = [
 
 @pytest.mark.parametrize("name,make,channels", BLOCKS, ids=[b[0] for b in BLOCKS])
 def test_timm_reparameterize_model_matches(name, make, channels):
-    model = _random_bn(nn.Sequential(make())).eval()
+    model = randomize_bn(nn.Sequential(make())).eval()
     x = torch.randn(2, channels, 15, 14)
     with torch.no_grad():
         ref = model(x)

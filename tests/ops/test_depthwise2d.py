@@ -17,26 +17,19 @@ from lkconv.testing import rel_error
 from lkconv.tools import verify
 
 from ..conftest import HAS_CUDA, gpu
+from .helpers import assert_verified
 
 TINY = verify.base_cases(tiny=True)
 
 
-def _run(case, algorithm, device):
-    res = verify.check(case, algorithm, device)
-    assert res.error is None, res.error
-    for name, err in res.errors.items():
-        assert err <= res.tol, f"{name}: rel error {err:.2e} > {res.tol:.0e} for {case.label()} ({algorithm})"
-    return res
-
-
 @pytest.mark.parametrize("case", TINY, ids=[c.label() for c in TINY])
 def test_direct_matches_float64_reference(case, device):
-    _run(case, "direct", device)
+    assert_verified(case, "direct", device)
 
 
 @pytest.mark.parametrize("case", TINY[:4], ids=[c.label() for c in TINY[:4]])
 def test_torch_algorithm_matches_reference(case, device):
-    _run(case, "torch", device)
+    assert_verified(case, "torch", device)
 
 
 def test_direct_large_kernels_and_bands(device):
@@ -46,7 +39,7 @@ def test_direct_large_kernels_and_bands(device):
         verify.Case(1, 2, 20, 9, 11, 1, padding=(5, 0), layout="nhwc"),
         verify.Case(1, 3, 13, 12, 7, 8, stride=(2, 2), padding=(3, 2), dilation=(1, 2), mult=2, layout="nhwc"),
     ]:
-        _run(case, "direct", device)
+        assert_verified(case, "direct", device)
 
 
 def test_direct_config_variants_agree(device):
@@ -364,7 +357,7 @@ def test_gpu_algorithms_on_model_shapes(algorithm, layout, dtype):
                  verify.Case(2, 48, 112, 112, 7, 7, stride=(2, 2), padding=3), verify.Case(2, 24, 56, 56, 5, 51, padding=(2, 25))]:
         case.layout, case.dtype = layout, dtype
         if verify.serves(case, algorithm, dev):
-            _run(case, algorithm, dev)
+            assert_verified(case, algorithm, dev)
 
 
 @gpu

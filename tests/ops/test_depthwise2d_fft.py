@@ -7,6 +7,8 @@ from lkconv.ops.depthwise2d import fft
 from lkconv.testing import rel_error
 from lkconv.tools import verify
 
+from .helpers import assert_verified
+
 CASES = verify.base_cases(tiny=True) + [
     verify.Case(1, 3, 30, 33, 31, 31, padding=15),
     verify.Case(2, 4, 21, 19, 5, 11, stride=(3, 2), padding=(2, 7), dilation=(2, 3), mult=2, layout="nhwc"),
@@ -16,10 +18,7 @@ CASES = verify.base_cases(tiny=True) + [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.label() for c in CASES])
 def test_fft_matches_float64_reference(case, device):
-    res = verify.check(case, "fft", device)
-    assert res.error is None, res.error
-    for name, err in res.errors.items():
-        assert err <= res.tol, f"{name}: {err:.2e} > {res.tol:.0e}"
+    assert_verified(case, "fft", device)
 
 
 def test_fft_channel_blocks_with_multiplier(monkeypatch):

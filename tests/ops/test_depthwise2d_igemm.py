@@ -4,6 +4,8 @@ import torch
 
 from lkconv.tools import verify
 
+from .helpers import assert_verified
+
 CASES = [
     verify.Case(2, 3, 9, 11, 3, 3, padding=1),
     verify.Case(1, 2, 7, 6, 5, 4, padding="same"),
@@ -19,10 +21,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.label() + " " + c.dtype for c in CASES])
 def test_implicit_gemm_matches_float64_reference(case, device):
-    res = verify.check(case, "implicit_gemm", device)
-    assert res.error is None, res.error
-    for name, err in res.errors.items():
-        assert err <= res.tol, f"{name}: {err:.2e} > {res.tol:.0e}"
+    assert_verified(case, "implicit_gemm", device)
 
 
 def test_implicit_gemm_refuses_what_it_cannot_serve(device):

@@ -545,22 +545,11 @@ def _dgrad_phases(kh, kw, stride, pad_t, pad_l, dilation):
 
 def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation, out: torch.Tensor, config=None) -> torch.Tensor:
     """Input gradient into ``out`` (N, C, H, W); stride > 1 splits into stride_h*stride_w phases."""
-    m = weight.shape[0] // x_shape[1]
-    sh, sw = stride
-    for ph, pw, th, tw in _dgrad_phases(weight.shape[2], weight.shape[3], tuple(stride), pad[0], pad[2],
-                                        tuple(dilation)):
-        view = out if (sh, sw) == (1, 1) else out[:, :, ph::sh, pw::sw]
-        if view.numel() == 0:
-            continue
-        if th is None or tw is None:
-            view.zero_()
-            continue
-        (i0, si, dh, p_h), (j0, sj, dw, p_w) = th, tw
-        launch_fwd(grad_out, weight, None, view, (1, 1), (dh, dw), p_h, p_w, 1, m, ((i0, si), (j0, sj)), config)
-    return out
+    return run_planned_dgrad(plan_conv_dgrad(grad_out, out, weight, stride, pad, dilation, config), stride,
+                             grad_out, weight, out)
 
 
-def plan_conv_dgrad(grad_out, out, weight, stride, pad, dilation) -> tuple:
+def plan_conv_dgrad(grad_out, out, weight, stride, pad, dilation, config=None) -> tuple:
     """:func:`conv_dgrad` as a list of steps for these tensors' shapes and strides (see run_planned_dgrad):
     ((phase h, phase w), forward plan, or None for a phase that gets no tap and is zeroed)."""
     m = weight.shape[0] // out.shape[1]
@@ -577,7 +566,7 @@ def plan_conv_dgrad(grad_out, out, weight, stride, pad, dilation) -> tuple:
         (i0, si, dh, p_h), (j0, sj, dw, p_w) = th, tw
         plan = _plan_fwd(tuple(grad_out.shape), grad_out.stride(), tuple(view.shape), view.stride(),
                          tuple(weight.shape), weight.stride(), grad_out.element_size(), (1, 1), (dh, dw), p_h, p_w,
-                         1, m, ((i0, si), (j0, sj)), False, None)
+                         1, m, ((i0, si), (j0, sj)), False, config)
         steps.append(((ph, pw), plan))
     return tuple(steps)
 

@@ -68,76 +68,68 @@ class DirectAlgorithm(_Algorithm):
     def reason(self, prob: Problem) -> Optional[str]:
         return direct.unsupported_reason_for(prob)
 
+    # Unbound calls (autotune timing, the FFT's fallback) bind on the spot; plans are cached by the direct module.
     def fwd(self, x, w, b, stride, pad, dil):
-        n, c = x.shape[:2]
-        ho = (x.shape[2] + pad[0] + pad[1] - dil[0] * (w.shape[2] - 1) - 1) // stride[0] + 1
-        wo = (x.shape[3] + pad[2] + pad[3] - dil[1] * (w.shape[3] - 1) - 1) // stride[1] + 1
-        y = _alloc((n, w.shape[0], ho, wo), x, x.dtype)
-        if y.numel() == 0:
-            return y
-        return direct.conv_fwd(x, w, b, stride, pad, dil, y)
+        return self.bind("fwd", x, w, b, stride, pad, dil)(x, w, b)
 
     def dgrad(self, dy, x, w, stride, pad, dil):
-        dx = _alloc(x.shape, x, x.dtype)
-        if dx.numel() == 0:
-            return dx
-        if dy.numel() == 0:
-            return dx.zero_()
-        return direct.conv_dgrad(dy, x.shape, w, stride, pad, dil, dx)
+        return self.bind("dgrad", x, w, None, stride, pad, dil)(dy, x, w)
 
     def wgrad(self, dy, x, w, stride, pad, dil):
-        if dy.numel() == 0:
-            return torch.zeros_like(w, memory_format=torch.contiguous_format)
-        return direct.conv_wgrad(dy, x, w.shape, stride, pad, dil).to(w.dtype)
+        return self.bind("wgrad", x, w, None, stride, pad, dil)(dy, x, w)
 
     def bind(self, direction, x, w, b, stride, pad, dil):
         if direction == "fwd":
             return self._bind_fwd(x, w, b, stride, pad, dil)
         if direction == "dgrad":
             return self._bind_dgrad(x, w, stride, pad, dil)
-        return self._bind_wgrad(x, w, stride, pad, dil)
+        return self._bind_wgrad(w, stride, pad, dil)
 
-    def _bind_fwd(self, x, w, b, stride, pad, dil):
-        n, c = x.shape[:2]
+    @staticmethod
+    def _bind_fwd(x, w, b, stride, pad, dil):
+        n = x.shape[0]
         ho = (x.shape[2] + pad[0] + pad[1] - dil[0] * (w.shape[2] - 1) - 1) // stride[0] + 1
         wo = (x.shape[3] + pad[2] + pad[3] - dil[1] * (w.shape[3] - 1) - 1) // stride[1] + 1
         shape = (n, w.shape[0], ho, wo)
-        if n * w.shape[0] * ho * wo == 0:
-            return super().bind("fwd", x, w, b, stride, pad, dil)
-        strides = _dense_strides(shape, output_memory_format(x))
-        plan = direct.plan_conv_fwd(x, w, b, shape, strides, stride, pad, dil)
+        strides = direct._dense_strides(shape, output_memory_format(x) == torch.channels_last)
+        plan = direct.plan_conv_fwd(x, w, b, shape, strides, stride, pad, dil) if n * w.shape[0] * ho * wo else None
         dtype, device = x.dtype, x.device
 
         def fwd(x, w, b):
             y = torch.empty_strided(shape, strides, dtype=dtype, device=device)
+            if plan is None:
+                return y
             if poisoning():
                 y.fill_(float("nan"))
             return direct.run_planned_fwd(plan, x, w, b, y)
 
         return fwd
 
-    def _bind_dgrad(self, x, w, stride, pad, dil):
+    @staticmethod
+    def _bind_dgrad(x, w, stride, pad, dil):
         shape, dtype, device = tuple(x.shape), x.dtype, x.device
-        if x.numel() == 0:
-            return super().bind("dgrad", x, w, None, stride, pad, dil)
-        strides = _dense_strides(shape, output_memory_format(x))
+        strides = direct._dense_strides(shape, output_memory_format(x) == torch.channels_last)
+        plans = {}  # output-gradient strides -> launch steps
 
         def dgrad(dy, x, w):
             dx = torch.empty_strided(shape, strides, dtype=dtype, device=device)
-            if poisoning():
-                dx.fill_(float("nan"))
+            if dx.numel() == 0:
+                return dx
             if dy.numel() == 0:
                 return dx.zero_()
+            if poisoning():
+                dx.fill_(float("nan"))
             steps = plans.get(dy.stride())
             if steps is None:
                 steps = plans[dy.stride()] = direct.plan_conv_dgrad(dy, dx, w, stride, pad, dil)
             return direct.run_planned_dgrad(steps, stride, dy, w, dx)
 
-        plans = {}  # output-gradient strides -> launch steps
         return dgrad
 
-    def _bind_wgrad(self, x, w, stride, pad, dil):
+    @staticmethod
+    def _bind_wgrad(w, stride, pad, dil):
         w_shape, w_dtype = tuple(w.shape), w.dtype
+        plans = {}  # output-gradient strides -> launch plan
 
         def wgrad(dy, x, w):
             if dy.numel() == 0:
@@ -147,13 +139,7 @@ class DirectAlgorithm(_Algorithm):
                 plan = plans[dy.stride()] = direct.plan_conv_wgrad(dy, x, w_shape, stride, pad, dil)
             return direct.run_planned_wgrad(plan, dy, x).to(w_dtype)
 
-        plans = {}
         return wgrad
-
-
-def _dense_strides(shape, memory_format) -> tuple:
-    n, c, h, w = shape
-    return (c * h * w, 1, c * w, c) if memory_format == torch.channels_last else (c * h * w, h * w, w, 1)
 
 
 class FFTAlgorithm(_Algorithm):
