@@ -27,8 +27,16 @@ __all__ = ["FGM", "OmniKernel", "LKPE", "FLKPE"]
 
 
 def _fft_gate(gate: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """|ifft2(gate * fft2(x))| over the last two dims; gate broadcasts against x (both real)."""
-    return torch.fft.ifft2(gate * torch.fft.fft2(x, norm="backward"), dim=(-2, -1), norm="backward").abs()
+    """|ifft2(gate * fft2(x))| over the last two dims; gate broadcasts against x (both real).
+
+    The FFTs run in float32 (float64 for float64 inputs) with autocast off: cuFFT has no bfloat16 transform
+    and half only for power-of-two sizes. The result is float32 (float64) as under CPU autocast, where
+    PyTorch runs the FFTs in float32 itself.
+    """
+    work = torch.float64 if torch.float64 in (gate.dtype, x.dtype) else torch.float32
+    with torch.autocast(x.device.type, enabled=False):
+        spec = torch.fft.fft2(x.to(work), norm="backward")
+        return torch.fft.ifft2(gate.to(work) * spec, dim=(-2, -1), norm="backward").abs()
 
 
 class FGM(nn.Module):

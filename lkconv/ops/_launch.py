@@ -4,12 +4,14 @@
 key on each launch (tens of microseconds of host time, which small layers notice). :class:`FastLauncher`
 keeps the compiled kernel of each launch configuration and calls it directly: ``compiled[grid](*all_args)``,
 the same call Triton's JIT makes after binding. The first direct launch of each configuration is checked
-bit for bit against the JIT launch on the same inputs; any difference, or any exception, turns the fast path
-off for the process. ``LKCONV_FAST_LAUNCH=0`` turns it off from the start.
+bit for bit against the JIT launch on the same inputs; any difference, or any exception, keeps that
+configuration on the JIT launch (with a warning; ``FastLauncher.refused`` says why).
+``LKCONV_FAST_LAUNCH=0`` turns the fast path off from the start.
 """
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Callable, Dict, Sequence, Tuple
 
 import torch
@@ -25,6 +27,7 @@ class FastLauncher:
     def __init__(self, kernel):
         self.kernel = kernel
         self.compiled: Dict[tuple, tuple] = {}  # key -> (compiled[grid] runner, constexpr values)
+        self.refused: Dict[tuple, str] = {}  # key -> why its direct launch was not used
         self.enabled = os.environ.get("LKCONV_FAST_LAUNCH", "1").strip().lower() not in ("0", "false", "off", "no")
 
     @staticmethod
@@ -45,7 +48,8 @@ class FastLauncher:
             return
         result = self.kernel[grid](*args, **kwargs)
         out = args[out_index]
-        if key is None or not hasattr(result, "__getitem__") or (out.is_cuda and torch.cuda.is_current_stream_capturing()):
+        if key is None or key in self.refused or not hasattr(result, "__getitem__") or (
+                out.is_cuda and torch.cuda.is_current_stream_capturing()):
             return  # the interpreter returns no compiled kernel; a graph capture must not synchronize
         try:  # first direct launch of this configuration: must reproduce the JIT launch exactly
             probe = scratch()
@@ -53,13 +57,15 @@ class FastLauncher:
             fast_args[out_index] = probe
             runner, consts = result[grid], self._constexpr_values(args, kwargs)
             runner(*fast_args, *consts)
-            ok = _same_bits(probe, args[out_index])
-        except Exception:
-            ok = False
-        if ok:
+            why = None if _same_bits(probe, args[out_index]) else "output differs from the JIT launch"
+        except Exception as exc:
+            why = f"{type(exc).__name__}: {exc}"
+        if why is None:
             self.compiled[key] = (runner, consts)
-        else:
-            self.enabled = False
+            return
+        self.refused[key] = why
+        warnings.warn(f"lkconv: direct launch of {getattr(self.kernel, '__name__', self.kernel)} refused ({why}); "
+                      f"this configuration keeps the JIT launch")
 
     def _constexpr_values(self, args: Sequence, kwargs: dict) -> list:
         """Values of the parameters after the positional ones, in signature order (what the JIT passes)."""

@@ -1,4 +1,5 @@
 """FastLauncher: direct launches of compiled kernels, checked bit for bit against the JIT launch first."""
+import pytest
 import torch
 
 from lkconv.ops._launch import FastLauncher
@@ -53,24 +54,30 @@ def test_checked_then_direct():
     assert k.log[-2:] == [("jit", 64), ("fast", 64)]
 
 
-def test_mismatch_disables_fast_path():
+def test_mismatch_keeps_that_configuration_on_jit():
     k = FakeKernel("wrong")
     fl = FastLauncher(k)
     x, y = torch.randn(8), torch.empty(8)
+    with pytest.warns(UserWarning, match="differs"):
+        _call(fl, x, y)
+    assert len(fl.refused) == 1 and "differs" in next(iter(fl.refused.values()))
+    n = len(k.log)
     _call(fl, x, y)
-    assert not fl.enabled
-    _call(fl, x, y)
-    assert k.log[-1] == ("jit", 64)
+    assert k.log[n:] == [("jit", 64)]  # refused once: no second probe, no second warning
     torch.testing.assert_close(y, 2 * x)
+    k.mode = "same"  # other configurations still get the direct launch
+    _call(fl, x.double(), torch.empty(8, dtype=torch.float64))
+    assert k.log[-2:] == [("jit", 64), ("fast", 64)] and fl.enabled
 
 
-def test_exception_disables_fast_path():
+def test_exception_keeps_that_configuration_on_jit():
     k = FakeKernel("raise")
     fl = FastLauncher(k)
     x, y = torch.randn(8), torch.empty(8)
+    with pytest.warns(UserWarning, match="TypeError"):
+        _call(fl, x, y)
     _call(fl, x, y)
-    _call(fl, x, y)
-    assert not fl.enabled and k.log[-1] == ("jit", 64)
+    assert k.log[-1] == ("jit", 64) and "signature mismatch" in next(iter(fl.refused.values()))
     torch.testing.assert_close(y, 2 * x)
 
 

@@ -299,10 +299,12 @@ def _pow2_at_most(v: int, cap: int) -> int:
 def choose_config(ax: _Axes, c_out: int, direction: str = "fwd", elem_size: int = 4) -> DirectConfig:
     """Heuristic tile shape: long strips along the reuse axis, ~128 threads, one output per thread.
 
-    Measured on an H200 (benchmarks/tune_direct.py, results/tune_direct_h200.json): bounds checks in the inner
-    loop are cheaper than a zero-padded copy of the input except for 16-bit inputs with large kernels; NHWC
-    wants narrow (16-channel) tiles except for the largest kernels; the weight gradient wants all kernel
-    columns in one pass for small kernels (no re-reads of the input), two for large NCHW planes, else one.
+    Measured with benchmarks/tune_direct.py (benchmarks/results/: tune_direct_h200_run*.json, h100_2026-11-24/):
+    bounds checks in the inner loop are cheaper than a zero-padded copy of the input except for 16-bit inputs
+    with the largest kernels (forward, K >= 21) or large kernels on large planes (weight gradient); NHWC
+    wants 8x32 (position x channel) tiles for small kernels and the weight gradient's one-pass case,
+    16-channel tiles for the weight gradient otherwise; the weight gradient wants all kernel columns in one
+    pass for small kernels (no re-reads of the input), two for NHWC and large NCHW planes, else one.
     """
     lines = triton.cdiv(ax.a_out, ax.p)
     r_max = 8 if ax.ka == 1 else max(4, min(32, 1024 // ax.ka))
@@ -315,27 +317,33 @@ def choose_config(ax: _Axes, c_out: int, direction: str = "fwd", elem_size: int 
             best = (score, r)
     r = max(1, min(best[1], lines))
     big = ax.ka * ax.kb >= 169
+    all_columns = direction == "wgrad" and ax.ka * ax.kb <= 64 and ax.da == 1  # wgrad: every kernel column in one pass
     if ax.ch_axis == 0:
         block_1 = max(16, _pow2_at_most(ax.b_out, 128))
         block_0 = max(1, min(128 // block_1, _pow2_at_most(c_out, 64)))
-    elif direction == "wgrad" or not big:
-        block_1 = max(16, _pow2_at_most(c_out, 16))
-        block_0 = max(1, min(128 // block_1, _pow2_at_most(ax.b_out, 64)))
-    else:
+    elif (direction == "fwd" and not big) or all_columns:  # small kernels: 8 positions x 32 channels, 8 warps
         block_1 = max(16, _pow2_at_most(c_out, 32))
+        block_0 = max(1, min(256 // block_1, _pow2_at_most(ax.b_out, 64)))
+    else:
+        block_1 = max(16, _pow2_at_most(c_out, 16 if direction == "wgrad" else 32))
         block_0 = max(1, min(128 // block_1, _pow2_at_most(ax.b_out, 64)))
     num_warps = max(1, min(8, block_0 * block_1 // 32))
     if direction == "wgrad":
-        prepad = False
-        if ax.ka * ax.kb <= 64 and ax.da == 1:
+        large_plane = ax.a_out * ax.b_out >= 1024
+        # NHWC with 17..32 taps along A: two columns only without bounds checks (replknet_31b.s1, H100: 62
+        # masked partial sums ran 1.6x slower than one column, 2.5x slower than pre-padded)
+        prepad = big and large_plane and (elem_size == 2 or (ax.ch_axis == 1 and 16 < ax.ka <= 32))
+        if all_columns:
             jb = ax.kb
-        elif ax.ka <= 32 and ax.a_out * ax.b_out >= 1024 and ax.ch_axis == 0:
+        elif ax.ch_axis == 1:
+            jb = 2 if ax.ka <= 16 or (prepad and ax.ka <= 32) else 1
+        elif ax.ka <= 32 and large_plane:
             jb = 2
         else:
             jb = 1
     else:
         jb = 1
-        prepad = big and elem_size == 2
+        prepad = elem_size == 2 and ax.ka * ax.kb >= 400
     return DirectConfig(r, block_0, block_1, num_warps, prepad, 0, jb)
 
 
