@@ -7,6 +7,9 @@
 #   D: re-verify after kernel changes, GPU op tests, short_conv1d and an NCHW subset re-measured (~9 min)
 #   E: every lkconv.nn block on CUDA vs float64 CPU, channels_last bench (fp32, bf16), direct-kernel sweep of
 #      bf16 and channels_last tiles on the compute-bound shapes (~9 min)
+#   F: lkconv verify and every lkconv.nn block on CUDA (after kernel or heuristic changes) (~8 min)
+#   G: lkconv bench fp32 channels_last and bf16 NCHW, all public shapes (~9 min)
+#   H: lkconv bench bf16 channels_last, all public shapes; per-kernel step profile of the small layers (~7 min)
 # Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
 set -u
 OUT=${OUT:-out}
@@ -51,6 +54,18 @@ E)
     step bench_nhwc_fp32 150 python -m lkconv bench --jobs 15 --dtypes fp32 --layouts nhwc --out "$OUT/nhwc_fp32"
     step bench_nhwc_bf16 150 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"
     step tune_direct 120 python benchmarks/tune_direct.py --shapes replknet_31b.s1,unireplknet_t.s1,slak_t.s1.wide --configs bfloat16:nchw,fp32:nhwc --jobs 15 --out "$OUT/tune_direct.json"
+    ;;
+F)
+    step verify 250 python -m lkconv verify --quick --jobs 15
+    step blocks_on_device 280 python -m pytest -q -n 15 -p no:benchmark -rf tests/nn/test_blocks_on_device.py
+    ;;
+G)
+    step bench_nhwc_fp32 270 python -m lkconv bench --jobs 15 --dtypes fp32 --layouts nhwc --out "$OUT/nhwc_fp32"
+    step bench_bf16_nchw 270 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nchw --out "$OUT/bf16_nchw"
+    ;;
+H)
+    step bench_nhwc_bf16 300 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"
+    step profile_step 120 python benchmarks/profile_step.py --shapes convnext_t.s1,unireplknet_t.s3 --dtypes fp32,bf16 --layouts nchw,nhwc
     ;;
 esac
 if [ "${1:-A}" != A ] && [ "${1:-A}" != B ]; then  # at most 8 files come back: pack everything into one archive
