@@ -9,7 +9,7 @@
 #      bf16 and channels_last tiles on the compute-bound shapes (~9 min)
 #   F: lkconv verify and every lkconv.nn block on CUDA (after kernel or heuristic changes) (~8 min)
 #   G: lkconv bench fp32 channels_last and bf16 NCHW, all public shapes (~9 min)
-#   H: lkconv bench bf16 channels_last, all public shapes; per-kernel step profile of the small layers (~7 min)
+#   H: lkconv bench bf16 channels_last, all public shapes; host and per-kernel profiles of small layers (~9 min)
 # Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
 set -u
 OUT=${OUT:-out}
@@ -64,8 +64,10 @@ G)
     step bench_bf16_nchw 270 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nchw --out "$OUT/bf16_nchw"
     ;;
 H)
-    step bench_nhwc_bf16 300 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"
-    step profile_step 120 python benchmarks/profile_step.py --shapes convnext_t.s1,unireplknet_t.s3 --dtypes fp32,bf16 --layouts nchw,nhwc
+    step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"
+    step host_nchw 50 python benchmarks/host_profile.py --shape convnext_t.s1 --layout nchw
+    step host_nhwc 50 python benchmarks/host_profile.py --shape convnext_t.s1 --layout nhwc
+    step profile_step 100 python benchmarks/profile_step.py --shapes convnext_t.s1,unireplknet_t.s3 --dtypes fp32 --layouts nchw,nhwc
     ;;
 esac
 if [ "${1:-A}" != A ] && [ "${1:-A}" != B ]; then  # at most 8 files come back: pack everything into one archive

@@ -4,7 +4,7 @@ Prints host microseconds per call (no synchronization inside the timed loop) for
 launches (fast path on/off), each direction through the dispatcher, the op forward, forward+backward, and a
 plain autograd.Function baseline; then a cProfile of the dispatcher's directions called from this thread.
 
-    python benchmarks/host_profile.py [--shape convnext_t.s1]
+    python benchmarks/host_profile.py [--shape convnext_t.s1] [--layout nhwc]
 """
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ class _Scale(torch.autograd.Function):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shape", default="convnext_t.s1")
+    ap.add_argument("--layout", default="nchw", choices=("nchw", "nhwc"))
     args = ap.parse_args()
     s = {r["name"]: r for r in load_shapes()}[args.shape]
     pad, ho, wo = _geometry(s)
@@ -58,6 +59,10 @@ def main():
     x = torch.randn(s["n"], s["c"], s["h"], s["w"], device="cuda", requires_grad=True)
     w = torch.randn(s["c"], 1, s["kh"], s["kw"], device="cuda", requires_grad=True)
     dy = torch.randn(s["n"], s["c"], ho, wo, device="cuda")
+    if args.layout == "nhwc":
+        fmt = torch.channels_last
+        x = x.detach().contiguous(memory_format=fmt).requires_grad_(True)
+        dy = dy.contiguous(memory_format=fmt)
     y_buf = torch.empty_like(dy)
     xd, wd = x.detach(), w.detach()
     rows = {}
@@ -136,7 +141,7 @@ def main():
     rows["  of which inside backward()"] = sum(inside[5:]) / max(1, len(inside) - 5) * 1e6
     op._DepthwiseConv2dFunction.backward = orig
     pstats.Stats(prof).sort_stats("tottime").print_stats(25)
-    print(f"\n{args.shape}: host microseconds per call")
+    print(f"\n{args.shape} {args.layout}: host microseconds per call")
     for k, v in rows.items():
         print(f"  {k:<40}{v:10.1f}")
 
