@@ -10,6 +10,7 @@
 #   F: lkconv verify and every lkconv.nn block on CUDA (after kernel or heuristic changes) (~8 min)
 #   G: lkconv bench fp32 channels_last and bf16 NCHW, all public shapes (~9 min)
 #   H: lkconv bench bf16 channels_last, all public shapes; host and per-kernel profiles of small layers (~9 min)
+#   I: after an FFT change: verify of fft and auto, the FFT op tests, channels_last bench of the FFT-bound shapes (~7 min)
 # Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
 set -u
 OUT=${OUT:-out}
@@ -68,6 +69,11 @@ H)
     step host_nchw 50 python benchmarks/host_profile.py --shape convnext_t.s1 --layout nchw
     step host_nhwc 50 python benchmarks/host_profile.py --shape convnext_t.s1 --layout nhwc
     step profile_step 100 python benchmarks/profile_step.py --shapes convnext_t.s1,unireplknet_t.s3 --dtypes fp32 --layouts nchw,nhwc
+    ;;
+I)
+    step verify_fft 150 python -m lkconv verify --quick --jobs 15 --algorithms fft,auto
+    step pytest_fft 60 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_fft.py
+    step bench_nhwc_subset 200 python -m lkconv bench --jobs 15 --dtypes fp32,bf16 --layouts nhwc --shapes "replknet_31b.s1,replknet_31b.s2,slak_t.s1.long" --out "$OUT/nhwc_subset"
     ;;
 esac
 if [ "${1:-A}" != A ] && [ "${1:-A}" != B ]; then  # at most 8 files come back: pack everything into one archive
