@@ -1,4 +1,6 @@
 """FastLauncher: direct launches of compiled kernels, checked bit for bit against the JIT launch first."""
+import warnings
+
 import pytest
 import torch
 
@@ -54,31 +56,24 @@ def test_checked_then_direct():
     assert k.log[-2:] == [("jit", 64), ("fast", 64)]
 
 
-def test_mismatch_keeps_that_configuration_on_jit():
-    k = FakeKernel("wrong")
+@pytest.mark.parametrize("mode, why", [("wrong", "output differs"), ("raise", "TypeError: launcher signature mismatch")])
+def test_refused_configuration_stays_on_jit(mode, why):
+    """A direct launch that differs from the JIT launch, or raises, is refused for that configuration only."""
+    k = FakeKernel(mode)
     fl = FastLauncher(k)
     x, y = torch.randn(8), torch.empty(8)
-    with pytest.warns(UserWarning, match="differs"):
+    with pytest.warns(UserWarning, match=why.split(":")[0]):
         _call(fl, x, y)
-    assert len(fl.refused) == 1 and "differs" in next(iter(fl.refused.values()))
+    assert len(fl.refused) == 1 and why in next(iter(fl.refused.values()))
     n = len(k.log)
-    _call(fl, x, y)
-    assert k.log[n:] == [("jit", 64)]  # refused once: no second probe, no second warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # refused once: no second probe, no second warning
+        _call(fl, x, y)
+    assert k.log[n:] == [("jit", 64)]
     torch.testing.assert_close(y, 2 * x)
     k.mode = "same"  # other configurations still get the direct launch
     _call(fl, x.double(), torch.empty(8, dtype=torch.float64))
     assert k.log[-2:] == [("jit", 64), ("fast", 64)] and fl.enabled
-
-
-def test_exception_keeps_that_configuration_on_jit():
-    k = FakeKernel("raise")
-    fl = FastLauncher(k)
-    x, y = torch.randn(8), torch.empty(8)
-    with pytest.warns(UserWarning, match="TypeError"):
-        _call(fl, x, y)
-    _call(fl, x, y)
-    assert k.log[-1] == ("jit", 64) and "signature mismatch" in next(iter(fl.refused.values()))
-    torch.testing.assert_close(y, 2 * x)
 
 
 def test_env_var_turns_it_off(monkeypatch):

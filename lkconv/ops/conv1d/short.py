@@ -154,7 +154,8 @@ def short_conv1d_bwd(dz: Tensor, x: Tensor, w: Tensor, causal: bool):
 
 
 def short_conv1d_silu_bwd(dy: Tensor, x: Tensor, w: Tensor, bias: Optional[Tensor], causal: bool):
-    """(dz, db): the gradient before the SiLU (laid out like x, in x's dtype) and its sum over (B, L) in fp32."""
+    """(dz, db): the gradient before the SiLU (laid out like x, in x's dtype) and, with a bias, its sum over
+    (B, L) in fp32 (else None)."""
     B, C, L = x.shape
     dz = torch.empty_like(x)
     bc, bl = _blocks(C, L, x.stride(1) == 1 and C > 1)
@@ -165,7 +166,7 @@ def short_conv1d_silu_bwd(dy: Tensor, x: Tensor, w: Tensor, bias: Optional[Tenso
         *w.stride(), W=w.shape[1], LEFT=_left(w.shape[1], causal), HAS_BIAS=bias is not None,
         BLOCK_C=bc, BLOCK_L=bl, num_warps=4,
     )
-    return dz, part.sum(0)
+    return dz, part.sum(0) if bias is not None else None
 
 
 class _ShortConv1d(torch.autograd.Function):

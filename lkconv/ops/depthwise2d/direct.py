@@ -491,10 +491,10 @@ def launch_fwd(
     plan = _plan_fwd(tuple(x.shape), x.stride(), tuple(y.shape), y.stride(), tuple(weight.shape), weight.stride(),
                      x.element_size(), tuple(stride), tuple(dilation), pad_t, pad_l, mult_div, group, taps,
                      bias is not None, config)
-    return _run_fwd(plan, x, weight, bias, y)
+    return run_planned_fwd(plan, x, weight, bias, y)
 
 
-def _run_fwd(plan: _FwdPlan, x, weight, bias, y) -> torch.Tensor:
+def run_planned_fwd(plan: _FwdPlan, x, weight, bias, y) -> torch.Tensor:
     """Launch a planned forward (the tensors must have the shapes and strides the plan was made for)."""
     if plan.w_nhwc:
         weight = weight[:, 0].permute(1, 2, 0).contiguous()
@@ -514,8 +514,6 @@ def plan_conv_fwd(x, weight, bias, y_shape, y_stride, stride, pad, dilation) -> 
                      weight.stride(), x.element_size(), tuple(stride), tuple(dilation), pad[0], pad[2],
                      weight.shape[0] // x.shape[1], 1, ((0, 1), (0, 1)), bias is not None, None)
 
-
-run_planned_fwd = _run_fwd
 
 
 def conv_fwd(x, weight, bias, stride, pad, dilation, out: torch.Tensor, config=None) -> torch.Tensor:
@@ -586,7 +584,7 @@ def run_planned_dgrad(steps, stride, grad_out, weight, out) -> torch.Tensor:
         if plan is None:
             view.zero_()
         else:
-            _run_fwd(plan, grad_out, weight, None, view)
+            run_planned_fwd(plan, grad_out, weight, None, view)
     return out
 
 

@@ -16,7 +16,7 @@ import torch
 
 from ...testing import poisoning
 from . import direct, fft, implicit_gemm, reference
-from .params import output_memory_format
+from .params import conv_out_hw, output_memory_format
 from .problem import Problem
 
 ALGORITHMS = ("auto", "direct", "implicit_gemm", "fft", "torch")
@@ -88,8 +88,7 @@ class DirectAlgorithm(_Algorithm):
     @staticmethod
     def _bind_fwd(x, w, b, stride, pad, dil):
         n = x.shape[0]
-        ho = (x.shape[2] + pad[0] + pad[1] - dil[0] * (w.shape[2] - 1) - 1) // stride[0] + 1
-        wo = (x.shape[3] + pad[2] + pad[3] - dil[1] * (w.shape[3] - 1) - 1) // stride[1] + 1
+        ho, wo = conv_out_hw(x.shape[2], x.shape[3], w.shape[2], w.shape[3], stride, pad, dil)
         shape = (n, w.shape[0], ho, wo)
         strides = direct._dense_strides(shape, output_memory_format(x) == torch.channels_last)
         plan = direct.plan_conv_fwd(x, w, b, shape, strides, stride, pad, dil) if n * w.shape[0] * ho * wo else None
@@ -186,10 +185,8 @@ class ImplicitGemmAlgorithm(_Algorithm):
         return implicit_gemm.unsupported_reason_for(prob)
 
     def fwd(self, x, w, b, stride, pad, dil):
-        n = x.shape[0]
-        ho = x.shape[2] + pad[0] + pad[1] - dil[0] * (w.shape[2] - 1)
-        wo = x.shape[3] + pad[2] + pad[3] - dil[1] * (w.shape[3] - 1)
-        y = _alloc((n, w.shape[0], ho, wo), x, x.dtype)
+        ho, wo = conv_out_hw(x.shape[2], x.shape[3], w.shape[2], w.shape[3], stride, pad, dil)
+        y = _alloc((x.shape[0], w.shape[0], ho, wo), x, x.dtype)
         return implicit_gemm.conv_fwd(x, w, b, stride, pad, dil, y) if y.numel() else y
 
     def dgrad(self, dy, x, w, stride, pad, dil):

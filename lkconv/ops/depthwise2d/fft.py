@@ -20,6 +20,8 @@ from typing import Optional, Sequence, Tuple
 
 import torch
 
+from .params import conv_out_hw
+
 SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
 
@@ -104,8 +106,7 @@ def conv_fwd(x, weight, bias, stride, pad, dilation) -> torch.Tensor:
     dt = _compute_dtype(x.dtype)
     xp = _pad(_nchw(x), pad)
     hp, wp = xp.shape[-2:]
-    ho = (hp - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-    wo = (wp - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    ho, wo = conv_out_hw(hp, wp, kh, kw, stride, (0, 0, 0, 0), dilation)
     f = (next_fast_len(hp), next_fast_len(wp))
     kd = _dilated(weight, tuple(dilation), dt)
     out = torch.empty(n, cw, ho, wo, device=x.device, dtype=x.dtype)

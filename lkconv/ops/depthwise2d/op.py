@@ -11,15 +11,9 @@ import torch
 from torch import Tensor
 
 from . import dispatch
-from .params import IntOrPair, check_tensors, output_memory_format, parse_conv_args
+from .params import IntOrPair, check_tensors, conv_out_hw, output_memory_format, parse_conv_args
 from .problem import Problem
 from .reference import _mode_pad
-
-
-def _out_hw(x: Tensor, weight: Tensor, stride, pad, dilation):
-    ho = (x.shape[2] + pad[0] + pad[1] - dilation[0] * (weight.shape[2] - 1) - 1) // stride[0] + 1
-    wo = (x.shape[3] + pad[2] + pad[3] - dilation[1] * (weight.shape[3] - 1) - 1) // stride[1] + 1
-    return ho, wo
 
 
 @torch.library.custom_op("lkconv::depthwise_conv2d_fwd", mutates_args=())
@@ -33,7 +27,7 @@ def depthwise_conv2d_fwd(
 
 @depthwise_conv2d_fwd.register_fake
 def _(x, weight, bias, stride, pad, dilation, algorithm):
-    ho, wo = _out_hw(x, weight, stride, pad, dilation)
+    ho, wo = conv_out_hw(x.shape[2], x.shape[3], weight.shape[2], weight.shape[3], stride, pad, dilation)
     return torch.empty((x.shape[0], weight.shape[0], ho, wo), dtype=x.dtype, device=x.device,
                        memory_format=output_memory_format(x))
 
@@ -260,7 +254,7 @@ def depthwise_conv2d(
                 _calls.clear()
             _calls[sig] = call
     geom = call.geom
-    x = input if geom.padding_mode == "zeros" else _padded_input(input, geom)
+    x = _padded_input(input, geom)
     if bias is not None and bias.stride(0) != 1:
         bias = bias.contiguous()
     if algorithm == "auto" and call.use_torch(x, weight, bias):

@@ -17,6 +17,13 @@ FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 IntOrPair = Union[int, Sequence[int]]
 
 
+def conv_out_hw(h: int, w: int, kh: int, kw: int, stride, pad, dilation) -> Tuple[int, int]:
+    """(Ho, Wo) of a convolution of an (h, w) input; pad = (top, bottom, left, right) zeros."""
+    ho = (h + pad[0] + pad[1] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    wo = (w + pad[2] + pad[3] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    return ho, wo
+
+
 @dataclass(frozen=True)
 class ConvGeometry:
     """A normalized depthwise convolution problem (zero padding already explicit).
@@ -33,12 +40,8 @@ class ConvGeometry:
 
     def out_size(self, h: int, w: int, kh: int, kw: int) -> Tuple[int, int]:
         """Output (Ho, Wo) for an input of (h, w) after ``mode_pad`` and zero ``pad``."""
-        pt, pb, pl, pr = (a + b for a, b in zip(self.pad, self.mode_pad))
-        sh, sw = self.stride
-        dh, dw = self.dilation
-        ho = (h + pt + pb - dh * (kh - 1) - 1) // sh + 1
-        wo = (w + pl + pr - dw * (kw - 1) - 1) // sw + 1
-        return ho, wo
+        pad = tuple(a + b for a, b in zip(self.pad, self.mode_pad))
+        return conv_out_hw(h, w, kh, kw, self.stride, pad, self.dilation)
 
 
 def _pair(value: IntOrPair, name: str, minimum: int) -> Tuple[int, int]:

@@ -6,6 +6,8 @@ from typing import Tuple
 
 import torch
 
+from .params import conv_out_hw
+
 DIRECTIONS = ("fwd", "dgrad", "wgrad")
 
 
@@ -42,8 +44,7 @@ class Problem:
     def make(direction, x, weight, stride, pad, dilation) -> "Problem":
         n, c, h, w = x.shape
         cout, _, kh, kw = weight.shape
-        ho = (h + pad[0] + pad[1] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-        wo = (w + pad[2] + pad[3] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+        ho, wo = conv_out_hw(h, w, kh, kw, stride, pad, dilation)
         return Problem(
             direction, n, c, h, w, cout // c, kh, kw, ho, wo, tuple(stride), tuple(pad), tuple(dilation),
             x.dtype, layout_of(x), x.device, max(x.numel(), n * cout * ho * wo),
