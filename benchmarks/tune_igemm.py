@@ -1,4 +1,6 @@
-"""Sweep implicit-GEMM forward tiles on public shapes (GPU): time, effective TF/s, error vs the direct kernel.
+"""Sweep implicit-GEMM forward tiles on public shapes (GPU): time, effective TF/s, error vs the direct kernel;
+then, at the best forward tile, the input and weight gradients against the direct kernels, and what the
+forward's set-up (zero-bordered input copy, Toeplitz factors) costs on its own.
 
     python benchmarks/tune_igemm.py [--shapes replknet_31b.s1,unireplknet_t.s1] [--dtypes bf16] [--json out.json]
 
@@ -21,51 +23,96 @@ from lkconv.testing import rel_error  # noqa: E402
 from lkconv.tools.bench import DTYPES, _geometry, flops, load_shapes  # noqa: E402
 
 CONFIGS = [implicit_gemm.IgemmConfig(bm, bn, w, st)
-           for bm, bn, w, st in itertools.product((64, 128), (0, 16), (4, 8), (2, 3, 4)) if not (bm == 64 and w == 8)]
+           for bm, bn, w, st in itertools.product((64, 128), (0, 64), (4, 8), (1, 2, 3)) if not (bm == 64 and w == 8)]
+
+
+def _ms(fn):
+    import triton.testing as tt
+
+    return tt.do_bench(fn, return_mode="median")
+
+
+def _tile_sweep(name, dt, s, rows):
+    dtype = DTYPES[dt]
+    pad, ho, wo = _geometry(s)
+    p4, dil = (pad[0], pad[0], pad[1], pad[1]), (s["d"], s["d"])
+    x = torch.randn(s["n"], s["c"], s["h"], s["w"], device="cuda", dtype=dtype)
+    w = torch.randn(s["c"], 1, s["kh"], s["kw"], device="cuda", dtype=dtype) / (s["kh"] * s["kw"]) ** 0.5
+    dy = torch.randn(s["n"], s["c"], ho, wo, device="cuda", dtype=dtype)
+    ref = direct.conv_fwd(x, w, None, (1, 1), p4, dil, torch.empty_like(dy))
+    t_direct = _ms(lambda: direct.conv_fwd(x, w, None, (1, 1), p4, dil, ref))
+    best = None
+    for cfg in CONFIGS:
+        y = torch.full_like(ref, float("nan"))
+        try:
+            implicit_gemm.conv_fwd(x, w, None, (1, 1), p4, dil, y, cfg)
+            err = rel_error(y, ref)
+            t = _ms(lambda: implicit_gemm.conv_fwd(x, w, None, (1, 1), p4, dil, y, cfg))
+        except Exception as exc:  # noqa: BLE001 - a config that does not compile is reported, not fatal
+            print(f"{name} {dt} {cfg}: {type(exc).__name__}: {exc}", flush=True)
+            continue
+        row = dict(shape=name, dtype=dt, direction="fwd", bm=cfg.bm, bn=cfg.bn, warps=cfg.num_warps,
+                   stages=cfg.stages, ms=t, tflops=flops(s) / t / 1e9, direct_ms=t_direct, err=err)
+        rows.append(row)
+        print(f"{name:<18} {dt} bm{cfg.bm:<4} bn{cfg.bn:<3} w{cfg.num_warps} st{cfg.stages}  {t:7.3f} ms "
+              f"{row['tflops']:6.1f} TF/s  (direct {t_direct:.3f} ms)  err {err:.1e}", flush=True)
+        if best is None or t < best[1]:
+            best = (cfg, t)
+    if best is None:
+        return
+    cfg = best[0]
+    bn, bk = implicit_gemm._tiles(s["kw"], s["d"])
+    if cfg.bn:
+        bn, bk = cfg.bn, max(16, implicit_gemm.triton.next_power_of_2(cfg.bn + (s["kw"] - 1) * s["d"]))
+    setup = {
+        "input copy": _ms(lambda: implicit_gemm._row_buffer(x, pad[0], pad[1], ho, wo, s["kh"], s["kw"], dil, bn, bk)),
+        "toeplitz factors": _ms(lambda: implicit_gemm.toeplitz_factors(w, ((0, 1), (0, 1)), s["d"], bk, bn, dtype)),
+    }
+    dx_ref = direct.conv_dgrad(dy, x.shape, w, (1, 1), p4, dil, torch.empty_like(x))
+    dx = torch.full_like(x, float("nan"))
+    implicit_gemm.conv_dgrad(dy, x.shape, w, (1, 1), p4, dil, dx, cfg)
+    dw_ref = direct.conv_wgrad(dy, x, w.shape, (1, 1), p4, dil)
+    dw = implicit_gemm.conv_wgrad(dy, x, w.shape, (1, 1), p4, dil)
+    for direction, ours, theirs, err in (
+        ("dgrad", lambda: implicit_gemm.conv_dgrad(dy, x.shape, w, (1, 1), p4, dil, dx, cfg),
+         lambda: direct.conv_dgrad(dy, x.shape, w, (1, 1), p4, dil, dx_ref), rel_error(dx, dx_ref)),
+        ("wgrad", lambda: implicit_gemm.conv_wgrad(dy, x, w.shape, (1, 1), p4, dil),
+         lambda: direct.conv_wgrad(dy, x, w.shape, (1, 1), p4, dil), rel_error(dw, dw_ref.to(dw.dtype))),
+    ):
+        t, td = _ms(ours), _ms(theirs)
+        rows.append(dict(shape=name, dtype=dt, direction=direction, bm=cfg.bm, bn=cfg.bn, warps=cfg.num_warps,
+                         stages=cfg.stages, ms=t, tflops=flops(s) / t / 1e9, direct_ms=td, err=err))
+    rows.append(dict(shape=name, dtype=dt, direction="setup", **setup))
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--shapes", default="replknet_31b.s1,unireplknet_t.s1,slak_t.s1.wide")
+    ap.add_argument("--shapes", default="replknet_31b.s1,unireplknet_t.s1,slak_t.s1.long,replknet_31b.s3")
     ap.add_argument("--dtypes", default="bf16")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
-    import triton.testing as tt
-
     shapes = {s["name"]: s for s in load_shapes()}
     rows = []
     for name, dt in itertools.product(args.shapes.split(","), args.dtypes.split(",")):
-        s, dtype = shapes[name], DTYPES[dt]
-        pad, ho, wo = _geometry(s)
-        p4 = (pad[0], pad[0], pad[1], pad[1])
-        x = torch.randn(s["n"], s["c"], s["h"], s["w"], device="cuda", dtype=dtype)
-        w = torch.randn(s["c"], 1, s["kh"], s["kw"], device="cuda", dtype=dtype) / (s["kh"] * s["kw"]) ** 0.5
-        ref = direct.conv_fwd(x, w, None, (1, 1), p4, (s["d"], s["d"]), torch.empty(s["n"], s["c"], ho, wo, device="cuda", dtype=dtype))
-        t_direct = tt.do_bench(lambda: direct.conv_fwd(x, w, None, (1, 1), p4, (s["d"], s["d"]), ref), return_mode="median")
-        for cfg in CONFIGS:
-            y = torch.full_like(ref, float("nan"))
-            try:
-                implicit_gemm.conv_fwd(x, w, None, (1, 1), p4, (s["d"], s["d"]), y, cfg)
-                err = rel_error(y, ref)
-                t = tt.do_bench(lambda: implicit_gemm.conv_fwd(x, w, None, (1, 1), p4, (s["d"], s["d"]), y, cfg),
-                                return_mode="median")
-            except Exception as exc:  # noqa: BLE001 - a config that does not compile is reported, not fatal
-                print(f"{name} {dt} {cfg}: {type(exc).__name__}: {exc}", flush=True)
-                continue
-            row = dict(shape=name, dtype=dt, bm=cfg.bm, bn=cfg.bn, warps=cfg.num_warps, stages=cfg.stages, ms=t,
-                       tflops=flops(s) / t / 1e9, direct_ms=t_direct, err=err)
-            rows.append(row)
-            print(f"{name:<18} {dt} bm{cfg.bm:<4} bn{cfg.bn:<3} w{cfg.num_warps} st{cfg.stages}  {t:7.3f} ms "
-                  f"{row['tflops']:6.1f} TF/s  (direct {t_direct:.3f} ms)  err {err:.1e}", flush=True)
+        _tile_sweep(name, dt, shapes[name], rows)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
-    print("\nbest per shape:")
+    print("\nbest forward tile per shape; the gradients at that tile; the forward's set-up alone:")
     for name, dt in itertools.product(args.shapes.split(","), args.dtypes.split(",")):
         sel = [r for r in rows if r["shape"] == name and r["dtype"] == dt]
-        if sel:
-            b = min(sel, key=lambda r: r["ms"])
-            print(f"  {name:<18} {dt} bm{b['bm']} bn{b['bn']} w{b['warps']} st{b['stages']}: {b['ms']:.3f} ms, "
-                  f"{b['tflops']:.1f} TF/s (direct {b['direct_ms']:.3f} ms)")
+        fwd = [r for r in sel if r["direction"] == "fwd"]
+        if not fwd:
+            continue
+        b = min(fwd, key=lambda r: r["ms"])
+        print(f"  {name:<18} {dt} fwd   bm{b['bm']} bn{b['bn']} w{b['warps']} st{b['stages']}: {b['ms']:.3f} ms, "
+              f"{b['tflops']:.1f} TF/s (direct {b['direct_ms']:.3f} ms)")
+        for r in sel:
+            if r["direction"] in ("dgrad", "wgrad"):
+                print(f"  {name:<18} {dt} {r['direction']}: {r['ms']:.3f} ms, {r['tflops']:.1f} TF/s "
+                      f"(direct {r['direct_ms']:.3f} ms) err {r['err']:.1e}")
+            elif r["direction"] == "setup":
+                print(f"  {name:<18} {dt} set-up: input copy {r['input copy']:.3f} ms, "
+                      f"Toeplitz factors {r['toeplitz factors']:.3f} ms")
 
 
 if __name__ == "__main__":

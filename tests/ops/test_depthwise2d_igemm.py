@@ -16,6 +16,9 @@ CASES = [
     verify.Case(1, 2, 20, 19, 9, 9, padding=4, dtype="fp16"),
     verify.Case(1, 1, 1, 9, 1, 5, padding=(0, 2)),
     verify.Case(2, 2, 17, 40, 5, 31, padding=(2, 15)),
+    verify.Case(2, 3, 10, 12, 5, 5, padding=2, layout="nhwc"),
+    verify.Case(1, 2, 9, 21, 3, 13, padding=(1, 6), layout="nhwc", dtype="bf16"),
+    verify.Case(1, 2, 6, 7, 3, 3, padding=(4, 5)),
 ]
 
 
@@ -31,5 +34,5 @@ def test_implicit_gemm_refuses_what_it_cannot_serve(device):
     w = torch.randn(2, 1, 3, 3, device=device)
     with pytest.raises(ValueError, match="stride"):
         lkconv.depthwise_conv2d(x, w, stride=2, algorithm="implicit_gemm")
-    with pytest.raises(ValueError, match="channels_last"):
-        lkconv.depthwise_conv2d(x.contiguous(memory_format=torch.channels_last), w, algorithm="implicit_gemm")
+    with pytest.raises(ValueError, match="dtype"):
+        lkconv.depthwise_conv2d(x.double(), w.double(), algorithm="implicit_gemm")

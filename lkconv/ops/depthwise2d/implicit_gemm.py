@@ -5,9 +5,10 @@ BN output columns is one matrix product:
 
     y[m, w0:w0+BN] += X_i[m, w0-p : w0-p+BK] @ T_i          T_i[kk, w] = k[i, (kk - w) / d]  (0 off the band)
 
-where X_i holds the input rows m shifted by i*d. The Toeplitz factors T_i (C x KH x BK x BN, in the operand
-dtype) are built once per call from the weight and read by the kernel as contiguous tiles, while the loop over
-kernel rows is software-pipelined; BK = BN + (kw-1)*d rounded up to a power of two, so tensor cores do BK/kw
+where X_i holds the input rows m shifted by i*d. The input is first copied into a zero-bordered NCHW buffer
+(any input layout) whose 16-element-aligned rows cover every tile, so the kernel's loads carry no masks and
+vectorize. The Toeplitz factors T_i (C x KH x BK x BN, in the operand dtype) are built once per call from the
+weight and read by the kernel as contiguous tiles, while the loop over kernel rows is software-pipelined; BK = BN + (kw-1)*d rounded up to a power of two, so tensor cores do BK/kw
 times the useful multiply-adds. Stacking many (image, row) pairs into M keeps the tiles full at
 any batch size. The input gradient is the same product with the reversed kernel (stride 1). The weight gradient
 accumulates G_i = X_i^T @ dY over M and sums G_i's diagonals: dk[i, j] = sum_w G_i[w + j*d, w].
@@ -38,64 +39,64 @@ if triton is not None:
     @triton.jit
     def depthwise_conv2d_igemm_fwd_kernel(
         x_ptr, t_ptr, b_ptr, y_ptr,
-        M, H, W, HO, WO, C_OUT,
-        sxn, sxc, sxh, sxw, syn, syc, syh, syw,
-        pad_t, pad_l,
+        M, HO, WO, C_OUT,
+        sxn, sxc, sxh, syn, syc, syh, syw,
         KH: tl.constexpr, DH: tl.constexpr, MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr, HAS_BIAS: tl.constexpr,
         DOT_F32: tl.constexpr, STAGES: tl.constexpr,
     ):
-        """y[n, co, h, w0 + wn] = sum_{g, i, kk} x[n, src, h + i*DH - pad_t, w0 - pad_l + kk] * T[co*GROUP + g, i, kk, wn]
+        """y[n, co, h, w0 + wn] = sum_{g, i, kk} xp[n, src, h + i*DH, w0 + kk] * T[co*GROUP + g, i, kk, wn]
 
-        with src = (co // MULT_DIV) * GROUP + g, rows m = n*HO + h, and T the Toeplitz factors (C_OUT*GROUP, KH,
-        BK, BN) of the kernel rows (:func:`toeplitz_factors`). Grid: (M blocks * column blocks, C_OUT).
+        xp is the zero-bordered input (NCHW, unit column stride, wide and tall enough that every tile read is in
+        bounds, so the loop loads without masks); src = (co // MULT_DIV) * GROUP + g; rows m = n*HO + h; T the
+        Toeplitz factors (C_OUT*GROUP, KH, BK, BN) of the kernel rows (:func:`toeplitz_factors`).
+        Grid: (M blocks * column blocks, C_OUT).
         """
         pid = tl.program_id(0)
         co = tl.program_id(1)
         n_cb = tl.cdiv(WO, BN)
         pid_m, pid_n = pid // n_cb, pid % n_cb
         m = pid_m * BM + tl.arange(0, BM)
-        n_img = m // HO
-        h = m % HO
-        m_ok = m < M
+        m_ld = tl.minimum(m, M - 1)  # rows past the end re-read the last row; their results are not stored
+        n_img = m_ld // HO
+        h = m_ld % HO
         w0 = pid_n * BN
         kk = tl.arange(0, BK)
         wn = tl.arange(0, BN)
-        cols = w0 - pad_l + kk
-        col_ok = (cols >= 0) & (cols < W)
+        rows = n_img.to(tl.int64) * sxn + h.to(tl.int64) * sxh
         t_tile = kk[:, None] * BN + wn[None, :]
+        step = (DH * sxh).to(tl.int64)
         acc = tl.zeros([BM, BN], dtype=tl.float32)
         for g in tl.static_range(GROUP):
             src = (co // MULT_DIV) * GROUP + g
-            x_rows = x_ptr + n_img.to(tl.int64) * sxn + src.to(tl.int64) * sxc
-            t_c = t_ptr + (co * GROUP + g).to(tl.int64) * (KH * BK * BN)
+            a_ptrs = x_ptr + src.to(tl.int64) * sxc + rows[:, None] + (w0 + kk)[None, :]
+            t_ptrs = t_ptr + (co * GROUP + g).to(tl.int64) * (KH * BK * BN) + t_tile
             for i in tl.range(0, KH, num_stages=STAGES):
-                rows = h + i * DH - pad_t
-                row_ok = m_ok & (rows >= 0) & (rows < H)
-                a = tl.load(x_rows[:, None] + rows.to(tl.int64)[:, None] * sxh + cols[None, :] * sxw,
-                            mask=row_ok[:, None] & col_ok[None, :], other=0.0)
-                t = tl.load(t_c + i * (BK * BN) + t_tile)
+                a = tl.load(a_ptrs + i * step)
+                t = tl.load(t_ptrs + i * (BK * BN))
                 if DOT_F32:  # exact for 16-bit operands; the CPU interpreter's 16-bit dot is unreliable
                     acc += tl.dot(a.to(tl.float32), t.to(tl.float32), input_precision="ieee")
                 else:
                     acc = tl.dot(a, t, acc, input_precision=PREC)
         if HAS_BIAS:
             acc += tl.load(b_ptr + co).to(tl.float32)
-        y = (y_ptr + n_img.to(tl.int64)[:, None] * syn + co.to(tl.int64) * syc + h.to(tl.int64)[:, None] * syh
+        n_st = m // HO
+        h_st = m % HO
+        y = (y_ptr + n_st.to(tl.int64)[:, None] * syn + co.to(tl.int64) * syc + h_st.to(tl.int64)[:, None] * syh
              + (w0 + wn)[None, :] * syw)
-        tl.store(y, acc.to(y_ptr.dtype.element_ty), mask=m_ok[:, None] & ((w0 + wn) < WO)[None, :])
+        tl.store(y, acc.to(y_ptr.dtype.element_ty), mask=(m < M)[:, None] & ((w0 + wn) < WO)[None, :])
 
     @triton.jit
     def depthwise_conv2d_igemm_wgrad_kernel(
         x_ptr, dy_ptr, part_ptr,
-        M, H, W, HO, WO, C_OUT, ROWS_PER_PROG,
-        sxn, sxc, sxh, sxw, syn, syc, syh, syw,
-        pad_t, pad_l,
+        M, HO, WO, C_OUT, ROWS_PER_PROG,
+        sxn, sxc, sxh, syn, syc, syh, syw,
         KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr, MULT_DIV: tl.constexpr,
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr,
     ):
-        """part[k, co, i, j] = sum over this program's rows and columns of dy[n, co, h, w] * x[n, co // MULT_DIV, h + i*DH - pad_t, w + j*DW - pad_l]
+        """part[k, co, i, j] = sum over this program's rows and columns of dy[n, co, h, w] * xp[n, co // MULT_DIV, h + i*DH, w + j*DW]
 
+        xp is the zero-bordered input of :func:`launch_fwd` (unmasked loads); dy is read with masks.
         Grid: (row chunks * column blocks, KH, C_OUT); k = program_id(0).
         """
         pid = tl.program_id(0)
@@ -106,23 +107,18 @@ if triton is not None:
         w0 = pid_n * BN
         kk = tl.arange(0, BK)
         wn = tl.arange(0, BN)
-        cols = w0 - pad_l + kk
-        col_ok = (cols >= 0) & (cols < W)
         ocol_ok = (w0 + wn) < WO
-        src = co // MULT_DIV
+        x_c = x_ptr + (co // MULT_DIV).to(tl.int64) * sxc + (i * DH).to(tl.int64) * sxh + w0
+        dy_c = dy_ptr + co.to(tl.int64) * syc + (w0 + wn)[None, :] * syw
         g = tl.zeros([BK, BN], dtype=tl.float32)
         for m0 in range(chunk * ROWS_PER_PROG, tl.minimum((chunk + 1) * ROWS_PER_PROG, M), BM):
             m = m0 + tl.arange(0, BM)
-            n_img = m // HO
-            h = m % HO
             m_ok = m < M
-            rows = h + i * DH - pad_t
-            row_ok = m_ok & (rows >= 0) & (rows < H)
-            a = tl.load(x_ptr + n_img.to(tl.int64)[:, None] * sxn + src.to(tl.int64) * sxc
-                        + rows.to(tl.int64)[:, None] * sxh + cols[None, :] * sxw,
-                        mask=row_ok[:, None] & col_ok[None, :], other=0.0)
-            d = tl.load(dy_ptr + n_img.to(tl.int64)[:, None] * syn + co.to(tl.int64) * syc
-                        + h.to(tl.int64)[:, None] * syh + (w0 + wn)[None, :] * syw,
+            m_ld = tl.minimum(m, M - 1)
+            n_img = m_ld // HO
+            h = m_ld % HO
+            a = tl.load(x_c + (n_img.to(tl.int64) * sxn + h.to(tl.int64) * sxh)[:, None] + kk[None, :])
+            d = tl.load(dy_c + (n_img.to(tl.int64) * syn + h.to(tl.int64) * syh)[:, None],
                         mask=m_ok[:, None] & ocol_ok[None, :], other=0.0)
             if DOT_F32:
                 g += tl.dot(tl.trans(a.to(tl.float32)), d.to(tl.float32), input_precision="ieee")
@@ -185,9 +181,34 @@ class IgemmConfig:
     stages: int = 3
 
 
+def _padded_rows(x: torch.Tensor, top: int, left: int, height: int, width: int) -> torch.Tensor:
+    """(N, C, height, width) NCHW copy of x placed at (top, left) in zeros; negative offsets crop x."""
+    n, c, h, w = x.shape
+    if x.is_contiguous():
+        return torch.nn.functional.pad(x, (left, width - w - left, top, height - h - top))
+    out = x.new_zeros((n, c, height, width))
+    r0, c0 = max(top, 0), max(left, 0)
+    r1, c1 = min(top + h, height), min(left + w, width)
+    if r1 > r0 and c1 > c0:
+        out[:, :, r0:r1, c0:c1].copy_(x[:, :, r0 - top:r1 - top, c0 - left:c1 - left])
+    return out
+
+
+def _row_buffer(x, top, left, ho, wo, kh, kw, dilation, bn, bk) -> torch.Tensor:
+    """x zero-bordered for an (ho, wo) output of a kh x kw kernel: every (BM x BK) tile at a column block of BN
+    is in bounds, and rows are 16-element aligned."""
+    height = ho + (kh - 1) * dilation[0]
+    width = max(wo + (kw - 1) * dilation[1], (triton.cdiv(wo, bn) - 1) * bn + bk)
+    return _padded_rows(x, top, left, height, -(-width // 16) * 16)
+
+
 def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps=((0, 1), (0, 1)),
                config: Optional[IgemmConfig] = None) -> torch.Tensor:
-    """y (N, C_out, Ho, Wo) <- x with weight (C_out*group, 1, kh, kw) read through ``taps`` (see direct.launch_fwd)."""
+    """y (N, C_out, Ho, Wo) <- x with weight (C_out*group, 1, kh, kw) read through ``taps`` (see direct.launch_fwd).
+
+    x (any layout) is first copied into a zero-bordered NCHW buffer whose rows are wide enough for every column
+    tile and 16-element aligned, so the kernel's loads need no masks and vectorize.
+    """
     n, c_out, ho, wo = y.shape
     (h0, hs), (w0, ws) = taps
     kh = (weight.shape[2] - 1 - h0) // hs + 1 if hs > 0 else h0 // (-hs) + 1
@@ -198,30 +219,39 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
         bn, bk = cfg.bn, max(16, triton.next_power_of_2(cfg.bn + (kw - 1) * dilation[1]))
     bm = cfg.bm
     m = n * ho
+    xp = _row_buffer(x, pad_t, pad_l, ho, wo, kh, kw, dilation, bn, bk)
     prec = _precision(x.dtype)
     t = toeplitz_factors(weight, taps, dilation[1], bk, bn, x.dtype)
     grid = (triton.cdiv(m, bm) * triton.cdiv(wo, bn), c_out)
     depthwise_conv2d_igemm_fwd_kernel[grid](
-        x, t, bias if bias is not None else t, y,
-        m, x.shape[2], x.shape[3], ho, wo, c_out, *x.stride(), *y.stride(), pad_t, pad_l,
+        xp, t, bias if bias is not None else t, y,
+        m, ho, wo, c_out, *xp.stride()[:3], *y.stride(),
         KH=kh, DH=dilation[0], MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk,
         PREC=prec, HAS_BIAS=bias is not None, DOT_F32=interpreting(), STAGES=cfg.stages, num_warps=cfg.num_warps,
     )
     return y
 
 
+def _nchw_target(out: torch.Tensor) -> torch.Tensor:
+    """out itself when it is NCHW-contiguous, else an NCHW buffer (the kernel's stores then stay coalesced)."""
+    return out if out.is_contiguous() else torch.empty(out.shape, dtype=out.dtype, device=out.device)
+
+
 def conv_fwd(x, weight, bias, stride, pad, dilation, out, config: Optional[IgemmConfig] = None):
-    return launch_fwd(x, weight, bias, out, dilation, pad[0], pad[2], weight.shape[0] // x.shape[1], 1,
-                      config=config)
+    y = _nchw_target(out)
+    launch_fwd(x, weight, bias, y, dilation, pad[0], pad[2], weight.shape[0] // x.shape[1], 1, config=config)
+    return out if y is out else out.copy_(y)
 
 
-def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation, out):
+def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation, out, config: Optional[IgemmConfig] = None):
     """Stride 1: dx = the forward of dy with the reversed kernel and pad (k-1)*d - p."""
     kh, kw = weight.shape[-2:]
     p_t = (kh - 1) * dilation[0] - pad[0]
     p_l = (kw - 1) * dilation[1] - pad[2]
-    return launch_fwd(grad_out, weight, None, out, dilation, p_t, p_l, 1, weight.shape[0] // x_shape[1],
-                      ((kh - 1, -1), (kw - 1, -1)))
+    dx = _nchw_target(out)
+    launch_fwd(grad_out, weight, None, dx, dilation, p_t, p_l, 1, weight.shape[0] // x_shape[1],
+               ((kh - 1, -1), (kw - 1, -1)), config)
+    return out if dx is out else out.copy_(dx)
 
 
 def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation) -> torch.Tensor:
@@ -236,9 +266,10 @@ def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation) -> torch.Tensor
     rows = triton.cdiv(triton.cdiv(m, chunks), bm) * bm
     chunks = triton.cdiv(m, rows)
     part = torch.empty(chunks * n_cb, c_out, kh, kw, device=x.device, dtype=torch.float32)
+    xp = _row_buffer(x, pad[0], pad[2], ho, wo, kh, kw, dilation, bn, bk)
     depthwise_conv2d_igemm_wgrad_kernel[(chunks * n_cb, kh, c_out)](
-        x, grad_out, part, m, x.shape[2], x.shape[3], ho, wo, c_out, rows, *x.stride(), *grad_out.stride(),
-        pad[0], pad[2], KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], MULT_DIV=c_out // x.shape[1],
+        xp, grad_out, part, m, ho, wo, c_out, rows, *xp.stride()[:3], *grad_out.stride(),
+        KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], MULT_DIV=c_out // x.shape[1],
         BM=bm, BN=bn, BK=bk, PREC=_precision(x.dtype), DOT_F32=interpreting(), num_warps=4,
     )
     return part.sum(0).reshape(c_out, 1, kh, kw)
@@ -256,8 +287,6 @@ def unsupported_reason_for(prob) -> Optional[str]:
         return f"dtype {prob.dtype} (implicit_gemm supports float32, float16, bfloat16)"
     if prob.stride != (1, 1):
         return f"stride {prob.stride} (implicit_gemm supports stride 1)"
-    if prob.layout == "nhwc":
-        return "channels_last input (implicit_gemm reads NCHW rows)"
     if prob.kw * prob.dilation[1] > 1024:
         return f"kernel width {prob.kw} x dilation {prob.dilation[1]} too wide for one Toeplitz band"
     return None
