@@ -11,6 +11,8 @@
 #   G: lkconv bench fp32 channels_last and bf16 NCHW, all public shapes (~9 min)
 #   H: lkconv bench bf16 channels_last, all public shapes; host and per-kernel profiles of small layers (~9 min)
 #   I: after an FFT change: verify of fft and auto, the FFT op tests, channels_last bench of the FFT-bound shapes (~7 min)
+#   K: implicit-GEMM variants (verify, op tests, tile/variant sweep), short_conv1d sweep, bf16 bench of the
+#      31x31/51x5/13x13 shapes (~9 min)
 #   J: after an implicit-GEMM change: verify of implicit_gemm and auto, its op tests, the tile sweep with gradients (~9 min)
 # Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
 set -u
@@ -56,6 +58,13 @@ E)
     step bench_nhwc_fp32 150 python -m lkconv bench --jobs 15 --dtypes fp32 --layouts nhwc --out "$OUT/nhwc_fp32"
     step bench_nhwc_bf16 150 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"
     step tune_direct 120 python benchmarks/tune_direct.py --shapes replknet_31b.s1,unireplknet_t.s1,slak_t.s1.wide --configs bfloat16:nchw,fp32:nhwc --jobs 15 --out "$OUT/tune_direct.json"
+    ;;
+K)
+    step verify_igemm 120 python -m lkconv verify --quick --algorithms implicit_gemm --jobs 15
+    step pytest_igemm 60 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py
+    step tune_igemm 200 python benchmarks/tune_igemm.py --json "$OUT/tune_igemm.json"
+    [ -f benchmarks/tune_short1d.py ] && step tune_short1d 100 python benchmarks/tune_short1d.py
+    step bench_bf16 100 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nchw,nhwc --shapes "replknet_31b.s1,slak_t.s1.long,unireplknet_t.s1" --out "$OUT/bf16"
     ;;
 J)
     step verify_igemm 200 python -m lkconv verify --quick --algorithms implicit_gemm,auto --jobs 15

@@ -22,8 +22,13 @@ from lkconv.ops.depthwise2d import direct, implicit_gemm  # noqa: E402
 from lkconv.testing import rel_error  # noqa: E402
 from lkconv.tools.bench import DTYPES, _geometry, flops, load_shapes  # noqa: E402
 
-CONFIGS = [implicit_gemm.IgemmConfig(bm, bn, w, st)
-           for bm, bn, w, st in itertools.product((64, 128), (0, 64), (4, 8), (1, 2, 3)) if not (bm == 64 and w == 8)]
+CONFIGS = [implicit_gemm.IgemmConfig(bm, 0, w, 3, padded, on_chip)
+           for (bm, w), padded, on_chip in itertools.product(((64, 4), (128, 4), (128, 8)), (True, False), (False, True))]
+
+
+def _label(cfg) -> str:
+    return (f"bm{cfg.bm} bn{cfg.bn} w{cfg.num_warps} st{cfg.stages} {'padded' if cfg.padded else 'masked'} "
+            f"{'T-on-chip' if cfg.toeplitz_on_chip else 'T-precomputed'}")
 
 
 def _ms(fn):
@@ -51,10 +56,9 @@ def _tile_sweep(name, dt, s, rows):
         except Exception as exc:  # noqa: BLE001 - a config that does not compile is reported, not fatal
             print(f"{name} {dt} {cfg}: {type(exc).__name__}: {exc}", flush=True)
             continue
-        row = dict(shape=name, dtype=dt, direction="fwd", bm=cfg.bm, bn=cfg.bn, warps=cfg.num_warps,
-                   stages=cfg.stages, ms=t, tflops=flops(s) / t / 1e9, direct_ms=t_direct, err=err)
+        row = dict(shape=name, dtype=dt, direction="fwd", config=_label(cfg), ms=t, tflops=flops(s) / t / 1e9, direct_ms=t_direct, err=err)
         rows.append(row)
-        print(f"{name:<18} {dt} bm{cfg.bm:<4} bn{cfg.bn:<3} w{cfg.num_warps} st{cfg.stages}  {t:7.3f} ms "
+        print(f"{name:<18} {dt} {_label(cfg)}  {t:7.3f} ms "
               f"{row['tflops']:6.1f} TF/s  (direct {t_direct:.3f} ms)  err {err:.1e}", flush=True)
         if best is None or t < best[1]:
             best = (cfg, t)
@@ -80,8 +84,7 @@ def _tile_sweep(name, dt, s, rows):
          lambda: direct.conv_wgrad(dy, x, w.shape, (1, 1), p4, dil), rel_error(dw, dw_ref.to(dw.dtype))),
     ):
         t, td = _ms(ours), _ms(theirs)
-        rows.append(dict(shape=name, dtype=dt, direction=direction, bm=cfg.bm, bn=cfg.bn, warps=cfg.num_warps,
-                         stages=cfg.stages, ms=t, tflops=flops(s) / t / 1e9, direct_ms=td, err=err))
+        rows.append(dict(shape=name, dtype=dt, direction=direction, config=_label(cfg), ms=t, tflops=flops(s) / t / 1e9, direct_ms=td, err=err))
     rows.append(dict(shape=name, dtype=dt, direction="setup", **setup))
 
 
@@ -104,7 +107,7 @@ def main():
         if not fwd:
             continue
         b = min(fwd, key=lambda r: r["ms"])
-        print(f"  {name:<18} {dt} fwd   bm{b['bm']} bn{b['bn']} w{b['warps']} st{b['stages']}: {b['ms']:.3f} ms, "
+        print(f"  {name:<18} {dt} fwd   {b['config']}: {b['ms']:.3f} ms, "
               f"{b['tflops']:.1f} TF/s (direct {b['direct_ms']:.3f} ms)")
         for r in sel:
             if r["direction"] in ("dgrad", "wgrad"):

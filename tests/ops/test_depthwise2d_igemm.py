@@ -36,3 +36,38 @@ def test_implicit_gemm_refuses_what_it_cannot_serve(device):
         lkconv.depthwise_conv2d(x, w, stride=2, algorithm="implicit_gemm")
     with pytest.raises(ValueError, match="dtype"):
         lkconv.depthwise_conv2d(x.double(), w.double(), algorithm="implicit_gemm")
+
+
+@pytest.mark.parametrize("padded", [True, False])
+@pytest.mark.parametrize("on_chip", [True, False])
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_implicit_gemm_variants_match_reference(padded, on_chip, layout, device):
+    """Every kernel variant (zero-bordered copy or masked loads; Toeplitz tiles precomputed or gathered) in the
+    forward and the input gradient (reversed taps), with a depth multiplier and dilation, against float64."""
+    if not _can_run(device):
+        pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
+    from lkconv.ops.depthwise2d import implicit_gemm, reference
+
+    torch.manual_seed(0)
+    cfg = implicit_gemm.IgemmConfig(bm=16, padded=padded, toeplitz_on_chip=on_chip)
+    x = torch.randn(2, 2, 9, 11, device=device)
+    w = torch.randn(4, 1, 3, 5, device=device)
+    b = torch.randn(4, device=device)
+    if layout == "nhwc":
+        x = x.contiguous(memory_format=torch.channels_last)
+    stride, pad, dil = (1, 1), (2, 2, 1, 1), (2, 1)
+    yr = reference.depthwise_conv2d_fwd_torch(x.double(), w.double(), b.double(), stride, pad, dil)
+    y = implicit_gemm.conv_fwd(x, w, b, stride, pad, dil, torch.full(yr.shape, float("nan"), device=device), cfg)
+    assert (y.double() - yr).abs().max() < 1e-4
+    dy = torch.randn_like(y)
+    dx = implicit_gemm.conv_dgrad(dy, x.shape, w, stride, pad, dil, torch.full_like(x, float("nan")), cfg)
+    dxr = reference.depthwise_conv2d_dgrad_torch(dy.double(), x.double(), w.double(), stride, pad, dil)
+    assert (dx.double() - dxr).abs().max() < 1e-4
+
+
+def _can_run(device):
+    from lkconv.ops.depthwise2d import implicit_gemm
+    from lkconv.ops.depthwise2d.problem import Problem
+
+    x, w = torch.empty(1, 1, 4, 4, device=device), torch.empty(1, 1, 3, 3, device=device)
+    return implicit_gemm.unsupported_reason_for(Problem.make("fwd", x, w, (1, 1), (1, 1, 1, 1), (1, 1))) is None

@@ -38,19 +38,22 @@ if triton is not None:
 
     @triton.jit
     def depthwise_conv2d_igemm_fwd_kernel(
-        x_ptr, t_ptr, b_ptr, y_ptr,
-        M, HO, WO, C_OUT,
-        sxn, sxc, sxh, syn, syc, syh, syw,
-        KH: tl.constexpr, DH: tl.constexpr, MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
+        x_ptr, t_ptr, w_ptr, b_ptr, y_ptr,
+        M, H, W, HO, WO, C_OUT, pad_t, pad_l,
+        sxn, sxc, sxh, sxw, swc, swh, sww, syn, syc, syh, syw,
+        KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr,
+        ROW0: tl.constexpr, ROW_STEP: tl.constexpr, COL0: tl.constexpr, COL_STEP: tl.constexpr,
+        MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr, HAS_BIAS: tl.constexpr,
-        DOT_F32: tl.constexpr, STAGES: tl.constexpr,
+        PADDED: tl.constexpr, T_ON_CHIP: tl.constexpr, DOT_F32: tl.constexpr, STAGES: tl.constexpr,
     ):
-        """y[n, co, h, w0 + wn] = sum_{g, i, kk} xp[n, src, h + i*DH, w0 + kk] * T[co*GROUP + g, i, kk, wn]
+        """y[n, co, h, w0 + wn] = sum_{g, i, kk} x[n, src, h + i*DH - pad_t, w0 - pad_l + kk] * T[co*GROUP + g, i, kk, wn]
 
-        xp is the zero-bordered input (NCHW, unit column stride, wide and tall enough that every tile read is in
-        bounds, so the loop loads without masks); src = (co // MULT_DIV) * GROUP + g; rows m = n*HO + h; T the
-        Toeplitz factors (C_OUT*GROUP, KH, BK, BN) of the kernel rows (:func:`toeplitz_factors`).
-        Grid: (M blocks * column blocks, C_OUT).
+        src = (co // MULT_DIV) * GROUP + g; rows m = n*HO + h; T the Toeplitz factors (C_OUT*GROUP, KH, BK, BN)
+        of the kernel rows, read from t_ptr (:func:`toeplitz_factors`) or, with T_ON_CHIP, gathered in the loop
+        from the weight through the taps k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j]. PADDED: x is the zero-bordered
+        input of :func:`_row_buffer` (pad 0, every tile in bounds: loads without masks); else x is read with
+        masks. Grid: (M blocks * column blocks, C_OUT).
         """
         pid = tl.program_id(0)
         co = tl.program_id(1)
@@ -63,21 +66,35 @@ if triton is not None:
         w0 = pid_n * BN
         kk = tl.arange(0, BK)
         wn = tl.arange(0, BN)
-        rows = n_img.to(tl.int64) * sxn + h.to(tl.int64) * sxh
-        t_tile = kk[:, None] * BN + wn[None, :]
+        cols = w0 - pad_l + kk
+        col_ok = (cols >= 0) & (cols < W)
+        rows = n_img.to(tl.int64) * sxn + (h - pad_t).to(tl.int64) * sxh
         step = (DH * sxh).to(tl.int64)
+        t_tile = kk[:, None] * BN + wn[None, :]
+        diff = kk[:, None] - wn[None, :]
+        tap = tl.minimum(tl.maximum(diff, 0) // DW, KW - 1)
+        band = (diff >= 0) & (diff % DW == 0) & (diff < KW * DW)
+        w_taps = (COL0 + COL_STEP * tap) * sww
         acc = tl.zeros([BM, BN], dtype=tl.float32)
         for g in tl.static_range(GROUP):
             src = (co // MULT_DIV) * GROUP + g
-            a_ptrs = x_ptr + src.to(tl.int64) * sxc + rows[:, None] + (w0 + kk)[None, :]
+            a_ptrs = x_ptr + src.to(tl.int64) * sxc + rows[:, None] + (cols * sxw)[None, :]
             t_ptrs = t_ptr + (co * GROUP + g).to(tl.int64) * (KH * BK * BN) + t_tile
+            w_c = w_ptr + (co * GROUP + g).to(tl.int64) * swc + w_taps
             for i in tl.range(0, KH, num_stages=STAGES):
-                a = tl.load(a_ptrs + i * step)
-                t = tl.load(t_ptrs + i * (BK * BN))
+                if PADDED:
+                    a = tl.load(a_ptrs + i * step)
+                else:
+                    r = h + i * DH - pad_t
+                    a = tl.load(a_ptrs + i * step, mask=((r >= 0) & (r < H))[:, None] & col_ok[None, :], other=0.0)
+                if T_ON_CHIP:
+                    t = tl.load(w_c + (ROW0 + ROW_STEP * i) * swh, mask=band, other=0.0)
+                else:
+                    t = tl.load(t_ptrs + i * (BK * BN))
                 if DOT_F32:  # exact for 16-bit operands; the CPU interpreter's 16-bit dot is unreliable
                     acc += tl.dot(a.to(tl.float32), t.to(tl.float32), input_precision="ieee")
                 else:
-                    acc = tl.dot(a, t, acc, input_precision=PREC)
+                    acc = tl.dot(a, t.to(a.dtype), acc, input_precision=PREC)
         if HAS_BIAS:
             acc += tl.load(b_ptr + co).to(tl.float32)
         n_st = m // HO
@@ -85,6 +102,23 @@ if triton is not None:
         y = (y_ptr + n_st.to(tl.int64)[:, None] * syn + co.to(tl.int64) * syc + h_st.to(tl.int64)[:, None] * syh
              + (w0 + wn)[None, :] * syw)
         tl.store(y, acc.to(y_ptr.dtype.element_ty), mask=(m < M)[:, None] & ((w0 + wn) < WO)[None, :])
+
+    @triton.jit
+    def zero_bordered_copy_kernel(
+        x_ptr, out_ptr, C, H, W, HEIGHT, WIDTH, top, left,
+        sxn, sxc, sxh, sxw,
+        BR: tl.constexpr, BW: tl.constexpr,
+    ):
+        """out (N, C, HEIGHT, WIDTH) contiguous = x placed at (top, left) in zeros; grid (N*C, row blocks)."""
+        plane = tl.program_id(0)
+        r = tl.program_id(1) * BR + tl.arange(0, BR)[:, None]
+        col = tl.arange(0, BW)[None, :]
+        n, c = plane // C, plane % C
+        src_r, src_c = r - top, col - left
+        ok = (src_r >= 0) & (src_r < H) & (src_c >= 0) & (src_c < W)
+        v = tl.load(x_ptr + n.to(tl.int64) * sxn + c.to(tl.int64) * sxc + src_r.to(tl.int64) * sxh + src_c * sxw,
+                    mask=ok, other=0.0)
+        tl.store(out_ptr + plane.to(tl.int64) * HEIGHT * WIDTH + r * WIDTH + col, v, mask=(r < HEIGHT) & (col < WIDTH))
 
     @triton.jit
     def depthwise_conv2d_igemm_wgrad_kernel(
@@ -170,27 +204,30 @@ def toeplitz_factors(weight: torch.Tensor, taps, dw: int, bk: int, bn: int, dtyp
 
 @dataclass(frozen=True)
 class IgemmConfig:
-    """Forward tile: BM rows (of N*Ho) x BN output columns, warps, pipeline stages (BN=0: from the kernel width).
+    """Forward tile: BM rows (of N*Ho) x BN output columns (0: from the kernel width), warps, pipeline stages;
+    ``padded``: read a zero-bordered copy of the input without masks (else masked loads of the input itself);
+    ``toeplitz_on_chip``: gather the Toeplitz tiles from the weight in the loop (else precompute them).
 
-    Default from benchmarks/tune_igemm.py on an H100 (bf16, RepLKNet-31B stage 1 and UniRepLKNet-T stage 1):
-    64-row tiles with 4 warps were fastest (1.81 vs 2.51-2.80 ms for 128-row tiles)."""
+    Default from benchmarks/tune_igemm.py on an H100 (bf16; see docs/BENCHMARKS.md)."""
 
-    bm: int = 64
+    bm: int = 128
     bn: int = 0
     num_warps: int = 4
     stages: int = 3
+    padded: bool = True
+    toeplitz_on_chip: bool = False
 
 
 def _padded_rows(x: torch.Tensor, top: int, left: int, height: int, width: int) -> torch.Tensor:
-    """(N, C, height, width) NCHW copy of x placed at (top, left) in zeros; negative offsets crop x."""
+    """(N, C, height, width) NCHW copy of x (any strides) placed at (top, left) in zeros; negative offsets crop x."""
     n, c, h, w = x.shape
-    if x.is_contiguous():
-        return torch.nn.functional.pad(x, (left, width - w - left, top, height - h - top))
-    out = x.new_zeros((n, c, height, width))
-    r0, c0 = max(top, 0), max(left, 0)
-    r1, c1 = min(top + h, height), min(left + w, width)
-    if r1 > r0 and c1 > c0:
-        out[:, :, r0:r1, c0:c1].copy_(x[:, :, r0 - top:r1 - top, c0 - left:c1 - left])
+    out = torch.empty((n, c, height, width), dtype=x.dtype, device=x.device)
+    if out.numel() == 0:
+        return out
+    bw = triton.next_power_of_2(width)
+    br = max(1, min(triton.next_power_of_2(height), 4096 // bw))
+    zero_bordered_copy_kernel[(n * c, triton.cdiv(height, br))](
+        x, out, c, h, w, height, width, top, left, *x.stride(), BR=br, BW=bw, num_warps=4)
     return out
 
 
@@ -206,8 +243,8 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
                config: Optional[IgemmConfig] = None) -> torch.Tensor:
     """y (N, C_out, Ho, Wo) <- x with weight (C_out*group, 1, kh, kw) read through ``taps`` (see direct.launch_fwd).
 
-    x (any layout) is first copied into a zero-bordered NCHW buffer whose rows are wide enough for every column
-    tile and 16-element aligned, so the kernel's loads need no masks and vectorize.
+    With ``config.padded`` x (any layout) is first copied into a zero-bordered NCHW buffer whose rows are wide
+    enough for every column tile and 16-element aligned, so the kernel's loads need no masks and vectorize.
     """
     n, c_out, ho, wo = y.shape
     (h0, hs), (w0, ws) = taps
@@ -217,17 +254,19 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
     bn, bk = _tiles(kw, dilation[1])
     if cfg.bn:
         bn, bk = cfg.bn, max(16, triton.next_power_of_2(cfg.bn + (kw - 1) * dilation[1]))
-    bm = cfg.bm
     m = n * ho
-    xp = _row_buffer(x, pad_t, pad_l, ho, wo, kh, kw, dilation, bn, bk)
-    prec = _precision(x.dtype)
-    t = toeplitz_factors(weight, taps, dilation[1], bk, bn, x.dtype)
-    grid = (triton.cdiv(m, bm) * triton.cdiv(wo, bn), c_out)
+    if cfg.padded:
+        x, pad_t, pad_l = _row_buffer(x, pad_t, pad_l, ho, wo, kh, kw, dilation, bn, bk), 0, 0
+    t = weight if cfg.toeplitz_on_chip else toeplitz_factors(weight, taps, dilation[1], bk, bn, x.dtype)
+    grid = (triton.cdiv(m, cfg.bm) * triton.cdiv(wo, bn), c_out)
     depthwise_conv2d_igemm_fwd_kernel[grid](
-        xp, t, bias if bias is not None else t, y,
-        m, ho, wo, c_out, *xp.stride()[:3], *y.stride(),
-        KH=kh, DH=dilation[0], MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk,
-        PREC=prec, HAS_BIAS=bias is not None, DOT_F32=interpreting(), STAGES=cfg.stages, num_warps=cfg.num_warps,
+        x, t, weight, bias if bias is not None else weight, y,
+        m, x.shape[2], x.shape[3], ho, wo, c_out, pad_t, pad_l,
+        *x.stride(), weight.stride(0), weight.stride(2), weight.stride(3), *y.stride(),
+        KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
+        MULT_DIV=mult_div, GROUP=group, BM=cfg.bm, BN=bn, BK=bk, PREC=_precision(x.dtype),
+        HAS_BIAS=bias is not None, PADDED=cfg.padded, T_ON_CHIP=cfg.toeplitz_on_chip, DOT_F32=interpreting(),
+        STAGES=cfg.stages, num_warps=cfg.num_warps,
     )
     return y
 
