@@ -38,31 +38,40 @@ def test_implicit_gemm_refuses_what_it_cannot_serve(device):
         lkconv.depthwise_conv2d(x.double(), w.double(), algorithm="implicit_gemm")
 
 
-@pytest.mark.parametrize("padded", [True, False])
-@pytest.mark.parametrize("on_chip", [True, False])
-@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
-def test_implicit_gemm_variants_match_reference(padded, on_chip, layout, device):
-    """Every kernel variant (zero-bordered copy or masked loads; Toeplitz tiles precomputed or gathered) in the
-    forward and the input gradient (reversed taps), with a depth multiplier and dilation, against float64."""
+@pytest.mark.parametrize("layout", ["nchw", "nhwc", "strided"])
+@pytest.mark.parametrize("bm", [16, 128])
+def test_implicit_gemm_forward_and_input_gradient_match_reference(layout, bm, device):
+    """Forward and input gradient (reversed taps, negative pad crops the buffer) with a depth multiplier,
+    dilation and bias, every input layout, against float64."""
     if not _can_run(device):
         pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
     from lkconv.ops.depthwise2d import implicit_gemm, reference
 
     torch.manual_seed(0)
-    cfg = implicit_gemm.IgemmConfig(bm=16, padded=padded, toeplitz_on_chip=on_chip)
-    x = torch.randn(2, 2, 9, 11, device=device)
-    w = torch.randn(4, 1, 3, 5, device=device)
-    b = torch.randn(4, device=device)
+    cfg = implicit_gemm.IgemmConfig(bm=bm)
+    x = torch.randn(2, 2, 9, 23, device=device)
     if layout == "nhwc":
         x = x.contiguous(memory_format=torch.channels_last)
-    stride, pad, dil = (1, 1), (2, 2, 1, 1), (2, 1)
-    yr = reference.depthwise_conv2d_fwd_torch(x.double(), w.double(), b.double(), stride, pad, dil)
-    y = implicit_gemm.conv_fwd(x, w, b, stride, pad, dil, torch.full(yr.shape, float("nan"), device=device), cfg)
-    assert (y.double() - yr).abs().max() < 1e-4
-    dy = torch.randn_like(y)
-    dx = implicit_gemm.conv_dgrad(dy, x.shape, w, stride, pad, dil, torch.full_like(x, float("nan")), cfg)
-    dxr = reference.depthwise_conv2d_dgrad_torch(dy.double(), x.double(), w.double(), stride, pad, dil)
-    assert (dx.double() - dxr).abs().max() < 1e-4
+    elif layout == "strided":
+        x = x[:, :, :, ::2]
+    w = torch.randn(4, 1, 3, 5, device=device)
+    b = torch.randn(4, device=device)
+    for stride, pad, dil in (((1, 1), (2, 2, 1, 1), (2, 1)), ((1, 1), (0, 0, 6, 6), (1, 1))):
+        yr = reference.depthwise_conv2d_fwd_torch(x.double(), w.double(), b.double(), stride, pad, dil)
+        y = implicit_gemm.conv_fwd(x, w, b, stride, pad, dil, torch.full(yr.shape, float("nan"), device=device), cfg)
+        assert (y.double() - yr).abs().max() < 1e-4
+        dy = torch.randn_like(y)
+        dx = implicit_gemm.conv_dgrad(dy, x.shape, w, stride, pad, dil, torch.full_like(x, float("nan")), cfg)
+        dxr = reference.depthwise_conv2d_dgrad_torch(dy.double(), x.double(), w.double(), stride, pad, dil)
+        assert (dx.double() - dxr).abs().max() < 1e-4
+
+
+def test_tiles_fit_shared_memory():
+    from lkconv.ops.depthwise2d import implicit_gemm
+
+    bm, stages = implicit_gemm._fit(128, 3, 128, 64, 4)  # float32, a 51-wide kernel
+    assert (stages * bm * 128 + 2 * 128 * 64) * 4 <= implicit_gemm.SHARED_MEMORY_BUDGET and bm >= 64
+    assert implicit_gemm._fit(128, 3, 64, 32, 2) == (128, 3)  # bf16, 31-wide: unchanged
 
 
 def _can_run(device):

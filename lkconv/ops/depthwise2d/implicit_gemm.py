@@ -7,10 +7,10 @@ BN output columns is one matrix product:
 
 where X_i holds the input rows m shifted by i*d. The input is first copied into a zero-bordered NCHW buffer
 (any input layout) whose 16-element-aligned rows cover every tile, so the kernel's loads carry no masks and
-vectorize. The Toeplitz factors T_i (C x KH x BK x BN, in the operand dtype) are built once per call from the
-weight and read by the kernel as contiguous tiles, while the loop over kernel rows is software-pipelined; BK = BN + (kw-1)*d rounded up to a power of two, so tensor cores do BK/kw
-times the useful multiply-adds. Stacking many (image, row) pairs into M keeps the tiles full at
-any batch size. The input gradient is the same product with the reversed kernel (stride 1). The weight gradient
+vectorize (masked loads of the input itself ran 2-3x slower on an H100). Each T_i tile is gathered from the
+weight row inside the loop over kernel rows (faster than reading precomputed factors); BK = BN + (kw-1)*d
+rounded up to a power of two, so tensor cores do BK/kw times the useful multiply-adds. Stacking many
+(image, row) pairs into M keeps the tiles full at any batch size. The input gradient is the same product with the reversed kernel (stride 1). The weight gradient
 accumulates G_i = X_i^T @ dY over M and sums G_i's diagonals: dk[i, j] = sum_w G_i[w + j*d, w].
 
 Precision: bf16/fp16 operands with fp32 accumulation; float32 operands use split-precision ``tf32x3`` (about
@@ -38,22 +38,22 @@ if triton is not None:
 
     @triton.jit
     def depthwise_conv2d_igemm_fwd_kernel(
-        x_ptr, t_ptr, w_ptr, b_ptr, y_ptr,
-        M, H, W, HO, WO, C_OUT, pad_t, pad_l,
-        sxn, sxc, sxh, sxw, swc, swh, sww, syn, syc, syh, syw,
+        x_ptr, w_ptr, b_ptr, y_ptr,
+        M, HO, WO, C_OUT,
+        sxn, sxc, sxh, swc, swh, sww, syn, syc, syh, syw,
         KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr,
         ROW0: tl.constexpr, ROW_STEP: tl.constexpr, COL0: tl.constexpr, COL_STEP: tl.constexpr,
         MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr, HAS_BIAS: tl.constexpr,
-        PADDED: tl.constexpr, T_ON_CHIP: tl.constexpr, DOT_F32: tl.constexpr, STAGES: tl.constexpr,
+        DOT_F32: tl.constexpr, STAGES: tl.constexpr,
     ):
-        """y[n, co, h, w0 + wn] = sum_{g, i, kk} x[n, src, h + i*DH - pad_t, w0 - pad_l + kk] * T[co*GROUP + g, i, kk, wn]
+        """y[n, co, h, w0 + wn] = sum_{g, i, kk} xp[n, src, h + i*DH, w0 + kk] * T_i[kk, wn]
 
-        src = (co // MULT_DIV) * GROUP + g; rows m = n*HO + h; T the Toeplitz factors (C_OUT*GROUP, KH, BK, BN)
-        of the kernel rows, read from t_ptr (:func:`toeplitz_factors`) or, with T_ON_CHIP, gathered in the loop
-        from the weight through the taps k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j]. PADDED: x is the zero-bordered
-        input of :func:`_row_buffer` (pad 0, every tile in bounds: loads without masks); else x is read with
-        masks. Grid: (M blocks * column blocks, C_OUT).
+        xp: the zero-bordered input of :func:`_row_buffer` (NCHW, unit column stride, every tile in bounds, so the
+        loop loads without masks); src = (co // MULT_DIV) * GROUP + g; rows m = n*HO + h; T_i the banded Toeplitz
+        tile of kernel row i of channel co*GROUP + g, gathered from the weight through the taps
+        k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j]: T_i[kk, wn] = k[.., j] where kk - wn = j*DW.
+        Grid: (M blocks * column blocks, C_OUT).
         """
         pid = tl.program_id(0)
         co = tl.program_id(1)
@@ -66,31 +66,19 @@ if triton is not None:
         w0 = pid_n * BN
         kk = tl.arange(0, BK)
         wn = tl.arange(0, BN)
-        cols = w0 - pad_l + kk
-        col_ok = (cols >= 0) & (cols < W)
-        rows = n_img.to(tl.int64) * sxn + (h - pad_t).to(tl.int64) * sxh
+        rows = n_img.to(tl.int64) * sxn + h.to(tl.int64) * sxh
         step = (DH * sxh).to(tl.int64)
-        t_tile = kk[:, None] * BN + wn[None, :]
         diff = kk[:, None] - wn[None, :]
-        tap = tl.minimum(tl.maximum(diff, 0) // DW, KW - 1)
         band = (diff >= 0) & (diff % DW == 0) & (diff < KW * DW)
-        w_taps = (COL0 + COL_STEP * tap) * sww
+        w_taps = (COL0 + COL_STEP * tl.minimum(tl.maximum(diff, 0) // DW, KW - 1)) * sww
         acc = tl.zeros([BM, BN], dtype=tl.float32)
         for g in tl.static_range(GROUP):
             src = (co // MULT_DIV) * GROUP + g
-            a_ptrs = x_ptr + src.to(tl.int64) * sxc + rows[:, None] + (cols * sxw)[None, :]
-            t_ptrs = t_ptr + (co * GROUP + g).to(tl.int64) * (KH * BK * BN) + t_tile
+            a_ptrs = x_ptr + src.to(tl.int64) * sxc + rows[:, None] + (w0 + kk)[None, :]
             w_c = w_ptr + (co * GROUP + g).to(tl.int64) * swc + w_taps
             for i in tl.range(0, KH, num_stages=STAGES):
-                if PADDED:
-                    a = tl.load(a_ptrs + i * step)
-                else:
-                    r = h + i * DH - pad_t
-                    a = tl.load(a_ptrs + i * step, mask=((r >= 0) & (r < H))[:, None] & col_ok[None, :], other=0.0)
-                if T_ON_CHIP:
-                    t = tl.load(w_c + (ROW0 + ROW_STEP * i) * swh, mask=band, other=0.0)
-                else:
-                    t = tl.load(t_ptrs + i * (BK * BN))
+                a = tl.load(a_ptrs + i * step)
+                t = tl.load(w_c + (ROW0 + ROW_STEP * i) * swh, mask=band, other=0.0)
                 if DOT_F32:  # exact for 16-bit operands; the CPU interpreter's 16-bit dot is unreliable
                     acc += tl.dot(a.to(tl.float32), t.to(tl.float32), input_precision="ieee")
                 else:
@@ -107,18 +95,22 @@ if triton is not None:
     def zero_bordered_copy_kernel(
         x_ptr, out_ptr, C, H, W, HEIGHT, WIDTH, top, left,
         sxn, sxc, sxh, sxw,
-        BR: tl.constexpr, BW: tl.constexpr,
+        BC: tl.constexpr, BW: tl.constexpr,
     ):
-        """out (N, C, HEIGHT, WIDTH) contiguous = x placed at (top, left) in zeros; grid (N*C, row blocks)."""
-        plane = tl.program_id(0)
-        r = tl.program_id(1) * BR + tl.arange(0, BR)[:, None]
-        col = tl.arange(0, BW)[None, :]
-        n, c = plane // C, plane % C
+        """out (N, C, HEIGHT, WIDTH) contiguous = x placed at (top, left) in zeros.
+
+        Grid (N*HEIGHT, channel blocks, column blocks): a [BC channels, BW columns] tile of one output row, so
+        reads are coalesced for NCHW (along columns) and channels_last (along channels) inputs alike."""
+        row = tl.program_id(0)
+        n, r = row // HEIGHT, row % HEIGHT
+        c = tl.program_id(1) * BC + tl.arange(0, BC)[:, None]
+        col = tl.program_id(2) * BW + tl.arange(0, BW)[None, :]
         src_r, src_c = r - top, col - left
-        ok = (src_r >= 0) & (src_r < H) & (src_c >= 0) & (src_c < W)
+        ok = (c < C) & (src_r >= 0) & (src_r < H) & (src_c >= 0) & (src_c < W)
         v = tl.load(x_ptr + n.to(tl.int64) * sxn + c.to(tl.int64) * sxc + src_r.to(tl.int64) * sxh + src_c * sxw,
                     mask=ok, other=0.0)
-        tl.store(out_ptr + plane.to(tl.int64) * HEIGHT * WIDTH + r * WIDTH + col, v, mask=(r < HEIGHT) & (col < WIDTH))
+        out = out_ptr + ((n.to(tl.int64) * C + c) * HEIGHT + r) * WIDTH + col
+        tl.store(out, v, mask=(c < C) & (col < WIDTH))
 
     @triton.jit
     def depthwise_conv2d_igemm_wgrad_kernel(
@@ -182,40 +174,30 @@ def _tiles(kw: int, dw: int):
     return best[1], best[2]
 
 
-@functools.lru_cache(maxsize=256)
-def _band(kw: int, dw: int, bk: int, bn: int, device: torch.device):
-    """(tap index, on-band mask), both (BK, BN): T[kk, wn] = k[tap] where kk - wn = tap * dw, 0 <= tap < kw."""
-    diff = torch.arange(bk, device=device)[:, None] - torch.arange(bn, device=device)[None, :]
-    band = (diff >= 0) & (diff % dw == 0) & (diff // dw < kw)
-    return torch.where(band, diff // dw, 0), band
-
-
-def toeplitz_factors(weight: torch.Tensor, taps, dw: int, bk: int, bn: int, dtype: torch.dtype) -> torch.Tensor:
-    """(C, KH, BK, BN) banded Toeplitz factors of the kernel rows that ``taps`` selects, in ``dtype``.
-
-    weight: (C, 1, kh, kw); taps = ((h0, h_step), (w0, w_step)) as in :func:`launch_fwd`.
-    """
-    (h0, hs), (w0, ws) = taps
-    k = weight[:, 0, h0::hs] if hs > 0 else weight[:, 0].flip(1)[:, weight.shape[2] - 1 - h0::-hs]
-    k = k[:, :, w0::ws] if ws > 0 else k.flip(2)[:, :, weight.shape[3] - 1 - w0::-ws]
-    tap, band = _band(k.shape[2], dw, bk, bn, weight.device)
-    return (k[:, :, tap] * band).to(dtype).contiguous()
-
-
 @dataclass(frozen=True)
 class IgemmConfig:
-    """Forward tile: BM rows (of N*Ho) x BN output columns (0: from the kernel width), warps, pipeline stages;
-    ``padded``: read a zero-bordered copy of the input without masks (else masked loads of the input itself);
-    ``toeplitz_on_chip``: gather the Toeplitz tiles from the weight in the loop (else precompute them).
+    """Forward tile: BM rows (of N*Ho) x BN output columns (0: from the kernel width), warps, pipeline stages.
 
-    Default from benchmarks/tune_igemm.py on an H100 (bf16; see docs/BENCHMARKS.md)."""
+    Default from benchmarks/tune_igemm.py on an H100 (bf16; docs/BENCHMARKS.md, 2026-11-24): 128-row tiles,
+    4 warps, 3 stages. Stages (then rows) are reduced where the tiles would not fit in shared memory."""
 
     bm: int = 128
     bn: int = 0
     num_warps: int = 4
     stages: int = 3
-    padded: bool = True
-    toeplitz_on_chip: bool = False
+
+
+SHARED_MEMORY_BUDGET = 160 * 1024
+
+
+def _fit(bm: int, stages: int, bk: int, bn: int, itemsize: int):
+    """(bm, stages) reduced until the pipelined input tiles and a Toeplitz tile fit SHARED_MEMORY_BUDGET."""
+    while (stages * bm * bk + 2 * bk * bn) * itemsize > SHARED_MEMORY_BUDGET and (stages > 1 or bm > 16):
+        if stages > 2 or (stages > 1 and bm <= 64):
+            stages -= 1
+        else:
+            bm //= 2
+    return bm, stages
 
 
 def _padded_rows(x: torch.Tensor, top: int, left: int, height: int, width: int) -> torch.Tensor:
@@ -224,10 +206,10 @@ def _padded_rows(x: torch.Tensor, top: int, left: int, height: int, width: int) 
     out = torch.empty((n, c, height, width), dtype=x.dtype, device=x.device)
     if out.numel() == 0:
         return out
-    bw = triton.next_power_of_2(width)
-    br = max(1, min(triton.next_power_of_2(height), 4096 // bw))
-    zero_bordered_copy_kernel[(n * c, triton.cdiv(height, br))](
-        x, out, c, h, w, height, width, top, left, *x.stride(), BR=br, BW=bw, num_warps=4)
+    bw = min(triton.next_power_of_2(width), 1024)
+    bc = max(1, min(triton.next_power_of_2(c), 4096 // bw))
+    zero_bordered_copy_kernel[(n * height, triton.cdiv(c, bc), triton.cdiv(width, bw))](
+        x, out, c, h, w, height, width, top, left, *x.stride(), BC=bc, BW=bw, num_warps=4)
     return out
 
 
@@ -243,8 +225,8 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
                config: Optional[IgemmConfig] = None) -> torch.Tensor:
     """y (N, C_out, Ho, Wo) <- x with weight (C_out*group, 1, kh, kw) read through ``taps`` (see direct.launch_fwd).
 
-    With ``config.padded`` x (any layout) is first copied into a zero-bordered NCHW buffer whose rows are wide
-    enough for every column tile and 16-element aligned, so the kernel's loads need no masks and vectorize.
+    x (any layout) is first copied into a zero-bordered NCHW buffer whose rows are wide enough for every column
+    tile and 16-element aligned, so the kernel's loads need no masks and vectorize.
     """
     n, c_out, ho, wo = y.shape
     (h0, hs), (w0, ws) = taps
@@ -254,19 +236,16 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
     bn, bk = _tiles(kw, dilation[1])
     if cfg.bn:
         bn, bk = cfg.bn, max(16, triton.next_power_of_2(cfg.bn + (kw - 1) * dilation[1]))
+    bm, stages = _fit(cfg.bm, cfg.stages, bk, bn, x.element_size())
     m = n * ho
-    if cfg.padded:
-        x, pad_t, pad_l = _row_buffer(x, pad_t, pad_l, ho, wo, kh, kw, dilation, bn, bk), 0, 0
-    t = weight if cfg.toeplitz_on_chip else toeplitz_factors(weight, taps, dilation[1], bk, bn, x.dtype)
-    grid = (triton.cdiv(m, cfg.bm) * triton.cdiv(wo, bn), c_out)
+    xp = _row_buffer(x, pad_t, pad_l, ho, wo, kh, kw, dilation, bn, bk)
+    grid = (triton.cdiv(m, bm) * triton.cdiv(wo, bn), c_out)
     depthwise_conv2d_igemm_fwd_kernel[grid](
-        x, t, weight, bias if bias is not None else weight, y,
-        m, x.shape[2], x.shape[3], ho, wo, c_out, pad_t, pad_l,
-        *x.stride(), weight.stride(0), weight.stride(2), weight.stride(3), *y.stride(),
+        xp, weight, bias if bias is not None else weight, y,
+        m, ho, wo, c_out, *xp.stride()[:3], weight.stride(0), weight.stride(2), weight.stride(3), *y.stride(),
         KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
-        MULT_DIV=mult_div, GROUP=group, BM=cfg.bm, BN=bn, BK=bk, PREC=_precision(x.dtype),
-        HAS_BIAS=bias is not None, PADDED=cfg.padded, T_ON_CHIP=cfg.toeplitz_on_chip, DOT_F32=interpreting(),
-        STAGES=cfg.stages, num_warps=cfg.num_warps,
+        MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=_precision(x.dtype),
+        HAS_BIAS=bias is not None, DOT_F32=interpreting(), STAGES=stages, num_warps=cfg.num_warps,
     )
     return y
 
