@@ -63,7 +63,7 @@ def _tile_sweep(name, dt, s, rows):
     if best is None:
         return
     cfg = best[0]
-    bn, bk = implicit_gemm._tiles(s["kw"], s["d"])
+    bn, bk = implicit_gemm._tiles(s["kw"], s["d"], wo)
     if cfg.bn:
         bn, bk = cfg.bn, max(16, implicit_gemm.triton.next_power_of_2(cfg.bn + (s["kw"] - 1) * s["d"]))
     xl = x.contiguous(memory_format=torch.channels_last)

@@ -66,6 +66,14 @@ def test_implicit_gemm_forward_and_input_gradient_match_reference(layout, bm, de
         assert (dx.double() - dxr).abs().max() < 1e-4
 
 
+def test_column_tiles_follow_the_output_width():
+    from lkconv.ops.depthwise2d import implicit_gemm
+
+    assert implicit_gemm._tiles(31, 1, 56) == (32, 64)  # RepLKNet-31B stage 1
+    assert implicit_gemm._tiles(27, 1, 14) == (16, 64)  # stage 3: 14 columns fill a 16-wide block, not 32
+    assert implicit_gemm._tiles(51, 1, 56) == (64, 128)
+
+
 def test_tiles_fit_shared_memory():
     from lkconv.ops.depthwise2d import implicit_gemm
 

@@ -163,12 +163,13 @@ def _precision(dtype: torch.dtype) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def _tiles(kw: int, dw: int):
-    """(BN, BK): the column block that wastes least of the Toeplitz band (BK a power of two)."""
+def _tiles(kw: int, dw: int, wo: int):
+    """(BN, BK) for output rows of width wo: the column block with the fewest tensor-core multiply-adds per row,
+    cdiv(wo, BN) * BN * BK (BK = BN + (kw-1)*dw as a power of two); ties go to the wider block."""
     best = None
     for bn in (16, 32, 64):
         bk = max(16, triton.next_power_of_2(bn + (kw - 1) * dw))
-        score = (kw / bk, bn)
+        score = (-triton.cdiv(wo, bn) * bn * bk, bn)
         if best is None or score > best[0]:
             best = (score, bn, bk)
     return best[1], best[2]
@@ -233,7 +234,7 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
     kh = (weight.shape[2] - 1 - h0) // hs + 1 if hs > 0 else h0 // (-hs) + 1
     kw = (weight.shape[3] - 1 - w0) // ws + 1 if ws > 0 else w0 // (-ws) + 1
     cfg = config or IgemmConfig()
-    bn, bk = _tiles(kw, dilation[1])
+    bn, bk = _tiles(kw, dilation[1], wo)
     if cfg.bn:
         bn, bk = cfg.bn, max(16, triton.next_power_of_2(cfg.bn + (kw - 1) * dilation[1]))
     bm, stages = _fit(cfg.bm, cfg.stages, bk, bn, x.element_size())
@@ -275,7 +276,7 @@ def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation, out, config: Op
 def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation) -> torch.Tensor:
     n, c_out, ho, wo = grad_out.shape
     kh, kw = weight_shape[-2:]
-    bn, bk = _tiles(kw, dilation[1])
+    bn, bk = _tiles(kw, dilation[1], wo)
     bm = 64
     m = n * ho
     sms = torch.cuda.get_device_properties(x.device).multi_processor_count if x.is_cuda else 4
