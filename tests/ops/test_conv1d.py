@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import lkconv
-from lkconv.ops.conv1d import long_conv1d_reference, short_conv1d_reference
+from lkconv.ops.conv1d import long_conv1d_reference, short, short_conv1d_reference
 from lkconv.testing import rel_error
 
 DT = {"fp32": (torch.float32, 1e-5), "bf16": (torch.bfloat16, 1.2e-2), "fp16": (torch.float16, 2e-3)}
@@ -83,6 +83,92 @@ def test_short_conv1d_low_precision(dtype, device):
     y = lkconv.short_conv1d(x, w, activation="silu")
     assert y.dtype == dt
     assert rel_error(y, short_conv1d_reference(x.double(), w.double(), None, True, "silu")) < tol
+
+
+class _Recorded:
+    """A Triton kernel whose launches append its name to calls."""
+
+    def __init__(self, kernel, name, calls):
+        self.kernel, self.name, self.calls = kernel, name, calls
+
+    def __getitem__(self, grid):
+        self.calls.append(self.name)
+        return self.kernel[grid]
+
+
+@pytest.fixture
+def launches(monkeypatch):
+    """Names of the short_conv1d kernels launched, in launch order."""
+    calls = []
+    for name in ("fwd", "fwd_groups", "bwd", "bwd_groups", "silu_bwd", "silu_bwd_groups"):
+        attr = f"short_conv1d_{name}_kernel"
+        monkeypatch.setattr(short, attr, _Recorded(getattr(short, attr), name, calls))
+    return calls
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 16, 26])
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("with_bias", [True, False])
+@pytest.mark.parametrize("activation", [None, "silu"])
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_short_conv1d_grouped_forward(width, causal, with_bias, activation, dtype, device, launches):
+    """Contiguous time axis: the grouped kernel for W <= 3V + 1 (V = 4 in fp32, 8 in bf16), else the per-tap
+    one; L a multiple of V and not, L shorter than the window."""
+    dt, tol = DT[dtype]
+    grouped = width <= 3 * short.group_size(dt) + 1
+    for length in (5, 16, 37):
+        x = torch.randn(2, 3, length, device=device).to(dt)
+        w = torch.randn(3, width, device=device).to(dt)
+        b = torch.randn(3, device=device).to(dt) if with_bias else None
+        assert short.uses_groups(width, x) == grouped
+        launches.clear()
+        y = lkconv.short_conv1d(x, w, b, causal, activation)
+        assert launches == ["fwd_groups" if grouped else "fwd"]
+        yr = short_conv1d_reference(x.double(), w.double(), b.double() if with_bias else None, causal, activation)
+        assert y.dtype == dt and y.stride() == x.stride()
+        assert rel_error(y, yr) < tol, f"L={length}"
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 16, 26])
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("activation", [None, "silu"])
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_short_conv1d_grouped_backward(width, causal, activation, dtype, device, launches):
+    """dx, dw and db through the grouped backward kernels (contiguous time, W <= 3V + 1), else the per-tap ones."""
+    dt, tol = DT[dtype]
+    grouped = width <= 3 * short.group_size(dt) + 1
+    for length in (5, 16, 37):
+        x = torch.randn(2, 3, length, device=device).to(dt)
+        w = torch.randn(3, width, device=device).to(dt)
+        b = torch.randn(3, device=device).to(dt)
+        g = torch.randn(2, 3, length, device=device).to(dt)
+        launches.clear()
+        y, gr = _grads(lambda a, ww, bb: lkconv.short_conv1d(a, ww, bb, causal, activation), x, w, b, grad=g)
+        suffix = "_groups" if grouped else ""
+        assert launches == ["fwd" + suffix] + (["silu_bwd" + suffix] if activation else []) + ["bwd" + suffix]
+        yr, grr = _grads(lambda a, ww, bb: short_conv1d_reference(a, ww, bb, causal, activation),
+                         x.double(), w.double(), b.double(), grad=g.double())
+        assert rel_error(y, yr) < tol, f"y, L={length}"
+        for name, a, r in zip(("dx", "dw", "db"), gr, grr):
+            assert rel_error(a, r) < tol, f"{name}, L={length}"
+
+
+@pytest.mark.parametrize("case", ["blc", "strided_time", "strided_channels", "strided_batch"])
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_short_conv1d_forward_strides(case, dtype, device, launches):
+    """Views of x: the grouped kernel whenever time has stride 1, the per-tap kernel otherwise."""
+    dt, tol = DT[dtype]
+    B, C, L, width = 2, 4, 21, 4
+    base = torch.randn(2 * B, 2 * C, 2 * L, device=device).to(dt)
+    x = {"blc": torch.randn(B, L, C, device=device).to(dt).transpose(1, 2), "strided_time": base[:B, :C, ::2],
+         "strided_channels": base[:B, ::2, :L], "strided_batch": base[::2, :C, 3:3 + L]}[case]
+    w = torch.randn(C, width, device=device).to(dt)
+    b = torch.randn(C, device=device).to(dt)
+    y = lkconv.short_conv1d(x, w, b, True, "silu")
+    grouped = x.stride(2) == 1
+    assert short.uses_groups(width, x) == grouped
+    assert launches == ["fwd_groups" if grouped else "fwd"]
+    assert rel_error(y, short_conv1d_reference(x.double(), w.double(), b.double(), True, "silu")) < tol
 
 
 def test_short_conv1d_errors():
