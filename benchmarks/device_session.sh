@@ -11,6 +11,7 @@
 #   G: lkconv bench fp32 channels_last and bf16 NCHW, all public shapes (~9 min)
 #   H: lkconv bench bf16 channels_last, all public shapes; host and per-kernel profiles of small layers (~9 min)
 #   I: after an FFT change: verify of fft and auto, the FFT op tests, channels_last bench of the FFT-bound shapes (~7 min)
+#   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
 #   M: short_conv1d bench (grouped kernels), implicit-GEMM verify and sweep after the column-block change (~7 min)
 #   L: lkconv verify --quick (all algorithms) and the implicit-GEMM sweep after its rework; bf16 bench of the
 #      31x31 shapes (~9 min)
@@ -61,6 +62,11 @@ E)
     step bench_nhwc_fp32 150 python -m lkconv bench --jobs 15 --dtypes fp32 --layouts nhwc --out "$OUT/nhwc_fp32"
     step bench_nhwc_bf16 150 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"
     step tune_direct 120 python benchmarks/tune_direct.py --shapes replknet_31b.s1,unireplknet_t.s1,slak_t.s1.wide --configs bfloat16:nchw,fp32:nhwc --jobs 15 --out "$OUT/tune_direct.json"
+    ;;
+N)
+    step verify_igemm 220 python -m lkconv verify --quick --algorithms implicit_gemm --jobs 15
+    step pytest_igemm 60 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py
+    step bench_short1d 60 python -m lkconv bench --op short_conv1d --out "$OUT/short1d"
     ;;
 M)
     step bench_short1d 80 python -m lkconv bench --op short_conv1d --out "$OUT/short1d"
