@@ -10,8 +10,9 @@ where X_i holds the input rows m shifted by i*d. The input is first copied into 
 vectorize (masked loads of the input itself ran 2-3x slower on an H100). Each T_i tile is gathered from the
 weight row inside the loop over kernel rows (faster than reading precomputed factors); BK = BN + (kw-1)*d
 rounded up to a power of two, so tensor cores do BK/kw times the useful multiply-adds. Stacking many
-(image, row) pairs into M keeps the tiles full at any batch size. The input gradient is the same product with the reversed kernel (stride 1). The weight gradient
-accumulates G_i = X_i^T @ dY over M and sums G_i's diagonals: dk[i, j] = sum_w G_i[w + j*d, w].
+(image, row) pairs into M keeps the tiles full at any batch size. The input gradient is the same product with
+the reversed kernel (stride 1). The weight gradient accumulates G_i = X_i^T @ dY over M (reading the same
+zero-bordered input) and sums G_i's diagonals: dk[i, j] = sum_w G_i[w + j*d, w].
 
 Precision: bf16/fp16 operands with fp32 accumulation; float32 operands use split-precision ``tf32x3`` (about
 float32 accuracy), or plain ``tf32`` only when PyTorch's ``torch.backends.cuda.matmul.allow_tf32`` is set.
