@@ -181,3 +181,31 @@ def test_short_conv1d_errors():
         lkconv.short_conv1d(x, torch.randn(3, 4), activation="relu")
     with pytest.raises(TypeError, match="w must match"):
         lkconv.short_conv1d(x, torch.randn(3, 4, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("layout", ["BCL", "BLC"])
+def test_short_conv1d_strided_bias(layout, device):
+    """A bias view with stride 2 is read as the values it shows."""
+    x = torch.randn(1, 3, 10, device=device)
+    if layout == "BLC":
+        x = x.transpose(1, 2).contiguous()
+    w = torch.randn(3, 3, device=device)
+    bias = torch.randn(6, device=device)[::2]
+    y = lkconv.short_conv1d(x, w, bias, True, None, layout)
+    xr = x.transpose(1, 2) if layout == "BLC" else x
+    yr = short_conv1d_reference(xr.double(), w.double(), bias.double(), True, None)
+    yr = yr.transpose(1, 2) if layout == "BLC" else yr
+    assert (y.double() - yr).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("length", [10, 16])
+def test_short_conv1d_weight_grad_with_inf_input(length, device):
+    """An infinite input makes only the taps that touch it infinite (time steps past the end add nothing)."""
+    x = torch.zeros(1, 2, length, device=device)
+    x[0, :, length - 1] = float("inf")
+    w = torch.ones(2, 4, device=device)
+    dz = torch.ones(1, 2, length, device=device)
+    dw = short.short_conv1d_bwd(dz, x, w, True)[1]
+    dwr = torch.zeros(2, 4, dtype=torch.float64)
+    dwr[:, 3] = float("inf")
+    assert torch.equal(dw.cpu().double(), dwr)

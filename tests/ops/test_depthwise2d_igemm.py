@@ -88,3 +88,15 @@ def _can_run(device):
 
     x, w = torch.empty(1, 1, 4, 4, device=device), torch.empty(1, 1, 3, 3, device=device)
     return implicit_gemm.unsupported_reason_for(Problem.make("fwd", x, w, (1, 1), (1, 1, 1, 1), (1, 1))) is None
+
+
+def test_implicit_gemm_refuses_bands_that_do_not_fit(device):
+    from lkconv.ops.depthwise2d import implicit_gemm
+    from lkconv.ops.depthwise2d.problem import Problem
+
+    x = torch.empty(1, 1, 4, 600, device=device)
+    ok = Problem.make("fwd", x, torch.empty(1, 1, 1, 51, device=device), (1, 1), (0, 0, 25, 25), (1, 1))
+    wide = Problem.make("fwd", x, torch.empty(1, 1, 1, 512, device=device), (1, 1), (0, 0, 0, 0), (1, 1))
+    if implicit_gemm.unsupported_reason_for(ok) is not None:
+        pytest.skip("implicit_gemm does not run here")
+    assert "too wide" in implicit_gemm.unsupported_reason_for(wide)

@@ -178,10 +178,12 @@ if triton is not None:
         dx_bc = dx_ptr + b.to(tl.int64) * sdb + c.to(tl.int64) * sdc
         tl.store(dx_bc + t, dx.to(dx_ptr.dtype.element_ty), mask=c_ok & (t < L))
         part = dwp_ptr + (b * N_LBLOCKS + pid_l).to(tl.int64) * C * W + c1 * W
+        t_group = pid_l * (G * V) + tl.arange(0, G)[None, :, None] * V  # time of element 0 of each group
         for j in tl.static_range(W):
-            s = dz_win[XNEXT * V] * x_win[XPREV * V - LEFT + j]
+            # terms past the end are dropped, not multiplied by dz = 0 (0 * inf would be NaN)
+            s = tl.where(t_group < L, dz_win[XNEXT * V] * x_win[XPREV * V - LEFT + j], 0.0)
             for v in tl.static_range(1, V):
-                s += dz_win[XNEXT * V + v] * x_win[XPREV * V + v - LEFT + j]
+                s += tl.where(t_group + v < L, dz_win[XNEXT * V + v] * x_win[XPREV * V + v - LEFT + j], 0.0)
             tl.store(part + j, tl.sum(tl.sum(s, axis=2), axis=1), mask=c1 < C)
 
     @triton.jit
@@ -443,6 +445,8 @@ def short_conv1d(x: Tensor, w: Tensor, bias: Optional[Tensor] = None, causal: bo
     for name, t in (("w", w), ("bias", bias)):
         if t is not None and (t.device != x.device or t.dtype != x.dtype):
             raise TypeError(f"{name} must match x's device and dtype ({x.device}, {x.dtype}), got ({t.device}, {t.dtype})")
+    if bias is not None and bias.stride(0) != 1:
+        bias = bias.contiguous()  # the kernels read bias[c] at unit stride
     if can_launch(xc) and xc.dtype in SUPPORTED_DTYPES and xc.numel() > 0:
         y = _ShortConv1d.apply(xc, w, bias, causal, activation)
     else:

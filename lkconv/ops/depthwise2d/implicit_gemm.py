@@ -14,6 +14,9 @@ rounded up to a power of two, so tensor cores do BK/kw times the useful multiply
 the reversed kernel (stride 1). The weight gradient accumulates G_i = X_i^T @ dY over M (reading the same
 zero-bordered input) and sums G_i's diagonals: dk[i, j] = sum_w G_i[w + j*d, w].
 
+Non-finite inputs: an Inf in the input makes its whole column tile NaN (the band's zero entries multiply it),
+where a direct convolution gives Inf or NaN only at the outputs whose window holds it.
+
 Precision: bf16/fp16 operands with fp32 accumulation; float32 operands use split-precision ``tf32x3`` (about
 float32 accuracy), or plain ``tf32`` only when PyTorch's ``torch.backends.cuda.matmul.allow_tf32`` is set.
 """
@@ -190,6 +193,7 @@ class IgemmConfig:
 
 
 SHARED_MEMORY_BUDGET = 160 * 1024
+MAX_BAND_TILE = 128 * 64  # BK x BN elements: the weight gradient keeps one such fp32 tile in registers
 
 
 def _fit(bm: int, stages: int, bk: int, bn: int, itemsize: int):
@@ -307,6 +311,9 @@ def unsupported_reason_for(prob) -> Optional[str]:
         return f"dtype {prob.dtype} (implicit_gemm supports float32, float16, bfloat16)"
     if prob.stride != (1, 1):
         return f"stride {prob.stride} (implicit_gemm supports stride 1)"
-    if prob.kw * prob.dilation[1] > 1024:
-        return f"kernel width {prob.kw} x dilation {prob.dilation[1]} too wide for one Toeplitz band"
+    bn, bk = _tiles(prob.kw, prob.dilation[1], prob.wo)
+    itemsize = torch.empty((), dtype=prob.dtype).element_size()
+    if (16 * bk + 2 * bk * bn) * itemsize > SHARED_MEMORY_BUDGET or bk * bn > MAX_BAND_TILE:
+        return (f"kernel width {prob.kw} x dilation {prob.dilation[1]} too wide: its {bk} x {bn} Toeplitz tile "
+                f"does not fit the kernels' shared memory and registers")
     return None
