@@ -1,4 +1,5 @@
-"""``lkconv verify``: the randomized verification suite for depthwise_conv2d on the current device.
+"""``lkconv verify``: the randomized verification suite for depthwise_conv2d (and, with :mod:`.verify1d`, the 1D
+convolutions) on the current device.
 
 Every check draws fresh random inputs, poisons lkconv's outputs with NaN (an unwritten element cannot pass),
 and compares forward, input gradient, weight gradient and bias gradient against the same problem computed
@@ -272,6 +273,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--quick", action="store_true", help="fewer cases")
     p.add_argument("--large", action="store_true", help="add a > 2^31-element case (GPU, ~20 GB)")
+    p.add_argument("--ops", default="depthwise2d,conv1d",
+                   help="comma list of depthwise2d (the algorithms above) and conv1d (short_conv1d, long_conv1d)")
     p.add_argument("--jobs", type=int, default=None,
                    help="worker processes (kernels compile in parallel; default: up to 8 on CUDA, 1 on CPU)")
     args = p.parse_args(argv)
@@ -289,9 +292,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if tiny:
         print("CPU: tiny cases only (Triton kernels run in the interpreter when TRITON_INTERPRET=1)")
     jobs = args.jobs if args.jobs is not None else (min(8, os.cpu_count() or 1) if device.type == "cuda" else 1)
-    results = run_suite(device, algorithms, dtypes, layouts, n_random, seed, tiny, args.large, jobs)
-    print(format_table(results))
-    return 0 if all(r.ok for r in results) else 1
+    ops = args.ops.split(",")
+    unknown = set(ops) - {"depthwise2d", "conv1d"}
+    if unknown:
+        p.error(f"--ops: unknown {sorted(unknown)}; expected depthwise2d and/or conv1d")
+    ok = True
+    if "depthwise2d" in ops:
+        results = run_suite(device, algorithms, dtypes, layouts, n_random, seed, tiny, args.large, jobs)
+        print(format_table(results))
+        ok = all(r.ok for r in results)
+    if "conv1d" in ops:
+        from . import verify1d
+
+        results1d = verify1d.run_suite(device, dtypes, tiny, seed)
+        print(verify1d.format_table(results1d))
+        ok = ok and all(r.ok for r in results1d)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

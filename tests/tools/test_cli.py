@@ -39,6 +39,27 @@ def test_verify_fails_on_a_wrong_algorithm(monkeypatch, capsys):
     assert "FAIL" in capsys.readouterr().out
 
 
+def test_verify_covers_the_1d_convolutions(capsys):
+    assert main(["verify", "--ops", "conv1d", "--seed", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "short_conv1d" in out and "long_conv1d" in out and " 0 failed" in out
+
+
+@pytest.mark.parametrize("op", ["short", "long"])
+def test_verify_1d_fails_on_a_wrong_kernel(op, monkeypatch, capsys):
+    """A wrong 1D result, or one in the wrong layout, must make verify exit non-zero."""
+    from lkconv.tools import verify1d
+
+    if op == "short":
+        real = verify1d.short_conv1d
+        monkeypatch.setattr(verify1d, "short_conv1d", lambda *a: real(*a).contiguous() * 1.001)
+    else:
+        real = verify1d.long_conv1d
+        monkeypatch.setattr(verify1d, "long_conv1d", lambda x, k, d, causal: real(x, k, d, not causal))
+    assert main(["verify", "--ops", "conv1d", "--dtypes", "fp32", "--seed", "2"]) == 1
+    assert f"{op}_conv1d" in "".join(line for line in capsys.readouterr().out.splitlines() if "FAIL" in line)
+
+
 def test_bench_cpu_writes_json_and_png(tmp_path):
     pytest.importorskip("matplotlib")
     cmd = [sys.executable, "-m", "lkconv", "bench", "--shapes", "convnext_t.s1,slak_t.s1.wide", "--dtypes", "fp32",

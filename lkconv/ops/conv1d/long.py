@@ -40,4 +40,4 @@ def long_conv1d(x: torch.Tensor, k: torch.Tensor, D: Optional[torch.Tensor] = No
     y = y[..., start: start + length]
     if D is not None:
         y = y + x.to(dt) * D.to(dt).view(1, -1, 1)
-    return y.to(x.dtype)
+    return y.to(x.dtype).contiguous()  # a dense (B, C, L), not a view into the length-n transform

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from ..._triton import can_launch, triton_available
+from ...testing import poisoning
 from .reference import short_conv1d_reference
 
 if triton_available():
@@ -290,6 +291,16 @@ def _left(width: int, causal: bool) -> int:
     return width - 1 if causal else (width - 1) // 2
 
 
+def _poisoned(t: Tensor) -> Tensor:
+    """t, filled with NaN inside lkconv.testing.poison_outputs (an element a kernel fails to write cannot pass)."""
+    return t.fill_(float("nan")) if poisoning() else t
+
+
+def _partial_sums(*shape: int, device) -> Tensor:
+    """A float32 buffer for per-tile partial sums."""
+    return _poisoned(torch.empty(shape, dtype=torch.float32, device=device))
+
+
 def group_size(dtype: torch.dtype) -> int:
     """V: the time steps in one aligned 16-byte vector group of the grouped kernels."""
     return 16 // dtype.itemsize
@@ -348,7 +359,7 @@ def launch_fwd_per_tap(x: Tensor, w: Tensor, bias: Optional[Tensor], y: Tensor, 
 
 def short_conv1d_fwd(x: Tensor, w: Tensor, bias: Optional[Tensor], causal: bool, silu: bool) -> Tensor:
     """Launch the forward kernel (grouped when uses_groups, else per-tap); the output has x's memory layout."""
-    y = torch.empty_like(x)
+    y = _poisoned(torch.empty_like(x))
     if uses_groups(w.shape[1], x, y):
         return launch_fwd_groups(x, w, bias, y, causal, silu)
     return launch_fwd_per_tap(x, w, bias, y, causal, silu)
@@ -357,10 +368,10 @@ def short_conv1d_fwd(x: Tensor, w: Tensor, bias: Optional[Tensor], causal: bool,
 def short_conv1d_bwd(dz: Tensor, x: Tensor, w: Tensor, causal: bool):
     """(dx, dw) for dz = dL/d(pre-activation output); grouped kernel when uses_groups(W, dz, x, dx)."""
     B, C, L = x.shape
-    dx = torch.empty_like(x)
+    dx = _poisoned(torch.empty_like(x))
     if uses_groups(w.shape[1], dz, x, dx):
         grid, tile = _group_grid(x, None, None)
-        part = torch.empty(B * grid[0], C, w.shape[1], device=x.device, dtype=torch.float32)
+        part = _partial_sums(B * grid[0], C, w.shape[1], device=x.device)
         short_conv1d_bwd_groups_kernel[grid](
             dz, x, w, dx, part, C, L, grid[0], dz.stride(0), dz.stride(1), x.stride(0), x.stride(1), dx.stride(0),
             dx.stride(1), *w.stride(), W=w.shape[1], LEFT=_left(w.shape[1], causal), num_warps=4, **tile,
@@ -368,7 +379,7 @@ def short_conv1d_bwd(dz: Tensor, x: Tensor, w: Tensor, causal: bool):
         return dx, part.sum(0)
     bc, bl = _blocks(C, L, x.stride(1) == 1 and C > 1)
     n_l = triton.cdiv(L, bl)
-    part = torch.empty(B * n_l, C, w.shape[1], device=x.device, dtype=torch.float32)
+    part = _partial_sums(B * n_l, C, w.shape[1], device=x.device)
     short_conv1d_bwd_kernel[(n_l, triton.cdiv(C, bc), B)](
         dz, x, w, dx, part, C, L, n_l, *dz.stride(), *x.stride(), *dx.stride(), *w.stride(),
         W=w.shape[1], LEFT=_left(w.shape[1], causal), BLOCK_C=bc, BLOCK_L=bl, num_warps=4,
@@ -380,10 +391,10 @@ def short_conv1d_silu_bwd(dy: Tensor, x: Tensor, w: Tensor, bias: Optional[Tenso
     """(dz, db): the gradient before the SiLU (laid out like x, in x's dtype) and, with a bias, its sum over
     (B, L) in fp32 (else None). Grouped kernel when uses_groups(W, dy, x, dz)."""
     B, C, L = x.shape
-    dz = torch.empty_like(x)
+    dz = _poisoned(torch.empty_like(x))
     if uses_groups(w.shape[1], dy, x, dz):
         grid, tile = _group_grid(x, None, None)
-        part = torch.empty(B * grid[0] if bias is not None else 1, C, device=x.device, dtype=torch.float32)
+        part = _partial_sums(B * grid[0] if bias is not None else 1, C, device=x.device)
         short_conv1d_silu_bwd_groups_kernel[grid](
             dy, x, w, bias if bias is not None else w, dz, part, C, L, grid[0], dy.stride(0), dy.stride(1),
             x.stride(0), x.stride(1), dz.stride(0), dz.stride(1), *w.stride(), W=w.shape[1],
@@ -392,7 +403,7 @@ def short_conv1d_silu_bwd(dy: Tensor, x: Tensor, w: Tensor, bias: Optional[Tenso
         return dz, part.sum(0) if bias is not None else None
     bc, bl = _blocks(C, L, x.stride(1) == 1 and C > 1)
     n_l = triton.cdiv(L, bl)
-    part = torch.empty(B * n_l, C, device=x.device, dtype=torch.float32)
+    part = _partial_sums(B * n_l, C, device=x.device)
     short_conv1d_silu_bwd_kernel[(n_l, triton.cdiv(C, bc), B)](
         dy, x, w, bias if bias is not None else w, dz, part, C, L, n_l, *dy.stride(), *x.stride(), *dz.stride(),
         *w.stride(), W=w.shape[1], LEFT=_left(w.shape[1], causal), HAS_BIAS=bias is not None,
@@ -451,4 +462,6 @@ def short_conv1d(x: Tensor, w: Tensor, bias: Optional[Tensor] = None, causal: bo
         y = _ShortConv1d.apply(xc, w, bias, causal, activation)
     else:
         y = short_conv1d_reference(xc, w, bias, causal, activation)
+        if y.stride() != xc.stride():  # keep x's layout, as the kernels do
+            y = torch.empty_like(xc).copy_(y)
     return y.transpose(1, 2) if layout == "BLC" else y

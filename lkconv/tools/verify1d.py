@@ -1,0 +1,145 @@
+"""The 1D part of ``lkconv verify``: short_conv1d and long_conv1d against float64 references.
+
+Each check draws fresh random inputs, poisons lkconv's outputs with NaN, runs forward and backward, and compares
+the output and every gradient (x; w or k; bias or D) with the same problem computed in float64 by the plain
+PyTorch references of :mod:`lkconv.ops.conv1d.reference`: ||out - ref|| / ||ref|| below the tolerance of
+:mod:`lkconv.testing` (the "direct" tolerance for short_conv1d's Triton kernels, the "fft" one for long_conv1d).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import List, Optional, Sequence
+
+import torch
+
+from ..ops.conv1d import long_conv1d, long_conv1d_reference, short_conv1d, short_conv1d_reference
+from ..testing import poison_outputs, rel_error, tolerance
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+@dataclass
+class Case1d:
+    """One problem. op: "short" (kernel width) or "long" (kernel length); layout: "BCL", "BLC" or "strided"
+    (every other channel of a wider tensor, for short) — long_conv1d takes (B, C, L) only."""
+
+    op: str
+    b: int
+    c: int
+    length: int
+    k: int
+    causal: bool = True
+    extra: bool = True  # short: bias; long: the skip term D
+    activation: Optional[str] = None
+    layout: str = "BCL"
+    dtype: str = "fp32"
+
+    def label(self) -> str:
+        act = f" {self.activation}" if self.activation else ""
+        extra = (" bias" if self.op == "short" else " D") if self.extra else ""
+        return (f"{self.op}_conv1d {self.b}x{self.c}x{self.length} k{self.k} "
+                f"{'causal' if self.causal else 'centred'}{extra}{act}")
+
+
+@dataclass
+class Result1d:
+    case: Case1d
+    errors: dict = field(default_factory=dict)
+    tol: float = 0.0
+    error: Optional[str] = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(e <= self.tol for e in self.errors.values())
+
+
+def cases(tiny: bool) -> List[Case1d]:
+    """Widths on both sides of the grouped kernels' limits, lengths that are and are not multiples of the vector
+    group, both conventions, bias/SiLU; long kernels of several lengths (any L, not only powers of two)."""
+    length = 37 if tiny else 1000
+    short = [Case1d("short", 2, 5, length, w, causal, bias, act)
+             for w, causal, bias, act in ((1, True, True, None), (3, True, False, "silu"), (4, True, True, "silu"),
+                                          (4, False, True, None), (8, True, True, "silu"), (9, False, False, None),
+                                          (26, True, True, "silu"))]
+    short += [Case1d("short", 2, 5, 16 if tiny else 4096, 4, True, True, "silu"),
+              Case1d("short", 2, 6, length, 4, True, True, "silu", layout="BLC"),
+              Case1d("short", 2, 5, length, 8, False, True, None, layout="strided")]
+    long_len = 40 if tiny else 3000
+    long = [Case1d("long", 2, 3, long_len, lk, causal, d)
+            for lk, causal, d in ((1, True, False), (7, False, True), (long_len // 2, True, True),
+                                  (long_len, True, False), (long_len - 1, False, True))]
+    return short + long
+
+
+def _short_input(case: Case1d, device, dtype) -> torch.Tensor:
+    if case.layout == "strided":
+        return torch.randn(case.b, 2 * case.c, case.length, device=device, dtype=dtype)[:, ::2]
+    if case.layout == "BLC":
+        return torch.randn(case.b, case.length, case.c, device=device, dtype=dtype)
+    return torch.randn(case.b, case.c, case.length, device=device, dtype=dtype)
+
+
+def check(case: Case1d, device) -> Result1d:
+    """Forward and backward of one case against the float64 reference."""
+    dtype = DTYPES[case.dtype]
+    algo = "direct" if case.op == "short" else "fft"
+    res = Result1d(case, tol=tolerance(algo, dtype, torch.device(device).type))
+    t0 = time.perf_counter()
+    try:
+        if case.op == "short":
+            x = _short_input(case, device, dtype)
+            w = torch.randn(case.c, case.k, device=device, dtype=dtype)
+            extra = torch.randn(case.c, device=device, dtype=dtype) if case.extra else None
+            layout = "BLC" if case.layout == "BLC" else "BCL"
+            to_bcl = (lambda t: t.transpose(1, 2)) if layout == "BLC" else (lambda t: t)  # noqa: E731
+            fn = lambda a, ww, e: short_conv1d(a, ww, e, case.causal, case.activation, layout)  # noqa: E731
+            ref_fn = lambda a, ww, e: to_bcl(short_conv1d_reference(to_bcl(a), ww, e, case.causal,  # noqa: E731
+                                                                   case.activation))
+        else:
+            x = torch.randn(case.b, case.c, case.length, device=device, dtype=dtype)
+            w = (torch.randn(case.c, case.k, device=device) / case.k ** 0.5).to(dtype)
+            extra = torch.randn(case.c, device=device, dtype=dtype) if case.extra else None
+            fn = lambda a, kk, d: long_conv1d(a, kk, d, case.causal)  # noqa: E731
+            ref_fn = lambda a, kk, d: long_conv1d_reference(a, kk, d, case.causal)  # noqa: E731
+        leaves = [t.detach().requires_grad_() for t in (x, w, extra) if t is not None]
+        leaves64 = [t.detach().double().requires_grad_() for t in leaves]
+        ref = ref_fn(leaves64[0], leaves64[1], leaves64[2] if case.extra else None)
+        grad = torch.randn_like(ref).to(dtype)
+        ref.backward(grad.double())
+        with poison_outputs():
+            out = fn(leaves[0], leaves[1], leaves[2] if case.extra else None)
+            out.backward(grad)
+        res.errors["out"] = rel_error(out, ref)
+        for name, t, t64 in zip(("dx", "dw", "d_extra"), leaves, leaves64):
+            res.errors[name] = rel_error(t.grad, t64.grad)
+        if out.shape != x.shape or (case.layout != "strided" and out.stride() != x.stride()):
+            res.error = f"output {tuple(out.shape)} strides {out.stride()} do not match the input's {x.stride()}"
+    except Exception as exc:  # reported as a failure row, never swallowed
+        res.error = f"{type(exc).__name__}: {exc}"[:160]
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def run_suite(device, dtypes: Sequence[str], tiny: bool, seed: int) -> List[Result1d]:
+    torch.manual_seed(seed)
+    out = []
+    for case in cases(tiny):
+        for dt in dtypes:
+            out.append(check(replace(case, dtype=dt), device))
+    return out
+
+
+def format_table(results: List[Result1d]) -> str:
+    head = (f"{'case':<44} {'dtype':<5} {'layout':<7} {'out':>8} {'dx':>8} {'dw/dk':>8} {'db/dD':>8} {'tol':>7}"
+            f"  result")
+    lines = [head, "-" * len(head)]
+    for r in results:
+        e = r.errors
+        cols = " ".join(f"{e[k]:8.1e}" if k in e else f"{'-':>8}" for k in ("out", "dx", "dw", "d_extra"))
+        status = "ok" if r.ok else ("FAIL " + (r.error or "tolerance"))
+        lines.append(f"{r.case.label():<44.44} {r.case.dtype:<5} {r.case.layout:<7} {cols} {r.tol:7.0e}  {status}")
+    n_fail = sum(not r.ok for r in results)
+    lines.append(f"{len(results)} checks, {len(results) - n_fail} passed, {n_fail} failed")
+    return "\n".join(lines)
