@@ -11,6 +11,8 @@
 #   G: lkconv bench fp32 channels_last and bf16 NCHW, all public shapes (~9 min)
 #   H: lkconv bench bf16 channels_last, all public shapes; host and per-kernel profiles of small layers (~9 min)
 #   I: after an FFT change: verify of fft and auto, the FFT op tests, channels_last bench of the FFT-bound shapes (~7 min)
+#   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
+#      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
 #   M: short_conv1d bench (grouped kernels), implicit-GEMM verify and sweep after the column-block change (~7 min)
 #   L: lkconv verify --quick (all algorithms) and the implicit-GEMM sweep after its rework; bf16 bench of the
@@ -62,6 +64,12 @@ E)
     step bench_nhwc_fp32 150 python -m lkconv bench --jobs 15 --dtypes fp32 --layouts nhwc --out "$OUT/nhwc_fp32"
     step bench_nhwc_bf16 150 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"
     step tune_direct 120 python benchmarks/tune_direct.py --shapes replknet_31b.s1,unireplknet_t.s1,slak_t.s1.wide --configs bfloat16:nchw,fp32:nhwc --jobs 15 --out "$OUT/tune_direct.json"
+    ;;
+O)
+    step verify_conv1d 90 python -m lkconv verify --ops conv1d
+    step pytest_cli 90 python -m pytest -q -p no:benchmark tests/tools/test_cli.py tests/ops/test_conv1d.py -n 8
+    step bench_graph 250 python -m lkconv bench --graph --jobs 15 --dtypes fp32,bf16 --layouts nchw --out "$OUT/graph"
+    step bench_short_graph 60 python -m lkconv bench --graph --op short_conv1d --out "$OUT/short1d_graph"
     ;;
 N)
     step verify_igemm 220 python -m lkconv verify --quick --algorithms implicit_gemm --jobs 15

@@ -4,7 +4,8 @@ For each shape of the public benchmark set (layers of the papers' models), dtype
 the forward pass and forward+backward of ``lkconv.depthwise_conv2d`` and of ``F.conv2d`` (cuDNN, benchmark
 mode on) on the same tensors with CUDA events (``triton.testing.do_bench``, median), inputs rotated when
 they would sit in L2. Reports ms, effective TF/s = 2*N*C*Ho*Wo*kh*kw / t (x3 for fwd+bwd), speedup and % of
-the device's FP32 FMA peak; writes JSON and a PNG plot of the speedups.
+the device's FP32 FMA peak; writes JSON and a PNG plot of the speedups. ``--graph`` times GPU work only
+(each step captured in a CUDA graph and replayed), which separates the kernels from the host's per-call cost.
 """
 from __future__ import annotations
 
@@ -81,6 +82,28 @@ def _time_ms(fn: Callable[[], object], device: torch.device, grad_to_none=None) 
     return statistics.median(times)
 
 
+def graph_time_ms(step: Callable[[], object], device: torch.device, steps: int) -> float:
+    """GPU time of one call of ``step`` without host cost: ``steps`` calls captured in one CUDA graph, the
+    replay timed with events (median), divided by ``steps``. step runs three times first on a side stream, so
+    lazily chosen algorithms, compiled kernels and gradient buffers exist before the capture (gradients then
+    accumulate in place inside the graph)."""
+    import triton.testing
+
+    if device.type != "cuda":
+        raise ValueError("graph timing needs a CUDA device")
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream(device).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for _ in range(steps):
+            step()
+    return float(triton.testing.do_bench(graph.replay, warmup=5, rep=50, return_mode="median")) / steps
+
+
 def _inputs(s: dict, dtype, layout: str, device, copies: int, grad: bool):
     sets = []
     for _ in range(copies):
@@ -92,8 +115,10 @@ def _inputs(s: dict, dtype, layout: str, device, copies: int, grad: bool):
     return sets
 
 
-def bench_one(s: dict, dtype_name: str, layout: str, direction: str, device, algorithm: str) -> dict:
-    """Time lkconv and PyTorch on one configuration; returns a result row."""
+def bench_one(s: dict, dtype_name: str, layout: str, direction: str, device, algorithm: str,
+              graph: bool = False) -> dict:
+    """Time lkconv and PyTorch on one configuration; returns a result row. graph: time GPU work only
+    (:func:`graph_time_ms`; one graph holds one step per rotated input set)."""
     dtype = DTYPES[dtype_name]
     pad, ho, wo = _geometry(s)
     elem = torch.tensor([], dtype=dtype).element_size()
@@ -127,8 +152,13 @@ def bench_one(s: dict, dtype_name: str, layout: str, direction: str, device, alg
     leaves = [t for pair in sets for t in pair] if grad else None
     row = dict(shape=s["name"], n=s["n"], c=s["c"], h=s["h"], w=s["w"], kh=s["kh"], kw=s["kw"], d=dil, s=stride,
                dtype=dtype_name, layout=layout, direction=direction, algorithm=algorithm)
-    row["lkconv_ms"] = _time_ms(step(lk), device, leaves)
-    row["torch_ms"] = _time_ms(step(pt), device, leaves)
+    if graph:
+        row["timing"] = "cuda-graph"
+        row["lkconv_ms"] = graph_time_ms(step(lk), device, copies)
+        row["torch_ms"] = graph_time_ms(step(pt), device, copies)
+    else:
+        row["lkconv_ms"] = _time_ms(step(lk), device, leaves)
+        row["torch_ms"] = _time_ms(step(pt), device, leaves)
     mult = 3.0 if grad else 1.0
     row["lkconv_tflops"] = mult * flops(s) / (row["lkconv_ms"] * 1e-3) / 1e12
     row["torch_tflops"] = mult * flops(s) / (row["torch_ms"] * 1e-3) / 1e12
@@ -275,14 +305,14 @@ def precompile(shapes: List[dict], dtypes: Sequence[str], layouts: Sequence[str]
 
 
 def run(shapes: List[dict], dtypes: Sequence[str], layouts: Sequence[str], directions: Sequence[str], device,
-        algorithm: str, progress: bool = True) -> List[dict]:
+        algorithm: str, progress: bool = True, graph: bool = False) -> List[dict]:
     rows = []
     for s in shapes:
         for dt in dtypes:
             for lay in layouts:
                 for direction in directions:
                     try:
-                        row = bench_one(s, dt, lay, direction, device, algorithm)
+                        row = bench_one(s, dt, lay, direction, device, algorithm, graph)
                     except ValueError as exc:  # an explicit algorithm that cannot serve this configuration
                         if progress:
                             print(f"  {s['name']:<22} {dt} {lay} {direction:<8} skipped: {exc}", file=sys.stderr)
@@ -307,8 +337,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--jobs", type=int, default=None,
                    help="processes that compile kernels before timing (default: up to 8 on CUDA)")
     p.add_argument("--op", default="depthwise2d", choices=("depthwise2d", "long_conv1d", "short_conv1d"))
+    p.add_argument("--graph", action="store_true",
+                   help="time GPU work only: each step captured in a CUDA graph and replayed (no host cost)")
     args = p.parse_args(argv)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if args.graph and device.type != "cuda":
+        p.error("--graph needs a CUDA device")
     torch.backends.cudnn.benchmark = True
     if args.op != "depthwise2d":
         return _main_1d(args, device)
@@ -325,11 +359,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"compiling kernels in {jobs} processes ...", file=sys.stderr, flush=True)
         precompile(shapes, args.dtypes.split(","), args.layouts.split(","), jobs)
     rows = run(shapes, args.dtypes.split(","), args.layouts.split(","), args.directions.split(","), device,
-               args.algorithm)
+               args.algorithm, graph=args.graph)
     peak = fp32_peak_tflops(device)
     header = (f"lkconv bench | {env.get('gpu', env.get('cpu'))} | torch {env['torch']} | triton {env['triton']} | "
               f"{env['date']} | FP32 peak {peak:.1f} TF/s" if peak else
               f"lkconv bench | {env.get('gpu', env.get('cpu'))} | torch {env['torch']} | {env['date']}")
+    if args.graph:
+        header += " | GPU time (CUDA-graph replay)"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps({"environment": env, "fp32_peak_tflops": peak, "rows": rows}, indent=1))
@@ -351,14 +387,17 @@ def _main_1d(args, device) -> int:
         print("No CUDA device: CPU-sized shapes; these numbers say nothing about GPU speed.")
     dtypes = [d for d in args.dtypes.split(",") if not (cpu and d != "fp32")] or ["fp32"]
     if args.op == "long_conv1d":
-        rows = bench1d.bench_long(bench1d.long_shapes(args.quick, cpu), dtypes, args.directions.split(","), device)
+        rows = bench1d.bench_long(bench1d.long_shapes(args.quick, cpu), dtypes, args.directions.split(","), device,
+                                  args.graph)
     else:
-        rows = bench1d.bench_short(bench1d.short_shapes(args.quick, cpu), dtypes, args.directions.split(","), device)
+        rows = bench1d.bench_short(bench1d.short_shapes(args.quick, cpu), dtypes, args.directions.split(","), device,
+                                   args.graph)
     env = environment(device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"bench_{args.op}.json").write_text(json.dumps({"environment": env, "rows": rows}, indent=1))
-    print(f"lkconv bench --op {args.op} | {env.get('gpu', env.get('cpu'))} | torch {env['torch']} | {env['date']}")
+    print(f"lkconv bench --op {args.op} | {env.get('gpu', env.get('cpu'))} | torch {env['torch']} | {env['date']}"
+          + (" | GPU time (CUDA-graph replay)" if args.graph else ""))
     print(bench1d.format_rows(rows))
     print(f"wrote {out / f'bench_{args.op}.json'}")
     return 0

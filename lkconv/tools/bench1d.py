@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..ops.conv1d import long_conv1d, short_conv1d
-from .bench import DTYPES, SHAPES_FILE, _time_ms
+from .bench import DTYPES, SHAPES_FILE, _time_ms, graph_time_ms
 
 SHORT_SHAPES = [
     {"name": "mamba_130m.conv1d", "b": 8, "c": 1536, "l": 2048, "w": 4},
@@ -49,7 +49,13 @@ def _step(fn, x, k, dy, grad: bool):
     return run
 
 
-def bench_long(shapes: List[dict], dtypes, directions, device) -> List[dict]:
+def _timed(fn, x, k, dy, grad: bool, device, leaves, graph: bool) -> float:
+    if graph:
+        return graph_time_ms(_step(fn, x, k, dy, grad), device, 1)
+    return _time_ms(_step(fn, x, k, dy, grad), device, leaves)
+
+
+def bench_long(shapes: List[dict], dtypes, directions, device, graph: bool = False) -> List[dict]:
     rows = []
     for s in shapes:
         for dt in dtypes:
@@ -60,14 +66,14 @@ def bench_long(shapes: List[dict], dtypes, directions, device) -> List[dict]:
                 dy = torch.randn_like(x)
 
                 leaves = [x, k] if grad else None
-                lk = _time_ms(_step(lambda a, b: long_conv1d(a, b), x, k, dy, grad), device, leaves)
-                pt = _time_ms(_step(plain_fft_conv, x, k, dy, grad), device, leaves)
+                lk = _timed(lambda a, b: long_conv1d(a, b), x, k, dy, grad, device, leaves, graph)
+                pt = _timed(plain_fft_conv, x, k, dy, grad, device, leaves, graph)
                 rows.append(dict(op="long_conv1d", shape=s["name"], b=s["b"], c=s["c"], l=s["l"], dtype=dt,
                                  direction=direction, lkconv_ms=lk, baseline_ms=pt, speedup=pt / lk))
     return rows
 
 
-def bench_short(shapes: List[dict], dtypes, directions, device) -> List[dict]:
+def bench_short(shapes: List[dict], dtypes, directions, device, graph: bool = False) -> List[dict]:
     rows = []
     peak = copy_gbps(device)
     for s in shapes:
@@ -82,9 +88,9 @@ def bench_short(shapes: List[dict], dtypes, directions, device) -> List[dict]:
                     return F.silu(F.conv1d(a, ww.unsqueeze(1), None, padding=ww.shape[1] - 1, groups=a.shape[1])[..., : a.shape[-1]])
 
                 leaves = [x, w] if grad else None
-                lk = _time_ms(_step(lambda a, ww: short_conv1d(a, ww, activation="silu"), x, w, dy, grad), device,
-                              leaves)
-                pt = _time_ms(_step(base, x, w, dy, grad), device, leaves)
+                lk = _timed(lambda a, ww: short_conv1d(a, ww, activation="silu"), x, w, dy, grad, device, leaves,
+                            graph)
+                pt = _timed(base, x, w, dy, grad, device, leaves, graph)
                 nbytes = 2 * x.numel() * x.element_size() * (2.5 if grad else 1)  # fwd: x + y; bwd adds dy, dx, x
                 row = dict(op="short_conv1d", shape=s["name"], b=s["b"], c=s["c"], l=s["l"], w=s["w"], dtype=dt,
                            direction=direction, lkconv_ms=lk, baseline_ms=pt, speedup=pt / lk,

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from lkconv.cli import main
 
@@ -58,6 +59,23 @@ def test_verify_1d_fails_on_a_wrong_kernel(op, monkeypatch, capsys):
         monkeypatch.setattr(verify1d, "long_conv1d", lambda x, k, d, causal: real(x, k, d, not causal))
     assert main(["verify", "--ops", "conv1d", "--dtypes", "fp32", "--seed", "2"]) == 1
     assert f"{op}_conv1d" in "".join(line for line in capsys.readouterr().out.splitlines() if "FAIL" in line)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU refusal of --graph")
+def test_bench_graph_needs_cuda(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--graph", "--device", "cpu"])
+    assert "--graph needs a CUDA device" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+def test_bench_graph_times_gpu_work(tmp_path, capsys):
+    assert main(["bench", "--graph", "--shapes", "convnext_t.s1", "--dtypes", "fp32", "--layouts", "nchw",
+                 "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
+    assert {r["direction"] for r in rows} == {"fwd", "fwd+bwd"}
+    assert all(r["timing"] == "cuda-graph" and r["lkconv_ms"] > 0 and r["torch_ms"] > 0 for r in rows)
 
 
 def test_bench_cpu_writes_json_and_png(tmp_path):
