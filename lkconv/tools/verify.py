@@ -305,7 +305,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from . import verify1d
 
         results1d = verify1d.run_suite(device, dtypes, tiny, seed)
-        print(verify1d.format_table(results1d))
+        print(format_table(results1d))
         ok = ok and all(r.ok for r in results1d)
     return 0 if ok else 1
 

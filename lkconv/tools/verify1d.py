@@ -8,13 +8,15 @@ PyTorch references of :mod:`lkconv.ops.conv1d.reference`: ||out - ref|| / ||ref|
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import List, Optional, Sequence
 
 import torch
 
+from .._triton import can_launch
 from ..ops.conv1d import long_conv1d, long_conv1d_reference, short_conv1d, short_conv1d_reference
 from ..testing import poison_outputs, rel_error, tolerance
+from .verify import Result
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -40,19 +42,6 @@ class Case1d:
         extra = (" bias" if self.op == "short" else " D") if self.extra else ""
         return (f"{self.op}_conv1d {self.b}x{self.c}x{self.length} k{self.k} "
                 f"{'causal' if self.causal else 'centred'}{extra}{act}")
-
-
-@dataclass
-class Result1d:
-    case: Case1d
-    errors: dict = field(default_factory=dict)
-    tol: float = 0.0
-    error: Optional[str] = None
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and all(e <= self.tol for e in self.errors.values())
 
 
 def cases(tiny: bool) -> List[Case1d]:
@@ -81,11 +70,15 @@ def _short_input(case: Case1d, device, dtype) -> torch.Tensor:
     return torch.randn(case.b, case.c, case.length, device=device, dtype=dtype)
 
 
-def check(case: Case1d, device) -> Result1d:
-    """Forward and backward of one case against the float64 reference."""
+def check(case: Case1d, device) -> Result:
+    """Forward and backward of one case against the float64 reference. The result's algorithm is what serves
+    the op (short_conv1d: "direct" Triton kernels, or "torch" where they cannot run; long_conv1d: "fft") and its
+    errors are named as in the
+    2D suite: fwd (output), dgrad (x), wgrad (w or k), bias (bias or D)."""
     dtype = DTYPES[case.dtype]
-    algo = "direct" if case.op == "short" else "fft"
-    res = Result1d(case, tol=tolerance(algo, dtype, torch.device(device).type))
+    kernels = can_launch(torch.empty(0, device=device))
+    algo = ("direct" if kernels else "torch") if case.op == "short" else "fft"
+    res = Result(case, algo, tol=tolerance(algo, dtype, torch.device(device).type))
     t0 = time.perf_counter()
     try:
         if case.op == "short":
@@ -111,8 +104,8 @@ def check(case: Case1d, device) -> Result1d:
         with poison_outputs():
             out = fn(leaves[0], leaves[1], leaves[2] if case.extra else None)
             out.backward(grad)
-        res.errors["out"] = rel_error(out, ref)
-        for name, t, t64 in zip(("dx", "dw", "d_extra"), leaves, leaves64):
+        res.errors["fwd"] = rel_error(out, ref)
+        for name, t, t64 in zip(("dgrad", "wgrad", "bias"), leaves, leaves64):
             res.errors[name] = rel_error(t.grad, t64.grad)
         if out.shape != x.shape or (case.layout != "strided" and out.stride() != x.stride()):
             res.error = f"output {tuple(out.shape)} strides {out.stride()} do not match the input's {x.stride()}"
@@ -122,24 +115,10 @@ def check(case: Case1d, device) -> Result1d:
     return res
 
 
-def run_suite(device, dtypes: Sequence[str], tiny: bool, seed: int) -> List[Result1d]:
+def run_suite(device, dtypes: Sequence[str], tiny: bool, seed: int) -> List[Result]:
     torch.manual_seed(seed)
     out = []
     for case in cases(tiny):
         for dt in dtypes:
             out.append(check(replace(case, dtype=dt), device))
     return out
-
-
-def format_table(results: List[Result1d]) -> str:
-    head = (f"{'case':<44} {'dtype':<5} {'layout':<7} {'out':>8} {'dx':>8} {'dw/dk':>8} {'db/dD':>8} {'tol':>7}"
-            f"  result")
-    lines = [head, "-" * len(head)]
-    for r in results:
-        e = r.errors
-        cols = " ".join(f"{e[k]:8.1e}" if k in e else f"{'-':>8}" for k in ("out", "dx", "dw", "d_extra"))
-        status = "ok" if r.ok else ("FAIL " + (r.error or "tolerance"))
-        lines.append(f"{r.case.label():<44.44} {r.case.dtype:<5} {r.case.layout:<7} {cols} {r.tol:7.0e}  {status}")
-    n_fail = sum(not r.ok for r in results)
-    lines.append(f"{len(results)} checks, {len(results) - n_fail} passed, {n_fail} failed")
-    return "\n".join(lines)
