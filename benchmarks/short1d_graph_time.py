@@ -14,18 +14,14 @@ import sys
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import lkconv  # noqa: E402
 from lkconv.ops.conv1d import short  # noqa: E402
-from lkconv.tools.bench import DTYPES  # noqa: E402
+from lkconv.tools import bench1d  # noqa: E402
+from lkconv.tools.bench import DTYPES, graph_time_ms  # noqa: E402
 from lkconv.tools.bench1d import SHORT_SHAPES, copy_gbps  # noqa: E402
-
-
-def baseline(a, w):
-    return F.silu(F.conv1d(a, w.unsqueeze(1), None, padding=w.shape[1] - 1, groups=a.shape[1])[..., : a.shape[-1]])
 
 
 def ours(a, w):
@@ -33,26 +29,8 @@ def ours(a, w):
 
 
 def graph_ms(fn, x, w, dy, grad: bool) -> float:
-    """Median time of one replay of fn's step (forward, and backward of dy when grad) captured in a graph."""
-    import triton.testing as tt
-
-    def step():
-        y = fn(x, w)
-        if grad:
-            y.backward(dy)
-
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            x.grad = w.grad = None
-            step()
-    torch.cuda.current_stream().wait_stream(side)
-    x.grad = w.grad = None
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        step()
-    return float(tt.do_bench(g.replay, warmup=10, rep=50, return_mode="median"))
+    """GPU time of one step (forward, and backward of dy when grad) from a CUDA-graph replay."""
+    return graph_time_ms(bench1d._step(fn, x, w, dy, grad), x.device, 1, [x, w] if grad else None)
 
 
 def main():
@@ -77,7 +55,7 @@ def main():
                     t_p = graph_ms(ours, x, w, dy, grad)
                 finally:
                     short.uses_groups = grouped
-                t_b = graph_ms(baseline, x, w, dy, grad)
+                t_b = graph_ms(bench1d.silu_conv1d_baseline, x, w, dy, grad)
                 pct = lambda t: 100 * nbytes / (t * 1e-3) / 1e9 / peak  # noqa: E731
                 print(f"{s['name']:<20} {s['w']:>2} {dt:<5} {'fwd+bwd' if grad else 'fwd':<8} {t_g:10.3f} "
                       f"{pct(t_g):6.1f} {t_p:10.3f} {pct(t_p):6.1f} {t_b:11.3f}", flush=True)

@@ -82,21 +82,28 @@ def _time_ms(fn: Callable[[], object], device: torch.device, grad_to_none=None) 
     return statistics.median(times)
 
 
-def graph_time_ms(step: Callable[[], object], device: torch.device, steps: int) -> float:
+def graph_time_ms(step: Callable[[], object], device: torch.device, steps: int, grad_to_none=None) -> float:
     """GPU time of one call of ``step`` without host cost: ``steps`` calls captured in one CUDA graph, the
     replay timed with events (median), divided by ``steps``. step runs three times first on a side stream, so
-    lazily chosen algorithms, compiled kernels and gradient buffers exist before the capture (gradients then
-    accumulate in place inside the graph)."""
+    lazily chosen algorithms and compiled kernels exist before the capture; the tensors of ``grad_to_none``
+    have their .grad reset first, as the eager timing does, so the graph writes fresh gradients."""
     import triton.testing
 
     if device.type != "cuda":
         raise ValueError("graph timing needs a CUDA device")
+
+    def reset_grads():
+        for t in grad_to_none or ():
+            t.grad = None
+
     side = torch.cuda.Stream(device)
     side.wait_stream(torch.cuda.current_stream(device))
     with torch.cuda.stream(side):
         for _ in range(3):
+            reset_grads()
             step()
     torch.cuda.current_stream(device).wait_stream(side)
+    reset_grads()
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         for _ in range(steps):
@@ -154,8 +161,8 @@ def bench_one(s: dict, dtype_name: str, layout: str, direction: str, device, alg
                dtype=dtype_name, layout=layout, direction=direction, algorithm=algorithm)
     if graph:
         row["timing"] = "cuda-graph"
-        row["lkconv_ms"] = graph_time_ms(step(lk), device, copies)
-        row["torch_ms"] = graph_time_ms(step(pt), device, copies)
+        row["lkconv_ms"] = graph_time_ms(step(lk), device, copies, leaves)
+        row["torch_ms"] = graph_time_ms(step(pt), device, copies, leaves)
     else:
         row["lkconv_ms"] = _time_ms(step(lk), device, leaves)
         row["torch_ms"] = _time_ms(step(pt), device, leaves)

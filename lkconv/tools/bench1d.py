@@ -49,9 +49,15 @@ def _step(fn, x, k, dy, grad: bool):
     return run
 
 
+def silu_conv1d_baseline(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """short_conv1d's baseline: causal depthwise ``F.conv1d`` (padded, then sliced) and SiLU, as Mamba's
+    reference path."""
+    return F.silu(F.conv1d(x, w.unsqueeze(1), None, padding=w.shape[1] - 1, groups=x.shape[1])[..., : x.shape[-1]])
+
+
 def _timed(fn, x, k, dy, grad: bool, device, leaves, graph: bool) -> float:
     if graph:
-        return graph_time_ms(_step(fn, x, k, dy, grad), device, 1)
+        return graph_time_ms(_step(fn, x, k, dy, grad), device, 1, leaves)
     return _time_ms(_step(fn, x, k, dy, grad), device, leaves)
 
 
@@ -84,13 +90,10 @@ def bench_short(shapes: List[dict], dtypes, directions, device, graph: bool = Fa
                 w = torch.randn(s["c"], s["w"], device=device, dtype=DTYPES[dt], requires_grad=grad)
                 dy = torch.randn_like(x)
 
-                def base(a, ww):
-                    return F.silu(F.conv1d(a, ww.unsqueeze(1), None, padding=ww.shape[1] - 1, groups=a.shape[1])[..., : a.shape[-1]])
-
                 leaves = [x, w] if grad else None
                 lk = _timed(lambda a, ww: short_conv1d(a, ww, activation="silu"), x, w, dy, grad, device, leaves,
                             graph)
-                pt = _timed(base, x, w, dy, grad, device, leaves, graph)
+                pt = _timed(silu_conv1d_baseline, x, w, dy, grad, device, leaves, graph)
                 nbytes = 2 * x.numel() * x.element_size() * (2.5 if grad else 1)  # fwd: x + y; bwd adds dy, dx, x
                 row = dict(op="short_conv1d", shape=s["name"], b=s["b"], c=s["c"], l=s["l"], w=s["w"], dtype=dt,
                            direction=direction, lkconv_ms=lk, baseline_ms=pt, speedup=pt / lk,
