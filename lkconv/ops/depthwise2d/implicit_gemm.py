@@ -89,10 +89,8 @@ if triton is not None:
                     acc = tl.dot(a, t.to(a.dtype), acc, input_precision=PREC)
         if HAS_BIAS:
             acc += tl.load(b_ptr + co).to(tl.float32)
-        n_st = m // HO
-        h_st = m % HO
-        y = (y_ptr + n_st.to(tl.int64)[:, None] * syn + co.to(tl.int64) * syc + h_st.to(tl.int64)[:, None] * syh
-             + (w0 + wn)[None, :] * syw)
+        y = (y_ptr + n_img.to(tl.int64)[:, None] * syn + co.to(tl.int64) * syc + h.to(tl.int64)[:, None] * syh
+             + (w0 + wn)[None, :] * syw)  # rows past M point at the last row and are masked
         tl.store(y, acc.to(y_ptr.dtype.element_ty), mask=(m < M)[:, None] & ((w0 + wn) < WO)[None, :])
 
     @triton.jit
@@ -126,7 +124,7 @@ if triton is not None:
     ):
         """part[k, co, i, j] = sum over this program's rows and columns of dy[n, co, h, w] * xp[n, co // MULT_DIV, h + i*DH, w + j*DW]
 
-        xp is the zero-bordered input of :func:`launch_fwd` (unmasked loads); dy is read with masks.
+        xp is the zero-bordered input of :func:`_row_buffer` (unmasked loads); dy is read with masks.
         Grid: (row chunks * column blocks, KH, C_OUT); k = program_id(0).
         """
         pid = tl.program_id(0)
