@@ -195,7 +195,7 @@ if triton is not None:
         BLOCK_C: tl.constexpr, G: tl.constexpr, V: tl.constexpr, LOG2_V: tl.constexpr,
     ):
         """short_conv1d_silu_bwd_kernel for time stride 1 in dy, x and dz, with z recomputed as in
-        short_conv1d_fwd_groups_kernel; dbp[b*N_LBLOCKS + l-block, c] = sum_t dz."""
+        short_conv1d_fwd_groups_kernel; with a bias, dbp[b*N_LBLOCKS + l-block, c] = sum_t dz."""
         NPREV: tl.constexpr = (LEFT + V - 1) // V
         NNEXT: tl.constexpr = (W - 1 - LEFT + V - 1) // V
         pid_l, pid_c, b = tl.program_id(0), tl.program_id(1), tl.program_id(2)
@@ -256,7 +256,8 @@ if triton is not None:
         syb, syc, syl, sxb, sxc, sxl, szb, szc, szl, swc, swj,
         W: tl.constexpr, LEFT: tl.constexpr, HAS_BIAS: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_L: tl.constexpr,
     ):
-        """dz = dy * silu'(z) with z = bias + conv(x, w) recomputed; dbp[b*N_LBLOCKS + l-block, c] = sum_t dz."""
+        """dz = dy * silu'(z) with z = bias + conv(x, w) recomputed; with a bias,
+        dbp[b*N_LBLOCKS + l-block, c] = sum_t dz."""
         pid_l, pid_c, b = tl.program_id(0), tl.program_id(1), tl.program_id(2)
         c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[:, None]
         c1 = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
@@ -277,7 +278,8 @@ if triton is not None:
         dz = tl.where(ok, dy * sg * (1.0 + z * (1.0 - sg)), 0.0)
         tl.store(dz_ptr + b.to(tl.int64) * szb + c.to(tl.int64) * szc + t.to(tl.int64) * szl,
                  dz.to(dz_ptr.dtype.element_ty), mask=ok)
-        tl.store(dbp_ptr + (b * N_LBLOCKS + pid_l).to(tl.int64) * C + c1, tl.sum(dz, axis=1), mask=c1 < C)
+        if HAS_BIAS:
+            tl.store(dbp_ptr + (b * N_LBLOCKS + pid_l).to(tl.int64) * C + c1, tl.sum(dz, axis=1), mask=c1 < C)
 
 
 def _blocks(C: int, L: int, channels_fast: bool):
@@ -403,7 +405,7 @@ def short_conv1d_silu_bwd(dy: Tensor, x: Tensor, w: Tensor, bias: Optional[Tenso
         return dz, part.sum(0) if bias is not None else None
     bc, bl = _blocks(C, L, x.stride(1) == 1 and C > 1)
     n_l = triton.cdiv(L, bl)
-    part = _partial_sums(B * n_l, C, device=x.device)
+    part = _partial_sums(B * n_l if bias is not None else 1, C, device=x.device)
     short_conv1d_silu_bwd_kernel[(n_l, triton.cdiv(C, bc), B)](
         dy, x, w, bias if bias is not None else w, dz, part, C, L, n_l, *dy.stride(), *x.stride(), *dz.stride(),
         *w.stride(), W=w.shape[1], LEFT=_left(w.shape[1], causal), HAS_BIAS=bias is not None,
