@@ -19,6 +19,11 @@ CASES = [
     verify.Case(2, 3, 10, 12, 5, 5, padding=2, layout="nhwc"),
     verify.Case(1, 2, 9, 21, 3, 13, padding=(1, 6), layout="nhwc", dtype="bf16"),
     verify.Case(1, 2, 6, 7, 3, 3, padding=(4, 5)),
+    # tall kernels run transposed (see implicit_gemm.transposes)
+    verify.Case(2, 3, 17, 12, 13, 3, padding=(6, 1)),
+    verify.Case(1, 2, 19, 9, 9, 2, padding=(8, 0), dilation=(2, 3), mult=2, bias=False),
+    verify.Case(1, 2, 20, 11, 15, 3, padding="same", layout="nhwc", dtype="bf16"),
+    verify.Case(2, 2, 21, 10, 11, 1, padding=(3, 0), layout="strided"),
 ]
 
 
@@ -74,6 +79,38 @@ def test_column_tiles_follow_the_output_width():
     assert implicit_gemm._tiles(51, 1, 56) == (64, 128)
 
 
+def test_tall_kernels_run_transposed():
+    """The band goes along the longer kernel side when that saves tensor-core work, or when only it fits."""
+    from lkconv.ops.depthwise2d import implicit_gemm
+
+    assert implicit_gemm.transposes(51, 5, (1, 1), 56, 56, 2) is True  # SLaK 51x5: 2.5x less work as 5x51
+    assert implicit_gemm.transposes(5, 51, (1, 1), 56, 56, 2) is False
+    assert implicit_gemm.transposes(31, 31, (1, 1), 56, 56, 2) is False  # square: no gain, no copies
+    assert implicit_gemm.transposes(1, 11, (1, 1), 56, 56, 4) is False
+    assert implicit_gemm.transposes(512, 1, (1, 1), 89, 4, 4) is False  # a 512-tall 1-wide band fits as is
+    assert implicit_gemm.transposes(1, 512, (1, 1), 4, 89, 4) is True  # only the transposed band fits
+    assert implicit_gemm.transposes(600, 600, (1, 1), 8, 8, 4) is None
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_transposing_copy_matches_torch(layout, device):
+    """_bordered_copy of transposed views (the tiled transposing kernel) into either output layout, with a border
+    and with a crop."""
+    from lkconv.ops.depthwise2d import implicit_gemm
+
+    if not _can_run(device):
+        pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
+    x = torch.randn(2, 3, 70, 9, device=device)
+    view = x.transpose(2, 3)  # unit-stride rows
+    for top, left, height, width in ((2, 1, 12, 75), (-1, -3, 8, 66)):
+        fmt = torch.channels_last if layout == "nhwc" else torch.contiguous_format
+        out = torch.full((2, 3, height, width), float("nan"), device=device).contiguous(memory_format=fmt)
+        implicit_gemm._bordered_copy(view, out, top, left)
+        ref = torch.zeros(2, 3, height + 80, width + 80, device=device)
+        ref[:, :, 40 + top:40 + top + 9, 40 + left:40 + left + 70] = view
+        assert torch.equal(out, ref[:, :, 40:40 + height, 40:40 + width])
+
+
 def test_tiles_fit_shared_memory():
     from lkconv.ops.depthwise2d import implicit_gemm
 
@@ -94,9 +131,12 @@ def test_implicit_gemm_refuses_bands_that_do_not_fit(device):
     from lkconv.ops.depthwise2d import implicit_gemm
     from lkconv.ops.depthwise2d.problem import Problem
 
-    x = torch.empty(1, 1, 4, 600, device=device)
+    x = torch.empty(1, 1, 400, 600, device=device)
     ok = Problem.make("fwd", x, torch.empty(1, 1, 1, 51, device=device), (1, 1), (0, 0, 25, 25), (1, 1))
     wide = Problem.make("fwd", x, torch.empty(1, 1, 1, 512, device=device), (1, 1), (0, 0, 0, 0), (1, 1))
+    big = Problem.make("fwd", torch.empty(1, 1, 800, 800, device=device), torch.empty(1, 1, 600, 600, device=device),
+                       (1, 1), (0, 0, 0, 0), (1, 1))
     if implicit_gemm.unsupported_reason_for(ok) is not None:
         pytest.skip("implicit_gemm does not run here")
-    assert "too wide" in implicit_gemm.unsupported_reason_for(wide)
+    assert implicit_gemm.unsupported_reason_for(wide) is None  # served transposed: a 512-tall, 1-wide band
+    assert "either orientation" in implicit_gemm.unsupported_reason_for(big)

@@ -177,7 +177,7 @@ class FFTAlgorithm(_Algorithm):
 
 
 class ImplicitGemmAlgorithm(_Algorithm):
-    """Tensor-core banded-Toeplitz GEMM (:mod:`.implicit_gemm`): stride 1, NCHW."""
+    """Tensor-core banded-Toeplitz GEMM (:mod:`.implicit_gemm`): stride 1, any layout, tall kernels transposed."""
 
     name = "implicit_gemm"
 

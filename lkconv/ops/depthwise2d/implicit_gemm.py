@@ -14,6 +14,11 @@ rounded up to a power of two, so tensor cores do BK/kw times the useful multiply
 the reversed kernel (stride 1). The weight gradient accumulates G_i = X_i^T @ dY over M (reading the same
 zero-bordered input) and sums G_i's diagonals: dk[i, j] = sum_w G_i[w + j*d, w].
 
+The band lies along the kernel's width. A tall kernel (51 x 5) would put a 5-wide band on the tensor cores
+(BK = 32 for 5 useful taps), so every direction is computed on the transposed problem instead (H and W
+swapped, through transposing copies of the input and output) when that saves enough tensor-core work or when
+only the transposed band fits: :func:`transposes`.
+
 Non-finite inputs: an Inf in the input makes its whole column tile NaN (the band's zero entries multiply it),
 where a direct convolution gives Inf or NaN only at the outputs whose window holds it.
 
@@ -96,10 +101,10 @@ if triton is not None:
     @triton.jit
     def zero_bordered_copy_kernel(
         x_ptr, out_ptr, C, H, W, HEIGHT, WIDTH, top, left,
-        sxn, sxc, sxh, sxw,
+        sxn, sxc, sxh, sxw, son, soc, soh, sow,
         BC: tl.constexpr, BW: tl.constexpr,
     ):
-        """out (N, C, HEIGHT, WIDTH) contiguous = x placed at (top, left) in zeros.
+        """out (N, C, HEIGHT, WIDTH) = x placed at (top, left) in zeros.
 
         Grid (N*HEIGHT, channel blocks, column blocks): a [BC channels, BW columns] tile of one output row, so
         reads are coalesced for NCHW (along columns) and channels_last (along channels) inputs alike."""
@@ -111,8 +116,30 @@ if triton is not None:
         ok = (c < C) & (src_r >= 0) & (src_r < H) & (src_c >= 0) & (src_c < W)
         v = tl.load(x_ptr + n.to(tl.int64) * sxn + c.to(tl.int64) * sxc + src_r.to(tl.int64) * sxh + src_c * sxw,
                     mask=ok, other=0.0)
-        out = out_ptr + ((n.to(tl.int64) * C + c) * HEIGHT + r) * WIDTH + col
+        out = out_ptr + n.to(tl.int64) * son + c.to(tl.int64) * soc + r.to(tl.int64) * soh + col.to(tl.int64) * sow
         tl.store(out, v, mask=(c < C) & (col < WIDTH))
+
+    @triton.jit
+    def zero_bordered_transpose_copy_kernel(
+        x_ptr, out_ptr, C, H, W, HEIGHT, WIDTH, top, left,
+        sxn, sxc, sxh, sxw, son, soc, soh, sow,
+        BR: tl.constexpr, BCOL: tl.constexpr,
+    ):
+        """zero_bordered_copy_kernel for an x whose unit-stride dimension is its rows (a transposed view):
+        each [BR rows, BCOL columns] tile of one (n, c) plane is read along x's rows and stored along out's
+        columns, so both sides stay coalesced. Grid (N*C, row blocks, column blocks)."""
+        nc = tl.program_id(0)
+        n, c = nc // C, nc % C
+        r = tl.program_id(1) * BR + tl.arange(0, BR)
+        col = tl.program_id(2) * BCOL + tl.arange(0, BCOL)
+        src_r, src_c = r - top, col - left
+        ok = ((src_c >= 0) & (src_c < W))[:, None] & ((src_r >= 0) & (src_r < H))[None, :]
+        src = (x_ptr + n.to(tl.int64) * sxn + c.to(tl.int64) * sxc + src_c.to(tl.int64)[:, None] * sxw
+               + src_r.to(tl.int64)[None, :] * sxh)
+        v = tl.load(src, mask=ok, other=0.0)  # [BCOL, BR]: consecutive lanes walk x's unit-stride rows
+        out = (out_ptr + n.to(tl.int64) * son + c.to(tl.int64) * soc + r.to(tl.int64)[:, None] * soh
+               + col.to(tl.int64)[None, :] * sow)
+        tl.store(out, tl.trans(v), mask=(r < HEIGHT)[:, None] & (col < WIDTH)[None, :])
 
     @triton.jit
     def depthwise_conv2d_igemm_wgrad_kernel(
@@ -204,17 +231,30 @@ def _fit(bm: int, stages: int, bk: int, bn: int, itemsize: int):
     return bm, stages
 
 
-def _padded_rows(x: torch.Tensor, top: int, left: int, height: int, width: int) -> torch.Tensor:
-    """(N, C, height, width) NCHW copy of x (any strides) placed at (top, left) in zeros; negative offsets crop x."""
+def _bordered_copy(x: torch.Tensor, out: torch.Tensor, top: int, left: int) -> torch.Tensor:
+    """out (N, C, HEIGHT, WIDTH, any strides) <- x (N, C, H, W, any strides) placed at (top, left) in zeros;
+    negative offsets crop x. A transposed view of a dense tensor (unit-stride rows) is copied by tiles that
+    stay coalesced on both sides."""
     n, c, h, w = x.shape
-    out = torch.empty((n, c, height, width), dtype=x.dtype, device=x.device)
+    height, width = out.shape[2:]
     if out.numel() == 0:
+        return out
+    if x.stride(3) != 1 and x.stride(2) == 1 and h > 1:
+        br, bcol = min(triton.next_power_of_2(height), 64), min(triton.next_power_of_2(width), 64)
+        zero_bordered_transpose_copy_kernel[(n * c, triton.cdiv(height, br), triton.cdiv(width, bcol))](
+            x, out, c, h, w, height, width, top, left, *x.stride(), *out.stride(), BR=br, BCOL=bcol, num_warps=4)
         return out
     bw = min(triton.next_power_of_2(width), 1024)
     bc = max(1, min(triton.next_power_of_2(c), 4096 // bw))
     zero_bordered_copy_kernel[(n * height, triton.cdiv(c, bc), triton.cdiv(width, bw))](
-        x, out, c, h, w, height, width, top, left, *x.stride(), BC=bc, BW=bw, num_warps=4)
+        x, out, c, h, w, height, width, top, left, *x.stride(), *out.stride(), BC=bc, BW=bw, num_warps=4)
     return out
+
+
+def _padded_rows(x: torch.Tensor, top: int, left: int, height: int, width: int) -> torch.Tensor:
+    """(N, C, height, width) NCHW copy of x (any strides) placed at (top, left) in zeros; negative offsets crop x."""
+    out = torch.empty((x.shape[0], x.shape[1], height, width), dtype=x.dtype, device=x.device)
+    return _bordered_copy(x, out, top, left)
 
 
 def _row_buffer(x, top, left, ho, wo, kh, kw, dilation, bn, bk) -> torch.Tensor:
@@ -259,9 +299,57 @@ def _nchw_target(out: torch.Tensor) -> torch.Tensor:
     return out if out.is_contiguous() else torch.empty(out.shape, dtype=out.dtype, device=out.device)
 
 
+def _band_fits(kw: int, dw: int, wo: int, itemsize: int) -> bool:
+    """Whether the Toeplitz tiles of a kw-wide kernel (dilation dw, output width wo) fit the kernels."""
+    bn, bk = _tiles(kw, dw, wo)
+    return (16 * bk + 2 * bk * bn) * itemsize <= SHARED_MEMORY_BUDGET and bk * bn <= MAX_BAND_TILE
+
+
+def _tensor_core_work(kh: int, kw: int, dw: int, ho: int, wo: int) -> int:
+    """Multiply-adds the tensor cores do per image: each of ho output rows takes kh band products of
+    cdiv(wo, BN) column blocks, BN x BK each."""
+    bn, bk = _tiles(kw, dw, wo)
+    return ho * kh * triton.cdiv(wo, bn) * bn * bk
+
+
+TRANSPOSE_GAIN = 1.25  # the transposed problem must save this factor of tensor-core work to pay for its copies
+
+
+@functools.lru_cache(maxsize=1024)
+def transposes(kh: int, kw: int, dilation: tuple, ho: int, wo: int, itemsize: int) -> Optional[bool]:
+    """Whether to compute the convolution with H and W swapped (a kh x kw kernel as kw x kh): True when only the
+    transposed band fits, or when it needs TRANSPOSE_GAIN times less tensor-core work (a tall kernel such as
+    51 x 5 puts a 5-wide band on the tensor cores, 2.5x the work of its 5 x 51 transpose); None when neither
+    orientation fits."""
+    fits = _band_fits(kw, dilation[1], wo, itemsize)
+    fits_t = _band_fits(kh, dilation[0], ho, itemsize)
+    if not fits_t:
+        return False if fits else None
+    if not fits:
+        return True
+    work = _tensor_core_work(kh, kw, dilation[1], ho, wo)
+    return _tensor_core_work(kw, kh, dilation[0], wo, ho) * TRANSPOSE_GAIN < work
+
+
+def _t(t: torch.Tensor) -> torch.Tensor:
+    """The (N, C, W, H) view of an (N, C, H, W) tensor."""
+    return t.transpose(2, 3)
+
+
+def _transposed_buffer(out: torch.Tensor) -> torch.Tensor:
+    """An NCHW buffer shaped like out with H and W swapped."""
+    n, c, h, w = out.shape
+    return torch.empty((n, c, w, h), dtype=out.dtype, device=out.device)
+
+
 def conv_fwd(x, weight, bias, stride, pad, dilation, out, config: Optional[IgemmConfig] = None):
+    mult = weight.shape[0] // x.shape[1]
+    if transposes(*weight.shape[2:], tuple(dilation), *out.shape[2:], x.element_size()):
+        yt = _transposed_buffer(out)
+        launch_fwd(_t(x), _t(weight), bias, yt, tuple(dilation)[::-1], pad[2], pad[0], mult, 1, config=config)
+        return _bordered_copy(_t(yt), out, 0, 0)
     y = _nchw_target(out)
-    launch_fwd(x, weight, bias, y, dilation, pad[0], pad[2], weight.shape[0] // x.shape[1], 1, config=config)
+    launch_fwd(x, weight, bias, y, dilation, pad[0], pad[2], mult, 1, config=config)
     return out if y is out else out.copy_(y)
 
 
@@ -270,13 +358,29 @@ def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation, out, config: Op
     kh, kw = weight.shape[-2:]
     p_t = (kh - 1) * dilation[0] - pad[0]
     p_l = (kw - 1) * dilation[1] - pad[2]
+    group = weight.shape[0] // x_shape[1]
+    if transposes(kh, kw, tuple(dilation), *out.shape[2:], out.element_size()):
+        dxt = _transposed_buffer(out)
+        launch_fwd(_t(grad_out), _t(weight), None, dxt, tuple(dilation)[::-1], p_l, p_t, 1, group,
+                   ((kw - 1, -1), (kh - 1, -1)), config)
+        return _bordered_copy(_t(dxt), out, 0, 0)
     dx = _nchw_target(out)
-    launch_fwd(grad_out, weight, None, dx, dilation, p_t, p_l, 1, weight.shape[0] // x_shape[1],
-               ((kh - 1, -1), (kw - 1, -1)), config)
+    launch_fwd(grad_out, weight, None, dx, dilation, p_t, p_l, 1, group, ((kh - 1, -1), (kw - 1, -1)), config)
     return out if dx is out else out.copy_(dx)
 
 
 def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation) -> torch.Tensor:
+    """dk (C_out, 1, kh, kw) in float32; in the transposed orientation of :func:`transposes` when it pays."""
+    kh, kw = weight_shape[-2:]
+    if transposes(kh, kw, tuple(dilation), *grad_out.shape[2:], x.element_size()):
+        n, c_out, ho, wo = grad_out.shape
+        dyt = _padded_rows(_t(grad_out), 0, 0, wo, ho)
+        dk = _wgrad(dyt, _t(x), (c_out, 1, kw, kh), (pad[2], pad[3], pad[0], pad[1]), tuple(dilation)[::-1])
+        return _t(dk).contiguous()
+    return _wgrad(grad_out, x, weight_shape, pad, dilation)
+
+
+def _wgrad(grad_out, x, weight_shape, pad, dilation) -> torch.Tensor:
     n, c_out, ho, wo = grad_out.shape
     kh, kw = weight_shape[-2:]
     bn, bk = _tiles(kw, dilation[1], wo)
@@ -309,9 +413,9 @@ def unsupported_reason_for(prob) -> Optional[str]:
         return f"dtype {prob.dtype} (implicit_gemm supports float32, float16, bfloat16)"
     if prob.stride != (1, 1):
         return f"stride {prob.stride} (implicit_gemm supports stride 1)"
-    bn, bk = _tiles(prob.kw, prob.dilation[1], prob.wo)
     itemsize = torch.empty((), dtype=prob.dtype).element_size()
-    if (16 * bk + 2 * bk * bn) * itemsize > SHARED_MEMORY_BUDGET or bk * bn > MAX_BAND_TILE:
-        return (f"kernel width {prob.kw} x dilation {prob.dilation[1]} too wide: its {bk} x {bn} Toeplitz tile "
-                f"does not fit the kernels' shared memory and registers")
+    ho, wo = (prob.h, prob.w) if prob.direction == "dgrad" else (prob.ho, prob.wo)
+    if transposes(prob.kh, prob.kw, prob.dilation, ho, wo, itemsize) is None:
+        return (f"kernel {prob.kh}x{prob.kw} with dilation {prob.dilation} too large: its Toeplitz tiles do not "
+                f"fit the kernels' shared memory and registers in either orientation")
     return None
