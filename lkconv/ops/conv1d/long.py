@@ -1,22 +1,109 @@
 """Long depthwise 1D convolution by FFT, for any sequence length (Hyena, SGConv, state-space-style kernels).
 
-y = irfft(rfft(x, n) * rfft(k, n), n) with n the smallest 2^a 3^b 5^c 7^d >= L + Lk - 1 (no wrap-around), in
-float32 (float64 for float64 input); differentiable through torch.fft.
+Two algorithms behind one entry point:
+
+- "fft": y = irfft(rfft(x, n) * rfft(k, n), n) with n the smallest 2^a 3^b 5^c 7^d >= L + Lk - 1 (no
+  wrap-around), in float32 (float64 for float64 input); differentiable through torch.fft.
+- "fused_fft": one Triton kernel per direction (:mod:`.fused_fft`), transforms of up to MAX_N points.
+
+"auto" measures both once per problem (shapes, causal, dtype, skip term, device; forward and backward when a
+gradient is wanted) and caches the winner like depthwise_conv2d's choices; on CPU it takes "fft".
 """
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 import torch
 
 from ..depthwise2d.fft import next_fast_len
+from . import fused_fft
+
+ALGORITHMS = ("auto", "fft", "fused_fft")
 
 
-def long_conv1d(x: torch.Tensor, k: torch.Tensor, D: Optional[torch.Tensor] = None, causal: bool = True) -> torch.Tensor:
+def _long_conv1d_torch(x, k, D, causal):
+    dt = torch.float64 if x.dtype == torch.float64 else torch.float32
+    length, lk = x.shape[-1], k.shape[-1]
+    n = next_fast_len(length + lk - 1)
+    y = torch.fft.irfft(torch.fft.rfft(x.to(dt), n=n) * torch.fft.rfft(k.to(dt), n=n), n=n)
+    start = 0 if causal else (lk - 1) // 2
+    y = y[..., start: start + length]
+    if D is not None:
+        y = y + x.to(dt) * D.to(dt).view(1, -1, 1)
+    return y.to(x.dtype).contiguous()  # a dense (B, C, L), not a view into the length-n transform
+
+
+def _long_conv1d_fused(x, k, D, causal):
+    return fused_fft.FusedLongConv1d.apply(x if x.stride(-1) == 1 else x.contiguous(), k, D, causal)
+
+
+_RUN = {"fft": _long_conv1d_torch, "fused_fft": _long_conv1d_fused}
+
+
+def _step_ms(fn, x, k, D, causal, grad: bool) -> float:
+    """Median milliseconds of one call (with its backward when grad) over a few repetitions."""
+    import statistics
+
+    leaves = [t.detach().requires_grad_(grad) for t in (x, k)] + [D.detach().requires_grad_(grad) if D is not None
+                                                                  else None]
+    dy = torch.randn_like(x)
+
+    def step():
+        y = fn(leaves[0], leaves[1], leaves[2], causal)
+        if grad:
+            torch.autograd.grad(y, [t for t in leaves if t is not None], dy)
+
+    step()
+    times = []
+    for _ in range(5):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        step()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
+def choose(x, k, D, causal: bool, algorithm: str) -> str:
+    """The algorithm that serves this call: ``algorithm`` itself unless "auto" (see the module docstring)."""
+    why = fused_fft.unsupported_reason(x, k)
+    if algorithm == "fused_fft" and why is not None:
+        raise ValueError(f"algorithm='fused_fft' cannot serve this call: {why}")
+    if algorithm != "auto":
+        return algorithm
+    if why is not None or not x.is_cuda or torch.cuda.is_current_stream_capturing():
+        return "fft"
+    from ..autotune_cache import lookup, store
+
+    grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, k, D))
+    key = (f"long_conv1d|{torch.cuda.get_device_name(x.device)}|b{x.shape[0]}c{x.shape[1]}l{x.shape[2]}"
+           f"k{k.shape[1]}|{'causal' if causal else 'centred'}|{str(x.dtype).replace('torch.', '')}"
+           f"|{'D' if D is not None else 'noD'}|{'fwd+bwd' if grad else 'fwd'}")
+    hit = lookup(key)
+    if hit is not None and hit["algorithm"] in _RUN:
+        return hit["algorithm"]
+    if os.environ.get("LKCONV_AUTOTUNE", "1").strip().lower() in ("0", "false", "off", "no"):
+        return "fused_fft"
+    times = {}
+    for name, fn in _RUN.items():
+        try:
+            times[name] = _step_ms(fn, x, k, D, causal, grad)
+        except Exception:  # a candidate that fails (out of memory, compile error) just loses
+            times[name] = float("inf")
+    best = min(times, key=times.get)
+    store(key, {"algorithm": best, "times_ms": times})
+    return best
+
+
+def long_conv1d(x: torch.Tensor, k: torch.Tensor, D: Optional[torch.Tensor] = None, causal: bool = True,
+                algorithm: str = "auto") -> torch.Tensor:
     """Depthwise long convolution of x (B, C, L) with a per-channel kernel k (C, Lk), 1 <= Lk <= L.
 
     causal=True: y[t] = sum_{s<=t} k[s] x[t - s]. causal=False: the kernel is centred on tap (Lk - 1) // 2.
     D: optional (C,) skip term, y += D * x. dtypes float32, float16, bfloat16 (computed in float32), float64.
+    algorithm: "auto", "fft" (torch.fft) or "fused_fft" (Triton; transforms up to fused_fft.MAX_N points).
     Returns (B, C, L) in x's dtype; differentiable in x, k and D.
     """
     if not isinstance(x, torch.Tensor) or x.dim() != 3:
@@ -33,11 +120,11 @@ def long_conv1d(x: torch.Tensor, k: torch.Tensor, D: Optional[torch.Tensor] = No
             raise ValueError(f"{name} is on {t.device} but x is on {x.device}")
     if not x.is_floating_point():
         raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
-    dt = torch.float64 if x.dtype == torch.float64 else torch.float32
-    n = next_fast_len(length + lk - 1)
-    y = torch.fft.irfft(torch.fft.rfft(x.to(dt), n=n) * torch.fft.rfft(k.to(dt), n=n), n=n)
-    start = 0 if causal else (lk - 1) // 2
-    y = y[..., start: start + length]
-    if D is not None:
-        y = y + x.to(dt) * D.to(dt).view(1, -1, 1)
-    return y.to(x.dtype).contiguous()  # a dense (B, C, L), not a view into the length-n transform
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    name = choose(x, k, D, causal, algorithm)
+    if name == "fused_fft":
+        for arg, t in (("k", k), ("D", D)):
+            if t is not None and t.dtype != x.dtype:
+                raise TypeError(f"{arg} must have x's dtype {x.dtype} for algorithm='fused_fft', got {t.dtype}")
+    return _RUN[name](x, k, D, causal)

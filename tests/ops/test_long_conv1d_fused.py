@@ -1,0 +1,99 @@
+"""long_conv1d's fused Triton kernels (four-step FFT on tensor cores) against the float64 direct sum, every
+gradient, and the algorithm choice."""
+import pytest
+import torch
+
+import lkconv
+from lkconv.ops.conv1d import fused_fft, long_conv1d_reference
+from lkconv.testing import poison_outputs, rel_error, tolerance
+
+
+def _runs_here(device):
+    return fused_fft.unsupported_reason(torch.empty(1, 1, 8, device=device), torch.empty(1, 1, device=device)) is None
+
+
+def _check(b, c, length, lk, causal, skip, dtype, device):
+    x = torch.randn(b, c, length, device=device).to(dtype)
+    k = (torch.randn(c, lk, device=device) / lk ** 0.5).to(dtype)
+    D = torch.randn(c, device=device).to(dtype) if skip else None
+    g = torch.randn(b, c, length, device=device).to(dtype)
+    leaves = [t.clone().requires_grad_() for t in (x, k, D) if t is not None]
+    leaves64 = [t.detach().double().requires_grad_() for t in leaves]
+    with poison_outputs():
+        y = lkconv.long_conv1d(leaves[0], leaves[1], leaves[2] if skip else None, causal, algorithm="fused_fft")
+        y.backward(g)
+    ref = long_conv1d_reference(leaves64[0], leaves64[1], leaves64[2] if skip else None, causal)
+    ref.backward(g.double())
+    tol = tolerance("fft", dtype, device.type)
+    assert y.dtype == dtype and y.shape == x.shape and y.is_contiguous()
+    assert rel_error(y, ref) < tol
+    for name, t, t64 in zip(("dx", "dk", "dD"), leaves, leaves64):
+        assert t.grad.dtype == dtype
+        assert rel_error(t.grad, t64.grad) < tol, name
+
+
+@pytest.mark.parametrize("length,lk", [(1, 1), (100, 37), (128, 128), (130, 41), (300, 300), (700, 5), (1000, 999)])
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("skip", [True, False])
+def test_fused_long_conv1d_matches_direct_sum(length, lk, causal, skip, device):
+    """Transforms of 256..2048 points (16x16 .. 64x32 tiles), kernels of any length up to L, both conventions."""
+    if not _runs_here(device):
+        pytest.skip("the fused kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
+    _check(2, 3, length, lk, causal, skip, torch.float32, device)
+
+
+@pytest.mark.parametrize("length,lk,causal", [(4096, 4096, True), (3000, 3000, False), (2500, 1000, True)])
+def test_fused_long_conv1d_largest_transforms(length, lk, causal, device):
+    """MAX_N = 8192 points (128x64 tiles, eight warps) at L = 4096 and at lengths that are not powers of two."""
+    if not _runs_here(device):
+        pytest.skip("the fused kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
+    _check(1, 2, length, lk, causal, True, torch.float32, device)
+
+
+@pytest.mark.parametrize("b,c", [(1, 1), (5, 5), (3, 20)])
+def test_fused_long_conv1d_batch_chunks(b, c, device):
+    """The backward's batch chunks: one sequence per program, several, and a last chunk past the batch."""
+    if not _runs_here(device):
+        pytest.skip("the fused kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
+    _check(b, c, 200, 60, True, True, torch.float32, device)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_fused_long_conv1d_low_precision(dtype, device):
+    if not _runs_here(device):
+        pytest.skip("the fused kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
+    _check(2, 3, 333, 333, True, True, dtype, device)
+
+
+def test_fused_long_conv1d_strided_input(device):
+    """x whose time axis is not unit-stride is made contiguous first."""
+    if not _runs_here(device):
+        pytest.skip("the fused kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
+    x = torch.randn(2, 90, 3, device=device).transpose(1, 2)
+    k = torch.randn(3, 20, device=device)
+    y = lkconv.long_conv1d(x, k, algorithm="fused_fft")
+    assert rel_error(y, long_conv1d_reference(x.double(), k.double())) < 1e-5
+
+
+def test_transform_geometry():
+    assert fused_fft.transform_size(100, 37) == 256  # at least MIN_N
+    assert fused_fft.transform_size(4096, 4096) == 8192
+    assert fused_fft.transform_size(3000, 3000) == 8192  # any L: the next power of two >= L + Lk - 1
+    assert fused_fft._factors(8192) == (128, 64)
+    assert fused_fft._factors(2048) == (64, 32)
+    assert fused_fft._factors(256) == (16, 16)
+
+
+def test_algorithm_errors_and_choice(device):
+    x = torch.randn(1, 2, 8, device=device)
+    with pytest.raises(ValueError, match="algorithm must be one of"):
+        lkconv.long_conv1d(x, torch.randn(2, 3, device=device), algorithm="direct")
+    long_x = torch.randn(1, 1, 5000, device=device)
+    with pytest.raises(ValueError, match="MAX_N"):
+        lkconv.long_conv1d(long_x, torch.randn(1, 5000, device=device), algorithm="fused_fft")
+    if device.type == "cpu":
+        from lkconv.ops.conv1d.long import choose
+
+        assert choose(x, torch.randn(2, 3), None, True, "auto") == "fft"  # CPU: torch.fft, never the interpreter
+    with pytest.raises(ValueError, match="fused_fft"):
+        lkconv.long_conv1d(x.double(), torch.randn(2, 3, device=device, dtype=torch.float64), algorithm="fused_fft")
