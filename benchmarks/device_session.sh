@@ -11,6 +11,10 @@
 #   G: lkconv bench fp32 channels_last and bf16 NCHW, all public shapes (~9 min)
 #   H: lkconv bench bf16 channels_last, all public shapes; host and per-kernel profiles of small layers (~9 min)
 #   I: after an FFT change: verify of fft and auto, the FFT op tests, channels_last bench of the FFT-bound shapes (~7 min)
+#   P: long_conv1d's fused kernels (op tests, verify, sweep, bench) and the tests of the transposed implicit GEMM
+#      and of the changes since session O (~9 min)
+#   Q: lkconv verify --quick; transposed implicit GEMM on slak_t.s1.long (sweep, bench); session O's
+#      GPU-only timings (~9 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -106,6 +110,18 @@ F)
 G)
     step bench_nhwc_fp32 270 python -m lkconv bench --jobs 15 --dtypes fp32 --layouts nhwc --out "$OUT/nhwc_fp32"
     step bench_bf16_nchw 270 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nchw --out "$OUT/bf16_nchw"
+    ;;
+P)
+    step pytest_gpu 170 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_fused.py tests/ops/test_conv1d.py tests/ops/test_depthwise2d_igemm.py tests/tools/test_cli.py
+    step verify_conv1d 90 python -m lkconv verify --ops conv1d
+    step tune_long1d 170 python benchmarks/tune_long1d.py --dtypes fp32,bf16 --json "$OUT/tune_long1d.json"
+    step bench_long 120 python -m lkconv bench --op long_conv1d --dtypes fp32,bf16 --out "$OUT/long1d"
+    ;;
+Q)
+    step verify 200 python -m lkconv verify --quick --jobs 15
+    step tune_igemm_slak 60 python benchmarks/tune_igemm.py --shapes slak_t.s1.long,slak_t.s1.wide --dtypes bf16
+    step bench_slak 100 python -m lkconv bench --jobs 15 --dtypes fp32,bf16 --layouts nchw,nhwc --shapes slak_t.s1.long --out "$OUT/slak"
+    step bench_graph 200 python -m lkconv bench --graph --jobs 15 --dtypes fp32,bf16 --layouts nchw --out "$OUT/graph"
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"

@@ -12,7 +12,9 @@ from typing import List, Optional
 import torch
 import torch.nn.functional as F
 
+from ..ops.autotune_cache import lookup
 from ..ops.conv1d import long_conv1d, short_conv1d
+from ..ops.conv1d.long import choice_key, choose
 from .bench import DTYPES, SHAPES_FILE, _time_ms, graph_time_ms
 
 SHORT_SHAPES = [
@@ -20,6 +22,11 @@ SHORT_SHAPES = [
     {"name": "mamba_1.4b.conv1d", "b": 4, "c": 4096, "l": 2048, "w": 4},
     {"name": "hyena.short_filter", "b": 16, "c": 2304, "l": 1024, "w": 3},
     {"name": "width8", "b": 8, "c": 1024, "l": 4096, "w": 8},
+]
+
+
+LONG_EXTRA_SHAPES = [  # a length that is not a power of two, inside the fused kernels' range (8192 points)
+    {"name": "hyena_3000", "b": 16, "c": 768, "l": 3000},
 ]
 
 
@@ -74,8 +81,14 @@ def bench_long(shapes: List[dict], dtypes, directions, device, graph: bool = Fal
                 leaves = [x, k] if grad else None
                 lk = _timed(lambda a, b: long_conv1d(a, b), x, k, dy, grad, device, leaves, graph)
                 pt = _timed(plain_fft_conv, x, k, dy, grad, device, leaves, graph)
-                rows.append(dict(op="long_conv1d", shape=s["name"], b=s["b"], c=s["c"], l=s["l"], dtype=dt,
-                                 direction=direction, lkconv_ms=lk, baseline_ms=pt, speedup=pt / lk))
+                row = dict(op="long_conv1d", shape=s["name"], b=s["b"], c=s["c"], l=s["l"], dtype=dt,
+                           direction=direction, lkconv_ms=lk, baseline_ms=pt, speedup=pt / lk)
+                with torch.set_grad_enabled(grad):
+                    row["algorithm"] = choose(x, k, None, True, "auto")
+                    hit = lookup(choice_key(x, k, None, True, grad))
+                if hit is not None:
+                    row["auto_times_ms"] = hit.get("times_ms")
+                rows.append(row)
     return rows
 
 
@@ -105,20 +118,24 @@ def bench_short(shapes: List[dict], dtypes, directions, device, graph: bool = Fa
 
 
 def format_rows(rows: List[dict]) -> str:
-    head = f"{'op':<13} {'shape':<20} {'dtype':<5} {'dir':<8} {'lkconv ms':>10} {'baseline ms':>12} {'speedup':>8} {'GB/s':>8} {'%copy':>6}"
+    head = (f"{'op':<13} {'shape':<20} {'dtype':<5} {'dir':<8} {'lkconv ms':>10} {'baseline ms':>12} "
+            f"{'speedup':>8} {'GB/s':>8} {'%copy':>6}  algorithm")
     lines = [head, "-" * len(head)]
     for r in rows:
         gb = f"{r['gbps']:8.0f}" if "gbps" in r else f"{'-':>8}"
         pc = f"{r['pct_copy_bw']:6.1f}" if "pct_copy_bw" in r else f"{'-':>6}"
+        algo = r.get("algorithm", "")
+        times = r.get("auto_times_ms") or {}
+        if times:
+            algo += " (" + ", ".join(f"{k} {v:.3f}" for k, v in sorted(times.items())) + ")"
         lines.append(f"{r['op']:<13} {r['shape']:<20} {r['dtype']:<5} {r['direction']:<8} {r['lkconv_ms']:10.3f} "
-                     f"{r['baseline_ms']:12.3f} {r['speedup']:7.2f}x {gb} {pc}")
+                     f"{r['baseline_ms']:12.3f} {r['speedup']:7.2f}x {gb} {pc}  {algo}")
     return "\n".join(lines)
 
 
 def long_shapes(quick: bool, cpu: bool) -> List[dict]:
     shapes = json.loads(SHAPES_FILE.read_text())["long_conv1d"]
-    if quick:
-        shapes = shapes[:2]
+    shapes = shapes[:2] if quick else shapes + LONG_EXTRA_SHAPES
     if cpu:
         shapes = [dict(s, b=1, c=min(s["c"], 8), l=min(s["l"], 4096)) for s in shapes]
     return shapes

@@ -3,7 +3,8 @@
 Each check draws fresh random inputs, poisons lkconv's outputs with NaN, runs forward and backward, and compares
 the output and every gradient (x; w or k; bias or D) with the same problem computed in float64 by the plain
 PyTorch references of :mod:`lkconv.ops.conv1d.reference`: ||out - ref|| / ||ref|| below the tolerance of
-:mod:`lkconv.testing` (the "direct" tolerance for short_conv1d's Triton kernels, the "fft" one for long_conv1d).
+:mod:`lkconv.testing` (the "direct" tolerance for short_conv1d's Triton kernels, the "fft" one for both of
+long_conv1d's algorithms, torch.fft and the fused kernels).
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ class Case1d:
     activation: Optional[str] = None
     layout: str = "BCL"
     dtype: str = "fp32"
+    algorithm: str = "fft"  # long only: "fft" (torch.fft) or "fused_fft"
 
     def label(self) -> str:
         act = f" {self.activation}" if self.activation else ""
@@ -56,9 +58,12 @@ def cases(tiny: bool) -> List[Case1d]:
               Case1d("short", 2, 6, length, 4, True, True, "silu", layout="BLC"),
               Case1d("short", 2, 5, length, 8, False, True, None, layout="strided")]
     long_len = 40 if tiny else 3000
-    long = [Case1d("long", 2, 3, long_len, lk, causal, d)
+    long = [Case1d("long", 2, 3, long_len, lk, causal, d, algorithm=algo)
+            for algo in ("fft", "fused_fft")
             for lk, causal, d in ((1, True, False), (7, False, True), (long_len // 2, True, True),
                                   (long_len, True, False), (long_len - 1, False, True))]
+    if not tiny:  # the fused kernels' largest transform, 8192 points
+        long.append(Case1d("long", 2, 3, 4096, 4096, True, True, algorithm="fused_fft"))
     return short + long
 
 
@@ -77,8 +82,8 @@ def check(case: Case1d, device) -> Result:
     2D suite: fwd (output), dgrad (x), wgrad (w or k), bias (bias or D)."""
     dtype = DTYPES[case.dtype]
     kernels = can_launch(torch.empty(0, device=device))
-    algo = ("direct" if kernels else "torch") if case.op == "short" else "fft"
-    res = Result(case, algo, tol=tolerance(algo, dtype, torch.device(device).type))
+    algo = ("direct" if kernels else "torch") if case.op == "short" else case.algorithm
+    res = Result(case, algo, tol=tolerance("fft" if case.op == "long" else algo, dtype, torch.device(device).type))
     t0 = time.perf_counter()
     try:
         if case.op == "short":
@@ -94,7 +99,7 @@ def check(case: Case1d, device) -> Result:
             x = torch.randn(case.b, case.c, case.length, device=device, dtype=dtype)
             w = (torch.randn(case.c, case.k, device=device) / case.k ** 0.5).to(dtype)
             extra = torch.randn(case.c, device=device, dtype=dtype) if case.extra else None
-            fn = lambda a, kk, d: long_conv1d(a, kk, d, case.causal)  # noqa: E731
+            fn = lambda a, kk, d: long_conv1d(a, kk, d, case.causal, case.algorithm)  # noqa: E731
             ref_fn = lambda a, kk, d: long_conv1d_reference(a, kk, d, case.causal)  # noqa: E731
         leaves = [t.detach().requires_grad_() for t in (x, w, extra) if t is not None]
         leaves64 = [t.detach().double().requires_grad_() for t in leaves]
@@ -116,9 +121,13 @@ def check(case: Case1d, device) -> Result:
 
 
 def run_suite(device, dtypes: Sequence[str], tiny: bool, seed: int) -> List[Result]:
+    """Every case in every dtype; long_conv1d's fused kernels only where Triton kernels run."""
     torch.manual_seed(seed)
+    kernels = can_launch(torch.empty(0, device=device))
     out = []
     for case in cases(tiny):
+        if case.algorithm == "fused_fft" and not kernels:
+            continue
         for dt in dtypes:
             out.append(check(replace(case, dtype=dt), device))
     return out

@@ -56,7 +56,7 @@ def test_verify_1d_fails_on_a_wrong_kernel(op, monkeypatch, capsys):
         monkeypatch.setattr(verify1d, "short_conv1d", lambda *a: real(*a).contiguous() * 1.001)
     else:
         real = verify1d.long_conv1d
-        monkeypatch.setattr(verify1d, "long_conv1d", lambda x, k, d, causal: real(x, k, d, not causal))
+        monkeypatch.setattr(verify1d, "long_conv1d", lambda x, k, d, causal, algo: real(x, k, d, not causal, algo))
     assert main(["verify", "--ops", "conv1d", "--dtypes", "fp32", "--seed", "2"]) == 1
     assert f"{op}_conv1d" in "".join(line for line in capsys.readouterr().out.splitlines() if "FAIL" in line)
 

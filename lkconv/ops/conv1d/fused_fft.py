@@ -47,7 +47,17 @@ if triton is not None:
         return ar * br - ai * bi, ar * bi + ai * br
 
     @triton.jit
-    def _forward_dft(src, L, shift, row0, f1_ptr, tw_r, tw_i, f2r, f2i,
+    def _constants(f2_ptr, tw_ptr, N1: tl.constexpr, N2: tl.constexpr):
+        """T and F_N2 (real, imaginary), loaded where they are used (L1/L2 hits) rather than held in registers
+        across the whole kernel."""
+        k1 = tl.arange(0, N1)
+        n2 = tl.arange(0, N2)
+        tw = tw_ptr + k1[:, None] * N2 + n2[None, :]
+        f2 = f2_ptr + n2[:, None] * N2 + n2[None, :]
+        return tl.load(tw), tl.load(tw + N1 * N2), tl.load(f2), tl.load(f2 + N2 * N2)
+
+    @triton.jit
+    def _forward_dft(src, L, shift, row0, f1_ptr, f2_ptr, tw_ptr,
                      N1: tl.constexpr, N2: tl.constexpr, R: tl.constexpr, PREC: tl.constexpr):
         """(real, imaginary) [N1, N2] spectrum, X[k1 + N1*k2] at [k1, k2], of the length-N1*N2 real sequence
         s[n] = src[n - shift] (zero outside [0, L)), whose samples lie in rows row0 .. row0 + R - 1 of its
@@ -64,16 +74,18 @@ if triton is not None:
         fi = tl.load(f1_ptr + N1 * N1 + f_off, mask=f_ok, other=0.0)
         ar = tl.dot(fr, v, input_precision=PREC)
         ai = tl.dot(fi, v, input_precision=PREC)
+        tw_r, tw_i, f2r, f2i = _constants(f2_ptr, tw_ptr, N1, N2)
         br, bi = _cmul(ar, ai, tw_r, tw_i)
         xr = tl.dot(br, f2r, input_precision=PREC) - tl.dot(bi, f2i, input_precision=PREC)
         xi = tl.dot(br, f2i, input_precision=PREC) + tl.dot(bi, f2r, input_precision=PREC)
         return xr, xi
 
     @triton.jit
-    def _inverse_dft_rows(yr, yi, row0, f1_ptr, tw_r, tw_i, f2r, f2i,
+    def _inverse_dft_rows(yr, yi, row0, f1_ptr, f2_ptr, tw_ptr,
                           N1: tl.constexpr, N2: tl.constexpr, R: tl.constexpr, PREC: tl.constexpr):
         """Rows row0 .. row0 + R - 1 of the (N1, N2) view of N * Re(IDFT(Y)), Y given as [k1, k2] like
         _forward_dft's output. Rows past N1 come out zero."""
+        tw_r, tw_i, f2r, f2i = _constants(f2_ptr, tw_ptr, N1, N2)
         cr = tl.dot(yr, f2r, input_precision=PREC) + tl.dot(yi, f2i, input_precision=PREC)  # Y @ conj(F_N2)
         ci = tl.dot(yi, f2r, input_precision=PREC) - tl.dot(yr, f2i, input_precision=PREC)
         dr = cr * tw_r + ci * tw_i  # times conj(T)
@@ -88,14 +100,6 @@ if triton is not None:
         return tl.dot(gr, dr, input_precision=PREC) + tl.dot(gi, di, input_precision=PREC)
 
     @triton.jit
-    def _constants(f2_ptr, tw_ptr, N1: tl.constexpr, N2: tl.constexpr):
-        k1 = tl.arange(0, N1)
-        n2 = tl.arange(0, N2)
-        tw = tw_ptr + k1[:, None] * N2 + n2[None, :]
-        f2 = f2_ptr + n2[:, None] * N2 + n2[None, :]
-        return tl.load(tw), tl.load(tw + N1 * N2), tl.load(f2), tl.load(f2 + N2 * N2)
-
-    @triton.jit
     def long_conv1d_fused_fwd_kernel(
         x_ptr, kf_ptr, d_ptr, y_ptr, f1_ptr, f2_ptr, tw_ptr,
         L, shift, sxb, sxc, syb, syc,
@@ -107,13 +111,12 @@ if triton is not None:
         programs run together and share its spectrum in L2)."""
         b = tl.program_id(0)
         c = tl.program_id(1)
-        tw_r, tw_i, f2r, f2i = _constants(f2_ptr, tw_ptr, N1, N2)
         xs = x_ptr + b.to(tl.int64) * sxb + c.to(tl.int64) * sxc
-        xr, xi = _forward_dft(xs, L, 0, 0, f1_ptr, tw_r, tw_i, f2r, f2i, N1, N2, R_IN, PREC)
+        xr, xi = _forward_dft(xs, L, 0, 0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_IN, PREC)
         k = kf_ptr + c.to(tl.int64) * (2 * N1 * N2) + tl.arange(0, N1)[:, None] * N2 + tl.arange(0, N2)[None, :]
         yr, yi = _cmul(xr, xi, tl.load(k), tl.load(k + N1 * N2))
         row0 = shift // N2
-        z = _inverse_dft_rows(yr, yi, row0, f1_ptr, tw_r, tw_i, f2r, f2i, N1, N2, R_OUT, PREC)
+        z = _inverse_dft_rows(yr, yi, row0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_OUT, PREC)
         t = (row0 + tl.arange(0, R_OUT))[:, None] * N2 + tl.arange(0, N2)[None, :] - shift
         ok = (t >= 0) & (t < L)
         if HAS_D:
@@ -132,11 +135,8 @@ if triton is not None:
         (real and imaginary planes); dd[g, c] = sum_b sum_t dy x. Grid (C, batch chunks)."""
         c = tl.program_id(0)
         g = tl.program_id(1)
-        tw_r, tw_i, f2r, f2i = _constants(f2_ptr, tw_ptr, N1, N2)
         spec = tl.arange(0, N1)[:, None] * N2 + tl.arange(0, N2)[None, :]
         k = kf_ptr + c.to(tl.int64) * (2 * N1 * N2) + spec
-        kr = tl.load(k)
-        ki = -tl.load(k + N1 * N2)  # conj
         sr = tl.zeros([N1, N2], dtype=tl.float32)
         si = tl.zeros([N1, N2], dtype=tl.float32)
         dd = 0.0
@@ -147,20 +147,21 @@ if triton is not None:
             if b < B:
                 ys = dy_ptr + b * syb + c.to(tl.int64) * syc
                 xs = x_ptr + b * sxb + c.to(tl.int64) * sxc
-                zr, zi = _forward_dft(ys, L, shift, shift // N2, f1_ptr, tw_r, tw_i, f2r, f2i, N1, N2, R_OUT, PREC)
-                ur, ui = _cmul(zr, zi, kr, ki)
-                dx = _inverse_dft_rows(ur, ui, 0, f1_ptr, tw_r, tw_i, f2r, f2i, N1, N2, R_IN, PREC)
+                zr, zi = _forward_dft(ys, L, shift, shift // N2, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_OUT, PREC)
+                if NEED_DK:
+                    xr, xi = _forward_dft(xs, L, 0, 0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_IN, PREC)
+                    pr, pi = _cmul(zr, zi, xr, -xi)
+                    sr += pr
+                    si += pi
+                # the spectra are (re)loaded here, not held across the loop: fewer live registers
+                ur, ui = _cmul(zr, zi, tl.load(k), -tl.load(k + N1 * N2))
+                dx = _inverse_dft_rows(ur, ui, 0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_IN, PREC)
                 if HAS_D:
                     dyt = tl.load(ys + t, mask=t_ok, other=0.0).to(tl.float32)
                     dx += tl.load(d_ptr + c).to(tl.float32) * dyt
                     xt = tl.load(xs + t, mask=t_ok, other=0.0).to(tl.float32)
                     dd += tl.sum(tl.sum(dyt * xt, axis=1), axis=0)
                 tl.store(dx_ptr + b * sdb + c.to(tl.int64) * sdc + t, dx.to(dx_ptr.dtype.element_ty), mask=t_ok)
-                if NEED_DK:
-                    xr, xi = _forward_dft(xs, L, 0, 0, f1_ptr, tw_r, tw_i, f2r, f2i, N1, N2, R_IN, PREC)
-                    pr, pi = _cmul(zr, zi, xr, -xi)
-                    sr += pr
-                    si += pi
         if NEED_DK:
             out = sp_ptr + (g * C + c).to(tl.int64) * (2 * N1 * N2) + spec
             tl.store(out, sr)
@@ -236,8 +237,10 @@ def _num_warps(n: int) -> int:
     return 8 if n >= 4096 else 4
 
 
-def fused_fwd(x: Tensor, k: Tensor, D: Optional[Tensor], causal: bool, kf: Tensor) -> Tensor:
-    """y (B, C, L) contiguous, x's dtype, for x with unit stride along L and kf = kernel_spectrum(k, N)."""
+def fused_fwd(x: Tensor, k: Tensor, D: Optional[Tensor], causal: bool, kf: Tensor,
+              num_warps: Optional[int] = None, precision: Optional[str] = None) -> Tensor:
+    """y (B, C, L) contiguous, x's dtype, for x with unit stride along L and kf = kernel_spectrum(k, N).
+    num_warps and precision (a tl.dot input_precision) override the defaults, for tuning."""
     bsz, c, length = x.shape
     n, n1, n2, shift, r_in, r_out = _geometry(length, k.shape[-1], causal)
     y = torch.empty((bsz, c, length), dtype=x.dtype, device=x.device)
@@ -247,11 +250,12 @@ def fused_fwd(x: Tensor, k: Tensor, D: Optional[Tensor], causal: bool, kf: Tenso
     long_conv1d_fused_fwd_kernel[(bsz, c)](
         x, kf, D if D is not None else kf, y, f1, f2, tw, length, shift, x.stride(0), x.stride(1),
         y.stride(0), y.stride(1), N1=n1, N2=n2, R_IN=r_in, R_OUT=r_out, HAS_D=D is not None,
-        PREC=_precision(x.dtype), num_warps=_num_warps(n))
+        PREC=precision or _precision(x.dtype), num_warps=num_warps or _num_warps(n))
     return y
 
 
-def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: bool, kf: Tensor, need_dk: bool):
+def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: bool, kf: Tensor, need_dk: bool,
+              num_warps: Optional[int] = None, precision: Optional[str] = None):
     """(dx, dk float32 or None, dD float32 or None) for dy and x with unit stride along L."""
     bsz, c, length = x.shape
     lk = k.shape[-1]
@@ -270,7 +274,7 @@ def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: boo
         x, dy, kf, D if D is not None else kf, dx, sp, dd, f1, f2, tw, bsz, c, length, shift, per,
         x.stride(0), x.stride(1), dy.stride(0), dy.stride(1), dx.stride(0), dx.stride(1),
         N1=n1, N2=n2, R_IN=r_in, R_OUT=r_out, HAS_D=D is not None, NEED_DK=need_dk,
-        PREC=_precision(x.dtype), num_warps=_num_warps(n))
+        PREC=precision or _precision(x.dtype), num_warps=num_warps or _num_warps(n))
     dk = None
     if need_dk:
         s = sp.sum(0)  # (C, 2, N1, N2)

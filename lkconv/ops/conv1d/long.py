@@ -66,6 +66,14 @@ def _step_ms(fn, x, k, D, causal, grad: bool) -> float:
     return statistics.median(times)
 
 
+def choice_key(x, k, D, causal: bool, grad: bool) -> str:
+    """The autotune-cache key of a long_conv1d problem (grad: timed with its backward)."""
+    dev = torch.cuda.get_device_name(x.device) if x.is_cuda else x.device.type
+    return (f"long_conv1d|{dev}|b{x.shape[0]}c{x.shape[1]}l{x.shape[2]}k{k.shape[1]}"
+            f"|{'causal' if causal else 'centred'}|{str(x.dtype).replace('torch.', '')}"
+            f"|{'D' if D is not None else 'noD'}|{'fwd+bwd' if grad else 'fwd'}")
+
+
 def choose(x, k, D, causal: bool, algorithm: str) -> str:
     """The algorithm that serves this call: ``algorithm`` itself unless "auto" (see the module docstring)."""
     why = fused_fft.unsupported_reason(x, k)
@@ -78,9 +86,7 @@ def choose(x, k, D, causal: bool, algorithm: str) -> str:
     from ..autotune_cache import lookup, store
 
     grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, k, D))
-    key = (f"long_conv1d|{torch.cuda.get_device_name(x.device)}|b{x.shape[0]}c{x.shape[1]}l{x.shape[2]}"
-           f"k{k.shape[1]}|{'causal' if causal else 'centred'}|{str(x.dtype).replace('torch.', '')}"
-           f"|{'D' if D is not None else 'noD'}|{'fwd+bwd' if grad else 'fwd'}")
+    key = choice_key(x, k, D, causal, grad)
     hit = lookup(key)
     if hit is not None and hit["algorithm"] in _RUN:
         return hit["algorithm"]

@@ -1,0 +1,91 @@
+"""long_conv1d's fused kernels on the GPU: time and error of forward and backward per dtype, tensor-core
+precision and warp count, against torch.fft (lkconv's "fft" algorithm) and the plain rfft/irfft baseline.
+
+    python benchmarks/tune_long1d.py [--shapes hyena_1k,hyena_4k,hyena_3000] [--dtypes fp32,bf16,fp16]
+        [--warps 4,8] [--precisions tf32,tf32x3] [--json F]
+
+Errors: ||out - ref|| / ||ref|| against the same problem in float64 through torch.fft, for y, dx and dk.
+Bytes: x read and y written (forward); dy and x read, dx written (backward).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lkconv.ops.conv1d import fused_fft  # noqa: E402
+from lkconv.ops.conv1d.long import _long_conv1d_torch  # noqa: E402
+from lkconv.testing import rel_error  # noqa: E402
+from lkconv.tools.bench import DTYPES, SHAPES_FILE  # noqa: E402
+from lkconv.tools.bench1d import LONG_EXTRA_SHAPES, plain_fft_conv  # noqa: E402
+
+
+def _ms(fn):
+    import triton.testing as tt
+
+    return tt.do_bench(fn, return_mode="median")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shapes", default="hyena_1k,hyena_4k,hyena_3000")
+    ap.add_argument("--dtypes", default="fp32,bf16,fp16")
+    ap.add_argument("--warps", default="4,8")
+    ap.add_argument("--precisions", default=None, help="comma list of tl.dot precisions (default: each dtype's own)")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    shapes = {s["name"]: s for s in json.loads(SHAPES_FILE.read_text())["long_conv1d"] + LONG_EXTRA_SHAPES}
+    rows = []
+    for name in args.shapes.split(","):
+        s = shapes[name]
+        for dt in args.dtypes.split(","):
+            dtype = DTYPES[dt]
+            x = torch.randn(s["b"], s["c"], s["l"], device="cuda").to(dtype)
+            k = (torch.randn(s["c"], s["l"], device="cuda") / s["l"] ** 0.5).to(dtype)
+            dy = torch.randn_like(x)
+            x64, k64 = x.double().requires_grad_(), k.double().requires_grad_()
+            y64 = _long_conv1d_torch(x64, k64, None, True)
+            dx64, dk64 = torch.autograd.grad(y64, (x64, k64), dy.double())
+            y64 = y64.detach()
+            n = fused_fft.transform_size(s["l"], s["l"])
+            kf = fused_fft.kernel_spectrum(k, n)
+            t_fft = _ms(lambda: _long_conv1d_torch(x, k, None, True))
+            t_plain = _ms(lambda: plain_fft_conv(x, k))
+            nbytes = 2 * x.numel() * x.element_size()
+            print(f"{name} {dt}: torch.fft {t_fft:.3f} ms, plain baseline {t_plain:.3f} ms", flush=True)
+            precs = args.precisions.split(",") if args.precisions else [fused_fft._precision(dtype)]
+            for prec in precs:
+                for warps in map(int, args.warps.split(",")):
+                    try:
+                        y = fused_fft.fused_fwd(x, k, None, True, kf, warps, prec)
+                        dx, dk, _ = fused_fft.fused_bwd(dy, x, k, None, True, kf, True, warps, prec)
+                        t_f = _ms(lambda: fused_fft.fused_fwd(x, k, None, True, kf, warps, prec))
+                        t_b = _ms(lambda: fused_fft.fused_bwd(dy, x, k, None, True, kf, True, warps, prec))
+                    except Exception as exc:  # noqa: BLE001 - reported, not fatal
+                        print(f"  {prec} w{warps}: {type(exc).__name__}: {str(exc)[:200]}", flush=True)
+                        continue
+                    row = dict(shape=name, dtype=dt, precision=prec, num_warps=warps, fwd_ms=t_f, bwd_ms=t_b,
+                               fft_ms=t_fft, plain_ms=t_plain, err_y=rel_error(y, y64), err_dx=rel_error(dx, dx64),
+                               err_dk=rel_error(dk, dk64), fwd_gbps=nbytes / t_f / 1e6,
+                               bwd_gbps=1.5 * nbytes / t_b / 1e6)
+                    rows.append(row)
+                    print(f"  {prec:<6} w{warps}: fwd {t_f:.3f} ms ({t_plain / t_f:.2f}x plain, "
+                          f"{row['fwd_gbps']:.0f} GB/s)  bwd {t_b:.3f} ms ({row['bwd_gbps']:.0f} GB/s)  "
+                          f"err y {row['err_y']:.1e} dx {row['err_dx']:.1e} dk {row['err_dk']:.1e}", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    print(f"\n{'shape':<11} {'dtype':<5} {'prec':<6} {'w':>2} {'fwd ms':>8} {'bwd ms':>8} {'plain fwd':>9} "
+          f"{'fwd x':>6} {'err y':>8} {'err dk':>8}")
+    for r in rows:
+        print(f"{r['shape']:<11} {r['dtype']:<5} {r['precision']:<6} {r['num_warps']:>2} {r['fwd_ms']:8.3f} "
+              f"{r['bwd_ms']:8.3f} {r['plain_ms']:9.3f} {r['plain_ms'] / r['fwd_ms']:5.2f}x {r['err_y']:8.1e} "
+              f"{r['err_dk']:8.1e}")
+
+
+if __name__ == "__main__":
+    main()
