@@ -102,26 +102,29 @@ if triton is not None:
     @triton.jit
     def long_conv1d_fused_fwd_kernel(
         x_ptr, kf_ptr, d_ptr, y_ptr, f1_ptr, f2_ptr, tw_ptr,
-        L, shift, sxb, sxc, syb, syc,
+        B, L, shift, B_PER_PROG, sxb, sxc, syb, syc,
         N1: tl.constexpr, N2: tl.constexpr, R_IN: tl.constexpr, R_OUT: tl.constexpr,
         HAS_D: tl.constexpr, PREC: tl.constexpr,
     ):
         """y[b, c, t] = z[t + shift] (+ D[c] x[b, c, t]), z = IDFT(DFT(x[b, c]) * kf[c]) with kf the kernel's
-        spectrum over N at [k1, k2], scaled by 1/N. Grid (B, C): one sequence per program (a channel's
-        programs run together and share its spectrum in L2)."""
-        b = tl.program_id(0)
-        c = tl.program_id(1)
-        xs = x_ptr + b.to(tl.int64) * sxb + c.to(tl.int64) * sxc
-        xr, xi = _forward_dft(xs, L, 0, 0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_IN, PREC)
+        spectrum over N at [k1, k2], scaled by 1/N. Grid (C, batch chunks): each program transforms the
+        B_PER_PROG sequences of its chunk in turn, re-reading the constants and kf[c] from its L1."""
+        c = tl.program_id(0)
+        g = tl.program_id(1)
         k = kf_ptr + c.to(tl.int64) * (2 * N1 * N2) + tl.arange(0, N1)[:, None] * N2 + tl.arange(0, N2)[None, :]
-        yr, yi = _cmul(xr, xi, tl.load(k), tl.load(k + N1 * N2))
         row0 = shift // N2
-        z = _inverse_dft_rows(yr, yi, row0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_OUT, PREC)
         t = (row0 + tl.arange(0, R_OUT))[:, None] * N2 + tl.arange(0, N2)[None, :] - shift
         ok = (t >= 0) & (t < L)
-        if HAS_D:
-            z += tl.load(d_ptr + c).to(tl.float32) * tl.load(xs + t, mask=ok, other=0.0).to(tl.float32)
-        tl.store(y_ptr + b.to(tl.int64) * syb + c.to(tl.int64) * syc + t, z.to(y_ptr.dtype.element_ty), mask=ok)
+        for i in range(0, B_PER_PROG):
+            b = (g * B_PER_PROG + i).to(tl.int64)
+            if b < B:
+                xs = x_ptr + b * sxb + c.to(tl.int64) * sxc
+                xr, xi = _forward_dft(xs, L, 0, 0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_IN, PREC)
+                yr, yi = _cmul(xr, xi, tl.load(k), tl.load(k + N1 * N2))
+                z = _inverse_dft_rows(yr, yi, row0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_OUT, PREC)
+                if HAS_D:
+                    z += tl.load(d_ptr + c).to(tl.float32) * tl.load(xs + t, mask=ok, other=0.0).to(tl.float32)
+                tl.store(y_ptr + b * syb + c.to(tl.int64) * syc + t, z.to(y_ptr.dtype.element_ty), mask=ok)
 
     @triton.jit
     def long_conv1d_fused_bwd_kernel(
@@ -237,25 +240,37 @@ def _num_warps(n: int) -> int:
     return 8 if n >= 4096 else 4
 
 
+def _batch_chunks(bsz: int, channels: int, device: torch.device, per: Optional[int] = None) -> Tuple[int, int]:
+    """(chunks, sequences per chunk): enough (channel, chunk) programs for about four per SM."""
+    if per is None:
+        sms = torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
+        per = triton.cdiv(bsz, max(1, min(bsz, triton.cdiv(4 * sms, channels))))
+    per = max(1, min(per, bsz))
+    return triton.cdiv(bsz, per), per
+
+
 def fused_fwd(x: Tensor, k: Tensor, D: Optional[Tensor], causal: bool, kf: Tensor,
-              num_warps: Optional[int] = None, precision: Optional[str] = None) -> Tensor:
+              num_warps: Optional[int] = None, precision: Optional[str] = None,
+              seqs_per_program: Optional[int] = None) -> Tensor:
     """y (B, C, L) contiguous, x's dtype, for x with unit stride along L and kf = kernel_spectrum(k, N).
-    num_warps and precision (a tl.dot input_precision) override the defaults, for tuning."""
+    num_warps, precision (a tl.dot input_precision) and seqs_per_program override the defaults, for tuning."""
     bsz, c, length = x.shape
     n, n1, n2, shift, r_in, r_out = _geometry(length, k.shape[-1], causal)
     y = torch.empty((bsz, c, length), dtype=x.dtype, device=x.device)
     if poisoning():
         y.fill_(float("nan"))
     f1, f2, tw = _dft_constants(n1, n2, x.device)
-    long_conv1d_fused_fwd_kernel[(bsz, c)](
-        x, kf, D if D is not None else kf, y, f1, f2, tw, length, shift, x.stride(0), x.stride(1),
+    chunks, per = _batch_chunks(bsz, c, x.device, seqs_per_program)
+    long_conv1d_fused_fwd_kernel[(c, chunks)](
+        x, kf, D if D is not None else kf, y, f1, f2, tw, bsz, length, shift, per, x.stride(0), x.stride(1),
         y.stride(0), y.stride(1), N1=n1, N2=n2, R_IN=r_in, R_OUT=r_out, HAS_D=D is not None,
         PREC=precision or _precision(x.dtype), num_warps=num_warps or _num_warps(n))
     return y
 
 
 def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: bool, kf: Tensor, need_dk: bool,
-              num_warps: Optional[int] = None, precision: Optional[str] = None):
+              num_warps: Optional[int] = None, precision: Optional[str] = None,
+              seqs_per_program: Optional[int] = None):
     """(dx, dk float32 or None, dD float32 or None) for dy and x with unit stride along L."""
     bsz, c, length = x.shape
     lk = k.shape[-1]
@@ -263,10 +278,7 @@ def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: boo
     dx = torch.empty((bsz, c, length), dtype=x.dtype, device=x.device)
     if poisoning():
         dx.fill_(float("nan"))
-    sms = torch.cuda.get_device_properties(x.device).multi_processor_count if x.is_cuda else 4
-    chunks = max(1, min(bsz, triton.cdiv(4 * sms, c)))
-    per = triton.cdiv(bsz, chunks)
-    chunks = triton.cdiv(bsz, per)
+    chunks, per = _batch_chunks(bsz, c, x.device, seqs_per_program)
     sp = torch.empty((chunks, c, 2, n1, n2), dtype=torch.float32, device=x.device) if need_dk else kf
     dd = torch.empty((chunks, c), dtype=torch.float32, device=x.device) if D is not None else kf
     f1, f2, tw = _dft_constants(n1, n2, x.device)
