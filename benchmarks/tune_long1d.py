@@ -2,7 +2,7 @@
 precision and warp count, against torch.fft (lkconv's "fft" algorithm) and the plain rfft/irfft baseline.
 
     python benchmarks/tune_long1d.py [--shapes hyena_1k,hyena_4k,hyena_3000] [--dtypes fp32,bf16,fp16]
-        [--warps 4,8] [--per 0,1] [--precisions tf32,tf32x3] [--json F]
+        [--warps 4,8] [--block-rows 16,32] [--per 0,1] [--precisions tf32,tf32x3] [--json F]
 
 Errors: ||out - ref|| / ||ref|| against the same problem in float64 through torch.fft, for y, dx and dk.
 Bytes: x read and y written (forward); dy and x read, dx written (backward).
@@ -36,7 +36,8 @@ def main():
     ap.add_argument("--shapes", default="hyena_1k,hyena_4k,hyena_3000")
     ap.add_argument("--dtypes", default="fp32,bf16,fp16")
     ap.add_argument("--warps", default="4,8")
-    ap.add_argument("--per", default="0,1", help="sequences per program (0: the default chunking)")
+    ap.add_argument("--block-rows", default="16,32")
+    ap.add_argument("--per", default="0", help="sequences per program (0: the default chunking)")
     ap.add_argument("--precisions", default=None, help="comma list of tl.dot precisions (default: each dtype's own)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
@@ -60,34 +61,33 @@ def main():
             nbytes = 2 * x.numel() * x.element_size()
             print(f"{name} {dt}: torch.fft {t_fft:.3f} ms, plain baseline {t_plain:.3f} ms", flush=True)
             precs = args.precisions.split(",") if args.precisions else [fused_fft._precision(dtype)]
-            for prec in precs:
-                for warps in map(int, args.warps.split(",")):
-                    for per in map(int, args.per.split(",")):
-                        opts = dict(num_warps=warps, precision=prec, seqs_per_program=per or None)
-                        try:
-                            y = fused_fft.fused_fwd(x, k, None, True, kf, **opts)
-                            dx, dk, _ = fused_fft.fused_bwd(dy, x, k, None, True, kf, True, **opts)
-                            t_f = _ms(lambda: fused_fft.fused_fwd(x, k, None, True, kf, **opts))
-                            t_b = _ms(lambda: fused_fft.fused_bwd(dy, x, k, None, True, kf, True, **opts))
-                        except Exception as exc:  # noqa: BLE001 - reported, not fatal
-                            print(f"  {prec} w{warps} per{per}: {type(exc).__name__}: {str(exc)[:200]}", flush=True)
-                            continue
-                        row = dict(shape=name, dtype=dt, precision=prec, num_warps=warps, per=per, fwd_ms=t_f,
-                                   bwd_ms=t_b, fft_ms=t_fft, plain_ms=t_plain, err_y=rel_error(y, y64),
-                                   err_dx=rel_error(dx, dx64), err_dk=rel_error(dk, dk64),
-                                   fwd_gbps=nbytes / t_f / 1e6, bwd_gbps=1.5 * nbytes / t_b / 1e6)
-                        rows.append(row)
-                        print(f"  {prec:<6} w{warps} per{per}: fwd {t_f:.3f} ms ({t_plain / t_f:.2f}x plain, "
-                              f"{row['fwd_gbps']:.0f} GB/s)  bwd {t_b:.3f} ms ({row['bwd_gbps']:.0f} GB/s)  "
-                              f"err y {row['err_y']:.1e} dx {row['err_dx']:.1e} dk {row['err_dk']:.1e}", flush=True)
+            configs = [fused_fft.FusedConfig(block_rows=bk, num_warps=w, seqs_per_program=per, precision=prec)
+                       for prec in precs for w in map(int, args.warps.split(","))
+                       for bk in map(int, args.block_rows.split(",")) for per in map(int, args.per.split(","))]
+            for cfg in configs:
+                label = f"{cfg.precision} bk{cfg.block_rows} w{cfg.num_warps} per{cfg.seqs_per_program}"
+                try:
+                    y = fused_fft.fused_fwd(x, k, None, True, kf, cfg)
+                    dx, dk, _ = fused_fft.fused_bwd(dy, x, k, None, True, kf, True, cfg)
+                    t_f = _ms(lambda: fused_fft.fused_fwd(x, k, None, True, kf, cfg))
+                    t_b = _ms(lambda: fused_fft.fused_bwd(dy, x, k, None, True, kf, True, cfg))
+                except Exception as exc:  # noqa: BLE001 - reported, not fatal
+                    print(f"  {label}: {type(exc).__name__}: {str(exc)[:200]}", flush=True)
+                    continue
+                row = dict(shape=name, dtype=dt, config=label, fwd_ms=t_f, bwd_ms=t_b, fft_ms=t_fft,
+                           plain_ms=t_plain, err_y=rel_error(y, y64), err_dx=rel_error(dx, dx64),
+                           err_dk=rel_error(dk, dk64), fwd_gbps=nbytes / t_f / 1e6, bwd_gbps=1.5 * nbytes / t_b / 1e6)
+                rows.append(row)
+                print(f"  {label}: fwd {t_f:.3f} ms ({t_plain / t_f:.2f}x plain, {row['fwd_gbps']:.0f} GB/s)  "
+                      f"bwd {t_b:.3f} ms ({row['bwd_gbps']:.0f} GB/s)  err y {row['err_y']:.1e} "
+                      f"dx {row['err_dx']:.1e} dk {row['err_dk']:.1e}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
-    print(f"\n{'shape':<11} {'dtype':<5} {'prec':<6} {'w':>2} {'per':>3} {'fwd ms':>8} {'bwd ms':>8} {'plain fwd':>9} "
-          f"{'fwd x':>6} {'err y':>8} {'err dk':>8}")
+    print(f"\n{'shape':<11} {'dtype':<5} {'config':<24} {'fwd ms':>8} {'bwd ms':>8} {'plain fwd':>9} {'fwd x':>6} "
+          f"{'err y':>8} {'err dk':>8}")
     for r in rows:
-        print(f"{r['shape']:<11} {r['dtype']:<5} {r['precision']:<6} {r['num_warps']:>2} {r['per']:>3} {r['fwd_ms']:8.3f} "
-              f"{r['bwd_ms']:8.3f} {r['plain_ms']:9.3f} {r['plain_ms'] / r['fwd_ms']:5.2f}x {r['err_y']:8.1e} "
-              f"{r['err_dk']:8.1e}")
+        print(f"{r['shape']:<11} {r['dtype']:<5} {r['config']:<24} {r['fwd_ms']:8.3f} {r['bwd_ms']:8.3f} "
+              f"{r['plain_ms']:9.3f} {r['plain_ms'] / r['fwd_ms']:5.2f}x {r['err_y']:8.1e} {r['err_dk']:8.1e}")
 
 
 if __name__ == "__main__":

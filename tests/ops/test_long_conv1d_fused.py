@@ -97,3 +97,73 @@ def test_algorithm_errors_and_choice(device):
         assert choose(x, torch.randn(2, 3), None, True, "auto") == "fft"  # CPU: torch.fft, never the interpreter
     with pytest.raises(ValueError, match="fused_fft"):
         lkconv.long_conv1d(x.double(), torch.randn(2, 3, device=device, dtype=torch.float64), algorithm="fused_fft")
+    with pytest.raises(ValueError, match="empty"):
+        lkconv.long_conv1d(x[:0], torch.randn(2, 3, device=device), algorithm="fused_fft")
+    assert lkconv.long_conv1d(x[:0], torch.randn(2, 3, device=device)).shape == (0, 2, 8)
+
+
+def test_fused_long_conv1d_mixed_dtypes_and_strided_skip(device):
+    """k and D in another dtype than x (computed in float32, gradients in their own dtypes); D a strided view;
+    k without a gradient (no dk kernel; dD by a plain reduction)."""
+    if not _runs_here(device):
+        pytest.skip("the fused kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
+    x = torch.randn(2, 3, 150, device=device).to(torch.bfloat16).requires_grad_()
+    k = (torch.randn(3, 40, device=device) / 7).requires_grad_()
+    D = torch.randn(3, 2, device=device)[:, 1].detach().requires_grad_()
+    g = torch.randn(2, 3, 150, device=device).to(torch.bfloat16)
+    y = lkconv.long_conv1d(x, k, D, causal=False, algorithm="fused_fft")
+    y.backward(g)
+    x64, k64, D64 = (t.detach().double().requires_grad_() for t in (x, k, D))
+    ref = long_conv1d_reference(x64, k64, D64, causal=False)
+    ref.backward(g.double())
+    tol = tolerance("fft", torch.bfloat16, device.type)
+    assert y.dtype == torch.bfloat16 and k.grad.dtype == torch.float32 and D.grad.dtype == torch.float32
+    for out, r in ((y, ref), (x.grad, x64.grad), (k.grad, k64.grad), (D.grad, D64.grad)):
+        assert rel_error(out, r) < tol
+    x.grad = None
+    lkconv.long_conv1d(x, k.detach(), D, causal=False, algorithm="fused_fft").backward(g)
+    assert rel_error(x.grad, x64.grad) < tol
+
+
+@pytest.mark.parametrize("per", [1, 2, 3])
+@pytest.mark.parametrize("block_rows", [16, 32])
+def test_fused_kernel_configs(per, block_rows, device):
+    """Sequences per program (a chunk past the batch's end included) and spectrum blocks, set explicitly as
+    the GPU's defaults give other values."""
+    if not _runs_here(device):
+        pytest.skip("the fused kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
+    b, c, length, lk = 5, 2, 700, 300
+    x = torch.randn(b, c, length, device=device)
+    k = torch.randn(c, lk, device=device) / lk ** 0.5
+    D = torch.randn(c, device=device)
+    dy = torch.randn(b, c, length, device=device)
+    cfg = fused_fft.FusedConfig(block_rows=block_rows, seqs_per_program=per)
+    kf = fused_fft.kernel_spectrum(k, fused_fft.transform_size(length, lk))
+    with poison_outputs():
+        y = fused_fft.fused_fwd(x, k, D, True, kf, cfg)
+        dx, dk, dD = fused_fft.fused_bwd(dy, x, k, D, True, kf, True, cfg)
+    x64, k64, D64 = (t.double().requires_grad_() for t in (x, k, D))
+    ref = long_conv1d_reference(x64, k64, D64, True)
+    ref.backward(dy.double())
+    assert rel_error(y, ref) < 1e-5
+    for out, r in ((dx, x64.grad), (dk, k64.grad), (dD, D64.grad)):
+        assert rel_error(out, r) < 1e-5
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="auto measures on CUDA only (CPU takes torch.fft)")
+def test_auto_times_both_algorithms_once(tmp_path, monkeypatch):
+    """"auto" on a GPU: both algorithms timed once (forward+backward when a gradient is wanted), the winner
+    cached, the caller's random stream untouched, and the result correct either way."""
+    from lkconv.ops import autotune_cache
+    from lkconv.ops.conv1d.long import choice_key
+
+    monkeypatch.setenv("LKCONV_CACHE_DIR", str(tmp_path))
+    autotune_cache.clear_memory()
+    x = torch.randn(4, 8, 1000, device="cuda", requires_grad=True)
+    k = torch.randn(8, 1000, device="cuda", requires_grad=True)
+    state = torch.cuda.get_rng_state()
+    y = lkconv.long_conv1d(x, k)
+    assert torch.equal(state, torch.cuda.get_rng_state())
+    entry = autotune_cache.lookup(choice_key(x, k, None, True, True))
+    assert entry["algorithm"] in ("fft", "fused_fft") and set(entry["times_ms"]) == {"fft", "fused_fft"}
+    assert rel_error(y, long_conv1d_reference(x.detach().double(), k.detach().double())) < 1e-4

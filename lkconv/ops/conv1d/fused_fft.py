@@ -1,26 +1,33 @@
-"""Long depthwise 1D convolution as one Triton kernel per direction: the FFT, the spectral product and the inverse
-FFT of a whole sequence on chip, as matrix products on tensor cores (the four-step or "Monarch" FFT).
+"""Long depthwise 1D convolution in fused Triton kernels: the FFT, the spectral product and the inverse FFT of
+a whole sequence on chip, as matrix products on tensor cores (the four-step or "Monarch" FFT).
 
 A transform of size N = N1 * N2 (powers of two) views the zero-padded sequence as an (N1, N2) row-major matrix
 S[n1, n2] = s[n1*N2 + n2] and computes, with F_m[a, b] = exp(-2 pi i a b / m) and T[k1, n2] = exp(-2 pi i k1 n2 / N):
 
     X = ((F_N1 @ S) * T) @ F_N2          X[k1, k2] = DFT(s)[k1 + N1*k2]
-    s = Re((conj(F_N1) @ (X @ conj(F_N2)) * conj(T))) / N  (the inverse, for a real s)
+    s = Re(conj(F_N1) @ ((X @ conj(F_N2)) * conj(T))) / N   (the inverse, for a real s)
 
-Only the rows of S that hold samples enter the first product, and only the output rows that are stored leave
-the last one. The kernel's spectrum comes from torch.fft (C transforms, scaled by 1/N) in the same [k1, k2]
-order, so no transform ever reorders its output. With N >= L + Lk - 1 the circular convolution is the linear
-one. The backward pass transforms dy and x once each per sequence: dx = IDFT(DY conj(K)) in the kernel,
-dk = IDFT(sum_b DY conj(X)) from per-program spectrum sums, reduced and inverted with torch.fft (C transforms).
+Between the two F_N1 products every spectrum row k1 is independent, so the kernels walk the spectrum in blocks
+of BK rows: a block of F_N1 @ S, its twiddles and row transforms, the spectral product, the inverse row
+transforms, and that block's share of the last product, accumulated into the output rows. Only the sequence's
+rows, the output rows and one block of the spectrum are live at a time (small register footprint at any N);
+only the rows of S that hold samples enter the first product and only the stored output rows leave the last.
+The kernel's spectrum comes from torch.fft (C transforms, scaled by 1/N) in the same [k1, k2] order, so no
+transform reorders its output. With N >= L + Lk - 1 the circular convolution is the linear one.
+
+Backward: dx is the same kernel on dy with the conjugate spectrum (a correlation); dk = IDFT(sum_b DY conj(X))
+comes from a second kernel that sums each spectrum block over its batch chunk (grid channels x blocks x chunks),
+reduced and inverted with torch.fft (C transforms); dD = sum dy x rides along in its first block.
 
 Precision: float32 operands use split-precision ``tf32x3`` (plain ``tf32`` when PyTorch's
 ``torch.backends.cuda.matmul.allow_tf32`` is set), float16 too; bfloat16 uses ``tf32`` (errors near 1e-3,
-well inside bfloat16's own rounding). Transforms of N = 256 .. MAX_N; longer problems use torch.fft.
+well inside bfloat16's own rounding). Transforms of N = MIN_N .. MAX_N; longer problems use torch.fft.
 """
 from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import torch
@@ -37,7 +44,7 @@ else:  # pragma: no cover
 
 SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 MIN_N = 256  # N1, N2 >= 16: the smallest tensor-core products
-MAX_N = 8192  # (128, 64) complex float32 tiles: the largest that stay in registers
+MAX_N = 8192
 
 
 if triton is not None:
@@ -47,130 +54,136 @@ if triton is not None:
         return ar * br - ai * bi, ar * bi + ai * br
 
     @triton.jit
-    def _constants(f2_ptr, tw_ptr, N1: tl.constexpr, N2: tl.constexpr):
-        """T and F_N2 (real, imaginary), loaded where they are used (L1/L2 hits) rather than held in registers
-        across the whole kernel."""
-        k1 = tl.arange(0, N1)
-        n2 = tl.arange(0, N2)
-        tw = tw_ptr + k1[:, None] * N2 + n2[None, :]
-        f2 = f2_ptr + n2[:, None] * N2 + n2[None, :]
-        return tl.load(tw), tl.load(tw + N1 * N2), tl.load(f2), tl.load(f2 + N2 * N2)
+    def _sequence_rows(src, L, shift, row0, N2: tl.constexpr, R: tl.constexpr):
+        """[R, N2] float32: rows row0 .. row0 + R - 1 of the (N1, N2) view of s[n] = src[n - shift] (zero
+        outside [0, L))."""
+        t = (row0 + tl.arange(0, R))[:, None] * N2 + tl.arange(0, N2)[None, :] - shift
+        return tl.load(src + t, mask=(t >= 0) & (t < L), other=0.0).to(tl.float32)
 
     @triton.jit
-    def _forward_dft(src, L, shift, row0, f1_ptr, f2_ptr, tw_ptr,
-                     N1: tl.constexpr, N2: tl.constexpr, R: tl.constexpr, PREC: tl.constexpr):
-        """(real, imaginary) [N1, N2] spectrum, X[k1 + N1*k2] at [k1, k2], of the length-N1*N2 real sequence
-        s[n] = src[n - shift] (zero outside [0, L)), whose samples lie in rows row0 .. row0 + R - 1 of its
-        (N1, N2) view."""
-        r = tl.arange(0, R)
+    def _spectrum_block(v, row0, k0, f1_ptr, f2_ptr, tw_ptr,
+                        N1: tl.constexpr, N2: tl.constexpr, R: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr):
+        """Rows k1 = k0 .. k0 + BK - 1 of the [k1, k2] spectrum X[k1 + N1*k2] of the sequence whose only nonzero
+        rows row0 .. row0 + R - 1 are v: (real, imaginary) [BK, N2]."""
+        k1 = k0 + tl.arange(0, BK)
+        n1 = row0 + tl.arange(0, R)
         n2 = tl.arange(0, N2)
-        k1 = tl.arange(0, N1)
-        n1 = row0 + r
-        t = n1[:, None] * N2 + n2[None, :] - shift
-        v = tl.load(src + t, mask=(t >= 0) & (t < L), other=0.0).to(tl.float32)  # [R, N2]
-        f_off = k1[:, None] * N1 + n1[None, :]  # F_N1[k1, n1] for the rows that hold samples
+        f = f1_ptr + k1[:, None] * N1 + n1[None, :]  # F_N1[k1, n1]
         f_ok = (n1 < N1)[None, :]
-        fr = tl.load(f1_ptr + f_off, mask=f_ok, other=0.0)
-        fi = tl.load(f1_ptr + N1 * N1 + f_off, mask=f_ok, other=0.0)
-        ar = tl.dot(fr, v, input_precision=PREC)
-        ai = tl.dot(fi, v, input_precision=PREC)
-        tw_r, tw_i, f2r, f2i = _constants(f2_ptr, tw_ptr, N1, N2)
-        br, bi = _cmul(ar, ai, tw_r, tw_i)
+        ar = tl.dot(tl.load(f, mask=f_ok, other=0.0), v, input_precision=PREC)
+        ai = tl.dot(tl.load(f + N1 * N1, mask=f_ok, other=0.0), v, input_precision=PREC)
+        tw = tw_ptr + k1[:, None] * N2 + n2[None, :]
+        br, bi = _cmul(ar, ai, tl.load(tw), tl.load(tw + N1 * N2))
+        f2 = f2_ptr + n2[:, None] * N2 + n2[None, :]
+        f2r = tl.load(f2)
+        f2i = tl.load(f2 + N2 * N2)
         xr = tl.dot(br, f2r, input_precision=PREC) - tl.dot(bi, f2i, input_precision=PREC)
         xi = tl.dot(br, f2i, input_precision=PREC) + tl.dot(bi, f2r, input_precision=PREC)
         return xr, xi
 
     @triton.jit
-    def _inverse_dft_rows(yr, yi, row0, f1_ptr, f2_ptr, tw_ptr,
-                          N1: tl.constexpr, N2: tl.constexpr, R: tl.constexpr, PREC: tl.constexpr):
-        """Rows row0 .. row0 + R - 1 of the (N1, N2) view of N * Re(IDFT(Y)), Y given as [k1, k2] like
-        _forward_dft's output. Rows past N1 come out zero."""
-        tw_r, tw_i, f2r, f2i = _constants(f2_ptr, tw_ptr, N1, N2)
+    def _inverse_block(yr, yi, k0, row0, f1_ptr, f2_ptr, tw_ptr,
+                       N1: tl.constexpr, N2: tl.constexpr, R: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr):
+        """The share of spectrum rows k0 .. k0 + BK - 1 (yr, yi: [BK, N2]) in rows row0 .. row0 + R - 1 of the
+        (N1, N2) view of N * Re(IDFT(Y)): [R, N2]. Rows past N1 get nothing."""
+        n2 = tl.arange(0, N2)
+        f2 = f2_ptr + n2[:, None] * N2 + n2[None, :]
+        f2r = tl.load(f2)
+        f2i = tl.load(f2 + N2 * N2)
         cr = tl.dot(yr, f2r, input_precision=PREC) + tl.dot(yi, f2i, input_precision=PREC)  # Y @ conj(F_N2)
         ci = tl.dot(yi, f2r, input_precision=PREC) - tl.dot(yr, f2i, input_precision=PREC)
-        dr = cr * tw_r + ci * tw_i  # times conj(T)
-        di = ci * tw_r - cr * tw_i
-        r = tl.arange(0, R)
-        k1 = tl.arange(0, N1)
-        n1 = row0 + r
-        g_off = n1[:, None] * N1 + k1[None, :]  # conj(F_N1)[n1, k1] = F_N1[k1, n1]^*, and F_N1 is symmetric
+        k1 = k0 + tl.arange(0, BK)
+        tw = tw_ptr + k1[:, None] * N2 + n2[None, :]
+        tr = tl.load(tw)
+        ti = tl.load(tw + N1 * N2)
+        dr = cr * tr + ci * ti  # times conj(T)
+        di = ci * tr - cr * ti
+        n1 = row0 + tl.arange(0, R)
+        g = f1_ptr + n1[:, None] * N1 + k1[None, :]  # conj(F_N1)[n1, k1] = F_N1[k1, n1]^* (F_N1 is symmetric)
         g_ok = (n1 < N1)[:, None]
-        gr = tl.load(f1_ptr + g_off, mask=g_ok, other=0.0)
-        gi = tl.load(f1_ptr + N1 * N1 + g_off, mask=g_ok, other=0.0)
-        return tl.dot(gr, dr, input_precision=PREC) + tl.dot(gi, di, input_precision=PREC)
+        return (tl.dot(tl.load(g, mask=g_ok, other=0.0), dr, input_precision=PREC)
+                + tl.dot(tl.load(g + N1 * N1, mask=g_ok, other=0.0), di, input_precision=PREC))
 
     @triton.jit
-    def long_conv1d_fused_fwd_kernel(
-        x_ptr, kf_ptr, d_ptr, y_ptr, f1_ptr, f2_ptr, tw_ptr,
-        B, L, shift, B_PER_PROG, sxb, sxc, syb, syc,
-        N1: tl.constexpr, N2: tl.constexpr, R_IN: tl.constexpr, R_OUT: tl.constexpr,
-        HAS_D: tl.constexpr, PREC: tl.constexpr,
+    def long_conv1d_fused_kernel(
+        in_ptr, kf_ptr, d_ptr, out_ptr, f1_ptr, f2_ptr, tw_ptr,
+        B, L, IN_SHIFT, OUT_SHIFT, B_PER_PROG, sib, sic, sob, soc, sd,
+        N1: tl.constexpr, N2: tl.constexpr, R_IN: tl.constexpr, R_OUT: tl.constexpr, BK: tl.constexpr,
+        CONJ: tl.constexpr, HAS_D: tl.constexpr, PREC: tl.constexpr,
     ):
-        """y[b, c, t] = z[t + shift] (+ D[c] x[b, c, t]), z = IDFT(DFT(x[b, c]) * kf[c]) with kf the kernel's
-        spectrum over N at [k1, k2], scaled by 1/N. Grid (C, batch chunks): each program transforms the
-        B_PER_PROG sequences of its chunk in turn, re-reading the constants and kf[c] from its L1."""
+        """out[b, c, t] = IDFT(DFT(s) * K)[t + OUT_SHIFT] (+ D[c] in[b, c, t]), s[n] = in[b, c, n - IN_SHIFT],
+        K = kf[c] (the kernel's spectrum at [k1, k2], scaled by 1/N) or its conjugate (CONJ).
+        Forward: in = x, IN_SHIFT = 0, OUT_SHIFT = shift. Input gradient: in = dy, IN_SHIFT = shift, OUT_SHIFT = 0,
+        CONJ. Grid (C, batch chunks): each program transforms the B_PER_PROG sequences of its chunk in turn."""
         c = tl.program_id(0)
         g = tl.program_id(1)
-        k = kf_ptr + c.to(tl.int64) * (2 * N1 * N2) + tl.arange(0, N1)[:, None] * N2 + tl.arange(0, N2)[None, :]
-        row0 = shift // N2
-        t = (row0 + tl.arange(0, R_OUT))[:, None] * N2 + tl.arange(0, N2)[None, :] - shift
+        in_row0 = IN_SHIFT // N2
+        out_row0 = OUT_SHIFT // N2
+        n2 = tl.arange(0, N2)
+        t = (out_row0 + tl.arange(0, R_OUT))[:, None] * N2 + n2[None, :] - OUT_SHIFT
         ok = (t >= 0) & (t < L)
+        kc = kf_ptr + c.to(tl.int64) * (2 * N1 * N2)
         for i in range(0, B_PER_PROG):
             b = (g * B_PER_PROG + i).to(tl.int64)
             if b < B:
-                xs = x_ptr + b * sxb + c.to(tl.int64) * sxc
-                xr, xi = _forward_dft(xs, L, 0, 0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_IN, PREC)
-                yr, yi = _cmul(xr, xi, tl.load(k), tl.load(k + N1 * N2))
-                z = _inverse_dft_rows(yr, yi, row0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_OUT, PREC)
+                src = in_ptr + b * sib + c.to(tl.int64) * sic
+                v = _sequence_rows(src, L, IN_SHIFT, in_row0, N2, R_IN)
+                z = tl.zeros([R_OUT, N2], dtype=tl.float32)
+                for k0 in range(0, N1, BK):
+                    xr, xi = _spectrum_block(v, in_row0, k0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_IN, BK, PREC)
+                    kb = kc + (k0 + tl.arange(0, BK))[:, None] * N2 + n2[None, :]
+                    kr = tl.load(kb)
+                    ki = tl.load(kb + N1 * N2)
+                    if CONJ:
+                        ki = -ki
+                    yr, yi = _cmul(xr, xi, kr, ki)
+                    z += _inverse_block(yr, yi, k0, out_row0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_OUT, BK, PREC)
                 if HAS_D:
-                    z += tl.load(d_ptr + c).to(tl.float32) * tl.load(xs + t, mask=ok, other=0.0).to(tl.float32)
-                tl.store(y_ptr + b * syb + c.to(tl.int64) * syc + t, z.to(y_ptr.dtype.element_ty), mask=ok)
+                    z += tl.load(d_ptr + c * sd).to(tl.float32) * tl.load(src + t, mask=ok, other=0.0).to(tl.float32)
+                tl.store(out_ptr + b * sob + c.to(tl.int64) * soc + t, z.to(out_ptr.dtype.element_ty), mask=ok)
 
     @triton.jit
-    def long_conv1d_fused_bwd_kernel(
-        x_ptr, dy_ptr, kf_ptr, d_ptr, dx_ptr, sp_ptr, dd_ptr, f1_ptr, f2_ptr, tw_ptr,
-        B, C, L, shift, B_PER_PROG, sxb, sxc, syb, syc, sdb, sdc,
-        N1: tl.constexpr, N2: tl.constexpr, R_IN: tl.constexpr, R_OUT: tl.constexpr,
-        HAS_D: tl.constexpr, NEED_DK: tl.constexpr, PREC: tl.constexpr,
+    def long_conv1d_fused_dk_kernel(
+        x_ptr, dy_ptr, sp_ptr, dd_ptr, f1_ptr, f2_ptr, tw_ptr,
+        B, C, L, shift, B_PER_PROG, sxb, sxc, syb, syc,
+        N1: tl.constexpr, N2: tl.constexpr, R_X: tl.constexpr, R_DY: tl.constexpr, BK: tl.constexpr,
+        HAS_D: tl.constexpr, PREC: tl.constexpr,
     ):
-        """For the sequences b of this program's batch chunk g: dx[b, c] = IDFT(DZ * conj(kf[c])) (+ D[c] dy),
-        DZ = DFT(dz), dz[n] = dy[b, c, n - shift]; sp[g, c] = sum_b DZ * conj(DFT(x[b, c])) at [k1, k2]
-        (real and imaginary planes); dd[g, c] = sum_b sum_t dy x. Grid (C, batch chunks)."""
+        """sp[g, c, :, k1 block] = sum over the batch chunk g of DZ * conj(X) for spectrum rows
+        k1 = blk*BK .. blk*BK + BK - 1 (real and imaginary planes; dz[n] = dy[b, c, n - shift]);
+        with HAS_D, the first block's programs also write dd[g, c] = sum over the chunk of sum_t dy x.
+        Grid (C, N1 / BK blocks, batch chunks)."""
         c = tl.program_id(0)
-        g = tl.program_id(1)
-        spec = tl.arange(0, N1)[:, None] * N2 + tl.arange(0, N2)[None, :]
-        k = kf_ptr + c.to(tl.int64) * (2 * N1 * N2) + spec
-        sr = tl.zeros([N1, N2], dtype=tl.float32)
-        si = tl.zeros([N1, N2], dtype=tl.float32)
+        blk = tl.program_id(1)
+        g = tl.program_id(2)
+        k0 = blk * BK
+        sr = tl.zeros([BK, N2], dtype=tl.float32)
+        si = tl.zeros([BK, N2], dtype=tl.float32)
         dd = 0.0
-        t = tl.arange(0, R_IN)[:, None] * N2 + tl.arange(0, N2)[None, :]
-        t_ok = t < L
+        t = tl.arange(0, R_X)[:, None] * N2 + tl.arange(0, N2)[None, :]
         for i in range(0, B_PER_PROG):
             b = (g * B_PER_PROG + i).to(tl.int64)
             if b < B:
                 ys = dy_ptr + b * syb + c.to(tl.int64) * syc
                 xs = x_ptr + b * sxb + c.to(tl.int64) * sxc
-                zr, zi = _forward_dft(ys, L, shift, shift // N2, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_OUT, PREC)
-                if NEED_DK:
-                    xr, xi = _forward_dft(xs, L, 0, 0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_IN, PREC)
-                    pr, pi = _cmul(zr, zi, xr, -xi)
-                    sr += pr
-                    si += pi
-                # the spectra are (re)loaded here, not held across the loop: fewer live registers
-                ur, ui = _cmul(zr, zi, tl.load(k), -tl.load(k + N1 * N2))
-                dx = _inverse_dft_rows(ur, ui, 0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_IN, PREC)
+                vz = _sequence_rows(ys, L, shift, shift // N2, N2, R_DY)
+                zr, zi = _spectrum_block(vz, shift // N2, k0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_DY, BK, PREC)
+                vx = _sequence_rows(xs, L, 0, 0, N2, R_X)
+                xr, xi = _spectrum_block(vx, 0, k0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_X, BK, PREC)
+                pr, pi = _cmul(zr, zi, xr, -xi)
+                sr += pr
+                si += pi
                 if HAS_D:
-                    dyt = tl.load(ys + t, mask=t_ok, other=0.0).to(tl.float32)
-                    dx += tl.load(d_ptr + c).to(tl.float32) * dyt
-                    xt = tl.load(xs + t, mask=t_ok, other=0.0).to(tl.float32)
-                    dd += tl.sum(tl.sum(dyt * xt, axis=1), axis=0)
-                tl.store(dx_ptr + b * sdb + c.to(tl.int64) * sdc + t, dx.to(dx_ptr.dtype.element_ty), mask=t_ok)
-        if NEED_DK:
-            out = sp_ptr + (g * C + c).to(tl.int64) * (2 * N1 * N2) + spec
-            tl.store(out, sr)
-            tl.store(out + N1 * N2, si)
+                    if blk == 0:
+                        dyt = tl.load(ys + t, mask=t < L, other=0.0).to(tl.float32)
+                        dd += tl.sum(tl.sum(dyt * vx, axis=1), axis=0)
+        out = (sp_ptr + (g * C + c).to(tl.int64) * (2 * N1 * N2) + (k0 + tl.arange(0, BK))[:, None] * N2
+               + tl.arange(0, N2)[None, :])
+        tl.store(out, sr)
+        tl.store(out + N1 * N2, si)
         if HAS_D:
-            tl.store(dd_ptr + g * C + c, dd)
+            if blk == 0:
+                tl.store(dd_ptr + g * C + c, dd)
 
 
 def transform_size(length: int, lk: int) -> int:
@@ -187,6 +200,8 @@ def unsupported_reason(x: Tensor, k: Tensor) -> Optional[str]:
     n = transform_size(x.shape[-1], k.shape[-1])
     if n > MAX_N:
         return f"L + Lk - 1 = {x.shape[-1] + k.shape[-1] - 1} needs a transform of {n} > MAX_N = {MAX_N}"
+    if x.numel() == 0:
+        return "an empty input"
     return None
 
 
@@ -228,75 +243,96 @@ def _precision(dtype: torch.dtype) -> str:
 
 
 def _geometry(length: int, lk: int, causal: bool):
+    """(N, N1, N2, shift, rows of [0, L), rows of [shift, shift + L)): the row counts are powers of two >= 16."""
     n = transform_size(length, lk)
     n1, n2 = _factors(n)
     shift = 0 if causal else (lk - 1) // 2
-    r_in = max(16, triton.next_power_of_2(triton.cdiv(length, n2)))
-    r_out = max(16, triton.next_power_of_2((shift + length - 1) // n2 - shift // n2 + 1))
-    return n, n1, n2, shift, r_in, r_out
+    rows = max(16, triton.next_power_of_2(triton.cdiv(length, n2)))
+    rows_shifted = max(16, triton.next_power_of_2((shift + length - 1) // n2 - shift // n2 + 1))
+    return n, n1, n2, shift, rows, rows_shifted
 
 
-def _num_warps(n: int) -> int:
-    return 8 if n >= 4096 else 4
+@dataclass(frozen=True)
+class FusedConfig:
+    """Spectrum rows per block, warps, pipeline stages, and sequences per program (0: enough (channel, chunk)
+    programs for about four per SM); precision: a tl.dot input_precision ("": by dtype, see the module).
+
+    Defaults from `benchmarks/kernel_resources.py` (compiled for sm_90 without a GPU): 16-row blocks, eight
+    warps and no software pipelining spill least (8192 points: 0-32 bytes in bfloat16, 32-1040 in float32
+    split precision, where 32-row blocks or four warps spill up to 21 KB); not yet timed on a GPU."""
+
+    block_rows: int = 16
+    num_warps: int = 8
+    num_stages: int = 1
+    seqs_per_program: int = 0
+    precision: str = ""
 
 
-def _batch_chunks(bsz: int, channels: int, device: torch.device, per: Optional[int] = None) -> Tuple[int, int]:
-    """(chunks, sequences per chunk): enough (channel, chunk) programs for about four per SM."""
-    if per is None:
+def _chunks(bsz: int, programs_per_chunk: int, device: torch.device, per: int) -> Tuple[int, int]:
+    """(chunks, sequences per chunk) of the batch."""
+    if per <= 0:
         sms = torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
-        per = triton.cdiv(bsz, max(1, min(bsz, triton.cdiv(4 * sms, channels))))
+        per = triton.cdiv(bsz, max(1, min(bsz, triton.cdiv(4 * sms, max(1, programs_per_chunk)))))
     per = max(1, min(per, bsz))
     return triton.cdiv(bsz, per), per
 
 
-def fused_fwd(x: Tensor, k: Tensor, D: Optional[Tensor], causal: bool, kf: Tensor,
-              num_warps: Optional[int] = None, precision: Optional[str] = None,
-              seqs_per_program: Optional[int] = None) -> Tensor:
-    """y (B, C, L) contiguous, x's dtype, for x with unit stride along L and kf = kernel_spectrum(k, N).
-    num_warps, precision (a tl.dot input_precision) and seqs_per_program override the defaults, for tuning."""
-    bsz, c, length = x.shape
-    n, n1, n2, shift, r_in, r_out = _geometry(length, k.shape[-1], causal)
-    y = torch.empty((bsz, c, length), dtype=x.dtype, device=x.device)
+def _launch_conv(src, kf, D, out, in_shift, out_shift, r_in, r_out, conj, n1, n2, cfg, dtype):
+    bsz, c, length = src.shape
+    bk = min(cfg.block_rows, n1)
+    chunks, per = _chunks(bsz, c, src.device, cfg.seqs_per_program)
+    f1, f2, tw = _dft_constants(n1, n2, src.device)
+    long_conv1d_fused_kernel[(c, chunks)](
+        src, kf, D if D is not None else kf, out, f1, f2, tw, bsz, length, in_shift, out_shift, per,
+        src.stride(0), src.stride(1), out.stride(0), out.stride(1), D.stride(0) if D is not None else 0,
+        N1=n1, N2=n2, R_IN=r_in, R_OUT=r_out, BK=bk, CONJ=conj, HAS_D=D is not None,
+        PREC=cfg.precision or _precision(dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages)
+    return out
+
+
+def _empty_like_seq(x: Tensor) -> Tensor:
+    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     if poisoning():
-        y.fill_(float("nan"))
-    f1, f2, tw = _dft_constants(n1, n2, x.device)
-    chunks, per = _batch_chunks(bsz, c, x.device, seqs_per_program)
-    long_conv1d_fused_fwd_kernel[(c, chunks)](
-        x, kf, D if D is not None else kf, y, f1, f2, tw, bsz, length, shift, per, x.stride(0), x.stride(1),
-        y.stride(0), y.stride(1), N1=n1, N2=n2, R_IN=r_in, R_OUT=r_out, HAS_D=D is not None,
-        PREC=precision or _precision(x.dtype), num_warps=num_warps or _num_warps(n))
-    return y
+        out.fill_(float("nan"))
+    return out
+
+
+def fused_fwd(x: Tensor, k: Tensor, D: Optional[Tensor], causal: bool, kf: Tensor,
+              config: Optional[FusedConfig] = None) -> Tensor:
+    """y (B, C, L) contiguous, x's dtype, for x with unit stride along L and kf = kernel_spectrum(k, N)."""
+    n, n1, n2, shift, rows, rows_shifted = _geometry(x.shape[-1], k.shape[-1], causal)
+    return _launch_conv(x, kf, D, _empty_like_seq(x), 0, shift, rows, rows_shifted, False, n1, n2,
+                        config or FusedConfig(), x.dtype)
 
 
 def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: bool, kf: Tensor, need_dk: bool,
-              num_warps: Optional[int] = None, precision: Optional[str] = None,
-              seqs_per_program: Optional[int] = None):
+              config: Optional[FusedConfig] = None):
     """(dx, dk float32 or None, dD float32 or None) for dy and x with unit stride along L."""
+    cfg = config or FusedConfig()
     bsz, c, length = x.shape
     lk = k.shape[-1]
-    n, n1, n2, shift, r_in, r_out = _geometry(length, lk, causal)
-    dx = torch.empty((bsz, c, length), dtype=x.dtype, device=x.device)
-    if poisoning():
-        dx.fill_(float("nan"))
-    chunks, per = _batch_chunks(bsz, c, x.device, seqs_per_program)
-    sp = torch.empty((chunks, c, 2, n1, n2), dtype=torch.float32, device=x.device) if need_dk else kf
-    dd = torch.empty((chunks, c), dtype=torch.float32, device=x.device) if D is not None else kf
+    n, n1, n2, shift, rows, rows_shifted = _geometry(length, lk, causal)
+    dx = _launch_conv(dy, kf, D, _empty_like_seq(x), shift, 0, rows_shifted, rows, True, n1, n2, cfg, x.dtype)
+    if not need_dk:
+        dD = (dy.float() * x.float()).sum(dim=(0, 2)) if D is not None else None
+        return dx, None, dD
+    bk = min(cfg.block_rows, n1)
+    chunks, per = _chunks(bsz, c * (n1 // bk), x.device, cfg.seqs_per_program)
+    sp = torch.empty((chunks, c, 2, n1, n2), dtype=torch.float32, device=x.device)
+    dd = torch.empty((chunks, c), dtype=torch.float32, device=x.device) if D is not None else sp
     f1, f2, tw = _dft_constants(n1, n2, x.device)
-    long_conv1d_fused_bwd_kernel[(c, chunks)](
-        x, dy, kf, D if D is not None else kf, dx, sp, dd, f1, f2, tw, bsz, c, length, shift, per,
-        x.stride(0), x.stride(1), dy.stride(0), dy.stride(1), dx.stride(0), dx.stride(1),
-        N1=n1, N2=n2, R_IN=r_in, R_OUT=r_out, HAS_D=D is not None, NEED_DK=need_dk,
-        PREC=precision or _precision(x.dtype), num_warps=num_warps or _num_warps(n))
-    dk = None
-    if need_dk:
-        s = sp.sum(0)  # (C, 2, N1, N2)
-        s = torch.complex(s[:, 0], s[:, 1]).transpose(1, 2).reshape(c, n)  # standard order k1 + N1*k2
-        dk = torch.fft.ifft(s, n=n).real[:, :lk]
+    long_conv1d_fused_dk_kernel[(c, n1 // bk, chunks)](
+        x, dy, sp, dd, f1, f2, tw, bsz, c, length, shift, per, x.stride(0), x.stride(1), dy.stride(0),
+        dy.stride(1), N1=n1, N2=n2, R_X=rows, R_DY=rows_shifted, BK=bk, HAS_D=D is not None,
+        PREC=cfg.precision or _precision(x.dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages)
+    s = sp.sum(0)  # (C, 2, N1, N2)
+    s = torch.complex(s[:, 0], s[:, 1]).transpose(1, 2).reshape(c, n)  # standard order k1 + N1*k2
+    dk = torch.fft.ifft(s, n=n).real[:, :lk]
     return dx, dk, dd.sum(0) if D is not None else None
 
 
 class FusedLongConv1d(torch.autograd.Function):
-    """long_conv1d through the fused kernels; x is (B, C, L) with unit stride along L."""
+    """long_conv1d through the fused kernels; x is (B, C, L) with unit stride along L. First derivatives only."""
 
     @staticmethod
     def forward(ctx, x, k, D, causal):
@@ -306,6 +342,7 @@ class FusedLongConv1d(torch.autograd.Function):
         return fused_fwd(x, k, D, causal, kf)
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, dy):
         x, k, D, kf = ctx.saved_tensors
         dy = dy if dy.stride(-1) == 1 else dy.contiguous()

@@ -114,8 +114,8 @@ if triton is not None:
         col = tl.program_id(2) * BW + tl.arange(0, BW)[None, :]
         src_r, src_c = r - top, col - left
         ok = (c < C) & (src_r >= 0) & (src_r < H) & (src_c >= 0) & (src_c < W)
-        v = tl.load(x_ptr + n.to(tl.int64) * sxn + c.to(tl.int64) * sxc + src_r.to(tl.int64) * sxh + src_c * sxw,
-                    mask=ok, other=0.0)
+        v = tl.load(x_ptr + n.to(tl.int64) * sxn + c.to(tl.int64) * sxc + src_r.to(tl.int64) * sxh
+                    + src_c.to(tl.int64) * sxw, mask=ok, other=0.0)
         out = out_ptr + n.to(tl.int64) * son + c.to(tl.int64) * soc + r.to(tl.int64) * soh + col.to(tl.int64) * sow
         tl.store(out, v, mask=(c < C) & (col < WIDTH))
 
@@ -331,6 +331,15 @@ def transposes(kh: int, kw: int, dilation: tuple, ho: int, wo: int, itemsize: in
     return _tensor_core_work(kw, kh, dilation[0], wo, ho) * TRANSPOSE_GAIN < work
 
 
+def _oriented(kh, kw, dilation, ho, wo, itemsize) -> bool:
+    """transposes(...), raising where neither orientation fits (unsupported_reason_for refuses those calls)."""
+    t = transposes(kh, kw, tuple(dilation), ho, wo, itemsize)
+    if t is None:
+        raise ValueError(f"implicit_gemm cannot serve a {kh}x{kw} kernel with dilation {tuple(dilation)}: its "
+                         f"Toeplitz tiles do not fit in either orientation")
+    return t
+
+
 def _t(t: torch.Tensor) -> torch.Tensor:
     """The (N, C, W, H) view of an (N, C, H, W) tensor."""
     return t.transpose(2, 3)
@@ -344,7 +353,7 @@ def _transposed_buffer(out: torch.Tensor) -> torch.Tensor:
 
 def conv_fwd(x, weight, bias, stride, pad, dilation, out, config: Optional[IgemmConfig] = None):
     mult = weight.shape[0] // x.shape[1]
-    if transposes(*weight.shape[2:], tuple(dilation), *out.shape[2:], x.element_size()):
+    if _oriented(*weight.shape[2:], dilation, *out.shape[2:], x.element_size()):
         yt = _transposed_buffer(out)
         launch_fwd(_t(x), _t(weight), bias, yt, tuple(dilation)[::-1], pad[2], pad[0], mult, 1, config=config)
         return _bordered_copy(_t(yt), out, 0, 0)
@@ -359,7 +368,7 @@ def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation, out, config: Op
     p_t = (kh - 1) * dilation[0] - pad[0]
     p_l = (kw - 1) * dilation[1] - pad[2]
     group = weight.shape[0] // x_shape[1]
-    if transposes(kh, kw, tuple(dilation), *out.shape[2:], out.element_size()):
+    if _oriented(kh, kw, dilation, *out.shape[2:], out.element_size()):
         dxt = _transposed_buffer(out)
         launch_fwd(_t(grad_out), _t(weight), None, dxt, tuple(dilation)[::-1], p_l, p_t, 1, group,
                    ((kw - 1, -1), (kh - 1, -1)), config)
@@ -372,7 +381,7 @@ def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation, out, config: Op
 def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation) -> torch.Tensor:
     """dk (C_out, 1, kh, kw) in float32; in the transposed orientation of :func:`transposes` when it pays."""
     kh, kw = weight_shape[-2:]
-    if transposes(kh, kw, tuple(dilation), *grad_out.shape[2:], x.element_size()):
+    if _oriented(kh, kw, dilation, *grad_out.shape[2:], x.element_size()):
         n, c_out, ho, wo = grad_out.shape
         dyt = _padded_rows(_t(grad_out), 0, 0, wo, ho)
         dk = _wgrad(dyt, _t(x), (c_out, 1, kw, kh), (pad[2], pad[3], pad[0], pad[1]), tuple(dilation)[::-1])
