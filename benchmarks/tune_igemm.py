@@ -23,6 +23,9 @@ from lkconv.testing import rel_error  # noqa: E402
 from lkconv.tools.bench import DTYPES, _geometry, flops, load_shapes  # noqa: E402
 
 CONFIGS = [implicit_gemm.IgemmConfig(bm, 0, w, st) for (bm, w), st in itertools.product(((64, 4), (128, 4), (128, 8)), (2, 3))]
+# narrower column blocks: a 51-wide band as a 128x64 Toeplitz tile spills registers at 4 warps (2.5 KB, sm_90,
+# benchmarks/kernel_resources.py-style compile) and gathers 64 weights per thread per kernel row
+CONFIGS += [implicit_gemm.IgemmConfig(128, bn, w, 3) for bn, w in ((16, 4), (32, 4), (32, 8))]
 
 
 def _label(cfg) -> str:
