@@ -1,9 +1,11 @@
-"""Registers, spill stack and shared memory of long_conv1d's fused kernels, compiled for sm_90 without a GPU.
+"""Registers, spill stack and shared memory of Triton kernels, compiled for sm_90 without a GPU: long_conv1d's
+fused kernels (default) or, with --igemm, the implicit-GEMM forward at each public shape's tile.
 
 Triton compiles for a target it is told (here an H100, sm_90); ``cuobjdump -res-usage`` from Triton's bundled
 CUDA tools reads the cubin. A spill stack above 0 means the kernel keeps part of its working set in local memory.
 
     python benchmarks/kernel_resources.py [--sizes 2048,8192] [--block-rows 16,32,64] [--warps 4,8]
+    python benchmarks/kernel_resources.py --igemm [--warps 4,8]
 """
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ from triton.compiler import ASTSource
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lkconv.ops.conv1d import fused_fft  # noqa: E402
+from lkconv.ops.depthwise2d import implicit_gemm  # noqa: E402
+from lkconv.tools.bench import _geometry, load_shapes  # noqa: E402
 
 TARGET = GPUTarget("cuda", 90, 32)
 
@@ -43,13 +47,44 @@ def resources(fn, signature, constexprs, num_warps, num_stages=1):
     return regs, stack, static, kernel.metadata.shared
 
 
+def igemm_report(warps_list):
+    """The bf16 forward kernel of every public stride-1 shape at the tile implicit_gemm picks (orientation
+    included)."""
+    sig = {n: "i32" for n in "M HO WO C_OUT sxn sxc sxh swc swh sww syn syc syh syw stc".split()}
+    sig = dict({"x_ptr": "*bf16", "w_ptr": "*bf16", "b_ptr": "*bf16", "y_ptr": "*bf16", "t_ptr": "*bf16"}, **sig)
+    print(f"{'shape':<22} {'kernel':>7} {'BM':>4} {'BN':>3} {'BK':>4} {'st':>2} {'T':<6} {'warps':>5} {'regs':>5} "
+          f"{'spill B':>8} {'shared B':>9}")
+    for s in load_shapes():
+        if s["s"] != 1:
+            continue
+        _, ho, wo = _geometry(s)
+        kh, kw, d = s["kh"], s["kw"], s["d"]
+        if implicit_gemm.transposes(kh, kw, (d, d), ho, wo, 2):
+            kh, kw, ho, wo = kw, kh, wo, ho
+        bn, bk = implicit_gemm._tiles(kw, d, wo)
+        cfg = implicit_gemm.IgemmConfig()
+        bm, stages = implicit_gemm._fit(cfg.bm, cfg.stages, bk, bn, 2)
+        for table in (False, True):
+            const = dict(KH=kh, KW=kw, DH=d, DW=d, ROW0=0, ROW_STEP=1, COL0=0, COL_STEP=1, MULT_DIV=1, GROUP=1,
+                         BM=bm, BN=bn, BK=bk, PREC="ieee", HAS_BIAS=True, DOT_F32=False, STAGES=stages, TABLE=table)
+            for warps in warps_list:
+                regs, stack, static, shared = resources(implicit_gemm.depthwise_conv2d_igemm_fwd_kernel, sig,
+                                                        const, warps, stages)
+                print(f"{s['name']:<22} {kh:>3}x{kw:<3} {bm:>4} {bn:>3} {bk:>4} {stages:>2} "
+                      f"{'table' if table else 'gather':<6} {warps:>5} {regs:>5} {stack:>8} "
+                      f"{max(static, shared):>9}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--igemm", action="store_true")
     ap.add_argument("--sizes", default="2048,4096,8192")
     ap.add_argument("--block-rows", default="16,32,64")
     ap.add_argument("--warps", default="4,8")
     ap.add_argument("--dtypes", default="fp32,bf16")
     args = ap.parse_args()
+    if args.igemm:
+        return igemm_report([int(w) for w in args.warps.split(",")])
     ptr = {"fp32": "*fp32", "bf16": "*bf16"}
     prec = {"fp32": "tf32x3", "bf16": "tf32"}
     print(f"{'kernel':<6} {'N':>5} {'dtype':<5} {'BK':>3} {'warps':>5} {'regs':>5} {'spill B':>8} {'shared B':>9}")

@@ -26,10 +26,12 @@ CONFIGS = [implicit_gemm.IgemmConfig(bm, 0, w, st) for (bm, w), st in itertools.
 # narrower column blocks: a 51-wide band as a 128x64 Toeplitz tile spills registers at 4 warps (2.5 KB, sm_90,
 # benchmarks/kernel_resources.py-style compile) and gathers 64 weights per thread per kernel row
 CONFIGS += [implicit_gemm.IgemmConfig(128, bn, w, 3) for bn, w in ((16, 4), (32, 4), (32, 8))]
+# tiles read from a prebuilt Toeplitz table (no gather; at eight warps the 51-wide band compiles without spills)
+CONFIGS += [implicit_gemm.IgemmConfig(128, bn, w, 3, "table") for bn, w in ((0, 4), (0, 8), (32, 8))]
 
 
 def _label(cfg) -> str:
-    return f"bm{cfg.bm} bn{cfg.bn} w{cfg.num_warps} st{cfg.stages}"
+    return f"bm{cfg.bm} bn{cfg.bn} w{cfg.num_warps} st{cfg.stages} {cfg.toeplitz}"
 
 
 def _ms(fn):
@@ -66,14 +68,18 @@ def _tile_sweep(name, dt, s, rows):
     if best is None:
         return
     cfg = best[0]
-    bn, bk = implicit_gemm._tiles(s["kw"], s["d"], wo)
+    # the set-up copy in the orientation the kernels use (tall kernels: a transposing copy)
+    kh, kw, oh, ow, top, left, view = s["kh"], s["kw"], ho, wo, pad[0], pad[1], (lambda t: t)
+    if implicit_gemm.transposes(kh, kw, dil, ho, wo, x.element_size()):
+        kh, kw, oh, ow, top, left, view = kw, kh, wo, ho, pad[1], pad[0], (lambda t: t.transpose(2, 3))
+    bn, bk = implicit_gemm._tiles(kw, s["d"], ow)
     if cfg.bn:
-        bn, bk = cfg.bn, max(16, implicit_gemm.triton.next_power_of_2(cfg.bn + (s["kw"] - 1) * s["d"]))
+        bn, bk = cfg.bn, max(16, implicit_gemm.triton.next_power_of_2(cfg.bn + (kw - 1) * s["d"]))
     xl = x.contiguous(memory_format=torch.channels_last)
     setup = {
-        "input copy": _ms(lambda: implicit_gemm._row_buffer(x, pad[0], pad[1], ho, wo, s["kh"], s["kw"], dil, bn, bk)),
+        "input copy": _ms(lambda: implicit_gemm._row_buffer(view(x), top, left, oh, ow, kh, kw, dil, bn, bk)),
         "input copy from channels_last": _ms(
-            lambda: implicit_gemm._row_buffer(xl, pad[0], pad[1], ho, wo, s["kh"], s["kw"], dil, bn, bk)),
+            lambda: implicit_gemm._row_buffer(view(xl), top, left, oh, ow, kh, kw, dil, bn, bk)),
     }
     dx_ref = direct.conv_dgrad(dy, x.shape, w, (1, 1), p4, dil, torch.empty_like(x))
     dx = torch.full_like(x, float("nan"))

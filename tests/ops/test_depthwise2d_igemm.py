@@ -71,6 +71,30 @@ def test_implicit_gemm_forward_and_input_gradient_match_reference(layout, bm, de
         assert (dx.double() - dxr).abs().max() < 1e-4
 
 
+@pytest.mark.parametrize("toeplitz", ["gather", "table"])
+def test_toeplitz_tiles_from_a_table_or_gathered(toeplitz, device):
+    """The forward and the input gradient (reversed taps, a depth multiplier, dilation) with the banded tiles
+    read from a prebuilt table and gathered in the loop, against float64."""
+    if not _can_run(device):
+        pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
+    from lkconv.ops.depthwise2d import implicit_gemm, reference
+
+    cfg = implicit_gemm.IgemmConfig(bm=16, bn=16, toeplitz=toeplitz)
+    x = torch.randn(2, 2, 10, 21, device=device)
+    w = torch.randn(4, 1, 3, 7, device=device)
+    b = torch.randn(4, device=device)
+    stride, pad, dil = (1, 1), (2, 2, 6, 6), (2, 2)
+    yr = reference.depthwise_conv2d_fwd_torch(x.double(), w.double(), b.double(), stride, pad, dil)
+    y = implicit_gemm.conv_fwd(x, w, b, stride, pad, dil, torch.full(yr.shape, float("nan"), device=device), cfg)
+    assert (y.double() - yr).abs().max() < 1e-4
+    dy = torch.randn_like(y)
+    dx = implicit_gemm.conv_dgrad(dy, x.shape, w, stride, pad, dil, torch.full_like(x, float("nan")), cfg)
+    dxr = reference.depthwise_conv2d_dgrad_torch(dy.double(), x.double(), w.double(), stride, pad, dil)
+    assert (dx.double() - dxr).abs().max() < 1e-4
+    with pytest.raises(ValueError, match="toeplitz"):
+        implicit_gemm.conv_fwd(x, w, b, stride, pad, dil, torch.empty_like(y), implicit_gemm.IgemmConfig(toeplitz="x"))
+
+
 def test_column_tiles_follow_the_output_width():
     from lkconv.ops.depthwise2d import implicit_gemm
 

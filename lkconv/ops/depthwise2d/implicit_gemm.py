@@ -47,21 +47,22 @@ if triton is not None:
 
     @triton.jit
     def depthwise_conv2d_igemm_fwd_kernel(
-        x_ptr, w_ptr, b_ptr, y_ptr,
+        x_ptr, w_ptr, b_ptr, y_ptr, t_ptr,
         M, HO, WO, C_OUT,
-        sxn, sxc, sxh, swc, swh, sww, syn, syc, syh, syw,
+        sxn, sxc, sxh, swc, swh, sww, syn, syc, syh, syw, stc,
         KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr,
         ROW0: tl.constexpr, ROW_STEP: tl.constexpr, COL0: tl.constexpr, COL_STEP: tl.constexpr,
         MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr, HAS_BIAS: tl.constexpr,
-        DOT_F32: tl.constexpr, STAGES: tl.constexpr,
+        DOT_F32: tl.constexpr, STAGES: tl.constexpr, TABLE: tl.constexpr,
     ):
         """y[n, co, h, w0 + wn] = sum_{g, i, kk} xp[n, src, h + i*DH, w0 + kk] * T_i[kk, wn]
 
         xp: the zero-bordered input of :func:`_row_buffer` (NCHW, unit column stride, every tile in bounds, so the
         loop loads without masks); src = (co // MULT_DIV) * GROUP + g; rows m = n*HO + h; T_i the banded Toeplitz
         tile of kernel row i of channel co*GROUP + g, gathered from the weight through the taps
-        k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j]: T_i[kk, wn] = k[.., j] where kk - wn = j*DW.
+        k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j]: T_i[kk, wn] = k[.., j] where kk - wn = j*DW; with TABLE, T_i is
+        read whole from t_ptr (channel stride stc; :func:`_toeplitz_table`) instead of gathered.
         Grid: (M blocks * column blocks, C_OUT).
         """
         pid = tl.program_id(0)
@@ -85,9 +86,13 @@ if triton is not None:
             src = (co // MULT_DIV) * GROUP + g
             a_ptrs = x_ptr + src.to(tl.int64) * sxc + rows[:, None] + (w0 + kk)[None, :]
             w_c = w_ptr + (co * GROUP + g).to(tl.int64) * swc + w_taps
+            t_c = t_ptr + (co * GROUP + g).to(tl.int64) * stc + kk[:, None] * BN + wn[None, :]
             for i in tl.range(0, KH, num_stages=STAGES):
                 a = tl.load(a_ptrs + i * step)
-                t = tl.load(w_c + (ROW0 + ROW_STEP * i) * swh, mask=band, other=0.0)
+                if TABLE:
+                    t = tl.load(t_c + i * (BK * BN))
+                else:
+                    t = tl.load(w_c + (ROW0 + ROW_STEP * i) * swh, mask=band, other=0.0)
                 if DOT_F32:  # exact for 16-bit operands; the CPU interpreter's 16-bit dot is unreliable
                     acc += tl.dot(a.to(tl.float32), t.to(tl.float32), input_precision="ieee")
                 else:
@@ -206,15 +211,19 @@ def _tiles(kw: int, dw: int, wo: int):
 
 @dataclass(frozen=True)
 class IgemmConfig:
-    """Forward tile: BM rows (of N*Ho) x BN output columns (0: from the kernel width), warps, pipeline stages.
+    """Forward tile: BM rows (of N*Ho) x BN output columns (0: from the kernel width), warps, pipeline stages;
+    toeplitz: "gather" (each T_i tile gathered from the weight row in the loop) or "table" (read whole from a
+    table of every T_i built per call, :func:`_toeplitz_table`).
 
     Default from benchmarks/tune_igemm.py on an H100 (bf16; docs/BENCHMARKS.md, 2026-11-24): 128-row tiles,
-    4 warps, 3 stages. Stages (then rows) are reduced where the tiles would not fit in shared memory."""
+    4 warps, 3 stages, gathered tiles (a table was 5-12% slower on replknet_31b.s1). Stages (then rows) are
+    reduced where the tiles would not fit in shared memory."""
 
     bm: int = 128
     bn: int = 0
     num_warps: int = 4
     stages: int = 3
+    toeplitz: str = "gather"
 
 
 SHARED_MEMORY_BUDGET = 160 * 1024
@@ -283,15 +292,34 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
     bm, stages = _fit(cfg.bm, cfg.stages, bk, bn, x.element_size())
     m = n * ho
     xp = _row_buffer(x, pad_t, pad_l, ho, wo, kh, kw, dilation, bn, bk)
+    if cfg.toeplitz not in ("gather", "table"):
+        raise ValueError(f"toeplitz must be 'gather' or 'table', got {cfg.toeplitz!r}")
+    table = _toeplitz_table(weight, taps, kh, kw, dilation[1], bk, bn) if cfg.toeplitz == "table" else weight
     grid = (triton.cdiv(m, bm) * triton.cdiv(wo, bn), c_out)
     depthwise_conv2d_igemm_fwd_kernel[grid](
-        xp, weight, bias if bias is not None else weight, y,
+        xp, weight, bias if bias is not None else weight, y, table,
         m, ho, wo, c_out, *xp.stride()[:3], weight.stride(0), weight.stride(2), weight.stride(3), *y.stride(),
+        table.stride(0),
         KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
         MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=_precision(x.dtype),
-        HAS_BIAS=bias is not None, DOT_F32=interpreting(), STAGES=stages, num_warps=cfg.num_warps,
+        HAS_BIAS=bias is not None, DOT_F32=interpreting(), STAGES=stages, TABLE=cfg.toeplitz == "table",
+        num_warps=cfg.num_warps,
     )
     return y
+
+
+def _toeplitz_table(weight, taps, kh: int, kw: int, dw: int, bk: int, bn: int) -> torch.Tensor:
+    """(C, kh, BK, BN) in the weight's dtype: T_i[kk, wn] = k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] where
+    kk - wn = j*dw (0 <= j < kw), else 0 — every banded tile the forward kernel multiplies by."""
+    (h0, hs), (w0, ws) = taps
+    rows = torch.arange(kh, device=weight.device) * hs + h0
+    cols = torch.arange(kw, device=weight.device) * ws + w0
+    k = weight[:, 0].index_select(1, rows).index_select(2, cols)  # (C, kh, kw) in tap order
+    diff = torch.arange(bk, device=weight.device)[:, None] - torch.arange(bn, device=weight.device)[None, :]
+    j = torch.div(diff, dw, rounding_mode="floor")
+    band = (diff >= 0) & (diff % dw == 0) & (j < kw)
+    table = k[:, :, j.clamp(0, kw - 1)] * band.to(weight.dtype)
+    return table.contiguous()
 
 
 def _nchw_target(out: torch.Tensor) -> torch.Tensor:
