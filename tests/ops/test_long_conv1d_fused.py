@@ -42,9 +42,11 @@ def test_fused_long_conv1d_matches_direct_sum(length, lk, causal, skip, device):
     _check(2, 3, length, lk, causal, skip, torch.float32, device)
 
 
-@pytest.mark.parametrize("length,lk,causal", [(4096, 4096, True), (3000, 3000, False), (2500, 1000, True)])
+@pytest.mark.parametrize("length,lk,causal", [(4096, 4096, True), (3000, 3000, False), (2500, 1000, True),
+                                              (8000, 8000, False), (16000, 16000, True)])
 def test_fused_long_conv1d_largest_transforms(length, lk, causal, device):
-    """MAX_N = 8192 points (128x64 tiles, eight warps) at L = 4096 and at lengths that are not powers of two."""
+    """8192, 16384 and MAX_N = 32768 points ((128, 64), (256, 64), (512, 64) factors), at lengths that are and
+    are not powers of two."""
     if not _runs_here(device):
         pytest.skip("the fused kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
     _check(1, 2, length, lk, causal, True, torch.float32, device)
@@ -80,6 +82,7 @@ def test_transform_geometry():
     assert fused_fft.transform_size(4096, 4096) == 8192
     assert fused_fft.transform_size(3000, 3000) == 8192  # any L: the next power of two >= L + Lk - 1
     assert fused_fft._factors(8192) == (128, 64)
+    assert fused_fft._factors(32768) == (512, 64)  # N2 stays at MAX_N2
     assert fused_fft._factors(2048) == (64, 32)
     assert fused_fft._factors(256) == (16, 16)
 
@@ -88,9 +91,9 @@ def test_algorithm_errors_and_choice(device):
     x = torch.randn(1, 2, 8, device=device)
     with pytest.raises(ValueError, match="algorithm must be one of"):
         lkconv.long_conv1d(x, torch.randn(2, 3, device=device), algorithm="direct")
-    long_x = torch.randn(1, 1, 5000, device=device)
+    long_x = torch.randn(1, 1, 17000, device=device)
     with pytest.raises(ValueError, match="MAX_N"):
-        lkconv.long_conv1d(long_x, torch.randn(1, 5000, device=device), algorithm="fused_fft")
+        lkconv.long_conv1d(long_x, torch.randn(1, 17000, device=device), algorithm="fused_fft")
     if device.type == "cpu":
         from lkconv.ops.conv1d.long import choose
 

@@ -44,7 +44,7 @@ else:  # pragma: no cover
 
 SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 MIN_N = 256  # N1, N2 >= 16: the smallest tensor-core products
-MAX_N = 8192
+MAX_N = 32768  # (512, 64) transforms: sequence and output rows of 256 x 64 per program
 
 
 if triton is not None:
@@ -205,9 +205,13 @@ def unsupported_reason(x: Tensor, k: Tensor) -> Optional[str]:
     return None
 
 
+MAX_N2 = 64  # the row transforms' F_N2 (N2 x N2 complex) is read whole by every block
+
+
 def _factors(n: int) -> Tuple[int, int]:
-    """(N1, N2), N1 >= N2, powers of two with N1 * N2 = n."""
-    n2 = 1 << (n.bit_length() - 1) // 2
+    """(N1, N2), powers of two with N1 * N2 = n: N2 = the square root rounded down, at most MAX_N2 (the work,
+    about N * (N1 + 4 N2) multiply-adds per direction, is the same at N1 = 4 N2 as at N1 = 2 N2)."""
+    n2 = min(1 << (n.bit_length() - 1) // 2, MAX_N2)
     return n // n2, n2
 
 
