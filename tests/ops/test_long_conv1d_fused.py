@@ -91,6 +91,13 @@ def test_algorithm_errors_and_choice(device):
     x = torch.randn(1, 2, 8, device=device)
     with pytest.raises(ValueError, match="algorithm must be one of"):
         lkconv.long_conv1d(x, torch.randn(2, 3, device=device), algorithm="direct")
+    with pytest.raises(ValueError, match="rows"):  # L = 16384 centred: 257 rows of 64 round up to 512
+        lkconv.long_conv1d(torch.randn(1, 1, 16384, device=device), torch.randn(1, 3, device=device), causal=False,
+                           algorithm="fused_fft")
+    with pytest.raises(ValueError, match="block_rows"):
+        fused_fft.fused_fwd(x, torch.randn(2, 3, device=device), None, True,
+                            fused_fft.kernel_spectrum(torch.randn(2, 3, device=device), 256),
+                            fused_fft.FusedConfig(block_rows=24))
     long_x = torch.randn(1, 1, 17000, device=device)
     with pytest.raises(ValueError, match="MAX_N"):
         lkconv.long_conv1d(long_x, torch.randn(1, 17000, device=device), algorithm="fused_fft")

@@ -191,8 +191,8 @@ def transform_size(length: int, lk: int) -> int:
     return max(MIN_N, 1 << (length + lk - 2).bit_length())
 
 
-def unsupported_reason(x: Tensor, k: Tensor) -> Optional[str]:
-    """None when the fused kernels can serve long_conv1d(x, k), else why not."""
+def unsupported_reason(x: Tensor, k: Tensor, causal: bool = True) -> Optional[str]:
+    """None when the fused kernels can serve long_conv1d(x, k, causal=causal), else why not."""
     if not can_launch(x):
         return f"tensors on {x.device} (Triton kernels need CUDA, or TRITON_INTERPRET=1 on CPU)"
     if x.dtype not in SUPPORTED_DTYPES:
@@ -202,7 +202,16 @@ def unsupported_reason(x: Tensor, k: Tensor) -> Optional[str]:
         return f"L + Lk - 1 = {x.shape[-1] + k.shape[-1] - 1} needs a transform of {n} > MAX_N = {MAX_N}"
     if x.numel() == 0:
         return "an empty input"
+    _, _, n2, _, rows, rows_shifted = _geometry(x.shape[-1], k.shape[-1], causal)
+    if max(rows, rows_shifted) * n2 > MAX_ROW_ELEMENTS:
+        return (f"L = {x.shape[-1]} needs {max(rows, rows_shifted)} rows of {n2} samples on chip "
+                f"(more than {MAX_ROW_ELEMENTS} elements: the kernels' shared memory would not fit)")
     return None
+
+
+# Sequence and output rows a program holds (R x N2 each, float32): 256 x 64 compiles for sm_90 into 216 KB of
+# shared memory in float32 (benchmarks/kernel_resources.py); 512 x 64 needs 360 KB, more than any GPU has.
+MAX_ROW_ELEMENTS = 256 * 64
 
 
 MAX_N2 = 64  # the row transforms' F_N2 (N2 x N2 complex) is read whole by every block
@@ -223,10 +232,11 @@ def _dft_constants(n1: int, n2: int, device: torch.device) -> Tuple[Tensor, Tens
     def planes(a: Tensor, b: Tensor, m: int) -> Tensor:
         phase = (a[:, None] * b[None, :]) % m
         ang = phase.to(torch.float64) * (-2 * math.pi / m)
-        return torch.stack((torch.cos(ang), torch.sin(ang))).to(torch.float32).to(device).contiguous()
+        return torch.stack((torch.cos(ang), torch.sin(ang))).to(torch.float32).contiguous()
 
-    i1 = torch.arange(n1, dtype=torch.int64)
-    i2 = torch.arange(n2, dtype=torch.int64)
+    # computed on the device itself: no host-to-device copy (which a CUDA-graph capture would not allow)
+    i1 = torch.arange(n1, dtype=torch.int64, device=device)
+    i2 = torch.arange(n2, dtype=torch.int64, device=device)
     return planes(i1, i1, n1), planes(i2, i2, n2), planes(i1, i2, n1 * n2)
 
 
@@ -261,9 +271,10 @@ class FusedConfig:
     """Spectrum rows per block, warps, pipeline stages, and sequences per program (0: enough (channel, chunk)
     programs for about four per SM); precision: a tl.dot input_precision ("": by dtype, see the module).
 
-    Defaults from `benchmarks/kernel_resources.py` (compiled for sm_90 without a GPU): 16-row blocks, eight
-    warps and no software pipelining spill least (8192 points: 0-32 bytes in bfloat16, 32-1040 in float32
-    split precision, where 32-row blocks or four warps spill up to 21 KB); not yet timed on a GPU."""
+    Defaults from `benchmarks/kernel_resources.py` (compiled for sm_90 without a GPU, specialized as launched):
+    16-row blocks, eight warps and no software pipelining spill least (8192 points: none in bfloat16, 8 and
+    528 bytes in float32 split precision; 32768 points: 8-40 bytes in bfloat16, 1.3-11.6 KB in float32, where
+    32-row blocks or four warps spill up to 42 KB); not yet timed on a GPU."""
 
     block_rows: int = 16
     num_warps: int = 8
@@ -281,9 +292,16 @@ def _chunks(bsz: int, programs_per_chunk: int, device: torch.device, per: int) -
     return triton.cdiv(bsz, per), per
 
 
+def _block_rows(cfg: "FusedConfig", n1: int) -> int:
+    bk = cfg.block_rows
+    if bk < 16 or bk & (bk - 1):
+        raise ValueError(f"block_rows must be a power of two >= 16, got {bk}")
+    return min(bk, n1)
+
+
 def _launch_conv(src, kf, D, out, in_shift, out_shift, r_in, r_out, conj, n1, n2, cfg, dtype):
     bsz, c, length = src.shape
-    bk = min(cfg.block_rows, n1)
+    bk = _block_rows(cfg, n1)
     chunks, per = _chunks(bsz, c, src.device, cfg.seqs_per_program)
     f1, f2, tw = _dft_constants(n1, n2, src.device)
     long_conv1d_fused_kernel[(c, chunks)](
@@ -310,29 +328,33 @@ def fused_fwd(x: Tensor, k: Tensor, D: Optional[Tensor], causal: bool, kf: Tenso
 
 
 def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: bool, kf: Tensor, need_dk: bool,
-              config: Optional[FusedConfig] = None):
-    """(dx, dk float32 or None, dD float32 or None) for dy and x with unit stride along L."""
+              config: Optional[FusedConfig] = None, need_dx: bool = True, need_dD: bool = True):
+    """(dx, dk float32, dD float32), each None when not needed (dD also without D), for dy and x with unit
+    stride along L."""
     cfg = config or FusedConfig()
     bsz, c, length = x.shape
     lk = k.shape[-1]
     n, n1, n2, shift, rows, rows_shifted = _geometry(length, lk, causal)
-    dx = _launch_conv(dy, kf, D, _empty_like_seq(x), shift, 0, rows_shifted, rows, True, n1, n2, cfg, x.dtype)
+    dx = None
+    if need_dx:
+        dx = _launch_conv(dy, kf, D, _empty_like_seq(x), shift, 0, rows_shifted, rows, True, n1, n2, cfg, x.dtype)
+    need_dD = need_dD and D is not None
     if not need_dk:
-        dD = (dy.float() * x.float()).sum(dim=(0, 2)) if D is not None else None
+        dD = (dy.float() * x.float()).sum(dim=(0, 2)) if need_dD else None
         return dx, None, dD
-    bk = min(cfg.block_rows, n1)
+    bk = _block_rows(cfg, n1)
     chunks, per = _chunks(bsz, c * (n1 // bk), x.device, cfg.seqs_per_program)
     sp = torch.empty((chunks, c, 2, n1, n2), dtype=torch.float32, device=x.device)
-    dd = torch.empty((chunks, c), dtype=torch.float32, device=x.device) if D is not None else sp
+    dd = torch.empty((chunks, c), dtype=torch.float32, device=x.device) if need_dD else sp
     f1, f2, tw = _dft_constants(n1, n2, x.device)
     long_conv1d_fused_dk_kernel[(c, n1 // bk, chunks)](
         x, dy, sp, dd, f1, f2, tw, bsz, c, length, shift, per, x.stride(0), x.stride(1), dy.stride(0),
-        dy.stride(1), N1=n1, N2=n2, R_X=rows, R_DY=rows_shifted, BK=bk, HAS_D=D is not None,
+        dy.stride(1), N1=n1, N2=n2, R_X=rows, R_DY=rows_shifted, BK=bk, HAS_D=need_dD,
         PREC=cfg.precision or _precision(x.dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages)
     s = sp.sum(0)  # (C, 2, N1, N2)
     s = torch.complex(s[:, 0], s[:, 1]).transpose(1, 2).reshape(c, n)  # standard order k1 + N1*k2
     dk = torch.fft.ifft(s, n=n).real[:, :lk]
-    return dx, dk, dd.sum(0) if D is not None else None
+    return dx, dk, dd.sum(0) if need_dD else None
 
 
 class FusedLongConv1d(torch.autograd.Function):
@@ -350,5 +372,6 @@ class FusedLongConv1d(torch.autograd.Function):
     def backward(ctx, dy):
         x, k, D, kf = ctx.saved_tensors
         dy = dy if dy.stride(-1) == 1 else dy.contiguous()
-        dx, dk, dD = fused_bwd(dy, x, k, D, ctx.causal, kf, ctx.needs_input_grad[1])
+        need = ctx.needs_input_grad
+        dx, dk, dD = fused_bwd(dy, x, k, D, ctx.causal, kf, need[1], need_dx=need[0], need_dD=need[2])
         return (dx, dk.to(k.dtype) if dk is not None else None, dD.to(D.dtype) if dD is not None else None, None)

@@ -79,7 +79,7 @@ def choice_key(x, k, D, causal: bool, grad: bool) -> str:
 
 def choose(x, k, D, causal: bool, algorithm: str) -> str:
     """The algorithm that serves this call: ``algorithm`` itself unless "auto" (see the module docstring)."""
-    why = fused_fft.unsupported_reason(x, k)
+    why = fused_fft.unsupported_reason(x, k, causal)
     if algorithm == "fused_fft" and why is not None:
         raise ValueError(f"algorithm='fused_fft' cannot serve this call: {why}")
     if algorithm != "auto":

@@ -294,7 +294,9 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
     xp = _row_buffer(x, pad_t, pad_l, ho, wo, kh, kw, dilation, bn, bk)
     if cfg.toeplitz not in ("gather", "table"):
         raise ValueError(f"toeplitz must be 'gather' or 'table', got {cfg.toeplitz!r}")
-    table = _toeplitz_table(weight, taps, kh, kw, dilation[1], bk, bn) if cfg.toeplitz == "table" else weight
+    table = weight
+    if cfg.toeplitz == "table":  # in x's dtype, the one the products use
+        table = _toeplitz_table(weight, taps, kh, kw, dilation[1], bk, bn).to(x.dtype)
     grid = (triton.cdiv(m, bm) * triton.cdiv(wo, bn), c_out)
     depthwise_conv2d_igemm_fwd_kernel[grid](
         xp, weight, bias if bias is not None else weight, y, table,
@@ -318,8 +320,8 @@ def _toeplitz_table(weight, taps, kh: int, kw: int, dw: int, bk: int, bn: int) -
     diff = torch.arange(bk, device=weight.device)[:, None] - torch.arange(bn, device=weight.device)[None, :]
     j = torch.div(diff, dw, rounding_mode="floor")
     band = (diff >= 0) & (diff % dw == 0) & (j < kw)
-    table = k[:, :, j.clamp(0, kw - 1)] * band.to(weight.dtype)
-    return table.contiguous()
+    table = torch.where(band, k[:, :, j.clamp(0, kw - 1)], torch.zeros((), dtype=k.dtype, device=k.device))
+    return table.contiguous()  # (not k * band: an Inf tap would turn the band's zeros into NaN)
 
 
 def _nchw_target(out: torch.Tensor) -> torch.Tensor:
@@ -450,6 +452,8 @@ def unsupported_reason_for(prob) -> Optional[str]:
         return f"dtype {prob.dtype} (implicit_gemm supports float32, float16, bfloat16)"
     if prob.stride != (1, 1):
         return f"stride {prob.stride} (implicit_gemm supports stride 1)"
+    if prob.c * prob.mult > 65535:
+        return f"{prob.c * prob.mult} output channels (the kernels' grids take at most 65535)"
     itemsize = torch.empty((), dtype=prob.dtype).element_size()
     ho, wo = (prob.h, prob.w) if prob.direction == "dgrad" else (prob.ho, prob.wo)
     if transposes(prob.kh, prob.kw, prob.dilation, ho, wo, itemsize) is None:
