@@ -23,10 +23,10 @@ from lkconv.testing import rel_error  # noqa: E402
 from lkconv.tools.bench import DTYPES, _geometry, flops, load_shapes  # noqa: E402
 
 CONFIGS = [implicit_gemm.IgemmConfig(bm, 0, w, st) for (bm, w), st in itertools.product(((64, 4), (128, 4), (128, 8)), (2, 3))]
-# narrower column blocks: a 51-wide band as a 128x64 Toeplitz tile spills registers at 4 warps (2.5 KB, sm_90,
-# benchmarks/kernel_resources.py-style compile) and gathers 64 weights per thread per kernel row
+# narrower column blocks: a 51-wide band as a 128x64 Toeplitz tile spills 328 B of registers at 4 warps (sm_90,
+# benchmarks/kernel_resources.py --igemm) and gathers 64 weights per thread per kernel row
 CONFIGS += [implicit_gemm.IgemmConfig(128, bn, w, 3) for bn, w in ((16, 4), (32, 4), (32, 8))]
-# tiles read from a prebuilt Toeplitz table (no gather; at eight warps the 51-wide band compiles without spills)
+# tiles read from a prebuilt Toeplitz table (no gather; the 51-wide band compiles without spills at 4 or 8 warps)
 CONFIGS += [implicit_gemm.IgemmConfig(128, bn, w, 3, "table") for bn, w in ((0, 4), (0, 8), (32, 8))]
 
 
