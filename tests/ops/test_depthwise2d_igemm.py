@@ -141,6 +141,8 @@ def test_tiles_fit_shared_memory():
     bm, stages = implicit_gemm._fit(128, 3, 128, 64, 4)  # float32, a 51-wide kernel
     assert (stages * bm * 128 + 2 * 128 * 64) * 4 <= implicit_gemm.SHARED_MEMORY_BUDGET and bm >= 64
     assert implicit_gemm._fit(128, 3, 64, 32, 2) == (128, 3)  # bf16, 31-wide: unchanged
+    bm, stages = implicit_gemm._fit(128, 3, 128, 64, 4, table=True)  # table tiles are pipelined too
+    assert (stages * bm * 128 + stages * 128 * 64) * 4 <= implicit_gemm.SHARED_MEMORY_BUDGET
 
 
 def _can_run(device):

@@ -230,9 +230,13 @@ SHARED_MEMORY_BUDGET = 160 * 1024
 MAX_BAND_TILE = 128 * 64  # BK x BN elements: the weight gradient keeps one such fp32 tile in registers
 
 
-def _fit(bm: int, stages: int, bk: int, bn: int, itemsize: int):
-    """(bm, stages) reduced until the pipelined input tiles and a Toeplitz tile fit SHARED_MEMORY_BUDGET."""
-    while (stages * bm * bk + 2 * bk * bn) * itemsize > SHARED_MEMORY_BUDGET and (stages > 1 or bm > 16):
+def _fit(bm: int, stages: int, bk: int, bn: int, itemsize: int, table: bool = False):
+    """(bm, stages) reduced until the pipelined input tiles and the Toeplitz tiles (gathered: two buffers; read
+    from a table: pipelined like the input) fit SHARED_MEMORY_BUDGET."""
+    def need(bm: int, stages: int) -> int:
+        return (stages * bm * bk + (stages if table else 2) * bk * bn) * itemsize
+
+    while need(bm, stages) > SHARED_MEMORY_BUDGET and (stages > 1 or bm > 16):
         if stages > 2 or (stages > 1 and bm <= 64):
             stages -= 1
         else:
@@ -289,7 +293,7 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
     bn, bk = _tiles(kw, dilation[1], wo)
     if cfg.bn:
         bn, bk = cfg.bn, max(16, triton.next_power_of_2(cfg.bn + (kw - 1) * dilation[1]))
-    bm, stages = _fit(cfg.bm, cfg.stages, bk, bn, x.element_size())
+    bm, stages = _fit(cfg.bm, cfg.stages, bk, bn, x.element_size(), cfg.toeplitz == "table")
     m = n * ho
     xp = _row_buffer(x, pad_t, pad_l, ho, wo, kh, kw, dilation, bn, bk)
     if cfg.toeplitz not in ("gather", "table"):
