@@ -7,7 +7,8 @@ Two algorithms behind one entry point:
 - "fused_fft": one Triton kernel per direction (:mod:`.fused_fft`), transforms of up to MAX_N points.
 
 "auto" measures both once per problem (shapes, causal, dtype, skip term, device; forward and backward when a
-gradient is wanted) and caches the winner like depthwise_conv2d's choices; on CPU it takes "fft".
+gradient is wanted) and caches the winner like depthwise_conv2d's choices; on CPU and under torch.compile it
+takes "fft".
 """
 from __future__ import annotations
 
@@ -84,7 +85,7 @@ def choose(x, k, D, causal: bool, algorithm: str) -> str:
         raise ValueError(f"algorithm='fused_fft' cannot serve this call: {why}")
     if algorithm != "auto":
         return algorithm
-    if why is not None or not x.is_cuda:
+    if why is not None or not x.is_cuda or torch.compiler.is_compiling():  # compiled graphs: torch.fft's ops
         return "fft"
     from ..autotune_cache import lookup, store
 

@@ -12,7 +12,7 @@ window reaches, and form the W shifted operands from the groups' elements in reg
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -414,7 +414,22 @@ def short_conv1d_silu_bwd(dy: Tensor, x: Tensor, w: Tensor, bias: Optional[Tenso
     return dz, part.sum(0) if bias is not None else None
 
 
+def _backward(dy: Tensor, x: Tensor, w: Tensor, bias: Optional[Tensor], causal: bool, activation: Optional[str]):
+    """(dx, dw in w's dtype, db in bias's dtype or None)."""
+    db = None
+    if activation == "silu":
+        dz, db = short_conv1d_silu_bwd(dy, x, w, bias, causal)
+    else:
+        dz = dy
+        if bias is not None:
+            db = dz.sum(dim=(0, 2), dtype=torch.float32)
+    dx, dw = short_conv1d_bwd(dz, x, w, causal)
+    return dx, dw.to(w.dtype), db.to(bias.dtype) if bias is not None else None
+
+
 class _ShortConv1d(torch.autograd.Function):
+    """Eager path: the Triton kernels without the custom ops' per-call dispatcher cost."""
+
     @staticmethod
     def forward(ctx, x, w, bias, causal, activation):
         ctx.save_for_backward(x, w, bias)
@@ -424,15 +439,47 @@ class _ShortConv1d(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy):
         x, w, bias = ctx.saved_tensors
-        db = None
-        if ctx.activation == "silu":
-            dz, db = short_conv1d_silu_bwd(dy, x, w, bias, ctx.causal)
-        else:
-            dz = dy
-            if bias is not None:
-                db = dz.sum(dim=(0, 2), dtype=torch.float32)
-        dx, dw = short_conv1d_bwd(dz, x, w, ctx.causal)
-        return dx, dw.to(w.dtype), db.to(bias.dtype) if bias is not None else None, None, None
+        dx, dw, db = _backward(dy, x, w, bias, ctx.causal, ctx.activation)
+        return dx, dw, db, None, None
+
+
+# Under torch.compile the kernels run as opaque custom ops (no graph break, no tracing into Triton).
+@torch.library.custom_op("lkconv::short_conv1d_fwd", mutates_args=())
+def _short_conv1d_fwd_op(x: Tensor, w: Tensor, bias: Optional[Tensor], causal: bool, silu: bool) -> Tensor:
+    return short_conv1d_fwd(x, w, bias, causal, silu)
+
+
+@_short_conv1d_fwd_op.register_fake
+def _(x, w, bias, causal, silu):
+    return torch.empty_like(x)
+
+
+@torch.library.custom_op("lkconv::short_conv1d_bwd", mutates_args=())
+def _short_conv1d_bwd_op(dy: Tensor, x: Tensor, w: Tensor, bias: Optional[Tensor], causal: bool,
+                         silu: bool) -> Tuple[Tensor, Tensor, Tensor]:
+    """(dx, dw, db); db is empty (0,) without a bias (custom ops return tensors only)."""
+    dx, dw, db = _backward(dy, x, w, bias, causal, "silu" if silu else None)
+    return dx, dw, db if db is not None else w.new_empty(0)
+
+
+@_short_conv1d_bwd_op.register_fake
+def _(dy, x, w, bias, causal, silu):
+    return torch.empty_like(x), torch.empty_like(w), w.new_empty(bias.shape[0] if bias is not None else 0)
+
+
+def _setup_context(ctx, inputs, output):
+    x, w, bias, causal, silu = inputs
+    ctx.save_for_backward(x, w, bias)
+    ctx.causal, ctx.silu, ctx.has_bias = causal, silu, bias is not None
+
+
+def _op_backward(ctx, dy):
+    x, w, bias = ctx.saved_tensors
+    dx, dw, db = _short_conv1d_bwd_op(dy, x, w, bias, ctx.causal, ctx.silu)
+    return dx, dw, db if ctx.has_bias else None, None, None
+
+
+_short_conv1d_fwd_op.register_autograd(_op_backward, setup_context=_setup_context)
 
 
 def short_conv1d(x: Tensor, w: Tensor, bias: Optional[Tensor] = None, causal: bool = True,
@@ -460,7 +507,9 @@ def short_conv1d(x: Tensor, w: Tensor, bias: Optional[Tensor] = None, causal: bo
             raise TypeError(f"{name} must match x's device and dtype ({x.device}, {x.dtype}), got ({t.device}, {t.dtype})")
     if bias is not None and bias.stride(0) != 1:
         bias = bias.contiguous()  # the kernels read bias[c] at unit stride
-    if can_launch(xc) and xc.dtype in SUPPORTED_DTYPES and xc.numel() > 0:
+    if torch.compiler.is_compiling() and can_launch(xc) and xc.dtype in SUPPORTED_DTYPES and xc.numel() > 0:
+        y = _short_conv1d_fwd_op(xc, w, bias, causal, activation == "silu")
+    elif can_launch(xc) and xc.dtype in SUPPORTED_DTYPES and xc.numel() > 0:
         y = _ShortConv1d.apply(xc, w, bias, causal, activation)
     else:
         y = short_conv1d_reference(xc, w, bias, causal, activation)
