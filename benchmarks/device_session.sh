@@ -112,10 +112,10 @@ G)
     step bench_bf16_nchw 270 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nchw --out "$OUT/bf16_nchw"
     ;;
 P)
-    step pytest_gpu 150 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_fused.py tests/ops/test_conv1d.py tests/ops/test_depthwise2d_igemm.py tests/tools/test_cli.py
-    step verify_conv1d 90 python -m lkconv verify --ops conv1d
-    step tune_long1d 200 python benchmarks/tune_long1d.py --shapes hyena_1k,hyena_4k --dtypes fp32,bf16 --warps 8 --block-rows 16,32,64 --json "$OUT/tune_long1d.json"
-    step bench_long 110 python -m lkconv bench --op long_conv1d --dtypes fp32,bf16 --out "$OUT/long1d"
+    step pytest_gpu 170 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_fused.py tests/ops/test_conv1d.py tests/ops/test_depthwise2d_igemm.py tests/tools/test_cli.py
+    step verify_conv1d 150 python -m lkconv verify --ops conv1d
+    step tune_long1d 150 python benchmarks/tune_long1d.py --shapes hyena_4k,hyena_1k --dtypes bf16,fp32 --warps 8 --block-rows 16,32,64 --json "$OUT/tune_long1d.json"
+    step bench_long 100 python -m lkconv bench --op long_conv1d --dtypes fp32,bf16 --out "$OUT/long1d"
     ;;
 Q)
     step verify 200 python -m lkconv verify --quick --jobs 15
