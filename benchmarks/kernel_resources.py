@@ -33,7 +33,8 @@ from lkconv.tools.bench import _geometry, load_shapes  # noqa: E402
 TARGET = GPUTarget("cuda", 90, 32)
 
 
-def resources(fn, pointers: dict, ints: dict, constexprs: dict, num_warps: int, num_stages: int = 1):
+def resources(fn, pointers: dict, ints: dict, constexprs: dict, num_warps: int, num_stages: int = 1,
+              maxnreg=None):
     """(registers, spill stack bytes, shared bytes) of fn compiled for TARGET with the given pointer types
     ({name: "*bf16"}), integer argument values and constexprs, specialized like a launch."""
     sig, const = dict(pointers), dict(constexprs)
@@ -45,8 +46,10 @@ def resources(fn, pointers: dict, ints: dict, constexprs: dict, num_warps: int, 
     sig.update({k: "constexpr" for k in const})
     divisible = list(pointers) + [n for n, v in ints.items() if v != 1 and v % 16 == 0]
     attrs = {(fn.arg_names.index(n),): [["tt.divisibility", 16]] for n in divisible}
-    kernel = triton.compile(ASTSource(fn, sig, const, attrs), target=TARGET,
-                            options={"num_warps": num_warps, "num_stages": num_stages})
+    options = {"num_warps": num_warps, "num_stages": num_stages}
+    if maxnreg:
+        options["maxnreg"] = maxnreg
+    kernel = triton.compile(ASTSource(fn, sig, const, attrs), target=TARGET, options=options)
     import triton.backends.nvidia as nv
 
     cubin = tempfile.mktemp(suffix=".cubin")
@@ -118,7 +121,8 @@ def fused_report(sizes, dtypes, block_rows, warps_list):
                             ("conv", fused_fft.long_conv1d_fused_kernel, conv_ptrs, conv_ints, conv_const),
                             ("dk", fused_fft.long_conv1d_fused_dk_kernel, dk_ptrs, dk_ints, dk_const)):
                         try:
-                            regs, stack, shared = resources(fn, ptrs, ints, const, warps)
+                            regs, stack, shared = resources(fn, ptrs, ints, const, warps,
+                                                            maxnreg=fused_fft._register_cap().get("maxnreg"))
                         except Exception as exc:  # noqa: BLE001 - reported, not fatal
                             print(f"{name:<6} {n:>5} {dt:<5} {bk:>3} {warps:>5}  {type(exc).__name__}: "
                                   f"{str(exc)[:120]}", flush=True)
