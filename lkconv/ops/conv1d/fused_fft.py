@@ -308,14 +308,15 @@ def _launch_conv(src, kf, D, out, in_shift, out_shift, r_in, r_out, conj, n1, n2
         src, kf, D if D is not None else kf, out, f1, f2, tw, bsz, length, in_shift, out_shift, per,
         src.stride(0), src.stride(1), out.stride(0), out.stride(1), D.stride(0) if D is not None else 0,
         N1=n1, N2=n2, R_IN=r_in, R_OUT=r_out, BK=bk, CONJ=conj, HAS_D=D is not None,
-        PREC=cfg.precision or _precision(dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages)
+        PREC=cfg.precision or _precision(dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+        **_register_cap())
     return out
 
 
 @functools.lru_cache(maxsize=1)
 def _register_cap() -> dict:
-    """maxnreg=255 for compiled launches where Triton's CUDA backend takes it: left to itself ptxas gives the
-    float32 dk kernel 32 registers and 11.6 KB of spills at 32768 points (4.9 KB with the cap;
+    """maxnreg=255 for both kernels' compiled launches where Triton's CUDA backend takes it: left to itself
+    ptxas gives the float32 dk kernel 32 registers and 11.6 KB of spills at 32768 points (4.9 KB with the cap;
     benchmarks/kernel_resources.py)."""
     if interpreting():
         return {}
