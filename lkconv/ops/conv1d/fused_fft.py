@@ -273,8 +273,8 @@ class FusedConfig:
 
     Defaults from `benchmarks/kernel_resources.py` (compiled for sm_90 without a GPU, specialized as launched):
     16-row blocks, eight warps and no software pipelining spill least (8192 points: none in bfloat16, 8 and
-    528 bytes in float32 split precision; 32768 points: 8-40 bytes in bfloat16, 1.3-11.6 KB in float32, where
-    32-row blocks or four warps spill up to 42 KB); not yet timed on a GPU."""
+    528 bytes in float32 split precision; 32768 points: 8-40 bytes in bfloat16, 1.3-4.9 KB in float32 with
+    the register cap, where 32-row blocks or four warps spill more); not yet timed on a GPU."""
 
     block_rows: int = 16
     num_warps: int = 8
