@@ -15,6 +15,8 @@
 #      and of the changes since session O (~9 min)
 #   Q: lkconv verify --quick; transposed implicit GEMM on slak_t.s1.long (sweep, bench); session O's
 #      GPU-only timings (~9 min)
+#   R: after P: the fused long_conv1d sweep widened (pipelining stages, fp16 precisions, sgconv_16k's 32768-point
+#      transforms) and the bench of the 1D ops through CUDA-graph replay (~9 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -116,6 +118,12 @@ P)
     step verify_conv1d 150 python -m lkconv verify --ops conv1d
     step tune_long1d 150 python benchmarks/tune_long1d.py --shapes hyena_4k,hyena_1k --dtypes bf16,fp32 --warps 8 --block-rows 16,32,64 --json "$OUT/tune_long1d.json"
     step bench_long 100 python -m lkconv bench --op long_conv1d --dtypes fp32,bf16 --out "$OUT/long1d"
+    ;;
+R)
+    step tune_long1d_stages 200 python benchmarks/tune_long1d.py --shapes hyena_4k,sgconv_16k --dtypes bf16,fp32 --warps 8 --block-rows 16,32 --stages 1,2 --json "$OUT/tune_long1d_stages.json"
+    step tune_long1d_fp16 120 python benchmarks/tune_long1d.py --shapes hyena_4k --dtypes fp16 --warps 8 --block-rows 16 --precisions tf32,tf32x3 --json "$OUT/tune_long1d_fp16.json"
+    step bench_long_graph 150 python -m lkconv bench --graph --op long_conv1d --dtypes fp32,bf16 --out "$OUT/long1d_graph"
+    step bench_short_graph 60 python -m lkconv bench --graph --op short_conv1d --out "$OUT/short1d_graph"
     ;;
 Q)
     step verify 200 python -m lkconv verify --quick --jobs 15

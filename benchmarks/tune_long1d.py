@@ -2,7 +2,7 @@
 precision and warp count, against torch.fft (lkconv's "fft" algorithm) and the plain rfft/irfft baseline.
 
     python benchmarks/tune_long1d.py [--shapes hyena_1k,hyena_4k,hyena_3000] [--dtypes fp32,bf16,fp16]
-        [--warps 4,8] [--block-rows 16,32] [--per 0,1] [--precisions tf32,tf32x3] [--json F]
+        [--warps 4,8] [--block-rows 16,32] [--stages 1,2] [--per 0,1] [--precisions tf32,tf32x3] [--json F]
 
 Errors: ||out - ref|| / ||ref|| against the same problem in float64 through torch.fft, for y, dx and dk.
 Bytes: x read and y written (forward); dy and x read, dx written (backward).
@@ -33,10 +33,11 @@ def _ms(fn):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--shapes", default="hyena_1k,hyena_4k,hyena_3000")
+    ap.add_argument("--shapes", default="hyena_1k,hyena_4k,hyena_3000,sgconv_16k")
     ap.add_argument("--dtypes", default="fp32,bf16,fp16")
     ap.add_argument("--warps", default="4,8")
     ap.add_argument("--block-rows", default="16,32")
+    ap.add_argument("--stages", default="1", help="software-pipelining stages of the block loop")
     ap.add_argument("--per", default="0", help="sequences per program (0: the default chunking)")
     ap.add_argument("--precisions", default=None, help="comma list of tl.dot precisions (default: each dtype's own)")
     ap.add_argument("--json", default=None)
@@ -61,11 +62,14 @@ def main():
             nbytes = 2 * x.numel() * x.element_size()
             print(f"{name} {dt}: torch.fft {t_fft:.3f} ms, plain baseline {t_plain:.3f} ms", flush=True)
             precs = args.precisions.split(",") if args.precisions else [fused_fft._precision(dtype)]
-            configs = [fused_fft.FusedConfig(block_rows=bk, num_warps=w, seqs_per_program=per, precision=prec)
+            configs = [fused_fft.FusedConfig(block_rows=bk, num_warps=w, num_stages=st, seqs_per_program=per,
+                                             precision=prec)
                        for prec in precs for w in map(int, args.warps.split(","))
-                       for bk in map(int, args.block_rows.split(",")) for per in map(int, args.per.split(","))]
+                       for bk in map(int, args.block_rows.split(",")) for st in map(int, args.stages.split(","))
+                       for per in map(int, args.per.split(","))]
             for cfg in configs:
-                label = f"{cfg.precision} bk{cfg.block_rows} w{cfg.num_warps} per{cfg.seqs_per_program}"
+                label = (f"{cfg.precision} bk{cfg.block_rows} w{cfg.num_warps} st{cfg.num_stages} "
+                         f"per{cfg.seqs_per_program}")
                 try:
                     y = fused_fft.fused_fwd(x, k, None, True, kf, cfg)
                     dx, dk, _ = fused_fft.fused_bwd(dy, x, k, None, True, kf, True, cfg)
@@ -83,10 +87,10 @@ def main():
                       f"dx {row['err_dx']:.1e} dk {row['err_dk']:.1e}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
-    print(f"\n{'shape':<11} {'dtype':<5} {'config':<24} {'fwd ms':>8} {'bwd ms':>8} {'plain fwd':>9} {'fwd x':>6} "
+    print(f"\n{'shape':<11} {'dtype':<5} {'config':<28} {'fwd ms':>8} {'bwd ms':>8} {'plain fwd':>9} {'fwd x':>6} "
           f"{'err y':>8} {'err dk':>8}")
     for r in rows:
-        print(f"{r['shape']:<11} {r['dtype']:<5} {r['config']:<24} {r['fwd_ms']:8.3f} {r['bwd_ms']:8.3f} "
+        print(f"{r['shape']:<11} {r['dtype']:<5} {r['config']:<28} {r['fwd_ms']:8.3f} {r['bwd_ms']:8.3f} "
               f"{r['plain_ms']:9.3f} {r['plain_ms'] / r['fwd_ms']:5.2f}x {r['err_y']:8.1e} {r['err_dk']:8.1e}")
 
 
