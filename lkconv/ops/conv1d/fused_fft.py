@@ -20,8 +20,8 @@ comes from a second kernel that sums each spectrum block over its batch chunk (g
 reduced and inverted with torch.fft (C transforms); dD = sum dy x rides along in its first block.
 
 Precision: float32 operands use split-precision ``tf32x3`` (plain ``tf32`` when PyTorch's
-``torch.backends.cuda.matmul.allow_tf32`` is set), float16 too; bfloat16 uses ``tf32`` (errors near 1e-3,
-well inside bfloat16's own rounding). Transforms of N = MIN_N .. MAX_N; longer problems use torch.fft.
+``torch.backends.cuda.matmul.allow_tf32`` is set), float16 too; bfloat16 uses ``tf32`` (a 10-bit mantissa,
+finer than bfloat16's own 7 bits). Transforms of N = MIN_N .. MAX_N; longer problems use torch.fft.
 """
 from __future__ import annotations
 
@@ -45,6 +45,10 @@ else:  # pragma: no cover
 SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 MIN_N = 256  # N1, N2 >= 16: the smallest tensor-core products
 MAX_N = 32768  # (512, 64) transforms: sequence and output rows of 256 x 64 per program
+MAX_N2 = 64  # the row transforms' F_N2 (N2 x N2 complex) is read whole by every block
+# Sequence and output rows a program holds (R x N2 each, float32): 256 x 64 compiles for sm_90 into 216 KB of
+# shared memory in float32 (benchmarks/kernel_resources.py); 512 x 64 needs 360 KB, more than any GPU has.
+MAX_ROW_ELEMENTS = 256 * 64
 
 
 if triton is not None:
@@ -207,14 +211,6 @@ def unsupported_reason(x: Tensor, k: Tensor, causal: bool = True) -> Optional[st
         return (f"L = {x.shape[-1]} needs {max(rows, rows_shifted)} rows of {n2} samples on chip "
                 f"(more than {MAX_ROW_ELEMENTS} elements: the kernels' shared memory would not fit)")
     return None
-
-
-# Sequence and output rows a program holds (R x N2 each, float32): 256 x 64 compiles for sm_90 into 216 KB of
-# shared memory in float32 (benchmarks/kernel_resources.py); 512 x 64 needs 360 KB, more than any GPU has.
-MAX_ROW_ELEMENTS = 256 * 64
-
-
-MAX_N2 = 64  # the row transforms' F_N2 (N2 x N2 complex) is read whole by every block
 
 
 def _factors(n: int) -> Tuple[int, int]:
