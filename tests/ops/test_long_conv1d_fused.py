@@ -60,11 +60,13 @@ def test_fused_long_conv1d_batch_chunks(b, c, device):
     _check(b, c, 200, 60, True, True, torch.float32, device)
 
 
+@pytest.mark.parametrize("length", [333, 4096])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_fused_long_conv1d_low_precision(dtype, device):
+def test_fused_long_conv1d_low_precision(dtype, length, device):
+    """16-bit inputs through tf32 (bf16) and tf32x3 (fp16) products, up to 8192-point transforms."""
     if not _runs_here(device):
         pytest.skip("the fused kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
-    _check(2, 3, 333, 333, True, True, dtype, device)
+    _check(2, 3, length, length, True, True, dtype, device)
 
 
 def test_fused_long_conv1d_strided_input(device):
