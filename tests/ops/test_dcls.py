@@ -32,12 +32,23 @@ def _params(shape, version, dtype=torch.float64, spread=None):
     return weight, P, SIG
 
 
-def _ref(weight, P, SIG, dks, version, grad):
-    """float64 kernel and autograd gradients of the reference."""
-    args = [t.detach().double().requires_grad_() for t in (weight, P) + ((SIG,) if SIG is not None else ())]
+def _ref(weight, P, SIG, dks, version, grad, dtype=torch.float64):
+    """The reference kernel and its autograd gradients, computed in dtype (float64: the ground truth)."""
+    args = [t.detach().to(dtype).requires_grad_() for t in (weight, P) + ((SIG,) if SIG is not None else ())]
     kern = dcls_construct_kernel2d_reference(args[0], args[1], args[2] if SIG is not None else None, dks, version)
-    grads = torch.autograd.grad(kern, args, grad.double())
+    grads = torch.autograd.grad(kern, args, grad.to(dtype))
     return kern.detach(), grads
+
+
+def _assert_float32_grads(grads, grads_ref, grads_ref32, tol):
+    """Each float32 gradient within tol of the float64 one, relative to its size, plus ten times the error of
+    the plain-PyTorch reference run in float32 on the same inputs: sums that cancel (one element's dweight of
+    12 terms ~1 summing to ~0.003; v1's dP, nearly zero where normalization cancels the shift) are no more
+    accurate than float32 itself allows."""
+    for name, a, r, r32 in zip(("dweight", "dP", "dSIG"), grads, grads_ref, grads_ref32):
+        err = (a.detach().double().cpu() - r).norm()
+        floor = (r32.double() - r).norm()
+        assert err <= tol * r.norm() + 10 * floor, f"{name}: {err:.2e} vs {tol * r.norm():.2e} + 10 x {floor:.2e}"
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -79,11 +90,8 @@ def test_triton_fwd_bwd_float32(version, shape, device):
         grads = triton_construct.construct2d_bwd(dev[3], dev[0], dev[1], dev[2], dks, version)
     assert kern.shape == (o, i, *dks) and kern.dtype == torch.float32
     assert rel_error(kern, kern_ref) < 1e-5, "kernel"
-    assert rel_error(grads[0], grads_ref[0]) < 1e-5, "dweight"
-    assert rel_error(grads[1], grads_ref[1]) < 3e-5, "dP"
-    if SIG is not None:
-        assert rel_error(grads[2], grads_ref[2]) < 3e-5, "dSIG"
-    else:
+    _assert_float32_grads(grads, grads_ref, _ref(weight, P, SIG, dks, version, grad, torch.float32)[1], 3e-5)
+    if SIG is None:
         assert grads[2] is None
 
 
@@ -124,8 +132,8 @@ def test_public_op_autograd(version, device):
         kern = dcls_construct_kernel2d(*leaves, shape[3], version)
         kern.backward(grad.to(device))
     assert rel_error(kern, kern_ref) < 1e-5, "kernel"
-    for name, leaf, ref in zip(("weight", "P", "SIG"), leaves, grads_ref):
-        assert rel_error(leaf.grad, ref) < 3e-5, f"grad of {name}"
+    grads_ref32 = _ref(weight, P, SIG, shape[3], version, grad, torch.float32)[1]
+    _assert_float32_grads([t.grad for t in leaves if t is not None], grads_ref, grads_ref32, 3e-5)
 
 
 def test_public_op_frozen_positions(device):
@@ -137,7 +145,7 @@ def test_public_op_frozen_positions(device):
     p = P.to(device)
     dcls_construct_kernel2d(w, p, SIG.to(device), 5, "gauss").backward(grad.to(device))
     assert p.grad is None
-    assert rel_error(w.grad, grads_ref[0]) < 1e-5
+    _assert_float32_grads([w.grad], grads_ref[:1], _ref(weight, P, SIG, (5, 5), "gauss", grad, torch.float32)[1], 1e-5)
 
 
 @pytest.mark.parametrize("version", ["v0", "max"])
