@@ -12,11 +12,11 @@ takes "fft".
 """
 from __future__ import annotations
 
-import os
 from typing import Optional
 
 import torch
 
+from ..depthwise2d.dispatch import _autotune_enabled, _median_ms
 from ..depthwise2d.fft import next_fast_len
 from . import fused_fft
 
@@ -43,9 +43,7 @@ _RUN = {"fft": _long_conv1d_torch, "fused_fft": _long_conv1d_fused}
 
 
 def _step_ms(fn, x, k, D, causal, grad: bool) -> float:
-    """Median milliseconds of one call (with its backward when grad) over a few repetitions."""
-    import statistics
-
+    """Median milliseconds of one call (with its backward when grad), timed like depthwise_conv2d's candidates."""
     leaves = [t.detach().requires_grad_(grad and t.requires_grad) if t is not None else None for t in (x, k, D)]
     gen = torch.Generator(device=x.device)
     gen.manual_seed(0)  # the caller's random stream is left alone
@@ -58,16 +56,7 @@ def _step_ms(fn, x, k, D, causal, grad: bool) -> float:
             if wanted:
                 torch.autograd.grad(y, wanted, dy)
 
-    step()
-    times = []
-    for _ in range(5):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        step()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
+    return _median_ms(step)
 
 
 def choice_key(x, k, D, causal: bool, grad: bool) -> str:
@@ -96,7 +85,7 @@ def choose(x, k, D, causal: bool, algorithm: str) -> str:
         return hit["algorithm"]
     if torch.cuda.is_current_stream_capturing():  # nothing can be timed inside a CUDA-graph capture
         return "fft"
-    if os.environ.get("LKCONV_AUTOTUNE", "1").strip().lower() in ("0", "false", "off", "no"):
+    if not _autotune_enabled():
         return "fft"  # without measuring, the algorithm whose speed is known
     times = {}
     for name, fn in _RUN.items():
