@@ -50,7 +50,7 @@ def test_implicit_gemm_forward_and_input_gradient_match_reference(layout, bm, de
     dilation and bias, every input layout, against float64."""
     if not _can_run(device):
         pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
-    from lkconv.ops.depthwise2d import implicit_gemm, reference
+    from lkconv.ops.depthwise2d import implicit_gemm
 
     torch.manual_seed(0)
     cfg = implicit_gemm.IgemmConfig(bm=bm)
@@ -62,13 +62,21 @@ def test_implicit_gemm_forward_and_input_gradient_match_reference(layout, bm, de
     w = torch.randn(4, 1, 3, 5, device=device)
     b = torch.randn(4, device=device)
     for stride, pad, dil in (((1, 1), (2, 2, 1, 1), (2, 1)), ((1, 1), (0, 0, 6, 6), (1, 1))):
-        yr = reference.depthwise_conv2d_fwd_torch(x.double(), w.double(), b.double(), stride, pad, dil)
-        y = implicit_gemm.conv_fwd(x, w, b, stride, pad, dil, torch.full(yr.shape, float("nan"), device=device), cfg)
-        assert (y.double() - yr).abs().max() < 1e-4
-        dy = torch.randn_like(y)
-        dx = implicit_gemm.conv_dgrad(dy, x.shape, w, stride, pad, dil, torch.full_like(x, float("nan")), cfg)
-        dxr = reference.depthwise_conv2d_dgrad_torch(dy.double(), x.double(), w.double(), stride, pad, dil)
-        assert (dx.double() - dxr).abs().max() < 1e-4
+        _check_fwd_and_dgrad(x, w, b, stride, pad, dil, cfg)
+
+
+def _check_fwd_and_dgrad(x, w, b, stride, pad, dil, cfg):
+    """implicit_gemm's forward and input gradient (into NaN-filled outputs) against float64, max error 1e-4."""
+    from lkconv.ops.depthwise2d import implicit_gemm, reference
+
+    yr = reference.depthwise_conv2d_fwd_torch(x.double(), w.double(), b.double(), stride, pad, dil)
+    y = implicit_gemm.conv_fwd(x, w, b, stride, pad, dil, torch.full(yr.shape, float("nan"), device=x.device), cfg)
+    assert (y.double() - yr).abs().max() < 1e-4
+    dy = torch.randn_like(y)
+    dx = implicit_gemm.conv_dgrad(dy, x.shape, w, stride, pad, dil, torch.full_like(x, float("nan")), cfg)
+    dxr = reference.depthwise_conv2d_dgrad_torch(dy.double(), x.double(), w.double(), stride, pad, dil)
+    assert (dx.double() - dxr).abs().max() < 1e-4
+    return y
 
 
 @pytest.mark.parametrize("toeplitz", ["gather", "table"])
@@ -77,20 +85,14 @@ def test_toeplitz_tiles_from_a_table_or_gathered(toeplitz, device):
     read from a prebuilt table and gathered in the loop, against float64."""
     if not _can_run(device):
         pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
-    from lkconv.ops.depthwise2d import implicit_gemm, reference
+    from lkconv.ops.depthwise2d import implicit_gemm
 
     cfg = implicit_gemm.IgemmConfig(bm=16, bn=16, toeplitz=toeplitz)
     x = torch.randn(2, 2, 10, 21, device=device)
     w = torch.randn(4, 1, 3, 7, device=device)
     b = torch.randn(4, device=device)
     stride, pad, dil = (1, 1), (2, 2, 6, 6), (2, 2)
-    yr = reference.depthwise_conv2d_fwd_torch(x.double(), w.double(), b.double(), stride, pad, dil)
-    y = implicit_gemm.conv_fwd(x, w, b, stride, pad, dil, torch.full(yr.shape, float("nan"), device=device), cfg)
-    assert (y.double() - yr).abs().max() < 1e-4
-    dy = torch.randn_like(y)
-    dx = implicit_gemm.conv_dgrad(dy, x.shape, w, stride, pad, dil, torch.full_like(x, float("nan")), cfg)
-    dxr = reference.depthwise_conv2d_dgrad_torch(dy.double(), x.double(), w.double(), stride, pad, dil)
-    assert (dx.double() - dxr).abs().max() < 1e-4
+    y = _check_fwd_and_dgrad(x, w, b, stride, pad, dil, cfg)
     with pytest.raises(ValueError, match="toeplitz"):
         implicit_gemm.conv_fwd(x, w, b, stride, pad, dil, torch.empty_like(y), implicit_gemm.IgemmConfig(toeplitz="x"))
 
