@@ -17,6 +17,7 @@
 #      GPU-only timings (~9 min)
 #   R: after P: the fused long_conv1d sweep widened (pipelining stages, fp16 precisions, sgconv_16k's 32768-point
 #      transforms) and the bench of the 1D ops through CUDA-graph replay (~9 min)
+#   S: after a fused long_conv1d change: its GPU op tests, then the tile/pair/precision sweep on hyena_4k (~8 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -130,6 +131,11 @@ Q)
     step tune_igemm_slak 60 python benchmarks/tune_igemm.py --shapes slak_t.s1.long,slak_t.s1.wide --dtypes bf16
     step bench_slak 100 python -m lkconv bench --jobs 15 --dtypes fp32,bf16 --layouts nchw,nhwc --shapes slak_t.s1.long --out "$OUT/slak"
     step bench_graph 200 python -m lkconv bench --graph --jobs 15 --dtypes fp32,bf16 --layouts nchw --out "$OUT/graph"
+    ;;
+S)
+    step pytest_fused 150 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_fused.py
+    step tune_bf16 200 python benchmarks/tune_long1d.py --shapes hyena_4k --dtypes bf16 --warps 8 --block-rows 16,32 --pairs 1,2 --precisions tf32,bf16 --json "$OUT/tune_bf16.json"
+    step tune_fp32 150 python benchmarks/tune_long1d.py --shapes hyena_4k --dtypes fp32 --warps 4,8 --block-rows 16,32 --pairs 1,2 --json "$OUT/tune_fp32.json"
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"

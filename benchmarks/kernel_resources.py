@@ -13,6 +13,7 @@ kernel keeps part of its working set in local memory. These are compile facts, n
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import re
 import subprocess
@@ -92,43 +93,42 @@ def igemm_report(warps_list):
                       f"{'table' if table else 'gather':<6} {warps:>5} {regs:>5} {stack:>8} {shared:>9}", flush=True)
 
 
-def fused_report(sizes, dtypes, block_rows, warps_list):
+def fused_report(sizes, dtypes, block_rows, warps_list, pairs_list, precisions=None):
     """Both fused kernels, causal with Lk = L = N/2 (batch 16, 768 channels as hyena_4k)."""
     ptr = {"fp32": "*fp32", "bf16": "*bf16"}
-    print(f"{'kernel':<6} {'N':>5} {'dtype':<5} {'BK':>3} {'warps':>5} {'regs':>5} {'spill B':>8} {'shared B':>9}")
+    print(f"{'kernel':<6} {'N':>5} {'dtype':<5} {'prec':<6} {'BK':>3} {'P':>2} {'warps':>5} {'regs':>5} "
+          f"{'spill B':>8} {'shared B':>9}")
+    b, c = 16, 768
     for n in sizes:
         length = n // 2
         _, n1, n2, shift, rows, rows_shifted = fused_fft._geometry(length, length, True)
-        b, c = 16, 768
         for dt in dtypes:
-            prec = "tf32" if dt == "bf16" else "tf32x3"
-            for bk in block_rows:
+            precs = precisions or ["tf32" if dt == "bf16" else "tf32x3"]
+            for prec, bk, p, warps in itertools.product(precs, block_rows, pairs_list, warps_list):
                 if bk > n1:
                     continue
-                for warps in warps_list:
-                    conv_ptrs = {p: ptr[dt] if p in ("in_ptr", "out_ptr") else "*fp32"
-                                 for p in ("in_ptr", "kf_ptr", "d_ptr", "out_ptr", "f1_ptr", "f2_ptr", "tw_ptr")}
-                    conv_ints = dict(B=b, L=length, IN_SHIFT=0, OUT_SHIFT=shift, B_PER_PROG=b, sib=c * length,
-                                     sic=length, sob=c * length, soc=length, sd=1)
-                    conv_const = dict(N1=n1, N2=n2, R_IN=rows, R_OUT=rows_shifted, BK=bk, CONJ=False, HAS_D=True,
-                                      PREC=prec)
-                    dk_ptrs = {p: ptr[dt] if p in ("x_ptr", "dy_ptr") else "*fp32"
-                               for p in ("x_ptr", "dy_ptr", "sp_ptr", "dd_ptr", "f1_ptr", "f2_ptr", "tw_ptr")}
-                    dk_ints = dict(B=b, C=c, L=length, shift=shift, B_PER_PROG=b, sxb=c * length, sxc=length,
-                                   syb=c * length, syc=length)
-                    dk_const = dict(N1=n1, N2=n2, R_X=rows, R_DY=rows_shifted, BK=bk, HAS_D=True, PREC=prec)
-                    for name, fn, ptrs, ints, const in (
-                            ("conv", fused_fft.long_conv1d_fused_kernel, conv_ptrs, conv_ints, conv_const),
-                            ("dk", fused_fft.long_conv1d_fused_dk_kernel, dk_ptrs, dk_ints, dk_const)):
-                        try:
-                            regs, stack, shared = resources(fn, ptrs, ints, const, warps,
-                                                            maxnreg=fused_fft._register_cap().get("maxnreg"))
-                        except Exception as exc:  # noqa: BLE001 - reported, not fatal
-                            print(f"{name:<6} {n:>5} {dt:<5} {bk:>3} {warps:>5}  {type(exc).__name__}: "
-                                  f"{str(exc)[:120]}", flush=True)
-                            continue
-                        print(f"{name:<6} {n:>5} {dt:<5} {bk:>3} {warps:>5} {regs:>5} {stack:>8} {shared:>9}",
-                              flush=True)
+                conv = (fused_fft.long_conv1d_fused_kernel,
+                        {a: ptr[dt] if a in ("in_ptr", "out_ptr") else "*fp32"
+                         for a in ("in_ptr", "kf_ptr", "d_ptr", "out_ptr", "f1_ptr", "f2_ptr", "tw_ptr")},
+                        dict(B=b, L=length, IN_SHIFT=0, OUT_SHIFT=shift, GROUPS_PER_PROG=2, sib=c * length,
+                             sic=length, sob=c * length, soc=length, sd=1),
+                        dict(N1=n1, N2=n2, R_IN=rows, R_OUT=rows_shifted, BK=bk, P=p, CONJ=False, HAS_D=True,
+                             PREC=prec))
+                dk = (fused_fft.long_conv1d_fused_dk_kernel,
+                      {a: ptr[dt] if a in ("x_ptr", "dy_ptr") else "*fp32"
+                       for a in ("x_ptr", "dy_ptr", "sp_ptr", "dd_ptr", "f1_ptr", "f2_ptr", "tw_ptr")},
+                      dict(B=b, C=c, L=length, shift=shift, GROUPS_PER_PROG=2, sxb=c * length, sxc=length,
+                           syb=c * length, syc=length),
+                      dict(N1=n1, N2=n2, R_X=rows, R_DY=rows_shifted, BK=bk, P=p, HAS_D=True, PREC=prec))
+                for name, (fn, ptrs, ints, const) in (("conv", conv), ("dk", dk)):
+                    head = f"{name:<6} {n:>5} {dt:<5} {prec:<6} {bk:>3} {p:>2} {warps:>5}"
+                    try:
+                        regs, stack, shared = resources(fn, ptrs, ints, const, warps,
+                                                        maxnreg=fused_fft._register_cap().get("maxnreg"))
+                    except Exception as exc:  # noqa: BLE001 - reported, not fatal
+                        print(f"{head}  {type(exc).__name__}: {str(exc)[:120]}", flush=True)
+                        continue
+                    print(f"{head} {regs:>5} {stack:>8} {shared:>9}", flush=True)
 
 
 def main():
@@ -138,13 +138,16 @@ def main():
     ap.add_argument("--block-rows", default="16,32")
     ap.add_argument("--warps", default="4,8")
     ap.add_argument("--dtypes", default="fp32,bf16")
+    ap.add_argument("--pairs", default="1,2")
+    ap.add_argument("--precisions", default=None, help="tl.dot precisions (default: tf32 for bf16, else tf32x3)")
     args = ap.parse_args()
     warps = [int(w) for w in args.warps.split(",")]
     if args.igemm:
         igemm_report(warps)
     else:
         fused_report([int(v) for v in args.sizes.split(",")], args.dtypes.split(","),
-                     [int(v) for v in args.block_rows.split(",")], warps)
+                     [int(v) for v in args.block_rows.split(",")], warps, [int(v) for v in args.pairs.split(",")],
+                     args.precisions.split(",") if args.precisions else None)
 
 
 if __name__ == "__main__":

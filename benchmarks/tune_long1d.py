@@ -38,7 +38,8 @@ def main():
     ap.add_argument("--warps", default="4,8")
     ap.add_argument("--block-rows", default="16,32")
     ap.add_argument("--stages", default="1", help="software-pipelining stages of the block loop")
-    ap.add_argument("--per", default="0", help="sequences per program (0: the default chunking)")
+    ap.add_argument("--per", default="0", help="groups of sequences per program (0: the default chunking)")
+    ap.add_argument("--pairs", default="1", help="sequence pairs transformed together (powers of two)")
     ap.add_argument("--precisions", default=None, help="comma list of tl.dot precisions (default: each dtype's own)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
@@ -62,14 +63,14 @@ def main():
             nbytes = 2 * x.numel() * x.element_size()
             print(f"{name} {dt}: torch.fft {t_fft:.3f} ms, plain baseline {t_plain:.3f} ms", flush=True)
             precs = args.precisions.split(",") if args.precisions else [fused_fft._precision(dtype)]
-            configs = [fused_fft.FusedConfig(block_rows=bk, num_warps=w, num_stages=st, seqs_per_program=per,
-                                             precision=prec)
+            configs = [fused_fft.FusedConfig(block_rows=bk, pairs=pr, num_warps=w, num_stages=st,
+                                             groups_per_program=per, precision=prec)
                        for prec in precs for w in map(int, args.warps.split(","))
                        for bk in map(int, args.block_rows.split(",")) for st in map(int, args.stages.split(","))
-                       for per in map(int, args.per.split(","))]
+                       for per in map(int, args.per.split(",")) for pr in map(int, args.pairs.split(","))]
             for cfg in configs:
-                label = (f"{cfg.precision} bk{cfg.block_rows} w{cfg.num_warps} st{cfg.num_stages} "
-                         f"per{cfg.seqs_per_program}")
+                label = (f"{cfg.precision} bk{cfg.block_rows} p{cfg.pairs} w{cfg.num_warps} st{cfg.num_stages} "
+                         f"per{cfg.groups_per_program}")
                 try:
                     y = fused_fft.fused_fwd(x, k, None, True, kf, cfg)
                     dx, dk, _ = fused_fft.fused_bwd(dy, x, k, None, True, kf, True, cfg)

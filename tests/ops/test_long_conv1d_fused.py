@@ -138,10 +138,10 @@ def test_fused_long_conv1d_mixed_dtypes_and_strided_skip(device):
 
 
 @pytest.mark.parametrize("per", [1, 2, 3])
-@pytest.mark.parametrize("block_rows", [16, 32])
-def test_fused_kernel_configs(per, block_rows, device):
-    """Sequences per program (a chunk past the batch's end included) and spectrum blocks, set explicitly as
-    the GPU's defaults give other values."""
+@pytest.mark.parametrize("block_rows,pairs", [(16, 1), (32, 1), (16, 2), (16, 4)])
+def test_fused_kernel_configs(per, block_rows, pairs, device):
+    """Groups per program (a chunk past the batch's end included), spectrum blocks and sequence pairs per group
+    (an odd batch leaves a pair half empty), set explicitly as the GPU's defaults give other values."""
     if not _runs_here(device):
         pytest.skip("the fused kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
     b, c, length, lk = 5, 2, 700, 300
@@ -149,7 +149,7 @@ def test_fused_kernel_configs(per, block_rows, device):
     k = torch.randn(c, lk, device=device) / lk ** 0.5
     D = torch.randn(c, device=device)
     dy = torch.randn(b, c, length, device=device)
-    cfg = fused_fft.FusedConfig(block_rows=block_rows, seqs_per_program=per)
+    cfg = fused_fft.FusedConfig(block_rows=block_rows, pairs=pairs, groups_per_program=per)
     kf = fused_fft.kernel_spectrum(k, fused_fft.transform_size(length, lk))
     with poison_outputs():
         y = fused_fft.fused_fwd(x, k, D, True, kf, cfg)

@@ -54,140 +54,177 @@ MAX_ROW_ELEMENTS = 256 * 64
 if triton is not None:
 
     @triton.jit
-    def _cmul(ar, ai, br, bi):
-        return ar * br - ai * bi, ar * bi + ai * br
+    def _mm(a, b, PREC: tl.constexpr):
+        """a @ b, float32 accumulation; PREC "bf16" rounds both operands to bfloat16 first."""
+        if PREC == "bf16":
+            return tl.dot(a.to(tl.bfloat16), b.to(tl.bfloat16))
+        else:
+            return tl.dot(a, b, input_precision=PREC)
 
     @triton.jit
-    def _sequence_rows(src, L, shift, row0, N2: tl.constexpr, R: tl.constexpr):
-        """[R, N2] float32: rows row0 .. row0 + R - 1 of the (N1, N2) view of s[n] = src[n - shift] (zero
-        outside [0, L))."""
-        t = (row0 + tl.arange(0, R))[:, None] * N2 + tl.arange(0, N2)[None, :] - shift
-        return tl.load(src + t, mask=(t >= 0) & (t < L), other=0.0).to(tl.float32)
+    def _cmm(ar, ai, br, bi, PREC: tl.constexpr):
+        """(ar + i ai) @ (br + i bi) in three real products (Karatsuba): real = ar br - ai bi,
+        imaginary = (ar + ai)(br + bi) - ar br - ai bi. A loop-invariant right factor costs three operand
+        copies (br, bi, br + bi) whatever the sign of the left one."""
+        m1 = _mm(ar, br, PREC)
+        m2 = _mm(ai, bi, PREC)
+        return m1 - m2, _mm(ar + ai, br + bi, PREC) - m1 - m2
 
     @triton.jit
-    def _spectrum_block(v, row0, k0, f1_ptr, f2_ptr, tw_ptr,
-                        N1: tl.constexpr, N2: tl.constexpr, R: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr):
-        """Rows k1 = k0 .. k0 + BK - 1 of the [k1, k2] spectrum X[k1 + N1*k2] of the sequence whose only nonzero
-        rows row0 .. row0 + R - 1 are v: (real, imaginary) [BK, N2]."""
+    def _pair_rows(src, b0, B, L, shift, row0, sb, N2: tl.constexpr, R: tl.constexpr, P: tl.constexpr):
+        """([R, P*N2] float32) x 2: rows row0 .. row0 + R - 1 of the (N1, N2) views of s_j[n] = src_j[n - shift]
+        (zero outside [0, L)) side by side, for sequences j = b0 + p (real part) and b0 + P + p (imaginary part),
+        p = column // N2; sequences past B are zero. src is the channel's base, sb the batch stride."""
+        col = tl.arange(0, P * N2)
+        t = (row0 + tl.arange(0, R))[:, None] * N2 + (col % N2)[None, :] - shift
+        ok = (t >= 0) & (t < L)
+        br = b0 + col // N2
+        bi = br + P
+        re = tl.load(src + br[None, :].to(tl.int64) * sb + t, mask=ok & (br < B)[None, :], other=0.0)
+        im = tl.load(src + bi[None, :].to(tl.int64) * sb + t, mask=ok & (bi < B)[None, :], other=0.0)
+        return re.to(tl.float32), im.to(tl.float32)
+
+    @triton.jit
+    def _rowwise(ar, ai, cr, ci, BK: tl.constexpr, P: tl.constexpr, N2: tl.constexpr):
+        """(ar + i ai) * (cr + i ci) for a [BK*P, N2] or [BK, P*N2] block and a [BK, N2] factor c that every
+        sequence p shares: the product as [BK*P, N2]."""
+        ar = tl.reshape(ar, (BK, P, N2))
+        ai = tl.reshape(ai, (BK, P, N2))
+        cr = cr[:, None, :]
+        ci = ci[:, None, :]
+        return tl.reshape(ar * cr - ai * ci, (BK * P, N2)), tl.reshape(ar * ci + ai * cr, (BK * P, N2))
+
+    @triton.jit
+    def _spectrum_block(zr, zi, row0, k0, f1_ptr, f2_ptr, tw_ptr, N1: tl.constexpr, N2: tl.constexpr,
+                        R: tl.constexpr, BK: tl.constexpr, P: tl.constexpr, PREC: tl.constexpr):
+        """Spectrum rows k1 = k0 .. k0 + BK - 1 of the P complex sequences whose only nonzero rows row0 ..
+        row0 + R - 1 are (zr, zi) [R, P*N2]: (real, imaginary) [BK*P, N2], row k1*P + p holding X_p[k1, :]."""
         k1 = k0 + tl.arange(0, BK)
         n1 = row0 + tl.arange(0, R)
         n2 = tl.arange(0, N2)
         f = f1_ptr + k1[:, None] * N1 + n1[None, :]  # F_N1[k1, n1]
         f_ok = (n1 < N1)[None, :]
-        ar = tl.dot(tl.load(f, mask=f_ok, other=0.0), v, input_precision=PREC)
-        ai = tl.dot(tl.load(f + N1 * N1, mask=f_ok, other=0.0), v, input_precision=PREC)
+        ar, ai = _cmm(tl.load(f, mask=f_ok, other=0.0), tl.load(f + N1 * N1, mask=f_ok, other=0.0), zr, zi, PREC)
         tw = tw_ptr + k1[:, None] * N2 + n2[None, :]
-        br, bi = _cmul(ar, ai, tl.load(tw), tl.load(tw + N1 * N2))
+        br, bi = _rowwise(ar, ai, tl.load(tw), tl.load(tw + N1 * N2), BK, P, N2)
         f2 = f2_ptr + n2[:, None] * N2 + n2[None, :]
-        f2r = tl.load(f2)
-        f2i = tl.load(f2 + N2 * N2)
-        xr = tl.dot(br, f2r, input_precision=PREC) - tl.dot(bi, f2i, input_precision=PREC)
-        xi = tl.dot(br, f2i, input_precision=PREC) + tl.dot(bi, f2r, input_precision=PREC)
-        return xr, xi
+        return _cmm(br, bi, tl.load(f2), tl.load(f2 + N2 * N2), PREC)
 
     @triton.jit
-    def _inverse_block(yr, yi, k0, row0, f1_ptr, f2_ptr, tw_ptr,
-                       N1: tl.constexpr, N2: tl.constexpr, R: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr):
-        """The share of spectrum rows k0 .. k0 + BK - 1 (yr, yi: [BK, N2]) in rows row0 .. row0 + R - 1 of the
-        (N1, N2) view of N * Re(IDFT(Y)): [R, N2]. Rows past N1 get nothing."""
+    def _inverse_block(yr, yi, k0, row0, f1_ptr, f2_ptr, tw_ptr, N1: tl.constexpr, N2: tl.constexpr,
+                       R: tl.constexpr, BK: tl.constexpr, P: tl.constexpr, PREC: tl.constexpr):
+        """The share of spectrum rows k0 .. k0 + BK - 1 ((yr, yi) [BK*P, N2] as _spectrum_block returns them) in
+        rows row0 .. row0 + R - 1 of the (N1, N2) views of N * IDFT(Y_p): (real, imaginary) [R, P*N2]. Rows past
+        N1 get nothing."""
         n2 = tl.arange(0, N2)
         f2 = f2_ptr + n2[:, None] * N2 + n2[None, :]
-        f2r = tl.load(f2)
-        f2i = tl.load(f2 + N2 * N2)
-        cr = tl.dot(yr, f2r, input_precision=PREC) + tl.dot(yi, f2i, input_precision=PREC)  # Y @ conj(F_N2)
-        ci = tl.dot(yi, f2r, input_precision=PREC) - tl.dot(yr, f2i, input_precision=PREC)
+        cr, ci = _cmm(yr, -yi, tl.load(f2), tl.load(f2 + N2 * N2), PREC)  # Y @ conj(F_N2) = conj(conj(Y) @ F_N2)
         k1 = k0 + tl.arange(0, BK)
         tw = tw_ptr + k1[:, None] * N2 + n2[None, :]
-        tr = tl.load(tw)
-        ti = tl.load(tw + N1 * N2)
-        dr = cr * tr + ci * ti  # times conj(T)
-        di = ci * tr - cr * ti
+        dr, di = _rowwise(cr, -ci, tl.load(tw), -tl.load(tw + N1 * N2), BK, P, N2)  # times conj(T)
         n1 = row0 + tl.arange(0, R)
-        g = f1_ptr + n1[:, None] * N1 + k1[None, :]  # conj(F_N1)[n1, k1] = F_N1[k1, n1]^* (F_N1 is symmetric)
+        g = f1_ptr + n1[:, None] * N1 + k1[None, :]  # F_N1 is symmetric: F_N1[n1, k1] = F_N1[k1, n1]
         g_ok = (n1 < N1)[:, None]
-        return (tl.dot(tl.load(g, mask=g_ok, other=0.0), dr, input_precision=PREC)
-                + tl.dot(tl.load(g + N1 * N1, mask=g_ok, other=0.0), di, input_precision=PREC))
+        return _cmm(tl.load(g, mask=g_ok, other=0.0), -tl.load(g + N1 * N1, mask=g_ok, other=0.0),
+                    tl.reshape(dr, (BK, P * N2)), tl.reshape(di, (BK, P * N2)), PREC)
 
     @triton.jit
     def long_conv1d_fused_kernel(
         in_ptr, kf_ptr, d_ptr, out_ptr, f1_ptr, f2_ptr, tw_ptr,
-        B, L, IN_SHIFT, OUT_SHIFT, B_PER_PROG, sib, sic, sob, soc, sd,
+        B, L, IN_SHIFT, OUT_SHIFT, GROUPS_PER_PROG, sib, sic, sob, soc, sd,
         N1: tl.constexpr, N2: tl.constexpr, R_IN: tl.constexpr, R_OUT: tl.constexpr, BK: tl.constexpr,
-        CONJ: tl.constexpr, HAS_D: tl.constexpr, PREC: tl.constexpr,
+        P: tl.constexpr, CONJ: tl.constexpr, HAS_D: tl.constexpr, PREC: tl.constexpr,
     ):
         """out[b, c, t] = IDFT(DFT(s) * K)[t + OUT_SHIFT] (+ D[c] in[b, c, t]), s[n] = in[b, c, n - IN_SHIFT],
         K = kf[c] (the kernel's spectrum at [k1, k2], scaled by 1/N) or its conjugate (CONJ).
         Forward: in = x, IN_SHIFT = 0, OUT_SHIFT = shift. Input gradient: in = dy, IN_SHIFT = shift, OUT_SHIFT = 0,
-        CONJ. Grid (C, batch chunks): each program transforms the B_PER_PROG sequences of its chunk in turn."""
+        CONJ. Grid (C, chunks of groups): a group is 2P sequences, transformed as P complex sequences (the
+        kernel is real, so real and imaginary parts stay apart); each program runs the GROUPS_PER_PROG groups of
+        its chunk in turn."""
         c = tl.program_id(0)
-        g = tl.program_id(1)
+        chunk = tl.program_id(1)
         in_row0 = IN_SHIFT // N2
         out_row0 = OUT_SHIFT // N2
         n2 = tl.arange(0, N2)
-        t = (out_row0 + tl.arange(0, R_OUT))[:, None] * N2 + n2[None, :] - OUT_SHIFT
-        ok = (t >= 0) & (t < L)
+        src = in_ptr + c.to(tl.int64) * sic
         kc = kf_ptr + c.to(tl.int64) * (2 * N1 * N2)
-        for i in range(0, B_PER_PROG):
-            b = (g * B_PER_PROG + i).to(tl.int64)
-            if b < B:
-                src = in_ptr + b * sib + c.to(tl.int64) * sic
-                v = _sequence_rows(src, L, IN_SHIFT, in_row0, N2, R_IN)
-                z = tl.zeros([R_OUT, N2], dtype=tl.float32)
+        for i in range(0, GROUPS_PER_PROG):
+            b0 = (chunk * GROUPS_PER_PROG + i) * 2 * P
+            if b0 < B:
+                accr = tl.zeros([R_OUT, P * N2], dtype=tl.float32)
+                acci = tl.zeros([R_OUT, P * N2], dtype=tl.float32)
                 for k0 in range(0, N1, BK):
-                    xr, xi = _spectrum_block(v, in_row0, k0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_IN, BK, PREC)
+                    # read again for every block (from cache): held across the loop, the rows' operand copies
+                    # would take shared memory the block's products need
+                    zr, zi = _pair_rows(src, b0, B, L, IN_SHIFT, in_row0, sib, N2, R_IN, P)
+                    xr, xi = _spectrum_block(zr, zi, in_row0, k0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_IN, BK, P, PREC)
                     kb = kc + (k0 + tl.arange(0, BK))[:, None] * N2 + n2[None, :]
-                    kr = tl.load(kb)
                     ki = tl.load(kb + N1 * N2)
                     if CONJ:
                         ki = -ki
-                    yr, yi = _cmul(xr, xi, kr, ki)
-                    z += _inverse_block(yr, yi, k0, out_row0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_OUT, BK, PREC)
+                    yr, yi = _rowwise(xr, xi, tl.load(kb), ki, BK, P, N2)
+                    dr, di = _inverse_block(yr, yi, k0, out_row0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_OUT, BK, P,
+                                            PREC)
+                    accr += dr
+                    acci += di
+                col = tl.arange(0, P * N2)
+                t = (out_row0 + tl.arange(0, R_OUT))[:, None] * N2 + (col % N2)[None, :] - OUT_SHIFT
+                ok = (t >= 0) & (t < L)
+                br = (b0 + col // N2)[None, :]
+                bi = br + P
+                ok_r = ok & (br < B)
+                ok_i = ok & (bi < B)
                 if HAS_D:
-                    z += tl.load(d_ptr + c * sd).to(tl.float32) * tl.load(src + t, mask=ok, other=0.0).to(tl.float32)
-                tl.store(out_ptr + b * sob + c.to(tl.int64) * soc + t, z.to(out_ptr.dtype.element_ty), mask=ok)
+                    d = tl.load(d_ptr + c * sd).to(tl.float32)
+                    accr += d * tl.load(src + br.to(tl.int64) * sib + t, mask=ok_r, other=0.0).to(tl.float32)
+                    acci += d * tl.load(src + bi.to(tl.int64) * sib + t, mask=ok_i, other=0.0).to(tl.float32)
+                dst = out_ptr + c.to(tl.int64) * soc + t
+                tl.store(dst + br.to(tl.int64) * sob, accr.to(out_ptr.dtype.element_ty), mask=ok_r)
+                tl.store(dst + bi.to(tl.int64) * sob, acci.to(out_ptr.dtype.element_ty), mask=ok_i)
 
     @triton.jit
     def long_conv1d_fused_dk_kernel(
         x_ptr, dy_ptr, sp_ptr, dd_ptr, f1_ptr, f2_ptr, tw_ptr,
-        B, C, L, shift, B_PER_PROG, sxb, sxc, syb, syc,
+        B, C, L, shift, GROUPS_PER_PROG, sxb, sxc, syb, syc,
         N1: tl.constexpr, N2: tl.constexpr, R_X: tl.constexpr, R_DY: tl.constexpr, BK: tl.constexpr,
-        HAS_D: tl.constexpr, PREC: tl.constexpr,
+        P: tl.constexpr, HAS_D: tl.constexpr, PREC: tl.constexpr,
     ):
-        """sp[g, c, :, k1 block] = sum over the batch chunk g of DZ * conj(X) for spectrum rows
-        k1 = blk*BK .. blk*BK + BK - 1 (real and imaginary planes; dz[n] = dy[b, c, n - shift]);
-        with HAS_D, the first block's programs also write dd[g, c] = sum over the chunk of sum_t dy x.
-        Grid (C, N1 / BK blocks, batch chunks)."""
+        """sp[chunk, c, :, k1 block] = sum over the chunk's groups of DZ * conj(X) for spectrum rows
+        k1 = blk*BK .. blk*BK + BK - 1 (real and imaginary planes), with dz[n] = dy[b, c, n - shift] and both
+        taken as P complex sequences per group as in long_conv1d_fused_kernel: the real part of the inverse of
+        the sum is the sum over sequences of their correlations. With HAS_D, the first block's programs also
+        write dd[chunk, c] = sum over the chunk of sum_t dy x. Grid (C, N1 / BK blocks, chunks of groups)."""
         c = tl.program_id(0)
         blk = tl.program_id(1)
-        g = tl.program_id(2)
+        chunk = tl.program_id(2)
         k0 = blk * BK
         sr = tl.zeros([BK, N2], dtype=tl.float32)
         si = tl.zeros([BK, N2], dtype=tl.float32)
         dd = 0.0
-        t = tl.arange(0, R_X)[:, None] * N2 + tl.arange(0, N2)[None, :]
-        for i in range(0, B_PER_PROG):
-            b = (g * B_PER_PROG + i).to(tl.int64)
-            if b < B:
-                ys = dy_ptr + b * syb + c.to(tl.int64) * syc
-                xs = x_ptr + b * sxb + c.to(tl.int64) * sxc
-                vz = _sequence_rows(ys, L, shift, shift // N2, N2, R_DY)
-                zr, zi = _spectrum_block(vz, shift // N2, k0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_DY, BK, PREC)
-                vx = _sequence_rows(xs, L, 0, 0, N2, R_X)
-                xr, xi = _spectrum_block(vx, 0, k0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_X, BK, PREC)
-                pr, pi = _cmul(zr, zi, xr, -xi)
-                sr += pr
-                si += pi
+        xs = x_ptr + c.to(tl.int64) * sxc
+        ys = dy_ptr + c.to(tl.int64) * syc
+        for i in range(0, GROUPS_PER_PROG):
+            b0 = (chunk * GROUPS_PER_PROG + i) * 2 * P
+            if b0 < B:
+                vr, vi = _pair_rows(ys, b0, B, L, shift, shift // N2, syb, N2, R_DY, P)
+                zr, zi = _spectrum_block(vr, vi, shift // N2, k0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_DY, BK, P, PREC)
+                ur, ui = _pair_rows(xs, b0, B, L, 0, 0, sxb, N2, R_X, P)
+                xr, xi = _spectrum_block(ur, ui, 0, k0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_X, BK, P, PREC)
+                pr = tl.reshape(zr * xr + zi * xi, (BK, P, N2))  # DZ * conj(X)
+                pi = tl.reshape(zi * xr - zr * xi, (BK, P, N2))
+                sr += tl.sum(pr, axis=1)
+                si += tl.sum(pi, axis=1)
                 if HAS_D:
                     if blk == 0:
-                        dyt = tl.load(ys + t, mask=t < L, other=0.0).to(tl.float32)
-                        dd += tl.sum(tl.sum(dyt * vx, axis=1), axis=0)
-        out = (sp_ptr + (g * C + c).to(tl.int64) * (2 * N1 * N2) + (k0 + tl.arange(0, BK))[:, None] * N2
+                        wr, wi = _pair_rows(ys, b0, B, L, 0, 0, syb, N2, R_X, P)
+                        dd += tl.sum(tl.sum(wr * ur + wi * ui, axis=1), axis=0)
+        out = (sp_ptr + (chunk * C + c).to(tl.int64) * (2 * N1 * N2) + (k0 + tl.arange(0, BK))[:, None] * N2
                + tl.arange(0, N2)[None, :])
         tl.store(out, sr)
         tl.store(out + N1 * N2, si)
         if HAS_D:
             if blk == 0:
-                tl.store(dd_ptr + g * C + c, dd)
+                tl.store(dd_ptr + chunk * C + c, dd)
 
 
 def transform_size(length: int, lk: int) -> int:
@@ -264,28 +301,26 @@ def _geometry(length: int, lk: int, causal: bool):
 
 @dataclass(frozen=True)
 class FusedConfig:
-    """Spectrum rows per block, warps, pipeline stages, and sequences per program (0: enough (channel, chunk)
-    programs for about four per SM); precision: a tl.dot input_precision ("": by dtype, see the module).
+    """Spectrum rows per block, sequence pairs transformed together (P: a program's products have P times
+    wider operands, fewer reloads of the DFT constants per sequence), warps, pipeline stages, and groups of 2P
+    sequences per program (0: enough (channel, chunk) programs for about four per SM); precision: a tl.dot
+    input_precision, or "bf16" for bfloat16 operands ("": by dtype, see the module)."""
 
-    Defaults from `benchmarks/kernel_resources.py` (compiled for sm_90 without a GPU, specialized as launched):
-    16-row blocks, eight warps and no software pipelining spill least (8192 points: none in bfloat16, 8 and
-    528 bytes in float32 split precision; 32768 points: 8-40 bytes in bfloat16, 1.3-4.9 KB in float32 with
-    the register cap, where 32-row blocks or four warps spill more); not yet timed on a GPU."""
-
-    block_rows: int = 16
+    block_rows: int = 32
+    pairs: int = 1
     num_warps: int = 8
     num_stages: int = 1
-    seqs_per_program: int = 0
+    groups_per_program: int = 0
     precision: str = ""
 
 
-def _chunks(bsz: int, programs_per_chunk: int, device: torch.device, per: int) -> Tuple[int, int]:
-    """(chunks, sequences per chunk) of the batch."""
+def _chunks(groups: int, programs_per_chunk: int, device: torch.device, per: int) -> Tuple[int, int]:
+    """(chunks, groups per chunk) of the batch's groups."""
     if per <= 0:
         sms = torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
-        per = triton.cdiv(bsz, max(1, min(bsz, triton.cdiv(4 * sms, max(1, programs_per_chunk)))))
-    per = max(1, min(per, bsz))
-    return triton.cdiv(bsz, per), per
+        per = triton.cdiv(groups, max(1, min(groups, triton.cdiv(4 * sms, max(1, programs_per_chunk)))))
+    per = max(1, min(per, groups))
+    return triton.cdiv(groups, per), per
 
 
 def _block_rows(cfg: "FusedConfig", n1: int) -> int:
@@ -295,15 +330,27 @@ def _block_rows(cfg: "FusedConfig", n1: int) -> int:
     return min(bk, n1)
 
 
+def _pairs(cfg: "FusedConfig", bsz: int, rows: int, n2: int) -> int:
+    """P: the configured pairs, at most what the batch fills and what keeps rows x P*N2 <= MAX_ROW_ELEMENTS."""
+    p = cfg.pairs
+    if p < 1 or p & (p - 1):
+        raise ValueError(f"pairs must be a power of two >= 1, got {p}")
+    p = min(p, triton.next_power_of_2(triton.cdiv(bsz, 2)))
+    while p > 1 and rows * n2 * p > MAX_ROW_ELEMENTS:
+        p //= 2
+    return p
+
+
 def _launch_conv(src, kf, D, out, in_shift, out_shift, r_in, r_out, conj, n1, n2, cfg, dtype):
     bsz, c, length = src.shape
     bk = _block_rows(cfg, n1)
-    chunks, per = _chunks(bsz, c, src.device, cfg.seqs_per_program)
+    p = _pairs(cfg, bsz, max(r_in, r_out), n2)
+    chunks, per = _chunks(triton.cdiv(bsz, 2 * p), c, src.device, cfg.groups_per_program)
     f1, f2, tw = _dft_constants(n1, n2, src.device)
     long_conv1d_fused_kernel[(c, chunks)](
         src, kf, D if D is not None else kf, out, f1, f2, tw, bsz, length, in_shift, out_shift, per,
         src.stride(0), src.stride(1), out.stride(0), out.stride(1), D.stride(0) if D is not None else 0,
-        N1=n1, N2=n2, R_IN=r_in, R_OUT=r_out, BK=bk, CONJ=conj, HAS_D=D is not None,
+        N1=n1, N2=n2, R_IN=r_in, R_OUT=r_out, BK=bk, P=p, CONJ=conj, HAS_D=D is not None,
         PREC=cfg.precision or _precision(dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages,
         **_register_cap())
     return out
@@ -354,13 +401,14 @@ def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: boo
         dD = (dy.float() * x.float()).sum(dim=(0, 2)) if need_dD else None
         return dx, None, dD
     bk = _block_rows(cfg, n1)
-    chunks, per = _chunks(bsz, c * (n1 // bk), x.device, cfg.seqs_per_program)
+    p = _pairs(cfg, bsz, max(rows, rows_shifted), n2)
+    chunks, per = _chunks(triton.cdiv(bsz, 2 * p), c * (n1 // bk), x.device, cfg.groups_per_program)
     sp = torch.empty((chunks, c, 2, n1, n2), dtype=torch.float32, device=x.device)
     dd = torch.empty((chunks, c), dtype=torch.float32, device=x.device) if need_dD else sp
     f1, f2, tw = _dft_constants(n1, n2, x.device)
     long_conv1d_fused_dk_kernel[(c, n1 // bk, chunks)](
         x, dy, sp, dd, f1, f2, tw, bsz, c, length, shift, per, x.stride(0), x.stride(1), dy.stride(0),
-        dy.stride(1), N1=n1, N2=n2, R_X=rows, R_DY=rows_shifted, BK=bk, HAS_D=need_dD,
+        dy.stride(1), N1=n1, N2=n2, R_X=rows, R_DY=rows_shifted, BK=bk, P=p, HAS_D=need_dD,
         PREC=cfg.precision or _precision(x.dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages,
         **_register_cap())
     s = sp.sum(0)  # (C, 2, N1, N2)
