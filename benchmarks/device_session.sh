@@ -18,6 +18,8 @@
 #   R: after P: the fused long_conv1d sweep widened (pipelining stages, fp16 precisions, sgconv_16k's 32768-point
 #      transforms) and the bench of the 1D ops through CUDA-graph replay (~9 min)
 #   S: after a fused long_conv1d change: its GPU op tests, then the tile/pair/precision sweep on hyena_4k (~8 min)
+#   T: after S: fused long_conv1d tests at every size, then bf16 / bf16x3 operand sweeps on hyena_4k, hyena_1k and
+#      sgconv_16k (~9 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -136,6 +138,14 @@ S)
     step pytest_fused 150 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_fused.py
     step tune_bf16 200 python benchmarks/tune_long1d.py --shapes hyena_4k --dtypes bf16 --warps 8 --block-rows 16,32 --pairs 1,2 --precisions tf32,bf16 --json "$OUT/tune_bf16.json"
     step tune_fp32 150 python benchmarks/tune_long1d.py --shapes hyena_4k --dtypes fp32 --warps 4,8 --block-rows 16,32 --pairs 1,2 --json "$OUT/tune_fp32.json"
+    ;;
+T)
+    step pytest_fused 150 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_fused.py
+    T1="python benchmarks/tune_long1d.py --warps 8"
+    step t_4k_bf16 100 $T1 --shapes hyena_4k --dtypes bf16 --precisions bf16 --block-rows 32,64 --pairs 2,4 --json "$OUT/t_4k_bf16.json"
+    step t_4k_fp32 100 $T1 --shapes hyena_4k --dtypes fp32,fp16 --precisions bf16x3 --block-rows 16,32 --pairs 1,2 --json "$OUT/t_4k_fp32.json"
+    step t_1k_bf16 60 $T1 --shapes hyena_1k --dtypes bf16 --precisions bf16 --block-rows 32,64 --pairs 2,4 --json "$OUT/t_1k_bf16.json"
+    step t_16k 60 $T1 --shapes sgconv_16k --dtypes bf16,fp32 --precisions bf16,bf16x3 --block-rows 16 --pairs 1 --json "$OUT/t_16k.json"
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"

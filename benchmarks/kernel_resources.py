@@ -113,7 +113,7 @@ def fused_report(sizes, dtypes, block_rows, warps_list, pairs_list, precisions=N
                         dict(B=b, L=length, IN_SHIFT=0, OUT_SHIFT=shift, GROUPS_PER_PROG=2, sib=c * length,
                              sic=length, sob=c * length, soc=length, sd=1),
                         dict(N1=n1, N2=n2, R_IN=rows, R_OUT=rows_shifted, BK=bk, P=p, CONJ=False, HAS_D=True,
-                             PREC=prec))
+                             PREC=prec, HOLD_ROWS=fused_fft._holds_rows(rows * p * n2, prec)))
                 dk = (fused_fft.long_conv1d_fused_dk_kernel,
                       {a: ptr[dt] if a in ("x_ptr", "dy_ptr") else "*fp32"
                        for a in ("x_ptr", "dy_ptr", "sp_ptr", "dd_ptr", "f1_ptr", "f2_ptr", "tw_ptr")},

@@ -49,15 +49,24 @@ MAX_N2 = 64  # the row transforms' F_N2 (N2 x N2 complex) is read whole by every
 # Sequence and output rows a program holds (R x N2 each, float32): 256 x 64 compiles for sm_90 into 216 KB of
 # shared memory in float32 (benchmarks/kernel_resources.py); 512 x 64 needs 360 KB, more than any GPU has.
 MAX_ROW_ELEMENTS = 256 * 64
+HELD_ROWS_BYTES = 96 * 1024  # input rows held on chip across blocks (the rest: read again per block)
 
 
 if triton is not None:
 
     @triton.jit
     def _mm(a, b, PREC: tl.constexpr):
-        """a @ b, float32 accumulation; PREC "bf16" rounds both operands to bfloat16 first."""
+        """a @ b with float32 accumulation. PREC: a tl.dot input_precision, "bf16" (both operands rounded to
+        bfloat16) or "bf16x3" (each operand split into bfloat16 high and low parts, three products: about 16
+        significant bits, like tf32x3's three products at the cost of one and a half tf32 ones)."""
         if PREC == "bf16":
             return tl.dot(a.to(tl.bfloat16), b.to(tl.bfloat16))
+        elif PREC == "bf16x3":
+            a_hi = a.to(tl.bfloat16)
+            b_hi = b.to(tl.bfloat16)
+            a_lo = (a - a_hi.to(tl.float32)).to(tl.bfloat16)
+            b_lo = (b - b_hi.to(tl.float32)).to(tl.bfloat16)
+            return tl.dot(a_hi, b_hi, tl.dot(a_lo, b_hi, tl.dot(a_hi, b_lo)))
         else:
             return tl.dot(a, b, input_precision=PREC)
 
@@ -133,14 +142,14 @@ if triton is not None:
         in_ptr, kf_ptr, d_ptr, out_ptr, f1_ptr, f2_ptr, tw_ptr,
         B, L, IN_SHIFT, OUT_SHIFT, GROUPS_PER_PROG, sib, sic, sob, soc, sd,
         N1: tl.constexpr, N2: tl.constexpr, R_IN: tl.constexpr, R_OUT: tl.constexpr, BK: tl.constexpr,
-        P: tl.constexpr, CONJ: tl.constexpr, HAS_D: tl.constexpr, PREC: tl.constexpr,
+        P: tl.constexpr, CONJ: tl.constexpr, HAS_D: tl.constexpr, PREC: tl.constexpr, HOLD_ROWS: tl.constexpr,
     ):
         """out[b, c, t] = IDFT(DFT(s) * K)[t + OUT_SHIFT] (+ D[c] in[b, c, t]), s[n] = in[b, c, n - IN_SHIFT],
         K = kf[c] (the kernel's spectrum at [k1, k2], scaled by 1/N) or its conjugate (CONJ).
         Forward: in = x, IN_SHIFT = 0, OUT_SHIFT = shift. Input gradient: in = dy, IN_SHIFT = shift, OUT_SHIFT = 0,
         CONJ. Grid (C, chunks of groups): a group is 2P sequences, transformed as P complex sequences (the
         kernel is real, so real and imaginary parts stay apart); each program runs the GROUPS_PER_PROG groups of
-        its chunk in turn."""
+        its chunk in turn. HOLD_ROWS: the input rows are read once per group and held, else once per block."""
         c = tl.program_id(0)
         chunk = tl.program_id(1)
         in_row0 = IN_SHIFT // N2
@@ -153,10 +162,12 @@ if triton is not None:
             if b0 < B:
                 accr = tl.zeros([R_OUT, P * N2], dtype=tl.float32)
                 acci = tl.zeros([R_OUT, P * N2], dtype=tl.float32)
-                for k0 in range(0, N1, BK):
-                    # read again for every block (from cache): held across the loop, the rows' operand copies
-                    # would take shared memory the block's products need
+                if HOLD_ROWS:
                     zr, zi = _pair_rows(src, b0, B, L, IN_SHIFT, in_row0, sib, N2, R_IN, P)
+                for k0 in range(0, N1, BK):
+                    if not HOLD_ROWS:  # read again for every block, from cache (k0 in the bound keeps it there)
+                        zr, zi = _pair_rows(src, b0, B, L - (k0 >= N1).to(tl.int32), IN_SHIFT, in_row0, sib, N2,
+                                            R_IN, P)
                     xr, xi = _spectrum_block(zr, zi, in_row0, k0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_IN, BK, P, PREC)
                     kb = kc + (k0 + tl.arange(0, BK))[:, None] * N2 + n2[None, :]
                     ki = tl.load(kb + N1 * N2)
@@ -347,13 +358,23 @@ def _launch_conv(src, kf, D, out, in_shift, out_shift, r_in, r_out, conj, n1, n2
     p = _pairs(cfg, bsz, max(r_in, r_out), n2)
     chunks, per = _chunks(triton.cdiv(bsz, 2 * p), c, src.device, cfg.groups_per_program)
     f1, f2, tw = _dft_constants(n1, n2, src.device)
+    prec = cfg.precision or _precision(dtype)
     long_conv1d_fused_kernel[(c, chunks)](
         src, kf, D if D is not None else kf, out, f1, f2, tw, bsz, length, in_shift, out_shift, per,
         src.stride(0), src.stride(1), out.stride(0), out.stride(1), D.stride(0) if D is not None else 0,
-        N1=n1, N2=n2, R_IN=r_in, R_OUT=r_out, BK=bk, P=p, CONJ=conj, HAS_D=D is not None,
-        PREC=cfg.precision or _precision(dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+        N1=n1, N2=n2, R_IN=r_in, R_OUT=r_out, BK=bk, P=p, CONJ=conj, HAS_D=D is not None, PREC=prec,
+        HOLD_ROWS=_holds_rows(r_in * p * n2, prec), num_warps=cfg.num_warps, num_stages=cfg.num_stages,
         **_register_cap())
     return out
+
+
+_OPERAND_BYTES = {"bf16": 2, "bf16x3": 4, "tf32": 4, "ieee": 4, "tf32x3": 8}  # per element, split parts included
+
+
+def _holds_rows(elements: int, prec: str) -> bool:
+    """Whether the forward kernel holds its input rows across the spectrum blocks: their three operand copies
+    (real, imaginary, sum) in shared memory stay within HELD_ROWS_BYTES."""
+    return 3 * elements * _OPERAND_BYTES.get(prec, 8) <= HELD_ROWS_BYTES
 
 
 @functools.lru_cache(maxsize=1)
