@@ -166,7 +166,7 @@ if triton is not None:
                     zr, zi = _pair_rows(src, b0, B, L, IN_SHIFT, in_row0, sib, N2, R_IN, P)
                 for k0 in range(0, N1, BK):
                     if not HOLD_ROWS:  # read again for every block, from cache (k0 in the bound keeps it there)
-                        zr, zi = _pair_rows(src, b0, B, L - (k0 >= N1).to(tl.int32), IN_SHIFT, in_row0, sib, N2,
+                        zr, zi = _pair_rows(src, b0, B, L - k0 // N1, IN_SHIFT, in_row0, sib, N2,
                                             R_IN, P)
                     xr, xi = _spectrum_block(zr, zi, in_row0, k0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_IN, BK, P, PREC)
                     kb = kc + (k0 + tl.arange(0, BK))[:, None] * N2 + n2[None, :]
