@@ -20,6 +20,8 @@
 #   S: after a fused long_conv1d change: its GPU op tests, then the tile/pair/precision sweep on hyena_4k (~8 min)
 #   T: after S: fused long_conv1d tests at every size, then bf16 / bf16x3 operand sweeps on hyena_4k, hyena_1k and
 #      sgconv_16k (~9 min)
+#   U: after T: fused long_conv1d tests with the new defaults, warps/stages and 16384-point sweeps, verify of
+#      conv1d, lkconv bench --op long_conv1d (~8 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -146,6 +148,15 @@ T)
     step t_4k_fp32 100 $T1 --shapes hyena_4k --dtypes fp32,fp16 --precisions bf16x3 --block-rows 16,32 --pairs 1,2 --json "$OUT/t_4k_fp32.json"
     step t_1k_bf16 60 $T1 --shapes hyena_1k --dtypes bf16 --precisions bf16 --block-rows 32,64 --pairs 2,4 --json "$OUT/t_1k_bf16.json"
     step t_16k 60 $T1 --shapes sgconv_16k --dtypes bf16,fp32 --precisions bf16,bf16x3 --block-rows 16 --pairs 1 --json "$OUT/t_16k.json"
+    ;;
+U)
+    step pytest_fused 150 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_fused.py tests/ops/test_conv1d.py
+    T1="python benchmarks/tune_long1d.py"
+    step t_4k_warps 80 $T1 --shapes hyena_4k --dtypes bf16 --precisions bf16 --block-rows 32 --pairs 2 --warps 4,16 --json "$OUT/t_4k_warps.json"
+    step t_4k_stages 50 $T1 --shapes hyena_4k --dtypes bf16 --precisions bf16 --block-rows 32 --pairs 2 --warps 8 --stages 2 --json "$OUT/t_4k_stages.json"
+    step t_6k 90 $T1 --shapes hyena_6000 --dtypes bf16 --precisions bf16 --block-rows 16,32 --pairs 1,2 --warps 8 --json "$OUT/t_6k.json"
+    step verify_conv1d 120 python -m lkconv verify --ops conv1d
+    step bench_long 150 python -m lkconv bench --op long_conv1d --dtypes fp32,bf16 --out "$OUT/long1d"
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"

@@ -25,8 +25,9 @@ SHORT_SHAPES = [
 ]
 
 
-LONG_EXTRA_SHAPES = [  # a length that is not a power of two, inside the fused kernels' range (8192 points)
+LONG_EXTRA_SHAPES = [  # lengths that are not powers of two, inside the fused kernels' range (8192, 16384 points)
     {"name": "hyena_3000", "b": 16, "c": 768, "l": 3000},
+    {"name": "hyena_6000", "b": 16, "c": 768, "l": 6000},
 ]
 
 

@@ -63,7 +63,8 @@ def test_fused_long_conv1d_batch_chunks(b, c, device):
 @pytest.mark.parametrize("length", [333, 4096])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_fused_long_conv1d_low_precision(dtype, length, device):
-    """16-bit inputs through tf32 (bf16) and tf32x3 (fp16) products, up to 8192-point transforms."""
+    """16-bit inputs through their default products (bfloat16 for bf16, split bfloat16 for fp16; exact float32
+    under the interpreter), up to 8192-point transforms."""
     if not _runs_here(device):
         pytest.skip("the fused kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
     _check(2, 3, length, length, True, True, dtype, device)

@@ -5,23 +5,30 @@ A transform of size N = N1 * N2 (powers of two) views the zero-padded sequence a
 S[n1, n2] = s[n1*N2 + n2] and computes, with F_m[a, b] = exp(-2 pi i a b / m) and T[k1, n2] = exp(-2 pi i k1 n2 / N):
 
     X = ((F_N1 @ S) * T) @ F_N2          X[k1, k2] = DFT(s)[k1 + N1*k2]
-    s = Re(conj(F_N1) @ ((X @ conj(F_N2)) * conj(T))) / N   (the inverse, for a real s)
+    s = conj(F_N1) @ ((X @ conj(F_N2)) * conj(T)) / N      (the inverse)
 
 Between the two F_N1 products every spectrum row k1 is independent, so the kernels walk the spectrum in blocks
 of BK rows: a block of F_N1 @ S, its twiddles and row transforms, the spectral product, the inverse row
 transforms, and that block's share of the last product, accumulated into the output rows. Only the sequence's
-rows, the output rows and one block of the spectrum are live at a time (small register footprint at any N);
-only the rows of S that hold samples enter the first product and only the stored output rows leave the last.
-The kernel's spectrum comes from torch.fft (C transforms, scaled by 1/N) in the same [k1, k2] order, so no
-transform reorders its output. With N >= L + Lk - 1 the circular convolution is the linear one.
+rows, the output rows and one block of the spectrum are live at a time; only the rows of S that hold samples
+enter the first product and only the stored output rows leave the last. The kernel's spectrum comes from
+torch.fft (C transforms, scaled by 1/N) in the same [k1, k2] order, so no transform reorders its output. With
+N >= L + Lk - 1 the circular convolution is the linear one.
 
-Backward: dx is the same kernel on dy with the conjugate spectrum (a correlation); dk = IDFT(sum_b DY conj(X))
-comes from a second kernel that sums each spectrum block over its batch chunk (grid channels x blocks x chunks),
+Two real sequences travel as one complex one, s = x_a + i x_b: the kernel is real, so the real and imaginary
+parts of the result are the two convolutions (rounding errors are relative to the pair's norm). A program
+transforms P such pairs side by side (the first product's right operand is [R, P*N2], the row transforms'
+left one [BK*P, N2]), so each block of DFT constants it reads serves 2P sequences. Complex products take
+three real ones (Karatsuba).
+
+Backward: dx is the same kernel on dy with the conjugate spectrum (a correlation); dk = Re IDFT(sum DZ conj(X))
+over the pairs (the real part of a pair's correlation is the sum of its two sequences' correlations) comes
+from a second kernel that sums each spectrum block over its batch chunk (grid channels x blocks x chunks),
 reduced and inverted with torch.fft (C transforms); dD = sum dy x rides along in its first block.
 
-Precision: float32 operands use split-precision ``tf32x3`` (plain ``tf32`` when PyTorch's
-``torch.backends.cuda.matmul.allow_tf32`` is set), float16 too; bfloat16 uses ``tf32`` (a 10-bit mantissa,
-finer than bfloat16's own 7 bits). Transforms of N = MIN_N .. MAX_N; longer problems use torch.fft.
+Precision (see _precision): bfloat16 inputs use bfloat16 products; float16 and float32 use split bfloat16
+products ("bf16x3", about 16 significant bits) or tf32 where PyTorch's tf32 flag allows it for float32.
+Transforms of N = MIN_N .. MAX_N; longer problems use torch.fft.
 """
 from __future__ import annotations
 
@@ -293,11 +300,16 @@ def kernel_spectrum(k: Tensor, n: int) -> Tensor:
 
 
 def _precision(dtype: torch.dtype) -> str:
+    """The products' precision by input dtype: bfloat16 operands for bfloat16 (the input's own precision);
+    split bfloat16 ("bf16x3", about 16 bits) for float16 and float32, or tf32 where PyTorch's
+    ``torch.backends.cuda.matmul.allow_tf32`` allows it for float32; exact float32 under the interpreter."""
     if interpreting():
         return "ieee"
     if dtype == torch.bfloat16:
+        return "bf16"
+    if dtype == torch.float32 and torch.backends.cuda.matmul.allow_tf32:
         return "tf32"
-    return "tf32" if torch.backends.cuda.matmul.allow_tf32 else "tf32x3"
+    return "bf16x3"
 
 
 def _geometry(length: int, lk: int, causal: bool):
@@ -315,10 +327,13 @@ class FusedConfig:
     """Spectrum rows per block, sequence pairs transformed together (P: a program's products have P times
     wider operands, fewer reloads of the DFT constants per sequence), warps, pipeline stages, and groups of 2P
     sequences per program (0: enough (channel, chunk) programs for about four per SM); precision: a tl.dot
-    input_precision, or "bf16" for bfloat16 operands ("": by dtype, see the module)."""
+    input_precision, "bf16" or "bf16x3" (see _mm; "": by dtype, see _precision).
+
+    Defaults from benchmarks/tune_long1d.py on an H100 (2026-11-24): 32-row blocks and eight warps; pairs 0
+    means two pairs with bfloat16 products (four for sequences of up to about 1024 samples), else one."""
 
     block_rows: int = 32
-    pairs: int = 1
+    pairs: int = 0
     num_warps: int = 8
     num_stages: int = 1
     groups_per_program: int = 0
@@ -341,9 +356,12 @@ def _block_rows(cfg: "FusedConfig", n1: int) -> int:
     return min(bk, n1)
 
 
-def _pairs(cfg: "FusedConfig", bsz: int, rows: int, n2: int) -> int:
-    """P: the configured pairs, at most what the batch fills and what keeps rows x P*N2 <= MAX_ROW_ELEMENTS."""
+def _pairs(cfg: "FusedConfig", bsz: int, rows: int, n2: int, prec: str) -> int:
+    """P: the configured pairs (0: by precision and size, see FusedConfig), at most what the batch fills and
+    what keeps rows x P*N2 <= MAX_ROW_ELEMENTS."""
     p = cfg.pairs
+    if p == 0:
+        p = 1 if prec != "bf16" else 4 if rows * n2 <= 1024 else 2
     if p < 1 or p & (p - 1):
         raise ValueError(f"pairs must be a power of two >= 1, got {p}")
     p = min(p, triton.next_power_of_2(triton.cdiv(bsz, 2)))
@@ -355,10 +373,10 @@ def _pairs(cfg: "FusedConfig", bsz: int, rows: int, n2: int) -> int:
 def _launch_conv(src, kf, D, out, in_shift, out_shift, r_in, r_out, conj, n1, n2, cfg, dtype):
     bsz, c, length = src.shape
     bk = _block_rows(cfg, n1)
-    p = _pairs(cfg, bsz, max(r_in, r_out), n2)
+    prec = cfg.precision or _precision(dtype)
+    p = _pairs(cfg, bsz, max(r_in, r_out), n2, prec)
     chunks, per = _chunks(triton.cdiv(bsz, 2 * p), c, src.device, cfg.groups_per_program)
     f1, f2, tw = _dft_constants(n1, n2, src.device)
-    prec = cfg.precision or _precision(dtype)
     long_conv1d_fused_kernel[(c, chunks)](
         src, kf, D if D is not None else kf, out, f1, f2, tw, bsz, length, in_shift, out_shift, per,
         src.stride(0), src.stride(1), out.stride(0), out.stride(1), D.stride(0) if D is not None else 0,
@@ -422,7 +440,8 @@ def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: boo
         dD = (dy.float() * x.float()).sum(dim=(0, 2)) if need_dD else None
         return dx, None, dD
     bk = _block_rows(cfg, n1)
-    p = _pairs(cfg, bsz, max(rows, rows_shifted), n2)
+    prec = cfg.precision or _precision(x.dtype)
+    p = _pairs(cfg, bsz, max(rows, rows_shifted), n2, prec)
     chunks, per = _chunks(triton.cdiv(bsz, 2 * p), c * (n1 // bk), x.device, cfg.groups_per_program)
     sp = torch.empty((chunks, c, 2, n1, n2), dtype=torch.float32, device=x.device)
     dd = torch.empty((chunks, c), dtype=torch.float32, device=x.device) if need_dD else sp
@@ -430,7 +449,7 @@ def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: boo
     long_conv1d_fused_dk_kernel[(c, n1 // bk, chunks)](
         x, dy, sp, dd, f1, f2, tw, bsz, c, length, shift, per, x.stride(0), x.stride(1), dy.stride(0),
         dy.stride(1), N1=n1, N2=n2, R_X=rows, R_DY=rows_shifted, BK=bk, P=p, HAS_D=need_dD,
-        PREC=cfg.precision or _precision(x.dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+        PREC=prec, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
         **_register_cap())
     s = sp.sum(0)  # (C, 2, N1, N2)
     s = torch.complex(s[:, 0], s[:, 1]).transpose(1, 2).reshape(c, n)  # standard order k1 + N1*k2
