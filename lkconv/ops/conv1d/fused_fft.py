@@ -51,11 +51,12 @@ else:  # pragma: no cover
 
 SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 MIN_N = 256  # N1, N2 >= 16: the smallest tensor-core products
-MAX_N = 32768  # (512, 64) transforms: sequence and output rows of 256 x 64 per program
+# (256, 64) transforms. At 32768 points the complex output rows (256 x 64) no longer fit in registers: the
+# kernels spill 6-13 KB per thread (benchmarks/kernel_resources.py), run slower than torch.fft on an H100
+# (sgconv_16k bf16: 2.57 against 1.90 ms) and take minutes to compile.
+MAX_N = 16384
 MAX_N2 = 64  # the row transforms' F_N2 (N2 x N2 complex) is read whole by every block
-# Sequence and output rows a program holds (R x N2 each, float32): 256 x 64 compiles for sm_90 into 216 KB of
-# shared memory in float32 (benchmarks/kernel_resources.py); 512 x 64 needs 360 KB, more than any GPU has.
-MAX_ROW_ELEMENTS = 256 * 64
+MAX_ROW_ELEMENTS = 256 * 64  # rows x P*N2 of a program's accumulators: pairs shrink to stay within it
 HELD_ROWS_BYTES = 96 * 1024  # input rows held on chip across blocks (the rest: read again per block)
 
 
@@ -261,10 +262,6 @@ def unsupported_reason(x: Tensor, k: Tensor, causal: bool = True) -> Optional[st
         return f"L + Lk - 1 = {x.shape[-1] + k.shape[-1] - 1} needs a transform of {n} > MAX_N = {MAX_N}"
     if x.numel() == 0:
         return "an empty input"
-    _, _, n2, _, rows, rows_shifted = _geometry(x.shape[-1], k.shape[-1], causal)
-    if max(rows, rows_shifted) * n2 > MAX_ROW_ELEMENTS:
-        return (f"L = {x.shape[-1]} needs {max(rows, rows_shifted)} rows of {n2} samples on chip "
-                f"(more than {MAX_ROW_ELEMENTS} elements: the kernels' shared memory would not fit)")
     return None
 
 
@@ -398,8 +395,7 @@ def _holds_rows(elements: int, prec: str) -> bool:
 @functools.lru_cache(maxsize=1)
 def _register_cap() -> dict:
     """maxnreg=255 for both kernels' compiled launches where Triton's CUDA backend takes it: left to itself
-    ptxas gives the float32 dk kernel 32 registers and 11.6 KB of spills at 32768 points (4.9 KB with the cap;
-    benchmarks/kernel_resources.py)."""
+    ptxas has given a float32 dk kernel 32 registers and kilobytes of spills (benchmarks/kernel_resources.py)."""
     if interpreting():
         return {}
     try:
