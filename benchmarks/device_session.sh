@@ -24,6 +24,7 @@
 #      conv1d, lkconv bench --op long_conv1d (~8 min)
 #   V: after U: lkconv bench --op long_conv1d, verify of conv1d and the GPU op tests of the 1D convolutions with
 #      fused transforms up to 16384 points; bf16 bench of slak_t.s1.long (~9 min)
+#   W: after V: lkconv bench --op long_conv1d in bf16 (kernel spectrum without copies), verify of conv1d (~8 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -165,6 +166,10 @@ V)
     step verify_conv1d 120 python -m lkconv verify --ops conv1d
     step pytest_1d 150 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_fused.py tests/ops/test_conv1d.py
     step bench_slak 80 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nchw --shapes slak_t.s1.long --out "$OUT/slak"
+    ;;
+W)
+    step bench_long_bf16 170 python -m lkconv bench --op long_conv1d --dtypes bf16 --out "$OUT/long1d_bf16"
+    step verify_conv1d 280 python -m lkconv verify --ops conv1d
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"

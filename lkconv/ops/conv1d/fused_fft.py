@@ -153,7 +153,7 @@ if triton is not None:
         P: tl.constexpr, CONJ: tl.constexpr, HAS_D: tl.constexpr, PREC: tl.constexpr, HOLD_ROWS: tl.constexpr,
     ):
         """out[b, c, t] = IDFT(DFT(s) * K)[t + OUT_SHIFT] (+ D[c] in[b, c, t]), s[n] = in[b, c, n - IN_SHIFT],
-        K = kf[c] (the kernel's spectrum at [k1, k2], scaled by 1/N) or its conjugate (CONJ).
+        K = kf[c] / N (the kernel's spectrum, (re, im) pairs in natural order k1 + N1*k2) or its conjugate (CONJ).
         Forward: in = x, IN_SHIFT = 0, OUT_SHIFT = shift. Input gradient: in = dy, IN_SHIFT = shift, OUT_SHIFT = 0,
         CONJ. Grid (C, chunks of groups): a group is 2P sequences, transformed as P complex sequences (the
         kernel is real, so real and imaginary parts stay apart); each program runs the GROUPS_PER_PROG groups of
@@ -165,6 +165,7 @@ if triton is not None:
         n2 = tl.arange(0, N2)
         src = in_ptr + c.to(tl.int64) * sic
         kc = kf_ptr + c.to(tl.int64) * (2 * N1 * N2)
+        inv_n = 1.0 / (N1 * N2)
         for i in range(0, GROUPS_PER_PROG):
             b0 = (chunk * GROUPS_PER_PROG + i) * 2 * P
             if b0 < B:
@@ -177,11 +178,11 @@ if triton is not None:
                         zr, zi = _pair_rows(src, b0, B, L - k0 // N1, IN_SHIFT, in_row0, sib, N2,
                                             R_IN, P)
                     xr, xi = _spectrum_block(zr, zi, in_row0, k0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_IN, BK, P, PREC)
-                    kb = kc + (k0 + tl.arange(0, BK))[:, None] * N2 + n2[None, :]
-                    ki = tl.load(kb + N1 * N2)
+                    kb = kc + 2 * ((k0 + tl.arange(0, BK))[:, None] + N1 * n2[None, :])
+                    ki = tl.load(kb + 1) * inv_n
                     if CONJ:
                         ki = -ki
-                    yr, yi = _rowwise(xr, xi, tl.load(kb), ki, BK, P, N2)
+                    yr, yi = _rowwise(xr, xi, tl.load(kb) * inv_n, ki, BK, P, N2)
                     dr, di = _inverse_block(yr, yi, k0, out_row0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_OUT, BK, P,
                                             PREC)
                     accr += dr
@@ -289,11 +290,9 @@ def _dft_constants(n1: int, n2: int, device: torch.device) -> Tuple[Tensor, Tens
 
 
 def kernel_spectrum(k: Tensor, n: int) -> Tensor:
-    """(C, 2, N1, N2) float32: DFT_N(k)[k1 + N1*k2] / N at [k1, k2] (real and imaginary planes)."""
-    n1, n2 = _factors(n)
-    spec = torch.fft.fft(k.to(torch.float32), n=n) / n  # (C, N), index k1 + N1*k2
-    spec = spec.reshape(k.shape[0], n2, n1).transpose(1, 2)
-    return torch.stack((spec.real, spec.imag), dim=1).contiguous()
+    """(C, N, 2) float32: DFT_N(k) as (real, imaginary) pairs, a view of torch.fft's output (no copy); the
+    kernels scale it by 1/N and read it at k1 + N1*k2."""
+    return torch.view_as_real(torch.fft.fft(k.to(torch.float32), n=n))
 
 
 def _precision(dtype: torch.dtype) -> str:
