@@ -31,7 +31,7 @@ CONFIGS += [implicit_gemm.IgemmConfig(128, bn, w, 3, "table") for bn, w in ((0, 
 
 
 def _label(cfg) -> str:
-    return f"bm{cfg.bm} bn{cfg.bn} w{cfg.num_warps} st{cfg.stages} {cfg.toeplitz}"
+    return f"bm{cfg.bm} bn{cfg.bn} w{cfg.num_warps or 'auto'} st{cfg.stages} {cfg.toeplitz}"
 
 
 def _ms(fn):

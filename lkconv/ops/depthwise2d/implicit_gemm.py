@@ -216,12 +216,13 @@ class IgemmConfig:
     table of every T_i built per call, :func:`_toeplitz_table`).
 
     Default from benchmarks/tune_igemm.py on an H100 (bf16; docs/BENCHMARKS.md, 2026-11-24): 128-row tiles,
-    4 warps, 3 stages, gathered tiles (a table was 5-12% slower on replknet_31b.s1). Stages (then rows) are
-    reduced where the tiles would not fit in shared memory."""
+    3 stages, gathered tiles (a table was 5-12% slower on replknet_31b.s1, 36-120% on the 51-tap band); num_warps
+    0 means 4, or 8 for bands 128 wide (BK; the 51-tap band: 0.375 against 0.444 ms on slak_t.s1.long, where
+    4 warps spill). Stages (then rows) are reduced where the tiles would not fit in shared memory."""
 
     bm: int = 128
     bn: int = 0
-    num_warps: int = 4
+    num_warps: int = 0
     stages: int = 3
     toeplitz: str = "gather"
 
@@ -309,7 +310,7 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
         KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
         MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=_precision(x.dtype),
         HAS_BIAS=bias is not None, DOT_F32=interpreting(), STAGES=stages, TABLE=cfg.toeplitz == "table",
-        num_warps=cfg.num_warps,
+        num_warps=cfg.num_warps or (8 if bk >= 128 else 4),
     )
     return y
 
