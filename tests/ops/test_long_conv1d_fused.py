@@ -98,6 +98,9 @@ def test_algorithm_errors_and_choice(device):
         fused_fft.fused_fwd(x, torch.randn(2, 3, device=device), None, True,
                             fused_fft.kernel_spectrum(torch.randn(2, 3, device=device), 256),
                             fused_fft.FusedConfig(block_rows=24))
+    k2 = torch.randn(2, 3, device=device)
+    with pytest.raises(ValueError, match="kernel_spectrum"):  # a spectrum of the wrong size
+        fused_fft.fused_fwd(x, k2, None, True, fused_fft.kernel_spectrum(k2, 512))
     long_x = torch.randn(1, 1, 16000, device=device)
     with pytest.raises(ValueError, match="MAX_N"):  # 31999 points: a 32768-point transform
         lkconv.long_conv1d(long_x, torch.randn(1, 16000, device=device), algorithm="fused_fft")

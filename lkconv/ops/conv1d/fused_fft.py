@@ -12,8 +12,8 @@ of BK rows: a block of F_N1 @ S, its twiddles and row transforms, the spectral p
 transforms, and that block's share of the last product, accumulated into the output rows. Only the sequence's
 rows, the output rows and one block of the spectrum are live at a time; only the rows of S that hold samples
 enter the first product and only the stored output rows leave the last. The kernel's spectrum comes from
-torch.fft (C transforms, scaled by 1/N) in the same [k1, k2] order, so no transform reorders its output. With
-N >= L + Lk - 1 the circular convolution is the linear one.
+torch.fft (C transforms, unscaled, natural order); the kernels read it at k1 + N1*k2 and scale it by 1/N, so no
+transform reorders its output. With N >= L + Lk - 1 the circular convolution is the linear one.
 
 Two real sequences travel as one complex one, s = x_a + i x_b: the kernel is real, so the real and imaginary
 parts of the result are the two convolutions (rounding errors are relative to the pair's norm). A program
@@ -153,7 +153,8 @@ if triton is not None:
         P: tl.constexpr, CONJ: tl.constexpr, HAS_D: tl.constexpr, PREC: tl.constexpr, HOLD_ROWS: tl.constexpr,
     ):
         """out[b, c, t] = IDFT(DFT(s) * K)[t + OUT_SHIFT] (+ D[c] in[b, c, t]), s[n] = in[b, c, n - IN_SHIFT],
-        K = kf[c] / N (the kernel's spectrum, (re, im) pairs in natural order k1 + N1*k2) or its conjugate (CONJ).
+        K = kf[c] (the kernel's unscaled spectrum, (re, im) pairs in natural order k1 + N1*k2; the 1/N of the
+        inverse is applied to it) or its conjugate (CONJ).
         Forward: in = x, IN_SHIFT = 0, OUT_SHIFT = shift. Input gradient: in = dy, IN_SHIFT = shift, OUT_SHIFT = 0,
         CONJ. Grid (C, chunks of groups): a group is 2P sequences, transformed as P complex sequences (the
         kernel is real, so real and imaginary parts stay apart); each program runs the GROUPS_PER_PROG groups of
@@ -367,8 +368,15 @@ def _pairs(cfg: "FusedConfig", bsz: int, rows: int, n2: int, prec: str) -> int:
     return p
 
 
+def _check_spectrum(kf: Tensor, c: int, n: int) -> None:
+    if kf.shape != (c, n, 2) or kf.dtype != torch.float32 or not kf.is_contiguous():
+        raise ValueError(f"kf must be kernel_spectrum(k, {n}): a contiguous float32 ({c}, {n}, 2) tensor, got "
+                         f"{kf.dtype} {tuple(kf.shape)} with strides {kf.stride()}")
+
+
 def _launch_conv(src, kf, D, out, in_shift, out_shift, r_in, r_out, conj, n1, n2, cfg, dtype):
     bsz, c, length = src.shape
+    _check_spectrum(kf, c, n1 * n2)
     bk = _block_rows(cfg, n1)
     prec = cfg.precision or _precision(dtype)
     p = _pairs(cfg, bsz, max(r_in, r_out), n2, prec)
@@ -439,6 +447,7 @@ def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: boo
     prec = cfg.precision or _precision(x.dtype)
     p = _pairs(cfg, bsz, max(rows, rows_shifted), n2, prec)
     chunks, per = _chunks(triton.cdiv(bsz, 2 * p), c * (n1 // bk), x.device, cfg.groups_per_program)
+    _check_spectrum(kf, c, n)
     sp = torch.empty((chunks, c, 2, n1, n2), dtype=torch.float32, device=x.device)
     dd = torch.empty((chunks, c), dtype=torch.float32, device=x.device) if need_dD else sp
     f1, f2, tw = _dft_constants(n1, n2, x.device)
