@@ -8,7 +8,9 @@ Two algorithms behind one entry point:
 
 "auto" measures both once per problem (shapes, causal, dtype, skip term, device; forward and backward when a
 gradient is wanted) and caches the winner like depthwise_conv2d's choices; on CPU and under torch.compile it
-takes "fft".
+takes "fft". float32 without PyTorch's tf32 flag also takes "fft" without measuring: its fused kernels (split
+bfloat16 products) were slower than torch.fft on every public shape (H100, 2026-11-24: hyena_4k forward 2.75
+against 2.03 ms, docs/BENCHMARKS.md), and compiling them for the measurement alone takes tens of seconds.
 """
 from __future__ import annotations
 
@@ -75,6 +77,8 @@ def choose(x, k, D, causal: bool, algorithm: str) -> str:
     if algorithm != "auto":
         return algorithm
     if why is not None or not x.is_cuda or torch.compiler.is_compiling():  # compiled graphs: torch.fft's ops
+        return "fft"
+    if x.dtype == torch.float32 and not torch.backends.cuda.matmul.allow_tf32:
         return "fft"
     from ..autotune_cache import lookup, store
 
