@@ -188,6 +188,11 @@ if triton is not None:
                                             PREC)
                     accr += dr
                     acci += di
+                if HAS_D:  # the input at the output rows' positions
+                    d = tl.load(d_ptr + c * sd).to(tl.float32)
+                    vr, vi = _pair_rows(src, b0, B, L, OUT_SHIFT, out_row0, sib, N2, R_OUT, P)
+                    accr += d * vr
+                    acci += d * vi
                 col = tl.arange(0, P * N2)
                 t = (out_row0 + tl.arange(0, R_OUT))[:, None] * N2 + (col % N2)[None, :] - OUT_SHIFT
                 ok = (t >= 0) & (t < L)
@@ -195,10 +200,6 @@ if triton is not None:
                 bi = br + P
                 ok_r = ok & (br < B)
                 ok_i = ok & (bi < B)
-                if HAS_D:
-                    d = tl.load(d_ptr + c * sd).to(tl.float32)
-                    accr += d * tl.load(src + br.to(tl.int64) * sib + t, mask=ok_r, other=0.0).to(tl.float32)
-                    acci += d * tl.load(src + bi.to(tl.int64) * sib + t, mask=ok_i, other=0.0).to(tl.float32)
                 dst = out_ptr + c.to(tl.int64) * soc + t
                 tl.store(dst + br.to(tl.int64) * sob, accr.to(out_ptr.dtype.element_ty), mask=ok_r)
                 tl.store(dst + bi.to(tl.int64) * sob, acci.to(out_ptr.dtype.element_ty), mask=ok_i)
@@ -374,13 +375,22 @@ def _check_spectrum(kf: Tensor, c: int, n: int) -> None:
                          f"{kf.dtype} {tuple(kf.shape)} with strides {kf.stride()}")
 
 
-def _launch_conv(src, kf, D, out, in_shift, out_shift, r_in, r_out, conj, n1, n2, cfg, dtype):
-    bsz, c, length = src.shape
+def _plan(cfg: "FusedConfig", kf: Tensor, x: Tensor, rows: int, n1: int, n2: int, per_block: bool):
+    """(block rows, precision, pairs, chunks, groups per chunk) of a launch on x (B, C, L), after checking kf;
+    per_block: the grid has a program per spectrum block too (the dk kernel)."""
+    bsz, c, _ = x.shape
     _check_spectrum(kf, c, n1 * n2)
     bk = _block_rows(cfg, n1)
-    prec = cfg.precision or _precision(dtype)
-    p = _pairs(cfg, bsz, max(r_in, r_out), n2, prec)
-    chunks, per = _chunks(triton.cdiv(bsz, 2 * p), c, src.device, cfg.groups_per_program)
+    prec = cfg.precision or _precision(x.dtype)
+    p = _pairs(cfg, bsz, rows, n2, prec)
+    programs = c * (n1 // bk if per_block else 1)
+    chunks, per = _chunks(triton.cdiv(bsz, 2 * p), programs, x.device, cfg.groups_per_program)
+    return bk, prec, p, chunks, per
+
+
+def _launch_conv(src, kf, D, out, in_shift, out_shift, r_in, r_out, conj, n1, n2, cfg):
+    bsz, c, length = src.shape
+    bk, prec, p, chunks, per = _plan(cfg, kf, src, max(r_in, r_out), n1, n2, False)
     f1, f2, tw = _dft_constants(n1, n2, src.device)
     long_conv1d_fused_kernel[(c, chunks)](
         src, kf, D if D is not None else kf, out, f1, f2, tw, bsz, length, in_shift, out_shift, per,
@@ -425,7 +435,7 @@ def fused_fwd(x: Tensor, k: Tensor, D: Optional[Tensor], causal: bool, kf: Tenso
     """y (B, C, L) contiguous, x's dtype, for x with unit stride along L and kf = kernel_spectrum(k, N)."""
     n, n1, n2, shift, rows, rows_shifted = _geometry(x.shape[-1], k.shape[-1], causal)
     return _launch_conv(x, kf, D, _empty_like_seq(x), 0, shift, rows, rows_shifted, False, n1, n2,
-                        config or FusedConfig(), x.dtype)
+                        config or FusedConfig())
 
 
 def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: bool, kf: Tensor, need_dk: bool,
@@ -438,16 +448,12 @@ def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: boo
     n, n1, n2, shift, rows, rows_shifted = _geometry(length, lk, causal)
     dx = None
     if need_dx:
-        dx = _launch_conv(dy, kf, D, _empty_like_seq(x), shift, 0, rows_shifted, rows, True, n1, n2, cfg, x.dtype)
+        dx = _launch_conv(dy, kf, D, _empty_like_seq(x), shift, 0, rows_shifted, rows, True, n1, n2, cfg)
     need_dD = need_dD and D is not None
     if not need_dk:
         dD = (dy.float() * x.float()).sum(dim=(0, 2)) if need_dD else None
         return dx, None, dD
-    bk = _block_rows(cfg, n1)
-    prec = cfg.precision or _precision(x.dtype)
-    p = _pairs(cfg, bsz, max(rows, rows_shifted), n2, prec)
-    chunks, per = _chunks(triton.cdiv(bsz, 2 * p), c * (n1 // bk), x.device, cfg.groups_per_program)
-    _check_spectrum(kf, c, n)
+    bk, prec, p, chunks, per = _plan(cfg, kf, x, max(rows, rows_shifted), n1, n2, True)
     sp = torch.empty((chunks, c, 2, n1, n2), dtype=torch.float32, device=x.device)
     dd = torch.empty((chunks, c), dtype=torch.float32, device=x.device) if need_dD else sp
     f1, f2, tw = _dft_constants(n1, n2, x.device)

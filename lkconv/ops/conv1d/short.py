@@ -507,9 +507,10 @@ def short_conv1d(x: Tensor, w: Tensor, bias: Optional[Tensor] = None, causal: bo
             raise TypeError(f"{name} must match x's device and dtype ({x.device}, {x.dtype}), got ({t.device}, {t.dtype})")
     if bias is not None and bias.stride(0) != 1:
         bias = bias.contiguous()  # the kernels read bias[c] at unit stride
-    if torch.compiler.is_compiling() and can_launch(xc) and xc.dtype in SUPPORTED_DTYPES and xc.numel() > 0:
+    kernels = can_launch(xc) and xc.dtype in SUPPORTED_DTYPES and xc.numel() > 0
+    if kernels and torch.compiler.is_compiling():
         y = _short_conv1d_fwd_op(xc, w, bias, causal, activation == "silu")
-    elif can_launch(xc) and xc.dtype in SUPPORTED_DTYPES and xc.numel() > 0:
+    elif kernels:
         y = _ShortConv1d.apply(xc, w, bias, causal, activation)
     else:
         y = short_conv1d_reference(xc, w, bias, causal, activation)

@@ -291,14 +291,14 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
     kh = (weight.shape[2] - 1 - h0) // hs + 1 if hs > 0 else h0 // (-hs) + 1
     kw = (weight.shape[3] - 1 - w0) // ws + 1 if ws > 0 else w0 // (-ws) + 1
     cfg = config or IgemmConfig()
+    if cfg.toeplitz not in ("gather", "table"):
+        raise ValueError(f"toeplitz must be 'gather' or 'table', got {cfg.toeplitz!r}")
     bn, bk = _tiles(kw, dilation[1], wo)
     if cfg.bn:
         bn, bk = cfg.bn, max(16, triton.next_power_of_2(cfg.bn + (kw - 1) * dilation[1]))
     bm, stages = _fit(cfg.bm, cfg.stages, bk, bn, x.element_size(), cfg.toeplitz == "table")
     m = n * ho
     xp = _row_buffer(x, pad_t, pad_l, ho, wo, kh, kw, dilation, bn, bk)
-    if cfg.toeplitz not in ("gather", "table"):
-        raise ValueError(f"toeplitz must be 'gather' or 'table', got {cfg.toeplitz!r}")
     table = weight
     if cfg.toeplitz == "table":  # in x's dtype, the one the products use
         table = _toeplitz_table(weight, taps, kh, kw, dilation[1], bk, bn).to(x.dtype)
