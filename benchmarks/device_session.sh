@@ -25,6 +25,9 @@
 #   V: after U: lkconv bench --op long_conv1d, verify of conv1d and the GPU op tests of the 1D convolutions with
 #      fused transforms up to 16384 points; bf16 bench of slak_t.s1.long (~9 min)
 #   W: after V: lkconv bench --op long_conv1d in bf16 (kernel spectrum without copies), verify of conv1d (~8 min)
+#   X: after W: the fused long_conv1d check against float64 (natural-order spectrum, shared plan), slak_t.s1.long
+#      bf16 forward+backward, the engine-thread host cost of a backward (~7 min)
+#   Y: lkconv verify --quick, 2D and 1D suites with parallel compiles (~8 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -170,6 +173,14 @@ V)
 W)
     step bench_long_bf16 170 python -m lkconv bench --op long_conv1d --dtypes bf16 --out "$OUT/long1d_bf16"
     step verify_conv1d 280 python -m lkconv verify --ops conv1d
+    ;;
+X)
+    step check_long1d 240 python benchmarks/check_long1d.py
+    step bench_slak 120 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nchw --shapes slak_t.s1.long --out "$OUT/slak"
+    step backward_host 90 python benchmarks/backward_host.py
+    ;;
+Y)
+    step verify 560 python -m lkconv verify --quick --jobs 15
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"

@@ -304,7 +304,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if "conv1d" in ops:
         from . import verify1d
 
-        results1d = verify1d.run_suite(device, dtypes, tiny, seed)
+        results1d = verify1d.run_suite(device, dtypes, tiny, seed, jobs)
         print(format_table(results1d))
         ok = ok and all(r.ok for r in results1d)
     return 0 if ok else 1

@@ -121,14 +121,23 @@ def check(case: Case1d, device) -> Result:
     return res
 
 
-def run_suite(device, dtypes: Sequence[str], tiny: bool, seed: int) -> List[Result]:
-    """Every case in every dtype; long_conv1d's fused kernels only where Triton kernels run."""
+def run_suite(device, dtypes: Sequence[str], tiny: bool, seed: int, jobs: int = 1) -> List[Result]:
+    """Every case in every dtype; long_conv1d's fused kernels only where Triton kernels run. With ``jobs`` > 1
+    the checks run in that many worker processes (the fused kernels compile in parallel); results keep order."""
     torch.manual_seed(seed)
     kernels = can_launch(torch.empty(0, device=device))
-    out = []
-    for case in cases(tiny):
-        if case.algorithm == "fused_fft" and not kernels:
-            continue
-        for dt in dtypes:
-            out.append(check(replace(case, dtype=dt), device))
-    return out
+    todo = [replace(case, dtype=dt) for case in cases(tiny) if case.algorithm != "fused_fft" or kernels
+            for dt in dtypes]
+    if jobs > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+            return list(pool.map(_check_task, [(c, str(device), seed + i) for i, c in enumerate(todo)]))
+    return [check(case, device) for case in todo]
+
+
+def _check_task(task) -> Result:
+    case, device, seed = task
+    torch.manual_seed(seed)
+    return check(case, torch.device(device))

@@ -1,0 +1,134 @@
+"""Why a small layer's backward costs more host time than its forward (GPU): the autograd engine's thread.
+
+For each shape (fp32 NCHW, algorithm "direct"), microseconds per forward+backward step with the default engine
+(backward nodes of CUDA tensors run in the engine's device thread), with the engine single-threaded
+(``torch.autograd.set_multithreading_enabled(False)``: they run in the calling thread), through
+``torch.autograd.grad``, and for PyTorch's own conv. "host" is the launch rate without synchronizing, "wall"
+includes the GPU. "in bwd" is the time spent inside lkconv's backward, and "py in thread" a fixed piece of
+Python + tensor-allocation work timed inside a backward, against the same work on the main thread.
+
+    python benchmarks/backward_host.py [--shapes unireplknet_t.s3,inceptionnext_t.band]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import lkconv  # noqa: E402
+from lkconv.ops.depthwise2d import op  # noqa: E402
+from lkconv.tools.bench import _geometry, load_shapes  # noqa: E402
+
+
+def per_step_us(fn, n=300, warmup=10):
+    """(host, wall) microseconds per call launched back to back."""
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    t1 = time.perf_counter()
+    torch.cuda.synchronize()
+    t2 = time.perf_counter()
+    return (t1 - t0) / n * 1e6, (t2 - t0) / n * 1e6
+
+
+def _work():
+    """A fixed piece of host work: small CUDA allocations and Python bookkeeping."""
+    d = {}
+    for i in range(20):
+        d[i] = torch.empty(256, device="cuda")
+    return len(d)
+
+
+class _Timed(torch.autograd.Function):
+    spent: list = []
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        t0 = time.perf_counter()
+        _work()
+        _Timed.spent.append(time.perf_counter() - t0)
+        return g
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shapes", default="unireplknet_t.s3,inceptionnext_t.band,unireplknet_t.dil")
+    args = ap.parse_args()
+    torch.backends.cudnn.benchmark = True
+    shapes = {s["name"]: s for s in load_shapes()}
+
+    # the same Python work inside a backward (engine thread / calling thread) and on the main thread
+    t = torch.randn(16, device="cuda", requires_grad=True)
+    rows = []
+    for mt in (True, False):
+        _Timed.spent.clear()
+        with torch.autograd.set_multithreading_enabled(mt):
+            for _ in range(300):
+                _Timed.apply(t).sum().backward()
+        torch.cuda.synchronize()
+        rows.append((f"py in {'engine thread' if mt else 'calling thread'}", sum(_Timed.spent[20:]) / 280 * 1e6))
+    t0 = time.perf_counter()
+    for _ in range(300):
+        _work()
+    rows.append(("py on main thread", (time.perf_counter() - t0) / 300 * 1e6))
+    torch.cuda.synchronize()
+    for name, us in rows:
+        print(f"{name:<32}{us:8.1f} us")
+
+    orig = op._DepthwiseConv2dFunction.backward
+    inside = []
+
+    def timed_backward(ctx, g):
+        t0 = time.perf_counter()
+        try:
+            return orig(ctx, g)
+        finally:
+            inside.append(time.perf_counter() - t0)
+
+    op._DepthwiseConv2dFunction.backward = staticmethod(timed_backward)
+    print(f"\n{'shape':<22}{'mode':<34}{'host us':>9}{'wall us':>9}{'in bwd us':>10}")
+    for name in args.shapes.split(","):
+        s = shapes[name]
+        pad, ho, wo = _geometry(s)
+        st, dil = (s["s"], s["s"]), (s["d"], s["d"])
+        x = torch.randn(s["n"], s["c"], s["h"], s["w"], device="cuda", requires_grad=True)
+        w = torch.randn(s["c"], 1, s["kh"], s["kw"], device="cuda", requires_grad=True)
+        dy = torch.randn(s["n"], s["c"], ho, wo, device="cuda")
+
+        def ours():
+            x.grad = w.grad = None
+            lkconv.depthwise_conv2d(x, w, None, st, pad, dil, algorithm="direct").backward(dy)
+
+        def ours_grad():
+            torch.autograd.grad(lkconv.depthwise_conv2d(x, w, None, st, pad, dil, algorithm="direct"), (x, w), dy)
+
+        def theirs():
+            x.grad = w.grad = None
+            F.conv2d(x, w, None, st, pad, dil, s["c"]).backward(dy)
+
+        for mode, fn, mt in (("lkconv backward()", ours, True), ("lkconv backward(), one thread", ours, False),
+                             ("lkconv autograd.grad", ours_grad, True), ("torch backward()", theirs, True),
+                             ("torch backward(), one thread", theirs, False)):
+            inside.clear()
+            with torch.autograd.set_multithreading_enabled(mt):
+                host, wall = per_step_us(fn)
+            bwd = sum(inside[10:]) / max(1, len(inside) - 10) * 1e6 if inside else float("nan")
+            print(f"{name:<22}{mode:<34}{host:9.1f}{wall:9.1f}{bwd:10.1f}", flush=True)
+    op._DepthwiseConv2dFunction.backward = orig
+
+
+if __name__ == "__main__":
+    main()
