@@ -7,11 +7,16 @@ For each shape (fp32 NCHW, algorithm "direct"), microseconds per forward+backwar
 includes the GPU. "in bwd" is the time spent inside lkconv's backward, and "py in thread" a fixed piece of
 Python + tensor-allocation work timed inside a backward, against the same work on the main thread.
 
-    python benchmarks/backward_host.py [--shapes unireplknet_t.s3,inceptionnext_t.band]
+    python benchmarks/backward_host.py [--shapes unireplknet_t.s3,inceptionnext_t.band] [--profile]
+
+--profile adds a cProfile of single-threaded steps of the first shape (forward, backward and the engine's
+calls into Python all on the calling thread), the 30 functions with the most own time.
 """
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import sys
 import time
 from pathlib import Path
@@ -66,6 +71,7 @@ class _Timed(torch.autograd.Function):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shapes", default="unireplknet_t.s3,inceptionnext_t.band,unireplknet_t.dil")
+    ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
     torch.backends.cudnn.benchmark = True
     shapes = {s["name"]: s for s in load_shapes()}
@@ -99,6 +105,7 @@ def main():
             inside.append(time.perf_counter() - t0)
 
     op._DepthwiseConv2dFunction.backward = staticmethod(timed_backward)
+    profiles = []
     print(f"\n{'shape':<22}{'mode':<34}{'host us':>9}{'wall us':>9}{'in bwd us':>10}")
     for name in args.shapes.split(","):
         s = shapes[name]
@@ -127,7 +134,20 @@ def main():
                 host, wall = per_step_us(fn)
             bwd = sum(inside[10:]) / max(1, len(inside) - 10) * 1e6 if inside else float("nan")
             print(f"{name:<22}{mode:<34}{host:9.1f}{wall:9.1f}{bwd:10.1f}", flush=True)
+        if args.profile and name == args.shapes.split(",")[0]:
+            prof = cProfile.Profile()
+            with torch.autograd.set_multithreading_enabled(False):
+                ours()
+                prof.enable()
+                for _ in range(300):
+                    ours()
+                prof.disable()
+            torch.cuda.synchronize()
+            profiles.append((name, prof))
     op._DepthwiseConv2dFunction.backward = orig
+    for name, prof in profiles:
+        print(f"\n{name}: cProfile of 300 single-threaded lkconv steps")
+        pstats.Stats(prof).sort_stats("tottime").print_stats(30)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@
 #   X: after W: the fused long_conv1d check against float64 (natural-order spectrum, shared plan), slak_t.s1.long
 #      bf16 forward+backward, the engine-thread host cost of a backward (~7 min)
 #   Y: lkconv verify --quick, 2D and 1D suites with parallel compiles (~8 min)
+#   Z: host-time profiles of small layers' steps (engine thread vs calling thread, cProfile) (~3 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -181,6 +182,10 @@ X)
     ;;
 Y)
     step verify 560 python -m lkconv verify --quick --jobs 15
+    ;;
+Z)
+    step backward_host 120 python benchmarks/backward_host.py --profile --shapes unireplknet_t.s3,inceptionnext_t.band
+    step host_s3 90 python benchmarks/host_profile.py --shape unireplknet_t.s3
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"
