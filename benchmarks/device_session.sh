@@ -29,6 +29,8 @@
 #      bf16 forward+backward, the engine-thread host cost of a backward (~7 min)
 #   Y: lkconv verify --quick, 2D and 1D suites with parallel compiles (~8 min)
 #   Z: host-time profiles of small layers' steps (engine thread vs calling thread, cProfile) (~3 min)
+#   AA: after "auto" kept a GPU-time choice for CUDA graphs: its GPU tests, then bench --graph and eager on the
+#      small, host-bound layers (~6 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -186,6 +188,12 @@ Y)
 Z)
     step backward_host 120 python benchmarks/backward_host.py --profile --shapes unireplknet_t.s3,inceptionnext_t.band
     step host_s3 90 python benchmarks/host_profile.py --shape unireplknet_t.s3
+    ;;
+AA)
+    small=inceptionnext_t.band,unireplknet_t.dil,unireplknet_t.s3,convnext_t.s1,yolov13_n.dsconv,van_b0.lka_dil
+    step pytest_auto 120 python -m pytest -q -p no:benchmark tests/ops/test_depthwise2d.py -k "gpu_time or cuda_graph or autotune or whole_step or auto"
+    step bench_graph 200 python -m lkconv bench --graph --jobs 15 --dtypes fp32,bf16 --layouts nchw --shapes "$small" --out "$OUT/graph"
+    step bench_eager 150 python -m lkconv bench --jobs 15 --dtypes fp32 --layouts nchw --shapes "$small" --out "$OUT/eager"
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"

@@ -201,6 +201,10 @@ def format_choices(rows: List[dict]) -> str:
                 continue
             seen.add(key)
             times = ", ".join(f"{a} {t:.3f}" for a, t in sorted(entry.get("times_ms", {}).items(), key=lambda kv: kv[1]))
+            graph = entry.get("graph_algorithm")
+            if graph is not None and graph != entry["algorithm"]:  # the choice under CUDA-graph capture differs
+                gpu = ", ".join(f"{a} {t:.3f}" for a, t in sorted(entry["gpu_times_ms"].items(), key=lambda kv: kv[1]))
+                times += f"; in CUDA graphs {graph} (GPU only: {gpu})"
             lines.append(f"{r['shape']:<22} {r['dtype']:<5} {r['layout']:<6} {direction:<6} {entry['algorithm']:<14} {times}")
     return "\n".join(lines)
 

@@ -4,6 +4,7 @@ On CPU the Triton kernels run in the interpreter (tests/conftest.py sets TRITON_
 """
 import dataclasses
 import json
+import time
 
 import pytest
 import torch
@@ -340,6 +341,35 @@ def test_whole_step_choice_is_measured_once_and_cached(monkeypatch, tmp_path):
     assert dispatch.choose_whole_step(dataclasses.replace(prob, device=torch.device("cpu")), ours, theirs) == "lkconv"
 
 
+def test_autotune_keeps_a_gpu_time_choice_for_graph_capture(monkeypatch, tmp_path):
+    monkeypatch.setenv("LKCONV_CACHE_DIR", str(tmp_path))
+    autotune_cache.clear_memory()
+    monkeypatch.setattr(dispatch, "_REGISTRY", {"direct": _Fake(), "torch": _Fake()})
+    monkeypatch.setattr(dispatch, "_cache_key", lambda prob: "depthwise2d|fake|" + prob.key())
+    capturing = [False]
+    monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", lambda: capturing[0])
+    eager = {"direct": 0.40, "torch": 0.30}  # host-bound: PyTorch's lighter launch wins in eager mode
+    gpu = {"direct": 0.05, "torch": 0.25}  # the kernels alone: lkconv's direct kernel wins in a graph
+    timed = []
+    monkeypatch.setattr(dispatch, "_median_ms", lambda fn: eager[fn()])
+    monkeypatch.setattr(dispatch, "_gpu_ms", lambda fn, device, host_ms: timed.append(host_ms) or gpu[fn()])
+    runner = lambda name: (lambda: name)  # noqa: E731
+    prob = _cuda_problem()
+    assert dispatch.choose(prob, "auto", runner) == "torch"
+    assert sorted(timed) == [0.30, 0.40]  # each candidate timed on the GPU alone, bounded by its eager time
+    entry = json.loads((tmp_path / "autotune.json").read_text())["entries"]["depthwise2d|fake|" + prob.key()]
+    assert entry == {"algorithm": "torch", "times_ms": eager, "graph_algorithm": "direct", "gpu_times_ms": gpu}
+    capturing[0] = True
+    assert dispatch.choose(prob, "auto", pytest.fail) == "direct"  # cached: nothing is timed under capture
+    autotune_cache.store("depthwise2d|fake|" + prob.key(), {"algorithm": "torch", "times_ms": eager})
+    assert dispatch.choose(prob, "auto", pytest.fail) == "torch"  # an entry from before keeps its one choice
+    capturing[0] = False
+    eager.update(direct=2.0, torch=3.0)  # GPU-bound candidates are not timed again without the host
+    other = dataclasses.replace(prob, n=9)
+    timed.clear()
+    assert dispatch.choose(other, "auto", runner) == "direct" and timed == []
+
+
 def test_unavailable_candidates_are_not_timed(monkeypatch):
     monkeypatch.setattr(dispatch, "_REGISTRY", {"direct": _Fake(ok=False), "torch": _Fake()})
     assert dispatch.choose(_cuda_problem(), "auto", lambda n: pytest.fail("must not time")) == "torch"
@@ -365,3 +395,54 @@ def test_gpu_algorithms_on_model_shapes(algorithm, layout, dtype):
 def test_gpu_more_than_2_31_elements():
     res = verify.check_large("direct", torch.device("cuda"))
     assert res.ok, (res.error, res.errors)
+
+
+@gpu
+def test_gpu_time_excludes_host_time():
+    dev = torch.device("cuda")
+    spin = int(dispatch._spin_cycles_per_ms(dev) * 0.2)  # 0.2 ms of GPU work behind 3 ms of host work
+
+    def call():
+        time.sleep(0.003)
+        torch.cuda._sleep(spin)
+
+    eager = dispatch._median_ms(call)
+    gpu_only = dispatch._gpu_ms(call, dev, eager)
+    assert eager > 2.5, eager
+    assert 0.1 < gpu_only < 0.6, gpu_only
+
+
+@gpu
+def test_auto_inside_a_cuda_graph_matches_float64(monkeypatch, tmp_path):
+    """A host-bound layer: "auto" hands eager steps to PyTorch, a captured step runs the GPU-time choices."""
+    monkeypatch.setenv("LKCONV_CACHE_DIR", str(tmp_path))
+    autotune_cache.clear_memory()
+    dispatch.forget_choices()
+    x = torch.randn(8, 12, 56, 56, device="cuda", requires_grad=True)
+    w = torch.randn(12, 1, 1, 11, device="cuda", requires_grad=True)
+    dy = torch.randn(8, 12, 56, 56, device="cuda")
+
+    def step():
+        y = lkconv.depthwise_conv2d(x, w, None, 1, (0, 5), algorithm="auto")
+        return (y,) + torch.autograd.grad(y, (x, w), dy)
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = step()
+    for t in (x, w, dy):  # fresh inputs, replayed
+        t.detach().copy_(torch.randn_like(t))
+    graph.replay()
+    torch.cuda.synchronize()
+    x64, w64 = (t.detach().double().requires_grad_() for t in (x, w))
+    ref = F.conv2d(x64, w64, None, 1, (0, 5), 1, 12)
+    ref_grads = torch.autograd.grad(ref, (x64, w64), dy.double())
+    for got, want in zip(out, (ref,) + ref_grads):
+        assert rel_error(got, want) < 1e-4
+    entries = [e for k, e in autotune_cache._memory.items() if k.startswith("depthwise2d|") and "|fwd|" in k]
+    assert entries and all("graph_algorithm" in e and "gpu_times_ms" in e for e in entries), entries

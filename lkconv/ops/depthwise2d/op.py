@@ -93,23 +93,23 @@ class _Call:
 
     def run(self, direction: str, t0: Tensor, t1: Tensor, t2: Optional[Tensor]) -> Tensor:
         """fwd(x, w, b) or dgrad/wgrad(dy, x, w)."""
-        hit = self.bound.get(direction)
+        capturing = t0.is_cuda and torch.cuda.is_current_stream_capturing()
+        hit = None if capturing else self.bound.get(direction)  # under capture "auto" picks by GPU time
         if hit is None:
             g = self.geom
             hit = dispatch.bind(direction, self.algorithm, t0, t1, t2, g.stride, g.pad, g.dilation)
-            if not (t0.is_cuda and torch.cuda.is_current_stream_capturing()):
+            if not capturing:
                 self.bound[direction] = hit
         return hit[1](t0, t1, t2)
 
     def use_torch(self, x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> bool:
         """For "auto": hand the whole call to PyTorch (its own autograd, no wrapper cost)?"""
+        if x.is_cuda and torch.cuda.is_current_stream_capturing():
+            return False  # a replayed graph has no host cost: each direction runs its choice by GPU time
         if not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)):
             return self.all_torch(False)
         if self.step_torch is None and x.is_cuda:
-            choice = _whole_step_choice(self, x, weight, bias)
-            if not torch.cuda.is_current_stream_capturing():
-                self.step_torch = choice
-            return choice
+            self.step_torch = _whole_step_choice(self, x, weight, bias)
         return bool(self.step_torch) or self.all_torch(True)
 
     def all_torch(self, needs_grad: bool) -> bool:
