@@ -31,6 +31,7 @@
 #   Z: host-time profiles of small layers' steps (engine thread vs calling thread, cProfile) (~3 min)
 #   AA: after "auto" kept a GPU-time choice for CUDA graphs: its GPU tests, then bench --graph and eager on the
 #      small, host-bound layers (~6 min)
+#   AB: channels_last fp32 direct-kernel sweep (--wide) on slak_t.s1.long, replknet_31b.s1/s2 (~8 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -194,6 +195,10 @@ AA)
     step pytest_auto 120 python -m pytest -q -p no:benchmark tests/ops/test_depthwise2d.py -k "gpu_time or cuda_graph or autotune or whole_step or auto"
     step bench_graph 200 python -m lkconv bench --graph --jobs 15 --dtypes fp32,bf16 --layouts nchw --shapes "$small" --out "$OUT/graph"
     step bench_eager 150 python -m lkconv bench --jobs 15 --dtypes fp32 --layouts nchw --shapes "$small" --out "$OUT/eager"
+    ;;
+AB)
+    big=slak_t.s1.long,replknet_31b.s1,replknet_31b.s2
+    step tune_nhwc 540 python benchmarks/tune_direct.py --wide --configs fp32:nhwc --shapes "$big" --nhwc-shapes "$big" --jobs 15 --out "$OUT/tune_nhwc.json"
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"

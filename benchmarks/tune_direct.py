@@ -5,7 +5,10 @@ Each variant is checked against a float64 reference on the first images of the b
 are compiled first by a pool of worker processes (filling Triton's on-disk cache), so the timed process
 only loads them.
 
-    python benchmarks/tune_direct.py [--shapes a,b] [--jobs 8] [--out results/tune_direct.json]
+    python benchmarks/tune_direct.py [--shapes a,b] [--jobs 8] [--out results/tune_direct.json] [--wide]
+
+--wide: for channels_last, every direction also tries more (positions x channels) tiles and warp counts,
+half and double strip lengths, and (weight gradient) column passes with and without the zero-bordered copy.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from lkconv.testing import rel_error  # noqa: E402
 
 SHAPES = {
     "replknet_31b.s1": (64, 128, 56, 56, 31, 31, 1, 1),
+    "replknet_31b.s2": (64, 256, 28, 28, 29, 29, 1, 1),
     "unireplknet_t.s1": (64, 80, 56, 56, 13, 13, 1, 1),
     "unireplknet_t.s3": (64, 320, 14, 14, 13, 13, 1, 1),
     "convnext_t.s1": (64, 96, 56, 56, 7, 7, 1, 1),
@@ -68,7 +72,7 @@ def run_torch(direction, x, wt, dy, stride, pad, dil):
     return reference.depthwise_conv2d_wgrad_torch(dy, x, wt, stride, pad, dil)
 
 
-def variants(name, direction, dtype, layout):
+def variants(name, direction, dtype, layout, wide=False):
     """Default config plus the alternatives worth comparing."""
     x, wt, dy, stride, pad, dil = problem(name, dtype, layout)
     src = dy if direction == "dgrad" else x
@@ -84,7 +88,18 @@ def variants(name, direction, dtype, layout):
         if base.jb != 1:
             out.append(("jb=1", replace(base, jb=1)))
         out.append(("prepad=" + str(not base.prepad), replace(base, prepad=not base.prepad)))
-    if layout == "nhwc" and direction != "dgrad":
+    if layout == "nhwc" and wide:
+        for b0, b1, nw in ((2, 64, 4), (4, 32, 4), (4, 64, 8), (8, 32, 8), (8, 16, 4), (16, 16, 8), (16, 32, 8),
+                           (8, 32, 4), (4, 32, 2)):
+            if (b0, b1, nw) != (base.block_0, base.block_1, base.num_warps):
+                out.append((f"t{b0}x{b1}w{nw}", replace(base, block_0=b0, block_1=b1, num_warps=nw)))
+        for r in sorted({max(1, base.r // 2), base.r * 2} - {base.r}):
+            out.append((f"r{r}", replace(base, r=r)))
+        if direction == "wgrad":
+            for jb in sorted({1, 2, 4} - {base.jb}):
+                for prepad in (False, True):
+                    out.append((f"jb{jb}pp{int(prepad)}", replace(base, jb=jb, prepad=prepad)))
+    elif layout == "nhwc" and direction != "dgrad":
         for b0, b1, nw in ((2, 64, 4), (8, 32, 8), (8, 16, 4)):
             if (b0, b1) != (base.block_0, base.block_1):
                 out.append((f"tile{b0}x{b1}", replace(base, block_0=b0, block_1=b1, num_warps=nw)))
@@ -112,6 +127,7 @@ def main():
     ap.add_argument("--directions", default="fwd,dgrad,wgrad")
     ap.add_argument("--jobs", type=int, default=8)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--wide", action="store_true", help="many more channels_last variants (see above)")
     args = ap.parse_args()
     import triton.testing
 
@@ -125,7 +141,7 @@ def main():
                 continue
             for direction in args.directions.split(","):
                 dtype = getattr(torch, dtype_name)
-                for label, cfg in variants(name, direction, dtype, layout):
+                for label, cfg in variants(name, direction, dtype, layout, args.wide):
                     tasks.append((name, direction, dtype_name, layout, label, cfg))
     if args.jobs > 1:
         import multiprocessing as mp
