@@ -32,6 +32,7 @@
 #   AA: after "auto" kept a GPU-time choice for CUDA graphs: its GPU tests, then bench --graph and eager on the
 #      small, host-bound layers (~6 min)
 #   AB: channels_last fp32 direct-kernel sweep (--wide) on slak_t.s1.long, replknet_31b.s1/s2 (~8 min)
+#   AC: after longer strips for tall kernels: slak_t.s1.long strip-length sweep (NCHW, channels_last) and bench (~6 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -199,6 +200,10 @@ AA)
 AB)
     big=slak_t.s1.long,replknet_31b.s1,replknet_31b.s2
     step tune_nhwc 540 python benchmarks/tune_direct.py --wide --configs fp32:nhwc --shapes "$big" --nhwc-shapes "$big" --jobs 15 --out "$OUT/tune_nhwc.json"
+    ;;
+AC)
+    step tune_slak 240 python benchmarks/tune_direct.py --only 'default|r\d+' --configs fp32:nchw,fp32:nhwc --shapes slak_t.s1.long --nhwc-shapes slak_t.s1.long --jobs 15
+    step bench_slak 150 python -m lkconv bench --jobs 15 --dtypes fp32 --layouts nchw,nhwc --shapes slak_t.s1.long --out "$OUT/slak"
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"

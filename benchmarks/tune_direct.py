@@ -7,13 +7,15 @@ only loads them.
 
     python benchmarks/tune_direct.py [--shapes a,b] [--jobs 8] [--out results/tune_direct.json] [--wide]
 
---wide: for channels_last, every direction also tries more (positions x channels) tiles and warp counts,
-half and double strip lengths, and (weight gradient) column passes with and without the zero-bordered copy.
+--wide: every direction also tries half and double strip lengths; for channels_last, more (positions x
+channels) tiles and warp counts, and (weight gradient) column passes with and without the zero-bordered copy.
+--only REGEX keeps the variants whose label matches (e.g. "default|r\d+").
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, replace
@@ -88,13 +90,14 @@ def variants(name, direction, dtype, layout, wide=False):
         if base.jb != 1:
             out.append(("jb=1", replace(base, jb=1)))
         out.append(("prepad=" + str(not base.prepad), replace(base, prepad=not base.prepad)))
+    if wide:
+        for r in sorted({max(1, base.r // 2), base.r * 2} - {base.r}):
+            out.append((f"r{r}", replace(base, r=r)))
     if layout == "nhwc" and wide:
         for b0, b1, nw in ((2, 64, 4), (4, 32, 4), (4, 64, 8), (8, 32, 8), (8, 16, 4), (16, 16, 8), (16, 32, 8),
                            (8, 32, 4), (4, 32, 2)):
             if (b0, b1, nw) != (base.block_0, base.block_1, base.num_warps):
                 out.append((f"t{b0}x{b1}w{nw}", replace(base, block_0=b0, block_1=b1, num_warps=nw)))
-        for r in sorted({max(1, base.r // 2), base.r * 2} - {base.r}):
-            out.append((f"r{r}", replace(base, r=r)))
         if direction == "wgrad":
             for jb in sorted({1, 2, 4} - {base.jb}):
                 for prepad in (False, True):
@@ -128,6 +131,7 @@ def main():
     ap.add_argument("--jobs", type=int, default=8)
     ap.add_argument("--out", default=None)
     ap.add_argument("--wide", action="store_true", help="many more channels_last variants (see above)")
+    ap.add_argument("--only", default=None, help="regular expression: keep the variants whose label matches")
     args = ap.parse_args()
     import triton.testing
 
@@ -141,7 +145,9 @@ def main():
                 continue
             for direction in args.directions.split(","):
                 dtype = getattr(torch, dtype_name)
-                for label, cfg in variants(name, direction, dtype, layout, args.wide):
+                for label, cfg in variants(name, direction, dtype, layout, args.wide or args.only is not None):
+                    if args.only is not None and not re.fullmatch(args.only, label):
+                        continue
                     tasks.append((name, direction, dtype_name, layout, label, cfg))
     if args.jobs > 1:
         import multiprocessing as mp

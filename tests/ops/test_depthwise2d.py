@@ -39,8 +39,20 @@ def test_direct_large_kernels_and_bands(device):
         verify.Case(1, 2, 9, 20, 1, 11, padding=(0, 15), dilation=(1, 3)),
         verify.Case(1, 2, 20, 9, 11, 1, padding=(5, 0), layout="nhwc"),
         verify.Case(1, 3, 13, 12, 7, 8, stride=(2, 2), padding=(3, 2), dilation=(1, 2), mult=2, layout="nhwc"),
+        verify.Case(1, 2, 40, 5, 35, 3, padding=(17, 1)),  # tall kernels: strips of more than 16 lines
+        verify.Case(1, 3, 40, 4, 35, 3, padding=(17, 1), layout="nhwc"),
     ]:
         assert_verified(case, "direct", device)
+
+
+def test_tall_kernels_get_long_strips():
+    from lkconv.ops.depthwise2d import direct
+
+    x = torch.empty(1, 4, 56, 56).contiguous(memory_format=torch.channels_last)
+    tall = direct._axes(x, 51, 5, (1, 1), (1, 1), 25, 2, (56, 56))
+    square = direct._axes(x, 31, 31, (1, 1), (1, 1), 15, 15, (56, 56))
+    assert direct.choose_config(tall, 4, "fwd").r == 28 and direct.choose_config(tall, 4, "wgrad").r == 28
+    assert direct.choose_config(square, 4, "wgrad").r <= 16
 
 
 def test_direct_config_variants_agree(device):
