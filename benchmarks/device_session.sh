@@ -33,6 +33,7 @@
 #      small, host-bound layers (~6 min)
 #   AB: channels_last fp32 direct-kernel sweep (--wide) on slak_t.s1.long, replknet_31b.s1/s2 (~8 min)
 #   AC: after longer strips for tall kernels: slak_t.s1.long strip-length sweep (NCHW, channels_last) and bench (~6 min)
+#   AD: lkconv verify --quick after AC; bench --graph fp32 NCHW on every public shape (~8 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -204,6 +205,10 @@ AB)
 AC)
     step tune_slak 240 python benchmarks/tune_direct.py --only 'default|r\d+' --configs fp32:nchw,fp32:nhwc --shapes slak_t.s1.long --nhwc-shapes slak_t.s1.long --jobs 15
     step bench_slak 150 python -m lkconv bench --jobs 15 --dtypes fp32 --layouts nchw,nhwc --shapes slak_t.s1.long --out "$OUT/slak"
+    ;;
+AD)
+    step verify 300 python -m lkconv verify --quick --jobs 15 --ops depthwise2d
+    step bench_graph 270 python -m lkconv bench --graph --jobs 15 --dtypes fp32 --layouts nchw --out "$OUT/graph"
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"
