@@ -272,17 +272,18 @@ def _gpu_ms(fn: Callable[[], object], device: torch.device, host_bound_ms: float
     if not hasattr(torch.cuda, "_sleep"):
         return _median_ms(fn, reps)
     cycles = int(_spin_cycles_per_ms(device) * (2.0 * host_bound_ms + 0.2))
-    fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        torch.cuda._sleep(cycles)
-        start.record()
+    with torch.cuda.device(device):
         fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
+        torch.cuda.synchronize()
+        times = []
+        for _ in range(reps):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            torch.cuda._sleep(cycles)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end))
     return statistics.median(times)
 
 
