@@ -30,19 +30,8 @@ import lkconv  # noqa: E402
 from lkconv.ops.depthwise2d import op  # noqa: E402
 from lkconv.tools.bench import _geometry, load_shapes  # noqa: E402
 
-
-def per_step_us(fn, n=300, warmup=10):
-    """(host, wall) microseconds per call launched back to back."""
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(n):
-        fn()
-    t1 = time.perf_counter()
-    torch.cuda.synchronize()
-    t2 = time.perf_counter()
-    return (t1 - t0) / n * 1e6, (t2 - t0) / n * 1e6
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from overhead import host_and_wall_us  # noqa: E402
 
 
 def _work():
@@ -131,7 +120,7 @@ def main():
                              ("torch backward(), one thread", theirs, False)):
             inside.clear()
             with torch.autograd.set_multithreading_enabled(mt):
-                host, wall = per_step_us(fn)
+                host, wall = host_and_wall_us(fn, n=300, warmup=10)
             bwd = sum(inside[10:]) / max(1, len(inside) - 10) * 1e6 if inside else float("nan")
             print(f"{name:<22}{mode:<34}{host:9.1f}{wall:9.1f}{bwd:10.1f}", flush=True)
         if args.profile and name == args.shapes.split(",")[0]:

@@ -23,8 +23,9 @@ from lkconv.ops.depthwise2d import direct  # noqa: E402
 from lkconv.tools.bench import load_shapes, _geometry  # noqa: E402
 
 
-def host_us(fn, n=50, warmup=1):
-    """Host microseconds per call of ``fn`` launched back to back (no synchronization inside the timed loop)."""
+def host_and_wall_us(fn, n=50, warmup=1):
+    """(host, wall) microseconds per call of ``fn`` launched back to back: host is the launch rate (no
+    synchronization inside the timed loop), wall runs until the GPU has finished too."""
     for _ in range(warmup):
         fn()
     torch.cuda.synchronize()
@@ -33,7 +34,13 @@ def host_us(fn, n=50, warmup=1):
         fn()
     t1 = time.perf_counter()
     torch.cuda.synchronize()
-    return (t1 - t0) / n * 1e6
+    t2 = time.perf_counter()
+    return (t1 - t0) / n * 1e6, (t2 - t0) / n * 1e6
+
+
+def host_us(fn, n=50, warmup=1):
+    """Host microseconds per call of ``fn`` launched back to back (no synchronization inside the timed loop)."""
+    return host_and_wall_us(fn, n, warmup)[0]
 
 
 def main():

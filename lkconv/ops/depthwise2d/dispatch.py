@@ -230,12 +230,16 @@ def heuristic(prob: Problem, candidates: List[str]) -> str:
     return candidates[-1]
 
 
-def _median_ms(fn: Callable[[], object], reps: int = 5) -> float:
+def _median_ms(fn: Callable[[], object], reps: int = 5, spin_cycles: int = 0) -> float:
+    """Median milliseconds of one call of ``fn`` between CUDA events (after one untimed call). With
+    ``spin_cycles``, a spin kernel of that many cycles is queued before each timed call (see :func:`_gpu_ms`)."""
     fn()
     torch.cuda.synchronize()
     times = []
     for _ in range(reps):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        if spin_cycles:
+            torch.cuda._sleep(spin_cycles)
         start.record()
         fn()
         end.record()
@@ -273,18 +277,7 @@ def _gpu_ms(fn: Callable[[], object], device: torch.device, host_bound_ms: float
         return _median_ms(fn, reps)
     cycles = int(_spin_cycles_per_ms(device) * (2.0 * host_bound_ms + 0.2))
     with torch.cuda.device(device):
-        fn()
-        torch.cuda.synchronize()
-        times = []
-        for _ in range(reps):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            torch.cuda._sleep(cycles)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end))
-    return statistics.median(times)
+        return _median_ms(fn, reps, cycles)
 
 
 _GPU_TIMED_BELOW_MS = 1.0  # candidates slower than this in eager mode are GPU-bound: their eager time stands
