@@ -34,6 +34,8 @@
 #   AB: channels_last fp32 direct-kernel sweep (--wide) on slak_t.s1.long, replknet_31b.s1/s2 (~8 min)
 #   AC: after longer strips for tall kernels: slak_t.s1.long strip-length sweep (NCHW, channels_last) and bench (~6 min)
 #   AD: lkconv verify --quick after AC; bench --graph fp32 NCHW on every public shape (~8 min)
+#   AE: after the FFT frames shrank to H + max(pad): FFT op tests and verify, bench of the FFT-bound shapes in fp32
+#      NCHW and channels_last (~9 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -209,6 +211,12 @@ AC)
 AD)
     step verify 300 python -m lkconv verify --quick --jobs 15 --ops depthwise2d
     step bench_graph 270 python -m lkconv bench --graph --jobs 15 --dtypes fp32 --layouts nchw --out "$OUT/graph"
+    ;;
+AE)
+    big=replknet_31b.s1,replknet_31b.s2,replknet_31b.s3,slak_t.s1.long,slak_t.s1.wide,unireplknet_t.s1
+    step pytest_fft 60 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_fft.py
+    step verify_fft 150 python -m lkconv verify --quick --jobs 15 --ops depthwise2d --algorithms fft,auto
+    step bench_big 330 python -m lkconv bench --jobs 15 --dtypes fp32 --layouts nchw,nhwc --shapes "$big" --out "$OUT/big"
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"

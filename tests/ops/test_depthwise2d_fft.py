@@ -90,3 +90,40 @@ def test_fft_out_of_memory_falls_back(monkeypatch):
     torch.testing.assert_close(y, yr)
     torch.testing.assert_close(x.grad, xr.grad)
     torch.testing.assert_close(w.grad, wr.grad)
+
+
+def test_fft_random_geometries_match_float64_conv():
+    """Frames without wrap-around for any padding (asymmetric, wider than the kernel), stride, dilation, multiplier."""
+    import random
+    import torch.nn.functional as F
+
+    rng = random.Random(7)
+    torch.manual_seed(7)
+    checked = 0
+    while checked < 60:
+        n, c, m = rng.randint(1, 2), rng.randint(1, 3), rng.randint(1, 3)
+        h, w, kh, kw = rng.randint(1, 12), rng.randint(1, 12), rng.randint(1, 9), rng.randint(1, 9)
+        d, s = (rng.randint(1, 3), rng.randint(1, 3)), (rng.randint(1, 3), rng.randint(1, 3))
+        pad = [rng.randint(0, 12) for _ in range(4)]
+        if h + pad[0] + pad[1] < (kh - 1) * d[0] + 1 or w + pad[2] + pad[3] < (kw - 1) * d[1] + 1:
+            continue
+        checked += 1
+        x = torch.randn(n, c, h, w, dtype=torch.float64)
+        wt = torch.randn(c * m, 1, kh, kw, dtype=torch.float64)
+        xp = F.pad(x, (pad[2], pad[3], pad[0], pad[1])).requires_grad_()
+        wr = wt.clone().requires_grad_()
+        y = F.conv2d(xp, wr, None, s, 0, d, c)
+        dy = torch.randn_like(y)
+        y.backward(dy)
+        dx = xp.grad[..., pad[0]: pad[0] + h, pad[2]: pad[2] + w]
+        label = (n, c, m, h, w, kh, kw, d, s, pad)
+        assert rel_error(fft.conv_fwd(x, wt, None, s, pad, d), y) < 1e-12, label
+        assert rel_error(fft.conv_dgrad(dy, x.shape, wt, s, pad, d), dx) < 1e-12, label
+        assert rel_error(fft.conv_wgrad(dy, x, wt.shape, s, pad, d), wr.grad) < 1e-12, label
+
+
+def test_fft_frame_is_smaller_than_the_padded_input():
+    """56x56 with a 31x31 kernel and padding 15: a 72-point frame (the padded input alone is 86 wide)."""
+    geo = fft._Geometry((56, 56), (31, 31), (1, 1), (15, 15, 15, 15), (1, 1))
+    assert geo.frame == (72, 72)
+    assert geo.tap_rows[:2] == [15, 14] and geo.tap_rows[-1] == (15 - 30) % 72

@@ -1,26 +1,30 @@
 """Depthwise 2D convolution by FFT: forward, input gradient and weight gradient are each one spectral product.
 
-With xp the zero-padded input and kd the dilated kernel, the three directions are (per channel, per axis)
+All three directions work in one frame of (Ph, Pw) points per plane. The unpadded input x sits at the frame's
+origin, the stride-1 output y1 (y = y1[::s]) and the zero-upsampled output gradient dy_up too, and tap (i, j) of
+the kernel sits at ((pt - i*dh) mod Ph, (pl - j*dw) mod Pw) in a kernel frame g, so that (per axis)
 
-    forward  y_full[t] = sum_i xp[t + i*d] k[i]            correlation:  irfft(X * conj(Kd)),  y = y_full[::s]
-    dgrad    dxp[u]    = sum_i dy_up[u - i*d] k[i]         convolution:  irfft(DYup * Kd),     dx = dxp[p:p+H]
-    wgrad    g[lag]    = sum_t xp[t + lag] dy_up[t]        correlation:  irfft(sum_n X * conj(DYup)), k = g[::d]
+    forward  y1[t] = sum_u x[u] g[t - u]       Y1 = X * G,            y  = y1[:Ho1:s]
+    dgrad    dx[u] = sum_t dy_up[t] g[t - u]   DX = DYup * conj(G),   dx = dx[:H]
+    wgrad    k[i]  = h[pt - i*d],              h  = irfft(sum_n DYup * conj(X))
 
-where dy_up is dy with s-1 zeros between samples. FFT sizes are the smallest 2^a 3^b 5^c 7^d that avoid wrap-around,
-so the cost barely depends on the kernel size. Spectra are computed in float32 (float64 for float64 input);
-channels are processed in blocks so that the complex workspace stays under ``LKCONV_FFT_WORKSPACE_MB``
-(default 1024). The weight spectrum is reused while the weight tensor is unchanged (same object, same version).
+with all indices mod P. None of them wraps around when P >= H + max(pt, pb) (and P holds the kernel and y1), so
+zero padding costs no memory traffic and the frame is smaller than the padded input: 72 points against 86 for a
+56-wide plane with a 31-tap kernel. Frame sizes have no prime factors above 7. Spectra are float32 (float64 for
+float64 input); channels are processed in blocks so that the complex workspace stays under
+``LKCONV_FFT_WORKSPACE_MB`` (default 1024). The weight's spectrum is reused while the weight tensor is unchanged
+(same object, same version) and no gradient is being recorded for it.
 """
 from __future__ import annotations
 
 import functools
 import os
 import weakref
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 import torch
 
-from .params import conv_out_hw
+from .params import conv_out_hw, output_memory_format
 
 SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
@@ -47,19 +51,53 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def _dilated(weight: torch.Tensor, d: Tuple[int, int], dtype) -> torch.Tensor:
-    """(C*m, kh', kw') dense kernel with zeros between taps."""
-    w = weight[:, 0].to(dtype)
-    if d == (1, 1):
-        return w
-    kh, kw = w.shape[-2:]
-    out = w.new_zeros(w.shape[0], (kh - 1) * d[0] + 1, (kw - 1) * d[1] + 1)
-    out[:, :: d[0], :: d[1]] = w
+class _Geometry:
+    """Frame size and tap positions of one call (one axis each for H and W)."""
+
+    def __init__(self, x_hw, k_hw, stride, pad, dilation):
+        h, w = x_hw
+        kh, kw = k_hw
+        self.h, self.w, self.stride = h, w, tuple(stride)
+        self.ho, self.wo = conv_out_hw(h, w, kh, kw, stride, pad, dilation)
+        kdh, kdw = (kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1
+        self.ho1, self.wo1 = h + pad[0] + pad[1] - kdh + 1, w + pad[2] + pad[3] - kdw + 1  # stride-1 output
+        self.frame = (next_fast_len(max(h + max(pad[0], pad[1]), kdh, self.ho1)),
+                      next_fast_len(max(w + max(pad[2], pad[3]), kdw, self.wo1)))
+        self.tap_rows = [(pad[0] - i * dilation[0]) % self.frame[0] for i in range(kh)]
+        self.tap_cols = [(pad[2] - j * dilation[1]) % self.frame[1] for j in range(kw)]
+
+    @property
+    def out_span(self) -> Tuple[slice, slice]:
+        """Where the strided output lies in the frame."""
+        return (slice(0, (self.ho - 1) * self.stride[0] + 1, self.stride[0]),
+                slice(0, (self.wo - 1) * self.stride[1] + 1, self.stride[1]))
+
+    def key(self):
+        return (self.frame, tuple(self.tap_rows), tuple(self.tap_cols))
+
+
+def _framed(t: torch.Tensor, frame, dtype, span=None) -> torch.Tensor:
+    """Contiguous (N, C, Ph, Pw) zeros holding t at the frame's origin (at ``span`` when given)."""
+    out = t.new_zeros(*t.shape[:2], *frame, dtype=dtype)
+    if span is None:
+        span = (slice(0, t.shape[2]), slice(0, t.shape[3]))
+    out[..., span[0], span[1]] = t
     return out
 
 
+def _kernel_frame(weight: torch.Tensor, geo: _Geometry, dtype) -> torch.Tensor:
+    """(C*m, Ph, Pw) frame g with each tap at its (row, col); taps landing on one point add up."""
+    cw = weight.shape[0]
+    dev = weight.device
+    rows = torch.tensor(geo.tap_rows, device=dev).view(1, -1, 1)
+    cols = torch.tensor(geo.tap_cols, device=dev).view(1, 1, -1)
+    ch = torch.arange(cw, device=dev).view(-1, 1, 1)
+    g = weight.new_zeros(cw, *geo.frame, dtype=dtype)
+    return g.index_put_((ch, rows, cols), weight[:, 0].to(dtype), accumulate=True)
+
+
 class _SpectrumCache:
-    """rfft2 of a weight, kept while the same tensor object is alive and unmodified."""
+    """rfft2 of a weight's frame, kept while the same tensor object is alive and unmodified."""
 
     def __init__(self, size: int = 16):
         self.size = size
@@ -80,119 +118,86 @@ class _SpectrumCache:
 _spectra = _SpectrumCache()
 
 
+def _kernel_spectrum(weight, geo: _Geometry, dtype, c0: int, c1: int) -> torch.Tensor:
+    """G for output channels [c0, c1): (c1 - c0, Ph, Pw // 2 + 1) complex."""
+    return _spectra.get(weight, (geo.key(), dtype, c0, c1),
+                        lambda: torch.fft.rfft2(_kernel_frame(weight[c0:c1], geo, dtype)))
+
+
 def _channel_blocks(n: int, c_out: int, f: Tuple[int, int], elem: int):
-    """Channel ranges whose complex workspace (x, weight and product spectra) fits the budget."""
-    per_channel = (n + 2) * f[0] * (f[1] // 2 + 1) * 2 * elem * 2
+    """Channel ranges whose workspace (a real frame and two spectra per image and channel) fits the budget."""
+    per_channel = (n + 1) * f[0] * (f[1] // 2 + 1) * 2 * elem * 3
     block = max(1, min(c_out, _workspace_bytes() // max(per_channel, 1)))
     return [(c0, min(c_out, c0 + block)) for c0 in range(0, c_out, block)]
 
 
-def _nchw(t: torch.Tensor) -> torch.Tensor:
-    """t as a dense NCHW tensor. cuFFT's 2D transforms over channels_last strides run strided; one copy first
-    took a channels_last fp32 replknet_31b.s1 step ("auto") from 6.15 to 5.67 ms on an H100."""
-    return t.contiguous()
-
-
-def _pad(x: torch.Tensor, pad: Sequence[int]) -> torch.Tensor:
-    pt, pb, pl, pr = pad
-    return torch.nn.functional.pad(x, (pl, pr, pt, pb)) if any(pad) else x
-
-
 def conv_fwd(x, weight, bias, stride, pad, dilation) -> torch.Tensor:
-    """y (N, C*m, Ho, Wo) for x (N, C, H, W); pad = (top, bottom, left, right) zeros."""
-    n, c = x.shape[:2]
+    """y (N, C*m, Ho, Wo), in x's dtype and memory format, for x (N, C, H, W); pad = (top, bottom, left, right)."""
+    n, c, h, w = x.shape
     cw, _, kh, kw = weight.shape
     m = cw // c
     dt = _compute_dtype(x.dtype)
-    xp = _pad(_nchw(x), pad)
-    hp, wp = xp.shape[-2:]
-    ho, wo = conv_out_hw(hp, wp, kh, kw, stride, (0, 0, 0, 0), dilation)
-    f = (next_fast_len(hp), next_fast_len(wp))
-    kd = _dilated(weight, tuple(dilation), dt)
-    out = torch.empty(n, cw, ho, wo, device=x.device, dtype=x.dtype)
-    span_h, span_w = (ho - 1) * stride[0] + 1, (wo - 1) * stride[1] + 1
-    for c0, c1 in _channel_blocks(n, cw, f, torch.finfo(dt).bits // 8):
-        kf = _spectra.get(weight, ("fwd", f, tuple(dilation), c0, c1),
-                          lambda: torch.fft.rfft2(kd[c0:c1], s=f).conj())
-        xs = xp[:, c0 // m: (c1 - 1) // m + 1].to(dt)
-        xf = torch.fft.rfft2(xs, s=f)
+    geo = _Geometry((h, w), (kh, kw), stride, pad, dilation)
+    out = torch.empty(n, cw, geo.ho, geo.wo, device=x.device, dtype=x.dtype, memory_format=output_memory_format(x))
+    if out.numel() == 0:
+        return out
+    rs, cs = geo.out_span
+    for c0, c1 in _channel_blocks(n, cw, geo.frame, torch.finfo(dt).bits // 8):
+        g = _kernel_spectrum(weight, geo, dt, c0, c1)
+        i0, i1 = c0 // m, (c1 - 1) // m + 1  # the input channels feeding outputs [c0, c1)
+        xf = torch.fft.rfft2(_framed(x[:, i0:i1], geo.frame, dt))
         if m > 1:
-            xf = xf.repeat_interleave(m, dim=1)[:, c0 - (c0 // m) * m: c0 - (c0 // m) * m + (c1 - c0)]
-        y = torch.fft.irfft2(xf * kf, s=f)[..., :span_h: stride[0], :span_w: stride[1]]
-        out[:, c0:c1] = y
-    if bias is not None:
-        out += bias.view(1, -1, 1, 1).to(out.dtype)
+            xf = xf.repeat_interleave(m, dim=1)[:, c0 - i0 * m: c1 - i0 * m]
+        y1 = torch.fft.irfft2(xf.mul_(g), s=geo.frame)[..., rs, cs]
+        if bias is not None:
+            y1 = y1 + bias[c0:c1].view(1, -1, 1, 1).to(dt)
+        out[:, c0:c1] = y1
     return out
 
 
-def _upsample(dy: torch.Tensor, stride, size_h: int, size_w: int, dt) -> torch.Tensor:
-    """dy with stride-1 zeros between samples, in a (size_h, size_w) frame."""
-    if tuple(stride) == (1, 1):
-        return dy.to(dt)
-    up = dy.new_zeros(dy.shape[0], dy.shape[1], size_h, size_w, dtype=dt)
-    up[..., :: stride[0], :: stride[1]] = dy.to(dt)
-    return up
-
-
 def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation) -> torch.Tensor:
-    """dL/dx (N, C, H, W) in grad_out's dtype."""
+    """dL/dx (N, C, H, W) in grad_out's dtype, laid out like grad_out."""
     n, c, h, w = x_shape
     cw, _, kh, kw = weight.shape
     m = cw // c
     dt = _compute_dtype(grad_out.dtype)
-    grad_out = _nchw(grad_out)
-    ho, wo = grad_out.shape[-2:]
-    lf_h, lf_w = (ho - 1) * stride[0] + 1, (wo - 1) * stride[1] + 1
-    kdh, kdw = (kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1
-    hp, wp = h + pad[0] + pad[1], w + pad[2] + pad[3]
-    f = (next_fast_len(max(hp, lf_h + kdh - 1)), next_fast_len(max(wp, lf_w + kdw - 1)))
-    kd = _dilated(weight, tuple(dilation), dt)
-    dx = torch.empty(x_shape, device=grad_out.device, dtype=grad_out.dtype)
-    for c0, c1 in _channel_blocks(n, c, f, torch.finfo(dt).bits // 8 * m):
-        kf = torch.fft.rfft2(kd[c0 * m: c1 * m], s=f)
-        dyf = torch.fft.rfft2(_upsample(grad_out[:, c0 * m: c1 * m], stride, lf_h, lf_w, dt), s=f)
-        prod = dyf * kf
+    geo = _Geometry((h, w), (kh, kw), stride, pad, dilation)
+    dx = torch.empty(x_shape, device=grad_out.device, dtype=grad_out.dtype,
+                     memory_format=output_memory_format(grad_out))
+    if dx.numel() == 0:
+        return dx
+    if grad_out.numel() == 0:
+        return dx.zero_()
+    for c0, c1 in _channel_blocks(n, c, geo.frame, torch.finfo(dt).bits // 8 * m):
+        g = _kernel_spectrum(weight, geo, dt, c0 * m, c1 * m)
+        dyf = torch.fft.rfft2(_framed(grad_out[:, c0 * m: c1 * m], geo.frame, dt, geo.out_span))
+        prod = dyf.mul_(g.conj())
         if m > 1:
             prod = prod.view(n, c1 - c0, m, *prod.shape[-2:]).sum(2)
-        dxp = torch.fft.irfft2(prod, s=f)
-        dx[:, c0:c1] = _crop(dxp, pad[0], pad[2], h, w)
+        dx[:, c0:c1] = torch.fft.irfft2(prod, s=geo.frame)[..., :h, :w]
     return dx
-
-
-def _crop(t: torch.Tensor, top: int, left: int, h: int, w: int) -> torch.Tensor:
-    """t[..., top:top+h, left:left+w] with zeros where the window leaves t."""
-    H, W = t.shape[-2:]
-    if top >= 0 and left >= 0 and top + h <= H and left + w <= W:
-        return t[..., top: top + h, left: left + w]
-    out = t.new_zeros(*t.shape[:-2], h, w)
-    r0, r1 = max(0, top), min(H, top + h)
-    q0, q1 = max(0, left), min(W, left + w)
-    if r1 > r0 and q1 > q0:
-        out[..., r0 - top: r1 - top, q0 - left: q1 - left] = t[..., r0:r1, q0:q1]
-    return out
 
 
 def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation) -> torch.Tensor:
     """dL/dweight (C*m, 1, kh, kw) in float32 (float64 for float64 input)."""
-    n, c = x.shape[:2]
+    n, c, h, w = x.shape
     cw, _, kh, kw = weight_shape
     m = cw // c
     dt = _compute_dtype(x.dtype)
-    xp = _pad(_nchw(x), pad)
-    grad_out = _nchw(grad_out)
-    hp, wp = xp.shape[-2:]
-    ho, wo = grad_out.shape[-2:]
-    lf_h, lf_w = (ho - 1) * stride[0] + 1, (wo - 1) * stride[1] + 1
-    f = (next_fast_len(hp), next_fast_len(wp))
-    dw = torch.empty(cw, 1, kh, kw, device=x.device, dtype=dt)
-    for c0, c1 in _channel_blocks(n, cw, f, torch.finfo(dt).bits // 8):
-        xs = xp[:, c0 // m: (c1 - 1) // m + 1].to(dt)
-        xf = torch.fft.rfft2(xs, s=f)
+    geo = _Geometry((h, w), (kh, kw), stride, pad, dilation)
+    dw = torch.zeros(cw, 1, kh, kw, device=x.device, dtype=dt)
+    if grad_out.numel() == 0 or x.numel() == 0:
+        return dw
+    rows = torch.tensor(geo.tap_rows, device=x.device)
+    cols = torch.tensor(geo.tap_cols, device=x.device)
+    for c0, c1 in _channel_blocks(n, cw, geo.frame, torch.finfo(dt).bits // 8):
+        i0, i1 = c0 // m, (c1 - 1) // m + 1
+        xf = torch.fft.rfft2(_framed(x[:, i0:i1], geo.frame, dt))
         if m > 1:
-            xf = xf.repeat_interleave(m, dim=1)[:, c0 - (c0 // m) * m: c0 - (c0 // m) * m + (c1 - c0)]
-        dyf = torch.fft.rfft2(_upsample(grad_out[:, c0:c1], stride, lf_h, lf_w, dt), s=f)
-        g = torch.fft.irfft2((xf * dyf.conj()).sum(0), s=f)
-        dw[c0:c1, 0] = g[:, : (kh - 1) * dilation[0] + 1: dilation[0], : (kw - 1) * dilation[1] + 1: dilation[1]]
+            xf = xf.repeat_interleave(m, dim=1)[:, c0 - i0 * m: c1 - i0 * m]
+        dyf = torch.fft.rfft2(_framed(grad_out[:, c0:c1], geo.frame, dt, geo.out_span))
+        hf = torch.fft.irfft2(dyf.mul_(xf.conj()).sum(0), s=geo.frame)  # (c1 - c0, Ph, Pw)
+        dw[c0:c1, 0] = hf.index_select(1, rows).index_select(2, cols)
     return dw
 
 
