@@ -31,6 +31,7 @@ from lkconv.testing import rel_error  # noqa: E402
 SHAPES = {
     "replknet_31b.s1": (64, 128, 56, 56, 31, 31, 1, 1),
     "replknet_31b.s2": (64, 256, 28, 28, 29, 29, 1, 1),
+    "replknet_31b.s3": (64, 512, 14, 14, 27, 27, 1, 1),
     "unireplknet_t.s1": (64, 80, 56, 56, 13, 13, 1, 1),
     "unireplknet_t.s3": (64, 320, 14, 14, 13, 13, 1, 1),
     "convnext_t.s1": (64, 96, 56, 56, 7, 7, 1, 1),

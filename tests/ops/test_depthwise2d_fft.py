@@ -120,6 +120,8 @@ def test_fft_random_geometries_match_float64_conv():
         assert rel_error(fft.conv_fwd(x, wt, None, s, pad, d), y) < 1e-12, label
         assert rel_error(fft.conv_dgrad(dy, x.shape, wt, s, pad, d), dx) < 1e-12, label
         assert rel_error(fft.conv_wgrad(dy, x, wt.shape, s, pad, d), wr.grad) < 1e-12, label
+        dx_both, dw_both = fft.conv_backward(dy, x, wt, s, pad, d)
+        assert rel_error(dx_both, dx) < 1e-12 and rel_error(dw_both, wr.grad) < 1e-12, label
 
 
 def test_fft_frame_is_smaller_than_the_padded_input():
@@ -127,3 +129,22 @@ def test_fft_frame_is_smaller_than_the_padded_input():
     geo = fft._Geometry((56, 56), (31, 31), (1, 1), (15, 15, 15, 15), (1, 1))
     assert geo.frame == (72, 72)
     assert geo.tap_rows[:2] == [15, 14] and geo.tap_rows[-1] == (15 - 30) % 72
+
+
+def test_backward_takes_one_spectrum_of_the_output_gradient(monkeypatch):
+    """With "fft" for both gradients, backward transforms dy once (dx and dw checked against float64)."""
+    from lkconv.ops.depthwise2d import dispatch
+
+    dispatch.forget_choices()
+    x = torch.randn(2, 3, 10, 9, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(6, 1, 5, 4, dtype=torch.float64, requires_grad=True)
+    y = lkconv.depthwise_conv2d(x, w, None, 1, (2, 1), algorithm="fft")
+    dy = torch.randn_like(y)
+    calls = []
+    real = torch.fft.rfft2
+    monkeypatch.setattr(torch.fft, "rfft2", lambda *a, **k: (calls.append(a[0].shape), real(*a, **k))[1])
+    y.backward(dy)
+    assert len(calls) == 3  # dy, x and the kernel: not dy twice
+    xr, wr = x.detach().requires_grad_(), w.detach().requires_grad_()
+    torch.nn.functional.conv2d(xr, wr, None, 1, (2, 1), 1, 3).backward(dy)
+    assert rel_error(x.grad, xr.grad) < 1e-12 and rel_error(w.grad, wr.grad) < 1e-12

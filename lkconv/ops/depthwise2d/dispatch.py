@@ -180,6 +180,14 @@ class FFTAlgorithm(_Algorithm):
         except torch.cuda.OutOfMemoryError:
             return self._fallback(x, w, stride, pad, dil).wgrad(dy, x, w, stride, pad, dil)
 
+    def backward(self, dy, x, w, stride, pad, dil):
+        """(dgrad, wgrad) from one spectrum of dy: for calls where "fft" serves both directions."""
+        try:
+            dx, dw = fft.conv_backward(dy, x, w, stride, pad, dil)
+        except torch.cuda.OutOfMemoryError:
+            return self.dgrad(dy, x, w, stride, pad, dil), self.wgrad(dy, x, w, stride, pad, dil)
+        return dx.contiguous(memory_format=output_memory_format(x)), dw.to(w.dtype)
+
 
 class ImplicitGemmAlgorithm(_Algorithm):
     """Tensor-core banded-Toeplitz GEMM (:mod:`.implicit_gemm`): stride 1, any layout, tall kernels transposed."""
@@ -394,6 +402,15 @@ def bind(direction: str, algorithm: str, *args) -> Tuple[str, Callable]:
     prob = Problem.make(direction, x, w, stride, pad, dil)
     name = choose(prob, algorithm, lambda a: (lambda: getattr(_REGISTRY[a], direction)(*args)))
     return name, _REGISTRY[name].bind(direction, x, w, b, tuple(stride), tuple(pad), tuple(dil))
+
+
+def backward_both(algorithm: str, dy, x, w, stride, pad, dil) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+    """(dx, dw) in one pass when ``algorithm`` computes both gradients together (the FFT shares dy's spectrum),
+    else None."""
+    alg = _REGISTRY.get(algorithm)
+    if not hasattr(alg, "backward"):
+        return None
+    return alg.backward(dy, x, w, tuple(stride), tuple(pad), tuple(dil))
 
 
 def _memo_key(direction, algorithm, x, w, b, stride, pad, dil):

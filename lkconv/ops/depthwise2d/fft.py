@@ -13,7 +13,7 @@ zero padding costs no memory traffic and the frame is smaller than the padded in
 56-wide plane with a 31-tap kernel. Frame sizes have no prime factors above 7. Spectra are float32 (float64 for
 float64 input); channels are processed in blocks so that the complex workspace stays under
 ``LKCONV_FFT_WORKSPACE_MB`` (default 1024). The weight's spectrum is reused while the weight tensor is unchanged
-(same object, same version) and no gradient is being recorded for it.
+(same object, same version) in forward calls that record no gradient for it.
 """
 from __future__ import annotations
 
@@ -78,6 +78,8 @@ class _Geometry:
 
 def _framed(t: torch.Tensor, frame, dtype, span=None) -> torch.Tensor:
     """Contiguous (N, C, Ph, Pw) zeros holding t at the frame's origin (at ``span`` when given)."""
+    if span is None and t.dtype == dtype and t.is_contiguous():  # one pass
+        return torch.nn.functional.pad(t, (0, frame[1] - t.shape[3], 0, frame[0] - t.shape[2]))
     out = t.new_zeros(*t.shape[:2], *frame, dtype=dtype)
     if span is None:
         span = (slice(0, t.shape[2]), slice(0, t.shape[3]))
@@ -118,10 +120,11 @@ class _SpectrumCache:
 _spectra = _SpectrumCache()
 
 
-def _kernel_spectrum(weight, geo: _Geometry, dtype, c0: int, c1: int) -> torch.Tensor:
-    """G for output channels [c0, c1): (c1 - c0, Ph, Pw // 2 + 1) complex."""
-    return _spectra.get(weight, (geo.key(), dtype, c0, c1),
-                        lambda: torch.fft.rfft2(_kernel_frame(weight[c0:c1], geo, dtype)))
+def _kernel_spectrum(weight, geo: _Geometry, dtype, c0: int, c1: int, reuse: bool = True) -> torch.Tensor:
+    """G for output channels [c0, c1): (c1 - c0, Ph, Pw // 2 + 1) complex; ``reuse``: from and into the cache
+    (the gradients pass False: in training the weight changes after every backward)."""
+    make = lambda: torch.fft.rfft2(_kernel_frame(weight[c0:c1], geo, dtype))  # noqa: E731
+    return _spectra.get(weight, (geo.key(), dtype, c0, c1), make) if reuse else make()
 
 
 def _channel_blocks(n: int, c_out: int, f: Tuple[int, int], elem: int):
@@ -169,7 +172,7 @@ def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation) -> torch.Tensor
     if grad_out.numel() == 0:
         return dx.zero_()
     for c0, c1 in _channel_blocks(n, c, geo.frame, torch.finfo(dt).bits // 8 * m):
-        g = _kernel_spectrum(weight, geo, dt, c0 * m, c1 * m)
+        g = _kernel_spectrum(weight, geo, dt, c0 * m, c1 * m, reuse=False)
         dyf = torch.fft.rfft2(_framed(grad_out[:, c0 * m: c1 * m], geo.frame, dt, geo.out_span))
         prod = dyf.mul_(g.conj())
         if m > 1:
@@ -199,6 +202,38 @@ def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation) -> torch.Tensor
         hf = torch.fft.irfft2(dyf.mul_(xf.conj()).sum(0), s=geo.frame)  # (c1 - c0, Ph, Pw)
         dw[c0:c1, 0] = hf.index_select(1, rows).index_select(2, cols)
     return dw
+
+
+def conv_backward(grad_out, x, weight, stride, pad, dilation):
+    """(dL/dx as conv_dgrad returns it, dL/dweight as conv_wgrad returns it) from one spectrum of grad_out."""
+    n, c, h, w = x.shape
+    cw, _, kh, kw = weight.shape
+    m = cw // c
+    dt = _compute_dtype(grad_out.dtype)
+    geo = _Geometry((h, w), (kh, kw), stride, pad, dilation)
+    dx = torch.empty(x.shape, device=grad_out.device, dtype=grad_out.dtype,
+                     memory_format=output_memory_format(grad_out))
+    dw = torch.zeros(cw, 1, kh, kw, device=x.device, dtype=dt)
+    if dx.numel() == 0 or grad_out.numel() == 0:
+        return dx.zero_(), dw
+    rows = torch.tensor(geo.tap_rows, device=x.device)
+    cols = torch.tensor(geo.tap_cols, device=x.device)
+    for c0, c1 in _channel_blocks(n, c, geo.frame, torch.finfo(dt).bits // 8 * (m + 1)):
+        o0, o1 = c0 * m, c1 * m
+        dyf = torch.fft.rfft2(_framed(grad_out[:, o0:o1], geo.frame, dt, geo.out_span))
+        xf = torch.fft.rfft2(_framed(x[:, c0:c1], geo.frame, dt))
+        if m == 1:
+            hf = xf.mul_(dyf.conj()).sum(0)  # conj(DYup * conj(X)), summed over the batch
+        else:
+            hf = (dyf.view(n, c1 - c0, m, *dyf.shape[-2:]).conj() * xf.unsqueeze(2)).sum(0).flatten(0, 1)
+        del xf
+        h_lags = torch.fft.irfft2(hf.conj(), s=geo.frame)
+        dw[o0:o1, 0] = h_lags.index_select(1, rows).index_select(2, cols)
+        prod = dyf.mul_(_kernel_spectrum(weight, geo, dt, o0, o1, reuse=False).conj())
+        if m > 1:
+            prod = prod.view(n, c1 - c0, m, *prod.shape[-2:]).sum(2)
+        dx[:, c0:c1] = torch.fft.irfft2(prod, s=geo.frame)[..., :h, :w]
+    return dx, dw
 
 
 def unsupported_reason_for(prob) -> Optional[str]:

@@ -91,8 +91,8 @@ class _Call:
         self.geom, self.algorithm, self.bound = geom, algorithm, {}
         self.step_torch: Optional[bool] = None  # "auto" with gradients: PyTorch ran the whole step faster
 
-    def run(self, direction: str, t0: Tensor, t1: Tensor, t2: Optional[Tensor]) -> Tensor:
-        """fwd(x, w, b) or dgrad/wgrad(dy, x, w)."""
+    def binding(self, direction: str, t0: Tensor, t1: Tensor, t2: Optional[Tensor]):
+        """(algorithm name, callable) for fwd(x, w, b) or dgrad/wgrad(dy, x, w)."""
         capturing = t0.is_cuda and torch.cuda.is_current_stream_capturing()
         hit = None if capturing else self.bound.get(direction)  # under capture "auto" picks by GPU time
         if hit is None:
@@ -100,7 +100,22 @@ class _Call:
             hit = dispatch.bind(direction, self.algorithm, t0, t1, t2, g.stride, g.pad, g.dilation)
             if not capturing:
                 self.bound[direction] = hit
-        return hit[1](t0, t1, t2)
+        return hit
+
+    def run(self, direction: str, t0: Tensor, t1: Tensor, t2: Optional[Tensor]) -> Tensor:
+        """fwd(x, w, b) or dgrad/wgrad(dy, x, w)."""
+        return self.binding(direction, t0, t1, t2)[1](t0, t1, t2)
+
+    def run_backward(self, dy: Tensor, x: Tensor, w: Tensor, need_dx: bool, need_dw: bool):
+        """(dx or None, dw or None); one pass for both when their algorithm computes them together."""
+        if need_dx and need_dw:
+            (dname, dfn), (wname, wfn) = self.binding("dgrad", dy, x, w), self.binding("wgrad", dy, x, w)
+            both = None
+            if dname == wname:
+                g = self.geom
+                both = dispatch.backward_both(dname, dy, x, w, g.stride, g.pad, g.dilation)
+            return both if both is not None else (dfn(dy, x, w), wfn(dy, x, w))
+        return (self.run("dgrad", dy, x, w) if need_dx else None, self.run("wgrad", dy, x, w) if need_dw else None)
 
     def use_torch(self, x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> bool:
         """For "auto": hand the whole call to PyTorch (its own autograd, no wrapper cost)?"""
@@ -134,12 +149,8 @@ class _DepthwiseConv2dFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         x, weight = ctx.saved_tensors
-        call = ctx.call
-        dx = dw = db = None
-        if ctx.needs_input_grad[0]:
-            dx = call.run("dgrad", grad_out, x, weight)
-        if ctx.needs_input_grad[1]:
-            dw = call.run("wgrad", grad_out, x, weight)
+        dx, dw = ctx.call.run_backward(grad_out, x, weight, ctx.needs_input_grad[0], ctx.needs_input_grad[1])
+        db = None
         if ctx.has_bias and ctx.needs_input_grad[2]:
             db = grad_out.sum(dim=(0, 2, 3), dtype=torch.float32).to(grad_out.dtype)
         return dx, dw, db, None

@@ -1,0 +1,77 @@
+"""Where the FFT algorithm's time goes, next to the direct kernels (GPU).
+
+Per shape and layout: each direction of "fft" and "direct", the FFT's joint backward (dy's spectrum once), and
+the pieces of the FFT forward (frame copy, rfft2, spectral product, irfft2, crop), each timed alone with
+``triton.testing.do_bench`` (median). Bytes moved by the pieces are printed beside them.
+
+    python benchmarks/fft_breakdown.py [--shapes replknet_31b.s1,...] [--dtypes fp32,bf16] [--layouts nchw,nhwc]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lkconv.ops.depthwise2d import dispatch, fft  # noqa: E402
+
+from tune_direct import SHAPES, problem  # noqa: E402
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def bench(fn) -> float:
+    import triton.testing
+
+    return triton.testing.do_bench(fn, warmup=5, rep=40, return_mode="median")
+
+
+def rows_for(name, dtype, layout):
+    x, wt, dy, stride, pad, dil = problem(name, dtype, layout)
+    algs = {a: dispatch._REGISTRY[a] for a in ("direct", "fft")}
+    out = []
+    for a, alg in algs.items():
+        out.append((f"{a} fwd", bench(lambda: alg.fwd(x, wt, None, stride, pad, dil)), None))
+        out.append((f"{a} dgrad", bench(lambda: alg.dgrad(dy, x, wt, stride, pad, dil)), None))
+        out.append((f"{a} wgrad", bench(lambda: alg.wgrad(dy, x, wt, stride, pad, dil)), None))
+    out.append(("fft backward (joint)", bench(lambda: algs["fft"].backward(dy, x, wt, stride, pad, dil)), None))
+    geo = fft._Geometry(x.shape[2:], wt.shape[2:], stride, pad, dil)
+    dt = torch.float32
+    fr = fft._framed(x, geo.frame, dt)
+    xf = torch.fft.rfft2(fr)
+    g = fft._kernel_spectrum(wt, geo, dt, 0, wt.shape[0], reuse=False)
+    y1 = torch.fft.irfft2(xf, s=geo.frame)
+    y = torch.empty(x.shape[0], wt.shape[0], geo.ho, geo.wo, device=x.device, dtype=x.dtype,
+                    memory_format=torch.channels_last if layout == "nhwc" else torch.contiguous_format)
+    b_x, b_fr, b_sp = x.numel() * x.element_size(), fr.numel() * 4, xf.numel() * 8
+    out.append((f"  frame {tuple(geo.frame)}", bench(lambda: fft._framed(x, geo.frame, dt)), b_x + b_fr))
+    out.append(("  rfft2", bench(lambda: torch.fft.rfft2(fr)), b_fr + b_sp))
+    out.append(("  product", bench(lambda: xf.mul(g)), 2 * b_sp))
+    out.append(("  irfft2", bench(lambda: torch.fft.irfft2(xf, s=geo.frame)), 2 * b_sp + b_fr))
+    out.append(("  crop", bench(lambda: y.copy_(y1[..., geo.out_span[0], geo.out_span[1]])), 2 * y.numel() * y.element_size()))
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--shapes", default="replknet_31b.s1,replknet_31b.s2,slak_t.s1.long")
+    p.add_argument("--dtypes", default="fp32")
+    p.add_argument("--layouts", default="nchw,nhwc")
+    a = p.parse_args(argv)
+    print(torch.__version__, torch.cuda.get_device_name())
+    for name in a.shapes.split(","):
+        if name not in SHAPES:
+            raise SystemExit(f"--shapes: unknown shape {name!r}; known: {', '.join(SHAPES)}")
+        for dn in a.dtypes.split(","):
+            for layout in a.layouts.split(","):
+                print(f"\n{name} {dn} {layout}")
+                for label, ms, nbytes in rows_for(name, DTYPES[dn], layout):
+                    bw = f"  {nbytes / ms / 1e9:7.0f} GB/s ({nbytes / 1e6:.0f} MB)" if nbytes else ""
+                    print(f"  {label:<28} {ms:8.3f} ms{bw}")
+
+
+if __name__ == "__main__":
+    main()
