@@ -5,6 +5,9 @@ the pieces of the FFT forward (frame copy, rfft2, spectral product, irfft2, crop
 ``triton.testing.do_bench`` (median). Bytes moved by the pieces are printed beside them.
 
     python benchmarks/fft_breakdown.py [--shapes replknet_31b.s1,...] [--dtypes fp32,bf16] [--layouts nchw,nhwc]
+                                       [--profile]
+
+--profile: also the GPU kernels of one call of each FFT direction (torch.profiler), largest first.
 """
 from __future__ import annotations
 
@@ -55,11 +58,31 @@ def rows_for(name, dtype, layout):
     return out
 
 
+def profile(name, dtype, layout):
+    """Kernel table of one call per FFT direction."""
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    x, wt, dy, stride, pad, dil = problem(name, dtype, layout)
+    alg = dispatch._REGISTRY["fft"]
+    calls = {"fwd": lambda: alg.fwd(x, wt, None, stride, pad, dil),
+             "dgrad": lambda: alg.dgrad(dy, x, wt, stride, pad, dil),
+             "backward": lambda: alg.backward(dy, x, wt, stride, pad, dil)}
+    for label, fn in calls.items():
+        fn()
+        torch.cuda.synchronize()
+        with torch_profile(activities=[ProfilerActivity.CUDA]) as prof:
+            fn()
+            torch.cuda.synchronize()
+        print(f"\n  profile: fft {label}")
+        print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=12, max_name_column_width=60))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--shapes", default="replknet_31b.s1,replknet_31b.s2,slak_t.s1.long")
     p.add_argument("--dtypes", default="fp32")
     p.add_argument("--layouts", default="nchw,nhwc")
+    p.add_argument("--profile", action="store_true")
     a = p.parse_args(argv)
     print(torch.__version__, torch.cuda.get_device_name())
     for name in a.shapes.split(","):
@@ -69,8 +92,10 @@ def main(argv=None):
             for layout in a.layouts.split(","):
                 print(f"\n{name} {dn} {layout}")
                 for label, ms, nbytes in rows_for(name, DTYPES[dn], layout):
-                    bw = f"  {nbytes / ms / 1e9:7.0f} GB/s ({nbytes / 1e6:.0f} MB)" if nbytes else ""
+                    bw = f"  {nbytes / ms / 1e6:7.0f} GB/s ({nbytes / 1e6:.0f} MB)" if nbytes else ""
                     print(f"  {label:<28} {ms:8.3f} ms{bw}")
+                if a.profile:
+                    profile(name, DTYPES[dn], layout)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Tile-shape sweep for the direct kernels: per direction, per config, on real layer shapes (GPU).
+r"""Tile-shape sweep for the direct kernels: per direction, per config, on real layer shapes (GPU).
 
 Each variant is checked against a float64 reference on the first images of the batch and timed with
 ``triton.testing.do_bench`` (median); PyTorch's time for the same direction is printed beside it. Kernels

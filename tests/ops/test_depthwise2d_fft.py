@@ -128,7 +128,7 @@ def test_fft_frame_is_smaller_than_the_padded_input():
     """56x56 with a 31x31 kernel and padding 15: a 72-point frame (the padded input alone is 86 wide)."""
     geo = fft._Geometry((56, 56), (31, 31), (1, 1), (15, 15, 15, 15), (1, 1))
     assert geo.frame == (72, 72)
-    assert geo.tap_rows[:2] == [15, 14] and geo.tap_rows[-1] == (15 - 30) % 72
+    assert geo.tap_rows[:2] == (15, 14) and geo.tap_rows[-1] == (15 - 30) % 72
 
 
 def test_backward_takes_one_spectrum_of_the_output_gradient(monkeypatch):

@@ -63,8 +63,8 @@ class _Geometry:
         self.ho1, self.wo1 = h + pad[0] + pad[1] - kdh + 1, w + pad[2] + pad[3] - kdw + 1  # stride-1 output
         self.frame = (next_fast_len(max(h + max(pad[0], pad[1]), kdh, self.ho1)),
                       next_fast_len(max(w + max(pad[2], pad[3]), kdw, self.wo1)))
-        self.tap_rows = [(pad[0] - i * dilation[0]) % self.frame[0] for i in range(kh)]
-        self.tap_cols = [(pad[2] - j * dilation[1]) % self.frame[1] for j in range(kw)]
+        self.tap_rows = tuple((pad[0] - i * dilation[0]) % self.frame[0] for i in range(kh))
+        self.tap_cols = tuple((pad[2] - j * dilation[1]) % self.frame[1] for j in range(kw))
 
     @property
     def out_span(self) -> Tuple[slice, slice]:
@@ -73,26 +73,43 @@ class _Geometry:
                 slice(0, (self.wo - 1) * self.stride[1] + 1, self.stride[1]))
 
     def key(self):
-        return (self.frame, tuple(self.tap_rows), tuple(self.tap_cols))
+        return (self.frame, self.tap_rows, self.tap_cols)
+
+    def taps(self, device) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The tap rows and columns as index tensors on ``device`` (made once: no copy, no sync per call)."""
+        return _tap_indices(self.tap_rows, self.tap_cols, device)
 
 
-def _framed(t: torch.Tensor, frame, dtype, span=None) -> torch.Tensor:
-    """Contiguous (N, C, Ph, Pw) zeros holding t at the frame's origin (at ``span`` when given)."""
-    if span is None and t.dtype == dtype and t.is_contiguous():  # one pass
-        return torch.nn.functional.pad(t, (0, frame[1] - t.shape[3], 0, frame[0] - t.shape[2]))
+@functools.lru_cache(maxsize=256)
+def _tap_indices(rows, cols, device):
+    return torch.tensor(rows, device=device), torch.tensor(cols, device=device)
+
+
+def _framed(t: torch.Tensor, frame, dtype, step=(1, 1)) -> torch.Tensor:
+    """Contiguous (N, C, Ph, Pw) zeros holding t at the frame's origin, ``step`` apart (zero-upsampled)."""
+    h, w = t.shape[2:]
+    if tuple(step) == (1, 1) and t.dtype == dtype and t.is_contiguous():  # one pass
+        return torch.nn.functional.pad(t, (0, frame[1] - w, 0, frame[0] - h))
     out = t.new_zeros(*t.shape[:2], *frame, dtype=dtype)
-    if span is None:
-        span = (slice(0, t.shape[2]), slice(0, t.shape[3]))
-    out[..., span[0], span[1]] = t
+    out[..., : (h - 1) * step[0] + 1: step[0], : (w - 1) * step[1] + 1: step[1]] = t
     return out
+
+
+def _lag_spectrum(dyf: torch.Tensor, xf: torch.Tensor, m: int) -> torch.Tensor:
+    """sum over the batch of DYup * conj(X): (C*m, Ph, Pf) for dyf (N, C*m, Ph, Pf), xf (N, C, Ph, Pf) (consumed)."""
+    xf = xf.conj_physical_()  # in place: a lazily conjugated operand would be copied by the product
+    if m == 1:
+        return xf.mul_(dyf).sum(0)
+    n, c = xf.shape[:2]
+    return (dyf.view(n, c, m, *dyf.shape[-2:]) * xf.unsqueeze(2)).sum(0).flatten(0, 1)
 
 
 def _kernel_frame(weight: torch.Tensor, geo: _Geometry, dtype) -> torch.Tensor:
     """(C*m, Ph, Pw) frame g with each tap at its (row, col); taps landing on one point add up."""
     cw = weight.shape[0]
     dev = weight.device
-    rows = torch.tensor(geo.tap_rows, device=dev).view(1, -1, 1)
-    cols = torch.tensor(geo.tap_cols, device=dev).view(1, 1, -1)
+    rows, cols = geo.taps(dev)
+    rows, cols = rows.view(1, -1, 1), cols.view(1, 1, -1)
     ch = torch.arange(cw, device=dev).view(-1, 1, 1)
     g = weight.new_zeros(cw, *geo.frame, dtype=dtype)
     return g.index_put_((ch, rows, cols), weight[:, 0].to(dtype), accumulate=True)
@@ -173,8 +190,8 @@ def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation) -> torch.Tensor
         return dx.zero_()
     for c0, c1 in _channel_blocks(n, c, geo.frame, torch.finfo(dt).bits // 8 * m):
         g = _kernel_spectrum(weight, geo, dt, c0 * m, c1 * m, reuse=False)
-        dyf = torch.fft.rfft2(_framed(grad_out[:, c0 * m: c1 * m], geo.frame, dt, geo.out_span))
-        prod = dyf.mul_(g.conj())
+        dyf = torch.fft.rfft2(_framed(grad_out[:, c0 * m: c1 * m], geo.frame, dt, stride))
+        prod = dyf.mul_(torch.conj_physical(g))
         if m > 1:
             prod = prod.view(n, c1 - c0, m, *prod.shape[-2:]).sum(2)
         dx[:, c0:c1] = torch.fft.irfft2(prod, s=geo.frame)[..., :h, :w]
@@ -191,15 +208,14 @@ def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation) -> torch.Tensor
     dw = torch.zeros(cw, 1, kh, kw, device=x.device, dtype=dt)
     if grad_out.numel() == 0 or x.numel() == 0:
         return dw
-    rows = torch.tensor(geo.tap_rows, device=x.device)
-    cols = torch.tensor(geo.tap_cols, device=x.device)
+    rows, cols = geo.taps(x.device)
     for c0, c1 in _channel_blocks(n, cw, geo.frame, torch.finfo(dt).bits // 8):
         i0, i1 = c0 // m, (c1 - 1) // m + 1
         xf = torch.fft.rfft2(_framed(x[:, i0:i1], geo.frame, dt))
         if m > 1:
             xf = xf.repeat_interleave(m, dim=1)[:, c0 - i0 * m: c1 - i0 * m]
-        dyf = torch.fft.rfft2(_framed(grad_out[:, c0:c1], geo.frame, dt, geo.out_span))
-        hf = torch.fft.irfft2(dyf.mul_(xf.conj()).sum(0), s=geo.frame)  # (c1 - c0, Ph, Pw)
+        dyf = torch.fft.rfft2(_framed(grad_out[:, c0:c1], geo.frame, dt, stride))
+        hf = torch.fft.irfft2(_lag_spectrum(dyf, xf, 1), s=geo.frame)  # (c1 - c0, Ph, Pw)
         dw[c0:c1, 0] = hf.index_select(1, rows).index_select(2, cols)
     return dw
 
@@ -216,20 +232,15 @@ def conv_backward(grad_out, x, weight, stride, pad, dilation):
     dw = torch.zeros(cw, 1, kh, kw, device=x.device, dtype=dt)
     if dx.numel() == 0 or grad_out.numel() == 0:
         return dx.zero_(), dw
-    rows = torch.tensor(geo.tap_rows, device=x.device)
-    cols = torch.tensor(geo.tap_cols, device=x.device)
+    rows, cols = geo.taps(x.device)
     for c0, c1 in _channel_blocks(n, c, geo.frame, torch.finfo(dt).bits // 8 * (m + 1)):
         o0, o1 = c0 * m, c1 * m
-        dyf = torch.fft.rfft2(_framed(grad_out[:, o0:o1], geo.frame, dt, geo.out_span))
+        dyf = torch.fft.rfft2(_framed(grad_out[:, o0:o1], geo.frame, dt, stride))
         xf = torch.fft.rfft2(_framed(x[:, c0:c1], geo.frame, dt))
-        if m == 1:
-            hf = xf.mul_(dyf.conj()).sum(0)  # conj(DYup * conj(X)), summed over the batch
-        else:
-            hf = (dyf.view(n, c1 - c0, m, *dyf.shape[-2:]).conj() * xf.unsqueeze(2)).sum(0).flatten(0, 1)
+        h_lags = torch.fft.irfft2(_lag_spectrum(dyf, xf, m), s=geo.frame)
         del xf
-        h_lags = torch.fft.irfft2(hf.conj(), s=geo.frame)
         dw[o0:o1, 0] = h_lags.index_select(1, rows).index_select(2, cols)
-        prod = dyf.mul_(_kernel_spectrum(weight, geo, dt, o0, o1, reuse=False).conj())
+        prod = dyf.mul_(torch.conj_physical(_kernel_spectrum(weight, geo, dt, o0, o1, reuse=False)))
         if m > 1:
             prod = prod.view(n, c1 - c0, m, *prod.shape[-2:]).sum(2)
         dx[:, c0:c1] = torch.fft.irfft2(prod, s=geo.frame)[..., :h, :w]
