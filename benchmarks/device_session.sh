@@ -39,6 +39,8 @@
 #   AF: after the FFT's joint backward and one-pass frames: where the FFT's time goes, verify of fft, bench of the
 #      RepLKNet-31B stages in fp32 NCHW and channels_last (~9 min)
 #   AG: after AF: the FFT's pieces and kernels (profile) on replknet_31b.s1 and s3 (~3 min)
+#   AH: after the FFT's Triton passes (frame, crop, lag spectrum) and unscaled inverses: FFT op tests, pieces,
+#      verify of fft, bench of replknet_31b.s1/s2 in fp32 NCHW and channels_last (~8 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -229,6 +231,12 @@ AF)
 AG)
     step fft_s1 100 python benchmarks/fft_breakdown.py --shapes replknet_31b.s1 --profile
     step fft_s3 60 python benchmarks/fft_breakdown.py --shapes replknet_31b.s3 --layouts nchw --profile
+    ;;
+AH)
+    step pytest_fft 60 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_fft.py
+    step fft_pieces 90 python benchmarks/fft_breakdown.py --shapes replknet_31b.s1,replknet_31b.s2
+    step verify_fft 150 python -m lkconv verify --quick --jobs 15 --ops depthwise2d --algorithms fft
+    step bench_31b 160 python -m lkconv bench --jobs 15 --dtypes fp32 --layouts nchw,nhwc --shapes replknet_31b.s1,replknet_31b.s2 --out "$OUT/31b"
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"

@@ -46,15 +46,18 @@ def rows_for(name, dtype, layout):
     fr = fft._framed(x, geo.frame, dt)
     xf = torch.fft.rfft2(fr)
     g = fft._kernel_spectrum(wt, geo, dt, 0, wt.shape[0], reuse=False)
-    y1 = torch.fft.irfft2(xf, s=geo.frame)
+    y1 = torch.fft.irfft2(xf, s=geo.frame, norm="forward")
     y = torch.empty(x.shape[0], wt.shape[0], geo.ho, geo.wo, device=x.device, dtype=x.dtype,
                     memory_format=torch.channels_last if layout == "nhwc" else torch.contiguous_format)
     b_x, b_fr, b_sp = x.numel() * x.element_size(), fr.numel() * 4, xf.numel() * 8
     out.append((f"  frame {tuple(geo.frame)}", bench(lambda: fft._framed(x, geo.frame, dt)), b_x + b_fr))
+    out.append(("  frame (torch)", bench(lambda: fft.framed_reference(x, geo.frame, dt)), b_x + b_fr))
     out.append(("  rfft2", bench(lambda: torch.fft.rfft2(fr)), b_fr + b_sp))
     out.append(("  product", bench(lambda: xf.mul(g)), 2 * b_sp))
-    out.append(("  irfft2", bench(lambda: torch.fft.irfft2(xf, s=geo.frame)), 2 * b_sp + b_fr))
-    out.append(("  crop", bench(lambda: y.copy_(y1[..., geo.out_span[0], geo.out_span[1]])), 2 * y.numel() * y.element_size()))
+    out.append(("  irfft2", bench(lambda: torch.fft.irfft2(xf, s=geo.frame, norm="forward")), 2 * b_sp + b_fr))
+    out.append(("  crop", bench(lambda: fft._crop(y1, y, None, stride)), 2 * y.numel() * y.element_size()))
+    out.append(("  lag spectrum", bench(lambda: fft._lag_spectrum(xf, xf, 1)), 2 * b_sp))
+    out.append(("  lag spectrum (torch)", bench(lambda: fft.lag_spectrum_reference(xf, xf.clone(), 1)), 4 * b_sp))
     return out
 
 

@@ -92,15 +92,19 @@ def test_fft_out_of_memory_falls_back(monkeypatch):
     torch.testing.assert_close(w.grad, wr.grad)
 
 
-def test_fft_random_geometries_match_float64_conv():
-    """Frames without wrap-around for any padding (asymmetric, wider than the kernel), stride, dilation, multiplier."""
+@pytest.mark.parametrize("kernels,cases", [(False, 60), (True, 6)], ids=["torch-ops", "triton-kernels"])
+def test_fft_random_geometries_match_float64_conv(kernels, cases, monkeypatch):
+    """Frames without wrap-around for any padding (asymmetric, wider than the kernel), stride, dilation, multiplier;
+    with the frame, crop and lag-spectrum passes in torch ops and (fewer cases: interpreted on CPU) in Triton."""
     import random
     import torch.nn.functional as F
 
+    if not kernels:
+        monkeypatch.setattr(fft, "can_launch", lambda t: False)
     rng = random.Random(7)
     torch.manual_seed(7)
     checked = 0
-    while checked < 60:
+    while checked < cases:
         n, c, m = rng.randint(1, 2), rng.randint(1, 3), rng.randint(1, 3)
         h, w, kh, kw = rng.randint(1, 12), rng.randint(1, 12), rng.randint(1, 9), rng.randint(1, 9)
         d, s = (rng.randint(1, 3), rng.randint(1, 3)), (rng.randint(1, 3), rng.randint(1, 3))
@@ -148,3 +152,30 @@ def test_backward_takes_one_spectrum_of_the_output_gradient(monkeypatch):
     xr, wr = x.detach().requires_grad_(), w.detach().requires_grad_()
     torch.nn.functional.conv2d(xr, wr, None, 1, (2, 1), 1, 3).backward(dy)
     assert rel_error(x.grad, xr.grad) < 1e-12 and rel_error(w.grad, wr.grad) < 1e-12
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_frame_crop_and_lag_kernels_match_torch_ops(layout, dtype, device):
+    """The Triton passes of the FFT algorithm against their torch-op references (odd sizes, steps, bias)."""
+    from lkconv.ops.depthwise2d import fft_kernels
+
+    mf = torch.channels_last if layout == "nhwc" else torch.contiguous_format
+    t = torch.randn(2, 37, 5, 7, device=device).to(dtype).contiguous(memory_format=mf)
+    for step in ((1, 1), (2, 3)):
+        got = fft_kernels.frame(t, (13, 23), torch.float32, step)
+        assert torch.equal(got, fft.framed_reference(t, (13, 23), torch.float32, step))
+    src = torch.randn(2, 37, 13, 23, device=device)
+    bias = torch.randn(37, device=device).to(dtype)
+    for step, b in (((1, 1), None), ((2, 3), bias)):
+        out = torch.empty(2, 37, 6, 7, device=device, dtype=dtype, memory_format=mf)
+        fft_kernels.crop(src, out, b, step)
+        ref = src[..., : 11: step[0], : 19: step[1]][..., :6, :7]
+        ref = ref if b is None else ref + b.float().view(1, -1, 1, 1)
+        exact = dict(rtol=0, atol=0) if dtype == torch.float32 else {}  # the interpreter may round bf16 down
+        torch.testing.assert_close(out, ref.to(dtype), **exact)
+    dyf = torch.randn(3, 6, 5, 4, dtype=torch.complex64, device=device)
+    for m, c in ((1, 6), (3, 2)):
+        xf = torch.randn(3, c, 5, 4, dtype=torch.complex64, device=device)
+        want = fft.lag_spectrum_reference(dyf, xf.clone(), m)
+        torch.testing.assert_close(fft_kernels.lag_spectrum(dyf, xf, m), want, rtol=1e-5, atol=1e-5)

@@ -24,6 +24,8 @@ from typing import Optional, Tuple
 
 import torch
 
+from ..._triton import can_launch
+from . import fft_kernels
 from .params import conv_out_hw, output_memory_format
 
 SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
@@ -66,27 +68,30 @@ class _Geometry:
         self.tap_rows = tuple((pad[0] - i * dilation[0]) % self.frame[0] for i in range(kh))
         self.tap_cols = tuple((pad[2] - j * dilation[1]) % self.frame[1] for j in range(kw))
 
-    @property
-    def out_span(self) -> Tuple[slice, slice]:
-        """Where the strided output lies in the frame."""
-        return (slice(0, (self.ho - 1) * self.stride[0] + 1, self.stride[0]),
-                slice(0, (self.wo - 1) * self.stride[1] + 1, self.stride[1]))
-
     def key(self):
         return (self.frame, self.tap_rows, self.tap_cols)
 
-    def taps(self, device) -> Tuple[torch.Tensor, torch.Tensor]:
-        """The tap rows and columns as index tensors on ``device`` (made once: no copy, no sync per call)."""
-        return _tap_indices(self.tap_rows, self.tap_cols, device)
+    def taps(self, device) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Index tensors on ``device`` (made once: no copy, no sync per call): tap rows (kh,), tap columns (kw,)
+        and the taps' flat positions in the frame (kh*kw,)."""
+        return _tap_indices(self.tap_rows, self.tap_cols, self.frame[1], device)
 
 
 @functools.lru_cache(maxsize=256)
-def _tap_indices(rows, cols, device):
-    return torch.tensor(rows, device=device), torch.tensor(cols, device=device)
+def _tap_indices(rows, cols, width, device):
+    flat = [r * width + q for r in rows for q in cols]
+    return tuple(torch.tensor(v, device=device) for v in (rows, cols, flat))
 
 
 def _framed(t: torch.Tensor, frame, dtype, step=(1, 1)) -> torch.Tensor:
     """Contiguous (N, C, Ph, Pw) zeros holding t at the frame's origin, ``step`` apart (zero-upsampled)."""
+    if can_launch(t):
+        return fft_kernels.frame(t, frame, dtype, step)
+    return framed_reference(t, frame, dtype, step)
+
+
+def framed_reference(t: torch.Tensor, frame, dtype, step=(1, 1)) -> torch.Tensor:
+    """:func:`_framed` in torch ops."""
     h, w = t.shape[2:]
     if tuple(step) == (1, 1) and t.dtype == dtype and t.is_contiguous():  # one pass
         return torch.nn.functional.pad(t, (0, frame[1] - w, 0, frame[0] - h))
@@ -95,8 +100,26 @@ def _framed(t: torch.Tensor, frame, dtype, step=(1, 1)) -> torch.Tensor:
     return out
 
 
+def _crop(src: torch.Tensor, out: torch.Tensor, bias, step) -> None:
+    """out[n, c, i, j] = src[n, c, i*step[0], j*step[1]] (+ bias[c]) for a frame src (N, C, Ph, Pw)."""
+    if can_launch(out):
+        fft_kernels.crop(src, out, bias, step)
+        return
+    ho, wo = out.shape[2:]
+    y = src[..., : (ho - 1) * step[0] + 1: step[0], : (wo - 1) * step[1] + 1: step[1]]
+    out.copy_(y if bias is None else y + bias.view(1, -1, 1, 1).to(y.dtype))
+
+
 def _lag_spectrum(dyf: torch.Tensor, xf: torch.Tensor, m: int) -> torch.Tensor:
-    """sum over the batch of DYup * conj(X): (C*m, Ph, Pf) for dyf (N, C*m, Ph, Pf), xf (N, C, Ph, Pf) (consumed)."""
+    """sum over the batch of DYup * conj(X): (C*m, Ph, Pf) for dyf (N, C*m, Ph, Pf), xf (N, C, Ph, Pf) (xf may
+    be overwritten). One pass over both spectra where a Triton kernel can run, else the reference."""
+    if can_launch(dyf) and fft_kernels.serves(dyf, xf):
+        return fft_kernels.lag_spectrum(dyf, xf, m)
+    return lag_spectrum_reference(dyf, xf, m)
+
+
+def lag_spectrum_reference(dyf: torch.Tensor, xf: torch.Tensor, m: int) -> torch.Tensor:
+    """:func:`_lag_spectrum` in torch ops (three passes; xf is conjugated in place)."""
     xf = xf.conj_physical_()  # in place: a lazily conjugated operand would be copied by the product
     if m == 1:
         return xf.mul_(dyf).sum(0)
@@ -105,14 +128,11 @@ def _lag_spectrum(dyf: torch.Tensor, xf: torch.Tensor, m: int) -> torch.Tensor:
 
 
 def _kernel_frame(weight: torch.Tensor, geo: _Geometry, dtype) -> torch.Tensor:
-    """(C*m, Ph, Pw) frame g with each tap at its (row, col); taps landing on one point add up."""
+    """(C*m, Ph, Pw) frame g with each tap at its (row, col) (distinct points: the frame holds the kernel)."""
     cw = weight.shape[0]
-    dev = weight.device
-    rows, cols = geo.taps(dev)
-    rows, cols = rows.view(1, -1, 1), cols.view(1, 1, -1)
-    ch = torch.arange(cw, device=dev).view(-1, 1, 1)
-    g = weight.new_zeros(cw, *geo.frame, dtype=dtype)
-    return g.index_put_((ch, rows, cols), weight[:, 0].to(dtype), accumulate=True)
+    flat = geo.taps(weight.device)[2]
+    g = weight.new_zeros(cw, geo.frame[0] * geo.frame[1], dtype=dtype)
+    return g.index_copy_(1, flat, weight.reshape(cw, -1).to(dtype)).view(cw, *geo.frame)
 
 
 class _SpectrumCache:
@@ -138,9 +158,11 @@ _spectra = _SpectrumCache()
 
 
 def _kernel_spectrum(weight, geo: _Geometry, dtype, c0: int, c1: int, reuse: bool = True) -> torch.Tensor:
-    """G for output channels [c0, c1): (c1 - c0, Ph, Pw // 2 + 1) complex; ``reuse``: from and into the cache
-    (the gradients pass False: in training the weight changes after every backward)."""
-    make = lambda: torch.fft.rfft2(_kernel_frame(weight[c0:c1], geo, dtype))  # noqa: E731
+    """G / (Ph*Pw) for output channels [c0, c1): (c1 - c0, Ph, Pw // 2 + 1) complex. The inverse transforms run
+    unscaled (norm="forward"), so the 1 / (Ph*Pw) rides on this small spectrum instead of a pass over the
+    output. ``reuse``: from and into the cache (the gradients pass False: in training the weight changes after
+    every backward)."""
+    make = lambda: torch.fft.rfft2(_kernel_frame(weight[c0:c1], geo, dtype), norm="forward")  # noqa: E731
     return _spectra.get(weight, (geo.key(), dtype, c0, c1), make) if reuse else make()
 
 
@@ -161,17 +183,14 @@ def conv_fwd(x, weight, bias, stride, pad, dilation) -> torch.Tensor:
     out = torch.empty(n, cw, geo.ho, geo.wo, device=x.device, dtype=x.dtype, memory_format=output_memory_format(x))
     if out.numel() == 0:
         return out
-    rs, cs = geo.out_span
     for c0, c1 in _channel_blocks(n, cw, geo.frame, torch.finfo(dt).bits // 8):
         g = _kernel_spectrum(weight, geo, dt, c0, c1)
         i0, i1 = c0 // m, (c1 - 1) // m + 1  # the input channels feeding outputs [c0, c1)
         xf = torch.fft.rfft2(_framed(x[:, i0:i1], geo.frame, dt))
         if m > 1:
             xf = xf.repeat_interleave(m, dim=1)[:, c0 - i0 * m: c1 - i0 * m]
-        y1 = torch.fft.irfft2(xf.mul_(g), s=geo.frame)[..., rs, cs]
-        if bias is not None:
-            y1 = y1 + bias[c0:c1].view(1, -1, 1, 1).to(dt)
-        out[:, c0:c1] = y1
+        y1 = torch.fft.irfft2(xf.mul_(g), s=geo.frame, norm="forward")
+        _crop(y1, out[:, c0:c1], None if bias is None else bias[c0:c1], stride)
     return out
 
 
@@ -194,56 +213,48 @@ def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation) -> torch.Tensor
         prod = dyf.mul_(torch.conj_physical(g))
         if m > 1:
             prod = prod.view(n, c1 - c0, m, *prod.shape[-2:]).sum(2)
-        dx[:, c0:c1] = torch.fft.irfft2(prod, s=geo.frame)[..., :h, :w]
+        _crop(torch.fft.irfft2(prod, s=geo.frame, norm="forward"), dx[:, c0:c1], None, (1, 1))
     return dx
 
 
 def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation) -> torch.Tensor:
     """dL/dweight (C*m, 1, kh, kw) in float32 (float64 for float64 input)."""
-    n, c, h, w = x.shape
-    cw, _, kh, kw = weight_shape
-    m = cw // c
-    dt = _compute_dtype(x.dtype)
-    geo = _Geometry((h, w), (kh, kw), stride, pad, dilation)
-    dw = torch.zeros(cw, 1, kh, kw, device=x.device, dtype=dt)
-    if grad_out.numel() == 0 or x.numel() == 0:
-        return dw
-    rows, cols = geo.taps(x.device)
-    for c0, c1 in _channel_blocks(n, cw, geo.frame, torch.finfo(dt).bits // 8):
-        i0, i1 = c0 // m, (c1 - 1) // m + 1
-        xf = torch.fft.rfft2(_framed(x[:, i0:i1], geo.frame, dt))
-        if m > 1:
-            xf = xf.repeat_interleave(m, dim=1)[:, c0 - i0 * m: c1 - i0 * m]
-        dyf = torch.fft.rfft2(_framed(grad_out[:, c0:c1], geo.frame, dt, stride))
-        hf = torch.fft.irfft2(_lag_spectrum(dyf, xf, 1), s=geo.frame)  # (c1 - c0, Ph, Pw)
-        dw[c0:c1, 0] = hf.index_select(1, rows).index_select(2, cols)
-    return dw
+    return _gradients(grad_out, x, weight_shape, None, stride, pad, dilation)[1]
 
 
 def conv_backward(grad_out, x, weight, stride, pad, dilation):
     """(dL/dx as conv_dgrad returns it, dL/dweight as conv_wgrad returns it) from one spectrum of grad_out."""
+    return _gradients(grad_out, x, weight.shape, weight, stride, pad, dilation)
+
+
+def _gradients(grad_out, x, weight_shape, weight, stride, pad, dilation):
+    """(dx or None, dw): dx only when ``weight`` is given; grad_out is transformed once per channel block."""
     n, c, h, w = x.shape
-    cw, _, kh, kw = weight.shape
+    cw, _, kh, kw = weight_shape
     m = cw // c
     dt = _compute_dtype(grad_out.dtype)
     geo = _Geometry((h, w), (kh, kw), stride, pad, dilation)
-    dx = torch.empty(x.shape, device=grad_out.device, dtype=grad_out.dtype,
-                     memory_format=output_memory_format(grad_out))
+    dx = None
+    if weight is not None:
+        dx = torch.empty(x.shape, device=grad_out.device, dtype=grad_out.dtype,
+                         memory_format=output_memory_format(grad_out))
     dw = torch.zeros(cw, 1, kh, kw, device=x.device, dtype=dt)
-    if dx.numel() == 0 or grad_out.numel() == 0:
-        return dx.zero_(), dw
-    rows, cols = geo.taps(x.device)
+    if x.numel() == 0 or grad_out.numel() == 0:
+        return (None if dx is None else dx.zero_()), dw
+    rows, cols, _ = geo.taps(x.device)
+    scale = 1.0 / (geo.frame[0] * geo.frame[1])
     for c0, c1 in _channel_blocks(n, c, geo.frame, torch.finfo(dt).bits // 8 * (m + 1)):
         o0, o1 = c0 * m, c1 * m
         dyf = torch.fft.rfft2(_framed(grad_out[:, o0:o1], geo.frame, dt, stride))
         xf = torch.fft.rfft2(_framed(x[:, c0:c1], geo.frame, dt))
-        h_lags = torch.fft.irfft2(_lag_spectrum(dyf, xf, m), s=geo.frame)
+        h_lags = torch.fft.irfft2(_lag_spectrum(dyf, xf, m), s=geo.frame, norm="forward")  # (o1 - o0, Ph, Pw)
         del xf
-        dw[o0:o1, 0] = h_lags.index_select(1, rows).index_select(2, cols)
-        prod = dyf.mul_(torch.conj_physical(_kernel_spectrum(weight, geo, dt, o0, o1, reuse=False)))
-        if m > 1:
-            prod = prod.view(n, c1 - c0, m, *prod.shape[-2:]).sum(2)
-        dx[:, c0:c1] = torch.fft.irfft2(prod, s=geo.frame)[..., :h, :w]
+        dw[o0:o1, 0] = h_lags.index_select(1, rows).index_select(2, cols) * scale
+        if dx is not None:
+            prod = dyf.mul_(torch.conj_physical(_kernel_spectrum(weight, geo, dt, o0, o1, reuse=False)))
+            if m > 1:
+                prod = prod.view(n, c1 - c0, m, *prod.shape[-2:]).sum(2)
+            _crop(torch.fft.irfft2(prod, s=geo.frame, norm="forward"), dx[:, c0:c1], None, (1, 1))
     return dx, dw
 
 
