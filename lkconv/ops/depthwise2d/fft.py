@@ -14,6 +14,11 @@ zero padding costs no memory traffic and the frame is smaller than the padded in
 float64 input); channels are processed in blocks so that the complex workspace stays under
 ``LKCONV_FFT_WORKSPACE_MB`` (default 1024). The weight's spectrum is reused while the weight tensor is unchanged
 (same object, same version) in forward calls that record no gradient for it.
+
+Passes per direction: frame, rfft2, spectral product, irfft2 (unscaled: the 1/(Ph*Pw) rides on the small kernel
+spectrum), crop. :func:`conv_backward` computes both gradients from one spectrum of the output gradient. The
+batch-summed lag spectrum of the weight gradient, and frames and crops of channels_last tensors, are Triton passes
+(:mod:`.fft_kernels`) where a kernel can run; torch ops compute them elsewhere (and are their references).
 """
 from __future__ import annotations
 
@@ -84,8 +89,10 @@ def _tap_indices(rows, cols, width, device):
 
 
 def _framed(t: torch.Tensor, frame, dtype, step=(1, 1)) -> torch.Tensor:
-    """Contiguous (N, C, Ph, Pw) zeros holding t at the frame's origin, ``step`` apart (zero-upsampled)."""
-    if can_launch(t):
+    """Contiguous (N, C, Ph, Pw) zeros holding t at the frame's origin, ``step`` apart (zero-upsampled).
+    Dense NCHW input of the frame's dtype is padded by torch (as fast); the Triton pass takes the rest."""
+    plain = tuple(step) == (1, 1) and t.dtype == dtype and t.is_contiguous()
+    if can_launch(t) and not plain:
         return fft_kernels.frame(t, frame, dtype, step)
     return framed_reference(t, frame, dtype, step)
 
@@ -101,13 +108,19 @@ def framed_reference(t: torch.Tensor, frame, dtype, step=(1, 1)) -> torch.Tensor
 
 
 def _crop(src: torch.Tensor, out: torch.Tensor, bias, step) -> None:
-    """out[n, c, i, j] = src[n, c, i*step[0], j*step[1]] (+ bias[c]) for a frame src (N, C, Ph, Pw)."""
-    if can_launch(out):
+    """out[n, c, i, j] = src[n, c, i*step[0], j*step[1]] (+ bias[c]) for a frame src (N, C, Ph, Pw).
+    The Triton pass serves outputs whose rows are not contiguous (channels_last); torch copies NCHW as fast."""
+    if can_launch(out) and out.stride(3) != 1:
         fft_kernels.crop(src, out, bias, step)
         return
     ho, wo = out.shape[2:]
     y = src[..., : (ho - 1) * step[0] + 1: step[0], : (wo - 1) * step[1] + 1: step[1]]
-    out.copy_(y if bias is None else y + bias.view(1, -1, 1, 1).to(y.dtype))
+    if bias is None:
+        out.copy_(y)
+    elif out.dtype == y.dtype:
+        torch.add(y, bias.view(1, -1, 1, 1).to(y.dtype), out=out)
+    else:
+        out.copy_(y + bias.view(1, -1, 1, 1).to(y.dtype))
 
 
 def _lag_spectrum(dyf: torch.Tensor, xf: torch.Tensor, m: int) -> torch.Tensor:
