@@ -41,6 +41,8 @@
 #   AG: after AF: the FFT's pieces and kernels (profile) on replknet_31b.s1 and s3 (~3 min)
 #   AH: after the FFT's Triton passes (frame, crop, lag spectrum) and unscaled inverses: FFT op tests, pieces,
 #      verify of fft, bench of replknet_31b.s1/s2 in fp32 NCHW and channels_last (~8 min)
+#   AI: after AH: bench fp32 NCHW of every shape with K >= 13, fp32 channels_last of slak_t.s1.long and
+#      replknet_31b.s1/s2 (~9 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -237,6 +239,11 @@ AH)
     step fft_pieces 90 python benchmarks/fft_breakdown.py --shapes replknet_31b.s1,replknet_31b.s2
     step verify_fft 150 python -m lkconv verify --quick --jobs 15 --ops depthwise2d --algorithms fft
     step bench_31b 160 python -m lkconv bench --jobs 15 --dtypes fp32 --layouts nchw,nhwc --shapes replknet_31b.s1,replknet_31b.s2 --out "$OUT/31b"
+    ;;
+AI)
+    k13=replknet_31b.s1,replknet_31b.s2,replknet_31b.s3,slak_t.s1.long,slak_t.s1.wide,unireplknet_t.s1,unireplknet_t.s3
+    step bench_k13 300 python -m lkconv bench --jobs 15 --dtypes fp32 --layouts nchw --shapes "$k13" --out "$OUT/k13"
+    step bench_nhwc 230 python -m lkconv bench --jobs 15 --dtypes fp32 --layouts nhwc --shapes slak_t.s1.long,replknet_31b.s1,replknet_31b.s2 --out "$OUT/nhwc"
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"
