@@ -43,6 +43,8 @@
 #      verify of fft, bench of replknet_31b.s1/s2 in fp32 NCHW and channels_last (~8 min)
 #   AI: after AH: bench fp32 NCHW of every shape with K >= 13, fp32 channels_last of slak_t.s1.long and
 #      replknet_31b.s1/s2 (~9 min)
+#   AJ: lkconv verify --quick after the FFT rework; bench of slak_t.s1.long (fp32 NCHW, channels_last) and
+#      slak_t.s1.wide (fp32 NCHW) (~9 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -244,6 +246,10 @@ AI)
     k13=replknet_31b.s1,replknet_31b.s2,replknet_31b.s3,slak_t.s1.long,slak_t.s1.wide,unireplknet_t.s1,unireplknet_t.s3
     step bench_k13 300 python -m lkconv bench --jobs 15 --dtypes fp32 --layouts nchw --shapes "$k13" --out "$OUT/k13"
     step bench_nhwc 230 python -m lkconv bench --jobs 15 --dtypes fp32 --layouts nhwc --shapes slak_t.s1.long,replknet_31b.s1,replknet_31b.s2 --out "$OUT/nhwc"
+    ;;
+AJ)
+    step verify 260 python -m lkconv verify --quick --jobs 15 --ops depthwise2d
+    step bench_slak 250 python -m lkconv bench --jobs 15 --dtypes fp32 --layouts nchw,nhwc --shapes slak_t.s1.long,slak_t.s1.wide --out "$OUT/slak"
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"
