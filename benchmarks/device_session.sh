@@ -45,6 +45,7 @@
 #      replknet_31b.s1/s2 (~9 min)
 #   AJ: lkconv verify --quick after the FFT rework; bench of slak_t.s1.long (fp32 NCHW, channels_last) and
 #      slak_t.s1.wide (fp32 NCHW) (~9 min)
+#   AK: FFT frame-size sweep (round trip per candidate size) on the K >= 13 shapes (~3 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -250,6 +251,9 @@ AI)
 AJ)
     step verify 260 python -m lkconv verify --quick --jobs 15 --ops depthwise2d
     step bench_slak 250 python -m lkconv bench --jobs 15 --dtypes fp32 --layouts nchw,nhwc --shapes slak_t.s1.long,slak_t.s1.wide --out "$OUT/slak"
+    ;;
+AK)
+    step fft_frames 200 python benchmarks/fft_breakdown.py --frames --layouts nchw --shapes replknet_31b.s1,replknet_31b.s2,replknet_31b.s3,slak_t.s1.long,unireplknet_t.s1,unireplknet_t.s3
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"

@@ -8,6 +8,8 @@ the pieces of the FFT forward (frame copy, rfft2, spectral product, irfft2, crop
                                        [--profile]
 
 --profile: also the GPU kernels of one call of each FFT direction (torch.profiler), largest first.
+--frames: instead, the round trip rfft2 + product + irfft2 of the shape's input at every frame size from the
+smallest that avoids wrap-around up to 40% larger (sizes with prime factors 2, 3, 5, 7).
 """
 from __future__ import annotations
 
@@ -80,12 +82,29 @@ def profile(name, dtype, layout):
         print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=12, max_name_column_width=60))
 
 
+def frame_sizes(name, dtype, layout):
+    """(frame, ms of rfft2 + product + irfft2) for each candidate square frame of the shape."""
+    x, wt, dy, stride, pad, dil = problem(name, dtype, layout)
+    geo = fft._Geometry(x.shape[2:], wt.shape[2:], stride, pad, dil)
+    rows = []
+    for ph in sorted({fft.next_fast_len(k) for k in range(geo.frame[0], int(geo.frame[0] * 1.4) + 1)}):
+        for pw in sorted({fft.next_fast_len(k) for k in range(geo.frame[1], int(geo.frame[1] * 1.4) + 1)}):
+            if (ph, pw) != geo.frame and ph != pw and geo.frame[0] == geo.frame[1]:
+                continue  # square shapes: square frames only
+            fr = fft._framed(x, (ph, pw), torch.float32)
+            g = torch.randn(x.shape[1], ph, pw // 2 + 1, dtype=torch.complex64, device=x.device)
+            ms = bench(lambda: torch.fft.irfft2(torch.fft.rfft2(fr).mul_(g), s=(ph, pw), norm="forward"))
+            rows.append(((ph, pw), ms))
+    return geo.frame, rows
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--shapes", default="replknet_31b.s1,replknet_31b.s2,slak_t.s1.long")
     p.add_argument("--dtypes", default="fp32")
     p.add_argument("--layouts", default="nchw,nhwc")
     p.add_argument("--profile", action="store_true")
+    p.add_argument("--frames", action="store_true")
     a = p.parse_args(argv)
     print(torch.__version__, torch.cuda.get_device_name())
     for name in a.shapes.split(","):
@@ -94,6 +113,11 @@ def main(argv=None):
         for dn in a.dtypes.split(","):
             for layout in a.layouts.split(","):
                 print(f"\n{name} {dn} {layout}")
+                if a.frames:
+                    chosen, rows = frame_sizes(name, DTYPES[dn], layout)
+                    for size, ms in rows:
+                        print(f"  frame {size}  rfft2 + product + irfft2 {ms:8.3f} ms{'  (chosen)' if size == chosen else ''}")
+                    continue
                 for label, ms, nbytes in rows_for(name, DTYPES[dn], layout):
                     bw = f"  {nbytes / ms / 1e6:7.0f} GB/s ({nbytes / 1e6:.0f} MB)" if nbytes else ""
                     print(f"  {label:<28} {ms:8.3f} ms{bw}")
