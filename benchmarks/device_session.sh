@@ -46,6 +46,8 @@
 #   AJ: lkconv verify --quick after the FFT rework; bench of slak_t.s1.long (fp32 NCHW, channels_last) and
 #      slak_t.s1.wide (fp32 NCHW) (~9 min)
 #   AK: FFT frame-size sweep (round trip per candidate size) on the K >= 13 shapes (~3 min)
+#   AL: after the measured joint-FFT backward: FFT op tests, fp32 NCHW bench of replknet_31b.s2 and slak_t.s1.wide,
+#      bf16 NCHW bench of replknet_31b.s1/s2/s3 (~8 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -254,6 +256,11 @@ AJ)
     ;;
 AK)
     step fft_frames 200 python benchmarks/fft_breakdown.py --frames --layouts nchw --shapes replknet_31b.s1,replknet_31b.s2,replknet_31b.s3,slak_t.s1.long,unireplknet_t.s1,unireplknet_t.s3
+    ;;
+AL)
+    step pytest_fft 60 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_fft.py
+    step bench_fp32 150 python -m lkconv bench --jobs 15 --dtypes fp32 --layouts nchw --shapes replknet_31b.s2,slak_t.s1.wide --out "$OUT/fp32"
+    step bench_bf16 220 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nchw --shapes replknet_31b.s1,replknet_31b.s2,replknet_31b.s3 --out "$OUT/bf16"
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"

@@ -179,3 +179,51 @@ def test_frame_crop_and_lag_kernels_match_torch_ops(layout, dtype, device):
         xf = torch.randn(3, c, 5, 4, dtype=torch.complex64, device=device)
         want = fft.lag_spectrum_reference(dyf, xf.clone(), m)
         torch.testing.assert_close(fft_kernels.lag_spectrum(dyf, xf, m), want, rtol=1e-5, atol=1e-5)
+
+
+def test_joint_backward_chosen_by_measurement_when_fft_won_one_gradient(monkeypatch):
+    """"auto" with the FFT for one gradient only: the pair is timed both ways once, and the winner runs."""
+    from lkconv.ops.depthwise2d import dispatch, op
+    from lkconv.ops.depthwise2d.params import parse_conv_args
+
+    x, w = torch.randn(2, 3, 9, 9, dtype=torch.float64), torch.randn(3, 1, 5, 5, dtype=torch.float64)
+    dy = torch.randn(2, 3, 9, 9, dtype=torch.float64)
+    geom = parse_conv_args(x, w, 1, 2, 1, "zeros")
+    ran, asked = [], []
+    for verdict in ("joint", "separate"):
+        call = op._Call(geom, "auto")
+        call.bound = {"dgrad": ("direct", lambda *a: ran.append("direct dgrad") or "dx"),
+                      "wgrad": ("fft", lambda *a: ran.append("fft wgrad") or "dw")}
+        monkeypatch.setattr(dispatch, "choose_backward",
+                            lambda prob, sep, joint, v=verdict: asked.append(prob.direction) or v)
+        monkeypatch.setattr(dispatch, "backward_both", lambda name, *a: ran.append(f"{name} joint") or ("dx", "dw"))
+        ran.clear()
+        assert call.run_backward(dy, x, w, True, True) == ("dx", "dw")
+        assert call.run_backward(dy, x, w, True, True) == ("dx", "dw")
+        expected = ["fft joint"] * 2 if verdict == "joint" else ["direct dgrad", "fft wgrad"] * 2
+        assert ran == expected
+    assert asked == ["bwd", "bwd"]  # once per call signature
+    ran.clear()
+    assert call.run_backward(dy, x, w, False, True) == (None, "dw") and ran == ["fft wgrad"]
+
+
+def test_choose_backward_is_measured_once_and_cached(monkeypatch, tmp_path):
+    import dataclasses
+
+    from lkconv.ops import autotune_cache
+    from lkconv.ops.depthwise2d import dispatch
+    from lkconv.ops.depthwise2d.problem import Problem
+
+    monkeypatch.setenv("LKCONV_CACHE_DIR", str(tmp_path))
+    autotune_cache.clear_memory()
+    monkeypatch.setattr(dispatch, "_cache_key", lambda prob: "depthwise2d|fake|" + prob.key())
+    monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", lambda: False)
+    monkeypatch.setattr(dispatch, "_loop_ms", lambda fn: fn())
+    prob = Problem.make("bwd", torch.empty(2, 3, 9, 9), torch.empty(3, 1, 5, 5), (1, 1), (2, 2, 2, 2), (1, 1))
+    prob = dataclasses.replace(prob, device=torch.device("cuda", 0))
+    timed = []
+    sep, joint = (lambda: timed.append("separate") or 1.9), (lambda: timed.append("joint") or 1.6)
+    assert dispatch.choose_backward(prob, sep, joint) == "joint" and timed == ["separate", "joint"]
+    assert dispatch.choose_backward(prob, sep, joint) == "joint" and len(timed) == 2  # cached
+    cpu = dataclasses.replace(prob, device=torch.device("cpu"))
+    assert dispatch.choose_backward(cpu, sep, joint) == "separate" and len(timed) == 2

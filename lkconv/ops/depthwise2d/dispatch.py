@@ -361,24 +361,37 @@ def choose_whole_step(prob: Problem, ours: Callable[[], object], theirs: Callabl
     work of three launches outweighs the kernels), so "auto" also times the step back to back, once per problem
     key, cached like the per-direction choices.
     """
+    return _choose_measured(prob, {"lkconv": ours, "torch": theirs}, default="lkconv")
+
+
+def choose_backward(prob: Problem, separate: Callable[[], object], joint: Callable[[], object]) -> str:
+    """"joint" or "separate": both gradients of ``prob`` from the FFT's joint backward (one spectrum of the output
+    gradient), or each from its own per-direction choice. "auto" picks each direction alone, so where the FFT won
+    only one of them the pair is timed both ways, once per problem key, cached."""
+    return _choose_measured(prob, {"separate": separate, "joint": joint}, default="separate")
+
+
+def _choose_measured(prob: Problem, fns: Dict[str, Callable[[], object]], default: str) -> str:
+    """The fastest of ``fns`` run back to back (:func:`_loop_ms`), cached per problem key; ``default`` off CUDA,
+    with autotuning off, and under graph capture when nothing is cached."""
     if prob.device.type != "cuda":
-        return "lkconv"
+        return default
     from ..autotune_cache import lookup, store
 
     key = _cache_key(prob)
     hit = lookup(key)
-    if hit is not None and hit["algorithm"] in ("lkconv", "torch"):
+    if hit is not None and hit["algorithm"] in fns:
         return hit["algorithm"]
     if not _autotune_enabled() or torch.cuda.is_current_stream_capturing():
-        return "lkconv"
+        return default
     times = {}
-    for name, fn in (("lkconv", ours), ("torch", theirs)):
+    for name, fn in fns.items():
         try:
             times[name] = _loop_ms(fn)
         except Exception as exc:
             warnings.warn(f"lkconv autotune: {name} failed on {prob.key()}: {exc}")
             times[name] = float("inf")
-    best = "torch" if times["torch"] < times["lkconv"] else "lkconv"
+    best = min(times, key=lambda k: (times[k], k != default))  # ties go to the default
     store(key, {"algorithm": best, "times_ms": times})
     return best
 

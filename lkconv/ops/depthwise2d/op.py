@@ -85,11 +85,12 @@ depthwise_conv2d_fwd.register_autograd(_backward, setup_context=_setup_context)
 class _Call:
     """One eager call signature, resolved once: its geometry and, per direction, a bound (algorithm, callable)."""
 
-    __slots__ = ("geom", "algorithm", "bound", "step_torch")
+    __slots__ = ("geom", "algorithm", "bound", "step_torch", "joint_fft")
 
     def __init__(self, geom, algorithm: str):
         self.geom, self.algorithm, self.bound = geom, algorithm, {}
         self.step_torch: Optional[bool] = None  # "auto" with gradients: PyTorch ran the whole step faster
+        self.joint_fft: Optional[bool] = None  # "auto", FFT for one gradient: the FFT's joint backward was faster
 
     def binding(self, direction: str, t0: Tensor, t1: Tensor, t2: Optional[Tensor]):
         """(algorithm name, callable) for fwd(x, w, b) or dgrad/wgrad(dy, x, w)."""
@@ -110,12 +111,26 @@ class _Call:
         """(dx or None, dw or None); one pass for both when their algorithm computes them together."""
         if need_dx and need_dw:
             (dname, dfn), (wname, wfn) = self.binding("dgrad", dy, x, w), self.binding("wgrad", dy, x, w)
-            both = None
-            if dname == wname:
-                g = self.geom
-                both = dispatch.backward_both(dname, dy, x, w, g.stride, g.pad, g.dilation)
+            g = self.geom
+            joint = dname if dname == wname else None
+            if joint is None and "fft" in (dname, wname) and self._joint_fft_wins(dy, x, w, dfn, wfn):
+                joint = "fft"
+            both = None if joint is None else dispatch.backward_both(joint, dy, x, w, g.stride, g.pad, g.dilation)
             return both if both is not None else (dfn(dy, x, w), wfn(dy, x, w))
         return (self.run("dgrad", dy, x, w) if need_dx else None, self.run("wgrad", dy, x, w) if need_dw else None)
+
+    def _joint_fft_wins(self, dy: Tensor, x: Tensor, w: Tensor, dfn, wfn) -> bool:
+        """Measured once: is the FFT's joint backward faster than the two per-direction choices?"""
+        if self.joint_fft is not None:
+            return self.joint_fft
+        g = self.geom
+        prob = Problem.make("bwd", x, w, g.stride, g.pad, g.dilation)
+        choice = dispatch.choose_backward(
+            prob, lambda: (dfn(dy, x, w), wfn(dy, x, w)),
+            lambda: dispatch.backward_both("fft", dy, x, w, g.stride, g.pad, g.dilation)) == "joint"
+        if not (x.is_cuda and torch.cuda.is_current_stream_capturing()):
+            self.joint_fft = choice
+        return choice
 
     def use_torch(self, x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> bool:
         """For "auto": hand the whole call to PyTorch (its own autograd, no wrapper cost)?"""
