@@ -187,8 +187,10 @@ def auto_choices(x, w, stride, pad, dil, grad: bool) -> dict:
         prob = Problem.make(direction, x, w, (stride, stride), p4, (dil, dil))
         entry = lookup(dispatch._cache_key(prob)) if prob.device.type == "cuda" else None
         out[direction] = entry or {"algorithm": dispatch.choose(prob, "auto", None) if prob.device.type != "cuda" else "?"}
-    if grad and prob.device.type == "cuda":  # both gradients through the FFT's joint backward, where that was timed
-        entry = lookup(dispatch._cache_key(Problem.make("bwd", x, w, (stride, stride), p4, (dil, dil))))
+    if grad and x.device.type == "cuda":  # the backward pair, where "auto" timed the FFT's joint backward
+        names = (out["dgrad"].get("algorithm"), out["wgrad"].get("algorithm"))
+        entry = lookup(dispatch._cache_key(Problem.make(f"bwd:{names[0]}+{names[1]}", x, w, (stride, stride), p4,
+                                                        (dil, dil))))
         if entry is not None:
             out["bwd"] = entry
     return out

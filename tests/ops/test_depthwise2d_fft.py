@@ -77,7 +77,7 @@ def test_fft_out_of_memory_falls_back(monkeypatch):
     def oom(*a, **k):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
 
-    for name in ("conv_fwd", "conv_dgrad", "conv_wgrad"):
+    for name in ("conv_fwd", "conv_dgrad", "conv_wgrad", "conv_backward"):
         monkeypatch.setattr(fft, name, oom)
     dispatch.forget_choices()
     x = torch.randn(1, 2, 9, 8, requires_grad=True)
@@ -202,7 +202,7 @@ def test_joint_backward_chosen_by_measurement_when_fft_won_one_gradient(monkeypa
         assert call.run_backward(dy, x, w, True, True) == ("dx", "dw")
         expected = ["fft joint"] * 2 if verdict == "joint" else ["direct dgrad", "fft wgrad"] * 2
         assert ran == expected
-    assert asked == ["bwd", "bwd"]  # once per call signature
+    assert asked == ["bwd:direct+fft"] * 2  # once per call signature, keyed by the pair it was timed against
     ran.clear()
     assert call.run_backward(dy, x, w, False, True) == (None, "dw") and ran == ["fft wgrad"]
 
@@ -227,3 +227,23 @@ def test_choose_backward_is_measured_once_and_cached(monkeypatch, tmp_path):
     assert dispatch.choose_backward(prob, sep, joint) == "joint" and len(timed) == 2  # cached
     cpu = dataclasses.replace(prob, device=torch.device("cpu"))
     assert dispatch.choose_backward(cpu, sep, joint) == "separate" and len(timed) == 2
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_fft_op_with_bias_blocks_and_layouts(layout, monkeypatch):
+    """Through the op (joint backward): bias, multiplier 2, stride, channels_last, channel blocks of one."""
+    monkeypatch.setenv("LKCONV_FFT_WORKSPACE_MB", "0.0001")
+    mf = torch.channels_last if layout == "nhwc" else torch.contiguous_format
+    x = torch.randn(2, 3, 11, 10, dtype=torch.float64).contiguous(memory_format=mf).requires_grad_()
+    w = torch.randn(6, 1, 7, 4, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    y = lkconv.depthwise_conv2d(x, w, b, (2, 1), (3, 2), (1, 2), algorithm="fft")
+    assert y.is_contiguous(memory_format=mf)
+    dy = torch.randn_like(y)
+    y.backward(dy)
+    xr, wr, br = (t.detach().clone().requires_grad_() for t in (x, w, b))
+    yr = torch.nn.functional.conv2d(xr, wr, br, (2, 1), (3, 2), (1, 2), 3)
+    yr.backward(dy)
+    assert x.grad.is_contiguous(memory_format=mf)
+    for got, want in ((y, yr), (x.grad, xr.grad), (w.grad, wr.grad), (b.grad, br.grad)):
+        assert rel_error(got, want) < 1e-12

@@ -181,7 +181,8 @@ class FFTAlgorithm(_Algorithm):
             return self._fallback(x, w, stride, pad, dil).wgrad(dy, x, w, stride, pad, dil)
 
     def backward(self, dy, x, w, stride, pad, dil):
-        """(dgrad, wgrad) from one spectrum of dy: for calls where "fft" serves both directions."""
+        """(dgrad, wgrad) from one spectrum of dy: where "fft" serves both gradients, or where "auto" measured this
+        faster than its two per-direction choices (:func:`choose_backward`)."""
         try:
             dx, dw = fft.conv_backward(dy, x, w, stride, pad, dil)
         except torch.cuda.OutOfMemoryError:

@@ -17,8 +17,10 @@ float64 input); channels are processed in blocks so that the complex workspace s
 
 Passes per direction: frame, rfft2, spectral product, irfft2 (unscaled: the 1/(Ph*Pw) rides on the small kernel
 spectrum), crop. :func:`conv_backward` computes both gradients from one spectrum of the output gradient. The
-batch-summed lag spectrum of the weight gradient, and frames and crops of channels_last tensors, are Triton passes
-(:mod:`.fft_kernels`) where a kernel can run; torch ops compute them elsewhere (and are their references).
+batch-summed lag spectrum of the weight gradient, frames of anything but a dense NCHW tensor of the spectra's
+float type (channels_last, strided, half precision, zero-upsampled output gradients) and crops into outputs with
+non-contiguous rows (channels_last) are Triton passes (:mod:`.fft_kernels`) where a kernel can run; torch ops
+compute them elsewhere (and are their references).
 """
 from __future__ import annotations
 
@@ -64,7 +66,7 @@ class _Geometry:
     def __init__(self, x_hw, k_hw, stride, pad, dilation):
         h, w = x_hw
         kh, kw = k_hw
-        self.h, self.w, self.stride = h, w, tuple(stride)
+        self.pad, self.dilation, self.kernel = tuple(pad), tuple(dilation), (kh, kw)
         self.ho, self.wo = conv_out_hw(h, w, kh, kw, stride, pad, dilation)
         kdh, kdw = (kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1
         self.ho1, self.wo1 = h + pad[0] + pad[1] - kdh + 1, w + pad[2] + pad[3] - kdw + 1  # stride-1 output
@@ -77,15 +79,12 @@ class _Geometry:
         return (self.frame, self.tap_rows, self.tap_cols)
 
     def taps(self, device) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Index tensors on ``device`` (made once: no copy, no sync per call): tap rows (kh,), tap columns (kw,)
-        and the taps' flat positions in the frame (kh*kw,)."""
-        return _tap_indices(self.tap_rows, self.tap_cols, self.frame[1], device)
-
-
-@functools.lru_cache(maxsize=256)
-def _tap_indices(rows, cols, width, device):
-    flat = [r * width + q for r in rows for q in cols]
-    return tuple(torch.tensor(v, device=device) for v in (rows, cols, flat))
+        """Index tensors on ``device``, computed there (no host-to-device copy, so graph capture works): tap rows
+        (kh,), tap columns (kw,) and the taps' flat positions in the frame (kh*kw,)."""
+        (kh, kw), (ph, pw) = self.kernel, self.frame
+        rows = (self.pad[0] - torch.arange(kh, device=device) * self.dilation[0]) % ph
+        cols = (self.pad[2] - torch.arange(kw, device=device) * self.dilation[1]) % pw
+        return rows, cols, (rows[:, None] * pw + cols[None, :]).flatten()
 
 
 def _framed(t: torch.Tensor, frame, dtype, step=(1, 1)) -> torch.Tensor:
@@ -249,8 +248,7 @@ def _gradients(grad_out, x, weight_shape, weight, stride, pad, dilation):
     geo = _Geometry((h, w), (kh, kw), stride, pad, dilation)
     dx = None
     if weight is not None:
-        dx = torch.empty(x.shape, device=grad_out.device, dtype=grad_out.dtype,
-                         memory_format=output_memory_format(grad_out))
+        dx = torch.empty(x.shape, device=grad_out.device, dtype=grad_out.dtype, memory_format=output_memory_format(x))
     dw = torch.zeros(cw, 1, kh, kw, device=x.device, dtype=dt)
     if x.numel() == 0 or grad_out.numel() == 0:
         return (None if dx is None else dx.zero_()), dw

@@ -39,13 +39,13 @@ if triton is not None:
         q = tl.program_id(2) * TILE_Q + tl.arange(0, TILE_Q)[None, :]
         i, j = p // SH, q // SW
         hit = (p % SH == 0) & (i < H) & (q % SW == 0) & (j < W) & (cc < C)
-        src = t_ptr + n.to(tl.int64) * stn + cc.to(tl.int64) * stc + i * sth + j.to(tl.int64) * stw
+        src = t_ptr + n.to(tl.int64) * stn + cc.to(tl.int64) * stc + i.to(tl.int64) * sth + j.to(tl.int64) * stw
         v = tl.load(src, mask=hit, other=0.0)
         dst = out_ptr + ((n.to(tl.int64) * C + cc) * PH + p) * PW + q
         tl.store(dst, v.to(out_ptr.dtype.element_ty), mask=(cc < C) & (q < PW))
 
     @triton.jit
-    def crop_kernel(src_ptr, out_ptr, b_ptr, C, HO, WO, PH, PW, son, soc, soh, sow, SH, SW,
+    def crop_kernel(src_ptr, out_ptr, b_ptr, sb, C, HO, WO, PH, PW, son, soc, soh, sow, SH, SW,
                     HAS_BIAS: tl.constexpr, TILE_C: tl.constexpr, TILE_Q: tl.constexpr):
         """One output row i of TILE_C channels and TILE_Q columns, read from frame row i*SH."""
         n = tl.program_id(0) // HO
@@ -56,8 +56,8 @@ if triton is not None:
         src = src_ptr + ((n.to(tl.int64) * C + cc) * PH + i * SH) * PW + j * SW
         v = tl.load(src, mask=live, other=0.0)
         if HAS_BIAS:
-            v += tl.load(b_ptr + cc, mask=cc < C, other=0.0).to(v.dtype)
-        dst = out_ptr + n.to(tl.int64) * son + cc.to(tl.int64) * soc + i * soh + j.to(tl.int64) * sow
+            v += tl.load(b_ptr + cc * sb, mask=cc < C, other=0.0).to(v.dtype)
+        dst = out_ptr + n.to(tl.int64) * son + cc.to(tl.int64) * soc + i.to(tl.int64) * soh + j.to(tl.int64) * sow
         tl.store(dst, v.to(out_ptr.dtype.element_ty), mask=live)
 
     @triton.jit
@@ -105,7 +105,7 @@ def crop(src: torch.Tensor, out: torch.Tensor, bias, step=(1, 1)) -> torch.Tenso
     if out.numel() == 0:
         return out
     crop_kernel[_tile_grid(n, c, ho, wo)](
-        src, out, bias if bias is not None else src, c, ho, wo, src.shape[2], src.shape[3], *out.stride(),
+        src, out, bias if bias is not None else src, bias.stride(0) if bias is not None else 0, c, ho, wo, src.shape[2], src.shape[3], *out.stride(),
         step[0], step[1], HAS_BIAS=bias is not None, TILE_C=TILE_C, TILE_Q=TILE_Q, num_warps=4)
     return out
 

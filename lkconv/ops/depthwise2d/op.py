@@ -60,6 +60,12 @@ def _(grad_out, x, weight, stride, pad, dilation, algorithm):
     return weight.new_empty(weight.shape)
 
 
+def _bias_grad(grad_out: Tensor) -> Tensor:
+    """dL/dbias: grad_out summed over batch and positions, accumulated in float32 (float64 for float64)."""
+    acc = torch.float64 if grad_out.dtype == torch.float64 else torch.float32
+    return grad_out.sum(dim=(0, 2, 3), dtype=acc).to(grad_out.dtype)
+
+
 def _setup_context(ctx, inputs, output):
     x, weight, bias, stride, pad, dilation, algorithm = inputs
     ctx.save_for_backward(x, weight)
@@ -75,7 +81,7 @@ def _backward(ctx, grad_out):
     if ctx.needs_input_grad[1]:
         dw = depthwise_conv2d_wgrad(grad_out, x, weight, *ctx.args)
     if ctx.has_bias and ctx.needs_input_grad[2]:
-        db = grad_out.sum(dim=(0, 2, 3), dtype=torch.float32).to(grad_out.dtype)
+        db = _bias_grad(grad_out)
     return dx, dw, db, None, None, None, None
 
 
@@ -113,22 +119,23 @@ class _Call:
             (dname, dfn), (wname, wfn) = self.binding("dgrad", dy, x, w), self.binding("wgrad", dy, x, w)
             g = self.geom
             joint = dname if dname == wname else None
-            if joint is None and "fft" in (dname, wname) and self._joint_fft_wins(dy, x, w, dfn, wfn):
+            if joint is None and "fft" in (dname, wname) and self._joint_fft_wins(dy, x, w, (dname, wname), dfn, wfn):
                 joint = "fft"
             both = None if joint is None else dispatch.backward_both(joint, dy, x, w, g.stride, g.pad, g.dilation)
             return both if both is not None else (dfn(dy, x, w), wfn(dy, x, w))
         return (self.run("dgrad", dy, x, w) if need_dx else None, self.run("wgrad", dy, x, w) if need_dw else None)
 
-    def _joint_fft_wins(self, dy: Tensor, x: Tensor, w: Tensor, dfn, wfn) -> bool:
-        """Measured once: is the FFT's joint backward faster than the two per-direction choices?"""
-        if self.joint_fft is not None:
+    def _joint_fft_wins(self, dy: Tensor, x: Tensor, w: Tensor, pair, dfn, wfn) -> bool:
+        """Measured once per pair of per-direction choices: is the FFT's joint backward faster than they are?"""
+        capturing = x.is_cuda and torch.cuda.is_current_stream_capturing()
+        if self.joint_fft is not None and not capturing:
             return self.joint_fft
         g = self.geom
-        prob = Problem.make("bwd", x, w, g.stride, g.pad, g.dilation)
+        prob = Problem.make(f"bwd:{pair[0]}+{pair[1]}", x, w, g.stride, g.pad, g.dilation)
         choice = dispatch.choose_backward(
             prob, lambda: (dfn(dy, x, w), wfn(dy, x, w)),
             lambda: dispatch.backward_both("fft", dy, x, w, g.stride, g.pad, g.dilation)) == "joint"
-        if not (x.is_cuda and torch.cuda.is_current_stream_capturing()):
+        if not capturing:
             self.joint_fft = choice
         return choice
 
@@ -167,7 +174,7 @@ class _DepthwiseConv2dFunction(torch.autograd.Function):
         dx, dw = ctx.call.run_backward(grad_out, x, weight, ctx.needs_input_grad[0], ctx.needs_input_grad[1])
         db = None
         if ctx.has_bias and ctx.needs_input_grad[2]:
-            db = grad_out.sum(dim=(0, 2, 3), dtype=torch.float32).to(grad_out.dtype)
+            db = _bias_grad(grad_out)
         return dx, dw, db, None
 
 
