@@ -50,6 +50,8 @@
 #      bf16 NCHW bench of replknet_31b.s1/s2/s3 (~8 min)
 #   AM: after the review of the FFT rework (tap indices computed on the device, 64-bit row offsets, strided bias):
 #      FFT op tests, verify of fft and auto, pieces of replknet_31b.s1 (~5 min)
+#   AN: after the lag-spectrum kernel split the batch into groups: FFT op tests, pieces of replknet_31b.s1, verify
+#      of fft (~4 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -268,6 +270,11 @@ AM)
     step pytest_fft 60 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_fft.py
     step verify_fft 200 python -m lkconv verify --quick --jobs 15 --ops depthwise2d --algorithms fft,auto
     step fft_s1 60 python benchmarks/fft_breakdown.py --shapes replknet_31b.s1 --layouts nchw
+    ;;
+AN)
+    step pytest_fft 60 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_fft.py
+    step fft_s1 60 python benchmarks/fft_breakdown.py --shapes replknet_31b.s1,replknet_31b.s2 --layouts nchw
+    step verify_fft 120 python -m lkconv verify --quick --jobs 15 --ops depthwise2d --algorithms fft
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"

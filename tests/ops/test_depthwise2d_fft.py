@@ -174,9 +174,9 @@ def test_frame_crop_and_lag_kernels_match_torch_ops(layout, dtype, device):
         ref = ref if b is None else ref + b.float().view(1, -1, 1, 1)
         exact = dict(rtol=0, atol=0) if dtype == torch.float32 else {}  # the interpreter may round bf16 down
         torch.testing.assert_close(out, ref.to(dtype), **exact)
-    dyf = torch.randn(3, 6, 5, 4, dtype=torch.complex64, device=device)
+    dyf = torch.randn(11, 6, 5, 4, dtype=torch.complex64, device=device)  # more images than batch groups
     for m, c in ((1, 6), (3, 2)):
-        xf = torch.randn(3, c, 5, 4, dtype=torch.complex64, device=device)
+        xf = torch.randn(11, c, 5, 4, dtype=torch.complex64, device=device)
         want = fft.lag_spectrum_reference(dyf, xf.clone(), m)
         torch.testing.assert_close(fft_kernels.lag_spectrum(dyf, xf, m), want, rtol=1e-5, atol=1e-5)
 

@@ -10,7 +10,8 @@ frame rows contiguously. Reference: :func:`lkconv.ops.depthwise2d.fft.framed_ref
 ``lag_spectrum``: S[o] = sum_n DY[n, o] * conj(X[n, x(o)]) over the batch, where o runs over the
 (C*m, Ph, Pf) points of the output-gradient spectrum and x(o) is the same point of input channel o_c // m.
 PyTorch needs a conjugating copy, a product and a reduction (three passes over the spectra); this reads each
-spectrum once. Reference: :func:`lkconv.ops.depthwise2d.fft.lag_spectrum_reference`.
+spectrum once. Programs split the batch into 8 interleaved groups (partial sums added by torch, deterministically)
+so that enough loads are in flight. Reference: :func:`lkconv.ops.depthwise2d.fft.lag_spectrum_reference`.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ else:  # pragma: no cover
     triton = None
 
 BLOCK = 512
+SPLIT_BATCH = 8  # lag_spectrum: partial sums over the batch per program column, added up afterwards
 TILE_C, TILE_Q = 32, 32
 
 if triton is not None:
@@ -61,26 +63,30 @@ if triton is not None:
         tl.store(dst, v.to(out_ptr.dtype.element_ty), mask=live)
 
     @triton.jit
-    def lag_spectrum_kernel(dy_ptr, x_ptr, out_ptr, N, L, LX, Q, MULT, BLOCK: tl.constexpr):
-        """out[o] = sum_n dy[n, o] * conj(x[n, (o // (Q*MULT)) * Q + o % Q]); complex numbers as (re, im) pairs,
-        L complex points per image in dy and out, LX in x."""
+    def lag_spectrum_kernel(dy_ptr, x_ptr, out_ptr, N, L, LX, Q, MULT, SPLIT, BLOCK: tl.constexpr):
+        """out[k, o] = sum over n = k, k + SPLIT, ... of dy[n, o] * conj(x[n, (o // (Q*MULT)) * Q + o % Q]);
+        complex numbers as (re, im) pairs, L complex points per image in dy and out, LX in x."""
         o = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        k = tl.program_id(1)
         live = o < L
         xo = (o // (Q * MULT)) * Q + o % Q
         acc_re = tl.zeros([BLOCK], dtype=dy_ptr.dtype.element_ty)
         acc_im = tl.zeros([BLOCK], dtype=dy_ptr.dtype.element_ty)
-        dyb, xb = dy_ptr, x_ptr  # 64-bit pointers stepped image by image: no 32-bit offset overflows
-        for _ in range(N):
+        # 64-bit pointers stepped image by image: no 32-bit offset overflows
+        dyb = dy_ptr + k.to(tl.int64) * L * 2
+        xb = x_ptr + k.to(tl.int64) * LX * 2
+        for _ in range(k, N, SPLIT):
             dr = tl.load(dyb + 2 * o, mask=live, other=0.0)
             di = tl.load(dyb + 2 * o + 1, mask=live, other=0.0)
             xr = tl.load(xb + 2 * xo, mask=live, other=0.0)
             xi = tl.load(xb + 2 * xo + 1, mask=live, other=0.0)
             acc_re += dr * xr + di * xi
             acc_im += di * xr - dr * xi
-            dyb += 2 * L
-            xb += 2 * LX
-        tl.store(out_ptr + 2 * o, acc_re, mask=live)
-        tl.store(out_ptr + 2 * o + 1, acc_im, mask=live)
+            dyb += 2 * L * SPLIT
+            xb += 2 * LX * SPLIT
+        ob = out_ptr + k.to(tl.int64) * L * 2
+        tl.store(ob + 2 * o, acc_re, mask=live)
+        tl.store(ob + 2 * o + 1, acc_im, mask=live)
 
 
 def _tile_grid(n, c, rows, cols):
@@ -123,9 +129,10 @@ def lag_spectrum(dyf: torch.Tensor, xf: torch.Tensor, m: int) -> torch.Tensor:
     if not serves(dyf, xf):
         raise ValueError("lag_spectrum: dyf and xf must be contiguous spectra of one dtype, under 2^30 points "
                          "per image")
-    out = torch.empty(cm, ph, pf, dtype=dyf.dtype, device=dyf.device)
     L, q = cm * ph * pf, ph * pf
-    grid = (triton.cdiv(L, BLOCK),)
-    lag_spectrum_kernel[grid](torch.view_as_real(dyf), torch.view_as_real(xf), torch.view_as_real(out),
-                              n, L, xf.shape[1] * q, q, m, BLOCK=BLOCK, num_warps=4)
-    return out
+    split = max(1, min(n, SPLIT_BATCH))  # images summed in SPLIT_BATCH interleaved groups (more programs in flight)
+    part = torch.empty(split, cm, ph, pf, dtype=dyf.dtype, device=dyf.device)
+    grid = (triton.cdiv(L, BLOCK), split)
+    lag_spectrum_kernel[grid](torch.view_as_real(dyf), torch.view_as_real(xf), torch.view_as_real(part),
+                              n, L, xf.shape[1] * q, q, m, split, BLOCK=BLOCK, num_warps=4)
+    return part[0] if split == 1 else part.sum(0)
