@@ -52,6 +52,7 @@
 #      FFT op tests, verify of fft and auto, pieces of replknet_31b.s1 (~5 min)
 #   AN: after the lag-spectrum kernel split the batch into groups: FFT op tests, pieces of replknet_31b.s1, verify
 #      of fft (~4 min)
+#   AO: after the joint-backward custom op for torch.compile: the FFT and op tests on the GPU (~2 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -275,6 +276,9 @@ AN)
     step pytest_fft 60 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_fft.py
     step fft_s1 60 python benchmarks/fft_breakdown.py --shapes replknet_31b.s1,replknet_31b.s2 --layouts nchw
     step verify_fft 120 python -m lkconv verify --quick --jobs 15 --ops depthwise2d --algorithms fft
+    ;;
+AO)
+    step pytest_ops 150 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_fft.py tests/ops/test_depthwise2d.py
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"

@@ -246,6 +246,9 @@ def test_opcheck_custom_ops():
     dy = torch.randn(2, 6, 10, 3)
     torch.library.opcheck(torch.ops.lkconv.depthwise_conv2d_dgrad.default, (dy, x.detach(), w.detach(), *args))
     torch.library.opcheck(torch.ops.lkconv.depthwise_conv2d_wgrad.default, (dy, x.detach(), w.detach(), *args))
+    for algorithm in ("auto", "fft"):
+        torch.library.opcheck(torch.ops.lkconv.depthwise_conv2d_bwd.default,
+                              (dy, x.detach(), w.detach(), *args[:3], algorithm))
 
 
 def test_torch_compile_fullgraph_no_graph_break():

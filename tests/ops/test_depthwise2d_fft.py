@@ -247,3 +247,26 @@ def test_fft_op_with_bias_blocks_and_layouts(layout, monkeypatch):
     assert x.grad.is_contiguous(memory_format=mf)
     for got, want in ((y, yr), (x.grad, xr.grad), (w.grad, wr.grad), (b.grad, br.grad)):
         assert rel_error(got, want) < 1e-12
+
+
+def test_compiled_backward_takes_one_spectrum_of_the_output_gradient(monkeypatch):
+    """Under torch.compile both gradients come from one custom op: the FFT's joint backward, checked in float64."""
+    from lkconv.ops.depthwise2d import dispatch
+
+    dispatch.forget_choices()
+    x = torch.randn(2, 3, 10, 9, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(6, 1, 5, 4, dtype=torch.float64, requires_grad=True)
+    fn = torch.compile(lambda x, w: lkconv.depthwise_conv2d(x, w, None, 1, (2, 1), algorithm="fft"),
+                       fullgraph=True, backend="aot_eager")
+    y = fn(x, w)
+    dy = torch.randn_like(y)
+    calls = []
+    real = torch.fft.rfft2
+    monkeypatch.setattr(torch.fft, "rfft2", lambda *a, **k: (calls.append(a[0].shape), real(*a, **k))[1])
+    y.backward(dy)
+    assert len(calls) == 3  # dy, x and the kernel: not dy twice
+    xr, wr = x.detach().requires_grad_(), w.detach().requires_grad_()
+    yr = torch.nn.functional.conv2d(xr, wr, None, 1, (2, 1), 1, 3)
+    yr.backward(dy)
+    assert rel_error(y, yr) < 1e-12
+    assert rel_error(x.grad, xr.grad) < 1e-12 and rel_error(w.grad, wr.grad) < 1e-12

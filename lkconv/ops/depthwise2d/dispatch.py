@@ -427,6 +427,44 @@ def backward_both(algorithm: str, dy, x, w, stride, pad, dil) -> Optional[Tuple[
     return alg.backward(dy, x, w, tuple(stride), tuple(pad), tuple(dil))
 
 
+def run_pair(dgrad_hit, wgrad_hit, dy, x, w, stride, pad, dil, verdicts: dict):
+    """(dx, dw) from the bound per-direction choices ``(name, callable)``: in one pass when one algorithm serves
+    both and computes them together, or when "fft" won one of them and its joint backward measured faster than the
+    pair (:func:`choose_backward`; the verdict is kept in ``verdicts``, per pair, outside graph capture)."""
+    (dname, dfn), (wname, wfn) = dgrad_hit, wgrad_hit
+    joint = dname if dname == wname else None
+    if joint is None and "fft" in (dname, wname):
+        capturing = x.is_cuda and torch.cuda.is_current_stream_capturing()
+        verdict = None if capturing else verdicts.get((dname, wname))
+        if verdict is None:
+            prob = Problem.make(f"bwd:{dname}+{wname}", x, w, stride, pad, dil)
+            verdict = choose_backward(prob, lambda: (dfn(dy, x, w), wfn(dy, x, w)),
+                                      lambda: backward_both("fft", dy, x, w, stride, pad, dil)) == "joint"
+            if not capturing:
+                verdicts[(dname, wname)] = verdict
+        joint = "fft" if verdict else None
+    both = None if joint is None else backward_both(joint, dy, x, w, stride, pad, dil)
+    return both if both is not None else (dfn(dy, x, w), wfn(dy, x, w))
+
+
+def run_backward(algorithm: str, dy, x, w, stride, pad, dil):
+    """(dx, dw) of one call: :func:`run` for each gradient, through :func:`run_pair`."""
+    hits = []
+    for direction in ("dgrad", "wgrad"):
+        args = (dy, x, w, stride, pad, dil)
+        if x.device.type == "cuda" and torch.cuda.is_current_stream_capturing():
+            hits.append(bind(direction, algorithm, *args))
+            continue
+        key = _memo_key(direction, algorithm, x, w, None, stride, pad, dil)
+        if key not in _bound:
+            if len(_bound) > 4096:
+                _bound.clear()
+            _bound[key] = bind(direction, algorithm, *args)
+        hits.append(_bound[key])
+    verdicts = _pair_verdicts.setdefault(_memo_key("bwd", algorithm, x, w, None, stride, pad, dil), {})
+    return run_pair(hits[0], hits[1], dy, x, w, stride, pad, dil, verdicts)
+
+
 def _memo_key(direction, algorithm, x, w, b, stride, pad, dil):
     return (direction, algorithm, x.shape, x.stride(), x.dtype, x.device, w.shape, w.stride(), b is None,
             tuple(stride), tuple(pad), tuple(dil))
@@ -448,11 +486,13 @@ def run(direction: str, algorithm: str, *args) -> torch.Tensor:
 
 
 _bound: Dict[tuple, Tuple[str, Callable]] = {}  # per call signature: (algorithm, bound callable)
+_pair_verdicts: Dict[tuple, dict] = {}  # per call signature: {(dgrad, wgrad) algorithms: joint FFT backward wins}
 _forget_hooks: List[Callable[[], None]] = []
 
 
 def forget_choices() -> None:
     """Drop the in-process memo of bound choices (the autotune cache itself is untouched)."""
     _bound.clear()
+    _pair_verdicts.clear()
     for hook in _forget_hooks:
         hook()

@@ -5,7 +5,7 @@ compiler sees opaque ops with fake (shape-only) implementations and calls the re
 """
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -60,6 +60,21 @@ def _(grad_out, x, weight, stride, pad, dilation, algorithm):
     return weight.new_empty(weight.shape)
 
 
+@torch.library.custom_op("lkconv::depthwise_conv2d_bwd", mutates_args=())
+def depthwise_conv2d_bwd(
+    grad_out: Tensor, x: Tensor, weight: Tensor, stride: List[int], pad: List[int], dilation: List[int],
+    algorithm: str,
+) -> Tuple[Tensor, Tensor]:
+    """(dL/dx, dL/dweight) together: one pass where one algorithm computes both (the FFT's joint backward)."""
+    return dispatch.run_backward(algorithm, grad_out, x, weight, stride, pad, dilation)
+
+
+@depthwise_conv2d_bwd.register_fake
+def _(grad_out, x, weight, stride, pad, dilation, algorithm):
+    return (torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=output_memory_format(x)),
+            weight.new_empty(weight.shape))
+
+
 def _bias_grad(grad_out: Tensor) -> Tensor:
     """dL/dbias: grad_out summed over batch and positions, accumulated in float32 (float64 for float64)."""
     acc = torch.float64 if grad_out.dtype == torch.float64 else torch.float32
@@ -76,9 +91,11 @@ def _setup_context(ctx, inputs, output):
 def _backward(ctx, grad_out):
     x, weight = ctx.saved_tensors
     dx = dw = db = None
-    if ctx.needs_input_grad[0]:
+    if ctx.needs_input_grad[0] and ctx.needs_input_grad[1]:
+        dx, dw = depthwise_conv2d_bwd(grad_out, x, weight, *ctx.args)
+    elif ctx.needs_input_grad[0]:
         dx = depthwise_conv2d_dgrad(grad_out, x, weight, *ctx.args)
-    if ctx.needs_input_grad[1]:
+    elif ctx.needs_input_grad[1]:
         dw = depthwise_conv2d_wgrad(grad_out, x, weight, *ctx.args)
     if ctx.has_bias and ctx.needs_input_grad[2]:
         db = _bias_grad(grad_out)
@@ -91,12 +108,12 @@ depthwise_conv2d_fwd.register_autograd(_backward, setup_context=_setup_context)
 class _Call:
     """One eager call signature, resolved once: its geometry and, per direction, a bound (algorithm, callable)."""
 
-    __slots__ = ("geom", "algorithm", "bound", "step_torch", "joint_fft")
+    __slots__ = ("geom", "algorithm", "bound", "step_torch", "pair_verdicts")
 
     def __init__(self, geom, algorithm: str):
         self.geom, self.algorithm, self.bound = geom, algorithm, {}
         self.step_torch: Optional[bool] = None  # "auto" with gradients: PyTorch ran the whole step faster
-        self.joint_fft: Optional[bool] = None  # "auto", FFT for one gradient: the FFT's joint backward was faster
+        self.pair_verdicts: dict = {}  # (dgrad, wgrad) algorithms -> the FFT's joint backward measured faster
 
     def binding(self, direction: str, t0: Tensor, t1: Tensor, t2: Optional[Tensor]):
         """(algorithm name, callable) for fwd(x, w, b) or dgrad/wgrad(dy, x, w)."""
@@ -114,30 +131,12 @@ class _Call:
         return self.binding(direction, t0, t1, t2)[1](t0, t1, t2)
 
     def run_backward(self, dy: Tensor, x: Tensor, w: Tensor, need_dx: bool, need_dw: bool):
-        """(dx or None, dw or None); one pass for both when their algorithm computes them together."""
+        """(dx or None, dw or None); one pass for both where that is faster (:func:`dispatch.run_pair`)."""
         if need_dx and need_dw:
-            (dname, dfn), (wname, wfn) = self.binding("dgrad", dy, x, w), self.binding("wgrad", dy, x, w)
             g = self.geom
-            joint = dname if dname == wname else None
-            if joint is None and "fft" in (dname, wname) and self._joint_fft_wins(dy, x, w, (dname, wname), dfn, wfn):
-                joint = "fft"
-            both = None if joint is None else dispatch.backward_both(joint, dy, x, w, g.stride, g.pad, g.dilation)
-            return both if both is not None else (dfn(dy, x, w), wfn(dy, x, w))
+            return dispatch.run_pair(self.binding("dgrad", dy, x, w), self.binding("wgrad", dy, x, w), dy, x, w,
+                                     g.stride, g.pad, g.dilation, self.pair_verdicts)
         return (self.run("dgrad", dy, x, w) if need_dx else None, self.run("wgrad", dy, x, w) if need_dw else None)
-
-    def _joint_fft_wins(self, dy: Tensor, x: Tensor, w: Tensor, pair, dfn, wfn) -> bool:
-        """Measured once per pair of per-direction choices: is the FFT's joint backward faster than they are?"""
-        capturing = x.is_cuda and torch.cuda.is_current_stream_capturing()
-        if self.joint_fft is not None and not capturing:
-            return self.joint_fft
-        g = self.geom
-        prob = Problem.make(f"bwd:{pair[0]}+{pair[1]}", x, w, g.stride, g.pad, g.dilation)
-        choice = dispatch.choose_backward(
-            prob, lambda: (dfn(dy, x, w), wfn(dy, x, w)),
-            lambda: dispatch.backward_both("fft", dy, x, w, g.stride, g.pad, g.dilation)) == "joint"
-        if not capturing:
-            self.joint_fft = choice
-        return choice
 
     def use_torch(self, x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> bool:
         """For "auto": hand the whole call to PyTorch (its own autograd, no wrapper cost)?"""
