@@ -117,7 +117,8 @@ def main(argv=None):
                 if a.frames:
                     chosen, rows = frame_sizes(name, DTYPES[dn], layout)
                     for size, ms in rows:
-                        print(f"  frame {size}  rfft2 + product + irfft2 {ms:8.3f} ms{'  (chosen)' if size == chosen else ''}")
+                        mark = "  (chosen)" if size == chosen else ""
+                        print(f"  frame {size}  rfft2 + product + irfft2 {ms:8.3f} ms{mark}")
                     continue
                 for label, ms, nbytes in rows_for(name, DTYPES[dn], layout):
                     bw = f"  {nbytes / ms / 1e6:7.0f} GB/s ({nbytes / 1e6:.0f} MB)" if nbytes else ""

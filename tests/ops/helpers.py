@@ -1,5 +1,19 @@
-"""Shared assertions of the op tests."""
+"""Shared assertions and set-ups of the op tests."""
+import torch
+
+from lkconv.ops import autotune_cache
+from lkconv.ops.depthwise2d import dispatch
 from lkconv.tools import verify
+
+
+def fake_cuda_autotune_cache(monkeypatch, tmp_path) -> str:
+    """An empty autotune cache in tmp_path, keys without a device name, no graph capture in progress; returns the
+    key prefix of the cache's entries."""
+    monkeypatch.setenv("LKCONV_CACHE_DIR", str(tmp_path))
+    autotune_cache.clear_memory()
+    monkeypatch.setattr(dispatch, "_cache_key", lambda prob: "depthwise2d|fake|" + prob.key())
+    monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", lambda: False)
+    return "depthwise2d|fake|"
 
 
 def assert_verified(case, algorithm, device):

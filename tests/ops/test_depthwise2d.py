@@ -18,7 +18,7 @@ from lkconv.testing import rel_error
 from lkconv.tools import verify
 
 from ..conftest import HAS_CUDA, gpu
-from .helpers import assert_verified
+from .helpers import assert_verified, fake_cuda_autotune_cache
 
 TINY = verify.base_cases(tiny=True)
 
@@ -286,11 +286,8 @@ class _Fake:
 
 
 def test_autotune_picks_fastest_and_caches_on_disk(monkeypatch, tmp_path):
-    monkeypatch.setenv("LKCONV_CACHE_DIR", str(tmp_path))
-    autotune_cache.clear_memory()
+    fake_cuda_autotune_cache(monkeypatch, tmp_path)
     monkeypatch.setattr(dispatch, "_REGISTRY", {"direct": _Fake(), "torch": _Fake()})
-    monkeypatch.setattr(dispatch, "_cache_key", lambda prob: "depthwise2d|fake|" + prob.key())
-    monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", lambda: False)
     speeds = {"direct": 1.0, "torch": 3.0}
     calls = []
     monkeypatch.setattr(dispatch, "_median_ms", lambda fn: fn())
@@ -337,10 +334,7 @@ def test_autotune_skips_failing_candidate(monkeypatch, tmp_path):
 
 
 def test_whole_step_choice_is_measured_once_and_cached(monkeypatch, tmp_path):
-    monkeypatch.setenv("LKCONV_CACHE_DIR", str(tmp_path))
-    autotune_cache.clear_memory()
-    monkeypatch.setattr(dispatch, "_cache_key", lambda prob: "depthwise2d|fake|" + prob.key())
-    monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", lambda: False)
+    fake_cuda_autotune_cache(monkeypatch, tmp_path)
     monkeypatch.setattr(dispatch, "_loop_ms", lambda fn: fn())
     calls = []
     ours = lambda: calls.append("lkconv") or 0.30  # noqa: E731

@@ -7,7 +7,7 @@ from lkconv.ops.depthwise2d import fft
 from lkconv.testing import rel_error
 from lkconv.tools import verify
 
-from .helpers import assert_verified
+from .helpers import assert_verified, fake_cuda_autotune_cache
 
 CASES = verify.base_cases(tiny=True) + [
     verify.Case(1, 3, 30, 33, 31, 31, padding=15),
@@ -132,17 +132,23 @@ def test_fft_frame_is_smaller_than_the_padded_input():
     """56x56 with a 31x31 kernel and padding 15: a 72-point frame (the padded input alone is 86 wide)."""
     geo = fft._Geometry((56, 56), (31, 31), (1, 1), (15, 15, 15, 15), (1, 1))
     assert geo.frame == (72, 72)
-    assert geo.tap_rows[:2] == (15, 14) and geo.tap_rows[-1] == (15 - 30) % 72
+    rows = geo.taps(torch.device("cpu"))[0].tolist()
+    assert rows[:2] == [15, 14] and rows[-1] == (15 - 30) % 72
 
 
-def test_backward_takes_one_spectrum_of_the_output_gradient(monkeypatch):
-    """With "fft" for both gradients, backward transforms dy once (dx and dw checked against float64)."""
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_backward_takes_one_spectrum_of_the_output_gradient(compiled, monkeypatch):
+    """With "fft" for both gradients, backward transforms dy once, eager and under torch.compile (one custom op
+    for both gradients); output and gradients checked against float64."""
     from lkconv.ops.depthwise2d import dispatch
 
     dispatch.forget_choices()
     x = torch.randn(2, 3, 10, 9, dtype=torch.float64, requires_grad=True)
     w = torch.randn(6, 1, 5, 4, dtype=torch.float64, requires_grad=True)
-    y = lkconv.depthwise_conv2d(x, w, None, 1, (2, 1), algorithm="fft")
+    fn = lambda x, w: lkconv.depthwise_conv2d(x, w, None, 1, (2, 1), algorithm="fft")  # noqa: E731
+    if compiled:
+        fn = torch.compile(fn, fullgraph=True, backend="aot_eager")
+    y = fn(x, w)
     dy = torch.randn_like(y)
     calls = []
     real = torch.fft.rfft2
@@ -150,7 +156,9 @@ def test_backward_takes_one_spectrum_of_the_output_gradient(monkeypatch):
     y.backward(dy)
     assert len(calls) == 3  # dy, x and the kernel: not dy twice
     xr, wr = x.detach().requires_grad_(), w.detach().requires_grad_()
-    torch.nn.functional.conv2d(xr, wr, None, 1, (2, 1), 1, 3).backward(dy)
+    yr = torch.nn.functional.conv2d(xr, wr, None, 1, (2, 1), 1, 3)
+    yr.backward(dy)
+    assert rel_error(y, yr) < 1e-12
     assert rel_error(x.grad, xr.grad) < 1e-12 and rel_error(w.grad, wr.grad) < 1e-12
 
 
@@ -210,14 +218,10 @@ def test_joint_backward_chosen_by_measurement_when_fft_won_one_gradient(monkeypa
 def test_choose_backward_is_measured_once_and_cached(monkeypatch, tmp_path):
     import dataclasses
 
-    from lkconv.ops import autotune_cache
     from lkconv.ops.depthwise2d import dispatch
     from lkconv.ops.depthwise2d.problem import Problem
 
-    monkeypatch.setenv("LKCONV_CACHE_DIR", str(tmp_path))
-    autotune_cache.clear_memory()
-    monkeypatch.setattr(dispatch, "_cache_key", lambda prob: "depthwise2d|fake|" + prob.key())
-    monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", lambda: False)
+    fake_cuda_autotune_cache(monkeypatch, tmp_path)
     monkeypatch.setattr(dispatch, "_loop_ms", lambda fn: fn())
     prob = Problem.make("bwd", torch.empty(2, 3, 9, 9), torch.empty(3, 1, 5, 5), (1, 1), (2, 2, 2, 2), (1, 1))
     prob = dataclasses.replace(prob, device=torch.device("cuda", 0))
@@ -248,25 +252,3 @@ def test_fft_op_with_bias_blocks_and_layouts(layout, monkeypatch):
     for got, want in ((y, yr), (x.grad, xr.grad), (w.grad, wr.grad), (b.grad, br.grad)):
         assert rel_error(got, want) < 1e-12
 
-
-def test_compiled_backward_takes_one_spectrum_of_the_output_gradient(monkeypatch):
-    """Under torch.compile both gradients come from one custom op: the FFT's joint backward, checked in float64."""
-    from lkconv.ops.depthwise2d import dispatch
-
-    dispatch.forget_choices()
-    x = torch.randn(2, 3, 10, 9, dtype=torch.float64, requires_grad=True)
-    w = torch.randn(6, 1, 5, 4, dtype=torch.float64, requires_grad=True)
-    fn = torch.compile(lambda x, w: lkconv.depthwise_conv2d(x, w, None, 1, (2, 1), algorithm="fft"),
-                       fullgraph=True, backend="aot_eager")
-    y = fn(x, w)
-    dy = torch.randn_like(y)
-    calls = []
-    real = torch.fft.rfft2
-    monkeypatch.setattr(torch.fft, "rfft2", lambda *a, **k: (calls.append(a[0].shape), real(*a, **k))[1])
-    y.backward(dy)
-    assert len(calls) == 3  # dy, x and the kernel: not dy twice
-    xr, wr = x.detach().requires_grad_(), w.detach().requires_grad_()
-    yr = torch.nn.functional.conv2d(xr, wr, None, 1, (2, 1), 1, 3)
-    yr.backward(dy)
-    assert rel_error(y, yr) < 1e-12
-    assert rel_error(x.grad, xr.grad) < 1e-12 and rel_error(w.grad, wr.grad) < 1e-12

@@ -448,21 +448,10 @@ def run_pair(dgrad_hit, wgrad_hit, dy, x, w, stride, pad, dil, verdicts: dict):
 
 
 def run_backward(algorithm: str, dy, x, w, stride, pad, dil):
-    """(dx, dw) of one call: :func:`run` for each gradient, through :func:`run_pair`."""
-    hits = []
-    for direction in ("dgrad", "wgrad"):
-        args = (dy, x, w, stride, pad, dil)
-        if x.device.type == "cuda" and torch.cuda.is_current_stream_capturing():
-            hits.append(bind(direction, algorithm, *args))
-            continue
-        key = _memo_key(direction, algorithm, x, w, None, stride, pad, dil)
-        if key not in _bound:
-            if len(_bound) > 4096:
-                _bound.clear()
-            _bound[key] = bind(direction, algorithm, *args)
-        hits.append(_bound[key])
+    """(dx, dw) of one call: each gradient bound as :func:`run` binds it, both through :func:`run_pair`."""
+    args = (dy, x, w, stride, pad, dil)
     verdicts = _pair_verdicts.setdefault(_memo_key("bwd", algorithm, x, w, None, stride, pad, dil), {})
-    return run_pair(hits[0], hits[1], dy, x, w, stride, pad, dil, verdicts)
+    return run_pair(_memo_bind("dgrad", algorithm, args), _memo_bind("wgrad", algorithm, args), *args, verdicts)
 
 
 def _memo_key(direction, algorithm, x, w, b, stride, pad, dil):
@@ -472,9 +461,14 @@ def _memo_key(direction, algorithm, x, w, b, stride, pad, dil):
 
 def run(direction: str, algorithm: str, *args) -> torch.Tensor:
     """Compute one direction. fwd args: (x, w, b, stride, pad, dil); dgrad/wgrad: (dy, x, w, stride, pad, dil)."""
-    tensors, x, w, b, stride, pad, dil = _split(direction, args)
+    return _memo_bind(direction, algorithm, args)[1](*_split(direction, args)[0])
+
+
+def _memo_bind(direction: str, algorithm: str, args) -> Tuple[str, Callable]:
+    """:func:`bind`, memoized per call signature (not under graph capture, where "auto" picks by GPU time)."""
+    _, x, w, b, stride, pad, dil = _split(direction, args)
     if x.device.type == "cuda" and torch.cuda.is_current_stream_capturing():
-        return bind(direction, algorithm, *args)[1](*tensors)  # "auto" picks by GPU time under capture
+        return bind(direction, algorithm, *args)
     key = _memo_key(direction, algorithm, x, w, b, stride, pad, dil)
     hit = _bound.get(key)
     if hit is None:
@@ -482,7 +476,7 @@ def run(direction: str, algorithm: str, *args) -> torch.Tensor:
         if len(_bound) > 4096:
             _bound.clear()
         _bound[key] = hit
-    return hit[1](*tensors)
+    return hit
 
 
 _bound: Dict[tuple, Tuple[str, Callable]] = {}  # per call signature: (algorithm, bound callable)

@@ -72,11 +72,10 @@ class _Geometry:
         self.ho1, self.wo1 = h + pad[0] + pad[1] - kdh + 1, w + pad[2] + pad[3] - kdw + 1  # stride-1 output
         self.frame = (next_fast_len(max(h + max(pad[0], pad[1]), kdh, self.ho1)),
                       next_fast_len(max(w + max(pad[2], pad[3]), kdw, self.wo1)))
-        self.tap_rows = tuple((pad[0] - i * dilation[0]) % self.frame[0] for i in range(kh))
-        self.tap_cols = tuple((pad[2] - j * dilation[1]) % self.frame[1] for j in range(kw))
 
     def key(self):
-        return (self.frame, self.tap_rows, self.tap_cols)
+        """What the kernel frame depends on."""
+        return (self.frame, self.kernel, self.pad[0], self.pad[2], self.dilation)
 
     def taps(self, device) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Index tensors on ``device``, computed there (no host-to-device copy, so graph capture works): tap rows
@@ -87,11 +86,15 @@ class _Geometry:
         return rows, cols, (rows[:, None] * pw + cols[None, :]).flatten()
 
 
+def _pads_in_one_pass(t: torch.Tensor, dtype, step) -> bool:
+    """A dense NCHW tensor of the frame's dtype, not upsampled: torch's pad frames it in one pass."""
+    return tuple(step) == (1, 1) and t.dtype == dtype and t.is_contiguous()
+
+
 def _framed(t: torch.Tensor, frame, dtype, step=(1, 1)) -> torch.Tensor:
     """Contiguous (N, C, Ph, Pw) zeros holding t at the frame's origin, ``step`` apart (zero-upsampled).
-    Dense NCHW input of the frame's dtype is padded by torch (as fast); the Triton pass takes the rest."""
-    plain = tuple(step) == (1, 1) and t.dtype == dtype and t.is_contiguous()
-    if can_launch(t) and not plain:
+    torch pads what it pads in one pass (as fast); the Triton pass takes the rest."""
+    if can_launch(t) and not _pads_in_one_pass(t, dtype, step):
         return fft_kernels.frame(t, frame, dtype, step)
     return framed_reference(t, frame, dtype, step)
 
@@ -99,7 +102,7 @@ def _framed(t: torch.Tensor, frame, dtype, step=(1, 1)) -> torch.Tensor:
 def framed_reference(t: torch.Tensor, frame, dtype, step=(1, 1)) -> torch.Tensor:
     """:func:`_framed` in torch ops."""
     h, w = t.shape[2:]
-    if tuple(step) == (1, 1) and t.dtype == dtype and t.is_contiguous():  # one pass
+    if _pads_in_one_pass(t, dtype, step):
         return torch.nn.functional.pad(t, (0, frame[1] - w, 0, frame[0] - h))
     out = t.new_zeros(*t.shape[:2], *frame, dtype=dtype)
     out[..., : (h - 1) * step[0] + 1: step[0], : (w - 1) * step[1] + 1: step[1]] = t
@@ -116,10 +119,8 @@ def _crop(src: torch.Tensor, out: torch.Tensor, bias, step) -> None:
     y = src[..., : (ho - 1) * step[0] + 1: step[0], : (wo - 1) * step[1] + 1: step[1]]
     if bias is None:
         out.copy_(y)
-    elif out.dtype == y.dtype:
-        torch.add(y, bias.view(1, -1, 1, 1).to(y.dtype), out=out)
     else:
-        out.copy_(y + bias.view(1, -1, 1, 1).to(y.dtype))
+        torch.add(y, bias.view(1, -1, 1, 1).to(y.dtype), out=out)
 
 
 def _lag_spectrum(dyf: torch.Tensor, xf: torch.Tensor, m: int) -> torch.Tensor:
@@ -220,13 +221,18 @@ def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation) -> torch.Tensor
     if grad_out.numel() == 0:
         return dx.zero_()
     for c0, c1 in _channel_blocks(n, c, geo.frame, torch.finfo(dt).bits // 8 * m):
-        g = _kernel_spectrum(weight, geo, dt, c0 * m, c1 * m, reuse=False)
         dyf = torch.fft.rfft2(_framed(grad_out[:, c0 * m: c1 * m], geo.frame, dt, stride))
-        prod = dyf.mul_(torch.conj_physical(g))
-        if m > 1:
-            prod = prod.view(n, c1 - c0, m, *prod.shape[-2:]).sum(2)
-        _crop(torch.fft.irfft2(prod, s=geo.frame, norm="forward"), dx[:, c0:c1], None, (1, 1))
+        _input_gradient(dyf, weight, geo, c0, c1, m, dx[:, c0:c1])
     return dx
+
+
+def _input_gradient(dyf: torch.Tensor, weight, geo: _Geometry, c0: int, c1: int, m: int, dx: torch.Tensor) -> None:
+    """dx (N, c1 - c0, H, W) of input channels [c0, c1) from dyf, their output gradients' spectrum (consumed)."""
+    g = _kernel_spectrum(weight, geo, dyf.real.dtype, c0 * m, c1 * m, reuse=False)
+    prod = dyf.mul_(torch.conj_physical(g))
+    if m > 1:
+        prod = prod.view(prod.shape[0], c1 - c0, m, *prod.shape[-2:]).sum(2)
+    _crop(torch.fft.irfft2(prod, s=geo.frame, norm="forward"), dx, None, (1, 1))
 
 
 def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation) -> torch.Tensor:
@@ -262,10 +268,7 @@ def _gradients(grad_out, x, weight_shape, weight, stride, pad, dilation):
         del xf
         dw[o0:o1, 0] = h_lags.index_select(1, rows).index_select(2, cols) * scale
         if dx is not None:
-            prod = dyf.mul_(torch.conj_physical(_kernel_spectrum(weight, geo, dt, o0, o1, reuse=False)))
-            if m > 1:
-                prod = prod.view(n, c1 - c0, m, *prod.shape[-2:]).sum(2)
-            _crop(torch.fft.irfft2(prod, s=geo.frame, norm="forward"), dx[:, c0:c1], None, (1, 1))
+            _input_gradient(dyf, weight, geo, c0, c1, m, dx[:, c0:c1])
     return dx, dw
 
 

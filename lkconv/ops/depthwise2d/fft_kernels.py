@@ -110,9 +110,10 @@ def crop(src: torch.Tensor, out: torch.Tensor, bias, step=(1, 1)) -> torch.Tenso
     n, c, ho, wo = out.shape
     if out.numel() == 0:
         return out
+    has_bias = bias is not None
     crop_kernel[_tile_grid(n, c, ho, wo)](
-        src, out, bias if bias is not None else src, bias.stride(0) if bias is not None else 0, c, ho, wo, src.shape[2], src.shape[3], *out.stride(),
-        step[0], step[1], HAS_BIAS=bias is not None, TILE_C=TILE_C, TILE_Q=TILE_Q, num_warps=4)
+        src, out, bias if has_bias else src, bias.stride(0) if has_bias else 0, c, ho, wo, src.shape[2], src.shape[3],
+        *out.stride(), step[0], step[1], HAS_BIAS=has_bias, TILE_C=TILE_C, TILE_Q=TILE_Q, num_warps=4)
     return out
 
 
