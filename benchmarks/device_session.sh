@@ -53,6 +53,8 @@
 #   AN: after the lag-spectrum kernel split the batch into groups: FFT op tests, pieces of replknet_31b.s1, verify
 #      of fft (~4 min)
 #   AO: after the joint-backward custom op for torch.compile: the FFT and op tests on the GPU (~2 min)
+#   AP: after the batch-summed weight-gradient kernel (direct_wgrad.py): the FFT and op tests on the GPU (AO's),
+#      the weight-gradient sweep of both direct kernels on the public shapes (~9 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -279,6 +281,11 @@ AN)
     ;;
 AO)
     step pytest_ops 150 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_fft.py tests/ops/test_depthwise2d.py
+    ;;
+AP)
+    step pytest_ops 170 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_fft.py tests/ops/test_depthwise2d.py
+    step tune_wgrad_nchw 220 python benchmarks/tune_direct.py --planes --directions wgrad --jobs 15 --configs fp32:nchw --out "$OUT/tune_wgrad_nchw.json"
+    step tune_wgrad_other 150 python benchmarks/tune_direct.py --planes --directions wgrad --jobs 15 --configs fp32:nhwc,bf16:nchw --nhwc-shapes "replknet_31b.s1,replknet_31b.s3,unireplknet_t.s1,slak_t.s1.long,slak_t.s1.wide" --out "$OUT/tune_wgrad_other.json"
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"

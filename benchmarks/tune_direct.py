@@ -10,6 +10,8 @@ only loads them.
 --wide: every direction also tries half and double strip lengths; for channels_last, more (positions x
 channels) tiles and warp counts, and (weight gradient) column passes with and without the zero-bordered copy.
 --only REGEX keeps the variants whose label matches (e.g. "default|r\d+").
+--planes: the weight gradient also runs both kernels ("strips": direct.py's, "planes": direct_wgrad.py's, each
+with its default tile) and planes variants (weight lines r, output-gradient lines ta, tiles, warps).
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lkconv.ops.depthwise2d import direct, reference  # noqa: E402
+from lkconv.ops.depthwise2d import direct, direct_wgrad, reference  # noqa: E402
 from lkconv.testing import rel_error  # noqa: E402
 
 SHAPES = {
@@ -39,6 +41,11 @@ SHAPES = {
     "slak_t.s1.wide": (64, 124, 56, 56, 5, 51, 1, 1),
     "downsample.s2": (64, 96, 112, 112, 7, 7, 1, 2),
     "van_b0.lka_dil": (64, 64, 56, 56, 7, 7, 3, 1),
+    "unireplknet_t.dil": (64, 320, 14, 14, 3, 3, 5, 1),
+    "inceptionnext_t.band": (64, 12, 56, 56, 1, 11, 1, 1),
+    "cfsr.convmod": (16, 48, 128, 128, 9, 9, 1, 1),
+    "yolov13_n.dsconv": (16, 64, 80, 80, 7, 7, 1, 1),
+    "puyun.lka_latlon": (4, 128, 180, 360, 7, 7, 3, 1),
 }
 
 
@@ -75,7 +82,24 @@ def run_torch(direction, x, wt, dy, stride, pad, dil):
     return reference.depthwise_conv2d_wgrad_torch(dy, x, wt, stride, pad, dil)
 
 
-def variants(name, direction, dtype, layout, wide=False):
+def planes_variants(ax, c_out):
+    """direct_wgrad's default tile and the alternatives worth comparing."""
+    base = direct_wgrad.choose_config(ax, c_out)
+    out = [("planes", base)]
+    for r in sorted({8, 16, min(ax.ka, 32)} - {base.r}):
+        if r <= ax.ka:
+            out.append((f"planes_r{r}", replace(base, r=r)))
+    for ta in sorted({8, 16, min(ax.a_out, 64)} - {base.ta}):
+        if ta <= ax.a_out:
+            out.append((f"planes_ta{ta}", replace(base, ta=ta)))
+    for b0, b1 in ((base.block_0 * 2, base.block_1), (max(1, base.block_0 // 2), base.block_1)):
+        nw = max(1, min(8, b0 * b1 // 32))
+        out.append((f"planes_t{b0}x{b1}w{nw}", replace(base, block_0=b0, block_1=b1, num_warps=nw)))
+    out.append((f"planes_w{base.num_warps * 2}", replace(base, num_warps=min(8, base.num_warps * 2))))
+    return out
+
+
+def variants(name, direction, dtype, layout, wide=False, planes=False):
     """Default config plus the alternatives worth comparing."""
     x, wt, dy, stride, pad, dil = problem(name, dtype, layout)
     src = dy if direction == "dgrad" else x
@@ -83,6 +107,8 @@ def variants(name, direction, dtype, layout, wide=False):
                       x.shape[-2:] if direction == "dgrad" else dy.shape[-2:])
     base = direct.choose_config(ax, wt.shape[0], "wgrad" if direction == "wgrad" else "fwd", x.element_size())
     out = [("default", None)]
+    if direction == "wgrad" and planes:
+        return out + [("strips", base)] + planes_variants(ax, wt.shape[0])
     if direction == "fwd":
         out.append(("prepad=" + str(not base.prepad), replace(base, prepad=not base.prepad)))
     if direction == "wgrad":
@@ -133,6 +159,7 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--wide", action="store_true", help="many more channels_last variants (see above)")
     ap.add_argument("--only", default=None, help="regular expression: keep the variants whose label matches")
+    ap.add_argument("--planes", action="store_true", help="weight gradient: both kernels and planes variants")
     args = ap.parse_args()
     import triton.testing
 
@@ -146,7 +173,8 @@ def main():
                 continue
             for direction in args.directions.split(","):
                 dtype = getattr(torch, dtype_name)
-                for label, cfg in variants(name, direction, dtype, layout, args.wide or args.only is not None):
+                for label, cfg in variants(name, direction, dtype, layout, args.wide or args.only is not None,
+                                             args.planes):
                     if args.only is not None and not re.fullmatch(args.only, label):
                         continue
                     tasks.append((name, direction, dtype_name, layout, label, cfg))

@@ -76,6 +76,59 @@ def test_direct_config_variants_agree(device):
         assert rel_error(dw, wr.grad) < 1e-5
 
 
+def _random_wgrad_problem(rng, device):
+    """(x, dy, weight shape, stride, pad, dilation) of a random geometry: asymmetric and wide padding, stride,
+    dilation, multiplier, either layout for x and dy."""
+    while True:
+        n, c, m = rng.randint(1, 3), rng.randint(1, 5), rng.choice([1, 1, 2])
+        kh, kw = rng.randint(1, 7), rng.randint(1, 7)
+        sh, sw, dh, dw = rng.choice([1, 1, 2, 3]), rng.choice([1, 2]), rng.choice([1, 1, 2, 3]), rng.choice([1, 2])
+        h = rng.randint(max(1, (kh - 1) * dh - 3), max(12, (kh - 1) * dh))
+        w = rng.randint(max(1, (kw - 1) * dw - 3), max(12, (kw - 1) * dw))
+        pad = tuple(rng.randint(0, 4) for _ in range(4))
+        ho = (h + pad[0] + pad[1] - dh * (kh - 1) - 1) // sh + 1
+        wo = (w + pad[2] + pad[3] - dw * (kw - 1) - 1) // sw + 1
+        if ho > 0 and wo > 0:
+            break
+    x = torch.randn(n, c, h, w, device=device)
+    dy = torch.randn(n, c * m, ho, wo, device=device)
+    if rng.random() < 0.4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    if rng.random() < 0.3:
+        dy = dy.contiguous(memory_format=torch.channels_last)
+    return x, dy, (c * m, 1, kh, kw), (sh, sw), pad, (dh, dw)
+
+
+def test_wgrad_planes_kernel_random_geometries(device):
+    """The batch-summed weight-gradient kernel against float64 on random geometries and random tiles (weight
+    lines per program, output-gradient lines per block, batch chunks)."""
+    import random
+
+    from lkconv.ops.depthwise2d import direct, direct_wgrad, reference
+
+    rng = random.Random(int.from_bytes(__import__("os").urandom(4), "little"))
+    for _ in range(12 if device.type == "cpu" else 60):
+        x, dy, w_shape, stride, pad, dil = _random_wgrad_problem(rng, device)
+        ax = direct._axes(x, w_shape[2], w_shape[3], stride, dil, pad[0], pad[2], dy.shape[-2:])
+        base = direct_wgrad.choose_config(ax, w_shape[0])
+        cfg = dataclasses.replace(base, r=rng.randint(1, ax.ka), ta=rng.randint(1, ax.a_out),
+                                  items_per_prog=rng.choice([0, 1, 2, 5]))
+        ref = reference.depthwise_conv2d_wgrad_torch(dy.double(), x.double(), torch.empty(w_shape, dtype=torch.float64),
+                                                     stride, pad, dil)
+        dw = direct.conv_wgrad(dy, x, w_shape, stride, pad, dil, cfg)
+        assert dw.shape == w_shape and rel_error(dw, ref) < 1e-5, (x.shape, x.stride(), dy.stride(), w_shape, stride,
+                                                                   pad, dil, cfg)
+
+
+def test_wgrad_kernel_choice():
+    """Large kernels on small output-gradient planes take the batch-summed kernel, small kernels the other."""
+    from lkconv.ops.depthwise2d import direct, direct_wgrad
+
+    x = torch.empty(1, 4, 14, 14)
+    assert direct_wgrad.preferred(direct._axes(x, 27, 27, (1, 1), (1, 1), 13, 13, (14, 14)))
+    assert not direct_wgrad.preferred(direct._axes(x, 3, 3, (1, 1), (1, 1), 1, 1, (14, 14)))
+
+
 def test_prepadded_input_with_one_pixel_planes(device):
     """A 1x1 plane is both NCHW and NHWC; the zero-bordered copy must be laid out as the kernel reads it."""
     from lkconv.ops.depthwise2d import direct

@@ -23,6 +23,7 @@ import torch
 
 from ..._triton import triton_available
 from .._launch import FastLauncher
+from . import direct_wgrad
 
 if triton_available():
     import triton
@@ -609,7 +610,9 @@ class _WgradPlan:
 
 @functools.lru_cache(maxsize=1024)
 def _plan_wgrad(x_shape, x_stride, dy_shape, dy_stride, kh, kw, elem_size, stride, dilation, pad_t, pad_l, config,
-                sms) -> _WgradPlan:
+                sms):
+    """The weight-gradient launch: :mod:`.direct_wgrad`'s kernel for a PlanesConfig (or by default where
+    :func:`direct_wgrad.preferred`), else this module's."""
     n, c_out, ho, wo = dy_shape
     ax = _axes_from(x_shape, x_stride, kh, kw, stride, dilation, pad_t, pad_l, (ho, wo))
     dy_is_nhwc = c_out > 1 and dy_stride[1] == 1
@@ -617,6 +620,12 @@ def _plan_wgrad(x_shape, x_stride, dy_shape, dy_stride, kh, kw, elem_size, strid
     if c_out > 1 and ax.ch_axis != int(dy_is_nhwc):
         dy_nhwc = bool(ax.ch_axis)
         dy_stride = _dense_strides(dy_shape, dy_nhwc)
+    mult = c_out // x_shape[1]
+    if isinstance(config, direct_wgrad.PlanesConfig) or (config is None and direct_wgrad.preferred(ax)):
+        cfg = config or direct_wgrad.choose_config(ax, c_out)
+        int64 = _span(x_shape, x_stride) > _INT32_MAX // 2 or _span(dy_shape, dy_stride) > _INT32_MAX // 2
+        return direct_wgrad.plan(ax, cfg, n, c_out, mult, _strides_of(x_stride, ax.swap),
+                                 _strides_of(dy_stride, ax.swap), int64, dy_nhwc, sms)
     cfg = config or choose_config(ax, c_out, "wgrad", elem_size)
     n_strips = ax.n_strips(cfg.r)
     total = n * n_strips
@@ -626,7 +635,6 @@ def _plan_wgrad(x_shape, x_stride, dy_shape, dy_stride, kh, kw, elem_size, strid
         want_chunks = max(1, (4 * sms) // max(1, n_b * n_c))
         per = max(1, triton.cdiv(total, want_chunks))
     chunks = triton.cdiv(total, per)
-    mult = c_out // x_shape[1]
     x_pads, ax, strides, consts = _launch_layout(ax, cfg, n_strips, b_cover, x_shape, x_stride, dy_shape, dy_stride)
     consts.update(JB=cfg.jb, MULT_DIV=mult)
     ints = (c_out, n_strips, total, per, n_b, ax.a_in, ax.b_in, ax.a_out, ax.b_out, *strides, ax.pad_a, ax.pad_b)
@@ -639,18 +647,20 @@ def _sm_count(device: torch.device) -> int:
     return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
 
 
-def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config: Optional[DirectConfig] = None) -> torch.Tensor:
-    """Weight gradient (C*m, 1, kh, kw) in fp32."""
+def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config=None) -> torch.Tensor:
+    """Weight gradient (C*m, 1, kh, kw) in fp32. config: a DirectConfig, a direct_wgrad.PlanesConfig, or None."""
     return run_planned_wgrad(plan_conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config), grad_out, x)
 
 
-def plan_conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config=None) -> _WgradPlan:
+def plan_conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config=None):
     return _plan_wgrad(tuple(x.shape), x.stride(), tuple(grad_out.shape), grad_out.stride(), weight_shape[-2],
                        weight_shape[-1], x.element_size(), tuple(stride), tuple(dilation), pad[0], pad[2], config,
                        _sm_count(x.device))
 
 
-def run_planned_wgrad(plan: _WgradPlan, grad_out, x) -> torch.Tensor:
+def run_planned_wgrad(plan, grad_out, x) -> torch.Tensor:
+    if isinstance(plan, direct_wgrad.PlanesPlan):
+        return direct_wgrad.run_planned(plan, grad_out, x)
     if plan.dy_nhwc is not None:
         grad_out = grad_out.contiguous(memory_format=torch.channels_last if plan.dy_nhwc else torch.contiguous_format)
     if plan.x_pads is not None:

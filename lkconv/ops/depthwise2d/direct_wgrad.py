@@ -1,0 +1,225 @@
+"""Direct weight gradient as a batch-summed forward convolution (Triton, CUDA cores).
+
+    dw[co, i, j] = sum_n sum_{y, x} dy[n, co, y, x] * x[n, co // m, y*sa + i*da - pad_a, x*sb + j*db - pad_b]
+
+For one (n, co) plane this is a convolution of the input whose kernel is the output-gradient plane and whose
+output is the kh x kw weight gradient (output step = the convolution's dilation, tap step = its stride). A
+program owns R weight lines along the reuse axis A for a (channel, weight position along B) tile and keeps them
+as R partial sums per thread. It walks a chunk of (image, block of TA output-gradient lines) items: the TA lines
+are unrolled, the output-gradient columns are a runtime loop, so every input line loaded feeds up to
+min(R, TA) weight lines, as in the forward kernel. Batch and plane are reduced in registers; the chunks' partial
+sums are added on the host (deterministic).
+
+:mod:`.direct`'s weight-gradient kernel holds kh*kw partial sums per thread instead, which keeps its strips
+short on large kernels; :func:`preferred` picks between the two.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import Tuple
+
+import torch
+
+from ..._triton import triton_available
+from .._launch import FastLauncher
+
+if triton_available():
+    import triton
+    import triton.language as tl
+else:  # pragma: no cover
+    triton = None
+
+
+if triton is not None:
+
+    @triton.jit
+    def depthwise_conv2d_wgrad_planes_kernel(
+        x_ptr, dy_ptr, part_ptr,
+        C_OUT, N_STRIPS, TOTAL_ITEMS, ITEMS_PER_PROG, NY, A_IN, B_IN, A_DY, B_DY, KA, KB,
+        sxn, sxc, sxb, syn, syc, syb,
+        pad_a, pad_b,
+        SXA: tl.constexpr, SYA: tl.constexpr, SA: tl.constexpr, SB: tl.constexpr, DA: tl.constexpr,
+        DB: tl.constexpr, UNIT: tl.constexpr, NQ: tl.constexpr, R: tl.constexpr, TA: tl.constexpr,
+        MULT_DIV: tl.constexpr, BLOCK_0: tl.constexpr, BLOCK_1: tl.constexpr, CH_AXIS: tl.constexpr,
+        INT64: tl.constexpr,
+    ):
+        """part[k, co, i, j] = sum over chunk k's items (n, y block) of dy[n, co, y, x] * x[n, co // MULT_DIV, y*SA + i*DA - pad_a, x*SB + j*DB - pad_b]
+
+        for this program's R weight lines i and (channel, j) tile; x is zero outside its bounds. Grid:
+        (chunks * N_STRIPS, blocks along B, channel blocks).
+        """
+        pid_k = tl.program_id(0)
+        pid_b = tl.program_id(1)
+        pid_c = tl.program_id(2)
+        chunk = pid_k // N_STRIPS
+        i0 = (pid_k % N_STRIPS) * R
+        if CH_AXIS == 1:
+            co = pid_c * BLOCK_1 + tl.arange(0, BLOCK_1)[None, :]
+            jo = pid_b * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None]
+        else:
+            co = pid_c * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None]
+            jo = pid_b * BLOCK_1 + tl.arange(0, BLOCK_1)[None, :]
+        c_ok = co < C_OUT
+        src = co // MULT_DIV
+        if INT64:
+            x_c = src.to(tl.int64) * sxc
+            dy_c = co.to(tl.int64) * syc
+        else:
+            x_c = src * sxc
+            dy_c = co * syc
+
+        accs = ()
+        for r in tl.static_range(R):
+            accs = accs + (tl.zeros([BLOCK_0, BLOCK_1], dtype=tl.float32),)
+
+        it_begin = chunk * ITEMS_PER_PROG
+        it_end = tl.minimum(it_begin + ITEMS_PER_PROG, TOTAL_ITEMS)
+        for it in range(it_begin, it_end):
+            n = it // NY
+            y0 = (it % NY) * TA
+            ia0 = y0 * SA + i0 * DA - pad_a
+            x_n = x_ptr + n.to(tl.int64) * sxn + ia0.to(tl.int64) * SXA + x_c
+            dy_n = dy_ptr + n.to(tl.int64) * syn + y0.to(tl.int64) * SYA + dy_c
+            for xb in range(B_DY):
+                ib = xb * SB + jo * DB - pad_b
+                if INT64:
+                    x_j = x_n + ib.to(tl.int64) * sxb
+                else:
+                    x_j = x_n + ib * sxb
+                m_j = (ib >= 0) & (ib < B_IN) & c_ok
+                dy_x = dy_n + xb * syb
+                dys = ()
+                for t in tl.static_range(TA):
+                    dys = dys + (tl.load(dy_x + t * SYA, mask=c_ok & (y0 + t < A_DY), other=0.0).to(tl.float32),)
+                xs = ()
+                for q in tl.static_range(NQ):
+                    ia = ia0 + q * UNIT
+                    xs = xs + (tl.load(x_j + q * UNIT * SXA, mask=m_j & (ia >= 0) & (ia < A_IN),
+                                       other=0.0).to(tl.float32),)
+                new = ()
+                for r in tl.static_range(R):
+                    acc = accs[r]
+                    for t in tl.static_range(TA):  # input line of (t, r): (t*SA + r*DA) / UNIT
+                        acc = acc + xs[(t * SA + r * DA) // UNIT] * dys[t]
+                    new = new + (acc,)
+                accs = new
+
+        part = part_ptr + chunk.to(tl.int64) * C_OUT * KA * KB
+        if INT64:
+            part = part + co.to(tl.int64) * (KA * KB) + jo
+        else:
+            part = part + co * (KA * KB) + jo
+        m_out = c_ok & (jo < KB)
+        for r in tl.static_range(R):
+            tl.store(part + (i0 + r) * KB, accs[r], mask=m_out & (i0 + r < KA))
+
+
+_launch = FastLauncher(depthwise_conv2d_wgrad_planes_kernel) if triton is not None else None
+
+
+@dataclass(frozen=True)
+class PlanesConfig:
+    """Tile shape of one launch: r weight lines per program, ta output-gradient lines per unrolled block, a
+    block_0 x block_1 (channel, weight position) tile ((position, channel) in NHWC), items_per_prog (image,
+    line block) items per program (0: enough programs to fill the machine)."""
+
+    r: int
+    ta: int
+    block_0: int
+    block_1: int
+    num_warps: int
+    items_per_prog: int = 0
+
+
+def _pow2(v: int, lo: int, hi: int) -> int:
+    return max(lo, min(hi, triton.next_power_of_2(max(1, v))))
+
+
+def _even_split(n: int, cap: int) -> int:
+    """The smallest part size that splits n into as few parts of at most cap as possible."""
+    return -(-n // -(-n // cap))
+
+
+def n_lines(r: int, ta: int, sa: int, da: int) -> Tuple[int, int]:
+    """(line unit, input lines per block) of ``r`` weight lines against ``ta`` output-gradient lines."""
+    unit = math.gcd(sa, da)
+    return unit, ((ta - 1) * sa + (r - 1) * da) // unit + 1
+
+
+@functools.lru_cache(maxsize=4096)
+def choose_config(ax, c_out: int) -> PlanesConfig:
+    """Heuristic tile: up to 16 weight lines and 32 output-gradient lines per block, ~128 threads, one output per
+    thread; NCHW tiles span the weight's columns (coalesced rows), NHWC tiles 16-32 channels."""
+    ta = _even_split(ax.a_out, 32)
+    r = _even_split(ax.ka, 16)
+    if ax.ch_axis == 0:
+        block_1 = _pow2(ax.kb, 4, 64)
+        block_0 = max(1, min(128 // block_1, _pow2(c_out, 1, 64)))
+    else:
+        block_1 = _pow2(c_out, 16, 32)
+        block_0 = max(1, min(128 // block_1, _pow2(ax.kb, 1, 64)))
+    return PlanesConfig(r, ta, block_0, block_1, max(1, min(8, block_0 * block_1 // 32)))
+
+
+def preferred(ax) -> bool:
+    """Whether this kernel, rather than :mod:`.direct`'s, computes the weight gradient of these axes."""
+    return ax.ka * ax.kb >= 49 and ax.a_out <= 64
+
+
+@dataclass(frozen=True)
+class PlanesPlan:
+    grid: Tuple[int, int, int]
+    part_shape: Tuple[int, int, int, int]
+    ints: Tuple[int, ...]
+    consts: Tuple[Tuple[str, object], ...]
+    dy_nhwc: object  # layout grad_out must be converted to (True: channels_last), or None
+    swap: bool
+
+    @functools.cached_property
+    def kwargs(self) -> dict:
+        return dict(self.consts)
+
+
+def plan(ax, cfg: PlanesConfig, n: int, c_out: int, mult: int, x_strides, dy_strides, int64: bool, dy_nhwc,
+         sms: int) -> PlanesPlan:
+    """Launch plan from :mod:`.direct`'s axes; x_strides / dy_strides are (n, c, a, b) strides."""
+    ny = -(-ax.a_out // cfg.ta)
+    total = n * ny
+    n_strips = -(-ax.ka // cfg.r)
+    if ax.ch_axis == 1:
+        n_b, n_c = -(-ax.kb // cfg.block_0), -(-c_out // cfg.block_1)
+    else:
+        n_b, n_c = -(-ax.kb // cfg.block_1), -(-c_out // cfg.block_0)
+    if n_b > 65535 or n_c > 65535:
+        raise ValueError(f"direct: problem too wide for one launch ({n_b} x {n_c} tiles)")
+    per = cfg.items_per_prog
+    if per <= 0:  # about four programs per SM
+        per = max(1, -(-total // max(1, (4 * sms) // (n_strips * n_b * n_c))))
+    chunks = -(-total // per)
+    if chunks * n_strips > 2**31 - 1:
+        raise ValueError(f"direct: too many weight-gradient chunks ({chunks} x {n_strips})")
+    unit, nq = n_lines(cfg.r, cfg.ta, ax.sa, ax.da)
+    sxn, sxc, sxa, sxb = x_strides
+    syn, syc, sya, syb = dy_strides
+    consts = dict(SXA=sxa, SYA=sya, SA=ax.sa, SB=ax.sb, DA=ax.da, DB=ax.db, UNIT=unit, NQ=nq, R=cfg.r, TA=cfg.ta,
+                  MULT_DIV=mult, BLOCK_0=cfg.block_0, BLOCK_1=cfg.block_1, CH_AXIS=ax.ch_axis,
+                  INT64=int64 or chunks * c_out * ax.ka * ax.kb > 2**31 - 1, num_warps=cfg.num_warps)
+    ints = (c_out, n_strips, total, per, ny, ax.a_in, ax.b_in, ax.a_out, ax.b_out, ax.ka, ax.kb,
+            sxn, sxc, sxb, syn, syc, syb, ax.pad_a, ax.pad_b)
+    return PlanesPlan((chunks * n_strips, n_b, n_c), (chunks, c_out, ax.ka, ax.kb), ints, tuple(consts.items()),
+                      dy_nhwc, ax.swap)
+
+
+def run_planned(plan: PlanesPlan, grad_out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """(C_out, 1, kh, kw) fp32 weight gradient."""
+    if plan.dy_nhwc is not None:
+        grad_out = grad_out.contiguous(memory_format=torch.channels_last if plan.dy_nhwc else torch.contiguous_format)
+    part = torch.empty(plan.part_shape, device=x.device, dtype=torch.float32)
+    _launch(plan, plan.grid, (x, grad_out, part, *plan.ints), plan.kwargs, 2, lambda: torch.empty_like(part))
+    dw = part.sum(0) if plan.part_shape[0] > 1 else part[0]
+    _, c_out, ka, kb = plan.part_shape
+    if plan.swap:
+        return dw.transpose(1, 2).reshape(c_out, 1, kb, ka)
+    return dw.reshape(c_out, 1, ka, kb)
