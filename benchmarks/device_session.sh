@@ -55,6 +55,8 @@
 #   AO: after the joint-backward custom op for torch.compile: the FFT and op tests on the GPU (~2 min)
 #   AP: after the batch-summed weight-gradient kernel (direct_wgrad.py): the FFT and op tests on the GPU (AO's),
 #      the weight-gradient sweep of both direct kernels on the public shapes (~9 min)
+#   AQ: after AP: the weight-gradient tests on the GPU, the sweep of both weight-gradient kernels with all weight
+#      lines per program by default (~8 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -286,6 +288,11 @@ AP)
     step pytest_ops 170 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_fft.py tests/ops/test_depthwise2d.py
     step tune_wgrad_nchw 220 python benchmarks/tune_direct.py --planes --directions wgrad --jobs 15 --configs fp32:nchw --out "$OUT/tune_wgrad_nchw.json"
     step tune_wgrad_other 150 python benchmarks/tune_direct.py --planes --directions wgrad --jobs 15 --configs fp32:nhwc,bf16:nchw --nhwc-shapes "replknet_31b.s1,replknet_31b.s3,unireplknet_t.s1,slak_t.s1.long,slak_t.s1.wide" --out "$OUT/tune_wgrad_other.json"
+    ;;
+AQ)
+    step pytest_wgrad 100 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d.py -k "wgrad or direct"
+    step tune_wgrad_nchw 230 python benchmarks/tune_direct.py --planes --directions wgrad --jobs 16 --configs fp32:nchw --out "$OUT/tune_wgrad_nchw.json"
+    step tune_wgrad_other 170 python benchmarks/tune_direct.py --planes --directions wgrad --jobs 16 --configs fp32:nhwc,bf16:nchw --nhwc-shapes "replknet_31b.s2,replknet_31b.s3,unireplknet_t.s1,slak_t.s1.long,slak_t.s1.wide" --out "$OUT/tune_wgrad_other.json"
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"

@@ -86,16 +86,16 @@ def planes_variants(ax, c_out):
     """direct_wgrad's default tile and the alternatives worth comparing."""
     base = direct_wgrad.choose_config(ax, c_out)
     out = [("planes", base)]
-    for r in sorted({8, 16, min(ax.ka, 32)} - {base.r}):
-        if r <= ax.ka:
-            out.append((f"planes_r{r}", replace(base, r=r)))
-    for ta in sorted({8, 16, min(ax.a_out, 64)} - {base.ta}):
+    half = direct_wgrad._even_split(ax.ka, -(-base.r // 2))
+    if half != base.r:
+        out.append((f"planes_r{half}", replace(base, r=half)))
+    if ax.ka > base.r:
+        out.append((f"planes_r{ax.ka}", replace(base, r=ax.ka)))
+    for ta in sorted({16, min(ax.a_out, 56)} - {base.ta}):
         if ta <= ax.a_out:
             out.append((f"planes_ta{ta}", replace(base, ta=ta)))
-    for b0, b1 in ((base.block_0 * 2, base.block_1), (max(1, base.block_0 // 2), base.block_1)):
-        nw = max(1, min(8, b0 * b1 // 32))
-        out.append((f"planes_t{b0}x{b1}w{nw}", replace(base, block_0=b0, block_1=b1, num_warps=nw)))
-    out.append((f"planes_w{base.num_warps * 2}", replace(base, num_warps=min(8, base.num_warps * 2))))
+    b0, b1 = (base.block_0, base.block_1 * 2) if ax.ch_axis == 1 else (base.block_0 * 2, base.block_1)
+    out.append((f"planes_t{b0}x{b1}", replace(base, block_0=b0, block_1=b1)))
     return out
 
 

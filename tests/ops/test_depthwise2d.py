@@ -113,8 +113,8 @@ def test_wgrad_planes_kernel_random_geometries(device):
         base = direct_wgrad.choose_config(ax, w_shape[0])
         cfg = dataclasses.replace(base, r=rng.randint(1, ax.ka), ta=rng.randint(1, ax.a_out),
                                   items_per_prog=rng.choice([0, 1, 2, 5]))
-        ref = reference.depthwise_conv2d_wgrad_torch(dy.double(), x.double(), torch.empty(w_shape, dtype=torch.float64),
-                                                     stride, pad, dil)
+        w64 = torch.empty(w_shape, dtype=torch.float64, device=device)
+        ref = reference.depthwise_conv2d_wgrad_torch(dy.double(), x.double(), w64, stride, pad, dil)
         dw = direct.conv_wgrad(dy, x, w_shape, stride, pad, dil, cfg)
         assert dw.shape == w_shape and rel_error(dw, ref) < 1e-5, (x.shape, x.stride(), dy.stride(), w_shape, stride,
                                                                    pad, dil, cfg)
