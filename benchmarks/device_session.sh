@@ -57,6 +57,8 @@
 #      the weight-gradient sweep of both direct kernels on the public shapes (~9 min)
 #   AQ: after AP: the weight-gradient tests on the GPU, the sweep of both weight-gradient kernels with all weight
 #      lines per program by default (~8 min)
+#   AR: after AQ: the weight-gradient tests on the GPU; both weight-gradient kernels and a two-output planes tile
+#      on every public shape (fp32 NCHW) and three channels_last ones (~8 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -293,6 +295,10 @@ AQ)
     step pytest_wgrad 100 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d.py -k "wgrad or direct"
     step tune_wgrad_nchw 230 python benchmarks/tune_direct.py --planes --directions wgrad --jobs 16 --configs fp32:nchw --out "$OUT/tune_wgrad_nchw.json"
     step tune_wgrad_other 170 python benchmarks/tune_direct.py --planes --directions wgrad --jobs 16 --configs fp32:nhwc,bf16:nchw --nhwc-shapes "replknet_31b.s2,replknet_31b.s3,unireplknet_t.s1,slak_t.s1.long,slak_t.s1.wide" --out "$OUT/tune_wgrad_other.json"
+    ;;
+AR)
+    step pytest_wgrad 120 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d.py -k "wgrad or config_variants"
+    step tune_wgrad 330 python benchmarks/tune_direct.py --planes --directions wgrad --jobs 16 --only "strips|planes|planes_t.*" --configs fp32:nchw,fp32:nhwc --nhwc-shapes "replknet_31b.s3,unireplknet_t.s1,slak_t.s1.wide" --out "$OUT/tune_wgrad.json"
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"
