@@ -59,6 +59,8 @@
 #      lines per program by default (~8 min)
 #   AR: after AQ: the weight-gradient tests on the GPU; both weight-gradient kernels and a two-output planes tile
 #      on every public shape (fp32 NCHW) and three channels_last ones (~8 min)
+#   AS: after the weight-gradient kernel choice and tiles were set from AR: verify of direct, fp32 NCHW bench of the
+#      K >= 13 shapes it serves (~9 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -299,6 +301,10 @@ AQ)
 AR)
     step pytest_wgrad 120 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d.py -k "wgrad or config_variants"
     step tune_wgrad 330 python benchmarks/tune_direct.py --planes --directions wgrad --jobs 16 --only "strips|planes|planes_t.*" --configs fp32:nchw,fp32:nhwc --nhwc-shapes "replknet_31b.s3,unireplknet_t.s1,slak_t.s1.wide" --out "$OUT/tune_wgrad.json"
+    ;;
+AS)
+    step verify_direct 150 python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms direct
+    step bench_k13 330 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes "replknet_31b.s3,replknet_31b.s2,unireplknet_t.s1,unireplknet_t.s3,slak_t.s1.wide,replknet_31b.s1" --out "$OUT/k13"
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"

@@ -150,28 +150,38 @@ def n_lines(r: int, ta: int, sa: int, da: int) -> Tuple[int, int]:
 
 @functools.lru_cache(maxsize=4096)
 def choose_config(ax, c_out: int) -> PlanesConfig:
-    """Heuristic tile: every weight line in one program up to 32 (the input is then read once per item), blocks of
-    up to 32 output-gradient lines, ~128 threads with one output each; NCHW tiles span the weight's columns
-    (coalesced rows), NHWC tiles 16-32 channels.
+    """Heuristic tile: every weight line in one program up to 32 (the input is then read once per item); blocks
+    of all output-gradient lines for up to 8 weight lines, 16 for up to 23, else about 28; tiles of 128 outputs,
+    256 (two per thread) where the tile spans 32 or more weight columns (NCHW) or 64 channels (NHWC).
 
-    Measured (benchmarks/tune_direct.py --planes, H100, fp32 NCHW): replknet_31b.s1 1.52 ms with all 31 lines
-    against 2.17 (16) and 2.96 (8); replknet_31b.s2 0.80 ms with 29 against 0.94 (15); 8 warps on a 128-output
-    tile ran 2x slower.
+    Measured with benchmarks/tune_direct.py --planes (H100, fp32, h100_2026-11-24f/AQ, AR): replknet_31b.s1 NCHW
+    1.50 ms with all 31 lines against 2.17 (16) and 2.96 (8); s2 0.69 ms with 8x32 tiles against 0.80 (4x32),
+    s3 0.37 against 0.44, s2 NHWC 0.69 with 4x64 against 0.86 (4x32); unireplknet_t.s1 (13 lines) 0.32 ms with
+    16-line blocks against 0.44 (28); slak_t.s1.wide (5 lines) 0.99 ms with 56-line blocks against 1.13 (28).
     """
-    ta = _even_split(ax.a_out, 32)
     r = _even_split(ax.ka, 32)
+    ta = ax.a_out if r <= 8 else _even_split(ax.a_out, 16 if r < 24 else 32)
+    ta = min(ta, 64)
     if ax.ch_axis == 0:
         block_1 = _pow2(ax.kb, 4, 64)
-        block_0 = max(1, min(128 // block_1, _pow2(c_out, 1, 64)))
+        outputs = 256 if block_1 >= 32 else 128
+        block_0 = max(1, min(outputs // block_1, _pow2(c_out, 1, 64)))
     else:
-        block_1 = _pow2(c_out, 16, 32)
-        block_0 = max(1, min(128 // block_1, _pow2(ax.kb, 1, 64)))
-    return PlanesConfig(r, ta, block_0, block_1, max(1, min(8, block_0 * block_1 // 32)))
+        block_1 = _pow2(c_out, 16, 64)
+        outputs = 256 if block_1 >= 64 else 128
+        block_0 = max(1, min(outputs // block_1, _pow2(ax.kb, 1, 64)))
+    return PlanesConfig(r, ta, block_0, block_1, max(1, min(4, block_0 * block_1 // 32)))
 
 
 def preferred(ax) -> bool:
-    """Whether this kernel, rather than :mod:`.direct`'s, computes the weight gradient of these axes."""
-    return ax.ka * ax.kb >= 49 and ax.a_out <= 64
+    """Whether this kernel, rather than :mod:`.direct`'s, computes the weight gradient of these axes: kernels of
+    100 taps or more, 8 or more of them along the tile's axis, output-gradient planes of up to 64 lines.
+
+    Measured (fp32 NCHW, H100): faster on replknet_31b.s1/s2/s3, unireplknet_t.s1/s3 and slak_t.s1.wide (0.99
+    against 2.16 ms); slower on convnext_t.s1 (7x7: 0.34 against 0.22 ms) and slak_t.s1.long (5 columns: 0.87
+    against 0.69 ms).
+    """
+    return ax.ka * ax.kb >= 100 and ax.kb >= 8 and ax.a_out <= 64
 
 
 @dataclass(frozen=True)
