@@ -133,6 +133,9 @@ def variants(name, direction, dtype, layout, wide=False, planes=False):
         for b0, b1, nw in ((2, 64, 4), (8, 32, 8), (8, 16, 4)):
             if (b0, b1) != (base.block_0, base.block_1):
                 out.append((f"tile{b0}x{b1}", replace(base, block_0=b0, block_1=b1, num_warps=nw)))
+    if layout == "nchw" and direction != "wgrad" and wide:  # two and four outputs per thread
+        for f in (2, 4):
+            out.append((f"out{f}", replace(base, block_0=base.block_0 * f)))
     return out
 
 
