@@ -64,6 +64,8 @@
 #   AT: after AS: lkconv verify --quick of every depthwise algorithm (the new weight-gradient kernel under direct
 #      and auto), unireplknet_t.s3 fp32 NCHW eager and in CUDA graphs (~9 min)
 #   AU: NCHW forward and input-gradient tiles of two and four outputs per thread on the K >= 13 shapes (~4 min)
+#   AV: after the weight-gradient kernel: fp32 channels_last and bf16 NCHW bench of the shapes whose fp32 NCHW
+#      step it sped up (~6 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -316,6 +318,9 @@ AT)
     ;;
 AU)
     step tune_out 300 python benchmarks/tune_direct.py --directions fwd,dgrad --jobs 16 --only "default|out\d" --configs fp32:nchw --shapes "replknet_31b.s2,replknet_31b.s3,unireplknet_t.s1,unireplknet_t.s3,slak_t.s1.wide,replknet_31b.s1" --out "$OUT/tune_out.json"
+    ;;
+AV)
+    step bench_cl_bf16 400 python -m lkconv bench --jobs 16 --dtypes fp32,bf16 --layouts nhwc,nchw --shapes "replknet_31b.s3,unireplknet_t.s1,replknet_31b.s2" --out "$OUT/cl_bf16"
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"
