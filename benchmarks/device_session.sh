@@ -66,6 +66,8 @@
 #   AU: NCHW forward and input-gradient tiles of two and four outputs per thread on the K >= 13 shapes (~4 min)
 #   AV: after the weight-gradient kernel: fp32 channels_last and bf16 NCHW bench of the shapes whose fp32 NCHW
 #      step it sped up (~6 min)
+#   AW: channels_last and bf16 weight-gradient tiles of the batch-summed kernel on replknet_31b.s3 and
+#      unireplknet_t.s1 (~4 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -321,6 +323,9 @@ AU)
     ;;
 AV)
     step bench_cl_bf16 400 python -m lkconv bench --jobs 16 --dtypes fp32,bf16 --layouts nhwc,nchw --shapes "replknet_31b.s3,unireplknet_t.s1,replknet_31b.s2" --out "$OUT/cl_bf16"
+    ;;
+AW)
+    step tune_wgrad 300 python benchmarks/tune_direct.py --planes --directions wgrad --jobs 16 --configs fp32:nhwc,bf16:nchw --shapes "replknet_31b.s3,unireplknet_t.s1" --nhwc-shapes "replknet_31b.s3,unireplknet_t.s1" --out "$OUT/tune_wgrad.json"
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"

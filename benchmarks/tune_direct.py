@@ -94,8 +94,13 @@ def planes_variants(ax, c_out):
     for ta in sorted({16, min(ax.a_out, 56)} - {base.ta}):
         if ta <= ax.a_out:
             out.append((f"planes_ta{ta}", replace(base, ta=ta)))
-    b0, b1 = (base.block_0, base.block_1 * 2) if ax.ch_axis == 1 else (base.block_0 * 2, base.block_1)
-    out.append((f"planes_t{b0}x{b1}", replace(base, block_0=b0, block_1=b1)))
+    if ax.ch_axis == 1:
+        tiles = [(8, 32, 4), (4, 32, 4), (2, 64, 4), (8, 64, 8), (4, 64, 8)]
+    else:
+        tiles = [(base.block_0 * 2, base.block_1, base.num_warps)]
+    for b0, b1, nw in tiles:
+        if (b0, b1, nw) != (base.block_0, base.block_1, base.num_warps):
+            out.append((f"planes_t{b0}x{b1}w{nw}", replace(base, block_0=b0, block_1=b1, num_warps=nw)))
     return out
 
 
