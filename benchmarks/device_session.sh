@@ -68,6 +68,7 @@
 #      step it sped up (~6 min)
 #   AW: channels_last and bf16 weight-gradient tiles of the batch-summed kernel on replknet_31b.s3 and
 #      unireplknet_t.s1 (~4 min)
+#   AX: after AW's channels_last tiles: fp32 NCHW and channels_last bench of replknet_31b.s3 and unireplknet_t.s1 (~3 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -326,6 +327,9 @@ AV)
     ;;
 AW)
     step tune_wgrad 300 python benchmarks/tune_direct.py --planes --directions wgrad --jobs 16 --configs fp32:nhwc,bf16:nchw --shapes "replknet_31b.s3,unireplknet_t.s1" --nhwc-shapes "replknet_31b.s3,unireplknet_t.s1" --out "$OUT/tune_wgrad.json"
+    ;;
+AX)
+    step bench_cl 240 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw,nhwc --shapes "replknet_31b.s3,unireplknet_t.s1" --out "$OUT/cl"
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"

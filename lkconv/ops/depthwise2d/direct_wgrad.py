@@ -158,6 +158,8 @@ def choose_config(ax, c_out: int) -> PlanesConfig:
     1.50 ms with all 31 lines against 2.17 (16) and 2.96 (8); s2 0.69 ms with 8x32 tiles against 0.80 (4x32),
     s3 0.37 against 0.44, s2 NHWC 0.69 with 4x64 against 0.86 (4x32); unireplknet_t.s1 (13 lines) 0.32 ms with
     16-line blocks against 0.44 (28); slak_t.s1.wide (5 lines) 0.99 ms with 56-line blocks against 1.13 (28).
+    channels_last (AW): replknet_31b.s3 0.35 ms with 2x64 against 0.68 (4x64), unireplknet_t.s1 0.41 with 8x32
+    against 0.46 (4x64).
     """
     r = _even_split(ax.ka, 32)
     ta = ax.a_out if r <= 8 else _even_split(ax.a_out, 16 if r < 24 else 32)
@@ -166,9 +168,9 @@ def choose_config(ax, c_out: int) -> PlanesConfig:
         block_1 = _pow2(ax.kb, 4, 64)
         outputs = 256 if block_1 >= 32 else 128
         block_0 = max(1, min(outputs // block_1, _pow2(c_out, 1, 64)))
-    else:
-        block_1 = _pow2(c_out, 16, 64)
-        outputs = 256 if block_1 >= 64 else 128
+    else:  # (positions, channels): 4x64 with long blocks (s2), 2x64 / 8x32 with short ones and many / few lines
+        block_1 = _pow2(c_out, 16, 64 if ta > 16 or r > 16 else 32)
+        outputs = 128 if ta <= 16 and r > 16 else 256
         block_0 = max(1, min(outputs // block_1, _pow2(ax.kb, 1, 64)))
     return PlanesConfig(r, ta, block_0, block_1, max(1, min(4, block_0 * block_1 // 32)))
 
