@@ -1,5 +1,6 @@
 """Registers, spill stack and shared memory of Triton kernels, compiled for sm_90 without a GPU: long_conv1d's
-fused kernels (default) or, with --igemm, the implicit-GEMM forward at each public stride-1 shape.
+fused kernels (default); with --igemm, the implicit-GEMM forward at each public stride-1 shape; with --wgrad, the
+batch-summed direct weight gradient (direct_wgrad.py) at each public shape it serves, with compile times.
 
 Triton compiles for a target it is told (here an H100, sm_90); ``cuobjdump -res-usage`` from Triton's bundled
 CUDA tools reads the cubin. Each kernel is specialized as a real launch would be: integer arguments equal to 1
@@ -9,6 +10,7 @@ kernel keeps part of its working set in local memory. These are compile facts, n
 
     python benchmarks/kernel_resources.py [--sizes 2048,8192] [--block-rows 16,32] [--warps 4,8]
     python benchmarks/kernel_resources.py --igemm [--warps 4,8]
+    python benchmarks/kernel_resources.py --wgrad [--dtypes fp32,bf16]
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from triton.compiler import ASTSource
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lkconv.ops.conv1d import fused_fft  # noqa: E402
-from lkconv.ops.depthwise2d import implicit_gemm  # noqa: E402
+from lkconv.ops.depthwise2d import direct, direct_wgrad, implicit_gemm  # noqa: E402
 from lkconv.tools.bench import _geometry, load_shapes  # noqa: E402
 
 TARGET = GPUTarget("cuda", 90, 32)
@@ -131,9 +133,51 @@ def fused_report(sizes, dtypes, block_rows, warps_list, pairs_list, precisions=N
                     print(f"{head} {regs:>5} {stack:>8} {shared:>9}", flush=True)
 
 
+def wgrad_report(dtypes, tiles=None):
+    """The batch-summed weight-gradient kernel of every public shape and layout that direct picks it for, at its
+    default tile (or at each (block_0, block_1, warps) of ``tiles``), specialized as direct._plan_wgrad plans it
+    for an H100 (132 SMs)."""
+    import dataclasses
+    import time
+
+    import torch
+
+    fn = direct_wgrad.depthwise_conv2d_wgrad_planes_kernel
+    names = fn.arg_names
+    print(f"{'shape':<22} {'layout':<6} {'dtype':<5} {'r':>3} {'ta':>3} {'tile':>6} {'warps':>5} {'regs':>5} "
+          f"{'spill B':>8} {'compile s':>9}")
+    for s in load_shapes():
+        _, ho, wo = _geometry(s)
+        pad = (s["d"] * (s["kh"] - 1) // 2, s["d"] * (s["kw"] - 1) // 2)
+        for layout, dt in itertools.product(("nchw", "nhwc"), dtypes):
+            elem = 4 if dt == "fp32" else 2
+            x = torch.empty(s["n"], s["c"], s["h"], s["w"], device="meta")
+            dy = torch.empty(s["n"], s["c"], ho, wo, device="meta")
+            if layout == "nhwc":
+                x, dy = (t.contiguous(memory_format=torch.channels_last) for t in (x, dy))
+            ax = direct._axes(x, s["kh"], s["kw"], (s["s"],) * 2, (s["d"],) * 2, pad[0], pad[1], (ho, wo))
+            if not direct_wgrad.preferred(ax):
+                continue
+            base = direct_wgrad.choose_config(ax, s["c"])
+            for b0, b1, nw in tiles or [(base.block_0, base.block_1, base.num_warps)]:
+                cfg = dataclasses.replace(base, block_0=b0, block_1=b1, num_warps=nw)
+                plan = direct._plan_wgrad(tuple(x.shape), x.stride(), tuple(dy.shape), dy.stride(), s["kh"], s["kw"],
+                                          elem, (s["s"],) * 2, (s["d"],) * 2, pad[0], pad[1], cfg, 132)
+                consts = dict(plan.consts)
+                warps = consts.pop("num_warps")
+                ints = dict(zip(names[3:3 + len(plan.ints)], plan.ints))
+                ptrs = {"x_ptr": "*" + dt, "dy_ptr": "*" + dt, "part_ptr": "*fp32"}
+                t0 = time.perf_counter()
+                regs, stack, _ = resources(fn, ptrs, ints, consts, warps)
+                print(f"{s['name']:<22} {layout:<6} {dt:<5} {cfg.r:>3} {cfg.ta:>3} {f'{b0}x{b1}':>6} {warps:>5} "
+                      f"{regs:>5} {stack:>8} {time.perf_counter() - t0:9.1f}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--igemm", action="store_true")
+    ap.add_argument("--wgrad", action="store_true")
+    ap.add_argument("--tiles", default=None, help="--wgrad: block_0xblock_1xwarps,... (default: the chosen tile)")
     ap.add_argument("--sizes", default="2048,8192,32768")
     ap.add_argument("--block-rows", default="16,32")
     ap.add_argument("--warps", default="4,8")
@@ -144,6 +188,9 @@ def main():
     warps = [int(w) for w in args.warps.split(",")]
     if args.igemm:
         igemm_report(warps)
+    elif args.wgrad:
+        tiles = [tuple(int(v) for v in t.split("x")) for t in args.tiles.split(",")] if args.tiles else None
+        wgrad_report(args.dtypes.split(","), tiles)
     else:
         fused_report([int(v) for v in args.sizes.split(",")], args.dtypes.split(","),
                      [int(v) for v in args.block_rows.split(",")], warps, [int(v) for v in args.pairs.split(",")],
