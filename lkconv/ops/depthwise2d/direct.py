@@ -10,7 +10,8 @@ channels) and either spatial axis may be the reuse axis (the one with more taps 
 The input gradient is the same forward kernel run on the output gradient with the flipped kernel; a
 strided convolution splits into ``sh*sw`` phases, each a stride-1 convolution with a sub-sampled kernel
 written through a strided view of dx. The weight gradient keeps ``JB*KA`` per-thread partial sums, walks a
-chunk of strips, and reduces each tile once; chunk partials are summed on the host (deterministic).
+chunk of strips, and reduces each tile once; chunk partials are summed on the host (deterministic). Large
+kernels on small planes take :mod:`.direct_wgrad`'s batch-summed weight gradient instead (:func:`_plan_wgrad`).
 """
 from __future__ import annotations
 
