@@ -114,7 +114,7 @@ def variants(name, direction, dtype, layout, wide=False, planes=False):
     out = [("default", None)]
     if direction == "wgrad" and planes:
         return out + [("strips", base)] + planes_variants(ax, wt.shape[0])
-    if direction == "fwd":
+    if direction in ("fwd", "dgrad"):
         out.append(("prepad=" + str(not base.prepad), replace(base, prepad=not base.prepad)))
     if direction == "wgrad":
         if base.jb != 2 and ax.kb >= 2:
