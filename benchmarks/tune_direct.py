@@ -175,7 +175,7 @@ def main():
     tasks = []
     for cfgspec in args.configs.split(","):
         dtype_name, layout = cfgspec.split(":")
-        dtype_name = {"fp32": "float32", "bf16": "bfloat16"}.get(dtype_name, dtype_name)
+        dtype_name = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}.get(dtype_name, dtype_name)
         for name in args.shapes.split(","):
             if (layout == "nhwc" or dtype_name != "float32") and name not in args.nhwc_shapes.split(","):
                 continue
