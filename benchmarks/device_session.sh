@@ -71,6 +71,8 @@
 #   AX: after AW's channels_last tiles: fp32 NCHW and channels_last bench of replknet_31b.s3 and unireplknet_t.s1 (~3 min)
 #   AY: bf16 direct forward / input gradient with and without the zero-bordered input copy on the K >= 13 shapes
 #      (~3 min)
+#   AZ: after AY (no zero-bordered copy where the border exceeds twice the plane): fp32 and bf16 NCHW bench of
+#      replknet_31b.s3, s2 and unireplknet_t.s1 with a fresh autotune cache (~5 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -335,6 +337,9 @@ AX)
     ;;
 AY)
     step tune_prepad 200 python benchmarks/tune_direct.py --directions fwd,dgrad --jobs 16 --only "default|prepad.*" --configs bf16:nchw,fp16:nchw --shapes "replknet_31b.s3,replknet_31b.s2,unireplknet_t.s1,unireplknet_t.s3,replknet_31b.s1" --nhwc-shapes "replknet_31b.s3,replknet_31b.s2,unireplknet_t.s1,unireplknet_t.s3,replknet_31b.s1" --out "$OUT/tune_prepad.json"
+    ;;
+AZ)
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-AZ step bench 330 python -m lkconv bench --jobs 16 --dtypes fp32,bf16 --layouts nchw --shapes "replknet_31b.s3,unireplknet_t.s1,replknet_31b.s2" --out "$OUT/bench"
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"

@@ -303,7 +303,8 @@ def choose_config(ax: _Axes, c_out: int, direction: str = "fwd", elem_size: int 
 
     Measured with benchmarks/tune_direct.py (benchmarks/results/: tune_direct_h200_run*.json, h100_2026-11-24/):
     bounds checks in the inner loop are cheaper than a zero-padded copy of the input except for 16-bit inputs
-    with the largest kernels (forward, K >= 21) or large kernels on large planes (weight gradient); NHWC
+    with the largest kernels on planes at least half the size of their border (forward, K >= 21) or large
+    kernels on large planes (weight gradient); NHWC
     wants 8x32 (position x channel) tiles for small kernels and the weight gradient's one-pass case,
     16-channel tiles for the weight gradient otherwise; the weight gradient wants all kernel columns in one
     pass for small kernels (no re-reads of the input), two for NHWC and large NCHW planes, else one.
@@ -349,7 +350,11 @@ def choose_config(ax: _Axes, c_out: int, direction: str = "fwd", elem_size: int 
             jb = 1
     else:
         jb = 1
-        prepad = elem_size == 2 and ax.ka * ax.kb >= 400
+        # 16-bit inputs, K >= 21, where the zero border adds at most twice the plane (H100, AY: replknet_31b.s1
+        # bf16 1.636 against 1.755 ms; s2 and s3, whose borders are 3x and 7x the plane, 0.682 against 0.760 and
+        # 0.354 against 0.418 ms without the copy)
+        span_a, span_b = ax.a_in + (ax.ka - 1) * ax.da, ax.b_in + (ax.kb - 1) * ax.db
+        prepad = elem_size == 2 and ax.ka * ax.kb >= 400 and span_a * span_b <= 3 * ax.a_in * ax.b_in
     return DirectConfig(r, block_0, block_1, num_warps, prepad, 0, jb)
 
 
