@@ -73,6 +73,7 @@
 #      (~3 min)
 #   AZ: after AY (no zero-bordered copy where the border exceeds twice the plane): fp32 and bf16 NCHW bench of
 #      replknet_31b.s3, s2 and unireplknet_t.s1 with a fresh autotune cache (~5 min)
+#   BA: lkconv verify --quick --ops depthwise2d at the session's last kernel change (~3 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -340,6 +341,9 @@ AY)
     ;;
 AZ)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-AZ step bench 330 python -m lkconv bench --jobs 16 --dtypes fp32,bf16 --layouts nchw --shapes "replknet_31b.s3,unireplknet_t.s1,replknet_31b.s2" --out "$OUT/bench"
+    ;;
+BA)
+    step verify 300 python -m lkconv verify --quick --jobs 16 --ops depthwise2d
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"
