@@ -147,8 +147,7 @@ def wgrad_report(dtypes, tiles=None):
     print(f"{'shape':<22} {'layout':<6} {'dtype':<5} {'r':>3} {'ta':>3} {'tile':>6} {'warps':>5} {'regs':>5} "
           f"{'spill B':>8} {'compile s':>9}")
     for s in load_shapes():
-        _, ho, wo = _geometry(s)
-        pad = (s["d"] * (s["kh"] - 1) // 2, s["d"] * (s["kw"] - 1) // 2)
+        pad, ho, wo = _geometry(s)
         for layout, dt in itertools.product(("nchw", "nhwc"), dtypes):
             elem = 4 if dt == "fp32" else 2
             x = torch.empty(s["n"], s["c"], s["h"], s["w"], device="meta")

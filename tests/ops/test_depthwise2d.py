@@ -41,6 +41,8 @@ def test_direct_large_kernels_and_bands(device):
         verify.Case(1, 3, 13, 12, 7, 8, stride=(2, 2), padding=(3, 2), dilation=(1, 2), mult=2, layout="nhwc"),
         verify.Case(1, 2, 40, 5, 35, 3, padding=(17, 1)),  # tall kernels: strips of more than 16 lines
         verify.Case(1, 3, 40, 4, 35, 3, padding=(17, 1), layout="nhwc"),
+        verify.Case(2, 3, 12, 10, 11, 11, padding=5),  # batch-summed weight gradient (>= 100 taps)
+        verify.Case(1, 3, 9, 12, 10, 13, padding=(4, 6), mult=2, layout="nhwc"),
     ]:
         assert_verified(case, "direct", device)
 
@@ -100,33 +102,71 @@ def _random_wgrad_problem(rng, device):
 
 
 def test_wgrad_planes_kernel_random_geometries(device):
-    """The batch-summed weight-gradient kernel against float64 on random geometries and random tiles (weight
-    lines per program, output-gradient lines per block, batch chunks)."""
+    """The batch-summed weight-gradient kernel against float64 on random geometries, dtypes and tiles (weight
+    lines per program, output-gradient lines per block, tile shape, batch chunks): several tiles per launch."""
+    import os
     import random
 
     from lkconv.ops.depthwise2d import direct, direct_wgrad, reference
 
-    rng = random.Random(int.from_bytes(__import__("os").urandom(4), "little"))
+    seed = int.from_bytes(os.urandom(4), "little")
+    rng = random.Random(seed)
     for _ in range(12 if device.type == "cpu" else 20):
         x, dy, w_shape, stride, pad, dil = _random_wgrad_problem(rng, device)
+        if rng.random() < 0.3:
+            x, dy = x.bfloat16(), dy.bfloat16()
         ax = direct._axes(x, w_shape[2], w_shape[3], stride, dil, pad[0], pad[2], dy.shape[-2:])
-        base = direct_wgrad.choose_config(ax, w_shape[0])
-        cfg = dataclasses.replace(base, r=rng.randint(1, ax.ka), ta=rng.randint(1, ax.a_out),
-                                  items_per_prog=rng.choice([0, 1, 2, 5]))
+        b0, b1 = rng.choice([1, 2, 4]), rng.choice([1, 2, 4])
+        cfg = direct_wgrad.PlanesConfig(rng.randint(1, ax.ka), rng.randint(1, ax.a_out), b0, b1, 1,
+                                        rng.choice([0, 1, 2, 5]))
         w64 = torch.empty(w_shape, dtype=torch.float64, device=device)
         ref = reference.depthwise_conv2d_wgrad_torch(dy.double(), x.double(), w64, stride, pad, dil)
         dw = direct.conv_wgrad(dy, x, w_shape, stride, pad, dil, cfg)
-        assert dw.shape == w_shape and rel_error(dw, ref) < 1e-5, (x.shape, x.stride(), dy.stride(), w_shape, stride,
-                                                                   pad, dil, cfg)
+        assert dw.shape == w_shape and rel_error(dw, ref) < 1e-5, (seed, x.shape, x.stride(), x.dtype, dy.stride(),
+                                                                   w_shape, stride, pad, dil, cfg)
+
+
+def test_wgrad_planes_kernel_64bit_offsets(device):
+    """The kernel's 64-bit addressing (used past 2**30 elements) computes the same gradient."""
+    import dataclasses
+
+    from lkconv.ops.depthwise2d import direct, direct_wgrad, reference
+
+    x = torch.randn(2, 5, 9, 8, device=device).contiguous(memory_format=torch.channels_last)
+    dy = torch.randn(2, 10, 9, 8, device=device)
+    w_shape, stride, pad, dil = (10, 1, 11, 11), (1, 1), (5, 5, 6, 4), (1, 1)
+    plan = direct.plan_conv_wgrad(dy, x, w_shape, stride, pad, dil, direct_wgrad.PlanesConfig(4, 3, 2, 4, 1, 2))
+    wide = dataclasses.replace(plan, consts=tuple((k, True if k == "INT64" else v) for k, v in plan.consts))
+    ref = reference.depthwise_conv2d_wgrad_torch(dy.double(), x.double(), torch.empty(w_shape, dtype=torch.float64,
+                                                 device=device), stride, pad, dil)
+    assert dict(plan.consts)["INT64"] is False
+    assert rel_error(direct.run_planned_wgrad(wide, dy, x), ref) < 1e-5
 
 
 def test_wgrad_kernel_choice():
-    """Large kernels on small output-gradient planes take the batch-summed kernel, small kernels the other."""
+    """Large kernels on small output-gradient planes take the batch-summed kernel; small kernels, narrow tiles,
+    large and empty planes the other."""
     from lkconv.ops.depthwise2d import direct, direct_wgrad
 
     x = torch.empty(1, 4, 14, 14)
     assert direct_wgrad.preferred(direct._axes(x, 27, 27, (1, 1), (1, 1), 13, 13, (14, 14)))
+    assert isinstance(direct.plan_conv_wgrad(torch.empty(1, 4, 14, 14), x, (4, 1, 27, 27), (1, 1), (13,) * 4, (1, 1)),
+                      direct_wgrad.PlanesPlan)
     assert not direct_wgrad.preferred(direct._axes(x, 3, 3, (1, 1), (1, 1), 1, 1, (14, 14)))
+    assert not direct_wgrad.preferred(direct._axes(x, 51, 5, (1, 1), (1, 1), 25, 2, (14, 14)))
+    big = torch.empty(1, 4, 96, 96)
+    assert not direct_wgrad.preferred(direct._axes(big, 13, 13, (1, 1), (1, 1), 6, 6, (96, 96)))
+    assert not direct_wgrad.preferred(direct._axes(x, 13, 13, (1, 1), (1, 1), 0, 0, (0, 2)))
+
+
+def test_direct_wgrad_of_an_empty_batch(device):
+    """Both weight-gradient kernels return zeros for an empty batch (no launch)."""
+    from lkconv.ops.depthwise2d import direct
+
+    x, dy = torch.randn(0, 3, 12, 12, device=device), torch.randn(0, 3, 12, 12, device=device)
+    for k in (3, 11):
+        dw = direct.conv_wgrad(dy, x, (3, 1, k, k), (1, 1), (k // 2,) * 4, (1, 1))
+        assert dw.shape == (3, 1, k, k) and not dw.any()
 
 
 def test_prepadded_input_with_one_pixel_planes(device):

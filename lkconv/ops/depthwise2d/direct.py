@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -353,7 +353,8 @@ def choose_config(ax: _Axes, c_out: int, direction: str = "fwd", elem_size: int 
         # 16-bit inputs, K >= 21, where the zero border adds at most twice the plane (H100, AY: replknet_31b.s1
         # bf16 1.636 against 1.755 ms; s2 and s3, whose borders are 3x and 7x the plane, 0.682 against 0.760 and
         # 0.354 against 0.418 ms without the copy)
-        span_a, span_b = ax.a_in + (ax.ka - 1) * ax.da, ax.b_in + (ax.kb - 1) * ax.db
+        span_a = max((ax.a_out - 1) * ax.sa + (ax.ka - 1) * ax.da + 1, ax.pad_a + ax.a_in)
+        span_b = max((ax.b_out - 1) * ax.sb + (ax.kb - 1) * ax.db + 1, ax.pad_b + ax.b_in)
         prepad = elem_size == 2 and ax.ka * ax.kb >= 400 and span_a * span_b <= 3 * ax.a_in * ax.b_in
     return DirectConfig(r, block_0, block_1, num_warps, prepad, 0, jb)
 
@@ -616,9 +617,9 @@ class _WgradPlan:
 
 @functools.lru_cache(maxsize=1024)
 def _plan_wgrad(x_shape, x_stride, dy_shape, dy_stride, kh, kw, elem_size, stride, dilation, pad_t, pad_l, config,
-                sms):
+                sms) -> Union[_WgradPlan, direct_wgrad.PlanesPlan]:
     """The weight-gradient launch: :mod:`.direct_wgrad`'s kernel for a PlanesConfig (or by default where
-    :func:`direct_wgrad.preferred`), else this module's."""
+    :func:`direct_wgrad.preferred` and its column offsets fit 32 bits), else this module's."""
     n, c_out, ho, wo = dy_shape
     ax = _axes_from(x_shape, x_stride, kh, kw, stride, dilation, pad_t, pad_l, (ho, wo))
     dy_is_nhwc = c_out > 1 and dy_stride[1] == 1
@@ -627,11 +628,13 @@ def _plan_wgrad(x_shape, x_stride, dy_shape, dy_stride, kh, kw, elem_size, strid
         dy_nhwc = bool(ax.ch_axis)
         dy_stride = _dense_strides(dy_shape, dy_nhwc)
     mult = c_out // x_shape[1]
-    if isinstance(config, direct_wgrad.PlanesConfig) or (config is None and direct_wgrad.preferred(ax)):
+    dy_strides = _strides_of(dy_stride, ax.swap)
+    if isinstance(config, direct_wgrad.PlanesConfig) or (
+            config is None and direct_wgrad.preferred(ax) and direct_wgrad.columns_fit(ax, dy_strides)):
         cfg = config or direct_wgrad.choose_config(ax, c_out)
         int64 = _span(x_shape, x_stride) > _INT32_MAX // 2 or _span(dy_shape, dy_stride) > _INT32_MAX // 2
-        return direct_wgrad.plan(ax, cfg, n, c_out, mult, _strides_of(x_stride, ax.swap),
-                                 _strides_of(dy_stride, ax.swap), int64, dy_nhwc, sms)
+        return direct_wgrad.make_plan(ax, cfg, n, c_out, mult, _strides_of(x_stride, ax.swap), dy_strides, int64,
+                                      dy_nhwc, sms)
     cfg = config or choose_config(ax, c_out, "wgrad", elem_size)
     n_strips = ax.n_strips(cfg.r)
     total = n * n_strips
@@ -658,7 +661,8 @@ def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config=None) ->
     return run_planned_wgrad(plan_conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config), grad_out, x)
 
 
-def plan_conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config=None):
+def plan_conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation,
+                    config=None) -> Union[_WgradPlan, direct_wgrad.PlanesPlan]:
     return _plan_wgrad(tuple(x.shape), x.stride(), tuple(grad_out.shape), grad_out.stride(), weight_shape[-2],
                        weight_shape[-1], x.element_size(), tuple(stride), tuple(dilation), pad[0], pad[2], config,
                        _sm_count(x.device))
@@ -667,17 +671,14 @@ def plan_conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config=Non
 def run_planned_wgrad(plan, grad_out, x) -> torch.Tensor:
     if isinstance(plan, direct_wgrad.PlanesPlan):
         return direct_wgrad.run_planned(plan, grad_out, x)
-    if plan.dy_nhwc is not None:
-        grad_out = grad_out.contiguous(memory_format=torch.channels_last if plan.dy_nhwc else torch.contiguous_format)
+    grad_out = direct_wgrad.dy_in_layout(grad_out, plan.dy_nhwc)
     if plan.x_pads is not None:
         x = _pad_input(x, plan.x_pads)
     part = torch.empty(plan.part_shape, device=x.device, dtype=torch.float32)
-    _launch_wgrad(plan, plan.grid, (x, grad_out, part, *plan.ints), plan.kwargs, 2, lambda: torch.empty_like(part))
-    dw = part.sum(0) if plan.part_shape[0] > 1 else part[0]
-    if plan.swap:
-        dw = dw.transpose(1, 2)
-    _, c_out, ka, kb = plan.part_shape
-    return dw.reshape(c_out, 1, kb, ka) if plan.swap else dw.reshape(c_out, 1, ka, kb)
+    if part.shape[0] > 0:
+        _launch_wgrad(plan, plan.grid, (x, grad_out, part, *plan.ints), plan.kwargs, 2,
+                      lambda: torch.empty_like(part))
+    return direct_wgrad.sum_partials(part, plan.swap)
 
 
 def unsupported_reason_for(prob) -> Optional[str]:

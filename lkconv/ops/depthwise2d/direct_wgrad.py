@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 
@@ -89,7 +89,7 @@ if triton is not None:
                 else:
                     x_j = x_n + ib * sxb
                 m_j = (ib >= 0) & (ib < B_IN) & c_ok
-                dy_x = dy_n + xb * syb
+                dy_x = dy_n + xb * syb  # 32-bit (see columns_fit)
                 dys = ()
                 for t in tl.static_range(TA):
                     dys = dys + (tl.load(dy_x + t * SYA, mask=c_ok & (y0 + t < A_DY), other=0.0).to(tl.float32),)
@@ -151,8 +151,10 @@ def n_lines(r: int, ta: int, sa: int, da: int) -> Tuple[int, int]:
 @functools.lru_cache(maxsize=4096)
 def choose_config(ax, c_out: int) -> PlanesConfig:
     """Heuristic tile: every weight line in one program up to 32 (the input is then read once per item); blocks
-    of all output-gradient lines for up to 8 weight lines, 16 for up to 23, else about 28; tiles of 128 outputs,
-    256 (two per thread) where the tile spans 32 or more weight columns (NCHW) or 64 channels (NHWC).
+    of all output-gradient lines (at most 64) for up to 8 weight lines, else even blocks of at most 16 lines for
+    up to 23 weight lines and at most 32 beyond. NCHW tiles span the weight's columns with 256 outputs (two per
+    thread) from 32 columns, else 128. NHWC tiles: 64 channels x 4 positions with blocks over 16 lines, 64 x 2
+    with short blocks and more than 16 weight lines, 32 x 8 otherwise.
 
     Measured with benchmarks/tune_direct.py --planes (H100, fp32, h100_2026-11-24f/AQ, AR): replknet_31b.s1 NCHW
     1.50 ms with all 31 lines against 2.17 (16) and 2.96 (8); s2 0.69 ms with 8x32 tiles against 0.80 (4x32),
@@ -183,7 +185,12 @@ def preferred(ax) -> bool:
     against 2.16 ms); slower on convnext_t.s1 (7x7: 0.34 against 0.22 ms) and slak_t.s1.long (5 columns: 0.87
     against 0.69 ms).
     """
-    return ax.ka * ax.kb >= 100 and ax.kb >= 8 and ax.a_out <= 64
+    return ax.ka * ax.kb >= 100 and ax.kb >= 8 and 0 < ax.a_out <= 64
+
+
+def columns_fit(ax, dy_strides) -> bool:
+    """Whether the kernel's 32-bit column offsets (x * stride along B) reach across the output gradient."""
+    return abs(dy_strides[3]) * max(ax.b_out - 1, 0) <= 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -192,7 +199,7 @@ class PlanesPlan:
     part_shape: Tuple[int, int, int, int]
     ints: Tuple[int, ...]
     consts: Tuple[Tuple[str, object], ...]
-    dy_nhwc: object  # layout grad_out must be converted to (True: channels_last), or None
+    dy_nhwc: Optional[bool]  # layout grad_out must be converted to (True: channels_last), or None
     swap: bool
 
     @functools.cached_property
@@ -200,8 +207,8 @@ class PlanesPlan:
         return dict(self.consts)
 
 
-def plan(ax, cfg: PlanesConfig, n: int, c_out: int, mult: int, x_strides, dy_strides, int64: bool, dy_nhwc,
-         sms: int) -> PlanesPlan:
+def make_plan(ax, cfg: PlanesConfig, n: int, c_out: int, mult: int, x_strides, dy_strides, int64: bool, dy_nhwc,
+              sms: int) -> PlanesPlan:
     """Launch plan from :mod:`.direct`'s axes; x_strides / dy_strides are (n, c, a, b) strides."""
     ny = -(-ax.a_out // cfg.ta)
     total = n * ny
@@ -218,26 +225,41 @@ def plan(ax, cfg: PlanesConfig, n: int, c_out: int, mult: int, x_strides, dy_str
     chunks = -(-total // per)
     if chunks * n_strips > 2**31 - 1:
         raise ValueError(f"direct: too many weight-gradient chunks ({chunks} x {n_strips})")
+    if not columns_fit(ax, dy_strides):
+        raise ValueError("direct: an output-gradient image spans 2**31 or more elements along one axis")
     unit, nq = n_lines(cfg.r, cfg.ta, ax.sa, ax.da)
     sxn, sxc, sxa, sxb = x_strides
     syn, syc, sya, syb = dy_strides
     consts = dict(SXA=sxa, SYA=sya, SA=ax.sa, SB=ax.sb, DA=ax.da, DB=ax.db, UNIT=unit, NQ=nq, R=cfg.r, TA=cfg.ta,
                   MULT_DIV=mult, BLOCK_0=cfg.block_0, BLOCK_1=cfg.block_1, CH_AXIS=ax.ch_axis,
-                  INT64=int64 or chunks * c_out * ax.ka * ax.kb > 2**31 - 1, num_warps=cfg.num_warps)
+                  INT64=int64 or c_out * ax.ka * ax.kb > 2**31 - 1, num_warps=cfg.num_warps)
     ints = (c_out, n_strips, total, per, ny, ax.a_in, ax.b_in, ax.a_out, ax.b_out, ax.ka, ax.kb,
             sxn, sxc, sxb, syn, syc, syb, ax.pad_a, ax.pad_b)
     return PlanesPlan((chunks * n_strips, n_b, n_c), (chunks, c_out, ax.ka, ax.kb), ints, tuple(consts.items()),
                       dy_nhwc, ax.swap)
 
 
-def run_planned(plan: PlanesPlan, grad_out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def run_planned(launch: PlanesPlan, grad_out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """(C_out, 1, kh, kw) fp32 weight gradient."""
-    if plan.dy_nhwc is not None:
-        grad_out = grad_out.contiguous(memory_format=torch.channels_last if plan.dy_nhwc else torch.contiguous_format)
-    part = torch.empty(plan.part_shape, device=x.device, dtype=torch.float32)
-    _launch(plan, plan.grid, (x, grad_out, part, *plan.ints), plan.kwargs, 2, lambda: torch.empty_like(part))
-    dw = part.sum(0) if plan.part_shape[0] > 1 else part[0]
-    _, c_out, ka, kb = plan.part_shape
-    if plan.swap:
+    grad_out = dy_in_layout(grad_out, launch.dy_nhwc)
+    part = torch.empty(launch.part_shape, device=x.device, dtype=torch.float32)
+    if part.shape[0] > 0:
+        _launch(launch, launch.grid, (x, grad_out, part, *launch.ints), launch.kwargs, 2,
+                lambda: torch.empty_like(part))
+    return sum_partials(part, launch.swap)
+
+
+def dy_in_layout(grad_out: torch.Tensor, nhwc: Optional[bool]) -> torch.Tensor:
+    """grad_out as is (None) or copied channels_last (True) / NCHW (False), as a plan asks."""
+    if nhwc is None:
+        return grad_out
+    return grad_out.contiguous(memory_format=torch.channels_last if nhwc else torch.contiguous_format)
+
+
+def sum_partials(part: torch.Tensor, swap: bool) -> torch.Tensor:
+    """(C_out, 1, kh, kw) from per-chunk partial sums part (chunks, C_out, ka, kb) along the (A, B) axes."""
+    _, c_out, ka, kb = part.shape
+    dw = part[0] if part.shape[0] == 1 else part.sum(0)
+    if swap:
         return dw.transpose(1, 2).reshape(c_out, 1, kb, ka)
     return dw.reshape(c_out, 1, ka, kb)
