@@ -1,20 +1,26 @@
 """Whether Triton kernels can run here: on CUDA tensors, or on CPU tensors under ``TRITON_INTERPRET=1``."""
 from __future__ import annotations
 
-import functools
 import os
 
 import torch
 
 
-@functools.lru_cache(maxsize=None)
-def triton_available() -> bool:
+def _probe_triton() -> bool:
     try:
         import triton  # noqa: F401
         import triton.language  # noqa: F401
     except Exception:  # pragma: no cover - depends on the install
         return False
     return True
+
+
+_TRITON_AVAILABLE = _probe_triton()  # once, at import (a constant that torch.compile traces without warnings)
+
+
+def triton_available() -> bool:
+    """Whether Triton imports here."""
+    return _TRITON_AVAILABLE
 
 
 def interpreting() -> bool:

@@ -38,9 +38,13 @@ from .params import conv_out_hw, output_memory_format
 SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
 
-@functools.lru_cache(maxsize=4096)
 def next_fast_len(n: int) -> int:
-    """Smallest m >= n whose prime factors are all in {2, 3, 5, 7}."""
+    """Smallest m >= n whose prime factors are all in {2, 3, 5, 7} (memoized in eager calls; traced directly under
+    torch.compile, which warns about memoized functions)."""
+    return _smooth_at_least(n) if torch.compiler.is_compiling() else _smooth_at_least_memo(n)
+
+
+def _smooth_at_least(n: int) -> int:
     m = max(1, n)
     while True:
         r = m
@@ -50,6 +54,9 @@ def next_fast_len(n: int) -> int:
         if r == 1:
             return m
         m += 1
+
+
+_smooth_at_least_memo = functools.lru_cache(maxsize=4096)(_smooth_at_least)
 
 
 def _workspace_bytes() -> int:
