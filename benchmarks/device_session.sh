@@ -74,6 +74,8 @@
 #   AZ: after AY (no zero-bordered copy where the border exceeds twice the plane): fp32 and bf16 NCHW bench of
 #      replknet_31b.s3, s2 and unireplknet_t.s1 with a fresh autotune cache (~5 min)
 #   BA: lkconv verify --quick --ops depthwise2d at the session's last kernel change (~3 min)
+#   BB: channels_last forward / input-gradient tile sweep of unireplknet_t.s1 (slower than its NCHW after the
+#      sixth session) and the bf16 NCHW direct forward of replknet_31b.s3 (~4 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -344,6 +346,10 @@ AZ)
     ;;
 BA)
     step verify 300 python -m lkconv verify --quick --jobs 16 --ops depthwise2d
+    ;;
+BB)
+    step tune_nhwc 200 python benchmarks/tune_direct.py --wide --directions fwd,dgrad --jobs 16 --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_nhwc.json"
+    step tune_bf16 120 python benchmarks/tune_direct.py --wide --directions fwd --jobs 16 --configs bf16:nchw --shapes replknet_31b.s3 --nhwc-shapes replknet_31b.s3 --out "$OUT/tune_bf16.json"
     ;;
 H)
     step bench_nhwc_bf16 290 python -m lkconv bench --jobs 15 --dtypes bf16 --layouts nhwc --out "$OUT/nhwc_bf16"
