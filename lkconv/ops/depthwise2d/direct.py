@@ -18,13 +18,12 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple
 
 import torch
 
 from ..._triton import triton_available
 from .._launch import FastLauncher
-from . import direct_wgrad
 
 if triton_available():
     import triton
@@ -602,6 +601,9 @@ def run_planned_dgrad(steps, stride, grad_out, weight, out) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class _WgradPlan:
+    """One weight-gradient launch of either kernel: part (chunks, C_out, ka, kb) of partial sums is written by
+    ``launch`` and summed over chunks (:func:`run_planned_wgrad`)."""
+
     grid: Tuple[int, int, int]
     part_shape: Tuple[int, int, int, int]
     ints: Tuple[int, ...]
@@ -609,6 +611,7 @@ class _WgradPlan:
     x_pads: Optional[Tuple[int, int, int, int]]
     dy_nhwc: Optional[bool]  # layout grad_out must be converted to, if any
     swap: bool
+    launch: FastLauncher
 
     @functools.cached_property
     def kwargs(self) -> dict:
@@ -617,9 +620,11 @@ class _WgradPlan:
 
 @functools.lru_cache(maxsize=1024)
 def _plan_wgrad(x_shape, x_stride, dy_shape, dy_stride, kh, kw, elem_size, stride, dilation, pad_t, pad_l, config,
-                sms) -> Union[_WgradPlan, direct_wgrad.PlanesPlan]:
+                sms) -> _WgradPlan:
     """The weight-gradient launch: :mod:`.direct_wgrad`'s kernel for a PlanesConfig (or by default where
     :func:`direct_wgrad.preferred` and its column offsets fit 32 bits), else this module's."""
+    from . import direct_wgrad
+
     n, c_out, ho, wo = dy_shape
     ax = _axes_from(x_shape, x_stride, kh, kw, stride, dilation, pad_t, pad_l, (ho, wo))
     dy_is_nhwc = c_out > 1 and dy_stride[1] == 1
@@ -648,7 +653,7 @@ def _plan_wgrad(x_shape, x_stride, dy_shape, dy_stride, kh, kw, elem_size, strid
     consts.update(JB=cfg.jb, MULT_DIV=mult)
     ints = (c_out, n_strips, total, per, n_b, ax.a_in, ax.b_in, ax.a_out, ax.b_out, *strides, ax.pad_a, ax.pad_b)
     return _WgradPlan((chunks, n_b, n_c), (chunks * n_b, c_out, ax.ka, ax.kb), ints, tuple(consts.items()), x_pads,
-                      dy_nhwc, ax.swap)
+                      dy_nhwc, ax.swap, _launch_wgrad)
 
 
 @functools.lru_cache(maxsize=16)
@@ -661,24 +666,26 @@ def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config=None) ->
     return run_planned_wgrad(plan_conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config), grad_out, x)
 
 
-def plan_conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation,
-                    config=None) -> Union[_WgradPlan, direct_wgrad.PlanesPlan]:
+def plan_conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config=None) -> _WgradPlan:
     return _plan_wgrad(tuple(x.shape), x.stride(), tuple(grad_out.shape), grad_out.stride(), weight_shape[-2],
                        weight_shape[-1], x.element_size(), tuple(stride), tuple(dilation), pad[0], pad[2], config,
                        _sm_count(x.device))
 
 
-def run_planned_wgrad(plan, grad_out, x) -> torch.Tensor:
-    if isinstance(plan, direct_wgrad.PlanesPlan):
-        return direct_wgrad.run_planned(plan, grad_out, x)
-    grad_out = direct_wgrad.dy_in_layout(grad_out, plan.dy_nhwc)
+def run_planned_wgrad(plan: _WgradPlan, grad_out, x) -> torch.Tensor:
+    """(C_out, 1, kh, kw) fp32 weight gradient of a plan of either kernel."""
+    if plan.dy_nhwc is not None:
+        grad_out = grad_out.contiguous(memory_format=torch.channels_last if plan.dy_nhwc else torch.contiguous_format)
     if plan.x_pads is not None:
         x = _pad_input(x, plan.x_pads)
     part = torch.empty(plan.part_shape, device=x.device, dtype=torch.float32)
     if part.shape[0] > 0:
-        _launch_wgrad(plan, plan.grid, (x, grad_out, part, *plan.ints), plan.kwargs, 2,
-                      lambda: torch.empty_like(part))
-    return direct_wgrad.sum_partials(part, plan.swap)
+        plan.launch(plan, plan.grid, (x, grad_out, part, *plan.ints), plan.kwargs, 2, lambda: torch.empty_like(part))
+    _, c_out, ka, kb = plan.part_shape
+    dw = part[0] if part.shape[0] == 1 else part.sum(0)
+    if plan.swap:
+        return dw.transpose(1, 2).reshape(c_out, 1, kb, ka)
+    return dw.reshape(c_out, 1, ka, kb)
 
 
 def unsupported_reason_for(prob) -> Optional[str]:

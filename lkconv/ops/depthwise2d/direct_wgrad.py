@@ -18,12 +18,11 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Optional, Tuple
-
-import torch
+from typing import Tuple
 
 from ..._triton import triton_available
 from .._launch import FastLauncher
+from .direct import _WgradPlan, _pow2_at_most
 
 if triton_available():
     import triton
@@ -88,7 +87,9 @@ if triton is not None:
                     x_j = x_n + ib.to(tl.int64) * sxb
                 else:
                     x_j = x_n + ib * sxb
-                m_j = (ib >= 0) & (ib < B_IN) & c_ok
+                m_j = (ib >= 0) & (ib < B_IN) & c_ok  # inline, not direct._in_range: ptxas allocates registers
+                # differently for the helper's form (replknet_31b.s1 channels_last: 214 against 175), and the GPU
+                # timings are of this one
                 dy_x = dy_n + xb * syb  # 32-bit (see columns_fit)
                 dys = ()
                 for t in tl.static_range(TA):
@@ -133,10 +134,6 @@ class PlanesConfig:
     items_per_prog: int = 0
 
 
-def _pow2(v: int, lo: int, hi: int) -> int:
-    return max(lo, min(hi, triton.next_power_of_2(max(1, v))))
-
-
 def _even_split(n: int, cap: int) -> int:
     """The smallest part size that splits n into as few parts of at most cap as possible."""
     return -(-n // -(-n // cap))
@@ -167,13 +164,13 @@ def choose_config(ax, c_out: int) -> PlanesConfig:
     ta = ax.a_out if r <= 8 else _even_split(ax.a_out, 16 if r < 24 else 32)
     ta = min(ta, 64)
     if ax.ch_axis == 0:
-        block_1 = _pow2(ax.kb, 4, 64)
+        block_1 = max(4, _pow2_at_most(ax.kb, 64))
         outputs = 256 if block_1 >= 32 else 128
-        block_0 = max(1, min(outputs // block_1, _pow2(c_out, 1, 64)))
+        block_0 = max(1, min(outputs // block_1, _pow2_at_most(c_out, 64)))
     else:  # (positions, channels): 4x64 with long blocks (s2), 2x64 / 8x32 with short ones and many / few lines
-        block_1 = _pow2(c_out, 16, 64 if ta > 16 or r > 16 else 32)
+        block_1 = max(16, _pow2_at_most(c_out, 64 if ta > 16 or r > 16 else 32))
         outputs = 128 if ta <= 16 and r > 16 else 256
-        block_0 = max(1, min(outputs // block_1, _pow2(ax.kb, 1, 64)))
+        block_0 = max(1, min(outputs // block_1, _pow2_at_most(ax.kb, 64)))
     return PlanesConfig(r, ta, block_0, block_1, max(1, min(4, block_0 * block_1 // 32)))
 
 
@@ -194,17 +191,8 @@ def columns_fit(ax, dy_strides) -> bool:
 
 
 @dataclass(frozen=True)
-class PlanesPlan:
-    grid: Tuple[int, int, int]
-    part_shape: Tuple[int, int, int, int]
-    ints: Tuple[int, ...]
-    consts: Tuple[Tuple[str, object], ...]
-    dy_nhwc: Optional[bool]  # layout grad_out must be converted to (True: channels_last), or None
-    swap: bool
-
-    @functools.cached_property
-    def kwargs(self) -> dict:
-        return dict(self.consts)
+class PlanesPlan(_WgradPlan):
+    """A weight-gradient launch of this module's kernel (run by :func:`.direct.run_planned_wgrad`)."""
 
 
 def make_plan(ax, cfg: PlanesConfig, n: int, c_out: int, mult: int, x_strides, dy_strides, int64: bool, dy_nhwc,
@@ -236,30 +224,5 @@ def make_plan(ax, cfg: PlanesConfig, n: int, c_out: int, mult: int, x_strides, d
     ints = (c_out, n_strips, total, per, ny, ax.a_in, ax.b_in, ax.a_out, ax.b_out, ax.ka, ax.kb,
             sxn, sxc, sxb, syn, syc, syb, ax.pad_a, ax.pad_b)
     return PlanesPlan((chunks * n_strips, n_b, n_c), (chunks, c_out, ax.ka, ax.kb), ints, tuple(consts.items()),
-                      dy_nhwc, ax.swap)
+                      None, dy_nhwc, ax.swap, _launch)
 
-
-def run_planned(launch: PlanesPlan, grad_out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """(C_out, 1, kh, kw) fp32 weight gradient."""
-    grad_out = dy_in_layout(grad_out, launch.dy_nhwc)
-    part = torch.empty(launch.part_shape, device=x.device, dtype=torch.float32)
-    if part.shape[0] > 0:
-        _launch(launch, launch.grid, (x, grad_out, part, *launch.ints), launch.kwargs, 2,
-                lambda: torch.empty_like(part))
-    return sum_partials(part, launch.swap)
-
-
-def dy_in_layout(grad_out: torch.Tensor, nhwc: Optional[bool]) -> torch.Tensor:
-    """grad_out as is (None) or copied channels_last (True) / NCHW (False), as a plan asks."""
-    if nhwc is None:
-        return grad_out
-    return grad_out.contiguous(memory_format=torch.channels_last if nhwc else torch.contiguous_format)
-
-
-def sum_partials(part: torch.Tensor, swap: bool) -> torch.Tensor:
-    """(C_out, 1, kh, kw) from per-chunk partial sums part (chunks, C_out, ka, kb) along the (A, B) axes."""
-    _, c_out, ka, kb = part.shape
-    dw = part[0] if part.shape[0] == 1 else part.sum(0)
-    if swap:
-        return dw.transpose(1, 2).reshape(c_out, 1, kb, ka)
-    return dw.reshape(c_out, 1, ka, kb)

@@ -162,17 +162,15 @@ class FFTAlgorithm(_Algorithm):
 
     def fwd(self, x, w, b, stride, pad, dil):
         try:
-            y = fft.conv_fwd(x, w, b, stride, pad, dil)
+            return fft.conv_fwd(x, w, b, stride, pad, dil)  # laid out like x
         except torch.cuda.OutOfMemoryError:
             return self._fallback(x, w, stride, pad, dil).fwd(x, w, b, stride, pad, dil)
-        return y.contiguous(memory_format=output_memory_format(x))
 
     def dgrad(self, dy, x, w, stride, pad, dil):
         try:
-            dx = fft.conv_dgrad(dy, x.shape, w, stride, pad, dil)
+            return fft.conv_dgrad(dy, x.shape, w, stride, pad, dil, output_memory_format(x))
         except torch.cuda.OutOfMemoryError:
             return self._fallback(x, w, stride, pad, dil).dgrad(dy, x, w, stride, pad, dil)
-        return dx.contiguous(memory_format=output_memory_format(x))
 
     def wgrad(self, dy, x, w, stride, pad, dil):
         try:
@@ -184,10 +182,10 @@ class FFTAlgorithm(_Algorithm):
         """(dgrad, wgrad) from one spectrum of dy: where "fft" serves both gradients, or where "auto" measured this
         faster than its two per-direction choices (:func:`choose_backward`)."""
         try:
-            dx, dw = fft.conv_backward(dy, x, w, stride, pad, dil)
+            dx, dw = fft.conv_backward(dy, x, w, stride, pad, dil)  # dx laid out like x
         except torch.cuda.OutOfMemoryError:
             return self.dgrad(dy, x, w, stride, pad, dil), self.wgrad(dy, x, w, stride, pad, dil)
-        return dx.contiguous(memory_format=output_memory_format(x)), dw.to(w.dtype)
+        return dx, dw.to(w.dtype)
 
 
 class ImplicitGemmAlgorithm(_Algorithm):

@@ -214,15 +214,15 @@ def conv_fwd(x, weight, bias, stride, pad, dilation) -> torch.Tensor:
     return out
 
 
-def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation) -> torch.Tensor:
-    """dL/dx (N, C, H, W) in grad_out's dtype, laid out like grad_out."""
+def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation, memory_format=None) -> torch.Tensor:
+    """dL/dx (N, C, H, W) in grad_out's dtype, in ``memory_format`` (default: grad_out's)."""
     n, c, h, w = x_shape
     cw, _, kh, kw = weight.shape
     m = cw // c
     dt = _compute_dtype(grad_out.dtype)
     geo = _Geometry((h, w), (kh, kw), stride, pad, dilation)
     dx = torch.empty(x_shape, device=grad_out.device, dtype=grad_out.dtype,
-                     memory_format=output_memory_format(grad_out))
+                     memory_format=memory_format or output_memory_format(grad_out))
     if dx.numel() == 0:
         return dx
     if grad_out.numel() == 0:
