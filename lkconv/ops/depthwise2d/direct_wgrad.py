@@ -87,9 +87,9 @@ if triton is not None:
                     x_j = x_n + ib.to(tl.int64) * sxb
                 else:
                     x_j = x_n + ib * sxb
-                m_j = (ib >= 0) & (ib < B_IN) & c_ok  # inline, not direct._in_range: ptxas allocates registers
-                # differently for the helper's form (replknet_31b.s1 channels_last: 214 against 175), and the GPU
-                # timings are of this one
+                # bounds written out rather than through direct._in_range: that form compiles to other register
+                # counts (replknet_31b.s1 channels_last: 214 against 175), and the GPU timings are of this one
+                m_j = (ib >= 0) & (ib < B_IN) & c_ok
                 dy_x = dy_n + xb * syb  # 32-bit (see columns_fit)
                 dys = ()
                 for t in tl.static_range(TA):
