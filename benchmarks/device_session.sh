@@ -76,6 +76,9 @@
 #   BA: lkconv verify --quick --ops depthwise2d at the session's last kernel change (~3 min)
 #   BB: channels_last forward / input-gradient tile sweep of unireplknet_t.s1 (slower than its NCHW after the
 #      sixth session) and the bf16 NCHW direct forward of replknet_31b.s3 (~4 min)
+#   BC: after the border-skipping kernels (one strip spans the plane) and fp32 weights for 16-bit inputs: the direct
+#      op tests on the GPU, default against border-computing tiles on the single-strip shapes, then the fp32/bf16 x
+#      NCHW/channels_last bench of them and unireplknet_t.s1 with a fresh autotune cache (~9 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -346,6 +349,11 @@ AZ)
     ;;
 BA)
     step verify 300 python -m lkconv verify --quick --jobs 16 --ops depthwise2d
+    ;;
+BC)
+    step pytest_direct 150 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d.py -k "direct or wgrad or prepad or empty"
+    step tune_border 200 python benchmarks/tune_direct.py --border --jobs 16 --configs fp32:nchw,fp32:nhwc,bf16:nchw --shapes "replknet_31b.s3,replknet_31b.s2,unireplknet_t.s3" --nhwc-shapes "replknet_31b.s3,replknet_31b.s2,unireplknet_t.s3" --out "$OUT/tune_border.json"
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-BC step bench 230 python -m lkconv bench --jobs 16 --dtypes fp32,bf16 --layouts nchw,nhwc --shapes "replknet_31b.s3,replknet_31b.s2,unireplknet_t.s3,unireplknet_t.s1" --out "$OUT/bench"
     ;;
 BB)
     step tune_nhwc 200 python benchmarks/tune_direct.py --wide --directions fwd,dgrad --jobs 16 --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_nhwc.json"

@@ -10,6 +10,8 @@ only loads them.
 --wide: every direction also tries half and double strip lengths; for channels_last, more (positions x
 channels) tiles and warp counts, and (weight gradient) column passes with and without the zero-bordered copy.
 --only REGEX keeps the variants whose label matches (e.g. "default|r\d+").
+--border: the default tile against the same tile without skipping the zero border's products (the kernels
+skip them where one strip spans the plane).
 --planes: the weight gradient also runs both kernels ("strips": direct.py's, "planes": direct_wgrad.py's, each
 with its default tile) and planes variants (weight lines r, output-gradient lines ta, tiles, warps).
 """
@@ -95,7 +97,7 @@ def planes_variants(ax, c_out):
         if ta <= ax.a_out:
             out.append((f"planes_ta{ta}", replace(base, ta=ta)))
     if ax.ch_axis == 1:
-        tiles = [(8, 32, 4), (4, 32, 4), (2, 64, 4), (8, 64, 8), (4, 64, 8)]
+        tiles = [(8, 32, 4), (4, 32, 4), (2, 64, 4), (8, 64, 8), (4, 64, 8), (8, 16, 4), (16, 16, 4)]
     else:
         tiles = [(base.block_0 * 2, base.block_1, base.num_warps)]
     for b0, b1, nw in tiles:
@@ -104,7 +106,7 @@ def planes_variants(ax, c_out):
     return out
 
 
-def variants(name, direction, dtype, layout, wide=False, planes=False):
+def variants(name, direction, dtype, layout, wide=False, planes=False, border=False):
     """Default config plus the alternatives worth comparing."""
     x, wt, dy, stride, pad, dil = problem(name, dtype, layout)
     src = dy if direction == "dgrad" else x
@@ -112,6 +114,10 @@ def variants(name, direction, dtype, layout, wide=False, planes=False):
                       x.shape[-2:] if direction == "dgrad" else dy.shape[-2:])
     base = direct.choose_config(ax, wt.shape[0], "wgrad" if direction == "wgrad" else "fwd", x.element_size())
     out = [("default", None)]
+    if border:  # the default tile with the border's products computed (masked loads) rather than skipped
+        if direction == "wgrad" and direct_wgrad.preferred(ax):
+            base = direct_wgrad.choose_config(ax, wt.shape[0])
+        return out + [("border", replace(base, skip_border=False))]
     if direction == "wgrad" and planes:
         return out + [("strips", base)] + planes_variants(ax, wt.shape[0])
     if direction in ("fwd", "dgrad"):
@@ -168,6 +174,8 @@ def main():
     ap.add_argument("--wide", action="store_true", help="many more channels_last variants (see above)")
     ap.add_argument("--only", default=None, help="regular expression: keep the variants whose label matches")
     ap.add_argument("--planes", action="store_true", help="weight gradient: both kernels and planes variants")
+    ap.add_argument("--border", action="store_true",
+                    help="only the default tile and the same tile computing the zero border's products")
     args = ap.parse_args()
     import triton.testing
 
@@ -182,7 +190,7 @@ def main():
             for direction in args.directions.split(","):
                 dtype = getattr(torch, dtype_name)
                 for label, cfg in variants(name, direction, dtype, layout, args.wide or args.only is not None,
-                                             args.planes):
+                                             args.planes, args.border):
                     if args.only is not None and not re.fullmatch(args.only, label):
                         continue
                     tasks.append((name, direction, dtype_name, layout, label, cfg))

@@ -43,6 +43,10 @@ def test_direct_large_kernels_and_bands(device):
         verify.Case(1, 3, 40, 4, 35, 3, padding=(17, 1), layout="nhwc"),
         verify.Case(2, 3, 12, 10, 11, 11, padding=5),  # batch-summed weight gradient (>= 100 taps)
         verify.Case(1, 3, 9, 12, 10, 13, padding=(4, 6), mult=2, layout="nhwc"),
+        # 16-bit inputs with >= 100 taps (weights widened to fp32 before the launch), planes covered by one strip
+        verify.Case(2, 3, 7, 9, 11, 11, padding=5, dtype="bf16"),
+        verify.Case(1, 4, 8, 6, 13, 9, stride=(2, 1), padding=(6, 4), layout="nhwc", dtype="bf16"),
+        verify.Case(1, 2, 7, 8, 10, 12, padding=(3, 7), layout="strided", dtype="fp16"),
     ]:
         assert_verified(case, "direct", device)
 
@@ -69,7 +73,8 @@ def test_direct_config_variants_agree(device):
     wr = w.double().requires_grad_()
     lkconv.depthwise_conv2d(xr, wr, None, 1, 2).backward(dy.double())
     for cfg in [direct.DirectConfig(3, 2, 16, 1, False, 1, 1), direct.DirectConfig(5, 4, 16, 2, True, 3, 2),
-                direct.DirectConfig(11, 1, 16, 1, True, 0, 5)]:
+                direct.DirectConfig(11, 1, 16, 1, True, 0, 5), direct.DirectConfig(11, 2, 16, 1, False, 0, 1),
+                direct.DirectConfig(11, 2, 16, 1, False, 0, 1, skip_border=False)]:
         y = direct.conv_fwd(x, w, None, (1, 1), (2, 2, 2, 2), (1, 1), torch.full_like(ref_y, float("nan"), dtype=x.dtype), cfg)
         assert rel_error(y, ref_y) < 1e-5
         dx = direct.conv_dgrad(dy, x.shape, w, (1, 1), (2, 2, 2, 2), (1, 1), torch.full_like(x, float("nan")), cfg)
@@ -117,8 +122,11 @@ def test_wgrad_planes_kernel_random_geometries(device):
             x, dy = x.bfloat16(), dy.bfloat16()
         ax = direct._axes(x, w_shape[2], w_shape[3], stride, dil, pad[0], pad[2], dy.shape[-2:])
         b0, b1 = rng.choice([1, 2, 4]), rng.choice([1, 2, 4])
-        cfg = direct_wgrad.PlanesConfig(rng.randint(1, ax.ka), rng.randint(1, ax.a_out), b0, b1, 1,
-                                        rng.choice([0, 1, 2, 5]))
+        if rng.random() < 0.5:  # every line in one program and one block: border products skipped
+            r, ta = ax.ka, ax.a_out
+        else:
+            r, ta = rng.randint(1, ax.ka), rng.randint(1, ax.a_out)
+        cfg = direct_wgrad.PlanesConfig(r, ta, b0, b1, 1, rng.choice([0, 1, 2, 5]), rng.random() < 0.8)
         w64 = torch.empty(w_shape, dtype=torch.float64, device=device)
         ref = reference.depthwise_conv2d_wgrad_torch(dy.double(), x.double(), w64, stride, pad, dil)
         dw = direct.conv_wgrad(dy, x, w_shape, stride, pad, dil, cfg)
@@ -383,7 +391,7 @@ def test_autotune_picks_fastest_and_caches_on_disk(monkeypatch, tmp_path):
     monkeypatch.setattr(dispatch, "_REGISTRY", {"direct": _Fake(), "torch": _Fake()})
     speeds = {"direct": 1.0, "torch": 3.0}
     calls = []
-    monkeypatch.setattr(dispatch, "_median_ms", lambda fn: fn())
+    monkeypatch.setattr(dispatch, "_loop_ms", lambda fn: fn())
     runner = lambda name: (lambda: calls.append(name) or speeds[name])  # noqa: E731
     prob = _cuda_problem()
     assert dispatch.choose(prob, "auto", runner) == "direct"
@@ -421,7 +429,7 @@ def test_autotune_skips_failing_candidate(monkeypatch, tmp_path):
     def boom():
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(dispatch, "_median_ms", lambda fn: fn())
+    monkeypatch.setattr(dispatch, "_loop_ms", lambda fn: fn())
     with pytest.warns(UserWarning, match="direct failed"):
         assert dispatch.choose(_cuda_problem(), "auto", lambda n: boom if n == "direct" else (lambda: 2.0)) == "torch"
 
@@ -453,7 +461,7 @@ def test_autotune_keeps_a_gpu_time_choice_for_graph_capture(monkeypatch, tmp_pat
     eager = {"direct": 0.40, "torch": 0.30}  # host-bound: PyTorch's lighter launch wins in eager mode
     gpu = {"direct": 0.05, "torch": 0.25}  # the kernels alone: lkconv's direct kernel wins in a graph
     timed = []
-    monkeypatch.setattr(dispatch, "_median_ms", lambda fn: eager[fn()])
+    monkeypatch.setattr(dispatch, "_loop_ms", lambda fn: eager[fn()])
     monkeypatch.setattr(dispatch, "_gpu_ms", lambda fn, device, host_ms: timed.append(host_ms) or gpu[fn()])
     runner = lambda name: (lambda: name)  # noqa: E731
     prob = _cuda_problem()
@@ -486,6 +494,7 @@ def test_unavailable_candidates_are_not_timed(monkeypatch):
 def test_gpu_algorithms_on_model_shapes(algorithm, layout, dtype):
     dev = torch.device("cuda")
     for case in [verify.Case(2, 32, 56, 56, 31, 31, padding=15), verify.Case(4, 64, 14, 14, 13, 13, padding=6),
+                 verify.Case(2, 40, 14, 14, 27, 27, padding=13), verify.Case(2, 24, 28, 28, 29, 29, padding=14),
                  verify.Case(2, 48, 112, 112, 7, 7, stride=(2, 2), padding=3), verify.Case(2, 24, 56, 56, 5, 51, padding=(2, 25))]:
         case.layout, case.dtype = layout, dtype
         if verify.serves(case, algorithm, dev):

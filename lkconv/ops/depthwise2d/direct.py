@@ -60,19 +60,26 @@ if triton is not None:
         R: tl.constexpr, MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
         BLOCK_0: tl.constexpr, BLOCK_1: tl.constexpr, CH_AXIS: tl.constexpr,
         MASKED: tl.constexpr, HAS_BIAS: tl.constexpr, INT64: tl.constexpr,
+        WHOLE_A: tl.constexpr, PAD_A0: tl.constexpr, A_IN0: tl.constexpr,
     ):
         """y[n, co, a, b] = sum_{g, i, j} x[n, src(co, g), a*SA + i*DA - pad_a, b*SB + j*DB - pad_b] * w[co*GROUP + g, i, j]
 
         with src(co, g) = (co // MULT_DIV) * GROUP + g and x zero outside its bounds (MASKED) or already
         zero-padded so that every read is in bounds (not MASKED). Strides along the reuse axis A and the
         weight strides are compile-time constants so that every tap's address is an immediate offset.
-        Grid: (N * N_STRIPS, blocks along B, channel blocks).
+        WHOLE_A: one strip spans the output along A (N_STRIPS = 1, P = 1) and pad_a = PAD_A0, A_IN = A_IN0, so
+        which input lines lie inside x is known at compile time: lines in the zero border are neither loaded
+        nor multiplied. Grid: (N * N_STRIPS, blocks along B, channel blocks).
         """
         pid_s = tl.program_id(0)
         pid_b = tl.program_id(1)
         pid_c = tl.program_id(2)
-        n = pid_s // N_STRIPS
-        a0 = _strip_origin(pid_s % N_STRIPS, P, R)
+        if WHOLE_A:
+            n = pid_s
+            a0 = 0
+        else:
+            n = pid_s // N_STRIPS
+            a0 = _strip_origin(pid_s % N_STRIPS, P, R)
         if CH_AXIS == 1:
             co = pid_c * BLOCK_1 + tl.arange(0, BLOCK_1)[None, :]
             bo = pid_b * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None]
@@ -85,8 +92,12 @@ if triton is not None:
         for r in tl.static_range(R):
             accs = accs + (tl.zeros([BLOCK_0, BLOCK_1], dtype=tl.float32),)
 
-        ia0 = a0 * SA - pad_a
-        x_base = x_ptr + n.to(tl.int64) * sxn + ia0.to(tl.int64) * SXA
+        if WHOLE_A:
+            ia0 = -PAD_A0
+            x_base = x_ptr + n.to(tl.int64) * sxn - PAD_A0 * SXA
+        else:
+            ia0 = a0 * SA - pad_a
+            x_base = x_ptr + n.to(tl.int64) * sxn + ia0.to(tl.int64) * SXA
         for g in tl.static_range(GROUP):
             src = (co // MULT_DIV) * GROUP + g
             w_c = w_ptr + (co * GROUP + g) * SWC
@@ -105,22 +116,35 @@ if triton is not None:
                     ws = ws + (tl.load(w_c + (i * SWA) + j * SWB, mask=c_ok, other=0.0),)
                 xs = ()
                 for q in tl.static_range(NQ):
-                    if MASKED:
-                        m_q = m_j & _in_range(ia0 + q * UNIT, A_IN)
+                    if WHOLE_A:  # border lines: a zero placeholder that no FMA reads
+                        if (q * UNIT >= PAD_A0) & (q * UNIT < PAD_A0 + A_IN0):
+                            xs = xs + (tl.load(x_j + q * UNIT * SXA, mask=m_j, other=0.0).to(tl.float32),)
+                        else:
+                            xs = xs + (tl.zeros([BLOCK_0, BLOCK_1], dtype=tl.float32),)
                     else:
-                        m_q = m_j
-                    xs = xs + (tl.load(x_j + q * UNIT * SXA, mask=m_q, other=0.0).to(tl.float32),)
+                        if MASKED:
+                            m_q = m_j & _in_range(ia0 + q * UNIT, A_IN)
+                        else:
+                            m_q = m_j
+                        xs = xs + (tl.load(x_j + q * UNIT * SXA, mask=m_q, other=0.0).to(tl.float32),)
                 new = ()
                 for r in tl.static_range(R):
                     acc = accs[r]
                     for i in tl.static_range(KA):  # input line of (r, i): (r*P*SA + i*DA) / UNIT
-                        acc = acc + xs[r * PSU + i * DU] * ws[i]
+                        if WHOLE_A:
+                            if ((r * PSU + i * DU) * UNIT >= PAD_A0) & ((r * PSU + i * DU) * UNIT < PAD_A0 + A_IN0):
+                                acc = acc + xs[r * PSU + i * DU] * ws[i]
+                        else:
+                            acc = acc + xs[r * PSU + i * DU] * ws[i]
                     new = new + (acc,)
                 accs = new
 
         if HAS_BIAS:
             bias = tl.load(b_ptr + co, mask=c_ok, other=0.0).to(tl.float32)
-        y_base = y_ptr + n.to(tl.int64) * syn + a0.to(tl.int64) * SYA
+        if WHOLE_A:
+            y_base = y_ptr + n.to(tl.int64) * syn
+        else:
+            y_base = y_ptr + n.to(tl.int64) * syn + a0.to(tl.int64) * SYA
         if INT64:
             y_nc = y_base + (co.to(tl.int64) * syc + bo.to(tl.int64) * syb)
         else:
@@ -226,7 +250,9 @@ class DirectConfig:
 
     r: output lines per strip; block_0 x block_1: the (channel, position) tile (positions, channel in NHWC);
     prepad: copy the input into a zero-bordered buffer so that the inner loop needs no bounds checks;
-    strips_per_prog / jb: weight gradient only (strips per program; kernel columns per pass).
+    strips_per_prog / jb: weight gradient only (strips per program; kernel columns per pass);
+    skip_border: forward and input gradient, where one strip spans the output along A and the input is not
+    pre-padded: taps that only read the zero border are left out at compile time.
     """
 
     r: int
@@ -236,6 +262,7 @@ class DirectConfig:
     prepad: bool = False
     strips_per_prog: int = 0
     jb: int = 1
+    skip_border: bool = True
 
 
 @dataclass(frozen=True)
@@ -391,6 +418,7 @@ class _FwdPlan:
     w_offset: Tuple[int, int]  # first tap (h, w) of the weight view
     w_nhwc: bool  # weights copied to (kh, kw, C) so that channel loads coalesce
     x_pads: Optional[Tuple[int, int, int, int]]  # F.pad argument when the input is pre-padded
+    w_f32: bool = False  # 16-bit weights copied to fp32 (dense), so that the inner loop converts none
 
     @functools.cached_property
     def kwargs(self) -> dict:
@@ -407,8 +435,13 @@ def _plan_fwd(x_shape, x_stride, y_shape, y_stride, w_shape, w_stride, elem_size
     ax = _axes_from(x_shape, x_stride, kh, kw, stride, dilation, pad_t, pad_l, (ho, wo))
     cfg = config or choose_config(ax, c_out, "fwd", elem_size)
     w_nhwc = ax.ch_axis == 1
+    # 16-bit weights of 100 taps or more go to the kernel as fp32: a loaded 16-bit value costs two more
+    # instructions (zero default, widening) in an inner loop that issues about one load per five FMAs
+    w_f32 = elem_size == 2 and kh * kw >= 100
     if w_nhwc:  # copy laid out (kh, kw, C*group)
         swc, swh, sww = 1, w_shape[3] * w_shape[0], w_shape[0]
+    elif w_f32:  # dense copy
+        swc, swh, sww = w_shape[2] * w_shape[3], w_shape[3], 1
     else:
         swc, swh, sww = w_stride[0], w_stride[2], w_stride[3]
     sw_tap_h, sw_tap_w = swh * h_step, sww * w_step
@@ -417,8 +450,10 @@ def _plan_fwd(x_shape, x_stride, y_shape, y_stride, w_shape, w_stride, elem_size
     n_b, n_c, b_cover = _tile_grid(ax, cfg, c_out)
     x_pads, ax, strides, consts = _launch_layout(ax, cfg, n_strips, b_cover, x_shape, x_stride, y_shape, y_stride)
     consts.update(SWC=swc, SWA=swa, SWB=swb, MULT_DIV=mult_div, GROUP=group, HAS_BIAS=has_bias)
+    whole_a = cfg.skip_border and not cfg.prepad and n_strips == 1  # the only strip starts at line 0 (P = 1)
+    consts.update(WHOLE_A=whole_a, PAD_A0=ax.pad_a if whole_a else 0, A_IN0=ax.a_in if whole_a else 0)
     ints = (c_out, n_strips, ax.a_in, ax.b_in, ax.a_out, ax.b_out, *strides, ax.pad_a, ax.pad_b)
-    return _FwdPlan((n * n_strips, n_b, n_c), ints, tuple(consts.items()), (h0, w0), w_nhwc, x_pads)
+    return _FwdPlan((n * n_strips, n_b, n_c), ints, tuple(consts.items()), (h0, w0), w_nhwc, x_pads, w_f32)
 
 
 def _launch_layout(ax: _Axes, cfg: DirectConfig, n_strips: int, b_cover: int, x_shape, x_stride, o_shape, o_stride):
@@ -505,12 +540,22 @@ def launch_fwd(
     return run_planned_fwd(plan, x, weight, bias, y)
 
 
+def _dense_copy(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A contiguous copy of ``t`` in ``dtype`` (one kernel; ``Tensor.to`` keeps a permuted layout)."""
+    out = torch.empty(t.shape, dtype=dtype, device=t.device)
+    out.copy_(t)
+    return out
+
+
 def run_planned_fwd(plan: _FwdPlan, x, weight, bias, y) -> torch.Tensor:
     """Launch a planned forward (the tensors must have the shapes and strides the plan was made for)."""
+    w_dtype = torch.float32 if plan.w_f32 else weight.dtype
     if plan.w_nhwc:
-        weight = weight[:, 0].permute(1, 2, 0).contiguous()
+        weight = _dense_copy(weight[:, 0].permute(1, 2, 0), w_dtype)
         w_view = weight[plan.w_offset[0]:, plan.w_offset[1]:] if any(plan.w_offset) else weight
     else:
+        if plan.w_f32:
+            weight = _dense_copy(weight, w_dtype)
         w_view = weight[:, :, plan.w_offset[0]:, plan.w_offset[1]:] if any(plan.w_offset) else weight
     if plan.x_pads is not None:
         x = _pad_input(x, plan.x_pads)

@@ -42,12 +42,14 @@ if triton is not None:
         SXA: tl.constexpr, SYA: tl.constexpr, SA: tl.constexpr, SB: tl.constexpr, DA: tl.constexpr,
         DB: tl.constexpr, UNIT: tl.constexpr, NQ: tl.constexpr, R: tl.constexpr, TA: tl.constexpr,
         MULT_DIV: tl.constexpr, BLOCK_0: tl.constexpr, BLOCK_1: tl.constexpr, CH_AXIS: tl.constexpr,
-        INT64: tl.constexpr,
+        INT64: tl.constexpr, WHOLE_A: tl.constexpr, PAD_A0: tl.constexpr, A_IN0: tl.constexpr,
     ):
         """part[k, co, i, j] = sum over chunk k's items (n, y block) of dy[n, co, y, x] * x[n, co // MULT_DIV, y*SA + i*DA - pad_a, x*SB + j*DB - pad_b]
 
-        for this program's R weight lines i and (channel, j) tile; x is zero outside its bounds. Grid:
-        (chunks * N_STRIPS, blocks along B, channel blocks).
+        for this program's R weight lines i and (channel, j) tile; x is zero outside its bounds. WHOLE_A: one
+        program holds every weight line and one block every output-gradient line (N_STRIPS = NY = 1), and
+        pad_a = PAD_A0, A_IN = A_IN0, so input lines in the zero border are known at compile time: they are neither
+        loaded nor multiplied. Grid: (chunks * N_STRIPS, blocks along B, channel blocks).
         """
         pid_k = tl.program_id(0)
         pid_b = tl.program_id(1)
@@ -93,17 +95,30 @@ if triton is not None:
                 dy_x = dy_n + xb * syb  # 32-bit (see columns_fit)
                 dys = ()
                 for t in tl.static_range(TA):
-                    dys = dys + (tl.load(dy_x + t * SYA, mask=c_ok & (y0 + t < A_DY), other=0.0).to(tl.float32),)
+                    if WHOLE_A:  # TA = A_DY
+                        dys = dys + (tl.load(dy_x + t * SYA, mask=c_ok, other=0.0).to(tl.float32),)
+                    else:
+                        dys = dys + (tl.load(dy_x + t * SYA, mask=c_ok & (y0 + t < A_DY), other=0.0).to(tl.float32),)
                 xs = ()
                 for q in tl.static_range(NQ):
-                    ia = ia0 + q * UNIT
-                    xs = xs + (tl.load(x_j + q * UNIT * SXA, mask=m_j & (ia >= 0) & (ia < A_IN),
-                                       other=0.0).to(tl.float32),)
+                    if WHOLE_A:  # border lines: a zero placeholder that no FMA reads
+                        if (q * UNIT >= PAD_A0) & (q * UNIT < PAD_A0 + A_IN0):
+                            xs = xs + (tl.load(x_j + q * UNIT * SXA, mask=m_j, other=0.0).to(tl.float32),)
+                        else:
+                            xs = xs + (tl.zeros([BLOCK_0, BLOCK_1], dtype=tl.float32),)
+                    else:
+                        ia = ia0 + q * UNIT
+                        xs = xs + (tl.load(x_j + q * UNIT * SXA, mask=m_j & (ia >= 0) & (ia < A_IN),
+                                           other=0.0).to(tl.float32),)
                 new = ()
                 for r in tl.static_range(R):
                     acc = accs[r]
                     for t in tl.static_range(TA):  # input line of (t, r): (t*SA + r*DA) / UNIT
-                        acc = acc + xs[(t * SA + r * DA) // UNIT] * dys[t]
+                        if WHOLE_A:
+                            if (t * SA + r * DA >= PAD_A0) & (t * SA + r * DA < PAD_A0 + A_IN0):
+                                acc = acc + xs[(t * SA + r * DA) // UNIT] * dys[t]
+                        else:
+                            acc = acc + xs[(t * SA + r * DA) // UNIT] * dys[t]
                     new = new + (acc,)
                 accs = new
 
@@ -124,7 +139,9 @@ _launch = FastLauncher(depthwise_conv2d_wgrad_planes_kernel) if triton is not No
 class PlanesConfig:
     """Tile shape of one launch: r weight lines per program, ta output-gradient lines per unrolled block, a
     block_0 x block_1 (channel, weight position) tile ((position, channel) in NHWC), items_per_prog (image,
-    line block) items per program (0: enough programs to fill the machine)."""
+    line block) items per program (0: enough programs to fill the machine), skip_border: where one program
+    holds every weight line and one block every output-gradient line, products with the input's zero border
+    are left out at compile time."""
 
     r: int
     ta: int
@@ -132,6 +149,7 @@ class PlanesConfig:
     block_1: int
     num_warps: int
     items_per_prog: int = 0
+    skip_border: bool = True
 
 
 def _even_split(n: int, cap: int) -> int:
@@ -221,6 +239,8 @@ def make_plan(ax, cfg: PlanesConfig, n: int, c_out: int, mult: int, x_strides, d
     consts = dict(SXA=sxa, SYA=sya, SA=ax.sa, SB=ax.sb, DA=ax.da, DB=ax.db, UNIT=unit, NQ=nq, R=cfg.r, TA=cfg.ta,
                   MULT_DIV=mult, BLOCK_0=cfg.block_0, BLOCK_1=cfg.block_1, CH_AXIS=ax.ch_axis,
                   INT64=int64 or c_out * ax.ka * ax.kb > 2**31 - 1, num_warps=cfg.num_warps)
+    whole_a = cfg.skip_border and n_strips == 1 and ny == 1
+    consts.update(WHOLE_A=whole_a, PAD_A0=ax.pad_a if whole_a else 0, A_IN0=ax.a_in if whole_a else 0)
     ints = (c_out, n_strips, total, per, ny, ax.a_in, ax.b_in, ax.a_out, ax.b_out, ax.ka, ax.kb,
             sxn, sxc, sxb, syn, syc, syb, ax.pad_a, ax.pad_b)
     return PlanesPlan((chunks * n_strips, n_b, n_c), (chunks, c_out, ax.ka, ax.kb), ints, tuple(consts.items()),

@@ -318,8 +318,8 @@ def choose(prob: Problem, algorithm: str, runner: Callable[[str], Callable[[], o
         return heuristic(prob, candidates)
     times = {}
     for name in candidates:
-        try:
-            times[name] = _median_ms(runner(name))
+        try:  # back to back, as a training loop launches: host work counts only where it exceeds the GPU's
+            times[name] = _loop_ms(runner(name))
         except Exception as exc:  # a candidate that fails (out of memory, compile error) just loses
             warnings.warn(f"lkconv autotune: {name} failed on {prob.key()}: {exc}")
             times[name] = float("inf")
