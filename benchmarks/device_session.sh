@@ -79,6 +79,8 @@
 #   BC: after the border-skipping kernels (one strip spans the plane) and fp32 weights for 16-bit inputs: the direct
 #      op tests on the GPU, default against border-computing tiles on the single-strip shapes, then the fp32/bf16 x
 #      NCHW/channels_last bench of them and unireplknet_t.s1 with a fresh autotune cache (~9 min)
+#   BD: after BC: where a forward+backward step's time goes (kernels and host) for replknet_31b.s3 in every dtype and
+#      layout and unireplknet_t.s1 in bf16 NCHW / fp32 channels_last; channels_last tiles of unireplknet_t.s1 (~8 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -354,6 +356,13 @@ BC)
     step pytest_direct 150 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d.py -k "direct or wgrad or prepad or empty"
     step tune_border 200 python benchmarks/tune_direct.py --border --jobs 16 --configs fp32:nchw,fp32:nhwc,bf16:nchw --shapes "replknet_31b.s3,replknet_31b.s2,unireplknet_t.s3" --nhwc-shapes "replknet_31b.s3,replknet_31b.s2,unireplknet_t.s3" --out "$OUT/tune_border.json"
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-BC step bench 230 python -m lkconv bench --jobs 16 --dtypes fp32,bf16 --layouts nchw,nhwc --shapes "replknet_31b.s3,replknet_31b.s2,unireplknet_t.s3,unireplknet_t.s1" --out "$OUT/bench"
+    ;;
+BD)
+    step profile_s3 200 python benchmarks/profile_step.py --algorithm direct --shapes replknet_31b.s3 --dtypes fp32,bf16 --layouts nchw,nhwc
+    step profile_u1_bf16 80 python benchmarks/profile_step.py --algorithm direct --shapes unireplknet_t.s1 --dtypes bf16 --layouts nchw
+    step profile_u1_nhwc 80 python benchmarks/profile_step.py --algorithm direct --shapes unireplknet_t.s1 --dtypes fp32 --layouts nhwc
+    step tune_u1_nhwc 150 python benchmarks/tune_direct.py --wide --jobs 16 --only "default|t8x16w4|t16x16w8|t16x16w4|t4x32w4|planes_t8x16w4|planes_t16x16w4" --directions fwd,dgrad --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_u1_nhwc.json"
+    step tune_u1_nhwc_w 100 python benchmarks/tune_direct.py --planes --jobs 16 --only "default|planes_t8x16w4|planes_t16x16w4" --directions wgrad --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_u1_nhwc_w.json"
     ;;
 BB)
     step tune_nhwc 200 python benchmarks/tune_direct.py --wide --directions fwd,dgrad --jobs 16 --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_nhwc.json"
