@@ -1,6 +1,6 @@
 """Why a small layer's backward costs more host time than its forward (GPU): the autograd engine's thread.
 
-For each shape (fp32 NCHW, algorithm "direct"), microseconds per forward+backward step with the default engine
+For each shape (fp32 NCHW unless --dtype / --layout, algorithm "direct"), microseconds per forward+backward step with the default engine
 (backward nodes of CUDA tensors run in the engine's device thread), with the engine single-threaded
 (``torch.autograd.set_multithreading_enabled(False)``: they run in the calling thread), through
 ``torch.autograd.grad``, and for PyTorch's own conv. "host" is the launch rate without synchronizing, "wall"
@@ -8,6 +8,7 @@ includes the GPU. "in bwd" is the time spent inside lkconv's backward, and "py i
 Python + tensor-allocation work timed inside a backward, against the same work on the main thread.
 
     python benchmarks/backward_host.py [--shapes unireplknet_t.s3,inceptionnext_t.band] [--profile]
+                                       [--dtype bf16] [--layout nhwc] [--batch 1]
 
 --profile adds a cProfile of single-threaded steps of the first shape (forward, backward and the engine's
 calls into Python all on the calling thread), the 30 functions with the most own time.
@@ -61,7 +62,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shapes", default="unireplknet_t.s3,inceptionnext_t.band,unireplknet_t.dil")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--dtype", default="fp32", choices=("fp32", "bf16", "fp16"))
+    ap.add_argument("--layout", default="nchw", choices=("nchw", "nhwc"))
+    ap.add_argument("--batch", type=int, default=0, help="images per step (0: the shape's own); a batch of 1 "
+                    "keeps the GPU ahead of the host, so that host us is the step's host work alone")
     args = ap.parse_args()
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
+    fmt = torch.channels_last if args.layout == "nhwc" else torch.contiguous_format
+    print(f"dtype {args.dtype}, layout {args.layout}, batch {args.batch or 'as the shape'}")
     torch.backends.cudnn.benchmark = True
     shapes = {s["name"]: s for s in load_shapes()}
 
@@ -100,9 +108,11 @@ def main():
         s = shapes[name]
         pad, ho, wo = _geometry(s)
         st, dil = (s["s"], s["s"]), (s["d"], s["d"])
-        x = torch.randn(s["n"], s["c"], s["h"], s["w"], device="cuda", requires_grad=True)
-        w = torch.randn(s["c"], 1, s["kh"], s["kw"], device="cuda", requires_grad=True)
-        dy = torch.randn(s["n"], s["c"], ho, wo, device="cuda")
+        n = args.batch or s["n"]
+        x = torch.randn(n, s["c"], s["h"], s["w"], device="cuda", dtype=dtype).contiguous(memory_format=fmt)
+        x.requires_grad_()
+        w = torch.randn(s["c"], 1, s["kh"], s["kw"], device="cuda", dtype=dtype, requires_grad=True)
+        dy = torch.randn(n, s["c"], ho, wo, device="cuda", dtype=dtype).contiguous(memory_format=fmt)
 
         def ours():
             x.grad = w.grad = None

@@ -81,6 +81,8 @@
 #      NCHW/channels_last bench of them and unireplknet_t.s1 with a fresh autotune cache (~9 min)
 #   BD: after BC: where a forward+backward step's time goes (kernels and host) for replknet_31b.s3 in every dtype and
 #      layout and unireplknet_t.s1 in bf16 NCHW / fp32 channels_last; channels_last tiles of unireplknet_t.s1 (~8 min)
+#   BE: host microseconds of a forward+backward step of replknet_31b.s3 (batch 4: the host's work alone) in every
+#      dtype and layout, with a cProfile of the bf16 channels_last one (~4 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -363,6 +365,11 @@ BD)
     step profile_u1_nhwc 80 python benchmarks/profile_step.py --algorithm direct --shapes unireplknet_t.s1 --dtypes fp32 --layouts nhwc
     step tune_u1_nhwc 150 python benchmarks/tune_direct.py --wide --jobs 16 --only "default|t8x16w4|t16x16w8|t16x16w4|t4x32w4|planes_t8x16w4|planes_t16x16w4" --directions fwd,dgrad --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_u1_nhwc.json"
     step tune_u1_nhwc_w 100 python benchmarks/tune_direct.py --planes --jobs 16 --only "default|planes_t8x16w4|planes_t16x16w4" --directions wgrad --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_u1_nhwc_w.json"
+    ;;
+BE)
+    for cfg in fp32:nchw fp32:nhwc bf16:nchw bf16:nhwc; do
+        step "host_${cfg/:/_}" 90 python benchmarks/backward_host.py --shapes replknet_31b.s3 --batch 4 --dtype "${cfg%:*}" --layout "${cfg#*:}" $([ "$cfg" = bf16:nhwc ] && echo --profile)
+    done
     ;;
 BB)
     step tune_nhwc 200 python benchmarks/tune_direct.py --wide --directions fwd,dgrad --jobs 16 --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_nhwc.json"
