@@ -83,6 +83,10 @@
 #      layout and unireplknet_t.s1 in bf16 NCHW / fp32 channels_last; channels_last tiles of unireplknet_t.s1 (~8 min)
 #   BE: host microseconds of a forward+backward step of replknet_31b.s3 (batch 4: the host's work alone) in every
 #      dtype and layout, with a cProfile of the bf16 channels_last one (~4 min)
+#   BF: after the host-side trims (weight copies in one call, launch keys) and 16-channel channels_last tiles: BE's
+#      host measurements again, then the fp32/bf16 x NCHW/channels_last bench of replknet_31b.s2/s3 and
+#      unireplknet_t.s1 with a fresh autotune cache (~7 min)
+#   BG: lkconv verify --quick --ops depthwise2d; fp32 NCHW bench of every public shape, fresh autotune cache (~10 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -370,6 +374,16 @@ BE)
     for cfg in fp32:nchw fp32:nhwc bf16:nchw bf16:nhwc; do
         step "host_${cfg/:/_}" 90 python benchmarks/backward_host.py --shapes replknet_31b.s3 --batch 4 --dtype "${cfg%:*}" --layout "${cfg#*:}" $([ "$cfg" = bf16:nhwc ] && echo --profile)
     done
+    ;;
+BF)
+    for cfg in fp32:nchw fp32:nhwc bf16:nchw bf16:nhwc; do
+        step "host_${cfg/:/_}" 60 python benchmarks/backward_host.py --shapes replknet_31b.s3 --batch 4 --dtype "${cfg%:*}" --layout "${cfg#*:}"
+    done
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-BF step bench 300 python -m lkconv bench --jobs 16 --dtypes fp32,bf16 --layouts nchw,nhwc --shapes "replknet_31b.s3,unireplknet_t.s1,replknet_31b.s2" --out "$OUT/bench"
+    ;;
+BG)
+    step verify 280 python -m lkconv verify --quick --jobs 16 --ops depthwise2d
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-BG step bench 300 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --out "$OUT/bench"
     ;;
 BB)
     step tune_nhwc 200 python benchmarks/tune_direct.py --wide --directions fwd,dgrad --jobs 16 --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_nhwc.json"

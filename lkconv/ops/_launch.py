@@ -26,14 +26,16 @@ class FastLauncher:
 
     def __init__(self, kernel):
         self.kernel = kernel
+        names = list(getattr(kernel, "arg_names", []))
+        # pointer parameters lead every kernel launched this way: only they vary in dtype and alignment
+        self.n_tensors = next((i for i, n in enumerate(names) if not n.endswith("_ptr")), len(names))
         self.compiled: Dict[tuple, tuple] = {}  # key -> (compiled[grid] runner, constexpr values)
         self.refused: Dict[tuple, str] = {}  # key -> why its direct launch was not used
         self.enabled = os.environ.get("LKCONV_FAST_LAUNCH", "1").strip().lower() not in ("0", "false", "off", "no")
 
-    @staticmethod
-    def _key(plan_key, args: Sequence) -> tuple:
+    def _key(self, plan_key, args: Sequence) -> tuple:
         """The plan plus what Triton specializes on per call: tensor dtypes and 16-byte alignment."""
-        return (plan_key,) + tuple((a.dtype, a.data_ptr() % 16 == 0) for a in args if isinstance(a, torch.Tensor))
+        return (plan_key,) + tuple((a.dtype, a.data_ptr() % 16 == 0) for a in args[:self.n_tensors])
 
     def __call__(self, plan_key, grid: Tuple[int, int, int], args: Sequence, kwargs: dict, out_index: int,
                  scratch: Callable[[], torch.Tensor]) -> None:

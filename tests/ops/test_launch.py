@@ -25,7 +25,7 @@ class FakeCompiled:
 class FakeKernel:
     """Stands in for a @triton.jit function: kernel[grid](*args, **constexprs) binds, launches, returns compiled."""
 
-    arg_names = ["x", "y", "scale", "BLOCK"]
+    arg_names = ["x_ptr", "y_ptr", "scale", "BLOCK"]
 
     def __init__(self, mode="same"):
         self.log, self.mode = [], mode

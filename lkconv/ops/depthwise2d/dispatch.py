@@ -141,7 +141,8 @@ class DirectAlgorithm(_Algorithm):
             plan = plans.get(dy.stride())
             if plan is None:
                 plan = plans[dy.stride()] = direct.plan_conv_wgrad(dy, x, w_shape, stride, pad, dil)
-            return direct.run_planned_wgrad(plan, dy, x).to(w_dtype)
+            dw = direct.run_planned_wgrad(plan, dy, x)
+            return dw if dw.dtype == w_dtype else dw.to(w_dtype)
 
         return wgrad
 
