@@ -86,7 +86,11 @@
 #   BF: after the host-side trims (weight copies in one call, launch keys) and 16-channel channels_last tiles: BE's
 #      host measurements again, then the fp32/bf16 x NCHW/channels_last bench of replknet_31b.s2/s3 and
 #      unireplknet_t.s1 with a fresh autotune cache (~7 min)
-#   BG: lkconv verify --quick --ops depthwise2d; fp32 NCHW bench of every public shape, fresh autotune cache (~10 min)
+#   BG: after two-strip launches compile each strip with its position: default against border-computing tiles on
+#      replknet_31b.s1, slak_t.s1.long and unireplknet_t.s1 (forward, input gradient), then lkconv verify --quick
+#      --ops depthwise2d (~9 min)
+#   BH: fp32 NCHW bench of every public shape with a fresh autotune cache; forward+backward of replknet_31b.s2/s3
+#      and unireplknet_t.s1 in fp32/bf16 x NCHW/channels_last through CUDA graphs (GPU time only) (~9 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -382,8 +386,12 @@ BF)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-BF step bench 300 python -m lkconv bench --jobs 16 --dtypes fp32,bf16 --layouts nchw,nhwc --shapes "replknet_31b.s3,unireplknet_t.s1,replknet_31b.s2" --out "$OUT/bench"
     ;;
 BG)
-    step verify 280 python -m lkconv verify --quick --jobs 16 --ops depthwise2d
-    LKCONV_CACHE_DIR=/tmp/lkconv-cache-BG step bench 300 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --out "$OUT/bench"
+    step tune_border 240 python benchmarks/tune_direct.py --border --directions fwd,dgrad --jobs 16 --configs fp32:nchw,fp32:nhwc --shapes "replknet_31b.s1,slak_t.s1.long,unireplknet_t.s1" --nhwc-shapes "slak_t.s1.long,unireplknet_t.s1" --out "$OUT/tune_border.json"
+    step verify 300 python -m lkconv verify --quick --jobs 16 --ops depthwise2d
+    ;;
+BH)
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-BH step bench 330 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --out "$OUT/bench"
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-BH step bench_graph 200 python -m lkconv bench --graph --jobs 16 --dtypes fp32,bf16 --layouts nchw,nhwc --shapes "replknet_31b.s3,unireplknet_t.s1,replknet_31b.s2" --out "$OUT/graph"
     ;;
 BB)
     step tune_nhwc 200 python benchmarks/tune_direct.py --wide --directions fwd,dgrad --jobs 16 --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_nhwc.json"

@@ -48,53 +48,33 @@ if triton is not None:
         return (t // P) * (R * P) + t % P
 
     @triton.jit
-    def depthwise_conv2d_fwd_kernel(
-        x_ptr, w_ptr, b_ptr, y_ptr,
-        C_OUT, N_STRIPS, A_IN, B_IN, A_OUT, B_OUT,
-        sxn, sxc, sxb, syn, syc, syb,
-        pad_a, pad_b,
+    def _line_in(off, PAD_A0: tl.constexpr, A_IN0: tl.constexpr):
+        """Compile time: input line ``off`` lines past the strip's first (padded) line lies inside x."""
+        return (off >= PAD_A0) & (off < PAD_A0 + A_IN0)
+
+    @triton.jit
+    def _fwd_strip(
+        x_ptr, w_ptr, b_ptr, y_ptr, n, a0, co, bo, c_ok,
+        A_IN, B_IN, A_OUT, B_OUT, sxn, sxc, sxb, syn, syc, syb, pad_a, pad_b,
         SXA: tl.constexpr, SYA: tl.constexpr, SWC: tl.constexpr, SWA: tl.constexpr, SWB: tl.constexpr,
         KA: tl.constexpr, KB: tl.constexpr, SA: tl.constexpr, SB: tl.constexpr,
         DA: tl.constexpr, DB: tl.constexpr, P: tl.constexpr, UNIT: tl.constexpr, NQ: tl.constexpr,
         PSU: tl.constexpr, DU: tl.constexpr,
         R: tl.constexpr, MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
-        BLOCK_0: tl.constexpr, BLOCK_1: tl.constexpr, CH_AXIS: tl.constexpr,
+        BLOCK_0: tl.constexpr, BLOCK_1: tl.constexpr,
         MASKED: tl.constexpr, HAS_BIAS: tl.constexpr, INT64: tl.constexpr,
-        WHOLE_A: tl.constexpr, PAD_A0: tl.constexpr, A_IN0: tl.constexpr,
+        FIXED: tl.constexpr, A0: tl.constexpr, PAD_A0: tl.constexpr, A_IN0: tl.constexpr, A_OUT0: tl.constexpr,
     ):
-        """y[n, co, a, b] = sum_{g, i, j} x[n, src(co, g), a*SA + i*DA - pad_a, b*SB + j*DB - pad_b] * w[co*GROUP + g, i, j]
-
-        with src(co, g) = (co // MULT_DIV) * GROUP + g and x zero outside its bounds (MASKED) or already
-        zero-padded so that every read is in bounds (not MASKED). Strides along the reuse axis A and the
-        weight strides are compile-time constants so that every tap's address is an immediate offset.
-        WHOLE_A: one strip spans the output along A (N_STRIPS = 1, P = 1) and pad_a = PAD_A0, A_IN = A_IN0, so
-        which input lines lie inside x is known at compile time: lines in the zero border are neither loaded
-        nor multiplied. Grid: (N * N_STRIPS, blocks along B, channel blocks).
-        """
-        pid_s = tl.program_id(0)
-        pid_b = tl.program_id(1)
-        pid_c = tl.program_id(2)
-        if WHOLE_A:
-            n = pid_s
-            a0 = 0
-        else:
-            n = pid_s // N_STRIPS
-            a0 = _strip_origin(pid_s % N_STRIPS, P, R)
-        if CH_AXIS == 1:
-            co = pid_c * BLOCK_1 + tl.arange(0, BLOCK_1)[None, :]
-            bo = pid_b * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None]
-        else:
-            co = pid_c * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None]
-            bo = pid_b * BLOCK_1 + tl.arange(0, BLOCK_1)[None, :]
-        c_ok = co < C_OUT
-
+        """One strip of R output lines starting at line a0 (FIXED: at A0, with pad_a = PAD_A0, A_IN = A_IN0 and
+        A_OUT = A_OUT0, so that input lines in the zero border and output lines past the end are known at compile
+        time: they are neither loaded, multiplied nor stored)."""
         accs = ()
         for r in tl.static_range(R):
             accs = accs + (tl.zeros([BLOCK_0, BLOCK_1], dtype=tl.float32),)
 
-        if WHOLE_A:
-            ia0 = -PAD_A0
-            x_base = x_ptr + n.to(tl.int64) * sxn - PAD_A0 * SXA
+        if FIXED:
+            ia0 = A0 * SA - PAD_A0  # compile time; line q of the strip is input line ia0 + q*UNIT
+            x_base = x_ptr + n.to(tl.int64) * sxn + ia0 * SXA
         else:
             ia0 = a0 * SA - pad_a
             x_base = x_ptr + n.to(tl.int64) * sxn + ia0.to(tl.int64) * SXA
@@ -116,8 +96,8 @@ if triton is not None:
                     ws = ws + (tl.load(w_c + (i * SWA) + j * SWB, mask=c_ok, other=0.0),)
                 xs = ()
                 for q in tl.static_range(NQ):
-                    if WHOLE_A:  # border lines: a zero placeholder that no FMA reads
-                        if (q * UNIT >= PAD_A0) & (q * UNIT < PAD_A0 + A_IN0):
+                    if FIXED:  # border lines: a zero placeholder that no FMA reads
+                        if _line_in(A0 * SA + q * UNIT, PAD_A0, A_IN0):
                             xs = xs + (tl.load(x_j + q * UNIT * SXA, mask=m_j, other=0.0).to(tl.float32),)
                         else:
                             xs = xs + (tl.zeros([BLOCK_0, BLOCK_1], dtype=tl.float32),)
@@ -131,8 +111,8 @@ if triton is not None:
                 for r in tl.static_range(R):
                     acc = accs[r]
                     for i in tl.static_range(KA):  # input line of (r, i): (r*P*SA + i*DA) / UNIT
-                        if WHOLE_A:
-                            if ((r * PSU + i * DU) * UNIT >= PAD_A0) & ((r * PSU + i * DU) * UNIT < PAD_A0 + A_IN0):
+                        if FIXED:
+                            if _line_in(A0 * SA + (r * PSU + i * DU) * UNIT, PAD_A0, A_IN0) & (A0 + r * P < A_OUT0):
                                 acc = acc + xs[r * PSU + i * DU] * ws[i]
                         else:
                             acc = acc + xs[r * PSU + i * DU] * ws[i]
@@ -141,8 +121,8 @@ if triton is not None:
 
         if HAS_BIAS:
             bias = tl.load(b_ptr + co, mask=c_ok, other=0.0).to(tl.float32)
-        if WHOLE_A:
-            y_base = y_ptr + n.to(tl.int64) * syn
+        if FIXED:
+            y_base = y_ptr + n.to(tl.int64) * syn + A0 * SYA
         else:
             y_base = y_ptr + n.to(tl.int64) * syn + a0.to(tl.int64) * SYA
         if INT64:
@@ -154,7 +134,62 @@ if triton is not None:
             out = accs[r]
             if HAS_BIAS:
                 out = out + bias
-            tl.store(y_nc + r * P * SYA, out.to(y_ptr.dtype.element_ty), mask=m_out & (a0 + r * P < A_OUT))
+            if FIXED:
+                if A0 + r * P < A_OUT0:
+                    tl.store(y_nc + r * P * SYA, out.to(y_ptr.dtype.element_ty), mask=m_out)
+            else:
+                tl.store(y_nc + r * P * SYA, out.to(y_ptr.dtype.element_ty), mask=m_out & (a0 + r * P < A_OUT))
+
+    @triton.jit
+    def depthwise_conv2d_fwd_kernel(
+        x_ptr, w_ptr, b_ptr, y_ptr,
+        C_OUT, N_STRIPS, A_IN, B_IN, A_OUT, B_OUT,
+        sxn, sxc, sxb, syn, syc, syb,
+        pad_a, pad_b,
+        SXA: tl.constexpr, SYA: tl.constexpr, SWC: tl.constexpr, SWA: tl.constexpr, SWB: tl.constexpr,
+        KA: tl.constexpr, KB: tl.constexpr, SA: tl.constexpr, SB: tl.constexpr,
+        DA: tl.constexpr, DB: tl.constexpr, P: tl.constexpr, UNIT: tl.constexpr, NQ: tl.constexpr,
+        PSU: tl.constexpr, DU: tl.constexpr,
+        R: tl.constexpr, MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
+        BLOCK_0: tl.constexpr, BLOCK_1: tl.constexpr, CH_AXIS: tl.constexpr,
+        MASKED: tl.constexpr, HAS_BIAS: tl.constexpr, INT64: tl.constexpr,
+        FIXED_STRIPS: tl.constexpr, PAD_A0: tl.constexpr, A_IN0: tl.constexpr, A_OUT0: tl.constexpr,
+    ):
+        """y[n, co, a, b] = sum_{g, i, j} x[n, src(co, g), a*SA + i*DA - pad_a, b*SB + j*DB - pad_b] * w[co*GROUP + g, i, j]
+
+        with src(co, g) = (co // MULT_DIV) * GROUP + g and x zero outside its bounds (MASKED) or already
+        zero-padded so that every read is in bounds (not MASKED). Strides along the reuse axis A and the
+        weight strides are compile-time constants so that every tap's address is an immediate offset.
+        FIXED_STRIPS > 0: there are that many strips (N_STRIPS, P = 1) and pad_a = PAD_A0, A_IN = A_IN0,
+        A_OUT = A_OUT0, so each strip is compiled with its own position: taps that read the zero border are left
+        out (:func:`_fwd_strip`). Grid: (N * N_STRIPS, blocks along B, channel blocks).
+        """
+        pid_s = tl.program_id(0)
+        pid_b = tl.program_id(1)
+        pid_c = tl.program_id(2)
+        if CH_AXIS == 1:
+            co = pid_c * BLOCK_1 + tl.arange(0, BLOCK_1)[None, :]
+            bo = pid_b * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None]
+        else:
+            co = pid_c * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None]
+            bo = pid_b * BLOCK_1 + tl.arange(0, BLOCK_1)[None, :]
+        c_ok = co < C_OUT
+        if FIXED_STRIPS > 0:
+            n = pid_s // FIXED_STRIPS
+            t = pid_s % FIXED_STRIPS
+            for s in tl.static_range(FIXED_STRIPS):
+                if t == s:
+                    _fwd_strip(x_ptr, w_ptr, b_ptr, y_ptr, n, 0, co, bo, c_ok,
+                               A_IN, B_IN, A_OUT, B_OUT, sxn, sxc, sxb, syn, syc, syb, pad_a, pad_b,
+                               SXA, SYA, SWC, SWA, SWB, KA, KB, SA, SB, DA, DB, P, UNIT, NQ, PSU, DU, R, MULT_DIV,
+                               GROUP, BLOCK_0, BLOCK_1, MASKED, HAS_BIAS, INT64, True, s * R, PAD_A0, A_IN0, A_OUT0)
+        else:
+            n = pid_s // N_STRIPS
+            a0 = _strip_origin(pid_s % N_STRIPS, P, R)
+            _fwd_strip(x_ptr, w_ptr, b_ptr, y_ptr, n, a0, co, bo, c_ok,
+                       A_IN, B_IN, A_OUT, B_OUT, sxn, sxc, sxb, syn, syc, syb, pad_a, pad_b,
+                       SXA, SYA, SWC, SWA, SWB, KA, KB, SA, SB, DA, DB, P, UNIT, NQ, PSU, DU, R, MULT_DIV,
+                       GROUP, BLOCK_0, BLOCK_1, MASKED, HAS_BIAS, INT64, False, 0, 0, 0, 0)
 
     @triton.jit
     def depthwise_conv2d_wgrad_kernel(
@@ -244,6 +279,10 @@ _launch_fwd = FastLauncher(depthwise_conv2d_fwd_kernel) if triton is not None el
 _launch_wgrad = FastLauncher(depthwise_conv2d_wgrad_kernel) if triton is not None else None
 
 
+# launches of up to this many strips compile each strip with its position (code size grows with the count)
+_FIXED_STRIPS_MAX = 2
+
+
 @dataclass(frozen=True)
 class DirectConfig:
     """Tile shape of one launch.
@@ -251,8 +290,9 @@ class DirectConfig:
     r: output lines per strip; block_0 x block_1: the (channel, position) tile (positions, channel in NHWC);
     prepad: copy the input into a zero-bordered buffer so that the inner loop needs no bounds checks;
     strips_per_prog / jb: weight gradient only (strips per program; kernel columns per pass);
-    skip_border: forward and input gradient, where one strip spans the output along A and the input is not
-    pre-padded: taps that only read the zero border are left out at compile time.
+    skip_border: forward and input gradient, where one or two strips span the output along A (no dilation
+    phases) and the input is not pre-padded: each strip is compiled with its position, and taps that only read
+    the zero border are left out.
     """
 
     r: int
@@ -454,8 +494,9 @@ def _plan_fwd(x_shape, x_stride, y_shape, y_stride, w_shape, w_stride, elem_size
     n_b, n_c, b_cover = _tile_grid(ax, cfg, c_out)
     x_pads, ax, strides, consts = _launch_layout(ax, cfg, n_strips, b_cover, x_shape, x_stride, y_shape, y_stride)
     consts.update(SWC=swc, SWA=swa, SWB=swb, MULT_DIV=mult_div, GROUP=group, HAS_BIAS=has_bias)
-    whole_a = cfg.skip_border and not cfg.prepad and n_strips == 1  # the only strip starts at line 0 (P = 1)
-    consts.update(WHOLE_A=whole_a, PAD_A0=ax.pad_a if whole_a else 0, A_IN0=ax.a_in if whole_a else 0)
+    fixed = n_strips if cfg.skip_border and not cfg.prepad and ax.p == 1 and n_strips <= _FIXED_STRIPS_MAX else 0
+    consts.update(FIXED_STRIPS=fixed, PAD_A0=ax.pad_a if fixed else 0, A_IN0=ax.a_in if fixed else 0,
+                  A_OUT0=ax.a_out if fixed else 0)
     ints = (c_out, n_strips, ax.a_in, ax.b_in, ax.a_out, ax.b_out, *strides, ax.pad_a, ax.pad_b)
     return _FwdPlan((n * n_strips, n_b, n_c), ints, tuple(consts.items()), (h0, w0), w_nhwc, x_pads, w_f32)
 
