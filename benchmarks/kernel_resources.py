@@ -1,6 +1,7 @@
 """Registers, spill stack and shared memory of Triton kernels, compiled for sm_90 without a GPU: long_conv1d's
 fused kernels (default); with --igemm, the implicit-GEMM forward at each public stride-1 shape; with --wgrad, the
-batch-summed direct weight gradient (direct_wgrad.py) at each public shape it serves, with compile times.
+batch-summed direct weight gradient (direct_wgrad.py) at each public shape it serves, with compile times; with
+--fwd SHAPES, the direct forward kernel (forward and input gradient) of those shapes, per strip and not.
 
 Triton compiles for a target it is told (here an H100, sm_90); ``cuobjdump -res-usage`` from Triton's bundled
 CUDA tools reads the cubin. Each kernel is specialized as a real launch would be: integer arguments equal to 1
@@ -11,6 +12,7 @@ kernel keeps part of its working set in local memory. These are compile facts, n
     python benchmarks/kernel_resources.py [--sizes 2048,8192] [--block-rows 16,32] [--warps 4,8]
     python benchmarks/kernel_resources.py --igemm [--warps 4,8]
     python benchmarks/kernel_resources.py --wgrad [--dtypes fp32,bf16]
+    python benchmarks/kernel_resources.py --fwd replknet_31b.s3,slak_t.s1.long [--dtypes fp32,bf16] [--layouts nchw]
 """
 from __future__ import annotations
 
@@ -172,10 +174,59 @@ def wgrad_report(dtypes, tiles=None):
                       f"{regs:>5} {stack:>8} {time.perf_counter() - t0:9.1f}", flush=True)
 
 
+def fwd_report(names, dtypes, layouts):
+    """The direct forward kernel (forward and input gradient) of the named public shapes at its default tile,
+    with and without per-strip compilation (skip_border), specialized as direct._plan_fwd plans it."""
+    import dataclasses
+    import time
+
+    import torch
+
+    fn = direct.depthwise_conv2d_fwd_kernel
+    print(f"{'shape':<22} {'dir':<5} {'layout':<6} {'dtype':<5} {'strips':>6} {'fixed':>5} {'regs':>5} {'spill B':>8} "
+          f"{'compile s':>9}")
+    shapes = {s["name"]: s for s in load_shapes()}
+    for name in names:
+        s = shapes[name]
+        pad, ho, wo = _geometry(s)
+        for direction, layout, dt in itertools.product(("fwd", "dgrad"), layouts, dtypes):
+            if direction == "dgrad" and s["s"] != 1:
+                continue
+            elem = 4 if dt == "fp32" else 2
+            x = torch.empty(s["n"], s["c"], s["h"], s["w"], device="meta")
+            y = torch.empty(s["n"], s["c"], ho, wo, device="meta")
+            if layout == "nhwc":
+                x, y = (t.contiguous(memory_format=torch.channels_last) for t in (x, y))
+            kh, kw, d = s["kh"], s["kw"], s["d"]
+            w = torch.empty(s["c"], 1, kh, kw, device="meta")
+            src, dst, st, p_t, p_l = x, y, (s["s"],) * 2, pad[0], pad[1]
+            taps = ((0, 1), (0, 1))
+            if direction == "dgrad":  # the forward kernel on dy with the reversed kernel
+                src, dst, p_t, p_l = y, x, d * (kh - 1) - pad[0], d * (kw - 1) - pad[1]
+                taps = ((kh - 1, -1), (kw - 1, -1))
+            ax = direct._axes(src, kh, kw, st, (d, d), p_t, p_l, tuple(dst.shape[-2:]))
+            base = direct.choose_config(ax, s["c"], "fwd", elem)
+            for skip in (True, False):
+                cfg = dataclasses.replace(base, skip_border=skip)
+                plan = direct._plan_fwd(tuple(src.shape), src.stride(), tuple(dst.shape), dst.stride(),
+                                        tuple(w.shape), w.stride(), elem, st, (d, d), p_t, p_l, 1, 1, taps, True, cfg)
+                consts = dict(plan.consts)
+                warps = consts.pop("num_warps")
+                ints = dict(zip(fn.arg_names[4:4 + len(plan.ints)], plan.ints))
+                wdt = "fp32" if plan.w_f32 else dt
+                ptrs = {"x_ptr": "*" + dt, "w_ptr": "*" + wdt, "b_ptr": "*" + wdt, "y_ptr": "*" + dt}
+                t0 = time.perf_counter()
+                regs, stack, _ = resources(fn, ptrs, ints, consts, warps)
+                print(f"{name:<22} {direction:<5} {layout:<6} {dt:<5} {ax.n_strips(cfg.r):>6} "
+                      f"{consts['FIXED_STRIPS']:>5} {regs:>5} {stack:>8} {time.perf_counter() - t0:9.1f}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--igemm", action="store_true")
     ap.add_argument("--wgrad", action="store_true")
+    ap.add_argument("--fwd", default=None, help="shapes: the direct forward kernel (forward, input gradient)")
+    ap.add_argument("--layouts", default="nchw,nhwc")
     ap.add_argument("--tiles", default=None, help="--wgrad: block_0xblock_1xwarps,... (default: the chosen tile)")
     ap.add_argument("--sizes", default="2048,8192,32768")
     ap.add_argument("--block-rows", default="16,32")
@@ -185,7 +236,9 @@ def main():
     ap.add_argument("--precisions", default=None, help="tl.dot precisions (default: tf32 for bf16, else tf32x3)")
     args = ap.parse_args()
     warps = [int(w) for w in args.warps.split(",")]
-    if args.igemm:
+    if args.fwd:
+        fwd_report(args.fwd.split(","), args.dtypes.split(","), args.layouts.split(","))
+    elif args.igemm:
         igemm_report(warps)
     elif args.wgrad:
         tiles = [tuple(int(v) for v in t.split("x")) for t in args.tiles.split(",")] if args.tiles else None

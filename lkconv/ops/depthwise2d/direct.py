@@ -48,11 +48,6 @@ if triton is not None:
         return (t // P) * (R * P) + t % P
 
     @triton.jit
-    def _line_in(off, PAD_A0: tl.constexpr, A_IN0: tl.constexpr):
-        """Compile time: input line ``off`` lines past the strip's first (padded) line lies inside x."""
-        return (off >= PAD_A0) & (off < PAD_A0 + A_IN0)
-
-    @triton.jit
     def _fwd_strip(
         x_ptr, w_ptr, b_ptr, y_ptr, n, a0, co, bo, c_ok,
         A_IN, B_IN, A_OUT, B_OUT, sxn, sxc, sxb, syn, syc, syb, pad_a, pad_b,
@@ -96,8 +91,9 @@ if triton is not None:
                     ws = ws + (tl.load(w_c + (i * SWA) + j * SWB, mask=c_ok, other=0.0),)
                 xs = ()
                 for q in tl.static_range(NQ):
-                    if FIXED:  # border lines: a zero placeholder that no FMA reads
-                        if _line_in(A0 * SA + q * UNIT, PAD_A0, A_IN0):
+                    if FIXED:  # border lines: a zero placeholder that no FMA reads (conditions written inline stay
+                        # compile-time on Triton 3.6, a helper's result does not)
+                        if (A0 * SA + q * UNIT >= PAD_A0) & (A0 * SA + q * UNIT < PAD_A0 + A_IN0):
                             xs = xs + (tl.load(x_j + q * UNIT * SXA, mask=m_j, other=0.0).to(tl.float32),)
                         else:
                             xs = xs + (tl.zeros([BLOCK_0, BLOCK_1], dtype=tl.float32),)
@@ -112,7 +108,8 @@ if triton is not None:
                     acc = accs[r]
                     for i in tl.static_range(KA):  # input line of (r, i): (r*P*SA + i*DA) / UNIT
                         if FIXED:
-                            if _line_in(A0 * SA + (r * PSU + i * DU) * UNIT, PAD_A0, A_IN0) & (A0 + r * P < A_OUT0):
+                            off = A0 * SA + (r * PSU + i * DU) * UNIT
+                            if (off >= PAD_A0) & (off < PAD_A0 + A_IN0) & (A0 + r * P < A_OUT0):
                                 acc = acc + xs[r * PSU + i * DU] * ws[i]
                         else:
                             acc = acc + xs[r * PSU + i * DU] * ws[i]
