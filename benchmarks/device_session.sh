@@ -91,6 +91,8 @@
 #      --ops depthwise2d (~9 min)
 #   BH: fp32 NCHW bench of every public shape with a fresh autotune cache; forward+backward of replknet_31b.s2/s3
 #      and unireplknet_t.s1 in fp32/bf16 x NCHW/channels_last through CUDA graphs (GPU time only) (~9 min)
+#   BI: after BH stopped at its limits: the fp32 NCHW bench of the public shapes it did not reach, and
+#      replknet_31b.s3 in fp32/bf16 x NCHW/channels_last through CUDA graphs (~8 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -392,6 +394,10 @@ BG)
 BH)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-BH step bench 330 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --out "$OUT/bench"
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-BH step bench_graph 200 python -m lkconv bench --graph --jobs 16 --dtypes fp32,bf16 --layouts nchw,nhwc --shapes "replknet_31b.s3,unireplknet_t.s1,replknet_31b.s2" --out "$OUT/graph"
+    ;;
+BI)
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-BI step bench 300 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes "slak_t.s1.wide,van_b0.lka_dil,bevanet.sdlska,cfsr.convmod,puyun.lka_latlon,yolov13_n.dsconv,downsample.s2" --out "$OUT/bench"
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-BI step bench_graph 150 python -m lkconv bench --graph --jobs 16 --dtypes fp32,bf16 --layouts nchw,nhwc --shapes "replknet_31b.s3" --out "$OUT/graph"
     ;;
 BB)
     step tune_nhwc 200 python benchmarks/tune_direct.py --wide --directions fwd,dgrad --jobs 16 --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_nhwc.json"
