@@ -93,6 +93,8 @@
 #      and unireplknet_t.s1 in fp32/bf16 x NCHW/channels_last through CUDA graphs (GPU time only) (~9 min)
 #   BI: after BH stopped at its limits: the fp32 NCHW bench of the public shapes it did not reach, and
 #      replknet_31b.s3 in fp32/bf16 x NCHW/channels_last through CUDA graphs (~8 min)
+#   BJ: host microseconds of small layers' forward+backward steps at this commit and at an earlier tree extracted
+#      into ./prev_tree (git archive <commit> lkconv benchmarks), on the same machine, twice each (~4 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -398,6 +400,12 @@ BH)
 BI)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-BI step bench 300 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes "slak_t.s1.wide,van_b0.lka_dil,bevanet.sdlska,cfsr.convmod,puyun.lka_latlon,yolov13_n.dsconv,downsample.s2" --out "$OUT/bench"
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-BI step bench_graph 150 python -m lkconv bench --graph --jobs 16 --dtypes fp32,bf16 --layouts nchw,nhwc --shapes "replknet_31b.s3" --out "$OUT/graph"
+    ;;
+BJ)
+    for round in 1 2; do
+        step "host_now_$round" 60 python benchmarks/backward_host.py --shapes unireplknet_t.s3,yolov13_n.dsconv
+        (cd prev_tree && step "host_prev_$round" 60 python benchmarks/backward_host.py --shapes unireplknet_t.s3,yolov13_n.dsconv)
+    done
     ;;
 BB)
     step tune_nhwc 200 python benchmarks/tune_direct.py --wide --directions fwd,dgrad --jobs 16 --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_nhwc.json"
