@@ -95,6 +95,8 @@
 #      replknet_31b.s3 in fp32/bf16 x NCHW/channels_last through CUDA graphs (~8 min)
 #   BJ: host microseconds of small layers' forward+backward steps at this commit and at an earlier tree extracted
 #      into ./prev_tree (git archive <commit> lkconv benchmarks), on the same machine, twice each (~4 min)
+#   BK: after two-strip forward launches became one launch per strip (compile time): BG's border sweep again, then
+#      lkconv verify --quick --ops depthwise2d (~8 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -406,6 +408,10 @@ BJ)
         step "host_now_$round" 60 python benchmarks/backward_host.py --shapes unireplknet_t.s3,yolov13_n.dsconv
         (cd prev_tree && step "host_prev_$round" 60 python benchmarks/backward_host.py --shapes unireplknet_t.s3,yolov13_n.dsconv)
     done
+    ;;
+BK)
+    step tune_border 240 python benchmarks/tune_direct.py --border --directions fwd,dgrad --jobs 16 --configs fp32:nchw,fp32:nhwc --shapes "replknet_31b.s1,slak_t.s1.long,unireplknet_t.s1" --nhwc-shapes "slak_t.s1.long,unireplknet_t.s1" --out "$OUT/tune_border.json"
+    step verify 300 python -m lkconv verify --quick --jobs 16 --ops depthwise2d
     ;;
 BB)
     step tune_nhwc 200 python benchmarks/tune_direct.py --wide --directions fwd,dgrad --jobs 16 --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_nhwc.json"

@@ -176,14 +176,15 @@ def wgrad_report(dtypes, tiles=None):
 
 def fwd_report(names, dtypes, layouts):
     """The direct forward kernel (forward and input gradient) of the named public shapes at its default tile,
-    with and without per-strip compilation (skip_border), specialized as direct._plan_fwd plans it."""
+    with and without per-strip launches (skip_border), specialized as direct._plan_fwd plans it; a0 is the
+    launch's strip (-1: every strip, positions at run time)."""
     import dataclasses
     import time
 
     import torch
 
     fn = direct.depthwise_conv2d_fwd_kernel
-    print(f"{'shape':<22} {'dir':<5} {'layout':<6} {'dtype':<5} {'strips':>6} {'fixed':>5} {'regs':>5} {'spill B':>8} "
+    print(f"{'shape':<22} {'dir':<5} {'layout':<6} {'dtype':<5} {'strips':>6} {'a0':>5} {'regs':>5} {'spill B':>8} "
           f"{'compile s':>9}")
     shapes = {s["name"]: s for s in load_shapes()}
     for name in names:
@@ -210,15 +211,16 @@ def fwd_report(names, dtypes, layouts):
                 cfg = dataclasses.replace(base, skip_border=skip)
                 plan = direct._plan_fwd(tuple(src.shape), src.stride(), tuple(dst.shape), dst.stride(),
                                         tuple(w.shape), w.stride(), elem, st, (d, d), p_t, p_l, 1, 1, taps, True, cfg)
-                consts = dict(plan.consts)
-                warps = consts.pop("num_warps")
                 ints = dict(zip(fn.arg_names[4:4 + len(plan.ints)], plan.ints))
                 wdt = "fp32" if plan.w_f32 else dt
                 ptrs = {"x_ptr": "*" + dt, "w_ptr": "*" + wdt, "b_ptr": "*" + wdt, "y_ptr": "*" + dt}
-                t0 = time.perf_counter()
-                regs, stack, _ = resources(fn, ptrs, ints, consts, warps)
-                print(f"{name:<22} {direction:<5} {layout:<6} {dt:<5} {ax.n_strips(cfg.r):>6} "
-                      f"{consts['FIXED_STRIPS']:>5} {regs:>5} {stack:>8} {time.perf_counter() - t0:9.1f}", flush=True)
+                for _, kwargs in plan.launches:  # one per strip where each is compiled with its position
+                    consts = dict(kwargs)
+                    warps = consts.pop("num_warps")
+                    t0 = time.perf_counter()
+                    regs, stack, _ = resources(fn, ptrs, ints, consts, warps)
+                    print(f"{name:<22} {direction:<5} {layout:<6} {dt:<5} {ax.n_strips(cfg.r):>6} "
+                          f"{consts['FIXED_A0']:>5} {regs:>5} {stack:>8} {time.perf_counter() - t0:9.1f}", flush=True)
 
 
 def main():

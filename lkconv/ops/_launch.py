@@ -41,20 +41,23 @@ class FastLauncher:
                  scratch: Callable[[], torch.Tensor]) -> None:
         """Launch ``kernel[grid](*args, **kwargs)``; ``args[out_index]`` is the only tensor the kernel writes.
 
-        ``scratch()`` returns an empty tensor laid out like ``args[out_index]``; it receives the check launch.
+        ``scratch()`` returns a copy of ``args[out_index]`` (same layout, same content); it is taken before the
+        first launch of a configuration and receives the check launch, so that a launch that writes only part of
+        its output is checked on that part.
         """
         key = self._key((plan_key, grid), args) if self.enabled else None
         hit = self.compiled.get(key) if key is not None else None
         if hit is not None:
             hit[0](*args, *hit[1])
             return
-        result = self.kernel[grid](*args, **kwargs)
         out = args[out_index]
-        if key is None or key in self.refused or not hasattr(result, "__getitem__") or (
-                out.is_cuda and torch.cuda.is_current_stream_capturing()):
-            return  # the interpreter returns no compiled kernel; a graph capture must not synchronize
+        check = key is not None and key not in self.refused and not (
+            out.is_cuda and torch.cuda.is_current_stream_capturing())  # a graph capture must not synchronize
+        probe = scratch() if check else None
+        result = self.kernel[grid](*args, **kwargs)
+        if not check or not hasattr(result, "__getitem__"):
+            return  # the interpreter returns no compiled kernel
         try:  # first direct launch of this configuration: must reproduce the JIT launch exactly
-            probe = scratch()
             fast_args = list(args)
             fast_args[out_index] = probe
             runner, consts = result[grid], self._constexpr_values(args, kwargs)

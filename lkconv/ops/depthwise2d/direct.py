@@ -150,16 +150,17 @@ if triton is not None:
         R: tl.constexpr, MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
         BLOCK_0: tl.constexpr, BLOCK_1: tl.constexpr, CH_AXIS: tl.constexpr,
         MASKED: tl.constexpr, HAS_BIAS: tl.constexpr, INT64: tl.constexpr,
-        FIXED_STRIPS: tl.constexpr, PAD_A0: tl.constexpr, A_IN0: tl.constexpr, A_OUT0: tl.constexpr,
+        FIXED_A0: tl.constexpr, PAD_A0: tl.constexpr, A_IN0: tl.constexpr, A_OUT0: tl.constexpr,
     ):
         """y[n, co, a, b] = sum_{g, i, j} x[n, src(co, g), a*SA + i*DA - pad_a, b*SB + j*DB - pad_b] * w[co*GROUP + g, i, j]
 
         with src(co, g) = (co // MULT_DIV) * GROUP + g and x zero outside its bounds (MASKED) or already
         zero-padded so that every read is in bounds (not MASKED). Strides along the reuse axis A and the
         weight strides are compile-time constants so that every tap's address is an immediate offset.
-        FIXED_STRIPS > 0: there are that many strips (N_STRIPS, P = 1) and pad_a = PAD_A0, A_IN = A_IN0,
-        A_OUT = A_OUT0, so each strip is compiled with its own position: taps that read the zero border are left
-        out (:func:`_fwd_strip`). Grid: (N * N_STRIPS, blocks along B, channel blocks).
+        FIXED_A0 >= 0: the launch computes the one strip that starts at output line FIXED_A0 (P = 1), with
+        pad_a = PAD_A0, A_IN = A_IN0 and A_OUT = A_OUT0, so that taps that read the zero border are left out at
+        compile time (:func:`_fwd_strip`); grid (N, ...). Otherwise grid (N * N_STRIPS, blocks along B, channel
+        blocks).
         """
         pid_s = tl.program_id(0)
         pid_b = tl.program_id(1)
@@ -171,15 +172,11 @@ if triton is not None:
             co = pid_c * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None]
             bo = pid_b * BLOCK_1 + tl.arange(0, BLOCK_1)[None, :]
         c_ok = co < C_OUT
-        if FIXED_STRIPS > 0:
-            n = pid_s // FIXED_STRIPS
-            t = pid_s % FIXED_STRIPS
-            for s in tl.static_range(FIXED_STRIPS):
-                if t == s:
-                    _fwd_strip(x_ptr, w_ptr, b_ptr, y_ptr, n, 0, co, bo, c_ok,
-                               A_IN, B_IN, A_OUT, B_OUT, sxn, sxc, sxb, syn, syc, syb, pad_a, pad_b,
-                               SXA, SYA, SWC, SWA, SWB, KA, KB, SA, SB, DA, DB, P, UNIT, NQ, PSU, DU, R, MULT_DIV,
-                               GROUP, BLOCK_0, BLOCK_1, MASKED, HAS_BIAS, INT64, True, s * R, PAD_A0, A_IN0, A_OUT0)
+        if FIXED_A0 >= 0:
+            _fwd_strip(x_ptr, w_ptr, b_ptr, y_ptr, pid_s, 0, co, bo, c_ok,
+                       A_IN, B_IN, A_OUT, B_OUT, sxn, sxc, sxb, syn, syc, syb, pad_a, pad_b,
+                       SXA, SYA, SWC, SWA, SWB, KA, KB, SA, SB, DA, DB, P, UNIT, NQ, PSU, DU, R, MULT_DIV,
+                       GROUP, BLOCK_0, BLOCK_1, MASKED, HAS_BIAS, INT64, True, FIXED_A0, PAD_A0, A_IN0, A_OUT0)
         else:
             n = pid_s // N_STRIPS
             a0 = _strip_origin(pid_s % N_STRIPS, P, R)
@@ -276,7 +273,7 @@ _launch_fwd = FastLauncher(depthwise_conv2d_fwd_kernel) if triton is not None el
 _launch_wgrad = FastLauncher(depthwise_conv2d_wgrad_kernel) if triton is not None else None
 
 
-# launches of up to this many strips compile each strip with its position (code size grows with the count)
+# forward launches of up to this many strips become one launch per strip, each compiled with its position
 _FIXED_STRIPS_MAX = 2
 
 
@@ -288,8 +285,8 @@ class DirectConfig:
     prepad: copy the input into a zero-bordered buffer so that the inner loop needs no bounds checks;
     strips_per_prog / jb: weight gradient only (strips per program; kernel columns per pass);
     skip_border: forward and input gradient, where one or two strips span the output along A (no dilation
-    phases) and the input is not pre-padded: each strip is compiled with its position, and taps that only read
-    the zero border are left out.
+    phases) and the input is not pre-padded: one launch per strip, each compiled with its position, so that taps
+    that only read the zero border are left out.
     """
 
     r: int
@@ -455,15 +452,17 @@ class _FwdPlan:
 
     grid: Tuple[int, int, int]
     ints: Tuple[int, ...]
-    consts: Tuple[Tuple[str, object], ...]
+    consts: Tuple[Tuple[str, object], ...]  # of every launch but FIXED_A0, which ``strips`` gives per launch
     w_offset: Tuple[int, int]  # first tap (h, w) of the weight view
     w_nhwc: bool  # weights copied to (kh, kw, C, 1) so that channel loads coalesce
     x_pads: Optional[Tuple[int, int, int, int]]  # F.pad argument when the input is pre-padded
     w_f32: bool = False  # 16-bit weights copied to fp32 (dense), so that the inner loop converts none
+    strips: Tuple[int, ...] = (-1,)  # FIXED_A0 of each launch: -1 (all strips at run time) or first output lines
 
     @functools.cached_property
-    def kwargs(self) -> dict:
-        return dict(self.consts)
+    def launches(self) -> Tuple[Tuple[tuple, dict], ...]:
+        """((plan key, kwargs), ...): one launch per entry of ``strips``."""
+        return tuple(((self, a0), dict(self.consts, FIXED_A0=a0)) for a0 in self.strips)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -491,10 +490,12 @@ def _plan_fwd(x_shape, x_stride, y_shape, y_stride, w_shape, w_stride, elem_size
     n_b, n_c, b_cover = _tile_grid(ax, cfg, c_out)
     x_pads, ax, strides, consts = _launch_layout(ax, cfg, n_strips, b_cover, x_shape, x_stride, y_shape, y_stride)
     consts.update(SWC=swc, SWA=swa, SWB=swb, MULT_DIV=mult_div, GROUP=group, HAS_BIAS=has_bias)
-    fixed = n_strips if cfg.skip_border and not cfg.prepad and ax.p == 1 and n_strips <= _FIXED_STRIPS_MAX else 0
-    consts.update(FIXED_STRIPS=fixed, PAD_A0=ax.pad_a if fixed else 0, A_IN0=ax.a_in if fixed else 0,
-                  A_OUT0=ax.a_out if fixed else 0)
+    fixed = cfg.skip_border and not cfg.prepad and ax.p == 1 and 0 < n_strips <= _FIXED_STRIPS_MAX
+    consts.update(PAD_A0=ax.pad_a if fixed else 0, A_IN0=ax.a_in if fixed else 0, A_OUT0=ax.a_out if fixed else 0)
     ints = (c_out, n_strips, ax.a_in, ax.b_in, ax.a_out, ax.b_out, *strides, ax.pad_a, ax.pad_b)
+    if fixed:
+        return _FwdPlan((n, n_b, n_c), ints, tuple(consts.items()), (h0, w0), w_nhwc, x_pads, w_f32,
+                        tuple(t * cfg.r for t in range(n_strips)))
     return _FwdPlan((n * n_strips, n_b, n_c), ints, tuple(consts.items()), (h0, w0), w_nhwc, x_pads, w_f32)
 
 
@@ -594,9 +595,16 @@ def run_planned_fwd(plan: _FwdPlan, x, weight, bias, y) -> torch.Tensor:
         w_view = weight[:, :, plan.w_offset[0]:, plan.w_offset[1]:] if any(plan.w_offset) else weight
     if plan.x_pads is not None:
         x = _pad_input(x, plan.x_pads)
-    _launch_fwd(plan, plan.grid, (x, w_view, bias if bias is not None else w_view, y, *plan.ints), plan.kwargs, 3,
-                lambda: torch.empty_strided(y.size(), y.stride(), dtype=y.dtype, device=y.device))
+    args = (x, w_view, bias if bias is not None else w_view, y, *plan.ints)
+    for key, kwargs in plan.launches:
+        _launch_fwd(key, plan.grid, args, kwargs, 3, lambda: _strided_copy(y))
     return y
+
+
+def _strided_copy(t: torch.Tensor) -> torch.Tensor:
+    """A copy of ``t`` with its exact strides (``clone`` makes a strided view dense)."""
+    out = torch.empty_strided(t.size(), t.stride(), dtype=t.dtype, device=t.device)
+    return out.copy_(t)
 
 
 def plan_conv_fwd(x, weight, bias, y_shape, y_stride, stride, pad, dilation) -> _FwdPlan:
@@ -760,7 +768,7 @@ def run_planned_wgrad(plan: _WgradPlan, grad_out, x) -> torch.Tensor:
         x = _pad_input(x, plan.x_pads)
     part = torch.empty(plan.part_shape, device=x.device, dtype=torch.float32)
     if part.shape[0] > 0:
-        plan.launch(plan, plan.grid, (x, grad_out, part, *plan.ints), plan.kwargs, 2, lambda: torch.empty_like(part))
+        plan.launch(plan, plan.grid, (x, grad_out, part, *plan.ints), plan.kwargs, 2, lambda: part.clone())
     _, c_out, ka, kb = plan.part_shape
     dw = part[0] if part.shape[0] == 1 else part.sum(0)
     if plan.swap:
