@@ -97,6 +97,9 @@
 #      into ./prev_tree (git archive <commit> lkconv benchmarks), on the same machine, twice each (~4 min)
 #   BK: after two-strip forward launches became one launch per strip (compile time): BG's border sweep again, then
 #      lkconv verify --quick --ops depthwise2d (~8 min)
+#   BL: after small two-strip bodies went back into one launch (large ones keep one launch per strip): the direct
+#      op tests of both forms on the GPU, then default against border tiles on unireplknet_t.s1 and
+#      slak_t.s1.long (~3 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -412,6 +415,10 @@ BJ)
 BK)
     step tune_border 240 python benchmarks/tune_direct.py --border --directions fwd,dgrad --jobs 16 --configs fp32:nchw,fp32:nhwc --shapes "replknet_31b.s1,slak_t.s1.long,unireplknet_t.s1" --nhwc-shapes "slak_t.s1.long,unireplknet_t.s1" --out "$OUT/tune_border.json"
     step verify 300 python -m lkconv verify --quick --jobs 16 --ops depthwise2d
+    ;;
+BL)
+    step pytest_strips 70 python -m pytest -q -p no:benchmark tests/ops/test_depthwise2d.py -k "one_launch_per_strip or variants_agree or large_kernels"
+    step tune_border 100 python benchmarks/tune_direct.py --border --directions fwd,dgrad --jobs 16 --configs fp32:nchw --shapes "unireplknet_t.s1,slak_t.s1.long" --out "$OUT/tune_border.json"
     ;;
 BB)
     step tune_nhwc 200 python benchmarks/tune_direct.py --wide --directions fwd,dgrad --jobs 16 --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_nhwc.json"

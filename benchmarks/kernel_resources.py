@@ -176,16 +176,17 @@ def wgrad_report(dtypes, tiles=None):
 
 def fwd_report(names, dtypes, layouts):
     """The direct forward kernel (forward and input gradient) of the named public shapes at its default tile,
-    with and without per-strip launches (skip_border), specialized as direct._plan_fwd plans it; a0 is the
-    launch's strip (-1: every strip, positions at run time)."""
+    with and without strips compiled at their positions (skip_border), specialized as direct._plan_fwd plans
+    it: fixed is the number of strips one launch branches between (0: none), a0 the strip of a one-strip
+    launch (-1: not one)."""
     import dataclasses
     import time
 
     import torch
 
     fn = direct.depthwise_conv2d_fwd_kernel
-    print(f"{'shape':<22} {'dir':<5} {'layout':<6} {'dtype':<5} {'strips':>6} {'a0':>5} {'regs':>5} {'spill B':>8} "
-          f"{'compile s':>9}")
+    print(f"{'shape':<22} {'dir':<5} {'layout':<6} {'dtype':<5} {'strips':>6} {'fixed':>5} {'a0':>5} {'regs':>5} "
+          f"{'spill B':>8} {'compile s':>9}")
     shapes = {s["name"]: s for s in load_shapes()}
     for name in names:
         s = shapes[name]
@@ -220,7 +221,8 @@ def fwd_report(names, dtypes, layouts):
                     t0 = time.perf_counter()
                     regs, stack, _ = resources(fn, ptrs, ints, consts, warps)
                     print(f"{name:<22} {direction:<5} {layout:<6} {dt:<5} {ax.n_strips(cfg.r):>6} "
-                          f"{consts['FIXED_A0']:>5} {regs:>5} {stack:>8} {time.perf_counter() - t0:9.1f}", flush=True)
+                          f"{consts['FIXED_STRIPS']:>5} {consts['FIXED_A0']:>5} {regs:>5} {stack:>8} "
+                          f"{time.perf_counter() - t0:9.1f}", flush=True)
 
 
 def main():

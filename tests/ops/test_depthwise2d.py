@@ -83,6 +83,31 @@ def test_direct_config_variants_agree(device):
         assert rel_error(dw, wr.grad) < 1e-5
 
 
+def test_direct_forward_one_launch_per_strip(device, monkeypatch):
+    """Two strips compiled at their positions, as one launch per strip (large bodies) and as one launch."""
+    from lkconv.ops.depthwise2d import direct
+
+    x = torch.randn(2, 3, 13, 9, device=device)
+    w = torch.randn(3, 1, 7, 5, device=device)
+    dy = torch.randn(2, 3, 13, 9, device=device)
+    xr, wr = x.double().requires_grad_(), w.double().requires_grad_()
+    y_ref = lkconv.depthwise_conv2d(xr, wr, None, 1, (3, 2))
+    y_ref.backward(dy.double())
+    cfg = direct.DirectConfig(7, 2, 16, 1)  # 13 lines: two strips
+    for taps in (0, 10**9):
+        monkeypatch.setattr(direct, "_ONE_LAUNCH_TAPS", taps)
+        direct._plan_fwd.cache_clear()
+        plan = direct._plan_fwd(tuple(x.shape), x.stride(), tuple(y_ref.shape), y_ref.stride(), tuple(w.shape),
+                                w.stride(), 4, (1, 1), (1, 1), 3, 2, 1, 1, ((0, 1), (0, 1)), False, cfg)
+        assert plan.strips == ((0, 7) if taps == 0 else (-1,)) and dict(plan.consts)["FIXED_STRIPS"] == (
+            0 if taps == 0 else 2)
+        y = direct.conv_fwd(x, w, None, (1, 1), (3, 3, 2, 2), (1, 1), torch.full_like(x, float("nan")), cfg)
+        assert rel_error(y, y_ref) < 1e-5
+        dx = direct.conv_dgrad(dy, x.shape, w, (1, 1), (3, 3, 2, 2), (1, 1), torch.full_like(x, float("nan")), cfg)
+        assert rel_error(dx, xr.grad) < 1e-5
+    direct._plan_fwd.cache_clear()
+
+
 def _random_wgrad_problem(rng, device):
     """(x, dy, weight shape, stride, pad, dilation) of a random geometry: asymmetric and wide padding, stride,
     dilation, multiplier, either layout for x and dy."""

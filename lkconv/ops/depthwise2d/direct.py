@@ -150,17 +150,19 @@ if triton is not None:
         R: tl.constexpr, MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
         BLOCK_0: tl.constexpr, BLOCK_1: tl.constexpr, CH_AXIS: tl.constexpr,
         MASKED: tl.constexpr, HAS_BIAS: tl.constexpr, INT64: tl.constexpr,
-        FIXED_A0: tl.constexpr, PAD_A0: tl.constexpr, A_IN0: tl.constexpr, A_OUT0: tl.constexpr,
+        FIXED_STRIPS: tl.constexpr, FIXED_A0: tl.constexpr, PAD_A0: tl.constexpr, A_IN0: tl.constexpr,
+        A_OUT0: tl.constexpr,
     ):
         """y[n, co, a, b] = sum_{g, i, j} x[n, src(co, g), a*SA + i*DA - pad_a, b*SB + j*DB - pad_b] * w[co*GROUP + g, i, j]
 
         with src(co, g) = (co // MULT_DIV) * GROUP + g and x zero outside its bounds (MASKED) or already
         zero-padded so that every read is in bounds (not MASKED). Strides along the reuse axis A and the
         weight strides are compile-time constants so that every tap's address is an immediate offset.
-        FIXED_A0 >= 0: the launch computes the one strip that starts at output line FIXED_A0 (P = 1), with
-        pad_a = PAD_A0, A_IN = A_IN0 and A_OUT = A_OUT0, so that taps that read the zero border are left out at
-        compile time (:func:`_fwd_strip`); grid (N, ...). Otherwise grid (N * N_STRIPS, blocks along B, channel
-        blocks).
+        With pad_a = PAD_A0, A_IN = A_IN0 and A_OUT = A_OUT0 (P = 1), strips can be compiled with their
+        positions, so that taps that read the zero border are left out (:func:`_fwd_strip`):
+        FIXED_STRIPS > 0: the launch holds that many strips (N_STRIPS) and branches into one body per strip;
+        FIXED_A0 >= 0: the launch computes the one strip that starts at output line FIXED_A0, grid (N, ...).
+        Otherwise strips are placed at run time. Grid: (N * N_STRIPS, blocks along B, channel blocks).
         """
         pid_s = tl.program_id(0)
         pid_b = tl.program_id(1)
@@ -172,7 +174,16 @@ if triton is not None:
             co = pid_c * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None]
             bo = pid_b * BLOCK_1 + tl.arange(0, BLOCK_1)[None, :]
         c_ok = co < C_OUT
-        if FIXED_A0 >= 0:
+        if FIXED_STRIPS > 0:
+            n = pid_s // FIXED_STRIPS
+            t = pid_s % FIXED_STRIPS
+            for s in tl.static_range(FIXED_STRIPS):
+                if t == s:
+                    _fwd_strip(x_ptr, w_ptr, b_ptr, y_ptr, n, 0, co, bo, c_ok,
+                               A_IN, B_IN, A_OUT, B_OUT, sxn, sxc, sxb, syn, syc, syb, pad_a, pad_b,
+                               SXA, SYA, SWC, SWA, SWB, KA, KB, SA, SB, DA, DB, P, UNIT, NQ, PSU, DU, R, MULT_DIV,
+                               GROUP, BLOCK_0, BLOCK_1, MASKED, HAS_BIAS, INT64, True, s * R, PAD_A0, A_IN0, A_OUT0)
+        elif FIXED_A0 >= 0:
             _fwd_strip(x_ptr, w_ptr, b_ptr, y_ptr, pid_s, 0, co, bo, c_ok,
                        A_IN, B_IN, A_OUT, B_OUT, sxn, sxc, sxb, syn, syc, syb, pad_a, pad_b,
                        SXA, SYA, SWC, SWA, SWB, KA, KB, SA, SB, DA, DB, P, UNIT, NQ, PSU, DU, R, MULT_DIV,
@@ -273,8 +284,13 @@ _launch_fwd = FastLauncher(depthwise_conv2d_fwd_kernel) if triton is not None el
 _launch_wgrad = FastLauncher(depthwise_conv2d_wgrad_kernel) if triton is not None else None
 
 
-# forward launches of up to this many strips become one launch per strip, each compiled with its position
+# forward launches of up to this many strips compile each strip with its position: in one launch that branches into
+# one body per strip, or, where the bodies are large (R * KA above _ONE_LAUNCH_TAPS), one launch per strip. One
+# kernel holding two large bodies compiles about 4x slower (slak_t.s1.long, Triton 3.6: about 200 s against 40-50 s
+# per strip kernel); separate launches lose a tail per launch on short kernels (unireplknet_t.s1 forward, H100:
+# 0.194 ms in two launches, 0.151 ms in one)
 _FIXED_STRIPS_MAX = 2
+_ONE_LAUNCH_TAPS = 512
 
 
 @dataclass(frozen=True)
@@ -285,8 +301,8 @@ class DirectConfig:
     prepad: copy the input into a zero-bordered buffer so that the inner loop needs no bounds checks;
     strips_per_prog / jb: weight gradient only (strips per program; kernel columns per pass);
     skip_border: forward and input gradient, where one or two strips span the output along A (no dilation
-    phases) and the input is not pre-padded: one launch per strip, each compiled with its position, so that taps
-    that only read the zero border are left out.
+    phases) and the input is not pre-padded: each strip is compiled with its position (see _FIXED_STRIPS_MAX),
+    so that taps that only read the zero border are left out.
     """
 
     r: int
@@ -457,7 +473,7 @@ class _FwdPlan:
     w_nhwc: bool  # weights copied to (kh, kw, C, 1) so that channel loads coalesce
     x_pads: Optional[Tuple[int, int, int, int]]  # F.pad argument when the input is pre-padded
     w_f32: bool = False  # 16-bit weights copied to fp32 (dense), so that the inner loop converts none
-    strips: Tuple[int, ...] = (-1,)  # FIXED_A0 of each launch: -1 (all strips at run time) or first output lines
+    strips: Tuple[int, ...] = (-1,)  # FIXED_A0 of each launch: -1 (every strip in one launch) or first lines
 
     @functools.cached_property
     def launches(self) -> Tuple[Tuple[tuple, dict], ...]:
@@ -493,9 +509,11 @@ def _plan_fwd(x_shape, x_stride, y_shape, y_stride, w_shape, w_stride, elem_size
     fixed = cfg.skip_border and not cfg.prepad and ax.p == 1 and 0 < n_strips <= _FIXED_STRIPS_MAX
     consts.update(PAD_A0=ax.pad_a if fixed else 0, A_IN0=ax.a_in if fixed else 0, A_OUT0=ax.a_out if fixed else 0)
     ints = (c_out, n_strips, ax.a_in, ax.b_in, ax.a_out, ax.b_out, *strides, ax.pad_a, ax.pad_b)
-    if fixed:
+    if fixed and n_strips > 1 and cfg.r * ax.ka * group > _ONE_LAUNCH_TAPS:
+        consts.update(FIXED_STRIPS=0)
         return _FwdPlan((n, n_b, n_c), ints, tuple(consts.items()), (h0, w0), w_nhwc, x_pads, w_f32,
                         tuple(t * cfg.r for t in range(n_strips)))
+    consts.update(FIXED_STRIPS=n_strips if fixed else 0)
     return _FwdPlan((n * n_strips, n_b, n_c), ints, tuple(consts.items()), (h0, w0), w_nhwc, x_pads, w_f32)
 
 
