@@ -84,3 +84,61 @@ def test_env_var_turns_it_off(monkeypatch):
     _call(fl, x, y)
     _call(fl, x, y)
     assert [e[0] for e in k.log] == ["jit", "jit"]
+
+
+class HalfKernel(FakeKernel):
+    """Writes only the first half of its output (as one strip of a multi-launch plan does)."""
+
+    def __getitem__(self, grid):
+        def run(x, y, scale, BLOCK, num_warps=4):
+            self.log.append(("jit", BLOCK))
+            y[:4].copy_(x[:4] * scale)
+            return HalfCompiled(self.log)
+        return run
+
+
+class HalfCompiled(FakeCompiled):
+    def __getitem__(self, grid):
+        def run(x, y, scale, BLOCK):
+            self.log.append(("fast", BLOCK))
+            y[:4].copy_(x[:4] * scale)
+        return run
+
+
+def test_partial_output_launch_is_checked_on_its_part():
+    """The check copy is taken before the first launch, so the part the launch leaves alone compares equal."""
+    k = HalfKernel()
+    fl = FastLauncher(k)
+    x, y = torch.randn(8), torch.full((8,), float("nan"))
+    y[4:] = 7.0
+    fl("p", (1, 1, 1), (x, y, 2.0), {"BLOCK": 64, "num_warps": 4}, 1, lambda: y.clone())
+    assert not fl.refused and k.log == [("jit", 64), ("fast", 64)]
+    torch.testing.assert_close(y, torch.cat([2 * x[:4], torch.full((4,), 7.0)]))
+
+
+class SilentCompiled(FakeCompiled):
+    def __getitem__(self, grid):
+        def run(x, y, scale, BLOCK):
+            self.log.append(("fast", BLOCK))  # writes nothing
+        return run
+
+
+class SilentHalfKernel(HalfKernel):
+    """Its JIT launch writes the first half; its direct launch writes nothing."""
+
+    def __getitem__(self, grid):
+        def run(x, y, scale, BLOCK, num_warps=4):
+            self.log.append(("jit", BLOCK))
+            y[:4].copy_(x[:4] * scale)
+            return SilentCompiled(self.log)
+        return run
+
+
+def test_direct_launch_that_writes_nothing_is_refused():
+    """Taken before the first launch, the check copy cannot already hold the JIT launch's result."""
+    k = SilentHalfKernel()
+    fl = FastLauncher(k)
+    x, y = torch.randn(8), torch.full((8,), float("nan"))
+    with pytest.warns(UserWarning, match="output differs"):
+        fl("p", (1, 1, 1), (x, y, 2.0), {"BLOCK": 64, "num_warps": 4}, 1, lambda: y.clone())
+    assert len(fl.refused) == 1
