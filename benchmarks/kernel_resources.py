@@ -177,8 +177,8 @@ def wgrad_report(dtypes, tiles=None):
 def fwd_report(names, dtypes, layouts):
     """The direct forward kernel (forward and input gradient) of the named public shapes at its default tile,
     with and without strips compiled at their positions (skip_border), specialized as direct._plan_fwd plans
-    it: fixed is the number of strips one launch branches between (0: none), a0 the strip of a one-strip
-    launch (-1: not one)."""
+    it: fixed is the number of strips one launch branches between (0: strips placed at run time), a0 the first
+    output line of the launch's first strip (one row per launch)."""
     import dataclasses
     import time
 

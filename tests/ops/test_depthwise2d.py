@@ -99,8 +99,8 @@ def test_direct_forward_one_launch_per_strip(device, monkeypatch):
         direct._plan_fwd.cache_clear()
         plan = direct._plan_fwd(tuple(x.shape), x.stride(), tuple(y_ref.shape), y_ref.stride(), tuple(w.shape),
                                 w.stride(), 4, (1, 1), (1, 1), 3, 2, 1, 1, ((0, 1), (0, 1)), False, cfg)
-        assert plan.strips == ((0, 7) if taps == 0 else (-1,)) and dict(plan.consts)["FIXED_STRIPS"] == (
-            0 if taps == 0 else 2)
+        assert plan.a0s == ((0, 7) if taps == 0 else (0,)) and dict(plan.consts)["FIXED_STRIPS"] == (
+            1 if taps == 0 else 2)
         y = direct.conv_fwd(x, w, None, (1, 1), (3, 3, 2, 2), (1, 1), torch.full_like(x, float("nan")), cfg)
         assert rel_error(y, y_ref) < 1e-5
         dx = direct.conv_dgrad(dy, x.shape, w, (1, 1), (3, 3, 2, 2), (1, 1), torch.full_like(x, float("nan")), cfg)

@@ -87,21 +87,31 @@ def test_env_var_turns_it_off(monkeypatch):
 
 
 class HalfKernel(FakeKernel):
-    """Writes only the first half of its output (as one strip of a multi-launch plan does)."""
+    """Writes only the first half of its output (as one strip of a multi-launch plan does); with
+    ``fast_writes=False`` its direct launch writes nothing."""
+
+    def __init__(self, fast_writes=True):
+        super().__init__()
+        self.fast_writes = fast_writes
 
     def __getitem__(self, grid):
         def run(x, y, scale, BLOCK, num_warps=4):
             self.log.append(("jit", BLOCK))
             y[:4].copy_(x[:4] * scale)
-            return HalfCompiled(self.log)
+            return HalfCompiled(self.log, self.fast_writes)
         return run
 
 
 class HalfCompiled(FakeCompiled):
+    def __init__(self, log, writes):
+        super().__init__(log)
+        self.writes = writes
+
     def __getitem__(self, grid):
         def run(x, y, scale, BLOCK):
             self.log.append(("fast", BLOCK))
-            y[:4].copy_(x[:4] * scale)
+            if self.writes:
+                y[:4].copy_(x[:4] * scale)
         return run
 
 
@@ -116,27 +126,9 @@ def test_partial_output_launch_is_checked_on_its_part():
     torch.testing.assert_close(y, torch.cat([2 * x[:4], torch.full((4,), 7.0)]))
 
 
-class SilentCompiled(FakeCompiled):
-    def __getitem__(self, grid):
-        def run(x, y, scale, BLOCK):
-            self.log.append(("fast", BLOCK))  # writes nothing
-        return run
-
-
-class SilentHalfKernel(HalfKernel):
-    """Its JIT launch writes the first half; its direct launch writes nothing."""
-
-    def __getitem__(self, grid):
-        def run(x, y, scale, BLOCK, num_warps=4):
-            self.log.append(("jit", BLOCK))
-            y[:4].copy_(x[:4] * scale)
-            return SilentCompiled(self.log)
-        return run
-
-
 def test_direct_launch_that_writes_nothing_is_refused():
     """Taken before the first launch, the check copy cannot already hold the JIT launch's result."""
-    k = SilentHalfKernel()
+    k = HalfKernel(fast_writes=False)
     fl = FastLauncher(k)
     x, y = torch.randn(8), torch.full((8,), float("nan"))
     with pytest.warns(UserWarning, match="output differs"):

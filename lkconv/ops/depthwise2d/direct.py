@@ -158,11 +158,11 @@ if triton is not None:
         with src(co, g) = (co // MULT_DIV) * GROUP + g and x zero outside its bounds (MASKED) or already
         zero-padded so that every read is in bounds (not MASKED). Strides along the reuse axis A and the
         weight strides are compile-time constants so that every tap's address is an immediate offset.
-        With pad_a = PAD_A0, A_IN = A_IN0 and A_OUT = A_OUT0 (P = 1), strips can be compiled with their
-        positions, so that taps that read the zero border are left out (:func:`_fwd_strip`):
-        FIXED_STRIPS > 0: the launch holds that many strips (N_STRIPS) and branches into one body per strip;
-        FIXED_A0 >= 0: the launch computes the one strip that starts at output line FIXED_A0, grid (N, ...).
-        Otherwise strips are placed at run time. Grid: (N * N_STRIPS, blocks along B, channel blocks).
+        FIXED_STRIPS > 0: the launch holds that many strips, starting at output lines FIXED_A0, FIXED_A0 + R, ...
+        (P = 1), with pad_a = PAD_A0, A_IN = A_IN0 and A_OUT = A_OUT0, and branches into one body per strip
+        compiled with its position, so that taps that read the zero border are left out (:func:`_fwd_strip`);
+        grid (N * FIXED_STRIPS, ...). Otherwise strips are placed at run time. Grid: (N * N_STRIPS, blocks along B,
+        channel blocks).
         """
         pid_s = tl.program_id(0)
         pid_b = tl.program_id(1)
@@ -182,12 +182,8 @@ if triton is not None:
                     _fwd_strip(x_ptr, w_ptr, b_ptr, y_ptr, n, 0, co, bo, c_ok,
                                A_IN, B_IN, A_OUT, B_OUT, sxn, sxc, sxb, syn, syc, syb, pad_a, pad_b,
                                SXA, SYA, SWC, SWA, SWB, KA, KB, SA, SB, DA, DB, P, UNIT, NQ, PSU, DU, R, MULT_DIV,
-                               GROUP, BLOCK_0, BLOCK_1, MASKED, HAS_BIAS, INT64, True, s * R, PAD_A0, A_IN0, A_OUT0)
-        elif FIXED_A0 >= 0:
-            _fwd_strip(x_ptr, w_ptr, b_ptr, y_ptr, pid_s, 0, co, bo, c_ok,
-                       A_IN, B_IN, A_OUT, B_OUT, sxn, sxc, sxb, syn, syc, syb, pad_a, pad_b,
-                       SXA, SYA, SWC, SWA, SWB, KA, KB, SA, SB, DA, DB, P, UNIT, NQ, PSU, DU, R, MULT_DIV,
-                       GROUP, BLOCK_0, BLOCK_1, MASKED, HAS_BIAS, INT64, True, FIXED_A0, PAD_A0, A_IN0, A_OUT0)
+                               GROUP, BLOCK_0, BLOCK_1, MASKED, HAS_BIAS, INT64, True, FIXED_A0 + s * R, PAD_A0,
+                               A_IN0, A_OUT0)
         else:
             n = pid_s // N_STRIPS
             a0 = _strip_origin(pid_s % N_STRIPS, P, R)
@@ -468,17 +464,17 @@ class _FwdPlan:
 
     grid: Tuple[int, int, int]
     ints: Tuple[int, ...]
-    consts: Tuple[Tuple[str, object], ...]  # of every launch but FIXED_A0, which ``strips`` gives per launch
+    consts: Tuple[Tuple[str, object], ...]  # of every launch but FIXED_A0, which ``a0s`` gives per launch
     w_offset: Tuple[int, int]  # first tap (h, w) of the weight view
     w_nhwc: bool  # weights copied to (kh, kw, C, 1) so that channel loads coalesce
     x_pads: Optional[Tuple[int, int, int, int]]  # F.pad argument when the input is pre-padded
     w_f32: bool = False  # 16-bit weights copied to fp32 (dense), so that the inner loop converts none
-    strips: Tuple[int, ...] = (-1,)  # FIXED_A0 of each launch: -1 (every strip in one launch) or first lines
+    a0s: Tuple[int, ...] = (0,)  # FIXED_A0 of each launch (one launch per strip: each strip's first line)
 
     @functools.cached_property
     def launches(self) -> Tuple[Tuple[tuple, dict], ...]:
-        """((plan key, kwargs), ...): one launch per entry of ``strips``."""
-        return tuple(((self, a0), dict(self.consts, FIXED_A0=a0)) for a0 in self.strips)
+        """((plan key, kwargs), ...): one launch per entry of ``a0s``."""
+        return tuple(((self, a0), dict(self.consts, FIXED_A0=a0)) for a0 in self.a0s)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -493,7 +489,7 @@ def _plan_fwd(x_shape, x_stride, y_shape, y_stride, w_shape, w_stride, elem_size
     w_nhwc = ax.ch_axis == 1
     # 16-bit weights of 100 taps or more go to the kernel as fp32: a loaded 16-bit value costs two more
     # instructions (zero default, widening) in an inner loop that issues about one load per five FMAs
-    w_f32 = elem_size == 2 and kh * kw >= 100
+    w_f32 = elem_size == 2 and w_shape[2] * w_shape[3] >= 100  # the whole weight: input-gradient phases share it
     if w_nhwc:  # copy laid out (kh, kw, C*group, 1)
         swc, swh, sww = 1, w_shape[3] * w_shape[0], w_shape[0]
     elif w_f32:  # dense copy
@@ -509,8 +505,8 @@ def _plan_fwd(x_shape, x_stride, y_shape, y_stride, w_shape, w_stride, elem_size
     fixed = cfg.skip_border and not cfg.prepad and ax.p == 1 and 0 < n_strips <= _FIXED_STRIPS_MAX
     consts.update(PAD_A0=ax.pad_a if fixed else 0, A_IN0=ax.a_in if fixed else 0, A_OUT0=ax.a_out if fixed else 0)
     ints = (c_out, n_strips, ax.a_in, ax.b_in, ax.a_out, ax.b_out, *strides, ax.pad_a, ax.pad_b)
-    if fixed and n_strips > 1 and cfg.r * ax.ka * group > _ONE_LAUNCH_TAPS:
-        consts.update(FIXED_STRIPS=0)
+    if fixed and n_strips > 1 and cfg.r * ax.ka * group > _ONE_LAUNCH_TAPS:  # one launch per strip
+        consts.update(FIXED_STRIPS=1)
         return _FwdPlan((n, n_b, n_c), ints, tuple(consts.items()), (h0, w0), w_nhwc, x_pads, w_f32,
                         tuple(t * cfg.r for t in range(n_strips)))
     consts.update(FIXED_STRIPS=n_strips if fixed else 0)
@@ -601,15 +597,23 @@ def launch_fwd(
     return run_planned_fwd(plan, x, weight, bias, y)
 
 
-def run_planned_fwd(plan: _FwdPlan, x, weight, bias, y) -> torch.Tensor:
-    """Launch a planned forward (the tensors must have the shapes and strides the plan was made for)."""
-    if plan.w_nhwc:  # (kh, kw, C, 1), dense
+def _kernel_weight(plan: _FwdPlan, weight: torch.Tensor) -> torch.Tensor:
+    """The weight as the plan's kernel reads it: (kh, kw, C, 1) dense for channels_last, fp32 for w_f32."""
+    if plan.w_nhwc:
         weight = weight.permute(2, 3, 0, 1)
-        weight = weight.to(torch.float32, memory_format=torch.contiguous_format) if plan.w_f32 else weight.contiguous()
+        return weight.to(torch.float32, memory_format=torch.contiguous_format) if plan.w_f32 else weight.contiguous()
+    if plan.w_f32:  # a dtype change always copies; the copy is dense
+        return weight.to(torch.float32, memory_format=torch.contiguous_format)
+    return weight
+
+
+def run_planned_fwd(plan: _FwdPlan, x, weight, bias, y, kernel_weight=None) -> torch.Tensor:
+    """Launch a planned forward (the tensors must have the shapes and strides the plan was made for).
+    kernel_weight: :func:`_kernel_weight` of ``weight`` for this plan, if already made."""
+    weight = _kernel_weight(plan, weight) if kernel_weight is None else kernel_weight
+    if plan.w_nhwc:
         w_view = weight[plan.w_offset[0]:, plan.w_offset[1]:] if any(plan.w_offset) else weight
     else:
-        if plan.w_f32:  # a dtype change always copies; the copy is dense
-            weight = weight.to(torch.float32, memory_format=torch.contiguous_format)
         w_view = weight[:, :, plan.w_offset[0]:, plan.w_offset[1]:] if any(plan.w_offset) else weight
     if plan.x_pads is not None:
         x = _pad_input(x, plan.x_pads)
@@ -696,12 +700,15 @@ def plan_conv_dgrad(grad_out, out, weight, stride, pad, dilation, config=None) -
 
 def run_planned_dgrad(steps, stride, grad_out, weight, out) -> torch.Tensor:
     sh, sw = stride
+    kernel_weight = None  # the phases share one weight layout: made once
     for (ph, pw), plan in steps:
         view = out if (sh, sw) == (1, 1) else out[:, :, ph::sh, pw::sw]
         if plan is None:
             view.zero_()
         else:
-            run_planned_fwd(plan, grad_out, weight, None, view)
+            if kernel_weight is None:
+                kernel_weight = _kernel_weight(plan, weight)
+            run_planned_fwd(plan, grad_out, weight, None, view, kernel_weight)
     return out
 
 
