@@ -97,9 +97,12 @@
 #      into ./prev_tree (git archive <commit> lkconv benchmarks), on the same machine, twice each (~4 min)
 #   BK: after two-strip forward launches became one launch per strip (compile time): BG's border sweep again, then
 #      lkconv verify --quick --ops depthwise2d (~8 min)
-#   BL: after small two-strip bodies went back into one launch (large ones keep one launch per strip): the direct
-#      op tests of both forms on the GPU, then default against border tiles on unireplknet_t.s1 and
-#      slak_t.s1.long (~3 min)
+#   BL: after small two-strip bodies went back into one launch (large ones keep one launch per strip) and the strip
+#      weight gradient's per-strip launches: the direct op tests of those forms on the GPU, then default against
+#      border tiles on unireplknet_t.s1 and slak_t.s1.long (forward, input gradient), and slak_t.s1.long's weight
+#      gradient in fp32/bf16 x NCHW/channels_last (~8 min)
+#   BM: after BL: fp32 NCHW bench of slak_t.s1.long/wide, unireplknet_t.s1 and replknet_31b.s1 (fresh autotune
+#      cache), then lkconv verify --quick --ops depthwise2d (~9 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -417,8 +420,13 @@ BK)
     step verify 300 python -m lkconv verify --quick --jobs 16 --ops depthwise2d
     ;;
 BL)
-    step pytest_strips 70 python -m pytest -q -p no:benchmark tests/ops/test_depthwise2d.py -k "one_launch_per_strip or variants_agree or large_kernels"
-    step tune_border 100 python benchmarks/tune_direct.py --border --directions fwd,dgrad --jobs 16 --configs fp32:nchw --shapes "unireplknet_t.s1,slak_t.s1.long" --out "$OUT/tune_border.json"
+    step pytest_strips 200 python -m pytest -q -p no:benchmark tests/ops/test_depthwise2d.py -k "one_launch_per_strip or variants_agree or large_kernels or strip_kernel or planes_kernel"
+    step tune_border 120 python benchmarks/tune_direct.py --border --directions fwd,dgrad --jobs 16 --configs fp32:nchw --shapes "unireplknet_t.s1,slak_t.s1.long" --out "$OUT/tune_border.json"
+    step tune_border_w 150 python benchmarks/tune_direct.py --border --directions wgrad --jobs 16 --configs fp32:nchw,fp32:nhwc,bf16:nchw --shapes "slak_t.s1.long" --nhwc-shapes "slak_t.s1.long" --out "$OUT/tune_border_w.json"
+    ;;
+BM)
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-BM step bench 240 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes "slak_t.s1.long,slak_t.s1.wide,unireplknet_t.s1,replknet_31b.s1" --out "$OUT/bench"
+    step verify 300 python -m lkconv verify --quick --jobs 16 --ops depthwise2d
     ;;
 BB)
     step tune_nhwc 200 python benchmarks/tune_direct.py --wide --directions fwd,dgrad --jobs 16 --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_nhwc.json"
