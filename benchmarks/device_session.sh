@@ -98,9 +98,9 @@
 #   BK: after two-strip forward launches became one launch per strip (compile time): BG's border sweep again, then
 #      lkconv verify --quick --ops depthwise2d (~8 min)
 #   BL: after small two-strip bodies went back into one launch (large ones keep one launch per strip) and the strip
-#      weight gradient's per-strip launches: the direct op tests of those forms on the GPU, then default against
-#      border tiles on unireplknet_t.s1 and slak_t.s1.long (forward, input gradient), and slak_t.s1.long's weight
-#      gradient in fp32/bf16 x NCHW/channels_last (~8 min)
+#      weight gradient's per-strip launches: the direct op tests of those forms on the GPU, then slak_t.s1.long's
+#      weight gradient against the border tile (~9 min; a first run, whose logs were replaced, also timed
+#      unireplknet_t.s1 and slak_t.s1.long forward and input gradient and stopped the tests at 200 s compiling)
 #   BM: after BL: fp32 NCHW bench of slak_t.s1.long/wide, unireplknet_t.s1 and replknet_31b.s1 (fresh autotune
 #      cache), then lkconv verify --quick --ops depthwise2d (~9 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
@@ -420,9 +420,8 @@ BK)
     step verify 300 python -m lkconv verify --quick --jobs 16 --ops depthwise2d
     ;;
 BL)
-    step pytest_strips 200 python -m pytest -q -p no:benchmark tests/ops/test_depthwise2d.py -k "one_launch_per_strip or variants_agree or large_kernels or strip_kernel or planes_kernel"
-    step tune_border 120 python benchmarks/tune_direct.py --border --directions fwd,dgrad --jobs 16 --configs fp32:nchw --shapes "unireplknet_t.s1,slak_t.s1.long" --out "$OUT/tune_border.json"
-    step tune_border_w 150 python benchmarks/tune_direct.py --border --directions wgrad --jobs 16 --configs fp32:nchw,fp32:nhwc,bf16:nchw --shapes "slak_t.s1.long" --nhwc-shapes "slak_t.s1.long" --out "$OUT/tune_border_w.json"
+    step pytest_strips 300 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d.py -k "one_launch_per_strip or variants_agree or large_kernels or strip_kernel or planes_kernel"
+    step tune_border_w 240 python benchmarks/tune_direct.py --border --directions wgrad --jobs 16 --configs fp32:nchw --shapes "slak_t.s1.long" --out "$OUT/tune_border_w.json"
     ;;
 BM)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-BM step bench 240 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes "slak_t.s1.long,slak_t.s1.wide,unireplknet_t.s1,replknet_31b.s1" --out "$OUT/bench"
