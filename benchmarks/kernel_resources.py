@@ -1,8 +1,7 @@
 """Registers, spill stack and shared memory of Triton kernels, compiled for sm_90 without a GPU: long_conv1d's
 fused kernels (default); with --igemm, the implicit-GEMM forward at each public stride-1 shape; with --wgrad, the
 batch-summed direct weight gradient (direct_wgrad.py) at each public shape it serves, with compile times; with
---fwd SHAPES, the direct forward kernel (forward and input gradient) of those shapes, per strip and not; with
---strip-wgrad SHAPES, direct.py's weight-gradient kernel of those shapes, per strip and not.
+--fwd SHAPES, the direct forward kernel (forward and input gradient) of those shapes, per strip and not.
 
 Triton compiles for a target it is told (here an H100, sm_90); ``cuobjdump -res-usage`` from Triton's bundled
 CUDA tools reads the cubin. Each kernel is specialized as a real launch would be: integer arguments equal to 1
@@ -14,7 +13,6 @@ kernel keeps part of its working set in local memory. These are compile facts, n
     python benchmarks/kernel_resources.py --igemm [--warps 4,8]
     python benchmarks/kernel_resources.py --wgrad [--dtypes fp32,bf16]
     python benchmarks/kernel_resources.py --fwd replknet_31b.s3,slak_t.s1.long [--dtypes fp32,bf16] [--layouts nchw]
-    python benchmarks/kernel_resources.py --strip-wgrad slak_t.s1.long [--dtypes fp32] [--layouts nchw]
 """
 from __future__ import annotations
 
@@ -227,53 +225,11 @@ def fwd_report(names, dtypes, layouts):
                           f"{time.perf_counter() - t0:9.1f}", flush=True)
 
 
-def strip_wgrad_report(names, dtypes, layouts):
-    """The strip weight-gradient kernel (direct.py) of the named public shapes at its default tile, with and
-    without strips compiled at their positions (skip_border), specialized as direct._plan_wgrad plans it for an
-    H100 (132 SMs): fixed 1 for a launch compiled at output line a0 (one row per launch), 0 for strips placed at
-    run time."""
-    import dataclasses
-    import time
-
-    import torch
-
-    fn = direct.depthwise_conv2d_wgrad_kernel
-    print(f"{'shape':<22} {'layout':<6} {'dtype':<5} {'strips':>6} {'fixed':>5} {'a0':>5} {'regs':>5} "
-          f"{'spill B':>8} {'compile s':>9}")
-    shapes = {s["name"]: s for s in load_shapes()}
-    for name in names:
-        s = shapes[name]
-        pad, ho, wo = _geometry(s)
-        for layout, dt in itertools.product(layouts, dtypes):
-            elem = 4 if dt == "fp32" else 2
-            x = torch.empty(s["n"], s["c"], s["h"], s["w"], device="meta")
-            dy = torch.empty(s["n"], s["c"], ho, wo, device="meta")
-            if layout == "nhwc":
-                x, dy = (t.contiguous(memory_format=torch.channels_last) for t in (x, dy))
-            st, dil = (s["s"],) * 2, (s["d"],) * 2
-            ax = direct._axes(x, s["kh"], s["kw"], st, dil, pad[0], pad[1], (ho, wo))
-            base = direct.choose_config(ax, s["c"], "wgrad", elem)
-            for skip in (True, False):
-                cfg = dataclasses.replace(base, skip_border=skip)
-                plan = direct._plan_wgrad(tuple(x.shape), x.stride(), tuple(dy.shape), dy.stride(), s["kh"], s["kw"],
-                                          elem, st, dil, pad[0], pad[1], cfg, 132)
-                ints = dict(zip(fn.arg_names[3:3 + len(plan.ints)], plan.ints))
-                ptrs = {"x_ptr": "*" + dt, "dy_ptr": "*" + dt, "part_ptr": "*fp32"}
-                for _, kwargs in plan.launches:
-                    consts = dict(kwargs)
-                    warps = consts.pop("num_warps")
-                    t0 = time.perf_counter()
-                    regs, stack, _ = resources(fn, ptrs, ints, consts, warps)
-                    print(f"{name:<22} {layout:<6} {dt:<5} {ax.n_strips(cfg.r):>6} {int(consts['FIXED']):>5} "
-                          f"{consts['A0']:>5} {regs:>5} {stack:>8} {time.perf_counter() - t0:9.1f}", flush=True)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--igemm", action="store_true")
     ap.add_argument("--wgrad", action="store_true")
     ap.add_argument("--fwd", default=None, help="shapes: the direct forward kernel (forward, input gradient)")
-    ap.add_argument("--strip-wgrad", default=None, help="shapes: the strip weight-gradient kernel")
     ap.add_argument("--layouts", default="nchw,nhwc")
     ap.add_argument("--tiles", default=None, help="--wgrad: block_0xblock_1xwarps,... (default: the chosen tile)")
     ap.add_argument("--sizes", default="2048,8192,32768")
@@ -286,8 +242,6 @@ def main():
     warps = [int(w) for w in args.warps.split(",")]
     if args.fwd:
         fwd_report(args.fwd.split(","), args.dtypes.split(","), args.layouts.split(","))
-    elif args.strip_wgrad:
-        strip_wgrad_report(args.strip_wgrad.split(","), args.dtypes.split(","), args.layouts.split(","))
     elif args.igemm:
         igemm_report(warps)
     elif args.wgrad:

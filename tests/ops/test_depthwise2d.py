@@ -160,8 +160,8 @@ def test_wgrad_planes_kernel_random_geometries(device):
 
 
 def test_wgrad_strip_kernel_random_geometries(device):
-    """The strip weight-gradient kernel against float64 on random geometries, dtypes and tiles; half the cases
-    span the output with one or two strips, which launch once per strip compiled at its position."""
+    """The strip weight-gradient kernel against float64 on random geometries, dtypes and tiles (strip length,
+    tile, strips per program, kernel columns per pass, zero-bordered copy or bounds checks)."""
     import os
     import random
 
@@ -169,24 +169,14 @@ def test_wgrad_strip_kernel_random_geometries(device):
 
     seed = int.from_bytes(os.urandom(4), "little")
     rng = random.Random(seed)
-    for i in range(10 if device.type == "cpu" else 20):
-        want_fixed = i % 2 == 0
-        while True:
-            x, dy, w_shape, stride, pad, dil = _random_wgrad_problem(rng, device)
-            ax = direct._axes(x, w_shape[2], w_shape[3], stride, dil, pad[0], pad[2], dy.shape[-2:])
-            if ax.p == 1 or not want_fixed:
-                break
+    for _ in range(10 if device.type == "cpu" else 20):
+        x, dy, w_shape, stride, pad, dil = _random_wgrad_problem(rng, device)
         if rng.random() < 0.3:
             x, dy = x.bfloat16(), dy.bfloat16()
-        lines = -(-ax.a_out // ax.p)
-        r = rng.randint(-(-lines // 2), lines) if want_fixed else rng.randint(1, lines)
-        cfg = direct.DirectConfig(r, rng.choice([1, 2, 4]), 16, 1, not want_fixed and rng.random() < 0.3,
-                                  rng.choice([0, 1, 2]), rng.choice([1, 2, ax.kb]), want_fixed or rng.random() < 0.5)
-        plan = direct.plan_conv_wgrad(dy, x, w_shape, stride, pad, dil, cfg)
-        fixed = dict(plan.consts)["FIXED"]
-        assert fixed == (cfg.skip_border and not cfg.prepad and ax.p == 1 and ax.n_strips(r) <= 2)
-        assert fixed or not want_fixed
-        assert len(plan.launches) == (ax.n_strips(r) if fixed else 1)
+        ax = direct._axes(x, w_shape[2], w_shape[3], stride, dil, pad[0], pad[2], dy.shape[-2:])
+        r = rng.randint(1, -(-ax.a_out // ax.p))
+        cfg = direct.DirectConfig(r, rng.choice([1, 2, 4]), 16, 1, rng.random() < 0.3, rng.choice([0, 1, 2]),
+                                  rng.choice([1, 2, ax.kb]))
         w64 = torch.empty(w_shape, dtype=torch.float64, device=device)
         ref = reference.depthwise_conv2d_wgrad_torch(dy.double(), x.double(), w64, stride, pad, dil)
         dw = direct.conv_wgrad(dy, x, w_shape, stride, pad, dil, cfg)

@@ -205,15 +205,11 @@ if triton is not None:
         R: tl.constexpr, JB: tl.constexpr, MULT_DIV: tl.constexpr,
         BLOCK_0: tl.constexpr, BLOCK_1: tl.constexpr, CH_AXIS: tl.constexpr, MASKED: tl.constexpr,
         INT64: tl.constexpr,
-        FIXED: tl.constexpr, A0: tl.constexpr, PAD_A0: tl.constexpr, A_IN0: tl.constexpr, A_OUT0: tl.constexpr,
     ):
         """part[k, co, i, j] = sum over this program's strips and B block of dy[n, co, a, b] * x[n, co // MULT_DIV, a*SA + i*DA - pad_a, b*SB + j*DB - pad_b]
 
         x is zero outside its bounds (MASKED) or pre-padded so that every read is in bounds. Grid:
-        (strip chunks, blocks along B, channel blocks); k = chunk * N_BBLOCKS + B block. FIXED: every strip
-        of the launch is the one at output line A0 of image n = strip index (P = 1, pad_a = PAD_A0,
-        A_IN = A_IN0, A_OUT = A_OUT0), so that input lines in the zero border and output lines past the end are
-        known at compile time: they are neither loaded nor multiplied.
+        (strip chunks, blocks along B, channel blocks); k = chunk * N_BBLOCKS + B block.
         """
         pid_k = tl.program_id(0)
         pid_b = tl.program_id(1)
@@ -242,24 +238,14 @@ if triton is not None:
             for t in tl.static_range(JB * KA):
                 accs = accs + (tl.zeros([BLOCK_0, BLOCK_1], dtype=tl.float32),)
             for s in range(s_begin, s_end):
-                n = s // N_STRIPS  # FIXED: N_STRIPS = 1
+                n = s // N_STRIPS
+                a0 = _strip_origin(s % N_STRIPS, P, R)
+                dy_n = dy_ptr + n.to(tl.int64) * syn + a0.to(tl.int64) * SYA + dy_cb
                 dys = ()
-                if FIXED:  # lines in the border or past the end: placeholders that no FMA reads
-                    dy_n = dy_ptr + n.to(tl.int64) * syn + A0 * SYA + dy_cb
-                    for r in tl.static_range(R):
-                        if A0 + r < A_OUT0:
-                            dys = dys + (tl.load(dy_n + r * SYA, mask=m_dy, other=0.0).to(tl.float32),)
-                        else:
-                            dys = dys + (tl.zeros([BLOCK_0, BLOCK_1], dtype=tl.float32),)
-                    ia0 = A0 * SA - PAD_A0  # compile time
-                    x_n = x_ptr + n.to(tl.int64) * sxn + ia0 * SXA
-                else:
-                    a0 = _strip_origin(s % N_STRIPS, P, R)
-                    dy_n = dy_ptr + n.to(tl.int64) * syn + a0.to(tl.int64) * SYA + dy_cb
-                    for r in tl.static_range(R):
-                        dys = dys + (tl.load(dy_n + r * P * SYA, mask=m_dy & (a0 + r * P < A_OUT), other=0.0).to(tl.float32),)
-                    ia0 = a0 * SA - pad_a
-                    x_n = x_ptr + n.to(tl.int64) * sxn + ia0.to(tl.int64) * SXA
+                for r in tl.static_range(R):
+                    dys = dys + (tl.load(dy_n + r * P * SYA, mask=m_dy & (a0 + r * P < A_OUT), other=0.0).to(tl.float32),)
+                ia0 = a0 * SA - pad_a
+                x_n = x_ptr + n.to(tl.int64) * sxn + ia0.to(tl.int64) * SXA
                 for jj in tl.static_range(JB):
                     ib = bo * SB + (jb + jj) * DB - pad_b
                     if INT64:
@@ -272,28 +258,17 @@ if triton is not None:
                         m_j = c_ok & (jb + jj < KB)
                     xs = ()
                     for q in tl.static_range(NQ):
-                        if FIXED:  # conditions written inline stay compile-time on Triton 3.6
-                            if (A0 * SA + q * UNIT >= PAD_A0) & (A0 * SA + q * UNIT < PAD_A0 + A_IN0):
-                                xs = xs + (tl.load(x_j + q * UNIT * SXA, mask=m_j, other=0.0).to(tl.float32),)
-                            else:
-                                xs = xs + (tl.zeros([BLOCK_0, BLOCK_1], dtype=tl.float32),)
+                        if MASKED:
+                            m_q = m_j & _in_range(ia0 + q * UNIT, A_IN)
                         else:
-                            if MASKED:
-                                m_q = m_j & _in_range(ia0 + q * UNIT, A_IN)
-                            else:
-                                m_q = m_j
-                            xs = xs + (tl.load(x_j + q * UNIT * SXA, mask=m_q, other=0.0).to(tl.float32),)
+                            m_q = m_j
+                        xs = xs + (tl.load(x_j + q * UNIT * SXA, mask=m_q, other=0.0).to(tl.float32),)
                     new = ()
                     for t in tl.static_range(JB * KA):
                         acc = accs[t]
                         if t // KA == jj:
                             for r in tl.static_range(R):  # input line of (r, i): (r*P*SA + i*DA) / UNIT
-                                if FIXED:
-                                    off = A0 * SA + (r * PSU + (t % KA) * DU) * UNIT
-                                    if (off >= PAD_A0) & (off < PAD_A0 + A_IN0) & (A0 + r < A_OUT0):
-                                        acc = acc + xs[r * PSU + (t % KA) * DU] * dys[r]
-                                else:
-                                    acc = acc + xs[r * PSU + (t % KA) * DU] * dys[r]
+                                acc = acc + xs[r * PSU + (t % KA) * DU] * dys[r]
                         new = new + (acc,)
                     accs = new
             for t in tl.static_range(JB * KA):
@@ -321,9 +296,9 @@ class DirectConfig:
     r: output lines per strip; block_0 x block_1: the (channel, position) tile (positions, channel in NHWC);
     prepad: copy the input into a zero-bordered buffer so that the inner loop needs no bounds checks;
     strips_per_prog / jb: weight gradient only (strips per program; kernel columns per pass);
-    skip_border: where one or two strips span the output along A (no dilation phases) and the input is not
-    pre-padded, each strip is compiled with its position (see _FIXED_STRIPS_MAX; the weight gradient launches
-    each strip separately), so that taps that only read the zero border are left out.
+    skip_border: forward and input gradient, where one or two strips span the output along A (no dilation
+    phases) and the input is not pre-padded: each strip is compiled with its position (see _FIXED_STRIPS_MAX),
+    so that taps that only read the zero border are left out.
     """
 
     r: int
@@ -745,19 +720,15 @@ class _WgradPlan:
     grid: Tuple[int, int, int]
     part_shape: Tuple[int, int, int, int]
     ints: Tuple[int, ...]
-    consts: Tuple[Tuple[str, object], ...]  # of every launch but A0, which ``a0s`` gives per launch
+    consts: Tuple[Tuple[str, object], ...]
     x_pads: Optional[Tuple[int, int, int, int]]
     dy_nhwc: Optional[bool]  # layout grad_out must be converted to, if any
     swap: bool
     launch: FastLauncher
-    a0s: Tuple[int, ...] = ()  # one launch per strip (A0 = its first line), each writing its share of part
 
     @functools.cached_property
-    def launches(self) -> Tuple[Tuple[tuple, dict], ...]:
-        """((plan key, kwargs), ...): one launch, or one per entry of ``a0s``."""
-        if not self.a0s:
-            return ((self, dict(self.consts)),)
-        return tuple(((self, a0), dict(self.consts, A0=a0)) for a0 in self.a0s)
+    def kwargs(self) -> dict:
+        return dict(self.consts)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -784,9 +755,7 @@ def _plan_wgrad(x_shape, x_stride, dy_shape, dy_stride, kh, kw, elem_size, strid
                                       dy_nhwc, sms)
     cfg = config or choose_config(ax, c_out, "wgrad", elem_size)
     n_strips = ax.n_strips(cfg.r)
-    # up to _FIXED_STRIPS_MAX strips: one launch per strip, compiled with its position (its programs walk images)
-    fixed = cfg.skip_border and not cfg.prepad and ax.p == 1 and 0 < n_strips <= _FIXED_STRIPS_MAX
-    total = n if fixed else n * n_strips
+    total = n * n_strips
     n_b, n_c, b_cover = _tile_grid(ax, cfg, c_out)
     per = cfg.strips_per_prog
     if per <= 0:  # enough programs to fill the machine, long enough chunks to amortize the reduction
@@ -794,13 +763,10 @@ def _plan_wgrad(x_shape, x_stride, dy_shape, dy_stride, kh, kw, elem_size, strid
         per = max(1, triton.cdiv(total, want_chunks))
     chunks = triton.cdiv(total, per)
     x_pads, ax, strides, consts = _launch_layout(ax, cfg, n_strips, b_cover, x_shape, x_stride, dy_shape, dy_stride)
-    consts.update(JB=cfg.jb, MULT_DIV=mult, FIXED=fixed, A0=0, PAD_A0=ax.pad_a if fixed else 0,
-                  A_IN0=ax.a_in if fixed else 0, A_OUT0=ax.a_out if fixed else 0)
-    ints = (c_out, 1 if fixed else n_strips, total, per, n_b, ax.a_in, ax.b_in, ax.a_out, ax.b_out, *strides,
-            ax.pad_a, ax.pad_b)
-    a0s = tuple(t * cfg.r for t in range(n_strips)) if fixed else ()
-    return _WgradPlan((chunks, n_b, n_c), (max(1, len(a0s)) * chunks * n_b, c_out, ax.ka, ax.kb), ints,
-                      tuple(consts.items()), x_pads, dy_nhwc, ax.swap, _launch_wgrad, a0s)
+    consts.update(JB=cfg.jb, MULT_DIV=mult)
+    ints = (c_out, n_strips, total, per, n_b, ax.a_in, ax.b_in, ax.a_out, ax.b_out, *strides, ax.pad_a, ax.pad_b)
+    return _WgradPlan((chunks, n_b, n_c), (chunks * n_b, c_out, ax.ka, ax.kb), ints, tuple(consts.items()), x_pads,
+                      dy_nhwc, ax.swap, _launch_wgrad)
 
 
 @functools.lru_cache(maxsize=16)
@@ -827,11 +793,7 @@ def run_planned_wgrad(plan: _WgradPlan, grad_out, x) -> torch.Tensor:
         x = _pad_input(x, plan.x_pads)
     part = torch.empty(plan.part_shape, device=x.device, dtype=torch.float32)
     if part.shape[0] > 0:
-        launches = plan.launches
-        share = part.shape[0] // len(launches)
-        for i, (key, kwargs) in enumerate(launches):
-            out = part if len(launches) == 1 else part[i * share:(i + 1) * share]
-            plan.launch(key, plan.grid, (x, grad_out, out, *plan.ints), kwargs, 2, out.clone)
+        plan.launch(plan, plan.grid, (x, grad_out, part, *plan.ints), plan.kwargs, 2, lambda: part.clone())
     _, c_out, ka, kb = plan.part_shape
     dw = part[0] if part.shape[0] == 1 else part.sum(0)
     if plan.swap:
