@@ -103,6 +103,8 @@
 #      unireplknet_t.s1 and slak_t.s1.long forward and input gradient and stopped the tests at 200 s compiling)
 #   BM: after BL: fp32 NCHW bench of slak_t.s1.long/wide, unireplknet_t.s1 and replknet_31b.s1 (fresh autotune
 #      cache), then lkconv verify --quick --ops depthwise2d (~9 min)
+#   BN: lkconv bench bf16 NCHW, every public shape, fresh autotune cache (~9 min)
+#   BO: lkconv bench fp32 channels_last, every public shape, fresh autotune cache (~9 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -426,6 +428,12 @@ BL)
 BM)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-BM step bench 240 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes "slak_t.s1.long,slak_t.s1.wide,unireplknet_t.s1,replknet_31b.s1" --out "$OUT/bench"
     step verify 300 python -m lkconv verify --quick --jobs 16 --ops depthwise2d
+    ;;
+BN)
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-BN step bench 540 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --out "$OUT/bench"
+    ;;
+BO)
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-BO step bench 540 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nhwc --out "$OUT/bench"
     ;;
 BB)
     step tune_nhwc 200 python benchmarks/tune_direct.py --wide --directions fwd,dgrad --jobs 16 --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_nhwc.json"
