@@ -8,11 +8,16 @@ For each shape (fp32 NCHW unless --dtype) and algorithm ("auto", "direct"), micr
 then, from torch.profiler over five steps, the host-side calls per step that wait for the GPU or copy to the
 host (synchronizations, scalar reads, device-to-host copies).
 
-    python benchmarks/step_sync.py [--shapes unireplknet_t.s3,yolov13_n.dsconv] [--dtype bf16]
+    python benchmarks/step_sync.py [--shapes unireplknet_t.s3,yolov13_n.dsconv] [--dtype bf16] [--profile]
+
+--profile adds, per algorithm, a cProfile of 200 single-threaded steps of the first shape (the engine's calls
+into Python on the calling thread): the 25 functions with the most own time.
 """
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import sys
 from pathlib import Path
 
@@ -34,12 +39,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shapes", default="unireplknet_t.s3,yolov13_n.dsconv")
     ap.add_argument("--dtype", default="fp32", choices=("fp32", "bf16"))
+    ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
     import triton.testing as tt
 
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
     shapes = {s["name"]: s for s in load_shapes()}
     torch.backends.cudnn.benchmark = True
+    profiles = []
     print(f"{'shape':<20}{'algorithm':<10}{'bench us':>9}{'one set':>9}{'host us':>9}{'wall us':>9}  waits per step")
     for name in args.shapes.split(","):
         s = shapes[name]
@@ -74,6 +81,19 @@ def main():
                     counts[ev.name] = counts.get(ev.name, 0) + 1
             waits = ", ".join(f"{k} x{v / 5:g}" for k, v in sorted(counts.items())) or "none"
             print(f"{name:<20}{algorithm:<10}{bench:9.1f}{one:9.1f}{host:9.1f}{wall:9.1f}  {waits}", flush=True)
+            if args.profile and name == args.shapes.split(",")[0]:
+                prof = cProfile.Profile()
+                with torch.autograd.set_multithreading_enabled(False):
+                    step()
+                    prof.enable()
+                    for _ in range(200):
+                        step()
+                    prof.disable()
+                torch.cuda.synchronize()
+                profiles.append((f"{name} {algorithm}", prof))
+    for label, prof in profiles:
+        print(f"\n{label}: cProfile of 200 single-threaded steps")
+        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
 
 
 if __name__ == "__main__":
