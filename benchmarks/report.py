@@ -2,6 +2,9 @@
 
     python benchmarks/report.py bench  benchmarks/results/h200_2026-11-23/bench_fp32_nchw.err [...]
     python benchmarks/report.py kernels benchmarks/results/tune_direct_h200_run2.json
+    python benchmarks/report.py columns "fp32 NCHW=a/bench.log,b/bench.json" "bf16 NCHW=c/bench.json"
+
+``columns``: one row per shape, forward+backward lkconv ms (PyTorch ms) and speedup for each labelled set of runs.
 
 Progress logs are read when a run ended before writing bench.json (each line is one finished measurement).
 """
@@ -57,6 +60,28 @@ def bench_table(rows) -> str:
     return "\n".join(out)
 
 
+def columns_table(specs) -> str:
+    """specs: "label=path,path" each; forward+backward rows side by side, shapes in bench_shapes.json order."""
+    cols = []
+    for spec in specs:
+        label, paths = spec.split("=", 1)
+        rows = {r["shape"]: r for r in bench_rows(paths.split(",")) if r["direction"] == "fwd+bwd"}
+        cols.append((label, rows))
+    head = "| layer | kernel | " + " | ".join(f"{label} ms (PyTorch) | speedup" for label, _ in cols) + " |"
+    out = [head, "|---|---|" + "---:|---:|" * len(cols)]
+    for s in load_shapes():
+        if not any(s["name"] in rows for _, rows in cols):
+            continue
+        ker = f"{s['kh']}x{s['kw']}" + (f" d{s['d']}" if s["d"] > 1 else "") + (f" s{s['s']}" if s["s"] > 1 else "")
+        cells = []
+        for _, rows in cols:
+            r = rows.get(s["name"])
+            cells += [f"{r['lkconv_ms']:.3f} ({r['torch_ms']:.3f})", f"{r['torch_ms'] / r['lkconv_ms']:.2f}x"] if r \
+                else ["-", "-"]
+        out.append(f"| {s['name']} | {ker} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def kernel_table(path) -> str:
     data = json.loads(Path(path).read_text())
     out = [f"{data['gpu']}, torch {data['torch']}, triton {data['triton']}", "",
@@ -71,11 +96,13 @@ def kernel_table(path) -> str:
 
 
 def main(argv):
-    if len(argv) < 2 or argv[0] not in ("bench", "kernels"):
+    if len(argv) < 2 or argv[0] not in ("bench", "kernels", "columns"):
         print(__doc__)
         return 2
     if argv[0] == "bench":
         print(bench_table(bench_rows(argv[1:])))
+    elif argv[0] == "columns":
+        print(columns_table(argv[1:]))
     else:
         for p in argv[1:]:
             print(kernel_table(p))
