@@ -105,6 +105,8 @@
 #      cache), then lkconv verify --quick --ops depthwise2d (~9 min)
 #   BN: lkconv bench bf16 NCHW, every public shape, fresh autotune cache (~9 min)
 #   BO: lkconv bench fp32 channels_last, every public shape, fresh autotune cache (~9 min)
+#   BQ: after the implicit GEMM kept its zero-bordered buffers: its op tests on the GPU, then the default tile's
+#      bf16 forward on replknet_31b.s2/s1 without and with kept buffers (LKCONV_IGEMM_WORKSPACE_MB=0 / 512) (~6 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -434,6 +436,12 @@ BN)
     ;;
 BO)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-BO step bench 540 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nhwc --out "$OUT/bench"
+    ;;
+BQ)
+    step pytest_igemm 150 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py -k "kept or matches_float64"
+    for mb in 0 512; do
+        LKCONV_IGEMM_WORKSPACE_MB=$mb step "tune_igemm_mb$mb" 120 python benchmarks/tune_igemm.py --quick --shapes replknet_31b.s2,replknet_31b.s1 --dtypes bf16
+    done
     ;;
 BB)
     step tune_nhwc 200 python benchmarks/tune_direct.py --wide --directions fwd,dgrad --jobs 16 --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_nhwc.json"

@@ -3,6 +3,9 @@ then, at the best forward tile, the input and weight gradients against the direc
 forward's set-up (the zero-bordered input copy, from NCHW and channels_last) costs on its own.
 
     python benchmarks/tune_igemm.py [--shapes replknet_31b.s1,unireplknet_t.s1] [--dtypes bf16] [--json out.json]
+                                    [--quick]
+
+--quick: the default tile only, forward and set-up only (no gradients).
 
 Effective rate = 2*N*C*Ho*Wo*kh*kw / t (the convolution's useful multiply-adds, not the band's).
 """
@@ -40,7 +43,7 @@ def _ms(fn):
     return tt.do_bench(fn, return_mode="median")
 
 
-def _tile_sweep(name, dt, s, rows):
+def _tile_sweep(name, dt, s, rows, configs=None, gradients=True):
     dtype = DTYPES[dt]
     pad, ho, wo = _geometry(s)
     p4, dil = (pad[0], pad[0], pad[1], pad[1]), (s["d"], s["d"])
@@ -50,7 +53,7 @@ def _tile_sweep(name, dt, s, rows):
     ref = direct.conv_fwd(x, w, None, (1, 1), p4, dil, torch.empty_like(dy))
     t_direct = _ms(lambda: direct.conv_fwd(x, w, None, (1, 1), p4, dil, ref))
     best = None
-    for cfg in CONFIGS:
+    for cfg in configs or CONFIGS:
         y = torch.full_like(ref, float("nan"))
         try:
             implicit_gemm.conv_fwd(x, w, None, (1, 1), p4, dil, y, cfg)
@@ -81,6 +84,9 @@ def _tile_sweep(name, dt, s, rows):
         "input copy from channels_last": _ms(
             lambda: implicit_gemm._row_buffer(view(xl), top, left, oh, ow, kh, kw, dil, bn, bk)),
     }
+    if not gradients:
+        rows.append(dict(shape=name, dtype=dt, direction="setup", **setup))
+        return
     dx_ref = direct.conv_dgrad(dy, x.shape, w, (1, 1), p4, dil, torch.empty_like(x))
     dx = torch.full_like(x, float("nan"))
     implicit_gemm.conv_dgrad(dy, x.shape, w, (1, 1), p4, dil, dx, cfg)
@@ -102,11 +108,13 @@ def main():
     ap.add_argument("--shapes", default="replknet_31b.s1,unireplknet_t.s1,slak_t.s1.long,replknet_31b.s3")
     ap.add_argument("--dtypes", default="bf16")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--quick", action="store_true", help="default tile only, forward and set-up only")
     args = ap.parse_args()
     shapes = {s["name"]: s for s in load_shapes()}
     rows = []
     for name, dt in itertools.product(args.shapes.split(","), args.dtypes.split(",")):
-        _tile_sweep(name, dt, shapes[name], rows)
+        _tile_sweep(name, dt, shapes[name], rows, [implicit_gemm.IgemmConfig()] if args.quick else None,
+                    not args.quick)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     print("\nbest forward tile per shape; the gradients at that tile; the forward's set-up alone:")

@@ -7,7 +7,8 @@ BN output columns is one matrix product:
 
 where X_i holds the input rows m shifted by i*d. The input is first copied into a zero-bordered NCHW buffer
 (any input layout) whose 16-element-aligned rows cover every tile, so the kernel's loads carry no masks and
-vectorize (masked loads of the input itself ran 2-3x slower on an H100). Each T_i tile is gathered from the
+vectorize (masked loads of the input itself ran 2-3x slower on an H100); the buffer is kept between calls and
+only its interior rewritten (:class:`_BorderedBuffers`). Each T_i tile is gathered from the
 weight row inside the loop over kernel rows (faster than reading precomputed factors); BK = BN + (kw-1)*d
 rounded up to a power of two, so tensor cores do BK/kw times the useful multiply-adds. Stacking many
 (image, row) pairs into M keeps the tiles full at any batch size. The input gradient is the same product with
@@ -28,6 +29,10 @@ float32 accuracy), or plain ``tf32`` only when PyTorch's ``torch.backends.cuda.m
 from __future__ import annotations
 
 import functools
+import math
+import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Optional
 
@@ -271,12 +276,64 @@ def _padded_rows(x: torch.Tensor, top: int, left: int, height: int, width: int) 
     return _bordered_copy(x, out, top, left)
 
 
+def _workspace_bytes() -> int:
+    return int(float(os.environ.get("LKCONV_IGEMM_WORKSPACE_MB", "512")) * 2**20)
+
+
+class _BorderedBuffers:
+    """Zero-bordered input buffers kept between calls, per (stream, thread, shape, dtype, placement): the border is
+    zeroed once and each call rewrites only the interior, so the copy writes the input's bytes instead of the
+    whole buffer (for the RepLKNet-31B stages the border holds 2.5-12x the input's elements). Least recently used
+    buffers go when their total passes LKCONV_IGEMM_WORKSPACE_MB (default 512; 0 keeps none). Calls on one
+    stream run in order, so a buffer is rewritten only after the kernels that read it; nothing is kept while a
+    CUDA graph is being captured."""
+
+    def __init__(self):
+        self.entries: "OrderedDict[tuple, torch.Tensor]" = OrderedDict()
+        self.nbytes = 0
+
+    def copy_in(self, x: torch.Tensor, top: int, left: int, height: int, width: int) -> torch.Tensor:
+        """:func:`_padded_rows`, into a kept buffer where the budget allows."""
+        shape = (x.shape[0], x.shape[1], height, width)
+        size = math.prod(shape) * x.element_size()
+        budget = _workspace_bytes()
+        if size > budget or (x.is_cuda and torch.cuda.is_current_stream_capturing()):
+            return _padded_rows(x, top, left, height, width)
+        h, w = x.shape[2:]
+        r0, r1, c0, c1 = max(top, 0), min(top + h, height), max(left, 0), min(left + w, width)
+        stream = torch.cuda.current_stream(x.device).cuda_stream if x.is_cuda else None
+        key = (x.device, stream, threading.get_ident(), shape, x.dtype, r0, r1, c0, c1)
+        buf = self.entries.get(key)
+        if buf is None:
+            while self.entries and self.nbytes + size > budget:
+                self.nbytes -= self._evict()
+            buf = torch.zeros(shape, dtype=x.dtype, device=x.device)
+            self.entries[key] = buf
+            self.nbytes += size
+        else:
+            self.entries.move_to_end(key)
+        if r1 > r0 and c1 > c0:
+            _bordered_copy(x[:, :, r0 - top:r1 - top, c0 - left:c1 - left], buf[:, :, r0:r1, c0:c1], 0, 0)
+        return buf
+
+    def _evict(self) -> int:
+        _, buf = self.entries.popitem(last=False)
+        return buf.numel() * buf.element_size()
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.nbytes = 0
+
+
+_buffers = _BorderedBuffers()
+
+
 def _row_buffer(x, top, left, ho, wo, kh, kw, dilation, bn, bk) -> torch.Tensor:
     """x zero-bordered for an (ho, wo) output of a kh x kw kernel: every (BM x BK) tile at a column block of BN
-    is in bounds, and rows are 16-element aligned."""
+    is in bounds, and rows are 16-element aligned (a kept buffer, :class:`_BorderedBuffers`)."""
     height = ho + (kh - 1) * dilation[0]
     width = max(wo + (kw - 1) * dilation[1], (triton.cdiv(wo, bn) - 1) * bn + bk)
-    return _padded_rows(x, top, left, height, -(-width // 16) * 16)
+    return _buffers.copy_in(x, top, left, height, -(-width // 16) * 16)
 
 
 def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps=((0, 1), (0, 1)),
