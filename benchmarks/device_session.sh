@@ -105,7 +105,7 @@
 #      cache), then lkconv verify --quick --ops depthwise2d (~9 min)
 #   BN: lkconv bench bf16 NCHW, every public shape, fresh autotune cache (~9 min)
 #   BO: lkconv bench fp32 channels_last, every public shape, fresh autotune cache (~9 min)
-#   BQ: after the implicit GEMM kept its zero-bordered buffers: its op tests on the GPU, then the default tile's
+#   BQ: after the implicit GEMM could keep its zero-bordered buffers (opt-in): its op tests on the GPU, then the default tile's
 #      bf16 forward on replknet_31b.s2/s1 without and with kept buffers (LKCONV_IGEMM_WORKSPACE_MB=0 / 512) (~6 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)

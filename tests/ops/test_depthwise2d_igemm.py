@@ -140,7 +140,8 @@ def test_transposing_copy_matches_torch(layout, device):
 def test_kept_bordered_buffers(device, monkeypatch):
     """The zero-bordered buffers kept between calls: each call reads like a fresh zero-bordered copy of its own
     input (bordered or cropped; NCHW, channels_last or a transposed view), each placement keeps its own buffer,
-    and the budget evicts the least recently used one or, for a buffer larger than itself, keeps none."""
+    and the budget (LKCONV_IGEMM_WORKSPACE_MB) evicts the least recently used one or, for a buffer larger than
+    itself, keeps none."""
     import torch.nn.functional as F
 
     from lkconv.ops.depthwise2d import implicit_gemm
@@ -148,6 +149,7 @@ def test_kept_bordered_buffers(device, monkeypatch):
     if not _can_run(device):
         pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
     kept = implicit_gemm._BorderedBuffers()
+    monkeypatch.setenv("LKCONV_IGEMM_WORKSPACE_MB", "64")
     height, width = 12, 16
     placements = ((3, 5), (-2, 4), (0, -3))
     for top, left in placements:
@@ -159,6 +161,12 @@ def test_kept_bordered_buffers(device, monkeypatch):
             want = F.pad(x, (left, width - 9 - left, top, height - 7 - top))  # negative pads crop
             assert torch.equal(got, want), (top, left, x.stride())
     assert len(kept.entries) == len(placements)
+    try:
+        for _ in range(2):  # the op itself, twice on fresh inputs: the second call reads kept buffers
+            assert_verified(verify.Case(2, 3, 9, 11, 3, 5, padding=(1, 2)), "implicit_gemm", device)
+        assert implicit_gemm._buffers.entries
+    finally:
+        implicit_gemm._buffers.clear()
     one = 2 * 3 * height * width * 4
     monkeypatch.setenv("LKCONV_IGEMM_WORKSPACE_MB", str(1.5 * one / 2**20))  # room for one buffer
     x = torch.randn(2, 3, 7, 9, device=device)

@@ -7,8 +7,8 @@ BN output columns is one matrix product:
 
 where X_i holds the input rows m shifted by i*d. The input is first copied into a zero-bordered NCHW buffer
 (any input layout) whose 16-element-aligned rows cover every tile, so the kernel's loads carry no masks and
-vectorize (masked loads of the input itself ran 2-3x slower on an H100); the buffer is kept between calls and
-only its interior rewritten (:class:`_BorderedBuffers`). Each T_i tile is gathered from the
+vectorize (masked loads of the input itself ran 2-3x slower on an H100); with LKCONV_IGEMM_WORKSPACE_MB set,
+the buffer is kept between calls and only its interior rewritten (:class:`_BorderedBuffers`). Each T_i tile is gathered from the
 weight row inside the loop over kernel rows (faster than reading precomputed factors); BK = BN + (kw-1)*d
 rounded up to a power of two, so tensor cores do BK/kw times the useful multiply-adds. Stacking many
 (image, row) pairs into M keeps the tiles full at any batch size. The input gradient is the same product with
@@ -277,16 +277,16 @@ def _padded_rows(x: torch.Tensor, top: int, left: int, height: int, width: int) 
 
 
 def _workspace_bytes() -> int:
-    return int(float(os.environ.get("LKCONV_IGEMM_WORKSPACE_MB", "512")) * 2**20)
+    return int(float(os.environ.get("LKCONV_IGEMM_WORKSPACE_MB", "0")) * 2**20)
 
 
 class _BorderedBuffers:
     """Zero-bordered input buffers kept between calls, per (stream, thread, shape, dtype, placement): the border is
     zeroed once and each call rewrites only the interior, so the copy writes the input's bytes instead of the
-    whole buffer (for the RepLKNet-31B stages the border holds 2.5-12x the input's elements). Least recently used
-    buffers go when their total passes LKCONV_IGEMM_WORKSPACE_MB (default 512; 0 keeps none). Calls on one
-    stream run in order, so a buffer is rewritten only after the kernels that read it; nothing is kept while a
-    CUDA graph is being captured."""
+    whole buffer (for the RepLKNet-31B stages the border holds 2.5-12x the input's elements). Opt-in: buffers are
+    kept up to LKCONV_IGEMM_WORKSPACE_MB in total (default 0: none kept, each call copies into a fresh buffer),
+    least recently used first out. Calls on one stream run in order, so a buffer is rewritten only after the
+    kernels that read it; nothing is kept while a CUDA graph is being captured."""
 
     def __init__(self):
         self.entries: "OrderedDict[tuple, torch.Tensor]" = OrderedDict()
