@@ -291,38 +291,38 @@ class _BorderedBuffers:
     def __init__(self):
         self.entries: "OrderedDict[tuple, torch.Tensor]" = OrderedDict()
         self.nbytes = 0
+        self.lock = threading.Lock()
 
     def copy_in(self, x: torch.Tensor, top: int, left: int, height: int, width: int) -> torch.Tensor:
         """:func:`_padded_rows`, into a kept buffer where the budget allows."""
         shape = (x.shape[0], x.shape[1], height, width)
         size = math.prod(shape) * x.element_size()
         budget = _workspace_bytes()
-        if size > budget or (x.is_cuda and torch.cuda.is_current_stream_capturing()):
+        if budget <= 0 or size > budget or (x.is_cuda and torch.cuda.is_current_stream_capturing()):
             return _padded_rows(x, top, left, height, width)
         h, w = x.shape[2:]
         r0, r1, c0, c1 = max(top, 0), min(top + h, height), max(left, 0), min(left + w, width)
         stream = torch.cuda.current_stream(x.device).cuda_stream if x.is_cuda else None
         key = (x.device, stream, threading.get_ident(), shape, x.dtype, r0, r1, c0, c1)
-        buf = self.entries.get(key)
-        if buf is None:
-            while self.entries and self.nbytes + size > budget:
-                self.nbytes -= self._evict()
-            buf = torch.zeros(shape, dtype=x.dtype, device=x.device)
-            self.entries[key] = buf
-            self.nbytes += size
-        else:
-            self.entries.move_to_end(key)
+        with self.lock:
+            buf = self.entries.get(key)
+            if buf is None:
+                while self.entries and self.nbytes + size > budget:
+                    _, old = self.entries.popitem(last=False)
+                    self.nbytes -= old.numel() * old.element_size()
+                buf = torch.zeros(shape, dtype=x.dtype, device=x.device)
+                self.entries[key] = buf
+                self.nbytes += size
+            else:
+                self.entries.move_to_end(key)
         if r1 > r0 and c1 > c0:
             _bordered_copy(x[:, :, r0 - top:r1 - top, c0 - left:c1 - left], buf[:, :, r0:r1, c0:c1], 0, 0)
         return buf
 
-    def _evict(self) -> int:
-        _, buf = self.entries.popitem(last=False)
-        return buf.numel() * buf.element_size()
-
     def clear(self) -> None:
-        self.entries.clear()
-        self.nbytes = 0
+        with self.lock:
+            self.entries.clear()
+            self.nbytes = 0
 
 
 _buffers = _BorderedBuffers()
