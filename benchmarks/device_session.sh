@@ -107,6 +107,8 @@
 #   BO: lkconv bench fp32 channels_last, every public shape, fresh autotune cache (~9 min)
 #   BQ: after the implicit GEMM could keep its zero-bordered buffers (opt-in): its op tests on the GPU, then the default tile's
 #      bf16 forward on replknet_31b.s2/s1 without and with kept buffers (LKCONV_IGEMM_WORKSPACE_MB=0 / 512) (~6 min)
+#   BR: strips per program of direct.py's strip weight gradient on every shape it serves, fp32/bf16 x NCHW and
+#      fp32 channels_last (tune_direct.py --chunks) (~9 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -442,6 +444,9 @@ BQ)
     for mb in 0 512; do
         LKCONV_IGEMM_WORKSPACE_MB=$mb step "tune_igemm_mb$mb" 120 python benchmarks/tune_igemm.py --quick --shapes replknet_31b.s2,replknet_31b.s1 --dtypes bf16
     done
+    ;;
+BR)
+    step tune_chunks 500 python benchmarks/tune_direct.py --chunks --directions wgrad --jobs 16 --configs fp32:nchw,fp32:nhwc,bf16:nchw --nhwc-shapes "slak_t.s1.long,convnext_t.s1,cfsr.convmod,yolov13_n.dsconv" --out "$OUT/tune_chunks.json"
     ;;
 BB)
     step tune_nhwc 200 python benchmarks/tune_direct.py --wide --directions fwd,dgrad --jobs 16 --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_nhwc.json"

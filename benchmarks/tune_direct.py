@@ -14,6 +14,8 @@ channels) tiles and warp counts, and (weight gradient) column passes with and wi
 skip them where one strip spans the plane).
 --planes: the weight gradient also runs both kernels ("strips": direct.py's, "planes": direct_wgrad.py's, each
 with its default tile) and planes variants (weight lines r, output-gradient lines ta, tiles, warps).
+--chunks: only the weight gradient of direct.py's strip kernel, at its default tile with 4 to 64 strips per
+program ("perN") against the default chunking (enough programs for four per SM).
 """
 from __future__ import annotations
 
@@ -106,7 +108,7 @@ def planes_variants(ax, c_out):
     return out
 
 
-def variants(name, direction, dtype, layout, wide=False, planes=False, border=False):
+def variants(name, direction, dtype, layout, wide=False, planes=False, border=False, chunks=False):
     """Default config plus the alternatives worth comparing."""
     x, wt, dy, stride, pad, dil = problem(name, dtype, layout)
     src = dy if direction == "dgrad" else x
@@ -114,6 +116,10 @@ def variants(name, direction, dtype, layout, wide=False, planes=False, border=Fa
                       x.shape[-2:] if direction == "dgrad" else dy.shape[-2:])
     base = direct.choose_config(ax, wt.shape[0], "wgrad" if direction == "wgrad" else "fwd", x.element_size())
     out = [("default", None)]
+    if chunks:  # strips per program of the strip weight-gradient kernel (the planes kernel has its own chunks)
+        if direction != "wgrad" or direct_wgrad.preferred(ax):
+            return []
+        return out + [(f"per{p}", replace(base, strips_per_prog=p)) for p in (4, 8, 16, 32, 64)]
     if border:  # the default tile with the border's products computed (masked loads) rather than skipped
         if direction == "wgrad" and direct_wgrad.preferred(ax):
             base = direct_wgrad.choose_config(ax, wt.shape[0])
@@ -176,6 +182,8 @@ def main():
     ap.add_argument("--planes", action="store_true", help="weight gradient: both kernels and planes variants")
     ap.add_argument("--border", action="store_true",
                     help="only the default tile and the same tile computing the zero border's products")
+    ap.add_argument("--chunks", action="store_true",
+                    help="strip weight gradient only: strips per program against the default chunking")
     args = ap.parse_args()
     import triton.testing
 
@@ -190,7 +198,7 @@ def main():
             for direction in args.directions.split(","):
                 dtype = getattr(torch, dtype_name)
                 for label, cfg in variants(name, direction, dtype, layout, args.wide or args.only is not None,
-                                             args.planes, args.border):
+                                             args.planes, args.border, args.chunks):
                     if args.only is not None and not re.fullmatch(args.only, label):
                         continue
                     tasks.append((name, direction, dtype_name, layout, label, cfg))
