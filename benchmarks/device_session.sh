@@ -109,6 +109,8 @@
 #      bf16 forward on replknet_31b.s2/s1 without and with kept buffers (LKCONV_IGEMM_WORKSPACE_MB=0 / 512) (~6 min)
 #   BR: strips per program of direct.py's strip weight gradient on every shape it serves, fp32/bf16 x NCHW and
 #      fp32 channels_last (tune_direct.py --chunks) (~9 min)
+#   BS: after "auto" also times the FFT's joint backward against pairs of other choices that the FFT came close
+#      to: replknet_31b.s1 channels_last bench, fp32 and bf16, fresh autotune cache (~7 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -447,6 +449,9 @@ BQ)
     ;;
 BR)
     step tune_chunks 500 python benchmarks/tune_direct.py --chunks --directions wgrad --jobs 16 --configs fp32:nchw,fp32:nhwc,bf16:nchw --nhwc-shapes "slak_t.s1.long,convnext_t.s1,cfsr.convmod,yolov13_n.dsconv" --out "$OUT/tune_chunks.json"
+    ;;
+BS)
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-BS step bench 400 python -m lkconv bench --jobs 16 --dtypes fp32,bf16 --layouts nhwc --shapes replknet_31b.s1 --out "$OUT/bench"
     ;;
 BB)
     step tune_nhwc 200 python benchmarks/tune_direct.py --wide --directions fwd,dgrad --jobs 16 --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_nhwc.json"

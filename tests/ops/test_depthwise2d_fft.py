@@ -215,6 +215,42 @@ def test_joint_backward_chosen_by_measurement_when_fft_won_one_gradient(monkeypa
     assert call.run_backward(dy, x, w, False, True) == (None, "dw") and ran == ["fft wgrad"]
 
 
+def test_joint_backward_timed_against_pairs_the_fft_came_close_to(monkeypatch, tmp_path):
+    """"auto" with the same algorithm for both gradients: the FFT's joint backward is timed against the pair only
+    where the FFT's measured gradients (autotune cache) come within reach of the pair's; never for an explicit
+    algorithm."""
+    from lkconv.ops import autotune_cache
+    from lkconv.ops.depthwise2d import dispatch, op
+    from lkconv.ops.depthwise2d.params import parse_conv_args
+    from lkconv.ops.depthwise2d.problem import Problem
+
+    prefix = fake_cuda_autotune_cache(monkeypatch, tmp_path)
+    x, w = torch.randn(2, 3, 9, 9, dtype=torch.float64), torch.randn(3, 1, 5, 5, dtype=torch.float64)
+    dy = torch.randn(2, 3, 9, 9, dtype=torch.float64)
+    geom = parse_conv_args(x, w, 1, 2, 1, "zeros")
+
+    def measured(fft_ms, direct_ms):
+        for d in ("dgrad", "wgrad"):
+            prob = Problem.make(d, x, w, geom.stride, geom.pad, geom.dilation)
+            autotune_cache.store(prefix + prob.key(), {"algorithm": "direct",
+                                                       "times_ms": {"direct": direct_ms, "fft": fft_ms}})
+
+    asked, ran = [], []
+    monkeypatch.setattr(dispatch, "choose_backward", lambda prob, sep, joint: asked.append(prob.direction) or "joint")
+    monkeypatch.setattr(dispatch, "backward_both", lambda name, *a: ran.append(f"{name} joint") or ("dx", "dw"))
+    bound = {"dgrad": ("direct", lambda *a: ran.append("direct dgrad") or "dx"),
+             "wgrad": ("direct", lambda *a: ran.append("direct wgrad") or "dw")}
+    for fft_ms, algorithm, expect_asked in ((1.4, "auto", True), (3.0, "auto", False), (1.4, "direct", False)):
+        measured(fft_ms, 1.3)  # FFT 1.4 ms per gradient: 0.6 * 2.8 < 2.6 ms of the pair; 3.0 ms: out of reach
+        call = op._Call(geom, algorithm)
+        call.bound = dict(bound)
+        asked.clear(), ran.clear()
+        for _ in range(2):
+            assert call.run_backward(dy, x, w, True, True) == ("dx", "dw")
+        assert asked == (["bwd:direct+direct"] if expect_asked else [])
+        assert ran == (["fft joint"] * 2 if expect_asked else ["direct dgrad", "direct wgrad"] * 2)
+
+
 def test_choose_backward_is_measured_once_and_cached(monkeypatch, tmp_path):
     import dataclasses
 

@@ -135,7 +135,7 @@ class _Call:
         if need_dx and need_dw:
             g = self.geom
             return dispatch.run_pair(self.binding("dgrad", dy, x, w), self.binding("wgrad", dy, x, w), dy, x, w,
-                                     g.stride, g.pad, g.dilation, self.pair_verdicts)
+                                     g.stride, g.pad, g.dilation, self.pair_verdicts, self.algorithm == "auto")
         return (self.run("dgrad", dy, x, w) if need_dx else None, self.run("wgrad", dy, x, w) if need_dw else None)
 
     def use_torch(self, x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> bool:
