@@ -16,7 +16,6 @@ calls into Python all on the calling thread), the 30 functions with the most own
 from __future__ import annotations
 
 import argparse
-import cProfile
 import pstats
 import sys
 import time
@@ -32,7 +31,7 @@ from lkconv.ops.depthwise2d import op  # noqa: E402
 from lkconv.tools.bench import _geometry, load_shapes  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from overhead import host_and_wall_us  # noqa: E402
+from overhead import host_and_wall_us, profile_single_threaded  # noqa: E402
 
 
 def _work():
@@ -134,15 +133,7 @@ def main():
             bwd = sum(inside[10:]) / max(1, len(inside) - 10) * 1e6 if inside else float("nan")
             print(f"{name:<22}{mode:<34}{host:9.1f}{wall:9.1f}{bwd:10.1f}", flush=True)
         if args.profile and name == args.shapes.split(",")[0]:
-            prof = cProfile.Profile()
-            with torch.autograd.set_multithreading_enabled(False):
-                ours()
-                prof.enable()
-                for _ in range(300):
-                    ours()
-                prof.disable()
-            torch.cuda.synchronize()
-            profiles.append((name, prof))
+            profiles.append((name, profile_single_threaded(ours, 300)))
     op._DepthwiseConv2dFunction.backward = orig
     for name, prof in profiles:
         print(f"\n{name}: cProfile of 300 single-threaded lkconv steps")

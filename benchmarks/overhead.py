@@ -38,6 +38,22 @@ def host_and_wall_us(fn, n=50, warmup=1):
     return (t1 - t0) / n * 1e6, (t2 - t0) / n * 1e6
 
 
+def profile_single_threaded(fn, n: int):
+    """cProfile of ``n`` calls of ``fn`` (after one untimed call) with the autograd engine single-threaded, so
+    that the engine's calls into Python (the backward) run on this thread and are profiled too."""
+    import cProfile
+
+    prof = cProfile.Profile()
+    with torch.autograd.set_multithreading_enabled(False):
+        fn()
+        prof.enable()
+        for _ in range(n):
+            fn()
+        prof.disable()
+    torch.cuda.synchronize()
+    return prof
+
+
 def host_us(fn, n=50, warmup=1):
     """Host microseconds per call of ``fn`` launched back to back (no synchronization inside the timed loop)."""
     return host_and_wall_us(fn, n, warmup)[0]

@@ -16,7 +16,6 @@ into Python on the calling thread): the 25 functions with the most own time.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import pstats
 import sys
 from pathlib import Path
@@ -29,7 +28,7 @@ import lkconv  # noqa: E402
 from lkconv.tools.bench import _geometry, _inputs, load_shapes  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from overhead import host_and_wall_us  # noqa: E402
+from overhead import host_and_wall_us, profile_single_threaded  # noqa: E402
 
 WAITS = ("synchronize", "_local_scalar_dense", "aten::item", "memcpy dtoh", "cudamemcpy", "is_nonzero",
          "eventsynchronize", "streamsynchronize", "devicesynchronize")
@@ -82,15 +81,7 @@ def main():
             waits = ", ".join(f"{k} x{v / 5:g}" for k, v in sorted(counts.items())) or "none"
             print(f"{name:<20}{algorithm:<10}{bench:9.1f}{one:9.1f}{host:9.1f}{wall:9.1f}  {waits}", flush=True)
             if args.profile and name == args.shapes.split(",")[0]:
-                prof = cProfile.Profile()
-                with torch.autograd.set_multithreading_enabled(False):
-                    step()
-                    prof.enable()
-                    for _ in range(200):
-                        step()
-                    prof.disable()
-                torch.cuda.synchronize()
-                profiles.append((f"{name} {algorithm}", prof))
+                profiles.append((f"{name} {algorithm}", profile_single_threaded(step, 200)))
     for label, prof in profiles:
         print(f"\n{label}: cProfile of 200 single-threaded steps")
         pstats.Stats(prof).sort_stats("tottime").print_stats(25)

@@ -131,37 +131,9 @@ def _random_wgrad_problem(rng, device):
     return x, dy, (c * m, 1, kh, kw), (sh, sw), pad, (dh, dw)
 
 
-def test_wgrad_planes_kernel_random_geometries(device):
-    """The batch-summed weight-gradient kernel against float64 on random geometries, dtypes and tiles (weight
-    lines per program, output-gradient lines per block, tile shape, batch chunks): several tiles per launch."""
-    import os
-    import random
-
-    from lkconv.ops.depthwise2d import direct, direct_wgrad, reference
-
-    seed = int.from_bytes(os.urandom(4), "little")
-    rng = random.Random(seed)
-    for _ in range(12 if device.type == "cpu" else 20):
-        x, dy, w_shape, stride, pad, dil = _random_wgrad_problem(rng, device)
-        if rng.random() < 0.3:
-            x, dy = x.bfloat16(), dy.bfloat16()
-        ax = direct._axes(x, w_shape[2], w_shape[3], stride, dil, pad[0], pad[2], dy.shape[-2:])
-        b0, b1 = rng.choice([1, 2, 4]), rng.choice([1, 2, 4])
-        if rng.random() < 0.5:  # every line in one program and one block: border products skipped
-            r, ta = ax.ka, ax.a_out
-        else:
-            r, ta = rng.randint(1, ax.ka), rng.randint(1, ax.a_out)
-        cfg = direct_wgrad.PlanesConfig(r, ta, b0, b1, 1, rng.choice([0, 1, 2, 5]), rng.random() < 0.8)
-        w64 = torch.empty(w_shape, dtype=torch.float64, device=device)
-        ref = reference.depthwise_conv2d_wgrad_torch(dy.double(), x.double(), w64, stride, pad, dil)
-        dw = direct.conv_wgrad(dy, x, w_shape, stride, pad, dil, cfg)
-        assert dw.shape == w_shape and rel_error(dw, ref) < 1e-5, (seed, x.shape, x.stride(), x.dtype, dy.stride(),
-                                                                   w_shape, stride, pad, dil, cfg)
-
-
-def test_wgrad_strip_kernel_random_geometries(device):
-    """The strip weight-gradient kernel against float64 on random geometries, dtypes and tiles (strip length,
-    tile, strips per program, kernel columns per pass, zero-bordered copy or bounds checks)."""
+def _check_random_wgrad(device, rounds: int, make_config):
+    """The weight gradient against float64 on ``rounds`` random geometries (:func:`_random_wgrad_problem`, 30%
+    bf16), with the kernel config ``make_config(rng, axes)`` of each; the seed is in every failure message."""
     import os
     import random
 
@@ -169,19 +141,44 @@ def test_wgrad_strip_kernel_random_geometries(device):
 
     seed = int.from_bytes(os.urandom(4), "little")
     rng = random.Random(seed)
-    for _ in range(10 if device.type == "cpu" else 20):
+    for _ in range(rounds):
         x, dy, w_shape, stride, pad, dil = _random_wgrad_problem(rng, device)
         if rng.random() < 0.3:
             x, dy = x.bfloat16(), dy.bfloat16()
-        ax = direct._axes(x, w_shape[2], w_shape[3], stride, dil, pad[0], pad[2], dy.shape[-2:])
-        r = rng.randint(1, -(-ax.a_out // ax.p))
-        cfg = direct.DirectConfig(r, rng.choice([1, 2, 4]), 16, 1, rng.random() < 0.3, rng.choice([0, 1, 2]),
-                                  rng.choice([1, 2, ax.kb]))
+        cfg = make_config(rng, direct._axes(x, w_shape[2], w_shape[3], stride, dil, pad[0], pad[2], dy.shape[-2:]))
         w64 = torch.empty(w_shape, dtype=torch.float64, device=device)
         ref = reference.depthwise_conv2d_wgrad_torch(dy.double(), x.double(), w64, stride, pad, dil)
         dw = direct.conv_wgrad(dy, x, w_shape, stride, pad, dil, cfg)
         assert dw.shape == w_shape and rel_error(dw, ref) < 1e-5, (seed, x.shape, x.stride(), x.dtype, dy.stride(),
                                                                    w_shape, stride, pad, dil, cfg)
+
+
+def test_wgrad_planes_kernel_random_geometries(device):
+    """The batch-summed weight-gradient kernel against float64 on random geometries, dtypes and tiles (weight
+    lines per program, output-gradient lines per block, tile shape, batch chunks): several tiles per launch."""
+    from lkconv.ops.depthwise2d import direct_wgrad
+
+    def planes(rng, ax):
+        b0, b1 = rng.choice([1, 2, 4]), rng.choice([1, 2, 4])
+        if rng.random() < 0.5:  # every line in one program and one block: border products skipped
+            r, ta = ax.ka, ax.a_out
+        else:
+            r, ta = rng.randint(1, ax.ka), rng.randint(1, ax.a_out)
+        return direct_wgrad.PlanesConfig(r, ta, b0, b1, 1, rng.choice([0, 1, 2, 5]), rng.random() < 0.8)
+
+    _check_random_wgrad(device, 12 if device.type == "cpu" else 20, planes)
+
+
+def test_wgrad_strip_kernel_random_geometries(device):
+    """The strip weight-gradient kernel against float64 on random geometries, dtypes and tiles (strip length,
+    tile, strips per program, kernel columns per pass, zero-bordered copy or bounds checks)."""
+    from lkconv.ops.depthwise2d import direct
+
+    def strips(rng, ax):
+        return direct.DirectConfig(rng.randint(1, -(-ax.a_out // ax.p)), rng.choice([1, 2, 4]), 16, 1,
+                                   rng.random() < 0.3, rng.choice([0, 1, 2]), rng.choice([1, 2, ax.kb]))
+
+    _check_random_wgrad(device, 10 if device.type == "cpu" else 20, strips)
 
 
 def test_wgrad_planes_kernel_64bit_offsets(device):

@@ -452,13 +452,13 @@ def _joint_fft_may_win(dname: str, wname: str, x, w, stride, pad, dil) -> bool:
 def run_pair(dgrad_hit, wgrad_hit, dy, x, w, stride, pad, dil, verdicts: dict, auto: bool = False):
     """(dx, dw) from the bound per-direction choices ``(name, callable)``: in one pass when "fft" serves both, or,
     under "auto", when the FFT's joint backward measured faster than the pair (:func:`choose_backward`, timed where
-    :func:`_joint_fft_may_win`; the verdict is kept in ``verdicts``, per pair, outside graph capture)."""
+    :func:`_joint_fft_may_win`; the verdict is kept in ``verdicts``, per pair, when made outside graph capture)."""
     (dname, dfn), (wname, wfn) = dgrad_hit, wgrad_hit
     joint = "fft" if dname == wname == "fft" else None
     if joint is None and (auto or "fft" in (dname, wname)):
-        capturing = x.is_cuda and torch.cuda.is_current_stream_capturing()
-        verdict = None if capturing else verdicts.get((dname, wname))
+        verdict = verdicts.get((dname, wname))  # a measured verdict holds under graph capture too
         if verdict is None:
+            capturing = x.is_cuda and torch.cuda.is_current_stream_capturing()
             verdict = False
             if _joint_fft_may_win(dname, wname, x, w, stride, pad, dil):
                 prob = Problem.make(f"bwd:{dname}+{wname}", x, w, stride, pad, dil)

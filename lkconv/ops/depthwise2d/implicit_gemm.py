@@ -8,8 +8,9 @@ BN output columns is one matrix product:
 where X_i holds the input rows m shifted by i*d. The input is first copied into a zero-bordered NCHW buffer
 (any input layout) whose 16-element-aligned rows cover every tile, so the kernel's loads carry no masks and
 vectorize (masked loads of the input itself ran 2-3x slower on an H100); with LKCONV_IGEMM_WORKSPACE_MB set,
-the buffer is kept between calls and only its interior rewritten (:class:`_BorderedBuffers`). Each T_i tile is gathered from the
-weight row inside the loop over kernel rows (faster than reading precomputed factors); BK = BN + (kw-1)*d
+the buffer is kept between calls and only its interior rewritten (:class:`_BorderedBuffers`). Each T_i tile
+is gathered from the weight row inside the loop over kernel rows (faster than reading precomputed factors);
+BK = BN + (kw-1)*d
 rounded up to a power of two, so tensor cores do BK/kw times the useful multiply-adds. Stacking many
 (image, row) pairs into M keeps the tiles full at any batch size. The input gradient is the same product with
 the reversed kernel (stride 1). The weight gradient accumulates G_i = X_i^T @ dY over M (reading the same
@@ -290,8 +291,11 @@ class _BorderedBuffers:
 
     def __init__(self):
         self.entries: "OrderedDict[tuple, torch.Tensor]" = OrderedDict()
-        self.nbytes = 0
         self.lock = threading.Lock()
+
+    @property
+    def nbytes(self) -> int:
+        return sum(b.numel() * b.element_size() for b in self.entries.values())
 
     def copy_in(self, x: torch.Tensor, top: int, left: int, height: int, width: int) -> torch.Tensor:
         """:func:`_padded_rows`, into a kept buffer where the budget allows."""
@@ -308,11 +312,8 @@ class _BorderedBuffers:
             buf = self.entries.get(key)
             if buf is None:
                 while self.entries and self.nbytes + size > budget:
-                    _, old = self.entries.popitem(last=False)
-                    self.nbytes -= old.numel() * old.element_size()
-                buf = torch.zeros(shape, dtype=x.dtype, device=x.device)
-                self.entries[key] = buf
-                self.nbytes += size
+                    self.entries.popitem(last=False)
+                buf = self.entries[key] = torch.zeros(shape, dtype=x.dtype, device=x.device)
             else:
                 self.entries.move_to_end(key)
         if r1 > r0 and c1 > c0:
@@ -322,7 +323,6 @@ class _BorderedBuffers:
     def clear(self) -> None:
         with self.lock:
             self.entries.clear()
-            self.nbytes = 0
 
 
 _buffers = _BorderedBuffers()
@@ -330,7 +330,7 @@ _buffers = _BorderedBuffers()
 
 def _row_buffer(x, top, left, ho, wo, kh, kw, dilation, bn, bk) -> torch.Tensor:
     """x zero-bordered for an (ho, wo) output of a kh x kw kernel: every (BM x BK) tile at a column block of BN
-    is in bounds, and rows are 16-element aligned (a kept buffer, :class:`_BorderedBuffers`)."""
+    is in bounds, and rows are 16-element aligned (kept between calls where :class:`_BorderedBuffers` allows)."""
     height = ho + (kh - 1) * dilation[0]
     width = max(wo + (kw - 1) * dilation[1], (triton.cdiv(wo, bn) - 1) * bn + bk)
     return _buffers.copy_in(x, top, left, height, -(-width // 16) * 16)
