@@ -105,8 +105,9 @@
 #      cache), then lkconv verify --quick --ops depthwise2d (~9 min)
 #   BN: lkconv bench bf16 NCHW, every public shape, fresh autotune cache (~9 min)
 #   BO: lkconv bench fp32 channels_last, every public shape, fresh autotune cache (~9 min)
-#   BQ: after the implicit GEMM could keep its zero-bordered buffers (opt-in): its op tests on the GPU, then the default tile's
-#      bf16 forward on replknet_31b.s2/s1 without and with kept buffers (LKCONV_IGEMM_WORKSPACE_MB=0 / 512) (~6 min)
+#   BQ: after the implicit GEMM could keep its zero-bordered buffers (opt-in): its op tests on the GPU, then the
+#      default tile's bf16 forward on replknet_31b.s2/s1 without and with kept buffers
+#      (LKCONV_IGEMM_WORKSPACE_MB=0 / 512) (~6 min)
 #   BR: strips per program of direct.py's strip weight gradient on every shape it serves, fp32/bf16 x NCHW and
 #      fp32 channels_last (tune_direct.py --chunks) (~9 min)
 #   BS: after "auto" also times the FFT's joint backward against pairs of other choices that the FFT came close
