@@ -112,6 +112,8 @@
 #      fp32 channels_last (tune_direct.py --chunks) (~9 min)
 #   BS: after "auto" also times the FFT's joint backward against pairs of other choices that the FFT came close
 #      to: replknet_31b.s1 channels_last bench, fp32 and bf16, fresh autotune cache (~7 min)
+#   BT: channels_last tile sweep of the direct kernels where channels_last ran slower than NCHW on the GPU
+#      (cfsr.convmod, puyun.lka_latlon, convnext_t.s1; every direction, fp32) (~8 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -453,6 +455,9 @@ BR)
     ;;
 BS)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-BS step bench 400 python -m lkconv bench --jobs 16 --dtypes fp32,bf16 --layouts nhwc --shapes replknet_31b.s1 --out "$OUT/bench"
+    ;;
+BT)
+    step tune_nhwc 540 python benchmarks/tune_direct.py --wide --jobs 16 --configs fp32:nchw,fp32:nhwc --shapes "cfsr.convmod,puyun.lka_latlon,convnext_t.s1" --nhwc-shapes "cfsr.convmod,puyun.lka_latlon,convnext_t.s1" --out "$OUT/tune_nhwc.json"
     ;;
 BB)
     step tune_nhwc 200 python benchmarks/tune_direct.py --wide --directions fwd,dgrad --jobs 16 --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_nhwc.json"
