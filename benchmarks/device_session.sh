@@ -114,6 +114,10 @@
 #      to: replknet_31b.s1 channels_last bench, fp32 and bf16, fresh autotune cache (~7 min)
 #   BT: channels_last tile sweep of the direct kernels where channels_last ran slower than NCHW on the GPU
 #      (cfsr.convmod, puyun.lka_latlon, convnext_t.s1; every direction, fp32) (~8 min)
+#   BU: after the channels_last tiles of small kernels changed (4 warps for 8x32 forward tiles, 16 channels where
+#      32 leave lanes idle; 4x32 weight-gradient tiles): new default against the old tiles on every small-kernel
+#      shape, then lkconv bench fp32 channels_last of those shapes (fresh autotune cache) (~9 min)
+#   BV: lkconv verify --quick --ops depthwise2d; bf16 channels_last bench of the small-kernel shapes (~9 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -458,6 +462,14 @@ BS)
     ;;
 BT)
     step tune_nhwc 540 python benchmarks/tune_direct.py --wide --jobs 16 --configs fp32:nchw,fp32:nhwc --shapes "cfsr.convmod,puyun.lka_latlon,convnext_t.s1" --nhwc-shapes "cfsr.convmod,puyun.lka_latlon,convnext_t.s1" --out "$OUT/tune_nhwc.json"
+    ;;
+BU)
+    step tune_small 290 python benchmarks/tune_direct.py --wide --only "default|t8x32w8|t8x16w4|t4x32w4|t8x32w4" --directions fwd,wgrad --jobs 16 --configs fp32:nhwc --shapes "cfsr.convmod,puyun.lka_latlon,convnext_t.s1,van_b0.lka_dil,bevanet.sdlska,yolov13_n.dsconv,downsample.s2,inceptionnext_t.band,unireplknet_t.dil" --nhwc-shapes "cfsr.convmod,puyun.lka_latlon,convnext_t.s1,van_b0.lka_dil,bevanet.sdlska,yolov13_n.dsconv,downsample.s2,inceptionnext_t.band,unireplknet_t.dil" --out "$OUT/tune_small.json"
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-BU step bench 290 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nhwc --shapes "cfsr.convmod,puyun.lka_latlon,convnext_t.s1,van_b0.lka_dil,bevanet.sdlska,yolov13_n.dsconv,downsample.s2,inceptionnext_t.band,unireplknet_t.dil" --out "$OUT/bench"
+    ;;
+BV)
+    step verify 300 python -m lkconv verify --quick --jobs 16 --ops depthwise2d
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-BV step bench 270 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nhwc,nchw --shapes "cfsr.convmod,puyun.lka_latlon,van_b0.lka_dil,convnext_t.s1" --out "$OUT/bench"
     ;;
 BB)
     step tune_nhwc 200 python benchmarks/tune_direct.py --wide --directions fwd,dgrad --jobs 16 --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_nhwc.json"

@@ -137,47 +137,6 @@ def test_transposing_copy_matches_torch(layout, device):
         assert torch.equal(out, ref[:, :, 40:40 + height, 40:40 + width])
 
 
-def test_kept_bordered_buffers(device, monkeypatch):
-    """The zero-bordered buffers kept between calls: each call reads like a fresh zero-bordered copy of its own
-    input (bordered or cropped; NCHW, channels_last or a transposed view), each placement keeps its own buffer,
-    and the budget (LKCONV_IGEMM_WORKSPACE_MB) evicts the least recently used one or, for a buffer larger than
-    itself, keeps none."""
-    import torch.nn.functional as F
-
-    from lkconv.ops.depthwise2d import implicit_gemm
-
-    if not _can_run(device):
-        pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
-    kept = implicit_gemm._BorderedBuffers()
-    monkeypatch.setenv("LKCONV_IGEMM_WORKSPACE_MB", "64")
-    height, width = 12, 16
-    placements = ((3, 5), (-2, 4), (0, -3))
-    for top, left in placements:
-        for make in (lambda: torch.randn(2, 3, 7, 9, device=device),
-                     lambda: torch.randn(2, 3, 7, 9, device=device).contiguous(memory_format=torch.channels_last),
-                     lambda: torch.randn(2, 3, 9, 7, device=device).transpose(2, 3)):
-            x = make()
-            got = kept.copy_in(x, top, left, height, width)
-            want = F.pad(x, (left, width - 9 - left, top, height - 7 - top))  # negative pads crop
-            assert torch.equal(got, want), (top, left, x.stride())
-    assert len(kept.entries) == len(placements)
-    try:
-        for _ in range(2):  # the op itself, twice on fresh inputs: the second call reads kept buffers
-            assert_verified(verify.Case(2, 3, 9, 11, 3, 5, padding=(1, 2)), "implicit_gemm", device)
-        assert implicit_gemm._buffers.entries
-    finally:
-        implicit_gemm._buffers.clear()
-    one = 2 * 3 * height * width * 4
-    monkeypatch.setenv("LKCONV_IGEMM_WORKSPACE_MB", str(1.5 * one / 2**20))  # room for one buffer
-    x = torch.randn(2, 3, 7, 9, device=device)
-    first = kept.copy_in(x, 1, 1, height, width)
-    assert len(kept.entries) == 1 and kept.nbytes == one
-    assert kept.copy_in(x, 1, 1, height, width) is first  # kept
-    monkeypatch.setenv("LKCONV_IGEMM_WORKSPACE_MB", "0")
-    fresh = kept.copy_in(x, 1, 1, height, width)
-    assert fresh is not first and torch.equal(fresh, first) and len(kept.entries) == 1
-
-
 def test_tiles_fit_shared_memory():
     from lkconv.ops.depthwise2d import implicit_gemm
 

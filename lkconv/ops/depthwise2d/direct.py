@@ -376,10 +376,11 @@ def choose_config(ax: _Axes, c_out: int, direction: str = "fwd", elem_size: int 
     Measured with benchmarks/tune_direct.py (benchmarks/results/: tune_direct_h200_run*.json, h100_2026-11-24/):
     bounds checks in the inner loop are cheaper than a zero-padded copy of the input except for 16-bit inputs
     with the largest kernels on planes at least half the size of their border (forward, K >= 21) or large
-    kernels on large planes (weight gradient); NHWC
-    wants 8x32 (position x channel) tiles for small kernels and the weight gradient's one-pass case,
-    16-channel tiles for the weight gradient otherwise; the weight gradient wants all kernel columns in one
-    pass for small kernels (no re-reads of the input), two for NHWC and large NCHW planes, else one.
+    kernels on large planes (weight gradient); NHWC wants 8x32 (position x channel) tiles in 4 warps for small
+    kernels' forward (16 channels where 32 would leave lanes idle), 8x32 in 8 warps for the weight gradient's
+    one-pass case, 4x32 for small kernels' other weight gradients and 16-channel tiles for large kernels' weight
+    gradient; the weight gradient wants all kernel columns in one pass for small kernels (no re-reads of the
+    input), two for NHWC and large NCHW planes, else one.
     """
     lines = triton.cdiv(ax.a_out, ax.p)
     # tall kernels (more than 32 taps along A) get strips of up to ~1536 / ka lines: each strip re-reads ka - 1
@@ -397,20 +398,34 @@ def choose_config(ax: _Axes, c_out: int, direction: str = "fwd", elem_size: int 
     r = max(1, min(best[1], lines))
     big = ax.ka * ax.kb >= 169
     all_columns = direction == "wgrad" and ax.ka * ax.kb <= 64 and ax.da == 1  # wgrad: every kernel column in one pass
+    idle_lanes_at_32 = triton.cdiv(c_out, 16) * 16 < triton.cdiv(c_out, 32) * 32
+    num_warps = 0  # 0: one output per thread
     if ax.ch_axis == 0:
         block_1 = max(16, _pow2_at_most(ax.b_out, 128))
         block_0 = max(1, min(128 // block_1, _pow2_at_most(c_out, 64)))
-    elif (direction == "fwd" and not big) or all_columns:  # small kernels: 8 positions x 32 channels, 8 warps
+    elif all_columns:  # 8 positions x 32 channels, 8 warps
         block_1 = max(16, _pow2_at_most(c_out, 32))
         block_0 = max(1, min(256 // block_1, _pow2_at_most(ax.b_out, 64)))
+    elif direction == "fwd" and not big:
+        # small kernels: 8 positions x 32 channels (16 where 32 would leave lanes idle), 4 warps (cfsr.convmod,
+        # 48 channels, and puyun.lka_latlon, channels_last fp32, H100 BT: forward 0.105 / 0.149 ms against
+        # 0.214 / 0.181 with 8x32 tiles in 8 warps; convnext_t.s1 0.084 either way)
+        block_1 = 16 if c_out <= 16 or idle_lanes_at_32 else 32
+        block_0 = max(1, min(8, _pow2_at_most(ax.b_out, 64)))
+        num_warps = 4
+    elif direction == "wgrad" and not big:
+        # small kernels with dilation or more than 64 taps: 4 positions x 32 channels (puyun.lka_latlon and
+        # cfsr.convmod, channels_last fp32, H100 BT: 0.410 / 0.244 ms against 0.520 / 0.269 with 8x16 tiles)
+        block_1 = max(16, _pow2_at_most(c_out, 32))
+        block_0 = max(1, min(128 // block_1, _pow2_at_most(ax.b_out, 64)))
     else:
         block_1 = max(16, _pow2_at_most(c_out, 16 if direction == "wgrad" else 32))
-        if block_1 == 32 and triton.cdiv(c_out, 16) * 16 < triton.cdiv(c_out, 32) * 32:
+        if block_1 == 32 and idle_lanes_at_32:
             # 16-channel tiles where 32 would leave lanes idle (unireplknet_t.s1, 80 channels, channels_last fp32,
             # H100: 8x16 tiles 0.178 / 0.180 ms forward / input gradient against 0.206 / 0.206 with 4x32)
             block_1 = 16
         block_0 = max(1, min(128 // block_1, _pow2_at_most(ax.b_out, 64)))
-    num_warps = max(1, min(8, block_0 * block_1 // 32))
+    num_warps = num_warps or max(1, min(8, block_0 * block_1 // 32))
     if direction == "wgrad":
         large_plane = ax.a_out * ax.b_out >= 1024
         # NHWC with 17..32 taps along A: two columns only without bounds checks (replknet_31b.s1, H100: 62

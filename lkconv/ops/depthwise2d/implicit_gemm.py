@@ -7,12 +7,11 @@ BN output columns is one matrix product:
 
 where X_i holds the input rows m shifted by i*d. The input is first copied into a zero-bordered NCHW buffer
 (any input layout) whose 16-element-aligned rows cover every tile, so the kernel's loads carry no masks and
-vectorize (masked loads of the input itself ran 2-3x slower on an H100); with LKCONV_IGEMM_WORKSPACE_MB set,
-the buffer is kept between calls and only its interior rewritten (:class:`_BorderedBuffers`). Each T_i tile
-is gathered from the weight row inside the loop over kernel rows (faster than reading precomputed factors);
-BK = BN + (kw-1)*d
-rounded up to a power of two, so tensor cores do BK/kw times the useful multiply-adds. Stacking many
-(image, row) pairs into M keeps the tiles full at any batch size. The input gradient is the same product with
+vectorize (masked loads of the input itself ran 2-3x slower on an H100; a buffer kept between calls, whose
+interior alone is rewritten, copied no faster). Each T_i tile is gathered from the weight row inside the loop
+over kernel rows (faster than reading precomputed factors); BK = BN + (kw-1)*d rounded up to a power of two,
+so tensor cores do BK/kw times the useful multiply-adds. Stacking many (image, row) pairs into M keeps the
+tiles full at any batch size. The input gradient is the same product with
 the reversed kernel (stride 1). The weight gradient accumulates G_i = X_i^T @ dY over M (reading the same
 zero-bordered input) and sums G_i's diagonals: dk[i, j] = sum_w G_i[w + j*d, w].
 
@@ -30,10 +29,6 @@ float32 accuracy), or plain ``tf32`` only when PyTorch's ``torch.backends.cuda.m
 from __future__ import annotations
 
 import functools
-import math
-import os
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Optional
 
@@ -277,63 +272,12 @@ def _padded_rows(x: torch.Tensor, top: int, left: int, height: int, width: int) 
     return _bordered_copy(x, out, top, left)
 
 
-def _workspace_bytes() -> int:
-    return int(float(os.environ.get("LKCONV_IGEMM_WORKSPACE_MB", "0")) * 2**20)
-
-
-class _BorderedBuffers:
-    """Zero-bordered input buffers kept between calls, per (stream, thread, shape, dtype, placement): the border is
-    zeroed once and each call rewrites only the interior, so the copy writes the input's bytes instead of the
-    whole buffer (for the RepLKNet-31B stages the border holds 2.5-12x the input's elements). Opt-in: buffers are
-    kept up to LKCONV_IGEMM_WORKSPACE_MB in total (default 0: none kept, each call copies into a fresh buffer),
-    least recently used first out. Calls on one stream run in order, so a buffer is rewritten only after the
-    kernels that read it; nothing is kept while a CUDA graph is being captured."""
-
-    def __init__(self):
-        self.entries: "OrderedDict[tuple, torch.Tensor]" = OrderedDict()
-        self.lock = threading.Lock()
-
-    @property
-    def nbytes(self) -> int:
-        return sum(b.numel() * b.element_size() for b in self.entries.values())
-
-    def copy_in(self, x: torch.Tensor, top: int, left: int, height: int, width: int) -> torch.Tensor:
-        """:func:`_padded_rows`, into a kept buffer where the budget allows."""
-        shape = (x.shape[0], x.shape[1], height, width)
-        size = math.prod(shape) * x.element_size()
-        budget = _workspace_bytes()
-        if budget <= 0 or size > budget or (x.is_cuda and torch.cuda.is_current_stream_capturing()):
-            return _padded_rows(x, top, left, height, width)
-        h, w = x.shape[2:]
-        r0, r1, c0, c1 = max(top, 0), min(top + h, height), max(left, 0), min(left + w, width)
-        stream = torch.cuda.current_stream(x.device).cuda_stream if x.is_cuda else None
-        key = (x.device, stream, threading.get_ident(), shape, x.dtype, r0, r1, c0, c1)
-        with self.lock:
-            buf = self.entries.get(key)
-            if buf is None:
-                while self.entries and self.nbytes + size > budget:
-                    self.entries.popitem(last=False)
-                buf = self.entries[key] = torch.zeros(shape, dtype=x.dtype, device=x.device)
-            else:
-                self.entries.move_to_end(key)
-        if r1 > r0 and c1 > c0:
-            _bordered_copy(x[:, :, r0 - top:r1 - top, c0 - left:c1 - left], buf[:, :, r0:r1, c0:c1], 0, 0)
-        return buf
-
-    def clear(self) -> None:
-        with self.lock:
-            self.entries.clear()
-
-
-_buffers = _BorderedBuffers()
-
-
 def _row_buffer(x, top, left, ho, wo, kh, kw, dilation, bn, bk) -> torch.Tensor:
     """x zero-bordered for an (ho, wo) output of a kh x kw kernel: every (BM x BK) tile at a column block of BN
-    is in bounds, and rows are 16-element aligned (kept between calls where :class:`_BorderedBuffers` allows)."""
+    is in bounds, and rows are 16-element aligned."""
     height = ho + (kh - 1) * dilation[0]
     width = max(wo + (kw - 1) * dilation[1], (triton.cdiv(wo, bn) - 1) * bn + bk)
-    return _buffers.copy_in(x, top, left, height, -(-width // 16) * 16)
+    return _padded_rows(x, top, left, height, -(-width // 16) * 16)
 
 
 def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps=((0, 1), (0, 1)),
