@@ -464,7 +464,7 @@ BT)
     step tune_nhwc 540 python benchmarks/tune_direct.py --wide --jobs 16 --configs fp32:nchw,fp32:nhwc --shapes "cfsr.convmod,puyun.lka_latlon,convnext_t.s1" --nhwc-shapes "cfsr.convmod,puyun.lka_latlon,convnext_t.s1" --out "$OUT/tune_nhwc.json"
     ;;
 BU)
-    step tune_small 290 python benchmarks/tune_direct.py --wide --only "default|t8x32w8|t8x16w4|t4x32w4|t8x32w4" --directions fwd,wgrad --jobs 16 --configs fp32:nhwc --shapes "cfsr.convmod,puyun.lka_latlon,convnext_t.s1,van_b0.lka_dil,bevanet.sdlska,yolov13_n.dsconv,downsample.s2,inceptionnext_t.band,unireplknet_t.dil" --nhwc-shapes "cfsr.convmod,puyun.lka_latlon,convnext_t.s1,van_b0.lka_dil,bevanet.sdlska,yolov13_n.dsconv,downsample.s2,inceptionnext_t.band,unireplknet_t.dil" --out "$OUT/tune_small.json"
+    step tune_small 300 python benchmarks/tune_direct.py --wide --only "default|t8x32w8|t8x16w4|t4x32w4" --directions fwd,dgrad,wgrad --jobs 16 --configs fp32:nhwc --shapes "cfsr.convmod,puyun.lka_latlon,convnext_t.s1,van_b0.lka_dil,yolov13_n.dsconv,downsample.s2,inceptionnext_t.band,unireplknet_t.dil" --nhwc-shapes "cfsr.convmod,puyun.lka_latlon,convnext_t.s1,van_b0.lka_dil,yolov13_n.dsconv,downsample.s2,inceptionnext_t.band,unireplknet_t.dil" --out "$OUT/tune_small.json"
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-BU step bench 290 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nhwc --shapes "cfsr.convmod,puyun.lka_latlon,convnext_t.s1,van_b0.lka_dil,bevanet.sdlska,yolov13_n.dsconv,downsample.s2,inceptionnext_t.band,unireplknet_t.dil" --out "$OUT/bench"
     ;;
 BV)
