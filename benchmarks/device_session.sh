@@ -118,6 +118,7 @@
 #      32 leave lanes idle; 4x32 weight-gradient tiles): new default against the old tiles on every small-kernel
 #      shape, then lkconv bench fp32 channels_last of those shapes (fresh autotune cache) (~9 min)
 #   BV: lkconv verify --quick --ops depthwise2d; bf16 channels_last bench of the small-kernel shapes (~9 min)
+#   BW: where cfsr.convmod's channels_last step goes (profile_step.py, direct and auto) (~3 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -470,6 +471,9 @@ BU)
 BV)
     step verify 300 python -m lkconv verify --quick --jobs 16 --ops depthwise2d
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-BV step bench 270 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nhwc,nchw --shapes "cfsr.convmod,puyun.lka_latlon,van_b0.lka_dil,convnext_t.s1" --out "$OUT/bench"
+    ;;
+BW)
+    step profile_cfsr 200 python benchmarks/profile_step.py --algorithm direct --shapes cfsr.convmod,van_b0.lka_dil --dtypes fp32 --layouts nhwc,nchw
     ;;
 BB)
     step tune_nhwc 200 python benchmarks/tune_direct.py --wide --directions fwd,dgrad --jobs 16 --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_nhwc.json"
