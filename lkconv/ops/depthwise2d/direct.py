@@ -376,11 +376,10 @@ def choose_config(ax: _Axes, c_out: int, direction: str = "fwd", elem_size: int 
     Measured with benchmarks/tune_direct.py (benchmarks/results/: tune_direct_h200_run*.json, h100_2026-11-24/):
     bounds checks in the inner loop are cheaper than a zero-padded copy of the input except for 16-bit inputs
     with the largest kernels on planes at least half the size of their border (forward, K >= 21) or large
-    kernels on large planes (weight gradient); NHWC wants 8x32 (position x channel) tiles in 4 warps for small
-    kernels' forward (16 channels where 32 would leave lanes idle), 8x32 in 8 warps for the weight gradient's
-    one-pass case, 4x32 for small kernels' other weight gradients and 16-channel tiles for large kernels' weight
-    gradient; the weight gradient wants all kernel columns in one pass for small kernels (no re-reads of the
-    input), two for NHWC and large NCHW planes, else one.
+    kernels on large planes (weight gradient); NHWC wants 8x32 (position x channel) tiles for small kernels'
+    forward (16 channels where 32 would leave lanes idle), 4x32 for small kernels' weight gradient in one pass or
+    on wide rows, and 16-channel tiles otherwise; the weight gradient wants all kernel columns in one pass for
+    small kernels (no re-reads of the input), two for NHWC and large NCHW planes, else one.
     """
     lines = triton.cdiv(ax.a_out, ax.p)
     # tall kernels (more than 32 taps along A) get strips of up to ~1536 / ka lines: each strip re-reads ka - 1
@@ -403,21 +402,22 @@ def choose_config(ax: _Axes, c_out: int, direction: str = "fwd", elem_size: int 
     if ax.ch_axis == 0:
         block_1 = max(16, _pow2_at_most(ax.b_out, 128))
         block_0 = max(1, min(128 // block_1, _pow2_at_most(c_out, 64)))
-    elif all_columns:  # 8 positions x 32 channels, 8 warps
-        block_1 = max(16, _pow2_at_most(c_out, 32))
-        block_0 = max(1, min(256 // block_1, _pow2_at_most(ax.b_out, 64)))
-    elif direction == "fwd" and not big:
-        # small kernels: 8 positions x 32 channels (16 where 32 would leave lanes idle), 4 warps (cfsr.convmod,
-        # 48 channels, and puyun.lka_latlon, channels_last fp32, H100 BT: forward 0.105 / 0.149 ms against
-        # 0.214 / 0.181 with 8x32 tiles in 8 warps; convnext_t.s1 0.084 either way)
-        block_1 = 16 if c_out <= 16 or idle_lanes_at_32 else 32
-        block_0 = max(1, min(8, _pow2_at_most(ax.b_out, 64)))
-        num_warps = 4
-    elif direction == "wgrad" and not big:
-        # small kernels with dilation or more than 64 taps: 4 positions x 32 channels (puyun.lka_latlon and
-        # cfsr.convmod, channels_last fp32, H100 BT: 0.410 / 0.244 ms against 0.520 / 0.269 with 8x16 tiles)
+    elif all_columns or (direction == "wgrad" and not big and ax.b_out >= 128):
+        # small kernels' weight gradient: 4 positions x 32 channels (8 x 16 below 32 channels), 4 warps, where every
+        # kernel column fits one pass or the output rows are at least 128 wide (channels_last fp32, H100 BT/BU:
+        # yolov13_n.dsconv 0.077, downsample.s2 0.348, puyun.lka_latlon 0.411, cfsr.convmod 0.245 ms against
+        # 0.102, 0.389, 0.521, 0.269 with the 8x32 / 8x16 tiles before; convnext_t.s1 0.188 against 0.181;
+        # van_b0.lka_dil's 56-wide rows ran 0.428 against 0.308 with 8x16)
         block_1 = max(16, _pow2_at_most(c_out, 32))
         block_0 = max(1, min(128 // block_1, _pow2_at_most(ax.b_out, 64)))
+    elif direction == "fwd" and not big:
+        # small kernels: 8 positions x 32 channels (16 where 32 would leave lanes idle), 4 warps at stride 1
+        # (cfsr.convmod, 48 channels, and puyun.lka_latlon, channels_last fp32, H100 BT: forward 0.105 / 0.149 ms
+        # against 0.214 / 0.181 with 8x32 tiles in 8 warps; convnext_t.s1 0.084 either way), 8 at larger strides
+        # (downsample.s2, BU: 0.181 against 0.284 ms in 4 warps)
+        block_1 = 16 if c_out <= 16 or idle_lanes_at_32 else 32
+        block_0 = max(1, min(8, _pow2_at_most(ax.b_out, 64)))
+        num_warps = 4 if ax.sa == 1 and ax.sb == 1 else 8
     else:
         block_1 = max(16, _pow2_at_most(c_out, 16 if direction == "wgrad" else 32))
         if block_1 == 32 and idle_lanes_at_32:
