@@ -122,6 +122,7 @@
 #   BX: after the second change of the small kernels' channels_last tiles (8 warps at stride 2; 4x32 weight-gradient
 #      tiles in one pass or on rows at least 128 wide): BU's sweep again, then lkconv verify --quick --ops
 #      depthwise2d (~9 min)
+#   BY: lkconv bench fp32 channels_last, every public shape, fresh autotune cache, after BX (~9 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -481,6 +482,9 @@ BW)
 BX)
     step tune_small 240 python benchmarks/tune_direct.py --wide --only "default|t8x32w8|t8x16w4|t4x32w4" --directions fwd,dgrad,wgrad --jobs 16 --configs fp32:nhwc --shapes "cfsr.convmod,puyun.lka_latlon,convnext_t.s1,van_b0.lka_dil,yolov13_n.dsconv,downsample.s2,inceptionnext_t.band,unireplknet_t.dil" --nhwc-shapes "cfsr.convmod,puyun.lka_latlon,convnext_t.s1,van_b0.lka_dil,yolov13_n.dsconv,downsample.s2,inceptionnext_t.band,unireplknet_t.dil" --out "$OUT/tune_small.json"
     step verify 300 python -m lkconv verify --quick --jobs 16 --ops depthwise2d
+    ;;
+BY)
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-BY step bench 560 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nhwc --out "$OUT/bench"
     ;;
 BB)
     step tune_nhwc 200 python benchmarks/tune_direct.py --wide --directions fwd,dgrad --jobs 16 --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_nhwc.json"
