@@ -61,6 +61,27 @@ def test_tall_kernels_get_long_strips():
     assert direct.choose_config(square, 4, "wgrad").r <= 16
 
 
+def test_channels_last_tiles_of_small_kernels():
+    """The channels_last tiles measured best for kernels under 13x13 (docs/BENCHMARKS.md, ninth session)."""
+    from lkconv.ops.depthwise2d import direct
+
+    def axes(c, h, w, k, stride=1, dil=1):
+        x = torch.empty(1, c, h, w).contiguous(memory_format=torch.channels_last)
+        ho, wo = (h - 1) // stride + 1, (w - 1) // stride + 1
+        return direct._axes(x, k, k, (stride, stride), (dil, dil), dil * (k // 2), dil * (k // 2), (ho, wo))
+
+    def tile(cfg):
+        return cfg.block_0, cfg.block_1, cfg.num_warps
+
+    assert tile(direct.choose_config(axes(48, 128, 128, 9), 48, "fwd")) == (8, 16, 4)  # 32 would idle 16 lanes
+    assert tile(direct.choose_config(axes(128, 180, 360, 7, dil=3), 128, "fwd")) == (8, 32, 4)
+    assert tile(direct.choose_config(axes(96, 112, 112, 7, stride=2), 96, "fwd")) == (8, 32, 8)
+    assert tile(direct.choose_config(axes(128, 180, 360, 7, dil=3), 128, "wgrad")) == (4, 32, 4)  # wide rows
+    assert tile(direct.choose_config(axes(64, 56, 56, 7, dil=3), 64, "wgrad")) == (8, 16, 4)
+    assert tile(direct.choose_config(axes(64, 80, 80, 7), 64, "wgrad")) == (4, 32, 4)  # one pass over columns
+    assert tile(direct.choose_config(axes(64, 56, 56, 13), 64, "fwd")) == (4, 32, 4)  # 13x13: 128 threads
+
+
 def test_direct_config_variants_agree(device):
     """Every tile/padding variant of the kernels computes the same function."""
     from lkconv.ops.depthwise2d import direct
