@@ -371,7 +371,7 @@ def _pow2_at_most(v: int, cap: int) -> int:
 
 @functools.lru_cache(maxsize=4096)
 def choose_config(ax: _Axes, c_out: int, direction: str = "fwd", elem_size: int = 4) -> DirectConfig:
-    """Heuristic tile shape: long strips along the reuse axis, ~128 threads, one output per thread.
+    """Heuristic tile shape: long strips along the reuse axis, ~128 threads, one or two outputs per thread.
 
     Measured with benchmarks/tune_direct.py (benchmarks/results/: tune_direct_h200_run*.json, h100_2026-11-24/):
     bounds checks in the inner loop are cheaper than a zero-padded copy of the input except for 16-bit inputs
