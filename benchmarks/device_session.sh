@@ -123,6 +123,8 @@
 #      tiles in one pass or on rows at least 128 wide): BU's sweep again, then lkconv verify --quick --ops
 #      depthwise2d (~9 min)
 #   BY: lkconv bench fp32 channels_last, every public shape, fresh autotune cache, after BX (~9 min)
+#   BZ: GPU time of the small-kernel layers through CUDA graphs, fp32 NCHW against channels_last (lkconv bench
+#      --graph), where their eager steps are host-bound (~6 min)
 #   O: GPU-only timings (lkconv bench --graph, fp32 and bf16 NCHW; short_conv1d); checks of the changes tested
 #      on CPU only (verify of conv1d, the CLI and conv1d op tests) (~9 min)
 #   N: verify and op tests of implicit_gemm, short_conv1d bench again (~6 min)
@@ -485,6 +487,9 @@ BX)
     ;;
 BY)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-BY step bench 560 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nhwc --out "$OUT/bench"
+    ;;
+BZ)
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-BZ step bench_graph 400 python -m lkconv bench --graph --jobs 16 --dtypes fp32 --layouts nchw,nhwc --shapes "cfsr.convmod,puyun.lka_latlon,convnext_t.s1,van_b0.lka_dil,yolov13_n.dsconv,downsample.s2,unireplknet_t.s1" --out "$OUT/graph"
     ;;
 BB)
     step tune_nhwc 200 python benchmarks/tune_direct.py --wide --directions fwd,dgrad --jobs 16 --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_nhwc.json"
