@@ -82,6 +82,16 @@ def test_channels_last_tiles_of_small_kernels():
     assert tile(direct.choose_config(axes(64, 56, 56, 13), 64, "fwd")) == (4, 32, 4)  # 13x13: 128 threads
 
 
+def test_channels_last_small_kernel_tiles_verified(device):
+    """The channels_last small-kernel tiles at their defaults, against float64 in every direction: 16-channel
+    forward tiles over 48 channels, 4x32 weight-gradient tiles over part-filled channel blocks and on rows at least
+    128 wide, a strided forward."""
+    for case in (verify.Case(1, 48, 4, 9, 3, 3, padding=1, layout="nhwc"),
+                 verify.Case(1, 32, 3, 130, 3, 3, padding=2, dilation=(2, 2), layout="nhwc"),
+                 verify.Case(1, 40, 5, 7, 3, 3, stride=(2, 2), padding=1, layout="nhwc")):
+        assert_verified(case, "direct", device)
+
+
 def test_direct_config_variants_agree(device):
     """Every tile/padding variant of the kernels computes the same function."""
     from lkconv.ops.depthwise2d import direct
