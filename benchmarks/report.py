@@ -41,6 +41,11 @@ def bench_rows(paths):
     return rows
 
 
+def _kernel_label(s) -> str:
+    """'7x7', '7x7 d3', '7x7 s2' from a shape or row with kh, kw, d, s."""
+    return f"{s['kh']}x{s['kw']}" + (f" d{s['d']}" if s["d"] > 1 else "") + (f" s{s['s']}" if s["s"] > 1 else "")
+
+
 def bench_table(rows) -> str:
     out = ["| shape | kernel | dtype | layout | fwd lkconv ms | fwd torch ms | fwd speedup | fwd+bwd lkconv ms | "
            "fwd+bwd torch ms | fwd+bwd speedup | fwd+bwd TF/s |",
@@ -50,7 +55,7 @@ def bench_table(rows) -> str:
         keyed.setdefault((r["shape"], r["dtype"], r["layout"]), {})[r["direction"]] = r
     for (shape, dt, lay), d in keyed.items():
         any_r = next(iter(d.values()))
-        ker = f"{any_r['kh']}x{any_r['kw']}" + (f" d{any_r['d']}" if any_r["d"] > 1 else "") + (f" s{any_r['s']}" if any_r["s"] > 1 else "")
+        ker = _kernel_label(any_r)
         f, b = d.get("fwd"), d.get("fwd+bwd")
         cell = lambda r, k, fmt: fmt.format(r[k]) if r else "-"  # noqa: E731
         sp = lambda r: f"{r['torch_ms'] / r['lkconv_ms']:.2f}x" if r else "-"  # noqa: E731
@@ -72,7 +77,7 @@ def columns_table(specs) -> str:
     for s in load_shapes():
         if not any(s["name"] in rows for _, rows in cols):
             continue
-        ker = f"{s['kh']}x{s['kw']}" + (f" d{s['d']}" if s["d"] > 1 else "") + (f" s{s['s']}" if s["s"] > 1 else "")
+        ker = _kernel_label(s)
         cells = []
         for _, rows in cols:
             r = rows.get(s["name"])

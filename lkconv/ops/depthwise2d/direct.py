@@ -397,33 +397,35 @@ def choose_config(ax: _Axes, c_out: int, direction: str = "fwd", elem_size: int 
     r = max(1, min(best[1], lines))
     big = ax.ka * ax.kb >= 169
     all_columns = direction == "wgrad" and ax.ka * ax.kb <= 64 and ax.da == 1  # wgrad: every kernel column in one pass
-    idle_lanes_at_32 = triton.cdiv(c_out, 16) * 16 < triton.cdiv(c_out, 32) * 32
+    block_32 = max(16, _pow2_at_most(c_out, 32))  # 32-channel tiles (16 for at most 16 channels)
+    if block_32 == 32 and triton.cdiv(c_out, 16) * 16 < triton.cdiv(c_out, 32) * 32:
+        # 16-channel tiles where 32 would leave lanes idle (unireplknet_t.s1, 80 channels, channels_last fp32,
+        # H100: 8x16 tiles 0.178 / 0.180 ms forward / input gradient against 0.206 / 0.206 with 4x32)
+        block_lean = 16
+    else:
+        block_lean = block_32
     num_warps = 0  # 0: one output per thread
     if ax.ch_axis == 0:
         block_1 = max(16, _pow2_at_most(ax.b_out, 128))
         block_0 = max(1, min(128 // block_1, _pow2_at_most(c_out, 64)))
     elif all_columns or (direction == "wgrad" and not big and ax.b_out >= 128):
-        # small kernels' weight gradient: 4 positions x 32 channels (8 x 16 below 32 channels), 4 warps, where every
+        # small kernels' weight gradient: 4 positions x 32 channels (8 x 16 up to 16 channels), 4 warps, where every
         # kernel column fits one pass or the output rows are at least 128 wide (channels_last fp32, H100 BT/BU:
         # yolov13_n.dsconv 0.077, downsample.s2 0.348, puyun.lka_latlon 0.411, cfsr.convmod 0.245 ms against
         # 0.102, 0.389, 0.521, 0.269 with the 8x32 / 8x16 tiles before; convnext_t.s1 0.188 against 0.181;
         # van_b0.lka_dil's 56-wide rows ran 0.428 against 0.308 with 8x16)
-        block_1 = max(16, _pow2_at_most(c_out, 32))
+        block_1 = block_32
         block_0 = max(1, min(128 // block_1, _pow2_at_most(ax.b_out, 64)))
     elif direction == "fwd" and not big:
         # small kernels: 8 positions x 32 channels (16 where 32 would leave lanes idle), 4 warps at stride 1
         # (cfsr.convmod, 48 channels, and puyun.lka_latlon, channels_last fp32, H100 BT: forward 0.105 / 0.149 ms
         # against 0.214 / 0.181 with 8x32 tiles in 8 warps; convnext_t.s1 0.084 either way), 8 at larger strides
         # (downsample.s2, BU: 0.181 against 0.284 ms in 4 warps)
-        block_1 = 16 if c_out <= 16 or idle_lanes_at_32 else 32
+        block_1 = block_lean
         block_0 = max(1, min(8, _pow2_at_most(ax.b_out, 64)))
         num_warps = 4 if ax.sa == 1 and ax.sb == 1 else 8
     else:
-        block_1 = max(16, _pow2_at_most(c_out, 16 if direction == "wgrad" else 32))
-        if block_1 == 32 and idle_lanes_at_32:
-            # 16-channel tiles where 32 would leave lanes idle (unireplknet_t.s1, 80 channels, channels_last fp32,
-            # H100: 8x16 tiles 0.178 / 0.180 ms forward / input gradient against 0.206 / 0.206 with 4x32)
-            block_1 = 16
+        block_1 = 16 if direction == "wgrad" else block_lean
         block_0 = max(1, min(128 // block_1, _pow2_at_most(ax.b_out, 64)))
     num_warps = num_warps or max(1, min(8, block_0 * block_1 // 32))
     if direction == "wgrad":

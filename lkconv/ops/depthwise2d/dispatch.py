@@ -454,8 +454,8 @@ def run_pair(dgrad_hit, wgrad_hit, dy, x, w, stride, pad, dil, verdicts: dict, a
     under "auto", when the FFT's joint backward measured faster than the pair (:func:`choose_backward`, timed where
     :func:`_joint_fft_may_win`; the verdict is kept in ``verdicts``, per pair, when made outside graph capture)."""
     (dname, dfn), (wname, wfn) = dgrad_hit, wgrad_hit
-    joint = "fft" if dname == wname == "fft" else None
-    if joint is None and (auto or "fft" in (dname, wname)):
+    joint = dname == wname == "fft"
+    if not joint and auto:  # explicit algorithms bind both gradients to themselves
         verdict = verdicts.get((dname, wname))  # a measured verdict holds under graph capture too
         if verdict is None:
             capturing = x.is_cuda and torch.cuda.is_current_stream_capturing()
@@ -466,8 +466,8 @@ def run_pair(dgrad_hit, wgrad_hit, dy, x, w, stride, pad, dil, verdicts: dict, a
                                           lambda: backward_both("fft", dy, x, w, stride, pad, dil)) == "joint"
             if not capturing:
                 verdicts[(dname, wname)] = verdict
-        joint = "fft" if verdict else None
-    both = None if joint is None else backward_both(joint, dy, x, w, stride, pad, dil)
+        joint = verdict
+    both = backward_both("fft", dy, x, w, stride, pad, dil) if joint else None
     return both if both is not None else (dfn(dy, x, w), wfn(dy, x, w))
 
 
