@@ -73,6 +73,10 @@
 #      (~3 min)
 #   AZ: after AY (no zero-bordered copy where the border exceeds twice the plane): fp32 and bf16 NCHW bench of
 #      replknet_31b.s3, s2 and unireplknet_t.s1 with a fresh autotune cache (~5 min)
+#   CA: after the one-launch partial sum of the weight gradient and the measured strips per program: the weight-
+#      gradient and dispatch tests on the GPU, lkconv verify --quick --ops depthwise2d (~7 min)
+#   CB: host time of a small layer's step at this commit and at prev_tree (an earlier commit's lkconv and
+#      benchmarks, carried), twice each; lkconv bench fp32 NCHW, fresh autotune cache (~9 min)
 #   BA: lkconv verify --quick --ops depthwise2d at the session's last kernel change (~3 min)
 #   BB: channels_last forward / input-gradient tile sweep of unireplknet_t.s1 (slower than its NCHW after the
 #      sixth session) and the bf16 NCHW direct forward of replknet_31b.s3 (~4 min)
@@ -490,6 +494,17 @@ BY)
     ;;
 BZ)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-BZ step bench_graph 400 python -m lkconv bench --graph --jobs 16 --dtypes fp32 --layouts nchw,nhwc --shapes "cfsr.convmod,puyun.lka_latlon,convnext_t.s1,van_b0.lka_dil,yolov13_n.dsconv,downsample.s2,unireplknet_t.s1" --out "$OUT/graph"
+    ;;
+CA)
+    step pytest_wgrad 300 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d.py -k "wgrad or partial_sum or per_program or chunk or whole_step or interleaved or matches_float64"
+    step verify 300 python -m lkconv verify --quick --jobs 16 --ops depthwise2d
+    ;;
+CB)
+    for round in 1 2; do
+        step "host_now_$round" 60 python benchmarks/step_sync.py --shapes unireplknet_t.s3,yolov13_n.dsconv
+        (cd prev_tree && step "host_prev_$round" 60 python benchmarks/step_sync.py --shapes unireplknet_t.s3,yolov13_n.dsconv)
+    done
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-CB step bench 330 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --out "$OUT/bench"
     ;;
 BB)
     step tune_nhwc 200 python benchmarks/tune_direct.py --wide --directions fwd,dgrad --jobs 16 --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_nhwc.json"

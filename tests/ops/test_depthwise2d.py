@@ -245,6 +245,77 @@ def test_wgrad_kernel_choice():
     assert not direct_wgrad.preferred(direct._axes(x, 13, 13, (1, 1), (1, 1), 0, 0, (0, 2)))
 
 
+@pytest.mark.parametrize("swap", [False, True])
+def test_partial_sum_kernel_against_float64(device, swap):
+    """The chunks' partial sums added, transposed (swap) and cast in one launch: float64 agreement for fp32,
+    the torch reference's rounding for 16-bit outputs, the same bits on every call."""
+    from lkconv.ops.depthwise2d import partial_sum
+
+    gen = torch.Generator().manual_seed(int(time.time_ns() % 2**31))
+    for k, c, ka, kb in ((1, 3, 5, 4), (2, 2, 3, 7), (5, 4, 1, 11), (17, 3, 7, 7), (33, 2, 9, 2)):
+        part = torch.randn(k, c, ka, kb, generator=gen).to(device)
+        want = part.double().sum(0)
+        want = want.transpose(1, 2).reshape(c, 1, kb, ka) if swap else want.reshape(c, 1, ka, kb)
+        got = partial_sum.sum_partials(part, swap, torch.float32)
+        assert got.shape == want.shape and got.dtype == torch.float32
+        assert rel_error(got, want) < 1e-6, (k, c, ka, kb)
+        assert torch.equal(got, partial_sum.sum_partials(part, swap, torch.float32))
+        for dtype in (torch.bfloat16, torch.float16):
+            half = partial_sum.sum_partials(part, swap, dtype)
+            ref = partial_sum.sum_partials_torch(part, swap, dtype)
+            assert half.dtype == dtype and half.shape == ref.shape
+            assert (half.float() - ref.float()).abs().max() <= 2 * torch.finfo(dtype).eps * ref.float().abs().max()
+
+
+def test_wgrad_strips_per_program_override(device):
+    """Both weight-gradient kernels with the strips (items) per program set from outside: another split of the
+    sum over programs, the same gradient, in the weight's dtype when asked."""
+    from lkconv.ops.depthwise2d import direct, direct_wgrad, reference
+
+    for kh, kw, layout in ((5, 5, "nchw"), (11, 11, "nchw"), (3, 7, "nhwc"), (11, 11, "nhwc")):
+        x = torch.randn(3, 4, 12, 10, device=device)
+        dy = torch.randn(3, 4, 12, 10, device=device)
+        if layout == "nhwc":
+            x, dy = (t.contiguous(memory_format=torch.channels_last) for t in (x, dy))
+        w_shape, stride, pad, dil = (4, 1, kh, kw), (1, 1), (kh // 2, kh // 2, kw // 2, kw // 2), (1, 1)
+        ref = reference.depthwise_conv2d_wgrad_torch(dy.double(), x.double(), torch.empty(
+            w_shape, dtype=torch.float64, device=device), stride, pad, dil)
+        grids = set()
+        for per in (0, 1, 2, 5):
+            plan = direct.plan_conv_wgrad(dy, x, w_shape, stride, pad, dil, per_prog=per)
+            assert isinstance(plan, direct_wgrad.PlanesPlan) == (kh * kw >= 100)
+            grids.add(plan.grid)
+            assert rel_error(direct.run_planned_wgrad(plan, dy, x), ref) < 1e-5, (kh, kw, layout, per)
+        assert len(grids) >= 2, (kh, kw, layout)
+        half = direct.run_planned_wgrad(plan, dy.bfloat16(), x.bfloat16(), torch.bfloat16)
+        assert half.dtype == torch.bfloat16 and rel_error(half, ref) < 2e-2
+
+
+def test_wgrad_chunk_choice_is_measured_once_and_cached(monkeypatch, tmp_path):
+    from lkconv.ops.depthwise2d import direct
+
+    fake_cuda_autotune_cache(monkeypatch, tmp_path)
+    plans = {0: (8, 1, 1), 2: (12, 1, 1), 4: (6, 1, 1), 8: (3, 1, 1), 16: (2, 1, 1), 32: (2, 1, 1)}
+    monkeypatch.setattr(direct, "plan_conv_wgrad", lambda *a, per_prog, **k: dataclasses.make_dataclass(
+        "P", ["grid", "per"])(plans[per_prog], per_prog))
+    monkeypatch.setattr(direct, "run_planned_wgrad", lambda plan, dy, x, dtype: plan.per)
+    speeds = {0: 1.0, 2: 1.2, 4: 0.7, 8: 0.8, 16: 0.9, 32: 0.1}
+    timed = []
+    monkeypatch.setattr(dispatch, "_gpu_ms", lambda fn, device, host_bound_ms, reps: timed.append(fn()) or speeds[timed[-1]])
+    prob = dataclasses.replace(_cuda_problem(), direction="wgrad")
+    args = (torch.empty(1), torch.empty(1), torch.empty(16, 1, 7, 7), (1, 1), (3, 3, 3, 3), (1, 1))
+    assert dispatch.choose_wgrad_chunks(prob, *args) == 4
+    assert sorted(set(timed)) == [0, 2, 4, 8, 16] and len(timed) == 15  # 32 repeats 16's launch: not timed
+    entry = json.loads((tmp_path / "autotune.json").read_text())["entries"]["depthwise2d|fake|" + prob.key() +
+                                                                         "|direct-chunks"]
+    assert entry["per_prog"] == 4 and entry["times_ms"]["0"] == 1.0
+    assert dispatch.choose_wgrad_chunks(prob, *args) == 4 and len(timed) == 15  # cached
+    speeds.update({4: 0.99, 8: 1.5, 16: 1.5})  # within 2% of the heuristic's count: the heuristic stays
+    other = dataclasses.replace(prob, n=9)
+    assert dispatch.choose_wgrad_chunks(other, *args) == 0
+    assert dispatch.choose_wgrad_chunks(dataclasses.replace(prob, device=torch.device("cpu")), *args) == 0
+
+
 def test_direct_wgrad_of_an_empty_batch(device):
     """Both weight-gradient kernels return zeros for an empty batch (no launch)."""
     from lkconv.ops.depthwise2d import direct
@@ -514,19 +585,49 @@ def test_autotune_skips_failing_candidate(monkeypatch, tmp_path):
 
 def test_whole_step_choice_is_measured_once_and_cached(monkeypatch, tmp_path):
     fake_cuda_autotune_cache(monkeypatch, tmp_path)
-    monkeypatch.setattr(dispatch, "_loop_ms", lambda fn: fn())
+    monkeypatch.setattr(dispatch, "_loop_ms", lambda fn, reps=3: fn())
     calls = []
     ours = lambda: calls.append("lkconv") or 0.30  # noqa: E731
     theirs = lambda: calls.append("torch") or 0.20  # noqa: E731
     prob = dataclasses.replace(_cuda_problem(), direction="step")
-    assert dispatch.choose_whole_step(prob, ours, theirs) == "torch" and calls == ["lkconv", "torch"]
-    assert dispatch.choose_whole_step(prob, ours, theirs) == "torch" and len(calls) == 2  # cached
+    assert dispatch.choose_whole_step(prob, ours, theirs) == "torch" and calls == ["lkconv", "torch"] * 3
+    assert dispatch.choose_whole_step(prob, ours, theirs) == "torch" and len(calls) == 6  # cached
     entry = json.loads((tmp_path / "autotune.json").read_text())["entries"]["depthwise2d|fake|" + prob.key()]
     assert entry == {"algorithm": "torch", "times_ms": {"lkconv": 0.30, "torch": 0.20}}
     monkeypatch.setenv("LKCONV_AUTOTUNE", "0")
     other = dataclasses.replace(prob, n=9)
-    assert dispatch.choose_whole_step(other, ours, theirs) == "lkconv" and len(calls) == 2
+    assert dispatch.choose_whole_step(other, ours, theirs) == "lkconv" and len(calls) == 6
     assert dispatch.choose_whole_step(dataclasses.replace(prob, device=torch.device("cpu")), ours, theirs) == "lkconv"
+
+
+@pytest.mark.parametrize("ours_ms, chosen", [(0.97, "torch"), (0.96, "torch"), (0.94, "lkconv"), (0.5, "lkconv")])
+def test_whole_step_goes_to_lkconv_only_past_the_margin(monkeypatch, tmp_path, ours_ms, chosen):
+    fake_cuda_autotune_cache(monkeypatch, tmp_path)
+    monkeypatch.setattr(dispatch, "_loop_ms", lambda fn, reps=3: fn())
+    prob = dataclasses.replace(_cuda_problem(), direction="step")
+    assert dispatch._STEP_MARGIN == 0.05
+    assert dispatch.choose_whole_step(prob, lambda: ours_ms, lambda: 1.0) == chosen
+
+
+def test_interleaved_timing_takes_turns_and_medians(monkeypatch):
+    order, samples = [], {"a": iter([5.0, 1.0, 2.0]), "b": iter([3.0, 9.0, 4.0])}
+
+    def timer(fn):
+        return fn()
+
+    fns = {name: (lambda name=name: order.append(name) or next(samples[name])) for name in ("a", "b")}
+    assert dispatch._interleaved_ms(fns, timer) == {"a": 2.0, "b": 4.0}
+    assert order == ["a", "b"] * 3
+
+    def boom():
+        order.append("boom")
+        raise RuntimeError("out of memory")
+
+    order.clear()
+    with pytest.warns(UserWarning, match="boom failed"):
+        times = dispatch._interleaved_ms({"boom": boom, "ok": lambda: order.append("ok") or 1.0}, timer)
+    assert times == {"boom": float("inf"), "ok": 1.0}
+    assert order == ["boom", "ok", "ok", "ok"]  # a failed candidate is not run again
 
 
 def test_autotune_keeps_a_gpu_time_choice_for_graph_capture(monkeypatch, tmp_path):

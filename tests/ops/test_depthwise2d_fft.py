@@ -258,15 +258,15 @@ def test_choose_backward_is_measured_once_and_cached(monkeypatch, tmp_path):
     from lkconv.ops.depthwise2d.problem import Problem
 
     fake_cuda_autotune_cache(monkeypatch, tmp_path)
-    monkeypatch.setattr(dispatch, "_loop_ms", lambda fn: fn())
+    monkeypatch.setattr(dispatch, "_loop_ms", lambda fn, reps=3: fn())
     prob = Problem.make("bwd", torch.empty(2, 3, 9, 9), torch.empty(3, 1, 5, 5), (1, 1), (2, 2, 2, 2), (1, 1))
     prob = dataclasses.replace(prob, device=torch.device("cuda", 0))
     timed = []
     sep, joint = (lambda: timed.append("separate") or 1.9), (lambda: timed.append("joint") or 1.6)
-    assert dispatch.choose_backward(prob, sep, joint) == "joint" and timed == ["separate", "joint"]
-    assert dispatch.choose_backward(prob, sep, joint) == "joint" and len(timed) == 2  # cached
+    assert dispatch.choose_backward(prob, sep, joint) == "joint" and timed == ["separate", "joint"] * 3  # in turns
+    assert dispatch.choose_backward(prob, sep, joint) == "joint" and len(timed) == 6  # cached
     cpu = dataclasses.replace(prob, device=torch.device("cpu"))
-    assert dispatch.choose_backward(cpu, sep, joint) == "separate" and len(timed) == 2
+    assert dispatch.choose_backward(cpu, sep, joint) == "separate" and len(timed) == 6
 
 
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])

@@ -10,11 +10,13 @@ channels) and either spatial axis may be the reuse axis (the one with more taps 
 The input gradient is the same forward kernel run on the output gradient with the flipped kernel; a
 strided convolution splits into ``sh*sw`` phases, each a stride-1 convolution with a sub-sampled kernel
 written through a strided view of dx. The weight gradient keeps ``JB*KA`` per-thread partial sums, walks a
-chunk of strips, and reduces each tile once; chunk partials are summed on the host (deterministic). Large
+chunk of strips, and reduces each tile once; one more launch adds the chunks' partial sums in a fixed order
+(:mod:`.partial_sum`, deterministic). Large
 kernels on small planes take :mod:`.direct_wgrad`'s batch-summed weight gradient instead (:func:`_plan_wgrad`).
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ import torch
 
 from ..._triton import triton_available
 from .._launch import FastLauncher
+from .partial_sum import sum_partials
 
 if triton_available():
     import triton
@@ -750,9 +753,10 @@ class _WgradPlan:
 
 @functools.lru_cache(maxsize=1024)
 def _plan_wgrad(x_shape, x_stride, dy_shape, dy_stride, kh, kw, elem_size, stride, dilation, pad_t, pad_l, config,
-                sms) -> _WgradPlan:
+                sms, per_prog=0) -> _WgradPlan:
     """The weight-gradient launch: :mod:`.direct_wgrad`'s kernel for a PlanesConfig (or by default where
-    :func:`direct_wgrad.preferred` and its column offsets fit 32 bits), else this module's."""
+    :func:`direct_wgrad.preferred` and its column offsets fit 32 bits), else this module's. per_prog > 0 sets the
+    strips (or items) each program walks, in place of the config's."""
     from . import direct_wgrad
 
     n, c_out, ho, wo = dy_shape
@@ -767,10 +771,14 @@ def _plan_wgrad(x_shape, x_stride, dy_shape, dy_stride, kh, kw, elem_size, strid
     if isinstance(config, direct_wgrad.PlanesConfig) or (
             config is None and direct_wgrad.preferred(ax) and direct_wgrad.columns_fit(ax, dy_strides)):
         cfg = config or direct_wgrad.choose_config(ax, c_out)
+        if per_prog > 0:
+            cfg = dataclasses.replace(cfg, items_per_prog=per_prog)
         int64 = _span(x_shape, x_stride) > _INT32_MAX // 2 or _span(dy_shape, dy_stride) > _INT32_MAX // 2
         return direct_wgrad.make_plan(ax, cfg, n, c_out, mult, _strides_of(x_stride, ax.swap), dy_strides, int64,
                                       dy_nhwc, sms)
     cfg = config or choose_config(ax, c_out, "wgrad", elem_size)
+    if per_prog > 0:
+        cfg = dataclasses.replace(cfg, strips_per_prog=per_prog)
     n_strips = ax.n_strips(cfg.r)
     total = n * n_strips
     n_b, n_c, b_cover = _tile_grid(ax, cfg, c_out)
@@ -791,31 +799,31 @@ def _sm_count(device: torch.device) -> int:
     return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
 
 
-def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config=None) -> torch.Tensor:
-    """Weight gradient (C*m, 1, kh, kw) in fp32. config: a DirectConfig, a direct_wgrad.PlanesConfig, or None."""
-    return run_planned_wgrad(plan_conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config), grad_out, x)
+def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config=None, dtype=torch.float32) -> torch.Tensor:
+    """Weight gradient (C*m, 1, kh, kw) in ``dtype``. config: a DirectConfig, a direct_wgrad.PlanesConfig, or None."""
+    return run_planned_wgrad(plan_conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config), grad_out, x,
+                             dtype)
 
 
-def plan_conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config=None) -> _WgradPlan:
+def plan_conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config=None, per_prog=0) -> _WgradPlan:
+    """The launch plan of :func:`conv_wgrad` for these tensors (per_prog: see :func:`_plan_wgrad`)."""
     return _plan_wgrad(tuple(x.shape), x.stride(), tuple(grad_out.shape), grad_out.stride(), weight_shape[-2],
                        weight_shape[-1], x.element_size(), tuple(stride), tuple(dilation), pad[0], pad[2], config,
-                       _sm_count(x.device))
+                       _sm_count(x.device), per_prog)
 
 
-def run_planned_wgrad(plan: _WgradPlan, grad_out, x) -> torch.Tensor:
-    """(C_out, 1, kh, kw) fp32 weight gradient of a plan of either kernel."""
+def run_planned_wgrad(plan: _WgradPlan, grad_out, x, dtype=torch.float32) -> torch.Tensor:
+    """(C_out, 1, kh, kw) weight gradient in ``dtype`` of a plan of either kernel."""
     if plan.dy_nhwc is not None:
         grad_out = grad_out.contiguous(memory_format=torch.channels_last if plan.dy_nhwc else torch.contiguous_format)
     if plan.x_pads is not None:
         x = _pad_input(x, plan.x_pads)
     part = torch.empty(plan.part_shape, device=x.device, dtype=torch.float32)
-    if part.shape[0] > 0:
-        plan.launch(plan, plan.grid, (x, grad_out, part, *plan.ints), plan.kwargs, 2, lambda: part.clone())
-    _, c_out, ka, kb = plan.part_shape
-    dw = part[0] if part.shape[0] == 1 else part.sum(0)
-    if plan.swap:
-        return dw.transpose(1, 2).reshape(c_out, 1, kb, ka)
-    return dw.reshape(c_out, 1, ka, kb)
+    if part.shape[0] == 0:  # an empty batch: no gradient
+        _, c_out, ka, kb = plan.part_shape
+        return torch.zeros((c_out, 1, kb, ka) if plan.swap else (c_out, 1, ka, kb), dtype=dtype, device=x.device)
+    plan.launch(plan, plan.grid, (x, grad_out, part, *plan.ints), plan.kwargs, 2, lambda: part.clone())
+    return sum_partials(part, plan.swap, dtype)
 
 
 def unsupported_reason_for(prob) -> Optional[str]:
