@@ -77,6 +77,8 @@
 #      gradient and dispatch tests on the GPU, lkconv verify --quick --ops depthwise2d (~7 min)
 #   CB: host time of a small layer's step at this commit and at prev_tree (an earlier commit's lkconv and
 #      benchmarks, carried), twice each; lkconv bench fp32 NCHW, fresh autotune cache (~9 min)
+#   CC: after the bench timed lkconv and PyTorch in turns and the lighter hand-off to PyTorch: fp32 and bf16, NCHW
+#      and channels_last bench of the small layers, fresh autotune cache (~9 min)
 #   BA: lkconv verify --quick --ops depthwise2d at the session's last kernel change (~3 min)
 #   BB: channels_last forward / input-gradient tile sweep of unireplknet_t.s1 (slower than its NCHW after the
 #      sixth session) and the bf16 NCHW direct forward of replknet_31b.s3 (~4 min)
@@ -505,6 +507,9 @@ CB)
         (cd prev_tree && step "host_prev_$round" 60 python benchmarks/step_sync.py --shapes unireplknet_t.s3,yolov13_n.dsconv)
     done
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CB step bench 330 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --out "$OUT/bench"
+    ;;
+CC)
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-CC step bench_small 540 python -m lkconv bench --jobs 16 --dtypes fp32,bf16 --layouts nchw,nhwc --shapes "inceptionnext_t.band,unireplknet_t.dil,yolov13_n.dsconv,unireplknet_t.s3,convnext_t.s1,bevanet.sdlska" --out "$OUT/small"
     ;;
 BB)
     step tune_nhwc 200 python benchmarks/tune_direct.py --wide --directions fwd,dgrad --jobs 16 --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_nhwc.json"

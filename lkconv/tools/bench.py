@@ -3,7 +3,7 @@
 For each shape of the public benchmark set (layers of the papers' models), dtype and memory layout it times
 the forward pass and forward+backward of ``lkconv.depthwise_conv2d`` and of ``F.conv2d`` (cuDNN, benchmark
 mode on) on the same tensors with CUDA events (``triton.testing.do_bench``, median), inputs rotated when
-they would sit in L2. Reports ms, effective TF/s = 2*N*C*Ho*Wo*kh*kw / t (x3 for fwd+bwd), speedup and % of
+they would sit in L2; the two are timed in turns, three times each, and each keeps its median. Reports ms, effective TF/s = 2*N*C*Ho*Wo*kh*kw / t (x3 for fwd+bwd), speedup and % of
 the device's FP32 FMA peak; writes JSON and a PNG plot of the speedups. ``--graph`` times GPU work only
 (each step captured in a CUDA graph and replayed), which separates the kernels from the host's per-call cost.
 """
@@ -63,6 +63,9 @@ def flops(s: dict) -> float:
     """2 * N * C * Ho * Wo * kh * kw: multiply-adds of one direction."""
     _, ho, wo = _geometry(s)
     return 2.0 * s["n"] * s["c"] * ho * wo * s["kh"] * s["kw"]
+
+
+ROUNDS = 3  # eager timings of lkconv and PyTorch alternate this many times per configuration; medians are kept
 
 
 def _time_ms(fn: Callable[[], object], device: torch.device, grad_to_none=None) -> float:
@@ -163,9 +166,12 @@ def bench_one(s: dict, dtype_name: str, layout: str, direction: str, device, alg
         row["timing"] = "cuda-graph"
         row["lkconv_ms"] = graph_time_ms(step(lk), device, copies, leaves)
         row["torch_ms"] = graph_time_ms(step(pt), device, copies, leaves)
-    else:
-        row["lkconv_ms"] = _time_ms(step(lk), device, leaves)
-        row["torch_ms"] = _time_ms(step(pt), device, leaves)
+    else:  # in turns, so that a slow spell of the host (eager steps of small layers are host-bound) hits both
+        lk_ms, pt_ms = [], []
+        for _ in range(ROUNDS if device.type == "cuda" else 1):
+            lk_ms.append(_time_ms(step(lk), device, leaves))
+            pt_ms.append(_time_ms(step(pt), device, leaves))
+        row["lkconv_ms"], row["torch_ms"] = statistics.median(lk_ms), statistics.median(pt_ms)
     mult = 3.0 if grad else 1.0
     row["lkconv_tflops"] = mult * flops(s) / (row["lkconv_ms"] * 1e-3) / 1e12
     row["torch_tflops"] = mult * flops(s) / (row["torch_ms"] * 1e-3) / 1e12

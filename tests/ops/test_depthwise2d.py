@@ -583,6 +583,34 @@ def test_autotune_skips_failing_candidate(monkeypatch, tmp_path):
         assert dispatch.choose(_cuda_problem(), "auto", lambda n: boom if n == "direct" else (lambda: 2.0)) == "torch"
 
 
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_whole_call_handed_to_pytorch(monkeypatch, layout):
+    """Where "auto" hands a call to PyTorch: F.conv2d's values and gradients, the input's memory format, for
+    symmetric, one-sided ("same" with an even kernel) and mode padding, stride, dilation, multiplier and bias."""
+    from lkconv.ops.depthwise2d import op
+
+    monkeypatch.setattr(op._Call, "use_torch", lambda self, *args: True)
+    mf = torch.channels_last if layout == "nhwc" else torch.contiguous_format
+    for kh, kw, kwargs in ((3, 5, dict(padding=(1, 2), stride=2, dilation=(1, 2))), (4, 4, dict(padding="same")),
+                           (3, 3, dict(padding=1, padding_mode="reflect"))):
+        x = torch.randn(2, 3, 9, 10, dtype=torch.float64).contiguous(memory_format=mf).requires_grad_()
+        w = torch.randn(6, 1, kh, kw, dtype=torch.float64, requires_grad=True)
+        b = torch.randn(6, dtype=torch.float64, requires_grad=True)
+        for _ in range(2):  # the second call reuses what the first bound
+            y = lkconv.depthwise_conv2d(x, w, b, **kwargs)
+            ref = torch.nn.Conv2d(3, 6, (kh, kw), groups=3, dtype=torch.float64, **kwargs)
+            with torch.no_grad():
+                ref.weight.copy_(w)
+                ref.bias.copy_(b)
+            want = ref(x)
+            assert y.is_contiguous(memory_format=mf) and torch.allclose(y, want)
+            dy = torch.randn_like(y)
+            got = torch.autograd.grad(y, (x, w, b), dy)
+            exp = torch.autograd.grad(want, (x, ref.weight, ref.bias), dy)
+            for g, e in zip(got, exp):
+                assert torch.allclose(g, e), kwargs
+
+
 def test_whole_step_choice_is_measured_once_and_cached(monkeypatch, tmp_path):
     fake_cuda_autotune_cache(monkeypatch, tmp_path)
     monkeypatch.setattr(dispatch, "_loop_ms", lambda fn, reps=3: fn())
