@@ -296,8 +296,9 @@ def test_wgrad_chunk_choice_is_measured_once_and_cached(monkeypatch, tmp_path):
 
     fake_cuda_autotune_cache(monkeypatch, tmp_path)
     plans = {0: (8, 1, 1), 2: (12, 1, 1), 4: (6, 1, 1), 8: (3, 1, 1), 16: (2, 1, 1), 32: (2, 1, 1)}
+    parts = {per: (grid[0], 16, 7, 7) for per, grid in plans.items()}
     monkeypatch.setattr(direct, "plan_conv_wgrad", lambda *a, per_prog, **k: dataclasses.make_dataclass(
-        "P", ["grid", "per"])(plans[per_prog], per_prog))
+        "P", ["grid", "part_shape", "per"])(plans[per_prog], parts[per_prog], per_prog))
     monkeypatch.setattr(direct, "run_planned_wgrad", lambda plan, dy, x, dtype: plan.per)
     speeds = {0: 1.0, 2: 1.2, 4: 0.7, 8: 0.8, 16: 0.9, 32: 0.1}
     timed = []
@@ -314,6 +315,13 @@ def test_wgrad_chunk_choice_is_measured_once_and_cached(monkeypatch, tmp_path):
     other = dataclasses.replace(prob, n=9)
     assert dispatch.choose_wgrad_chunks(other, *args) == 0
     assert dispatch.choose_wgrad_chunks(dataclasses.replace(prob, device=torch.device("cpu")), *args) == 0
+    monkeypatch.setattr(dispatch, "_PART_ELEMENTS", 0)  # partial sums over 4x the heuristic's are not tried
+    parts[0] = (2, 16, 7, 7)  # 2/prog writes 12 partial sums against 2
+    timed.clear()
+    speeds.update({2: 0.1})
+    assert dispatch.choose_wgrad_chunks(dataclasses.replace(prob, n=10), *args) == 0 and 2 not in timed
+    parts[0] = (4, 16, 7, 7)  # against 4: within the bound
+    assert dispatch.choose_wgrad_chunks(dataclasses.replace(prob, n=11), *args) == 2
 
 
 def test_direct_wgrad_of_an_empty_batch(device):

@@ -12,6 +12,7 @@ mode can win there).
 """
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import warnings
@@ -447,6 +448,7 @@ def bind(direction: str, algorithm: str, *args) -> Tuple[str, Callable]:
 # cfsr.convmod, puyun.lka_latlon and unireplknet_t.dil, 13-25% slower on convnext_t.s1 and yolov13_n.dsconv)
 _WGRAD_PER_PROG = (2, 4, 8, 16, 32)
 _KEEP_HEURISTIC_WITHIN = 0.02  # a measured count must beat the heuristic's by this fraction
+_PART_GROWTH, _PART_ELEMENTS = 4, 2**24  # counts whose partial sums exceed both bounds are not tried
 
 
 def choose_wgrad_chunks(prob: Problem, dy, x, w, stride, pad, dil) -> int:
@@ -466,9 +468,11 @@ def choose_wgrad_chunks(prob: Problem, dy, x, w, stride, pad, dil) -> int:
     plans, grids = {}, set()
     for per in (0,) + _WGRAD_PER_PROG:  # counts that give the heuristic's launch again are not timed twice
         plan = direct.plan_conv_wgrad(dy, x, w.shape, stride, pad, dil, per_prog=per)
-        if plan.grid not in grids:
-            plans[per] = plan
-            grids.add(plan.grid)
+        if plan.grid in grids or (per and math.prod(plan.part_shape) > max(
+                _PART_GROWTH * math.prod(plans[0].part_shape), _PART_ELEMENTS)):
+            continue  # the same launch again, or a buffer of partial sums much larger than the heuristic's
+        plans[per] = plan
+        grids.add(plan.grid)
     fns = {per: (lambda plan=plan: direct.run_planned_wgrad(plan, dy, x, w.dtype)) for per, plan in plans.items()}
     times = _interleaved_ms(fns, lambda fn: _gpu_ms(fn, prob.device, host_bound_ms=0.2, reps=3))
     best = min(times, key=times.get)
