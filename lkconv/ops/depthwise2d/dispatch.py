@@ -8,7 +8,8 @@ with a fixed heuristic. An explicit algorithm that cannot serve the call raises 
 Two winners are kept per problem: one by the time a call takes when launched from Python (host work counts
 where it exceeds the GPU's), used in eager mode, and one by GPU time alone, used while a CUDA graph is being
 captured (a replayed graph has no host cost, so a kernel that loses to PyTorch's launch overhead in eager
-mode can win there).
+mode can win there). Where "direct" wins the weight gradient, "auto" also times how many strips each of its
+programs sums (:func:`choose_wgrad_chunks`).
 """
 from __future__ import annotations
 
