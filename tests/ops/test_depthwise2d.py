@@ -249,17 +249,25 @@ def test_wgrad_kernel_choice():
 def test_partial_sum_kernel_against_float64(device, swap):
     """The chunks' partial sums added, transposed (swap) and cast in one launch: float64 agreement for fp32,
     the torch reference's rounding for 16-bit outputs, the same bits on every call."""
+    import os
+
     from lkconv.ops.depthwise2d import partial_sum
 
-    gen = torch.Generator().manual_seed(int(time.time_ns() % 2**31))
+    seed = int.from_bytes(os.urandom(4), "little")
+    gen = torch.Generator().manual_seed(seed)
     for k, c, ka, kb in ((1, 3, 5, 4), (2, 2, 3, 7), (5, 4, 1, 11), (17, 3, 7, 7), (33, 2, 9, 2)):
         part = torch.randn(k, c, ka, kb, generator=gen).to(device)
         want = part.double().sum(0)
         want = want.transpose(1, 2).reshape(c, 1, kb, ka) if swap else want.reshape(c, 1, ka, kb)
         got = partial_sum.sum_partials(part, swap, torch.float32)
         assert got.shape == want.shape and got.dtype == torch.float32
-        assert rel_error(got, want) < 1e-6, (k, c, ka, kb)
+        assert rel_error(got, want) < 1e-6, (seed, k, c, ka, kb)
         assert torch.equal(got, partial_sum.sum_partials(part, swap, torch.float32))
+        wide = torch.empty_like(got)  # 64-bit element indices (taken past 2**31 elements): the same sums
+        e, kt, block = c * ka * kb, partial_sum._chunks_per_load(k), partial_sum._BLOCK
+        partial_sum.wgrad_partial_sum_kernel[(-(-e // block), 1, 1)](part, wide, k, e, ka, kb, SWAP=swap, KT=kt,
+                                                                    BLOCK=block, INT64=True)
+        assert torch.equal(wide, got), (seed, k, c, ka, kb)
         for dtype in (torch.bfloat16, torch.float16):
             half = partial_sum.sum_partials(part, swap, dtype)
             ref = partial_sum.sum_partials_torch(part, swap, dtype)
@@ -311,6 +319,8 @@ def test_wgrad_chunk_choice_is_measured_once_and_cached(monkeypatch, tmp_path):
                                                                          "|direct-chunks"]
     assert entry["per_prog"] == 4 and entry["times_ms"]["0"] == 1.0
     assert dispatch.choose_wgrad_chunks(prob, *args) == 4 and len(timed) == 15  # cached
+    autotune_cache.clear_memory()
+    assert dispatch.choose_wgrad_chunks(prob, *args) == 4 and len(timed) == 15  # read back from disk
     speeds.update({4: 0.99, 8: 1.5, 16: 1.5})  # within 2% of the heuristic's count: the heuristic stays
     other = dataclasses.replace(prob, n=9)
     assert dispatch.choose_wgrad_chunks(other, *args) == 0
@@ -322,6 +332,17 @@ def test_wgrad_chunk_choice_is_measured_once_and_cached(monkeypatch, tmp_path):
     assert dispatch.choose_wgrad_chunks(dataclasses.replace(prob, n=10), *args) == 0 and 2 not in timed
     parts[0] = (4, 16, 7, 7)  # against 4: within the bound
     assert dispatch.choose_wgrad_chunks(dataclasses.replace(prob, n=11), *args) == 2
+    unplannable = dict(plans)
+
+    def plan_or_raise(*a, per_prog, **k):
+        if per_prog == 2:
+            raise ValueError("direct: too many weight-gradient chunks")
+        return dataclasses.make_dataclass("P", ["grid", "part_shape", "per"])(unplannable[per_prog],
+                                                                               parts[per_prog], per_prog)
+
+    monkeypatch.setattr(direct, "plan_conv_wgrad", plan_or_raise)  # a count that cannot be planned is skipped
+    speeds.update({4: 0.5})
+    assert dispatch.choose_wgrad_chunks(dataclasses.replace(prob, n=12), *args) == 4
 
 
 def test_direct_wgrad_of_an_empty_batch(device):

@@ -468,7 +468,12 @@ def choose_wgrad_chunks(prob: Problem, dy, x, w, stride, pad, dil) -> int:
         return 0
     plans, grids = {}, set()
     for per in (0,) + _WGRAD_PER_PROG:  # counts that give the heuristic's launch again are not timed twice
-        plan = direct.plan_conv_wgrad(dy, x, w.shape, stride, pad, dil, per_prog=per)
+        try:
+            plan = direct.plan_conv_wgrad(dy, x, w.shape, stride, pad, dil, per_prog=per)
+        except ValueError:  # a count that cannot be launched (too many chunks for the grid) is not a candidate
+            if not per:
+                raise
+            continue
         if plan.grid in grids or (per and math.prod(plan.part_shape) > max(
                 _PART_GROWTH * math.prod(plans[0].part_shape), _PART_ELEMENTS)):
             continue  # the same launch again, or a buffer of partial sums much larger than the heuristic's
@@ -479,7 +484,8 @@ def choose_wgrad_chunks(prob: Problem, dy, x, w, stride, pad, dil) -> int:
     best = min(times, key=times.get)
     if times[best] > (1.0 - _KEEP_HEURISTIC_WITHIN) * times[0]:
         best = 0
-    store(key, {"per_prog": best, "times_ms": {str(k): v for k, v in times.items()}})
+    # "algorithm" keeps the entry a valid autotune-cache entry (entries without one are dropped on reading)
+    store(key, {"algorithm": "direct", "per_prog": best, "times_ms": {str(k): v for k, v in times.items()}})
     return best
 
 

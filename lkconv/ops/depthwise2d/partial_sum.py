@@ -27,13 +27,17 @@ if triton is not None:
     def wgrad_partial_sum_kernel(
         part_ptr, dw_ptr,
         K, E, KA, KB,
-        SWAP: tl.constexpr, KT: tl.constexpr, BLOCK: tl.constexpr,
+        SWAP: tl.constexpr, KT: tl.constexpr, BLOCK: tl.constexpr, INT64: tl.constexpr,
     ):
         """dw[o(e)] = sum_k part[k, e] for e = (co*KA + i)*KB + j < E; o(e) = e, or (co*KB + j)*KA + i with SWAP.
 
-        KT chunks are loaded at a time; the sum's order depends only on K. Grid: (cdiv(E, BLOCK),).
+        KT chunks are loaded at a time; the sum's order depends only on K. INT64: element indices past 2**31.
+        Grid: (cdiv(E, BLOCK),).
         """
-        e = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        if INT64:
+            e = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        else:
+            e = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
         m = e < E
         kk = tl.arange(0, KT)
         acc = tl.zeros([KT, BLOCK], dtype=tl.float32)
@@ -70,9 +74,10 @@ def sum_partials(part: torch.Tensor, swap: bool, dtype: torch.dtype) -> torch.Te
     if e == 0:
         return dw
     kt = _chunks_per_load(k)
+    int64 = e + _BLOCK > 2**31 - 1
     grid = (triton.cdiv(e, _BLOCK), 1, 1)
-    _launch((k, e, ka, kb, swap, kt), grid, (part, dw, k, e, ka, kb), dict(SWAP=swap, KT=kt, BLOCK=_BLOCK,
-                                                                           num_warps=4), 1, lambda: dw.clone())
+    _launch((k, e, ka, kb, swap, kt), grid, (part, dw, k, e, ka, kb),
+            dict(SWAP=swap, KT=kt, BLOCK=_BLOCK, INT64=int64, num_warps=4), 1, lambda: dw.clone())
     return dw
 
 
