@@ -7,8 +7,8 @@ output is the kh x kw weight gradient (output step = the convolution's dilation,
 program owns R weight lines along the reuse axis A for a (channel, weight position along B) tile and keeps them
 as R partial sums per thread. It walks a chunk of (image, block of TA output-gradient lines) items: the TA lines
 are unrolled, the output-gradient columns are a runtime loop, so every input line loaded feeds up to
-min(R, TA) weight lines, as in the forward kernel. Batch and plane are reduced in registers; the chunks' partial
-sums are added on the host (deterministic).
+min(R, TA) weight lines, as in the forward kernel. Batch and plane are reduced in registers; one more launch
+adds the chunks' partial sums in a fixed order (:mod:`.partial_sum`, deterministic).
 
 :mod:`.direct`'s weight-gradient kernel holds kh*kw partial sums per thread instead, which keeps its strips
 short on large kernels; :func:`preferred` picks between the two.
