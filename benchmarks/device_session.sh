@@ -79,6 +79,9 @@
 #      benchmarks, carried), twice each; lkconv bench fp32 NCHW, fresh autotune cache (~9 min)
 #   CC: after the bench timed lkconv and PyTorch in turns and the lighter hand-off to PyTorch: fp32 and bf16, NCHW
 #      and channels_last bench of the small layers, fresh autotune cache (~9 min)
+#   CE: after the review fixes of the tenth session (64-bit partial-sum indices, the strips-per-program cache entry
+#      read back): their GPU tests, then the fp32 NCHW bench of four small layers twice on one autotune cache, the
+#      second run reading the strips per program from disk (~8 min)
 #   BA: lkconv verify --quick --ops depthwise2d at the session's last kernel change (~3 min)
 #   BB: channels_last forward / input-gradient tile sweep of unireplknet_t.s1 (slower than its NCHW after the
 #      sixth session) and the bf16 NCHW direct forward of replknet_31b.s3 (~4 min)
@@ -510,6 +513,11 @@ CB)
     ;;
 CC)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CC step bench_small 540 python -m lkconv bench --jobs 16 --dtypes fp32,bf16 --layouts nchw,nhwc --shapes "inceptionnext_t.band,unireplknet_t.dil,yolov13_n.dsconv,unireplknet_t.s3,convnext_t.s1,bevanet.sdlska" --out "$OUT/small"
+    ;;
+CE)
+    step pytest_partial 300 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d.py -k "partial_sum or per_program or chunk or handed"
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-CE step bench_small 280 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes "yolov13_n.dsconv,unireplknet_t.s3,van_b0.lka_dil,cfsr.convmod" --out "$OUT/small"
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-CE step bench_small_again 200 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes "yolov13_n.dsconv,unireplknet_t.s3,van_b0.lka_dil,cfsr.convmod" --out "$OUT/small_again"
     ;;
 BB)
     step tune_nhwc 200 python benchmarks/tune_direct.py --wide --directions fwd,dgrad --jobs 16 --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_nhwc.json"
