@@ -194,11 +194,10 @@ def auto_choices(x, w, stride, pad, dil, grad: bool) -> dict:
         entry = lookup(dispatch._cache_key(prob)) if prob.device.type == "cuda" else None
         out[direction] = entry or {"algorithm": dispatch.choose(prob, "auto", None) if prob.device.type != "cuda" else "?"}
     if grad and x.device.type == "cuda" and out["wgrad"].get("algorithm") == "direct":  # its strips per program
-        prob = Problem.make("wgrad", x, w, (stride, stride), p4, (dil, dil))
-        entry = lookup(dispatch._cache_key(prob) + "|direct-chunks")
+        entry = lookup(dispatch._cache_key(Problem.make("wgrad:chunks", x, w, (stride, stride), p4, (dil, dil))))
         if entry is not None:
             name = lambda per: f"{per}/prog" if int(per) else "heuristic"  # noqa: E731
-            out["chunks"] = {"algorithm": name(entry["per_prog"]),
+            out["chunks"] = {"algorithm": name(entry["algorithm"]),
                              "times_ms": {name(k): t for k, t in entry.get("times_ms", {}).items()}}
     if grad and x.device.type == "cuda":  # the backward pair, where "auto" timed the FFT's joint backward
         names = (out["dgrad"].get("algorithm"), out["wgrad"].get("algorithm"))

@@ -305,8 +305,9 @@ def test_wgrad_chunk_choice_is_measured_once_and_cached(monkeypatch, tmp_path):
     fake_cuda_autotune_cache(monkeypatch, tmp_path)
     plans = {0: (8, 1, 1), 2: (12, 1, 1), 4: (6, 1, 1), 8: (3, 1, 1), 16: (2, 1, 1), 32: (2, 1, 1)}
     parts = {per: (grid[0], 16, 7, 7) for per, grid in plans.items()}
-    monkeypatch.setattr(direct, "plan_conv_wgrad", lambda *a, per_prog, **k: dataclasses.make_dataclass(
-        "P", ["grid", "part_shape", "per"])(plans[per_prog], parts[per_prog], per_prog))
+    fake_plan = dataclasses.make_dataclass("FakePlan", ["grid", "part_shape", "per"])
+    monkeypatch.setattr(direct, "plan_conv_wgrad",
+                        lambda *a, per_prog, **k: fake_plan(plans[per_prog], parts[per_prog], per_prog))
     monkeypatch.setattr(direct, "run_planned_wgrad", lambda plan, dy, x, dtype: plan.per)
     speeds = {0: 1.0, 2: 1.2, 4: 0.7, 8: 0.8, 16: 0.9, 32: 0.1}
     timed = []
@@ -315,9 +316,9 @@ def test_wgrad_chunk_choice_is_measured_once_and_cached(monkeypatch, tmp_path):
     args = (torch.empty(1), torch.empty(1), torch.empty(16, 1, 7, 7), (1, 1), (3, 3, 3, 3), (1, 1))
     assert dispatch.choose_wgrad_chunks(prob, *args) == 4
     assert sorted(set(timed)) == [0, 2, 4, 8, 16] and len(timed) == 15  # 32 repeats 16's launch: not timed
-    entry = json.loads((tmp_path / "autotune.json").read_text())["entries"]["depthwise2d|fake|" + prob.key() +
-                                                                         "|direct-chunks"]
-    assert entry["per_prog"] == 4 and entry["times_ms"]["0"] == 1.0
+    entry = json.loads((tmp_path / "autotune.json").read_text())["entries"][
+        "depthwise2d|fake|" + dataclasses.replace(prob, direction="wgrad:chunks").key()]
+    assert entry["algorithm"] == "4" and entry["times_ms"]["0"] == 1.0
     assert dispatch.choose_wgrad_chunks(prob, *args) == 4 and len(timed) == 15  # cached
     autotune_cache.clear_memory()
     assert dispatch.choose_wgrad_chunks(prob, *args) == 4 and len(timed) == 15  # read back from disk
@@ -332,13 +333,11 @@ def test_wgrad_chunk_choice_is_measured_once_and_cached(monkeypatch, tmp_path):
     assert dispatch.choose_wgrad_chunks(dataclasses.replace(prob, n=10), *args) == 0 and 2 not in timed
     parts[0] = (4, 16, 7, 7)  # against 4: within the bound
     assert dispatch.choose_wgrad_chunks(dataclasses.replace(prob, n=11), *args) == 2
-    unplannable = dict(plans)
 
     def plan_or_raise(*a, per_prog, **k):
         if per_prog == 2:
             raise ValueError("direct: too many weight-gradient chunks")
-        return dataclasses.make_dataclass("P", ["grid", "part_shape", "per"])(unplannable[per_prog],
-                                                                               parts[per_prog], per_prog)
+        return fake_plan(plans[per_prog], parts[per_prog], per_prog)
 
     monkeypatch.setattr(direct, "plan_conv_wgrad", plan_or_raise)  # a count that cannot be planned is skipped
     speeds.update({4: 0.5})

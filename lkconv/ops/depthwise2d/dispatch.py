@@ -13,6 +13,7 @@ programs sums (:func:`choose_wgrad_chunks`).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import statistics
@@ -319,13 +320,8 @@ def choose(prob: Problem, algorithm: str, runner: Callable[[str], Callable[[], o
             return name
     if not _autotune_enabled() or capturing:
         return heuristic(prob, candidates)
-    times = {}
-    for name in candidates:
-        try:  # back to back, as a training loop launches: host work counts only where it exceeds the GPU's
-            times[name] = _loop_ms(runner(name))
-        except Exception as exc:  # a candidate that fails (out of memory, compile error) just loses
-            warnings.warn(f"lkconv autotune: {name} failed on {prob.key()}: {exc}")
-            times[name] = float("inf")
+    # back to back, as a training loop launches: host work counts only where it exceeds the GPU's
+    times = _interleaved_ms({name: runner(name) for name in candidates}, lambda fn: _loop_ms(fn), prob, rounds=1)
     gpu_times = {}
     for name, t in times.items():
         gpu_times[name] = t
@@ -380,10 +376,12 @@ def choose_backward(prob: Problem, separate: Callable[[], object], joint: Callab
 
 
 def _choose_measured(prob: Problem, fns: Dict[str, Callable[[], object]], default: str,
-                     prefer: Optional[str] = None, margin: float = 0.0) -> str:
-    """The fastest of ``fns`` run back to back (:func:`_loop_ms`, the candidates taking turns), cached per
-    problem key; where ``prefer`` is given, another candidate must beat it by ``margin`` (a fraction of its
-    time). ``default`` off CUDA, with autotuning off, and under graph capture when nothing is cached."""
+                     prefer: Optional[str] = None, margin: float = 0.0,
+                     timer: Optional[Callable[[Callable[[], object]], float]] = None) -> str:
+    """The fastest of ``fns`` by ``timer`` (default: run back to back, :func:`_loop_ms`), the candidates taking
+    turns, cached per problem key; where ``prefer`` is given, another candidate must beat it by ``margin`` (a
+    fraction of its time). ``default`` off CUDA, with autotuning off, and under graph capture when nothing is
+    cached."""
     if prob.device.type != "cuda":
         return default
     from ..autotune_cache import lookup, store
@@ -394,7 +392,7 @@ def _choose_measured(prob: Problem, fns: Dict[str, Callable[[], object]], defaul
         return hit["algorithm"]
     if not _autotune_enabled() or torch.cuda.is_current_stream_capturing():
         return default
-    times = _interleaved_ms(fns, lambda fn: _loop_ms(fn, reps=1), prob)
+    times = _interleaved_ms(fns, timer or (lambda fn: _loop_ms(fn, reps=1)), prob)
     best = min(times, key=lambda k: (times[k], k != default))  # ties go to the default
     if prefer is not None and best != prefer and times[best] > (1.0 - margin) * times[prefer]:
         best = prefer
@@ -454,17 +452,10 @@ _PART_GROWTH, _PART_ELEMENTS = 4, 2**24  # counts whose partial sums exceed both
 
 def choose_wgrad_chunks(prob: Problem, dy, x, w, stride, pad, dil) -> int:
     """Strips (or items) per program for the direct weight gradient of ``prob``: 0 (the kernel's heuristic) or
-    the count of :data:`_WGRAD_PER_PROG` that ran fastest by GPU time, measured once per problem key and cached.
-    The count changes how the sum is split over programs, not what is summed."""
+    the count of :data:`_WGRAD_PER_PROG` that ran fastest by GPU time (:func:`_choose_measured`, problem
+    direction "wgrad:chunks"), measured once per problem key and cached. The count changes how the sum is split
+    over programs, not what is summed."""
     if prob.device.type != "cuda":
-        return 0
-    from ..autotune_cache import lookup, store
-
-    key = _cache_key(prob) + "|direct-chunks"
-    hit = lookup(key)
-    if hit is not None and isinstance(hit.get("per_prog"), int):
-        return hit["per_prog"]
-    if not _autotune_enabled() or torch.cuda.is_current_stream_capturing():
         return 0
     plans, grids = {}, set()
     for per in (0,) + _WGRAD_PER_PROG:  # counts that give the heuristic's launch again are not timed twice
@@ -479,14 +470,11 @@ def choose_wgrad_chunks(prob: Problem, dy, x, w, stride, pad, dil) -> int:
             continue  # the same launch again, or a buffer of partial sums much larger than the heuristic's
         plans[per] = plan
         grids.add(plan.grid)
-    fns = {per: (lambda plan=plan: direct.run_planned_wgrad(plan, dy, x, w.dtype)) for per, plan in plans.items()}
-    times = _interleaved_ms(fns, lambda fn: _gpu_ms(fn, prob.device, host_bound_ms=0.2, reps=3))
-    best = min(times, key=times.get)
-    if times[best] > (1.0 - _KEEP_HEURISTIC_WITHIN) * times[0]:
-        best = 0
-    # "algorithm" keeps the entry a valid autotune-cache entry (entries without one are dropped on reading)
-    store(key, {"algorithm": "direct", "per_prog": best, "times_ms": {str(k): v for k, v in times.items()}})
-    return best
+    fns = {str(per): (lambda plan=plan: direct.run_planned_wgrad(plan, dy, x, w.dtype)) for per, plan in plans.items()}
+    best = _choose_measured(dataclasses.replace(prob, direction="wgrad:chunks"), fns, default="0", prefer="0",
+                            margin=_KEEP_HEURISTIC_WITHIN,
+                            timer=lambda fn: _gpu_ms(fn, prob.device, host_bound_ms=0.2, reps=3))
+    return int(best)
 
 
 def backward_both(algorithm: str, dy, x, w, stride, pad, dil) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:

@@ -5,11 +5,9 @@ compiler sees opaque ops with fake (shape-only) implementations and calls the re
 """
 from __future__ import annotations
 
-import functools
 from typing import List, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from . import dispatch
@@ -110,29 +108,12 @@ depthwise_conv2d_fwd.register_autograd(_backward, setup_context=_setup_context)
 class _Call:
     """One eager call signature, resolved once: its geometry and, per direction, a bound (algorithm, callable)."""
 
-    __slots__ = ("geom", "algorithm", "bound", "step_torch", "pair_verdicts", "torch_conv")
+    __slots__ = ("geom", "algorithm", "bound", "step_torch", "pair_verdicts")
 
     def __init__(self, geom, algorithm: str):
         self.geom, self.algorithm, self.bound = geom, algorithm, {}
         self.step_torch: Optional[bool] = None  # "auto" with gradients: PyTorch ran the whole step faster
         self.pair_verdicts: dict = {}  # (dgrad, wgrad) algorithms -> the FFT's joint backward measured faster
-        self.torch_conv = None  # (F.conv2d with this call's arguments bound, output memory format), made once
-
-    def torch_fwd(self, x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
-        """The whole call handed to PyTorch (its own autograd), with the least host work per call."""
-        g = self.geom
-        if self.torch_conv is None:
-            p = g.pad
-            conv = None
-            if p[0] == p[1] and p[2] == p[3]:
-                conv = functools.partial(F.conv2d, stride=g.stride, padding=(p[0], p[2]), dilation=g.dilation,
-                                         groups=x.shape[1])
-            self.torch_conv = (conv, output_memory_format(x))  # fixed by the call's signature (shape, strides)
-        conv, fmt = self.torch_conv
-        if conv is None:
-            return dispatch.TorchAlgorithm().fwd(x, weight, bias, g.stride, g.pad, g.dilation)
-        y = conv(x, weight, bias)
-        return y if y.is_contiguous(memory_format=fmt) else y.contiguous(memory_format=fmt)
 
     def binding(self, direction: str, t0: Tensor, t1: Tensor, t2: Optional[Tensor]):
         """(algorithm name, callable) for fwd(x, w, b) or dgrad/wgrad(dy, x, w)."""
@@ -226,7 +207,7 @@ def _autocast(input, weight, bias):
 
 
 def _hashable(v):
-    return v if v.__class__ is int else tuple(v) if isinstance(v, (list, torch.Size)) else v
+    return tuple(v) if isinstance(v, (list, torch.Size)) else v
 
 
 _calls: dict = {}  # eager call signature -> _Call (validated, resolved and bound once)
@@ -309,5 +290,5 @@ def depthwise_conv2d(
     if bias is not None and bias.stride(0) != 1:
         bias = bias.contiguous()
     if algorithm == "auto" and call.use_torch(x, weight, bias):
-        return call.torch_fwd(x, weight, bias)
+        return dispatch.TorchAlgorithm().fwd(x, weight, bias, geom.stride, geom.pad, geom.dilation)
     return _DepthwiseConv2dFunction.apply(x, weight, bias, call)
