@@ -143,6 +143,10 @@
 #   K: implicit-GEMM variants (verify, op tests, tile/variant sweep), short_conv1d sweep, bf16 bench of the
 #      31x31/51x5/13x13 shapes (~9 min)
 #   J: after an implicit-GEMM change: verify of implicit_gemm and auto, its op tests, the tile sweep with gradients (~9 min)
+#   CF: after the strip weight gradient gave each pass of kernel columns its own program: the weight-gradient tests
+#      on the GPU, the pass-split / columns-per-pass / strips-per-program sweep (~9 min)
+#   CG: after CF: fp32 NCHW and channels_last bench, eager and through CUDA graphs, of the shapes the strip weight
+#      gradient serves (~9 min)
 # Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
 set -u
 OUT=${OUT:-out}
@@ -518,6 +522,14 @@ CE)
     step pytest_partial 300 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d.py -k "partial_sum or per_program or chunk or handed"
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CE step bench_small 280 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes "yolov13_n.dsconv,unireplknet_t.s3,van_b0.lka_dil,cfsr.convmod" --out "$OUT/small"
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CE step bench_small_again 200 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes "yolov13_n.dsconv,unireplknet_t.s3,van_b0.lka_dil,cfsr.convmod" --out "$OUT/small_again"
+    ;;
+CF)
+    step pytest_wgrad 240 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d.py -k "partial_sum or per_program or chunk or handed or random_geometries or variants_agree"
+    step tune_split 330 python benchmarks/tune_direct.py --split --directions wgrad --jobs 16 --configs fp32:nchw,fp32:nhwc --shapes "slak_t.s1.long,van_b0.lka_dil,cfsr.convmod,puyun.lka_latlon,convnext_t.s1,yolov13_n.dsconv,downsample.s2" --nhwc-shapes "slak_t.s1.long,van_b0.lka_dil,cfsr.convmod,puyun.lka_latlon,convnext_t.s1,yolov13_n.dsconv,downsample.s2" --out "$OUT/tune_split.json"
+    ;;
+CG)
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-CG step bench_split 420 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw,nhwc --shapes "slak_t.s1.long,van_b0.lka_dil,cfsr.convmod,puyun.lka_latlon,convnext_t.s1,yolov13_n.dsconv,downsample.s2" --out "$OUT/bench_split"
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-CG step bench_graph 150 python -m lkconv bench --graph --jobs 16 --dtypes fp32 --layouts nchw,nhwc --shapes "slak_t.s1.long,van_b0.lka_dil,cfsr.convmod,puyun.lka_latlon,convnext_t.s1,yolov13_n.dsconv,downsample.s2" --out "$OUT/bench_graph"
     ;;
 BB)
     step tune_nhwc 200 python benchmarks/tune_direct.py --wide --directions fwd,dgrad --jobs 16 --configs fp32:nhwc --shapes unireplknet_t.s1 --nhwc-shapes unireplknet_t.s1 --out "$OUT/tune_nhwc.json"

@@ -1,7 +1,8 @@
 """Registers, spill stack and shared memory of Triton kernels, compiled for sm_90 without a GPU: long_conv1d's
 fused kernels (default); with --igemm, the implicit-GEMM forward at each public stride-1 shape; with --wgrad, the
 batch-summed direct weight gradient (direct_wgrad.py) at each public shape it serves, with compile times; with
---fwd SHAPES, the direct forward kernel (forward and input gradient) of those shapes, per strip and not.
+--fwd SHAPES, the direct forward kernel (forward and input gradient) of those shapes, per strip and not; with
+--strips SHAPES, direct.py's strip weight-gradient kernel of those shapes.
 
 Triton compiles for a target it is told (here an H100, sm_90); ``cuobjdump -res-usage`` from Triton's bundled
 CUDA tools reads the cubin. Each kernel is specialized as a real launch would be: integer arguments equal to 1
@@ -13,6 +14,7 @@ kernel keeps part of its working set in local memory. These are compile facts, n
     python benchmarks/kernel_resources.py --igemm [--warps 4,8]
     python benchmarks/kernel_resources.py --wgrad [--dtypes fp32,bf16]
     python benchmarks/kernel_resources.py --fwd replknet_31b.s3,slak_t.s1.long [--dtypes fp32,bf16] [--layouts nchw]
+    python benchmarks/kernel_resources.py --strips slak_t.s1.long,convnext_t.s1 [--layouts nchw]
 """
 from __future__ import annotations
 
@@ -225,11 +227,49 @@ def fwd_report(names, dtypes, layouts):
                           f"{time.perf_counter() - t0:9.1f}", flush=True)
 
 
+def strips_report(names, dtypes, layouts):
+    """direct.py's strip weight-gradient kernel of the named public shapes at its default tile, specialized as
+    direct._plan_wgrad plans it for an H100 (132 SMs) (shapes that direct_wgrad's kernel serves are skipped)."""
+    import time
+
+    import torch
+
+    fn = direct.depthwise_conv2d_wgrad_kernel
+    print(f"{'shape':<22} {'layout':<6} {'dtype':<5} {'r':>3} {'jb':>3} {'tile':>6} {'regs':>5} {'spill B':>8} "
+          f"{'compile s':>9}")
+    shapes = {s["name"]: s for s in load_shapes()}
+    for name in names:
+        s = shapes[name]
+        pad, ho, wo = _geometry(s)
+        for layout, dt in itertools.product(layouts, dtypes):
+            elem = 4 if dt == "fp32" else 2
+            x = torch.empty(s["n"], s["c"], s["h"], s["w"], device="meta")
+            dy = torch.empty(s["n"], s["c"], ho, wo, device="meta")
+            if layout == "nhwc":
+                x, dy = (t.contiguous(memory_format=torch.channels_last) for t in (x, dy))
+            ax = direct._axes(x, s["kh"], s["kw"], (s["s"],) * 2, (s["d"],) * 2, pad[0], pad[1], (ho, wo))
+            if direct_wgrad.preferred(ax):
+                continue
+            base = direct.choose_config(ax, s["c"], "wgrad", elem)
+            for cfg in (base,):
+                plan = direct._plan_wgrad(tuple(x.shape), x.stride(), tuple(dy.shape), dy.stride(), s["kh"], s["kw"],
+                                          elem, (s["s"],) * 2, (s["d"],) * 2, pad[0], pad[1], cfg, 132)
+                consts = dict(plan.consts)
+                warps = consts.pop("num_warps")
+                ints = dict(zip(fn.arg_names[3:3 + len(plan.ints)], plan.ints))
+                ptrs = {"x_ptr": "*" + dt, "dy_ptr": "*" + dt, "part_ptr": "*fp32"}
+                t0 = time.perf_counter()
+                regs, stack, _ = resources(fn, ptrs, ints, consts, warps)
+                print(f"{name:<22} {layout:<6} {dt:<5} {cfg.r:>3} {cfg.jb:>3} {f'{cfg.block_0}x{cfg.block_1}':>6} "
+                      f"{regs:>5} {stack:>8} {time.perf_counter() - t0:9.1f}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--igemm", action="store_true")
     ap.add_argument("--wgrad", action="store_true")
     ap.add_argument("--fwd", default=None, help="shapes: the direct forward kernel (forward, input gradient)")
+    ap.add_argument("--strips", default=None, help="shapes: direct.py's strip weight-gradient kernel")
     ap.add_argument("--layouts", default="nchw,nhwc")
     ap.add_argument("--tiles", default=None, help="--wgrad: block_0xblock_1xwarps,... (default: the chosen tile)")
     ap.add_argument("--sizes", default="2048,8192,32768")
@@ -242,6 +282,8 @@ def main():
     warps = [int(w) for w in args.warps.split(",")]
     if args.fwd:
         fwd_report(args.fwd.split(","), args.dtypes.split(","), args.layouts.split(","))
+    elif args.strips:
+        strips_report(args.strips.split(","), args.dtypes.split(","), args.layouts.split(","))
     elif args.igemm:
         igemm_report(warps)
     elif args.wgrad:

@@ -16,6 +16,9 @@ skip them where one strip spans the plane).
 with its default tile) and planes variants (weight lines r, output-gradient lines ta, tiles, warps).
 --chunks: only the weight gradient of direct.py's strip kernel, at its default tile with 4 to 64 strips per
 program ("perN") against the default chunking (enough programs for four per SM).
+--split: only the weight gradient of direct.py's strip kernel: its default (one program per pass of kernel
+columns over a chunk of strips) against one program for all passes ("split1"), other columns per pass ("jbN"),
+each also at 8, 16 and 32 strips per program.
 """
 from __future__ import annotations
 
@@ -108,7 +111,7 @@ def planes_variants(ax, c_out):
     return out
 
 
-def variants(name, direction, dtype, layout, wide=False, planes=False, border=False, chunks=False):
+def variants(name, direction, dtype, layout, wide=False, planes=False, border=False, chunks=False, split=False):
     """Default config plus the alternatives worth comparing."""
     x, wt, dy, stride, pad, dil = problem(name, dtype, layout)
     src = dy if direction == "dgrad" else x
@@ -120,6 +123,17 @@ def variants(name, direction, dtype, layout, wide=False, planes=False, border=Fa
         if direction != "wgrad" or direct_wgrad.preferred(ax):
             return []
         return out + [(f"per{p}", replace(base, strips_per_prog=p)) for p in (4, 8, 16, 32, 64)]
+    if split:  # passes of kernel columns: one program each (default) or one for all; columns per pass
+        if direction != "wgrad" or direct_wgrad.preferred(ax):
+            return []
+        cfgs = [("", base), ("split1", replace(base, split=1))]
+        jbs = {1, 2} | ({ax.kb} if ax.ka * ax.kb <= 100 else set())  # all columns: ka*kb partial sums per thread
+        cfgs += [(f"jb{jb}", replace(base, jb=jb)) for jb in sorted(jbs - {base.jb}) if jb <= ax.kb]
+        for label, cfg in cfgs:
+            if label:
+                out.append((label, cfg))
+            out += [(f"{label}per{p}", replace(cfg, strips_per_prog=p)) for p in (8, 16, 32)]
+        return out
     if border:  # the default tile with the border's products computed (masked loads) rather than skipped
         if direction == "wgrad" and direct_wgrad.preferred(ax):
             base = direct_wgrad.choose_config(ax, wt.shape[0])
@@ -184,6 +198,8 @@ def main():
                     help="only the default tile and the same tile computing the zero border's products")
     ap.add_argument("--chunks", action="store_true",
                     help="strip weight gradient only: strips per program against the default chunking")
+    ap.add_argument("--split", action="store_true",
+                    help="strip weight gradient only: passes of kernel columns in one program or one each")
     args = ap.parse_args()
     import triton.testing
 
@@ -198,7 +214,7 @@ def main():
             for direction in args.directions.split(","):
                 dtype = getattr(torch, dtype_name)
                 for label, cfg in variants(name, direction, dtype, layout, args.wide or args.only is not None,
-                                             args.planes, args.border, args.chunks):
+                                             args.planes, args.border, args.chunks, args.split):
                     if args.only is not None and not re.fullmatch(args.only, label):
                         continue
                     tasks.append((name, direction, dtype_name, layout, label, cfg))

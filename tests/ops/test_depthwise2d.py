@@ -105,7 +105,8 @@ def test_direct_config_variants_agree(device):
     lkconv.depthwise_conv2d(xr, wr, None, 1, 2).backward(dy.double())
     for cfg in [direct.DirectConfig(3, 2, 16, 1, False, 1, 1), direct.DirectConfig(5, 4, 16, 2, True, 3, 2),
                 direct.DirectConfig(11, 1, 16, 1, True, 0, 5), direct.DirectConfig(11, 2, 16, 1, False, 0, 1),
-                direct.DirectConfig(11, 2, 16, 1, False, 0, 1, skip_border=False)]:
+                direct.DirectConfig(11, 2, 16, 1, False, 0, 1, skip_border=False),
+                direct.DirectConfig(11, 2, 16, 1, False, 0, 1, split=1), direct.DirectConfig(4, 2, 16, 1, False, 1, 2, split=2)]:
         y = direct.conv_fwd(x, w, None, (1, 1), (2, 2, 2, 2), (1, 1), torch.full_like(ref_y, float("nan"), dtype=x.dtype), cfg)
         assert rel_error(y, ref_y) < 1e-5
         dx = direct.conv_dgrad(dy, x.shape, w, (1, 1), (2, 2, 2, 2), (1, 1), torch.full_like(x, float("nan")), cfg)
@@ -202,12 +203,14 @@ def test_wgrad_planes_kernel_random_geometries(device):
 
 def test_wgrad_strip_kernel_random_geometries(device):
     """The strip weight-gradient kernel against float64 on random geometries, dtypes and tiles (strip length,
-    tile, strips per program, kernel columns per pass, zero-bordered copy or bounds checks)."""
+    tile, strips per program, kernel columns per pass, programs sharing a chunk's passes, zero-bordered copy or
+    bounds checks)."""
     from lkconv.ops.depthwise2d import direct
 
     def strips(rng, ax):
         return direct.DirectConfig(rng.randint(1, -(-ax.a_out // ax.p)), rng.choice([1, 2, 4]), 16, 1,
-                                   rng.random() < 0.3, rng.choice([0, 1, 2]), rng.choice([1, 2, ax.kb]))
+                                   rng.random() < 0.3, rng.choice([0, 1, 2]), rng.choice([1, 2, ax.kb]),
+                                   split=rng.choice([0, 1, 2, 3]))
 
     _check_random_wgrad(device, 10 if device.type == "cpu" else 20, strips)
 

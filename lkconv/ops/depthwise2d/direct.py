@@ -198,7 +198,7 @@ if triton is not None:
     @triton.jit
     def depthwise_conv2d_wgrad_kernel(
         x_ptr, dy_ptr, part_ptr,
-        C_OUT, N_STRIPS, TOTAL_STRIPS, STRIPS_PER_PROG, N_BBLOCKS, A_IN, B_IN, A_OUT, B_OUT,
+        C_OUT, N_STRIPS, TOTAL_STRIPS, STRIPS_PER_PROG, N_BBLOCKS, N_SPLIT, A_IN, B_IN, A_OUT, B_OUT,
         sxn, sxc, sxb, syn, syc, syb,
         pad_a, pad_b,
         SXA: tl.constexpr, SYA: tl.constexpr,
@@ -211,8 +211,11 @@ if triton is not None:
     ):
         """part[k, co, i, j] = sum over this program's strips and B block of dy[n, co, a, b] * x[n, co // MULT_DIV, a*SA + i*DA - pad_a, b*SB + j*DB - pad_b]
 
-        x is zero outside its bounds (MASKED) or pre-padded so that every read is in bounds. Grid:
-        (strip chunks, blocks along B, channel blocks); k = chunk * N_BBLOCKS + B block.
+        x is zero outside its bounds (MASKED) or pre-padded so that every read is in bounds. The kernel columns
+        are taken JB at a time (passes); the N_SPLIT programs of one chunk take every N_SPLIT-th pass each, and
+        being neighbours in the grid they read the chunk's lines at about the same time: one read from memory,
+        the others from L2. Grid: (strip chunks * N_SPLIT, blocks along B, channel blocks); k = chunk * N_BBLOCKS +
+        B block.
         """
         pid_k = tl.program_id(0)
         pid_b = tl.program_id(1)
@@ -232,11 +235,12 @@ if triton is not None:
             dy_cb = co.to(tl.int64) * syc + bo.to(tl.int64) * syb
         else:
             dy_cb = co * syc + bo * syb
-        s_begin = pid_k * STRIPS_PER_PROG
+        chunk = pid_k // N_SPLIT
+        s_begin = chunk * STRIPS_PER_PROG
         s_end = tl.minimum(s_begin + STRIPS_PER_PROG, TOTAL_STRIPS)
-        part_k = part_ptr + (pid_k * N_BBLOCKS + pid_b).to(tl.int64) * C_OUT * KA * KB + co_1d * (KA * KB)
+        part_k = part_ptr + (chunk * N_BBLOCKS + pid_b).to(tl.int64) * C_OUT * KA * KB + co_1d * (KA * KB)
 
-        for jb in range(0, KB, JB):
+        for jb in range(pid_k % N_SPLIT * JB, KB, N_SPLIT * JB):
             accs = ()
             for t in tl.static_range(JB * KA):
                 accs = accs + (tl.zeros([BLOCK_0, BLOCK_1], dtype=tl.float32),)
@@ -298,7 +302,8 @@ class DirectConfig:
 
     r: output lines per strip; block_0 x block_1: the (channel, position) tile (positions, channel in NHWC);
     prepad: copy the input into a zero-bordered buffer so that the inner loop needs no bounds checks;
-    strips_per_prog / jb: weight gradient only (strips per program; kernel columns per pass);
+    strips_per_prog / jb / split: weight gradient only (strips per program; kernel columns per pass; programs
+    that share one chunk of strips, each taking every split-th pass, 0: one per pass);
     skip_border: forward and input gradient, where one or two strips span the output along A (no dilation
     phases) and the input is not pre-padded: each strip is compiled with its position (see _FIXED_STRIPS_MAX),
     so that taps that only read the zero border are left out.
@@ -312,6 +317,7 @@ class DirectConfig:
     strips_per_prog: int = 0
     jb: int = 1
     skip_border: bool = True
+    split: int = 0
 
 
 @dataclass(frozen=True)
@@ -782,16 +788,21 @@ def _plan_wgrad(x_shape, x_stride, dy_shape, dy_stride, kh, kw, elem_size, strid
     n_strips = ax.n_strips(cfg.r)
     total = n * n_strips
     n_b, n_c, b_cover = _tile_grid(ax, cfg, c_out)
+    passes = triton.cdiv(ax.kb, cfg.jb)
+    split = min(passes, cfg.split) if cfg.split > 0 else passes
     per = cfg.strips_per_prog
     if per <= 0:  # enough programs to fill the machine, long enough chunks to amortize the reduction
-        want_chunks = max(1, (4 * sms) // max(1, n_b * n_c))
+        want_chunks = max(1, (4 * sms) // max(1, n_b * n_c * split))
         per = max(1, triton.cdiv(total, want_chunks))
     chunks = triton.cdiv(total, per)
+    if chunks * split > 2**31 - 1:
+        raise ValueError(f"direct: too many weight-gradient programs ({chunks} x {split})")
     x_pads, ax, strides, consts = _launch_layout(ax, cfg, n_strips, b_cover, x_shape, x_stride, dy_shape, dy_stride)
     consts.update(JB=cfg.jb, MULT_DIV=mult)
-    ints = (c_out, n_strips, total, per, n_b, ax.a_in, ax.b_in, ax.a_out, ax.b_out, *strides, ax.pad_a, ax.pad_b)
-    return _WgradPlan((chunks, n_b, n_c), (chunks * n_b, c_out, ax.ka, ax.kb), ints, tuple(consts.items()), x_pads,
-                      dy_nhwc, ax.swap, _launch_wgrad)
+    ints = (c_out, n_strips, total, per, n_b, split, ax.a_in, ax.b_in, ax.a_out, ax.b_out, *strides, ax.pad_a,
+            ax.pad_b)
+    return _WgradPlan((chunks * split, n_b, n_c), (chunks * n_b, c_out, ax.ka, ax.kb), ints, tuple(consts.items()),
+                      x_pads, dy_nhwc, ax.swap, _launch_wgrad)
 
 
 @functools.lru_cache(maxsize=16)
