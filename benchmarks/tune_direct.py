@@ -17,8 +17,8 @@ with its default tile) and planes variants (weight lines r, output-gradient line
 --chunks: only the weight gradient of direct.py's strip kernel, at its default tile with 4 to 64 strips per
 program ("perN") against the default chunking (enough programs for four per SM).
 --split: only the weight gradient of direct.py's strip kernel: its default (one program per pass of kernel
-columns over a chunk of strips) against one program for all passes ("split1"), other columns per pass ("jbN"),
-each also at 8, 16 and 32 strips per program.
+columns over a chunk of strips) against one program for all passes ("split1"), with --wide also other columns
+per pass ("jbN"), each also at 8, 16, 32 and 64 strips per program.
 """
 from __future__ import annotations
 
@@ -127,12 +127,13 @@ def variants(name, direction, dtype, layout, wide=False, planes=False, border=Fa
         if direction != "wgrad" or direct_wgrad.preferred(ax):
             return []
         cfgs = [("", base), ("split1", replace(base, split=1))]
-        jbs = {1, 2} | ({ax.kb} if ax.ka * ax.kb <= 100 else set())  # all columns: ka*kb partial sums per thread
-        cfgs += [(f"jb{jb}", replace(base, jb=jb)) for jb in sorted(jbs - {base.jb}) if jb <= ax.kb]
+        if wide:
+            jbs = {1, 2} | ({ax.kb} if ax.ka * ax.kb <= 100 else set())  # all columns: ka*kb sums per thread
+            cfgs += [(f"jb{jb}", replace(base, jb=jb)) for jb in sorted(jbs - {base.jb}) if jb <= ax.kb]
         for label, cfg in cfgs:
             if label:
                 out.append((label, cfg))
-            out += [(f"{label}per{p}", replace(cfg, strips_per_prog=p)) for p in (8, 16, 32)]
+            out += [(f"{label}per{p}", replace(cfg, strips_per_prog=p)) for p in (8, 16, 32, 64)]
         return out
     if border:  # the default tile with the border's products computed (masked loads) rather than skipped
         if direction == "wgrad" and direct_wgrad.preferred(ax):
@@ -222,7 +223,12 @@ def main():
         import multiprocessing as mp
 
         with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
-            for err in pool.map(_warm, [(t[0], t[1], t[2], t[3], t[5]) for t in tasks]):
+            warm = {}  # one compile per kernel: strips per program is a run-time argument
+            for t in tasks:
+                cfg = t[5]
+                kernel_cfg = replace(cfg, strips_per_prog=0) if isinstance(cfg, direct.DirectConfig) else cfg
+                warm.setdefault((t[0], t[1], t[2], t[3], kernel_cfg), (t[0], t[1], t[2], t[3], cfg))
+            for err in pool.map(_warm, list(warm.values())):
                 if err:
                     print("warm-up error:", err, flush=True)
     rows = []
