@@ -181,6 +181,13 @@ def bench_one(s: dict, dtype_name: str, layout: str, direction: str, device, alg
     return row
 
 
+def _chunks_name(key: str) -> str:
+    """A weight-gradient launch choice of "auto" ("per" or "per/split") as the bench prints it."""
+    per, _, split = key.partition("/")
+    name = f"{per}/prog" if int(per) else "heuristic"
+    return f"{name}, passes in {split} prog" if split else name
+
+
 def auto_choices(x, w, stride, pad, dil, grad: bool) -> dict:
     """What "auto" chose for each direction of this problem and the times it measured (ms), from the cache."""
     from ..ops.autotune_cache import lookup
@@ -196,9 +203,8 @@ def auto_choices(x, w, stride, pad, dil, grad: bool) -> dict:
     if grad and x.device.type == "cuda" and out["wgrad"].get("algorithm") == "direct":  # its strips per program
         entry = lookup(dispatch._cache_key(Problem.make("wgrad:chunks", x, w, (stride, stride), p4, (dil, dil))))
         if entry is not None:
-            name = lambda per: f"{per}/prog" if int(per) else "heuristic"  # noqa: E731
-            out["chunks"] = {"algorithm": name(entry["algorithm"]),
-                             "times_ms": {name(k): t for k, t in entry.get("times_ms", {}).items()}}
+            out["chunks"] = {"algorithm": _chunks_name(entry["algorithm"]),
+                             "times_ms": {_chunks_name(k): t for k, t in entry.get("times_ms", {}).items()}}
     if grad and x.device.type == "cuda":  # the backward pair, where "auto" timed the FFT's joint backward
         names = (out["dgrad"].get("algorithm"), out["wgrad"].get("algorithm"))
         entry = lookup(dispatch._cache_key(Problem.make(f"bwd:{names[0]}+{names[1]}", x, w, (stride, stride), p4,

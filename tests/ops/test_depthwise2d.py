@@ -303,48 +303,58 @@ def test_wgrad_strips_per_program_override(device):
 
 
 def test_wgrad_chunk_choice_is_measured_once_and_cached(monkeypatch, tmp_path):
+    """"auto" times the weight gradient's strips per program, each with a program per pass and with one program
+    for all passes; launches seen before, unplannable counts and oversized partial sums are not timed; the
+    choice is cached in memory and on disk; the heuristic stays unless beaten by 2%."""
     from lkconv.ops.depthwise2d import direct
 
     fake_cuda_autotune_cache(monkeypatch, tmp_path)
-    plans = {0: (8, 1, 1), 2: (12, 1, 1), 4: (6, 1, 1), 8: (3, 1, 1), 16: (2, 1, 1), 32: (2, 1, 1)}
-    parts = {per: (grid[0], 16, 7, 7) for per, grid in plans.items()}
-    fake_plan = dataclasses.make_dataclass("FakePlan", ["grid", "part_shape", "per"])
-    monkeypatch.setattr(direct, "plan_conv_wgrad",
-                        lambda *a, per_prog, **k: fake_plan(plans[per_prog], parts[per_prog], per_prog))
-    monkeypatch.setattr(direct, "run_planned_wgrad", lambda plan, dy, x, dtype: plan.per)
-    speeds = {0: 1.0, 2: 1.2, 4: 0.7, 8: 0.8, 16: 0.9, 32: 0.1}
+    chunks = {0: 8, 2: 12, 4: 6, 8: 3, 16: 2, 32: 2}  # 32 per program repeats 16's launch
+    parts = {per: (c, 16, 7, 7) for per, c in chunks.items()}
+    fake_plan = dataclasses.make_dataclass("FakePlan", ["grid", "part_shape", "key"])
+
+    def plan(*a, per_prog, split, **k):  # five passes: one program each, or one for all (split=1)
+        return fake_plan((chunks[per_prog] * (1 if split else 5), 1, 1), parts[per_prog], (per_prog, split))
+
+    monkeypatch.setattr(direct, "plan_conv_wgrad", plan)
+    monkeypatch.setattr(direct, "run_planned_wgrad", lambda plan, dy, x, dtype: plan.key)
+    speeds = {(0, 0): 1.0, (2, 0): 1.2, (4, 0): 0.7, (8, 0): 0.8, (16, 0): 0.9, (32, 0): 0.1,
+              (0, 1): 1.1, (2, 1): 1.3, (4, 1): 0.9, (8, 1): 0.75, (16, 1): 1.0, (32, 1): 0.05}
     timed = []
     monkeypatch.setattr(dispatch, "_gpu_ms", lambda fn, device, host_bound_ms, reps: timed.append(fn()) or speeds[timed[-1]])
     prob = dataclasses.replace(_cuda_problem(), direction="wgrad")
     args = (torch.empty(1), torch.empty(1), torch.empty(16, 1, 7, 7), (1, 1), (3, 3, 3, 3), (1, 1))
-    assert dispatch.choose_wgrad_chunks(prob, *args) == 4
-    assert sorted(set(timed)) == [0, 2, 4, 8, 16] and len(timed) == 15  # 32 repeats 16's launch: not timed
+    assert dispatch.choose_wgrad_chunks(prob, *args) == (4, 0)
+    assert sorted(set(timed)) == sorted(k for k in speeds if k[0] != 32) and len(timed) == 30  # 3 rounds each
     entry = json.loads((tmp_path / "autotune.json").read_text())["entries"][
         "depthwise2d|fake|" + dataclasses.replace(prob, direction="wgrad:chunks").key()]
-    assert entry["algorithm"] == "4" and entry["times_ms"]["0"] == 1.0
-    assert dispatch.choose_wgrad_chunks(prob, *args) == 4 and len(timed) == 15  # cached
+    assert entry["algorithm"] == "4" and entry["times_ms"]["0"] == 1.0 and entry["times_ms"]["8/1"] == 0.75
+    assert dispatch.choose_wgrad_chunks(prob, *args) == (4, 0) and len(timed) == 30  # cached
     autotune_cache.clear_memory()
-    assert dispatch.choose_wgrad_chunks(prob, *args) == 4 and len(timed) == 15  # read back from disk
-    speeds.update({4: 0.99, 8: 1.5, 16: 1.5})  # within 2% of the heuristic's count: the heuristic stays
-    other = dataclasses.replace(prob, n=9)
-    assert dispatch.choose_wgrad_chunks(other, *args) == 0
-    assert dispatch.choose_wgrad_chunks(dataclasses.replace(prob, device=torch.device("cpu")), *args) == 0
+    assert dispatch.choose_wgrad_chunks(prob, *args) == (4, 0) and len(timed) == 30  # read back from disk
+    speeds.update({(8, 1): 0.3})  # one program for all passes wins
+    assert dispatch.choose_wgrad_chunks(dataclasses.replace(prob, n=13), *args) == (8, 1)
+    speeds.update({(4, 0): 0.99, (8, 0): 1.5, (16, 0): 1.5, (8, 1): 1.5, (4, 1): 1.5, (0, 1): 0.995})
+    other = dataclasses.replace(prob, n=9)  # within 2% of the heuristic's launch: the heuristic stays
+    assert dispatch.choose_wgrad_chunks(other, *args) == (0, 0)
+    assert dispatch.choose_wgrad_chunks(dataclasses.replace(prob, device=torch.device("cpu")), *args) == (0, 0)
     monkeypatch.setattr(dispatch, "_PART_ELEMENTS", 0)  # partial sums over 4x the heuristic's are not tried
     parts[0] = (2, 16, 7, 7)  # 2/prog writes 12 partial sums against 2
     timed.clear()
-    speeds.update({2: 0.1})
-    assert dispatch.choose_wgrad_chunks(dataclasses.replace(prob, n=10), *args) == 0 and 2 not in timed
+    speeds.update({(2, 0): 0.1})
+    assert dispatch.choose_wgrad_chunks(dataclasses.replace(prob, n=10), *args) == (0, 0)
+    assert (2, 0) not in timed and (2, 1) not in timed
     parts[0] = (4, 16, 7, 7)  # against 4: within the bound
-    assert dispatch.choose_wgrad_chunks(dataclasses.replace(prob, n=11), *args) == 2
+    assert dispatch.choose_wgrad_chunks(dataclasses.replace(prob, n=11), *args) == (2, 0)
 
-    def plan_or_raise(*a, per_prog, **k):
+    def plan_or_raise(*a, per_prog, split, **k):
         if per_prog == 2:
             raise ValueError("direct: too many weight-gradient chunks")
-        return fake_plan(plans[per_prog], parts[per_prog], per_prog)
+        return plan(per_prog=per_prog, split=split)
 
     monkeypatch.setattr(direct, "plan_conv_wgrad", plan_or_raise)  # a count that cannot be planned is skipped
-    speeds.update({4: 0.5})
-    assert dispatch.choose_wgrad_chunks(dataclasses.replace(prob, n=12), *args) == 4
+    speeds.update({(4, 0): 0.5})
+    assert dispatch.choose_wgrad_chunks(dataclasses.replace(prob, n=12), *args) == (4, 0)
 
 
 def test_direct_wgrad_of_an_empty_batch(device):

@@ -759,10 +759,11 @@ class _WgradPlan:
 
 @functools.lru_cache(maxsize=1024)
 def _plan_wgrad(x_shape, x_stride, dy_shape, dy_stride, kh, kw, elem_size, stride, dilation, pad_t, pad_l, config,
-                sms, per_prog=0) -> _WgradPlan:
+                sms, per_prog=0, split=0) -> _WgradPlan:
     """The weight-gradient launch: :mod:`.direct_wgrad`'s kernel for a PlanesConfig (or by default where
     :func:`direct_wgrad.preferred` and its column offsets fit 32 bits), else this module's. per_prog > 0 sets the
-    strips (or items) each program walks, in place of the config's."""
+    strips (or items) each program walks, split > 0 the programs that share a chunk's passes (strip kernel only),
+    in place of the config's."""
     from . import direct_wgrad
 
     n, c_out, ho, wo = dy_shape
@@ -785,14 +786,17 @@ def _plan_wgrad(x_shape, x_stride, dy_shape, dy_stride, kh, kw, elem_size, strid
     cfg = config or choose_config(ax, c_out, "wgrad", elem_size)
     if per_prog > 0:
         cfg = dataclasses.replace(cfg, strips_per_prog=per_prog)
+    if split > 0:
+        cfg = dataclasses.replace(cfg, split=split)
     n_strips = ax.n_strips(cfg.r)
     total = n * n_strips
     n_b, n_c, b_cover = _tile_grid(ax, cfg, c_out)
     passes = triton.cdiv(ax.kb, cfg.jb)
     split = min(passes, cfg.split) if cfg.split > 0 else passes
     per = cfg.strips_per_prog
-    if per <= 0:  # enough programs to fill the machine, long enough chunks to amortize the reduction
-        want_chunks = max(1, (4 * sms) // max(1, n_b * n_c * split))
+    if per <= 0:  # enough chunks to fill the machine, long enough to amortize the reduction (H100, fp32 NCHW,
+        # CF: counting the pass programs, 4 per SM, slak_t.s1.long ran 0.858 ms against 0.612 with this count)
+        want_chunks = max(1, (4 * sms) // max(1, n_b * n_c))
         per = max(1, triton.cdiv(total, want_chunks))
     chunks = triton.cdiv(total, per)
     if chunks * split > 2**31 - 1:
@@ -816,11 +820,12 @@ def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config=None, dt
                              dtype)
 
 
-def plan_conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config=None, per_prog=0) -> _WgradPlan:
-    """The launch plan of :func:`conv_wgrad` for these tensors (per_prog: see :func:`_plan_wgrad`)."""
+def plan_conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation, config=None, per_prog=0,
+                    split=0) -> _WgradPlan:
+    """The launch plan of :func:`conv_wgrad` for these tensors (per_prog, split: see :func:`_plan_wgrad`)."""
     return _plan_wgrad(tuple(x.shape), x.stride(), tuple(grad_out.shape), grad_out.stride(), weight_shape[-2],
                        weight_shape[-1], x.element_size(), tuple(stride), tuple(dilation), pad[0], pad[2], config,
-                       _sm_count(x.device), per_prog)
+                       _sm_count(x.device), per_prog, split)
 
 
 def run_planned_wgrad(plan: _WgradPlan, grad_out, x, dtype=torch.float32) -> torch.Tensor:

@@ -9,7 +9,7 @@ Two winners are kept per problem: one by the time a call takes when launched fro
 where it exceeds the GPU's), used in eager mode, and one by GPU time alone, used while a CUDA graph is being
 captured (a replayed graph has no host cost, so a kernel that loses to PyTorch's launch overhead in eager
 mode can win there). Where "direct" wins the weight gradient, "auto" also times how many strips each of its
-programs sums (:func:`choose_wgrad_chunks`).
+programs sums and whether each pass of kernel columns gets its own program (:func:`choose_wgrad_chunks`).
 """
 from __future__ import annotations
 
@@ -134,8 +134,9 @@ class DirectAlgorithm(_Algorithm):
         return dgrad
 
     @staticmethod
-    def _bind_wgrad(w, stride, pad, dil, per_prog: int = 0):
-        """per_prog: strips (or items) per program of the weight-gradient kernel; 0 for its heuristic."""
+    def _bind_wgrad(w, stride, pad, dil, per_prog: int = 0, split: int = 0):
+        """per_prog, split: strips (or items) per program of the weight-gradient kernel and programs sharing a
+        chunk's passes (:func:`direct.plan_conv_wgrad`); 0 for its heuristic."""
         w_shape, w_dtype = tuple(w.shape), w.dtype
         plans = {}  # output-gradient strides -> launch plan
 
@@ -144,7 +145,8 @@ class DirectAlgorithm(_Algorithm):
                 return torch.zeros(w_shape, dtype=w_dtype, device=dy.device)
             plan = plans.get(dy.stride())
             if plan is None:
-                plan = plans[dy.stride()] = direct.plan_conv_wgrad(dy, x, w_shape, stride, pad, dil, per_prog=per_prog)
+                plan = plans[dy.stride()] = direct.plan_conv_wgrad(dy, x, w_shape, stride, pad, dil, per_prog=per_prog,
+                                                                   split=split)
             return direct.run_planned_wgrad(plan, dy, x, w_dtype)
 
         return wgrad
@@ -437,8 +439,8 @@ def bind(direction: str, algorithm: str, *args) -> Tuple[str, Callable]:
     prob = Problem.make(direction, x, w, stride, pad, dil)
     name = choose(prob, algorithm, lambda a: (lambda: getattr(_REGISTRY[a], direction)(*args)))
     if algorithm == "auto" and name == "direct" and direction == "wgrad":
-        per_prog = choose_wgrad_chunks(prob, *args)
-        return name, DirectAlgorithm._bind_wgrad(w, tuple(stride), tuple(pad), tuple(dil), per_prog)
+        per_prog, split = choose_wgrad_chunks(prob, *args)
+        return name, DirectAlgorithm._bind_wgrad(w, tuple(stride), tuple(pad), tuple(dil), per_prog, split)
     return name, _REGISTRY[name].bind(direction, x, w, b, tuple(stride), tuple(pad), tuple(dil))
 
 
@@ -450,31 +452,34 @@ _KEEP_HEURISTIC_WITHIN = 0.02  # a measured count must beat the heuristic's by t
 _PART_GROWTH, _PART_ELEMENTS = 4, 2**24  # counts whose partial sums exceed both bounds are not tried
 
 
-def choose_wgrad_chunks(prob: Problem, dy, x, w, stride, pad, dil) -> int:
-    """Strips (or items) per program for the direct weight gradient of ``prob``: 0 (the kernel's heuristic) or
-    the count of :data:`_WGRAD_PER_PROG` that ran fastest by GPU time (:func:`_choose_measured`, problem
-    direction "wgrad:chunks"), measured once per problem key and cached. The count changes how the sum is split
-    over programs, not what is summed."""
+def choose_wgrad_chunks(prob: Problem, dy, x, w, stride, pad, dil) -> Tuple[int, int]:
+    """(strips or items per program, programs per chunk's passes) for the direct weight gradient of ``prob``:
+    (0, 0) (the kernel's heuristics) or the launch that ran fastest by GPU time among the counts of
+    :data:`_WGRAD_PER_PROG`, each with the heuristic's pass programs and with one program for all passes
+    (:func:`_choose_measured`, problem direction "wgrad:chunks", keys "per" or "per/split"), measured once per
+    problem key and cached. Either changes how the sum is split over programs, not what is summed."""
     if prob.device.type != "cuda":
-        return 0
-    plans, grids = {}, set()
-    for per in (0,) + _WGRAD_PER_PROG:  # counts that give the heuristic's launch again are not timed twice
+        return 0, 0
+    plans, launches = {}, set()
+    for per, split in [(p, 0) for p in (0,) + _WGRAD_PER_PROG] + [(p, 1) for p in (0,) + _WGRAD_PER_PROG]:
         try:
-            plan = direct.plan_conv_wgrad(dy, x, w.shape, stride, pad, dil, per_prog=per)
+            plan = direct.plan_conv_wgrad(dy, x, w.shape, stride, pad, dil, per_prog=per, split=split)
         except ValueError:  # a count that cannot be launched (too many chunks for the grid) is not a candidate
-            if not per:
+            if not (per or split):
                 raise
             continue
-        if plan.grid in grids or (per and math.prod(plan.part_shape) > max(
-                _PART_GROWTH * math.prod(plans[0].part_shape), _PART_ELEMENTS)):
+        launch = (plan.grid, plan.part_shape)  # the same launch again (e.g. one pass, or a count past the total)
+        if launch in launches or ((per or split) and math.prod(plan.part_shape) > max(
+                _PART_GROWTH * math.prod(plans["0"].part_shape), _PART_ELEMENTS)):
             continue  # the same launch again, or a buffer of partial sums much larger than the heuristic's
-        plans[per] = plan
-        grids.add(plan.grid)
-    fns = {str(per): (lambda plan=plan: direct.run_planned_wgrad(plan, dy, x, w.dtype)) for per, plan in plans.items()}
+        plans[f"{per}/{split}" if split else str(per)] = plan
+        launches.add(launch)
+    fns = {key: (lambda plan=plan: direct.run_planned_wgrad(plan, dy, x, w.dtype)) for key, plan in plans.items()}
     best = _choose_measured(dataclasses.replace(prob, direction="wgrad:chunks"), fns, default="0", prefer="0",
                             margin=_KEEP_HEURISTIC_WITHIN,
                             timer=lambda fn: _gpu_ms(fn, prob.device, host_bound_ms=0.2, reps=3))
-    return int(best)
+    per, _, split = best.partition("/")
+    return int(per), int(split or 0)
 
 
 def backward_both(algorithm: str, dy, x, w, stride, pad, dil) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
