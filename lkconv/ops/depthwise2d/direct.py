@@ -10,8 +10,9 @@ channels) and either spatial axis may be the reuse axis (the one with more taps 
 The input gradient is the same forward kernel run on the output gradient with the flipped kernel; a
 strided convolution splits into ``sh*sw`` phases, each a stride-1 convolution with a sub-sampled kernel
 written through a strided view of dx. The weight gradient keeps ``JB*KA`` per-thread partial sums, walks a
-chunk of strips, and reduces each tile once; one more launch adds the chunks' partial sums in a fixed order
-(:mod:`.partial_sum`, deterministic). Large
+chunk of strips once per pass of JB kernel columns, and reduces each tile once per pass; the passes of one chunk
+run as neighbouring programs, so that the input they all read comes from memory once and from L2 after. One more
+launch adds the chunks' partial sums in a fixed order (:mod:`.partial_sum`, deterministic). Large
 kernels on small planes take :mod:`.direct_wgrad`'s batch-summed weight gradient instead (:func:`_plan_wgrad`).
 """
 from __future__ import annotations
