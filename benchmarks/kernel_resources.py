@@ -41,9 +41,10 @@ TARGET = GPUTarget("cuda", 90, 32)
 
 
 def resources(fn, pointers: dict, ints: dict, constexprs: dict, num_warps: int, num_stages: int = 1,
-              maxnreg=None):
+              maxnreg=None, loads=False):
     """(registers, spill stack bytes, shared bytes) of fn compiled for TARGET with the given pointer types
-    ({name: "*bf16"}), integer argument values and constexprs, specialized like a launch."""
+    ({name: "*bf16"}), integer argument values and constexprs, specialized like a launch; with ``loads``, also
+    the number of global load instructions of each width in the PTX ({"v4": 12, "v2": 0, "s": 40})."""
     sig, const = dict(pointers), dict(constexprs)
     for name, value in ints.items():
         if value == 1:
@@ -66,6 +67,12 @@ def resources(fn, pointers: dict, ints: dict, constexprs: dict, num_warps: int, 
     os.unlink(cubin)
     m = re.search(r"REG:(\d+).*?STACK:(\d+).*?SHARED:(\d+)", out)
     regs, stack, static = (int(v) for v in m.groups()) if m else (-1, -1, -1)
+    if loads:
+        ptx = kernel.asm["ptx"]
+        counts = {"v4": len(re.findall(r"ld\.global(?:\.\w+)*\.v4", ptx)),
+                  "v2": len(re.findall(r"ld\.global(?:\.\w+)*\.v2", ptx))}
+        counts["s"] = len(re.findall(r"ld\.global", ptx)) - counts["v4"] - counts["v2"]
+        return regs, stack, max(static, kernel.metadata.shared), counts
     return regs, stack, max(static, kernel.metadata.shared)
 
 
@@ -176,11 +183,12 @@ def wgrad_report(dtypes, tiles=None):
                       f"{regs:>5} {stack:>8} {time.perf_counter() - t0:9.1f}", flush=True)
 
 
-def fwd_report(names, dtypes, layouts):
+def fwd_report(names, dtypes, layouts, vecs=None):
     """The direct forward kernel (forward and input gradient) of the named public shapes at its default tile,
     with and without strips compiled at their positions (skip_border), specialized as direct._plan_fwd plans
     it: fixed is the number of strips one launch branches between (0: strips placed at run time), a0 the first
-    output line of the launch's first strip (one row per launch)."""
+    output line of the launch's first strip (one row per launch). vecs: instead, the vector form of NCHW rows
+    (``DirectConfig.vec``) at each (vec, r, block_0) of ``vecs``, with the global loads of each width."""
     import dataclasses
     import time
 
@@ -210,6 +218,25 @@ def fwd_report(names, dtypes, layouts):
                 taps = ((kh - 1, -1), (kw - 1, -1))
             ax = direct._axes(src, kh, kw, st, (d, d), p_t, p_l, tuple(dst.shape[-2:]))
             base = direct.choose_config(ax, s["c"], "fwd", elem)
+            if vecs:
+                if layout != "nchw":
+                    continue
+                for vec, r, b0 in vecs:
+                    cfg = dataclasses.replace(base, vec=vec, r=r, block_0=b0)
+                    plan = direct._plan_fwd(tuple(src.shape), src.stride(), tuple(dst.shape), dst.stride(),
+                                            tuple(w.shape), w.stride(), elem, st, (d, d), p_t, p_l, 1, 1, taps, True,
+                                            cfg)
+                    ints = dict(zip(fn.arg_names[4:4 + len(plan.ints)], plan.ints))
+                    wdt = "fp32" if plan.w_f32 else dt
+                    ptrs = {"x_ptr": "*" + dt, "w_ptr": "*" + wdt, "b_ptr": "*" + wdt, "y_ptr": "*" + dt}
+                    consts = dict(plan.launches[0][1])
+                    warps = consts.pop("num_warps")
+                    t0 = time.perf_counter()
+                    regs, stack, shared, lds = resources(fn, ptrs, ints, consts, warps, loads=True)
+                    print(f"{name:<22} {direction:<5} {dt:<5} vec {vec} r {r:>2} tile {b0}x{cfg.block_1} warps {warps} "
+                          f"regs {regs} spill {stack} shared {shared} loads v4 {lds['v4']} v2 {lds['v2']} "
+                          f"scalar {lds['s']} compile {time.perf_counter() - t0:.1f} s", flush=True)
+                continue
             for skip in (True, False):
                 cfg = dataclasses.replace(base, skip_border=skip)
                 plan = direct._plan_fwd(tuple(src.shape), src.stride(), tuple(dst.shape), dst.stride(),
@@ -270,6 +297,7 @@ def main():
     ap.add_argument("--wgrad", action="store_true")
     ap.add_argument("--fwd", default=None, help="shapes: the direct forward kernel (forward, input gradient)")
     ap.add_argument("--strips", default=None, help="shapes: direct.py's strip weight-gradient kernel")
+    ap.add_argument("--vecs", default=None, help="--fwd: vector forms vec:r:block_0,... (e.g. 4:8:8,2:16:4)")
     ap.add_argument("--layouts", default="nchw,nhwc")
     ap.add_argument("--tiles", default=None, help="--wgrad: block_0xblock_1xwarps,... (default: the chosen tile)")
     ap.add_argument("--sizes", default="2048,8192,32768")
@@ -281,7 +309,8 @@ def main():
     args = ap.parse_args()
     warps = [int(w) for w in args.warps.split(",")]
     if args.fwd:
-        fwd_report(args.fwd.split(","), args.dtypes.split(","), args.layouts.split(","))
+        vecs = [tuple(int(v) for v in t.split(":")) for t in args.vecs.split(",")] if args.vecs else None
+        fwd_report(args.fwd.split(","), args.dtypes.split(","), args.layouts.split(","), vecs)
     elif args.strips:
         strips_report(args.strips.split(","), args.dtypes.split(","), args.layouts.split(","))
     elif args.igemm:

@@ -140,6 +140,62 @@ def test_direct_forward_one_launch_per_strip(device, monkeypatch):
     direct._plan_fwd.cache_clear()
 
 
+def test_direct_vector_rows_random_geometries(device):
+    """The forward kernel's vector form (2 or 4 outputs per thread, a sliding window of input vectors) against
+    float64 in the forward and input gradient, on random NCHW geometries with unit stride and dilation along
+    the rows: padding of every residue, strides and dilation along the columns' other axis, multiplier, bias,
+    pre-padded or bounds-checked input, bf16; the seed is in every failure message."""
+    import os
+    import random
+
+    from lkconv.ops.depthwise2d import direct, reference
+
+    seed = int.from_bytes(os.urandom(4), "little")
+    rng = random.Random(seed)
+    for _ in range(8 if device.type == "cpu" else 24):
+        n, c, m = rng.randint(1, 2), rng.randint(1, 4), rng.choice([1, 1, 2])
+        kh, kw = rng.randint(1, 5), rng.randint(1, 11)
+        sh, dh = rng.choice([1, 1, 2]), rng.choice([1, 1, 2])
+        h, w = rng.randint(max(1, (kh - 1) * dh - 2), 12), rng.randint(max(1, kw - 3), 24)
+        pad = (rng.randint(0, 3), rng.randint(0, 3), rng.randint(0, kw + 1), rng.randint(0, kw + 1))
+        ho = (h + pad[0] + pad[1] - dh * (kh - 1) - 1) // sh + 1
+        wo = w + pad[2] + pad[3] - kw + 1
+        if ho < 1 or wo < 1:
+            continue
+        dtype = torch.bfloat16 if rng.random() < 0.25 else torch.float32
+        x = torch.randn(n, c, h, w, device=device, dtype=dtype)
+        wt = torch.randn(c * m, 1, kh, kw, device=device, dtype=dtype)
+        bias = torch.randn(c * m, device=device, dtype=dtype) if rng.random() < 0.5 else None
+        dy = torch.randn(n, c * m, ho, wo, device=device, dtype=dtype)
+        vec = rng.choice([2, 4])
+        cfg = direct.DirectConfig(rng.randint(1, 4), rng.choice([1, 2]), rng.choice([8, 16]), 1, rng.random() < 0.3,
+                                  vec=vec)
+        stride, dil = (sh, 1), (dh, 1)
+        x64, w64 = x.double(), wt.double()
+        tol = 1e-2 if dtype == torch.bfloat16 else 1e-5
+        y = direct.conv_fwd(x, wt, bias, stride, pad, dil, torch.full_like(dy, float("nan")), cfg)
+        y_ref = reference.depthwise_conv2d_fwd_torch(x64, w64, None if bias is None else bias.double(), stride, pad,
+                                                     dil)
+        assert rel_error(y, y_ref) < tol, (seed, x.shape, wt.shape, stride, pad, dil, cfg)
+        if sh == 1:  # the input gradient runs the forward kernel on dy (a strided one splits into phases)
+            dx = direct.conv_dgrad(dy, x.shape, wt, stride, pad, dil, torch.full_like(x, float("nan")), cfg)
+            dx_ref = reference.depthwise_conv2d_dgrad_torch(dy.double(), x64, w64, stride, pad, dil)
+            assert rel_error(dx, dx_ref) < tol, (seed, x.shape, wt.shape, stride, pad, dil, cfg)
+
+
+def test_direct_vector_rows_reject_other_layouts():
+    """vec > 1 names what it needs when a plan cannot use it."""
+    from lkconv.ops.depthwise2d import direct
+
+    x = torch.randn(1, 4, 6, 8).contiguous(memory_format=torch.channels_last)
+    with pytest.raises(ValueError, match="vec=2"):  # channels_last
+        direct._plan_fwd(tuple(x.shape), x.stride(), tuple(x.shape), x.stride(), (4, 1, 3, 3), (9, 9, 3, 1), 4,
+                         (1, 1), (1, 1), 1, 1, 1, 1, ((0, 1), (0, 1)), False, direct.DirectConfig(4, 1, 8, 1, vec=2))
+    with pytest.raises(ValueError, match="vec=4"):  # stride 2 along the rows
+        direct._plan_fwd((1, 4, 6, 8), (192, 48, 8, 1), (1, 4, 6, 4), (96, 24, 4, 1), (4, 1, 3, 3), (9, 9, 3, 1), 4,
+                         (1, 2), (1, 1), 1, 1, 1, 1, ((0, 1), (0, 1)), False, direct.DirectConfig(4, 1, 8, 1, vec=4))
+
+
 def _random_wgrad_problem(rng, device):
     """(x, dy, weight shape, stride, pad, dilation) of a random geometry: asymmetric and wide padding, stride,
     dilation, multiplier, either layout for x and dy."""
