@@ -147,8 +147,8 @@
 #      on the GPU, the pass-split / columns-per-pass / strips-per-program sweep (~9 min)
 #   CG: after CF: fp32 NCHW and channels_last bench, eager and through CUDA graphs, of the shapes the strip weight
 #      gradient serves (~9 min)
-#   CH: after the forward kernel's vector form of NCHW rows (DirectConfig.vec): its GPU tests, then the forward and
-#      input-gradient sweep of vec 2 / 4 against the default on six NCHW shapes, fp32 and bf16 (~10 min)
+#   CH: after the vector forms of NCHW rows (DirectConfig.vec, PlanesConfig.vec): their GPU tests, then the sweep of
+#      vec 2 / 4 against the defaults on six NCHW shapes, every direction, fp32 and bf16 (~10 min)
 #   CI: the channels_last rows of CF's pass-split sweep that CF2 did not reach (~7 min)
 # Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
 set -u
@@ -535,8 +535,8 @@ CG)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CG step bench_graph 150 python -m lkconv bench --graph --jobs 16 --dtypes fp32 --layouts nchw,nhwc --shapes "slak_t.s1.long,van_b0.lka_dil,cfsr.convmod,puyun.lka_latlon,convnext_t.s1,yolov13_n.dsconv,downsample.s2" --out "$OUT/bench_graph"
     ;;
 CH)
-    step pytest_vec 200 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d.py -k "vector_rows or variants_agree or one_launch_per_strip"
-    step tune_vec 380 python benchmarks/tune_direct.py --vec --directions fwd,dgrad --jobs 16 --configs fp32:nchw,bf16:nchw --shapes "slak_t.s1.wide,unireplknet_t.s1,convnext_t.s1,cfsr.convmod,yolov13_n.dsconv,inceptionnext_t.band" --nhwc-shapes "slak_t.s1.wide,unireplknet_t.s1" --out "$OUT/tune_vec.json"
+    step pytest_vec 200 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d.py -k "vector_rows or variants_agree or one_launch_per_strip or planes_kernel"
+    step tune_vec 380 python benchmarks/tune_direct.py --vec --directions fwd,dgrad,wgrad --jobs 16 --configs fp32:nchw,bf16:nchw --shapes "slak_t.s1.wide,unireplknet_t.s1,convnext_t.s1,cfsr.convmod,yolov13_n.dsconv,inceptionnext_t.band" --nhwc-shapes "slak_t.s1.wide,unireplknet_t.s1" --out "$OUT/tune_vec.json"
     ;;
 CI)
     step tune_split_nhwc 420 python benchmarks/tune_direct.py --split --directions wgrad --jobs 16 --configs fp32:nhwc --shapes "van_b0.lka_dil,cfsr.convmod,puyun.lka_latlon,convnext_t.s1,yolov13_n.dsconv,downsample.s2" --nhwc-shapes "van_b0.lka_dil,cfsr.convmod,puyun.lka_latlon,convnext_t.s1,yolov13_n.dsconv,downsample.s2" --out "$OUT/tune_split_nhwc.json"

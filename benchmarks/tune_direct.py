@@ -16,8 +16,9 @@ skip them where one strip spans the plane).
 with its default tile) and planes variants (weight lines r, output-gradient lines ta, tiles, warps).
 --chunks: only the weight gradient of direct.py's strip kernel, at its default tile with 4 to 64 strips per
 program ("perN") against the default chunking (enough programs for four per SM).
---vec: only the forward and input gradient in NCHW with unit stride and dilation along the rows: the default
-against the vector form (DirectConfig.vec: 2 or 4 outputs per thread, strips of 4 to 16 lines).
+--vec: only NCHW with unit stride and dilation along the rows: the default against the vector forms (forward and
+input gradient: DirectConfig.vec, 2 or 4 outputs per thread, strips of 4 to 16 lines; weight gradient where the
+batch-summed kernel serves it: PlanesConfig.vec, 2 or 4 weight columns per thread, blocks of 4 to 16 lines).
 --split: only the weight gradient of direct.py's strip kernel: its default (one program per pass of kernel
 columns over a chunk of strips) against one program for all passes ("split1"), with --wide also other columns
 per pass ("jbN"), each also at 8, 16, 32 and 64 strips per program.
@@ -127,8 +128,20 @@ def variants(name, direction, dtype, layout, wide=False, planes=False, border=Fa
             return []
         return out + [(f"per{p}", replace(base, strips_per_prog=p)) for p in (4, 8, 16, 32, 64)]
     if vec:  # the vector form of NCHW rows: vec outputs per thread, strips of r lines, the default's warps
-        if direction == "wgrad" or layout != "nchw" or ax.ch_axis != 0 or ax.sb != 1 or ax.db != 1:
+        if layout != "nchw" or ax.ch_axis != 0 or ax.sb != 1 or ax.db != 1:
             return []
+        if direction == "wgrad":  # the batch-summed kernel's vector form: vec weight columns per thread
+            if not direct_wgrad.preferred(ax):
+                return []
+            pb = direct_wgrad.choose_config(ax, wt.shape[0])
+            out = [("default", None)]
+            for v, ta in ((4, 4), (4, 8), (2, 8), (2, 16)):
+                if ax.b_in % v:
+                    continue
+                b0 = max(1, 32 * pb.num_warps * v // pb.block_1)
+                r = min(pb.r, 8 if v == 4 else 16)
+                out.append((f"vec{v}ta{ta}", replace(pb, vec=v, r=r, ta=min(ta, ax.a_out), block_0=b0)))
+            return out
         threads = 32 * base.num_warps
         for v, r in ((4, 4), (4, 8), (2, 8), (2, 16)):
             if ax.b_in % v or ax.b_out % v:  # rows not aligned to vectors: the loads stay scalar

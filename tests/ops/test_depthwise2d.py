@@ -271,6 +271,44 @@ def test_wgrad_strip_kernel_random_geometries(device):
     _check_random_wgrad(device, 10 if device.type == "cpu" else 20, strips)
 
 
+def test_wgrad_planes_kernel_vector_rows(device):
+    """The batch-summed weight-gradient kernel's vector form (2 or 4 weight columns per thread, the input read as
+    vectors) against float64 on random NCHW geometries with unit stride and dilation along the rows: padding of
+    every residue, stride and dilation along the other axis, multiplier, bf16, output-gradient line blocks."""
+    import os
+    import random
+
+    from lkconv.ops.depthwise2d import direct, direct_wgrad, reference
+
+    seed = int.from_bytes(os.urandom(4), "little")
+    rng = random.Random(seed)
+    for _ in range(8 if device.type == "cpu" else 24):
+        n, c, m = rng.randint(1, 3), rng.randint(1, 4), rng.choice([1, 1, 2])
+        kh, kw = rng.randint(1, 5), rng.randint(1, 13)
+        sh, dh = rng.choice([1, 1, 2]), rng.choice([1, 1, 2])
+        h, w = rng.randint(max(1, (kh - 1) * dh - 2), 12), rng.randint(max(1, kw - 3), 24)
+        pad = (rng.randint(0, 3), rng.randint(0, 3), rng.randint(0, kw + 1), rng.randint(0, kw + 1))
+        ho = (h + pad[0] + pad[1] - dh * (kh - 1) - 1) // sh + 1
+        wo = w + pad[2] + pad[3] - kw + 1
+        if ho < 1 or wo < 1:
+            continue
+        dtype = torch.bfloat16 if rng.random() < 0.25 else torch.float32
+        x = torch.randn(n, c, h, w, device=device, dtype=dtype)
+        dy = torch.randn(n, c * m, ho, wo, device=device, dtype=dtype)
+        if rng.random() < 0.3:
+            dy = dy.contiguous(memory_format=torch.channels_last)  # the kernel reads dy in x's layout
+        vec = rng.choice([2, 4])
+        cfg = direct_wgrad.PlanesConfig(rng.randint(1, kh), rng.randint(1, ho), rng.choice([1, 2]),
+                                        vec * rng.choice([2, 4]), 1, rng.choice([0, 1, 3]), vec=vec)
+        w_shape, stride, dil = (c * m, 1, kh, kw), (sh, 1), (dh, 1)
+        ref = reference.depthwise_conv2d_wgrad_torch(dy.double(), x.double(), torch.empty(
+            w_shape, dtype=torch.float64, device=device), stride, pad, dil)
+        dw = direct.conv_wgrad(dy, x, w_shape, stride, pad, dil, cfg)
+        tol = 1e-2 if dtype == torch.bfloat16 else 1e-5
+        assert dw.shape == w_shape and rel_error(dw, ref) < tol, (seed, x.shape, dy.stride(), w_shape, stride, pad,
+                                                                  dil, cfg)
+
+
 def test_wgrad_planes_kernel_64bit_offsets(device):
     """The kernel's 64-bit addressing (used past 2**30 elements) computes the same gradient."""
     import dataclasses

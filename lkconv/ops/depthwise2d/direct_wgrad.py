@@ -27,11 +27,90 @@ from .direct import _WgradPlan, _pow2_at_most
 if triton_available():
     import triton
     import triton.language as tl
+
+    from .direct import _vec_elements, _vec_load_lines
 else:  # pragma: no cover
     triton = None
 
 
 if triton is not None:
+
+    @triton.jit
+    def _planes_vec(
+        x_ptr, dy_ptr, part_ptr, chunk, i0, pid_b, pid_c,
+        C_OUT, TOTAL_ITEMS, ITEMS_PER_PROG, NY, A_IN, A_DY, KA, KB, sxn, sxc, syn, syc, syb, pad_a,
+        SXA: tl.constexpr, SYA: tl.constexpr, SA: tl.constexpr, DA: tl.constexpr, UNIT: tl.constexpr,
+        NQ: tl.constexpr, R: tl.constexpr, TA: tl.constexpr, MULT_DIV: tl.constexpr, BLOCK_0: tl.constexpr,
+        BLOCK_1: tl.constexpr, VEC: tl.constexpr, B_INC: tl.constexpr, B_DYC: tl.constexpr, PAD_BA: tl.constexpr,
+        DELTA: tl.constexpr, INT64: tl.constexpr,
+    ):
+        """The kernel's NCHW tile for unit stride and dilation along B, with VEC neighbouring weight columns per
+        thread: the input is read as VEC-wide vectors at columns that are multiples of VEC, and the output-
+        gradient columns are taken in groups g of VEC (x = g*VEC + u - DELTA, so that weight column j reads
+        column x + j - pad_b = element u + (j mod VEC) of the line's vectors at g and g + 1). One new vector per
+        line and group serves VEC*VEC products of every weight line it feeds. B_INC / B_DYC: the input and
+        output-gradient widths (compile time, so that a vector's bounds are known to be uniform)."""
+        BV: tl.constexpr = BLOCK_1 // VEC
+        NG: tl.constexpr = (B_DYC + DELTA + VEC - 1) // VEC
+        co3 = pid_c * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None, None]
+        lane = pid_b * BLOCK_1 + VEC * tl.arange(0, BV)[None, :, None] + tl.arange(0, VEC)[None, None, :]
+        c_ok3 = co3 < C_OUT
+        co2 = pid_c * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None]
+        c_ok2 = co2 < C_OUT
+        if INT64:
+            x_c = (co3 // MULT_DIV).to(tl.int64) * sxc
+            dy_c = co2.to(tl.int64) * syc
+        else:
+            x_c = (co3 // MULT_DIV) * sxc
+            dy_c = co2 * syc
+        accs = ()
+        for t in tl.static_range(R * VEC):
+            accs = accs + (tl.zeros([BLOCK_0, BV], dtype=tl.float32),)
+        it_begin = chunk * ITEMS_PER_PROG
+        it_end = tl.minimum(it_begin + ITEMS_PER_PROG, TOTAL_ITEMS)
+        for it in range(it_begin, it_end):
+            n = it // NY
+            y0 = (it % NY) * TA
+            ia0 = y0 * SA + i0 * DA - pad_a
+            x_n = x_ptr + n.to(tl.int64) * sxn + ia0.to(tl.int64) * SXA + x_c
+            dy_n = dy_ptr + n.to(tl.int64) * syn + y0.to(tl.int64) * SYA + dy_c
+            cur = _vec_load_lines(x_n, lane - PAD_BA, c_ok3, ia0, A_IN, NQ, UNIT, SXA, B_INC, True)
+            for g in range(NG):
+                nxt = _vec_load_lines(x_n, lane + (g + 1) * VEC - PAD_BA, c_ok3, ia0, A_IN, NQ, UNIT, SXA, B_INC,
+                                      True)
+                els = ()  # els[q * 2 * VEC + s]: element s of the line's vectors g (s < VEC) and g + 1
+                for q in tl.static_range(NQ):
+                    els = els + _vec_elements(cur[q], BLOCK_0, BV, VEC) + _vec_elements(nxt[q], BLOCK_0, BV, VEC)
+                for u in tl.static_range(VEC):
+                    xb = g * VEC + u - DELTA
+                    m_x = c_ok2 & (xb >= 0) & (xb < B_DYC)
+                    dys = ()
+                    for t in tl.static_range(TA):
+                        dys = dys + (tl.load(dy_n + t * SYA + xb * syb, mask=m_x & (y0 + t < A_DY),
+                                             other=0.0).to(tl.float32),)
+                    new = ()
+                    for r in tl.static_range(R):
+                        for k in tl.static_range(VEC):
+                            acc = accs[r * VEC + k]
+                            for t in tl.static_range(TA):  # input line of (t, r): (t*SA + r*DA) / UNIT
+                                acc = acc + els[(t * SA + r * DA) // UNIT * 2 * VEC + u + k] * dys[t]
+                            new = new + (acc,)
+                    accs = new
+                cur = nxt
+
+        part = part_ptr + chunk.to(tl.int64) * C_OUT * KA * KB
+        if INT64:
+            part = part + co3.to(tl.int64) * (KA * KB) + lane
+        else:
+            part = part + co3 * (KA * KB) + lane
+        m_out = c_ok3 & (lane < KB)
+        for r in tl.static_range(R):
+            if VEC == 2:
+                out = tl.join(accs[r * 2], accs[r * 2 + 1])
+            else:
+                out = tl.reshape(tl.join(tl.join(accs[r * 4], accs[r * 4 + 2]), tl.join(accs[r * 4 + 1], accs[r * 4 + 3])),
+                                 [BLOCK_0, BV, 4])
+            tl.store(part + (i0 + r) * KB, out, mask=m_out & (i0 + r < KA))
 
     @triton.jit
     def depthwise_conv2d_wgrad_planes_kernel(
@@ -43,19 +122,42 @@ if triton is not None:
         DB: tl.constexpr, UNIT: tl.constexpr, NQ: tl.constexpr, R: tl.constexpr, TA: tl.constexpr,
         MULT_DIV: tl.constexpr, BLOCK_0: tl.constexpr, BLOCK_1: tl.constexpr, CH_AXIS: tl.constexpr,
         INT64: tl.constexpr, WHOLE_A: tl.constexpr, PAD_A0: tl.constexpr, A_IN0: tl.constexpr,
+        VEC: tl.constexpr, B_INC: tl.constexpr, B_DYC: tl.constexpr, PAD_BA: tl.constexpr, DELTA: tl.constexpr,
     ):
         """part[k, co, i, j] = sum over chunk k's items (n, y block) of dy[n, co, y, x] * x[n, co // MULT_DIV, y*SA + i*DA - pad_a, x*SB + j*DB - pad_b]
 
         for this program's R weight lines i and (channel, j) tile; x is zero outside its bounds. WHOLE_A: one
         program holds every weight line and one block every output-gradient line (N_STRIPS = NY = 1), and
         pad_a = PAD_A0, A_IN = A_IN0, so input lines in the zero border are known at compile time: they are neither
-        loaded nor multiplied. Grid: (chunks * N_STRIPS, blocks along B, channel blocks).
+        loaded nor multiplied. VEC > 1: NCHW, unit stride and dilation along B, VEC weight columns per thread
+        (:func:`_planes_vec`). Grid: (chunks * N_STRIPS, blocks along B, channel blocks).
         """
         pid_k = tl.program_id(0)
         pid_b = tl.program_id(1)
         pid_c = tl.program_id(2)
         chunk = pid_k // N_STRIPS
         i0 = (pid_k % N_STRIPS) * R
+        if VEC > 1:
+            _planes_vec(x_ptr, dy_ptr, part_ptr, chunk, i0, pid_b, pid_c, C_OUT, TOTAL_ITEMS, ITEMS_PER_PROG, NY,
+                        A_IN, A_DY, KA, KB, sxn, sxc, syn, syc, syb, pad_a, SXA, SYA, SA, DA, UNIT, NQ, R, TA, MULT_DIV,
+                        BLOCK_0, BLOCK_1, VEC, B_INC, B_DYC, PAD_BA, DELTA, INT64)
+        else:
+            _planes_scalar(x_ptr, dy_ptr, part_ptr, chunk, i0, pid_b, pid_c, C_OUT, TOTAL_ITEMS, ITEMS_PER_PROG, NY,
+                           A_IN, B_IN, A_DY, B_DY, KA, KB, sxn, sxc, sxb, syn, syc, syb, pad_a, pad_b, SXA, SYA, SA,
+                           SB, DA, DB, UNIT, NQ, R, TA, MULT_DIV, BLOCK_0, BLOCK_1, CH_AXIS, INT64, WHOLE_A, PAD_A0,
+                           A_IN0)
+
+    @triton.jit
+    def _planes_scalar(
+        x_ptr, dy_ptr, part_ptr, chunk, i0, pid_b, pid_c,
+        C_OUT, TOTAL_ITEMS, ITEMS_PER_PROG, NY, A_IN, B_IN, A_DY, B_DY, KA, KB,
+        sxn, sxc, sxb, syn, syc, syb, pad_a, pad_b,
+        SXA: tl.constexpr, SYA: tl.constexpr, SA: tl.constexpr, SB: tl.constexpr, DA: tl.constexpr,
+        DB: tl.constexpr, UNIT: tl.constexpr, NQ: tl.constexpr, R: tl.constexpr, TA: tl.constexpr,
+        MULT_DIV: tl.constexpr, BLOCK_0: tl.constexpr, BLOCK_1: tl.constexpr, CH_AXIS: tl.constexpr,
+        INT64: tl.constexpr, WHOLE_A: tl.constexpr, PAD_A0: tl.constexpr, A_IN0: tl.constexpr,
+    ):
+        """The kernel's tile of one value per (channel, weight column) and thread."""
         if CH_AXIS == 1:
             co = pid_c * BLOCK_1 + tl.arange(0, BLOCK_1)[None, :]
             jo = pid_b * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None]
@@ -141,7 +243,8 @@ class PlanesConfig:
     block_0 x block_1 (channel, weight position) tile ((position, channel) in NHWC), items_per_prog (image,
     line block) items per program (0: enough programs to fill the machine), skip_border: where one program
     holds every weight line and one block every output-gradient line, products with the input's zero border
-    are left out at compile time."""
+    are left out at compile time; vec: NCHW with unit stride and dilation along B, 2 or 4 neighbouring weight
+    columns per thread and the input read as vectors (1: off; block_1 must be a multiple)."""
 
     r: int
     ta: int
@@ -150,6 +253,7 @@ class PlanesConfig:
     num_warps: int
     items_per_prog: int = 0
     skip_border: bool = True
+    vec: int = 1
 
 
 def _even_split(n: int, cap: int) -> int:
@@ -208,6 +312,19 @@ def columns_fit(ax, dy_strides) -> bool:
     return abs(dy_strides[3]) * max(ax.b_out - 1, 0) <= 2**31 - 1
 
 
+def _vec_consts(ax, cfg: PlanesConfig, sxb: int) -> dict:
+    """Compile-time constants of the vector form (``cfg.vec`` weight columns per thread)."""
+    vec = cfg.vec
+    if vec == 1:
+        return dict(VEC=1, B_INC=0, B_DYC=0, PAD_BA=0, DELTA=0)
+    if vec not in (2, 4) or cfg.block_1 % vec or ax.ch_axis != 0 or (ax.sb, ax.db, sxb) != (1, 1, 1):
+        raise ValueError(f"PlanesConfig.vec={vec}: expected 2 or 4 dividing block_1={cfg.block_1}, on NCHW rows of "
+                         f"unit stride and dilation (got stride {ax.sb}, dilation {ax.db}, input element stride "
+                         f"{sxb} along the rows)")
+    delta = -ax.pad_b % vec
+    return dict(VEC=vec, B_INC=ax.b_in, B_DYC=ax.b_out, PAD_BA=ax.pad_b + delta, DELTA=delta)
+
+
 @dataclass(frozen=True)
 class PlanesPlan(_WgradPlan):
     """A weight-gradient launch of this module's kernel (run by :func:`.direct.run_planned_wgrad`)."""
@@ -239,8 +356,9 @@ def make_plan(ax, cfg: PlanesConfig, n: int, c_out: int, mult: int, x_strides, d
     consts = dict(SXA=sxa, SYA=sya, SA=ax.sa, SB=ax.sb, DA=ax.da, DB=ax.db, UNIT=unit, NQ=nq, R=cfg.r, TA=cfg.ta,
                   MULT_DIV=mult, BLOCK_0=cfg.block_0, BLOCK_1=cfg.block_1, CH_AXIS=ax.ch_axis,
                   INT64=int64 or c_out * ax.ka * ax.kb > 2**31 - 1, num_warps=cfg.num_warps)
-    whole_a = cfg.skip_border and n_strips == 1 and ny == 1
+    whole_a = cfg.vec == 1 and cfg.skip_border and n_strips == 1 and ny == 1
     consts.update(WHOLE_A=whole_a, PAD_A0=ax.pad_a if whole_a else 0, A_IN0=ax.a_in if whole_a else 0)
+    consts.update(_vec_consts(ax, cfg, sxb))
     ints = (c_out, n_strips, total, per, ny, ax.a_in, ax.b_in, ax.a_out, ax.b_out, ax.ka, ax.kb,
             sxn, sxc, sxb, syn, syc, syb, ax.pad_a, ax.pad_b)
     return PlanesPlan((chunks * n_strips, n_b, n_c), (chunks, c_out, ax.ka, ax.kb), ints, tuple(consts.items()),
