@@ -23,6 +23,19 @@ def triton_available() -> bool:
     return _TRITON_AVAILABLE
 
 
+def cdiv(a: int, b: int) -> int:
+    """ceil(a / b) for ints (host code: ``triton.cdiv`` called from Python costs about 2 us)."""
+    return -(-a // b)
+
+
+def next_power_of_2(n: int) -> int:
+    """The smallest power of two >= n for n >= 1, and 0 for 0 (``triton.next_power_of_2`` without its host-call
+    cost)."""
+    if n < 0:
+        raise ValueError(f"next_power_of_2: expected n >= 0, got {n}")
+    return 1 << (n - 1).bit_length() if n else 0
+
+
 def interpreting() -> bool:
     """True when Triton runs kernels through its CPU interpreter (TRITON_INTERPRET=1)."""
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")

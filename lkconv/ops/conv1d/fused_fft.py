@@ -40,7 +40,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from ..._triton import can_launch, interpreting, triton_available
+from ..._triton import can_launch, cdiv, interpreting, next_power_of_2, triton_available
 from ...testing import poisoning
 
 if triton_available():
@@ -316,8 +316,8 @@ def _geometry(length: int, lk: int, causal: bool):
     n = transform_size(length, lk)
     n1, n2 = _factors(n)
     shift = 0 if causal else (lk - 1) // 2
-    rows = max(16, triton.next_power_of_2(triton.cdiv(length, n2)))
-    rows_shifted = max(16, triton.next_power_of_2((shift + length - 1) // n2 - shift // n2 + 1))
+    rows = max(16, next_power_of_2(cdiv(length, n2)))
+    rows_shifted = max(16, next_power_of_2((shift + length - 1) // n2 - shift // n2 + 1))
     return n, n1, n2, shift, rows, rows_shifted
 
 
@@ -343,9 +343,9 @@ def _chunks(groups: int, programs_per_chunk: int, device: torch.device, per: int
     """(chunks, groups per chunk) of the batch's groups."""
     if per <= 0:
         sms = torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
-        per = triton.cdiv(groups, max(1, min(groups, triton.cdiv(4 * sms, max(1, programs_per_chunk)))))
+        per = cdiv(groups, max(1, min(groups, cdiv(4 * sms, max(1, programs_per_chunk)))))
     per = max(1, min(per, groups))
-    return triton.cdiv(groups, per), per
+    return cdiv(groups, per), per
 
 
 def _block_rows(cfg: "FusedConfig", n1: int) -> int:
@@ -363,7 +363,7 @@ def _pairs(cfg: "FusedConfig", bsz: int, rows: int, n2: int, prec: str) -> int:
         p = 1 if prec != "bf16" else 4 if rows * n2 <= 1024 else 2
     if p < 1 or p & (p - 1):
         raise ValueError(f"pairs must be a power of two >= 1, got {p}")
-    p = min(p, triton.next_power_of_2(triton.cdiv(bsz, 2)))
+    p = min(p, next_power_of_2(cdiv(bsz, 2)))
     while p > 1 and rows * n2 * p > MAX_ROW_ELEMENTS:
         p //= 2
     return p
@@ -384,7 +384,7 @@ def _plan(cfg: "FusedConfig", kf: Tensor, x: Tensor, rows: int, n1: int, n2: int
     prec = cfg.precision or _precision(x.dtype)
     p = _pairs(cfg, bsz, rows, n2, prec)
     programs = c * (n1 // bk if per_block else 1)
-    chunks, per = _chunks(triton.cdiv(bsz, 2 * p), programs, x.device, cfg.groups_per_program)
+    chunks, per = _chunks(cdiv(bsz, 2 * p), programs, x.device, cfg.groups_per_program)
     return bk, prec, p, chunks, per
 
 

@@ -17,7 +17,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from ..._triton import can_launch, triton_available
+from ..._triton import can_launch, cdiv, next_power_of_2, triton_available
 from ...testing import poisoning
 from .reference import short_conv1d_reference
 
@@ -284,9 +284,9 @@ if triton is not None:
 
 def _blocks(C: int, L: int, channels_fast: bool):
     if channels_fast:
-        bc = min(64, triton.next_power_of_2(max(C, 1)))
+        bc = min(64, next_power_of_2(max(C, 1)))
         return bc, max(16, min(256, 4096 // bc))
-    return min(16, triton.next_power_of_2(max(C, 1))), 256
+    return min(16, next_power_of_2(max(C, 1))), 256
 
 
 def _left(width: int, causal: bool) -> int:
@@ -320,8 +320,8 @@ def uses_groups(width: int, *tensors: Tensor) -> bool:
 def group_tile(C: int, L: int, v: int):
     """Default (BLOCK_C, G) of the grouped kernels: G groups of V steps = 512 time steps (fewer for short L) and
     one channel row per thread (BLOCK_C = max(4, 128 / G) for 4 warps), the best tiles measured on an H100."""
-    g = min(512 // v, triton.next_power_of_2(triton.cdiv(max(L, 1), v)))
-    return min(max(4, 128 // g), triton.next_power_of_2(max(C, 1))), g
+    g = min(512 // v, next_power_of_2(cdiv(max(L, 1), v)))
+    return min(max(4, 128 // g), next_power_of_2(max(C, 1))), g
 
 
 def _group_grid(x: Tensor, block_c: Optional[int], groups: Optional[int]):
@@ -329,7 +329,7 @@ def _group_grid(x: Tensor, block_c: Optional[int], groups: Optional[int]):
     v = group_size(x.dtype)
     bc, g = group_tile(C, L, v)
     bc, g = block_c or bc, groups or g
-    return (triton.cdiv(L, g * v), triton.cdiv(C, bc), B), dict(BLOCK_C=bc, G=g, V=v, LOG2_V=v.bit_length() - 1)
+    return (cdiv(L, g * v), cdiv(C, bc), B), dict(BLOCK_C=bc, G=g, V=v, LOG2_V=v.bit_length() - 1)
 
 
 def launch_fwd_groups(x: Tensor, w: Tensor, bias: Optional[Tensor], y: Tensor, causal: bool, silu: bool,
@@ -350,7 +350,7 @@ def launch_fwd_per_tap(x: Tensor, w: Tensor, bias: Optional[Tensor], y: Tensor, 
     """y (B, C, L) = forward of x (B, C, L) by the per-tap kernel (any strides of x and y)."""
     B, C, L = x.shape
     bc, bl = _blocks(C, L, x.stride(1) == 1 and C > 1)
-    grid = (triton.cdiv(L, bl), triton.cdiv(C, bc), B)
+    grid = (cdiv(L, bl), cdiv(C, bc), B)
     short_conv1d_fwd_kernel[grid](
         x, w, bias if bias is not None else w, y, C, L, *x.stride(), *y.stride(), *w.stride(),
         W=w.shape[1], LEFT=_left(w.shape[1], causal), HAS_BIAS=bias is not None, SILU=silu,
@@ -380,9 +380,9 @@ def short_conv1d_bwd(dz: Tensor, x: Tensor, w: Tensor, causal: bool):
         )
         return dx, part.sum(0)
     bc, bl = _blocks(C, L, x.stride(1) == 1 and C > 1)
-    n_l = triton.cdiv(L, bl)
+    n_l = cdiv(L, bl)
     part = _partial_sums(B * n_l, C, w.shape[1], device=x.device)
-    short_conv1d_bwd_kernel[(n_l, triton.cdiv(C, bc), B)](
+    short_conv1d_bwd_kernel[(n_l, cdiv(C, bc), B)](
         dz, x, w, dx, part, C, L, n_l, *dz.stride(), *x.stride(), *dx.stride(), *w.stride(),
         W=w.shape[1], LEFT=_left(w.shape[1], causal), BLOCK_C=bc, BLOCK_L=bl, num_warps=4,
     )
@@ -404,9 +404,9 @@ def short_conv1d_silu_bwd(dy: Tensor, x: Tensor, w: Tensor, bias: Optional[Tenso
         )
         return dz, part.sum(0) if bias is not None else None
     bc, bl = _blocks(C, L, x.stride(1) == 1 and C > 1)
-    n_l = triton.cdiv(L, bl)
+    n_l = cdiv(L, bl)
     part = _partial_sums(B * n_l if bias is not None else 1, C, device=x.device)
-    short_conv1d_silu_bwd_kernel[(n_l, triton.cdiv(C, bc), B)](
+    short_conv1d_silu_bwd_kernel[(n_l, cdiv(C, bc), B)](
         dy, x, w, bias if bias is not None else w, dz, part, C, L, n_l, *dy.stride(), *x.stride(), *dz.stride(),
         *w.stride(), W=w.shape[1], LEFT=_left(w.shape[1], causal), HAS_BIAS=bias is not None,
         BLOCK_C=bc, BLOCK_L=bl, num_warps=4,

@@ -21,7 +21,7 @@ from typing import Optional, Sequence, Tuple
 
 import torch
 
-from ..._triton import triton_available
+from ..._triton import next_power_of_2, triton_available
 from ...testing import poisoning
 from .reference import EPS, interp_of
 
@@ -188,8 +188,8 @@ class ConstructConfig:
 
 
 def choose_config(d0: int, d1: int) -> ConstructConfig:
-    block_r = triton.next_power_of_2(d0)
-    block_c = triton.next_power_of_2(d1)
+    block_r = next_power_of_2(d0)
+    block_c = next_power_of_2(d1)
     tile = block_r * block_c
     num_warps = 1 if tile <= 128 else 2 if tile <= 512 else 4 if tile <= 2048 else 8
     return ConstructConfig(block_r, block_c, num_warps)

@@ -25,7 +25,7 @@ from typing import Optional, Sequence, Tuple
 
 import torch
 
-from ..._triton import triton_available
+from ..._triton import cdiv, next_power_of_2, triton_available
 from .._launch import FastLauncher
 from .partial_sum import sum_partials
 
@@ -475,7 +475,7 @@ class _Axes:
 
     def n_strips(self, r: int) -> int:
         p = self.p
-        return p * triton.cdiv(self.a_out, r * p)
+        return p * cdiv(self.a_out, r * p)
 
 
 def _axes(x: torch.Tensor, kh, kw, stride, dilation, pad_t, pad_l, out_hw) -> _Axes:
@@ -498,7 +498,7 @@ def _axes_from(x_shape, x_stride, kh, kw, stride, dilation, pad_t, pad_l, out_hw
 
 
 def _pow2_at_most(v: int, cap: int) -> int:
-    return min(cap, triton.next_power_of_2(max(1, v)))
+    return min(cap, next_power_of_2(max(1, v)))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -513,7 +513,7 @@ def choose_config(ax: _Axes, c_out: int, direction: str = "fwd", elem_size: int 
     on wide rows, and 16-channel tiles otherwise; the weight gradient wants all kernel columns in one pass for
     small kernels (no re-reads of the input), two for NHWC and large NCHW planes, else one.
     """
-    lines = triton.cdiv(ax.a_out, ax.p)
+    lines = cdiv(ax.a_out, ax.p)
     # tall kernels (more than 32 taps along A) get strips of up to ~1536 / ka lines: each strip re-reads ka - 1
     # halo lines (slak_t.s1.long, 51x5, channels_last fp32, H100: 28 lines against 14, forward 0.416 against
     # 0.538 ms, weight gradient 0.663 against 0.777 ms)
@@ -523,14 +523,14 @@ def choose_config(ax: _Axes, c_out: int, direction: str = "fwd", elem_size: int 
         r_max = min(r_max, 16)
     best = None
     for r in range(max(1, r_max // 2), r_max + 1):
-        score = ((triton.cdiv(lines, r) * r - lines) / max(lines, 1), -r)
+        score = ((cdiv(lines, r) * r - lines) / max(lines, 1), -r)
         if best is None or score < best[0]:
             best = (score, r)
     r = max(1, min(best[1], lines))
     big = ax.ka * ax.kb >= 169
     all_columns = direction == "wgrad" and ax.ka * ax.kb <= 64 and ax.da == 1  # wgrad: every kernel column in one pass
     block_32 = max(16, _pow2_at_most(c_out, 32))  # 32-channel tiles (16 for at most 16 channels)
-    if block_32 == 32 and triton.cdiv(c_out, 16) * 16 < triton.cdiv(c_out, 32) * 32:
+    if block_32 == 32 and cdiv(c_out, 16) * 16 < cdiv(c_out, 32) * 32:
         # 16-channel tiles where 32 would leave lanes idle (unireplknet_t.s1, 80 channels, channels_last fp32,
         # H100: 8x16 tiles 0.178 / 0.180 ms forward / input gradient against 0.206 / 0.206 with 4x32)
         block_lean = 16
@@ -613,9 +613,9 @@ def _prepad_plan(ax: _Axes, a_cover: int, b_cover: int):
 def _tile_grid(ax: _Axes, cfg: DirectConfig, c_out: int):
     """(blocks along B, channel blocks, B positions covered)."""
     if ax.ch_axis == 1:
-        n_b, n_c, bb = triton.cdiv(ax.b_out, cfg.block_0), triton.cdiv(c_out, cfg.block_1), cfg.block_0
+        n_b, n_c, bb = cdiv(ax.b_out, cfg.block_0), cdiv(c_out, cfg.block_1), cfg.block_0
     else:
-        n_b, n_c, bb = triton.cdiv(ax.b_out, cfg.block_1), triton.cdiv(c_out, cfg.block_0), cfg.block_1
+        n_b, n_c, bb = cdiv(ax.b_out, cfg.block_1), cdiv(c_out, cfg.block_0), cfg.block_1
     if n_b > 65535 or n_c > 65535:
         raise ValueError(f"direct: problem too wide for one launch ({n_b} x {n_c} tiles)")
     return n_b, n_c, n_b * bb
@@ -929,14 +929,14 @@ def _plan_wgrad(x_shape, x_stride, dy_shape, dy_stride, kh, kw, elem_size, strid
     n_strips = ax.n_strips(cfg.r)
     total = n * n_strips
     n_b, n_c, b_cover = _tile_grid(ax, cfg, c_out)
-    passes = triton.cdiv(ax.kb, cfg.jb)
+    passes = cdiv(ax.kb, cfg.jb)
     split = min(passes, cfg.split) if cfg.split > 0 else passes
     per = cfg.strips_per_prog
     if per <= 0:  # enough chunks to fill the machine, long enough to amortize the reduction (H100, fp32 NCHW,
         # CF: counting the pass programs, 4 per SM, slak_t.s1.long ran 0.858 ms against 0.612 with this count)
         want_chunks = max(1, (4 * sms) // max(1, n_b * n_c))
-        per = max(1, triton.cdiv(total, want_chunks))
-    chunks = triton.cdiv(total, per)
+        per = max(1, cdiv(total, want_chunks))
+    chunks = cdiv(total, per)
     if chunks * split > 2**31 - 1:
         raise ValueError(f"direct: too many weight-gradient programs ({chunks} x {split})")
     x_pads, ax, strides, consts = _launch_layout(ax, cfg, n_strips, b_cover, x_shape, x_stride, dy_shape, dy_stride)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from ..._triton import triton_available
+from ..._triton import cdiv, triton_available
 
 if triton_available():
     import triton
@@ -90,7 +90,7 @@ if triton is not None:
 
 
 def _tile_grid(n, c, rows, cols):
-    return (n * rows, triton.cdiv(c, TILE_C), triton.cdiv(cols, TILE_Q))
+    return (n * rows, cdiv(c, TILE_C), cdiv(cols, TILE_Q))
 
 
 def frame(t: torch.Tensor, size, dtype: torch.dtype, step=(1, 1)) -> torch.Tensor:
@@ -133,7 +133,7 @@ def lag_spectrum(dyf: torch.Tensor, xf: torch.Tensor, m: int) -> torch.Tensor:
     L, q = cm * ph * pf, ph * pf
     split = max(1, min(n, SPLIT_BATCH))  # images summed in SPLIT_BATCH interleaved groups (more programs in flight)
     part = torch.empty(split, cm, ph, pf, dtype=dyf.dtype, device=dyf.device)
-    grid = (triton.cdiv(L, BLOCK), split)
+    grid = (cdiv(L, BLOCK), split)
     lag_spectrum_kernel[grid](torch.view_as_real(dyf), torch.view_as_real(xf), torch.view_as_real(part),
                               n, L, xf.shape[1] * q, q, m, split, BLOCK=BLOCK, num_warps=4)
     return part[0] if split == 1 else part.sum(0)

@@ -34,7 +34,7 @@ from typing import Optional
 
 import torch
 
-from ..._triton import interpreting, triton_available
+from ..._triton import cdiv, interpreting, next_power_of_2, triton_available
 
 if triton_available():
     import triton
@@ -203,8 +203,8 @@ def _tiles(kw: int, dw: int, wo: int):
     cdiv(wo, BN) * BN * BK (BK = BN + (kw-1)*dw as a power of two); ties go to the wider block."""
     best = None
     for bn in (16, 32, 64):
-        bk = max(16, triton.next_power_of_2(bn + (kw - 1) * dw))
-        score = (-triton.cdiv(wo, bn) * bn * bk, bn)
+        bk = max(16, next_power_of_2(bn + (kw - 1) * dw))
+        score = (-cdiv(wo, bn) * bn * bk, bn)
         if best is None or score > best[0]:
             best = (score, bn, bk)
     return best[1], best[2]
@@ -255,13 +255,13 @@ def _bordered_copy(x: torch.Tensor, out: torch.Tensor, top: int, left: int) -> t
     if out.numel() == 0:
         return out
     if x.stride(3) != 1 and x.stride(2) == 1 and h > 1:
-        br, bcol = min(triton.next_power_of_2(height), 64), min(triton.next_power_of_2(width), 64)
-        zero_bordered_transpose_copy_kernel[(n * c, triton.cdiv(height, br), triton.cdiv(width, bcol))](
+        br, bcol = min(next_power_of_2(height), 64), min(next_power_of_2(width), 64)
+        zero_bordered_transpose_copy_kernel[(n * c, cdiv(height, br), cdiv(width, bcol))](
             x, out, c, h, w, height, width, top, left, *x.stride(), *out.stride(), BR=br, BCOL=bcol, num_warps=4)
         return out
-    bw = min(triton.next_power_of_2(width), 1024)
-    bc = max(1, min(triton.next_power_of_2(c), 4096 // bw))
-    zero_bordered_copy_kernel[(n * height, triton.cdiv(c, bc), triton.cdiv(width, bw))](
+    bw = min(next_power_of_2(width), 1024)
+    bc = max(1, min(next_power_of_2(c), 4096 // bw))
+    zero_bordered_copy_kernel[(n * height, cdiv(c, bc), cdiv(width, bw))](
         x, out, c, h, w, height, width, top, left, *x.stride(), *out.stride(), BC=bc, BW=bw, num_warps=4)
     return out
 
@@ -276,7 +276,7 @@ def _row_buffer(x, top, left, ho, wo, kh, kw, dilation, bn, bk) -> torch.Tensor:
     """x zero-bordered for an (ho, wo) output of a kh x kw kernel: every (BM x BK) tile at a column block of BN
     is in bounds, and rows are 16-element aligned."""
     height = ho + (kh - 1) * dilation[0]
-    width = max(wo + (kw - 1) * dilation[1], (triton.cdiv(wo, bn) - 1) * bn + bk)
+    width = max(wo + (kw - 1) * dilation[1], (cdiv(wo, bn) - 1) * bn + bk)
     return _padded_rows(x, top, left, height, -(-width // 16) * 16)
 
 
@@ -296,14 +296,14 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
         raise ValueError(f"toeplitz must be 'gather' or 'table', got {cfg.toeplitz!r}")
     bn, bk = _tiles(kw, dilation[1], wo)
     if cfg.bn:
-        bn, bk = cfg.bn, max(16, triton.next_power_of_2(cfg.bn + (kw - 1) * dilation[1]))
+        bn, bk = cfg.bn, max(16, next_power_of_2(cfg.bn + (kw - 1) * dilation[1]))
     bm, stages = _fit(cfg.bm, cfg.stages, bk, bn, x.element_size(), cfg.toeplitz == "table")
     m = n * ho
     xp = _row_buffer(x, pad_t, pad_l, ho, wo, kh, kw, dilation, bn, bk)
     table = weight
     if cfg.toeplitz == "table":  # in x's dtype, the one the products use
         table = _toeplitz_table(weight, taps, kh, kw, dilation[1], bk, bn).to(x.dtype)
-    grid = (triton.cdiv(m, bm) * triton.cdiv(wo, bn), c_out)
+    grid = (cdiv(m, bm) * cdiv(wo, bn), c_out)
     depthwise_conv2d_igemm_fwd_kernel[grid](
         xp, weight, bias if bias is not None else weight, y, table,
         m, ho, wo, c_out, *xp.stride()[:3], weight.stride(0), weight.stride(2), weight.stride(3), *y.stride(),
@@ -345,7 +345,7 @@ def _tensor_core_work(kh: int, kw: int, dw: int, ho: int, wo: int) -> int:
     """Multiply-adds the tensor cores do per image: each of ho output rows takes kh band products of
     cdiv(wo, BN) column blocks, BN x BK each."""
     bn, bk = _tiles(kw, dw, wo)
-    return ho * kh * triton.cdiv(wo, bn) * bn * bk
+    return ho * kh * cdiv(wo, bn) * bn * bk
 
 
 TRANSPOSE_GAIN = 1.25  # the transposed problem must save this factor of tensor-core work to pay for its copies
@@ -432,10 +432,10 @@ def _wgrad(grad_out, x, weight_shape, pad, dilation) -> torch.Tensor:
     bm = 64
     m = n * ho
     sms = torch.cuda.get_device_properties(x.device).multi_processor_count if x.is_cuda else 4
-    n_cb = triton.cdiv(wo, bn)
-    chunks = max(1, min(triton.cdiv(m, bm), (4 * sms) // max(1, n_cb * kh * c_out) or 1))
-    rows = triton.cdiv(triton.cdiv(m, chunks), bm) * bm
-    chunks = triton.cdiv(m, rows)
+    n_cb = cdiv(wo, bn)
+    chunks = max(1, min(cdiv(m, bm), (4 * sms) // max(1, n_cb * kh * c_out) or 1))
+    rows = cdiv(cdiv(m, chunks), bm) * bm
+    chunks = cdiv(m, rows)
     part = torch.empty(chunks * n_cb, c_out, kh, kw, device=x.device, dtype=torch.float32)
     xp = _row_buffer(x, pad[0], pad[2], ho, wo, kh, kw, dilation, bn, bk)
     depthwise_conv2d_igemm_wgrad_kernel[(chunks * n_cb, kh, c_out)](

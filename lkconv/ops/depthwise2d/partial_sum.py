@@ -59,7 +59,9 @@ _launch = FastLauncher(wgrad_partial_sum_kernel) if triton is not None else None
 
 
 def _chunks_per_load(k: int) -> int:
-    return min(16, triton.next_power_of_2(max(k, 1)))
+    """Chunks summed per load: the power of two at or above k, at most 16 (plain Python: this runs every call,
+    and a host call of a Triton function costs microseconds)."""
+    return min(16, 1 << (max(k, 1) - 1).bit_length())
 
 
 def sum_partials(part: torch.Tensor, swap: bool, dtype: torch.dtype) -> torch.Tensor:
@@ -75,7 +77,7 @@ def sum_partials(part: torch.Tensor, swap: bool, dtype: torch.dtype) -> torch.Te
         return dw
     kt = _chunks_per_load(k)
     int64 = e + _BLOCK > 2**31 - 1
-    grid = (triton.cdiv(e, _BLOCK), 1, 1)
+    grid = (-(-e // _BLOCK), 1, 1)
     _launch((k, e, ka, kb, swap, kt), grid, (part, dw, k, e, ka, kb),
             dict(SWAP=swap, KT=kt, BLOCK=_BLOCK, INT64=int64, num_warps=4), 1, lambda: dw.clone())
     return dw

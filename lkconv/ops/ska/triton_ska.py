@@ -22,7 +22,7 @@ from typing import Optional
 
 import torch
 
-from ..._triton import triton_available
+from ..._triton import cdiv, next_power_of_2, triton_available
 from ...testing import poisoning
 from .reference import ska_pads
 
@@ -155,8 +155,8 @@ class SkaConfig:
 
 def choose_config(hw: int, g_max: int) -> SkaConfig:
     """~1024-element tiles: up to 256 pixels wide, filled up with channels of the group."""
-    block_p = max(16, min(256, triton.next_power_of_2(hw)))
-    block_g = max(1, min(triton.next_power_of_2(g_max), 1024 // block_p))
+    block_p = max(16, min(256, next_power_of_2(hw)))
+    block_g = max(1, min(next_power_of_2(g_max), 1024 // block_p))
     num_warps = 4 if block_g * block_p >= 512 else 2
     return SkaConfig(block_g, block_p, num_warps)
 
@@ -184,10 +184,10 @@ def _launch_pixel_kernel(kernel, a: torch.Tensor, w: torch.Tensor, out: torch.Te
     wc = w.shape[1]
     if out.numel() == 0:
         return out
-    g_max = triton.cdiv(c, wc)
+    g_max = cdiv(c, wc)
     cfg = config or choose_config(h * wd, g_max)
-    n_pblk = triton.cdiv(h * wd, cfg.block_p)
-    grid = (n * wc * n_pblk, triton.cdiv(g_max, cfg.block_g))
+    n_pblk = cdiv(h * wd, cfg.block_p)
+    grid = (n * wc * n_pblk, cdiv(g_max, cfg.block_g))
     _check_grid(grid[0])
     kernel[grid](
         a, w, out, c, wc, h, wd, n_pblk, *a.stride(), *w.stride(), *out.stride(),
@@ -218,9 +218,9 @@ def ska_bwd_w(grad_out: torch.Tensor, x: torch.Tensor, wc: int, k: int, dtype: t
         return dw
     if c == 0:
         return dw.zero_()
-    g_max = triton.cdiv(c, wc)
+    g_max = cdiv(c, wc)
     cfg = config or choose_config(h * wd, g_max)
-    n_pblk = triton.cdiv(h * wd, cfg.block_p)
+    n_pblk = cdiv(h * wd, cfg.block_p)
     grid = (n * wc * n_pblk,)
     _check_grid(grid[0])
     ska_bwd_w_kernel[grid](
