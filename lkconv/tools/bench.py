@@ -201,7 +201,7 @@ def auto_choices(x, w, stride, pad, dil, grad: bool) -> dict:
         entry = lookup(dispatch._cache_key(prob)) if prob.device.type == "cuda" else None
         out[direction] = entry or {"algorithm": dispatch.choose(prob, "auto", None) if prob.device.type != "cuda" else "?"}
     if grad and x.device.type == "cuda" and out["wgrad"].get("algorithm") == "direct":  # its strips per program
-        entry = lookup(dispatch._cache_key(Problem.make("wgrad:chunks", x, w, (stride, stride), p4, (dil, dil))))
+        entry = lookup(dispatch._cache_key(Problem.make("wgrad:launch", x, w, (stride, stride), p4, (dil, dil))))
         if entry is not None:
             out["chunks"] = {"algorithm": _chunks_name(entry["algorithm"]),
                              "times_ms": {_chunks_name(k): t for k, t in entry.get("times_ms", {}).items()}}

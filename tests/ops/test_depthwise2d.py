@@ -184,8 +184,17 @@ def test_direct_vector_rows_random_geometries(device):
 
 
 def test_direct_vector_rows_reject_other_layouts():
-    """vec > 1 names what it needs when a plan cannot use it."""
+    """vec > 1 names what it needs when a plan cannot use it; with a zero-bordered copy of the input, the copy
+    holds every column the last window step reads."""
     from lkconv.ops.depthwise2d import direct
+
+    for vec, kw in ((2, 1), (2, 3), (4, 3), (4, 7)):
+        cfg = direct.DirectConfig(2, 1, 8, 1, True, vec=vec)
+        plan = direct._plan_fwd((1, 2, 5, 16), (160, 80, 16, 1), (1, 2, 5, 16), (160, 80, 16, 1), (2, 1, 3, kw),
+                                (3 * kw, 3 * kw, kw, 1), 4, (1, 1), (1, 1), 1, kw // 2, 1, 1, ((0, 1), (0, 1)), False, cfg)
+        width = 16 + plan.x_pads[0] + plan.x_pads[1]
+        last_read = (plan.grid[1] * cfg.block_1 - 1) + vec * -(-kw // vec)  # lane + NG*vec (no pad after the copy)
+        assert last_read < width, (vec, kw, width, last_read)
 
     x = torch.randn(1, 4, 6, 8).contiguous(memory_format=torch.channels_last)
     with pytest.raises(ValueError, match="vec=2"):  # channels_last
@@ -421,7 +430,7 @@ def test_wgrad_chunk_choice_is_measured_once_and_cached(monkeypatch, tmp_path):
     assert dispatch.choose_wgrad_chunks(prob, *args) == (4, 0)
     assert sorted(set(timed)) == sorted(k for k in speeds if k[0] != 32) and len(timed) == 30  # 3 rounds each
     entry = json.loads((tmp_path / "autotune.json").read_text())["entries"][
-        "depthwise2d|fake|" + dataclasses.replace(prob, direction="wgrad:chunks").key()]
+        "depthwise2d|fake|" + dataclasses.replace(prob, direction="wgrad:launch").key()]
     assert entry["algorithm"] == "4" and entry["times_ms"]["0"] == 1.0 and entry["times_ms"]["8/1"] == 0.75
     assert dispatch.choose_wgrad_chunks(prob, *args) == (4, 0) and len(timed) == 30  # cached
     autotune_cache.clear_memory()

@@ -429,6 +429,8 @@ class DirectConfig:
     so that taps that only read the zero border are left out;
     vec: forward and input gradient in NCHW with unit stride and dilation along the rows: 2 or 4 neighbouring
     outputs per thread, the input read as vectors through a sliding window (1: off; block_1 must be a multiple).
+    Taps outside the kernel at a row's window edges are multiplied by zero weights rather than left out, so an
+    infinite input turns the outputs beside it NaN where the scalar form keeps them finite.
     """
 
     r: int
@@ -682,6 +684,8 @@ def _launch_layout(ax: _Axes, cfg: DirectConfig, n_strips: int, b_cover: int, x_
     compile-time constants) and the compile-time geometry. Returns (F.pad argument or None, axes, strides, consts)."""
     x_pads = None
     if cfg.prepad:
+        if cfg.vec > 1:  # the vector form's last window step reads up to vec*ceil(kb/vec) columns past a tile
+            b_cover += cfg.vec * cdiv(ax.kb, cfg.vec) - ax.kb + 1
         x_pads, ax = _prepad_plan(ax, n_strips * cfg.r, b_cover)
         x_shape, x_stride = _padded_layout(x_shape, x_stride, x_pads)
     sxn, sxc, sxa, sxb = _strides_of(x_stride, ax.swap)

@@ -244,7 +244,9 @@ class PlanesConfig:
     line block) items per program (0: enough programs to fill the machine), skip_border: where one program
     holds every weight line and one block every output-gradient line, products with the input's zero border
     are left out at compile time; vec: NCHW with unit stride and dilation along B, 2 or 4 neighbouring weight
-    columns per thread and the input read as vectors (1: off; block_1 must be a multiple)."""
+    columns per thread and the input read as vectors (1: off; block_1 must be a multiple); output-gradient columns
+    past a row's ends enter as zeros, so an infinite input can turn a weight gradient NaN that the scalar form
+    keeps finite."""
 
     r: int
     ta: int

@@ -456,7 +456,7 @@ def choose_wgrad_chunks(prob: Problem, dy, x, w, stride, pad, dil) -> Tuple[int,
     """(strips or items per program, programs per chunk's passes) for the direct weight gradient of ``prob``:
     (0, 0) (the kernel's heuristics) or the launch that ran fastest by GPU time among the counts of
     :data:`_WGRAD_PER_PROG`, each with the heuristic's pass programs and with one program for all passes
-    (:func:`_choose_measured`, problem direction "wgrad:chunks", keys "per" or "per/split"), measured once per
+    (:func:`_choose_measured`, problem direction "wgrad:launch", keys "per" or "per/split"), measured once per
     problem key and cached. Either changes how the sum is split over programs, not what is summed."""
     if prob.device.type != "cuda":
         return 0, 0
@@ -475,7 +475,7 @@ def choose_wgrad_chunks(prob: Problem, dy, x, w, stride, pad, dil) -> Tuple[int,
         plans[f"{per}/{split}" if split else str(per)] = plan
         launches.add(launch)
     fns = {key: (lambda plan=plan: direct.run_planned_wgrad(plan, dy, x, w.dtype)) for key, plan in plans.items()}
-    best = _choose_measured(dataclasses.replace(prob, direction="wgrad:chunks"), fns, default="0", prefer="0",
+    best = _choose_measured(dataclasses.replace(prob, direction="wgrad:launch"), fns, default="0", prefer="0",
                             margin=_KEEP_HEURISTIC_WITHIN,
                             timer=lambda fn: _gpu_ms(fn, prob.device, host_bound_ms=0.2, reps=3))
     per, _, split = best.partition("/")
