@@ -183,6 +183,32 @@ def test_direct_vector_rows_random_geometries(device):
             assert rel_error(dx, dx_ref) < tol, (seed, x.shape, wt.shape, stride, pad, dil, cfg)
 
 
+def test_vector_rows_keep_non_finite_inputs_local(device):
+    """An infinite input turns non-finite exactly the outputs (and weight-gradient taps) that read it, in the
+    vector forms as in the float64 reference: products with taps or output-gradient columns outside the kernel
+    or the row are left out, not multiplied by zero."""
+    from lkconv.ops.depthwise2d import direct, direct_wgrad, reference
+
+    for vec in (2, 4):
+        for kw, pad_l in ((3, 1), (5, 2), (4, 1), (7, 3)):
+            x = torch.randn(1, 2, 3, 16, device=device)
+            x[0, 0, 1, 0] = float("inf")
+            x[0, 1, 2, 15] = float("-inf")
+            w = torch.randn(2, 1, 2, kw, device=device)
+            pad = (1, 0, pad_l, kw - 1 - pad_l)
+            y_ref = reference.depthwise_conv2d_fwd_torch(x.double(), w.double(), None, (1, 1), pad, (1, 1))
+            y = direct.conv_fwd(x, w, None, (1, 1), pad, (1, 1), torch.empty(y_ref.shape, device=device),
+                                direct.DirectConfig(2, 1, 16, 1, vec=vec))
+            assert torch.equal(y.isfinite(), y_ref.isfinite()), (vec, kw, pad_l)
+            fin = y_ref.isfinite()
+            assert rel_error(y[fin], y_ref[fin]) < 1e-5
+            dy = torch.randn(y_ref.shape, device=device)
+            dw_ref = reference.depthwise_conv2d_wgrad_torch(dy.double(), x.double(), w.double(), (1, 1), pad, (1, 1))
+            dw = direct.conv_wgrad(dy, x, w.shape, (1, 1), pad, (1, 1),
+                                   direct_wgrad.PlanesConfig(2, 1, 1, 4 * vec, 1, vec=vec))  # whole line blocks
+            assert torch.equal(dw.isfinite(), dw_ref.isfinite()), (vec, kw, pad_l)
+
+
 def test_direct_vector_rows_reject_other_layouts():
     """vec > 1 names what it needs when a plan cannot use it; with a zero-bordered copy of the input, the copy
     holds every column the last window step reads."""

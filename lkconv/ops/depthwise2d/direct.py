@@ -171,6 +171,47 @@ if triton is not None:
         return out
 
     @triton.jit
+    def _fwd_vec_group(
+        accs, cur, x_c, w_c, lane, c_ok3, c_ok2, ia0, A_IN, m, M0: tl.constexpr,
+        SXA: tl.constexpr, SWA: tl.constexpr, SWB: tl.constexpr, KA: tl.constexpr, KB: tl.constexpr,
+        UNIT: tl.constexpr, NQ: tl.constexpr, PSU: tl.constexpr, DU: tl.constexpr, R: tl.constexpr,
+        BLOCK_0: tl.constexpr, BV: tl.constexpr, VEC: tl.constexpr, B_INC: tl.constexpr, PAD_BA: tl.constexpr,
+        DELTA: tl.constexpr, MASKED: tl.constexpr,
+    ):
+        """One group of VEC taps (j = g*VEC + t - DELTA) of :func:`_fwd_strip_vec`: g = M0 known at compile time
+        (M0 >= 0; taps outside [0, KB) are left out), or g = m at run time (M0 < 0; every tap inside). Returns the
+        accumulators and the lines' vectors at g + 1."""
+        if M0 >= 0:
+            g = M0
+        else:
+            g = m
+        nxt = _vec_load_lines(x_c, lane + (g + 1) * VEC - PAD_BA, c_ok3, ia0, A_IN, NQ, UNIT, SXA, B_INC, MASKED)
+        ws = ()
+        for i in tl.static_range(KA):
+            for t in tl.static_range(VEC):
+                if M0 < 0:
+                    ws = ws + (tl.load(w_c + i * SWA + (g * VEC + t - DELTA) * SWB, mask=c_ok2,
+                                       other=0.0).to(tl.float32),)
+                elif (M0 * VEC + t - DELTA >= 0) & (M0 * VEC + t - DELTA < KB):
+                    ws = ws + (tl.load(w_c + i * SWA + (M0 * VEC + t - DELTA) * SWB, mask=c_ok2,
+                                       other=0.0).to(tl.float32),)
+                else:  # a placeholder that no product reads
+                    ws = ws + (tl.zeros([BLOCK_0, 1], dtype=tl.float32),)
+        els = ()  # els[q * 2 * VEC + s]: element s of the line's vectors g (s < VEC) and g + 1
+        for q in tl.static_range(NQ):
+            els = els + _vec_elements(cur[q], BLOCK_0, BV, VEC) + _vec_elements(nxt[q], BLOCK_0, BV, VEC)
+        new = ()
+        for r in tl.static_range(R):
+            for k in tl.static_range(VEC):
+                acc = accs[r * VEC + k]
+                for i in tl.static_range(KA):
+                    for t in tl.static_range(VEC):
+                        if (M0 < 0) | ((M0 * VEC + t - DELTA >= 0) & (M0 * VEC + t - DELTA < KB)):
+                            acc = acc + els[(r * PSU + i * DU) * 2 * VEC + k + t] * ws[i * VEC + t]
+                new = new + (acc,)
+        return new, nxt
+
+    @triton.jit
     def _fwd_strip_vec(
         x_ptr, w_ptr, b_ptr, y_ptr, n, a0, pid_b, pid_c,
         C_OUT, A_IN, A_OUT, sxn, sxc, syn, syc, pad_a,
@@ -187,8 +228,9 @@ if triton is not None:
         that are multiples of VEC: tap j of output b reads column b + j - pad_b = b + j + DELTA - PAD_BA, so the
         taps are taken in groups m of VEC (j = m*VEC - DELTA + t), and a group needs the line's vectors m and
         m + 1 only. One new vector per line and group serves VEC*VEC products of each output line it feeds (the
-        window slides through registers), instead of one loaded value per product. B_INC / B_OUTC: the input and
-        output widths (compile time, so that the bounds of a vector are known to be uniform).
+        window slides through registers), instead of one loaded value per product. Products with taps outside the
+        kernel are left out (:func:`_fwd_vec_group`). B_INC / B_OUTC: the input and output widths (compile time,
+        so that the bounds of a vector are known to be uniform).
         """
         BV: tl.constexpr = BLOCK_1 // VEC
         NG: tl.constexpr = (KB + DELTA + VEC - 1) // VEC
@@ -210,28 +252,17 @@ if triton is not None:
                 x_c = x_base + src * sxc
             w_c = w_ptr + (co2 * GROUP + g) * SWC
             cur = _vec_load_lines(x_c, lane - PAD_BA, c_ok3, ia0, A_IN, NQ, UNIT, SXA, B_INC, MASKED)
-            for m in range(NG):
-                nxt = _vec_load_lines(x_c, lane + (m + 1) * VEC - PAD_BA, c_ok3, ia0, A_IN, NQ, UNIT, SXA, B_INC,
-                                      MASKED)
-                ws = ()
-                for i in tl.static_range(KA):
-                    for t in tl.static_range(VEC):
-                        j = m * VEC + t - DELTA
-                        ws = ws + (tl.load(w_c + i * SWA + j * SWB, mask=c_ok2 & (j >= 0) & (j < KB),
-                                           other=0.0).to(tl.float32),)
-                els = ()  # els[q * 2 * VEC + s]: element s of the line's vectors m (s < VEC) and m + 1
-                for q in tl.static_range(NQ):
-                    els = els + _vec_elements(cur[q], BLOCK_0, BV, VEC) + _vec_elements(nxt[q], BLOCK_0, BV, VEC)
-                new = ()
-                for r in tl.static_range(R):
-                    for k in tl.static_range(VEC):
-                        acc = accs[r * VEC + k]
-                        for i in tl.static_range(KA):
-                            for t in tl.static_range(VEC):
-                                acc = acc + els[(r * PSU + i * DU) * 2 * VEC + k + t] * ws[i * VEC + t]
-                        new = new + (acc,)
-                accs = new
-                cur = nxt
+            # the first and last groups hold the taps outside the kernel (j < 0, j >= KB): compiled with their
+            # index, they leave those products out; every tap of the groups between is inside
+            accs, cur = _fwd_vec_group(accs, cur, x_c, w_c, lane, c_ok3, c_ok2, ia0, A_IN, 0, 0, SXA, SWA, SWB, KA,
+                                       KB, UNIT, NQ, PSU, DU, R, BLOCK_0, BV, VEC, B_INC, PAD_BA, DELTA, MASKED)
+            for m in range(1, NG - 1):
+                accs, cur = _fwd_vec_group(accs, cur, x_c, w_c, lane, c_ok3, c_ok2, ia0, A_IN, m, -1, SXA, SWA, SWB,
+                                           KA, KB, UNIT, NQ, PSU, DU, R, BLOCK_0, BV, VEC, B_INC, PAD_BA, DELTA, MASKED)
+            if NG > 1:
+                accs, cur = _fwd_vec_group(accs, cur, x_c, w_c, lane, c_ok3, c_ok2, ia0, A_IN, 0, NG - 1, SXA, SWA,
+                                           SWB, KA, KB, UNIT, NQ, PSU, DU, R, BLOCK_0, BV, VEC, B_INC, PAD_BA, DELTA,
+                                           MASKED)
 
         y_nc = y_ptr + n.to(tl.int64) * syn + a0.to(tl.int64) * SYA
         if INT64:
@@ -429,8 +460,7 @@ class DirectConfig:
     so that taps that only read the zero border are left out;
     vec: forward and input gradient in NCHW with unit stride and dilation along the rows: 2 or 4 neighbouring
     outputs per thread, the input read as vectors through a sliding window (1: off; block_1 must be a multiple).
-    Taps outside the kernel at a row's window edges are multiplied by zero weights rather than left out, so an
-    infinite input turns the outputs beside it NaN where the scalar form keeps them finite.
+    Taps outside the kernel at the window's edges are left out, as in the scalar form.
     """
 
     r: int

@@ -36,6 +36,40 @@ else:  # pragma: no cover
 if triton is not None:
 
     @triton.jit
+    def _planes_vec_group(
+        accs, cur, x_n, dy_n, lane, c_ok3, c_ok2, ia0, A_IN, y0, A_DY, syb, g_run, G0: tl.constexpr,
+        SXA: tl.constexpr, SYA: tl.constexpr, SA: tl.constexpr, DA: tl.constexpr, UNIT: tl.constexpr,
+        NQ: tl.constexpr, R: tl.constexpr, TA: tl.constexpr, BLOCK_0: tl.constexpr, BV: tl.constexpr,
+        VEC: tl.constexpr, B_INC: tl.constexpr, B_DYC: tl.constexpr, PAD_BA: tl.constexpr, DELTA: tl.constexpr,
+    ):
+        """One group of VEC output-gradient columns (x = g*VEC + u - DELTA) of :func:`_planes_vec`: g = G0 known at
+        compile time (G0 >= 0; columns outside [0, B_DYC) are left out), or g = g_run at run time (G0 < 0; every
+        column inside). Returns the accumulators and the lines' vectors at g + 1."""
+        if G0 >= 0:
+            g = G0
+        else:
+            g = g_run
+        nxt = _vec_load_lines(x_n, lane + (g + 1) * VEC - PAD_BA, c_ok3, ia0, A_IN, NQ, UNIT, SXA, B_INC, True)
+        els = ()  # els[q * 2 * VEC + s]: element s of the line's vectors g (s < VEC) and g + 1
+        for q in tl.static_range(NQ):
+            els = els + _vec_elements(cur[q], BLOCK_0, BV, VEC) + _vec_elements(nxt[q], BLOCK_0, BV, VEC)
+        for u in tl.static_range(VEC):
+            if (G0 < 0) | ((G0 * VEC + u - DELTA >= 0) & (G0 * VEC + u - DELTA < B_DYC)):
+                dy_x = dy_n + (g * VEC + u - DELTA) * syb
+                dys = ()
+                for t in tl.static_range(TA):
+                    dys = dys + (tl.load(dy_x + t * SYA, mask=c_ok2 & (y0 + t < A_DY), other=0.0).to(tl.float32),)
+                new = ()
+                for r in tl.static_range(R):
+                    for k in tl.static_range(VEC):
+                        acc = accs[r * VEC + k]
+                        for t in tl.static_range(TA):  # input line of (t, r): (t*SA + r*DA) / UNIT
+                            acc = acc + els[(t * SA + r * DA) // UNIT * 2 * VEC + u + k] * dys[t]
+                        new = new + (acc,)
+                accs = new
+        return accs, nxt
+
+    @triton.jit
     def _planes_vec(
         x_ptr, dy_ptr, part_ptr, chunk, i0, pid_b, pid_c,
         C_OUT, TOTAL_ITEMS, ITEMS_PER_PROG, NY, A_IN, A_DY, KA, KB, sxn, sxc, syn, syc, syb, pad_a,
@@ -48,8 +82,9 @@ if triton is not None:
         thread: the input is read as VEC-wide vectors at columns that are multiples of VEC, and the output-
         gradient columns are taken in groups g of VEC (x = g*VEC + u - DELTA, so that weight column j reads
         column x + j - pad_b = element u + (j mod VEC) of the line's vectors at g and g + 1). One new vector per
-        line and group serves VEC*VEC products of every weight line it feeds. B_INC / B_DYC: the input and
-        output-gradient widths (compile time, so that a vector's bounds are known to be uniform)."""
+        line and group serves VEC*VEC products of every weight line it feeds; products with columns outside the
+        output gradient are left out (:func:`_planes_vec_group`). B_INC / B_DYC: the input and output-gradient
+        widths (compile time, so that a vector's bounds are known to be uniform)."""
         BV: tl.constexpr = BLOCK_1 // VEC
         NG: tl.constexpr = (B_DYC + DELTA + VEC - 1) // VEC
         co3 = pid_c * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None, None]
@@ -75,28 +110,19 @@ if triton is not None:
             x_n = x_ptr + n.to(tl.int64) * sxn + ia0.to(tl.int64) * SXA + x_c
             dy_n = dy_ptr + n.to(tl.int64) * syn + y0.to(tl.int64) * SYA + dy_c
             cur = _vec_load_lines(x_n, lane - PAD_BA, c_ok3, ia0, A_IN, NQ, UNIT, SXA, B_INC, True)
-            for g in range(NG):
-                nxt = _vec_load_lines(x_n, lane + (g + 1) * VEC - PAD_BA, c_ok3, ia0, A_IN, NQ, UNIT, SXA, B_INC,
-                                      True)
-                els = ()  # els[q * 2 * VEC + s]: element s of the line's vectors g (s < VEC) and g + 1
-                for q in tl.static_range(NQ):
-                    els = els + _vec_elements(cur[q], BLOCK_0, BV, VEC) + _vec_elements(nxt[q], BLOCK_0, BV, VEC)
-                for u in tl.static_range(VEC):
-                    xb = g * VEC + u - DELTA
-                    m_x = c_ok2 & (xb >= 0) & (xb < B_DYC)
-                    dys = ()
-                    for t in tl.static_range(TA):
-                        dys = dys + (tl.load(dy_n + t * SYA + xb * syb, mask=m_x & (y0 + t < A_DY),
-                                             other=0.0).to(tl.float32),)
-                    new = ()
-                    for r in tl.static_range(R):
-                        for k in tl.static_range(VEC):
-                            acc = accs[r * VEC + k]
-                            for t in tl.static_range(TA):  # input line of (t, r): (t*SA + r*DA) / UNIT
-                                acc = acc + els[(t * SA + r * DA) // UNIT * 2 * VEC + u + k] * dys[t]
-                            new = new + (acc,)
-                    accs = new
-                cur = nxt
+            # the first and last groups hold the columns outside the output gradient: compiled with their index,
+            # they leave those products out; every column of the groups between is inside
+            accs, cur = _planes_vec_group(accs, cur, x_n, dy_n, lane, c_ok3, c_ok2, ia0, A_IN, y0, A_DY, syb, 0, 0,
+                                          SXA, SYA, SA, DA, UNIT, NQ, R, TA, BLOCK_0, BV, VEC, B_INC, B_DYC, PAD_BA,
+                                          DELTA)
+            for g in range(1, NG - 1):
+                accs, cur = _planes_vec_group(accs, cur, x_n, dy_n, lane, c_ok3, c_ok2, ia0, A_IN, y0, A_DY, syb, g,
+                                              -1, SXA, SYA, SA, DA, UNIT, NQ, R, TA, BLOCK_0, BV, VEC, B_INC, B_DYC,
+                                              PAD_BA, DELTA)
+            if NG > 1:
+                accs, cur = _planes_vec_group(accs, cur, x_n, dy_n, lane, c_ok3, c_ok2, ia0, A_IN, y0, A_DY, syb, 0,
+                                              NG - 1, SXA, SYA, SA, DA, UNIT, NQ, R, TA, BLOCK_0, BV, VEC, B_INC,
+                                              B_DYC, PAD_BA, DELTA)
 
         part = part_ptr + chunk.to(tl.int64) * C_OUT * KA * KB
         if INT64:
@@ -244,9 +270,7 @@ class PlanesConfig:
     line block) items per program (0: enough programs to fill the machine), skip_border: where one program
     holds every weight line and one block every output-gradient line, products with the input's zero border
     are left out at compile time; vec: NCHW with unit stride and dilation along B, 2 or 4 neighbouring weight
-    columns per thread and the input read as vectors (1: off; block_1 must be a multiple); output-gradient columns
-    past a row's ends enter as zeros, so an infinite input can turn a weight gradient NaN that the scalar form
-    keeps finite."""
+    columns per thread and the input read as vectors (1: off; block_1 must be a multiple)."""
 
     r: int
     ta: int
