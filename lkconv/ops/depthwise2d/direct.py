@@ -154,6 +154,47 @@ if triton is not None:
             return e0, e1, e2, e3
 
     @triton.jit
+    def _vec_tile(pid_b, pid_c, C_OUT, BLOCK_0: tl.constexpr, BLOCK_1: tl.constexpr, VEC: tl.constexpr):
+        """An NCHW (channel, row position) tile of VEC neighbouring positions per thread: (channels [BLOCK_0, 1, 1],
+        positions [1, BLOCK_1 // VEC, VEC], their mask, channels [BLOCK_0, 1] for per-channel scalars, its mask)."""
+        co3 = pid_c * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None, None]
+        lane = pid_b * BLOCK_1 + VEC * tl.arange(0, BLOCK_1 // VEC)[None, :, None] + tl.arange(0, VEC)[None, None, :]
+        co2 = pid_c * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None]
+        return co3, lane, co3 < C_OUT, co2, co2 < C_OUT
+
+    @triton.jit
+    def _zeros_tuple(N: tl.constexpr, BLOCK_0: tl.constexpr, BLOCK_1: tl.constexpr):
+        """N fp32 accumulators [BLOCK_0, BLOCK_1]."""
+        accs = ()
+        for t in tl.static_range(N):
+            accs = accs + (tl.zeros([BLOCK_0, BLOCK_1], dtype=tl.float32),)
+        return accs
+
+    @triton.jit
+    def _vec_join(accs, first: tl.constexpr, BLOCK_0: tl.constexpr, BV: tl.constexpr, VEC: tl.constexpr):
+        """accs[first : first + VEC] (each [BLOCK_0, BV]) as one [BLOCK_0, BV, VEC] tensor, element k from
+        accs[first + k] (the inverse of :func:`_vec_elements`)."""
+        if VEC == 2:
+            return tl.join(accs[first], accs[first + 1])
+        else:
+            return tl.reshape(tl.join(tl.join(accs[first], accs[first + 2]), tl.join(accs[first + 1], accs[first + 3])),
+                              [BLOCK_0, BV, 4])
+
+    @triton.jit
+    def _load_lines(x_tile, mask, ia0, A_IN, NQ: tl.constexpr, UNIT: tl.constexpr, SXA: tl.constexpr,
+                    MASKED: tl.constexpr):
+        """NQ input lines of a strip (line q at x_tile + q*UNIT*SXA) as fp32; MASKED: lines outside [0, A_IN)
+        (ia0 + q*UNIT) read as zeros."""
+        out = ()
+        for q in tl.static_range(NQ):
+            if MASKED:
+                m_q = mask & _in_range(ia0 + q * UNIT, A_IN)
+            else:
+                m_q = mask
+            out = out + (tl.load(x_tile + q * UNIT * SXA, mask=m_q, other=0.0).to(tl.float32),)
+        return out
+
+    @triton.jit
     def _vec_load_lines(x_c, cols, c_ok, ia0, A_IN, NQ: tl.constexpr, UNIT: tl.constexpr, SXA: tl.constexpr,
                         B_INC: tl.constexpr, MASKED: tl.constexpr):
         """NQ input lines of the strip at columns ``cols`` [1, BV, VEC], as fp32 vectors."""
@@ -161,14 +202,7 @@ if triton is not None:
             m_b = c_ok & (cols >= 0) & (cols < B_INC)
         else:
             m_b = c_ok
-        out = ()
-        for q in tl.static_range(NQ):
-            if MASKED:
-                m_q = m_b & _in_range(ia0 + q * UNIT, A_IN)
-            else:
-                m_q = m_b
-            out = out + (tl.load(x_c + q * UNIT * SXA + cols, mask=m_q, other=0.0).to(tl.float32),)
-        return out
+        return _load_lines(x_c + cols, m_b, ia0, A_IN, NQ, UNIT, SXA, MASKED)
 
     @triton.jit
     def _fwd_vec_group(
@@ -234,14 +268,8 @@ if triton is not None:
         """
         BV: tl.constexpr = BLOCK_1 // VEC
         NG: tl.constexpr = (KB + DELTA + VEC - 1) // VEC
-        co3 = pid_c * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None, None]
-        lane = pid_b * BLOCK_1 + VEC * tl.arange(0, BV)[None, :, None] + tl.arange(0, VEC)[None, None, :]
-        c_ok3 = co3 < C_OUT
-        co2 = pid_c * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None]
-        c_ok2 = co2 < C_OUT
-        accs = ()
-        for t in tl.static_range(R * VEC):
-            accs = accs + (tl.zeros([BLOCK_0, BV], dtype=tl.float32),)
+        co3, lane, c_ok3, co2, c_ok2 = _vec_tile(pid_b, pid_c, C_OUT, BLOCK_0, BLOCK_1, VEC)
+        accs = _zeros_tuple(R * VEC, BLOCK_0, BV)
         ia0 = a0 * SA - pad_a
         x_base = x_ptr + n.to(tl.int64) * sxn + ia0.to(tl.int64) * SXA
         for g in tl.static_range(GROUP):
@@ -273,11 +301,7 @@ if triton is not None:
         if HAS_BIAS:
             bias = tl.load(b_ptr + co3, mask=c_ok3, other=0.0).to(tl.float32)
         for r in tl.static_range(R):
-            if VEC == 2:
-                out = tl.join(accs[r * 2], accs[r * 2 + 1])
-            else:
-                out = tl.reshape(tl.join(tl.join(accs[r * 4], accs[r * 4 + 2]), tl.join(accs[r * 4 + 1], accs[r * 4 + 3])),
-                                 [BLOCK_0, BV, 4])
+            out = _vec_join(accs, r * VEC, BLOCK_0, BV, VEC)
             if HAS_BIAS:
                 out = out + bias
             tl.store(y_nc + r * P * SYA, out.to(y_ptr.dtype.element_ty), mask=m_out & (a0 + r * P < A_OUT))
@@ -414,13 +438,7 @@ if triton is not None:
                         m_j = _in_range(ib, B_IN) & c_ok & (jb + jj < KB)
                     else:
                         m_j = c_ok & (jb + jj < KB)
-                    xs = ()
-                    for q in tl.static_range(NQ):
-                        if MASKED:
-                            m_q = m_j & _in_range(ia0 + q * UNIT, A_IN)
-                        else:
-                            m_q = m_j
-                        xs = xs + (tl.load(x_j + q * UNIT * SXA, mask=m_q, other=0.0).to(tl.float32),)
+                    xs = _load_lines(x_j, m_j, ia0, A_IN, NQ, UNIT, SXA, MASKED)
                     new = ()
                     for t in tl.static_range(JB * KA):
                         acc = accs[t]
@@ -616,16 +634,18 @@ def choose_config(ax: _Axes, c_out: int, direction: str = "fwd", elem_size: int 
     return DirectConfig(r, block_0, block_1, num_warps, prepad, 0, jb)
 
 
-def _vec_consts(ax: _Axes, cfg: DirectConfig, strides) -> dict:
-    """Compile-time constants of the forward kernel's vector form (``cfg.vec`` outputs per thread)."""
+def _vec_consts(ax: _Axes, cfg, row_strides: Tuple[int, ...]) -> dict:
+    """Compile-time constants of the vector form of NCHW rows (``cfg.vec`` outputs per thread) for a DirectConfig
+    or a direct_wgrad.PlanesConfig; row_strides: element strides along the rows that must be 1 (the input's, and
+    the output's where the kernel stores whole vectors)."""
     vec = cfg.vec
     if vec == 1:
         return dict(VEC=1, B_INC=0, B_OUTC=0, PAD_BA=0, DELTA=0)
-    sxb, syb = strides[2], strides[5]
-    if vec not in (2, 4) or cfg.block_1 % vec or ax.ch_axis != 0 or (ax.sb, ax.db, sxb, syb) != (1, 1, 1, 1):
-        raise ValueError(f"DirectConfig.vec={vec}: expected 2 or 4 dividing block_1={cfg.block_1}, on NCHW rows of "
-                         f"unit stride and dilation (got stride {ax.sb}, dilation {ax.db}, input / output element "
-                         f"strides {sxb} / {syb} along the rows)")
+    if vec not in (2, 4) or cfg.block_1 % vec or ax.ch_axis != 0 or (ax.sb, ax.db) != (1, 1) or any(
+            st != 1 for st in row_strides):
+        raise ValueError(f"{type(cfg).__name__}.vec={vec}: expected 2 or 4 dividing block_1={cfg.block_1}, on NCHW "
+                         f"rows of unit stride and dilation (got stride {ax.sb}, dilation {ax.db}, element strides "
+                         f"{tuple(row_strides)} along the rows)")
     delta = -ax.pad_b % vec
     return dict(VEC=vec, B_INC=ax.b_in, B_OUTC=ax.b_out, PAD_BA=ax.pad_b + delta, DELTA=delta)
 
@@ -697,7 +717,7 @@ def _plan_fwd(x_shape, x_stride, y_shape, y_stride, w_shape, w_stride, elem_size
     n_b, n_c, b_cover = _tile_grid(ax, cfg, c_out)
     x_pads, ax, strides, consts = _launch_layout(ax, cfg, n_strips, b_cover, x_shape, x_stride, y_shape, y_stride)
     consts.update(SWC=swc, SWA=swa, SWB=swb, MULT_DIV=mult_div, GROUP=group, HAS_BIAS=has_bias)
-    consts.update(_vec_consts(ax, cfg, strides))
+    consts.update(_vec_consts(ax, cfg, (strides[2], strides[5])))
     fixed = cfg.vec == 1 and cfg.skip_border and not cfg.prepad and ax.p == 1 and 0 < n_strips <= _FIXED_STRIPS_MAX
     consts.update(PAD_A0=ax.pad_a if fixed else 0, A_IN0=ax.a_in if fixed else 0, A_OUT0=ax.a_out if fixed else 0)
     ints = (c_out, n_strips, ax.a_in, ax.b_in, ax.a_out, ax.b_out, *strides, ax.pad_a, ax.pad_b)
