@@ -185,24 +185,24 @@ def wgrad_report(dtypes, tiles=None):
 
 def fwd_report(names, dtypes, layouts, vecs=None):
     """The direct forward kernel (forward and input gradient) of the named public shapes at its default tile,
-    with and without strips compiled at their positions (skip_border), specialized as direct._plan_fwd plans
-    it: fixed is the number of strips one launch branches between (0: strips placed at run time), a0 the first
-    output line of the launch's first strip (one row per launch). vecs: instead, the vector form of NCHW rows
-    (``DirectConfig.vec``) at each (vec, r, block_0) of ``vecs``, with the global loads of each width."""
+    with and without strips compiled at their positions (config "skip" / "noskip"), specialized as
+    direct._plan_fwd plans it: fixed is the number of strips one launch branches between (0: strips placed at run
+    time), a0 the first output line of the launch's first strip (one row per launch); global loads of each width.
+    vecs: instead, the vector form of NCHW rows (``DirectConfig.vec``) at each (vec, r, block_0) of ``vecs``."""
     import dataclasses
     import time
 
     import torch
 
     fn = direct.depthwise_conv2d_fwd_kernel
-    print(f"{'shape':<22} {'dir':<5} {'layout':<6} {'dtype':<5} {'strips':>6} {'fixed':>5} {'a0':>5} {'regs':>5} "
-          f"{'spill B':>8} {'compile s':>9}")
+    print(f"{'shape':<22} {'dir':<5} {'layout':<6} {'dtype':<5} {'config':<14} {'strips':>6} {'fixed':>5} {'a0':>5} "
+          f"{'regs':>5} {'spill B':>8} {'shared':>6} {'v4/v2/s loads':>13} {'compile s':>9}")
     shapes = {s["name"]: s for s in load_shapes()}
     for name in names:
         s = shapes[name]
         pad, ho, wo = _geometry(s)
         for direction, layout, dt in itertools.product(("fwd", "dgrad"), layouts, dtypes):
-            if direction == "dgrad" and s["s"] != 1:
+            if direction == "dgrad" and s["s"] != 1 or vecs and layout != "nchw":
                 continue
             elem = 4 if dt == "fp32" else 2
             x = torch.empty(s["n"], s["c"], s["h"], s["w"], device="meta")
@@ -219,26 +219,12 @@ def fwd_report(names, dtypes, layouts, vecs=None):
             ax = direct._axes(src, kh, kw, st, (d, d), p_t, p_l, tuple(dst.shape[-2:]))
             base = direct.choose_config(ax, s["c"], "fwd", elem)
             if vecs:
-                if layout != "nchw":
-                    continue
-                for vec, r, b0 in vecs:
-                    cfg = dataclasses.replace(base, vec=vec, r=r, block_0=b0)
-                    plan = direct._plan_fwd(tuple(src.shape), src.stride(), tuple(dst.shape), dst.stride(),
-                                            tuple(w.shape), w.stride(), elem, st, (d, d), p_t, p_l, 1, 1, taps, True,
-                                            cfg)
-                    ints = dict(zip(fn.arg_names[4:4 + len(plan.ints)], plan.ints))
-                    wdt = "fp32" if plan.w_f32 else dt
-                    ptrs = {"x_ptr": "*" + dt, "w_ptr": "*" + wdt, "b_ptr": "*" + wdt, "y_ptr": "*" + dt}
-                    consts = dict(plan.launches[0][1])
-                    warps = consts.pop("num_warps")
-                    t0 = time.perf_counter()
-                    regs, stack, shared, lds = resources(fn, ptrs, ints, consts, warps, loads=True)
-                    print(f"{name:<22} {direction:<5} {dt:<5} vec {vec} r {r:>2} tile {b0}x{cfg.block_1} warps {warps} "
-                          f"regs {regs} spill {stack} shared {shared} loads v4 {lds['v4']} v2 {lds['v2']} "
-                          f"scalar {lds['s']} compile {time.perf_counter() - t0:.1f} s", flush=True)
-                continue
-            for skip in (True, False):
-                cfg = dataclasses.replace(base, skip_border=skip)
+                configs = [(f"vec{v}r{r}t{b0}x{base.block_1}", dataclasses.replace(base, vec=v, r=r, block_0=b0))
+                           for v, r, b0 in vecs]
+            else:
+                configs = [(label, dataclasses.replace(base, skip_border=skip))
+                           for label, skip in (("skip", True), ("noskip", False))]
+            for label, cfg in configs:
                 plan = direct._plan_fwd(tuple(src.shape), src.stride(), tuple(dst.shape), dst.stride(),
                                         tuple(w.shape), w.stride(), elem, st, (d, d), p_t, p_l, 1, 1, taps, True, cfg)
                 ints = dict(zip(fn.arg_names[4:4 + len(plan.ints)], plan.ints))
@@ -248,10 +234,11 @@ def fwd_report(names, dtypes, layouts, vecs=None):
                     consts = dict(kwargs)
                     warps = consts.pop("num_warps")
                     t0 = time.perf_counter()
-                    regs, stack, _ = resources(fn, ptrs, ints, consts, warps)
-                    print(f"{name:<22} {direction:<5} {layout:<6} {dt:<5} {ax.n_strips(cfg.r):>6} "
-                          f"{consts['FIXED_STRIPS']:>5} {consts['FIXED_A0']:>5} {regs:>5} {stack:>8} "
-                          f"{time.perf_counter() - t0:9.1f}", flush=True)
+                    regs, stack, shared, lds = resources(fn, ptrs, ints, consts, warps, loads=True)
+                    loads = f"{lds['v4']}/{lds['v2']}/{lds['s']}"
+                    print(f"{name:<22} {direction:<5} {layout:<6} {dt:<5} {label:<14} {ax.n_strips(cfg.r):>6} "
+                          f"{consts['FIXED_STRIPS']:>5} {consts['FIXED_A0']:>5} {regs:>5} {stack:>8} {shared:>6} "
+                          f"{loads:>13} {time.perf_counter() - t0:9.1f}", flush=True)
 
 
 def strips_report(names, dtypes, layouts):

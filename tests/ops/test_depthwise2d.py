@@ -140,6 +140,26 @@ def test_direct_forward_one_launch_per_strip(device, monkeypatch):
     direct._plan_fwd.cache_clear()
 
 
+def _random_row_problem(rng, device, n_max: int, kw_max: int):
+    """(x, dy, (kh, kw), (stride_h, dilation_h), pad) of a random NCHW geometry with unit stride and dilation
+    along the rows (what the vector forms serve): padding of every residue, stride and dilation 1-2 along H,
+    multiplier 1-2, 25% bf16."""
+    while True:
+        n, c, m = rng.randint(1, n_max), rng.randint(1, 4), rng.choice([1, 1, 2])
+        kh, kw = rng.randint(1, 5), rng.randint(1, kw_max)
+        sh, dh = rng.choice([1, 1, 2]), rng.choice([1, 1, 2])
+        h, w = rng.randint(max(1, (kh - 1) * dh - 2), 12), rng.randint(max(1, kw - 3), 24)
+        pad = (rng.randint(0, 3), rng.randint(0, 3), rng.randint(0, kw + 1), rng.randint(0, kw + 1))
+        ho = (h + pad[0] + pad[1] - dh * (kh - 1) - 1) // sh + 1
+        wo = w + pad[2] + pad[3] - kw + 1
+        if ho > 0 and wo > 0:
+            break
+    dtype = torch.bfloat16 if rng.random() < 0.25 else torch.float32
+    x = torch.randn(n, c, h, w, device=device, dtype=dtype)
+    dy = torch.randn(n, c * m, ho, wo, device=device, dtype=dtype)
+    return x, dy, (kh, kw), (sh, dh), pad
+
+
 def test_direct_vector_rows_random_geometries(device):
     """The forward kernel's vector form (2 or 4 outputs per thread, a sliding window of input vectors) against
     float64 in the forward and input gradient, on random NCHW geometries with unit stride and dilation along
@@ -153,20 +173,10 @@ def test_direct_vector_rows_random_geometries(device):
     seed = int.from_bytes(os.urandom(4), "little")
     rng = random.Random(seed)
     for _ in range(8 if device.type == "cpu" else 24):
-        n, c, m = rng.randint(1, 2), rng.randint(1, 4), rng.choice([1, 1, 2])
-        kh, kw = rng.randint(1, 5), rng.randint(1, 11)
-        sh, dh = rng.choice([1, 1, 2]), rng.choice([1, 1, 2])
-        h, w = rng.randint(max(1, (kh - 1) * dh - 2), 12), rng.randint(max(1, kw - 3), 24)
-        pad = (rng.randint(0, 3), rng.randint(0, 3), rng.randint(0, kw + 1), rng.randint(0, kw + 1))
-        ho = (h + pad[0] + pad[1] - dh * (kh - 1) - 1) // sh + 1
-        wo = w + pad[2] + pad[3] - kw + 1
-        if ho < 1 or wo < 1:
-            continue
-        dtype = torch.bfloat16 if rng.random() < 0.25 else torch.float32
-        x = torch.randn(n, c, h, w, device=device, dtype=dtype)
-        wt = torch.randn(c * m, 1, kh, kw, device=device, dtype=dtype)
-        bias = torch.randn(c * m, device=device, dtype=dtype) if rng.random() < 0.5 else None
-        dy = torch.randn(n, c * m, ho, wo, device=device, dtype=dtype)
+        x, dy, (kh, kw), (sh, dh), pad = _random_row_problem(rng, device, 2, 11)
+        dtype, c_out = x.dtype, dy.shape[1]
+        wt = torch.randn(c_out, 1, kh, kw, device=device, dtype=dtype)
+        bias = torch.randn(c_out, device=device, dtype=dtype) if rng.random() < 0.5 else None
         vec = rng.choice([2, 4])
         cfg = direct.DirectConfig(rng.randint(1, 4), rng.choice([1, 2]), rng.choice([8, 16]), 1, rng.random() < 0.3,
                                   vec=vec)
@@ -318,24 +328,14 @@ def test_wgrad_planes_kernel_vector_rows(device):
     seed = int.from_bytes(os.urandom(4), "little")
     rng = random.Random(seed)
     for _ in range(8 if device.type == "cpu" else 24):
-        n, c, m = rng.randint(1, 3), rng.randint(1, 4), rng.choice([1, 1, 2])
-        kh, kw = rng.randint(1, 5), rng.randint(1, 13)
-        sh, dh = rng.choice([1, 1, 2]), rng.choice([1, 1, 2])
-        h, w = rng.randint(max(1, (kh - 1) * dh - 2), 12), rng.randint(max(1, kw - 3), 24)
-        pad = (rng.randint(0, 3), rng.randint(0, 3), rng.randint(0, kw + 1), rng.randint(0, kw + 1))
-        ho = (h + pad[0] + pad[1] - dh * (kh - 1) - 1) // sh + 1
-        wo = w + pad[2] + pad[3] - kw + 1
-        if ho < 1 or wo < 1:
-            continue
-        dtype = torch.bfloat16 if rng.random() < 0.25 else torch.float32
-        x = torch.randn(n, c, h, w, device=device, dtype=dtype)
-        dy = torch.randn(n, c * m, ho, wo, device=device, dtype=dtype)
+        x, dy, (kh, kw), (sh, dh), pad = _random_row_problem(rng, device, 3, 13)
+        dtype, ho = x.dtype, dy.shape[2]
         if rng.random() < 0.3:
             dy = dy.contiguous(memory_format=torch.channels_last)  # the kernel reads dy in x's layout
         vec = rng.choice([2, 4])
         cfg = direct_wgrad.PlanesConfig(rng.randint(1, kh), rng.randint(1, ho), rng.choice([1, 2]),
                                         vec * rng.choice([2, 4]), 1, rng.choice([0, 1, 3]), vec=vec)
-        w_shape, stride, dil = (c * m, 1, kh, kw), (sh, 1), (dh, 1)
+        w_shape, stride, dil = (dy.shape[1], 1, kh, kw), (sh, 1), (dh, 1)
         ref = reference.depthwise_conv2d_wgrad_torch(dy.double(), x.double(), torch.empty(
             w_shape, dtype=torch.float64, device=device), stride, pad, dil)
         dw = direct.conv_wgrad(dy, x, w_shape, stride, pad, dil, cfg)
