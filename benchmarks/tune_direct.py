@@ -29,7 +29,8 @@ import argparse
 import json
 import re
 import sys
-from concurrent.futures import ProcessPoolExecutor
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -199,16 +200,19 @@ def variants(name, direction, dtype, layout, wide=False, planes=False, border=Fa
 
 
 def _warm(task):
-    name, direction, dtype_name, layout, cfg = task
+    """Compile and run one variant once; (task label, seconds, error or None)."""
+    name, direction, dtype_name, layout, label, cfg = task
+    t0 = time.perf_counter()
     torch.cuda.init()
     dtype = getattr(torch, dtype_name)
     x, wt, dy, stride, pad, dil = problem(name, dtype, layout)
+    err = None
     try:
         run_direct(direction, x, wt, dy, stride, pad, dil, cfg)
         torch.cuda.synchronize()
-        return None
     except Exception as exc:
-        return f"{name} {direction} {cfg}: {exc}"
+        err = f"{type(exc).__name__}: {exc}"[:300]
+    return f"{name} {direction} {dtype_name} {layout} {label}", time.perf_counter() - t0, err
 
 
 def main():
@@ -255,10 +259,13 @@ def main():
             for t in tasks:
                 cfg = t[5]
                 kernel_cfg = replace(cfg, strips_per_prog=0) if isinstance(cfg, direct.DirectConfig) else cfg
-                warm.setdefault((t[0], t[1], t[2], t[3], kernel_cfg), (t[0], t[1], t[2], t[3], cfg))
-            for err in pool.map(_warm, list(warm.values())):
-                if err:
-                    print("warm-up error:", err, flush=True)
+                warm.setdefault((t[0], t[1], t[2], t[3], kernel_cfg), t)
+            t0 = time.perf_counter()
+            futures = [pool.submit(_warm, t) for t in warm.values()]
+            for fut in as_completed(futures):  # progress: a run cut short still shows which compiles finished
+                label, secs, err = fut.result()
+                print(f"warm-up {time.perf_counter() - t0:6.1f}s  {secs:5.1f}s  {label}" + (f"  ERROR {err}" if err
+                                                                                          else ""), flush=True)
     rows = []
     torch_ms = {}
     for name, direction, dtype_name, layout, label, cfg in tasks:
