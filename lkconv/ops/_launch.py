@@ -37,6 +37,14 @@ class FastLauncher:
         """The plan plus what Triton specializes on per call: tensor dtypes and 16-byte alignment."""
         return (plan_key,) + tuple((a.dtype, a.data_ptr() % 16 == 0) for a in args[:self.n_tensors])
 
+    def checked(self, plan_key, grid: Tuple[int, int, int], args: Sequence) -> bool:
+        """Whether a launch of this configuration runs without its first-launch check (compiled or refused, or
+        the fast path is off): it then writes nothing but its output."""
+        if not self.enabled:
+            return True
+        key = self._key((plan_key, grid), args)
+        return key in self.compiled or key in self.refused
+
     def __call__(self, plan_key, grid: Tuple[int, int, int], args: Sequence, kwargs: dict, out_index: int,
                  scratch: Callable[[], torch.Tensor]) -> None:
         """Launch ``kernel[grid](*args, **kwargs)``; ``args[out_index]`` is the only tensor the kernel writes.

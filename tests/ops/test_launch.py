@@ -134,3 +134,19 @@ def test_direct_launch_that_writes_nothing_is_refused():
     with pytest.warns(UserWarning, match="output differs"):
         fl("p", (1, 1, 1), (x, y, 2.0), {"BLOCK": 64, "num_warps": 4}, 1, lambda: y.clone())
     assert len(fl.refused) == 1
+
+
+def test_checked_once_the_first_launch_is_done(monkeypatch):
+    """checked(): False before a configuration's first (checked) launch, True after it, True when refused or off."""
+    x = torch.randn(8)
+    for mode in ("same", "wrong"):
+        launcher = FastLauncher(FakeKernel(mode))
+        args = (x, torch.empty(8), 2.0)
+        assert not launcher.checked("k", (1, 1, 1), args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            launcher("k", (1, 1, 1), args, {"BLOCK": 8}, 1, lambda: args[1].clone())
+        assert launcher.checked("k", (1, 1, 1), args)
+        assert not launcher.checked("other", (1, 1, 1), args)
+    monkeypatch.setenv("LKCONV_FAST_LAUNCH", "0")
+    assert FastLauncher(FakeKernel()).checked("k", (1, 1, 1), (x, torch.empty(8), 2.0))

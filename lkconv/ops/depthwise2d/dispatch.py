@@ -23,6 +23,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 
 from ...testing import poisoning
+from .. import _streams
 from . import direct, fft, implicit_gemm, reference
 from .params import conv_out_hw, output_memory_format
 from .problem import Problem
@@ -527,13 +528,27 @@ def run_pair(dgrad_hit, wgrad_hit, dy, x, w, stride, pad, dil, verdicts: dict, a
             verdict = False
             if _joint_fft_may_win(dname, wname, x, w, stride, pad, dil):
                 prob = Problem.make(f"bwd:{dname}+{wname}", x, w, stride, pad, dil)
-                verdict = choose_backward(prob, lambda: (dfn(dy, x, w), wfn(dy, x, w)),
+                verdict = choose_backward(prob, lambda: separate_pair(dgrad_hit, wgrad_hit, dy, x, w),
                                           lambda: backward_both("fft", dy, x, w, stride, pad, dil)) == "joint"
             if not capturing:
                 verdicts[(dname, wname)] = verdict
         joint = verdict
     both = backward_both("fft", dy, x, w, stride, pad, dil) if joint else None
-    return both if both is not None else (dfn(dy, x, w), wfn(dy, x, w))
+    return both if both is not None else separate_pair(dgrad_hit, wgrad_hit, dy, x, w)
+
+
+_FORKED_PAIRS = ("direct", "implicit_gemm")  # Triton kernels whose workspace lives only during their call
+
+
+def separate_pair(dgrad_hit, wgrad_hit, dy, x, w):
+    """(dx, dw) from the bound choices ``(name, callable)`` apart; for large problems of lkconv's own kernels, the
+    weight gradient runs on a side stream beside the input gradient (:mod:`lkconv.ops._streams`)."""
+    (dname, dfn), (wname, wfn) = dgrad_hit, wgrad_hit
+    if (dname in _FORKED_PAIRS and wname in _FORKED_PAIRS
+            and _streams.worth_forking(dy, dy.numel() * w.shape[-2] * w.shape[-1])):
+        dx, dw = _streams.run_forked(dy.device, (lambda: dfn(dy, x, w), lambda: wfn(dy, x, w)), _streams.WGRAD_SIDE)
+        return dx, dw
+    return dfn(dy, x, w), wfn(dy, x, w)
 
 
 def run_backward(algorithm: str, dy, x, w, stride, pad, dil):
