@@ -1,10 +1,12 @@
 """GPU time of the direct algorithm's launches run one after another against the same launches on two streams.
 
-Two cases per shape (fp32, NCHW by default):
+Cases per shape (fp32, NCHW by default):
 - fwd: a forward planned as several launches (one per strip position compiled with its place) — serial against
   each launch on its own stream;
 - bwd: the input gradient and the weight gradient (strips per program as "auto" measures them) — serial against
-  the weight gradient on a side stream beside the input gradient.
+  the weight gradient on a side stream beside the input gradient;
+- step: forward and both gradients through ``lkconv.depthwise_conv2d(..., algorithm="direct")`` and autograd, with
+  the library's side streams off (``LKCONV_STREAMS=0``) and on, and PyTorch's step (cuDNN) beside them.
 Each variant is checked against the serial result. Times: median of ``triton.testing.do_bench``.
 
     python benchmarks/overlap_probe.py [--shapes slak_t.s1.long,slak_t.s1.wide] [--layouts nchw,nhwc] [--warm]
@@ -22,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tune_direct import problem  # noqa: E402
 
+import lkconv  # noqa: E402
+from lkconv.ops import _streams  # noqa: E402
 from lkconv.ops.depthwise2d import direct, dispatch  # noqa: E402
 from lkconv.ops.depthwise2d.problem import Problem  # noqa: E402
 
@@ -71,12 +75,35 @@ def _backward_cases(x, wt, dy, stride, pad, dil):
     return serial, overlapped
 
 
+def _step_cases(x, wt, dy, stride, pad, dil):
+    xs, ws = x.detach().requires_grad_(), wt.detach().requires_grad_()
+    p = (pad[0], pad[2])
+
+    def ours():
+        y = lkconv.depthwise_conv2d(xs, ws, None, stride, p, dil, algorithm="direct")
+        return (y,) + torch.autograd.grad(y, (xs, ws), dy)
+
+    def theirs():
+        y = torch.nn.functional.conv2d(xs, ws, None, stride, p, dil, x.shape[1])
+        return (y,) + torch.autograd.grad(y, (xs, ws), dy)
+
+    return ours, theirs
+
+
+def _with_streams(on: bool, fn):
+    def run():
+        _streams._ENABLED = on
+        return fn()
+    return run
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shapes", default="slak_t.s1.long,slak_t.s1.wide,replknet_31b.s1,unireplknet_t.s1,convnext_t.s1")
     ap.add_argument("--layouts", default="nchw")
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--warm", action="store_true", help="compile only: run each case once, time nothing")
+    ap.add_argument("--cases", default="fwd,bwd,step")
     args = ap.parse_args()
     import triton.testing
 
@@ -85,6 +112,21 @@ def main():
     for name in args.shapes.split(","):
         for layout in args.layouts.split(","):
             x, wt, dy, stride, pad, dil = problem(name, getattr(torch, args.dtype), layout)
+            if "step" in args.cases:
+                ours, theirs = _step_cases(x, wt, dy, stride, pad, dil)
+                serial, forked = _with_streams(False, ours), _with_streams(True, ours)
+                a, b = serial(), forked()
+                torch.cuda.synchronize()
+                ok = all(torch.equal(u, v) for u, v in zip(a, b))
+                if not args.warm:
+                    t_serial, t_forked, t_torch = bench(serial), bench(forked), bench(theirs)
+                    rows.append((name, layout, "step", t_serial, t_forked, ok))
+                    print(f"{name} {layout} step: serial {t_serial:.4f} ms ({t_torch / t_serial:.2f}x torch), "
+                          f"2 streams {t_forked:.4f} ms ({t_torch / t_forked:.2f}x torch), torch {t_torch:.4f} ms",
+                          flush=True)
+                _streams._ENABLED = _streams._enabled()
+            if "fwd" not in args.cases:
+                continue
             y = torch.empty_like(dy)
             n, serial, overlapped = _forward_cases(x, wt, stride, pad, dil, y)
             serial()
@@ -97,7 +139,8 @@ def main():
                 _backward_cases(x, wt, dy, stride, pad, dil)[1]()
                 continue
             rows.append((name, layout, f"fwd ({n} launches)", bench(serial), bench(overlapped), ok))
-            serial, overlapped = _backward_cases(x, wt, dy, stride, pad, dil)
+            # the input gradient's own strip launches stay serial in both: only the pair's overlap is compared
+            serial, overlapped = (_with_streams(False, f) for f in _backward_cases(x, wt, dy, stride, pad, dil))
             dx0, dw0 = serial()
             dx1, dw1 = overlapped()
             torch.cuda.synchronize()

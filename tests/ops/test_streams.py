@@ -54,7 +54,7 @@ def test_forked_launches_equal_serial_ones_and_float64(monkeypatch):
     w = torch.randn(5, 1, 15, 3, device="cuda")
     dy = torch.randn(3, 5, 29, 23, device="cuda")
     pad = (7, 1)
-    cfg = direct.DirectConfig(8, 2, 16, 1)
+    cfg = direct.DirectConfig(15, 2, 16, 1)  # 29 lines: two strips
     plan = direct._plan_fwd(tuple(x.shape), x.stride(), tuple(dy.shape), dy.stride(), tuple(w.shape), w.stride(), 4,
                             (1, 1), (1, 1), 7, 1, 1, 1, ((0, 1), (0, 1)), False, cfg)
     assert len(plan.launches) > 1
