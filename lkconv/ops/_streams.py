@@ -3,9 +3,11 @@
 A launch grid rarely fills the GPU's last wave exactly; independent launches on separate streams fill each
 other's tails. Measured on an H100 (fp32 NCHW, ``benchmarks/overlap_probe.py``, 2026-11-25): slak_t.s1.long's
 input and weight gradients 0.854 -> 0.791 ms, its forward (two launches) 0.278 -> 0.271 ms, replknet_31b.s1's
-gradients 2.607 -> 2.514 ms. Each fork costs host time (an event record and wait per stream each way), so only
-work of at least :data:`MIN_MACS` multiply-adds forks. ``LKCONV_STREAMS=0`` keeps every launch on the current
-stream.
+gradients 2.607 -> 2.514 ms; eager forward+backward steps of slak_t.s1.long 1.166 -> 1.108 ms and slak_t.s1.wide
+1.537 -> 1.446 ms. Each fork costs host time (an event record and wait per stream each way): the eager step of
+unireplknet_t.s1 (2.7e9 multiply-adds per direction), about as long on the host as on the GPU, went 0.597 -> 0.616
+ms. So only work of at least :data:`MIN_MACS` multiply-adds forks. ``LKCONV_STREAMS=0`` keeps every launch on the
+current stream.
 
 Memory: a tensor made on a side stream is used on the current stream only after the join. Its memory returns to
 the side stream's pool when freed, and the side stream allocates again only after its next fork, which waits for
@@ -21,7 +23,7 @@ import torch
 
 T = TypeVar("T")
 
-MIN_MACS = 2**31  # about 0.1 ms of fp32 CUDA-core work on an H100: a fork's few microseconds of host time hide
+MIN_MACS = 5 * 2**30  # slak_t.s1 (6.3e9) forks; unireplknet_t.s1 (2.7e9) and replknet_31b.s3 (4.7e9) do not
 
 # side stream indices: the weight gradient beside the input gradient, then the forward's further launches
 WGRAD_SIDE = 0
