@@ -534,9 +534,13 @@ CG)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CG step bench_split 420 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw,nhwc --shapes "slak_t.s1.long,van_b0.lka_dil,cfsr.convmod,puyun.lka_latlon,convnext_t.s1,yolov13_n.dsconv,downsample.s2" --out "$OUT/bench_split"
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CG step bench_graph 150 python -m lkconv bench --graph --jobs 16 --dtypes fp32 --layouts nchw,nhwc --shapes "slak_t.s1.long,van_b0.lka_dil,cfsr.convmod,puyun.lka_latlon,convnext_t.s1,yolov13_n.dsconv,downsample.s2" --out "$OUT/bench_graph"
     ;;
-CH)
-    step pytest_vec 200 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d.py -k "vector_rows or variants_agree or one_launch_per_strip or planes_kernel"
-    step tune_vec 380 python benchmarks/tune_direct.py --vec --directions fwd,dgrad,wgrad --jobs 16 --configs fp32:nchw,bf16:nchw --shapes "slak_t.s1.wide,unireplknet_t.s1,convnext_t.s1,cfsr.convmod,yolov13_n.dsconv,inceptionnext_t.band" --nhwc-shapes "slak_t.s1.wide,unireplknet_t.s1" --out "$OUT/tune_vec.json"
+CJ)  # side streams: their GPU tests, then eager steps with them off and on (kernels compiled in parallel first)
+    step pytest_streams 200 python -m pytest -q -p no:benchmark tests/ops/test_streams.py tests/ops/test_launch.py
+    for s in slak_t.s1.long slak_t.s1.wide unireplknet_t.s1; do
+        timeout 200 python benchmarks/overlap_probe.py --warm --cases step --shapes $s > /dev/null 2>&1 &
+    done
+    wait
+    step overlap_step 200 python benchmarks/overlap_probe.py --cases step --shapes "slak_t.s1.long,slak_t.s1.wide,unireplknet_t.s1"
     ;;
 CI)
     step tune_split_nhwc 420 python benchmarks/tune_direct.py --split --directions wgrad --jobs 16 --configs fp32:nhwc --shapes "van_b0.lka_dil,cfsr.convmod,puyun.lka_latlon,convnext_t.s1,yolov13_n.dsconv,downsample.s2" --nhwc-shapes "van_b0.lka_dil,cfsr.convmod,puyun.lka_latlon,convnext_t.s1,yolov13_n.dsconv,downsample.s2" --out "$OUT/tune_split_nhwc.json"

@@ -183,12 +183,11 @@ def wgrad_report(dtypes, tiles=None):
                       f"{regs:>5} {stack:>8} {time.perf_counter() - t0:9.1f}", flush=True)
 
 
-def fwd_report(names, dtypes, layouts, vecs=None):
+def fwd_report(names, dtypes, layouts):
     """The direct forward kernel (forward and input gradient) of the named public shapes at its default tile,
     with and without strips compiled at their positions (config "skip" / "noskip"), specialized as
     direct._plan_fwd plans it: fixed is the number of strips one launch branches between (0: strips placed at run
-    time), a0 the first output line of the launch's first strip (one row per launch); global loads of each width.
-    vecs: instead, the vector form of NCHW rows (``DirectConfig.vec``) at each (vec, r, block_0) of ``vecs``."""
+    time), a0 the first output line of the launch's first strip (one row per launch); global loads of each width."""
     import dataclasses
     import time
 
@@ -202,7 +201,7 @@ def fwd_report(names, dtypes, layouts, vecs=None):
         s = shapes[name]
         pad, ho, wo = _geometry(s)
         for direction, layout, dt in itertools.product(("fwd", "dgrad"), layouts, dtypes):
-            if direction == "dgrad" and s["s"] != 1 or vecs and layout != "nchw":
+            if direction == "dgrad" and s["s"] != 1:
                 continue
             elem = 4 if dt == "fp32" else 2
             x = torch.empty(s["n"], s["c"], s["h"], s["w"], device="meta")
@@ -218,12 +217,8 @@ def fwd_report(names, dtypes, layouts, vecs=None):
                 taps = ((kh - 1, -1), (kw - 1, -1))
             ax = direct._axes(src, kh, kw, st, (d, d), p_t, p_l, tuple(dst.shape[-2:]))
             base = direct.choose_config(ax, s["c"], "fwd", elem)
-            if vecs:
-                configs = [(f"vec{v}r{r}t{b0}x{base.block_1}", dataclasses.replace(base, vec=v, r=r, block_0=b0))
-                           for v, r, b0 in vecs]
-            else:
-                configs = [(label, dataclasses.replace(base, skip_border=skip))
-                           for label, skip in (("skip", True), ("noskip", False))]
+            configs = [(label, dataclasses.replace(base, skip_border=skip))
+                       for label, skip in (("skip", True), ("noskip", False))]
             for label, cfg in configs:
                 plan = direct._plan_fwd(tuple(src.shape), src.stride(), tuple(dst.shape), dst.stride(),
                                         tuple(w.shape), w.stride(), elem, st, (d, d), p_t, p_l, 1, 1, taps, True, cfg)
@@ -284,7 +279,6 @@ def main():
     ap.add_argument("--wgrad", action="store_true")
     ap.add_argument("--fwd", default=None, help="shapes: the direct forward kernel (forward, input gradient)")
     ap.add_argument("--strips", default=None, help="shapes: direct.py's strip weight-gradient kernel")
-    ap.add_argument("--vecs", default=None, help="--fwd: vector forms vec:r:block_0,... (e.g. 4:8:8,2:16:4)")
     ap.add_argument("--layouts", default="nchw,nhwc")
     ap.add_argument("--tiles", default=None, help="--wgrad: block_0xblock_1xwarps,... (default: the chosen tile)")
     ap.add_argument("--sizes", default="2048,8192,32768")
@@ -296,8 +290,7 @@ def main():
     args = ap.parse_args()
     warps = [int(w) for w in args.warps.split(",")]
     if args.fwd:
-        vecs = [tuple(int(v) for v in t.split(":")) for t in args.vecs.split(",")] if args.vecs else None
-        fwd_report(args.fwd.split(","), args.dtypes.split(","), args.layouts.split(","), vecs)
+        fwd_report(args.fwd.split(","), args.dtypes.split(","), args.layouts.split(","))
     elif args.strips:
         strips_report(args.strips.split(","), args.dtypes.split(","), args.layouts.split(","))
     elif args.igemm:

@@ -16,9 +16,6 @@ skip them where one strip spans the plane).
 with its default tile) and planes variants (weight lines r, output-gradient lines ta, tiles, warps).
 --chunks: only the weight gradient of direct.py's strip kernel, at its default tile with 4 to 64 strips per
 program ("perN") against the default chunking (enough programs for four per SM).
---vec: only NCHW with unit stride and dilation along the rows: the default against the vector forms (forward and
-input gradient: DirectConfig.vec, 2 or 4 outputs per thread, strips of 4 to 16 lines; weight gradient where the
-batch-summed kernel serves it: PlanesConfig.vec, 2 or 4 weight columns per thread, blocks of 4 to 16 lines).
 --split: only the weight gradient of direct.py's strip kernel: its default (one program per pass of kernel
 columns over a chunk of strips) against one program for all passes ("split1"), with --wide also other columns
 per pass ("jbN"), each also at 8, 16, 32 and 64 strips per program.
@@ -115,8 +112,7 @@ def planes_variants(ax, c_out):
     return out
 
 
-def variants(name, direction, dtype, layout, wide=False, planes=False, border=False, chunks=False, split=False,
-             vec=False):
+def variants(name, direction, dtype, layout, wide=False, planes=False, border=False, chunks=False, split=False):
     """Default config plus the alternatives worth comparing."""
     x, wt, dy, stride, pad, dil = problem(name, dtype, layout)
     src = dy if direction == "dgrad" else x
@@ -128,29 +124,6 @@ def variants(name, direction, dtype, layout, wide=False, planes=False, border=Fa
         if direction != "wgrad" or direct_wgrad.preferred(ax):
             return []
         return out + [(f"per{p}", replace(base, strips_per_prog=p)) for p in (4, 8, 16, 32, 64)]
-    if vec:  # the vector form of NCHW rows: vec outputs per thread, strips of r lines, the default's warps
-        if layout != "nchw" or ax.ch_axis != 0 or ax.sb != 1 or ax.db != 1:
-            return []
-        if direction == "wgrad":  # the batch-summed kernel's vector form: vec weight columns per thread
-            if not direct_wgrad.preferred(ax):
-                return []
-            pb = direct_wgrad.choose_config(ax, wt.shape[0])
-            out = [("default", None)]
-            for v, ta in ((4, 4), (4, 8), (2, 8), (2, 16)):
-                if ax.b_in % v:
-                    continue
-                b0 = max(1, 32 * pb.num_warps * v // pb.block_1)
-                r = min(pb.r, 8 if v == 4 else 16)
-                out.append((f"vec{v}ta{ta}", replace(pb, vec=v, r=r, ta=min(ta, ax.a_out), block_0=b0)))
-            return out
-        threads = 32 * base.num_warps
-        for v, r in ((4, 4), (4, 8), (2, 8), (2, 16)):
-            if ax.b_in % v or ax.b_out % v:  # rows not aligned to vectors: the loads stay scalar
-                continue
-            b1 = max(base.block_1, v)
-            b0 = max(1, threads * v // b1)
-            out.append((f"vec{v}r{r}", replace(base, vec=v, r=min(r, -(-ax.a_out // ax.p)), block_0=b0, block_1=b1)))
-        return out
     if split:  # passes of kernel columns: one program each (default) or one for all; columns per pass
         if direction != "wgrad" or direct_wgrad.preferred(ax):
             return []
@@ -230,7 +203,6 @@ def main():
                     help="only the default tile and the same tile computing the zero border's products")
     ap.add_argument("--chunks", action="store_true",
                     help="strip weight gradient only: strips per program against the default chunking")
-    ap.add_argument("--vec", action="store_true", help="NCHW forward and input gradient: the vector form of rows")
     ap.add_argument("--split", action="store_true",
                     help="strip weight gradient only: passes of kernel columns in one program or one each")
     args = ap.parse_args()
@@ -247,7 +219,7 @@ def main():
             for direction in args.directions.split(","):
                 dtype = getattr(torch, dtype_name)
                 for label, cfg in variants(name, direction, dtype, layout, args.wide or args.only is not None,
-                                             args.planes, args.border, args.chunks, args.split, args.vec):
+                                             args.planes, args.border, args.chunks, args.split):
                     if args.only is not None and not re.fullmatch(args.only, label):
                         continue
                     tasks.append((name, direction, dtype_name, layout, label, cfg))

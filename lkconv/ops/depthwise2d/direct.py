@@ -143,171 +143,6 @@ if triton is not None:
                 tl.store(y_nc + r * P * SYA, out.to(y_ptr.dtype.element_ty), mask=m_out & (a0 + r * P < A_OUT))
 
     @triton.jit
-    def _vec_elements(v, BLOCK_0: tl.constexpr, BV: tl.constexpr, VEC: tl.constexpr):
-        """The VEC elements of each thread's vector v [BLOCK_0, BV, VEC] as VEC tensors [BLOCK_0, BV] (in-thread)."""
-        if VEC == 2:
-            e0, e1 = tl.split(v)
-            return e0, e1
-        else:
-            ev, od = tl.split(tl.reshape(v, [BLOCK_0, BV, 2, 2]))  # (e0, e2) and (e1, e3)
-            e0, e2 = tl.split(ev)
-            e1, e3 = tl.split(od)
-            return e0, e1, e2, e3
-
-    @triton.jit
-    def _vec_tile(pid_b, pid_c, C_OUT, BLOCK_0: tl.constexpr, BLOCK_1: tl.constexpr, VEC: tl.constexpr):
-        """An NCHW (channel, row position) tile of VEC neighbouring positions per thread: (channels [BLOCK_0, 1, 1],
-        positions [1, BLOCK_1 // VEC, VEC], their mask, channels [BLOCK_0, 1] for per-channel scalars, its mask)."""
-        co3 = pid_c * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None, None]
-        lane = pid_b * BLOCK_1 + VEC * tl.arange(0, BLOCK_1 // VEC)[None, :, None] + tl.arange(0, VEC)[None, None, :]
-        co2 = pid_c * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None]
-        return co3, lane, co3 < C_OUT, co2, co2 < C_OUT
-
-    @triton.jit
-    def _zeros_tuple(N: tl.constexpr, BLOCK_0: tl.constexpr, BLOCK_1: tl.constexpr):
-        """N fp32 accumulators [BLOCK_0, BLOCK_1]."""
-        accs = ()
-        for t in tl.static_range(N):
-            accs = accs + (tl.zeros([BLOCK_0, BLOCK_1], dtype=tl.float32),)
-        return accs
-
-    @triton.jit
-    def _vec_join(accs, first: tl.constexpr, BLOCK_0: tl.constexpr, BV: tl.constexpr, VEC: tl.constexpr):
-        """accs[first : first + VEC] (each [BLOCK_0, BV]) as one [BLOCK_0, BV, VEC] tensor, element k from
-        accs[first + k] (the inverse of :func:`_vec_elements`)."""
-        if VEC == 2:
-            return tl.join(accs[first], accs[first + 1])
-        else:
-            return tl.reshape(tl.join(tl.join(accs[first], accs[first + 2]), tl.join(accs[first + 1], accs[first + 3])),
-                              [BLOCK_0, BV, 4])
-
-    @triton.jit
-    def _load_lines(x_tile, mask, ia0, A_IN, NQ: tl.constexpr, UNIT: tl.constexpr, SXA: tl.constexpr,
-                    MASKED: tl.constexpr):
-        """NQ input lines of a strip (line q at x_tile + q*UNIT*SXA) as fp32; MASKED: lines outside [0, A_IN)
-        (ia0 + q*UNIT) read as zeros."""
-        out = ()
-        for q in tl.static_range(NQ):
-            if MASKED:
-                m_q = mask & _in_range(ia0 + q * UNIT, A_IN)
-            else:
-                m_q = mask
-            out = out + (tl.load(x_tile + q * UNIT * SXA, mask=m_q, other=0.0).to(tl.float32),)
-        return out
-
-    @triton.jit
-    def _vec_load_lines(x_c, cols, c_ok, ia0, A_IN, NQ: tl.constexpr, UNIT: tl.constexpr, SXA: tl.constexpr,
-                        B_INC: tl.constexpr, MASKED: tl.constexpr):
-        """NQ input lines of the strip at columns ``cols`` [1, BV, VEC], as fp32 vectors."""
-        if MASKED:
-            m_b = c_ok & (cols >= 0) & (cols < B_INC)
-        else:
-            m_b = c_ok
-        return _load_lines(x_c + cols, m_b, ia0, A_IN, NQ, UNIT, SXA, MASKED)
-
-    @triton.jit
-    def _fwd_vec_group(
-        accs, cur, x_c, w_c, lane, c_ok3, c_ok2, ia0, A_IN, m, M0: tl.constexpr,
-        SXA: tl.constexpr, SWA: tl.constexpr, SWB: tl.constexpr, KA: tl.constexpr, KB: tl.constexpr,
-        UNIT: tl.constexpr, NQ: tl.constexpr, PSU: tl.constexpr, DU: tl.constexpr, R: tl.constexpr,
-        BLOCK_0: tl.constexpr, BV: tl.constexpr, VEC: tl.constexpr, B_INC: tl.constexpr, PAD_BA: tl.constexpr,
-        DELTA: tl.constexpr, MASKED: tl.constexpr,
-    ):
-        """One group of VEC taps (j = g*VEC + t - DELTA) of :func:`_fwd_strip_vec`: g = M0 known at compile time
-        (M0 >= 0; taps outside [0, KB) are left out), or g = m at run time (M0 < 0; every tap inside). Returns the
-        accumulators and the lines' vectors at g + 1."""
-        if M0 >= 0:
-            g = M0
-        else:
-            g = m
-        nxt = _vec_load_lines(x_c, lane + (g + 1) * VEC - PAD_BA, c_ok3, ia0, A_IN, NQ, UNIT, SXA, B_INC, MASKED)
-        ws = ()
-        for i in tl.static_range(KA):
-            for t in tl.static_range(VEC):
-                if M0 < 0:
-                    ws = ws + (tl.load(w_c + i * SWA + (g * VEC + t - DELTA) * SWB, mask=c_ok2,
-                                       other=0.0).to(tl.float32),)
-                elif (M0 * VEC + t - DELTA >= 0) & (M0 * VEC + t - DELTA < KB):
-                    ws = ws + (tl.load(w_c + i * SWA + (M0 * VEC + t - DELTA) * SWB, mask=c_ok2,
-                                       other=0.0).to(tl.float32),)
-                else:  # a placeholder that no product reads
-                    ws = ws + (tl.zeros([BLOCK_0, 1], dtype=tl.float32),)
-        els = ()  # els[q * 2 * VEC + s]: element s of the line's vectors g (s < VEC) and g + 1
-        for q in tl.static_range(NQ):
-            els = els + _vec_elements(cur[q], BLOCK_0, BV, VEC) + _vec_elements(nxt[q], BLOCK_0, BV, VEC)
-        new = ()
-        for r in tl.static_range(R):
-            for k in tl.static_range(VEC):
-                acc = accs[r * VEC + k]
-                for i in tl.static_range(KA):
-                    for t in tl.static_range(VEC):
-                        if (M0 < 0) | ((M0 * VEC + t - DELTA >= 0) & (M0 * VEC + t - DELTA < KB)):
-                            acc = acc + els[(r * PSU + i * DU) * 2 * VEC + k + t] * ws[i * VEC + t]
-                new = new + (acc,)
-        return new, nxt
-
-    @triton.jit
-    def _fwd_strip_vec(
-        x_ptr, w_ptr, b_ptr, y_ptr, n, a0, pid_b, pid_c,
-        C_OUT, A_IN, A_OUT, sxn, sxc, syn, syc, pad_a,
-        SXA: tl.constexpr, SYA: tl.constexpr, SWC: tl.constexpr, SWA: tl.constexpr, SWB: tl.constexpr,
-        KA: tl.constexpr, KB: tl.constexpr, SA: tl.constexpr, P: tl.constexpr, UNIT: tl.constexpr,
-        NQ: tl.constexpr, PSU: tl.constexpr, DU: tl.constexpr, R: tl.constexpr, MULT_DIV: tl.constexpr,
-        GROUP: tl.constexpr, BLOCK_0: tl.constexpr, BLOCK_1: tl.constexpr, VEC: tl.constexpr,
-        B_INC: tl.constexpr, B_OUTC: tl.constexpr, PAD_BA: tl.constexpr, DELTA: tl.constexpr,
-        MASKED: tl.constexpr, HAS_BIAS: tl.constexpr, INT64: tl.constexpr,
-    ):
-        """:func:`_fwd_strip` for rows read and written with unit stride (NCHW; stride and dilation 1 along B).
-
-        Each thread owns VEC neighbouring outputs of a row and reads the input as VEC-wide vectors at columns
-        that are multiples of VEC: tap j of output b reads column b + j - pad_b = b + j + DELTA - PAD_BA, so the
-        taps are taken in groups m of VEC (j = m*VEC - DELTA + t), and a group needs the line's vectors m and
-        m + 1 only. One new vector per line and group serves VEC*VEC products of each output line it feeds (the
-        window slides through registers), instead of one loaded value per product. Products with taps outside the
-        kernel are left out (:func:`_fwd_vec_group`). B_INC / B_OUTC: the input and output widths (compile time,
-        so that the bounds of a vector are known to be uniform).
-        """
-        BV: tl.constexpr = BLOCK_1 // VEC
-        NG: tl.constexpr = (KB + DELTA + VEC - 1) // VEC
-        co3, lane, c_ok3, co2, c_ok2 = _vec_tile(pid_b, pid_c, C_OUT, BLOCK_0, BLOCK_1, VEC)
-        accs = _zeros_tuple(R * VEC, BLOCK_0, BV)
-        ia0 = a0 * SA - pad_a
-        x_base = x_ptr + n.to(tl.int64) * sxn + ia0.to(tl.int64) * SXA
-        for g in tl.static_range(GROUP):
-            src = (co3 // MULT_DIV) * GROUP + g
-            if INT64:
-                x_c = x_base + src.to(tl.int64) * sxc
-            else:
-                x_c = x_base + src * sxc
-            w_c = w_ptr + (co2 * GROUP + g) * SWC
-            cur = _vec_load_lines(x_c, lane - PAD_BA, c_ok3, ia0, A_IN, NQ, UNIT, SXA, B_INC, MASKED)
-            # the first and last groups hold the taps outside the kernel (j < 0, j >= KB): compiled with their
-            # index, they leave those products out; every tap of the groups between is inside
-            accs, cur = _fwd_vec_group(accs, cur, x_c, w_c, lane, c_ok3, c_ok2, ia0, A_IN, 0, 0, SXA, SWA, SWB, KA,
-                                       KB, UNIT, NQ, PSU, DU, R, BLOCK_0, BV, VEC, B_INC, PAD_BA, DELTA, MASKED)
-            for m in range(1, NG - 1):
-                accs, cur = _fwd_vec_group(accs, cur, x_c, w_c, lane, c_ok3, c_ok2, ia0, A_IN, m, -1, SXA, SWA, SWB,
-                                           KA, KB, UNIT, NQ, PSU, DU, R, BLOCK_0, BV, VEC, B_INC, PAD_BA, DELTA, MASKED)
-            if NG > 1:
-                accs, cur = _fwd_vec_group(accs, cur, x_c, w_c, lane, c_ok3, c_ok2, ia0, A_IN, 0, NG - 1, SXA, SWA,
-                                           SWB, KA, KB, UNIT, NQ, PSU, DU, R, BLOCK_0, BV, VEC, B_INC, PAD_BA, DELTA,
-                                           MASKED)
-
-        y_nc = y_ptr + n.to(tl.int64) * syn + a0.to(tl.int64) * SYA
-        if INT64:
-            y_nc = y_nc + co3.to(tl.int64) * syc + lane
-        else:
-            y_nc = y_nc + co3 * syc + lane
-        m_out = c_ok3 & (lane < B_OUTC)
-        if HAS_BIAS:
-            bias = tl.load(b_ptr + co3, mask=c_ok3, other=0.0).to(tl.float32)
-        for r in tl.static_range(R):
-            out = _vec_join(accs, r * VEC, BLOCK_0, BV, VEC)
-            if HAS_BIAS:
-                out = out + bias
-            tl.store(y_nc + r * P * SYA, out.to(y_ptr.dtype.element_ty), mask=m_out & (a0 + r * P < A_OUT))
-
-    @triton.jit
     def depthwise_conv2d_fwd_kernel(
         x_ptr, w_ptr, b_ptr, y_ptr,
         C_OUT, N_STRIPS, A_IN, B_IN, A_OUT, B_OUT,
@@ -321,8 +156,7 @@ if triton is not None:
         BLOCK_0: tl.constexpr, BLOCK_1: tl.constexpr, CH_AXIS: tl.constexpr,
         MASKED: tl.constexpr, HAS_BIAS: tl.constexpr, INT64: tl.constexpr,
         FIXED_STRIPS: tl.constexpr, FIXED_A0: tl.constexpr, PAD_A0: tl.constexpr, A_IN0: tl.constexpr,
-        A_OUT0: tl.constexpr, VEC: tl.constexpr, B_INC: tl.constexpr, B_OUTC: tl.constexpr, PAD_BA: tl.constexpr,
-        DELTA: tl.constexpr,
+        A_OUT0: tl.constexpr,
     ):
         """y[n, co, a, b] = sum_{g, i, j} x[n, src(co, g), a*SA + i*DA - pad_a, b*SB + j*DB - pad_b] * w[co*GROUP + g, i, j]
 
@@ -332,44 +166,36 @@ if triton is not None:
         FIXED_STRIPS > 0: the launch holds that many strips, starting at output lines FIXED_A0, FIXED_A0 + R, ...
         (P = 1), with pad_a = PAD_A0, A_IN = A_IN0 and A_OUT = A_OUT0, and branches into one body per strip
         compiled with its position, so that taps that read the zero border are left out (:func:`_fwd_strip`);
-        grid (N * FIXED_STRIPS, ...). Otherwise strips are placed at run time. VEC > 1: NCHW rows of unit stride
-        and dilation along B, VEC outputs per thread read through a sliding window of vectors
-        (:func:`_fwd_strip_vec`; strips placed at run time). Grid: (N * N_STRIPS, blocks along B, channel blocks).
+        grid (N * FIXED_STRIPS, ...). Otherwise strips are placed at run time. Grid: (N * N_STRIPS, blocks along B,
+        channel blocks).
         """
         pid_s = tl.program_id(0)
         pid_b = tl.program_id(1)
         pid_c = tl.program_id(2)
-        if VEC > 1:
+        if CH_AXIS == 1:
+            co = pid_c * BLOCK_1 + tl.arange(0, BLOCK_1)[None, :]
+            bo = pid_b * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None]
+        else:
+            co = pid_c * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None]
+            bo = pid_b * BLOCK_1 + tl.arange(0, BLOCK_1)[None, :]
+        c_ok = co < C_OUT
+        if FIXED_STRIPS > 0:
+            n = pid_s // FIXED_STRIPS
+            t = pid_s % FIXED_STRIPS
+            for s in tl.static_range(FIXED_STRIPS):
+                if t == s:
+                    _fwd_strip(x_ptr, w_ptr, b_ptr, y_ptr, n, 0, co, bo, c_ok,
+                               A_IN, B_IN, A_OUT, B_OUT, sxn, sxc, sxb, syn, syc, syb, pad_a, pad_b,
+                               SXA, SYA, SWC, SWA, SWB, KA, KB, SA, SB, DA, DB, P, UNIT, NQ, PSU, DU, R, MULT_DIV,
+                               GROUP, BLOCK_0, BLOCK_1, MASKED, HAS_BIAS, INT64, True, FIXED_A0 + s * R, PAD_A0,
+                               A_IN0, A_OUT0)
+        else:
             n = pid_s // N_STRIPS
             a0 = _strip_origin(pid_s % N_STRIPS, P, R)
-            _fwd_strip_vec(x_ptr, w_ptr, b_ptr, y_ptr, n, a0, pid_b, pid_c, C_OUT, A_IN, A_OUT, sxn, sxc, syn, syc,
-                           pad_a, SXA, SYA, SWC, SWA, SWB, KA, KB, SA, P, UNIT, NQ, PSU, DU, R, MULT_DIV, GROUP,
-                           BLOCK_0, BLOCK_1, VEC, B_INC, B_OUTC, PAD_BA, DELTA, MASKED, HAS_BIAS, INT64)
-        else:
-            if CH_AXIS == 1:
-                co = pid_c * BLOCK_1 + tl.arange(0, BLOCK_1)[None, :]
-                bo = pid_b * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None]
-            else:
-                co = pid_c * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None]
-                bo = pid_b * BLOCK_1 + tl.arange(0, BLOCK_1)[None, :]
-            c_ok = co < C_OUT
-            if FIXED_STRIPS > 0:
-                n = pid_s // FIXED_STRIPS
-                t = pid_s % FIXED_STRIPS
-                for s in tl.static_range(FIXED_STRIPS):
-                    if t == s:
-                        _fwd_strip(x_ptr, w_ptr, b_ptr, y_ptr, n, 0, co, bo, c_ok,
-                                   A_IN, B_IN, A_OUT, B_OUT, sxn, sxc, sxb, syn, syc, syb, pad_a, pad_b,
-                                   SXA, SYA, SWC, SWA, SWB, KA, KB, SA, SB, DA, DB, P, UNIT, NQ, PSU, DU, R, MULT_DIV,
-                                   GROUP, BLOCK_0, BLOCK_1, MASKED, HAS_BIAS, INT64, True, FIXED_A0 + s * R, PAD_A0,
-                                   A_IN0, A_OUT0)
-            else:
-                n = pid_s // N_STRIPS
-                a0 = _strip_origin(pid_s % N_STRIPS, P, R)
-                _fwd_strip(x_ptr, w_ptr, b_ptr, y_ptr, n, a0, co, bo, c_ok,
-                           A_IN, B_IN, A_OUT, B_OUT, sxn, sxc, sxb, syn, syc, syb, pad_a, pad_b,
-                           SXA, SYA, SWC, SWA, SWB, KA, KB, SA, SB, DA, DB, P, UNIT, NQ, PSU, DU, R, MULT_DIV,
-                           GROUP, BLOCK_0, BLOCK_1, MASKED, HAS_BIAS, INT64, False, 0, 0, 0, 0)
+            _fwd_strip(x_ptr, w_ptr, b_ptr, y_ptr, n, a0, co, bo, c_ok,
+                       A_IN, B_IN, A_OUT, B_OUT, sxn, sxc, sxb, syn, syc, syb, pad_a, pad_b,
+                       SXA, SYA, SWC, SWA, SWB, KA, KB, SA, SB, DA, DB, P, UNIT, NQ, PSU, DU, R, MULT_DIV,
+                       GROUP, BLOCK_0, BLOCK_1, MASKED, HAS_BIAS, INT64, False, 0, 0, 0, 0)
 
     @triton.jit
     def depthwise_conv2d_wgrad_kernel(
@@ -439,7 +265,13 @@ if triton is not None:
                         m_j = _in_range(ib, B_IN) & c_ok & (jb + jj < KB)
                     else:
                         m_j = c_ok & (jb + jj < KB)
-                    xs = _load_lines(x_j, m_j, ia0, A_IN, NQ, UNIT, SXA, MASKED)
+                    xs = ()
+                    for q in tl.static_range(NQ):
+                        if MASKED:
+                            m_q = m_j & _in_range(ia0 + q * UNIT, A_IN)
+                        else:
+                            m_q = m_j
+                        xs = xs + (tl.load(x_j + q * UNIT * SXA, mask=m_q, other=0.0).to(tl.float32),)
                     new = ()
                     for t in tl.static_range(JB * KA):
                         acc = accs[t]
@@ -476,10 +308,7 @@ class DirectConfig:
     that share one chunk of strips, each taking every split-th pass, 0: one per pass);
     skip_border: forward and input gradient, where one or two strips span the output along A (no dilation
     phases) and the input is not pre-padded: each strip is compiled with its position (see _FIXED_STRIPS_MAX),
-    so that taps that only read the zero border are left out;
-    vec: forward and input gradient in NCHW with unit stride and dilation along the rows: 2 or 4 neighbouring
-    outputs per thread, the input read as vectors through a sliding window (1: off; block_1 must be a multiple).
-    Taps outside the kernel at the window's edges are left out, as in the scalar form.
+    so that taps that only read the zero border are left out.
     """
 
     r: int
@@ -491,7 +320,6 @@ class DirectConfig:
     jb: int = 1
     skip_border: bool = True
     split: int = 0
-    vec: int = 1
 
 
 @dataclass(frozen=True)
@@ -635,22 +463,6 @@ def choose_config(ax: _Axes, c_out: int, direction: str = "fwd", elem_size: int 
     return DirectConfig(r, block_0, block_1, num_warps, prepad, 0, jb)
 
 
-def _vec_consts(ax: _Axes, cfg, row_strides: Tuple[int, ...]) -> dict:
-    """Compile-time constants of the vector form of NCHW rows (``cfg.vec`` outputs per thread) for a DirectConfig
-    or a direct_wgrad.PlanesConfig; row_strides: element strides along the rows that must be 1 (the input's, and
-    the output's where the kernel stores whole vectors)."""
-    vec = cfg.vec
-    if vec == 1:
-        return dict(VEC=1, B_INC=0, B_OUTC=0, PAD_BA=0, DELTA=0)
-    if vec not in (2, 4) or cfg.block_1 % vec or ax.ch_axis != 0 or (ax.sb, ax.db) != (1, 1) or any(
-            st != 1 for st in row_strides):
-        raise ValueError(f"{type(cfg).__name__}.vec={vec}: expected 2 or 4 dividing block_1={cfg.block_1}, on NCHW "
-                         f"rows of unit stride and dilation (got stride {ax.sb}, dilation {ax.db}, element strides "
-                         f"{tuple(row_strides)} along the rows)")
-    delta = -ax.pad_b % vec
-    return dict(VEC=vec, B_INC=ax.b_in, B_OUTC=ax.b_out, PAD_BA=ax.pad_b + delta, DELTA=delta)
-
-
 def _prepad_plan(ax: _Axes, a_cover: int, b_cover: int):
     """F.pad argument that makes every read of every tile (overhang included) in bounds, and the new axes."""
     a_need = (a_cover - 1) * ax.sa + (ax.ka - 1) * ax.da + 1
@@ -718,8 +530,7 @@ def _plan_fwd(x_shape, x_stride, y_shape, y_stride, w_shape, w_stride, elem_size
     n_b, n_c, b_cover = _tile_grid(ax, cfg, c_out)
     x_pads, ax, strides, consts = _launch_layout(ax, cfg, n_strips, b_cover, x_shape, x_stride, y_shape, y_stride)
     consts.update(SWC=swc, SWA=swa, SWB=swb, MULT_DIV=mult_div, GROUP=group, HAS_BIAS=has_bias)
-    consts.update(_vec_consts(ax, cfg, (strides[2], strides[5])))
-    fixed = cfg.vec == 1 and cfg.skip_border and not cfg.prepad and ax.p == 1 and 0 < n_strips <= _FIXED_STRIPS_MAX
+    fixed = cfg.skip_border and not cfg.prepad and ax.p == 1 and 0 < n_strips <= _FIXED_STRIPS_MAX
     consts.update(PAD_A0=ax.pad_a if fixed else 0, A_IN0=ax.a_in if fixed else 0, A_OUT0=ax.a_out if fixed else 0)
     ints = (c_out, n_strips, ax.a_in, ax.b_in, ax.a_out, ax.b_out, *strides, ax.pad_a, ax.pad_b)
     if fixed and n_strips > 1 and cfg.r * ax.ka * group > _ONE_LAUNCH_TAPS:  # one launch per strip
@@ -735,8 +546,6 @@ def _launch_layout(ax: _Axes, cfg: DirectConfig, n_strips: int, b_cover: int, x_
     compile-time constants) and the compile-time geometry. Returns (F.pad argument or None, axes, strides, consts)."""
     x_pads = None
     if cfg.prepad:
-        if cfg.vec > 1:  # the vector form's last window step reads up to vec*ceil(kb/vec) columns past a tile
-            b_cover += cfg.vec * cdiv(ax.kb, cfg.vec) - ax.kb + 1
         x_pads, ax = _prepad_plan(ax, n_strips * cfg.r, b_cover)
         x_shape, x_stride = _padded_layout(x_shape, x_stride, x_pads)
     sxn, sxc, sxa, sxb = _strides_of(x_stride, ax.swap)

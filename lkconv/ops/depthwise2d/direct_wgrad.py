@@ -22,119 +22,16 @@ from typing import Tuple
 
 from ..._triton import triton_available
 from .._launch import FastLauncher
-from .direct import _WgradPlan, _pow2_at_most, _vec_consts
+from .direct import _WgradPlan, _pow2_at_most
 
 if triton_available():
     import triton
     import triton.language as tl
-
-    from .direct import _vec_elements, _vec_join, _vec_load_lines, _vec_tile, _zeros_tuple
 else:  # pragma: no cover
     triton = None
 
 
 if triton is not None:
-
-    @triton.jit
-    def _planes_item(it, x_ptr, dy_ptr, x_c, dy_c, i0, NY, sxn, syn, pad_a, SXA: tl.constexpr, SYA: tl.constexpr,
-                     SA: tl.constexpr, DA: tl.constexpr, TA: tl.constexpr):
-        """Item it = (image, block of TA output-gradient lines): (x at its first input line for weight line i0,
-        dy at its first line, that input line's index, the first output-gradient line)."""
-        n = it // NY
-        y0 = (it % NY) * TA
-        ia0 = y0 * SA + i0 * DA - pad_a
-        x_n = x_ptr + n.to(tl.int64) * sxn + ia0.to(tl.int64) * SXA + x_c
-        dy_n = dy_ptr + n.to(tl.int64) * syn + y0.to(tl.int64) * SYA + dy_c
-        return x_n, dy_n, ia0, y0
-
-    @triton.jit
-    def _planes_vec_group(
-        accs, cur, x_n, dy_n, lane, c_ok3, c_ok2, ia0, A_IN, y0, A_DY, syb, g_run, G0: tl.constexpr,
-        SXA: tl.constexpr, SYA: tl.constexpr, SA: tl.constexpr, DA: tl.constexpr, UNIT: tl.constexpr,
-        NQ: tl.constexpr, R: tl.constexpr, TA: tl.constexpr, BLOCK_0: tl.constexpr, BV: tl.constexpr,
-        VEC: tl.constexpr, B_INC: tl.constexpr, B_OUTC: tl.constexpr, PAD_BA: tl.constexpr, DELTA: tl.constexpr,
-    ):
-        """One group of VEC output-gradient columns (x = g*VEC + u - DELTA) of :func:`_planes_vec`: g = G0 known at
-        compile time (G0 >= 0; columns outside [0, B_OUTC) are left out), or g = g_run at run time (G0 < 0; every
-        column inside). Returns the accumulators and the lines' vectors at g + 1."""
-        if G0 >= 0:
-            g = G0
-        else:
-            g = g_run
-        nxt = _vec_load_lines(x_n, lane + (g + 1) * VEC - PAD_BA, c_ok3, ia0, A_IN, NQ, UNIT, SXA, B_INC, True)
-        els = ()  # els[q * 2 * VEC + s]: element s of the line's vectors g (s < VEC) and g + 1
-        for q in tl.static_range(NQ):
-            els = els + _vec_elements(cur[q], BLOCK_0, BV, VEC) + _vec_elements(nxt[q], BLOCK_0, BV, VEC)
-        for u in tl.static_range(VEC):
-            if (G0 < 0) | ((G0 * VEC + u - DELTA >= 0) & (G0 * VEC + u - DELTA < B_OUTC)):
-                dy_x = dy_n + (g * VEC + u - DELTA) * syb
-                dys = ()
-                for t in tl.static_range(TA):
-                    dys = dys + (tl.load(dy_x + t * SYA, mask=c_ok2 & (y0 + t < A_DY), other=0.0).to(tl.float32),)
-                new = ()
-                for r in tl.static_range(R):
-                    for k in tl.static_range(VEC):
-                        acc = accs[r * VEC + k]
-                        for t in tl.static_range(TA):  # input line of (t, r): (t*SA + r*DA) / UNIT
-                            acc = acc + els[(t * SA + r * DA) // UNIT * 2 * VEC + u + k] * dys[t]
-                        new = new + (acc,)
-                accs = new
-        return accs, nxt
-
-    @triton.jit
-    def _planes_vec(
-        x_ptr, dy_ptr, part_ptr, chunk, i0, pid_b, pid_c,
-        C_OUT, TOTAL_ITEMS, ITEMS_PER_PROG, NY, A_IN, A_DY, KA, KB, sxn, sxc, syn, syc, syb, pad_a,
-        SXA: tl.constexpr, SYA: tl.constexpr, SA: tl.constexpr, DA: tl.constexpr, UNIT: tl.constexpr,
-        NQ: tl.constexpr, R: tl.constexpr, TA: tl.constexpr, MULT_DIV: tl.constexpr, BLOCK_0: tl.constexpr,
-        BLOCK_1: tl.constexpr, VEC: tl.constexpr, B_INC: tl.constexpr, B_OUTC: tl.constexpr, PAD_BA: tl.constexpr,
-        DELTA: tl.constexpr, INT64: tl.constexpr,
-    ):
-        """The kernel's NCHW tile for unit stride and dilation along B, with VEC neighbouring weight columns per
-        thread: the input is read as VEC-wide vectors at columns that are multiples of VEC, and the output-
-        gradient columns are taken in groups g of VEC (x = g*VEC + u - DELTA, so that weight column j reads
-        column x + j - pad_b = element u + (j mod VEC) of the line's vectors at g and g + 1). One new vector per
-        line and group serves VEC*VEC products of every weight line it feeds; products with columns outside the
-        output gradient are left out (:func:`_planes_vec_group`). B_INC / B_OUTC: the input and output-gradient
-        widths (compile time, so that a vector's bounds are known to be uniform)."""
-        BV: tl.constexpr = BLOCK_1 // VEC
-        NG: tl.constexpr = (B_OUTC + DELTA + VEC - 1) // VEC
-        co3, lane, c_ok3, co2, c_ok2 = _vec_tile(pid_b, pid_c, C_OUT, BLOCK_0, BLOCK_1, VEC)
-        if INT64:
-            x_c = (co3 // MULT_DIV).to(tl.int64) * sxc
-            dy_c = co2.to(tl.int64) * syc
-        else:
-            x_c = (co3 // MULT_DIV) * sxc
-            dy_c = co2 * syc
-        accs = _zeros_tuple(R * VEC, BLOCK_0, BV)
-        it_begin = chunk * ITEMS_PER_PROG
-        it_end = tl.minimum(it_begin + ITEMS_PER_PROG, TOTAL_ITEMS)
-        for it in range(it_begin, it_end):
-            x_n, dy_n, ia0, y0 = _planes_item(it, x_ptr, dy_ptr, x_c, dy_c, i0, NY, sxn, syn, pad_a, SXA, SYA, SA,
-                                              DA, TA)
-            cur = _vec_load_lines(x_n, lane - PAD_BA, c_ok3, ia0, A_IN, NQ, UNIT, SXA, B_INC, True)
-            # the first and last groups hold the columns outside the output gradient: compiled with their index,
-            # they leave those products out; every column of the groups between is inside
-            accs, cur = _planes_vec_group(accs, cur, x_n, dy_n, lane, c_ok3, c_ok2, ia0, A_IN, y0, A_DY, syb, 0, 0,
-                                          SXA, SYA, SA, DA, UNIT, NQ, R, TA, BLOCK_0, BV, VEC, B_INC, B_OUTC, PAD_BA,
-                                          DELTA)
-            for g in range(1, NG - 1):
-                accs, cur = _planes_vec_group(accs, cur, x_n, dy_n, lane, c_ok3, c_ok2, ia0, A_IN, y0, A_DY, syb, g,
-                                              -1, SXA, SYA, SA, DA, UNIT, NQ, R, TA, BLOCK_0, BV, VEC, B_INC, B_OUTC,
-                                              PAD_BA, DELTA)
-            if NG > 1:
-                accs, cur = _planes_vec_group(accs, cur, x_n, dy_n, lane, c_ok3, c_ok2, ia0, A_IN, y0, A_DY, syb, 0,
-                                              NG - 1, SXA, SYA, SA, DA, UNIT, NQ, R, TA, BLOCK_0, BV, VEC, B_INC,
-                                              B_OUTC, PAD_BA, DELTA)
-
-        part = part_ptr + chunk.to(tl.int64) * C_OUT * KA * KB
-        if INT64:
-            part = part + co3.to(tl.int64) * (KA * KB) + lane
-        else:
-            part = part + co3 * (KA * KB) + lane
-        m_out = c_ok3 & (lane < KB)
-        for r in tl.static_range(R):
-            tl.store(part + (i0 + r) * KB, _vec_join(accs, r * VEC, BLOCK_0, BV, VEC), mask=m_out & (i0 + r < KA))
 
     @triton.jit
     def depthwise_conv2d_wgrad_planes_kernel(
@@ -146,42 +43,19 @@ if triton is not None:
         DB: tl.constexpr, UNIT: tl.constexpr, NQ: tl.constexpr, R: tl.constexpr, TA: tl.constexpr,
         MULT_DIV: tl.constexpr, BLOCK_0: tl.constexpr, BLOCK_1: tl.constexpr, CH_AXIS: tl.constexpr,
         INT64: tl.constexpr, WHOLE_A: tl.constexpr, PAD_A0: tl.constexpr, A_IN0: tl.constexpr,
-        VEC: tl.constexpr, B_INC: tl.constexpr, B_OUTC: tl.constexpr, PAD_BA: tl.constexpr, DELTA: tl.constexpr,
     ):
         """part[k, co, i, j] = sum over chunk k's items (n, y block) of dy[n, co, y, x] * x[n, co // MULT_DIV, y*SA + i*DA - pad_a, x*SB + j*DB - pad_b]
 
         for this program's R weight lines i and (channel, j) tile; x is zero outside its bounds. WHOLE_A: one
         program holds every weight line and one block every output-gradient line (N_STRIPS = NY = 1), and
         pad_a = PAD_A0, A_IN = A_IN0, so input lines in the zero border are known at compile time: they are neither
-        loaded nor multiplied. VEC > 1: NCHW, unit stride and dilation along B, VEC weight columns per thread
-        (:func:`_planes_vec`). Grid: (chunks * N_STRIPS, blocks along B, channel blocks).
+        loaded nor multiplied. Grid: (chunks * N_STRIPS, blocks along B, channel blocks).
         """
         pid_k = tl.program_id(0)
         pid_b = tl.program_id(1)
         pid_c = tl.program_id(2)
         chunk = pid_k // N_STRIPS
         i0 = (pid_k % N_STRIPS) * R
-        if VEC > 1:
-            _planes_vec(x_ptr, dy_ptr, part_ptr, chunk, i0, pid_b, pid_c, C_OUT, TOTAL_ITEMS, ITEMS_PER_PROG, NY,
-                        A_IN, A_DY, KA, KB, sxn, sxc, syn, syc, syb, pad_a, SXA, SYA, SA, DA, UNIT, NQ, R, TA, MULT_DIV,
-                        BLOCK_0, BLOCK_1, VEC, B_INC, B_OUTC, PAD_BA, DELTA, INT64)
-        else:
-            _planes_scalar(x_ptr, dy_ptr, part_ptr, chunk, i0, pid_b, pid_c, C_OUT, TOTAL_ITEMS, ITEMS_PER_PROG, NY,
-                           A_IN, B_IN, A_DY, B_DY, KA, KB, sxn, sxc, sxb, syn, syc, syb, pad_a, pad_b, SXA, SYA, SA,
-                           SB, DA, DB, UNIT, NQ, R, TA, MULT_DIV, BLOCK_0, BLOCK_1, CH_AXIS, INT64, WHOLE_A, PAD_A0,
-                           A_IN0)
-
-    @triton.jit
-    def _planes_scalar(
-        x_ptr, dy_ptr, part_ptr, chunk, i0, pid_b, pid_c,
-        C_OUT, TOTAL_ITEMS, ITEMS_PER_PROG, NY, A_IN, B_IN, A_DY, B_DY, KA, KB,
-        sxn, sxc, sxb, syn, syc, syb, pad_a, pad_b,
-        SXA: tl.constexpr, SYA: tl.constexpr, SA: tl.constexpr, SB: tl.constexpr, DA: tl.constexpr,
-        DB: tl.constexpr, UNIT: tl.constexpr, NQ: tl.constexpr, R: tl.constexpr, TA: tl.constexpr,
-        MULT_DIV: tl.constexpr, BLOCK_0: tl.constexpr, BLOCK_1: tl.constexpr, CH_AXIS: tl.constexpr,
-        INT64: tl.constexpr, WHOLE_A: tl.constexpr, PAD_A0: tl.constexpr, A_IN0: tl.constexpr,
-    ):
-        """The kernel's tile of one value per (channel, weight column) and thread."""
         if CH_AXIS == 1:
             co = pid_c * BLOCK_1 + tl.arange(0, BLOCK_1)[None, :]
             jo = pid_b * BLOCK_0 + tl.arange(0, BLOCK_0)[:, None]
@@ -204,8 +78,11 @@ if triton is not None:
         it_begin = chunk * ITEMS_PER_PROG
         it_end = tl.minimum(it_begin + ITEMS_PER_PROG, TOTAL_ITEMS)
         for it in range(it_begin, it_end):
-            x_n, dy_n, ia0, y0 = _planes_item(it, x_ptr, dy_ptr, x_c, dy_c, i0, NY, sxn, syn, pad_a, SXA, SYA, SA,
-                                              DA, TA)
+            n = it // NY
+            y0 = (it % NY) * TA
+            ia0 = y0 * SA + i0 * DA - pad_a
+            x_n = x_ptr + n.to(tl.int64) * sxn + ia0.to(tl.int64) * SXA + x_c
+            dy_n = dy_ptr + n.to(tl.int64) * syn + y0.to(tl.int64) * SYA + dy_c
             for xb in range(B_DY):
                 ib = xb * SB + jo * DB - pad_b
                 if INT64:
@@ -264,8 +141,7 @@ class PlanesConfig:
     block_0 x block_1 (channel, weight position) tile ((position, channel) in NHWC), items_per_prog (image,
     line block) items per program (0: enough programs to fill the machine), skip_border: where one program
     holds every weight line and one block every output-gradient line, products with the input's zero border
-    are left out at compile time; vec: NCHW with unit stride and dilation along B, 2 or 4 neighbouring weight
-    columns per thread and the input read as vectors (1: off; block_1 must be a multiple)."""
+    are left out at compile time."""
 
     r: int
     ta: int
@@ -274,7 +150,6 @@ class PlanesConfig:
     num_warps: int
     items_per_prog: int = 0
     skip_border: bool = True
-    vec: int = 1
 
 
 def _even_split(n: int, cap: int) -> int:
@@ -364,9 +239,8 @@ def make_plan(ax, cfg: PlanesConfig, n: int, c_out: int, mult: int, x_strides, d
     consts = dict(SXA=sxa, SYA=sya, SA=ax.sa, SB=ax.sb, DA=ax.da, DB=ax.db, UNIT=unit, NQ=nq, R=cfg.r, TA=cfg.ta,
                   MULT_DIV=mult, BLOCK_0=cfg.block_0, BLOCK_1=cfg.block_1, CH_AXIS=ax.ch_axis,
                   INT64=int64 or c_out * ax.ka * ax.kb > 2**31 - 1, num_warps=cfg.num_warps)
-    whole_a = cfg.vec == 1 and cfg.skip_border and n_strips == 1 and ny == 1
+    whole_a = cfg.skip_border and n_strips == 1 and ny == 1
     consts.update(WHOLE_A=whole_a, PAD_A0=ax.pad_a if whole_a else 0, A_IN0=ax.a_in if whole_a else 0)
-    consts.update(_vec_consts(ax, cfg, (sxb,)))
     ints = (c_out, n_strips, total, per, ny, ax.a_in, ax.b_in, ax.a_out, ax.b_out, ax.ka, ax.kb,
             sxn, sxc, sxb, syn, syc, syb, ax.pad_a, ax.pad_b)
     return PlanesPlan((chunks * n_strips, n_b, n_c), (chunks, c_out, ax.ka, ax.kb), ints, tuple(consts.items()),

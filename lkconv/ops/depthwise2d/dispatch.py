@@ -519,7 +519,7 @@ def run_pair(dgrad_hit, wgrad_hit, dy, x, w, stride, pad, dil, verdicts: dict, a
     """(dx, dw) from the bound per-direction choices ``(name, callable)``: in one pass when "fft" serves both, or,
     under "auto", when the FFT's joint backward measured faster than the pair (:func:`choose_backward`, timed where
     :func:`_joint_fft_may_win`; the verdict is kept in ``verdicts``, per pair, when made outside graph capture)."""
-    (dname, dfn), (wname, wfn) = dgrad_hit, wgrad_hit
+    dname, wname = dgrad_hit[0], wgrad_hit[0]
     joint = dname == wname == "fft"
     if not joint and auto:  # explicit algorithms bind both gradients to themselves
         verdict = verdicts.get((dname, wname))  # a measured verdict holds under graph capture too
