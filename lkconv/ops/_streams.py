@@ -6,13 +6,14 @@ input and weight gradients 0.854 -> 0.791 ms, its forward (two launches) 0.278 -
 gradients 2.607 -> 2.514 ms; eager forward+backward steps of slak_t.s1.long 1.166 -> 1.108 ms and slak_t.s1.wide
 1.537 -> 1.446 ms. Each fork costs host time (an event record and wait per stream each way): the eager step of
 unireplknet_t.s1 (2.7e9 multiply-adds per direction), about as long on the host as on the GPU, went 0.597 -> 0.616
-ms. So only work of at least :data:`MIN_MACS` multiply-adds forks. ``LKCONV_STREAMS=0`` keeps every launch on the
-current stream.
+ms. So only work of at least :data:`MIN_MACS` multiply-adds forks. ``LKCONV_STREAMS=0`` (read at import) keeps every
+launch on the current stream.
 
-Memory: a tensor made on a side stream is used on the current stream only after the join. Its memory returns to
-the side stream's pool when freed, and the side stream allocates again only after its next fork, which waits for
-everything queued on the current stream until then (including every use of the freed tensor), so no
-``record_stream`` is needed. Under CUDA graph capture the forks and joins are captured as graph dependencies.
+Side streams belong to the stream that forks (one set per device and caller stream), so callers on different
+streams or threads never wait on, or reuse memory through, each other's side work. A tensor returned from a side
+stream is recorded on the caller's stream (``record_stream``): its memory is not reused until the caller's work
+queued by then is done. The side streams always rejoin the caller's stream, also when a forked function raises.
+Under CUDA graph capture the forks and joins are captured as graph dependencies.
 """
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ MIN_MACS = 5 * 2**30  # slak_t.s1 (6.3e9) forks; unireplknet_t.s1 (2.7e9) and re
 WGRAD_SIDE = 0
 LAUNCH_SIDE = 1
 
-_side: Dict[Tuple[int, int], torch.cuda.Stream] = {}
+_side: Dict[Tuple[int, int, int], torch.cuda.Stream] = {}  # (device, caller stream, index) -> side stream
+_SIDE_MAX = 256  # side streams kept at most (callers that make a new stream per step would grow the cache)
 
 
 def _enabled() -> bool:
@@ -44,28 +46,44 @@ def worth_forking(t: torch.Tensor, macs: int) -> bool:
     return _ENABLED and t.is_cuda and macs >= MIN_MACS
 
 
-def side_stream(device: torch.device, index: int) -> torch.cuda.Stream:
-    """The ``index``-th side stream of ``device`` (made once)."""
-    dev = device.index if device.index is not None else torch.cuda.current_device()
-    s = _side.get((dev, index))
+def side_stream(main: torch.cuda.Stream, index: int) -> torch.cuda.Stream:
+    """The ``index``-th side stream of the caller stream ``main`` (made once, on main's device)."""
+    key = (main.device_index, main.cuda_stream, index)
+    s = _side.get(key)
     if s is None:
-        s = _side[(dev, index)] = torch.cuda.Stream(device=dev)
+        if len(_side) >= _SIDE_MAX:
+            _side.clear()
+        s = _side[key] = torch.cuda.Stream(device=main.device_index)
     return s
+
+
+def _record(result, stream: torch.cuda.Stream) -> None:
+    """record_stream(stream) on the tensors of a result (a tensor or a tuple/list of them)."""
+    for t in result if isinstance(result, (tuple, list)) else (result,):
+        if isinstance(t, torch.Tensor) and t.is_cuda:
+            t.record_stream(stream)
 
 
 def run_forked(device: torch.device, fns: Sequence[Callable[[], T]], first_side: int) -> List[T]:
     """``[fn() for fn in fns]`` with fns[0] on the current stream and fns[i] on side stream ``first_side + i - 1``.
 
     Each side stream starts after the work queued so far on the current stream; the current stream goes on only
-    after all of them. The fns must be independent of each other (no fn reads what another writes)."""
+    after all of them, also when a function raises. The fns must be independent of each other (no fn reads what
+    another writes)."""
     main = torch.cuda.current_stream(device)
     out: List[T] = [None] * len(fns)  # type: ignore[list-item]
-    sides = [side_stream(device, first_side + i) for i in range(len(fns) - 1)]
-    for i, s in enumerate(sides, 1):
-        s.wait_stream(main)
-        with torch.cuda.stream(s):
-            out[i] = fns[i]()
-    out[0] = fns[0]()
-    for s in sides:
-        main.wait_stream(s)
+    joined = []
+    try:
+        for i in range(1, len(fns)):
+            s = side_stream(main, first_side + i - 1)
+            s.wait_stream(main)
+            joined.append(s)
+            with torch.cuda.stream(s):
+                out[i] = fns[i]()
+        out[0] = fns[0]()
+    finally:
+        for s in joined:
+            main.wait_stream(s)
+    for result in out[1:]:
+        _record(result, main)
     return out

@@ -648,7 +648,7 @@ def run_planned_fwd(plan: _FwdPlan, x, weight, bias, y, kernel_weight=None) -> t
     args = (x, w_view, bias if bias is not None else w_view, y, *plan.ints)
     scratch = lambda: _strided_copy(y)  # noqa: E731
     launches = plan.launches
-    if (len(launches) > 1 and _streams.worth_forking(y, y.numel() * weight.shape[-2] * weight.shape[-1])
+    if (len(launches) > 1 and _streams.worth_forking(y, y.numel() * launches[0][1]["KA"] * launches[0][1]["KB"])
             and all(_launch_fwd.checked(key, plan.grid, args) for key, _ in launches)):
         # each launch writes its own output lines: side by side they fill each other's last wave. A launch's
         # first (checked) run compares the whole output and so runs alone, before any fork.
