@@ -308,33 +308,72 @@ def select_shapes(all_shapes: List[dict], patterns: Optional[str], quick: bool) 
     return all_shapes
 
 
-def _compile_config(task) -> Optional[str]:
-    """Worker: run one configuration once through each Triton algorithm that serves it, so Triton compiles (and
-    caches on disk) its kernels. Nothing is timed here: "auto" measures later, alone on the GPU."""
-    s, dtype_name, layout = task
-    errors = []
-    for algorithm in ("direct", "implicit_gemm"):
-        try:
-            dtype = DTYPES[dtype_name]
-            pad, _, _ = _geometry(s)
-            (x, w), = _inputs(s, dtype, layout, torch.device("cuda"), 1, True)
-            depthwise_conv2d(x, w, None, s["s"], pad, s["d"], algorithm=algorithm).sum().backward()
+# what "auto" may run on a configuration, per direction; the direct weight gradient is also timed with all passes
+# of kernel columns in one program ("wgrad:split1"), and the FFT computes both gradients together ("bwd")
+_PRECOMPILE_ALGORITHMS = ("direct", "implicit_gemm", "fft")
+
+
+def precompile_tasks(shapes: List[dict], dtypes: Sequence[str], layouts: Sequence[str], algorithm: str,
+                     backward: bool) -> List[tuple]:
+    """(shape, dtype, layout, algorithm, direction) of every kernel compile a run may need, one task each, so that
+    the compiles of one configuration spread over the workers too."""
+    algorithms = _PRECOMPILE_ALGORITHMS if algorithm == "auto" else (algorithm,)
+    directions = ("fwd", "dgrad", "wgrad") if backward else ("fwd",)
+    tasks = []
+    for s in shapes:
+        for dt in dtypes:
+            for lay in layouts:
+                for alg in algorithms:
+                    tasks += [(s, dt, lay, alg, d) for d in directions]
+                    if backward and alg == "direct":
+                        tasks.append((s, dt, lay, alg, "wgrad:split1"))
+                    if backward and alg == "fft":
+                        tasks.append((s, dt, lay, alg, "bwd"))
+    return tasks
+
+
+def compile_task(task, device: str = "cuda") -> Optional[str]:
+    """Worker: run one direction of one algorithm once on one configuration, so Triton compiles (and caches on
+    disk) its kernels. Nothing is timed here: "auto" measures later, alone on the GPU. Returns an error or None."""
+    from ..ops.depthwise2d import direct, direct_wgrad, dispatch
+
+    s, dtype_name, layout, algorithm, direction = task
+    try:
+        dtype = DTYPES[dtype_name]
+        (ph, pw), ho, wo = _geometry(s)
+        stride, pad, dil = (s["s"], s["s"]), (ph, ph, pw, pw), (s["d"], s["d"])
+        (x, w), = _inputs(s, dtype, layout, torch.device(device), 1, False)
+        dy = torch.randn(s["n"], s["c"], ho, wo, device=device, dtype=dtype)
+        if layout == "nhwc":
+            dy = dy.contiguous(memory_format=torch.channels_last)
+        if direction == "fwd":
+            dispatch.run("fwd", algorithm, x, w, None, stride, pad, dil)
+        elif direction == "bwd":
+            dispatch.backward_both(algorithm, dy, x, w, stride, pad, dil)
+        elif direction == "wgrad:split1":
+            ax = direct._axes(x, s["kh"], s["kw"], stride, dil, ph, pw, (ho, wo))
+            if not direct_wgrad.preferred(ax):  # the batch-summed kernel has no passes to split
+                dispatch.DirectAlgorithm._bind_wgrad(w, stride, pad, dil, 0, 1)(dy, x, w)
+        else:
+            dispatch.run(direction, algorithm, dy, x, w, stride, pad, dil)
+        if device == "cuda":
             torch.cuda.synchronize()
-        except ValueError:  # the algorithm cannot serve this configuration
-            pass
-        except Exception as exc:  # reported, then the timed pass decides what runs
-            errors.append(f"{s['name']} {dtype_name} {layout} {algorithm}: {type(exc).__name__}: {exc}")
-    return "; ".join(errors) or None
+    except ValueError:  # the algorithm cannot serve this configuration
+        pass
+    except Exception as exc:  # reported, then the timed pass decides what runs
+        return f"{s['name']} {dtype_name} {layout} {algorithm} {direction}: {type(exc).__name__}: {exc}"
+    return None
 
 
-def precompile(shapes: List[dict], dtypes: Sequence[str], layouts: Sequence[str], jobs: int) -> None:
+def precompile(shapes: List[dict], dtypes: Sequence[str], layouts: Sequence[str], jobs: int, algorithm: str = "auto",
+               backward: bool = True) -> None:
     """Compile every kernel the run will need in ``jobs`` worker processes (Triton's cache is on disk)."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    tasks = [(s, dt, lay) for s in shapes for dt in dtypes for lay in layouts]
+    tasks = precompile_tasks(shapes, dtypes, layouts, algorithm, backward)
     with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
-        for err in pool.map(_compile_config, tasks):
+        for err in pool.map(compile_task, tasks):
             if err:
                 print(f"  precompile: {err}", file=sys.stderr)
 
@@ -392,7 +431,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     jobs = args.jobs if args.jobs is not None else min(8, os.cpu_count() or 1)
     if device.type == "cuda" and jobs > 1 and args.algorithm in ("auto", "direct"):
         print(f"compiling kernels in {jobs} processes ...", file=sys.stderr, flush=True)
-        precompile(shapes, args.dtypes.split(","), args.layouts.split(","), jobs)
+        precompile(shapes, args.dtypes.split(","), args.layouts.split(","), jobs, args.algorithm,
+                   "fwd+bwd" in args.directions.split(","))
     rows = run(shapes, args.dtypes.split(","), args.layouts.split(","), args.directions.split(","), device,
                args.algorithm, graph=args.graph)
     peak = fp32_peak_tflops(device)
