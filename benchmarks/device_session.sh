@@ -542,6 +542,10 @@ CJ)  # side streams: their GPU tests, then eager steps with them off and on (ker
     wait
     step overlap_step 200 python benchmarks/overlap_probe.py --cases step --shapes "slak_t.s1.long,slak_t.s1.wide,unireplknet_t.s1"
     ;;
+CK)  # lkconv bench under "auto" with side streams, one shape per step (a fresh autotune cache compiles every algorithm)
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-CK step bench_slak_long 280 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes slak_t.s1.long --out "$OUT/slak_long"
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-CK step bench_slak_wide 280 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes slak_t.s1.wide --out "$OUT/slak_wide"
+    ;;
 CI)
     step tune_split_nhwc 420 python benchmarks/tune_direct.py --split --directions wgrad --jobs 16 --configs fp32:nhwc --shapes "van_b0.lka_dil,cfsr.convmod,puyun.lka_latlon,convnext_t.s1,yolov13_n.dsconv,downsample.s2" --nhwc-shapes "van_b0.lka_dil,cfsr.convmod,puyun.lka_latlon,convnext_t.s1,yolov13_n.dsconv,downsample.s2" --out "$OUT/tune_split_nhwc.json"
     ;;
