@@ -17,8 +17,9 @@ Under CUDA graph capture the forks and joins are captured as graph dependencies.
 """
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Callable, Dict, List, Sequence, Tuple, TypeVar
+from typing import Callable, Dict, Iterator, List, Sequence, Tuple, TypeVar
 
 import torch
 
@@ -39,6 +40,19 @@ def _enabled() -> bool:
 
 
 _ENABLED = _enabled()
+
+
+@contextlib.contextmanager
+def forcing() -> Iterator[None]:
+    """Within the block, fork every CUDA problem whatever its size (``lkconv verify`` checks the forked paths on
+    small problems this way); the previous settings return after it."""
+    global MIN_MACS, _ENABLED
+    saved = MIN_MACS, _ENABLED
+    MIN_MACS, _ENABLED = 0, True
+    try:
+        yield
+    finally:
+        MIN_MACS, _ENABLED = saved
 
 
 def worth_forking(t: torch.Tensor, macs: int) -> bool:

@@ -9,6 +9,7 @@ by PyTorch in float64 on the same (already rounded) inputs: ||out - ref|| / ||re
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import sys
@@ -18,6 +19,7 @@ from typing import List, Optional, Sequence
 
 import torch
 
+from ..ops import _streams
 from ..ops.depthwise2d import depthwise_conv2d, depthwise_conv2d_reference
 from ..ops.depthwise2d import dispatch
 from ..ops.depthwise2d.params import check_tensors, parse_conv_args
@@ -133,10 +135,12 @@ class Result:
         return self.error is None and all(e <= self.tol for e in self.errors.values())
 
 
-def check(case: Case, algorithm: str, device) -> Result:
-    """Run one case through ``algorithm`` (fwd + backward) and compare with the float64 reference."""
+def check(case: Case, algorithm: str, device, forked: bool = False) -> Result:
+    """Run one case through ``algorithm`` (fwd + backward) and compare with the float64 reference. forked: with
+    independent launches on side streams whatever the problem's size (:func:`lkconv.ops._streams.forcing`)."""
     dtype = DTYPES[case.dtype]
-    res = Result(case, algorithm, tol=tolerance(algorithm, dtype, torch.device(device).type))
+    res = Result(case, algorithm + ("+streams" if forked else ""),
+                 tol=tolerance(algorithm, dtype, torch.device(device).type))
     t0 = time.perf_counter()
     try:
         x = _make_input(case, device, dtype)
@@ -151,7 +155,7 @@ def check(case: Case, algorithm: str, device) -> Result:
         xt, wt = x.detach().clone().requires_grad_(), w.detach().clone().requires_grad_()
         xt = xt if case.layout != "strided" else x.detach().requires_grad_()
         bt = b.detach().clone().requires_grad_() if b is not None else None
-        with poison_outputs():
+        with poison_outputs(), _streams.forcing() if forked else contextlib.nullcontext():
             out = depthwise_conv2d(xt, wt, bt, *args, algorithm=algorithm)
             out.backward(grad)
         res.errors["fwd"] = rel_error(out, ref)
@@ -228,16 +232,20 @@ def run_suite(device, algorithms: Sequence[str], dtypes: Sequence[str], layouts:
         for dt in dtypes:
             for lay in layouts:
                 expanded.append(replace(case, dtype=dt, layout=lay if case.layout == "nchw" else case.layout))
-    todo = [(case, algo) for case in expanded for algo in algorithms
+    todo = [(case, algo, False) for case in expanded for algo in algorithms
             if (tiny or case.dtype in dtypes) and (algo == "auto" or serves(case, algo, device))]
+    if torch.device(device).type == "cuda" and "direct" in algorithms:  # the direct kernels on side streams
+        todo += [(case, "direct", True) for case, algo, _ in todo
+                 if algo == "direct" and case.dtype == dtypes[0] and case.layout != "strided"]
     if jobs > 1:  # kernels compile in parallel worker processes; results come back in order
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
-            results = list(pool.map(_check_task, [(c, a, str(device), seed + i) for i, (c, a) in enumerate(todo)]))
+            results = list(pool.map(_check_task, [(c, a, str(device), seed + i, f)
+                                                  for i, (c, a, f) in enumerate(todo)]))
     else:
-        results = [check(case, algo, device) for case, algo in todo]
+        results = [check(case, algo, device, forked) for case, algo, forked in todo]
     if large:
         for algo in algorithms:
             results.append(check_large(algo, device))
@@ -245,19 +253,19 @@ def run_suite(device, algorithms: Sequence[str], dtypes: Sequence[str], layouts:
 
 
 def _check_task(task) -> Result:
-    case, algo, device, seed = task
+    case, algo, device, seed, forked = task
     torch.manual_seed(seed)
-    return check(case, algo, torch.device(device))
+    return check(case, algo, torch.device(device), forked)
 
 
 def format_table(results: List[Result]) -> str:
-    head = f"{'case':<44} {'algo':<13} {'dtype':<5} {'layout':<7} {'fwd':>8} {'dgrad':>8} {'wgrad':>8} {'bias':>8} {'tol':>7}  result"
+    head = f"{'case':<44} {'algo':<14} {'dtype':<5} {'layout':<7} {'fwd':>8} {'dgrad':>8} {'wgrad':>8} {'bias':>8} {'tol':>7}  result"
     lines = [head, "-" * len(head)]
     for r in results:
         e = r.errors
         cols = " ".join(f"{e[k]:8.1e}" if k in e else f"{'-':>8}" for k in ("fwd", "dgrad", "wgrad", "bias"))
         status = "ok" if r.ok else ("FAIL " + (r.error or "tolerance"))
-        lines.append(f"{r.case.label():<44.44} {r.algorithm:<13} {r.case.dtype:<5} {r.case.layout:<7} {cols} {r.tol:7.0e}  {status}")
+        lines.append(f"{r.case.label():<44.44} {r.algorithm:<14} {r.case.dtype:<5} {r.case.layout:<7} {cols} {r.tol:7.0e}  {status}")
     n_fail = sum(not r.ok for r in results)
     lines.append(f"{len(results)} checks, {len(results) - n_fail} passed, {n_fail} failed")
     return "\n".join(lines)

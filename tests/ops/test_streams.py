@@ -216,3 +216,33 @@ def test_forked_backward_inside_a_cuda_graph(monkeypatch):
         for got, want in zip(out, (ref,) + torch.autograd.grad(ref, (x64, w64), dy.double())):
             assert rel_error(got, want) < 1e-5
     dispatch.forget_choices()
+
+
+def test_forcing_forks_everything_then_restores(monkeypatch):
+    monkeypatch.setattr(_streams, "_ENABLED", False)
+    before = _streams.MIN_MACS
+    cuda_like = types.SimpleNamespace(is_cuda=True)
+    with _streams.forcing():
+        assert _streams.worth_forking(cuda_like, 1) and not _streams.worth_forking(torch.empty(1), 1)
+    assert _streams.MIN_MACS == before and not _streams._ENABLED
+    with pytest.raises(KeyError):
+        with _streams.forcing():
+            raise KeyError("inside")
+    assert _streams.MIN_MACS == before and not _streams._ENABLED
+
+
+def test_verify_checks_side_streams_only_on_cuda(device):
+    from lkconv.tools import verify
+
+    results = verify.run_suite(device, ["direct"], ["fp32"], ["nchw", "nhwc"], 0, 7, tiny=device.type == "cpu")
+    forked = [r for r in results if r.algorithm == "direct+streams"]
+    assert all(r.ok for r in results), verify.format_table(results)
+    if device.type == "cuda":
+        plain = [r for r in results if r.algorithm == "direct" and r.case.layout != "strided"]
+        assert len(forked) == len(plain) > 0
+    else:
+        assert not forked
+    before = (_streams.MIN_MACS, _streams._ENABLED)
+    res = verify.check(verify.Case(2, 3, 9, 8, 5, 3, padding=2), "direct", device, forked=True)
+    assert res.ok and res.algorithm == "direct+streams", verify.format_table([res])
+    assert (_streams.MIN_MACS, _streams._ENABLED) == before
