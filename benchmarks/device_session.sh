@@ -536,6 +536,7 @@ CG)
     ;;
 CJ)  # side streams: their GPU tests, then eager steps with them off and on (kernels compiled in parallel first)
     step pytest_streams 200 python -m pytest -q -p no:benchmark tests/ops/test_streams.py tests/ops/test_launch.py
+    step verify_streams 200 python -m lkconv verify --quick --ops depthwise2d --algorithms direct --jobs 15
     for s in slak_t.s1.long slak_t.s1.wide unireplknet_t.s1; do
         timeout 200 python benchmarks/overlap_probe.py --warm --cases step --shapes $s > /dev/null 2>&1 &
     done
