@@ -144,43 +144,61 @@ def fused_report(sizes, dtypes, block_rows, warps_list, pairs_list, precisions=N
                     print(f"{head} {regs:>5} {stack:>8} {shared:>9}", flush=True)
 
 
+def _meta_pair(s: dict, ho: int, wo: int, layout: str):
+    """x (N, C, H, W) and an output-sized (N, C, Ho, Wo) tensor of shape ``s`` on the meta device, in ``layout``."""
+    import torch
+
+    x = torch.empty(s["n"], s["c"], s["h"], s["w"], device="meta")
+    y = torch.empty(s["n"], s["c"], ho, wo, device="meta")
+    if layout == "nhwc":
+        x, y = (t.contiguous(memory_format=torch.channels_last) for t in (x, y))
+    return x, y
+
+
+def _wgrad_problems(s: dict, layouts, dtypes):
+    """(layout, dtype, element size, x, dy, axes, pad) of shape ``s``'s weight gradient in each layout and dtype."""
+    pad, ho, wo = _geometry(s)
+    for layout, dt in itertools.product(layouts, dtypes):
+        x, dy = _meta_pair(s, ho, wo, layout)
+        ax = direct._axes(x, s["kh"], s["kw"], (s["s"],) * 2, (s["d"],) * 2, pad[0], pad[1], (ho, wo))
+        yield layout, dt, 4 if dt == "fp32" else 2, x, dy, ax, pad
+
+
+def _wgrad_resources(fn, s: dict, x, dy, pad, elem: int, dt: str, cfg):
+    """(registers, spill bytes, compile seconds) of weight-gradient kernel ``fn`` as direct._plan_wgrad plans it
+    for ``cfg`` on an H100 (132 SMs)."""
+    import time
+
+    plan = direct._plan_wgrad(tuple(x.shape), x.stride(), tuple(dy.shape), dy.stride(), s["kh"], s["kw"], elem,
+                              (s["s"],) * 2, (s["d"],) * 2, pad[0], pad[1], cfg, 132)
+    consts = dict(plan.consts)
+    warps = consts.pop("num_warps")
+    ints = dict(zip(fn.arg_names[3:3 + len(plan.ints)], plan.ints))
+    ptrs = {"x_ptr": "*" + dt, "dy_ptr": "*" + dt, "part_ptr": "*fp32"}
+    t0 = time.perf_counter()
+    regs, stack, _ = resources(fn, ptrs, ints, consts, warps)
+    return regs, stack, time.perf_counter() - t0
+
+
 def wgrad_report(dtypes, tiles=None):
     """The batch-summed weight-gradient kernel of every public shape and layout that direct picks it for, at its
     default tile (or at each (block_0, block_1, warps) of ``tiles``), specialized as direct._plan_wgrad plans it
     for an H100 (132 SMs)."""
     import dataclasses
-    import time
-
-    import torch
 
     fn = direct_wgrad.depthwise_conv2d_wgrad_planes_kernel
-    names = fn.arg_names
     print(f"{'shape':<22} {'layout':<6} {'dtype':<5} {'r':>3} {'ta':>3} {'tile':>6} {'warps':>5} {'regs':>5} "
           f"{'spill B':>8} {'compile s':>9}")
     for s in load_shapes():
-        pad, ho, wo = _geometry(s)
-        for layout, dt in itertools.product(("nchw", "nhwc"), dtypes):
-            elem = 4 if dt == "fp32" else 2
-            x = torch.empty(s["n"], s["c"], s["h"], s["w"], device="meta")
-            dy = torch.empty(s["n"], s["c"], ho, wo, device="meta")
-            if layout == "nhwc":
-                x, dy = (t.contiguous(memory_format=torch.channels_last) for t in (x, dy))
-            ax = direct._axes(x, s["kh"], s["kw"], (s["s"],) * 2, (s["d"],) * 2, pad[0], pad[1], (ho, wo))
+        for layout, dt, elem, x, dy, ax, pad in _wgrad_problems(s, ("nchw", "nhwc"), dtypes):
             if not direct_wgrad.preferred(ax):
                 continue
             base = direct_wgrad.choose_config(ax, s["c"])
             for b0, b1, nw in tiles or [(base.block_0, base.block_1, base.num_warps)]:
                 cfg = dataclasses.replace(base, block_0=b0, block_1=b1, num_warps=nw)
-                plan = direct._plan_wgrad(tuple(x.shape), x.stride(), tuple(dy.shape), dy.stride(), s["kh"], s["kw"],
-                                          elem, (s["s"],) * 2, (s["d"],) * 2, pad[0], pad[1], cfg, 132)
-                consts = dict(plan.consts)
-                warps = consts.pop("num_warps")
-                ints = dict(zip(names[3:3 + len(plan.ints)], plan.ints))
-                ptrs = {"x_ptr": "*" + dt, "dy_ptr": "*" + dt, "part_ptr": "*fp32"}
-                t0 = time.perf_counter()
-                regs, stack, _ = resources(fn, ptrs, ints, consts, warps)
-                print(f"{s['name']:<22} {layout:<6} {dt:<5} {cfg.r:>3} {cfg.ta:>3} {f'{b0}x{b1}':>6} {warps:>5} "
-                      f"{regs:>5} {stack:>8} {time.perf_counter() - t0:9.1f}", flush=True)
+                regs, stack, secs = _wgrad_resources(fn, s, x, dy, pad, elem, dt, cfg)
+                print(f"{s['name']:<22} {layout:<6} {dt:<5} {cfg.r:>3} {cfg.ta:>3} {f'{b0}x{b1}':>6} {nw:>5} "
+                      f"{regs:>5} {stack:>8} {secs:9.1f}", flush=True)
 
 
 def fwd_report(names, dtypes, layouts):
@@ -204,10 +222,7 @@ def fwd_report(names, dtypes, layouts):
             if direction == "dgrad" and s["s"] != 1:
                 continue
             elem = 4 if dt == "fp32" else 2
-            x = torch.empty(s["n"], s["c"], s["h"], s["w"], device="meta")
-            y = torch.empty(s["n"], s["c"], ho, wo, device="meta")
-            if layout == "nhwc":
-                x, y = (t.contiguous(memory_format=torch.channels_last) for t in (x, y))
+            x, y = _meta_pair(s, ho, wo, layout)
             kh, kw, d = s["kh"], s["kw"], s["d"]
             w = torch.empty(s["c"], 1, kh, kw, device="meta")
             src, dst, st, p_t, p_l = x, y, (s["s"],) * 2, pad[0], pad[1]
@@ -239,38 +254,19 @@ def fwd_report(names, dtypes, layouts):
 def strips_report(names, dtypes, layouts):
     """direct.py's strip weight-gradient kernel of the named public shapes at its default tile, specialized as
     direct._plan_wgrad plans it for an H100 (132 SMs) (shapes that direct_wgrad's kernel serves are skipped)."""
-    import time
-
-    import torch
-
     fn = direct.depthwise_conv2d_wgrad_kernel
     print(f"{'shape':<22} {'layout':<6} {'dtype':<5} {'r':>3} {'jb':>3} {'tile':>6} {'regs':>5} {'spill B':>8} "
           f"{'compile s':>9}")
     shapes = {s["name"]: s for s in load_shapes()}
     for name in names:
         s = shapes[name]
-        pad, ho, wo = _geometry(s)
-        for layout, dt in itertools.product(layouts, dtypes):
-            elem = 4 if dt == "fp32" else 2
-            x = torch.empty(s["n"], s["c"], s["h"], s["w"], device="meta")
-            dy = torch.empty(s["n"], s["c"], ho, wo, device="meta")
-            if layout == "nhwc":
-                x, dy = (t.contiguous(memory_format=torch.channels_last) for t in (x, dy))
-            ax = direct._axes(x, s["kh"], s["kw"], (s["s"],) * 2, (s["d"],) * 2, pad[0], pad[1], (ho, wo))
+        for layout, dt, elem, x, dy, ax, pad in _wgrad_problems(s, layouts, dtypes):
             if direct_wgrad.preferred(ax):
                 continue
-            base = direct.choose_config(ax, s["c"], "wgrad", elem)
-            for cfg in (base,):
-                plan = direct._plan_wgrad(tuple(x.shape), x.stride(), tuple(dy.shape), dy.stride(), s["kh"], s["kw"],
-                                          elem, (s["s"],) * 2, (s["d"],) * 2, pad[0], pad[1], cfg, 132)
-                consts = dict(plan.consts)
-                warps = consts.pop("num_warps")
-                ints = dict(zip(fn.arg_names[3:3 + len(plan.ints)], plan.ints))
-                ptrs = {"x_ptr": "*" + dt, "dy_ptr": "*" + dt, "part_ptr": "*fp32"}
-                t0 = time.perf_counter()
-                regs, stack, _ = resources(fn, ptrs, ints, consts, warps)
-                print(f"{name:<22} {layout:<6} {dt:<5} {cfg.r:>3} {cfg.jb:>3} {f'{cfg.block_0}x{cfg.block_1}':>6} "
-                      f"{regs:>5} {stack:>8} {time.perf_counter() - t0:9.1f}", flush=True)
+            cfg = direct.choose_config(ax, s["c"], "wgrad", elem)
+            regs, stack, secs = _wgrad_resources(fn, s, x, dy, pad, elem, dt, cfg)
+            print(f"{name:<22} {layout:<6} {dt:<5} {cfg.r:>3} {cfg.jb:>3} {f'{cfg.block_0}x{cfg.block_1}':>6} "
+                  f"{regs:>5} {stack:>8} {secs:9.1f}", flush=True)
 
 
 def main():

@@ -14,6 +14,7 @@ Each variant is checked against the serial result. Times: median of ``triton.tes
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
@@ -34,22 +35,17 @@ def _forward_cases(x, wt, stride, pad, dil, y):
     plan = direct.plan_conv_fwd(x, wt, None, y.shape, y.stride(), stride, pad, dil)
     weight = direct._kernel_weight(plan, wt)
     args = (x, weight, weight, y, *plan.ints)
-    streams = [torch.cuda.Stream() for _ in plan.launches]
+    launches = [functools.partial(direct._launch_fwd, key, plan.grid, args, kwargs, 3,
+                                  lambda: direct._strided_copy(y)) for key, kwargs in plan.launches]
 
     def serial():
-        for key, kwargs in plan.launches:
-            direct._launch_fwd(key, plan.grid, args, kwargs, 3, lambda: direct._strided_copy(y))
+        for launch in launches:
+            launch()
 
-    def overlapped():
-        main = torch.cuda.current_stream()
-        for s, (key, kwargs) in zip(streams, plan.launches):
-            s.wait_stream(main)
-            with torch.cuda.stream(s):
-                direct._launch_fwd(key, plan.grid, args, kwargs, 3, lambda: direct._strided_copy(y))
-        for s in streams:
-            main.wait_stream(s)
+    def overlapped():  # as direct.run_planned_fwd forks them
+        _streams.run_forked(y.device, launches, _streams.LAUNCH_SIDE)
 
-    return len(plan.launches), serial, overlapped
+    return len(launches), serial, overlapped
 
 
 def _backward_cases(x, wt, dy, stride, pad, dil):
@@ -57,20 +53,13 @@ def _backward_cases(x, wt, dy, stride, pad, dil):
     per, split = dispatch.choose_wgrad_chunks(prob, dy, x, wt, stride, pad, dil)
     wfn = dispatch.DirectAlgorithm._bind_wgrad(wt, tuple(stride), tuple(pad), tuple(dil), per, split)
     dfn = dispatch.DirectAlgorithm().bind("dgrad", x, wt, None, tuple(stride), tuple(pad), tuple(dil))
-    side = torch.cuda.Stream()
 
     def serial():
         return dfn(dy, x, wt), wfn(dy, x, wt)
 
-    def overlapped():
-        main = torch.cuda.current_stream()
-        side.wait_stream(main)
-        with torch.cuda.stream(side):
-            dw = wfn(dy, x, wt)
-        dx = dfn(dy, x, wt)
-        main.wait_stream(side)
-        dw.record_stream(main)
-        return dx, dw
+    def overlapped():  # as dispatch.separate_pair forks them
+        return tuple(_streams.run_forked(dy.device, (lambda: dfn(dy, x, wt), lambda: wfn(dy, x, wt)),
+                                         _streams.WGRAD_SIDE))
 
     return serial, overlapped
 

@@ -125,6 +125,12 @@ def _inputs(s: dict, dtype, layout: str, device, copies: int, grad: bool):
     return sets
 
 
+def _output_grad(s: dict, dtype, layout: str, device, ho: int, wo: int) -> torch.Tensor:
+    """A random output gradient (N, C, Ho, Wo) of shape ``s`` in ``layout``."""
+    dy = torch.randn(s["n"], s["c"], ho, wo, device=device, dtype=dtype)
+    return dy.contiguous(memory_format=torch.channels_last) if layout == "nhwc" else dy
+
+
 def bench_one(s: dict, dtype_name: str, layout: str, direction: str, device, algorithm: str,
               graph: bool = False) -> dict:
     """Time lkconv and PyTorch on one configuration; returns a result row. graph: time GPU work only
@@ -137,9 +143,7 @@ def bench_one(s: dict, dtype_name: str, layout: str, direction: str, device, alg
     copies = max(1, min(8, math.ceil(3 * l2 / max(nbytes, 1)))) if l2 else 1
     grad = direction == "fwd+bwd"
     sets = _inputs(s, dtype, layout, device, copies, grad)
-    dy = torch.randn(s["n"], s["c"], ho, wo, device=device, dtype=dtype)
-    if layout == "nhwc":
-        dy = dy.contiguous(memory_format=torch.channels_last)
+    dy = _output_grad(s, dtype, layout, device, ho, wo)
     stride, dil, groups = s["s"], s["d"], s["c"]
     state = {"i": 0}
 
@@ -343,9 +347,7 @@ def compile_task(task, device: str = "cuda") -> Optional[str]:
         (ph, pw), ho, wo = _geometry(s)
         stride, pad, dil = (s["s"], s["s"]), (ph, ph, pw, pw), (s["d"], s["d"])
         (x, w), = _inputs(s, dtype, layout, torch.device(device), 1, False)
-        dy = torch.randn(s["n"], s["c"], ho, wo, device=device, dtype=dtype)
-        if layout == "nhwc":
-            dy = dy.contiguous(memory_format=torch.channels_last)
+        dy = _output_grad(s, dtype, layout, device, ho, wo)
         if direction == "fwd":
             dispatch.run("fwd", algorithm, x, w, None, stride, pad, dil)
         elif direction == "bwd":

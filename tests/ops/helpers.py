@@ -23,3 +23,14 @@ def assert_verified(case, algorithm, device):
     for name, err in res.errors.items():
         assert err <= res.tol, f"{name}: rel error {err:.2e} > {res.tol:.0e} for {case.label()} ({algorithm})"
     return res
+
+
+def warm_on_side_stream(step, times: int = 3) -> None:
+    """Run ``step`` a few times on a side stream, as CUDA graph capture wants before it (choices made, kernels
+    compiled); the current stream then waits for it."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(times):
+            step()
+    torch.cuda.current_stream().wait_stream(side)

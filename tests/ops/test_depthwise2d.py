@@ -18,7 +18,7 @@ from lkconv.testing import rel_error
 from lkconv.tools import verify
 
 from ..conftest import HAS_CUDA, gpu
-from .helpers import assert_verified, fake_cuda_autotune_cache
+from .helpers import assert_verified, fake_cuda_autotune_cache, warm_on_side_stream
 
 TINY = verify.base_cases(tiny=True)
 
@@ -785,12 +785,7 @@ def test_auto_inside_a_cuda_graph_matches_float64(monkeypatch, tmp_path):
         y = lkconv.depthwise_conv2d(x, w, None, 1, (0, 5), algorithm="auto")
         return (y,) + torch.autograd.grad(y, (x, w), dy)
 
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            step()
-    torch.cuda.current_stream().wait_stream(side)
+    warm_on_side_stream(step)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         out = step()

@@ -12,6 +12,7 @@ from lkconv.ops.depthwise2d import direct, dispatch
 from lkconv.testing import rel_error
 
 from ..conftest import gpu
+from .helpers import warm_on_side_stream
 
 
 def test_worth_forking_needs_cuda_size_and_the_switch(monkeypatch):
@@ -195,12 +196,7 @@ def test_forked_backward_inside_a_cuda_graph(monkeypatch):
         y = lkconv.depthwise_conv2d(x, w, None, 1, (15, 2), algorithm="direct")
         return (y,) + torch.autograd.grad(y, (x, w), dy)
 
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            step()
-    torch.cuda.current_stream().wait_stream(side)
+    warm_on_side_stream(step)
     forks = _spy(monkeypatch)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
