@@ -3,18 +3,26 @@ then, at the best forward tile, the input and weight gradients against the direc
 forward's set-up (the zero-bordered input copy, from NCHW and channels_last) costs on its own.
 
     python benchmarks/tune_igemm.py [--shapes replknet_31b.s1,unireplknet_t.s1] [--dtypes bf16] [--json out.json]
-                                    [--quick]
+                                    [--quick] [--configs bm256:w8:st3,bm128:bn32:w4:st3:table] [--no-gradients]
+                                    [--baseline old_implicit_gemm.py] [--jobs 8]
 
 --quick: the default tile only, forward and set-up only (no gradients).
+--configs: the tiles to sweep instead of the built-in list (bm, bn, w = warps, st = stages, gather/table).
+--baseline: another version of lkconv/ops/depthwise2d/implicit_gemm.py (a file), timed beside this one at every
+  tile, alternating, on the same inputs (an A/B of a kernel change in one process).
+--jobs: compile every (shape, dtype, tile) in that many processes first.
 
 Effective rate = 2*N*C*Ho*Wo*kh*kw / t (the convolution's useful multiply-adds, not the band's).
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import itertools
 import json
 import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import torch
@@ -33,6 +41,63 @@ CONFIGS += [implicit_gemm.IgemmConfig(128, bn, w, 3) for bn, w in ((16, 4), (32,
 CONFIGS += [implicit_gemm.IgemmConfig(128, bn, w, 3, "table") for bn, w in ((0, 4), (0, 8), (32, 8))]
 
 
+def parse_config(spec: str):
+    """'bm256:bn32:w8:st3:table' -> IgemmConfig (fields left out keep their defaults)."""
+    kw = {}
+    for part in spec.split(":"):
+        for prefix, field in (("bm", "bm"), ("bn", "bn"), ("w", "num_warps"), ("st", "stages")):
+            if part.startswith(prefix) and part[len(prefix):].isdigit():
+                kw[field] = int(part[len(prefix):])
+                break
+        else:
+            if part not in ("gather", "table"):
+                raise ValueError(f"config part {part!r} of {spec!r}: expected bm<int>, bn<int>, w<int>, st<int>, "
+                                 "gather or table")
+            kw["toeplitz"] = part
+    return implicit_gemm.IgemmConfig(**kw)
+
+
+def load_baseline(path: str):
+    """Another implicit_gemm.py as a module of this package (its relative imports resolve here)."""
+    spec = importlib.util.spec_from_file_location("lkconv.ops.depthwise2d._igemm_baseline", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _problem(s, dtype):
+    pad, ho, wo = _geometry(s)
+    p4, dil = (pad[0], pad[0], pad[1], pad[1]), (s["d"], s["d"])
+    g = torch.Generator(device="cuda").manual_seed(0)
+    x = torch.randn(s["n"], s["c"], s["h"], s["w"], device="cuda", dtype=dtype, generator=g)
+    w = torch.randn(s["c"], 1, s["kh"], s["kw"], device="cuda", dtype=dtype, generator=g) / (s["kh"] * s["kw"]) ** 0.5
+    return x, w, p4, dil, pad, ho, wo
+
+
+def _warm(task):
+    """Compile one (shape, dtype, tile, implementation) by running it once; (label, seconds, error or None)."""
+    name, dt, spec, baseline = task
+    t0 = time.perf_counter()
+    s = {r["name"]: r for r in load_shapes()}[name]
+    x, w, p4, dil, _, ho, wo = _problem(s, DTYPES[dt])
+    module = load_baseline(baseline) if baseline else implicit_gemm
+    cfg = parse_config(spec)
+    err = None
+    try:
+        module.conv_fwd(x, w, None, (1, 1), p4, dil, torch.empty(x.shape[0], x.shape[1], ho, wo, device="cuda",
+                                                                  dtype=x.dtype), cfg)
+        torch.cuda.synchronize()
+    except Exception as exc:  # noqa: BLE001 - reported, not fatal
+        err = f"{type(exc).__name__}: {exc}"[:300]
+    return f"{name} {dt} {spec}{' baseline' if baseline else ''}", time.perf_counter() - t0, err
+
+
+def _spec(cfg) -> str:
+    """The --configs form of a tile (parse_config's inverse)."""
+    return f"bm{cfg.bm}:bn{cfg.bn}:w{cfg.num_warps}:st{cfg.stages}:{cfg.toeplitz}"
+
+
 def _label(cfg) -> str:
     return f"bm{cfg.bm} bn{cfg.bn} w{cfg.num_warps or 'auto'} st{cfg.stages} {cfg.toeplitz}"
 
@@ -43,12 +108,9 @@ def _ms(fn):
     return tt.do_bench(fn, return_mode="median")
 
 
-def _tile_sweep(name, dt, s, rows, configs=None, gradients=True):
+def _tile_sweep(name, dt, s, rows, configs=None, gradients=True, baseline=None):
     dtype = DTYPES[dt]
-    pad, ho, wo = _geometry(s)
-    p4, dil = (pad[0], pad[0], pad[1], pad[1]), (s["d"], s["d"])
-    x = torch.randn(s["n"], s["c"], s["h"], s["w"], device="cuda", dtype=dtype)
-    w = torch.randn(s["c"], 1, s["kh"], s["kw"], device="cuda", dtype=dtype) / (s["kh"] * s["kw"]) ** 0.5
+    x, w, p4, dil, pad, ho, wo = _problem(s, dtype)
     dy = torch.randn(s["n"], s["c"], ho, wo, device="cuda", dtype=dtype)
     ref = direct.conv_fwd(x, w, None, (1, 1), p4, dil, torch.empty_like(dy))
     t_direct = _ms(lambda: direct.conv_fwd(x, w, None, (1, 1), p4, dil, ref))
@@ -59,30 +121,40 @@ def _tile_sweep(name, dt, s, rows, configs=None, gradients=True):
             implicit_gemm.conv_fwd(x, w, None, (1, 1), p4, dil, y, cfg)
             err = rel_error(y, ref)
             t = _ms(lambda: implicit_gemm.conv_fwd(x, w, None, (1, 1), p4, dil, y, cfg))
+            if baseline is not None:  # alternate: this version, the baseline, this version again
+                yb = torch.full_like(ref, float("nan"))
+                baseline.conv_fwd(x, w, None, (1, 1), p4, dil, yb, cfg)
+                err_b = rel_error(yb, ref)
+                t_b = _ms(lambda: baseline.conv_fwd(x, w, None, (1, 1), p4, dil, yb, cfg))
+                t = min(t, _ms(lambda: implicit_gemm.conv_fwd(x, w, None, (1, 1), p4, dil, y, cfg)))
         except Exception as exc:  # noqa: BLE001 - a config that does not compile is reported, not fatal
             print(f"{name} {dt} {cfg}: {type(exc).__name__}: {exc}", flush=True)
             continue
         row = dict(shape=name, dtype=dt, direction="fwd", config=_label(cfg), ms=t, tflops=flops(s) / t / 1e9, direct_ms=t_direct, err=err)
+        extra = ""
+        if baseline is not None:
+            row.update(baseline_ms=t_b, baseline_err=err_b)
+            extra = f"  baseline {t_b:7.3f} ms {flops(s) / t_b / 1e9:6.1f} TF/s err {err_b:.1e}"
         rows.append(row)
         print(f"{name:<18} {dt} {_label(cfg)}  {t:7.3f} ms "
-              f"{row['tflops']:6.1f} TF/s  (direct {t_direct:.3f} ms)  err {err:.1e}", flush=True)
+              f"{row['tflops']:6.1f} TF/s  (direct {t_direct:.3f} ms)  err {err:.1e}{extra}", flush=True)
         if best is None or t < best[1]:
             best = (cfg, t)
     if best is None:
         return
     cfg = best[0]
     # the set-up copy in the orientation the kernels use (tall kernels: a transposing copy)
-    kh, kw, oh, ow, top, left, view = s["kh"], s["kw"], ho, wo, pad[0], pad[1], (lambda t: t)
-    if implicit_gemm.transposes(kh, kw, dil, ho, wo, x.element_size()):
-        kh, kw, oh, ow, top, left, view = kw, kh, wo, ho, pad[1], pad[0], (lambda t: t.transpose(2, 3))
+    kw, ow, left, view = s["kw"], wo, pad[1], (lambda t: t)
+    if implicit_gemm.transposes(s["kh"], s["kw"], dil, ho, wo, x.element_size()):
+        kw, ow, left, view = s["kh"], ho, pad[0], (lambda t: t.transpose(2, 3))
     bn, bk = implicit_gemm._tiles(kw, s["d"], ow)
     if cfg.bn:
         bn, bk = cfg.bn, max(16, implicit_gemm.triton.next_power_of_2(cfg.bn + (kw - 1) * s["d"]))
     xl = x.contiguous(memory_format=torch.channels_last)
     setup = {
-        "input copy": _ms(lambda: implicit_gemm._row_buffer(view(x), top, left, oh, ow, kh, kw, dil, bn, bk)),
+        "input copy": _ms(lambda: implicit_gemm._row_buffer(view(x), left, ow, kw, s["d"], bn, bk)),
         "input copy from channels_last": _ms(
-            lambda: implicit_gemm._row_buffer(view(xl), top, left, oh, ow, kh, kw, dil, bn, bk)),
+            lambda: implicit_gemm._row_buffer(view(xl), left, ow, kw, s["d"], bn, bk)),
     }
     if not gradients:
         rows.append(dict(shape=name, dtype=dt, direction="setup", **setup))
@@ -109,12 +181,30 @@ def main():
     ap.add_argument("--dtypes", default="bf16")
     ap.add_argument("--json", default=None)
     ap.add_argument("--quick", action="store_true", help="default tile only, forward and set-up only")
+    ap.add_argument("--configs", default=None, help="tiles to sweep, e.g. bm256:w8:st3,bm128:w4:st3:table")
+    ap.add_argument("--no-gradients", action="store_true", help="forward tiles and set-up only")
+    ap.add_argument("--baseline", default=None, help="another implicit_gemm.py, timed beside this one")
+    ap.add_argument("--jobs", type=int, default=1, help="compile in this many processes first")
     args = ap.parse_args()
     shapes = {s["name"]: s for s in load_shapes()}
+    configs = [parse_config(c) for c in args.configs.split(",")] if args.configs else CONFIGS
+    if args.quick:
+        configs = [implicit_gemm.IgemmConfig()]
+    baseline = load_baseline(args.baseline) if args.baseline else None
+    if args.jobs > 1:
+        import multiprocessing as mp
+
+        versions = [None, args.baseline] if args.baseline else [None]
+        tasks = list(itertools.product(args.shapes.split(","), args.dtypes.split(","), map(_spec, configs), versions))
+        t0 = time.perf_counter()
+        with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
+            for fut in as_completed([pool.submit(_warm, t) for t in tasks]):
+                label, secs, err = fut.result()
+                print(f"warm-up {time.perf_counter() - t0:6.1f}s  {secs:5.1f}s  {label}" + (f"  ERROR {err}" if err
+                                                                                          else ""), flush=True)
     rows = []
     for name, dt in itertools.product(args.shapes.split(","), args.dtypes.split(",")):
-        _tile_sweep(name, dt, shapes[name], rows, [implicit_gemm.IgemmConfig()] if args.quick else None,
-                    not args.quick)
+        _tile_sweep(name, dt, shapes[name], rows, configs, not (args.quick or args.no_gradients), baseline)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     print("\nbest forward tile per shape; the gradients at that tile; the forward's set-up alone:")

@@ -19,6 +19,9 @@ CASES = [
     verify.Case(2, 3, 10, 12, 5, 5, padding=2, layout="nhwc"),
     verify.Case(1, 2, 9, 21, 3, 13, padding=(1, 6), layout="nhwc", dtype="bf16"),
     verify.Case(1, 2, 6, 7, 3, 3, padding=(4, 5)),
+    # rows the output never reaches ("valid"), and a depth multiplier over rows masked at both ends
+    verify.Case(2, 2, 11, 12, 5, 3, padding=0),
+    verify.Case(3, 2, 5, 18, 7, 3, padding=(6, 1), dilation=(2, 1), mult=2),
     # tall kernels run transposed (see implicit_gemm.transposes)
     verify.Case(2, 3, 17, 12, 13, 3, padding=(6, 1)),
     verify.Case(1, 2, 19, 9, 9, 2, padding=(8, 0), dilation=(2, 3), mult=2, bias=False),

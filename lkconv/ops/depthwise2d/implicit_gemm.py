@@ -5,10 +5,11 @@ BN output columns is one matrix product:
 
     y[m, w0:w0+BN] += X_i[m, w0-p : w0-p+BK] @ T_i          T_i[kk, w] = k[i, (kk - w) / d]  (0 off the band)
 
-where X_i holds the input rows m shifted by i*d. The input is first copied into a zero-bordered NCHW buffer
-(any input layout) whose 16-element-aligned rows cover every tile, so the kernel's loads carry no masks and
-vectorize (masked loads of the input itself ran 2-3x slower on an H100; a buffer kept between calls, whose
-interior alone is rewritten, copied no faster). Each T_i tile is gathered from the weight row inside the loop
+where X_i holds the input rows m shifted by i*d. The input is first copied into an NCHW buffer (any input
+layout) whose 16-element-aligned rows carry the zero columns of the padding and cover every tile, so the
+kernel's loads vectorize (masked loads of the input itself ran 2-3x slower on an H100; a buffer kept between
+calls, whose interior alone is rewritten, copied no faster). The padding's rows are not in the buffer: a load
+masks whole rows, which keeps it vectorized, and a masked row costs no memory traffic. Each T_i tile is gathered from the weight row inside the loop
 over kernel rows (faster than reading precomputed factors); BK = BN + (kw-1)*d rounded up to a power of two,
 so tensor cores do BK/kw times the useful multiply-adds. Stacking many (image, row) pairs into M keeps the
 tiles full at any batch size. The input gradient is the same product with the reversed kernel (stride 1). The
@@ -49,7 +50,7 @@ if triton is not None:
     @triton.jit
     def depthwise_conv2d_igemm_fwd_kernel(
         x_ptr, w_ptr, b_ptr, y_ptr, t_ptr,
-        M, HO, WO, C_OUT,
+        M, HO, WO, C_OUT, H_IN, TOP,
         sxn, sxc, sxh, swc, swh, sww, syn, syc, syh, syw, stc,
         KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr,
         ROW0: tl.constexpr, ROW_STEP: tl.constexpr, COL0: tl.constexpr, COL_STEP: tl.constexpr,
@@ -57,10 +58,11 @@ if triton is not None:
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr, HAS_BIAS: tl.constexpr,
         DOT_F32: tl.constexpr, STAGES: tl.constexpr, TABLE: tl.constexpr,
     ):
-        """y[n, co, h, w0 + wn] = sum_{g, i, kk} xp[n, src, h + i*DH, w0 + kk] * T_i[kk, wn]
+        """y[n, co, h, w0 + wn] = sum_{g, i, kk} xp[n, src, h + i*DH - TOP, w0 + kk] * T_i[kk, wn]
 
-        xp: the zero-bordered input of :func:`_row_buffer` (NCHW, unit column stride, every tile in bounds, so the
-        loop loads without masks); src = (co // MULT_DIV) * GROUP + g; rows m = n*HO + h; T_i the banded Toeplitz
+        xp: the column-bordered input of :func:`_row_buffer` (NCHW, H_IN rows, unit column stride, every column
+        tile in bounds); rows outside [0, H_IN) read as zeros through a mask that is constant along each row, so
+        the loads stay vectorized; src = (co // MULT_DIV) * GROUP + g; rows m = n*HO + h; T_i the banded Toeplitz
         tile of kernel row i of channel co*GROUP + g, gathered from the weight through the taps
         k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j]: T_i[kk, wn] = k[.., j] where kk - wn = j*DW; with TABLE, T_i is
         read whole from t_ptr (channel stride stc; :func:`_toeplitz_table`) instead of gathered.
@@ -77,7 +79,8 @@ if triton is not None:
         w0 = pid_n * BN
         kk = tl.arange(0, BK)
         wn = tl.arange(0, BN)
-        rows = n_img.to(tl.int64) * sxn + h.to(tl.int64) * sxh
+        r0 = h - TOP  # input row of kernel row 0
+        rows = n_img.to(tl.int64) * sxn + r0.to(tl.int64) * sxh
         step = (DH * sxh).to(tl.int64)
         diff = kk[:, None] - wn[None, :]
         band = (diff >= 0) & (diff % DW == 0) & (diff < KW * DW)
@@ -89,7 +92,8 @@ if triton is not None:
             w_c = w_ptr + (co * GROUP + g).to(tl.int64) * swc + w_taps
             t_c = t_ptr + (co * GROUP + g).to(tl.int64) * stc + kk[:, None] * BN + wn[None, :]
             for i in tl.range(0, KH, num_stages=STAGES):
-                a = tl.load(a_ptrs + i * step)
+                r = r0 + i * DH
+                a = tl.load(a_ptrs + i * step, mask=((r >= 0) & (r < H_IN))[:, None], other=0.0)
                 if TABLE:
                     t = tl.load(t_c + i * (BK * BN))
                 else:
@@ -150,14 +154,15 @@ if triton is not None:
     @triton.jit
     def depthwise_conv2d_igemm_wgrad_kernel(
         x_ptr, dy_ptr, part_ptr,
-        M, HO, WO, C_OUT, ROWS_PER_PROG,
+        M, HO, WO, C_OUT, ROWS_PER_PROG, H_IN, TOP,
         sxn, sxc, sxh, syn, syc, syh, syw,
         KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr, MULT_DIV: tl.constexpr,
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr,
     ):
-        """part[k, co, i, j] = sum over this program's rows and columns of dy[n, co, h, w] * xp[n, co // MULT_DIV, h + i*DH, w + j*DW]
+        """part[k, co, i, j] = sum over this program's rows and columns of dy[n, co, h, w] * xp[n, co // MULT_DIV, h + i*DH - TOP, w + j*DW]
 
-        xp is the zero-bordered input of :func:`_row_buffer` (unmasked loads); dy is read with masks.
+        xp is the column-bordered input of :func:`_row_buffer` (rows outside [0, H_IN) masked whole); dy is read
+        with masks.
         Grid: (row chunks * column blocks, KH, C_OUT); k = program_id(0).
         """
         pid = tl.program_id(0)
@@ -169,7 +174,7 @@ if triton is not None:
         kk = tl.arange(0, BK)
         wn = tl.arange(0, BN)
         ocol_ok = (w0 + wn) < WO
-        x_c = x_ptr + (co // MULT_DIV).to(tl.int64) * sxc + (i * DH).to(tl.int64) * sxh + w0
+        x_c = x_ptr + (co // MULT_DIV).to(tl.int64) * sxc + w0
         dy_c = dy_ptr + co.to(tl.int64) * syc + (w0 + wn)[None, :] * syw
         g = tl.zeros([BK, BN], dtype=tl.float32)
         for m0 in range(chunk * ROWS_PER_PROG, tl.minimum((chunk + 1) * ROWS_PER_PROG, M), BM):
@@ -178,7 +183,9 @@ if triton is not None:
             m_ld = tl.minimum(m, M - 1)
             n_img = m_ld // HO
             h = m_ld % HO
-            a = tl.load(x_c + (n_img.to(tl.int64) * sxn + h.to(tl.int64) * sxh)[:, None] + kk[None, :])
+            r = h + i * DH - TOP
+            a = tl.load(x_c + (n_img.to(tl.int64) * sxn + r.to(tl.int64) * sxh)[:, None] + kk[None, :],
+                        mask=((r >= 0) & (r < H_IN))[:, None], other=0.0)
             d = tl.load(dy_c + (n_img.to(tl.int64) * syn + h.to(tl.int64) * syh)[:, None],
                         mask=m_ok[:, None] & ocol_ok[None, :], other=0.0)
             if DOT_F32:
@@ -272,20 +279,20 @@ def _padded_rows(x: torch.Tensor, top: int, left: int, height: int, width: int) 
     return _bordered_copy(x, out, top, left)
 
 
-def _row_buffer(x, top, left, ho, wo, kh, kw, dilation, bn, bk) -> torch.Tensor:
-    """x zero-bordered for an (ho, wo) output of a kh x kw kernel: every (BM x BK) tile at a column block of BN
-    is in bounds, and rows are 16-element aligned."""
-    height = ho + (kh - 1) * dilation[0]
-    width = max(wo + (kw - 1) * dilation[1], (cdiv(wo, bn) - 1) * bn + bk)
-    return _padded_rows(x, top, left, height, -(-width // 16) * 16)
+def _row_buffer(x, left, wo, kw, dw, bn, bk) -> torch.Tensor:
+    """x's rows with zero columns, x placed at column ``left``, for an output wo wide of a kernel kw wide: every
+    (rows x BK) tile at a column block of BN is in bounds, and rows are 16-element aligned. The padding's rows
+    are left to the kernels' row masks."""
+    width = max(wo + (kw - 1) * dw, (cdiv(wo, bn) - 1) * bn + bk)
+    return _padded_rows(x, 0, left, x.shape[2], -(-width // 16) * 16)
 
 
 def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps=((0, 1), (0, 1)),
                config: Optional[IgemmConfig] = None) -> torch.Tensor:
     """y (N, C_out, Ho, Wo) <- x with weight (C_out*group, 1, kh, kw) read through ``taps`` (see direct.launch_fwd).
 
-    x (any layout) is first copied into a zero-bordered NCHW buffer whose rows are wide enough for every column
-    tile and 16-element aligned, so the kernel's loads need no masks and vectorize.
+    x (any layout) is first copied into an NCHW buffer of its rows with zero columns, wide enough for every column
+    tile and 16-element aligned, so the kernel's loads vectorize; the padding's rows are masked whole.
     """
     n, c_out, ho, wo = y.shape
     (h0, hs), (w0, ws) = taps
@@ -299,14 +306,14 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
         bn, bk = cfg.bn, max(16, next_power_of_2(cfg.bn + (kw - 1) * dilation[1]))
     bm, stages = _fit(cfg.bm, cfg.stages, bk, bn, x.element_size(), cfg.toeplitz == "table")
     m = n * ho
-    xp = _row_buffer(x, pad_t, pad_l, ho, wo, kh, kw, dilation, bn, bk)
+    xp = _row_buffer(x, pad_l, wo, kw, dilation[1], bn, bk)
     table = weight
     if cfg.toeplitz == "table":  # in x's dtype, the one the products use
         table = _toeplitz_table(weight, taps, kh, kw, dilation[1], bk, bn).to(x.dtype)
     grid = (cdiv(m, bm) * cdiv(wo, bn), c_out)
     depthwise_conv2d_igemm_fwd_kernel[grid](
         xp, weight, bias if bias is not None else weight, y, table,
-        m, ho, wo, c_out, *xp.stride()[:3], weight.stride(0), weight.stride(2), weight.stride(3), *y.stride(),
+        m, ho, wo, c_out, xp.shape[2], pad_t, *xp.stride()[:3], weight.stride(0), weight.stride(2), weight.stride(3), *y.stride(),
         table.stride(0),
         KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
         MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=_precision(x.dtype),
@@ -437,9 +444,9 @@ def _wgrad(grad_out, x, weight_shape, pad, dilation) -> torch.Tensor:
     rows = cdiv(cdiv(m, chunks), bm) * bm
     chunks = cdiv(m, rows)
     part = torch.empty(chunks * n_cb, c_out, kh, kw, device=x.device, dtype=torch.float32)
-    xp = _row_buffer(x, pad[0], pad[2], ho, wo, kh, kw, dilation, bn, bk)
+    xp = _row_buffer(x, pad[2], wo, kw, dilation[1], bn, bk)
     depthwise_conv2d_igemm_wgrad_kernel[(chunks * n_cb, kh, c_out)](
-        xp, grad_out, part, m, ho, wo, c_out, rows, *xp.stride()[:3], *grad_out.stride(),
+        xp, grad_out, part, m, ho, wo, c_out, rows, xp.shape[2], pad[0], *xp.stride()[:3], *grad_out.stride(),
         KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], MULT_DIV=c_out // x.shape[1],
         BM=bm, BN=bn, BK=bk, PREC=_precision(x.dtype), DOT_F32=interpreting(), num_warps=4,
     )
