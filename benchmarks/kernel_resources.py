@@ -91,10 +91,11 @@ def igemm_report(warps_list):
             kh, kw, ho, wo = kw, kh, wo, ho
         bn, bk = implicit_gemm._tiles(kw, d, wo)
         cfg = implicit_gemm.IgemmConfig()
-        bm, stages = implicit_gemm._fit(cfg.bm, cfg.stages, bk, bn, 2)
-        height = ho + (kh - 1) * d
+        bm, stages = implicit_gemm._fit(implicit_gemm._rows(cfg, bk, bn, 2), cfg.stages, bk, bn, 2)
+        height = ho  # the buffer holds x's rows ("same" padding: as many as the output's)
         width = -(-max(wo + (kw - 1) * d, (triton.cdiv(wo, bn) - 1) * bn + bk) // 16) * 16
-        ints = dict(M=s["n"] * ho, HO=ho, WO=wo, C_OUT=c, sxn=c * height * width, sxc=height * width, sxh=width,
+        ints = dict(M=s["n"] * ho, HO=ho, WO=wo, C_OUT=c, H_IN=height, TOP=(kh - 1) * d // 2,
+                    sxn=c * height * width, sxc=height * width, sxh=width,
                     swc=kh * kw, swh=kw, sww=1, syn=c * ho * wo, syc=ho * wo, syh=wo, syw=1, stc=kh * bk * bn)
         for table in (False, True):
             const = dict(KH=kh, KW=kw, DH=d, DW=d, ROW0=0, ROW_STEP=1, COL0=0, COL_STEP=1, MULT_DIV=1, GROUP=1,

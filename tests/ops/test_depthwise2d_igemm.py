@@ -47,7 +47,7 @@ def test_implicit_gemm_refuses_what_it_cannot_serve(device):
 
 
 @pytest.mark.parametrize("layout", ["nchw", "nhwc", "strided"])
-@pytest.mark.parametrize("bm", [16, 128])
+@pytest.mark.parametrize("bm", [16, 128, 256])
 def test_implicit_gemm_forward_and_input_gradient_match_reference(layout, bm, device):
     """Forward and input gradient (reversed taps, negative pad crops the buffer) with a depth multiplier,
     dilation and bias, every input layout, against float64."""
@@ -138,6 +138,19 @@ def test_transposing_copy_matches_torch(layout, device):
         ref = torch.zeros(2, 3, height + 80, width + 80, device=device)
         ref[:, :, 40 + top:40 + top + 9, 40 + left:40 + left + 70] = view
         assert torch.equal(out, ref[:, :, 40:40 + height, 40:40 + width])
+
+
+def test_default_rows_follow_the_band_and_dtype():
+    """256-row tiles for 16-bit operands on 64-wide bands with column blocks of 32 or more, else 128."""
+    from lkconv.ops.depthwise2d import implicit_gemm
+
+    cfg = implicit_gemm.IgemmConfig()
+    assert implicit_gemm._rows(cfg, 64, 32, 2) == 256  # replknet_31b.s1/s2 in bf16
+    assert implicit_gemm._rows(cfg, 64, 16, 2) == 128  # 14-column rows (replknet_31b.s3)
+    assert implicit_gemm._rows(cfg, 32, 16, 2) == 128  # 13x13 on 56 columns
+    assert implicit_gemm._rows(cfg, 64, 32, 4) == 128  # float32 operands
+    assert implicit_gemm._rows(cfg, 128, 64, 2) == 128  # the 51-tap band
+    assert implicit_gemm._rows(implicit_gemm.IgemmConfig(bm=64), 64, 32, 2) == 64
 
 
 def test_tiles_fit_shared_memory():

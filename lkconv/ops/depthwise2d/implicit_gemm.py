@@ -223,12 +223,15 @@ class IgemmConfig:
     toeplitz: "gather" (each T_i tile gathered from the weight row in the loop) or "table" (read whole from a
     table of every T_i built per call, :func:`_toeplitz_table`).
 
-    Default from benchmarks/tune_igemm.py on an H100 (bf16; docs/BENCHMARKS.md, 2026-11-24): 128-row tiles,
-    3 stages, gathered tiles (a table was 5-12% slower on replknet_31b.s1, 36-120% on the 51-tap band); num_warps
-    0 means 4, or 8 for bands 128 wide (BK; the 51-tap band: 0.375 against 0.444 ms on slak_t.s1.long, where
-    4 warps spill). Stages (then rows) are reduced where the tiles would not fit in shared memory."""
+    Default from benchmarks/tune_igemm.py on an H100 (bf16; docs/BENCHMARKS.md): 3 stages, gathered tiles (a
+    table was 5-12% slower on replknet_31b.s1, 36-120% on the 51-tap band). bm 0 means 256 rows for 16-bit
+    operands on 64-wide bands with column blocks of at least 32 (each gathered Toeplitz tile then serves twice the
+    rows: replknet_31b.s2 0.307 against 0.334 ms, s1 0.618 against 0.651), else 128 (256 lost on 16-wide
+    blocks: replknet_31b.s3, unireplknet_t.s1). num_warps 0 means 8 for 256 rows or bands 128 wide (BK; the
+    51-tap band: 0.375 against 0.444 ms on slak_t.s1.long, where 4 warps spill), else 4. Stages (then rows) are
+    reduced where the tiles would not fit in shared memory."""
 
-    bm: int = 128
+    bm: int = 0
     bn: int = 0
     num_warps: int = 0
     stages: int = 3
@@ -237,6 +240,11 @@ class IgemmConfig:
 
 SHARED_MEMORY_BUDGET = 160 * 1024
 MAX_BAND_TILE = 128 * 64  # BK x BN elements: the weight gradient keeps one such fp32 tile in registers
+
+
+def _rows(cfg: "IgemmConfig", bk: int, bn: int, itemsize: int) -> int:
+    """The tile's rows (BM): cfg.bm, or for bm 0 the default of :class:`IgemmConfig`."""
+    return cfg.bm or (256 if itemsize == 2 and bk == 64 and bn >= 32 else 128)
 
 
 def _fit(bm: int, stages: int, bk: int, bn: int, itemsize: int, table: bool = False):
@@ -304,7 +312,8 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
     bn, bk = _tiles(kw, dilation[1], wo)
     if cfg.bn:
         bn, bk = cfg.bn, max(16, next_power_of_2(cfg.bn + (kw - 1) * dilation[1]))
-    bm, stages = _fit(cfg.bm, cfg.stages, bk, bn, x.element_size(), cfg.toeplitz == "table")
+    bm, stages = _fit(_rows(cfg, bk, bn, x.element_size()), cfg.stages, bk, bn, x.element_size(),
+                      cfg.toeplitz == "table")
     m = n * ho
     xp = _row_buffer(x, pad_l, wo, kw, dilation[1], bn, bk)
     table = weight
@@ -318,7 +327,7 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
         KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
         MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=_precision(x.dtype),
         HAS_BIAS=bias is not None, DOT_F32=interpreting(), STAGES=stages, TABLE=cfg.toeplitz == "table",
-        num_warps=cfg.num_warps or (8 if bk >= 128 else 4),
+        num_warps=cfg.num_warps or (8 if bk >= 128 or bm >= 256 else 4),
     )
     return y
 
