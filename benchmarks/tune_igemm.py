@@ -7,7 +7,8 @@ forward's set-up (the zero-bordered input copy, from NCHW and channels_last) cos
                                     [--baseline old_implicit_gemm.py] [--jobs 8]
 
 --quick: the default tile only, forward and set-up only (no gradients).
---configs: the tiles to sweep instead of the built-in list (bm, bn, w = warps, st = stages, gather/table).
+--configs: the tiles to sweep instead of the built-in list (bm, bn, w = warps, st = stages, gather/table,
+  images/rows: IgemmConfig.order).
 --baseline: another version of lkconv/ops/depthwise2d/implicit_gemm.py (a file), timed beside this one at every
   tile, alternating, on the same inputs (an A/B of a kernel change in one process).
 --jobs: compile every (shape, dtype, tile) in that many processes first.
@@ -42,7 +43,7 @@ CONFIGS += [implicit_gemm.IgemmConfig(128, bn, w, 3, "table") for bn, w in ((0, 
 
 
 def parse_config(spec: str):
-    """'bm256:bn32:w8:st3:table' -> IgemmConfig (fields left out keep their defaults)."""
+    """'bm256:bn32:w8:st3:table:rows' -> IgemmConfig (fields left out keep their defaults)."""
     kw = {}
     for part in spec.split(":"):
         for prefix, field in (("bm", "bm"), ("bn", "bn"), ("w", "num_warps"), ("st", "stages")):
@@ -50,10 +51,10 @@ def parse_config(spec: str):
                 kw[field] = int(part[len(prefix):])
                 break
         else:
-            if part not in ("gather", "table"):
+            if part not in ("gather", "table", "images", "rows"):
                 raise ValueError(f"config part {part!r} of {spec!r}: expected bm<int>, bn<int>, w<int>, st<int>, "
-                                 "gather or table")
-            kw["toeplitz"] = part
+                                 "gather, table, images or rows")
+            kw["order" if part in ("images", "rows") else "toeplitz"] = part
     return implicit_gemm.IgemmConfig(**kw)
 
 
@@ -95,11 +96,11 @@ def _warm(task):
 
 def _spec(cfg) -> str:
     """The --configs form of a tile (parse_config's inverse)."""
-    return f"bm{cfg.bm}:bn{cfg.bn}:w{cfg.num_warps}:st{cfg.stages}:{cfg.toeplitz}"
+    return f"bm{cfg.bm}:bn{cfg.bn}:w{cfg.num_warps}:st{cfg.stages}:{cfg.toeplitz}:{cfg.order}"
 
 
 def _label(cfg) -> str:
-    return f"bm{cfg.bm} bn{cfg.bn} w{cfg.num_warps or 'auto'} st{cfg.stages} {cfg.toeplitz}"
+    return f"bm{cfg.bm} bn{cfg.bn} w{cfg.num_warps or 'auto'} st{cfg.stages} {cfg.toeplitz} {cfg.order}"
 
 
 def _ms(fn):

@@ -82,6 +82,30 @@ def _check_fwd_and_dgrad(x, w, b, stride, pad, dil, cfg):
     return y
 
 
+@pytest.mark.parametrize("bm", [16, 64])
+def test_rows_first_order_skips_only_padding(bm, device):
+    """order="rows" (GEMM rows h*N + n, the loop over the kernel rows that reach the input): forward and input
+    gradient against float64, with tiles of one to several output rows, rows wholly in the padding (an empty
+    loop: bias alone), dilation, a depth multiplier and a crop (padding beyond the kernel's reach)."""
+    if not _can_run(device):
+        pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
+    from lkconv.ops.depthwise2d import implicit_gemm
+
+    torch.manual_seed(0)
+    cfg = implicit_gemm.IgemmConfig(bm=bm, order="rows")
+    for n, c, h, w, kh, kw, pad, dil, mult in ((8, 2, 6, 9, 3, 3, (4, 4, 1, 1), (1, 1), 1),
+                                               (3, 2, 5, 18, 7, 3, (6, 6, 1, 1), (2, 1), 2),
+                                               (16, 1, 7, 7, 5, 5, (2, 2, 2, 2), (1, 1), 1),
+                                               (2, 3, 11, 12, 9, 3, (0, 0, 1, 1), (1, 1), 1),
+                                               (5, 2, 6, 7, 3, 3, (4, 4, 5, 5), (1, 1), 1)):
+        x = torch.randn(n, c, h, w, device=device)
+        wt = torch.randn(c * mult, 1, kh, kw, device=device)
+        _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=device), (1, 1), pad, dil, cfg)
+    with pytest.raises(ValueError, match="order"):
+        implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty(5, 2, 10, 15, device=device),
+                               implicit_gemm.IgemmConfig(order="x"))
+
+
 @pytest.mark.parametrize("toeplitz", ["gather", "table"])
 def test_toeplitz_tiles_from_a_table_or_gathered(toeplitz, device):
     """The forward and the input gradient (reversed taps, a depth multiplier, dilation) with the banded tiles

@@ -56,13 +56,15 @@ if triton is not None:
         ROW0: tl.constexpr, ROW_STEP: tl.constexpr, COL0: tl.constexpr, COL_STEP: tl.constexpr,
         MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr, HAS_BIAS: tl.constexpr,
-        DOT_F32: tl.constexpr, STAGES: tl.constexpr, TABLE: tl.constexpr,
+        DOT_F32: tl.constexpr, STAGES: tl.constexpr, TABLE: tl.constexpr, ROWS_FIRST: tl.constexpr,
     ):
         """y[n, co, h, w0 + wn] = sum_{g, i, kk} xp[n, src, h + i*DH - TOP, w0 + kk] * T_i[kk, wn]
 
         xp: the column-bordered input of :func:`_row_buffer` (NCHW, H_IN rows, unit column stride, every column
         tile in bounds); rows outside [0, H_IN) read as zeros through a mask that is constant along each row, so
-        the loads stay vectorized; src = (co // MULT_DIV) * GROUP + g; rows m = n*HO + h; T_i the banded Toeplitz
+        the loads stay vectorized; src = (co // MULT_DIV) * GROUP + g; rows m = n*HO + h, or with ROWS_FIRST
+        m = h*N + n: a tile then spans few output rows h, and its loop runs only over the kernel rows that reach
+        an input row of one of them (the others would add only masked zeros); T_i the banded Toeplitz
         tile of kernel row i of channel co*GROUP + g, gathered from the weight through the taps
         k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j]: T_i[kk, wn] = k[.., j] where kk - wn = j*DW; with TABLE, T_i is
         read whole from t_ptr (channel stride stc; :func:`_toeplitz_table`) instead of gathered.
@@ -74,8 +76,20 @@ if triton is not None:
         pid_m, pid_n = pid // n_cb, pid % n_cb
         m = pid_m * BM + tl.arange(0, BM)
         m_ld = tl.minimum(m, M - 1)  # rows past the end re-read the last row; their results are not stored
-        n_img = m_ld // HO
-        h = m_ld % HO
+        if ROWS_FIRST:
+            n_imgs = M // HO
+            h = m_ld // n_imgs
+            n_img = m_ld % n_imgs
+            h_lo = (pid_m * BM) // n_imgs
+            h_hi = (tl.minimum(pid_m * BM + BM, M) - 1) // n_imgs
+            i_lo = (tl.maximum(TOP - h_hi, 0) + DH - 1) // DH  # first kernel row reaching input row >= 0
+            last = H_IN - 1 + TOP - h_lo  # (last kernel row reaching input row < H_IN) * DH
+            i_hi = tl.where(last >= 0, tl.minimum(tl.maximum(last, 0) // DH + 1, KH), 0)
+        else:
+            n_img = m_ld // HO
+            h = m_ld % HO
+            i_lo = 0
+            i_hi = KH
         w0 = pid_n * BN
         kk = tl.arange(0, BK)
         wn = tl.arange(0, BN)
@@ -91,7 +105,7 @@ if triton is not None:
             a_ptrs = x_ptr + src.to(tl.int64) * sxc + rows[:, None] + (w0 + kk)[None, :]
             w_c = w_ptr + (co * GROUP + g).to(tl.int64) * swc + w_taps
             t_c = t_ptr + (co * GROUP + g).to(tl.int64) * stc + kk[:, None] * BN + wn[None, :]
-            for i in tl.range(0, KH, num_stages=STAGES):
+            for i in tl.range(i_lo, i_hi, num_stages=STAGES):
                 r = r0 + i * DH
                 a = tl.load(a_ptrs + i * step, mask=((r >= 0) & (r < H_IN))[:, None], other=0.0)
                 if TABLE:
@@ -221,7 +235,9 @@ def _tiles(kw: int, dw: int, wo: int):
 class IgemmConfig:
     """Forward tile: BM rows (of N*Ho) x BN output columns (0: from the kernel width), warps, pipeline stages;
     toeplitz: "gather" (each T_i tile gathered from the weight row in the loop) or "table" (read whole from a
-    table of every T_i built per call, :func:`_toeplitz_table`).
+    table of every T_i built per call, :func:`_toeplitz_table`); order: how the GEMM's rows enumerate (image,
+    output row) pairs, "images" (n*Ho + h: a tile holds neighbouring rows of one image) or "rows" (h*N + n: a
+    tile holds one output row of many images, and skips the kernel rows that fall wholly in the padding).
 
     Default from benchmarks/tune_igemm.py on an H100 (bf16; docs/BENCHMARKS.md): 3 stages, gathered tiles (a
     table was 5-12% slower on replknet_31b.s1, 36-120% on the 51-tap band). bm 0 means 256 rows for 16-bit
@@ -236,6 +252,7 @@ class IgemmConfig:
     num_warps: int = 0
     stages: int = 3
     toeplitz: str = "gather"
+    order: str = "images"
 
 
 SHARED_MEMORY_BUDGET = 160 * 1024
@@ -309,6 +326,8 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
     cfg = config or IgemmConfig()
     if cfg.toeplitz not in ("gather", "table"):
         raise ValueError(f"toeplitz must be 'gather' or 'table', got {cfg.toeplitz!r}")
+    if cfg.order not in ("images", "rows"):
+        raise ValueError(f"order must be 'images' or 'rows', got {cfg.order!r}")
     bn, bk = _tiles(kw, dilation[1], wo)
     if cfg.bn:
         bn, bk = cfg.bn, max(16, next_power_of_2(cfg.bn + (kw - 1) * dilation[1]))
@@ -327,6 +346,7 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
         KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
         MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=_precision(x.dtype),
         HAS_BIAS=bias is not None, DOT_F32=interpreting(), STAGES=stages, TABLE=cfg.toeplitz == "table",
+        ROWS_FIRST=cfg.order == "rows",
         num_warps=cfg.num_warps or (8 if bk >= 128 or bm >= 256 else 4),
     )
     return y
