@@ -104,6 +104,8 @@ def test_rows_first_order_skips_only_padding(bm, device):
     with pytest.raises(ValueError, match="order"):
         implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty(5, 2, 10, 15, device=device),
                                implicit_gemm.IgemmConfig(order="x"))
+    _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=device), (1, 1), pad, dil,
+                         implicit_gemm.IgemmConfig(bm=bm))  # the default order (here "rows")
 
 
 @pytest.mark.parametrize("toeplitz", ["gather", "table"])
@@ -175,6 +177,19 @@ def test_default_rows_follow_the_band_and_dtype():
     assert implicit_gemm._rows(cfg, 64, 32, 4) == 128  # float32 operands
     assert implicit_gemm._rows(cfg, 128, 64, 2) == 128  # the 51-tap band
     assert implicit_gemm._rows(implicit_gemm.IgemmConfig(bm=64), 64, 32, 2) == 64
+
+
+def test_default_order_follows_the_padding():
+    """Rows first where the padding holds more than 10% of the (output row, kernel row) pairs."""
+    from lkconv.ops.depthwise2d import implicit_gemm
+
+    cfg = implicit_gemm.IgemmConfig()
+    assert implicit_gemm._reaching_fraction(14, 27, 1, 13, 14) == pytest.approx(14 / 27)  # replknet_31b.s3
+    assert implicit_gemm._order(cfg, 14, 27, 1, 13, 14) == "rows"
+    assert implicit_gemm._order(cfg, 56, 31, 1, 15, 56) == "rows"  # replknet_31b.s1: 86%
+    assert implicit_gemm._order(cfg, 56, 13, 1, 6, 56) == "images"  # unireplknet_t.s1: 94%
+    assert implicit_gemm._order(cfg, 9, 3, 1, 0, 11) == "images"  # "valid": every pair reaches the input
+    assert implicit_gemm._order(implicit_gemm.IgemmConfig(order="images"), 14, 27, 1, 13, 14) == "images"
 
 
 def test_tiles_fit_shared_memory():
