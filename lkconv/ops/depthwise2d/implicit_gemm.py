@@ -169,39 +169,44 @@ if triton is not None:
     def depthwise_conv2d_igemm_wgrad_kernel(
         x_ptr, dy_ptr, part_ptr,
         M, HO, WO, C_OUT, ROWS_PER_PROG, H_IN, TOP,
-        sxn, sxc, sxh, syn, syc, syh, syw,
+        sxn, sxc, sxh, syn, syc, syh,
         KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr, MULT_DIV: tl.constexpr,
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr,
     ):
         """part[k, co, i, j] = sum over this program's rows and columns of dy[n, co, h, w] * xp[n, co // MULT_DIV, h + i*DH - TOP, w + j*DW]
 
-        xp is the column-bordered input of :func:`_row_buffer` (rows outside [0, H_IN) masked whole); dy is read
-        with masks.
-        Grid: (row chunks * column blocks, KH, C_OUT); k = program_id(0).
+        xp: the column-bordered input of :func:`_row_buffer` (H_IN rows); dy: the output gradient with zero
+        columns up to a whole number of column blocks (:func:`_padded_rows`), so that both loads are masked by
+        rows alone and stay vectorized. The GEMM's rows enumerate (output row h, image n) as m = h*N + n, and
+        kernel row i runs only over the output rows whose input row h + i*DH - TOP lies in [0, H_IN), split into
+        chunks of ROWS_PER_PROG. Grid: (row chunks * column blocks, KH, C_OUT); k = program_id(0).
         """
         pid = tl.program_id(0)
         i = tl.program_id(1)
         co = tl.program_id(2)
+        n_imgs = M // HO
         n_cb = tl.cdiv(WO, BN)
         chunk, pid_n = pid // n_cb, pid % n_cb
         w0 = pid_n * BN
+        h_first = tl.maximum(TOP - i * DH, 0)
+        h_end = tl.minimum(H_IN + TOP - i * DH, HO)
+        start = h_first * n_imgs + chunk * ROWS_PER_PROG
+        end = tl.minimum(start + ROWS_PER_PROG, h_end * n_imgs)
         kk = tl.arange(0, BK)
         wn = tl.arange(0, BN)
-        ocol_ok = (w0 + wn) < WO
         x_c = x_ptr + (co // MULT_DIV).to(tl.int64) * sxc + w0
-        dy_c = dy_ptr + co.to(tl.int64) * syc + (w0 + wn)[None, :] * syw
+        dy_c = dy_ptr + co.to(tl.int64) * syc + w0
         g = tl.zeros([BK, BN], dtype=tl.float32)
-        for m0 in range(chunk * ROWS_PER_PROG, tl.minimum((chunk + 1) * ROWS_PER_PROG, M), BM):
+        for m0 in range(start, end, BM):
             m = m0 + tl.arange(0, BM)
-            m_ok = m < M
-            m_ld = tl.minimum(m, M - 1)
-            n_img = m_ld // HO
-            h = m_ld % HO
+            m_ok = m < end
+            m_ld = tl.minimum(m, end - 1)
+            h = m_ld // n_imgs
+            n_img = m_ld % n_imgs
             r = h + i * DH - TOP
-            a = tl.load(x_c + (n_img.to(tl.int64) * sxn + r.to(tl.int64) * sxh)[:, None] + kk[None, :],
-                        mask=((r >= 0) & (r < H_IN))[:, None], other=0.0)
-            d = tl.load(dy_c + (n_img.to(tl.int64) * syn + h.to(tl.int64) * syh)[:, None],
-                        mask=m_ok[:, None] & ocol_ok[None, :], other=0.0)
+            a = tl.load(x_c + (n_img.to(tl.int64) * sxn + r.to(tl.int64) * sxh)[:, None] + kk[None, :])
+            d = tl.load(dy_c + (n_img.to(tl.int64) * syn + h.to(tl.int64) * syh)[:, None] + wn[None, :],
+                        mask=m_ok[:, None], other=0.0)
             if DOT_F32:
                 g += tl.dot(tl.trans(a.to(tl.float32)), d.to(tl.float32), input_precision="ieee")
             else:
@@ -472,14 +477,15 @@ def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation) -> torch.Tensor
     """dk (C_out, 1, kh, kw) in float32; in the transposed orientation of :func:`transposes` when it pays."""
     kh, kw = weight_shape[-2:]
     if _oriented(kh, kw, dilation, *grad_out.shape[2:], x.element_size()):
-        n, c_out, ho, wo = grad_out.shape
-        dyt = _padded_rows(_t(grad_out), 0, 0, wo, ho)
-        dk = _wgrad(dyt, _t(x), (c_out, 1, kw, kh), (pad[2], pad[3], pad[0], pad[1]), tuple(dilation)[::-1])
+        c_out = grad_out.shape[1]
+        dk = _wgrad(_t(grad_out), _t(x), (c_out, 1, kw, kh), (pad[2], pad[3], pad[0], pad[1]),
+                    tuple(dilation)[::-1])
         return _t(dk).contiguous()
     return _wgrad(grad_out, x, weight_shape, pad, dilation)
 
 
 def _wgrad(grad_out, x, weight_shape, pad, dilation) -> torch.Tensor:
+    """grad_out, x: any strides (transposed views included: both are copied into NCHW row buffers)."""
     n, c_out, ho, wo = grad_out.shape
     kh, kw = weight_shape[-2:]
     bn, bk = _tiles(kw, dilation[1], wo)
@@ -492,8 +498,9 @@ def _wgrad(grad_out, x, weight_shape, pad, dilation) -> torch.Tensor:
     chunks = cdiv(m, rows)
     part = torch.empty(chunks * n_cb, c_out, kh, kw, device=x.device, dtype=torch.float32)
     xp = _row_buffer(x, pad[2], wo, kw, dilation[1], bn, bk)
+    dyp = _padded_rows(grad_out, 0, 0, ho, n_cb * bn)
     depthwise_conv2d_igemm_wgrad_kernel[(chunks * n_cb, kh, c_out)](
-        xp, grad_out, part, m, ho, wo, c_out, rows, xp.shape[2], pad[0], *xp.stride()[:3], *grad_out.stride(),
+        xp, dyp, part, m, ho, wo, c_out, rows, xp.shape[2], pad[0], *xp.stride()[:3], *dyp.stride()[:3],
         KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], MULT_DIV=c_out // x.shape[1],
         BM=bm, BN=bn, BK=bk, PREC=_precision(x.dtype), DOT_F32=interpreting(), num_warps=4,
     )
