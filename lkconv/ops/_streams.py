@@ -6,8 +6,10 @@ input and weight gradients 0.854 -> 0.791 ms, its forward (two launches) 0.278 -
 gradients 2.607 -> 2.514 ms; eager forward+backward steps of slak_t.s1.long 1.166 -> 1.108 ms and slak_t.s1.wide
 1.537 -> 1.446 ms. Each fork costs host time (an event record and wait per stream each way): the eager step of
 unireplknet_t.s1 (2.7e9 multiply-adds per direction), about as long on the host as on the GPU, went 0.597 -> 0.616
-ms. So only work of at least :data:`MIN_MACS` multiply-adds forks. ``LKCONV_STREAMS=0`` (read at import) keeps every
-launch on the current stream.
+ms. So only work of at least :data:`MIN_MACS` multiply-adds forks, and only float32 work: bf16 eager steps of
+slak_t.s1.long under "auto" took 1.63-1.74 ms with side streams against 1.01-1.16 ms without (``lkconv bench``,
+H100, 2026-11-25), although their GPU time through CUDA graphs was 0.864 ms. ``LKCONV_STREAMS=0`` (read at
+import) keeps every launch on the current stream.
 
 Side streams belong to the stream that forks (one set per device and caller stream), so callers on different
 streams or threads never wait on, or reuse memory through, each other's side work. A tensor returned from a side
@@ -26,6 +28,7 @@ import torch
 T = TypeVar("T")
 
 MIN_MACS = 5 * 2**30  # slak_t.s1 (6.3e9) forks; unireplknet_t.s1 (2.7e9) and replknet_31b.s3 (4.7e9) do not
+FORK_DTYPES = (torch.float32,)  # None: any dtype
 
 # side stream indices: the weight gradient beside the input gradient, then the forward's further launches
 WGRAD_SIDE = 0
@@ -44,20 +47,22 @@ _ENABLED = _enabled()
 
 @contextlib.contextmanager
 def forcing() -> Iterator[None]:
-    """Within the block, fork every CUDA problem whatever its size (``lkconv verify`` checks the forked paths on
+    """Within the block, fork every CUDA problem whatever its size and dtype (``lkconv verify`` checks the forked paths on
     small problems this way); the previous settings return after it."""
-    global MIN_MACS, _ENABLED
-    saved = MIN_MACS, _ENABLED
-    MIN_MACS, _ENABLED = 0, True
+    global MIN_MACS, _ENABLED, FORK_DTYPES
+    saved = MIN_MACS, _ENABLED, FORK_DTYPES
+    MIN_MACS, _ENABLED, FORK_DTYPES = 0, True, None
     try:
         yield
     finally:
-        MIN_MACS, _ENABLED = saved
+        MIN_MACS, _ENABLED, FORK_DTYPES = saved
 
 
 def worth_forking(t: torch.Tensor, macs: int) -> bool:
-    """Fork work of ``macs`` multiply-adds on ``t``'s device: CUDA, large enough, and not turned off."""
-    return _ENABLED and t.is_cuda and macs >= MIN_MACS
+    """Fork work of ``macs`` multiply-adds on ``t``'s device: CUDA, large enough, of a forking dtype, and not
+    turned off."""
+    return (_ENABLED and t.is_cuda and macs >= MIN_MACS
+            and (FORK_DTYPES is None or t.dtype in FORK_DTYPES))
 
 
 def side_stream(main: torch.cuda.Stream, index: int) -> torch.cuda.Stream:

@@ -15,12 +15,17 @@ from ..conftest import gpu
 from .helpers import warm_on_side_stream
 
 
-def test_worth_forking_needs_cuda_size_and_the_switch(monkeypatch):
-    cuda_like = types.SimpleNamespace(is_cuda=True)
+def test_worth_forking_needs_cuda_size_float32_and_the_switch(monkeypatch):
+    cuda_like = types.SimpleNamespace(is_cuda=True, dtype=torch.float32)
     monkeypatch.setattr(_streams, "_ENABLED", True)
     assert _streams.worth_forking(cuda_like, _streams.MIN_MACS)
     assert not _streams.worth_forking(cuda_like, _streams.MIN_MACS - 1)
     assert not _streams.worth_forking(torch.empty(1), 2 * _streams.MIN_MACS)  # CPU: never
+    bf16_like = types.SimpleNamespace(is_cuda=True, dtype=torch.bfloat16)
+    assert not _streams.worth_forking(bf16_like, 2 * _streams.MIN_MACS)  # measured slower in eager steps
+    with _streams.forcing():
+        assert _streams.worth_forking(bf16_like, 1)
+    assert not _streams.worth_forking(bf16_like, 2 * _streams.MIN_MACS)
     monkeypatch.setattr(_streams, "_ENABLED", False)
     assert not _streams.worth_forking(cuda_like, 2 * _streams.MIN_MACS)
 
