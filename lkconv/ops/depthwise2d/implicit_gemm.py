@@ -9,12 +9,15 @@ where X_i holds the input rows m shifted by i*d. The input is first copied into 
 layout) whose 16-element-aligned rows carry the zero columns of the padding and cover every tile, so the
 kernel's loads vectorize (masked loads of the input itself ran 2-3x slower on an H100; a buffer kept between
 calls, whose interior alone is rewritten, copied no faster). The padding's rows are not in the buffer: a load
-masks whole rows, which keeps it vectorized, and a masked row costs no memory traffic. Each T_i tile is gathered from the weight row inside the loop
-over kernel rows (faster than reading precomputed factors); BK = BN + (kw-1)*d rounded up to a power of two,
-so tensor cores do BK/kw times the useful multiply-adds. Stacking many (image, row) pairs into M keeps the
-tiles full at any batch size. The input gradient is the same product with the reversed kernel (stride 1). The
-weight gradient accumulates G_i = X_i^T @ dY over M (reading the same zero-bordered input) and sums G_i's
-diagonals: dk[i, j] = sum_w G_i[w + j*d, w].
+masks whole rows, which keeps it vectorized, and a masked row costs no memory traffic. Each T_i tile is
+gathered from the weight row inside the loop over kernel rows (faster than reading precomputed factors);
+BK = BN + (kw-1)*d rounded up to a power of two, so tensor cores do BK/kw times the useful multiply-adds.
+Stacking many (image, row) pairs into M keeps the tiles full at any batch size; where the padding holds many of
+the (output row, kernel row) pairs, M enumerates output rows first, so that a tile spans few of them and skips
+the kernel rows that reach no input row (:class:`IgemmConfig` ``order``). The input gradient is the same
+product with the reversed kernel (stride 1). The weight gradient accumulates G_i = X_i^T @ dY over the output
+rows that kernel row i reaches (the same input buffer, and dY with zero columns up to whole column blocks) and
+sums G_i's diagonals: dk[i, j] = sum_w G_i[w + j*d, w].
 
 The band lies along the kernel's width. A tall kernel (51 x 5) would put a 5-wide band on the tensor cores
 (BK = 32 for 5 useful taps), so every direction is computed on the transposed problem instead (H and W
