@@ -99,7 +99,8 @@ def igemm_report(warps_list):
                     swc=kh * kw, swh=kw, sww=1, syn=c * ho * wo, syc=ho * wo, syh=wo, syw=1, stc=kh * bk * bn)
         for table in (False, True):
             const = dict(KH=kh, KW=kw, DH=d, DW=d, ROW0=0, ROW_STEP=1, COL0=0, COL_STEP=1, MULT_DIV=1, GROUP=1,
-                         BM=bm, BN=bn, BK=bk, PREC="ieee", HAS_BIAS=True, DOT_F32=False, STAGES=stages, TABLE=table)
+                         BM=bm, BN=bn, BK=bk, PREC="ieee", HAS_BIAS=True, DOT_F32=False, STAGES=stages, TABLE=table,
+                         ROWS_FIRST=implicit_gemm._order(cfg, ho, kh, d, ints["TOP"], height) == "rows")
             for warps in warps_list:
                 regs, stack, shared = resources(implicit_gemm.depthwise_conv2d_igemm_fwd_kernel, ptrs, ints, const,
                                                 warps, stages)
