@@ -45,7 +45,7 @@ CONFIGS += [implicit_gemm.IgemmConfig(128, bn, w, 3, "table") for bn, w in ((0, 
 def parse_config(spec: str):
     """'bm256:bn32:w8:st3:table:rows' -> IgemmConfig (fields left out keep their defaults)."""
     kw = {}
-    for part in spec.split(":"):
+    for part in filter(None, spec.split(":")):
         for prefix, field in (("bm", "bm"), ("bn", "bn"), ("w", "num_warps"), ("st", "stages")):
             if part.startswith(prefix) and part[len(prefix):].isdigit():
                 kw[field] = int(part[len(prefix):])
