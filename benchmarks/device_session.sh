@@ -150,6 +150,10 @@
 #   CH: after the vector forms of NCHW rows (DirectConfig.vec, PlanesConfig.vec): their GPU tests, then the sweep of
 #      vec 2 / 4 against the defaults on six NCHW shapes, every direction, fp32 and bf16 (~10 min)
 #   CI: the channels_last rows of CF's pass-split sweep that CF2 did not reach (~7 min)
+#   CJ: side streams: their GPU tests, verify of the direct algorithm, eager steps with them off and on (~10 min)
+#   CK: lkconv bench of slak_t.s1.long and slak_t.s1.wide under "auto" (~9 min)
+#   CL: after the implicit-GEMM rework and float32-only side streams: streams, launch and implicit-GEMM GPU tests
+#      (300 s limit: a cold machine compiles for minutes), bf16 NCHW bench of the K >= 13 shapes (~10 min)
 # Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
 set -u
 OUT=${OUT:-out}
@@ -542,6 +546,11 @@ CJ)  # side streams: their GPU tests, then eager steps with them off and on (ker
     done
     wait
     step overlap_step 200 python benchmarks/overlap_probe.py --cases step --shapes "slak_t.s1.long,slak_t.s1.wide,unireplknet_t.s1"
+    ;;
+CL)  # after the implicit-GEMM rework and float32-only side streams: their GPU tests with room to compile, verify of
+     # every algorithm, bf16 NCHW bench of the K >= 13 shapes
+    step pytest_streams_igemm 300 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_streams.py tests/ops/test_launch.py tests/ops/test_depthwise2d_igemm.py
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-CL step bench_bf16 280 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s1,unireplknet_t.s3,replknet_31b.s1,replknet_31b.s2,replknet_31b.s3,slak_t.s1.long,slak_t.s1.wide" --out "$OUT/bench_bf16"
     ;;
 CK)  # lkconv bench under "auto" with side streams, one shape per step (a fresh autotune cache compiles every algorithm)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CK step bench_slak_long 280 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes slak_t.s1.long --out "$OUT/slak_long"
