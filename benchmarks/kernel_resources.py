@@ -85,22 +85,21 @@ def igemm_report(warps_list):
     for s in load_shapes():
         if s["s"] != 1:
             continue
-        _, ho, wo = _geometry(s)
-        kh, kw, d, c = s["kh"], s["kw"], s["d"], s["c"]
+        pad, ho, wo = _geometry(s)
+        kh, kw, d, c, height, top = s["kh"], s["kw"], s["d"], s["c"], s["h"], pad[0]
         if implicit_gemm.transposes(kh, kw, (d, d), ho, wo, 2):
-            kh, kw, ho, wo = kw, kh, wo, ho
-        bn, bk = implicit_gemm._tiles(kw, d, wo)
+            kh, kw, ho, wo, height, top = kw, kh, wo, ho, s["w"], pad[1]
         cfg = implicit_gemm.IgemmConfig()
+        bn, bk = implicit_gemm.column_tile(cfg, kw, d, wo)
         bm, stages = implicit_gemm._fit(implicit_gemm._rows(cfg, bk, bn, 2), cfg.stages, bk, bn, 2)
-        height = ho  # the buffer holds x's rows ("same" padding: as many as the output's)
-        width = -(-max(wo + (kw - 1) * d, (triton.cdiv(wo, bn) - 1) * bn + bk) // 16) * 16
-        ints = dict(M=s["n"] * ho, HO=ho, WO=wo, C_OUT=c, H_IN=height, TOP=(kh - 1) * d // 2,
+        width = -(-max(wo + (kw - 1) * d, (triton.cdiv(wo, bn) - 1) * bn + bk) // 16) * 16  # x's rows, zero columns
+        ints = dict(M=s["n"] * ho, HO=ho, WO=wo, C_OUT=c, H_IN=height, TOP=top,
                     sxn=c * height * width, sxc=height * width, sxh=width,
                     swc=kh * kw, swh=kw, sww=1, syn=c * ho * wo, syc=ho * wo, syh=wo, syw=1, stc=kh * bk * bn)
         for table in (False, True):
             const = dict(KH=kh, KW=kw, DH=d, DW=d, ROW0=0, ROW_STEP=1, COL0=0, COL_STEP=1, MULT_DIV=1, GROUP=1,
                          BM=bm, BN=bn, BK=bk, PREC="ieee", HAS_BIAS=True, DOT_F32=False, STAGES=stages, TABLE=table,
-                         ROWS_FIRST=implicit_gemm._order(cfg, ho, kh, d, ints["TOP"], height) == "rows")
+                         ROWS_FIRST=implicit_gemm._order(cfg, ho, kh, d, top, height) == "rows")
             for warps in warps_list:
                 regs, stack, shared = resources(implicit_gemm.depthwise_conv2d_igemm_fwd_kernel, ptrs, ints, const,
                                                 warps, stages)

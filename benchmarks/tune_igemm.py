@@ -148,9 +148,7 @@ def _tile_sweep(name, dt, s, rows, configs=None, gradients=True, baseline=None):
     kw, ow, left, view = s["kw"], wo, pad[1], (lambda t: t)
     if implicit_gemm.transposes(s["kh"], s["kw"], dil, ho, wo, x.element_size()):
         kw, ow, left, view = s["kh"], ho, pad[0], (lambda t: t.transpose(2, 3))
-    bn, bk = implicit_gemm._tiles(kw, s["d"], ow)
-    if cfg.bn:
-        bn, bk = cfg.bn, max(16, implicit_gemm.triton.next_power_of_2(cfg.bn + (kw - 1) * s["d"]))
+    bn, bk = implicit_gemm.column_tile(cfg, kw, s["d"], ow)
     xl = x.contiguous(memory_format=torch.channels_last)
     setup = {
         "input copy": _ms(lambda: implicit_gemm._row_buffer(view(x), left, ow, kw, s["d"], bn, bk)),

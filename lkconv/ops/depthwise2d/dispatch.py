@@ -546,8 +546,8 @@ def separate_pair(dgrad_hit, wgrad_hit, dy, x, w):
     (dname, dfn), (wname, wfn) = dgrad_hit, wgrad_hit
     if (dname in _FORKED_PAIRS and wname in _FORKED_PAIRS
             and _streams.worth_forking(dy, dy.numel() * w.shape[-2] * w.shape[-1])):
-        dx, dw = _streams.run_forked(dy.device, (lambda: dfn(dy, x, w), lambda: wfn(dy, x, w)), _streams.WGRAD_SIDE)
-        return dx, dw
+        return tuple(_streams.run_forked(dy.device, (lambda: dfn(dy, x, w), lambda: wfn(dy, x, w)),
+                                         _streams.WGRAD_SIDE))
     return dfn(dy, x, w), wfn(dy, x, w)
 
 

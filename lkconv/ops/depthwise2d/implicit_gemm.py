@@ -268,6 +268,13 @@ SHARED_MEMORY_BUDGET = 160 * 1024
 MAX_BAND_TILE = 128 * 64  # BK x BN elements: the weight gradient keeps one such fp32 tile in registers
 
 
+def column_tile(cfg: "IgemmConfig", kw: int, dw: int, wo: int):
+    """(BN, BK) of the forward: cfg.bn with its band width, or for bn 0 the block of :func:`_tiles`."""
+    if cfg.bn:
+        return cfg.bn, max(16, next_power_of_2(cfg.bn + (kw - 1) * dw))
+    return _tiles(kw, dw, wo)
+
+
 def _rows(cfg: "IgemmConfig", bk: int, bn: int, itemsize: int) -> int:
     """The tile's rows (BM): cfg.bm, or for bm 0 the default of :class:`IgemmConfig`."""
     return cfg.bm or (256 if itemsize == 2 and bk == 64 and bn >= 32 else 128)
@@ -354,9 +361,7 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
         raise ValueError(f"toeplitz must be 'gather' or 'table', got {cfg.toeplitz!r}")
     if cfg.order not in ("", "images", "rows"):
         raise ValueError(f"order must be '', 'images' or 'rows', got {cfg.order!r}")
-    bn, bk = _tiles(kw, dilation[1], wo)
-    if cfg.bn:
-        bn, bk = cfg.bn, max(16, next_power_of_2(cfg.bn + (kw - 1) * dilation[1]))
+    bn, bk = column_tile(cfg, kw, dilation[1], wo)
     bm, stages = _fit(_rows(cfg, bk, bn, x.element_size()), cfg.stages, bk, bn, x.element_size(),
                       cfg.toeplitz == "table")
     m = n * ho
@@ -367,8 +372,8 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
     grid = (cdiv(m, bm) * cdiv(wo, bn), c_out)
     depthwise_conv2d_igemm_fwd_kernel[grid](
         xp, weight, bias if bias is not None else weight, y, table,
-        m, ho, wo, c_out, xp.shape[2], pad_t, *xp.stride()[:3], weight.stride(0), weight.stride(2), weight.stride(3), *y.stride(),
-        table.stride(0),
+        m, ho, wo, c_out, xp.shape[2], pad_t, *xp.stride()[:3], weight.stride(0), weight.stride(2),
+        weight.stride(3), *y.stride(), table.stride(0),
         KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
         MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=_precision(x.dtype),
         HAS_BIAS=bias is not None, DOT_F32=interpreting(), STAGES=stages, TABLE=cfg.toeplitz == "table",
