@@ -154,6 +154,9 @@
 #   CK: lkconv bench of slak_t.s1.long and slak_t.s1.wide under "auto" (~9 min)
 #   CL: after the implicit-GEMM rework and float32-only side streams: streams, launch and implicit-GEMM GPU tests
 #      (300 s limit: a cold machine compiles for minutes), bf16 NCHW bench of the K >= 13 shapes (~10 min)
+#   DA: whole-row implicit-GEMM tiles (column_plan): the implicit-GEMM GPU tests, this version against the band tiles
+#      of the previous implicit_gemm.py (BASELINE, default out/igemm_base.py) in every direction, bf16 NCHW bench of
+#      the shapes whose rows they serve (~9 min)
 # Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
 set -u
 OUT=${OUT:-out}
@@ -551,6 +554,11 @@ CL)  # after the implicit-GEMM rework and float32-only side streams: their GPU t
      # every algorithm, bf16 NCHW bench of the K >= 13 shapes
     step pytest_streams_igemm 300 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_streams.py tests/ops/test_launch.py tests/ops/test_depthwise2d_igemm.py
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CL step bench_bf16 280 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s1,unireplknet_t.s3,replknet_31b.s1,replknet_31b.s2,replknet_31b.s3,slak_t.s1.long,slak_t.s1.wide" --out "$OUT/bench_bf16"
+    ;;
+DA)  # whole-row implicit-GEMM tiles against the band tiles
+    step pytest_igemm 150 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py
+    step tune_rows 200 python benchmarks/tune_igemm.py --jobs 16 --shapes replknet_31b.s3,replknet_31b.s2,unireplknet_t.s3 --dtypes bf16,fp32 --configs st3,bm64:st3,bm256:w8:st3 --baseline "${BASELINE:-out/igemm_base.py}" --json "$OUT/tune_rows.json"
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-DA step bench_bf16 200 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s3,replknet_31b.s2,replknet_31b.s3" --out "$OUT/bench_bf16"
     ;;
 CK)  # lkconv bench under "auto" with side streams, one shape per step (a fresh autotune cache compiles every algorithm)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CK step bench_slak_long 280 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes slak_t.s1.long --out "$OUT/slak_long"

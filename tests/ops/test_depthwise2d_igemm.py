@@ -126,6 +126,79 @@ def test_toeplitz_tiles_from_a_table_or_gathered(toeplitz, device):
         implicit_gemm.conv_fwd(x, w, b, stride, pad, dil, torch.empty_like(y), implicit_gemm.IgemmConfig(toeplitz="x"))
 
 
+# (n, c, h, w, kh, kw, pad (top, bottom, left, right), dilation, multiplier, layout)
+ROW_GEOMETRIES = [
+    (2, 2, 7, 14, 9, 9, (4, 4, 4, 4), (1, 1), 1, "nchw"),  # "same", 14 of 16 columns
+    (2, 2, 6, 5, 3, 7, (1, 1, 6, 6), (1, 1), 2, "nchw"),  # padding beyond the kernel's reach, a multiplier
+    (1, 3, 9, 13, 3, 5, (1, 1, 0, 0), (1, 2), 1, "nhwc"),  # "valid" columns, dilation; copied from channels_last
+    (2, 2, 8, 40, 3, 3, (1, 1, 2, 2), (1, 1), 1, "strided"),  # every other column: copied
+    (2, 2, 8, 23, 5, 3, (2, 2, 1, 1), (2, 1), 1, "rows"),  # a slice with unit-stride columns: read in place
+    (1, 2, 6, 7, 3, 3, (4, 4, 5, 5), (1, 1), 1, "nchw"),  # the input gradient crops (a negative shift)
+    (1, 2, 1, 9, 1, 5, (0, 0, 2, 2), (1, 1), 1, "nchw"),  # one row
+    (1, 2, 17, 12, 13, 3, (6, 6, 1, 1), (1, 1), 1, "nchw"),  # a tall kernel: the transposed problem
+]
+
+
+def _layout(x: torch.Tensor, layout: str) -> torch.Tensor:
+    if layout == "nhwc":
+        return x.contiguous(memory_format=torch.channels_last)
+    if layout == "strided":
+        return torch.repeat_interleave(x, 2, dim=3)[:, :, :, ::2]
+    if layout == "rows":
+        n, c, h, w = x.shape
+        big = torch.zeros(n, c, h + 3, w + 5, device=x.device, dtype=x.dtype)
+        big[:, :, 1:1 + h, 2:2 + w] = x
+        return big[:, :, 1:1 + h, 2:2 + w]
+    return x
+
+
+@pytest.mark.parametrize("columns", ["band", "rows"])
+@pytest.mark.parametrize("geometry", ROW_GEOMETRIES, ids=[f"{g[2]}x{g[3]}k{g[4]}x{g[5]}-{g[9]}" for g in ROW_GEOMETRIES])
+def test_whole_row_and_band_tiles_match_reference(geometry, columns, device):
+    """Forward (with bias), input and weight gradients with whole-row tiles (the input's own rows, the left
+    padding as a shift of the Toeplitz tiles) and with band tiles (the zero-bordered buffer), into NaN-filled
+    outputs, against float64."""
+    if not _can_run(device):
+        pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
+    from lkconv.ops.depthwise2d import implicit_gemm, reference
+    from lkconv.testing import rel_error
+
+    n, c, h, w, kh, kw, pad, dil, mult, layout = geometry
+    cfg = implicit_gemm.IgemmConfig(bm=16, columns=columns)
+    x = _layout(torch.randn(n, c, h, w, device=device), layout)
+    wt = torch.randn(c * mult, 1, kh, kw, device=device)
+    b = torch.randn(c * mult, device=device)
+    xd, wd = x.double(), wt.double()
+    yr = reference.depthwise_conv2d_fwd_torch(xd, wd, b.double(), (1, 1), pad, dil)
+    y = implicit_gemm.conv_fwd(x, wt, b, (1, 1), pad, dil, torch.full(yr.shape, float("nan"), device=device), cfg)
+    assert rel_error(y, yr) < 1e-5, "forward"
+    dy = torch.randn(yr.shape, device=device)
+    dxr = reference.depthwise_conv2d_dgrad_torch(dy.double(), xd, wd, (1, 1), pad, dil)
+    dx = implicit_gemm.conv_dgrad(dy, x.shape, wt, (1, 1), pad, dil, torch.full_like(x, float("nan")), cfg)
+    assert rel_error(dx, dxr) < 1e-5, "input gradient"
+    dwr = reference.depthwise_conv2d_wgrad_torch(dy.double(), xd, wd, (1, 1), pad, dil)
+    dw = implicit_gemm.conv_wgrad(dy, x, wt.shape, (1, 1), pad, dil, cfg)
+    assert rel_error(dw, dwr) < 1e-5, "weight gradient"
+
+
+def test_whole_rows_where_they_save_tensor_core_work():
+    """Whole-row tiles where the padding is a large part of a row; the band elsewhere (ties keep the band)."""
+    from lkconv.ops.depthwise2d import implicit_gemm
+
+    plan = lambda kw, wo, w_in, columns="": implicit_gemm.column_plan(  # noqa: E731
+        implicit_gemm.IgemmConfig(columns=columns), kw, 1, wo, w_in)
+    assert plan(27, 14, 14) == (True, 16, 16)  # replknet_31b.s3: 16 input columns per row, not a 64-wide band
+    assert plan(29, 28, 28) == (True, 32, 32)  # replknet_31b.s2
+    assert plan(13, 14, 14) == (True, 16, 16)  # unireplknet_t.s3
+    assert plan(31, 56, 56) == (False, 32, 64)  # replknet_31b.s1: the same work either way
+    assert plan(13, 56, 56) == (False, 16, 32)  # unireplknet_t.s1
+    assert plan(27, 14, 14, "band") == (False, 16, 64)
+    with pytest.raises(ValueError, match="columns='rows'"):
+        plan(3, 100, 100, "rows")
+    with pytest.raises(ValueError, match="columns must be"):
+        plan(3, 10, 10, "x")
+
+
 def test_column_tiles_follow_the_output_width():
     from lkconv.ops.depthwise2d import implicit_gemm
 

@@ -53,23 +53,26 @@ if triton is not None:
     @triton.jit
     def depthwise_conv2d_igemm_fwd_kernel(
         x_ptr, w_ptr, b_ptr, y_ptr, t_ptr,
-        M, HO, WO, C_OUT, H_IN, TOP,
+        M, HO, WO, C_OUT, H_IN, W_IN, TOP, SHIFT,
         sxn, sxc, sxh, swc, swh, sww, syn, syc, syh, syw, stc,
         KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr,
         ROW0: tl.constexpr, ROW_STEP: tl.constexpr, COL0: tl.constexpr, COL_STEP: tl.constexpr,
         MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr, HAS_BIAS: tl.constexpr,
         DOT_F32: tl.constexpr, STAGES: tl.constexpr, TABLE: tl.constexpr, ROWS_FIRST: tl.constexpr,
+        MASK_COLS: tl.constexpr,
     ):
         """y[n, co, h, w0 + wn] = sum_{g, i, kk} xp[n, src, h + i*DH - TOP, w0 + kk] * T_i[kk, wn]
 
-        xp: the column-bordered input of :func:`_row_buffer` (NCHW, H_IN rows, unit column stride, every column
-        tile in bounds); rows outside [0, H_IN) read as zeros through a mask that is constant along each row, so
-        the loads stay vectorized; src = (co // MULT_DIV) * GROUP + g; rows m = n*HO + h, or with ROWS_FIRST
+        xp: band tiles (SHIFT 0): the column-bordered input of :func:`_row_buffer` (NCHW, H_IN rows, unit column
+        stride, every column tile in bounds); whole-row tiles (one column block, MASK_COLS): the input's own
+        rows (unit column stride), columns kk < W_IN, with T_i shifted by SHIFT = the left padding. Rows outside
+        [0, H_IN) read as zeros through a mask that is constant along each row, so the band's loads stay
+        vectorized; src = (co // MULT_DIV) * GROUP + g; rows m = n*HO + h, or with ROWS_FIRST
         m = h*N + n: a tile then spans few output rows h, and its loop runs only over the kernel rows that reach
         an input row of one of them (the others would add only masked zeros); T_i the banded Toeplitz
         tile of kernel row i of channel co*GROUP + g, gathered from the weight through the taps
-        k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j]: T_i[kk, wn] = k[.., j] where kk - wn = j*DW; with TABLE, T_i is
+        k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j]: T_i[kk, wn] = k[.., j] where kk + SHIFT - wn = j*DW; with TABLE, T_i is
         read whole from t_ptr (channel stride stc; :func:`_toeplitz_table`) instead of gathered.
         Grid: (M blocks * column blocks, C_OUT).
         """
@@ -99,9 +102,13 @@ if triton is not None:
         r0 = h - TOP  # input row of kernel row 0
         rows = n_img.to(tl.int64) * sxn + r0.to(tl.int64) * sxh
         step = (DH * sxh).to(tl.int64)
-        diff = kk[:, None] - wn[None, :]
+        diff = kk[:, None] + SHIFT - wn[None, :]
         band = (diff >= 0) & (diff % DW == 0) & (diff < KW * DW)
         w_taps = (COL0 + COL_STEP * tl.minimum(tl.maximum(diff, 0) // DW, KW - 1)) * sww
+        if MASK_COLS:
+            col_ok = (w0 + kk) < W_IN
+        else:
+            col_ok = kk >= 0
         acc = tl.zeros([BM, BN], dtype=tl.float32)
         for g in tl.static_range(GROUP):
             src = (co // MULT_DIV) * GROUP + g
@@ -110,7 +117,11 @@ if triton is not None:
             t_c = t_ptr + (co * GROUP + g).to(tl.int64) * stc + kk[:, None] * BN + wn[None, :]
             for i in tl.range(i_lo, i_hi, num_stages=STAGES):
                 r = r0 + i * DH
-                a = tl.load(a_ptrs + i * step, mask=((r >= 0) & (r < H_IN))[:, None], other=0.0)
+                if MASK_COLS:
+                    a = tl.load(a_ptrs + i * step, mask=((r >= 0) & (r < H_IN))[:, None] & col_ok[None, :],
+                                other=0.0)
+                else:
+                    a = tl.load(a_ptrs + i * step, mask=((r >= 0) & (r < H_IN))[:, None], other=0.0)
                 if TABLE:
                     t = tl.load(t_c + i * (BK * BN))
                 else:
@@ -171,16 +182,20 @@ if triton is not None:
     @triton.jit
     def depthwise_conv2d_igemm_wgrad_kernel(
         x_ptr, dy_ptr, part_ptr,
-        M, HO, WO, C_OUT, ROWS_PER_PROG, H_IN, TOP,
+        M, HO, WO, C_OUT, ROWS_PER_PROG, H_IN, W_IN, TOP, SHIFT,
         sxn, sxc, sxh, syn, syc, syh,
         KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr, MULT_DIV: tl.constexpr,
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr,
+        MASK_COLS: tl.constexpr,
     ):
         """part[k, co, i, j] = sum over this program's rows and columns of dy[n, co, h, w] * xp[n, co // MULT_DIV, h + i*DH - TOP, w + j*DW]
 
-        xp: the column-bordered input of :func:`_row_buffer` (H_IN rows); dy: the output gradient with zero
-        columns up to a whole number of column blocks (:func:`_padded_rows`), so that both loads are masked by
-        rows alone and stay vectorized. The GEMM's rows enumerate (output row h, image n) as m = h*N + n, and
+        Band tiles (SHIFT 0): xp is the column-bordered input of :func:`_row_buffer` (H_IN rows) and dy the output
+        gradient with zero columns up to a whole number of column blocks (:func:`_padded_rows`), so that both loads
+        are masked by rows alone and stay vectorized. Whole-row tiles (one column block, MASK_COLS): xp and dy are
+        the tensors' own rows (unit column stride), masked to columns < W_IN and < WO, and the diagonals are
+        shifted by SHIFT = the left padding: dk[i, j] = sum_w G_i[w + j*DW - SHIFT, w].
+        The GEMM's rows enumerate (output row h, image n) as m = h*N + n, and
         kernel row i runs only over the output rows whose input row h + i*DH - TOP lies in [0, H_IN), split into
         chunks of ROWS_PER_PROG. Grid: (row chunks * column blocks, KH, C_OUT); k = program_id(0).
         """
@@ -199,6 +214,12 @@ if triton is not None:
         wn = tl.arange(0, BN)
         x_c = x_ptr + (co // MULT_DIV).to(tl.int64) * sxc + w0
         dy_c = dy_ptr + co.to(tl.int64) * syc + w0
+        if MASK_COLS:
+            x_cols = (w0 + kk) < W_IN
+            dy_cols = (w0 + wn) < WO
+        else:
+            x_cols = kk >= 0
+            dy_cols = wn >= 0
         g = tl.zeros([BK, BN], dtype=tl.float32)
         for m0 in range(start, end, BM):
             m = m0 + tl.arange(0, BM)
@@ -207,14 +228,19 @@ if triton is not None:
             h = m_ld // n_imgs
             n_img = m_ld % n_imgs
             r = h + i * DH - TOP
-            a = tl.load(x_c + (n_img.to(tl.int64) * sxn + r.to(tl.int64) * sxh)[:, None] + kk[None, :])
-            d = tl.load(dy_c + (n_img.to(tl.int64) * syn + h.to(tl.int64) * syh)[:, None] + wn[None, :],
-                        mask=m_ok[:, None], other=0.0)
+            a_ptrs = x_c + (n_img.to(tl.int64) * sxn + r.to(tl.int64) * sxh)[:, None] + kk[None, :]
+            d_ptrs = dy_c + (n_img.to(tl.int64) * syn + h.to(tl.int64) * syh)[:, None] + wn[None, :]
+            if MASK_COLS:
+                a = tl.load(a_ptrs, mask=x_cols[None, :], other=0.0)
+                d = tl.load(d_ptrs, mask=m_ok[:, None] & dy_cols[None, :], other=0.0)
+            else:
+                a = tl.load(a_ptrs)
+                d = tl.load(d_ptrs, mask=m_ok[:, None], other=0.0)
             if DOT_F32:
                 g += tl.dot(tl.trans(a.to(tl.float32)), d.to(tl.float32), input_precision="ieee")
             else:
                 g += tl.dot(tl.trans(a), d.to(a.dtype), input_precision=PREC)
-        diff = kk[:, None] - wn[None, :]
+        diff = kk[:, None] + SHIFT - wn[None, :]
         part = part_ptr + ((pid.to(tl.int64) * C_OUT + co) * KH + i) * KW
         for j in range(KW):
             tl.store(part + j, tl.sum(tl.sum(tl.where(diff == j * DW, g, 0.0), axis=1), axis=0))
@@ -254,7 +280,10 @@ class IgemmConfig:
     rows: replknet_31b.s2 0.307 against 0.334 ms, s1 0.618 against 0.651), else 128 (256 lost on 16-wide
     blocks: replknet_31b.s3, unireplknet_t.s1). num_warps 0 means 8 for 256 rows or bands 128 wide (BK; the
     51-tap band: 0.375 against 0.444 ms on slak_t.s1.long, where 4 warps spill), else 4. Stages (then rows) are
-    reduced where the tiles would not fit in shared memory."""
+    reduced where the tiles would not fit in shared memory. columns: "band" (column blocks of BN outputs, each
+    reading a BK-wide band of the zero-bordered input buffer), "rows" (one block of whole output rows reading the
+    input's own rows, no buffer where its columns are unit-stride: :func:`column_plan`), or "" for "rows" where
+    that takes fewer tensor-core multiply-adds than the band."""
 
     bm: int = 0
     bn: int = 0
@@ -262,6 +291,7 @@ class IgemmConfig:
     stages: int = 3
     toeplitz: str = "gather"
     order: str = ""
+    columns: str = ""
 
 
 SHARED_MEMORY_BUDGET = 160 * 1024
@@ -273,6 +303,49 @@ def column_tile(cfg: "IgemmConfig", kw: int, dw: int, wo: int):
     if cfg.bn:
         return cfg.bn, max(16, next_power_of_2(cfg.bn + (kw - 1) * dw))
     return _tiles(kw, dw, wo)
+
+
+def _row_tiles(w_in: int, wo: int):
+    """(BN, BK) of whole-row tiles: every output column against every input column of a row."""
+    return max(16, next_power_of_2(wo)), max(16, next_power_of_2(w_in))
+
+
+MAX_ROW_TILE_BN = 64  # whole-row tiles: the widest output block (the band's widest), as one column block
+
+
+@functools.lru_cache(maxsize=1024)
+def column_plan(cfg: "IgemmConfig", kw: int, dw: int, wo: int, w_in: int):
+    """(whole rows?, BN, BK) for output rows wo wide computed from input rows w_in wide.
+
+    A band tile multiplies BK = BN + (kw-1)*dw columns of the zero-bordered input per BN outputs; a whole-row
+    tile multiplies the input row's own w_in columns (BK = w_in as a power of two) by all wo outputs at once.
+    Where the padding is a large part of a row (27x27 on 14 columns: 16 against 64 columns per 16 outputs) the
+    whole row takes a fraction of the band's tensor-core work, and reads the input without the bordered copy.
+    cfg.columns "" takes whole rows where they need fewer multiply-adds than the band (ties keep the band).
+    """
+    if cfg.columns not in ("", "band", "rows"):
+        raise ValueError(f"columns must be '', 'band' or 'rows', got {cfg.columns!r}")
+    bn, bk = column_tile(cfg, kw, dw, wo)
+    if cfg.columns == "band":
+        return False, bn, bk
+    rbn, rbk = _row_tiles(w_in, wo)
+    fits = rbn <= MAX_ROW_TILE_BN and rbk * rbn <= MAX_BAND_TILE
+    if cfg.columns == "rows":
+        if not fits:
+            raise ValueError(f"columns='rows' needs output rows of at most {MAX_ROW_TILE_BN} columns and "
+                             f"BK x BN <= {MAX_BAND_TILE} (got {wo} outputs from {w_in} input columns)")
+        return True, rbn, rbk
+    if fits and rbn * rbk < cdiv(wo, bn) * bn * bk:
+        return True, rbn, rbk
+    return False, bn, bk
+
+
+def _row_source(x: torch.Tensor) -> torch.Tensor:
+    """x itself when its columns are unit-stride (whole-row tiles read it in place), else an NCHW copy whose
+    rows are 16-element aligned."""
+    if x.stride(3) == 1 or x.shape[3] == 1:
+        return x
+    return _padded_rows(x, 0, 0, x.shape[2], -(-x.shape[3] // 16) * 16)
 
 
 def _rows(cfg: "IgemmConfig", bk: int, bn: int, itemsize: int) -> int:
@@ -349,8 +422,9 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
                config: Optional[IgemmConfig] = None) -> torch.Tensor:
     """y (N, C_out, Ho, Wo) <- x with weight (C_out*group, 1, kh, kw) read through ``taps`` (see direct.launch_fwd).
 
-    x (any layout) is first copied into an NCHW buffer of its rows with zero columns, wide enough for every column
-    tile and 16-element aligned, so the kernel's loads vectorize; the padding's rows are masked whole.
+    Band tiles: x (any layout) is first copied into an NCHW buffer of its rows with zero columns, wide enough for
+    every column tile and 16-element aligned, so the kernel's loads vectorize; the padding's rows are masked
+    whole. Whole-row tiles (:func:`column_plan`) read x in place where its columns are unit-stride.
     """
     n, c_out, ho, wo = y.shape
     (h0, hs), (w0, ws) = taps
@@ -361,36 +435,40 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
         raise ValueError(f"toeplitz must be 'gather' or 'table', got {cfg.toeplitz!r}")
     if cfg.order not in ("", "images", "rows"):
         raise ValueError(f"order must be '', 'images' or 'rows', got {cfg.order!r}")
-    bn, bk = column_tile(cfg, kw, dilation[1], wo)
+    whole_rows, bn, bk = column_plan(cfg, kw, dilation[1], wo, x.shape[3])
     bm, stages = _fit(_rows(cfg, bk, bn, x.element_size()), cfg.stages, bk, bn, x.element_size(),
                       cfg.toeplitz == "table")
     m = n * ho
-    xp = _row_buffer(x, pad_l, wo, kw, dilation[1], bn, bk)
+    if whole_rows:  # the input's own rows; the band's left padding becomes a shift of the Toeplitz tiles
+        xp, w_in, shift = _row_source(x), x.shape[3], pad_l
+    else:
+        xp = _row_buffer(x, pad_l, wo, kw, dilation[1], bn, bk)
+        w_in, shift = xp.shape[3], 0
     table = weight
     if cfg.toeplitz == "table":  # in x's dtype, the one the products use
-        table = _toeplitz_table(weight, taps, kh, kw, dilation[1], bk, bn).to(x.dtype)
+        table = _toeplitz_table(weight, taps, kh, kw, dilation[1], bk, bn, shift).to(x.dtype)
     grid = (cdiv(m, bm) * cdiv(wo, bn), c_out)
     depthwise_conv2d_igemm_fwd_kernel[grid](
         xp, weight, bias if bias is not None else weight, y, table,
-        m, ho, wo, c_out, xp.shape[2], pad_t, *xp.stride()[:3], weight.stride(0), weight.stride(2),
+        m, ho, wo, c_out, xp.shape[2], w_in, pad_t, shift, *xp.stride()[:3], weight.stride(0), weight.stride(2),
         weight.stride(3), *y.stride(), table.stride(0),
         KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
         MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=_precision(x.dtype),
         HAS_BIAS=bias is not None, DOT_F32=interpreting(), STAGES=stages, TABLE=cfg.toeplitz == "table",
-        ROWS_FIRST=_order(cfg, ho, kh, dilation[0], pad_t, xp.shape[2]) == "rows",
+        ROWS_FIRST=_order(cfg, ho, kh, dilation[0], pad_t, xp.shape[2]) == "rows", MASK_COLS=whole_rows,
         num_warps=cfg.num_warps or (8 if bk >= 128 or bm >= 256 else 4),
     )
     return y
 
 
-def _toeplitz_table(weight, taps, kh: int, kw: int, dw: int, bk: int, bn: int) -> torch.Tensor:
+def _toeplitz_table(weight, taps, kh: int, kw: int, dw: int, bk: int, bn: int, shift: int = 0) -> torch.Tensor:
     """(C, kh, BK, BN) in the weight's dtype: T_i[kk, wn] = k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] where
-    kk - wn = j*dw (0 <= j < kw), else 0 — every banded tile the forward kernel multiplies by."""
+    kk + shift - wn = j*dw (0 <= j < kw), else 0 — every banded tile the forward kernel multiplies by."""
     (h0, hs), (w0, ws) = taps
     rows = torch.arange(kh, device=weight.device) * hs + h0
     cols = torch.arange(kw, device=weight.device) * ws + w0
     k = weight[:, 0].index_select(1, rows).index_select(2, cols)  # (C, kh, kw) in tap order
-    diff = torch.arange(bk, device=weight.device)[:, None] - torch.arange(bn, device=weight.device)[None, :]
+    diff = torch.arange(bk, device=weight.device)[:, None] + shift - torch.arange(bn, device=weight.device)[None, :]
     j = torch.div(diff, dw, rounding_mode="floor")
     band = (diff >= 0) & (diff % dw == 0) & (j < kw)
     table = torch.where(band, k[:, :, j.clamp(0, kw - 1)], torch.zeros((), dtype=k.dtype, device=k.device))
@@ -481,22 +559,25 @@ def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation, out, config: Op
     return out if dx is out else out.copy_(dx)
 
 
-def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation) -> torch.Tensor:
-    """dk (C_out, 1, kh, kw) in float32; in the transposed orientation of :func:`transposes` when it pays."""
+def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation,
+               config: Optional[IgemmConfig] = None) -> torch.Tensor:
+    """dk (C_out, 1, kh, kw) in float32; in the transposed orientation of :func:`transposes` when it pays.
+    config: only its ``columns`` is read (band or whole-row tiles, :func:`column_plan`)."""
     kh, kw = weight_shape[-2:]
+    cfg = config or IgemmConfig()
     if _oriented(kh, kw, dilation, *grad_out.shape[2:], x.element_size()):
         c_out = grad_out.shape[1]
         dk = _wgrad(_t(grad_out), _t(x), (c_out, 1, kw, kh), (pad[2], pad[3], pad[0], pad[1]),
-                    tuple(dilation)[::-1])
+                    tuple(dilation)[::-1], cfg)
         return _t(dk).contiguous()
-    return _wgrad(grad_out, x, weight_shape, pad, dilation)
+    return _wgrad(grad_out, x, weight_shape, pad, dilation, cfg)
 
 
-def _wgrad(grad_out, x, weight_shape, pad, dilation) -> torch.Tensor:
-    """grad_out, x: any strides (transposed views included: both are copied into NCHW row buffers)."""
+def _wgrad(grad_out, x, weight_shape, pad, dilation, cfg: IgemmConfig) -> torch.Tensor:
+    """grad_out, x: any strides (transposed views included: copied into NCHW row buffers where the tiles need)."""
     n, c_out, ho, wo = grad_out.shape
     kh, kw = weight_shape[-2:]
-    bn, bk = _tiles(kw, dilation[1], wo)
+    whole_rows, bn, bk = column_plan(IgemmConfig(columns=cfg.columns), kw, dilation[1], wo, x.shape[3])
     bm = 64
     m = n * ho
     sms = torch.cuda.get_device_properties(x.device).multi_processor_count if x.is_cuda else 4
@@ -505,12 +586,16 @@ def _wgrad(grad_out, x, weight_shape, pad, dilation) -> torch.Tensor:
     rows = cdiv(cdiv(m, chunks), bm) * bm
     chunks = cdiv(m, rows)
     part = torch.empty(chunks * n_cb, c_out, kh, kw, device=x.device, dtype=torch.float32)
-    xp = _row_buffer(x, pad[2], wo, kw, dilation[1], bn, bk)
-    dyp = _padded_rows(grad_out, 0, 0, ho, n_cb * bn)
+    if whole_rows:
+        xp, dyp, w_in, shift = _row_source(x), _row_source(grad_out), x.shape[3], pad[2]
+    else:
+        xp = _row_buffer(x, pad[2], wo, kw, dilation[1], bn, bk)
+        dyp = _padded_rows(grad_out, 0, 0, ho, n_cb * bn)
+        w_in, shift = xp.shape[3], 0
     depthwise_conv2d_igemm_wgrad_kernel[(chunks * n_cb, kh, c_out)](
-        xp, dyp, part, m, ho, wo, c_out, rows, xp.shape[2], pad[0], *xp.stride()[:3], *dyp.stride()[:3],
-        KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], MULT_DIV=c_out // x.shape[1],
-        BM=bm, BN=bn, BK=bk, PREC=_precision(x.dtype), DOT_F32=interpreting(), num_warps=4,
+        xp, dyp, part, m, ho, wo, c_out, rows, xp.shape[2], w_in, pad[0], shift, *xp.stride()[:3],
+        *dyp.stride()[:3], KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], MULT_DIV=c_out // x.shape[1],
+        BM=bm, BN=bn, BK=bk, PREC=_precision(x.dtype), DOT_F32=interpreting(), MASK_COLS=whole_rows, num_warps=4,
     )
     return part.sum(0).reshape(c_out, 1, kh, kw)
 
