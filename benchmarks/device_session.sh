@@ -157,6 +157,8 @@
 #   DA: whole-row implicit-GEMM tiles (column_plan): the implicit-GEMM GPU tests, this version against the band tiles
 #      of the previous implicit_gemm.py (BASELINE, default out/igemm_base.py) in every direction, bf16 NCHW bench of
 #      the shapes whose rows they serve (~9 min)
+#   DB: after DA: whole-row tiles from aligned row copies by default (DA read unaligned rows in place, slower on
+#      replknet_31b.s2): DA's steps with the in-place form and 128-row 8-warp tiles in the sweep (~9 min)
 # Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
 set -u
 OUT=${OUT:-out}
@@ -559,6 +561,11 @@ DA)  # whole-row implicit-GEMM tiles against the band tiles
     step pytest_igemm 150 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py
     step tune_rows 200 python benchmarks/tune_igemm.py --jobs 16 --shapes replknet_31b.s3,replknet_31b.s2,unireplknet_t.s3 --dtypes bf16,fp32 --configs st3,bm64:st3,bm256:w8:st3 --baseline "${BASELINE:-out/igemm_base.py}" --json "$OUT/tune_rows.json"
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-DA step bench_bf16 200 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s3,replknet_31b.s2,replknet_31b.s3" --out "$OUT/bench_bf16"
+    ;;
+DB)  # after DA: whole-row tiles from aligned row copies by default; the same A/B with the in-place form beside
+    step pytest_igemm 150 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py
+    step tune_rows 220 python benchmarks/tune_igemm.py --jobs 16 --shapes replknet_31b.s3,replknet_31b.s2,unireplknet_t.s3 --dtypes bf16 --configs st3,bm64:st3,bm256:w8:st3,bm64:st3:cols-rows_in_place,bm128:w8:st3 --baseline "${BASELINE:-out/igemm_base.py}" --json "$OUT/tune_rows.json"
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-DB step bench_bf16 200 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s3,replknet_31b.s2,replknet_31b.s3" --out "$OUT/bench_bf16"
     ;;
 CK)  # lkconv bench under "auto" with side streams, one shape per step (a fresh autotune cache compiles every algorithm)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CK step bench_slak_long 280 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes slak_t.s1.long --out "$OUT/slak_long"

@@ -8,7 +8,7 @@ forward's set-up (the zero-bordered input copy, from NCHW and channels_last) cos
 
 --quick: the default tile only, forward and set-up only (no gradients).
 --configs: the tiles to sweep instead of the built-in list (bm, bn, w = warps, st = stages, gather/table,
-  images/rows: IgemmConfig.order).
+  images/rows: IgemmConfig.order, cols-band/cols-rows/cols-rows_in_place: IgemmConfig.columns).
 --baseline: another version of lkconv/ops/depthwise2d/implicit_gemm.py (a file), timed beside this one at every
   tile, alternating, on the same inputs (an A/B of a kernel change in one process).
 --jobs: compile every (shape, dtype, tile) in that many processes first.
@@ -43,7 +43,7 @@ CONFIGS += [implicit_gemm.IgemmConfig(128, bn, w, 3, "table") for bn, w in ((0, 
 
 
 def parse_config(spec: str):
-    """'bm256:bn32:w8:st3:table:rows' -> IgemmConfig (fields left out keep their defaults)."""
+    """'bm256:bn32:w8:st3:table:rows:cols-band' -> IgemmConfig (fields left out keep their defaults)."""
     kw = {}
     for part in filter(None, spec.split(":")):
         for prefix, field in (("bm", "bm"), ("bn", "bn"), ("w", "num_warps"), ("st", "stages")):
@@ -51,9 +51,12 @@ def parse_config(spec: str):
                 kw[field] = int(part[len(prefix):])
                 break
         else:
+            if part.startswith("cols-"):
+                kw["columns"] = part[len("cols-"):]
+                continue
             if part not in ("gather", "table", "images", "rows"):
                 raise ValueError(f"config part {part!r} of {spec!r}: expected bm<int>, bn<int>, w<int>, st<int>, "
-                                 "gather, table, images or rows")
+                                 "gather, table, images, rows or cols-<band|rows|rows_in_place>")
             kw["order" if part in ("images", "rows") else "toeplitz"] = part
     return implicit_gemm.IgemmConfig(**kw)
 
@@ -96,11 +99,13 @@ def _warm(task):
 
 def _spec(cfg) -> str:
     """The --configs form of a tile (parse_config's inverse)."""
-    return f"bm{cfg.bm}:bn{cfg.bn}:w{cfg.num_warps}:st{cfg.stages}:{cfg.toeplitz}:{cfg.order}"
+    return (f"bm{cfg.bm}:bn{cfg.bn}:w{cfg.num_warps}:st{cfg.stages}:{cfg.toeplitz}:{cfg.order}"
+            + (f":cols-{cfg.columns}" if cfg.columns else ""))
 
 
 def _label(cfg) -> str:
-    return f"bm{cfg.bm} bn{cfg.bn} w{cfg.num_warps or 'auto'} st{cfg.stages} {cfg.toeplitz} {cfg.order}"
+    return (f"bm{cfg.bm} bn{cfg.bn} w{cfg.num_warps or 'auto'} st{cfg.stages} {cfg.toeplitz} {cfg.order}"
+            f" {cfg.columns or 'cols-default'}")
 
 
 def _ms(fn):
@@ -155,6 +160,9 @@ def _tile_sweep(name, dt, s, rows, configs=None, gradients=True, baseline=None):
         "input copy from channels_last": _ms(
             lambda: implicit_gemm._row_buffer(view(xl), left, ow, kw, s["d"], bn, bk)),
     }
+    form, _, rbk = implicit_gemm.column_plan(cfg, kw, s["d"], ow, view(x).shape[3])
+    if form != "band":  # whole-row tiles: their aligned-row copy (none where x's rows already are BK wide)
+        setup["row copy"] = _ms(lambda: implicit_gemm._row_source(view(x), rbk, "rows"))
     if not gradients:
         rows.append(dict(shape=name, dtype=dt, direction="setup", **setup))
         return
@@ -162,11 +170,11 @@ def _tile_sweep(name, dt, s, rows, configs=None, gradients=True, baseline=None):
     dx = torch.full_like(x, float("nan"))
     implicit_gemm.conv_dgrad(dy, x.shape, w, (1, 1), p4, dil, dx, cfg)
     dw_ref = direct.conv_wgrad(dy, x, w.shape, (1, 1), p4, dil)
-    dw = implicit_gemm.conv_wgrad(dy, x, w.shape, (1, 1), p4, dil)
+    dw = implicit_gemm.conv_wgrad(dy, x, w.shape, (1, 1), p4, dil, cfg)
     for direction, ours, theirs, err in (
         ("dgrad", lambda: implicit_gemm.conv_dgrad(dy, x.shape, w, (1, 1), p4, dil, dx, cfg),
          lambda: direct.conv_dgrad(dy, x.shape, w, (1, 1), p4, dil, dx_ref), rel_error(dx, dx_ref)),
-        ("wgrad", lambda: implicit_gemm.conv_wgrad(dy, x, w.shape, (1, 1), p4, dil),
+        ("wgrad", lambda: implicit_gemm.conv_wgrad(dy, x, w.shape, (1, 1), p4, dil, cfg),
          lambda: direct.conv_wgrad(dy, x, w.shape, (1, 1), p4, dil), rel_error(dw, dw_ref.to(dw.dtype))),
     ):
         t, td = _ms(ours), _ms(theirs)
@@ -235,8 +243,9 @@ def main():
                 print(f"  {name:<18} {dt} {r['direction']}: {r['ms']:.3f} ms, {r['tflops']:.1f} TF/s "
                       f"(direct {r['direct_ms']:.3f} ms) err {r['err']:.1e}{base}")
             elif r["direction"] == "setup":
+                row_copy = f"; whole-row copy {r['row copy']:.3f} ms" if "row copy" in r else ""
                 print(f"  {name:<18} {dt} set-up: zero-bordered input copy {r['input copy']:.3f} ms "
-                      f"(from channels_last {r['input copy from channels_last']:.3f} ms)")
+                      f"(from channels_last {r['input copy from channels_last']:.3f} ms){row_copy}")
 
 
 if __name__ == "__main__":

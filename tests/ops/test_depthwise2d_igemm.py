@@ -152,12 +152,12 @@ def _layout(x: torch.Tensor, layout: str) -> torch.Tensor:
     return x
 
 
-@pytest.mark.parametrize("columns", ["band", "rows"])
+@pytest.mark.parametrize("columns", ["band", "rows", "rows_in_place"])
 @pytest.mark.parametrize("geometry", ROW_GEOMETRIES, ids=[f"{g[2]}x{g[3]}k{g[4]}x{g[5]}-{g[9]}" for g in ROW_GEOMETRIES])
 def test_whole_row_and_band_tiles_match_reference(geometry, columns, device):
-    """Forward (with bias), input and weight gradients with whole-row tiles (the input's own rows, the left
-    padding as a shift of the Toeplitz tiles) and with band tiles (the zero-bordered buffer), into NaN-filled
-    outputs, against float64."""
+    """Forward (with bias), input and weight gradients with whole-row tiles (the left padding as a shift of the
+    Toeplitz tiles; rows from an aligned copy, or read in place through column masks) and with band tiles (the
+    zero-bordered buffer), into NaN-filled outputs, against float64."""
     if not _can_run(device):
         pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
     from lkconv.ops.depthwise2d import implicit_gemm, reference
@@ -187,16 +187,37 @@ def test_whole_rows_where_they_save_tensor_core_work():
 
     plan = lambda kw, wo, w_in, columns="": implicit_gemm.column_plan(  # noqa: E731
         implicit_gemm.IgemmConfig(columns=columns), kw, 1, wo, w_in)
-    assert plan(27, 14, 14) == (True, 16, 16)  # replknet_31b.s3: 16 input columns per row, not a 64-wide band
-    assert plan(29, 28, 28) == (True, 32, 32)  # replknet_31b.s2
-    assert plan(13, 14, 14) == (True, 16, 16)  # unireplknet_t.s3
-    assert plan(31, 56, 56) == (False, 32, 64)  # replknet_31b.s1: the same work either way
-    assert plan(13, 56, 56) == (False, 16, 32)  # unireplknet_t.s1
-    assert plan(27, 14, 14, "band") == (False, 16, 64)
+    assert plan(27, 14, 14) == ("rows", 16, 16)  # replknet_31b.s3: 16 input columns per row, not a 64-wide band
+    assert plan(29, 28, 28) == ("rows", 32, 32)  # replknet_31b.s2
+    assert plan(13, 14, 14) == ("rows", 16, 16)  # unireplknet_t.s3
+    assert plan(31, 56, 56) == ("band", 32, 64)  # replknet_31b.s1: the same work either way
+    assert plan(13, 56, 56) == ("band", 16, 32)  # unireplknet_t.s1
+    assert plan(27, 14, 14, "band") == ("band", 16, 64)
+    assert plan(27, 14, 14, "rows_in_place") == ("rows_in_place", 16, 16)
     with pytest.raises(ValueError, match="columns='rows'"):
         plan(3, 100, 100, "rows")
     with pytest.raises(ValueError, match="columns must be"):
         plan(3, 10, 10, "x")
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc", "strided"])
+def test_row_padded_copy_matches_torch(layout, device):
+    """Rows of x in BK-wide aligned rows with zeros past x's columns (dense rows through the row kernel, other
+    layouts through the bordered copy); x itself where its rows already are that."""
+    from lkconv.ops.depthwise2d import implicit_gemm
+
+    if not _can_run(device):
+        pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
+    x = _layout(torch.randn(3, 5, 7, 14, device=device), layout)
+    for width in (16, 32):
+        out = implicit_gemm._row_source(x, width, "rows")
+        assert out.shape == (3, 5, 7, width) and out.is_contiguous()
+        assert torch.equal(out[..., :14], x) and not out[..., 14:].any()
+    dense = torch.randn(2, 3, 4, 16, device=device)
+    assert implicit_gemm._row_source(dense, 16, "rows") is dense
+    sliced = x[..., :13]
+    in_place = implicit_gemm._row_source(sliced, 16, "rows_in_place")
+    assert (in_place is sliced) == (sliced.stride(3) == 1)  # read in place through column masks
 
 
 def test_column_tiles_follow_the_output_width():

@@ -158,6 +158,16 @@ if triton is not None:
         tl.store(out, v, mask=(c < C) & (col < WIDTH))
 
     @triton.jit
+    def row_padded_copy_kernel(x_ptr, out_ptr, ROWS, W, WIDTH: tl.constexpr, BR: tl.constexpr):
+        """out (ROWS, WIDTH) = the dense rows x (ROWS, W) followed by zeros in columns W..WIDTH-1: a block of BR
+        whole rows per program, read and written as contiguous runs."""
+        r = (tl.program_id(0) * BR + tl.arange(0, BR)).to(tl.int64)
+        col = tl.arange(0, WIDTH)
+        ok = (r < ROWS)[:, None]
+        v = tl.load(x_ptr + r[:, None] * W + col[None, :], mask=ok & (col < W)[None, :], other=0.0)
+        tl.store(out_ptr + r[:, None] * WIDTH + col[None, :], v, mask=ok)
+
+    @triton.jit
     def zero_bordered_transpose_copy_kernel(
         x_ptr, out_ptr, C, H, W, HEIGHT, WIDTH, top, left,
         sxn, sxc, sxh, sxw, son, soc, soh, sow,
@@ -281,9 +291,10 @@ class IgemmConfig:
     blocks: replknet_31b.s3, unireplknet_t.s1). num_warps 0 means 8 for 256 rows or bands 128 wide (BK; the
     51-tap band: 0.375 against 0.444 ms on slak_t.s1.long, where 4 warps spill), else 4. Stages (then rows) are
     reduced where the tiles would not fit in shared memory. columns: "band" (column blocks of BN outputs, each
-    reading a BK-wide band of the zero-bordered input buffer), "rows" (one block of whole output rows reading the
-    input's own rows, no buffer where its columns are unit-stride: :func:`column_plan`), or "" for "rows" where
-    that takes fewer tensor-core multiply-adds than the band."""
+    reading a BK-wide band of the zero-bordered input buffer), "rows" (one block of whole output rows against
+    the input's rows, from a buffer of BK-wide aligned rows unless the input's rows are that already:
+    :func:`column_plan`), "rows_in_place" (whole rows read from the input itself through column masks, where its
+    columns are unit-stride), or "" for "rows" where that takes fewer tensor-core multiply-adds than the band."""
 
     bm: int = 0
     bn: int = 0
@@ -313,39 +324,58 @@ def _row_tiles(w_in: int, wo: int):
 MAX_ROW_TILE_BN = 64  # whole-row tiles: the widest output block (the band's widest), as one column block
 
 
+COLUMN_FORMS = ("", "band", "rows", "rows_in_place")
+
+
 @functools.lru_cache(maxsize=1024)
 def column_plan(cfg: "IgemmConfig", kw: int, dw: int, wo: int, w_in: int):
-    """(whole rows?, BN, BK) for output rows wo wide computed from input rows w_in wide.
+    """(form, BN, BK) for output rows wo wide computed from input rows w_in wide; form "band", "rows" or
+    "rows_in_place" (:class:`IgemmConfig` ``columns``).
 
     A band tile multiplies BK = BN + (kw-1)*dw columns of the zero-bordered input per BN outputs; a whole-row
     tile multiplies the input row's own w_in columns (BK = w_in as a power of two) by all wo outputs at once.
     Where the padding is a large part of a row (27x27 on 14 columns: 16 against 64 columns per 16 outputs) the
-    whole row takes a fraction of the band's tensor-core work, and reads the input without the bordered copy.
-    cfg.columns "" takes whole rows where they need fewer multiply-adds than the band (ties keep the band).
+    whole row takes a fraction of the band's tensor-core work. cfg.columns "" takes whole rows where they need
+    fewer multiply-adds than the band (ties keep the band).
     """
-    if cfg.columns not in ("", "band", "rows"):
-        raise ValueError(f"columns must be '', 'band' or 'rows', got {cfg.columns!r}")
+    if cfg.columns not in COLUMN_FORMS:
+        raise ValueError(f"columns must be one of {COLUMN_FORMS}, got {cfg.columns!r}")
     bn, bk = column_tile(cfg, kw, dw, wo)
     if cfg.columns == "band":
-        return False, bn, bk
+        return "band", bn, bk
     rbn, rbk = _row_tiles(w_in, wo)
     fits = rbn <= MAX_ROW_TILE_BN and rbk * rbn <= MAX_BAND_TILE
-    if cfg.columns == "rows":
+    if cfg.columns:
         if not fits:
-            raise ValueError(f"columns='rows' needs output rows of at most {MAX_ROW_TILE_BN} columns and "
+            raise ValueError(f"columns={cfg.columns!r} needs output rows of at most {MAX_ROW_TILE_BN} columns and "
                              f"BK x BN <= {MAX_BAND_TILE} (got {wo} outputs from {w_in} input columns)")
-        return True, rbn, rbk
+        return cfg.columns, rbn, rbk
     if fits and rbn * rbk < cdiv(wo, bn) * bn * bk:
-        return True, rbn, rbk
-    return False, bn, bk
+        return "rows", rbn, rbk
+    return "band", bn, bk
 
 
-def _row_source(x: torch.Tensor) -> torch.Tensor:
-    """x itself when its columns are unit-stride (whole-row tiles read it in place), else an NCHW copy whose
-    rows are 16-element aligned."""
-    if x.stride(3) == 1 or x.shape[3] == 1:
+def _row_source(x: torch.Tensor, width: int, form: str) -> torch.Tensor:
+    """Rows of x as whole-row tiles read them: for "rows_in_place" x itself where its columns are unit-stride
+    (the kernels mask columns >= x's width); for "rows" x itself where its rows are already ``width`` dense
+    columns, else a copy in rows of ``width`` columns (zeros past x's), so that loads need no column mask and
+    vectorize."""
+    unit = x.stride(3) == 1 or x.shape[3] == 1
+    if unit and (form == "rows_in_place" or x.shape[3] == width):
         return x
-    return _padded_rows(x, 0, 0, x.shape[2], -(-x.shape[3] // 16) * 16)
+    return _row_padded(x, width)
+
+
+def _row_padded(x: torch.Tensor, width: int) -> torch.Tensor:
+    """(N, C, H, width) NCHW copy of x (any strides; width >= x's) with zeros in columns past x's."""
+    n, c, h, w = x.shape
+    if not x.is_contiguous() or x.numel() == 0:
+        return _padded_rows(x, 0, 0, h, width)
+    out = torch.empty((n, c, h, width), dtype=x.dtype, device=x.device)
+    rows = n * c * h
+    br = max(1, 4096 // next_power_of_2(width))
+    row_padded_copy_kernel[(cdiv(rows, br),)](x, out, rows, w, WIDTH=width, BR=br, num_warps=4)
+    return out
 
 
 def _rows(cfg: "IgemmConfig", bk: int, bn: int, itemsize: int) -> int:
@@ -424,7 +454,7 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
 
     Band tiles: x (any layout) is first copied into an NCHW buffer of its rows with zero columns, wide enough for
     every column tile and 16-element aligned, so the kernel's loads vectorize; the padding's rows are masked
-    whole. Whole-row tiles (:func:`column_plan`) read x in place where its columns are unit-stride.
+    whole. Whole-row tiles (:func:`column_plan`) read rows of BK columns (:func:`_row_source`).
     """
     n, c_out, ho, wo = y.shape
     (h0, hs), (w0, ws) = taps
@@ -435,12 +465,12 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
         raise ValueError(f"toeplitz must be 'gather' or 'table', got {cfg.toeplitz!r}")
     if cfg.order not in ("", "images", "rows"):
         raise ValueError(f"order must be '', 'images' or 'rows', got {cfg.order!r}")
-    whole_rows, bn, bk = column_plan(cfg, kw, dilation[1], wo, x.shape[3])
+    form, bn, bk = column_plan(cfg, kw, dilation[1], wo, x.shape[3])
     bm, stages = _fit(_rows(cfg, bk, bn, x.element_size()), cfg.stages, bk, bn, x.element_size(),
                       cfg.toeplitz == "table")
     m = n * ho
-    if whole_rows:  # the input's own rows; the band's left padding becomes a shift of the Toeplitz tiles
-        xp, w_in, shift = _row_source(x), x.shape[3], pad_l
+    if form != "band":  # the input's rows; the band's left padding becomes a shift of the Toeplitz tiles
+        xp, w_in, shift = _row_source(x, bk, form), x.shape[3], pad_l
     else:
         xp = _row_buffer(x, pad_l, wo, kw, dilation[1], bn, bk)
         w_in, shift = xp.shape[3], 0
@@ -455,8 +485,8 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
         KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
         MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=_precision(x.dtype),
         HAS_BIAS=bias is not None, DOT_F32=interpreting(), STAGES=stages, TABLE=cfg.toeplitz == "table",
-        ROWS_FIRST=_order(cfg, ho, kh, dilation[0], pad_t, xp.shape[2]) == "rows", MASK_COLS=whole_rows,
-        num_warps=cfg.num_warps or (8 if bk >= 128 or bm >= 256 else 4),
+        ROWS_FIRST=_order(cfg, ho, kh, dilation[0], pad_t, xp.shape[2]) == "rows",
+        MASK_COLS=form == "rows_in_place", num_warps=cfg.num_warps or (8 if bk >= 128 or bm >= 256 else 4),
     )
     return y
 
@@ -577,7 +607,7 @@ def _wgrad(grad_out, x, weight_shape, pad, dilation, cfg: IgemmConfig) -> torch.
     """grad_out, x: any strides (transposed views included: copied into NCHW row buffers where the tiles need)."""
     n, c_out, ho, wo = grad_out.shape
     kh, kw = weight_shape[-2:]
-    whole_rows, bn, bk = column_plan(IgemmConfig(columns=cfg.columns), kw, dilation[1], wo, x.shape[3])
+    form, bn, bk = column_plan(IgemmConfig(columns=cfg.columns), kw, dilation[1], wo, x.shape[3])
     bm = 64
     m = n * ho
     sms = torch.cuda.get_device_properties(x.device).multi_processor_count if x.is_cuda else 4
@@ -586,8 +616,8 @@ def _wgrad(grad_out, x, weight_shape, pad, dilation, cfg: IgemmConfig) -> torch.
     rows = cdiv(cdiv(m, chunks), bm) * bm
     chunks = cdiv(m, rows)
     part = torch.empty(chunks * n_cb, c_out, kh, kw, device=x.device, dtype=torch.float32)
-    if whole_rows:
-        xp, dyp, w_in, shift = _row_source(x), _row_source(grad_out), x.shape[3], pad[2]
+    if form != "band":
+        xp, dyp, w_in, shift = _row_source(x, bk, form), _row_source(grad_out, bn, form), x.shape[3], pad[2]
     else:
         xp = _row_buffer(x, pad[2], wo, kw, dilation[1], bn, bk)
         dyp = _padded_rows(grad_out, 0, 0, ho, n_cb * bn)
@@ -595,7 +625,8 @@ def _wgrad(grad_out, x, weight_shape, pad, dilation, cfg: IgemmConfig) -> torch.
     depthwise_conv2d_igemm_wgrad_kernel[(chunks * n_cb, kh, c_out)](
         xp, dyp, part, m, ho, wo, c_out, rows, xp.shape[2], w_in, pad[0], shift, *xp.stride()[:3],
         *dyp.stride()[:3], KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], MULT_DIV=c_out // x.shape[1],
-        BM=bm, BN=bn, BK=bk, PREC=_precision(x.dtype), DOT_F32=interpreting(), MASK_COLS=whole_rows, num_warps=4,
+        BM=bm, BN=bn, BK=bk, PREC=_precision(x.dtype), DOT_F32=interpreting(), MASK_COLS=form == "rows_in_place",
+        num_warps=4,
     )
     return part.sum(0).reshape(c_out, 1, kh, kw)
 
