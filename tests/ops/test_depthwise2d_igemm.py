@@ -116,12 +116,13 @@ def test_toeplitz_tiles_from_a_table_or_gathered(toeplitz, device):
         pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
     from lkconv.ops.depthwise2d import implicit_gemm
 
-    cfg = implicit_gemm.IgemmConfig(bm=16, bn=16, toeplitz=toeplitz)
     x = torch.randn(2, 2, 10, 21, device=device)
     w = torch.randn(4, 1, 3, 7, device=device)
     b = torch.randn(4, device=device)
     stride, pad, dil = (1, 1), (2, 2, 6, 6), (2, 2)
-    y = _check_fwd_and_dgrad(x, w, b, stride, pad, dil, cfg)
+    for columns in ("band", "rows"):  # whole rows: the table's tiles shifted by the left padding
+        cfg = implicit_gemm.IgemmConfig(bm=16, bn=16, toeplitz=toeplitz, columns=columns)
+        y = _check_fwd_and_dgrad(x, w, b, stride, pad, dil, cfg)
     with pytest.raises(ValueError, match="toeplitz"):
         implicit_gemm.conv_fwd(x, w, b, stride, pad, dil, torch.empty_like(y), implicit_gemm.IgemmConfig(toeplitz="x"))
 
