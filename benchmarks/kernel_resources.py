@@ -72,39 +72,52 @@ def resources(fn, pointers: dict, ints: dict, constexprs: dict, num_warps: int, 
         counts = {"v4": len(re.findall(r"ld\.global(?:\.\w+)*\.v4", ptx)),
                   "v2": len(re.findall(r"ld\.global(?:\.\w+)*\.v2", ptx))}
         counts["s"] = len(re.findall(r"ld\.global", ptx)) - counts["v4"] - counts["v2"]
+        sizes = [int(v, 0) for v in re.findall(r"cp\.async\.c[ag]\.shared\.global[^,]*,[^,]*,\s*(0x[0-9a-f]+|\d+)",
+                                               ptx)]
+        counts["async"] = {n: sizes.count(n) for n in sorted(set(sizes))}  # asynchronous copies by size in bytes
         return regs, stack, max(static, kernel.metadata.shared), counts
     return regs, stack, max(static, kernel.metadata.shared)
 
 
 def igemm_report(warps_list):
     """The bf16 forward kernel of every public stride-1 shape (batch 64 as benchmarked) at the tile and in the
-    orientation implicit_gemm picks, with gathered and with table-read Toeplitz tiles."""
-    print(f"{'shape':<22} {'kernel':>7} {'BM':>4} {'BN':>3} {'BK':>4} {'st':>2} {'T':<6} {'warps':>5} {'regs':>5} "
-          f"{'spill B':>8} {'shared B':>9}")
+    orientation implicit_gemm picks, in its column form and (where that is whole rows) as a band too, with gathered
+    and with table-read Toeplitz tiles; the global loads of each width in the PTX (v4 = 16 bytes, s = scalar)."""
+    print(f"{'shape':<22} {'kernel':>7} {'form':<13} {'BM':>4} {'BN':>3} {'BK':>4} {'st':>2} {'T':<6} {'warps':>5} "
+          f"{'regs':>5} {'spill B':>8} {'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}")
     ptrs = {p: "*bf16" for p in ("x_ptr", "w_ptr", "b_ptr", "y_ptr", "t_ptr")}
     for s in load_shapes():
         if s["s"] != 1:
             continue
         pad, ho, wo = _geometry(s)
-        kh, kw, d, c, height, top = s["kh"], s["kw"], s["d"], s["c"], s["h"], pad[0]
+        kh, kw, d, c, height, w_in, top, left = s["kh"], s["kw"], s["d"], s["c"], s["h"], s["w"], pad[0], pad[1]
         if implicit_gemm.transposes(kh, kw, (d, d), ho, wo, 2):
-            kh, kw, ho, wo, height, top = kw, kh, wo, ho, s["w"], pad[1]
-        cfg = implicit_gemm.IgemmConfig()
-        bn, bk = implicit_gemm.column_tile(cfg, kw, d, wo)
-        bm, stages = implicit_gemm._fit(implicit_gemm._rows(cfg, bk, bn, 2), cfg.stages, bk, bn, 2)
-        width = -(-max(wo + (kw - 1) * d, (triton.cdiv(wo, bn) - 1) * bn + bk) // 16) * 16  # x's rows, zero columns
-        ints = dict(M=s["n"] * ho, HO=ho, WO=wo, C_OUT=c, H_IN=height, TOP=top,
-                    sxn=c * height * width, sxc=height * width, sxh=width,
-                    swc=kh * kw, swh=kw, sww=1, syn=c * ho * wo, syc=ho * wo, syh=wo, syw=1, stc=kh * bk * bn)
-        for table in (False, True):
-            const = dict(KH=kh, KW=kw, DH=d, DW=d, ROW0=0, ROW_STEP=1, COL0=0, COL_STEP=1, MULT_DIV=1, GROUP=1,
-                         BM=bm, BN=bn, BK=bk, PREC="ieee", HAS_BIAS=True, DOT_F32=False, STAGES=stages, TABLE=table,
-                         ROWS_FIRST=implicit_gemm._order(cfg, ho, kh, d, top, height) == "rows")
-            for warps in warps_list:
-                regs, stack, shared = resources(implicit_gemm.depthwise_conv2d_igemm_fwd_kernel, ptrs, ints, const,
-                                                warps, stages)
-                print(f"{s['name']:<22} {kh:>3}x{kw:<3} {bm:>4} {bn:>3} {bk:>4} {stages:>2} "
-                      f"{'table' if table else 'gather':<6} {warps:>5} {regs:>5} {stack:>8} {shared:>9}", flush=True)
+            kh, kw, ho, wo, height, w_in, top, left = kw, kh, wo, ho, s["w"], s["h"], pad[1], pad[0]
+        form = implicit_gemm.column_plan(implicit_gemm.IgemmConfig(), kw, d, wo, w_in)[0]
+        for columns in dict.fromkeys((form, "band")):
+            cfg = implicit_gemm.IgemmConfig(columns=columns)
+            form, bn, bk = implicit_gemm.column_plan(cfg, kw, d, wo, w_in)
+            bm, stages = implicit_gemm._fit(implicit_gemm._rows(cfg, bk, bn, 2, form), cfg.stages, bk, bn, 2)
+            if form == "band":  # x's rows with zero columns
+                width = -(-max(wo + (kw - 1) * d, (triton.cdiv(wo, bn) - 1) * bn + bk) // 16) * 16
+                shift, w_cols = 0, width
+            else:  # BK-wide aligned rows, or the input's own rows in place
+                width = bk if form == "rows" else w_in
+                shift, w_cols = left, w_in
+            ints = dict(M=s["n"] * ho, HO=ho, WO=wo, C_OUT=c, H_IN=height, W_IN=w_cols, TOP=top, SHIFT=shift,
+                        sxn=c * height * width, sxc=height * width, sxh=width,
+                        swc=kh * kw, swh=kw, sww=1, syn=c * ho * wo, syc=ho * wo, syh=wo, syw=1, stc=kh * bk * bn)
+            for table in (False, True):
+                const = dict(KH=kh, KW=kw, DH=d, DW=d, ROW0=0, ROW_STEP=1, COL0=0, COL_STEP=1, MULT_DIV=1, GROUP=1,
+                             BM=bm, BN=bn, BK=bk, PREC="ieee", HAS_BIAS=True, DOT_F32=False, STAGES=stages,
+                             TABLE=table, ROWS_FIRST=implicit_gemm._order(cfg, ho, kh, d, top, height) == "rows",
+                             MASK_COLS=form == "rows_in_place")
+                for warps in warps_list:
+                    regs, stack, shared, loads = resources(implicit_gemm.depthwise_conv2d_igemm_fwd_kernel, ptrs,
+                                                           ints, const, warps, stages, loads=True)
+                    print(f"{s['name']:<22} {kh:>3}x{kw:<3} {form:<13} {bm:>4} {bn:>3} {bk:>4} {stages:>2} "
+                          f"{'table' if table else 'gather':<6} {warps:>5} {regs:>5} {stack:>8} {shared:>9}  "
+                          f"{loads['v4']}/{loads['v2']}/{loads['s']} async {loads['async']}", flush=True)
 
 
 def fused_report(sizes, dtypes, block_rows, warps_list, pairs_list, precisions=None):

@@ -262,7 +262,8 @@ def test_transposing_copy_matches_torch(layout, device):
 
 
 def test_default_rows_follow_the_band_and_dtype():
-    """256-row tiles for 16-bit operands on 64-wide bands with column blocks of 32 or more, else 128."""
+    """256-row tiles for 16-bit operands on 64-wide bands with column blocks of 32 or more, else 128; whole-row
+    tiles 64."""
     from lkconv.ops.depthwise2d import implicit_gemm
 
     cfg = implicit_gemm.IgemmConfig()
@@ -272,6 +273,8 @@ def test_default_rows_follow_the_band_and_dtype():
     assert implicit_gemm._rows(cfg, 64, 32, 4) == 128  # float32 operands
     assert implicit_gemm._rows(cfg, 128, 64, 2) == 128  # the 51-tap band
     assert implicit_gemm._rows(implicit_gemm.IgemmConfig(bm=64), 64, 32, 2) == 64
+    assert implicit_gemm._rows(cfg, 16, 16, 2, "rows") == 64  # whole-row tiles
+    assert implicit_gemm._rows(cfg, 64, 64, 2, "rows_in_place") == 64
 
 
 def test_default_order_follows_the_padding():

@@ -290,7 +290,9 @@ class IgemmConfig:
     rows: replknet_31b.s2 0.307 against 0.334 ms, s1 0.618 against 0.651), else 128 (256 lost on 16-wide
     blocks: replknet_31b.s3, unireplknet_t.s1). num_warps 0 means 8 for 256 rows or bands 128 wide (BK; the
     51-tap band: 0.375 against 0.444 ms on slak_t.s1.long, where 4 warps spill), else 4. Stages (then rows) are
-    reduced where the tiles would not fit in shared memory. columns: "band" (column blocks of BN outputs, each
+    reduced where the tiles would not fit in shared memory; whole-row tiles take 64 rows (replknet_31b.s3/s2 and
+    unireplknet_t.s3 in bf16, rows read in place: 0.107 / 0.338 / 0.055 ms against 0.120 / 0.389 / 0.057 with 128
+    rows, H100, docs/BENCHMARKS.md). columns: "band" (column blocks of BN outputs, each
     reading a BK-wide band of the zero-bordered input buffer), "rows" (one block of whole output rows against
     the input's rows, from a buffer of BK-wide aligned rows unless the input's rows are that already:
     :func:`column_plan`), "rows_in_place" (whole rows read from the input itself through column masks, where its
@@ -378,9 +380,13 @@ def _row_padded(x: torch.Tensor, width: int) -> torch.Tensor:
     return out
 
 
-def _rows(cfg: "IgemmConfig", bk: int, bn: int, itemsize: int) -> int:
-    """The tile's rows (BM): cfg.bm, or for bm 0 the default of :class:`IgemmConfig`."""
-    return cfg.bm or (256 if itemsize == 2 and bk == 64 and bn >= 32 else 128)
+def _rows(cfg: "IgemmConfig", bk: int, bn: int, itemsize: int, form: str = "band") -> int:
+    """The tile's rows (BM): cfg.bm, or for bm 0 the default of :class:`IgemmConfig` (whole-row tiles: 64)."""
+    if cfg.bm:
+        return cfg.bm
+    if form != "band":
+        return 64
+    return 256 if itemsize == 2 and bk == 64 and bn >= 32 else 128
 
 
 def _order(cfg: "IgemmConfig", ho: int, kh: int, dh: int, top: int, h_in: int) -> str:
@@ -466,7 +472,7 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
     if cfg.order not in ("", "images", "rows"):
         raise ValueError(f"order must be '', 'images' or 'rows', got {cfg.order!r}")
     form, bn, bk = column_plan(cfg, kw, dilation[1], wo, x.shape[3])
-    bm, stages = _fit(_rows(cfg, bk, bn, x.element_size()), cfg.stages, bk, bn, x.element_size(),
+    bm, stages = _fit(_rows(cfg, bk, bn, x.element_size(), form), cfg.stages, bk, bn, x.element_size(),
                       cfg.toeplitz == "table")
     m = n * ho
     if form != "band":  # the input's rows; the band's left padding becomes a shift of the Toeplitz tiles
