@@ -160,6 +160,7 @@
 #   DB: after DA: whole-row tiles from aligned row copies by default (DA read unaligned rows in place, slower on
 #      replknet_31b.s2): DA's steps with the in-place form, 32/128-row tiles, 2 warps and Toeplitz tables in the
 #      sweep; verify of implicit_gemm and auto (~10 min)
+#   DC: after DB: whole-row tiles' rows and warps from DB's sweep: bf16 bench, GPU tests, verify (~9 min)
 # Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
 set -u
 OUT=${OUT:-out}
@@ -568,6 +569,11 @@ DB)  # after DA: whole-row tiles from aligned row copies by default; the same A/
     step tune_rows 180 python benchmarks/tune_igemm.py --jobs 16 --shapes replknet_31b.s3,replknet_31b.s2,unireplknet_t.s3 --dtypes bf16 --configs st3,bm128:st3,bm32:st3,bm64:w2:st3,bm64:st3:table,bm64:st3:cols-rows_in_place --baseline "${BASELINE:-out/igemm_base.py}" --json "$OUT/tune_rows.json"
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-DB step bench_bf16 200 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s3,replknet_31b.s2,replknet_31b.s3" --out "$OUT/bench_bf16"
     step verify_igemm 120 python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
+    ;;
+DC)  # after DB: whole-row tiles' rows and warps set from DB's sweep; bf16 bench, then verify with room to compile
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-DC step bench_bf16 200 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s3,replknet_31b.s2,replknet_31b.s3" --out "$OUT/bench_bf16"
+    step pytest_igemm 100 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py
+    step verify_igemm 260 python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
     ;;
 CK)  # lkconv bench under "auto" with side streams, one shape per step (a fresh autotune cache compiles every algorithm)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CK step bench_slak_long 280 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes slak_t.s1.long --out "$OUT/slak_long"

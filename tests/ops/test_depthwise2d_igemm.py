@@ -263,7 +263,7 @@ def test_transposing_copy_matches_torch(layout, device):
 
 def test_default_rows_follow_the_band_and_dtype():
     """256-row tiles for 16-bit operands on 64-wide bands with column blocks of 32 or more, else 128; whole-row
-    tiles 64."""
+    tiles 64 rows on 2 warps at 16 columns, else 128."""
     from lkconv.ops.depthwise2d import implicit_gemm
 
     cfg = implicit_gemm.IgemmConfig()
@@ -273,8 +273,11 @@ def test_default_rows_follow_the_band_and_dtype():
     assert implicit_gemm._rows(cfg, 64, 32, 4) == 128  # float32 operands
     assert implicit_gemm._rows(cfg, 128, 64, 2) == 128  # the 51-tap band
     assert implicit_gemm._rows(implicit_gemm.IgemmConfig(bm=64), 64, 32, 2) == 64
-    assert implicit_gemm._rows(cfg, 16, 16, 2, "rows") == 64  # whole-row tiles
-    assert implicit_gemm._rows(cfg, 64, 64, 2, "rows_in_place") == 64
+    assert implicit_gemm._rows(cfg, 16, 16, 2, "rows") == 64  # whole-row tiles: 64 rows on 2 warps at 16 columns
+    assert implicit_gemm._warps(cfg, 64, 16, "rows") == 2
+    assert implicit_gemm._rows(cfg, 32, 32, 2, "rows") == 128  # replknet_31b.s2
+    assert implicit_gemm._warps(cfg, 128, 32, "rows") == 4
+    assert implicit_gemm._warps(cfg, 256, 64, "band") == 8
 
 
 def test_default_order_follows_the_padding():

@@ -290,9 +290,10 @@ class IgemmConfig:
     rows: replknet_31b.s2 0.307 against 0.334 ms, s1 0.618 against 0.651), else 128 (256 lost on 16-wide
     blocks: replknet_31b.s3, unireplknet_t.s1). num_warps 0 means 8 for 256 rows or bands 128 wide (BK; the
     51-tap band: 0.375 against 0.444 ms on slak_t.s1.long, where 4 warps spill), else 4. Stages (then rows) are
-    reduced where the tiles would not fit in shared memory; whole-row tiles take 64 rows (replknet_31b.s3/s2 and
-    unireplknet_t.s3 in bf16, rows read in place: 0.107 / 0.338 / 0.055 ms against 0.120 / 0.389 / 0.057 with 128
-    rows, H100, docs/BENCHMARKS.md). columns: "band" (column blocks of BN outputs, each
+    reduced where the tiles would not fit in shared memory. Whole-row tiles take 64 rows and 2 warps on 16-column
+    rows, else 128 rows and 4 warps (bf16 forward, H100: replknet_31b.s3 0.075 ms against 0.082 with 4 warps,
+    unireplknet_t.s3 0.043 against 0.046; replknet_31b.s2 0.161 with 128 rows against 0.194-0.198 with 64;
+    docs/BENCHMARKS.md). columns: "band" (column blocks of BN outputs, each
     reading a BK-wide band of the zero-bordered input buffer), "rows" (one block of whole output rows against
     the input's rows, from a buffer of BK-wide aligned rows unless the input's rows are that already:
     :func:`column_plan`), "rows_in_place" (whole rows read from the input itself through column masks, where its
@@ -381,12 +382,21 @@ def _row_padded(x: torch.Tensor, width: int) -> torch.Tensor:
 
 
 def _rows(cfg: "IgemmConfig", bk: int, bn: int, itemsize: int, form: str = "band") -> int:
-    """The tile's rows (BM): cfg.bm, or for bm 0 the default of :class:`IgemmConfig` (whole-row tiles: 64)."""
+    """The tile's rows (BM): cfg.bm, or for bm 0 the default of :class:`IgemmConfig`."""
     if cfg.bm:
         return cfg.bm
     if form != "band":
-        return 64
+        return 64 if bk <= 16 else 128
     return 256 if itemsize == 2 and bk == 64 and bn >= 32 else 128
+
+
+def _warps(cfg: "IgemmConfig", bm: int, bk: int, form: str) -> int:
+    """cfg.num_warps, or for 0 the default of :class:`IgemmConfig`."""
+    if cfg.num_warps:
+        return cfg.num_warps
+    if form != "band" and bk <= 16:
+        return 2
+    return 8 if bk >= 128 or bm >= 256 else 4
 
 
 def _order(cfg: "IgemmConfig", ho: int, kh: int, dh: int, top: int, h_in: int) -> str:
@@ -492,7 +502,7 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
         MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=_precision(x.dtype),
         HAS_BIAS=bias is not None, DOT_F32=interpreting(), STAGES=stages, TABLE=cfg.toeplitz == "table",
         ROWS_FIRST=_order(cfg, ho, kh, dilation[0], pad_t, xp.shape[2]) == "rows",
-        MASK_COLS=form == "rows_in_place", num_warps=cfg.num_warps or (8 if bk >= 128 or bm >= 256 else 4),
+        MASK_COLS=form == "rows_in_place", num_warps=_warps(cfg, bm, bk, form),
     )
     return y
 
