@@ -12,6 +12,9 @@ calls, whose interior alone is rewritten, copied no faster). The padding's rows 
 masks whole rows, which keeps it vectorized, and a masked row costs no memory traffic. Each T_i tile is
 gathered from the weight row inside the loop over kernel rows (faster than reading precomputed factors);
 BK = BN + (kw-1)*d rounded up to a power of two, so tensor cores do BK/kw times the useful multiply-adds.
+Where the padding is a large part of a row (27x27 on 14 columns) most of such a band is zeros; whole-row tiles
+(:func:`column_plan`) instead multiply every input column of a row (BK = W as a power of two, rows copied BK
+wide and aligned) by every output column, with the left padding moved into the Toeplitz tiles as a shift.
 Stacking many (image, row) pairs into M keeps the tiles full at any batch size; where the padding holds many of
 the (output row, kernel row) pairs, M enumerates output rows first, so that a tile spans few of them and skips
 the kernel rows that reach no input row (:class:`IgemmConfig` ``order``). The input gradient is the same
