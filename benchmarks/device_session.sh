@@ -571,9 +571,9 @@ DB)  # after DA: whole-row tiles from aligned row copies by default; the same A/
     step verify_igemm 120 python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
     ;;
 DC)  # after DB: whole-row tiles' rows and warps set from DB's sweep; bf16 bench, then verify with room to compile
-    LKCONV_CACHE_DIR=/tmp/lkconv-cache-DC step bench_bf16 200 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s3,replknet_31b.s2,replknet_31b.s3" --out "$OUT/bench_bf16"
-    step pytest_igemm 100 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py
-    step verify_igemm 260 python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-DC step bench_bf16 170 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s3,replknet_31b.s2,replknet_31b.s3" --out "$OUT/bench_bf16"
+    step pytest_igemm 60 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py
+    step verify_igemm ${VERIFY_S:-260} python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
     ;;
 CK)  # lkconv bench under "auto" with side streams, one shape per step (a fresh autotune cache compiles every algorithm)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CK step bench_slak_long 280 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes slak_t.s1.long --out "$OUT/slak_long"
