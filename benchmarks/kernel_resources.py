@@ -93,8 +93,8 @@ def igemm_report(warps_list):
         kh, kw, d, c, height, w_in, top, left = s["kh"], s["kw"], s["d"], s["c"], s["h"], s["w"], pad[0], pad[1]
         if implicit_gemm.transposes(kh, kw, (d, d), ho, wo, 2):
             kh, kw, ho, wo, height, w_in, top, left = kw, kh, wo, ho, s["w"], s["h"], pad[1], pad[0]
-        form = implicit_gemm.column_plan(implicit_gemm.IgemmConfig(), kw, d, wo, w_in)[0]
-        for columns in dict.fromkeys((form, "band")):
+        chosen = implicit_gemm.column_plan(implicit_gemm.IgemmConfig(), kw, d, wo, w_in)[0]
+        for columns in dict.fromkeys((chosen, "band")):
             cfg = implicit_gemm.IgemmConfig(columns=columns)
             form, bn, bk = implicit_gemm.column_plan(cfg, kw, d, wo, w_in)
             bm, stages = implicit_gemm._fit(implicit_gemm._rows(cfg, bk, bn, 2, form), cfg.stages, bk, bn, 2)

@@ -108,10 +108,6 @@ if triton is not None:
         diff = kk[:, None] + SHIFT - wn[None, :]
         band = (diff >= 0) & (diff % DW == 0) & (diff < KW * DW)
         w_taps = (COL0 + COL_STEP * tl.minimum(tl.maximum(diff, 0) // DW, KW - 1)) * sww
-        if MASK_COLS:
-            col_ok = (w0 + kk) < W_IN
-        else:
-            col_ok = kk >= 0
         acc = tl.zeros([BM, BN], dtype=tl.float32)
         for g in tl.static_range(GROUP):
             src = (co // MULT_DIV) * GROUP + g
@@ -120,11 +116,11 @@ if triton is not None:
             t_c = t_ptr + (co * GROUP + g).to(tl.int64) * stc + kk[:, None] * BN + wn[None, :]
             for i in tl.range(i_lo, i_hi, num_stages=STAGES):
                 r = r0 + i * DH
-                if MASK_COLS:
-                    a = tl.load(a_ptrs + i * step, mask=((r >= 0) & (r < H_IN))[:, None] & col_ok[None, :],
-                                other=0.0)
+                row_ok = (r >= 0) & (r < H_IN)
+                if MASK_COLS:  # whole rows read in place: columns past the input's are not read
+                    a = tl.load(a_ptrs + i * step, mask=row_ok[:, None] & ((w0 + kk) < W_IN)[None, :], other=0.0)
                 else:
-                    a = tl.load(a_ptrs + i * step, mask=((r >= 0) & (r < H_IN))[:, None], other=0.0)
+                    a = tl.load(a_ptrs + i * step, mask=row_ok[:, None], other=0.0)
                 if TABLE:
                     t = tl.load(t_c + i * (BK * BN))
                 else:
@@ -227,12 +223,6 @@ if triton is not None:
         wn = tl.arange(0, BN)
         x_c = x_ptr + (co // MULT_DIV).to(tl.int64) * sxc + w0
         dy_c = dy_ptr + co.to(tl.int64) * syc + w0
-        if MASK_COLS:
-            x_cols = (w0 + kk) < W_IN
-            dy_cols = (w0 + wn) < WO
-        else:
-            x_cols = kk >= 0
-            dy_cols = wn >= 0
         g = tl.zeros([BK, BN], dtype=tl.float32)
         for m0 in range(start, end, BM):
             m = m0 + tl.arange(0, BM)
@@ -243,9 +233,9 @@ if triton is not None:
             r = h + i * DH - TOP
             a_ptrs = x_c + (n_img.to(tl.int64) * sxn + r.to(tl.int64) * sxh)[:, None] + kk[None, :]
             d_ptrs = dy_c + (n_img.to(tl.int64) * syn + h.to(tl.int64) * syh)[:, None] + wn[None, :]
-            if MASK_COLS:
-                a = tl.load(a_ptrs, mask=x_cols[None, :], other=0.0)
-                d = tl.load(d_ptrs, mask=m_ok[:, None] & dy_cols[None, :], other=0.0)
+            if MASK_COLS:  # whole rows read in place: columns past x's and dy's are not read
+                a = tl.load(a_ptrs, mask=((w0 + kk) < W_IN)[None, :], other=0.0)
+                d = tl.load(d_ptrs, mask=m_ok[:, None] & ((w0 + wn) < WO)[None, :], other=0.0)
             else:
                 a = tl.load(a_ptrs)
                 d = tl.load(d_ptrs, mask=m_ok[:, None], other=0.0)
@@ -296,11 +286,13 @@ class IgemmConfig:
     reduced where the tiles would not fit in shared memory. Whole-row tiles take 64 rows and 2 warps on 16-column
     rows, else 128 rows and 4 warps (bf16 forward, H100: replknet_31b.s3 0.075 ms against 0.082 with 4 warps,
     unireplknet_t.s3 0.043 against 0.046; replknet_31b.s2 0.161 with 128 rows against 0.194-0.198 with 64;
-    docs/BENCHMARKS.md). columns: "band" (column blocks of BN outputs, each
-    reading a BK-wide band of the zero-bordered input buffer), "rows" (one block of whole output rows against
-    the input's rows, from a buffer of BK-wide aligned rows unless the input's rows are that already:
-    :func:`column_plan`), "rows_in_place" (whole rows read from the input itself through column masks, where its
-    columns are unit-stride), or "" for "rows" where that takes fewer tensor-core multiply-adds than the band."""
+    docs/BENCHMARKS.md).
+
+    columns (:func:`column_plan`): "band" (column blocks of BN outputs, each reading a BK-wide band of the
+    zero-bordered input buffer), "rows" (one block of whole output rows against the input's rows, from a buffer of
+    BK-wide aligned rows unless the input's rows are that already), "rows_in_place" (whole rows read from the input
+    itself through column masks, where its columns are unit-stride), or "" for "rows" where that takes fewer
+    tensor-core multiply-adds than the band."""
 
     bm: int = 0
     bn: int = 0
