@@ -161,6 +161,7 @@
 #      replknet_31b.s2): DA's steps with the in-place form, 32/128-row tiles, 2 warps and Toeplitz tables in the
 #      sweep; verify of implicit_gemm and auto (~10 min)
 #   DC: after DB: whole-row tiles' rows and warps from DB's sweep: bf16 bench, GPU tests, verify (~9 min)
+#   DD: after DC: whole rows against the band on slak_t.s1.long/wide and unireplknet_t.s1 (bf16 sweep, bench) (~9 min)
 # Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
 set -u
 OUT=${OUT:-out}
@@ -574,6 +575,10 @@ DC)  # after DB: whole-row tiles' rows and warps set from DB's sweep; bf16 bench
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-DC step bench_bf16 170 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s3,replknet_31b.s2,replknet_31b.s3" --out "$OUT/bench_bf16"
     step pytest_igemm 60 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py
     step verify_igemm ${VERIFY_S:-260} python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
+    ;;
+DD)  # after DC: whole rows against the band on the 51-tap and 13x13 layers of 56-column rows (bf16), and their bench
+    step tune_slak 250 python benchmarks/tune_igemm.py --jobs 16 --shapes slak_t.s1.long,slak_t.s1.wide,unireplknet_t.s1 --dtypes bf16 --configs st3,st3:cols-band,bm64:st3,bm64:w2:st3 --json "$OUT/tune_slak.json"
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-DD step bench_bf16 300 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "slak_t.s1.long,slak_t.s1.wide,unireplknet_t.s1" --out "$OUT/bench_bf16"
     ;;
 CK)  # lkconv bench under "auto" with side streams, one shape per step (a fresh autotune cache compiles every algorithm)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CK step bench_slak_long 280 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes slak_t.s1.long --out "$OUT/slak_long"
