@@ -162,6 +162,7 @@
 #      sweep; verify of implicit_gemm and auto (~10 min)
 #   DC: after DB: whole-row tiles' rows and warps from DB's sweep: bf16 bench, GPU tests, verify (~9 min)
 #   DD: after DC: whole rows against the band on slak_t.s1.long/wide and unireplknet_t.s1 (bf16 sweep, bench) (~9 min)
+#   DE: kernel rows per product on whole-row tiles (GPU tests, forward sweep); whole rows against the band on slak (~9 min)
 # Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
 set -u
 OUT=${OUT:-out}
@@ -579,6 +580,11 @@ DC)  # after DB: whole-row tiles' rows and warps set from DB's sweep; bf16 bench
 DD)  # after DC: whole rows against the band on the 51-tap and 13x13 layers of 56-column rows (bf16), and their bench
     step tune_slak 250 python benchmarks/tune_igemm.py --jobs 16 --shapes slak_t.s1.long,slak_t.s1.wide,unireplknet_t.s1 --dtypes bf16 --configs st3,st3:cols-band,bm64:st3,bm64:w2:st3 --json "$OUT/tune_slak.json"
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-DD step bench_bf16 300 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "slak_t.s1.long,slak_t.s1.wide,unireplknet_t.s1" --out "$OUT/bench_bf16"
+    ;;
+DE)  # kernel rows stacked into one product (K = kr * BK) on whole-row tiles; whole rows against the band on slak
+    step pytest_igemm 90 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py
+    step tune_kr 230 python benchmarks/tune_igemm.py --jobs 16 --no-gradients --shapes replknet_31b.s3,replknet_31b.s2,unireplknet_t.s3 --dtypes bf16 --configs st3,kr2:st3,kr4:st3,w4:kr4:st3,bm128:kr2:st3,table:kr4:st3,bm128:w4:kr4:st3 --json "$OUT/tune_kr.json"
+    step tune_slak 230 python benchmarks/tune_igemm.py --jobs 16 --no-gradients --shapes slak_t.s1.long,slak_t.s1.wide,unireplknet_t.s1 --dtypes bf16 --configs st3,st3:cols-band,bm64:st3,kr2:st3,st3:cols-band:kr2 --json "$OUT/tune_slak.json"
     ;;
 CK)  # lkconv bench under "auto" with side streams, one shape per step (a fresh autotune cache compiles every algorithm)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CK step bench_slak_long 280 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes slak_t.s1.long --out "$OUT/slak_long"

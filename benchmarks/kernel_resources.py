@@ -79,11 +79,11 @@ def resources(fn, pointers: dict, ints: dict, constexprs: dict, num_warps: int, 
     return regs, stack, max(static, kernel.metadata.shared)
 
 
-def igemm_report(warps_list):
+def igemm_report(warps_list, kernel_rows_list=(0,)):
     """The bf16 forward kernel of every public stride-1 shape (batch 64 as benchmarked) at the tile and in the
     orientation implicit_gemm picks, in its column form and (where that is whole rows) as a band too, with gathered
-    and with table-read Toeplitz tiles; the global loads of each width in the PTX (v4 = 16 bytes, s = scalar)."""
-    print(f"{'shape':<22} {'kernel':>7} {'form':<13} {'BM':>4} {'BN':>3} {'BK':>4} {'st':>2} {'T':<6} {'warps':>5} "
+    and with table-read Toeplitz tiles, for each count of kernel rows per product; the global loads of each width in the PTX (v4 = 16 bytes, s = scalar)."""
+    print(f"{'shape':<22} {'kernel':>7} {'form':<13} {'KR':>2} {'BM':>4} {'BN':>3} {'BK':>4} {'st':>2} {'T':<6} {'warps':>5} "
           f"{'regs':>5} {'spill B':>8} {'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}")
     ptrs = {p: "*bf16" for p in ("x_ptr", "w_ptr", "b_ptr", "y_ptr", "t_ptr")}
     for s in load_shapes():
@@ -94,10 +94,11 @@ def igemm_report(warps_list):
         if implicit_gemm.transposes(kh, kw, (d, d), ho, wo, 2):
             kh, kw, ho, wo, height, w_in, top, left = kw, kh, wo, ho, s["w"], s["h"], pad[1], pad[0]
         chosen = implicit_gemm.column_plan(implicit_gemm.IgemmConfig(), kw, d, wo, w_in)[0]
-        for columns in dict.fromkeys((chosen, "band")):
-            cfg = implicit_gemm.IgemmConfig(columns=columns)
+        for columns, kernel_rows in itertools.product(dict.fromkeys((chosen, "band")), kernel_rows_list):
+            cfg = implicit_gemm.IgemmConfig(columns=columns, kernel_rows=kernel_rows)
             form, bn, bk = implicit_gemm.column_plan(cfg, kw, d, wo, w_in)
-            bm, stages = implicit_gemm._fit(implicit_gemm._rows(cfg, bk, bn, 2, form), cfg.stages, bk, bn, 2)
+            kr = implicit_gemm._kernel_rows(cfg, kh, bk)
+            bm, stages = implicit_gemm._fit(implicit_gemm._rows(cfg, bk, bn, 2, form), cfg.stages, kr * bk, bn, 2)
             if form == "band":  # x's rows with zero columns
                 width = -(-max(wo + (kw - 1) * d, (triton.cdiv(wo, bn) - 1) * bn + bk) // 16) * 16
                 shift, w_cols = 0, width
@@ -111,11 +112,11 @@ def igemm_report(warps_list):
                 const = dict(KH=kh, KW=kw, DH=d, DW=d, ROW0=0, ROW_STEP=1, COL0=0, COL_STEP=1, MULT_DIV=1, GROUP=1,
                              BM=bm, BN=bn, BK=bk, PREC="ieee", HAS_BIAS=True, DOT_F32=False, STAGES=stages,
                              TABLE=table, ROWS_FIRST=implicit_gemm._order(cfg, ho, kh, d, top, height) == "rows",
-                             MASK_COLS=form == "rows_in_place")
+                             MASK_COLS=form == "rows_in_place", KR=kr)
                 for warps in warps_list:
                     regs, stack, shared, loads = resources(implicit_gemm.depthwise_conv2d_igemm_fwd_kernel, ptrs,
                                                            ints, const, warps, stages, loads=True)
-                    print(f"{s['name']:<22} {kh:>3}x{kw:<3} {form:<13} {bm:>4} {bn:>3} {bk:>4} {stages:>2} "
+                    print(f"{s['name']:<22} {kh:>3}x{kw:<3} {form:<13} {kr:>2} {bm:>4} {bn:>3} {bk:>4} {stages:>2} "
                           f"{'table' if table else 'gather':<6} {warps:>5} {regs:>5} {stack:>8} {shared:>9}  "
                           f"{loads['v4']}/{loads['v2']}/{loads['s']} async {loads['async']}", flush=True)
 
@@ -294,6 +295,7 @@ def main():
     ap.add_argument("--sizes", default="2048,8192,32768")
     ap.add_argument("--block-rows", default="16,32")
     ap.add_argument("--warps", default="4,8")
+    ap.add_argument("--kernel-rows", default="0", help="--igemm: kernel rows per product (0: the default)")
     ap.add_argument("--dtypes", default="fp32,bf16")
     ap.add_argument("--pairs", default="1,2")
     ap.add_argument("--precisions", default=None, help="tl.dot precisions (default: tf32 for bf16, else tf32x3)")
@@ -304,7 +306,7 @@ def main():
     elif args.strips:
         strips_report(args.strips.split(","), args.dtypes.split(","), args.layouts.split(","))
     elif args.igemm:
-        igemm_report(warps)
+        igemm_report(warps, [int(v) for v in args.kernel_rows.split(",")])
     elif args.wgrad:
         tiles = [tuple(int(v) for v in t.split("x")) for t in args.tiles.split(",")] if args.tiles else None
         wgrad_report(args.dtypes.split(","), tiles)

@@ -324,3 +324,29 @@ def test_implicit_gemm_refuses_bands_that_do_not_fit(device):
         pytest.skip("implicit_gemm does not run here")
     assert implicit_gemm.unsupported_reason_for(wide) is None  # served transposed: a 512-tall, 1-wide band
     assert "either orientation" in implicit_gemm.unsupported_reason_for(big)
+
+
+@pytest.mark.parametrize("kernel_rows", [2, 4])
+@pytest.mark.parametrize("columns", ["band", "rows", "rows_in_place"])
+def test_kernel_rows_stacked_into_one_product(columns, kernel_rows, device):
+    """Several kernel rows per product (K = kernel_rows * BK): forward and input gradient against float64, with
+    kernel rows not a multiple of kernel_rows (the last product's extra rows masked), both GEMM row orders
+    (the rows-first loop starting past kernel row 0), dilation, a depth multiplier and a prebuilt table."""
+    if not _can_run(device):
+        pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
+    from lkconv.ops.depthwise2d import implicit_gemm
+
+    torch.manual_seed(0)
+    for n, c, h, w, kh, kw, pad, dil, mult, order, toeplitz in (
+            (2, 2, 7, 14, 9, 9, (4, 4, 4, 4), (1, 1), 1, "images", "gather"),
+            (8, 2, 6, 9, 5, 3, (4, 4, 1, 1), (1, 1), 1, "rows", "gather"),
+            (3, 2, 5, 12, 7, 3, (6, 6, 1, 1), (2, 1), 2, "rows", "table"),
+            (2, 1, 6, 7, 3, 3, (1, 1, 1, 1), (1, 1), 1, "images", "table")):
+        cfg = implicit_gemm.IgemmConfig(bm=16, order=order, columns=columns, toeplitz=toeplitz,
+                                        kernel_rows=kernel_rows)
+        x = torch.randn(n, c, h, w, device=device)
+        wt = torch.randn(c * mult, 1, kh, kw, device=device)
+        _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=device), (1, 1), pad, dil, cfg)
+    with pytest.raises(ValueError, match="kernel_rows"):
+        implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty(2, 1, 6, 7, device=device),
+                               implicit_gemm.IgemmConfig(kernel_rows=3))

@@ -63,7 +63,7 @@ if triton is not None:
         MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr, HAS_BIAS: tl.constexpr,
         DOT_F32: tl.constexpr, STAGES: tl.constexpr, TABLE: tl.constexpr, ROWS_FIRST: tl.constexpr,
-        MASK_COLS: tl.constexpr,
+        MASK_COLS: tl.constexpr, KR: tl.constexpr,
     ):
         """y[n, co, h, w0 + wn] = sum_{g, i, kk} xp[n, src, h + i*DH - TOP, w0 + kk] * T_i[kk, wn]
 
@@ -76,7 +76,9 @@ if triton is not None:
         an input row of one of them (the others would add only masked zeros); T_i the banded Toeplitz
         tile of kernel row i of channel co*GROUP + g, gathered from the weight through the taps
         k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j]: T_i[kk, wn] = k[.., j] where kk + SHIFT - wn = j*DW; with TABLE, T_i is
-        read whole from t_ptr (channel stride stc; :func:`_toeplitz_table`) instead of gathered.
+        read whole from t_ptr (channel stride stc; :func:`_toeplitz_table`) instead of gathered. KR kernel rows
+        enter one product: [X_i .. X_{i+KR-1}] (BM x KR*BK) @ [T_i; ..; T_{i+KR-1}] (KR*BK x BN), kernel rows
+        past the loop's end masked to zeros in both.
         Grid: (M blocks * column blocks, C_OUT).
         """
         pid = tl.program_id(0)
@@ -100,31 +102,33 @@ if triton is not None:
             i_lo = 0
             i_hi = KH
         w0 = pid_n * BN
-        kk = tl.arange(0, BK)
+        q = tl.arange(0, KR * BK)  # K index of one product: kernel row i + q // BK, column kk = q % BK
+        kr = q // BK
+        kk = q % BK
         wn = tl.arange(0, BN)
         r0 = h - TOP  # input row of kernel row 0
         rows = n_img.to(tl.int64) * sxn + r0.to(tl.int64) * sxh
         step = (DH * sxh).to(tl.int64)
         diff = kk[:, None] + SHIFT - wn[None, :]
         band = (diff >= 0) & (diff % DW == 0) & (diff < KW * DW)
-        w_taps = (COL0 + COL_STEP * tl.minimum(tl.maximum(diff, 0) // DW, KW - 1)) * sww
+        w_taps = (COL0 + COL_STEP * tl.minimum(tl.maximum(diff, 0) // DW, KW - 1)) * sww + kr[:, None] * (ROW_STEP * swh)
         acc = tl.zeros([BM, BN], dtype=tl.float32)
         for g in tl.static_range(GROUP):
             src = (co // MULT_DIV) * GROUP + g
-            a_ptrs = x_ptr + src.to(tl.int64) * sxc + rows[:, None] + (w0 + kk)[None, :]
+            a_ptrs = x_ptr + src.to(tl.int64) * sxc + rows[:, None] + (kr.to(tl.int64) * step + w0 + kk)[None, :]
             w_c = w_ptr + (co * GROUP + g).to(tl.int64) * swc + w_taps
-            t_c = t_ptr + (co * GROUP + g).to(tl.int64) * stc + kk[:, None] * BN + wn[None, :]
-            for i in tl.range(i_lo, i_hi, num_stages=STAGES):
-                r = r0 + i * DH
-                row_ok = (r >= 0) & (r < H_IN)
+            t_c = t_ptr + (co * GROUP + g).to(tl.int64) * stc + q[:, None] * BN + wn[None, :]
+            for i in tl.range(i_lo, i_hi, KR, num_stages=STAGES):
+                k_ok = i + kr < i_hi  # kernel rows past the loop's end add zeros
+                r = r0[:, None] + (i + kr)[None, :] * DH
+                a_ok = (r >= 0) & (r < H_IN) & k_ok[None, :]
                 if MASK_COLS:  # whole rows read in place: columns past the input's are not read
-                    a = tl.load(a_ptrs + i * step, mask=row_ok[:, None] & ((w0 + kk) < W_IN)[None, :], other=0.0)
-                else:
-                    a = tl.load(a_ptrs + i * step, mask=row_ok[:, None], other=0.0)
+                    a_ok = a_ok & ((w0 + kk) < W_IN)[None, :]
+                a = tl.load(a_ptrs + i * step, mask=a_ok, other=0.0)
                 if TABLE:
-                    t = tl.load(t_c + i * (BK * BN))
+                    t = tl.load(t_c + i * (BK * BN), mask=k_ok[:, None], other=0.0)
                 else:
-                    t = tl.load(w_c + (ROW0 + ROW_STEP * i) * swh, mask=band, other=0.0)
+                    t = tl.load(w_c + (ROW0 + ROW_STEP * i) * swh, mask=band & k_ok[:, None], other=0.0)
                 if DOT_F32:  # exact for 16-bit operands; the CPU interpreter's 16-bit dot is unreliable
                     acc += tl.dot(a.to(tl.float32), t.to(tl.float32), input_precision="ieee")
                 else:
@@ -292,7 +296,10 @@ class IgemmConfig:
     zero-bordered input buffer), "rows" (one block of whole output rows against the input's rows, from a buffer of
     BK-wide aligned rows unless the input's rows are that already), "rows_in_place" (whole rows read from the input
     itself through column masks, where its columns are unit-stride), or "" for "rows" where that takes fewer
-    tensor-core multiply-adds than the band."""
+    tensor-core multiply-adds than the band.
+
+    kernel_rows: how many kernel rows enter one product (K = kernel_rows * BK, :func:`_kernel_rows`); 0: the
+    default."""
 
     bm: int = 0
     bn: int = 0
@@ -301,6 +308,7 @@ class IgemmConfig:
     toeplitz: str = "gather"
     order: str = ""
     columns: str = ""
+    kernel_rows: int = 0
 
 
 SHARED_MEMORY_BUDGET = 160 * 1024
@@ -383,6 +391,13 @@ def _rows(cfg: "IgemmConfig", bk: int, bn: int, itemsize: int, form: str = "band
     if form != "band":
         return 64 if bk <= 16 else 128
     return 256 if itemsize == 2 and bk == 64 and bn >= 32 else 128
+
+
+def _kernel_rows(cfg: "IgemmConfig", kh: int, bk: int) -> int:
+    """Kernel rows per product (KR): cfg.kernel_rows (at most kh's power of two), or 1 for 0."""
+    if cfg.kernel_rows < 0 or cfg.kernel_rows & (cfg.kernel_rows - 1):
+        raise ValueError(f"kernel_rows must be 0 or a power of two, got {cfg.kernel_rows}")
+    return max(1, min(cfg.kernel_rows, next_power_of_2(kh)))
 
 
 def _warps(cfg: "IgemmConfig", bm: int, bk: int, form: str) -> int:
@@ -477,7 +492,8 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
     if cfg.order not in ("", "images", "rows"):
         raise ValueError(f"order must be '', 'images' or 'rows', got {cfg.order!r}")
     form, bn, bk = column_plan(cfg, kw, dilation[1], wo, x.shape[3])
-    bm, stages = _fit(_rows(cfg, bk, bn, x.element_size(), form), cfg.stages, bk, bn, x.element_size(),
+    kr = _kernel_rows(cfg, kh, bk)
+    bm, stages = _fit(_rows(cfg, bk, bn, x.element_size(), form), cfg.stages, kr * bk, bn, x.element_size(),
                       cfg.toeplitz == "table")
     m = n * ho
     if form != "band":  # the input's rows; the band's left padding becomes a shift of the Toeplitz tiles
@@ -497,7 +513,7 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
         MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=_precision(x.dtype),
         HAS_BIAS=bias is not None, DOT_F32=interpreting(), STAGES=stages, TABLE=cfg.toeplitz == "table",
         ROWS_FIRST=_order(cfg, ho, kh, dilation[0], pad_t, xp.shape[2]) == "rows",
-        MASK_COLS=form == "rows_in_place", num_warps=_warps(cfg, bm, bk, form),
+        MASK_COLS=form == "rows_in_place", KR=kr, num_warps=_warps(cfg, bm, bk, form),
     )
     return y
 
