@@ -97,7 +97,7 @@ def igemm_report(warps_list, kernel_rows_list=(0,)):
         for columns, kernel_rows in itertools.product(dict.fromkeys((chosen, "band")), kernel_rows_list):
             cfg = implicit_gemm.IgemmConfig(columns=columns, kernel_rows=kernel_rows)
             form, bn, bk = implicit_gemm.column_plan(cfg, kw, d, wo, w_in)
-            kr = implicit_gemm._kernel_rows(cfg, kh, bk)
+            kr = implicit_gemm._kernel_rows(cfg, kh, bk, form)
             bm, stages = implicit_gemm._fit(implicit_gemm._rows(cfg, bk, bn, 2, form), cfg.stages, kr * bk, bn, 2)
             if form == "band":  # x's rows with zero columns
                 width = -(-max(wo + (kw - 1) * d, (triton.cdiv(wo, bn) - 1) * bn + bk) // 16) * 16

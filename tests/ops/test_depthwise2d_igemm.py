@@ -278,6 +278,12 @@ def test_default_rows_follow_the_band_and_dtype():
     assert implicit_gemm._rows(cfg, 32, 32, 2, "rows") == 128  # replknet_31b.s2
     assert implicit_gemm._warps(cfg, 128, 32, "rows") == 4
     assert implicit_gemm._warps(cfg, 256, 64, "band") == 8
+    assert implicit_gemm._kernel_rows(cfg, 27, 16, "rows") == 2  # two kernel rows per product on narrow rows
+    assert implicit_gemm._kernel_rows(cfg, 29, 32, "rows_in_place") == 2
+    assert implicit_gemm._kernel_rows(cfg, 5, 64, "rows") == 1  # slak_t.s1.wide
+    assert implicit_gemm._kernel_rows(cfg, 13, 32, "band") == 1
+    assert implicit_gemm._kernel_rows(cfg, 1, 16, "rows") == 1  # never more than the kernel's rows
+    assert implicit_gemm._kernel_rows(implicit_gemm.IgemmConfig(kernel_rows=8), 5, 64, "band") == 8
 
 
 def test_default_order_follows_the_padding():

@@ -290,7 +290,8 @@ class IgemmConfig:
     reduced where the tiles would not fit in shared memory. Whole-row tiles take 64 rows and 2 warps on 16-column
     rows, else 128 rows and 4 warps (bf16 forward, H100: replknet_31b.s3 0.075 ms against 0.082 with 4 warps,
     unireplknet_t.s3 0.043 against 0.046; replknet_31b.s2 0.161 with 128 rows against 0.194-0.198 with 64;
-    docs/BENCHMARKS.md).
+    docs/BENCHMARKS.md). Whole rows of at most 32 columns put two kernel rows into each product (replknet_31b.s3
+    0.066 against 0.075 ms, s2 0.161-0.163 against 0.168; one on 64 columns: slak_t.s1.wide 0.177 against 0.254).
 
     columns (:func:`column_plan`): "band" (column blocks of BN outputs, each reading a BK-wide band of the
     zero-bordered input buffer), "rows" (one block of whole output rows against the input's rows, from a buffer of
@@ -393,11 +394,13 @@ def _rows(cfg: "IgemmConfig", bk: int, bn: int, itemsize: int, form: str = "band
     return 256 if itemsize == 2 and bk == 64 and bn >= 32 else 128
 
 
-def _kernel_rows(cfg: "IgemmConfig", kh: int, bk: int) -> int:
-    """Kernel rows per product (KR): cfg.kernel_rows (at most kh's power of two), or 1 for 0."""
+def _kernel_rows(cfg: "IgemmConfig", kh: int, bk: int, form: str = "band") -> int:
+    """Kernel rows per product (KR): cfg.kernel_rows (at most kh's power of two), or for 0 the default of
+    :class:`IgemmConfig`: 2 for whole rows of at most 32 columns, else 1."""
     if cfg.kernel_rows < 0 or cfg.kernel_rows & (cfg.kernel_rows - 1):
         raise ValueError(f"kernel_rows must be 0 or a power of two, got {cfg.kernel_rows}")
-    return max(1, min(cfg.kernel_rows, next_power_of_2(kh)))
+    kr = cfg.kernel_rows or (2 if form != "band" and bk <= 32 else 1)
+    return max(1, min(kr, next_power_of_2(kh)))
 
 
 def _warps(cfg: "IgemmConfig", bm: int, bk: int, form: str) -> int:
@@ -492,7 +495,7 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
     if cfg.order not in ("", "images", "rows"):
         raise ValueError(f"order must be '', 'images' or 'rows', got {cfg.order!r}")
     form, bn, bk = column_plan(cfg, kw, dilation[1], wo, x.shape[3])
-    kr = _kernel_rows(cfg, kh, bk)
+    kr = _kernel_rows(cfg, kh, bk, form)
     bm, stages = _fit(_rows(cfg, bk, bn, x.element_size(), form), cfg.stages, kr * bk, bn, x.element_size(),
                       cfg.toeplitz == "table")
     m = n * ho
