@@ -163,7 +163,8 @@
 #   DC: after DB: whole-row tiles' rows and warps from DB's sweep: bf16 bench, GPU tests, verify (~9 min)
 #   DD: after DC: whole rows against the band on slak_t.s1.long/wide and unireplknet_t.s1 (bf16 sweep, bench) (~9 min)
 #   DE: kernel rows per product on whole-row tiles (GPU tests, forward sweep); whole rows against the band on slak (~9 min)
-#   DF: after DE: A/B of two kernel rows per product against 98095d3 (carry out/igemm_base.py); bf16 bench (~9 min)
+#   DF: after DE: A/B of two kernel rows per product against 98095d3 (carry out/igemm_base.py); weight gradient
+#       with 1/2/4 kernel rows per program; bf16 bench (~9 min)
 # Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
 set -u
 OUT=${OUT:-out}
@@ -589,7 +590,8 @@ DE)  # kernel rows stacked into one product (K = kr * BK) on whole-row tiles; wh
     ;;
 DF)  # after DE: two kernel rows per product on narrow whole rows; A/B against the previous implicit_gemm.py, bf16 bench
     step tune_ab 150 python benchmarks/tune_igemm.py --jobs 16 --no-gradients --shapes unireplknet_t.s3,replknet_31b.s3 --dtypes bf16 --configs st3,kr1:st3 --baseline "${BASELINE:-out/igemm_base.py}" --json "$OUT/tune_ab.json"
-    LKCONV_CACHE_DIR=/tmp/lkconv-cache-DF step bench_bf16 380 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s3,replknet_31b.s2,replknet_31b.s3,slak_t.s1.long,slak_t.s1.wide" --out "$OUT/bench_bf16"
+    step tune_wgrad 120 python benchmarks/tune_igemm.py --jobs 16 --shapes replknet_31b.s3,replknet_31b.s2,unireplknet_t.s3,slak_t.s1.wide --dtypes bf16 --configs st3 --wgrad-kernel-rows 1,2,4 --json "$OUT/tune_wgrad.json"
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-DF step bench_bf16 300 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s3,replknet_31b.s2,replknet_31b.s3,slak_t.s1.long,slak_t.s1.wide" --out "$OUT/bench_bf16"
     ;;
 CK)  # lkconv bench under "auto" with side streams, one shape per step (a fresh autotune cache compiles every algorithm)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CK step bench_slak_long 280 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes slak_t.s1.long --out "$OUT/slak_long"

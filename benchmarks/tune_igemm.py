@@ -13,12 +13,15 @@ forward's set-up (the zero-bordered input copy, from NCHW and channels_last) cos
 --baseline: another version of lkconv/ops/depthwise2d/implicit_gemm.py (a file), timed beside this one at every
   tile, alternating, on the same inputs (an A/B of a kernel change in one process).
 --jobs: compile every (shape, dtype, tile) in that many processes first.
+--wgrad-kernel-rows: also time the weight gradient at the best forward tile with each of these kernel rows per
+  program (IgemmConfig.kernel_rows).
 
 Effective rate = 2*N*C*Ho*Wo*kh*kw / t (the convolution's useful multiply-adds, not the band's).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import itertools
 import json
@@ -116,7 +119,7 @@ def _ms(fn):
     return tt.do_bench(fn, return_mode="median")
 
 
-def _tile_sweep(name, dt, s, rows, configs=None, gradients=True, baseline=None):
+def _tile_sweep(name, dt, s, rows, configs=None, gradients=True, baseline=None, wgrad_kernel_rows=()):
     dtype = DTYPES[dt]
     x, w, p4, dil, pad, ho, wo = _problem(s, dtype)
     dy = torch.randn(s["n"], s["c"], ho, wo, device="cuda", dtype=dtype)
@@ -194,6 +197,13 @@ def _tile_sweep(name, dt, s, rows, configs=None, gradients=True, baseline=None):
             row.update(baseline_ms=_ms(theirs_b), baseline_err=err_b)
             row["ms"] = min(t, _ms(ours))  # alternated: this version, the baseline, this version again
         rows.append(row)
+    for kr in wgrad_kernel_rows:  # the weight gradient with kr kernel rows per program (one dY tile for all)
+        cfg_k = dataclasses.replace(cfg, kernel_rows=kr)
+        err = rel_error(implicit_gemm.conv_wgrad(dy, x, w.shape, (1, 1), p4, dil, cfg_k), dw_ref.to(dw.dtype))
+        t = _ms(lambda: implicit_gemm.conv_wgrad(dy, x, w.shape, (1, 1), p4, dil, cfg_k))
+        rows.append(dict(shape=name, dtype=dt, direction="wgrad", config=_label(cfg_k), ms=t,
+                         tflops=flops(s) / t / 1e9, err=err))
+        print(f"{name:<18} {dt} wgrad kr{kr}  {t:7.3f} ms {flops(s) / t / 1e9:6.1f} TF/s  err {err:.1e}", flush=True)
     rows.append(dict(shape=name, dtype=dt, direction="setup", **setup))
 
 
@@ -207,6 +217,8 @@ def main():
     ap.add_argument("--no-gradients", action="store_true", help="forward tiles and set-up only")
     ap.add_argument("--baseline", default=None, help="another implicit_gemm.py, timed beside this one")
     ap.add_argument("--jobs", type=int, default=1, help="compile in this many processes first")
+    ap.add_argument("--wgrad-kernel-rows", default="", help="also time the weight gradient at the best forward tile "
+                    "with these kernel rows per program, e.g. 1,2,4")
     args = ap.parse_args()
     shapes = {s["name"]: s for s in load_shapes()}
     configs = [parse_config(c) for c in args.configs.split(",")] if args.configs else CONFIGS
@@ -226,7 +238,8 @@ def main():
                                                                                           else ""), flush=True)
     rows = []
     for name, dt in itertools.product(args.shapes.split(","), args.dtypes.split(",")):
-        _tile_sweep(name, dt, shapes[name], rows, configs, not (args.quick or args.no_gradients), baseline)
+        _tile_sweep(name, dt, shapes[name], rows, configs, not (args.quick or args.no_gradients), baseline,
+                    [int(k) for k in args.wgrad_kernel_rows.split(",") if k])
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     print("\nbest forward tile per shape; the gradients at that tile; the forward's set-up alone:")

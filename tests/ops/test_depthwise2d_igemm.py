@@ -356,3 +356,33 @@ def test_kernel_rows_stacked_into_one_product(columns, kernel_rows, device):
     with pytest.raises(ValueError, match="kernel_rows"):
         implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty(2, 1, 6, 7, device=device),
                                implicit_gemm.IgemmConfig(kernel_rows=3))
+
+
+@pytest.mark.parametrize("kernel_rows", [2, 4])
+@pytest.mark.parametrize("columns", ["band", "rows", "rows_in_place"])
+def test_weight_gradient_with_kernel_rows_per_program(columns, kernel_rows, device):
+    """The weight gradient with several kernel rows per program (one output-gradient tile for all of them; the
+    rows out of a kernel row's reach entering as zeros): kernel rows not a multiple of kernel_rows, padding beyond
+    the kernel's reach, dilation, a depth multiplier, against float64."""
+    if not _can_run(device):
+        pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
+    from lkconv.ops.depthwise2d import implicit_gemm, reference
+    from lkconv.testing import rel_error
+
+    torch.manual_seed(0)
+    for n, c, h, w, kh, kw, pad, dil, mult in ((2, 2, 7, 14, 9, 9, (4, 4, 4, 4), (1, 1), 1),
+                                               (3, 2, 5, 12, 7, 3, (6, 6, 1, 1), (2, 1), 2),
+                                               (2, 1, 6, 7, 3, 3, (0, 0, 1, 1), (1, 1), 1),
+                                               (1, 2, 9, 10, 5, 5, (1, 3, 2, 2), (1, 1), 1),
+                                               (16, 1, 9, 10, 5, 5, (2, 2, 2, 2), (1, 1), 1)):  # chunks of rows
+        x = torch.randn(n, c, h, w, device=device)
+        wt = torch.randn(c * mult, 1, kh, kw, device=device)
+        yr = reference.depthwise_conv2d_fwd_torch(x.double(), wt.double(), None, (1, 1), pad, dil)
+        dy = torch.randn(yr.shape, device=device)
+        dwr = reference.depthwise_conv2d_wgrad_torch(dy.double(), x.double(), wt.double(), (1, 1), pad, dil)
+        cfg = implicit_gemm.IgemmConfig(columns=columns, kernel_rows=kernel_rows)
+        dw = implicit_gemm.conv_wgrad(dy, x, wt.shape, (1, 1), pad, dil, cfg)
+        assert rel_error(dw, dwr) < 1e-5, (h, w, kh, kw)
+    assert implicit_gemm._wgrad_kernel_rows(implicit_gemm.IgemmConfig(kernel_rows=4), 27, 16, 16) == 4
+    assert implicit_gemm._wgrad_kernel_rows(implicit_gemm.IgemmConfig(kernel_rows=4), 13, 128, 64) == 1
+    assert implicit_gemm._wgrad_kernel_rows(implicit_gemm.IgemmConfig(), 27, 16, 16) == 1

@@ -199,7 +199,7 @@ if triton is not None:
         sxn, sxc, sxh, syn, syc, syh,
         KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr, MULT_DIV: tl.constexpr,
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr,
-        MASK_COLS: tl.constexpr,
+        MASK_COLS: tl.constexpr, KR: tl.constexpr,
     ):
         """part[k, co, i, j] = sum over this program's rows and columns of dy[n, co, h, w] * xp[n, co // MULT_DIV, h + i*DH - TOP, w + j*DW]
 
@@ -208,49 +208,64 @@ if triton is not None:
         are masked by rows alone and stay vectorized. Whole-row tiles (one column block, MASK_COLS): xp and dy are
         the tensors' own rows (unit column stride), masked to columns < W_IN and < WO, and the diagonals are
         shifted by SHIFT = the left padding: dk[i, j] = sum_w G_i[w + j*DW - SHIFT, w].
-        The GEMM's rows enumerate (output row h, image n) as m = h*N + n, and
-        kernel row i runs only over the output rows whose input row h + i*DH - TOP lies in [0, H_IN), split into
-        chunks of ROWS_PER_PROG. Grid: (row chunks * column blocks, KH, C_OUT); k = program_id(0).
+        The GEMM's rows enumerate (output row h, image n) as m = h*N + n. A program computes KR kernel rows
+        i0 .. i0+KR-1 at once, G = [X_i0 .. X_{i0+KR-1}]^T @ dY (KR*BK x BN, each dY tile loaded once for all
+        of them), over the output rows whose input row h + i*DH - TOP lies in [0, H_IN) for one of them (rows
+        out of that range for a kernel row enter as zeros), split into chunks of ROWS_PER_PROG.
+        Grid: (row chunks * column blocks, cdiv(KH, KR), C_OUT); k = program_id(0).
         """
         pid = tl.program_id(0)
-        i = tl.program_id(1)
+        i0 = tl.program_id(1) * KR
         co = tl.program_id(2)
         n_imgs = M // HO
         n_cb = tl.cdiv(WO, BN)
         chunk, pid_n = pid // n_cb, pid % n_cb
         w0 = pid_n * BN
-        h_first = tl.maximum(TOP - i * DH, 0)
-        h_end = tl.minimum(H_IN + TOP - i * DH, HO)
+        i_last = tl.minimum(i0 + KR, KH) - 1
+        h_first = tl.maximum(TOP - i_last * DH, 0)
+        h_end = tl.minimum(H_IN + TOP - i0 * DH, HO)
         start = h_first * n_imgs + chunk * ROWS_PER_PROG
         end = tl.minimum(start + ROWS_PER_PROG, h_end * n_imgs)
-        kk = tl.arange(0, BK)
+        q = tl.arange(0, KR * BK)  # G's rows: kernel row i0 + q // BK, column kk = q % BK
+        kr = q // BK
+        kk = q % BK
         wn = tl.arange(0, BN)
-        x_c = x_ptr + (co // MULT_DIV).to(tl.int64) * sxc + w0
+        x_c = x_ptr + (co // MULT_DIV).to(tl.int64) * sxc + w0 + (kr * DH).to(tl.int64) * sxh + kk
         dy_c = dy_ptr + co.to(tl.int64) * syc + w0
-        g = tl.zeros([BK, BN], dtype=tl.float32)
+        g = tl.zeros([KR * BK, BN], dtype=tl.float32)
         for m0 in range(start, end, BM):
             m = m0 + tl.arange(0, BM)
             m_ok = m < end
             m_ld = tl.minimum(m, end - 1)
             h = m_ld // n_imgs
             n_img = m_ld % n_imgs
-            r = h + i * DH - TOP
-            a_ptrs = x_c + (n_img.to(tl.int64) * sxn + r.to(tl.int64) * sxh)[:, None] + kk[None, :]
+            a_ptrs = x_c[None, :] + (n_img.to(tl.int64) * sxn + (h + i0 * DH - TOP).to(tl.int64) * sxh)[:, None]
             d_ptrs = dy_c + (n_img.to(tl.int64) * syn + h.to(tl.int64) * syh)[:, None] + wn[None, :]
-            if MASK_COLS:  # whole rows read in place: columns past x's and dy's are not read
-                a = tl.load(a_ptrs, mask=((w0 + kk) < W_IN)[None, :], other=0.0)
-                d = tl.load(d_ptrs, mask=m_ok[:, None] & ((w0 + wn) < WO)[None, :], other=0.0)
+            if KR == 1:  # every row of the range reaches the input (rows past the end re-read the last one)
+                a_ok = (kk >= 0)[None, :]
             else:
+                r = h[:, None] + (i0 + kr)[None, :] * DH - TOP
+                a_ok = (r >= 0) & (r < H_IN)
+            if MASK_COLS:  # whole rows read in place: columns past x's and dy's are not read
+                a = tl.load(a_ptrs, mask=a_ok & ((w0 + kk) < W_IN)[None, :], other=0.0)
+                d = tl.load(d_ptrs, mask=m_ok[:, None] & ((w0 + wn) < WO)[None, :], other=0.0)
+            elif KR == 1:
                 a = tl.load(a_ptrs)
+                d = tl.load(d_ptrs, mask=m_ok[:, None], other=0.0)
+            else:
+                a = tl.load(a_ptrs, mask=a_ok, other=0.0)
                 d = tl.load(d_ptrs, mask=m_ok[:, None], other=0.0)
             if DOT_F32:
                 g += tl.dot(tl.trans(a.to(tl.float32)), d.to(tl.float32), input_precision="ieee")
             else:
                 g += tl.dot(tl.trans(a), d.to(a.dtype), input_precision=PREC)
         diff = kk[:, None] + SHIFT - wn[None, :]
-        part = part_ptr + ((pid.to(tl.int64) * C_OUT + co) * KH + i) * KW
-        for j in range(KW):
-            tl.store(part + j, tl.sum(tl.sum(tl.where(diff == j * DW, g, 0.0), axis=1), axis=0))
+        for k in tl.static_range(KR):
+            if i0 + k < KH:
+                part = part_ptr + ((pid.to(tl.int64) * C_OUT + co) * KH + i0 + k) * KW
+                on_row = (kr == k)[:, None]
+                for j in range(KW):
+                    tl.store(part + j, tl.sum(tl.sum(tl.where(on_row & (diff == j * DW), g, 0.0), axis=1), axis=0))
 
 
 def _precision(dtype: torch.dtype) -> str:
@@ -401,6 +416,16 @@ def _kernel_rows(cfg: "IgemmConfig", kh: int, bk: int, form: str = "band") -> in
         raise ValueError(f"kernel_rows must be 0 or a power of two, got {cfg.kernel_rows}")
     kr = cfg.kernel_rows or (2 if form != "band" and bk <= 32 else 1)
     return max(1, min(kr, next_power_of_2(kh)))
+
+
+def _wgrad_kernel_rows(cfg: "IgemmConfig", kh: int, bk: int, bn: int) -> int:
+    """Kernel rows per weight-gradient program: cfg.kernel_rows (at most kh's power of two, and the accumulated
+    KR*BK x BN tile at most MAX_BAND_TILE), or 1 for 0."""
+    _kernel_rows(cfg, kh, bk)  # validates cfg.kernel_rows
+    kr = max(1, min(cfg.kernel_rows, next_power_of_2(kh)))
+    while kr > 1 and kr * bk * bn > MAX_BAND_TILE:
+        kr //= 2
+    return kr
 
 
 def _warps(cfg: "IgemmConfig", bm: int, bk: int, form: str) -> int:
@@ -622,7 +647,8 @@ def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation, out, config: Op
 def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation,
                config: Optional[IgemmConfig] = None) -> torch.Tensor:
     """dk (C_out, 1, kh, kw) in float32; in the transposed orientation of :func:`transposes` when it pays.
-    config: only its ``columns`` is read (band or whole-row tiles, :func:`column_plan`)."""
+    config: only its ``columns`` (band or whole-row tiles, :func:`column_plan`) and ``kernel_rows`` (kernel rows per
+    program, :func:`_wgrad_kernel_rows`) are read."""
     kh, kw = weight_shape[-2:]
     cfg = config or IgemmConfig()
     if _oriented(kh, kw, dilation, *grad_out.shape[2:], x.element_size()):
@@ -639,10 +665,11 @@ def _wgrad(grad_out, x, weight_shape, pad, dilation, cfg: IgemmConfig) -> torch.
     kh, kw = weight_shape[-2:]
     form, bn, bk = column_plan(IgemmConfig(columns=cfg.columns), kw, dilation[1], wo, x.shape[3])
     bm = 64
+    kr = _wgrad_kernel_rows(cfg, kh, bk, bn)
     m = n * ho
     sms = torch.cuda.get_device_properties(x.device).multi_processor_count if x.is_cuda else 4
     n_cb = cdiv(wo, bn)
-    chunks = max(1, min(cdiv(m, bm), (4 * sms) // max(1, n_cb * kh * c_out) or 1))
+    chunks = max(1, min(cdiv(m, bm), (4 * sms) // max(1, n_cb * cdiv(kh, kr) * c_out) or 1))
     rows = cdiv(cdiv(m, chunks), bm) * bm
     chunks = cdiv(m, rows)
     part = torch.empty(chunks * n_cb, c_out, kh, kw, device=x.device, dtype=torch.float32)
@@ -652,11 +679,11 @@ def _wgrad(grad_out, x, weight_shape, pad, dilation, cfg: IgemmConfig) -> torch.
         xp = _row_buffer(x, pad[2], wo, kw, dilation[1], bn, bk)
         dyp = _padded_rows(grad_out, 0, 0, ho, n_cb * bn)
         w_in, shift = xp.shape[3], 0
-    depthwise_conv2d_igemm_wgrad_kernel[(chunks * n_cb, kh, c_out)](
+    depthwise_conv2d_igemm_wgrad_kernel[(chunks * n_cb, cdiv(kh, kr), c_out)](
         xp, dyp, part, m, ho, wo, c_out, rows, xp.shape[2], w_in, pad[0], shift, *xp.stride()[:3],
         *dyp.stride()[:3], KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], MULT_DIV=c_out // x.shape[1],
         BM=bm, BN=bn, BK=bk, PREC=_precision(x.dtype), DOT_F32=interpreting(), MASK_COLS=form == "rows_in_place",
-        num_warps=4,
+        KR=kr, num_warps=4,
     )
     return part.sum(0).reshape(c_out, 1, kh, kw)
 
