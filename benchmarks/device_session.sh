@@ -163,8 +163,8 @@
 #   DC: after DB: whole-row tiles' rows and warps from DB's sweep: bf16 bench, GPU tests, verify (~9 min)
 #   DD: after DC: whole rows against the band on slak_t.s1.long/wide and unireplknet_t.s1 (bf16 sweep, bench) (~9 min)
 #   DE: kernel rows per product on whole-row tiles (GPU tests, forward sweep); whole rows against the band on slak (~9 min)
-#   DF: after DE: A/B of two kernel rows per product against 98095d3 (carry out/igemm_base.py); weight gradient
-#       with 1/2/4 kernel rows per program; bf16 bench (~9 min)
+#   DF: after DE: GPU tests; A/B against 98095d3 (carry out/igemm_base.py) of two kernel rows per product and of
+#       transposed problems stored in place; weight gradient with 1/2/4 kernel rows per program; bf16 bench (~9 min)
 # Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
 set -u
 OUT=${OUT:-out}
@@ -588,10 +588,12 @@ DE)  # kernel rows stacked into one product (K = kr * BK) on whole-row tiles; wh
     step tune_kr 230 python benchmarks/tune_igemm.py --jobs 16 --no-gradients --shapes replknet_31b.s3,replknet_31b.s2,unireplknet_t.s3 --dtypes bf16 --configs st3,kr2:st3,kr4:st3,w4:kr4:st3,bm128:kr2:st3,table:kr4:st3,bm128:w4:kr4:st3 --json "$OUT/tune_kr.json"
     step tune_slak 230 python benchmarks/tune_igemm.py --jobs 16 --no-gradients --shapes slak_t.s1.long,slak_t.s1.wide,unireplknet_t.s1 --dtypes bf16 --configs st3,st3:cols-band,bm64:st3,kr2:st3,st3:cols-band:kr2 --json "$OUT/tune_slak.json"
     ;;
-DF)  # after DE: two kernel rows per product on narrow whole rows; A/B against the previous implicit_gemm.py, bf16 bench
-    step tune_ab 150 python benchmarks/tune_igemm.py --jobs 16 --no-gradients --shapes unireplknet_t.s3,replknet_31b.s3 --dtypes bf16 --configs st3,kr1:st3 --baseline "${BASELINE:-out/igemm_base.py}" --json "$OUT/tune_ab.json"
-    step tune_wgrad 120 python benchmarks/tune_igemm.py --jobs 16 --shapes replknet_31b.s3,replknet_31b.s2,unireplknet_t.s3,slak_t.s1.wide --dtypes bf16 --configs st3 --wgrad-kernel-rows 1,2,4 --json "$OUT/tune_wgrad.json"
-    LKCONV_CACHE_DIR=/tmp/lkconv-cache-DF step bench_bf16 300 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s3,replknet_31b.s2,replknet_31b.s3,slak_t.s1.long,slak_t.s1.wide" --out "$OUT/bench_bf16"
+DF)  # after DE: kernel rows per product and per weight-gradient program; transposed problems stored in place
+    step pytest_igemm 90 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py
+    step tune_ab 80 python benchmarks/tune_igemm.py --jobs 16 --no-gradients --shapes unireplknet_t.s3,replknet_31b.s3 --dtypes bf16 --configs st3,kr1:st3 --baseline "${BASELINE:-out/igemm_base.py}" --json "$OUT/tune_ab.json"
+    step tune_ab_slak 80 python benchmarks/tune_igemm.py --jobs 16 --shapes slak_t.s1.long --dtypes bf16 --configs st3 --baseline "${BASELINE:-out/igemm_base.py}" --json "$OUT/tune_ab_slak.json"
+    step tune_wgrad 110 python benchmarks/tune_igemm.py --jobs 16 --shapes replknet_31b.s3,replknet_31b.s2,unireplknet_t.s3,slak_t.s1.wide --dtypes bf16 --configs st3 --wgrad-kernel-rows 1,2,4 --json "$OUT/tune_wgrad.json"
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-DF step bench_bf16 200 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "replknet_31b.s3,slak_t.s1.long,slak_t.s1.wide" --out "$OUT/bench_bf16"
     ;;
 CK)  # lkconv bench under "auto" with side streams, one shape per step (a fresh autotune cache compiles every algorithm)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CK step bench_slak_long 280 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes slak_t.s1.long --out "$OUT/slak_long"

@@ -617,12 +617,27 @@ def _transposed_buffer(out: torch.Tensor) -> torch.Tensor:
     return torch.empty((n, c, w, h), dtype=out.dtype, device=out.device)
 
 
+def _transposed_target(out: torch.Tensor, config: Optional[IgemmConfig], kh: int, dh: int, top: int,
+                       h_in: int) -> torch.Tensor:
+    """Where the transposed problem (kh kernel rows, dilation dh, top padding, h_in input rows) stores its output:
+    out's own (N, C, W, H) view where out is NCHW-contiguous and the GEMM's rows enumerate images first (a tile's
+    rows are then neighbouring columns of out, and no copy back is needed), else an NCHW buffer."""
+    if out.is_contiguous() and _order(config or IgemmConfig(), out.shape[3], kh, dh, top, h_in) == "images":
+        return _t(out)
+    return _transposed_buffer(out)
+
+
+def _from_transposed(yt: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """out, holding the transposed problem's output yt (:func:`_transposed_target`)."""
+    return out if yt.data_ptr() == out.data_ptr() and yt.shape == _t(out).shape else _bordered_copy(_t(yt), out, 0, 0)
+
+
 def conv_fwd(x, weight, bias, stride, pad, dilation, out, config: Optional[IgemmConfig] = None):
     mult = weight.shape[0] // x.shape[1]
     if _oriented(*weight.shape[2:], dilation, *out.shape[2:], x.element_size()):
-        yt = _transposed_buffer(out)
+        yt = _transposed_target(out, config, weight.shape[3], dilation[1], pad[2], x.shape[3])
         launch_fwd(_t(x), _t(weight), bias, yt, tuple(dilation)[::-1], pad[2], pad[0], mult, 1, config=config)
-        return _bordered_copy(_t(yt), out, 0, 0)
+        return _from_transposed(yt, out)
     y = _nchw_target(out)
     launch_fwd(x, weight, bias, y, dilation, pad[0], pad[2], mult, 1, config=config)
     return out if y is out else out.copy_(y)
@@ -635,10 +650,10 @@ def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation, out, config: Op
     p_l = (kw - 1) * dilation[1] - pad[2]
     group = weight.shape[0] // x_shape[1]
     if _oriented(kh, kw, dilation, *out.shape[2:], out.element_size()):
-        dxt = _transposed_buffer(out)
+        dxt = _transposed_target(out, config, kw, dilation[1], p_l, grad_out.shape[3])
         launch_fwd(_t(grad_out), _t(weight), None, dxt, tuple(dilation)[::-1], p_l, p_t, 1, group,
                    ((kw - 1, -1), (kh - 1, -1)), config)
-        return _bordered_copy(_t(dxt), out, 0, 0)
+        return _from_transposed(dxt, out)
     dx = _nchw_target(out)
     launch_fwd(grad_out, weight, None, dx, dilation, p_t, p_l, 1, group, ((kh - 1, -1), (kw - 1, -1)), config)
     return out if dx is out else out.copy_(dx)
