@@ -17,14 +17,17 @@ Where the padding is a large part of a row (27x27 on 14 columns) most of such a 
 wide and aligned) by every output column, with the left padding moved into the Toeplitz tiles as a shift.
 Stacking many (image, row) pairs into M keeps the tiles full at any batch size; where the padding holds many of
 the (output row, kernel row) pairs, M enumerates output rows first, so that a tile spans few of them and skips
-the kernel rows that reach no input row (:class:`IgemmConfig` ``order``). The input gradient is the same
-product with the reversed kernel (stride 1). The weight gradient accumulates G_i = X_i^T @ dY over the output
-rows that kernel row i reaches (the same input buffer, and dY with zero columns up to whole column blocks) and
-sums G_i's diagonals: dk[i, j] = sum_w G_i[w + j*d, w].
+the kernel rows that reach no input row (:class:`IgemmConfig` ``order``). Narrow whole rows (16 columns) make
+small products; several kernel rows then enter one, [X_i X_{i+1}] @ [T_i; T_{i+1}] (``kernel_rows``). The input
+gradient is the same product with the reversed kernel (stride 1). The weight gradient accumulates
+G_i = X_i^T @ dY over the output rows that kernel row i reaches (the same input buffer, and dY with zero columns
+up to whole column blocks), for one or several kernel rows per loaded dY tile, and sums G_i's diagonals:
+dk[i, j] = sum_w G_i[w + j*d, w].
 
 The band lies along the kernel's width. A tall kernel (51 x 5) would put a 5-wide band on the tensor cores
 (BK = 32 for 5 useful taps), so every direction is computed on the transposed problem instead (H and W
-swapped, through transposing copies of the input and output) when that saves enough tensor-core work or when
+swapped, through a transposing copy of the input; the output is stored through its own transposed view where
+the GEMM's rows enumerate images first, else copied back) when that saves enough tensor-core work or when
 only the transposed band fits: :func:`transposes`.
 
 Non-finite inputs: an Inf in the input makes its whole column tile NaN (the band's zero entries multiply it),
