@@ -165,6 +165,7 @@
 #   DE: kernel rows per product on whole-row tiles (GPU tests, forward sweep); whole rows against the band on slak (~9 min)
 #   DF: after DE: GPU tests; A/B against 98095d3 (carry out/igemm_base.py) of two kernel rows per product and of
 #       transposed problems stored in place; weight gradient with 1/2/4 kernel rows per program; bf16 bench (~9 min)
+#   DG: after DF: GPU tests, whole-row warps/stages on slak, bf16 bench (~7 min)
 # Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
 set -u
 OUT=${OUT:-out}
@@ -174,8 +175,13 @@ step() {
     local name=$1 limit=$2
     shift 2
     echo "== $name ($*)"
-    timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+    # its own process group, killed whole afterwards: worker processes of a step stopped at its limit would
+    # otherwise keep compiling on every core (and launching) through the next steps' timings
+    setsid timeout "$limit" "$@" > "$OUT/$name.log" 2>&1 &
+    local pid=$!
+    wait "$pid"
     echo "$name rc=$?"
+    kill -9 -- "-$pid" 2>/dev/null
     tail -n 4 "$OUT/$name.log"
 }
 python -c "import torch, triton; print(torch.__version__, triton.__version__, torch.cuda.get_device_name())"
@@ -594,6 +600,11 @@ DF)  # after DE: kernel rows per product and per weight-gradient program; transp
     step tune_ab_slak 80 python benchmarks/tune_igemm.py --jobs 16 --shapes slak_t.s1.long --dtypes bf16 --configs st3 --baseline "${BASELINE:-out/igemm_base.py}" --json "$OUT/tune_ab_slak.json"
     step tune_wgrad 110 python benchmarks/tune_igemm.py --jobs 16 --shapes replknet_31b.s3,replknet_31b.s2,unireplknet_t.s3,slak_t.s1.wide --dtypes bf16 --configs st3 --wgrad-kernel-rows 1,2,4 --json "$OUT/tune_wgrad.json"
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-DF step bench_bf16 200 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "replknet_31b.s3,slak_t.s1.long,slak_t.s1.wide" --out "$OUT/bench_bf16"
+    ;;
+DG)  # after DF: GPU tests; warps/stages of whole rows on slak; bf16 bench with every step's processes killed after it
+    step pytest_igemm 90 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py
+    step tune_slak 70 python benchmarks/tune_igemm.py --jobs 16 --no-gradients --shapes slak_t.s1.long,slak_t.s1.wide --dtypes bf16 --configs st3,w8:st3,st4,bm256:w8:st3 --json "$OUT/tune_slak.json"
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-DG step bench_bf16 230 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "replknet_31b.s3,unireplknet_t.s3,slak_t.s1.long,slak_t.s1.wide" --out "$OUT/bench_bf16"
     ;;
 CK)  # lkconv bench under "auto" with side streams, one shape per step (a fresh autotune cache compiles every algorithm)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CK step bench_slak_long 280 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes slak_t.s1.long --out "$OUT/slak_long"
