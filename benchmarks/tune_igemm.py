@@ -255,8 +255,9 @@ def main():
             if r["direction"] in ("dgrad", "wgrad"):
                 base = (f"; baseline {r['baseline_ms']:.3f} ms err {r['baseline_err']:.1e}" if "baseline_ms" in r
                         else "")
-                print(f"  {name:<18} {dt} {r['direction']}: {r['ms']:.3f} ms, {r['tflops']:.1f} TF/s "
-                      f"(direct {r['direct_ms']:.3f} ms) err {r['err']:.1e}{base}")
+                direct_ms = f"(direct {r['direct_ms']:.3f} ms) " if "direct_ms" in r else ""
+                print(f"  {name:<18} {dt} {r['direction']} {r['config']}: {r['ms']:.3f} ms, {r['tflops']:.1f} TF/s "
+                      f"{direct_ms}err {r['err']:.1e}{base}")
             elif r["direction"] == "setup":
                 row_copy = f"; whole-row copy {r['row copy']:.3f} ms" if "row copy" in r else ""
                 print(f"  {name:<18} {dt} set-up: zero-bordered input copy {r['input copy']:.3f} ms "
