@@ -166,6 +166,7 @@
 #   DF: after DE: GPU tests; A/B against 98095d3 (carry out/igemm_base.py) of two kernel rows per product and of
 #       transposed problems stored in place; weight gradient with 1/2/4 kernel rows per program; bf16 bench (~9 min)
 #   DG: after DF: GPU tests, whole-row warps/stages on slak, bf16 bench (~7 min)
+#   DH: whole rows of 16-byte aligned rows read in place against the row copy, slak_t.s1.wide bf16, every direction (~2 min)
 # Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
 set -u
 OUT=${OUT:-out}
@@ -605,6 +606,11 @@ DG)  # after DF: GPU tests; warps/stages of whole rows on slak; bf16 bench with 
     step pytest_igemm 90 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py
     step tune_slak 70 python benchmarks/tune_igemm.py --jobs 16 --no-gradients --shapes slak_t.s1.long,slak_t.s1.wide --dtypes bf16 --configs st3,w8:st3,st4,bm256:w8:st3 --json "$OUT/tune_slak.json"
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-DG step bench_bf16 230 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "replknet_31b.s3,unireplknet_t.s3,slak_t.s1.long,slak_t.s1.wide" --out "$OUT/bench_bf16"
+    ;;
+DH)  # whole rows read in place where they are 16-byte aligned (width known when compiling) against the row copy
+    step pytest_rows 40 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py -k "whole_row or dense_aligned or kernel_rows"
+    step tune_copy 45 python benchmarks/tune_igemm.py --jobs 16 --shapes slak_t.s1.wide --dtypes bf16 --configs st3 --json "$OUT/tune_copy.json"
+    step tune_in_place 45 python benchmarks/tune_igemm.py --jobs 16 --shapes slak_t.s1.wide --dtypes bf16 --configs st3:cols-rows_in_place --json "$OUT/tune_in_place.json"
     ;;
 CK)  # lkconv bench under "auto" with side streams, one shape per step (a fresh autotune cache compiles every algorithm)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CK step bench_slak_long 280 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes slak_t.s1.long --out "$OUT/slak_long"

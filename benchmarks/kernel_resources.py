@@ -79,7 +79,7 @@ def resources(fn, pointers: dict, ints: dict, constexprs: dict, num_warps: int, 
     return regs, stack, max(static, kernel.metadata.shared)
 
 
-def igemm_report(warps_list, kernel_rows_list=(0,)):
+def igemm_report(warps_list, kernel_rows_list=(0,), other_columns=("band",)):
     """The bf16 forward kernel of every public stride-1 shape (batch 64 as benchmarked) at the tile and in the
     orientation implicit_gemm picks, in its column form and (where that is whole rows) as a band too, with gathered
     and with table-read Toeplitz tiles, for each count of kernel rows per product; the global loads of each width in the PTX (v4 = 16 bytes, s = scalar)."""
@@ -94,7 +94,11 @@ def igemm_report(warps_list, kernel_rows_list=(0,)):
         if implicit_gemm.transposes(kh, kw, (d, d), ho, wo, 2):
             kh, kw, ho, wo, height, w_in, top, left = kw, kh, wo, ho, s["w"], s["h"], pad[1], pad[0]
         chosen = implicit_gemm.column_plan(implicit_gemm.IgemmConfig(), kw, d, wo, w_in)[0]
-        for columns, kernel_rows in itertools.product(dict.fromkeys((chosen, "band")), kernel_rows_list):
+        for columns, kernel_rows in itertools.product(dict.fromkeys((chosen, *other_columns)), kernel_rows_list):
+            try:
+                implicit_gemm.column_plan(implicit_gemm.IgemmConfig(columns=columns), kw, d, wo, w_in)
+            except ValueError:  # whole rows that do not fit
+                continue
             cfg = implicit_gemm.IgemmConfig(columns=columns, kernel_rows=kernel_rows)
             form, bn, bk = implicit_gemm.column_plan(cfg, kw, d, wo, w_in)
             kr = implicit_gemm._kernel_rows(cfg, kh, bk, form)
@@ -112,7 +116,8 @@ def igemm_report(warps_list, kernel_rows_list=(0,)):
                 const = dict(KH=kh, KW=kw, DH=d, DW=d, ROW0=0, ROW_STEP=1, COL0=0, COL_STEP=1, MULT_DIV=1, GROUP=1,
                              BM=bm, BN=bn, BK=bk, PREC="ieee", HAS_BIAS=True, DOT_F32=False, STAGES=stages,
                              TABLE=table, ROWS_FIRST=implicit_gemm._order(cfg, ho, kh, d, top, height) == "rows",
-                             MASK_COLS=form == "rows_in_place", KR=kr)
+                             MASK_COLS=form == "rows_in_place", KR=kr,
+                             ROW_W=w_in if form == "rows_in_place" and w_in * 2 % 16 == 0 else 0)
                 for warps in warps_list:
                     regs, stack, shared, loads = resources(implicit_gemm.depthwise_conv2d_igemm_fwd_kernel, ptrs,
                                                            ints, const, warps, stages, loads=True)
@@ -296,6 +301,7 @@ def main():
     ap.add_argument("--block-rows", default="16,32")
     ap.add_argument("--warps", default="4,8")
     ap.add_argument("--kernel-rows", default="0", help="--igemm: kernel rows per product (0: the default)")
+    ap.add_argument("--columns", default="band", help="--igemm: column forms reported beside the chosen one")
     ap.add_argument("--dtypes", default="fp32,bf16")
     ap.add_argument("--pairs", default="1,2")
     ap.add_argument("--precisions", default=None, help="tl.dot precisions (default: tf32 for bf16, else tf32x3)")
@@ -306,7 +312,7 @@ def main():
     elif args.strips:
         strips_report(args.strips.split(","), args.dtypes.split(","), args.layouts.split(","))
     elif args.igemm:
-        igemm_report(warps, [int(v) for v in args.kernel_rows.split(",")])
+        igemm_report(warps, [int(v) for v in args.kernel_rows.split(",")], args.columns.split(","))
     elif args.wgrad:
         tiles = [tuple(int(v) for v in t.split("x")) for t in args.tiles.split(",")] if args.tiles else None
         wgrad_report(args.dtypes.split(","), tiles)

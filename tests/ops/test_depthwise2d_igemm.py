@@ -137,6 +137,8 @@ ROW_GEOMETRIES = [
     (1, 2, 6, 7, 3, 3, (4, 4, 5, 5), (1, 1), 1, "nchw"),  # the input gradient crops (a negative shift)
     (1, 2, 1, 9, 1, 5, (0, 0, 2, 2), (1, 1), 1, "nchw"),  # one row
     (1, 2, 17, 12, 13, 3, (6, 6, 1, 1), (1, 1), 1, "nchw"),  # a tall kernel: the transposed problem
+    (2, 2, 6, 12, 5, 5, (2, 2, 2, 2), (1, 1), 1, "nchw"),  # 16-byte aligned rows of 12 of 16 columns: in place with
+    # the width known when compiling
 ]
 
 
@@ -407,3 +409,16 @@ def test_transposed_problem_stores_into_the_output_itself(device):
         assert t.data_ptr() != o.data_ptr() and t.is_contiguous() and t.shape == (2, 3, 12, 17)
         t.copy_(torch.randn(t.shape))
         assert torch.equal(implicit_gemm._from_transposed(t, o), t.transpose(2, 3))
+
+
+def test_dense_aligned_width():
+    """The row width a kernel may compile in: NCHW-contiguous tensors with 16-byte aligned rows only."""
+    from lkconv.ops.depthwise2d import implicit_gemm
+
+    assert implicit_gemm._dense_aligned_width(torch.empty(2, 3, 5, 12)) == 12  # 48-byte rows
+    assert implicit_gemm._dense_aligned_width(torch.empty(2, 3, 5, 56, dtype=torch.bfloat16)) == 56  # 112 bytes
+    assert implicit_gemm._dense_aligned_width(torch.empty(2, 3, 5, 14, dtype=torch.bfloat16)) == 0  # 28 bytes
+    assert implicit_gemm._dense_aligned_width(torch.empty(2, 3, 5, 16)[..., :12]) == 0  # rows 16 apart
+    assert implicit_gemm._dense_aligned_width(torch.empty(2, 3, 5, 12).contiguous(
+        memory_format=torch.channels_last)) == 0
+    assert implicit_gemm._dense_aligned_width(torch.empty(2 * 3 * 5 * 12 + 1)[1:].view(2, 3, 5, 12)) == 0  # offset

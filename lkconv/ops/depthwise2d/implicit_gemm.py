@@ -66,7 +66,7 @@ if triton is not None:
         MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr, HAS_BIAS: tl.constexpr,
         DOT_F32: tl.constexpr, STAGES: tl.constexpr, TABLE: tl.constexpr, ROWS_FIRST: tl.constexpr,
-        MASK_COLS: tl.constexpr, KR: tl.constexpr,
+        MASK_COLS: tl.constexpr, KR: tl.constexpr, ROW_W: tl.constexpr,
     ):
         """y[n, co, h, w0 + wn] = sum_{g, i, kk} xp[n, src, h + i*DH - TOP, w0 + kk] * T_i[kk, wn]
 
@@ -81,7 +81,9 @@ if triton is not None:
         k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j]: T_i[kk, wn] = k[.., j] where kk + SHIFT - wn = j*DW; with TABLE, T_i is
         read whole from t_ptr (channel stride stc; :func:`_toeplitz_table`) instead of gathered. KR kernel rows
         enter one product: [X_i .. X_{i+KR-1}] (BM x KR*BK) @ [T_i; ..; T_{i+KR-1}] (KR*BK x BN), kernel rows
-        past the loop's end masked to zeros in both.
+        past the loop's end masked to zeros in both. ROW_W > 0: xp's rows are dense and ROW_W columns wide
+        (W_IN = sxh = ROW_W, known when compiling, so that the column mask of 16-byte aligned rows stays constant
+        over 16-byte vectors and the loads vectorize).
         Grid: (M blocks * column blocks, C_OUT).
         """
         pid = tl.program_id(0)
@@ -109,9 +111,15 @@ if triton is not None:
         kr = q // BK
         kk = q % BK
         wn = tl.arange(0, BN)
+        if ROW_W > 0:
+            row_stride = ROW_W
+            w_in = ROW_W
+        else:
+            row_stride = sxh
+            w_in = W_IN
         r0 = h - TOP  # input row of kernel row 0
-        rows = n_img.to(tl.int64) * sxn + r0.to(tl.int64) * sxh
-        step = (DH * sxh).to(tl.int64)
+        rows = n_img.to(tl.int64) * sxn + r0.to(tl.int64) * row_stride
+        step = (DH * row_stride).to(tl.int64)
         diff = kk[:, None] + SHIFT - wn[None, :]
         band = (diff >= 0) & (diff % DW == 0) & (diff < KW * DW)
         w_taps = (COL0 + COL_STEP * tl.minimum(tl.maximum(diff, 0) // DW, KW - 1)) * sww + kr[:, None] * (ROW_STEP * swh)
@@ -126,7 +134,7 @@ if triton is not None:
                 r = r0[:, None] + (i + kr)[None, :] * DH
                 a_ok = (r >= 0) & (r < H_IN) & k_ok[None, :]
                 if MASK_COLS:  # whole rows read in place: columns past the input's are not read
-                    a_ok = a_ok & ((w0 + kk) < W_IN)[None, :]
+                    a_ok = a_ok & ((w0 + kk) < w_in)[None, :]
                 a = tl.load(a_ptrs + i * step, mask=a_ok, other=0.0)
                 if TABLE:
                     t = tl.load(t_c + i * (BK * BN), mask=k_ok[:, None], other=0.0)
@@ -202,7 +210,7 @@ if triton is not None:
         sxn, sxc, sxh, syn, syc, syh,
         KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr, MULT_DIV: tl.constexpr,
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr,
-        MASK_COLS: tl.constexpr, KR: tl.constexpr,
+        MASK_COLS: tl.constexpr, KR: tl.constexpr, X_W: tl.constexpr, DY_W: tl.constexpr,
     ):
         """part[k, co, i, j] = sum over this program's rows and columns of dy[n, co, h, w] * xp[n, co // MULT_DIV, h + i*DH - TOP, w + j*DW]
 
@@ -215,8 +223,22 @@ if triton is not None:
         i0 .. i0+KR-1 at once, G = [X_i0 .. X_{i0+KR-1}]^T @ dY (KR*BK x BN, each dY tile loaded once for all
         of them), over the output rows whose input row h + i*DH - TOP lies in [0, H_IN) for one of them (rows
         out of that range for a kernel row enter as zeros), split into chunks of ROWS_PER_PROG.
+        X_W > 0 (DY_W > 0): xp's (dy's) rows are dense and X_W (DY_W) columns wide, known when compiling (as the
+        forward's ROW_W), so that masked loads of 16-byte aligned rows vectorize.
         Grid: (row chunks * column blocks, cdiv(KH, KR), C_OUT); k = program_id(0).
         """
+        if X_W > 0:
+            x_row = X_W
+            w_in = X_W
+        else:
+            x_row = sxh
+            w_in = W_IN
+        if DY_W > 0:
+            dy_row = DY_W
+            wo = DY_W
+        else:
+            dy_row = syh
+            wo = WO
         pid = tl.program_id(0)
         i0 = tl.program_id(1) * KR
         co = tl.program_id(2)
@@ -233,7 +255,7 @@ if triton is not None:
         kr = q // BK
         kk = q % BK
         wn = tl.arange(0, BN)
-        x_c = x_ptr + (co // MULT_DIV).to(tl.int64) * sxc + w0 + (kr * DH).to(tl.int64) * sxh + kk
+        x_c = x_ptr + (co // MULT_DIV).to(tl.int64) * sxc + w0 + (kr * DH).to(tl.int64) * x_row + kk
         dy_c = dy_ptr + co.to(tl.int64) * syc + w0
         g = tl.zeros([KR * BK, BN], dtype=tl.float32)
         for m0 in range(start, end, BM):
@@ -242,16 +264,16 @@ if triton is not None:
             m_ld = tl.minimum(m, end - 1)
             h = m_ld // n_imgs
             n_img = m_ld % n_imgs
-            a_ptrs = x_c[None, :] + (n_img.to(tl.int64) * sxn + (h + i0 * DH - TOP).to(tl.int64) * sxh)[:, None]
-            d_ptrs = dy_c + (n_img.to(tl.int64) * syn + h.to(tl.int64) * syh)[:, None] + wn[None, :]
+            a_ptrs = x_c[None, :] + (n_img.to(tl.int64) * sxn + (h + i0 * DH - TOP).to(tl.int64) * x_row)[:, None]
+            d_ptrs = dy_c + (n_img.to(tl.int64) * syn + h.to(tl.int64) * dy_row)[:, None] + wn[None, :]
             if KR == 1:  # every row of the range reaches the input (rows past the end re-read the last one)
                 a_ok = (kk >= 0)[None, :]
             else:
                 r = h[:, None] + (i0 + kr)[None, :] * DH - TOP
                 a_ok = (r >= 0) & (r < H_IN)
             if MASK_COLS:  # whole rows read in place: columns past x's and dy's are not read
-                a = tl.load(a_ptrs, mask=a_ok & ((w0 + kk) < W_IN)[None, :], other=0.0)
-                d = tl.load(d_ptrs, mask=m_ok[:, None] & ((w0 + wn) < WO)[None, :], other=0.0)
+                a = tl.load(a_ptrs, mask=a_ok & ((w0 + kk) < w_in)[None, :], other=0.0)
+                d = tl.load(d_ptrs, mask=m_ok[:, None] & ((w0 + wn) < wo)[None, :], other=0.0)
             elif KR == 1:
                 a = tl.load(a_ptrs)
                 d = tl.load(d_ptrs, mask=m_ok[:, None], other=0.0)
@@ -389,6 +411,15 @@ def _row_source(x: torch.Tensor, width: int, form: str) -> torch.Tensor:
     if unit and (form == "rows_in_place" or x.shape[3] == width):
         return x
     return _row_padded(x, width)
+
+
+def _dense_aligned_width(x: torch.Tensor) -> int:
+    """x's row width where x is NCHW-contiguous with 16-byte aligned rows (a kernel may then take the width as a
+    compile-time constant and vectorize masked loads of those rows), else 0."""
+    w = x.shape[3]
+    if x.is_contiguous() and (w * x.element_size()) % 16 == 0 and x.data_ptr() % 16 == 0:
+        return w
+    return 0
 
 
 def _row_padded(x: torch.Tensor, width: int) -> torch.Tensor:
@@ -544,7 +575,8 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
         MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=_precision(x.dtype),
         HAS_BIAS=bias is not None, DOT_F32=interpreting(), STAGES=stages, TABLE=cfg.toeplitz == "table",
         ROWS_FIRST=_order(cfg, ho, kh, dilation[0], pad_t, xp.shape[2]) == "rows",
-        MASK_COLS=form == "rows_in_place", KR=kr, num_warps=_warps(cfg, bm, bk, form),
+        MASK_COLS=form == "rows_in_place", KR=kr,
+        ROW_W=_dense_aligned_width(xp) if form == "rows_in_place" else 0, num_warps=_warps(cfg, bm, bk, form),
     )
     return y
 
@@ -701,7 +733,8 @@ def _wgrad(grad_out, x, weight_shape, pad, dilation, cfg: IgemmConfig) -> torch.
         xp, dyp, part, m, ho, wo, c_out, rows, xp.shape[2], w_in, pad[0], shift, *xp.stride()[:3],
         *dyp.stride()[:3], KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], MULT_DIV=c_out // x.shape[1],
         BM=bm, BN=bn, BK=bk, PREC=_precision(x.dtype), DOT_F32=interpreting(), MASK_COLS=form == "rows_in_place",
-        KR=kr, num_warps=4,
+        KR=kr, X_W=_dense_aligned_width(xp) if form == "rows_in_place" else 0,
+        DY_W=_dense_aligned_width(dyp) if form == "rows_in_place" else 0, num_warps=4,
     )
     return part.sum(0).reshape(c_out, 1, kh, kw)
 
