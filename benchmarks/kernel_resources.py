@@ -91,7 +91,8 @@ def igemm_report(warps_list, kernel_rows_list=(0,), other_columns=("band",)):
             continue
         pad, ho, wo = _geometry(s)
         kh, kw, d, c, height, w_in, top, left = s["kh"], s["kw"], s["d"], s["c"], s["h"], s["w"], pad[0], pad[1]
-        if implicit_gemm.transposes(kh, kw, (d, d), ho, wo, 2):
+        transposed = implicit_gemm.transposes(kh, kw, (d, d), ho, wo, 2)
+        if transposed:
             kh, kw, ho, wo, height, w_in, top, left = kw, kh, wo, ho, s["w"], s["h"], pad[1], pad[0]
         chosen = implicit_gemm.column_plan(implicit_gemm.IgemmConfig(), kw, d, wo, w_in)[0]
         for columns, kernel_rows in itertools.product(dict.fromkeys((chosen, *other_columns)), kernel_rows_list):
@@ -106,8 +107,11 @@ def igemm_report(warps_list, kernel_rows_list=(0,), other_columns=("band",)):
             if form == "band":  # x's rows with zero columns
                 width = -(-max(wo + (kw - 1) * d, (triton.cdiv(wo, bn) - 1) * bn + bk) // 16) * 16
                 shift, w_cols = 0, width
-            else:  # BK-wide aligned rows, or the input's own rows in place
-                width = bk if form == "rows" else w_in
+            else:  # the input's own rows in place (dense, 16-byte aligned bf16 rows: also for "rows"), else
+                # BK-wide aligned rows (a transposed problem's input is always copied)
+                aligned = w_in * 2 % 16 == 0 and not transposed
+                in_place = w_in != bk and (form == "rows_in_place" or aligned)
+                width = w_in if in_place else bk
                 shift, w_cols = left, w_in
             ints = dict(M=s["n"] * ho, HO=ho, WO=wo, C_OUT=c, H_IN=height, W_IN=w_cols, TOP=top, SHIFT=shift,
                         sxn=c * height * width, sxc=height * width, sxh=width,
@@ -116,8 +120,8 @@ def igemm_report(warps_list, kernel_rows_list=(0,), other_columns=("band",)):
                 const = dict(KH=kh, KW=kw, DH=d, DW=d, ROW0=0, ROW_STEP=1, COL0=0, COL_STEP=1, MULT_DIV=1, GROUP=1,
                              BM=bm, BN=bn, BK=bk, PREC="ieee", HAS_BIAS=True, DOT_F32=False, STAGES=stages,
                              TABLE=table, ROWS_FIRST=implicit_gemm._order(cfg, ho, kh, d, top, height) == "rows",
-                             MASK_COLS=form == "rows_in_place", KR=kr,
-                             ROW_W=w_in if form == "rows_in_place" and w_in * 2 % 16 == 0 else 0)
+                             MASK_COLS=form != "band" and in_place, KR=kr,
+                             ROW_W=w_in if form != "band" and in_place and aligned else 0)
                 for warps in warps_list:
                     regs, stack, shared, loads = resources(implicit_gemm.depthwise_conv2d_igemm_fwd_kernel, ptrs,
                                                            ints, const, warps, stages, loads=True)

@@ -422,3 +422,7 @@ def test_dense_aligned_width():
     assert implicit_gemm._dense_aligned_width(torch.empty(2, 3, 5, 12).contiguous(
         memory_format=torch.channels_last)) == 0
     assert implicit_gemm._dense_aligned_width(torch.empty(2 * 3 * 5 * 12 + 1)[1:].view(2, 3, 5, 12)) == 0  # offset
+    x = torch.randn(2, 3, 5, 12)
+    assert implicit_gemm._row_source(x, 16, "rows") is x  # whole rows read in place: no copy
+    x = torch.randn(2, 3, 5, 14)  # 56-byte rows: copied 16 wide
+    assert implicit_gemm._row_source(x, 16, "rows").shape == (2, 3, 5, 16)
