@@ -167,6 +167,7 @@
 #       transposed problems stored in place; weight gradient with 1/2/4 kernel rows per program; bf16 bench (~9 min)
 #   DG: after DF: GPU tests, whole-row warps/stages on slak, bf16 bench (~7 min)
 #   DH: whole rows of 16-byte aligned rows read in place against the row copy, slak_t.s1.wide bf16, every direction (~2 min)
+#   DI: after DH: GPU tests, host time of directly launched implicit-GEMM calls, bf16 bench, verify (~10 min)
 # Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
 set -u
 OUT=${OUT:-out}
@@ -611,6 +612,12 @@ DH)  # whole rows read in place where they are 16-byte aligned (width known when
     step pytest_rows 40 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py -k "whole_row or dense_aligned or kernel_rows"
     step tune_copy 45 python benchmarks/tune_igemm.py --jobs 16 --shapes slak_t.s1.wide --dtypes bf16 --configs st3 --json "$OUT/tune_copy.json"
     step tune_in_place 45 python benchmarks/tune_igemm.py --jobs 16 --shapes slak_t.s1.wide --dtypes bf16 --configs st3:cols-rows_in_place --json "$OUT/tune_in_place.json"
+    ;;
+DI)  # after DH: planned, directly launched implicit-GEMM calls (host time), aligned rows read in place by default
+    step pytest_igemm 90 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py tests/ops/test_launch.py
+    step igemm_host 90 python benchmarks/igemm_host.py --shapes unireplknet_t.s3,replknet_31b.s3,slak_t.s1.wide
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-DI step bench_bf16 260 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s3,replknet_31b.s3,slak_t.s1.long,slak_t.s1.wide" --out "$OUT/bench_bf16"
+    step verify_igemm ${VERIFY_S:-150} python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
     ;;
 CK)  # lkconv bench under "auto" with side streams, one shape per step (a fresh autotune cache compiles every algorithm)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CK step bench_slak_long 280 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes slak_t.s1.long --out "$OUT/slak_long"

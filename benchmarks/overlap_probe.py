@@ -27,6 +27,7 @@ from tune_direct import problem  # noqa: E402
 
 import lkconv  # noqa: E402
 from lkconv.ops import _streams  # noqa: E402
+from lkconv.ops._launch import strided_copy  # noqa: E402
 from lkconv.ops.depthwise2d import direct, dispatch  # noqa: E402
 from lkconv.ops.depthwise2d.problem import Problem  # noqa: E402
 
@@ -36,7 +37,7 @@ def _forward_cases(x, wt, stride, pad, dil, y):
     weight = direct._kernel_weight(plan, wt)
     args = (x, weight, weight, y, *plan.ints)
     launches = [functools.partial(direct._launch_fwd, key, plan.grid, args, kwargs, 3,
-                                  lambda: direct._strided_copy(y)) for key, kwargs in plan.launches]
+                                  lambda: strided_copy(y)) for key, kwargs in plan.launches]
 
     def serial():
         for launch in launches:

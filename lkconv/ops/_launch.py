@@ -17,6 +17,12 @@ from typing import Callable, Dict, Sequence, Tuple
 import torch
 
 
+def strided_copy(t: torch.Tensor) -> torch.Tensor:
+    """A copy of ``t`` with its exact strides (``clone`` makes a strided view dense): a launch's scratch output."""
+    out = torch.empty_strided(t.size(), t.stride(), dtype=t.dtype, device=t.device)
+    return out.copy_(t)
+
+
 def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool(((a == b) | (a.isnan() & b.isnan())).all())
 

@@ -426,3 +426,33 @@ def test_dense_aligned_width():
     assert implicit_gemm._row_source(x, 16, "rows") is x  # whole rows read in place: no copy
     x = torch.randn(2, 3, 5, 14)  # 56-byte rows: copied 16 wide
     assert implicit_gemm._row_source(x, 16, "rows").shape == (2, 3, 5, 16)
+
+
+def test_planned_launches_pass_every_kernel_parameter_in_order():
+    """A direct launch passes the planned integers positionally after the tensors, then the constexprs in the
+    kernel's parameter order (FastLauncher): the plans must name exactly the kernel's remaining parameters."""
+    from lkconv._triton import triton_available
+    from lkconv.ops.depthwise2d import implicit_gemm as ig
+
+    if not triton_available():
+        pytest.skip("Triton is not installed")
+
+    def check(kernel, n_tensors, ints, consts):
+        names = list(kernel.arg_names)
+        consts = [name for name, _ in consts if name != "num_warps"]
+        assert len(names) == n_tensors + len(ints) + len(consts), names
+        assert names[n_tensors + len(ints):] == consts
+
+    x = torch.empty(2, 3, 9, 12)
+    for cfg in (ig.IgemmConfig(), ig.IgemmConfig(columns="band", toeplitz="table"), ig.IgemmConfig(columns="rows")):
+        plan = ig._fwd_plan(tuple(x.shape), x.stride(), 4, ig._dense_aligned_width(x), (2, 3, 9, 12),
+                            (324, 108, 12, 1), (3, 1, 5, 5), (25, 25, 5, 1), (1, 1), 2, 2, 1, 1, ((0, 1), (0, 1)),
+                            True, cfg, "ieee", True)
+        check(ig.depthwise_conv2d_igemm_fwd_kernel, 5, plan.ints, plan.consts)
+        wplan = ig._wgrad_plan((2, 3, 9, 12), (324, 108, 12, 1), 12, tuple(x.shape), x.stride(), 12, 4, (3, 1, 5, 5),
+                               (2, 2, 2, 2), (1, 1), cfg, 4, "ieee", True)
+        check(ig.depthwise_conv2d_igemm_wgrad_kernel, 3, wplan.ints, wplan.consts)
+    assert plan.source == "x" and dict(plan.consts)["ROW_W"] == 12  # 48-byte rows of 12 of 16 columns, in place
+    check(ig.row_padded_copy_kernel, 2, (0, 0), (("WIDTH", 0), ("BR", 0)))
+    check(ig.zero_bordered_copy_kernel, 2, (0,) * 15, (("BC", 0), ("BW", 0)))
+    check(ig.zero_bordered_transpose_copy_kernel, 2, (0,) * 15, (("BR", 0), ("BCOL", 0)))

@@ -27,7 +27,7 @@ import torch
 
 from ..._triton import cdiv, next_power_of_2, triton_available
 from .. import _streams
-from .._launch import FastLauncher
+from .._launch import FastLauncher, strided_copy
 from .partial_sum import sum_partials
 
 if triton_available():
@@ -646,7 +646,7 @@ def run_planned_fwd(plan: _FwdPlan, x, weight, bias, y, kernel_weight=None) -> t
     if plan.x_pads is not None:
         x = _pad_input(x, plan.x_pads)
     args = (x, w_view, bias if bias is not None else w_view, y, *plan.ints)
-    scratch = lambda: _strided_copy(y)  # noqa: E731
+    scratch = lambda: strided_copy(y)  # noqa: E731
     launches = plan.launches
     if (len(launches) > 1 and _streams.worth_forking(y, y.numel() * launches[0][1]["KA"] * launches[0][1]["KB"])
             and all(_launch_fwd.checked(key, plan.grid, args) for key, _ in launches)):
@@ -658,12 +658,6 @@ def run_planned_fwd(plan: _FwdPlan, x, weight, bias, y, kernel_weight=None) -> t
     for key, kwargs in launches:
         _launch_fwd(key, plan.grid, args, kwargs, 3, scratch)
     return y
-
-
-def _strided_copy(t: torch.Tensor) -> torch.Tensor:
-    """A copy of ``t`` with its exact strides (``clone`` makes a strided view dense)."""
-    out = torch.empty_strided(t.size(), t.stride(), dtype=t.dtype, device=t.device)
-    return out.copy_(t)
 
 
 def plan_conv_fwd(x, weight, bias, y_shape, y_stride, stride, pad, dilation) -> _FwdPlan:

@@ -46,6 +46,7 @@ from typing import Optional
 import torch
 
 from ..._triton import cdiv, interpreting, next_power_of_2, triton_available
+from .._launch import FastLauncher, strided_copy
 
 if triton_available():
     import triton
@@ -411,10 +412,16 @@ def _row_source(x: torch.Tensor, width: int, form: str) -> torch.Tensor:
     columns, or dense and 16-byte aligned (:func:`_dense_aligned_width`: the kernels mask the columns past x's
     with the width compiled in, and the loads still vectorize), else a copy in rows of ``width`` columns (zeros
     past x's), so that loads need no column mask and vectorize."""
-    unit = x.stride(3) == 1 or x.shape[3] == 1
-    if unit and (form == "rows_in_place" or x.shape[3] == width or (form == "rows" and _dense_aligned_width(x))):
+    if _reads_in_place(tuple(x.shape), x.stride(), width, form, _dense_aligned_width(x)):
         return x
     return _row_padded(x, width)
+
+
+def _reads_in_place(shape: tuple, stride: tuple, width: int, form: str, aligned_width: int) -> bool:
+    """Whether :func:`_row_source` reads a tensor of this shape and stride in place (aligned_width: its
+    :func:`_dense_aligned_width`)."""
+    unit = stride[3] == 1 or shape[3] == 1
+    return unit and (form == "rows_in_place" or shape[3] == width or (form == "rows" and aligned_width > 0))
 
 
 def _dense_aligned_width(x: torch.Tensor) -> int:
@@ -434,7 +441,9 @@ def _row_padded(x: torch.Tensor, width: int) -> torch.Tensor:
     out = torch.empty((n, c, h, width), dtype=x.dtype, device=x.device)
     rows = n * c * h
     br = max(1, 4096 // next_power_of_2(width))
-    row_padded_copy_kernel[(cdiv(rows, br),)](x, out, rows, w, WIDTH=width, BR=br, num_warps=4)
+    grid = (cdiv(rows, br),)
+    _launch_row_copy(("rows", rows, w, width), grid, (x, out, rows, w), dict(WIDTH=width, BR=br, num_warps=4), 1,
+                     lambda: strided_copy(out))
     return out
 
 
@@ -514,15 +523,17 @@ def _bordered_copy(x: torch.Tensor, out: torch.Tensor, top: int, left: int) -> t
     height, width = out.shape[2:]
     if out.numel() == 0:
         return out
+    ints = (c, h, w, height, width, top, left, *x.stride(), *out.stride())
+    scratch = lambda: strided_copy(out)  # noqa: E731
     if x.stride(3) != 1 and x.stride(2) == 1 and h > 1:
         br, bcol = min(next_power_of_2(height), 64), min(next_power_of_2(width), 64)
-        zero_bordered_transpose_copy_kernel[(n * c, cdiv(height, br), cdiv(width, bcol))](
-            x, out, c, h, w, height, width, top, left, *x.stride(), *out.stride(), BR=br, BCOL=bcol, num_warps=4)
+        grid = (n * c, cdiv(height, br), cdiv(width, bcol))
+        _launch_transpose_copy(ints, grid, (x, out, *ints), dict(BR=br, BCOL=bcol, num_warps=4), 1, scratch)
         return out
     bw = min(next_power_of_2(width), 1024)
     bc = max(1, min(next_power_of_2(c), 4096 // bw))
-    zero_bordered_copy_kernel[(n * height, cdiv(c, bc), cdiv(width, bw))](
-        x, out, c, h, w, height, width, top, left, *x.stride(), *out.stride(), BC=bc, BW=bw, num_warps=4)
+    grid = (n * height, cdiv(c, bc), cdiv(width, bw))
+    _launch_bordered_copy(ints, grid, (x, out, *ints), dict(BC=bc, BW=bw, num_warps=4), 1, scratch)
     return out
 
 
@@ -540,50 +551,99 @@ def _row_buffer(x, left, wo, kw, dw, bn, bk) -> torch.Tensor:
     return _padded_rows(x, 0, left, x.shape[2], -(-width // 16) * 16)
 
 
+@dataclass(frozen=True)
+class _FwdPlan:
+    """Everything a forward launch derives from the tensors' metadata (made once per call signature): where the
+    kernel reads x's rows (source "x": in place; "rows": a copy BK wide; "band": the zero-bordered buffer, width
+    columns), the Toeplitz tiles (table or gathered), the grid, the integer arguments after the five tensors and
+    the constexprs."""
+
+    source: str
+    width: int
+    kh: int
+    kw: int
+    bn: int
+    bk: int
+    shift: int
+    table: bool
+    grid: tuple
+    ints: tuple
+    consts: tuple  # (name, value) pairs, num_warps included
+
+
+@functools.lru_cache(maxsize=4096)
+def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_shape, w_stride, dilation, pad_t,
+              pad_l, mult_div, group, taps, has_bias, cfg: "IgemmConfig", prec: str, dot_f32: bool) -> _FwdPlan:
+    n, c_out, ho, wo = y_shape
+    (h0, hs), (w0, ws) = taps
+    kh = (w_shape[2] - 1 - h0) // hs + 1 if hs > 0 else h0 // (-hs) + 1
+    kw = (w_shape[3] - 1 - w0) // ws + 1 if ws > 0 else w0 // (-ws) + 1
+    if cfg.toeplitz not in ("gather", "table"):
+        raise ValueError(f"toeplitz must be 'gather' or 'table', got {cfg.toeplitz!r}")
+    if cfg.order not in ("", "images", "rows"):
+        raise ValueError(f"order must be '', 'images' or 'rows', got {cfg.order!r}")
+    form, bn, bk = column_plan(cfg, kw, dilation[1], wo, x_shape[3])
+    kr = _kernel_rows(cfg, kh, bk, form)
+    bm, stages = _fit(_rows(cfg, bk, bn, itemsize, form), cfg.stages, kr * bk, bn, itemsize, cfg.toeplitz == "table")
+    h_in = x_shape[2]
+    if form != "band":  # the input's rows; the band's left padding becomes a shift of the Toeplitz tiles
+        source = "x" if _reads_in_place(x_shape, x_stride, bk, form, aligned_width) else "rows"
+        width, w_in, shift = (x_shape[3] if source == "x" else bk), x_shape[3], pad_l
+    else:
+        source, shift = "band", 0
+        width = -(-max(wo + (kw - 1) * dilation[1], (cdiv(wo, bn) - 1) * bn + bk) // 16) * 16  # _row_buffer's
+        w_in = width
+    if source == "x":
+        xs = x_stride[:3]
+        row_w = aligned_width if width != bk else 0
+    else:  # a dense (N, C, H, width) copy
+        xs = (x_shape[1] * h_in * width, h_in * width, width)
+        row_w = 0
+    in_place = source == "x" and width != bk  # x's own rows, narrower than BK: columns masked
+    table = cfg.toeplitz == "table"
+    stc = kh * bk * bn if table else w_stride[0]
+    m = n * ho
+    grid = (cdiv(m, bm) * cdiv(wo, bn), c_out)
+    ints = (m, ho, wo, c_out, h_in, w_in, pad_t, shift, *xs, w_stride[0], w_stride[2], w_stride[3], *y_stride, stc)
+    consts = dict(
+        KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
+        MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=prec, HAS_BIAS=has_bias, DOT_F32=dot_f32,
+        STAGES=stages, TABLE=table, ROWS_FIRST=_order(cfg, ho, kh, dilation[0], pad_t, h_in) == "rows",
+        MASK_COLS=in_place, KR=kr, ROW_W=row_w if in_place else 0, num_warps=_warps(cfg, bm, bk, form))
+    return _FwdPlan(source, width, kh, kw, bn, bk, shift, table, grid, ints, tuple(consts.items()))
+
+
 def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps=((0, 1), (0, 1)),
                config: Optional[IgemmConfig] = None) -> torch.Tensor:
     """y (N, C_out, Ho, Wo) <- x with weight (C_out*group, 1, kh, kw) read through ``taps`` (see direct.launch_fwd).
 
     Band tiles: x (any layout) is first copied into an NCHW buffer of its rows with zero columns, wide enough for
     every column tile and 16-element aligned, so the kernel's loads vectorize; the padding's rows are masked
-    whole. Whole-row tiles (:func:`column_plan`) read rows of BK columns (:func:`_row_source`).
+    whole. Whole-row tiles (:func:`column_plan`) read rows of BK columns (:func:`_row_source`). The launch itself
+    is planned once per call signature (:func:`_fwd_plan`) and made directly (:class:`FastLauncher`).
     """
-    n, c_out, ho, wo = y.shape
-    (h0, hs), (w0, ws) = taps
-    kh = (weight.shape[2] - 1 - h0) // hs + 1 if hs > 0 else h0 // (-hs) + 1
-    kw = (weight.shape[3] - 1 - w0) // ws + 1 if ws > 0 else w0 // (-ws) + 1
-    cfg = config or IgemmConfig()
-    if cfg.toeplitz not in ("gather", "table"):
-        raise ValueError(f"toeplitz must be 'gather' or 'table', got {cfg.toeplitz!r}")
-    if cfg.order not in ("", "images", "rows"):
-        raise ValueError(f"order must be '', 'images' or 'rows', got {cfg.order!r}")
-    form, bn, bk = column_plan(cfg, kw, dilation[1], wo, x.shape[3])
-    kr = _kernel_rows(cfg, kh, bk, form)
-    bm, stages = _fit(_rows(cfg, bk, bn, x.element_size(), form), cfg.stages, kr * bk, bn, x.element_size(),
-                      cfg.toeplitz == "table")
-    m = n * ho
-    if form != "band":  # the input's rows; the band's left padding becomes a shift of the Toeplitz tiles
-        xp, w_in, shift = _row_source(x, bk, form), x.shape[3], pad_l
+    plan = _fwd_plan(tuple(x.shape), x.stride(), x.element_size(), _dense_aligned_width(x), tuple(y.shape),
+                     y.stride(), tuple(weight.shape), weight.stride(), tuple(dilation), pad_t, pad_l, mult_div, group,
+                     tuple(map(tuple, taps)), bias is not None, config or IgemmConfig(), _precision(x.dtype),
+                     interpreting())
+    if plan.source == "x":
+        xp = x
+    elif plan.source == "rows":
+        xp = _row_padded(x, plan.width)
     else:
-        xp = _row_buffer(x, pad_l, wo, kw, dilation[1], bn, bk)
-        w_in, shift = xp.shape[3], 0
-    in_place = form != "band" and xp.shape[3] != bk  # x's own rows, narrower than BK: columns masked
+        xp = _padded_rows(x, 0, pad_l, x.shape[2], plan.width)
     table = weight
-    if cfg.toeplitz == "table":  # in x's dtype, the one the products use
-        table = _toeplitz_table(weight, taps, kh, kw, dilation[1], bk, bn, shift).to(x.dtype)
-    grid = (cdiv(m, bm) * cdiv(wo, bn), c_out)
-    depthwise_conv2d_igemm_fwd_kernel[grid](
-        xp, weight, bias if bias is not None else weight, y, table,
-        m, ho, wo, c_out, xp.shape[2], w_in, pad_t, shift, *xp.stride()[:3], weight.stride(0), weight.stride(2),
-        weight.stride(3), *y.stride(), table.stride(0),
-        KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
-        MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=_precision(x.dtype),
-        HAS_BIAS=bias is not None, DOT_F32=interpreting(), STAGES=stages, TABLE=cfg.toeplitz == "table",
-        ROWS_FIRST=_order(cfg, ho, kh, dilation[0], pad_t, xp.shape[2]) == "rows",
-        MASK_COLS=in_place, KR=kr, ROW_W=_dense_aligned_width(xp) if in_place else 0,
-        num_warps=_warps(cfg, bm, bk, form),
-    )
+    if plan.table:  # in x's dtype, the one the products use
+        table = _toeplitz_table(weight, taps, plan.kh, plan.kw, dilation[1], plan.bk, plan.bn, plan.shift).to(x.dtype)
+    args = (xp, weight, bias if bias is not None else weight, y, table, *plan.ints)
+    _launch_fwd(plan, plan.grid, args, dict(plan.consts), 3, lambda: strided_copy(y))
     return y
+
+
+_launch_fwd = FastLauncher(depthwise_conv2d_igemm_fwd_kernel) if triton is not None else None
+_launch_row_copy = FastLauncher(row_padded_copy_kernel) if triton is not None else None
+_launch_bordered_copy = FastLauncher(zero_bordered_copy_kernel) if triton is not None else None
+_launch_transpose_copy = FastLauncher(zero_bordered_transpose_copy_kernel) if triton is not None else None
 
 
 def _toeplitz_table(weight, taps, kh: int, kw: int, dw: int, bk: int, bn: int, shift: int = 0) -> torch.Tensor:
@@ -714,35 +774,85 @@ def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation,
     return _wgrad(grad_out, x, weight_shape, pad, dilation, cfg)
 
 
-def _wgrad(grad_out, x, weight_shape, pad, dilation, cfg: IgemmConfig) -> torch.Tensor:
-    """grad_out, x: any strides (transposed views included: copied into NCHW row buffers where the tiles need)."""
-    n, c_out, ho, wo = grad_out.shape
+@dataclass(frozen=True)
+class _WgradPlan:
+    """A weight-gradient launch from the tensors' metadata: where x's and dy's rows are read (source "x": in
+    place; "rows": a copy; "band": the zero-bordered buffers), the partial sums' shape, grid, integer arguments
+    after the three tensors and constexprs."""
+
+    x_source: str
+    x_width: int
+    dy_source: str
+    dy_width: int
+    part_shape: tuple
+    grid: tuple
+    ints: tuple
+    consts: tuple
+
+
+@functools.lru_cache(maxsize=4096)
+def _wgrad_plan(dy_shape, dy_stride, dy_aligned, x_shape, x_stride, x_aligned, itemsize, weight_shape, pad, dilation,
+                cfg: "IgemmConfig", sms: int, prec: str, dot_f32: bool) -> _WgradPlan:
+    n, c_out, ho, wo = dy_shape
     kh, kw = weight_shape[-2:]
-    form, bn, bk = column_plan(IgemmConfig(columns=cfg.columns), kw, dilation[1], wo, x.shape[3])
+    form, bn, bk = column_plan(IgemmConfig(columns=cfg.columns), kw, dilation[1], wo, x_shape[3])
     bm = 64
     kr = _wgrad_kernel_rows(cfg, kh, bk, bn)
     m = n * ho
-    sms = torch.cuda.get_device_properties(x.device).multi_processor_count if x.is_cuda else 4
     n_cb = cdiv(wo, bn)
     chunks = max(1, min(cdiv(m, bm), (4 * sms) // max(1, n_cb * cdiv(kh, kr) * c_out) or 1))
     rows = cdiv(cdiv(m, chunks), bm) * bm
     chunks = cdiv(m, rows)
-    part = torch.empty(chunks * n_cb, c_out, kh, kw, device=x.device, dtype=torch.float32)
+    h_in = x_shape[2]
     if form != "band":
-        xp, dyp, w_in, shift = _row_source(x, bk, form), _row_source(grad_out, bn, form), x.shape[3], pad[2]
+        x_source = "x" if _reads_in_place(x_shape, x_stride, bk, form, x_aligned) else "rows"
+        dy_source = "x" if _reads_in_place(dy_shape, dy_stride, bn, form, dy_aligned) else "rows"
+        x_width = x_shape[3] if x_source == "x" else bk
+        dy_width = wo if dy_source == "x" else bn
+        w_in, shift = x_shape[3], pad[2]
+    else:  # _row_buffer's width; dy with zero columns up to whole column blocks
+        x_source = dy_source = "band"
+        x_width = -(-max(wo + (kw - 1) * dilation[1], (n_cb - 1) * bn + bk) // 16) * 16
+        dy_width = n_cb * bn
+        w_in, shift = x_width, 0
+    xs = x_stride[:3] if x_source == "x" else (x_shape[1] * h_in * x_width, h_in * x_width, x_width)
+    ys = dy_stride[:3] if dy_source == "x" else (c_out * ho * dy_width, ho * dy_width, dy_width)
+    in_place = form != "band" and (x_width != bk or dy_width != bn)  # rows narrower than the tile: masked
+    ints = (m, ho, wo, c_out, rows, h_in, w_in, pad[0], shift, *xs, *ys)
+    consts = dict(
+        KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], MULT_DIV=c_out // x_shape[1], BM=bm, BN=bn, BK=bk, PREC=prec,
+        DOT_F32=dot_f32, MASK_COLS=in_place, KR=kr,
+        X_W=x_aligned if in_place and x_source == "x" else 0, DY_W=dy_aligned if in_place and dy_source == "x" else 0,
+        num_warps=4)
+    return _WgradPlan(x_source, x_width, dy_source, dy_width, (chunks * n_cb, c_out, kh, kw),
+                      (chunks * n_cb, cdiv(kh, kr), c_out), ints, tuple(consts.items()))
+
+
+def _wgrad(grad_out, x, weight_shape, pad, dilation, cfg: IgemmConfig) -> torch.Tensor:
+    """grad_out, x: any strides (transposed views included: copied into NCHW row buffers where the tiles need)."""
+    sms = torch.cuda.get_device_properties(x.device).multi_processor_count if x.is_cuda else 4
+    plan = _wgrad_plan(tuple(grad_out.shape), grad_out.stride(), _dense_aligned_width(grad_out), tuple(x.shape),
+                       x.stride(), _dense_aligned_width(x), x.element_size(), tuple(weight_shape), tuple(pad),
+                       tuple(dilation), cfg, sms, _precision(x.dtype), interpreting())
+    if plan.x_source == "x":
+        xp = x
+    elif plan.x_source == "rows":
+        xp = _row_padded(x, plan.x_width)
     else:
-        xp = _row_buffer(x, pad[2], wo, kw, dilation[1], bn, bk)
-        dyp = _padded_rows(grad_out, 0, 0, ho, n_cb * bn)
-        w_in, shift = xp.shape[3], 0
-    in_place = form != "band" and (xp.shape[3] != bk or dyp.shape[3] != bn)  # rows narrower than the tile: masked
-    depthwise_conv2d_igemm_wgrad_kernel[(chunks * n_cb, cdiv(kh, kr), c_out)](
-        xp, dyp, part, m, ho, wo, c_out, rows, xp.shape[2], w_in, pad[0], shift, *xp.stride()[:3],
-        *dyp.stride()[:3], KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], MULT_DIV=c_out // x.shape[1],
-        BM=bm, BN=bn, BK=bk, PREC=_precision(x.dtype), DOT_F32=interpreting(), MASK_COLS=in_place,
-        KR=kr, X_W=_dense_aligned_width(xp) if in_place else 0, DY_W=_dense_aligned_width(dyp) if in_place else 0,
-        num_warps=4,
-    )
+        xp = _padded_rows(x, 0, pad[2], x.shape[2], plan.x_width)
+    if plan.dy_source == "x":
+        dyp = grad_out
+    elif plan.dy_source == "rows":
+        dyp = _row_padded(grad_out, plan.dy_width)
+    else:
+        dyp = _padded_rows(grad_out, 0, 0, grad_out.shape[2], plan.dy_width)
+    part = torch.empty(plan.part_shape, device=x.device, dtype=torch.float32)
+    _launch_wgrad(plan, plan.grid, (xp, dyp, part, *plan.ints), dict(plan.consts), 2, lambda: strided_copy(part))
+    c_out, kh, kw = plan.part_shape[1:]
     return part.sum(0).reshape(c_out, 1, kh, kw)
+
+
+_launch_wgrad = FastLauncher(depthwise_conv2d_igemm_wgrad_kernel) if triton is not None else None
 
 
 def unsupported_reason_for(prob) -> Optional[str]:
