@@ -168,6 +168,7 @@
 #   DG: after DF: GPU tests, whole-row warps/stages on slak, bf16 bench (~7 min)
 #   DH: whole rows of 16-byte aligned rows read in place against the row copy, slak_t.s1.wide bf16, every direction (~2 min)
 #   DI: after DH: GPU tests, host time of directly launched implicit-GEMM calls, bf16 bench, verify (~10 min)
+#   DJ: fp32 whole rows on slak (sweep, bench under auto); image-order whole rows on 14-column rows (~10 min)
 # Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
 set -u
 OUT=${OUT:-out}
@@ -618,6 +619,12 @@ DI)  # after DH: planned, directly launched implicit-GEMM calls (host time), ali
     step igemm_host 90 python benchmarks/igemm_host.py --shapes unireplknet_t.s3,replknet_31b.s3,slak_t.s1.wide
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-DI step bench_bf16 260 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s3,replknet_31b.s3,slak_t.s1.long,slak_t.s1.wide" --out "$OUT/bench_bf16"
     step verify_igemm ${VERIFY_S:-150} python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
+    ;;
+DJ)  # fp32 (tf32x3) whole rows on the 51-tap layers, read in place: every direction against the direct kernels, the
+    # fp32 bench under "auto" (15x at K >= 27 is missed on slak_t.s1.wide); whole rows in image order on 14-column rows
+    step tune_fp32 200 python benchmarks/tune_igemm.py --jobs 16 --shapes slak_t.s1.wide,slak_t.s1.long --dtypes fp32 --configs st3,st2,w8:st2 --json "$OUT/tune_fp32.json"
+    step tune_order 100 python benchmarks/tune_igemm.py --jobs 16 --no-gradients --shapes unireplknet_t.s3,replknet_31b.s3 --dtypes bf16 --configs st3,images:st3,images:bm128:st3 --json "$OUT/tune_order.json"
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-DJ step bench_fp32 280 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes "slak_t.s1.wide,slak_t.s1.long" --out "$OUT/bench_fp32"
     ;;
 CK)  # lkconv bench under "auto" with side streams, one shape per step (a fresh autotune cache compiles every algorithm)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CK step bench_slak_long 280 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes slak_t.s1.long --out "$OUT/slak_long"
