@@ -40,8 +40,9 @@ class FastLauncher:
         self.enabled = os.environ.get("LKCONV_FAST_LAUNCH", "1").strip().lower() not in ("0", "false", "off", "no")
 
     def _key(self, plan_key, args: Sequence) -> tuple:
-        """The plan plus what Triton specializes on per call: tensor dtypes and 16-byte alignment."""
-        return (plan_key,) + tuple((a.dtype, a.data_ptr() % 16 == 0) for a in args[:self.n_tensors])
+        """The plan plus what Triton specializes on per call (tensor dtypes and 16-byte alignment) and the device:
+        a compiled kernel is loaded onto the GPU that was current at its first launch."""
+        return (plan_key, args[0].device) + tuple((a.dtype, a.data_ptr() % 16 == 0) for a in args[:self.n_tensors])
 
     def checked(self, plan_key, grid: Tuple[int, int, int], args: Sequence) -> bool:
         """Whether a launch of this configuration runs without its first-launch check (compiled or refused, or

@@ -150,3 +150,14 @@ def test_checked_once_the_first_launch_is_done(monkeypatch):
         assert not launcher.checked("other", (1, 1, 1), args)
     monkeypatch.setenv("LKCONV_FAST_LAUNCH", "0")
     assert FastLauncher(FakeKernel()).checked("k", (1, 1, 1), (x, torch.empty(8), 2.0))
+
+
+def test_each_device_its_own_configuration():
+    """A compiled kernel is loaded onto one GPU: the same plan on another device is a new configuration."""
+    k = FakeKernel()
+    fl = FastLauncher(k)
+    x = torch.randn(8)
+    assert fl._key("p", (x, x)) != fl._key("p", (x.to("meta"), x.to("meta")))
+    _call(fl, x, torch.empty(8))
+    assert fl.checked("p", (1, 1, 1), (x, torch.empty(8), 2.0))
+    assert not fl.checked("p", (1, 1, 1), (x.to("meta"), torch.empty(8, device="meta"), 2.0))

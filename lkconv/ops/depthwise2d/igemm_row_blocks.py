@@ -1,0 +1,94 @@
+"""Implicit-GEMM forward over blocks of whole output rows (Triton): the plane's block-Toeplitz product.
+
+With whole-row tiles (:func:`implicit_gemm.column_plan`), one channel's output plane is a product of its input
+plane (rows hi, BK columns each) with a block-Toeplitz matrix whose block (hi, h) is the row Toeplitz tile of
+kernel row i = (hi + top - h) / dh (zero off the kernel's reach). The one-row kernel of implicit_gemm.py multiplies
+a single block per loop step (BM x BK x BN: 64 x 16 x 16 on 14-column rows). Here a tile holds R output rows of BM
+images, and each step multiplies one input row by the R blocks of its row block:
+
+    y[n, h0 + r, :] += x[n, hi, :] @ T_{(hi + top - h0 - r) / dh}      for r < R, as one (BM x BK) @ (BK x R*BN)
+
+so the loop runs over the input rows that reach the block (R + (kh-1)*dh of them at most) instead of over kh kernel
+rows per output row, with R times wider products; the blocks off the kernel's reach multiply as zeros.
+"""
+from __future__ import annotations
+
+from ..._triton import triton_available
+
+if triton_available():
+    import triton
+    import triton.language as tl
+else:  # pragma: no cover
+    triton = None
+
+if triton is not None:
+
+    @triton.jit
+    def depthwise_conv2d_igemm_row_block_kernel(
+        x_ptr, w_ptr, b_ptr, y_ptr,
+        N_IMG, HO, WO, C_OUT, H_IN, W_IN, TOP, SHIFT,
+        sxn, sxc, sxh, swc, swh, sww, syn, syc, syh, syw,
+        KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr,
+        ROW0: tl.constexpr, ROW_STEP: tl.constexpr, COL0: tl.constexpr, COL_STEP: tl.constexpr,
+        MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
+        BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, R: tl.constexpr, PREC: tl.constexpr,
+        HAS_BIAS: tl.constexpr, DOT_F32: tl.constexpr, STAGES: tl.constexpr, MASK_COLS: tl.constexpr,
+        ROW_W: tl.constexpr,
+    ):
+        """y[n, co, h0 + r, wn] = sum_{g, hi, kk} xp[n, src, hi, kk] * k[i, j] over i*DH = hi + TOP - h0 - r and
+        kk + SHIFT - wn = j*DW (taps k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel co*GROUP + g,
+        src = (co // MULT_DIV) * GROUP + g).
+
+        xp: the input's rows (H_IN of them, unit column stride), columns kk < W_IN read (MASK_COLS: the rest
+        masked; ROW_W > 0: the rows are dense and ROW_W wide, known when compiling, as in implicit_gemm). A tile
+        is BM images x R output rows x BN columns (one block of whole rows). Grid: (image blocks * row blocks,
+        C_OUT).
+        """
+        pid = tl.program_id(0)
+        co = tl.program_id(1)
+        n_hb = tl.cdiv(HO, R)
+        pid_n, pid_h = pid // n_hb, pid % n_hb
+        h0 = pid_h * R
+        n_img = pid_n * BM + tl.arange(0, BM)
+        n_ld = tl.minimum(n_img, N_IMG - 1)  # images past the end re-read the last one; not stored
+        if ROW_W > 0:
+            row_stride = ROW_W
+            w_in = ROW_W
+        else:
+            row_stride = sxh
+            w_in = W_IN
+        kk = tl.arange(0, BK)
+        q = tl.arange(0, R * BN)  # the product's columns: output row h0 + q // BN, column q % BN
+        r = q // BN
+        wn = q % BN
+        diff = kk[:, None] + SHIFT - wn[None, :]
+        band = (diff >= 0) & (diff % DW == 0) & (diff < KW * DW)
+        w_cols = (COL0 + COL_STEP * tl.minimum(tl.maximum(diff, 0) // DW, KW - 1)) * sww
+        h_last = tl.minimum(h0 + R, HO) - 1
+        hi_lo = tl.maximum(h0 - TOP, 0)  # the input rows that reach an output row of the block
+        hi_end = tl.minimum(h_last - TOP + (KH - 1) * DH + 1, H_IN)
+        acc = tl.zeros([BM, R * BN], dtype=tl.float32)
+        for g in tl.static_range(GROUP):
+            src = (co // MULT_DIV) * GROUP + g
+            a_base = x_ptr + src.to(tl.int64) * sxc + n_ld.to(tl.int64)[:, None] * sxn + kk[None, :]
+            w_c = w_ptr + (co * GROUP + g).to(tl.int64) * swc + w_cols
+            for hi in tl.range(hi_lo, hi_end, num_stages=STAGES):
+                if MASK_COLS:  # whole rows read in place: columns past the input's are not read
+                    a = tl.load(a_base + hi.to(tl.int64) * row_stride, mask=(kk < w_in)[None, :], other=0.0)
+                else:
+                    a = tl.load(a_base + hi.to(tl.int64) * row_stride)
+                d = hi + TOP - h0 - r  # i * DH for the kernel row joining input row hi to output row h0 + r
+                i = tl.minimum(tl.maximum(d, 0) // DH, KH - 1)
+                reach = (d >= 0) & (d % DH == 0) & (d < KH * DH)
+                t = tl.load(w_c + ((ROW0 + ROW_STEP * i) * swh)[None, :], mask=band & reach[None, :], other=0.0)
+                if DOT_F32:  # exact for 16-bit operands; the CPU interpreter's 16-bit dot is unreliable
+                    acc += tl.dot(a.to(tl.float32), t.to(tl.float32), input_precision="ieee")
+                else:
+                    acc = tl.dot(a, t.to(a.dtype), acc, input_precision=PREC)
+        if HAS_BIAS:
+            acc += tl.load(b_ptr + co).to(tl.float32)
+        h = h0 + r
+        y = (y_ptr + n_ld.to(tl.int64)[:, None] * syn + co.to(tl.int64) * syc + h.to(tl.int64)[None, :] * syh
+             + wn[None, :] * syw)
+        ok = (n_img < N_IMG)[:, None] & ((h < HO) & (wn < WO))[None, :]
+        tl.store(y, acc.to(y_ptr.dtype.element_ty), mask=ok)
