@@ -453,6 +453,39 @@ def test_planned_launches_pass_every_kernel_parameter_in_order():
                                (2, 2, 2, 2), (1, 1), cfg, 4, "ieee", True)
         check(ig.depthwise_conv2d_igemm_wgrad_kernel, 3, wplan.ints, wplan.consts)
     assert plan.source == "x" and dict(plan.consts)["ROW_W"] == 12  # 48-byte rows of 12 of 16 columns, in place
+    plan = ig._fwd_plan(tuple(x.shape), x.stride(), 4, 12, (2, 3, 9, 12), (324, 108, 12, 1), (3, 1, 5, 5),
+                        (25, 25, 5, 1), (1, 1), 2, 2, 1, 1, ((0, 1), (0, 1)), True,
+                        ig.IgemmConfig(columns="rows", row_block=4), "ieee", True)
+    assert plan.kernel == "row_block" and plan.grid == (3, 3)  # one block of 2 images, 3 blocks of 4 rows
+    check(ig.depthwise_conv2d_igemm_row_block_kernel, 4, plan.ints, plan.consts)
     check(ig.row_padded_copy_kernel, 2, (0, 0), (("WIDTH", 0), ("BR", 0)))
     check(ig.zero_bordered_copy_kernel, 2, (0,) * 15, (("BC", 0), ("BW", 0)))
     check(ig.zero_bordered_transpose_copy_kernel, 2, (0,) * 15, (("BR", 0), ("BCOL", 0)))
+
+
+@pytest.mark.parametrize("row_block", [2, 4])
+@pytest.mark.parametrize("columns", ["rows", "rows_in_place"])
+def test_row_blocks_match_reference(columns, row_block, device):
+    """Whole-row tiles of several output rows (the plane's block-Toeplitz product, one input row per step):
+    forward and input gradient against float64, with output rows not a multiple of the block, several image
+    blocks (the last partial), padding beyond the kernel's reach, dilation, a depth multiplier, in-place aligned
+    rows and copied rows."""
+    if not _can_run(device):
+        pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
+    from lkconv.ops.depthwise2d import implicit_gemm
+
+    torch.manual_seed(0)
+    for n, c, h, w, kh, kw, pad, dil, mult in ((2, 2, 7, 14, 9, 9, (4, 4, 4, 4), (1, 1), 1),
+                                               (20, 1, 6, 12, 5, 5, (2, 2, 2, 2), (1, 1), 1),
+                                               (3, 2, 5, 12, 7, 3, (6, 6, 1, 1), (2, 1), 2),
+                                               (2, 1, 6, 7, 3, 3, (4, 4, 5, 5), (1, 1), 1)):
+        cfg = implicit_gemm.IgemmConfig(bm=16, columns=columns, row_block=row_block)
+        x = torch.randn(n, c, h, w, device=device)
+        wt = torch.randn(c * mult, 1, kh, kw, device=device)
+        _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=device), (1, 1), pad, dil, cfg)
+    with pytest.raises(ValueError, match="row_block"):
+        implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty(2, 1, 14, 15, device=device),
+                               implicit_gemm.IgemmConfig(row_block=3, columns="rows"))
+    with pytest.raises(ValueError, match="table"):
+        implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty(2, 1, 14, 15, device=device),
+                               implicit_gemm.IgemmConfig(row_block=2, columns="rows", toeplitz="table"))

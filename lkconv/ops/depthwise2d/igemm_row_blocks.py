@@ -57,6 +57,7 @@ if triton is not None:
         else:
             row_stride = sxh
             w_in = W_IN
+        row_step = tl.zeros([], dtype=tl.int64) + row_stride  # int64 addressing
         kk = tl.arange(0, BK)
         q = tl.arange(0, R * BN)  # the product's columns: output row h0 + q // BN, column q % BN
         r = q // BN
@@ -74,9 +75,9 @@ if triton is not None:
             w_c = w_ptr + (co * GROUP + g).to(tl.int64) * swc + w_cols
             for hi in tl.range(hi_lo, hi_end, num_stages=STAGES):
                 if MASK_COLS:  # whole rows read in place: columns past the input's are not read
-                    a = tl.load(a_base + hi.to(tl.int64) * row_stride, mask=(kk < w_in)[None, :], other=0.0)
+                    a = tl.load(a_base + hi * row_step, mask=(kk < w_in)[None, :], other=0.0)
                 else:
-                    a = tl.load(a_base + hi.to(tl.int64) * row_stride)
+                    a = tl.load(a_base + hi * row_step)
                 d = hi + TOP - h0 - r  # i * DH for the kernel row joining input row hi to output row h0 + r
                 i = tl.minimum(tl.maximum(d, 0) // DH, KH - 1)
                 reach = (d >= 0) & (d % DH == 0) & (d < KH * DH)

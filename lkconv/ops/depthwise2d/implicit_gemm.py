@@ -47,6 +47,7 @@ import torch
 
 from ..._triton import cdiv, interpreting, next_power_of_2, triton_available
 from .._launch import FastLauncher, strided_copy
+from .igemm_row_blocks import depthwise_conv2d_igemm_row_block_kernel
 
 if triton_available():
     import triton
@@ -344,7 +345,11 @@ class IgemmConfig:
     tensor-core multiply-adds than the band.
 
     kernel_rows: how many kernel rows enter one product (K = kernel_rows * BK, :func:`_kernel_rows`); 0: the
-    default."""
+    default.
+
+    row_block: R > 1 (a power of two) computes whole-row tiles of R output rows of bm images (bm 0: 64, or the
+    batch's power of two if smaller) with the block-Toeplitz kernel of igemm_row_blocks.py, one input row per
+    product; band tiles ignore it, Toeplitz tables do not combine with it. 0: one output row per tile."""
 
     bm: int = 0
     bn: int = 0
@@ -354,6 +359,7 @@ class IgemmConfig:
     order: str = ""
     columns: str = ""
     kernel_rows: int = 0
+    row_block: int = 0
 
 
 SHARED_MEMORY_BUDGET = 160 * 1024
@@ -558,6 +564,7 @@ class _FwdPlan:
     columns), the Toeplitz tiles (table or gathered), the grid, the integer arguments after the five tensors and
     the constexprs."""
 
+    kernel: str  # "rows": depthwise_conv2d_igemm_fwd_kernel; "row_block": the block-Toeplitz kernel
     source: str
     width: int
     kh: int
@@ -601,6 +608,22 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
         row_w = 0
     in_place = source == "x" and width != bk  # x's own rows, narrower than BK: columns masked
     table = cfg.toeplitz == "table"
+    if cfg.row_block < 0 or cfg.row_block & (cfg.row_block - 1):
+        raise ValueError(f"row_block must be 0 or a power of two, got {cfg.row_block}")
+    if cfg.row_block > 1 and form != "band":
+        if table:
+            raise ValueError("row_block > 1 gathers its Toeplitz tiles: it does not combine with toeplitz='table'")
+        rb = cfg.row_block
+        bm_img = cfg.bm or min(64, max(16, next_power_of_2(n)))
+        bm_img, stages = _fit(bm_img, cfg.stages, bk, rb * bn, itemsize)
+        grid = (cdiv(n, bm_img) * cdiv(ho, rb), c_out)
+        ints = (n, ho, wo, c_out, h_in, w_in, pad_t, shift, *xs, w_stride[0], w_stride[2], w_stride[3], *y_stride)
+        consts = dict(
+            KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
+            MULT_DIV=mult_div, GROUP=group, BM=bm_img, BN=bn, BK=bk, R=rb, PREC=prec, HAS_BIAS=has_bias,
+            DOT_F32=dot_f32, STAGES=stages, MASK_COLS=in_place, ROW_W=row_w if in_place else 0,
+            num_warps=cfg.num_warps or 4)
+        return _FwdPlan("row_block", source, width, kh, kw, bn, bk, shift, False, grid, ints, tuple(consts.items()))
     stc = kh * bk * bn if table else w_stride[0]
     m = n * ho
     grid = (cdiv(m, bm) * cdiv(wo, bn), c_out)
@@ -610,7 +633,7 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
         MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=prec, HAS_BIAS=has_bias, DOT_F32=dot_f32,
         STAGES=stages, TABLE=table, ROWS_FIRST=_order(cfg, ho, kh, dilation[0], pad_t, h_in) == "rows",
         MASK_COLS=in_place, KR=kr, ROW_W=row_w if in_place else 0, num_warps=_warps(cfg, bm, bk, form))
-    return _FwdPlan(source, width, kh, kw, bn, bk, shift, table, grid, ints, tuple(consts.items()))
+    return _FwdPlan("rows", source, width, kh, kw, bn, bk, shift, table, grid, ints, tuple(consts.items()))
 
 
 def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps=((0, 1), (0, 1)),
@@ -632,15 +655,20 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
         xp = _row_padded(x, plan.width)
     else:
         xp = _padded_rows(x, 0, pad_l, x.shape[2], plan.width)
+    b = bias if bias is not None else weight
+    if plan.kernel == "row_block":
+        _launch_fwd_row_block(plan, plan.grid, (xp, weight, b, y, *plan.ints), dict(plan.consts), 3,
+                              lambda: strided_copy(y))
+        return y
     table = weight
     if plan.table:  # in x's dtype, the one the products use
         table = _toeplitz_table(weight, taps, plan.kh, plan.kw, dilation[1], plan.bk, plan.bn, plan.shift).to(x.dtype)
-    args = (xp, weight, bias if bias is not None else weight, y, table, *plan.ints)
-    _launch_fwd(plan, plan.grid, args, dict(plan.consts), 3, lambda: strided_copy(y))
+    _launch_fwd(plan, plan.grid, (xp, weight, b, y, table, *plan.ints), dict(plan.consts), 3, lambda: strided_copy(y))
     return y
 
 
 _launch_fwd = FastLauncher(depthwise_conv2d_igemm_fwd_kernel) if triton is not None else None
+_launch_fwd_row_block = FastLauncher(depthwise_conv2d_igemm_row_block_kernel) if triton is not None else None
 _launch_row_copy = FastLauncher(row_padded_copy_kernel) if triton is not None else None
 _launch_bordered_copy = FastLauncher(zero_bordered_copy_kernel) if triton is not None else None
 _launch_transpose_copy = FastLauncher(zero_bordered_transpose_copy_kernel) if triton is not None else None
@@ -722,7 +750,8 @@ def _transposed_target(out: torch.Tensor, config: Optional[IgemmConfig], kh: int
     """Where the transposed problem (kh kernel rows, dilation dh, top padding, h_in input rows) stores its output:
     out's own (N, C, W, H) view where out is NCHW-contiguous and the GEMM's rows enumerate images first (a tile's
     rows are then neighbouring columns of out, and no copy back is needed), else an NCHW buffer."""
-    if out.is_contiguous() and _order(config or IgemmConfig(), out.shape[3], kh, dh, top, h_in) == "images":
+    cfg = config or IgemmConfig()
+    if out.is_contiguous() and cfg.row_block <= 1 and _order(cfg, out.shape[3], kh, dh, top, h_in) == "images":
         return _t(out)
     return _transposed_buffer(out)
 
