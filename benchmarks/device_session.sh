@@ -169,6 +169,7 @@
 #   DH: whole rows of 16-byte aligned rows read in place against the row copy, slak_t.s1.wide bf16, every direction (~2 min)
 #   DI: after DH: GPU tests, host time of directly launched implicit-GEMM calls, bf16 bench, verify (~10 min)
 #   DJ: fp32 whole rows on slak (sweep, bench under auto); image-order whole rows on 14-column rows (~10 min)
+#   DK: block-Toeplitz row blocks against one output row per tile (GPU tests, bf16 sweep with gradients) (~5 min)
 # Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
 set -u
 OUT=${OUT:-out}
@@ -625,6 +626,10 @@ DJ)  # fp32 (tf32x3) whole rows on the 51-tap layers, read in place: every direc
     step tune_fp32 200 python benchmarks/tune_igemm.py --jobs 16 --shapes slak_t.s1.wide,slak_t.s1.long --dtypes fp32 --configs st3,st2,w8:st2 --json "$OUT/tune_fp32.json"
     step tune_order 100 python benchmarks/tune_igemm.py --jobs 16 --no-gradients --shapes unireplknet_t.s3,replknet_31b.s3 --dtypes bf16 --configs st3,images:st3,images:bm128:st3 --json "$OUT/tune_order.json"
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-DJ step bench_fp32 280 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes "slak_t.s1.wide,slak_t.s1.long" --out "$OUT/bench_fp32"
+    ;;
+DK)  # block-Toeplitz row blocks (IgemmConfig.row_block) against one output row per tile, on 14- and 28-column rows
+    step pytest_rb 60 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py -k "row_blocks or planned"
+    step tune_rb 200 python benchmarks/tune_igemm.py --jobs 16 --shapes unireplknet_t.s3,replknet_31b.s3,replknet_31b.s2 --dtypes bf16 --configs st3,rb2:cols-rows:st3,rb4:cols-rows:st3,rb4:cols-rows:w8:st3,rb8:cols-rows:w8:st3,rb4:cols-rows:bm32:st3 --json "$OUT/tune_rb.json"
     ;;
 CK)  # lkconv bench under "auto" with side streams, one shape per step (a fresh autotune cache compiles every algorithm)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CK step bench_slak_long 280 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes slak_t.s1.long --out "$OUT/slak_long"
