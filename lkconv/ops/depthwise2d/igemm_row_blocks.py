@@ -14,6 +14,7 @@ rows per output row, with R times wider products; the blocks off the kernel's re
 from __future__ import annotations
 
 from ..._triton import triton_available
+from .toeplitz_tiles import accumulate, row_geometry, toeplitz_band
 
 if triton_available():
     import triton
@@ -51,20 +52,13 @@ if triton is not None:
         h0 = pid_h * R
         n_img = pid_n * BM + tl.arange(0, BM)
         n_ld = tl.minimum(n_img, N_IMG - 1)  # images past the end re-read the last one; not stored
-        if ROW_W > 0:
-            row_stride = ROW_W
-            w_in = ROW_W
-        else:
-            row_stride = sxh
-            w_in = W_IN
+        row_stride, w_in = row_geometry(sxh, W_IN, ROW_W)
         row_step = tl.zeros([], dtype=tl.int64) + row_stride  # int64 addressing
         kk = tl.arange(0, BK)
         q = tl.arange(0, R * BN)  # the product's columns: output row h0 + q // BN, column q % BN
         r = q // BN
         wn = q % BN
-        diff = kk[:, None] + SHIFT - wn[None, :]
-        band = (diff >= 0) & (diff % DW == 0) & (diff < KW * DW)
-        w_cols = (COL0 + COL_STEP * tl.minimum(tl.maximum(diff, 0) // DW, KW - 1)) * sww
+        band, w_cols = toeplitz_band(kk, wn, SHIFT, sww, KW, DW, COL0, COL_STEP)
         h_last = tl.minimum(h0 + R, HO) - 1
         hi_lo = tl.maximum(h0 - TOP, 0)  # the input rows that reach an output row of the block
         hi_end = tl.minimum(h_last - TOP + (KH - 1) * DH + 1, H_IN)
@@ -82,10 +76,7 @@ if triton is not None:
                 i = tl.minimum(tl.maximum(d, 0) // DH, KH - 1)
                 reach = (d >= 0) & (d % DH == 0) & (d < KH * DH)
                 t = tl.load(w_c + ((ROW0 + ROW_STEP * i) * swh)[None, :], mask=band & reach[None, :], other=0.0)
-                if DOT_F32:  # exact for 16-bit operands; the CPU interpreter's 16-bit dot is unreliable
-                    acc += tl.dot(a.to(tl.float32), t.to(tl.float32), input_precision="ieee")
-                else:
-                    acc = tl.dot(a, t.to(a.dtype), acc, input_precision=PREC)
+                acc = accumulate(acc, a, t, PREC, DOT_F32)
         if HAS_BIAS:
             acc += tl.load(b_ptr + co).to(tl.float32)
         h = h0 + r

@@ -48,6 +48,7 @@ import torch
 from ..._triton import cdiv, interpreting, next_power_of_2, triton_available
 from .._launch import FastLauncher, strided_copy
 from .igemm_row_blocks import depthwise_conv2d_igemm_row_block_kernel
+from .toeplitz_tiles import accumulate, row_geometry, toeplitz_band
 
 if triton_available():
     import triton
@@ -114,18 +115,12 @@ if triton is not None:
         kr = q // BK
         kk = q % BK
         wn = tl.arange(0, BN)
-        if ROW_W > 0:
-            row_stride = ROW_W
-            w_in = ROW_W
-        else:
-            row_stride = sxh
-            w_in = W_IN
+        row_stride, w_in = row_geometry(sxh, W_IN, ROW_W)
         r0 = h - TOP  # input row of kernel row 0
         rows = n_img.to(tl.int64) * sxn + r0.to(tl.int64) * row_stride
-        step = (DH * row_stride).to(tl.int64)
-        diff = kk[:, None] + SHIFT - wn[None, :]
-        band = (diff >= 0) & (diff % DW == 0) & (diff < KW * DW)
-        w_taps = (COL0 + COL_STEP * tl.minimum(tl.maximum(diff, 0) // DW, KW - 1)) * sww + kr[:, None] * (ROW_STEP * swh)
+        step = tl.zeros([], dtype=tl.int64) + DH * row_stride  # int64 addressing (row_stride may be a constant)
+        band, w_taps = toeplitz_band(kk, wn, SHIFT, sww, KW, DW, COL0, COL_STEP)
+        w_taps += kr[:, None] * (ROW_STEP * swh)
         acc = tl.zeros([BM, BN], dtype=tl.float32)
         for g in tl.static_range(GROUP):
             src = (co // MULT_DIV) * GROUP + g
@@ -143,10 +138,7 @@ if triton is not None:
                     t = tl.load(t_c + i * (BK * BN), mask=k_ok[:, None], other=0.0)
                 else:
                     t = tl.load(w_c + (ROW0 + ROW_STEP * i) * swh, mask=band & k_ok[:, None], other=0.0)
-                if DOT_F32:  # exact for 16-bit operands; the CPU interpreter's 16-bit dot is unreliable
-                    acc += tl.dot(a.to(tl.float32), t.to(tl.float32), input_precision="ieee")
-                else:
-                    acc = tl.dot(a, t.to(a.dtype), acc, input_precision=PREC)
+                acc = accumulate(acc, a, t, PREC, DOT_F32)
         if HAS_BIAS:
             acc += tl.load(b_ptr + co).to(tl.float32)
         y = (y_ptr + n_img.to(tl.int64)[:, None] * syn + co.to(tl.int64) * syc + h.to(tl.int64)[:, None] * syh
@@ -230,18 +222,8 @@ if triton is not None:
         forward's ROW_W), so that masked loads of 16-byte aligned rows vectorize.
         Grid: (row chunks * column blocks, cdiv(KH, KR), C_OUT); k = program_id(0).
         """
-        if X_W > 0:
-            x_row = X_W
-            w_in = X_W
-        else:
-            x_row = sxh
-            w_in = W_IN
-        if DY_W > 0:
-            dy_row = DY_W
-            wo = DY_W
-        else:
-            dy_row = syh
-            wo = WO
+        x_row, w_in = row_geometry(sxh, W_IN, X_W)
+        dy_row, wo = row_geometry(syh, WO, DY_W)
         pid = tl.program_id(0)
         i0 = tl.program_id(1) * KR
         co = tl.program_id(2)

@@ -1,0 +1,42 @@
+"""Pieces the implicit-GEMM kernels share (Triton): where an input row starts, the banded Toeplitz tile, and the
+product that accumulates a tile."""
+from __future__ import annotations
+
+from ..._triton import triton_available
+
+if triton_available():
+    import triton
+    import triton.language as tl
+else:  # pragma: no cover
+    triton = None
+
+if triton is not None:
+
+    @triton.jit
+    def row_geometry(sxh, W_IN, ROW_W: tl.constexpr):
+        """(row stride, columns read): ROW_W for both where the rows are dense and ROW_W wide (known when
+        compiling, so that masked loads of 16-byte aligned rows vectorize), else the run-time sxh and W_IN."""
+        if ROW_W > 0:
+            return ROW_W, ROW_W
+        else:
+            return sxh, W_IN
+
+    @triton.jit
+    def toeplitz_band(kk, wn, SHIFT, sww, KW: tl.constexpr, DW: tl.constexpr, COL0: tl.constexpr,
+                      COL_STEP: tl.constexpr):
+        """(band, tap offsets) of the Toeplitz tile T[kk, wn] = k[.., j] where kk + SHIFT - wn = j*DW: where the
+        tile holds a tap, and that tap's column offset (COL0 + COL_STEP*j) * sww in its kernel row (clamped off
+        the band)."""
+        diff = kk[:, None] + SHIFT - wn[None, :]
+        band = (diff >= 0) & (diff % DW == 0) & (diff < KW * DW)
+        taps = (COL0 + COL_STEP * tl.minimum(tl.maximum(diff, 0) // DW, KW - 1)) * sww
+        return band, taps
+
+    @triton.jit
+    def accumulate(acc, a, t, PREC: tl.constexpr, DOT_F32: tl.constexpr):
+        """acc + a @ t in float32: a's dtype on the tensor cores (t cast to it) at precision PREC; with DOT_F32 both
+        operands in float32 first (exact for 16-bit operands; the CPU interpreter's 16-bit dot is unreliable)."""
+        if DOT_F32:
+            return acc + tl.dot(a.to(tl.float32), t.to(tl.float32), input_precision="ieee")
+        else:
+            return tl.dot(a, t.to(a.dtype), acc, input_precision=PREC)
