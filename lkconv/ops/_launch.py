@@ -27,6 +27,11 @@ def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool(((a == b) | (a.isnan() & b.isnan())).all())
 
 
+def _grid3(grid: Sequence[int]) -> Tuple[int, int, int]:
+    """grid with three entries (a compiled kernel's launch reads grid[0], grid[1] and grid[2])."""
+    return tuple(grid) + (1,) * (3 - len(grid))
+
+
 class FastLauncher:
     """Direct launches of one @triton.jit kernel, keyed by launch configuration."""
 
@@ -49,7 +54,7 @@ class FastLauncher:
         the fast path is off): it then writes nothing but its output."""
         if not self.enabled:
             return True
-        key = self._key((plan_key, grid), args)
+        key = self._key((plan_key, _grid3(grid)), args)
         return key in self.compiled or key in self.refused
 
     def __call__(self, plan_key, grid: Tuple[int, int, int], args: Sequence, kwargs: dict, out_index: int,
@@ -60,6 +65,7 @@ class FastLauncher:
         first launch of a configuration and receives the check launch, so that a launch that writes only part of
         its output is checked on that part.
         """
+        grid = _grid3(grid)
         key = self._key((plan_key, grid), args) if self.enabled else None
         hit = self.compiled.get(key) if key is not None else None
         if hit is not None:

@@ -449,14 +449,16 @@ def test_planned_launches_pass_every_kernel_parameter_in_order():
                             (324, 108, 12, 1), (3, 1, 5, 5), (25, 25, 5, 1), (1, 1), 2, 2, 1, 1, ((0, 1), (0, 1)),
                             True, cfg, "ieee", True)
         check(ig.depthwise_conv2d_igemm_fwd_kernel, 5, plan.ints, plan.consts)
+        assert len(plan.grid) == 3  # a direct launch (CompiledKernel[grid]) reads grid[0], grid[1], grid[2]
         wplan = ig._wgrad_plan((2, 3, 9, 12), (324, 108, 12, 1), 12, tuple(x.shape), x.stride(), 12, 4, (3, 1, 5, 5),
                                (2, 2, 2, 2), (1, 1), cfg, 4, "ieee", True)
         check(ig.depthwise_conv2d_igemm_wgrad_kernel, 3, wplan.ints, wplan.consts)
+        assert len(wplan.grid) == 3
     assert plan.source == "x" and dict(plan.consts)["ROW_W"] == 12  # 48-byte rows of 12 of 16 columns, in place
     plan = ig._fwd_plan(tuple(x.shape), x.stride(), 4, 12, (2, 3, 9, 12), (324, 108, 12, 1), (3, 1, 5, 5),
                         (25, 25, 5, 1), (1, 1), 2, 2, 1, 1, ((0, 1), (0, 1)), True,
                         ig.IgemmConfig(columns="rows", row_block=4), "ieee", True)
-    assert plan.kernel == "row_block" and plan.grid == (3, 3)  # one block of 2 images, 3 blocks of 4 rows
+    assert plan.kernel == "row_block" and plan.grid == (3, 3, 1)  # one block of 2 images, 3 blocks of 4 rows
     check(ig.depthwise_conv2d_igemm_row_block_kernel, 4, plan.ints, plan.consts)
     check(ig.row_padded_copy_kernel, 2, (0, 0), (("WIDTH", 0), ("BR", 0)))
     check(ig.zero_bordered_copy_kernel, 2, (0,) * 15, (("BC", 0), ("BW", 0)))

@@ -161,3 +161,30 @@ def test_each_device_its_own_configuration():
     _call(fl, x, torch.empty(8))
     assert fl.checked("p", (1, 1, 1), (x, torch.empty(8), 2.0))
     assert not fl.checked("p", (1, 1, 1), (x.to("meta"), torch.empty(8, device="meta"), 2.0))
+
+
+class GridReadingCompiled(FakeCompiled):
+    """As Triton's CompiledKernel: its launch reads all three grid entries."""
+
+    def __getitem__(self, grid):
+        _ = grid[0], grid[1], grid[2]
+        return super().__getitem__(grid)
+
+
+class GridReadingKernel(FakeKernel):
+    def __getitem__(self, grid):
+        run = super().__getitem__(grid)
+        return lambda *a, **k: (run(*a, **k), GridReadingCompiled(self.log))[1]
+
+
+def test_short_grids_launch_directly():
+    """A one- or two-entry grid (as the JIT launch takes) is padded, not refused."""
+    k = GridReadingKernel()
+    fl = FastLauncher(k)
+    x, y = torch.randn(8), torch.empty(8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fl("p", (1,), (x, y, 2.0), {"BLOCK": 64, "num_warps": 4}, 1, lambda: torch.empty_like(y))
+        fl("p", (1,), (x, y, 2.0), {"BLOCK": 64, "num_warps": 4}, 1, lambda: torch.empty_like(y))
+    assert not fl.refused and k.log == [("jit", 64), ("fast", 64), ("fast", 64)]
+    assert fl.checked("p", (1, 1), (x, y, 2.0))

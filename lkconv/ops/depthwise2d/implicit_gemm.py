@@ -429,7 +429,7 @@ def _row_padded(x: torch.Tensor, width: int) -> torch.Tensor:
     out = torch.empty((n, c, h, width), dtype=x.dtype, device=x.device)
     rows = n * c * h
     br = max(1, 4096 // next_power_of_2(width))
-    grid = (cdiv(rows, br),)
+    grid = (cdiv(rows, br), 1, 1)  # three entries: a direct launch reads grid[0..2]
     _launch_row_copy(("rows", rows, w, width), grid, (x, out, rows, w), dict(WIDTH=width, BR=br, num_warps=4), 1,
                      lambda: strided_copy(out))
     return out
@@ -598,7 +598,7 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
         rb = cfg.row_block
         bm_img = cfg.bm or min(64, max(16, next_power_of_2(n)))
         bm_img, stages = _fit(bm_img, cfg.stages, bk, rb * bn, itemsize)
-        grid = (cdiv(n, bm_img) * cdiv(ho, rb), c_out)
+        grid = (cdiv(n, bm_img) * cdiv(ho, rb), c_out, 1)
         ints = (n, ho, wo, c_out, h_in, w_in, pad_t, shift, *xs, w_stride[0], w_stride[2], w_stride[3], *y_stride)
         consts = dict(
             KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
@@ -608,7 +608,7 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
         return _FwdPlan("row_block", source, width, kh, kw, bn, bk, shift, False, grid, ints, tuple(consts.items()))
     stc = kh * bk * bn if table else w_stride[0]
     m = n * ho
-    grid = (cdiv(m, bm) * cdiv(wo, bn), c_out)
+    grid = (cdiv(m, bm) * cdiv(wo, bn), c_out, 1)
     ints = (m, ho, wo, c_out, h_in, w_in, pad_t, shift, *xs, w_stride[0], w_stride[2], w_stride[3], *y_stride, stc)
     consts = dict(
         KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
