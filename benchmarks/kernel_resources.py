@@ -82,7 +82,8 @@ def resources(fn, pointers: dict, ints: dict, constexprs: dict, num_warps: int, 
 def igemm_report(warps_list, kernel_rows_list=(0,), other_columns=("band",)):
     """The bf16 forward kernel of every public stride-1 shape (batch 64 as benchmarked) at the tile and in the
     orientation implicit_gemm picks, in its column form and (where that is whole rows) as a band too, with gathered
-    and with table-read Toeplitz tiles, for each count of kernel rows per product; the global loads of each width in the PTX (v4 = 16 bytes, s = scalar)."""
+    and with table-read Toeplitz tiles, for each count of kernel rows per product; the global loads of each width in
+    the PTX (v4 = 16 bytes, s = scalar)."""
     print(f"{'shape':<22} {'kernel':>7} {'form':<13} {'KR':>2} {'BM':>4} {'BN':>3} {'BK':>4} {'st':>2} {'T':<6} {'warps':>5} "
           f"{'regs':>5} {'spill B':>8} {'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}")
     ptrs = {p: "*bf16" for p in ("x_ptr", "w_ptr", "b_ptr", "y_ptr", "t_ptr")}
@@ -128,6 +129,40 @@ def igemm_report(warps_list, kernel_rows_list=(0,), other_columns=("band",)):
                     print(f"{s['name']:<22} {kh:>3}x{kw:<3} {form:<13} {kr:>2} {bm:>4} {bn:>3} {bk:>4} {stages:>2} "
                           f"{'table' if table else 'gather':<6} {warps:>5} {regs:>5} {stack:>8} {shared:>9}  "
                           f"{loads['v4']}/{loads['v2']}/{loads['s']} async {loads['async']}", flush=True)
+
+
+def row_block_report(warps_list, row_blocks):
+    """The bf16 block-Toeplitz forward (IgemmConfig.row_block) of every public stride-1 shape whose rows fit whole-row
+    tiles, compiled from the launch plan implicit_gemm makes for it (NCHW input, batch 64)."""
+    print(f"{'shape':<22} {'kernel':>7} {'R':>2} {'BM':>4} {'BN':>3} {'BK':>4} {'warps':>5} {'regs':>5} {'spill B':>8} "
+          f"{'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}")
+    fn = implicit_gemm.depthwise_conv2d_igemm_row_block_kernel
+    names = list(fn.arg_names)
+    for s in load_shapes():
+        if s["s"] != 1:
+            continue
+        pad, ho, wo = _geometry(s)
+        n, c, h, w, kh, kw, d = s["n"], s["c"], s["h"], s["w"], s["kh"], s["kw"], s["d"]
+        if implicit_gemm.transposes(kh, kw, (d, d), ho, wo, 2):
+            continue
+        x_stride = (c * h * w, h * w, w, 1)
+        aligned = w if w * 2 % 16 == 0 else 0
+        for rb, warps in itertools.product(row_blocks, warps_list):
+            cfg = implicit_gemm.IgemmConfig(columns="rows", row_block=rb, num_warps=warps)
+            try:
+                plan = implicit_gemm._fwd_plan((n, c, h, w), x_stride, 2, aligned, (n, c, ho, wo),
+                                               (c * ho * wo, ho * wo, wo, 1), (c, 1, kh, kw), (kh * kw, kh * kw, kw, 1),
+                                               (d, d), pad[0], pad[1], 1, 1, ((0, 1), (0, 1)), True, cfg, "ieee", False)
+            except ValueError:  # rows too wide for whole-row tiles
+                break
+            consts = dict(plan.consts)
+            warps = consts.pop("num_warps")
+            ints = dict(zip(names[4:4 + len(plan.ints)], plan.ints))
+            regs, stack, shared, loads = resources(fn, {p: "*bf16" for p in names[:4]}, ints, consts, warps,
+                                                   consts["STAGES"], loads=True)
+            print(f"{s['name']:<22} {kh:>3}x{kw:<3} {rb:>2} {consts['BM']:>4} {consts['BN']:>3} {consts['BK']:>4} "
+                  f"{warps:>5} {regs:>5} {stack:>8} {shared:>9}  {loads['v4']}/{loads['v2']}/{loads['s']} "
+                  f"async {loads['async']}", flush=True)
 
 
 def fused_report(sizes, dtypes, block_rows, warps_list, pairs_list, precisions=None):
@@ -306,6 +341,7 @@ def main():
     ap.add_argument("--warps", default="4,8")
     ap.add_argument("--kernel-rows", default="0", help="--igemm: kernel rows per product (0: the default)")
     ap.add_argument("--columns", default="band", help="--igemm: column forms reported beside the chosen one")
+    ap.add_argument("--row-blocks", default=None, help="the block-Toeplitz forward at these output rows per tile")
     ap.add_argument("--dtypes", default="fp32,bf16")
     ap.add_argument("--pairs", default="1,2")
     ap.add_argument("--precisions", default=None, help="tl.dot precisions (default: tf32 for bf16, else tf32x3)")
@@ -315,6 +351,8 @@ def main():
         fwd_report(args.fwd.split(","), args.dtypes.split(","), args.layouts.split(","))
     elif args.strips:
         strips_report(args.strips.split(","), args.dtypes.split(","), args.layouts.split(","))
+    elif args.row_blocks:
+        row_block_report(warps, [int(v) for v in args.row_blocks.split(",")])
     elif args.igemm:
         igemm_report(warps, [int(v) for v in args.kernel_rows.split(",")], args.columns.split(","))
     elif args.wgrad:
