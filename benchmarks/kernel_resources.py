@@ -106,7 +106,7 @@ def igemm_report(warps_list, kernel_rows_list=(0,), other_columns=("band",)):
             kr = implicit_gemm._kernel_rows(cfg, kh, bk, form)
             bm, stages = implicit_gemm._fit(implicit_gemm._rows(cfg, bk, bn, 2, form), cfg.stages, kr * bk, bn, 2)
             if form == "band":  # x's rows with zero columns
-                width = -(-max(wo + (kw - 1) * d, (triton.cdiv(wo, bn) - 1) * bn + bk) // 16) * 16
+                width = implicit_gemm._band_width(wo, kw, d, bn, bk)
                 shift, w_cols = 0, width
             else:  # the input's own rows in place (dense, 16-byte aligned bf16 rows: also for "rows"), else
                 # BK-wide aligned rows (a transposed problem's input is always copied)

@@ -535,8 +535,12 @@ def _row_buffer(x, left, wo, kw, dw, bn, bk) -> torch.Tensor:
     """x's rows with zero columns, x placed at column ``left``, for an output wo wide of a kernel kw wide: every
     (rows x BK) tile at a column block of BN is in bounds, and rows are 16-element aligned. The padding's rows
     are left to the kernels' row masks."""
-    width = max(wo + (kw - 1) * dw, (cdiv(wo, bn) - 1) * bn + bk)
-    return _padded_rows(x, 0, left, x.shape[2], -(-width // 16) * 16)
+    return _padded_rows(x, 0, left, x.shape[2], _band_width(wo, kw, dw, bn, bk))
+
+
+def _band_width(wo: int, kw: int, dw: int, bn: int, bk: int) -> int:
+    """Columns of :func:`_row_buffer`: every BK-wide tile at a column block of BN in bounds, 16-element aligned."""
+    return -(-max(wo + (kw - 1) * dw, (cdiv(wo, bn) - 1) * bn + bk) // 16) * 16
 
 
 @dataclass(frozen=True)
@@ -580,8 +584,7 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
         width, w_in, shift = (x_shape[3] if source == "x" else bk), x_shape[3], pad_l
     else:
         source, shift = "band", 0
-        width = -(-max(wo + (kw - 1) * dilation[1], (cdiv(wo, bn) - 1) * bn + bk) // 16) * 16  # _row_buffer's
-        w_in = width
+        width = w_in = _band_width(wo, kw, dilation[1], bn, bk)
     if source == "x":
         xs = x_stride[:3]
         row_w = aligned_width if width != bk else 0
@@ -823,7 +826,7 @@ def _wgrad_plan(dy_shape, dy_stride, dy_aligned, x_shape, x_stride, x_aligned, i
         w_in, shift = x_shape[3], pad[2]
     else:  # _row_buffer's width; dy with zero columns up to whole column blocks
         x_source = dy_source = "band"
-        x_width = -(-max(wo + (kw - 1) * dilation[1], (n_cb - 1) * bn + bk) // 16) * 16
+        x_width = _band_width(wo, kw, dilation[1], bn, bk)
         dy_width = n_cb * bn
         w_in, shift = x_width, 0
     xs = x_stride[:3] if x_source == "x" else (x_shape[1] * h_in * x_width, h_in * x_width, x_width)
