@@ -311,6 +311,14 @@ def test_tiles_fit_shared_memory():
     assert (stages * bm * 128 + stages * 128 * 64) * 4 <= implicit_gemm.SHARED_MEMORY_BUDGET
 
 
+@pytest.fixture
+def igemm_device(device):
+    """The test device, where the implicit-GEMM kernels run (CUDA, or the CPU interpreter); else the test skips."""
+    if not _can_run(device):
+        pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
+    return device
+
+
 def _can_run(device):
     from lkconv.ops.depthwise2d import implicit_gemm
     from lkconv.ops.depthwise2d.problem import Problem
@@ -336,12 +344,10 @@ def test_implicit_gemm_refuses_bands_that_do_not_fit(device):
 
 @pytest.mark.parametrize("kernel_rows", [2, 4])
 @pytest.mark.parametrize("columns", ["band", "rows", "rows_in_place"])
-def test_kernel_rows_stacked_into_one_product(columns, kernel_rows, device):
+def test_kernel_rows_stacked_into_one_product(columns, kernel_rows, igemm_device):
     """Several kernel rows per product (K = kernel_rows * BK): forward and input gradient against float64, with
     kernel rows not a multiple of kernel_rows (the last product's extra rows masked), both GEMM row orders
     (the rows-first loop starting past kernel row 0), dilation, a depth multiplier and a prebuilt table."""
-    if not _can_run(device):
-        pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
     from lkconv.ops.depthwise2d import implicit_gemm
 
     torch.manual_seed(0)
@@ -352,22 +358,20 @@ def test_kernel_rows_stacked_into_one_product(columns, kernel_rows, device):
             (2, 1, 6, 7, 3, 3, (1, 1, 1, 1), (1, 1), 1, "images", "table")):
         cfg = implicit_gemm.IgemmConfig(bm=16, order=order, columns=columns, toeplitz=toeplitz,
                                         kernel_rows=kernel_rows)
-        x = torch.randn(n, c, h, w, device=device)
-        wt = torch.randn(c * mult, 1, kh, kw, device=device)
-        _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=device), (1, 1), pad, dil, cfg)
+        x = torch.randn(n, c, h, w, device=igemm_device)
+        wt = torch.randn(c * mult, 1, kh, kw, device=igemm_device)
+        _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil, cfg)
     with pytest.raises(ValueError, match="kernel_rows"):
-        implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty(2, 1, 6, 7, device=device),
+        implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty(2, 1, 6, 7, device=igemm_device),
                                implicit_gemm.IgemmConfig(kernel_rows=3))
 
 
 @pytest.mark.parametrize("kernel_rows", [2, 4])
 @pytest.mark.parametrize("columns", ["band", "rows", "rows_in_place"])
-def test_weight_gradient_with_kernel_rows_per_program(columns, kernel_rows, device):
+def test_weight_gradient_with_kernel_rows_per_program(columns, kernel_rows, igemm_device):
     """The weight gradient with several kernel rows per program (one output-gradient tile for all of them; the
     rows out of a kernel row's reach entering as zeros): kernel rows not a multiple of kernel_rows, padding beyond
     the kernel's reach, dilation, a depth multiplier, against float64."""
-    if not _can_run(device):
-        pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
     from lkconv.ops.depthwise2d import implicit_gemm, reference
     from lkconv.testing import rel_error
 
@@ -377,10 +381,10 @@ def test_weight_gradient_with_kernel_rows_per_program(columns, kernel_rows, devi
                                                (2, 1, 6, 7, 3, 3, (0, 0, 1, 1), (1, 1), 1),
                                                (1, 2, 9, 10, 5, 5, (1, 3, 2, 2), (1, 1), 1),
                                                (16, 1, 9, 10, 5, 5, (2, 2, 2, 2), (1, 1), 1)):  # chunks of rows
-        x = torch.randn(n, c, h, w, device=device)
-        wt = torch.randn(c * mult, 1, kh, kw, device=device)
+        x = torch.randn(n, c, h, w, device=igemm_device)
+        wt = torch.randn(c * mult, 1, kh, kw, device=igemm_device)
         yr = reference.depthwise_conv2d_fwd_torch(x.double(), wt.double(), None, (1, 1), pad, dil)
-        dy = torch.randn(yr.shape, device=device)
+        dy = torch.randn(yr.shape, device=igemm_device)
         dwr = reference.depthwise_conv2d_wgrad_torch(dy.double(), x.double(), wt.double(), (1, 1), pad, dil)
         cfg = implicit_gemm.IgemmConfig(columns=columns, kernel_rows=kernel_rows)
         dw = implicit_gemm.conv_wgrad(dy, x, wt.shape, (1, 1), pad, dil, cfg)
@@ -390,14 +394,12 @@ def test_weight_gradient_with_kernel_rows_per_program(columns, kernel_rows, devi
     assert implicit_gemm._wgrad_kernel_rows(implicit_gemm.IgemmConfig(), 27, 16, 16) == 1
 
 
-def test_transposed_problem_stores_into_the_output_itself(device):
+def test_transposed_problem_stores_into_the_output_itself(igemm_device):
     """A transposed problem whose GEMM rows enumerate images first writes out's own (N, C, W, H) view (no copy
     back); rows-first tiles and outputs that are not NCHW-contiguous go through a buffer."""
-    if not _can_run(device):
-        pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
     from lkconv.ops.depthwise2d import implicit_gemm
 
-    out = torch.empty(2, 3, 17, 12, device=device)
+    out = torch.empty(2, 3, 17, 12, device=igemm_device)
     t = implicit_gemm._transposed_target(out, implicit_gemm.IgemmConfig(order="images"), 3, 1, 1, 12)
     assert t.data_ptr() == out.data_ptr() and t.shape == (2, 3, 12, 17) and t.stride() == (612, 204, 1, 12)
     assert implicit_gemm._from_transposed(t, out) is out
@@ -467,13 +469,11 @@ def test_planned_launches_pass_every_kernel_parameter_in_order():
 
 @pytest.mark.parametrize("row_block", [2, 4])
 @pytest.mark.parametrize("columns", ["rows", "rows_in_place"])
-def test_row_blocks_match_reference(columns, row_block, device):
+def test_row_blocks_match_reference(columns, row_block, igemm_device):
     """Whole-row tiles of several output rows (the plane's block-Toeplitz product, one input row per step):
     forward and input gradient against float64, with output rows not a multiple of the block, several image
     blocks (the last partial), padding beyond the kernel's reach, dilation, a depth multiplier, in-place aligned
     rows and copied rows."""
-    if not _can_run(device):
-        pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
     from lkconv.ops.depthwise2d import implicit_gemm
 
     torch.manual_seed(0)
@@ -482,12 +482,12 @@ def test_row_blocks_match_reference(columns, row_block, device):
                                                (3, 2, 5, 12, 7, 3, (6, 6, 1, 1), (2, 1), 2),
                                                (2, 1, 6, 7, 3, 3, (4, 4, 5, 5), (1, 1), 1)):
         cfg = implicit_gemm.IgemmConfig(bm=16, columns=columns, row_block=row_block)
-        x = torch.randn(n, c, h, w, device=device)
-        wt = torch.randn(c * mult, 1, kh, kw, device=device)
-        _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=device), (1, 1), pad, dil, cfg)
+        x = torch.randn(n, c, h, w, device=igemm_device)
+        wt = torch.randn(c * mult, 1, kh, kw, device=igemm_device)
+        _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil, cfg)
     with pytest.raises(ValueError, match="row_block"):
-        implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty(2, 1, 14, 15, device=device),
+        implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty(2, 1, 14, 15, device=igemm_device),
                                implicit_gemm.IgemmConfig(row_block=3, columns="rows"))
     with pytest.raises(ValueError, match="table"):
-        implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty(2, 1, 14, 15, device=device),
+        implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty(2, 1, 14, 15, device=igemm_device),
                                implicit_gemm.IgemmConfig(row_block=2, columns="rows", toeplitz="table"))
