@@ -253,18 +253,18 @@ if triton is not None:
             d_ptrs = dy_c + (n_img.to(tl.int64) * syn + h.to(tl.int64) * dy_row)[:, None] + wn[None, :]
             if KR == 1:  # every row of the range reaches the input (rows past the end re-read the last one)
                 a_ok = (kk >= 0)[None, :]
-            else:
+            else:  # rows out of a kernel row's reach enter as zeros
                 r = h[:, None] + (i0 + kr)[None, :] * DH - TOP
                 a_ok = (r >= 0) & (r < H_IN)
+            d_ok = m_ok[:, None]
             if MASK_COLS:  # whole rows read in place: columns past x's and dy's are not read
-                a = tl.load(a_ptrs, mask=a_ok & ((w0 + kk) < w_in)[None, :], other=0.0)
-                d = tl.load(d_ptrs, mask=m_ok[:, None] & ((w0 + wn) < wo)[None, :], other=0.0)
-            elif KR == 1:
+                a_ok = a_ok & ((w0 + kk) < w_in)[None, :]
+                d_ok = d_ok & ((w0 + wn) < wo)[None, :]
+            if KR == 1 and not MASK_COLS:
                 a = tl.load(a_ptrs)
-                d = tl.load(d_ptrs, mask=m_ok[:, None], other=0.0)
             else:
                 a = tl.load(a_ptrs, mask=a_ok, other=0.0)
-                d = tl.load(d_ptrs, mask=m_ok[:, None], other=0.0)
+            d = tl.load(d_ptrs, mask=d_ok, other=0.0)
             if DOT_F32:
                 g += tl.dot(tl.trans(a.to(tl.float32)), d.to(tl.float32), input_precision="ieee")
             else:
@@ -343,6 +343,8 @@ class IgemmConfig:
     kernel_rows: int = 0
     row_block: int = 0
 
+
+DEFAULT_CONFIG = IgemmConfig()
 
 SHARED_MEMORY_BUDGET = 160 * 1024
 MAX_BAND_TILE = 128 * 64  # BK x BN elements: the weight gradient keeps one such fp32 tile in registers
@@ -456,8 +458,7 @@ def _kernel_rows(cfg: "IgemmConfig", kh: int, bk: int, form: str = "band") -> in
 def _wgrad_kernel_rows(cfg: "IgemmConfig", kh: int, bk: int, bn: int) -> int:
     """Kernel rows per weight-gradient program: cfg.kernel_rows (at most kh's power of two, and the accumulated
     KR*BK x BN tile at most MAX_BAND_TILE), or 1 for 0."""
-    _kernel_rows(cfg, kh, bk)  # validates cfg.kernel_rows
-    kr = max(1, min(cfg.kernel_rows, next_power_of_2(kh)))
+    kr = _kernel_rows(cfg, kh, bk) if cfg.kernel_rows else 1
     while kr > 1 and kr * bk * bn > MAX_BAND_TILE:
         kr //= 2
     return kr
@@ -538,6 +539,22 @@ def _row_buffer(x, left, wo, kw, dw, bn, bk) -> torch.Tensor:
     return _padded_rows(x, 0, left, x.shape[2], _band_width(wo, kw, dw, bn, bk))
 
 
+def _source_strides(shape: tuple, stride: tuple, source: str, width: int) -> tuple:
+    """(N, C, H) strides of the rows a kernel reads: the tensor's own (source "x"), or those of its dense
+    (N, C, H, width) copy (:func:`_source_rows`)."""
+    return stride[:3] if source == "x" else (shape[1] * shape[2] * width, shape[2] * width, width)
+
+
+def _source_rows(t: torch.Tensor, source: str, width: int, left: int = 0) -> torch.Tensor:
+    """The rows a planned launch reads: t itself ("x"), t copied ``width`` columns wide ("rows"), or the
+    zero-bordered buffer with t at column ``left`` ("band")."""
+    if source == "x":
+        return t
+    if source == "rows":
+        return _row_padded(t, width)
+    return _padded_rows(t, 0, left, t.shape[2], width)
+
+
 def _band_width(wo: int, kw: int, dw: int, bn: int, bk: int) -> int:
     """Columns of :func:`_row_buffer`: every BK-wide tile at a column block of BN in bounds, 16-element aligned."""
     return -(-max(wo + (kw - 1) * dw, (cdiv(wo, bn) - 1) * bn + bk) // 16) * 16
@@ -585,13 +602,9 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
     else:
         source, shift = "band", 0
         width = w_in = _band_width(wo, kw, dilation[1], bn, bk)
-    if source == "x":
-        xs = x_stride[:3]
-        row_w = aligned_width if width != bk else 0
-    else:  # a dense (N, C, H, width) copy
-        xs = (x_shape[1] * h_in * width, h_in * width, width)
-        row_w = 0
+    xs = _source_strides(x_shape, x_stride, source, width)
     in_place = source == "x" and width != bk  # x's own rows, narrower than BK: columns masked
+    row_w = aligned_width if in_place else 0
     table = cfg.toeplitz == "table"
     if cfg.row_block < 0 or cfg.row_block & (cfg.row_block - 1):
         raise ValueError(f"row_block must be 0 or a power of two, got {cfg.row_block}")
@@ -606,8 +619,7 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
         consts = dict(
             KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
             MULT_DIV=mult_div, GROUP=group, BM=bm_img, BN=bn, BK=bk, R=rb, PREC=prec, HAS_BIAS=has_bias,
-            DOT_F32=dot_f32, STAGES=stages, MASK_COLS=in_place, ROW_W=row_w if in_place else 0,
-            num_warps=cfg.num_warps or 4)
+            DOT_F32=dot_f32, STAGES=stages, MASK_COLS=in_place, ROW_W=row_w, num_warps=cfg.num_warps or 4)
         return _FwdPlan("row_block", source, width, kh, kw, bn, bk, shift, False, grid, ints, tuple(consts.items()))
     stc = kh * bk * bn if table else w_stride[0]
     m = n * ho
@@ -617,7 +629,7 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
         KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
         MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=prec, HAS_BIAS=has_bias, DOT_F32=dot_f32,
         STAGES=stages, TABLE=table, ROWS_FIRST=_order(cfg, ho, kh, dilation[0], pad_t, h_in) == "rows",
-        MASK_COLS=in_place, KR=kr, ROW_W=row_w if in_place else 0, num_warps=_warps(cfg, bm, bk, form))
+        MASK_COLS=in_place, KR=kr, ROW_W=row_w, num_warps=_warps(cfg, bm, bk, form))
     return _FwdPlan("rows", source, width, kh, kw, bn, bk, shift, table, grid, ints, tuple(consts.items()))
 
 
@@ -632,14 +644,9 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
     """
     plan = _fwd_plan(tuple(x.shape), x.stride(), x.element_size(), _dense_aligned_width(x), tuple(y.shape),
                      y.stride(), tuple(weight.shape), weight.stride(), tuple(dilation), pad_t, pad_l, mult_div, group,
-                     tuple(map(tuple, taps)), bias is not None, config or IgemmConfig(), _precision(x.dtype),
+                     tuple(map(tuple, taps)), bias is not None, config or DEFAULT_CONFIG, _precision(x.dtype),
                      interpreting())
-    if plan.source == "x":
-        xp = x
-    elif plan.source == "rows":
-        xp = _row_padded(x, plan.width)
-    else:
-        xp = _padded_rows(x, 0, pad_l, x.shape[2], plan.width)
+    xp = _source_rows(x, plan.source, plan.width, pad_l)
     b = bias if bias is not None else weight
     if plan.kernel == "row_block":
         _launch_fwd_row_block(plan, plan.grid, (xp, weight, b, y, *plan.ints), dict(plan.consts), 3,
@@ -735,7 +742,7 @@ def _transposed_target(out: torch.Tensor, config: Optional[IgemmConfig], kh: int
     """Where the transposed problem (kh kernel rows, dilation dh, top padding, h_in input rows) stores its output:
     out's own (N, C, W, H) view where out is NCHW-contiguous and the GEMM's rows enumerate images first (a tile's
     rows are then neighbouring columns of out, and no copy back is needed), else an NCHW buffer."""
-    cfg = config or IgemmConfig()
+    cfg = config or DEFAULT_CONFIG
     if out.is_contiguous() and cfg.row_block <= 1 and _order(cfg, out.shape[3], kh, dh, top, h_in) == "images":
         return _t(out)
     return _transposed_buffer(out)
@@ -779,7 +786,7 @@ def conv_wgrad(grad_out, x, weight_shape, stride, pad, dilation,
     config: only its ``columns`` (band or whole-row tiles, :func:`column_plan`) and ``kernel_rows`` (kernel rows per
     program, :func:`_wgrad_kernel_rows`) are read."""
     kh, kw = weight_shape[-2:]
-    cfg = config or IgemmConfig()
+    cfg = config or DEFAULT_CONFIG
     if _oriented(kh, kw, dilation, *grad_out.shape[2:], x.element_size()):
         c_out = grad_out.shape[1]
         dk = _wgrad(_t(grad_out), _t(x), (c_out, 1, kw, kh), (pad[2], pad[3], pad[0], pad[1]),
@@ -829,8 +836,8 @@ def _wgrad_plan(dy_shape, dy_stride, dy_aligned, x_shape, x_stride, x_aligned, i
         x_width = _band_width(wo, kw, dilation[1], bn, bk)
         dy_width = n_cb * bn
         w_in, shift = x_width, 0
-    xs = x_stride[:3] if x_source == "x" else (x_shape[1] * h_in * x_width, h_in * x_width, x_width)
-    ys = dy_stride[:3] if dy_source == "x" else (c_out * ho * dy_width, ho * dy_width, dy_width)
+    xs = _source_strides(x_shape, x_stride, x_source, x_width)
+    ys = _source_strides(dy_shape, dy_stride, dy_source, dy_width)
     in_place = form != "band" and (x_width != bk or dy_width != bn)  # rows narrower than the tile: masked
     ints = (m, ho, wo, c_out, rows, h_in, w_in, pad[0], shift, *xs, *ys)
     consts = dict(
@@ -848,18 +855,8 @@ def _wgrad(grad_out, x, weight_shape, pad, dilation, cfg: IgemmConfig) -> torch.
     plan = _wgrad_plan(tuple(grad_out.shape), grad_out.stride(), _dense_aligned_width(grad_out), tuple(x.shape),
                        x.stride(), _dense_aligned_width(x), x.element_size(), tuple(weight_shape), tuple(pad),
                        tuple(dilation), cfg, sms, _precision(x.dtype), interpreting())
-    if plan.x_source == "x":
-        xp = x
-    elif plan.x_source == "rows":
-        xp = _row_padded(x, plan.x_width)
-    else:
-        xp = _padded_rows(x, 0, pad[2], x.shape[2], plan.x_width)
-    if plan.dy_source == "x":
-        dyp = grad_out
-    elif plan.dy_source == "rows":
-        dyp = _row_padded(grad_out, plan.dy_width)
-    else:
-        dyp = _padded_rows(grad_out, 0, 0, grad_out.shape[2], plan.dy_width)
+    xp = _source_rows(x, plan.x_source, plan.x_width, pad[2])
+    dyp = _source_rows(grad_out, plan.dy_source, plan.dy_width)
     part = torch.empty(plan.part_shape, device=x.device, dtype=torch.float32)
     _launch_wgrad(plan, plan.grid, (xp, dyp, part, *plan.ints), dict(plan.consts), 2, lambda: strided_copy(part))
     c_out, kh, kw = plan.part_shape[1:]
