@@ -79,88 +79,80 @@ def resources(fn, pointers: dict, ints: dict, constexprs: dict, num_warps: int, 
     return regs, stack, max(static, kernel.metadata.shared)
 
 
+def _planned_fwd(s, cfg):
+    """(kh, kw, plan) of implicit_gemm's bf16 forward launch for public shape s (batch as benchmarked, NCHW input
+    and output) in the orientation it picks (a transposed problem reads a transposed view of x, so its rows are
+    copied), or None where cfg's column form does not fit."""
+    pad, ho, wo = _geometry(s)
+    n, c, h, w, kh, kw, d = s["n"], s["c"], s["h"], s["w"], s["kh"], s["kw"], s["d"]
+    x_stride, pads = (c * h * w, h * w, w, 1), (pad[0], pad[1])
+    if implicit_gemm.transposes(kh, kw, (d, d), ho, wo, 2):
+        kh, kw, h, w, ho, wo, pads = kw, kh, w, h, wo, ho, pads[::-1]
+        x_stride = (c * h * w, h * w, 1, h)
+    aligned = w if x_stride[3] == 1 and w * 2 % 16 == 0 else 0
+    try:
+        plan = implicit_gemm._fwd_plan((n, c, h, w), x_stride, 2, aligned, (n, c, ho, wo),
+                                       (c * ho * wo, ho * wo, wo, 1), (c, 1, kh, kw), (kh * kw, kh * kw, kw, 1), (d, d),
+                                       pads[0], pads[1], 1, 1, ((0, 1), (0, 1)), True, cfg, "ieee", False)
+    except ValueError:  # whole rows that do not fit
+        return None
+    return kh, kw, plan
+
+
+def _compile_plan(fn, n_tensors: int, plan, warps: int):
+    """resources() of fn compiled as the plan launches it (its integers and constexprs) on warps warps."""
+    names = list(fn.arg_names)
+    consts = dict(plan.consts)
+    consts.pop("num_warps")
+    ints = dict(zip(names[n_tensors:n_tensors + len(plan.ints)], plan.ints))
+    return resources(fn, {p: "*bf16" for p in names[:n_tensors]}, ints, consts, warps, consts["STAGES"], loads=True)
+
+
 def igemm_report(warps_list, kernel_rows_list=(0,), other_columns=("band",)):
-    """The bf16 forward kernel of every public stride-1 shape (batch 64 as benchmarked) at the tile and in the
-    orientation implicit_gemm picks, in its column form and (where that is whole rows) as a band too, with gathered
-    and with table-read Toeplitz tiles, for each count of kernel rows per product; the global loads of each width in
-    the PTX (v4 = 16 bytes, s = scalar)."""
-    print(f"{'shape':<22} {'kernel':>7} {'form':<13} {'KR':>2} {'BM':>4} {'BN':>3} {'BK':>4} {'st':>2} {'T':<6} {'warps':>5} "
-          f"{'regs':>5} {'spill B':>8} {'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}")
-    ptrs = {p: "*bf16" for p in ("x_ptr", "w_ptr", "b_ptr", "y_ptr", "t_ptr")}
+    """The bf16 forward kernel of every public stride-1 shape (batch 64 as benchmarked) as implicit_gemm plans it,
+    in its column form and (where that is whole rows) as a band too, with gathered and with table-read Toeplitz
+    tiles, for each count of kernel rows per product; the global loads of each width in the PTX (v4 = 16 bytes,
+    s = scalar)."""
+    print(f"{'shape':<22} {'kernel':>7} {'form':<13} {'KR':>2} {'BM':>4} {'BN':>3} {'BK':>4} {'st':>2} {'T':<6} "
+          f"{'warps':>5} {'regs':>5} {'spill B':>8} {'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}")
     for s in load_shapes():
         if s["s"] != 1:
             continue
-        pad, ho, wo = _geometry(s)
-        kh, kw, d, c, height, w_in, top, left = s["kh"], s["kw"], s["d"], s["c"], s["h"], s["w"], pad[0], pad[1]
-        transposed = implicit_gemm.transposes(kh, kw, (d, d), ho, wo, 2)
-        if transposed:
-            kh, kw, ho, wo, height, w_in, top, left = kw, kh, wo, ho, s["w"], s["h"], pad[1], pad[0]
-        chosen = implicit_gemm.column_plan(implicit_gemm.IgemmConfig(), kw, d, wo, w_in)[0]
-        for columns, kernel_rows in itertools.product(dict.fromkeys((chosen, *other_columns)), kernel_rows_list):
-            try:
-                implicit_gemm.column_plan(implicit_gemm.IgemmConfig(columns=columns), kw, d, wo, w_in)
-            except ValueError:  # whole rows that do not fit
+        planned = _planned_fwd(s, implicit_gemm.IgemmConfig())
+        chosen = "band" if planned[2].source == "band" else "rows"
+        for columns, kernel_rows, table in itertools.product(dict.fromkeys((chosen, *other_columns)),
+                                                             kernel_rows_list, ("gather", "table")):
+            planned = _planned_fwd(s, implicit_gemm.IgemmConfig(columns=columns, kernel_rows=kernel_rows,
+                                                                toeplitz=table))
+            if planned is None:
                 continue
-            cfg = implicit_gemm.IgemmConfig(columns=columns, kernel_rows=kernel_rows)
-            form, bn, bk = implicit_gemm.column_plan(cfg, kw, d, wo, w_in)
-            kr = implicit_gemm._kernel_rows(cfg, kh, bk, form)
-            bm, stages = implicit_gemm._fit(implicit_gemm._rows(cfg, bk, bn, 2, form), cfg.stages, kr * bk, bn, 2)
-            if form == "band":  # x's rows with zero columns
-                width = implicit_gemm._band_width(wo, kw, d, bn, bk)
-                shift, w_cols = 0, width
-            else:  # the input's own rows in place (dense, 16-byte aligned bf16 rows: also for "rows"), else
-                # BK-wide aligned rows (a transposed problem's input is always copied)
-                aligned = w_in * 2 % 16 == 0 and not transposed
-                in_place = w_in != bk and (form == "rows_in_place" or aligned)
-                width = w_in if in_place else bk
-                shift, w_cols = left, w_in
-            ints = dict(M=s["n"] * ho, HO=ho, WO=wo, C_OUT=c, H_IN=height, W_IN=w_cols, TOP=top, SHIFT=shift,
-                        sxn=c * height * width, sxc=height * width, sxh=width,
-                        swc=kh * kw, swh=kw, sww=1, syn=c * ho * wo, syc=ho * wo, syh=wo, syw=1, stc=kh * bk * bn)
-            for table in (False, True):
-                const = dict(KH=kh, KW=kw, DH=d, DW=d, ROW0=0, ROW_STEP=1, COL0=0, COL_STEP=1, MULT_DIV=1, GROUP=1,
-                             BM=bm, BN=bn, BK=bk, PREC="ieee", HAS_BIAS=True, DOT_F32=False, STAGES=stages,
-                             TABLE=table, ROWS_FIRST=implicit_gemm._order(cfg, ho, kh, d, top, height) == "rows",
-                             MASK_COLS=form != "band" and in_place, KR=kr,
-                             ROW_W=w_in if form != "band" and in_place and aligned else 0)
-                for warps in warps_list:
-                    regs, stack, shared, loads = resources(implicit_gemm.depthwise_conv2d_igemm_fwd_kernel, ptrs,
-                                                           ints, const, warps, stages, loads=True)
-                    print(f"{s['name']:<22} {kh:>3}x{kw:<3} {form:<13} {kr:>2} {bm:>4} {bn:>3} {bk:>4} {stages:>2} "
-                          f"{'table' if table else 'gather':<6} {warps:>5} {regs:>5} {stack:>8} {shared:>9}  "
-                          f"{loads['v4']}/{loads['v2']}/{loads['s']} async {loads['async']}", flush=True)
+            kh, kw, plan = planned
+            c = dict(plan.consts)
+            for warps in warps_list:
+                regs, stack, shared, loads = _compile_plan(implicit_gemm.depthwise_conv2d_igemm_fwd_kernel, 5, plan,
+                                                           warps)
+                print(f"{s['name']:<22} {kh:>3}x{kw:<3} {columns:<13} {c['KR']:>2} {c['BM']:>4} {c['BN']:>3} "
+                      f"{c['BK']:>4} {c['STAGES']:>2} {table:<6} {warps:>5} {regs:>5} {stack:>8} {shared:>9}  "
+                      f"{loads['v4']}/{loads['v2']}/{loads['s']} async {loads['async']}", flush=True)
 
 
 def row_block_report(warps_list, row_blocks):
     """The bf16 block-Toeplitz forward (IgemmConfig.row_block) of every public stride-1 shape whose rows fit whole-row
-    tiles, compiled from the launch plan implicit_gemm makes for it (NCHW input, batch 64)."""
+    tiles, as implicit_gemm plans it (NCHW input, batch 64)."""
     print(f"{'shape':<22} {'kernel':>7} {'R':>2} {'BM':>4} {'BN':>3} {'BK':>4} {'warps':>5} {'regs':>5} {'spill B':>8} "
           f"{'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}")
-    fn = implicit_gemm.depthwise_conv2d_igemm_row_block_kernel
-    names = list(fn.arg_names)
     for s in load_shapes():
         if s["s"] != 1:
             continue
-        pad, ho, wo = _geometry(s)
-        n, c, h, w, kh, kw, d = s["n"], s["c"], s["h"], s["w"], s["kh"], s["kw"], s["d"]
-        if implicit_gemm.transposes(kh, kw, (d, d), ho, wo, 2):
-            continue
-        x_stride = (c * h * w, h * w, w, 1)
-        aligned = w if w * 2 % 16 == 0 else 0
         for rb, warps in itertools.product(row_blocks, warps_list):
-            cfg = implicit_gemm.IgemmConfig(columns="rows", row_block=rb, num_warps=warps)
-            try:
-                plan = implicit_gemm._fwd_plan((n, c, h, w), x_stride, 2, aligned, (n, c, ho, wo),
-                                               (c * ho * wo, ho * wo, wo, 1), (c, 1, kh, kw), (kh * kw, kh * kw, kw, 1),
-                                               (d, d), pad[0], pad[1], 1, 1, ((0, 1), (0, 1)), True, cfg, "ieee", False)
-            except ValueError:  # rows too wide for whole-row tiles
+            planned = _planned_fwd(s, implicit_gemm.IgemmConfig(columns="rows", row_block=rb))
+            if planned is None or planned[2].kernel != "row_block":
                 break
-            consts = dict(plan.consts)
-            warps = consts.pop("num_warps")
-            ints = dict(zip(names[4:4 + len(plan.ints)], plan.ints))
-            regs, stack, shared, loads = resources(fn, {p: "*bf16" for p in names[:4]}, ints, consts, warps,
-                                                   consts["STAGES"], loads=True)
-            print(f"{s['name']:<22} {kh:>3}x{kw:<3} {rb:>2} {consts['BM']:>4} {consts['BN']:>3} {consts['BK']:>4} "
+            kh, kw, plan = planned
+            c = dict(plan.consts)
+            regs, stack, shared, loads = _compile_plan(implicit_gemm.depthwise_conv2d_igemm_row_block_kernel, 4, plan,
+                                                       warps)
+            print(f"{s['name']:<22} {kh:>3}x{kw:<3} {rb:>2} {c['BM']:>4} {c['BN']:>3} {c['BK']:>4} "
                   f"{warps:>5} {regs:>5} {stack:>8} {shared:>9}  {loads['v4']}/{loads['v2']}/{loads['s']} "
                   f"async {loads['async']}", flush=True)
 
