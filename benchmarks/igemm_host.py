@@ -2,8 +2,8 @@
 
 For each shape and direction (forward, input gradient, weight gradient): host microseconds per call (the launch
 rate, no synchronization inside the timed loop), wall microseconds per call, and ``do_bench``'s median (the GPU
-time where the host keeps ahead of the GPU, else the host's), first with every implicit-GEMM launcher on its JIT launch, then with direct launches;
-lists any configuration whose direct launch was refused.
+time where the host keeps ahead of the GPU, else the host's), first with every implicit-GEMM launcher on its JIT
+launch, then with direct launches; lists any configuration whose direct launch was refused.
 
     python benchmarks/igemm_host.py [--shapes unireplknet_t.s3,replknet_31b.s3] [--dtype bf16]
 """

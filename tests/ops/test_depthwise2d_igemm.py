@@ -48,22 +48,20 @@ def test_implicit_gemm_refuses_what_it_cannot_serve(device):
 
 @pytest.mark.parametrize("layout", ["nchw", "nhwc", "strided"])
 @pytest.mark.parametrize("bm", [16, 128, 256])
-def test_implicit_gemm_forward_and_input_gradient_match_reference(layout, bm, device):
+def test_implicit_gemm_forward_and_input_gradient_match_reference(layout, bm, igemm_device):
     """Forward and input gradient (reversed taps, negative pad crops the buffer) with a depth multiplier,
     dilation and bias, every input layout, against float64."""
-    if not _can_run(device):
-        pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
     from lkconv.ops.depthwise2d import implicit_gemm
 
     torch.manual_seed(0)
     cfg = implicit_gemm.IgemmConfig(bm=bm)
-    x = torch.randn(2, 2, 9, 23, device=device)
+    x = torch.randn(2, 2, 9, 23, device=igemm_device)
     if layout == "nhwc":
         x = x.contiguous(memory_format=torch.channels_last)
     elif layout == "strided":
         x = x[:, :, :, ::2]
-    w = torch.randn(4, 1, 3, 5, device=device)
-    b = torch.randn(4, device=device)
+    w = torch.randn(4, 1, 3, 5, device=igemm_device)
+    b = torch.randn(4, device=igemm_device)
     for stride, pad, dil in (((1, 1), (2, 2, 1, 1), (2, 1)), ((1, 1), (0, 0, 6, 6), (1, 1))):
         _check_fwd_and_dgrad(x, w, b, stride, pad, dil, cfg)
 
@@ -83,12 +81,10 @@ def _check_fwd_and_dgrad(x, w, b, stride, pad, dil, cfg):
 
 
 @pytest.mark.parametrize("bm", [16, 64])
-def test_rows_first_order_skips_only_padding(bm, device):
+def test_rows_first_order_skips_only_padding(bm, igemm_device):
     """order="rows" (GEMM rows h*N + n, the loop over the kernel rows that reach the input): forward and input
     gradient against float64, with tiles of one to several output rows, rows wholly in the padding (an empty
     loop: bias alone), dilation, a depth multiplier and a crop (padding beyond the kernel's reach)."""
-    if not _can_run(device):
-        pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
     from lkconv.ops.depthwise2d import implicit_gemm
 
     torch.manual_seed(0)
@@ -98,27 +94,25 @@ def test_rows_first_order_skips_only_padding(bm, device):
                                                (16, 1, 7, 7, 5, 5, (2, 2, 2, 2), (1, 1), 1),
                                                (2, 3, 11, 12, 9, 3, (0, 0, 1, 1), (1, 1), 1),
                                                (5, 2, 6, 7, 3, 3, (4, 4, 5, 5), (1, 1), 1)):
-        x = torch.randn(n, c, h, w, device=device)
-        wt = torch.randn(c * mult, 1, kh, kw, device=device)
-        _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=device), (1, 1), pad, dil, cfg)
+        x = torch.randn(n, c, h, w, device=igemm_device)
+        wt = torch.randn(c * mult, 1, kh, kw, device=igemm_device)
+        _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil, cfg)
     with pytest.raises(ValueError, match="order"):
-        implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty(5, 2, 10, 15, device=device),
+        implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty(5, 2, 10, 15, device=igemm_device),
                                implicit_gemm.IgemmConfig(order="x"))
-    _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=device), (1, 1), pad, dil,
+    _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil,
                          implicit_gemm.IgemmConfig(bm=bm))  # the default order (here "rows")
 
 
 @pytest.mark.parametrize("toeplitz", ["gather", "table"])
-def test_toeplitz_tiles_from_a_table_or_gathered(toeplitz, device):
+def test_toeplitz_tiles_from_a_table_or_gathered(toeplitz, igemm_device):
     """The forward and the input gradient (reversed taps, a depth multiplier, dilation) with the banded tiles
     read from a prebuilt table and gathered in the loop, against float64."""
-    if not _can_run(device):
-        pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
     from lkconv.ops.depthwise2d import implicit_gemm
 
-    x = torch.randn(2, 2, 10, 21, device=device)
-    w = torch.randn(4, 1, 3, 7, device=device)
-    b = torch.randn(4, device=device)
+    x = torch.randn(2, 2, 10, 21, device=igemm_device)
+    w = torch.randn(4, 1, 3, 7, device=igemm_device)
+    b = torch.randn(4, device=igemm_device)
     stride, pad, dil = (1, 1), (2, 2, 6, 6), (2, 2)
     for columns in ("band", "rows"):  # whole rows: the table's tiles shifted by the left padding
         cfg = implicit_gemm.IgemmConfig(bm=16, bn=16, toeplitz=toeplitz, columns=columns)
@@ -156,26 +150,26 @@ def _layout(x: torch.Tensor, layout: str) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("columns", ["band", "rows", "rows_in_place"])
-@pytest.mark.parametrize("geometry", ROW_GEOMETRIES, ids=[f"{g[2]}x{g[3]}k{g[4]}x{g[5]}-{g[9]}" for g in ROW_GEOMETRIES])
-def test_whole_row_and_band_tiles_match_reference(geometry, columns, device):
+@pytest.mark.parametrize("geometry", ROW_GEOMETRIES,
+                         ids=[f"{g[2]}x{g[3]}k{g[4]}x{g[5]}-{g[9]}" for g in ROW_GEOMETRIES])
+def test_whole_row_and_band_tiles_match_reference(geometry, columns, igemm_device):
     """Forward (with bias), input and weight gradients with whole-row tiles (the left padding as a shift of the
     Toeplitz tiles; rows from an aligned copy, or read in place through column masks) and with band tiles (the
     zero-bordered buffer), into NaN-filled outputs, against float64."""
-    if not _can_run(device):
-        pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
     from lkconv.ops.depthwise2d import implicit_gemm, reference
     from lkconv.testing import rel_error
 
     n, c, h, w, kh, kw, pad, dil, mult, layout = geometry
     cfg = implicit_gemm.IgemmConfig(bm=16, columns=columns)
-    x = _layout(torch.randn(n, c, h, w, device=device), layout)
-    wt = torch.randn(c * mult, 1, kh, kw, device=device)
-    b = torch.randn(c * mult, device=device)
+    x = _layout(torch.randn(n, c, h, w, device=igemm_device), layout)
+    wt = torch.randn(c * mult, 1, kh, kw, device=igemm_device)
+    b = torch.randn(c * mult, device=igemm_device)
     xd, wd = x.double(), wt.double()
     yr = reference.depthwise_conv2d_fwd_torch(xd, wd, b.double(), (1, 1), pad, dil)
-    y = implicit_gemm.conv_fwd(x, wt, b, (1, 1), pad, dil, torch.full(yr.shape, float("nan"), device=device), cfg)
+    y = implicit_gemm.conv_fwd(x, wt, b, (1, 1), pad, dil, torch.full(yr.shape, float("nan"), device=igemm_device),
+                               cfg)
     assert rel_error(y, yr) < 1e-5, "forward"
-    dy = torch.randn(yr.shape, device=device)
+    dy = torch.randn(yr.shape, device=igemm_device)
     dxr = reference.depthwise_conv2d_dgrad_torch(dy.double(), xd, wd, (1, 1), pad, dil)
     dx = implicit_gemm.conv_dgrad(dy, x.shape, wt, (1, 1), pad, dil, torch.full_like(x, float("nan")), cfg)
     assert rel_error(dx, dxr) < 1e-5, "input gradient"
@@ -204,19 +198,17 @@ def test_whole_rows_where_they_save_tensor_core_work():
 
 
 @pytest.mark.parametrize("layout", ["nchw", "nhwc", "strided"])
-def test_row_padded_copy_matches_torch(layout, device):
+def test_row_padded_copy_matches_torch(layout, igemm_device):
     """Rows of x in BK-wide aligned rows with zeros past x's columns (dense rows through the row kernel, other
     layouts through the bordered copy); x itself where its rows already are that."""
     from lkconv.ops.depthwise2d import implicit_gemm
 
-    if not _can_run(device):
-        pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
-    x = _layout(torch.randn(3, 5, 7, 14, device=device), layout)
+    x = _layout(torch.randn(3, 5, 7, 14, device=igemm_device), layout)
     for width in (16, 32):
         out = implicit_gemm._row_source(x, width, "rows")
         assert out.shape == (3, 5, 7, width) and out.is_contiguous()
         assert torch.equal(out[..., :14], x) and not out[..., 14:].any()
-    dense = torch.randn(2, 3, 4, 16, device=device)
+    dense = torch.randn(2, 3, 4, 16, device=igemm_device)
     assert implicit_gemm._row_source(dense, 16, "rows") is dense
     sliced = x[..., :13]
     in_place = implicit_gemm._row_source(sliced, 16, "rows_in_place")
@@ -245,20 +237,18 @@ def test_tall_kernels_run_transposed():
 
 
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])
-def test_transposing_copy_matches_torch(layout, device):
+def test_transposing_copy_matches_torch(layout, igemm_device):
     """_bordered_copy of transposed views (the tiled transposing kernel) into either output layout, with a border
     and with a crop."""
     from lkconv.ops.depthwise2d import implicit_gemm
 
-    if not _can_run(device):
-        pytest.skip("implicit_gemm does not run here (needs CUDA, or TRITON_INTERPRET=1 on CPU)")
-    x = torch.randn(2, 3, 70, 9, device=device)
+    x = torch.randn(2, 3, 70, 9, device=igemm_device)
     view = x.transpose(2, 3)  # unit-stride rows
     for top, left, height, width in ((2, 1, 12, 75), (-1, -3, 8, 66)):
         fmt = torch.channels_last if layout == "nhwc" else torch.contiguous_format
-        out = torch.full((2, 3, height, width), float("nan"), device=device).contiguous(memory_format=fmt)
+        out = torch.full((2, 3, height, width), float("nan"), device=igemm_device).contiguous(memory_format=fmt)
         implicit_gemm._bordered_copy(view, out, top, left)
-        ref = torch.zeros(2, 3, height + 80, width + 80, device=device)
+        ref = torch.zeros(2, 3, height + 80, width + 80, device=igemm_device)
         ref[:, :, 40 + top:40 + top + 9, 40 + left:40 + left + 70] = view
         assert torch.equal(out, ref[:, :, 40:40 + height, 40:40 + width])
 
