@@ -161,11 +161,12 @@ def _tile_sweep(name, dt, s, rows, configs=None, gradients=True, baseline=None, 
     if implicit_gemm.transposes(s["kh"], s["kw"], dil, ho, wo, x.element_size()):
         kw, ow, left, view = s["kh"], ho, pad[0], (lambda t: t.transpose(2, 3))
     bn, bk = implicit_gemm.column_tile(cfg, kw, s["d"], ow)
+    width = implicit_gemm._band_width(ow, kw, s["d"], bn, bk)
     xl = x.contiguous(memory_format=torch.channels_last)
     setup = {
-        "input copy": _ms(lambda: implicit_gemm._row_buffer(view(x), left, ow, kw, s["d"], bn, bk)),
+        "input copy": _ms(lambda: implicit_gemm._source_rows(view(x), "band", width, left)),
         "input copy from channels_last": _ms(
-            lambda: implicit_gemm._row_buffer(view(xl), left, ow, kw, s["d"], bn, bk)),
+            lambda: implicit_gemm._source_rows(view(xl), "band", width, left)),
     }
     form, _, rbk = implicit_gemm.column_plan(cfg, kw, s["d"], ow, view(x).shape[3])
     if form != "band":  # whole-row tiles: their aligned-row copy (none where x's rows already are BK wide)

@@ -74,7 +74,7 @@ if triton is not None:
     ):
         """y[n, co, h, w0 + wn] = sum_{g, i, kk} xp[n, src, h + i*DH - TOP, w0 + kk] * T_i[kk, wn]
 
-        xp: band tiles (SHIFT 0): the column-bordered input of :func:`_row_buffer` (NCHW, H_IN rows, unit column
+        xp: band tiles (SHIFT 0): the column-bordered input of :func:`_source_rows` (NCHW, H_IN rows, unit column
         stride, every column tile in bounds); whole-row tiles (one column block, MASK_COLS): the input's own
         rows (unit column stride), columns kk < W_IN, with T_i shifted by SHIFT = the left padding. Rows outside
         [0, H_IN) read as zeros through a mask that is constant along each row, so the band's loads stay
@@ -209,7 +209,7 @@ if triton is not None:
     ):
         """part[k, co, i, j] = sum over this program's rows and columns of dy[n, co, h, w] * xp[n, co // MULT_DIV, h + i*DH - TOP, w + j*DW]
 
-        Band tiles (SHIFT 0): xp is the column-bordered input of :func:`_row_buffer` (H_IN rows) and dy the output
+        Band tiles (SHIFT 0): xp is the column-bordered input of :func:`_source_rows` (H_IN rows) and dy the output
         gradient with zero columns up to a whole number of column blocks (:func:`_padded_rows`), so that both loads
         are masked by rows alone and stay vectorized. Whole-row tiles (one column block, MASK_COLS): xp and dy are
         the tensors' own rows (unit column stride), masked to columns < W_IN and < WO, and the diagonals are
@@ -532,13 +532,6 @@ def _padded_rows(x: torch.Tensor, top: int, left: int, height: int, width: int) 
     return _bordered_copy(x, out, top, left)
 
 
-def _row_buffer(x, left, wo, kw, dw, bn, bk) -> torch.Tensor:
-    """x's rows with zero columns, x placed at column ``left``, for an output wo wide of a kernel kw wide: every
-    (rows x BK) tile at a column block of BN is in bounds, and rows are 16-element aligned. The padding's rows
-    are left to the kernels' row masks."""
-    return _padded_rows(x, 0, left, x.shape[2], _band_width(wo, kw, dw, bn, bk))
-
-
 def _source_strides(shape: tuple, stride: tuple, source: str, width: int) -> tuple:
     """(N, C, H) strides of the rows a kernel reads: the tensor's own (source "x"), or those of its dense
     (N, C, H, width) copy (:func:`_source_rows`)."""
@@ -546,8 +539,9 @@ def _source_strides(shape: tuple, stride: tuple, source: str, width: int) -> tup
 
 
 def _source_rows(t: torch.Tensor, source: str, width: int, left: int = 0) -> torch.Tensor:
-    """The rows a planned launch reads: t itself ("x"), t copied ``width`` columns wide ("rows"), or the
-    zero-bordered buffer with t at column ``left`` ("band")."""
+    """The rows a planned launch reads: t itself ("x"), t copied ``width`` columns wide ("rows"), or band tiles'
+    buffer of t's rows with zero columns, t at column ``left``, ``width`` = :func:`_band_width` ("band"; the
+    padding's rows are left to the kernels' row masks)."""
     if source == "x":
         return t
     if source == "rows":
@@ -556,7 +550,8 @@ def _source_rows(t: torch.Tensor, source: str, width: int, left: int = 0) -> tor
 
 
 def _band_width(wo: int, kw: int, dw: int, bn: int, bk: int) -> int:
-    """Columns of :func:`_row_buffer`: every BK-wide tile at a column block of BN in bounds, 16-element aligned."""
+    """Columns of band tiles' zero-bordered buffer (:func:`_source_rows`) for an output wo wide of a kernel kw wide:
+    every BK-wide tile at a column block of BN in bounds, 16-element aligned."""
     return -(-max(wo + (kw - 1) * dw, (cdiv(wo, bn) - 1) * bn + bk) // 16) * 16
 
 
@@ -831,7 +826,7 @@ def _wgrad_plan(dy_shape, dy_stride, dy_aligned, x_shape, x_stride, x_aligned, i
         x_width = x_shape[3] if x_source == "x" else bk
         dy_width = wo if dy_source == "x" else bn
         w_in, shift = x_shape[3], pad[2]
-    else:  # _row_buffer's width; dy with zero columns up to whole column blocks
+    else:  # the zero-bordered buffer; dy with zero columns up to whole column blocks
         x_source = dy_source = "band"
         x_width = _band_width(wo, kw, dilation[1], bn, bk)
         dy_width = n_cb * bn
