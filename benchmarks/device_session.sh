@@ -183,8 +183,9 @@ step() {
     # otherwise keep compiling on every core (and launching) through the next steps' timings
     setsid timeout "$limit" "$@" > "$OUT/$name.log" 2>&1 &
     local pid=$!
+    local start=$SECONDS
     wait "$pid"
-    echo "$name rc=$?"
+    echo "$name rc=$? $((SECONDS - start)) s"
     kill -9 -- "-$pid" 2>/dev/null
     tail -n 4 "$OUT/$name.log"
 }
@@ -630,6 +631,11 @@ DJ)  # fp32 (tf32x3) whole rows on the 51-tap layers, read in place: every direc
 DK)  # block-Toeplitz row blocks (IgemmConfig.row_block) against one output row per tile, on 14- and 28-column rows
     step pytest_rb 60 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py -k "row_blocks or planned"
     step tune_rb 200 python benchmarks/tune_igemm.py --jobs 16 --shapes unireplknet_t.s3,replknet_31b.s3,replknet_31b.s2 --dtypes bf16 --configs st3,rb2:cols-rows:st3,rb4:cols-rows:st3,rb4:cols-rows:w8:st3,rb8:cols-rows:w8:st3,rb4:cols-rows:bm32:st3 --json "$OUT/tune_rb.json"
+    ;;
+DL)  # DJ's fp32 sweep and bench on the 51-tap layers, and DK's row-block sweep (unireplknet_t.s1 added), in one lease
+    step tune_fp32 150 python benchmarks/tune_igemm.py --jobs 16 --shapes slak_t.s1.wide,slak_t.s1.long --dtypes fp32 --configs st3,st2,w8:st2 --json "$OUT/tune_fp32.json"
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-DL step bench_fp32 200 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes "slak_t.s1.wide,slak_t.s1.long" --out "$OUT/bench_fp32"
+    step tune_rb 190 python benchmarks/tune_igemm.py --jobs 16 --no-gradients --shapes unireplknet_t.s3,unireplknet_t.s1,replknet_31b.s3 --dtypes bf16 --configs st3,kr2:st3,rb2:cols-rows:st3,rb4:cols-rows:st3,rb4:cols-rows:w8:st3,rb2:cols-rows:w8:st3 --json "$OUT/tune_rb.json"
     ;;
 CK)  # lkconv bench under "auto" with side streams, one shape per step (a fresh autotune cache compiles every algorithm)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CK step bench_slak_long 280 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes slak_t.s1.long --out "$OUT/slak_long"

@@ -403,7 +403,7 @@ def test_transposed_problem_stores_into_the_output_itself(igemm_device):
         assert torch.equal(implicit_gemm._from_transposed(t, o), t.transpose(2, 3))
 
 
-def test_dense_aligned_width():
+def test_dense_aligned_width(igemm_device):
     """The row width a kernel may compile in: NCHW-contiguous tensors with 16-byte aligned rows only."""
     from lkconv.ops.depthwise2d import implicit_gemm
 
@@ -414,10 +414,13 @@ def test_dense_aligned_width():
     assert implicit_gemm._dense_aligned_width(torch.empty(2, 3, 5, 12).contiguous(
         memory_format=torch.channels_last)) == 0
     assert implicit_gemm._dense_aligned_width(torch.empty(2 * 3 * 5 * 12 + 1)[1:].view(2, 3, 5, 12)) == 0  # offset
-    x = torch.randn(2, 3, 5, 12)
+    x = torch.randn(2, 3, 5, 12, device=igemm_device)
     assert implicit_gemm._row_source(x, 16, "rows") is x  # whole rows read in place: no copy
-    x = torch.randn(2, 3, 5, 14)  # 56-byte rows: copied 16 wide
-    assert implicit_gemm._row_source(x, 16, "rows").shape == (2, 3, 5, 16)
+    x = torch.randn(2, 3, 5, 14, device=igemm_device)  # 56-byte rows: copied 16 wide, zeros past column 14
+    padded = implicit_gemm._row_source(x, 16, "rows")
+    assert padded.shape == (2, 3, 5, 16)
+    torch.testing.assert_close(padded[..., :14], x, rtol=0, atol=0)
+    assert not padded[..., 14:].any()
 
 
 def test_planned_launches_pass_every_kernel_parameter_in_order():
