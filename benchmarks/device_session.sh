@@ -637,6 +637,14 @@ DL)  # DJ's fp32 sweep and bench on the 51-tap layers, and DK's row-block sweep 
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-DL step bench_fp32 200 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes "slak_t.s1.wide,slak_t.s1.long" --out "$OUT/bench_fp32"
     step tune_rb 190 python benchmarks/tune_igemm.py --jobs 16 --no-gradients --shapes unireplknet_t.s3,unireplknet_t.s1,replknet_31b.s3 --dtypes bf16 --configs st3,kr2:st3,rb2:cols-rows:st3,rb4:cols-rows:st3,rb4:cols-rows:w8:st3,rb2:cols-rows:w8:st3 --json "$OUT/tune_rb.json"
     ;;
+DM)  # 4-row block-Toeplitz tiles by default where every output row reaches every input row (replknet_31b.s3);
+    # more tiles for the 13x13 layers; the bf16 bench of every K >= 13 shape
+    step pytest_igemm 90 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py tests/ops/test_launch.py
+    step tune_s3 60 python benchmarks/tune_igemm.py --jobs 16 --shapes replknet_31b.s3 --dtypes bf16 --configs st3,rb1:st3 --json "$OUT/tune_s3.json"
+    step tune_13 80 python benchmarks/tune_igemm.py --jobs 16 --no-gradients --shapes unireplknet_t.s3,unireplknet_t.s1 --dtypes bf16 --configs st3,kr4:st3,rb4:cols-rows:w8:bm32:st3,rb8:cols-rows:w8:st3,rb2:cols-rows:w8:st2,rb2:cols-rows:w8:bm32:st3,cols-band:bn16:kr2:st3,cols-band:bn32:kr2:st3 --json "$OUT/tune_13.json"
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-DM step bench_bf16 220 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw,nhwc --shapes "replknet_31b.s3,unireplknet_t.s3,unireplknet_t.s1,replknet_31b.s1,replknet_31b.s2" --out "$OUT/bench_bf16"
+    step verify_igemm ${VERIFY_S:-100} python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
+    ;;
 CK)  # lkconv bench under "auto" with side streams, one shape per step (a fresh autotune cache compiles every algorithm)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CK step bench_slak_long 280 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes slak_t.s1.long --out "$OUT/slak_long"
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CK step bench_slak_wide 280 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes slak_t.s1.wide --out "$OUT/slak_wide"

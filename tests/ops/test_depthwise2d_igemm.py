@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+import lkconv
 from lkconv.tools import verify
 
 from .helpers import assert_verified
@@ -484,3 +485,48 @@ def test_row_blocks_match_reference(columns, row_block, igemm_device):
     with pytest.raises(ValueError, match="table"):
         implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty(2, 1, 14, 15, device=igemm_device),
                                implicit_gemm.IgemmConfig(row_block=2, columns="rows", toeplitz="table"))
+
+
+def test_default_row_block_where_every_output_row_reaches_every_input_row(igemm_device):
+    """The default config takes 4-row block-Toeplitz tiles on whole rows of at most 16 columns whose kernel spans
+    2*H - 1 rows or more (each output row reaches every input row), one output row per tile otherwise or with
+    row_block=1; the default's forward and input gradient match float64 (fp32 and bf16 through the public op, both
+    layouts; the weight gradient too)."""
+    from lkconv.ops.depthwise2d import implicit_gemm as ig
+
+    def plan(h, w, kh, kw, cfg=ig.DEFAULT_CONFIG):
+        x = torch.empty(3, 2, h, w)
+        ho, wo = h, w
+        return ig._fwd_plan(tuple(x.shape), x.stride(), 4, ig._dense_aligned_width(x), (3, 2, ho, wo),
+                            (2 * ho * wo, ho * wo, wo, 1), (2, 1, kh, kw), (kh * kw, kh * kw, kw, 1), (1, 1),
+                            kh // 2, kw // 2, 1, 1, ((0, 1), (0, 1)), False, cfg, "ieee", True)
+
+    assert plan(7, 12, 13, 5).kernel == "row_block" and dict(plan(7, 12, 13, 5).consts)["R"] == 4
+    assert plan(7, 12, 11, 5).kernel == "rows"  # 11 rows < 2*7 - 1
+    assert plan(7, 12, 13, 5, ig.IgemmConfig(row_block=1)).kernel == "rows"
+    assert plan(7, 12, 13, 5, ig.IgemmConfig(toeplitz="table")).kernel == "rows"
+    assert plan(7, 40, 13, 5).kernel == "rows"  # rows of 64 columns
+    assert ig._row_block(ig.DEFAULT_CONFIG, 13, 1, 7, 16, "band") == 1
+
+    torch.manual_seed(0)
+    for n, c, h, w, kh, kw in ((5, 3, 7, 12, 13, 5), (2, 2, 6, 14, 11, 13)):
+        x = torch.randn(n, c, h, w, device=igemm_device)
+        wt = torch.randn(c, 1, kh, kw, device=igemm_device)
+        pad = (kh // 2, kh // 2, kw // 2, kw // 2)
+        assert ig._fwd_plan(tuple(x.shape), x.stride(), 4, ig._dense_aligned_width(x), (n, c, h, w),
+                            (c * h * w, h * w, w, 1), tuple(wt.shape), wt.stride(), (1, 1), pad[0], pad[2], 1, 1,
+                            ((0, 1), (0, 1)), True, ig.DEFAULT_CONFIG, "ieee", True).kernel == "row_block"
+        _check_fwd_and_dgrad(x, wt, torch.randn(c, device=igemm_device), (1, 1), pad, (1, 1), None)
+        for dtype, tol in ((torch.float32, 1e-4), (torch.bfloat16, 5e-2)):
+            for fmt in (torch.contiguous_format, torch.channels_last):
+                xs = x.to(dtype).contiguous(memory_format=fmt).requires_grad_()
+                ws = wt.to(dtype).requires_grad_()
+                y = lkconv.depthwise_conv2d(xs, ws, padding=(kh // 2, kw // 2), algorithm="implicit_gemm")
+                dy = torch.randn_like(y)
+                dx, dw = torch.autograd.grad(y, (xs, ws), dy)
+                xr, wr = xs.detach().double().requires_grad_(), ws.detach().double().requires_grad_()
+                yr = torch.nn.functional.conv2d(xr, wr, padding=(kh // 2, kw // 2), groups=c)
+                dxr, dwr = torch.autograd.grad(yr, (xr, wr), dy.double())
+                for got, want in ((y, yr), (dx, dxr), (dw, dwr)):
+                    scale = want.abs().max().item()
+                    assert (got.double() - want).abs().max().item() <= tol * scale, (dtype, fmt)
