@@ -645,6 +645,11 @@ DM)  # 4-row block-Toeplitz tiles by default where every output row reaches ever
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-DM step bench_bf16 220 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw,nhwc --shapes "replknet_31b.s3,unireplknet_t.s3,unireplknet_t.s1,replknet_31b.s1,replknet_31b.s2" --out "$OUT/bench_bf16"
     step verify_igemm ${VERIFY_S:-100} python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
     ;;
+DN)  # whole flattened planes per tile (IgemmConfig.plane) against the default on the 14- and 28-row layers
+    step pytest_plane 60 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py -k "plane or planned or default_row_block"
+    step tune_plane 150 python benchmarks/tune_igemm.py --jobs 16 --shapes unireplknet_t.s3,replknet_31b.s3,unireplknet_t.dil,replknet_31b.s2 --dtypes bf16,fp32 --configs st3,plane:st3,plane:bn32:st3,plane:bn128:w8:st3,plane:bm32:st3,plane:w8:st3,plane:st2 --json "$OUT/tune_plane.json"
+    step verify_igemm ${VERIFY_S:-150} python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
+    ;;
 CK)  # lkconv bench under "auto" with side streams, one shape per step (a fresh autotune cache compiles every algorithm)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CK step bench_slak_long 280 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes slak_t.s1.long --out "$OUT/slak_long"
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CK step bench_slak_wide 280 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes slak_t.s1.wide --out "$OUT/slak_wide"

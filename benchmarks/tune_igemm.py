@@ -9,7 +9,8 @@ forward's set-up (the zero-bordered input copy, from NCHW and channels_last) cos
 --quick: the default tile only, forward and set-up only (no gradients).
 --configs: the tiles to sweep instead of the built-in list (bm, bn, w = warps, st = stages, gather/table,
   images/rows: IgemmConfig.order, cols-band/cols-rows/cols-rows_in_place: IgemmConfig.columns, kr = kernel rows
-  per product, rb = output rows per block-Toeplitz tile, IgemmConfig.row_block).
+  per product, rb = output rows per block-Toeplitz tile, IgemmConfig.row_block; plane/noplane: IgemmConfig.plane,
+  whole flattened planes per tile).
 --baseline: another version of lkconv/ops/depthwise2d/implicit_gemm.py (a file), timed beside this one at every
   tile, alternating, on the same inputs (an A/B of a kernel change in one process).
 --jobs: compile every (shape, dtype, tile) in that many processes first.
@@ -59,9 +60,13 @@ def parse_config(spec: str):
             if part.startswith("cols-"):
                 kw["columns"] = part[len("cols-"):]
                 continue
+            if part in ("plane", "noplane"):
+                kw["plane"] = part == "plane"
+                continue
             if part not in ("gather", "table", "images", "rows"):
                 raise ValueError(f"config part {part!r} of {spec!r}: expected bm<int>, bn<int>, w<int>, st<int>, "
-                                 "kr<int>, rb<int>, gather, table, images, rows or cols-<band|rows|rows_in_place>")
+                                 "kr<int>, rb<int>, gather, table, images, rows, plane, noplane or "
+                                 "cols-<band|rows|rows_in_place>")
             kw["order" if part in ("images", "rows") else "toeplitz"] = part
     return implicit_gemm.IgemmConfig(**kw)
 
@@ -106,13 +111,17 @@ def _spec(cfg) -> str:
     """The --configs form of a tile (parse_config's inverse)."""
     return (f"bm{cfg.bm}:bn{cfg.bn}:w{cfg.num_warps}:st{cfg.stages}:{cfg.toeplitz}:{cfg.order}"
             + (f":cols-{cfg.columns}" if cfg.columns else "") + (f":kr{cfg.kernel_rows}" if cfg.kernel_rows else "")
-            + (f":rb{cfg.row_block}" if cfg.row_block else ""))
+            + (f":rb{cfg.row_block}" if cfg.row_block else "") + _plane_spec(cfg))
+
+
+def _plane_spec(cfg, sep=":") -> str:
+    return "" if cfg.plane is None else f"{sep}{'plane' if cfg.plane else 'noplane'}"
 
 
 def _label(cfg) -> str:
     return (f"bm{cfg.bm} bn{cfg.bn} w{cfg.num_warps or 'auto'} st{cfg.stages} {cfg.toeplitz} {cfg.order}"
             f" {cfg.columns or 'cols-default'}" + (f" kr{cfg.kernel_rows}" if cfg.kernel_rows else "")
-            + (f" rb{cfg.row_block}" if cfg.row_block else ""))
+            + (f" rb{cfg.row_block}" if cfg.row_block else "") + _plane_spec(cfg, " "))
 
 
 def _ms(fn):

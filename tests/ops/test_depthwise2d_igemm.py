@@ -456,6 +456,11 @@ def test_planned_launches_pass_every_kernel_parameter_in_order():
                         ig.IgemmConfig(columns="rows", row_block=4), "ieee", True)
     assert plan.kernel == "row_block" and plan.grid == (3, 3, 1)  # one block of 2 images, 3 blocks of 4 rows
     check(ig.depthwise_conv2d_igemm_row_block_kernel, 4, plan.ints, plan.consts)
+    plan = ig._fwd_plan(tuple(x.shape), x.stride(), 4, 12, (2, 3, 9, 12), (324, 108, 12, 1), (3, 1, 5, 5),
+                        (25, 25, 5, 1), (1, 1), 2, 2, 1, 1, ((0, 1), (0, 1)), True, ig.IgemmConfig(plane=True),
+                        "ieee", True)
+    assert plan.kernel == "plane" and plan.grid == (2, 3, 1)  # one block of 2 images, 108 outputs in blocks of 64
+    check(ig.depthwise_conv2d_igemm_plane_kernel, 4, plan.ints, plan.consts)
     check(ig.row_padded_copy_kernel, 2, (0, 0), (("WIDTH", 0), ("BR", 0)))
     check(ig.zero_bordered_copy_kernel, 2, (0,) * 15, (("BC", 0), ("BW", 0)))
     check(ig.zero_bordered_transpose_copy_kernel, 2, (0,) * 15, (("BR", 0), ("BCOL", 0)))
@@ -530,3 +535,30 @@ def test_default_row_block_where_every_output_row_reaches_every_input_row(igemm_
                 for got, want in ((y, yr), (dx, dxr), (dw, dwr)):
                     scale = want.abs().max().item()
                     assert (got.double() - want).abs().max().item() <= tol * scale, (dtype, fmt)
+
+
+@pytest.mark.parametrize("bn", [16, 64])
+def test_plane_tiles_match_reference(bn, igemm_device):
+    """Whole flattened planes per tile (IgemmConfig.plane): forward and input gradient against float64, NCHW and
+    channels_last, output blocks that split rows and planes of more than one block, image blocks with a partial
+    last one, padding beyond the kernel's reach (a crop), dilation, a depth multiplier, a kernel larger than the
+    plane; the weight gradient of that config still matches (it ignores plane)."""
+    from lkconv.ops.depthwise2d import implicit_gemm, reference
+
+    torch.manual_seed(0)
+    cfg = implicit_gemm.IgemmConfig(bm=16, bn=bn, plane=True)
+    for n, c, h, w, kh, kw, pad, dil, mult in ((3, 2, 7, 6, 5, 3, (2, 2, 1, 1), (1, 1), 1),
+                                               (2, 2, 5, 9, 3, 5, (4, 4, 5, 5), (2, 1), 2),
+                                               (17, 1, 6, 5, 13, 13, (6, 6, 6, 6), (1, 1), 1),
+                                               (2, 3, 9, 11, 3, 3, (0, 0, 0, 0), (1, 1), 1)):
+        for fmt in (torch.contiguous_format, torch.channels_last):
+            x = torch.randn(n, c, h, w, device=igemm_device).contiguous(memory_format=fmt)
+            wt = torch.randn(c * mult, 1, kh, kw, device=igemm_device)
+            _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil, cfg)
+    dy = torch.randn(n, c, h - 2, w - 2, device=igemm_device)
+    dw = implicit_gemm.conv_wgrad(dy, x, wt.shape, (1, 1), pad, dil, cfg)
+    dwr = reference.depthwise_conv2d_wgrad_torch(dy.double(), x.double(), wt.double(), (1, 1), pad, dil)
+    assert (dw.double() - dwr).abs().max() < 1e-4
+    with pytest.raises(ValueError, match="table"):
+        implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty_like(dy),
+                               implicit_gemm.IgemmConfig(plane=True, toeplitz="table"))

@@ -47,6 +47,7 @@ import torch
 
 from ..._triton import cdiv, interpreting, next_power_of_2, triton_available
 from .._launch import FastLauncher, strided_copy
+from .igemm_planes import depthwise_conv2d_igemm_plane_kernel
 from .igemm_row_blocks import depthwise_conv2d_igemm_row_block_kernel
 from .toeplitz_tiles import accumulate, row_geometry, toeplitz_band
 
@@ -334,7 +335,11 @@ class IgemmConfig:
     product; band tiles ignore it, Toeplitz tables do not combine with it. 1: one output row per tile. 0: the
     default (:func:`_row_block`): 4 on whole rows of at most 16 columns where every output row reaches every input
     row (bf16 forward, H100: replknet_31b.s3 0.053 against 0.067 ms; on unireplknet_t.s3, whose 13 kernel rows
-    reach about half of its 14, 0.044-0.064 against 0.041), else 1."""
+    reach about half of its 14, 0.044-0.064 against 0.041), else 1.
+
+    plane: True multiplies whole flattened planes (igemm_planes.py: BM images x BN flattened outputs per tile, BK
+    flattened inputs per step; bn 0: 64) for the forward and input gradient; False never; None: the default
+    (:func:`_plane`)."""
 
     bm: int = 0
     bn: int = 0
@@ -345,6 +350,7 @@ class IgemmConfig:
     columns: str = ""
     kernel_rows: int = 0
     row_block: int = 0
+    plane: Optional[bool] = None
 
 
 DEFAULT_CONFIG = IgemmConfig()
@@ -478,6 +484,16 @@ def _row_block(cfg: "IgemmConfig", kh: int, dh: int, h_in: int, bk: int, form: s
     return 4 if bk <= 16 and cfg.toeplitz == "gather" and _reaches_every_row(kh, dh, h_in) else 1
 
 
+PLANE_BK = 32  # flattened input elements per step of a whole-plane tile
+
+
+def _plane(cfg: "IgemmConfig", h_in: int, w_in: int, ho: int, wo: int) -> bool:
+    """Whether the forward multiplies whole flattened planes (:class:`IgemmConfig` ``plane``); None: off."""
+    if cfg.plane is not None and cfg.toeplitz == "table":
+        raise ValueError("plane tiles gather their Toeplitz tiles: they do not combine with toeplitz='table'")
+    return bool(cfg.plane)
+
+
 def _reaches_every_row(kh: int, dh: int, h_in: int) -> bool:
     """Whether, at stride 1 and "same"-like padding, each output row's kernel covers all h_in input rows: the
     kernel spans at least 2*h_in - 1 rows."""
@@ -582,7 +598,7 @@ class _FwdPlan:
     columns), the Toeplitz tiles (table or gathered), the grid, the integer arguments after the five tensors and
     the constexprs."""
 
-    kernel: str  # "rows": depthwise_conv2d_igemm_fwd_kernel; "row_block": the block-Toeplitz kernel
+    kernel: str  # "rows": depthwise_conv2d_igemm_fwd_kernel; "row_block": the block-Toeplitz kernel; "plane"
     source: str
     width: int
     kh: int
@@ -607,10 +623,20 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
         raise ValueError(f"toeplitz must be 'gather' or 'table', got {cfg.toeplitz!r}")
     if cfg.order not in ("", "images", "rows"):
         raise ValueError(f"order must be '', 'images' or 'rows', got {cfg.order!r}")
+    h_in = x_shape[2]
+    if _plane(cfg, h_in, x_shape[3], ho, wo):
+        bn, bk = cfg.bn or 64, PLANE_BK
+        bm, stages = _fit(cfg.bm or min(64, max(16, next_power_of_2(n))), cfg.stages, bk, bn, itemsize)
+        grid = (cdiv(n, bm) * cdiv(ho * wo, bn), c_out, 1)
+        ints = (n, c_out, h_in, ho, pad_t, pad_l, *x_stride, w_stride[0], w_stride[2], w_stride[3], *y_stride)
+        consts = dict(
+            W_IN=x_shape[3], WO=wo, KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0,
+            COL_STEP=ws, MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=prec, HAS_BIAS=has_bias,
+            DOT_F32=dot_f32, STAGES=stages, num_warps=cfg.num_warps or 4)
+        return _FwdPlan("plane", "x", x_shape[3], kh, kw, bn, bk, pad_l, False, grid, ints, tuple(consts.items()))
     form, bn, bk = column_plan(cfg, kw, dilation[1], wo, x_shape[3])
     kr = _kernel_rows(cfg, kh, bk, form)
     bm, stages = _fit(_rows(cfg, bk, bn, itemsize, form), cfg.stages, kr * bk, bn, itemsize, cfg.toeplitz == "table")
-    h_in = x_shape[2]
     if form != "band":  # the input's rows; the band's left padding becomes a shift of the Toeplitz tiles
         source = "x" if _reads_in_place(x_shape, x_stride, bk, form, aligned_width) else "rows"
         width, w_in, shift = (x_shape[3] if source == "x" else bk), x_shape[3], pad_l
@@ -661,6 +687,10 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
                      interpreting())
     xp = _source_rows(x, plan.source, plan.width, pad_l)
     b = bias if bias is not None else weight
+    if plan.kernel == "plane":
+        _launch_fwd_plane(plan, plan.grid, (xp, weight, b, y, *plan.ints), dict(plan.consts), 3,
+                          lambda: strided_copy(y))
+        return y
     if plan.kernel == "row_block":
         _launch_fwd_row_block(plan, plan.grid, (xp, weight, b, y, *plan.ints), dict(plan.consts), 3,
                               lambda: strided_copy(y))
@@ -674,6 +704,7 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
 
 _launch_fwd = FastLauncher(depthwise_conv2d_igemm_fwd_kernel) if triton is not None else None
 _launch_fwd_row_block = FastLauncher(depthwise_conv2d_igemm_row_block_kernel) if triton is not None else None
+_launch_fwd_plane = FastLauncher(depthwise_conv2d_igemm_plane_kernel) if triton is not None else None
 _launch_row_copy = FastLauncher(row_padded_copy_kernel) if triton is not None else None
 _launch_bordered_copy = FastLauncher(zero_bordered_copy_kernel) if triton is not None else None
 _launch_transpose_copy = FastLauncher(zero_bordered_transpose_copy_kernel) if triton is not None else None

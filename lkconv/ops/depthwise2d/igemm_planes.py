@@ -1,0 +1,85 @@
+"""Implicit-GEMM forward over whole planes (Triton): one product per channel for small images.
+
+A channel's output plane, flattened (q = h*Wo + w), is its input plane, flattened (p = hi*W + wi), times the
+plane's doubly-block-Toeplitz matrix:
+
+    y[n, q] = sum_p x[n, p] * T[p, q],   T[p, q] = k[i, j] where hi + top - h = i*dh and wi + left - w = j*dw
+
+On a 14x14 plane with a 13x13 kernel T is 196 x 196 and 77% taps; row-by-row tiles instead multiply 16 x 16
+Toeplitz tiles once per kernel row, reading each input row once per output row and kernel row. Here a tile is BM
+images by BN flattened outputs, and the loop runs over BK-long chunks of the flattened input that reach them:
+each input element is read once per column block, in any memory layout (x's four strides).
+"""
+from __future__ import annotations
+
+from ..._triton import triton_available
+from .toeplitz_tiles import accumulate
+
+if triton_available():
+    import triton
+    import triton.language as tl
+else:  # pragma: no cover
+    triton = None
+
+if triton is not None:
+
+    @triton.jit
+    def depthwise_conv2d_igemm_plane_kernel(
+        x_ptr, w_ptr, b_ptr, y_ptr,
+        N_IMG, C_OUT, H_IN, HO, TOP, LEFT,
+        sxn, sxc, sxh, sxw, swc, swh, sww, syn, syc, syh, syw,
+        W_IN: tl.constexpr, WO: tl.constexpr,
+        KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr,
+        ROW0: tl.constexpr, ROW_STEP: tl.constexpr, COL0: tl.constexpr, COL_STEP: tl.constexpr,
+        MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
+        BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr,
+        HAS_BIAS: tl.constexpr, DOT_F32: tl.constexpr, STAGES: tl.constexpr,
+    ):
+        """y[n, co, h, w] = sum_{g, hi, wi} x[n, src, hi, wi] * k[i, j] over hi + TOP - h = i*DH and
+        wi + LEFT - w = j*DW (taps k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel co*GROUP + g,
+        src = (co // MULT_DIV) * GROUP + g).
+
+        x: (N_IMG, ., H_IN, W_IN), any strides. Grid: (image blocks * blocks of BN flattened outputs, C_OUT).
+        """
+        pid = tl.program_id(0)
+        co = tl.program_id(1)
+        n_out = HO * WO
+        n_qb = tl.cdiv(n_out, BN)
+        pid_m, pid_q = pid // n_qb, pid % n_qb
+        n_img = pid_m * BM + tl.arange(0, BM)
+        n_ld = tl.minimum(n_img, N_IMG - 1)  # images past the end re-read the last one; not stored
+        q0 = pid_q * BN
+        q = q0 + tl.arange(0, BN)
+        h = q // WO
+        w = q % WO
+        q_ok = q < n_out
+        # the input rows that reach this block's output rows, as a range of the flattened input
+        hi_lo = tl.maximum(q0 // WO - TOP, 0)
+        hi_end = tl.minimum((tl.minimum(q0 + BN, n_out) - 1) // WO - TOP + (KH - 1) * DH + 1, H_IN)
+        p_end = hi_end * W_IN
+        kk = tl.arange(0, BK)
+        acc = tl.zeros([BM, BN], dtype=tl.float32)
+        for g in tl.static_range(GROUP):
+            src = (co // MULT_DIV) * GROUP + g
+            x_c = x_ptr + src.to(tl.int64) * sxc + n_ld.to(tl.int64)[:, None] * sxn
+            w_c = w_ptr + (co * GROUP + g).to(tl.int64) * swc
+            for p0 in tl.range((hi_lo * W_IN // BK) * BK, p_end, BK, num_stages=STAGES):
+                p = p0 + kk
+                hi = p // W_IN
+                wi = p % W_IN
+                p_ok = p < p_end
+                a = tl.load(x_c + (hi * sxh + wi * sxw)[None, :], mask=p_ok[None, :], other=0.0)
+                di = hi[:, None] + TOP - h[None, :]
+                dj = wi[:, None] + LEFT - w[None, :]
+                tap = ((di >= 0) & (di % DH == 0) & (di < KH * DH) & (dj >= 0) & (dj % DW == 0) & (dj < KW * DW)
+                       & p_ok[:, None] & q_ok[None, :])
+                i = tl.minimum(tl.maximum(di, 0) // DH, KH - 1)
+                j = tl.minimum(tl.maximum(dj, 0) // DW, KW - 1)
+                t = tl.load(w_c + (ROW0 + ROW_STEP * i) * swh + (COL0 + COL_STEP * j) * sww, mask=tap, other=0.0)
+                acc = accumulate(acc, a, t, PREC, DOT_F32)
+        if HAS_BIAS:
+            acc += tl.load(b_ptr + co).to(tl.float32)
+        y = (y_ptr + n_ld.to(tl.int64)[:, None] * syn + co.to(tl.int64) * syc
+             + (h.to(tl.int64) * syh + w.to(tl.int64) * syw)[None, :])
+        ok = (n_img < N_IMG)[:, None] & q_ok[None, :]
+        tl.store(y, acc.to(y_ptr.dtype.element_ty), mask=ok)
