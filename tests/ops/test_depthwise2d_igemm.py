@@ -459,7 +459,7 @@ def test_planned_launches_pass_every_kernel_parameter_in_order():
     plan = ig._fwd_plan(tuple(x.shape), x.stride(), 4, 12, (2, 3, 9, 12), (324, 108, 12, 1), (3, 1, 5, 5),
                         (25, 25, 5, 1), (1, 1), 2, 2, 1, 1, ((0, 1), (0, 1)), True, ig.IgemmConfig(plane=True),
                         "ieee", True)
-    assert plan.kernel == "plane" and plan.grid == (2, 3, 1)  # one block of 2 images, 108 outputs in blocks of 64
+    assert plan.kernel == "plane" and plan.grid == (4, 3, 1)  # one block of 2 images, 108 outputs in blocks of 32
     check(ig.depthwise_conv2d_igemm_plane_kernel, 4, plan.ints, plan.consts)
     check(ig.row_padded_copy_kernel, 2, (0, 0), (("WIDTH", 0), ("BR", 0)))
     check(ig.zero_bordered_copy_kernel, 2, (0,) * 15, (("BC", 0), ("BW", 0)))
@@ -562,3 +562,44 @@ def test_plane_tiles_match_reference(bn, igemm_device):
     with pytest.raises(ValueError, match="table"):
         implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty_like(dy),
                                implicit_gemm.IgemmConfig(plane=True, toeplitz="table"))
+
+
+def test_default_plane_tiles_for_16_bit_small_planes_mostly_covered_by_the_kernel(igemm_device):
+    """The default takes whole-plane tiles for 16-bit operands on planes of at most 256 elements whose kernel covers
+    at least half of the plane, unless row blocks apply (the kernel reaches every row) or the config names
+    row blocks, a table or plane=False; through the public op (bf16, both layouts) all three directions match
+    float64."""
+    from lkconv.ops.depthwise2d import implicit_gemm as ig
+
+    def kernel(h, w, kh, kw, itemsize=2, cfg=ig.DEFAULT_CONFIG, dil=1):
+        x = torch.empty(3, 2, h, w)
+        ho, wo = h, w
+        return ig._fwd_plan(tuple(x.shape), x.stride(), itemsize, 0, (3, 2, ho, wo), (2 * ho * wo, ho * wo, wo, 1),
+                            (2, 1, kh, kw), (kh * kw, kh * kw, kw, 1), (dil, dil), (kh - 1) * dil // 2,
+                            (kw - 1) * dil // 2, 1, 1, ((0, 1), (0, 1)), False, cfg, "ieee", True).kernel
+
+    assert kernel(14, 14, 13, 13) == "plane"  # unireplknet_t.s3
+    assert kernel(14, 14, 13, 13, itemsize=4) != "plane"
+    assert kernel(14, 14, 27, 27) == "row_block"  # replknet_31b.s3
+    assert kernel(14, 14, 3, 3, dil=5) != "plane"  # unireplknet_t.dil: 9 taps on 196
+    assert kernel(20, 20, 19, 19) != "plane"  # 400 elements
+    assert kernel(14, 14, 13, 13, cfg=ig.IgemmConfig(plane=False)) != "plane"
+    assert kernel(14, 14, 13, 13, cfg=ig.IgemmConfig(row_block=2)) == "row_block"
+    assert kernel(14, 14, 13, 13, cfg=ig.IgemmConfig(toeplitz="table")) != "plane"
+
+    torch.manual_seed(0)
+    n, c, h, w, kh, kw = 5, 3, 7, 12, 5, 9
+    assert kernel(h, w, kh, kw) == "plane"
+    x = torch.randn(n, c, h, w, device=igemm_device)
+    wt = torch.randn(c, 1, kh, kw, device=igemm_device)
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        xs = x.to(torch.bfloat16).contiguous(memory_format=fmt).requires_grad_()
+        ws = wt.to(torch.bfloat16).requires_grad_()
+        y = lkconv.depthwise_conv2d(xs, ws, padding="same", algorithm="implicit_gemm")
+        dy = torch.randn_like(y)
+        dx, dw = torch.autograd.grad(y, (xs, ws), dy)
+        xr, wr = xs.detach().double().requires_grad_(), ws.detach().double().requires_grad_()
+        yr = torch.nn.functional.conv2d(xr, wr, padding="same", groups=c)
+        dxr, dwr = torch.autograd.grad(yr, (xr, wr), dy.double())
+        for got, want in ((y, yr), (dx, dxr), (dw, dwr)):
+            assert (got.double() - want).abs().max().item() <= 2e-2 * want.abs().max().item(), fmt

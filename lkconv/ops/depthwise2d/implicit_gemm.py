@@ -338,8 +338,8 @@ class IgemmConfig:
     reach about half of its 14, 0.044-0.064 against 0.041), else 1.
 
     plane: True multiplies whole flattened planes (igemm_planes.py: BM images x BN flattened outputs per tile, BK
-    flattened inputs per step; bn 0: 64) for the forward and input gradient; False never; None: the default
-    (:func:`_plane`)."""
+    flattened inputs per step; bn 0: 32, which beat 64 and 128 on unireplknet_t.s3, replknet_31b.s3 and s2) for
+    the forward and input gradient; False never; None: the default (:func:`_plane`)."""
 
     bm: int = 0
     bn: int = 0
@@ -487,11 +487,23 @@ def _row_block(cfg: "IgemmConfig", kh: int, dh: int, h_in: int, bk: int, form: s
 PLANE_BK = 32  # flattened input elements per step of a whole-plane tile
 
 
-def _plane(cfg: "IgemmConfig", h_in: int, w_in: int, ho: int, wo: int) -> bool:
-    """Whether the forward multiplies whole flattened planes (:class:`IgemmConfig` ``plane``); None: off."""
-    if cfg.plane is not None and cfg.toeplitz == "table":
-        raise ValueError("plane tiles gather their Toeplitz tiles: they do not combine with toeplitz='table'")
-    return bool(cfg.plane)
+PLANE_MAX = 256  # the default takes whole-plane tiles on planes of at most this many elements
+
+
+def _plane(cfg: "IgemmConfig", h_in: int, w_in: int, ho: int, wo: int, kh: int, kw: int, dh: int,
+           itemsize: int) -> bool:
+    """Whether the forward multiplies whole flattened planes (:class:`IgemmConfig` ``plane``). None: for 16-bit
+    operands on planes of at most PLANE_MAX elements where the kernel's taps cover at least half of the plane
+    (its Toeplitz matrix is then mostly taps) and the row-block default does not apply (bf16, H100:
+    unireplknet_t.s3 0.033 against 0.041 ms; replknet_31b.s3 keeps its row blocks, 0.053 against 0.059;
+    unireplknet_t.dil's 9 taps on 196 do not pay, 0.045 against 0.031)."""
+    if cfg.plane is not None:
+        if cfg.plane and cfg.toeplitz == "table":
+            raise ValueError("plane tiles gather their Toeplitz tiles: they do not combine with toeplitz='table'")
+        return cfg.plane
+    if itemsize != 2 or cfg.toeplitz != "gather" or cfg.row_block or h_in * w_in > PLANE_MAX or ho * wo > PLANE_MAX:
+        return False
+    return 2 * min(kh, h_in) * min(kw, w_in) >= h_in * w_in and not _reaches_every_row(kh, dh, h_in)
 
 
 def _reaches_every_row(kh: int, dh: int, h_in: int) -> bool:
@@ -624,8 +636,8 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
     if cfg.order not in ("", "images", "rows"):
         raise ValueError(f"order must be '', 'images' or 'rows', got {cfg.order!r}")
     h_in = x_shape[2]
-    if _plane(cfg, h_in, x_shape[3], ho, wo):
-        bn, bk = cfg.bn or 64, PLANE_BK
+    if _plane(cfg, h_in, x_shape[3], ho, wo, kh, kw, dilation[0], itemsize):
+        bn, bk = cfg.bn or 32, PLANE_BK
         bm, stages = _fit(cfg.bm or min(64, max(16, next_power_of_2(n))), cfg.stages, bk, bn, itemsize)
         grid = (cdiv(n, bm) * cdiv(ho * wo, bn), c_out, 1)
         ints = (n, c_out, h_in, ho, pad_t, pad_l, *x_stride, w_stride[0], w_stride[2], w_stride[3], *y_stride)
