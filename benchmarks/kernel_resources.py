@@ -1,5 +1,6 @@
 """Registers, spill stack and shared memory of Triton kernels, compiled for sm_90 without a GPU: long_conv1d's
-fused kernels (default); with --igemm, the implicit-GEMM forward at each public stride-1 shape; with --wgrad, the
+fused kernels (default); with --igemm, the implicit-GEMM forward at each public stride-1 shape (with --row-blocks
+or --planes, its block-Toeplitz or whole-plane forms); with --wgrad, the
 batch-summed direct weight gradient (direct_wgrad.py) at each public shape it serves, with compile times; with
 --fwd SHAPES, the direct forward kernel (forward and input gradient) of those shapes, per strip and not; with
 --strips SHAPES, direct.py's strip weight-gradient kernel of those shapes.
@@ -12,6 +13,7 @@ kernel keeps part of its working set in local memory. These are compile facts, n
 
     python benchmarks/kernel_resources.py [--sizes 2048,8192] [--block-rows 16,32] [--warps 4,8]
     python benchmarks/kernel_resources.py --igemm [--warps 4,8]
+    python benchmarks/kernel_resources.py --planes 32,64 [--shapes unireplknet_t.s3] [--warps 4]
     python benchmarks/kernel_resources.py --wgrad [--dtypes fp32,bf16]
     python benchmarks/kernel_resources.py --fwd replknet_31b.s3,slak_t.s1.long [--dtypes fp32,bf16] [--layouts nchw]
     python benchmarks/kernel_resources.py --strips slak_t.s1.long,convnext_t.s1 [--layouts nchw]
@@ -118,12 +120,13 @@ def igemm_report(warps_list, kernel_rows_list=(0,), other_columns=("band",)):
     for s in load_shapes():
         if s["s"] != 1:
             continue
-        planned = _planned_fwd(s, implicit_gemm.IgemmConfig())
+        one_row = dict(row_block=1, plane=False)  # this kernel's tiles: one output row each
+        planned = _planned_fwd(s, implicit_gemm.IgemmConfig(**one_row))
         chosen = "band" if planned[2].source == "band" else "rows"
         for columns, kernel_rows, table in itertools.product(dict.fromkeys((chosen, *other_columns)),
                                                              kernel_rows_list, ("gather", "table")):
             planned = _planned_fwd(s, implicit_gemm.IgemmConfig(columns=columns, kernel_rows=kernel_rows,
-                                                                toeplitz=table))
+                                                                toeplitz=table, **one_row))
             if planned is None:
                 continue
             kh, kw, plan = planned
@@ -155,6 +158,24 @@ def row_block_report(warps_list, row_blocks):
             print(f"{s['name']:<22} {kh:>3}x{kw:<3} {rb:>2} {c['BM']:>4} {c['BN']:>3} {c['BK']:>4} "
                   f"{warps:>5} {regs:>5} {stack:>8} {shared:>9}  {loads['v4']}/{loads['v2']}/{loads['s']} "
                   f"async {loads['async']}", flush=True)
+
+
+def plane_report(warps_list, block_cols, shapes=None):
+    """The bf16 whole-plane forward (IgemmConfig.plane) of the public stride-1 shapes with planes of at most 1024
+    elements (or the named ones), as implicit_gemm plans it (NCHW input, batch 64), at each BN."""
+    print(f"{'shape':<22} {'kernel':>7} {'BM':>4} {'BN':>4} {'BK':>3} {'warps':>5} {'regs':>5} {'spill B':>8} "
+          f"{'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}")
+    for s in load_shapes():
+        if s["s"] != 1 or (shapes and s["name"] not in shapes) or (not shapes and s["h"] * s["w"] > 1024):
+            continue
+        for bn, warps in itertools.product(block_cols, warps_list):
+            kh, kw, plan = _planned_fwd(s, implicit_gemm.IgemmConfig(plane=True, bn=bn))
+            c = dict(plan.consts)
+            regs, stack, shared, loads = _compile_plan(implicit_gemm.depthwise_conv2d_igemm_plane_kernel, 4, plan,
+                                                       warps)
+            print(f"{s['name']:<22} {kh:>3}x{kw:<3} {c['BM']:>4} {c['BN']:>4} {c['BK']:>3} {warps:>5} {regs:>5} "
+                  f"{stack:>8} {shared:>9}  {loads['v4']}/{loads['v2']}/{loads['s']} async {loads['async']}",
+                  flush=True)
 
 
 def fused_report(sizes, dtypes, block_rows, warps_list, pairs_list, precisions=None):
@@ -334,6 +355,9 @@ def main():
     ap.add_argument("--kernel-rows", default="0", help="--igemm: kernel rows per product (0: the default)")
     ap.add_argument("--columns", default="band", help="--igemm: column forms reported beside the chosen one")
     ap.add_argument("--row-blocks", default=None, help="the block-Toeplitz forward at these output rows per tile")
+    ap.add_argument("--planes", default=None,
+                    help="the whole-plane forward at these flattened outputs per tile (BN), e.g. 32,64")
+    ap.add_argument("--shapes", default=None, help="--planes: only these public shapes")
     ap.add_argument("--dtypes", default="fp32,bf16")
     ap.add_argument("--pairs", default="1,2")
     ap.add_argument("--precisions", default=None, help="tl.dot precisions (default: tf32 for bf16, else tf32x3)")
@@ -343,6 +367,8 @@ def main():
         fwd_report(args.fwd.split(","), args.dtypes.split(","), args.layouts.split(","))
     elif args.strips:
         strips_report(args.strips.split(","), args.dtypes.split(","), args.layouts.split(","))
+    elif args.planes:
+        plane_report(warps, [int(v) for v in args.planes.split(",")], args.shapes and args.shapes.split(","))
     elif args.row_blocks:
         row_block_report(warps, [int(v) for v in args.row_blocks.split(",")])
     elif args.igemm:
