@@ -653,6 +653,8 @@ DN)  # whole flattened planes per tile (IgemmConfig.plane) against the default o
 DO)  # whole-plane tiles by default on unireplknet_t.s3 (bf16): the GPU tests of the default, the default against noplane
     step pytest_plane 45 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py -k "plane or planned or default_row_block"
     step tune_default 60 python benchmarks/tune_igemm.py --jobs 16 --shapes unireplknet_t.s3 --dtypes bf16 --configs st3,noplane:st3 --json "$OUT/tune_default.json"
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-DO step bench_bf16 150 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw,nhwc --shapes "unireplknet_t.s3,replknet_31b.s3" --out "$OUT/bench_bf16"
+    step verify_igemm ${VERIFY_S:-150} python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
     ;;
 CK)  # lkconv bench under "auto" with side streams, one shape per step (a fresh autotune cache compiles every algorithm)
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-CK step bench_slak_long 280 python -m lkconv bench --jobs 16 --dtypes fp32 --layouts nchw --shapes slak_t.s1.long --out "$OUT/slak_long"
