@@ -562,6 +562,12 @@ def test_plane_tiles_match_reference(bn, igemm_device):
     with pytest.raises(ValueError, match="table"):
         implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty_like(dy),
                                implicit_gemm.IgemmConfig(plane=True, toeplitz="table"))
+    # an image whose rows reach past 2**31 elements (strides only; nothing is allocated): no 32-bit plane offsets
+    huge = (2**31 * 3, 1, 2**28, 1)
+    with pytest.raises(ValueError, match="32 bits"):
+        implicit_gemm._plane(implicit_gemm.IgemmConfig(plane=True), 9, 11, huge, 9, 11, 3, 3, 1, 2)
+    assert not implicit_gemm._plane(implicit_gemm.DEFAULT_CONFIG, 9, 11, huge, 9, 11, 9, 11, 1, 2)
+    assert implicit_gemm._plane(implicit_gemm.DEFAULT_CONFIG, 9, 11, (99, 99, 11, 1), 9, 11, 9, 11, 1, 2)
 
 
 def test_default_plane_tiles_for_16_bit_small_planes_mostly_covered_by_the_kernel(igemm_device):

@@ -485,25 +485,28 @@ def _row_block(cfg: "IgemmConfig", kh: int, dh: int, h_in: int, bk: int, form: s
 
 
 PLANE_BK = 32  # flattened input elements per step of a whole-plane tile
-
-
 PLANE_MAX = 256  # the default takes whole-plane tiles on planes of at most this many elements
 
 
-def _plane(cfg: "IgemmConfig", h_in: int, w_in: int, ho: int, wo: int, kh: int, kw: int, dh: int,
+def _plane(cfg: "IgemmConfig", h_in: int, w_in: int, x_stride: tuple, ho: int, wo: int, kh: int, kw: int, dh: int,
            itemsize: int) -> bool:
     """Whether the forward multiplies whole flattened planes (:class:`IgemmConfig` ``plane``). None: for 16-bit
     operands on planes of at most PLANE_MAX elements where the kernel's taps cover at least half of the plane
     (its Toeplitz matrix is then mostly taps) and the row-block default does not apply (bf16, H100:
     unireplknet_t.s3 0.033 against 0.041 ms; replknet_31b.s3 keeps its row blocks, 0.053 against 0.059;
-    unireplknet_t.dil's 9 taps on 196 do not pay, 0.045 against 0.031)."""
+    unireplknet_t.dil's 9 taps on 196 do not pay, 0.045 against 0.031). The kernel addresses an element within
+    its image in 32 bits."""
+    in_image = (h_in - 1) * abs(x_stride[2]) + (w_in - 1) * abs(x_stride[3]) < 2**31
     if cfg.plane is not None:
         if cfg.plane and cfg.toeplitz == "table":
             raise ValueError("plane tiles gather their Toeplitz tiles: they do not combine with toeplitz='table'")
+        if cfg.plane and not in_image:
+            raise ValueError("plane tiles address an image's rows and columns in 32 bits: this input's strides "
+                             f"{x_stride} reach past 2**31 within one image")
         return cfg.plane
     if itemsize != 2 or cfg.toeplitz != "gather" or cfg.row_block or h_in * w_in > PLANE_MAX or ho * wo > PLANE_MAX:
         return False
-    return 2 * min(kh, h_in) * min(kw, w_in) >= h_in * w_in and not _reaches_every_row(kh, dh, h_in)
+    return in_image and 2 * min(kh, h_in) * min(kw, w_in) >= h_in * w_in and not _reaches_every_row(kh, dh, h_in)
 
 
 def _reaches_every_row(kh: int, dh: int, h_in: int) -> bool:
@@ -636,7 +639,7 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
     if cfg.order not in ("", "images", "rows"):
         raise ValueError(f"order must be '', 'images' or 'rows', got {cfg.order!r}")
     h_in = x_shape[2]
-    if _plane(cfg, h_in, x_shape[3], ho, wo, kh, kw, dilation[0], itemsize):
+    if _plane(cfg, h_in, x_shape[3], x_stride, ho, wo, kh, kw, dilation[0], itemsize):
         bn, bk = cfg.bn or 32, PLANE_BK
         bm, stages = _fit(cfg.bm or min(64, max(16, next_power_of_2(n))), cfg.stages, bk, bn, itemsize)
         grid = (cdiv(n, bm) * cdiv(ho * wo, bn), c_out, 1)
