@@ -651,8 +651,9 @@ DN)  # whole flattened planes per tile (IgemmConfig.plane) against the default o
     step verify_igemm ${VERIFY_S:-150} python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
     ;;
 DO)  # whole-plane tiles by default on unireplknet_t.s3 (bf16): the GPU tests of the default, the default against noplane
+    # and against dense planes read as contiguous runs (IgemmConfig.plane_runs, 8-byte asynchronous copies)
     step pytest_plane 45 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py -k "plane or planned or default_row_block"
-    step tune_default 60 python benchmarks/tune_igemm.py --jobs 16 --shapes unireplknet_t.s3 --dtypes bf16 --configs st3,noplane:st3 --json "$OUT/tune_default.json"
+    step tune_default 90 python benchmarks/tune_igemm.py --jobs 16 --shapes unireplknet_t.s3,replknet_31b.s3 --dtypes bf16 --configs st3,noplane:st3,plane:runs:st3,plane:runs:w8:st3,plane:runs:bn64:st3,plane:runs:st4 --json "$OUT/tune_default.json"
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-DO step bench_bf16 150 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw,nhwc --shapes "unireplknet_t.s3,replknet_31b.s3" --out "$OUT/bench_bf16"
     step verify_igemm ${VERIFY_S:-150} python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
     ;;

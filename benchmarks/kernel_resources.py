@@ -162,20 +162,21 @@ def row_block_report(warps_list, row_blocks):
 
 def plane_report(warps_list, block_cols, shapes=None):
     """The bf16 whole-plane forward (IgemmConfig.plane) of the public stride-1 shapes with planes of at most 1024
-    elements (or the named ones), as implicit_gemm plans it (NCHW input, batch 64), at each BN."""
-    print(f"{'shape':<22} {'kernel':>7} {'BM':>4} {'BN':>4} {'BK':>3} {'warps':>5} {'regs':>5} {'spill B':>8} "
-          f"{'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}")
+    elements (or the named ones), as implicit_gemm plans it (NCHW input, batch 64), at each BN, reading the input
+    through its strides and (runs) as contiguous runs of its dense planes (IgemmConfig.plane_runs)."""
+    print(f"{'shape':<22} {'kernel':>7} {'runs':>4} {'BM':>4} {'BN':>4} {'BK':>3} {'warps':>5} {'regs':>5} "
+          f"{'spill B':>8} {'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}")
     for s in load_shapes():
         if s["s"] != 1 or (shapes and s["name"] not in shapes) or (not shapes and s["h"] * s["w"] > 1024):
             continue
-        for bn, warps in itertools.product(block_cols, warps_list):
-            kh, kw, plan = _planned_fwd(s, implicit_gemm.IgemmConfig(plane=True, bn=bn))
+        for runs, bn, warps in itertools.product((False, True), block_cols, warps_list):
+            kh, kw, plan = _planned_fwd(s, implicit_gemm.IgemmConfig(plane=True, bn=bn, plane_runs=runs))
             c = dict(plan.consts)
             regs, stack, shared, loads = _compile_plan(implicit_gemm.depthwise_conv2d_igemm_plane_kernel, 4, plan,
                                                        warps)
-            print(f"{s['name']:<22} {kh:>3}x{kw:<3} {c['BM']:>4} {c['BN']:>4} {c['BK']:>3} {warps:>5} {regs:>5} "
-                  f"{stack:>8} {shared:>9}  {loads['v4']}/{loads['v2']}/{loads['s']} async {loads['async']}",
-                  flush=True)
+            print(f"{s['name']:<22} {kh:>3}x{kw:<3} {'yes' if c['PLANE'] else 'no':>4} {c['BM']:>4} {c['BN']:>4} "
+                  f"{c['BK']:>3} {warps:>5} {regs:>5} {stack:>8} {shared:>9}  {loads['v4']}/{loads['v2']}/{loads['s']} "
+                  f"async {loads['async']}", flush=True)
 
 
 def fused_report(sizes, dtypes, block_rows, warps_list, pairs_list, precisions=None):

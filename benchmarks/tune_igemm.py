@@ -10,7 +10,7 @@ forward's set-up (the zero-bordered input copy, from NCHW and channels_last) cos
 --configs: the tiles to sweep instead of the built-in list (bm, bn, w = warps, st = stages, gather/table,
   images/rows: IgemmConfig.order, cols-band/cols-rows/cols-rows_in_place: IgemmConfig.columns, kr = kernel rows
   per product, rb = output rows per block-Toeplitz tile, IgemmConfig.row_block; plane/noplane: IgemmConfig.plane,
-  whole flattened planes per tile).
+  whole flattened planes per tile; runs: IgemmConfig.plane_runs, dense planes read as contiguous runs).
 --baseline: another version of lkconv/ops/depthwise2d/implicit_gemm.py (a file), timed beside this one at every
   tile, alternating, on the same inputs (an A/B of a kernel change in one process).
 --jobs: compile every (shape, dtype, tile) in that many processes first.
@@ -63,9 +63,12 @@ def parse_config(spec: str):
             if part in ("plane", "noplane"):
                 kw["plane"] = part == "plane"
                 continue
+            if part == "runs":
+                kw["plane_runs"] = True
+                continue
             if part not in ("gather", "table", "images", "rows"):
                 raise ValueError(f"config part {part!r} of {spec!r}: expected bm<int>, bn<int>, w<int>, st<int>, "
-                                 "kr<int>, rb<int>, gather, table, images, rows, plane, noplane or "
+                                 "kr<int>, rb<int>, gather, table, images, rows, plane, noplane, runs or "
                                  "cols-<band|rows|rows_in_place>")
             kw["order" if part in ("images", "rows") else "toeplitz"] = part
     return implicit_gemm.IgemmConfig(**kw)
@@ -115,7 +118,8 @@ def _spec(cfg) -> str:
 
 
 def _plane_spec(cfg, sep=":") -> str:
-    return "" if cfg.plane is None else f"{sep}{'plane' if cfg.plane else 'noplane'}"
+    spec = "" if cfg.plane is None else f"{sep}{'plane' if cfg.plane else 'noplane'}"
+    return spec + (f"{sep}runs" if cfg.plane_runs else "")
 
 
 def _label(cfg) -> str:

@@ -35,18 +35,21 @@ def _resources(*args):
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "kernel_resources.py"), *args],
                          capture_output=True, text=True, env=env, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
-    return {line.split()[0]: line for line in out.stdout.splitlines()[1:] if line.strip()}
+    return [line for line in out.stdout.splitlines()[1:] if line.strip()]
 
 
 def test_implicit_gemm_default_small_plane_forms_compile_for_sm90():
     """The default forms of the 14x14 layers compile for sm_90 without spilling: replknet_31b.s3's 4-row
     block-Toeplitz tiles (4 warps, inputs by 16-byte asynchronous copies) and unireplknet_t.s3's whole-plane tiles
-    (32 flattened outputs, 4 warps)."""
+    (32 flattened outputs, 4 warps), through x's strides and as contiguous runs of its planes (8-byte asynchronous
+    copies)."""
     pytest.importorskip("triton")
-    rows = _resources("--row-blocks", "4", "--warps", "4")
-    fields = rows["replknet_31b.s3"].split()  # shape kernel R BM BN BK warps regs spill shared ...
-    assert fields[2:4] == ["4", "64"] and fields[8] == "0", rows["replknet_31b.s3"]
-    assert "async {16:" in rows["replknet_31b.s3"]
-    rows = _resources("--planes", "32", "--warps", "4", "--shapes", "unireplknet_t.s3")
-    fields = rows["unireplknet_t.s3"].split()  # shape kernel BM BN BK warps regs spill shared ...
-    assert fields[2:6] == ["64", "32", "32", "4"] and fields[7] == "0", rows["unireplknet_t.s3"]
+    (s3,) = [r for r in _resources("--row-blocks", "4", "--warps", "4") if r.split()[0] == "replknet_31b.s3"]
+    fields = s3.split()  # shape kernel R BM BN BK warps regs spill shared ...
+    assert fields[2:4] == ["4", "64"] and fields[8] == "0" and "async {16:" in s3, s3
+    strided, runs = _resources("--planes", "32", "--warps", "4", "--shapes", "unireplknet_t.s3")
+    for row, kind in ((strided, "no"), (runs, "yes")):
+        fields = row.split()  # shape kernel runs BM BN BK warps regs spill shared ...
+        assert fields[0] == "unireplknet_t.s3" and fields[2:7] == [kind, "64", "32", "32", "4"], row
+        assert fields[8] == "0", row
+    assert "async {8:" in runs, runs

@@ -542,20 +542,29 @@ def test_plane_tiles_match_reference(bn, igemm_device):
     """Whole flattened planes per tile (IgemmConfig.plane): forward and input gradient against float64, NCHW and
     channels_last, output blocks that split rows and planes of more than one block, image blocks with a partial
     last one, padding beyond the kernel's reach (a crop), dilation, a depth multiplier, a kernel larger than the
-    plane; the weight gradient of that config still matches (it ignores plane)."""
+    plane; dense planes read as contiguous runs (plane_runs, where H*W is a multiple of 4: 28 and 48 elements,
+    with chunks that end inside a row); the weight gradient of that config still matches (it ignores plane)."""
     from lkconv.ops.depthwise2d import implicit_gemm, reference
 
     torch.manual_seed(0)
-    cfg = implicit_gemm.IgemmConfig(bm=16, bn=bn, plane=True)
     for n, c, h, w, kh, kw, pad, dil, mult in ((3, 2, 7, 6, 5, 3, (2, 2, 1, 1), (1, 1), 1),
                                                (2, 2, 5, 9, 3, 5, (4, 4, 5, 5), (2, 1), 2),
                                                (17, 1, 6, 5, 13, 13, (6, 6, 6, 6), (1, 1), 1),
-                                               (2, 3, 9, 11, 3, 3, (0, 0, 0, 0), (1, 1), 1)):
-        for fmt in (torch.contiguous_format, torch.channels_last):
+                                               (2, 3, 9, 11, 3, 3, (0, 0, 0, 0), (1, 1), 1),
+                                               (2, 2, 4, 7, 3, 5, (1, 1, 2, 2), (1, 1), 1),
+                                               (3, 2, 8, 6, 3, 3, (1, 1, 1, 1), (1, 1), 1)):
+        for fmt, runs in ((torch.contiguous_format, False), (torch.contiguous_format, True),
+                          (torch.channels_last, True)):
+            cfg = implicit_gemm.IgemmConfig(bm=16, bn=bn, plane=True, plane_runs=runs)
             x = torch.randn(n, c, h, w, device=igemm_device).contiguous(memory_format=fmt)
             wt = torch.randn(c * mult, 1, kh, kw, device=igemm_device)
             _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil, cfg)
-    dy = torch.randn(n, c, h - 2, w - 2, device=igemm_device)
+    x4 = torch.empty(2, 3, 4, 7)
+    assert implicit_gemm._dense_plane(tuple(x4.shape), x4.stride()) == 28
+    assert implicit_gemm._dense_plane((2, 3, 5, 7), (105, 35, 7, 1)) == 0  # 35 elements: not a multiple of 4
+    assert implicit_gemm._dense_plane((2, 3, 4, 7), (84, 1, 21, 3)) == 0  # channels_last
+    assert implicit_gemm._dense_plane((2, 3, 4, 7), (96, 32, 8, 1)) == 0  # padded rows
+    dy = torch.randn(n, c, h, w, device=igemm_device)  # the last case keeps its size
     dw = implicit_gemm.conv_wgrad(dy, x, wt.shape, (1, 1), pad, dil, cfg)
     dwr = reference.depthwise_conv2d_wgrad_torch(dy.double(), x.double(), wt.double(), (1, 1), pad, dil)
     assert (dw.double() - dwr).abs().max() < 1e-4

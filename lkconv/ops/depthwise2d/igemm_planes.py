@@ -33,13 +33,16 @@ if triton is not None:
         ROW0: tl.constexpr, ROW_STEP: tl.constexpr, COL0: tl.constexpr, COL_STEP: tl.constexpr,
         MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr,
-        HAS_BIAS: tl.constexpr, DOT_F32: tl.constexpr, STAGES: tl.constexpr,
+        HAS_BIAS: tl.constexpr, DOT_F32: tl.constexpr, STAGES: tl.constexpr, PLANE: tl.constexpr,
     ):
         """y[n, co, h, w] = sum_{g, hi, wi} x[n, src, hi, wi] * k[i, j] over hi + TOP - h = i*DH and
         wi + LEFT - w = j*DW (taps k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel co*GROUP + g,
         src = (co // MULT_DIV) * GROUP + g).
 
-        x: (N_IMG, ., H_IN, W_IN), any strides. Grid: (image blocks * blocks of BN flattened outputs, C_OUT).
+        x: (N_IMG, ., H_IN, W_IN), any strides; PLANE > 0: its planes are dense, PLANE = H_IN * W_IN elements
+        apart (a multiple of 4, known when compiling: a chunk of the flattened input is then one contiguous, 8-byte
+        aligned run, read as such; sxc and sxh, sxw are not read). Grid: (image blocks * blocks of BN flattened
+        outputs, C_OUT).
         """
         pid = tl.program_id(0)
         co = tl.program_id(1)
@@ -61,14 +64,21 @@ if triton is not None:
         acc = tl.zeros([BM, BN], dtype=tl.float32)
         for g in tl.static_range(GROUP):
             src = (co // MULT_DIV) * GROUP + g
-            x_c = x_ptr + src.to(tl.int64) * sxc + n_ld.to(tl.int64)[:, None] * sxn
+            if PLANE > 0:
+                x_c = x_ptr + src.to(tl.int64) * PLANE + n_ld.to(tl.int64)[:, None] * sxn
+            else:
+                x_c = x_ptr + src.to(tl.int64) * sxc + n_ld.to(tl.int64)[:, None] * sxn
             w_c = w_ptr + (co * GROUP + g).to(tl.int64) * swc
             for p0 in tl.range((hi_lo * W_IN // BK) * BK, p_end, BK, num_stages=STAGES):
                 p = p0 + kk
                 hi = p // W_IN
                 wi = p % W_IN
                 p_ok = p < p_end
-                a = tl.load(x_c + (hi * sxh + wi * sxw)[None, :], mask=p_ok[None, :], other=0.0)
+                if PLANE > 0:  # the run p0 .. p0+BK-1 of the plane, up to p_end rounded to 4 (within the plane)
+                    p_end4 = tl.minimum((p_end + 3) // 4 * 4, PLANE)
+                    a = tl.load(x_c + p[None, :], mask=(p < p_end4)[None, :], other=0.0)
+                else:
+                    a = tl.load(x_c + (hi * sxh + wi * sxw)[None, :], mask=p_ok[None, :], other=0.0)
                 di = hi[:, None] + TOP - h[None, :]
                 dj = wi[:, None] + LEFT - w[None, :]
                 tap = ((di >= 0) & (di % DH == 0) & (di < KH * DH) & (dj >= 0) & (dj % DW == 0) & (dj < KW * DW)

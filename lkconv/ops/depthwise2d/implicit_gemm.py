@@ -339,7 +339,10 @@ class IgemmConfig:
 
     plane: True multiplies whole flattened planes (igemm_planes.py: BM images x BN flattened outputs per tile, BK
     flattened inputs per step; bn 0: 32, which beat 64 and 128 on unireplknet_t.s3, replknet_31b.s3 and s2) for
-    the forward and input gradient; False never; None: the default (:func:`_plane`)."""
+    the forward and input gradient; False never; None: the default (:func:`_plane`). plane_runs: where x's planes
+    are dense with H*W a multiple of 4, whole-plane tiles read each step's chunk of the flattened input as one
+    contiguous run, its plane size compiled in (sm_90: 8-byte asynchronous copies, pipelined, against scalar
+    loads through x's strides; ``benchmarks/kernel_resources.py --planes``)."""
 
     bm: int = 0
     bn: int = 0
@@ -351,6 +354,7 @@ class IgemmConfig:
     kernel_rows: int = 0
     row_block: int = 0
     plane: Optional[bool] = None
+    plane_runs: bool = False
 
 
 DEFAULT_CONFIG = IgemmConfig()
@@ -509,6 +513,13 @@ def _plane(cfg: "IgemmConfig", h_in: int, w_in: int, x_stride: tuple, ho: int, w
     return in_image and 2 * min(kh, h_in) * min(kw, w_in) >= h_in * w_in and not _reaches_every_row(kh, dh, h_in)
 
 
+def _dense_plane(x_shape: tuple, x_stride: tuple) -> int:
+    """H*W where x's planes are dense (NCHW-contiguous within each plane) and H*W is a multiple of 4, else 0."""
+    h, w = x_shape[2], x_shape[3]
+    dense = (x_stride[3] == 1 or w == 1) and (x_stride[2] == w or h == 1) and (x_stride[1] == h * w or x_shape[1] == 1)
+    return h * w if dense and h * w % 4 == 0 else 0
+
+
 def _reaches_every_row(kh: int, dh: int, h_in: int) -> bool:
     """Whether, at stride 1 and "same"-like padding, each output row's kernel covers all h_in input rows: the
     kernel spans at least 2*h_in - 1 rows."""
@@ -647,7 +658,8 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
         consts = dict(
             W_IN=x_shape[3], WO=wo, KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0,
             COL_STEP=ws, MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=prec, HAS_BIAS=has_bias,
-            DOT_F32=dot_f32, STAGES=stages, num_warps=cfg.num_warps or 4)
+            DOT_F32=dot_f32, STAGES=stages, PLANE=_dense_plane(x_shape, x_stride) if cfg.plane_runs else 0,
+            num_warps=cfg.num_warps or 4)
         return _FwdPlan("plane", "x", x_shape[3], kh, kw, bn, bk, pad_l, False, grid, ints, tuple(consts.items()))
     form, bn, bk = column_plan(cfg, kw, dilation[1], wo, x_shape[3])
     kr = _kernel_rows(cfg, kh, bk, form)
