@@ -110,6 +110,14 @@ def _compile_plan(fn, n_tensors: int, plan, warps: int):
     return resources(fn, {p: "*bf16" for p in names[:n_tensors]}, ints, consts, warps, consts["STAGES"], loads=True)
 
 
+def _plan_resources(fn, n_tensors: int, plan, warps: int) -> str:
+    """The registers, spill stack, shared memory and global loads of fn compiled as plan launches it, as report
+    columns."""
+    regs, stack, shared, loads = _compile_plan(fn, n_tensors, plan, warps)
+    return (f"{warps:>5} {regs:>5} {stack:>8} {shared:>9}  {loads['v4']}/{loads['v2']}/{loads['s']} "
+            f"async {loads['async']}")
+
+
 def igemm_report(warps_list, kernel_rows_list=(0,), other_columns=("band",)):
     """The bf16 forward kernel of every public stride-1 shape (batch 64 as benchmarked) as implicit_gemm plans it,
     in its column form and (where that is whole rows) as a band too, with gathered and with table-read Toeplitz
@@ -132,11 +140,9 @@ def igemm_report(warps_list, kernel_rows_list=(0,), other_columns=("band",)):
             kh, kw, plan = planned
             c = dict(plan.consts)
             for warps in warps_list:
-                regs, stack, shared, loads = _compile_plan(implicit_gemm.depthwise_conv2d_igemm_fwd_kernel, 5, plan,
-                                                           warps)
+                cells = _plan_resources(implicit_gemm.depthwise_conv2d_igemm_fwd_kernel, 5, plan, warps)
                 print(f"{s['name']:<22} {kh:>3}x{kw:<3} {columns:<13} {c['KR']:>2} {c['BM']:>4} {c['BN']:>3} "
-                      f"{c['BK']:>4} {c['STAGES']:>2} {table:<6} {warps:>5} {regs:>5} {stack:>8} {shared:>9}  "
-                      f"{loads['v4']}/{loads['v2']}/{loads['s']} async {loads['async']}", flush=True)
+                      f"{c['BK']:>4} {c['STAGES']:>2} {table:<6} {cells}", flush=True)
 
 
 def row_block_report(warps_list, row_blocks):
@@ -153,11 +159,8 @@ def row_block_report(warps_list, row_blocks):
                 break
             kh, kw, plan = planned
             c = dict(plan.consts)
-            regs, stack, shared, loads = _compile_plan(implicit_gemm.depthwise_conv2d_igemm_row_block_kernel, 4, plan,
-                                                       warps)
-            print(f"{s['name']:<22} {kh:>3}x{kw:<3} {rb:>2} {c['BM']:>4} {c['BN']:>3} {c['BK']:>4} "
-                  f"{warps:>5} {regs:>5} {stack:>8} {shared:>9}  {loads['v4']}/{loads['v2']}/{loads['s']} "
-                  f"async {loads['async']}", flush=True)
+            cells = _plan_resources(implicit_gemm.depthwise_conv2d_igemm_row_block_kernel, 4, plan, warps)
+            print(f"{s['name']:<22} {kh:>3}x{kw:<3} {rb:>2} {c['BM']:>4} {c['BN']:>3} {c['BK']:>4} {cells}", flush=True)
 
 
 def plane_report(warps_list, block_cols, shapes=None):
@@ -172,11 +175,9 @@ def plane_report(warps_list, block_cols, shapes=None):
         for runs, bn, warps in itertools.product((False, True), block_cols, warps_list):
             kh, kw, plan = _planned_fwd(s, implicit_gemm.IgemmConfig(plane=True, bn=bn, plane_runs=runs))
             c = dict(plan.consts)
-            regs, stack, shared, loads = _compile_plan(implicit_gemm.depthwise_conv2d_igemm_plane_kernel, 4, plan,
-                                                       warps)
+            cells = _plan_resources(implicit_gemm.depthwise_conv2d_igemm_plane_kernel, 4, plan, warps)
             print(f"{s['name']:<22} {kh:>3}x{kw:<3} {'yes' if c['PLANE'] else 'no':>4} {c['BM']:>4} {c['BN']:>4} "
-                  f"{c['BK']:>3} {warps:>5} {regs:>5} {stack:>8} {shared:>9}  {loads['v4']}/{loads['v2']}/{loads['s']} "
-                  f"async {loads['async']}", flush=True)
+                  f"{c['BK']:>3} {cells}", flush=True)
 
 
 def fused_report(sizes, dtypes, block_rows, warps_list, pairs_list, precisions=None):
