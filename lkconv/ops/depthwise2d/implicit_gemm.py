@@ -25,6 +25,12 @@ G_i = X_i^T @ dY over the output rows that kernel row i reaches (the same input 
 up to whole column blocks), for one or several kernel rows per loaded dY tile, and sums G_i's diagonals:
 dk[i, j] = sum_w G_i[w + j*d, w].
 
+On small planes two more forms take the forward and input gradient: where the kernel reaches every row of the
+plane, tiles of several output rows multiply one input row at a time by a row of the plane's block-Toeplitz matrix
+(igemm_row_blocks.py); where the plane is at most 256 elements and mostly covered by the kernel, tiles of
+flattened outputs multiply chunks of the flattened input by the plane's doubly-block-Toeplitz matrix
+(igemm_planes.py). igemm_tiles.py chooses the form and the tile (:class:`IgemmConfig`).
+
 The band lies along the kernel's width. A tall kernel (51 x 5) would put a 5-wide band on the tensor cores
 (BK = 32 for 5 useful taps), so every direction is computed on the transposed problem instead (H and W
 swapped, through a transposing copy of the input; the output is stored through its own transposed view where
@@ -49,6 +55,10 @@ from ..._triton import cdiv, interpreting, next_power_of_2, triton_available
 from .._launch import FastLauncher, strided_copy
 from .igemm_planes import depthwise_conv2d_igemm_plane_kernel
 from .igemm_row_blocks import depthwise_conv2d_igemm_row_block_kernel
+from .igemm_tiles import (  # noqa: F401 - the tiling's names, also read as implicit_gemm.<name>
+    COLUMN_FORMS, DEFAULT_CONFIG, MAX_BAND_TILE, MAX_ROW_TILE_BN, PLANE_BK, PLANE_MAX, SHARED_MEMORY_BUDGET,
+    IgemmConfig, _dense_plane, _fit, _kernel_rows, _order, _plane, _precision, _reaches_every_row, _reaching_fraction,
+    _row_block, _row_tiles, _rows, _tiles, _warps, _wgrad_kernel_rows, column_plan, column_tile)
 from .toeplitz_tiles import accumulate, row_geometry, toeplitz_band
 
 if triton_available():
@@ -279,134 +289,6 @@ if triton is not None:
                     tl.store(part + j, tl.sum(tl.sum(tl.where(on_row & (diff == j * DW), g, 0.0), axis=1), axis=0))
 
 
-def _precision(dtype: torch.dtype) -> str:
-    if dtype != torch.float32:
-        return "ieee"  # 16-bit operands: exact products, fp32 accumulation
-    return "tf32" if torch.backends.cuda.matmul.allow_tf32 else "tf32x3"
-
-
-@functools.lru_cache(maxsize=1024)
-def _tiles(kw: int, dw: int, wo: int):
-    """(BN, BK) for output rows of width wo: the column block with the fewest tensor-core multiply-adds per row,
-    cdiv(wo, BN) * BN * BK (BK = BN + (kw-1)*dw as a power of two); ties go to the wider block."""
-    best = None
-    for bn in (16, 32, 64):
-        bk = max(16, next_power_of_2(bn + (kw - 1) * dw))
-        score = (-cdiv(wo, bn) * bn * bk, bn)
-        if best is None or score > best[0]:
-            best = (score, bn, bk)
-    return best[1], best[2]
-
-
-@dataclass(frozen=True)
-class IgemmConfig:
-    """Forward tile: BM rows (of N*Ho) x BN output columns (0: from the kernel width), warps, pipeline stages;
-    toeplitz: "gather" (each T_i tile gathered from the weight row in the loop) or "table" (read whole from a
-    table of every T_i built per call, :func:`_toeplitz_table`); order: how the GEMM's rows enumerate (image,
-    output row) pairs, "images" (n*Ho + h: a tile holds neighbouring rows of one image) or "rows" (h*N + n: a
-    tile holds one output row of many images, and skips the kernel rows that fall wholly in the padding); ""
-    means "rows" where at most 90% of the (output row, kernel row) pairs reach the input (:func:`_order`).
-
-    Default from benchmarks/tune_igemm.py on an H100 (bf16; docs/BENCHMARKS.md): 3 stages, gathered tiles (a
-    table was 5-12% slower on replknet_31b.s1, 36-120% on the 51-tap band). bm 0 means 256 rows for 16-bit
-    operands on 64-wide bands with column blocks of at least 32 (each gathered Toeplitz tile then serves twice the
-    rows: replknet_31b.s2 0.307 against 0.334 ms, s1 0.618 against 0.651), else 128 (256 lost on 16-wide
-    blocks: replknet_31b.s3, unireplknet_t.s1). num_warps 0 means 8 for 256 rows or bands 128 wide (BK; the
-    51-tap band: 0.375 against 0.444 ms on slak_t.s1.long, where 4 warps spill), else 4. Stages (then rows) are
-    reduced where the tiles would not fit in shared memory. Whole-row tiles take 64 rows and 2 warps on 16-column
-    rows, else 128 rows and 4 warps (bf16 forward, H100: replknet_31b.s3 0.075 ms against 0.082 with 4 warps,
-    unireplknet_t.s3 0.043 against 0.046; replknet_31b.s2 0.161 with 128 rows against 0.194-0.198 with 64;
-    docs/BENCHMARKS.md). Whole rows of at most 32 columns put two kernel rows into each product (replknet_31b.s3
-    0.066 against 0.075 ms, s2 0.161-0.163 against 0.168; one on 64 columns: slak_t.s1.wide 0.177 against 0.254).
-
-    columns (:func:`column_plan`): "band" (column blocks of BN outputs, each reading a BK-wide band of the
-    zero-bordered input buffer), "rows" (one block of whole output rows against the input's rows: read in place
-    where they are dense and 16-byte aligned, with their width compiled in (slak_t.s1.wide bf16, H100: forward
-    0.156 against 0.178 ms with the copy, input gradient 0.156 against 0.178, weight gradient 0.193 against
-    0.225), else from a buffer of BK-wide aligned rows), "rows_in_place" (whole rows read from the input
-    itself through column masks, where its columns are unit-stride), or "" for "rows" where that takes fewer
-    tensor-core multiply-adds than the band.
-
-    kernel_rows: how many kernel rows enter one product (K = kernel_rows * BK, :func:`_kernel_rows`); 0: the
-    default.
-
-    row_block: R > 1 (a power of two) computes whole-row tiles of R output rows of bm images (bm 0: 64, or the
-    batch's power of two if smaller) with the block-Toeplitz kernel of igemm_row_blocks.py, one input row per
-    product; band tiles ignore it, Toeplitz tables do not combine with it. 1: one output row per tile. 0: the
-    default (:func:`_row_block`): 4 on whole rows of at most 16 columns where every output row reaches every input
-    row (bf16 forward, H100: replknet_31b.s3 0.053 against 0.067 ms; on unireplknet_t.s3, whose 13 kernel rows
-    reach about half of its 14, 0.044-0.064 against 0.041), else 1.
-
-    plane: True multiplies whole flattened planes (igemm_planes.py: BM images x BN flattened outputs per tile, BK
-    flattened inputs per step; bn 0: 32, which beat 64 and 128 on unireplknet_t.s3, replknet_31b.s3 and s2) for
-    the forward and input gradient; False never; None: the default (:func:`_plane`). plane_runs: where x's planes
-    are dense with H*W a multiple of 4, whole-plane tiles read each step's chunk of the flattened input as one
-    contiguous run, its plane size compiled in (sm_90: 8-byte asynchronous copies, pipelined, against scalar
-    loads through x's strides; ``benchmarks/kernel_resources.py --planes``)."""
-
-    bm: int = 0
-    bn: int = 0
-    num_warps: int = 0
-    stages: int = 3
-    toeplitz: str = "gather"
-    order: str = ""
-    columns: str = ""
-    kernel_rows: int = 0
-    row_block: int = 0
-    plane: Optional[bool] = None
-    plane_runs: bool = False
-
-
-DEFAULT_CONFIG = IgemmConfig()
-
-SHARED_MEMORY_BUDGET = 160 * 1024
-MAX_BAND_TILE = 128 * 64  # BK x BN elements: the weight gradient keeps one such fp32 tile in registers
-
-
-def column_tile(cfg: "IgemmConfig", kw: int, dw: int, wo: int):
-    """(BN, BK) of the forward: cfg.bn with its band width, or for bn 0 the block of :func:`_tiles`."""
-    if cfg.bn:
-        return cfg.bn, max(16, next_power_of_2(cfg.bn + (kw - 1) * dw))
-    return _tiles(kw, dw, wo)
-
-
-def _row_tiles(w_in: int, wo: int):
-    """(BN, BK) of whole-row tiles: every output column against every input column of a row."""
-    return max(16, next_power_of_2(wo)), max(16, next_power_of_2(w_in))
-
-
-MAX_ROW_TILE_BN = 64  # whole-row tiles: the widest output block (the band's widest), as one column block
-
-
-COLUMN_FORMS = ("", "band", "rows", "rows_in_place")
-
-
-@functools.lru_cache(maxsize=1024)
-def column_plan(cfg: "IgemmConfig", kw: int, dw: int, wo: int, w_in: int):
-    """(form, BN, BK) for output rows wo wide computed from input rows w_in wide; form "band", "rows" or
-    "rows_in_place" (:class:`IgemmConfig` ``columns``).
-
-    A band tile multiplies BK = BN + (kw-1)*dw columns of the zero-bordered input per BN outputs; a whole-row
-    tile multiplies the input row's own w_in columns (BK = w_in as a power of two) by all wo outputs at once.
-    Where the padding is a large part of a row (27x27 on 14 columns: 16 against 64 columns per 16 outputs) the
-    whole row takes a fraction of the band's tensor-core work. cfg.columns "" takes whole rows where they need
-    fewer multiply-adds than the band (ties keep the band).
-    """
-    if cfg.columns not in COLUMN_FORMS:
-        raise ValueError(f"columns must be one of {COLUMN_FORMS}, got {cfg.columns!r}")
-    bn, bk = column_tile(cfg, kw, dw, wo)
-    if cfg.columns == "band":
-        return "band", bn, bk
-    rbn, rbk = _row_tiles(w_in, wo)
-    fits = rbn <= MAX_ROW_TILE_BN and rbk * rbn <= MAX_BAND_TILE
-    if cfg.columns:
-        if not fits:
-            raise ValueError(f"columns={cfg.columns!r} needs output rows of at most {MAX_ROW_TILE_BN} columns and "
-                             f"BK x BN <= {MAX_BAND_TILE} (got {wo} outputs from {w_in} input columns)")
-        return cfg.columns, rbn, rbk
-    if fits and rbn * rbk < cdiv(wo, bn) * bn * bk:
-        return "rows", rbn, rbk
-    return "band", bn, bk
 
 
 def _row_source(x: torch.Tensor, width: int, form: str) -> torch.Tensor:
@@ -450,120 +332,6 @@ def _row_padded(x: torch.Tensor, width: int) -> torch.Tensor:
     return out
 
 
-def _rows(cfg: "IgemmConfig", bk: int, bn: int, itemsize: int, form: str = "band") -> int:
-    """The tile's rows (BM): cfg.bm, or for bm 0 the default of :class:`IgemmConfig`."""
-    if cfg.bm:
-        return cfg.bm
-    if form != "band":
-        return 64 if bk <= 16 else 128
-    return 256 if itemsize == 2 and bk == 64 and bn >= 32 else 128
-
-
-def _kernel_rows(cfg: "IgemmConfig", kh: int, bk: int, form: str = "band") -> int:
-    """Kernel rows per product (KR): cfg.kernel_rows (at most kh's power of two), or for 0 the default of
-    :class:`IgemmConfig`: 2 for whole rows of at most 32 columns, else 1."""
-    if cfg.kernel_rows < 0 or cfg.kernel_rows & (cfg.kernel_rows - 1):
-        raise ValueError(f"kernel_rows must be 0 or a power of two, got {cfg.kernel_rows}")
-    kr = cfg.kernel_rows or (2 if form != "band" and bk <= 32 else 1)
-    return max(1, min(kr, next_power_of_2(kh)))
-
-
-def _wgrad_kernel_rows(cfg: "IgemmConfig", kh: int, bk: int, bn: int) -> int:
-    """Kernel rows per weight-gradient program: cfg.kernel_rows (at most kh's power of two, and the accumulated
-    KR*BK x BN tile at most MAX_BAND_TILE), or 1 for 0."""
-    kr = _kernel_rows(cfg, kh, bk) if cfg.kernel_rows else 1
-    while kr > 1 and kr * bk * bn > MAX_BAND_TILE:
-        kr //= 2
-    return kr
-
-
-def _row_block(cfg: "IgemmConfig", kh: int, dh: int, h_in: int, bk: int, form: str) -> int:
-    """Output rows per block-Toeplitz tile (R): cfg.row_block, or for 0 the default of :class:`IgemmConfig`."""
-    if cfg.row_block < 0 or cfg.row_block & (cfg.row_block - 1):
-        raise ValueError(f"row_block must be 0 or a power of two, got {cfg.row_block}")
-    if form == "band":
-        return 1
-    if cfg.row_block:
-        return cfg.row_block
-    return 4 if bk <= 16 and cfg.toeplitz == "gather" and _reaches_every_row(kh, dh, h_in) else 1
-
-
-PLANE_BK = 32  # flattened input elements per step of a whole-plane tile
-PLANE_MAX = 256  # the default takes whole-plane tiles on planes of at most this many elements
-
-
-def _plane(cfg: "IgemmConfig", h_in: int, w_in: int, x_stride: tuple, ho: int, wo: int, kh: int, kw: int, dh: int,
-           itemsize: int) -> bool:
-    """Whether the forward multiplies whole flattened planes (:class:`IgemmConfig` ``plane``). None: for 16-bit
-    operands on planes of at most PLANE_MAX elements where the kernel's taps cover at least half of the plane
-    (its Toeplitz matrix is then mostly taps) and the row-block default does not apply (bf16, H100:
-    unireplknet_t.s3 0.033 against 0.041 ms; replknet_31b.s3 keeps its row blocks, 0.053 against 0.059;
-    unireplknet_t.dil's 9 taps on 196 do not pay, 0.045 against 0.031). The kernel addresses an element within
-    its image in 32 bits."""
-    in_image = (h_in - 1) * abs(x_stride[2]) + (w_in - 1) * abs(x_stride[3]) < 2**31
-    if cfg.plane is not None:
-        if cfg.plane and cfg.toeplitz == "table":
-            raise ValueError("plane tiles gather their Toeplitz tiles: they do not combine with toeplitz='table'")
-        if cfg.plane and not in_image:
-            raise ValueError("plane tiles address an image's rows and columns in 32 bits: this input's strides "
-                             f"{x_stride} reach past 2**31 within one image")
-        return cfg.plane
-    if itemsize != 2 or cfg.toeplitz != "gather" or cfg.row_block or h_in * w_in > PLANE_MAX or ho * wo > PLANE_MAX:
-        return False
-    return in_image and 2 * min(kh, h_in) * min(kw, w_in) >= h_in * w_in and not _reaches_every_row(kh, dh, h_in)
-
-
-def _dense_plane(x_shape: tuple, x_stride: tuple) -> int:
-    """H*W where x's planes are dense (NCHW-contiguous within each plane) and H*W is a multiple of 4, else 0."""
-    h, w = x_shape[2], x_shape[3]
-    dense = (x_stride[3] == 1 or w == 1) and (x_stride[2] == w or h == 1) and (x_stride[1] == h * w or x_shape[1] == 1)
-    return h * w if dense and h * w % 4 == 0 else 0
-
-
-def _reaches_every_row(kh: int, dh: int, h_in: int) -> bool:
-    """Whether, at stride 1 and "same"-like padding, each output row's kernel covers all h_in input rows: the
-    kernel spans at least 2*h_in - 1 rows."""
-    return (kh - 1) * dh + 1 >= 2 * h_in - 1
-
-
-def _warps(cfg: "IgemmConfig", bm: int, bk: int, form: str) -> int:
-    """cfg.num_warps, or for 0 the default of :class:`IgemmConfig`."""
-    if cfg.num_warps:
-        return cfg.num_warps
-    if form != "band" and bk <= 16:
-        return 2
-    return 8 if bk >= 128 or bm >= 256 else 4
-
-
-def _order(cfg: "IgemmConfig", ho: int, kh: int, dh: int, top: int, h_in: int) -> str:
-    """cfg.order, or for "" the default of :class:`IgemmConfig`: "rows" where the padding holds more than 10% of
-    the (output row, kernel row) pairs. bf16, H100: replknet_31b.s3 (27x27 on 14 rows; 52% of the pairs reach
-    the input) 0.166 against 0.239 ms, s2 (74%) 0.255 against 0.310, s1 (86%) 0.560 against 0.624;
-    unireplknet_t.s1 (94%) 0.209 against 0.207 and slak_t.s1.long (98%) 0.381 against 0.369."""
-    if cfg.order:
-        return cfg.order
-    return "rows" if _reaching_fraction(ho, kh, dh, top, h_in) <= 0.9 else "images"
-
-
-@functools.lru_cache(maxsize=1024)
-def _reaching_fraction(ho: int, kh: int, dh: int, top: int, h_in: int) -> float:
-    """The fraction of (output row h, kernel row i) pairs whose input row h + i*dh - top lies in [0, h_in)."""
-    reach = sum(1 for h in range(ho) for i in range(kh) if 0 <= h + i * dh - top < h_in)
-    return reach / max(1, ho * kh)
-
-
-def _fit(bm: int, stages: int, bk: int, bn: int, itemsize: int, table: bool = False):
-    """(bm, stages) reduced until the pipelined input tiles and the Toeplitz tiles (gathered: two buffers; read
-    from a table: pipelined like the input) fit SHARED_MEMORY_BUDGET."""
-    def need(bm: int, stages: int) -> int:
-        return (stages * bm * bk + (stages if table else 2) * bk * bn) * itemsize
-
-    while need(bm, stages) > SHARED_MEMORY_BUDGET and (stages > 1 or bm > 16):
-        if stages > 2 or (stages > 1 and bm <= 64):
-            stages -= 1
-        else:
-            bm //= 2
-    return bm, stages
 
 
 def _bordered_copy(x: torch.Tensor, out: torch.Tensor, top: int, left: int) -> torch.Tensor:
