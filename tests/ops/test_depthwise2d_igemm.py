@@ -552,6 +552,8 @@ def test_plane_tiles_match_reference(bn, igemm_device):
                                                (17, 1, 6, 5, 13, 13, (6, 6, 6, 6), (1, 1), 1),
                                                (2, 3, 9, 11, 3, 3, (0, 0, 0, 0), (1, 1), 1),
                                                (2, 2, 4, 7, 3, 5, (1, 1, 2, 2), (1, 1), 1),
+                                               (2, 2, 6, 7, 3, 3, (4, 4, 1, 1), (1, 1), 1),
+                                               (2, 2, 6, 8, 3, 3, (2, 2, 3, 3), (1, 2), 1),
                                                (3, 2, 8, 6, 3, 3, (1, 1, 1, 1), (1, 1), 1)):
         for fmt, runs in ((torch.contiguous_format, False), (torch.contiguous_format, True),
                           (torch.channels_last, True)):
@@ -574,9 +576,17 @@ def test_plane_tiles_match_reference(bn, igemm_device):
     # an image whose rows reach past 2**31 elements (strides only; nothing is allocated): no 32-bit plane offsets
     huge = (2**31 * 3, 1, 2**28, 1)
     with pytest.raises(ValueError, match="32 bits"):
-        implicit_gemm._plane(implicit_gemm.IgemmConfig(plane=True), 9, 11, huge, 9, 11, 3, 3, 1, 2)
-    assert not implicit_gemm._plane(implicit_gemm.DEFAULT_CONFIG, 9, 11, huge, 9, 11, 9, 11, 1, 2)
-    assert implicit_gemm._plane(implicit_gemm.DEFAULT_CONFIG, 9, 11, (99, 99, 11, 1), 9, 11, 9, 11, 1, 2)
+        implicit_gemm._plane(implicit_gemm.IgemmConfig(plane=True), 9, 11, huge, 9, 11, 3, 3, (1, 1), 2)
+    assert not implicit_gemm._plane(implicit_gemm.DEFAULT_CONFIG, 9, 11, huge, 9, 11, 9, 11, (1, 1), 2)
+    assert implicit_gemm._plane(implicit_gemm.DEFAULT_CONFIG, 9, 11, (99, 99, 11, 1), 9, 11, 9, 11, (1, 1), 2)
+    with pytest.raises(ValueError, match="row_block"):  # checked before the plane form is planned
+        implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty_like(dy),
+                               implicit_gemm.IgemmConfig(plane=True, row_block=3))
+    # dense planes of a channel slice: channel stride the plane size, batch stride larger, data offset
+    xs = torch.randn(3, 5, 4, 6, device=igemm_device)[:, 1:3]
+    wt = torch.randn(2, 1, 3, 5, device=igemm_device)
+    _check_fwd_and_dgrad(xs, wt, torch.randn(2, device=igemm_device), (1, 1), (1, 1, 2, 2), (1, 1),
+                         implicit_gemm.IgemmConfig(bm=16, bn=bn, plane=True, plane_runs=True))
 
 
 def test_default_plane_tiles_for_16_bit_small_planes_mostly_covered_by_the_kernel(igemm_device):
@@ -603,6 +613,8 @@ def test_default_plane_tiles_for_16_bit_small_planes_mostly_covered_by_the_kerne
     assert kernel(14, 14, 13, 13, cfg=ig.IgemmConfig(toeplitz="table")) != "plane"
 
     torch.manual_seed(0)
+    assert kernel(14, 14, 13, 13, cfg=ig.IgemmConfig(columns="band")) != "plane"  # a named form is kept
+    assert kernel(14, 14, 13, 13, dil=2) != "plane"  # 7 x 7 taps land in the plane: a quarter of it
     n, c, h, w, kh, kw = 5, 3, 7, 12, 5, 9
     assert kernel(h, w, kh, kw) == "plane"
     x = torch.randn(n, c, h, w, device=igemm_device)

@@ -183,25 +183,44 @@ PLANE_BK = 32  # flattened input elements per step of a whole-plane tile
 PLANE_MAX = 256  # the default takes whole-plane tiles on planes of at most this many elements
 
 
-def _plane(cfg: "IgemmConfig", h_in: int, w_in: int, x_stride: tuple, ho: int, wo: int, kh: int, kw: int, dh: int,
-           itemsize: int) -> bool:
+def _plane(cfg: "IgemmConfig", h_in: int, w_in: int, x_stride: tuple, ho: int, wo: int, kh: int, kw: int,
+           dilation: tuple, itemsize: int) -> bool:
     """Whether the forward multiplies whole flattened planes (:class:`IgemmConfig` ``plane``). None: for 16-bit
-    operands on planes of at most PLANE_MAX elements where the kernel's taps cover at least half of the plane
-    (its Toeplitz matrix is then mostly taps) and the row-block default does not apply (bf16, H100:
+    operands on planes of at most PLANE_MAX elements where the kernel's taps that land in the plane cover at least
+    half of it (its Toeplitz matrix is then mostly taps), unless the config names another form (columns, kernel
+    rows, order, bn, row blocks or a table) or the row-block default would take the problem (bf16, H100:
     unireplknet_t.s3 0.033 against 0.041 ms; replknet_31b.s3 keeps its row blocks, 0.053 against 0.059;
-    unireplknet_t.dil's 9 taps on 196 do not pay, 0.045 against 0.031). The kernel addresses an element within
-    its image in 32 bits."""
-    in_image = (h_in - 1) * abs(x_stride[2]) + (w_in - 1) * abs(x_stride[3]) < 2**31
+    unireplknet_t.dil's 9 taps on 196 do not pay, 0.045 against 0.031). The kernel addresses the elements of an
+    image and of a plane in 32 bits."""
+    dh, dw = dilation
+    fits = (h_in - 1) * abs(x_stride[2]) + (w_in - 1) * abs(x_stride[3]) < 2**31 and max(h_in * w_in, ho * wo) < 2**31
     if cfg.plane is not None:
         if cfg.plane and cfg.toeplitz == "table":
             raise ValueError("plane tiles gather their Toeplitz tiles: they do not combine with toeplitz='table'")
-        if cfg.plane and not in_image:
+        if cfg.plane and not fits:
             raise ValueError("plane tiles address an image's rows and columns in 32 bits: this input's strides "
-                             f"{x_stride} reach past 2**31 within one image")
+                             f"{x_stride} or its plane ({h_in} x {w_in}, output {ho} x {wo}) reach past 2**31")
         return cfg.plane
-    if itemsize != 2 or cfg.toeplitz != "gather" or cfg.row_block or h_in * w_in > PLANE_MAX or ho * wo > PLANE_MAX:
+    named = cfg.columns or cfg.kernel_rows or cfg.order or cfg.bn or cfg.row_block or cfg.toeplitz != "gather"
+    if named or itemsize != 2 or not fits or h_in * w_in > PLANE_MAX or ho * wo > PLANE_MAX:
         return False
-    return in_image and 2 * min(kh, h_in) * min(kw, w_in) >= h_in * w_in and not _reaches_every_row(kh, dh, h_in)
+    taps = min(kh, cdiv(h_in, dh)) * min(kw, cdiv(w_in, dw))  # at most the taps that land in the plane
+    row_blocks = w_in <= 16 and _reaches_every_row(kh, dh, h_in)  # whole rows of <= 16 columns: R = 4 instead
+    return 2 * taps >= h_in * w_in and not row_blocks
+
+
+def check_config(cfg: "IgemmConfig") -> None:
+    """ValueError naming the first field of cfg that no form accepts."""
+    if cfg.toeplitz not in ("gather", "table"):
+        raise ValueError(f"toeplitz must be 'gather' or 'table', got {cfg.toeplitz!r}")
+    if cfg.order not in ("", "images", "rows"):
+        raise ValueError(f"order must be '', 'images' or 'rows', got {cfg.order!r}")
+    if cfg.columns not in COLUMN_FORMS:
+        raise ValueError(f"columns must be one of {COLUMN_FORMS}, got {cfg.columns!r}")
+    for name in ("kernel_rows", "row_block"):
+        v = getattr(cfg, name)
+        if v < 0 or v & (v - 1):
+            raise ValueError(f"{name} must be 0 or a power of two, got {v}")
 
 
 def _dense_plane(x_shape: tuple, x_stride: tuple) -> int:

@@ -37,8 +37,9 @@ swapped, through a transposing copy of the input; the output is stored through i
 the GEMM's rows enumerate images first, else copied back) when that saves enough tensor-core work or when
 only the transposed band fits: :func:`transposes`.
 
-Non-finite inputs: an Inf in the input makes its whole column tile NaN (the band's zero entries multiply it),
-where a direct convolution gives Inf or NaN only at the outputs whose window holds it.
+Non-finite inputs: an Inf in the input makes its whole column tile NaN (the band's zero entries multiply it;
+with row blocks or whole planes, every output of the tile whose input rows or chunks hold it), where a direct
+convolution gives Inf or NaN only at the outputs whose window holds it.
 
 Precision: bf16/fp16 operands with fp32 accumulation; float32 operands use split-precision ``tf32x3`` (about
 float32 accuracy), or plain ``tf32`` only when PyTorch's ``torch.backends.cuda.matmul.allow_tf32`` is set.
@@ -58,7 +59,7 @@ from .igemm_row_blocks import depthwise_conv2d_igemm_row_block_kernel
 from .igemm_tiles import (  # noqa: F401 - the tiling's names, also read as implicit_gemm.<name>
     COLUMN_FORMS, DEFAULT_CONFIG, MAX_BAND_TILE, MAX_ROW_TILE_BN, PLANE_BK, PLANE_MAX, SHARED_MEMORY_BUDGET,
     IgemmConfig, _dense_plane, _fit, _kernel_rows, _order, _plane, _precision, _reaches_every_row, _reaching_fraction,
-    _row_block, _row_tiles, _rows, _tiles, _warps, _wgrad_kernel_rows, column_plan, column_tile)
+    _row_block, _row_tiles, _rows, _tiles, _warps, _wgrad_kernel_rows, check_config, column_plan, column_tile)
 from .toeplitz_tiles import accumulate, row_geometry, toeplitz_band
 
 if triton_available():
@@ -413,12 +414,9 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
     (h0, hs), (w0, ws) = taps
     kh = (w_shape[2] - 1 - h0) // hs + 1 if hs > 0 else h0 // (-hs) + 1
     kw = (w_shape[3] - 1 - w0) // ws + 1 if ws > 0 else w0 // (-ws) + 1
-    if cfg.toeplitz not in ("gather", "table"):
-        raise ValueError(f"toeplitz must be 'gather' or 'table', got {cfg.toeplitz!r}")
-    if cfg.order not in ("", "images", "rows"):
-        raise ValueError(f"order must be '', 'images' or 'rows', got {cfg.order!r}")
+    check_config(cfg)
     h_in = x_shape[2]
-    if _plane(cfg, h_in, x_shape[3], x_stride, ho, wo, kh, kw, dilation[0], itemsize):
+    if _plane(cfg, h_in, x_shape[3], x_stride, ho, wo, kh, kw, tuple(dilation), itemsize):
         bn, bk = cfg.bn or 32, PLANE_BK
         bm, stages = _fit(cfg.bm or min(64, max(16, next_power_of_2(n))), cfg.stages, bk, bn, itemsize)
         grid = (cdiv(n, bm) * cdiv(ho * wo, bn), c_out, 1)
