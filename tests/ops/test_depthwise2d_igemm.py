@@ -1,4 +1,6 @@
 """The implicit-GEMM (Toeplitz, tensor-core) algorithm against the float64 reference in every direction."""
+import itertools
+
 import pytest
 import torch
 
@@ -630,3 +632,48 @@ def test_default_plane_tiles_for_16_bit_small_planes_mostly_covered_by_the_kerne
         dxr, dwr = torch.autograd.grad(yr, (xr, wr), dy.double())
         for got, want in ((y, yr), (dx, dxr), (dw, dwr)):
             assert (got.double() - want).abs().max().item() <= 2e-2 * want.abs().max().item(), fmt
+
+
+def _inside(t, fill, layout):
+    """(buffer, view): t's values in a view of a larger buffer whose other elements are fill; layout "nchw" (every
+    dimension inset), "slice" (dense planes, sliced channels) or "nhwc" (channels_last, channels inset)."""
+    n, c, h, w = t.shape
+    if layout == "nchw":
+        buf = torch.full((n + 1, c + 2, h + 1, w + 3), fill, dtype=t.dtype, device=t.device)
+        view = buf[1:, 1:1 + c, :h, 1:1 + w]
+    elif layout == "slice":
+        buf = torch.full((n, c + 3, h, w), fill, dtype=t.dtype, device=t.device)
+        view = buf[:, 2:2 + c]
+    else:
+        buf = torch.full((n, h, w, c + 2), fill, dtype=t.dtype, device=t.device)
+        view = buf[..., 1:1 + c].permute(0, 3, 1, 2)
+    view.copy_(t)
+    return buf, view
+
+
+@pytest.mark.parametrize("form", ["plane", "plane_runs", "row_block"])
+def test_small_plane_forms_stay_inside_their_tensors(form, igemm_device):
+    """The plane and row-block kernels read only their input's elements (it sits in a NaN-filled buffer) and write
+    only their output's (a strided view in a buffer of sentinels), forward and input gradient, against float64."""
+    from lkconv.ops.depthwise2d import implicit_gemm as ig, reference
+
+    cfg = {"plane": ig.IgemmConfig(bm=16, bn=16, plane=True), "plane_runs": ig.IgemmConfig(bm=16, plane=True,
+           plane_runs=True), "row_block": ig.IgemmConfig(bm=16, columns="rows", row_block=4)}[form]
+    torch.manual_seed(0)
+    for (n, c, h, w, kh, kw, pad, dil), x_layout, y_layout in itertools.product(
+            ((3, 2, 6, 8, 5, 3, (2, 2, 1, 1), (1, 1)), (2, 2, 5, 4, 9, 7, (4, 4, 3, 3), (1, 1)),
+             (2, 1, 6, 8, 3, 3, (3, 3, 2, 2), (2, 1))),
+            ("nchw", "slice", "nhwc"), ("nchw", "nhwc")):
+        x, wt, b = (torch.randn(n, c, h, w, device=igemm_device), torch.randn(c, 1, kh, kw, device=igemm_device),
+                    torch.randn(c, device=igemm_device))
+        yr = reference.depthwise_conv2d_fwd_torch(x.double(), wt.double(), b.double(), (1, 1), pad, dil)
+        dy = torch.randn(yr.shape, device=igemm_device)
+        dxr = reference.depthwise_conv2d_dgrad_torch(dy.double(), x.double(), wt.double(), (1, 1), pad, dil)
+        p_t, p_l = (kh - 1) * dil[0] - pad[0], (kw - 1) * dil[1] - pad[2]
+        for src, ref, args in ((x, yr, (b, dil, pad[0], pad[2], 1, 1)),
+                               (dy, dxr, (None, dil, p_t, p_l, 1, 1, ((kh - 1, -1), (kw - 1, -1))))):
+            _, src_view = _inside(src, float("nan"), x_layout)
+            out_buf, out = _inside(torch.zeros(ref.shape, device=igemm_device), 12345.0, y_layout)
+            ig.launch_fwd(src_view, wt, args[0], out, *args[1:], config=cfg)
+            assert (out.double() - ref).abs().max().item() < 1e-4, (form, x_layout, y_layout)
+            assert (out_buf == 12345.0).sum().item() == out_buf.numel() - out.numel(), (form, x_layout, y_layout)
