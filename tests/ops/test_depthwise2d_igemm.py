@@ -393,14 +393,14 @@ def test_transposed_problem_stores_into_the_output_itself(igemm_device):
     from lkconv.ops.depthwise2d import implicit_gemm
 
     out = torch.empty(2, 3, 17, 12, device=igemm_device)
-    t = implicit_gemm._transposed_target(out, implicit_gemm.IgemmConfig(order="images"), 3, 1, 1, 12)
+    t = implicit_gemm._transposed_target(out, implicit_gemm.IgemmConfig(order="images"), 3, 1, 1, 12, 17)
     assert t.data_ptr() == out.data_ptr() and t.shape == (2, 3, 12, 17) and t.stride() == (612, 204, 1, 12)
     assert implicit_gemm._from_transposed(t, out) is out
-    t = implicit_gemm._transposed_target(out, None, 3, 1, 1, 12)  # the default order here: images
+    t = implicit_gemm._transposed_target(out, None, 3, 1, 1, 12, 17)  # the default order here: images
     assert t.data_ptr() == out.data_ptr()
     for o, cfg in ((out, implicit_gemm.IgemmConfig(order="rows")),
                    (out.contiguous(memory_format=torch.channels_last), None)):
-        t = implicit_gemm._transposed_target(o, cfg, 3, 1, 1, 12)
+        t = implicit_gemm._transposed_target(o, cfg, 3, 1, 1, 12, 17)
         assert t.data_ptr() != o.data_ptr() and t.is_contiguous() and t.shape == (2, 3, 12, 17)
         t.copy_(torch.randn(t.shape))
         assert torch.equal(implicit_gemm._from_transposed(t, o), t.transpose(2, 3))

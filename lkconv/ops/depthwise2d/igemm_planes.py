@@ -79,6 +79,8 @@ if triton is not None:
                     a = tl.load(x_c + p[None, :], mask=(p < p_end4)[None, :], other=0.0)
                 else:
                     a = tl.load(x_c + (hi * sxh + wi * sxw)[None, :], mask=p_ok[None, :], other=0.0)
+                # T[p, q]: toeplitz_band's test along both axes, the two offsets summed before the gather (through
+                # toeplitz_band twice the strided form compiles to 126 registers for sm_90 at BN 32, against 96)
                 di = hi[:, None] + TOP - h[None, :]
                 dj = wi[:, None] + LEFT - w[None, :]
                 tap = ((di >= 0) & (di % DH == 0) & (di < KH * DH) & (dj >= 0) & (dj % DW == 0) & (dj < KW * DW)

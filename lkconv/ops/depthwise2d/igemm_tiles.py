@@ -62,8 +62,8 @@ class IgemmConfig:
     kernel_rows: how many kernel rows enter one product (K = kernel_rows * BK, :func:`_kernel_rows`); 0: the
     default.
 
-    row_block: R > 1 (a power of two) computes whole-row tiles of R output rows of bm images (bm 0: 64, or the
-    batch's power of two if smaller) with the block-Toeplitz kernel of igemm_row_blocks.py, one input row per
+    row_block: R > 1 (a power of two) computes whole-row tiles of R output rows of bm images (bm 0:
+    :func:`image_rows`) with the block-Toeplitz kernel of igemm_row_blocks.py, one input row per
     product; band tiles ignore it, Toeplitz tables do not combine with it. 1: one output row per tile. 0: the
     default (:func:`_row_block`): 4 on whole rows of at most 16 columns where every output row reaches every input
     row (bf16 forward, H100: replknet_31b.s3 0.053 against 0.067 ms; on unireplknet_t.s3, whose 13 kernel rows
@@ -153,8 +153,6 @@ def _rows(cfg: "IgemmConfig", bk: int, bn: int, itemsize: int, form: str = "band
 def _kernel_rows(cfg: "IgemmConfig", kh: int, bk: int, form: str = "band") -> int:
     """Kernel rows per product (KR): cfg.kernel_rows (at most kh's power of two), or for 0 the default of
     :class:`IgemmConfig`: 2 for whole rows of at most 32 columns, else 1."""
-    if cfg.kernel_rows < 0 or cfg.kernel_rows & (cfg.kernel_rows - 1):
-        raise ValueError(f"kernel_rows must be 0 or a power of two, got {cfg.kernel_rows}")
     kr = cfg.kernel_rows or (2 if form != "band" and bk <= 32 else 1)
     return max(1, min(kr, next_power_of_2(kh)))
 
@@ -168,15 +166,22 @@ def _wgrad_kernel_rows(cfg: "IgemmConfig", kh: int, bk: int, bn: int) -> int:
     return kr
 
 
-def _row_block(cfg: "IgemmConfig", kh: int, dh: int, h_in: int, bk: int, form: str) -> int:
-    """Output rows per block-Toeplitz tile (R): cfg.row_block, or for 0 the default of :class:`IgemmConfig`."""
-    if cfg.row_block < 0 or cfg.row_block & (cfg.row_block - 1):
-        raise ValueError(f"row_block must be 0 or a power of two, got {cfg.row_block}")
+def _row_block(cfg: "IgemmConfig", kh: int, dh: int, h_in: int, w_in: int, form: str) -> int:
+    """Output rows per block-Toeplitz tile (R) of whole-row tiles (form): cfg.row_block, or for 0 the default of
+    :class:`IgemmConfig`; 1 for band tiles."""
     if form == "band":
         return 1
     if cfg.row_block:
         return cfg.row_block
-    return 4 if bk <= 16 and cfg.toeplitz == "gather" and _reaches_every_row(kh, dh, h_in) else 1
+    return 4 if _takes_row_blocks(cfg, kh, dh, h_in, w_in) else 1
+
+
+def _takes_row_blocks(cfg: "IgemmConfig", kh: int, dh: int, h_in: int, w_in: int) -> bool:
+    """Whether whole-row tiles of this problem (kh kernel rows at dilation dh, input rows of w_in columns) are row
+    blocks: cfg names R > 1, or by default where rows of at most 16 columns meet a kernel that reaches every row."""
+    if cfg.row_block:
+        return cfg.row_block > 1
+    return cfg.toeplitz == "gather" and w_in <= 16 and _reaches_every_row(kh, dh, h_in)
 
 
 PLANE_BK = 32  # flattened input elements per step of a whole-plane tile
@@ -195,8 +200,6 @@ def _plane(cfg: "IgemmConfig", h_in: int, w_in: int, x_stride: tuple, ho: int, w
     dh, dw = dilation
     fits = (h_in - 1) * abs(x_stride[2]) + (w_in - 1) * abs(x_stride[3]) < 2**31 and max(h_in * w_in, ho * wo) < 2**31
     if cfg.plane is not None:
-        if cfg.plane and cfg.toeplitz == "table":
-            raise ValueError("plane tiles gather their Toeplitz tiles: they do not combine with toeplitz='table'")
         if cfg.plane and not fits:
             raise ValueError("plane tiles address an image's rows and columns in 32 bits: this input's strides "
                              f"{x_stride} or its plane ({h_in} x {w_in}, output {ho} x {wo}) reach past 2**31")
@@ -205,12 +208,11 @@ def _plane(cfg: "IgemmConfig", h_in: int, w_in: int, x_stride: tuple, ho: int, w
     if named or itemsize != 2 or not fits or h_in * w_in > PLANE_MAX or ho * wo > PLANE_MAX:
         return False
     taps = min(kh, cdiv(h_in, dh)) * min(kw, cdiv(w_in, dw))  # at most the taps that land in the plane
-    row_blocks = w_in <= 16 and _reaches_every_row(kh, dh, h_in)  # whole rows of <= 16 columns: R = 4 instead
-    return 2 * taps >= h_in * w_in and not row_blocks
+    return 2 * taps >= h_in * w_in and not _takes_row_blocks(cfg, kh, dh, h_in, w_in)
 
 
 def check_config(cfg: "IgemmConfig") -> None:
-    """ValueError naming the first field of cfg that no form accepts."""
+    """ValueError naming the first field of cfg that no form accepts, or the fields that do not combine."""
     if cfg.toeplitz not in ("gather", "table"):
         raise ValueError(f"toeplitz must be 'gather' or 'table', got {cfg.toeplitz!r}")
     if cfg.order not in ("", "images", "rows"):
@@ -221,6 +223,9 @@ def check_config(cfg: "IgemmConfig") -> None:
         v = getattr(cfg, name)
         if v < 0 or v & (v - 1):
             raise ValueError(f"{name} must be 0 or a power of two, got {v}")
+    if cfg.toeplitz == "table" and (cfg.row_block > 1 or cfg.plane):
+        raise ValueError("row blocks (row_block > 1) and plane tiles gather their Toeplitz tiles: they do not combine "
+                         "with toeplitz='table'")
 
 
 def _dense_plane(x_shape: tuple, x_stride: tuple) -> int:
@@ -228,6 +233,11 @@ def _dense_plane(x_shape: tuple, x_stride: tuple) -> int:
     h, w = x_shape[2], x_shape[3]
     dense = (x_stride[3] == 1 or w == 1) and (x_stride[2] == w or h == 1) and (x_stride[1] == h * w or x_shape[1] == 1)
     return h * w if dense and h * w % 4 == 0 else 0
+
+
+def image_rows(cfg: "IgemmConfig", n: int) -> int:
+    """Images per row-block or plane tile: cfg.bm, or for 0 the batch's power of two, from 16 to 64."""
+    return cfg.bm or min(64, max(16, next_power_of_2(n)))
 
 
 def _reaches_every_row(kh: int, dh: int, h_in: int) -> bool:

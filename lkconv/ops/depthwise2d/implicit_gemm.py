@@ -58,8 +58,9 @@ from .igemm_planes import depthwise_conv2d_igemm_plane_kernel
 from .igemm_row_blocks import depthwise_conv2d_igemm_row_block_kernel
 from .igemm_tiles import (  # noqa: F401 - the tiling's names, also read as implicit_gemm.<name>
     COLUMN_FORMS, DEFAULT_CONFIG, MAX_BAND_TILE, MAX_ROW_TILE_BN, PLANE_BK, PLANE_MAX, SHARED_MEMORY_BUDGET,
-    IgemmConfig, _dense_plane, _fit, _kernel_rows, _order, _plane, _precision, _reaches_every_row, _reaching_fraction,
-    _row_block, _row_tiles, _rows, _tiles, _warps, _wgrad_kernel_rows, check_config, column_plan, column_tile)
+    IgemmConfig, _dense_plane, _fit, _kernel_rows, _order, _plane, _precision, _reaching_fraction,
+    _row_block, _row_tiles, _rows, _takes_row_blocks, _tiles, _warps, _wgrad_kernel_rows, check_config, column_plan, column_tile,
+    image_rows)
 from .toeplitz_tiles import accumulate, row_geometry, toeplitz_band
 
 if triton_available():
@@ -290,8 +291,6 @@ if triton is not None:
                     tl.store(part + j, tl.sum(tl.sum(tl.where(on_row & (diff == j * DW), g, 0.0), axis=1), axis=0))
 
 
-
-
 def _row_source(x: torch.Tensor, width: int, form: str) -> torch.Tensor:
     """Rows of x as whole-row tiles read them: for "rows_in_place" x itself where its columns are unit-stride
     (the kernels mask columns >= x's width); for "rows" x itself where its rows are already ``width`` dense
@@ -327,12 +326,10 @@ def _row_padded(x: torch.Tensor, width: int) -> torch.Tensor:
     out = torch.empty((n, c, h, width), dtype=x.dtype, device=x.device)
     rows = n * c * h
     br = max(1, 4096 // next_power_of_2(width))
-    grid = (cdiv(rows, br), 1, 1)  # three entries: a direct launch reads grid[0..2]
+    grid = (cdiv(rows, br),)
     _launch_row_copy(("rows", rows, w, width), grid, (x, out, rows, w), dict(WIDTH=width, BR=br, num_warps=4), 1,
                      lambda: strided_copy(out))
     return out
-
-
 
 
 def _bordered_copy(x: torch.Tensor, out: torch.Tensor, top: int, left: int) -> torch.Tensor:
@@ -418,7 +415,7 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
     h_in = x_shape[2]
     if _plane(cfg, h_in, x_shape[3], x_stride, ho, wo, kh, kw, tuple(dilation), itemsize):
         bn, bk = cfg.bn or 32, PLANE_BK
-        bm, stages = _fit(cfg.bm or min(64, max(16, next_power_of_2(n))), cfg.stages, bk, bn, itemsize)
+        bm, stages = _fit(image_rows(cfg, n), cfg.stages, bk, bn, itemsize)
         grid = (cdiv(n, bm) * cdiv(ho * wo, bn), c_out, 1)
         ints = (n, c_out, h_in, ho, pad_t, pad_l, *x_stride, w_stride[0], w_stride[2], w_stride[3], *y_stride)
         consts = dict(
@@ -440,12 +437,9 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
     in_place = source == "x" and width != bk  # x's own rows, narrower than BK: columns masked
     row_w = aligned_width if in_place else 0
     table = cfg.toeplitz == "table"
-    rb = _row_block(cfg, kh, dilation[0], h_in, bk, form)
+    rb = _row_block(cfg, kh, dilation[0], h_in, x_shape[3], form)
     if rb > 1:
-        if table:
-            raise ValueError("row_block > 1 gathers its Toeplitz tiles: it does not combine with toeplitz='table'")
-        bm_img = cfg.bm or min(64, max(16, next_power_of_2(n)))
-        bm_img, stages = _fit(bm_img, cfg.stages, bk, rb * bn, itemsize)
+        bm_img, stages = _fit(image_rows(cfg, n), cfg.stages, bk, rb * bn, itemsize)
         grid = (cdiv(n, bm_img) * cdiv(ho, rb), c_out, 1)
         ints = (n, ho, wo, c_out, h_in, w_in, pad_t, shift, *xs, w_stride[0], w_stride[2], w_stride[3], *y_stride)
         consts = dict(
@@ -574,13 +568,14 @@ def _transposed_buffer(out: torch.Tensor) -> torch.Tensor:
     return torch.empty((n, c, w, h), dtype=out.dtype, device=out.device)
 
 
-def _transposed_target(out: torch.Tensor, config: Optional[IgemmConfig], kh: int, dh: int, top: int,
-                       h_in: int) -> torch.Tensor:
-    """Where the transposed problem (kh kernel rows, dilation dh, top padding, h_in input rows) stores its output:
-    out's own (N, C, W, H) view where out is NCHW-contiguous and the GEMM's rows enumerate images first (a tile's
-    rows are then neighbouring columns of out, and no copy back is needed), else an NCHW buffer."""
+def _transposed_target(out: torch.Tensor, config: Optional[IgemmConfig], kh: int, dh: int, top: int, h_in: int,
+                       w_in: int) -> torch.Tensor:
+    """Where the transposed problem (kh kernel rows, dilation dh, top padding, h_in input rows of w_in columns)
+    stores its output: out's own (N, C, W, H) view where out is NCHW-contiguous and the GEMM's rows enumerate
+    images first (a tile's rows are then neighbouring columns of out, and no copy back is needed; not for row
+    blocks, whose tiles span images), else an NCHW buffer."""
     cfg = config or DEFAULT_CONFIG
-    row_blocks = cfg.row_block > 1 or (cfg.row_block == 0 and _reaches_every_row(kh, dh, h_in))
+    row_blocks = _takes_row_blocks(cfg, kh, dh, h_in, w_in)
     if out.is_contiguous() and not row_blocks and _order(cfg, out.shape[3], kh, dh, top, h_in) == "images":
         return _t(out)
     return _transposed_buffer(out)
@@ -594,7 +589,7 @@ def _from_transposed(yt: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
 def conv_fwd(x, weight, bias, stride, pad, dilation, out, config: Optional[IgemmConfig] = None):
     mult = weight.shape[0] // x.shape[1]
     if _oriented(*weight.shape[2:], dilation, *out.shape[2:], x.element_size()):
-        yt = _transposed_target(out, config, weight.shape[3], dilation[1], pad[2], x.shape[3])
+        yt = _transposed_target(out, config, weight.shape[3], dilation[1], pad[2], x.shape[3], x.shape[2])
         launch_fwd(_t(x), _t(weight), bias, yt, tuple(dilation)[::-1], pad[2], pad[0], mult, 1, config=config)
         return _from_transposed(yt, out)
     y = _nchw_target(out)
@@ -609,7 +604,7 @@ def conv_dgrad(grad_out, x_shape, weight, stride, pad, dilation, out, config: Op
     p_l = (kw - 1) * dilation[1] - pad[2]
     group = weight.shape[0] // x_shape[1]
     if _oriented(kh, kw, dilation, *out.shape[2:], out.element_size()):
-        dxt = _transposed_target(out, config, kw, dilation[1], p_l, grad_out.shape[3])
+        dxt = _transposed_target(out, config, kw, dilation[1], p_l, grad_out.shape[3], grad_out.shape[2])
         launch_fwd(_t(grad_out), _t(weight), None, dxt, tuple(dilation)[::-1], p_l, p_t, 1, group,
                    ((kw - 1, -1), (kh - 1, -1)), config)
         return _from_transposed(dxt, out)
@@ -654,6 +649,7 @@ def _wgrad_plan(dy_shape, dy_stride, dy_aligned, x_shape, x_stride, x_aligned, i
                 cfg: "IgemmConfig", sms: int, prec: str, dot_f32: bool) -> _WgradPlan:
     n, c_out, ho, wo = dy_shape
     kh, kw = weight_shape[-2:]
+    check_config(cfg)
     form, bn, bk = column_plan(IgemmConfig(columns=cfg.columns), kw, dilation[1], wo, x_shape[3])
     bm = 64
     kr = _wgrad_kernel_rows(cfg, kh, bk, bn)
