@@ -20,11 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from overhead import host_and_wall_us  # noqa: E402
 
+from lkconv.ops._launch import FastLauncher  # noqa: E402
 from lkconv.ops.depthwise2d import implicit_gemm  # noqa: E402
 from lkconv.tools.bench import _geometry, load_shapes  # noqa: E402
 
-LAUNCHERS = [implicit_gemm._launch_fwd, implicit_gemm._launch_wgrad, implicit_gemm._launch_row_copy,
-             implicit_gemm._launch_bordered_copy, implicit_gemm._launch_transpose_copy]
+LAUNCHERS = [v for v in vars(implicit_gemm).values() if isinstance(v, FastLauncher)]  # every implicit-GEMM launch
 
 
 def main():

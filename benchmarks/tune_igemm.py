@@ -113,19 +113,19 @@ def _warm(task):
 def _spec(cfg) -> str:
     """The --configs form of a tile (parse_config's inverse)."""
     return (f"bm{cfg.bm}:bn{cfg.bn}:w{cfg.num_warps}:st{cfg.stages}:{cfg.toeplitz}:{cfg.order}"
-            + (f":cols-{cfg.columns}" if cfg.columns else "") + (f":kr{cfg.kernel_rows}" if cfg.kernel_rows else "")
-            + (f":rb{cfg.row_block}" if cfg.row_block else "") + _plane_spec(cfg))
+            + (f":cols-{cfg.columns}" if cfg.columns else "") + _extras(cfg, ":"))
 
 
-def _plane_spec(cfg, sep=":") -> str:
-    spec = "" if cfg.plane is None else f"{sep}{'plane' if cfg.plane else 'noplane'}"
-    return spec + (f"{sep}runs" if cfg.plane_runs else "")
+def _extras(cfg, sep: str) -> str:
+    """The fields a tile names only when they are not their defaults: kernel rows, row blocks, planes."""
+    parts = [f"kr{cfg.kernel_rows}" if cfg.kernel_rows else "", f"rb{cfg.row_block}" if cfg.row_block else "",
+             "" if cfg.plane is None else ("plane" if cfg.plane else "noplane"), "runs" if cfg.plane_runs else ""]
+    return "".join(sep + p for p in parts if p)
 
 
 def _label(cfg) -> str:
     return (f"bm{cfg.bm} bn{cfg.bn} w{cfg.num_warps or 'auto'} st{cfg.stages} {cfg.toeplitz} {cfg.order}"
-            f" {cfg.columns or 'cols-default'}" + (f" kr{cfg.kernel_rows}" if cfg.kernel_rows else "")
-            + (f" rb{cfg.row_block}" if cfg.row_block else "") + _plane_spec(cfg, " "))
+            f" {cfg.columns or 'cols-default'}" + _extras(cfg, " "))
 
 
 def _ms(fn):
