@@ -494,6 +494,33 @@ def test_row_blocks_match_reference(columns, row_block, igemm_device):
                                implicit_gemm.IgemmConfig(row_block=2, columns="rows", toeplitz="table"))
 
 
+def _default_plan(h, w, kh, kw, itemsize, cfg=None, dil=1):
+    """implicit_gemm's forward plan for an NCHW (3, 2, h, w) input with a kh x kw kernel at dilation dil and
+    "same" padding, in `itemsize`-byte operands (cfg None: the default config)."""
+    from lkconv.ops.depthwise2d import implicit_gemm as ig
+
+    x = torch.empty(3, 2, h, w)
+    return ig._fwd_plan(tuple(x.shape), x.stride(), itemsize, 0, (3, 2, h, w), (2 * h * w, h * w, w, 1),
+                        (2, 1, kh, kw), (kh * kw, kh * kw, kw, 1), (dil, dil), (kh - 1) * dil // 2,
+                        (kw - 1) * dil // 2, 1, 1, ((0, 1), (0, 1)), False, cfg or ig.DEFAULT_CONFIG, "ieee", True)
+
+
+def _check_op_against_float64(x, wt, padding, dtype, tol):
+    """lkconv.depthwise_conv2d(algorithm="implicit_gemm") in dtype, NCHW and channels_last: output and both
+    gradients within tol of float64 PyTorch, relative to each reference's largest magnitude."""
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        xs = x.to(dtype).contiguous(memory_format=fmt).requires_grad_()
+        ws = wt.to(dtype).requires_grad_()
+        y = lkconv.depthwise_conv2d(xs, ws, padding=padding, algorithm="implicit_gemm")
+        dy = torch.randn_like(y)
+        dx, dw = torch.autograd.grad(y, (xs, ws), dy)
+        xr, wr = xs.detach().double().requires_grad_(), ws.detach().double().requires_grad_()
+        yr = torch.nn.functional.conv2d(xr, wr, padding=padding, groups=x.shape[1])
+        dxr, dwr = torch.autograd.grad(yr, (xr, wr), dy.double())
+        for got, want in ((y, yr), (dx, dxr), (dw, dwr)):
+            assert (got.double() - want).abs().max().item() <= tol * want.abs().max().item(), (dtype, fmt)
+
+
 def test_default_row_block_where_every_output_row_reaches_every_input_row(igemm_device):
     """The default config takes 4-row block-Toeplitz tiles on whole rows of at most 16 columns whose kernel spans
     2*H - 1 rows or more (each output row reaches every input row), one output row per tile otherwise or with
@@ -501,18 +528,12 @@ def test_default_row_block_where_every_output_row_reaches_every_input_row(igemm_
     layouts; the weight gradient too)."""
     from lkconv.ops.depthwise2d import implicit_gemm as ig
 
-    def plan(h, w, kh, kw, cfg=ig.DEFAULT_CONFIG):
-        x = torch.empty(3, 2, h, w)
-        ho, wo = h, w
-        return ig._fwd_plan(tuple(x.shape), x.stride(), 4, ig._dense_aligned_width(x), (3, 2, ho, wo),
-                            (2 * ho * wo, ho * wo, wo, 1), (2, 1, kh, kw), (kh * kw, kh * kw, kw, 1), (1, 1),
-                            kh // 2, kw // 2, 1, 1, ((0, 1), (0, 1)), False, cfg, "ieee", True)
-
-    assert plan(7, 12, 13, 5).kernel == "row_block" and dict(plan(7, 12, 13, 5).consts)["R"] == 4
-    assert plan(7, 12, 11, 5).kernel == "rows"  # 11 rows < 2*7 - 1
-    assert plan(7, 12, 13, 5, ig.IgemmConfig(row_block=1)).kernel == "rows"
-    assert plan(7, 12, 13, 5, ig.IgemmConfig(toeplitz="table")).kernel == "rows"
-    assert plan(7, 40, 13, 5).kernel == "rows"  # rows of 64 columns
+    plan = _default_plan(7, 12, 13, 5, 4)
+    assert plan.kernel == "row_block" and dict(plan.consts)["R"] == 4
+    assert _default_plan(7, 12, 11, 5, 4).kernel == "rows"  # 11 rows < 2*7 - 1
+    assert _default_plan(7, 12, 13, 5, 4, ig.IgemmConfig(row_block=1)).kernel == "rows"
+    assert _default_plan(7, 12, 13, 5, 4, ig.IgemmConfig(toeplitz="table")).kernel == "rows"
+    assert _default_plan(7, 40, 13, 5, 4).kernel == "rows"  # rows of 64 columns
     assert ig._row_block(ig.DEFAULT_CONFIG, 13, 1, 7, 16, "band") == 1
 
     torch.manual_seed(0)
@@ -520,23 +541,10 @@ def test_default_row_block_where_every_output_row_reaches_every_input_row(igemm_
         x = torch.randn(n, c, h, w, device=igemm_device)
         wt = torch.randn(c, 1, kh, kw, device=igemm_device)
         pad = (kh // 2, kh // 2, kw // 2, kw // 2)
-        assert ig._fwd_plan(tuple(x.shape), x.stride(), 4, ig._dense_aligned_width(x), (n, c, h, w),
-                            (c * h * w, h * w, w, 1), tuple(wt.shape), wt.stride(), (1, 1), pad[0], pad[2], 1, 1,
-                            ((0, 1), (0, 1)), True, ig.DEFAULT_CONFIG, "ieee", True).kernel == "row_block"
+        assert _default_plan(h, w, kh, kw, 4).kernel == "row_block"
         _check_fwd_and_dgrad(x, wt, torch.randn(c, device=igemm_device), (1, 1), pad, (1, 1), None)
         for dtype, tol in ((torch.float32, 1e-4), (torch.bfloat16, 5e-2)):
-            for fmt in (torch.contiguous_format, torch.channels_last):
-                xs = x.to(dtype).contiguous(memory_format=fmt).requires_grad_()
-                ws = wt.to(dtype).requires_grad_()
-                y = lkconv.depthwise_conv2d(xs, ws, padding=(kh // 2, kw // 2), algorithm="implicit_gemm")
-                dy = torch.randn_like(y)
-                dx, dw = torch.autograd.grad(y, (xs, ws), dy)
-                xr, wr = xs.detach().double().requires_grad_(), ws.detach().double().requires_grad_()
-                yr = torch.nn.functional.conv2d(xr, wr, padding=(kh // 2, kw // 2), groups=c)
-                dxr, dwr = torch.autograd.grad(yr, (xr, wr), dy.double())
-                for got, want in ((y, yr), (dx, dxr), (dw, dwr)):
-                    scale = want.abs().max().item()
-                    assert (got.double() - want).abs().max().item() <= tol * scale, (dtype, fmt)
+            _check_op_against_float64(x, wt, (kh // 2, kw // 2), dtype, tol)
 
 
 @pytest.mark.parametrize("bn", [16, 64])
@@ -598,12 +606,8 @@ def test_default_plane_tiles_for_16_bit_small_planes_mostly_covered_by_the_kerne
     float64."""
     from lkconv.ops.depthwise2d import implicit_gemm as ig
 
-    def kernel(h, w, kh, kw, itemsize=2, cfg=ig.DEFAULT_CONFIG, dil=1):
-        x = torch.empty(3, 2, h, w)
-        ho, wo = h, w
-        return ig._fwd_plan(tuple(x.shape), x.stride(), itemsize, 0, (3, 2, ho, wo), (2 * ho * wo, ho * wo, wo, 1),
-                            (2, 1, kh, kw), (kh * kw, kh * kw, kw, 1), (dil, dil), (kh - 1) * dil // 2,
-                            (kw - 1) * dil // 2, 1, 1, ((0, 1), (0, 1)), False, cfg, "ieee", True).kernel
+    def kernel(h, w, kh, kw, itemsize=2, cfg=None, dil=1):
+        return _default_plan(h, w, kh, kw, itemsize, cfg, dil).kernel
 
     assert kernel(14, 14, 13, 13) == "plane"  # unireplknet_t.s3
     assert kernel(14, 14, 13, 13, itemsize=4) != "plane"
@@ -613,25 +617,14 @@ def test_default_plane_tiles_for_16_bit_small_planes_mostly_covered_by_the_kerne
     assert kernel(14, 14, 13, 13, cfg=ig.IgemmConfig(plane=False)) != "plane"
     assert kernel(14, 14, 13, 13, cfg=ig.IgemmConfig(row_block=2)) == "row_block"
     assert kernel(14, 14, 13, 13, cfg=ig.IgemmConfig(toeplitz="table")) != "plane"
-
-    torch.manual_seed(0)
     assert kernel(14, 14, 13, 13, cfg=ig.IgemmConfig(columns="band")) != "plane"  # a named form is kept
     assert kernel(14, 14, 13, 13, dil=2) != "plane"  # 7 x 7 taps land in the plane: a quarter of it
+
+    torch.manual_seed(0)
     n, c, h, w, kh, kw = 5, 3, 7, 12, 5, 9
     assert kernel(h, w, kh, kw) == "plane"
-    x = torch.randn(n, c, h, w, device=igemm_device)
-    wt = torch.randn(c, 1, kh, kw, device=igemm_device)
-    for fmt in (torch.contiguous_format, torch.channels_last):
-        xs = x.to(torch.bfloat16).contiguous(memory_format=fmt).requires_grad_()
-        ws = wt.to(torch.bfloat16).requires_grad_()
-        y = lkconv.depthwise_conv2d(xs, ws, padding="same", algorithm="implicit_gemm")
-        dy = torch.randn_like(y)
-        dx, dw = torch.autograd.grad(y, (xs, ws), dy)
-        xr, wr = xs.detach().double().requires_grad_(), ws.detach().double().requires_grad_()
-        yr = torch.nn.functional.conv2d(xr, wr, padding="same", groups=c)
-        dxr, dwr = torch.autograd.grad(yr, (xr, wr), dy.double())
-        for got, want in ((y, yr), (dx, dxr), (dw, dwr)):
-            assert (got.double() - want).abs().max().item() <= 2e-2 * want.abs().max().item(), fmt
+    _check_op_against_float64(torch.randn(n, c, h, w, device=igemm_device),
+                              torch.randn(c, 1, kh, kw, device=igemm_device), "same", torch.bfloat16, 2e-2)
 
 
 def _inside(t, fill, layout):
