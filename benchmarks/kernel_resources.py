@@ -145,39 +145,44 @@ def igemm_report(warps_list, kernel_rows_list=(0,), other_columns=("band",)):
                       f"{c['BK']:>4} {c['STAGES']:>2} {table:<6} {cells}", flush=True)
 
 
-def row_block_report(warps_list, row_blocks):
-    """The bf16 block-Toeplitz forward (IgemmConfig.row_block) of every public stride-1 shape whose rows fit whole-row
-    tiles, as implicit_gemm plans it (NCHW input, batch 64)."""
-    print(f"{'shape':<22} {'kernel':>7} {'R':>2} {'BM':>4} {'BN':>3} {'BK':>4} {'warps':>5} {'regs':>5} {'spill B':>8} "
-          f"{'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}")
+def row_block_report(warps_list, row_blocks, columns=("rows",), shapes=None):
+    """The bf16 block-Toeplitz forward (IgemmConfig.row_block) of every public stride-1 shape (or the named ones), as
+    implicit_gemm plans it (NCHW input, batch 64), with whole-row tiles where the rows fit them and with band column
+    blocks ("band" in columns)."""
+    print(f"{'shape':<22} {'kernel':>7} {'form':<5} {'R':>2} {'BM':>4} {'BN':>3} {'BK':>4} {'warps':>5} {'regs':>5} "
+          f"{'spill B':>8} {'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}")
     for s in load_shapes():
-        if s["s"] != 1:
+        if s["s"] != 1 or (shapes and s["name"] not in shapes):
             continue
-        for rb, warps in itertools.product(row_blocks, warps_list):
-            planned = _planned_fwd(s, implicit_gemm.IgemmConfig(columns="rows", row_block=rb))
+        for form, rb, warps in itertools.product(columns, row_blocks, warps_list):
+            planned = _planned_fwd(s, implicit_gemm.IgemmConfig(columns=form, row_block=rb))
             if planned is None or planned[2].kernel != "row_block":
                 break
             kh, kw, plan = planned
             c = dict(plan.consts)
             cells = _plan_resources(implicit_gemm.depthwise_conv2d_igemm_row_block_kernel, 4, plan, warps)
-            print(f"{s['name']:<22} {kh:>3}x{kw:<3} {rb:>2} {c['BM']:>4} {c['BN']:>3} {c['BK']:>4} {cells}", flush=True)
+            print(f"{s['name']:<22} {kh:>3}x{kw:<3} {form:<5} {rb:>2} {c['BM']:>4} {c['BN']:>3} {c['BK']:>4} {cells}",
+                  flush=True)
 
 
 def plane_report(warps_list, block_cols, shapes=None):
     """The bf16 whole-plane forward (IgemmConfig.plane) of the public stride-1 shapes with planes of at most 1024
     elements (or the named ones), as implicit_gemm plans it (NCHW input, batch 64), at each BN, reading the input
-    through its strides and (runs) as contiguous runs of its dense planes (IgemmConfig.plane_runs)."""
-    print(f"{'shape':<22} {'kernel':>7} {'runs':>4} {'BM':>4} {'BN':>4} {'BK':>3} {'warps':>5} {'regs':>5} "
+    through its strides and (runs) as contiguous runs of its dense planes (IgemmConfig.plane_runs), with Toeplitz
+    tiles gathered through the tap tests and read from the canvas (IgemmConfig.toeplitz "canvas")."""
+    print(f"{'shape':<22} {'kernel':>7} {'T':<6} {'runs':>4} {'BM':>4} {'BN':>4} {'BK':>3} {'warps':>5} {'regs':>5} "
           f"{'spill B':>8} {'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}")
     for s in load_shapes():
         if s["s"] != 1 or (shapes and s["name"] not in shapes) or (not shapes and s["h"] * s["w"] > 1024):
             continue
-        for runs, bn, warps in itertools.product((False, True), block_cols, warps_list):
-            kh, kw, plan = _planned_fwd(s, implicit_gemm.IgemmConfig(plane=True, bn=bn, plane_runs=runs))
+        for toeplitz, runs, bn, warps in itertools.product(("gather", "canvas"), (False, True), block_cols,
+                                                           warps_list):
+            kh, kw, plan = _planned_fwd(s, implicit_gemm.IgemmConfig(plane=True, bn=bn, plane_runs=runs,
+                                                                    toeplitz=toeplitz))
             c = dict(plan.consts)
             cells = _plan_resources(implicit_gemm.depthwise_conv2d_igemm_plane_kernel, 4, plan, warps)
-            print(f"{s['name']:<22} {kh:>3}x{kw:<3} {'yes' if c['PLANE'] else 'no':>4} {c['BM']:>4} {c['BN']:>4} "
-                  f"{c['BK']:>3} {cells}", flush=True)
+            print(f"{s['name']:<22} {kh:>3}x{kw:<3} {toeplitz:<6} {'yes' if c['PLANE'] else 'no':>4} {c['BM']:>4} "
+                  f"{c['BN']:>4} {c['BK']:>3} {cells}", flush=True)
 
 
 def fused_report(sizes, dtypes, block_rows, warps_list, pairs_list, precisions=None):
@@ -355,7 +360,8 @@ def main():
     ap.add_argument("--block-rows", default="16,32")
     ap.add_argument("--warps", default="4,8")
     ap.add_argument("--kernel-rows", default="0", help="--igemm: kernel rows per product (0: the default)")
-    ap.add_argument("--columns", default="band", help="--igemm: column forms reported beside the chosen one")
+    ap.add_argument("--columns", default=None, help="--igemm: column forms reported beside the chosen one (default "
+                    "band); --row-blocks: rows and/or band (default rows)")
     ap.add_argument("--row-blocks", default=None, help="the block-Toeplitz forward at these output rows per tile")
     ap.add_argument("--planes", default=None,
                     help="the whole-plane forward at these flattened outputs per tile (BN), e.g. 32,64")
@@ -372,9 +378,10 @@ def main():
     elif args.planes:
         plane_report(warps, [int(v) for v in args.planes.split(",")], args.shapes and args.shapes.split(","))
     elif args.row_blocks:
-        row_block_report(warps, [int(v) for v in args.row_blocks.split(",")])
+        row_block_report(warps, [int(v) for v in args.row_blocks.split(",")], (args.columns or "rows").split(","),
+                         args.shapes and args.shapes.split(","))
     elif args.igemm:
-        igemm_report(warps, [int(v) for v in args.kernel_rows.split(",")], args.columns.split(","))
+        igemm_report(warps, [int(v) for v in args.kernel_rows.split(",")], (args.columns or "band").split(","))
     elif args.wgrad:
         tiles = [tuple(int(v) for v in t.split("x")) for t in args.tiles.split(",")] if args.tiles else None
         wgrad_report(args.dtypes.split(","), tiles)

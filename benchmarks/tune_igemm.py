@@ -4,7 +4,7 @@ forward's set-up (the zero-bordered input copy, from NCHW and channels_last) cos
 
     python benchmarks/tune_igemm.py [--shapes replknet_31b.s1,unireplknet_t.s1] [--dtypes bf16] [--json out.json]
                                     [--quick] [--configs bm256:w8:st3,bm128:bn32:w4:st3:table] [--no-gradients]
-                                    [--baseline old_implicit_gemm.py] [--jobs 8]
+                                    [--baseline old_implicit_gemm.py] [--jobs 8] [--graph]
 
 --quick: the default tile only, forward and set-up only (no gradients).
 --configs: the tiles to sweep instead of the built-in list (bm, bn, w = warps, st = stages, gather/table,
@@ -14,6 +14,7 @@ forward's set-up (the zero-bordered input copy, from NCHW and channels_last) cos
 --baseline: another version of lkconv/ops/depthwise2d/implicit_gemm.py (a file), timed beside this one at every
   tile, alternating, on the same inputs (an A/B of a kernel change in one process).
 --jobs: compile every (shape, dtype, tile) in that many processes first.
+--graph: time replays of a CUDA graph of each call (kernel time without the host's launch work).
 --wgrad-kernel-rows: also time the weight gradient at the best forward tile with each of these kernel rows per
   program (IgemmConfig.kernel_rows).
 
@@ -66,9 +67,9 @@ def parse_config(spec: str):
             if part == "runs":
                 kw["plane_runs"] = True
                 continue
-            if part not in ("gather", "table", "images", "rows"):
+            if part not in ("gather", "table", "canvas", "images", "rows"):
                 raise ValueError(f"config part {part!r} of {spec!r}: expected bm<int>, bn<int>, w<int>, st<int>, "
-                                 "kr<int>, rb<int>, gather, table, images, rows, plane, noplane, runs or "
+                                 "kr<int>, rb<int>, gather, table, canvas, images, rows, plane, noplane, runs or "
                                  "cols-<band|rows|rows_in_place>")
             kw["order" if part in ("images", "rows") else "toeplitz"] = part
     return implicit_gemm.IgemmConfig(**kw)
@@ -128,9 +129,14 @@ def _label(cfg) -> str:
             f" {cfg.columns or 'cols-default'}" + _extras(cfg, " "))
 
 
+GRAPH = False  # --graph: time CUDA-graph replays of each call (GPU time without the host's)
+
+
 def _ms(fn):
     import triton.testing as tt
 
+    if GRAPH:
+        return tt.do_bench_cudagraph(fn, return_mode="median")
     return tt.do_bench(fn, return_mode="median")
 
 
@@ -233,9 +239,12 @@ def main():
     ap.add_argument("--no-gradients", action="store_true", help="forward tiles and set-up only")
     ap.add_argument("--baseline", default=None, help="another implicit_gemm.py, timed beside this one")
     ap.add_argument("--jobs", type=int, default=1, help="compile in this many processes first")
+    ap.add_argument("--graph", action="store_true", help="time CUDA-graph replays (no host time in the numbers)")
     ap.add_argument("--wgrad-kernel-rows", default="", help="also time the weight gradient at the best forward tile "
                     "with these kernel rows per program, e.g. 1,2,4")
     args = ap.parse_args()
+    global GRAPH
+    GRAPH = args.graph
     shapes = {s["name"]: s for s in load_shapes()}
     configs = [parse_config(c) for c in args.configs.split(",")] if args.configs else CONFIGS
     if args.quick:

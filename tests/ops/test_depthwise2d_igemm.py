@@ -458,6 +458,14 @@ def test_planned_launches_pass_every_kernel_parameter_in_order():
                         ig.IgemmConfig(columns="rows", row_block=4), "ieee", True)
     assert plan.kernel == "row_block" and plan.grid == (3, 3, 1)  # one block of 2 images, 3 blocks of 4 rows
     check(ig.depthwise_conv2d_igemm_row_block_kernel, 4, plan.ints, plan.consts)
+    xw = torch.empty(2, 3, 9, 40)
+    plan = ig._fwd_plan(tuple(xw.shape), xw.stride(), 2, 40, (2, 3, 9, 40), (1080, 360, 40, 1), (3, 1, 5, 5),
+                        (25, 25, 5, 1), (1, 1), 2, 2, 1, 1, ((0, 1), (0, 1)), True,
+                        ig.IgemmConfig(bm=16, bn=16, columns="band", row_block=4), "ieee", True)
+    consts = dict(plan.consts)
+    assert plan.kernel == "row_block" and plan.source == "x" and plan.grid == (3, 3, 1)  # 6 pairs, 3 row blocks
+    assert (consts["COL_OFF"], consts["BK"], consts["ROW_W"], plan.shift) == (8, 32, 40, -6)  # 8 + 16 + 4 > 16
+    check(ig.depthwise_conv2d_igemm_row_block_kernel, 4, plan.ints, plan.consts)
     plan = ig._fwd_plan(tuple(x.shape), x.stride(), 4, 12, (2, 3, 9, 12), (324, 108, 12, 1), (3, 1, 5, 5),
                         (25, 25, 5, 1), (1, 1), 2, 2, 1, 1, ((0, 1), (0, 1)), True, ig.IgemmConfig(plane=True),
                         "ieee", True)
@@ -469,20 +477,24 @@ def test_planned_launches_pass_every_kernel_parameter_in_order():
 
 
 @pytest.mark.parametrize("row_block", [2, 4])
-@pytest.mark.parametrize("columns", ["rows", "rows_in_place"])
+@pytest.mark.parametrize("columns", ["rows", "rows_in_place", "band"])
 def test_row_blocks_match_reference(columns, row_block, igemm_device):
-    """Whole-row tiles of several output rows (the plane's block-Toeplitz product, one input row per step):
-    forward and input gradient against float64, with output rows not a multiple of the block, several image
-    blocks (the last partial), padding beyond the kernel's reach, dilation, a depth multiplier, in-place aligned
-    rows and copied rows."""
+    """Tiles of several output rows (the plane's block-Toeplitz product, one input row per step), of whole rows or
+    of band column blocks (16 outputs: several per row, the last partial, bands reaching past both ends of the row
+    and starting left of the padding): forward and input gradient against float64, with output rows not a multiple
+    of the block, several image blocks (the last partial), padding beyond the kernel's reach, dilation in both
+    directions, a depth multiplier, in-place aligned rows and copied rows."""
     from lkconv.ops.depthwise2d import implicit_gemm
 
     torch.manual_seed(0)
     for n, c, h, w, kh, kw, pad, dil, mult in ((2, 2, 7, 14, 9, 9, (4, 4, 4, 4), (1, 1), 1),
                                                (20, 1, 6, 12, 5, 5, (2, 2, 2, 2), (1, 1), 1),
                                                (3, 2, 5, 12, 7, 3, (6, 6, 1, 1), (2, 1), 2),
-                                               (2, 1, 6, 7, 3, 3, (4, 4, 5, 5), (1, 1), 1)):
-        cfg = implicit_gemm.IgemmConfig(bm=16, columns=columns, row_block=row_block)
+                                               (2, 1, 6, 7, 3, 3, (4, 4, 5, 5), (1, 1), 1),
+                                               (3, 2, 6, 40, 5, 9, (2, 2, 4, 4), (1, 1), 1),
+                                               (2, 1, 5, 37, 3, 7, (2, 2, 9, 9), (1, 2), 2)):
+        cfg = implicit_gemm.IgemmConfig(bm=16, bn=16 if columns == "band" else 0, columns=columns,
+                                        row_block=row_block)
         x = torch.randn(n, c, h, w, device=igemm_device)
         wt = torch.randn(c * mult, 1, kh, kw, device=igemm_device)
         _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil, cfg)
@@ -547,8 +559,9 @@ def test_default_row_block_where_every_output_row_reaches_every_input_row(igemm_
             _check_op_against_float64(x, wt, (kh // 2, kw // 2), dtype, tol)
 
 
+@pytest.mark.parametrize("toeplitz", ["gather", "canvas"])
 @pytest.mark.parametrize("bn", [16, 64])
-def test_plane_tiles_match_reference(bn, igemm_device):
+def test_plane_tiles_match_reference(bn, toeplitz, igemm_device):
     """Whole flattened planes per tile (IgemmConfig.plane): forward and input gradient against float64, NCHW and
     channels_last, output blocks that split rows and planes of more than one block, image blocks with a partial
     last one, padding beyond the kernel's reach (a crop), dilation, a depth multiplier, a kernel larger than the
@@ -567,7 +580,7 @@ def test_plane_tiles_match_reference(bn, igemm_device):
                                                (3, 2, 8, 6, 3, 3, (1, 1, 1, 1), (1, 1), 1)):
         for fmt, runs in ((torch.contiguous_format, False), (torch.contiguous_format, True),
                           (torch.channels_last, True)):
-            cfg = implicit_gemm.IgemmConfig(bm=16, bn=bn, plane=True, plane_runs=runs)
+            cfg = implicit_gemm.IgemmConfig(bm=16, bn=bn, plane=True, plane_runs=runs, toeplitz=toeplitz)
             x = torch.randn(n, c, h, w, device=igemm_device).contiguous(memory_format=fmt)
             wt = torch.randn(c * mult, 1, kh, kw, device=igemm_device)
             _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil, cfg)
@@ -583,6 +596,9 @@ def test_plane_tiles_match_reference(bn, igemm_device):
     with pytest.raises(ValueError, match="table"):
         implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty_like(dy),
                                implicit_gemm.IgemmConfig(plane=True, toeplitz="table"))
+    with pytest.raises(ValueError, match="plane=True"):
+        implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty_like(dy),
+                               implicit_gemm.IgemmConfig(toeplitz="canvas"))
     # an image whose rows reach past 2**31 elements (strides only; nothing is allocated): no 32-bit plane offsets
     huge = (2**31 * 3, 1, 2**28, 1)
     with pytest.raises(ValueError, match="32 bits"):
@@ -596,7 +612,7 @@ def test_plane_tiles_match_reference(bn, igemm_device):
     xs = torch.randn(3, 5, 4, 6, device=igemm_device)[:, 1:3]
     wt = torch.randn(2, 1, 3, 5, device=igemm_device)
     _check_fwd_and_dgrad(xs, wt, torch.randn(2, device=igemm_device), (1, 1), (1, 1, 2, 2), (1, 1),
-                         implicit_gemm.IgemmConfig(bm=16, bn=bn, plane=True, plane_runs=True))
+                         implicit_gemm.IgemmConfig(bm=16, bn=bn, plane=True, plane_runs=True, toeplitz=toeplitz))
 
 
 def test_default_plane_tiles_for_16_bit_small_planes_mostly_covered_by_the_kernel(igemm_device):
@@ -644,14 +660,16 @@ def _inside(t, fill, layout):
     return buf, view
 
 
-@pytest.mark.parametrize("form", ["plane", "plane_runs", "row_block"])
+@pytest.mark.parametrize("form", ["plane", "plane_runs", "plane_canvas", "row_block", "band_row_block"])
 def test_small_plane_forms_stay_inside_their_tensors(form, igemm_device):
     """The plane and row-block kernels read only their input's elements (it sits in a NaN-filled buffer) and write
     only their output's (a strided view in a buffer of sentinels), forward and input gradient, against float64."""
     from lkconv.ops.depthwise2d import implicit_gemm as ig, reference
 
     cfg = {"plane": ig.IgemmConfig(bm=16, bn=16, plane=True), "plane_runs": ig.IgemmConfig(bm=16, plane=True,
-           plane_runs=True), "row_block": ig.IgemmConfig(bm=16, columns="rows", row_block=4)}[form]
+           plane_runs=True), "row_block": ig.IgemmConfig(bm=16, columns="rows", row_block=4),
+           "band_row_block": ig.IgemmConfig(bm=16, bn=16, columns="band", row_block=2),
+           "plane_canvas": ig.IgemmConfig(bm=16, bn=16, plane=True, toeplitz="canvas")}[form]
     torch.manual_seed(0)
     for (n, c, h, w, kh, kw, pad, dil), x_layout, y_layout in itertools.product(
             ((3, 2, 6, 8, 5, 3, (2, 2, 1, 1), (1, 1)), (2, 2, 5, 4, 9, 7, (4, 4, 3, 3), (1, 1)),

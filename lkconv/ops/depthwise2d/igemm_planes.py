@@ -9,6 +9,11 @@ On a 14x14 plane with a 13x13 kernel T is 196 x 196 and 77% taps; row-by-row til
 Toeplitz tiles once per kernel row, reading each input row once per output row and kernel row. Here a tile is BM
 images by BN flattened outputs, and the loop runs over BK-long chunks of the flattened input that reach them:
 each input element is read once per column block, in any memory layout (x's four strides).
+
+T[p, q] depends on (hi - h, wi - w) alone. With CANVAS the kernel's taps are first placed in a zeroed canvas of
+(H + Ho - 1) x (W + Wo - 1) elements per channel (:func:`plane_canvas_kernel`), at row hi - h + Ho - 1 and column
+wi - w + Wo - 1; T[p, q] is then canvas[P(p) - Q(q)] with P(p) = hi*CW + wi and Q(q) = h*CW + w - (Ho-1)*CW - (Wo-1)
+(CW = W + Wo - 1): one subtraction and an unmasked load per element instead of the tap tests.
 """
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ if triton is not None:
         MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr,
         HAS_BIAS: tl.constexpr, DOT_F32: tl.constexpr, STAGES: tl.constexpr, PLANE: tl.constexpr,
+        CANVAS: tl.constexpr,
     ):
         """y[n, co, h, w] = sum_{g, hi, wi} x[n, src, hi, wi] * k[i, j] over hi + TOP - h = i*DH and
         wi + LEFT - w = j*DW (taps k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel co*GROUP + g,
@@ -41,8 +47,9 @@ if triton is not None:
 
         x: (N_IMG, ., H_IN, W_IN), any strides; PLANE > 0: its planes are dense, PLANE = H_IN * W_IN elements
         apart (a multiple of 4, known when compiling: a chunk of the flattened input is then one contiguous, 8-byte
-        aligned run, read as such; sxc and sxh, sxw are not read). Grid: (image blocks * blocks of BN flattened
-        outputs, C_OUT).
+        aligned run, read as such; sxc and sxh, sxw are not read). CANVAS: w_ptr is the canvas of
+        :func:`plane_canvas_kernel` (channel stride swc; swh, sww, ROW0, ROW_STEP, COL0, COL_STEP not read). Grid:
+        (image blocks * blocks of BN flattened outputs, C_OUT).
         """
         pid = tl.program_id(0)
         co = tl.program_id(1)
@@ -61,6 +68,9 @@ if triton is not None:
         hi_end = tl.minimum((tl.minimum(q0 + BN, n_out) - 1) // WO - TOP + (KH - 1) * DH + 1, H_IN)
         p_end = hi_end * W_IN
         kk = tl.arange(0, BK)
+        CW: tl.constexpr = W_IN + WO - 1  # the canvas's row length
+        q_c = tl.minimum(q, n_out - 1)  # outputs past the plane read a real output's column of T; not stored
+        q_off = (HO - 1) * CW + (WO - 1) - (q_c // WO) * CW - q_c % WO  # -Q(q)
         acc = tl.zeros([BM, BN], dtype=tl.float32)
         for g in tl.static_range(GROUP):
             src = (co // MULT_DIV) * GROUP + g
@@ -79,15 +89,21 @@ if triton is not None:
                     a = tl.load(x_c + p[None, :], mask=(p < p_end4)[None, :], other=0.0)
                 else:
                     a = tl.load(x_c + (hi * sxh + wi * sxw)[None, :], mask=p_ok[None, :], other=0.0)
-                # T[p, q]: toeplitz_band's test along both axes, the two offsets summed before the gather (through
-                # toeplitz_band twice the strided form compiles to 126 registers for sm_90 at BN 32, against 96)
-                di = hi[:, None] + TOP - h[None, :]
-                dj = wi[:, None] + LEFT - w[None, :]
-                tap = ((di >= 0) & (di % DH == 0) & (di < KH * DH) & (dj >= 0) & (dj % DW == 0) & (dj < KW * DW)
-                       & p_ok[:, None] & q_ok[None, :])
-                i = tl.minimum(tl.maximum(di, 0) // DH, KH - 1)
-                j = tl.minimum(tl.maximum(dj, 0) // DW, KW - 1)
-                t = tl.load(w_c + (ROW0 + ROW_STEP * i) * swh + (COL0 + COL_STEP * j) * sww, mask=tap, other=0.0)
+                if CANVAS:  # T's true rows up to the plane's end (exact for any input read); past it the last
+                    p_c = tl.minimum(p, H_IN * W_IN - 1)  # row (those inputs read as 0)
+                    t = tl.load(w_c + ((p_c // W_IN) * CW + p_c % W_IN)[:, None] + q_off[None, :])
+                else:
+                    # T[p, q]: toeplitz_band's test along both axes, the two offsets summed before the gather
+                    # (through toeplitz_band twice the strided form compiles to 126 registers for sm_90 at BN 32,
+                    # against 96)
+                    di = hi[:, None] + TOP - h[None, :]
+                    dj = wi[:, None] + LEFT - w[None, :]
+                    tap = ((di >= 0) & (di % DH == 0) & (di < KH * DH) & (dj >= 0) & (dj % DW == 0)
+                           & (dj < KW * DW) & p_ok[:, None] & q_ok[None, :])
+                    i = tl.minimum(tl.maximum(di, 0) // DH, KH - 1)
+                    j = tl.minimum(tl.maximum(dj, 0) // DW, KW - 1)
+                    t = tl.load(w_c + (ROW0 + ROW_STEP * i) * swh + (COL0 + COL_STEP * j) * sww, mask=tap,
+                                other=0.0)
                 acc = accumulate(acc, a, t, PREC, DOT_F32)
         if HAS_BIAS:
             acc += tl.load(b_ptr + co).to(tl.float32)
@@ -95,3 +111,25 @@ if triton is not None:
              + (h.to(tl.int64) * syh + w.to(tl.int64) * syw)[None, :])
         ok = (n_img < N_IMG)[:, None] & q_ok[None, :]
         tl.store(y, acc.to(y_ptr.dtype.element_ty), mask=ok)
+
+    @triton.jit
+    def plane_canvas_kernel(
+        w_ptr, cv_ptr, HO, TOP, LEFT, swc, swh, sww,
+        CH: tl.constexpr, CW: tl.constexpr, WO: tl.constexpr,
+        KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr,
+        ROW0: tl.constexpr, ROW_STEP: tl.constexpr, COL0: tl.constexpr, COL_STEP: tl.constexpr, BLOCK: tl.constexpr,
+    ):
+        """cv[c, a, b] (CH x CW per channel, dense) = k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel c where
+        a - (HO-1) + TOP = i*DH and b - (WO-1) + LEFT = j*DW (0 <= i < KH, 0 <= j < KW), else 0: the tap joining
+        input (hi, wi) to output (h, w) sits at a = hi - h + HO - 1, b = wi - w + WO - 1. Grid: (channels, element
+        blocks)."""
+        c = tl.program_id(0)
+        e = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+        di = e // CW - (HO - 1) + TOP
+        dj = e % CW - (WO - 1) + LEFT
+        tap = (di >= 0) & (di % DH == 0) & (di < KH * DH) & (dj >= 0) & (dj % DW == 0) & (dj < KW * DW) & (e < CH * CW)
+        i = tl.minimum(tl.maximum(di, 0) // DH, KH - 1)
+        j = tl.minimum(tl.maximum(dj, 0) // DW, KW - 1)
+        v = tl.load(w_ptr + c.to(tl.int64) * swc + (ROW0 + ROW_STEP * i) * swh + (COL0 + COL_STEP * j) * sww,
+                    mask=tap, other=0.0)
+        tl.store(cv_ptr + c.to(tl.int64) * (CH * CW) + e, v.to(cv_ptr.dtype.element_ty), mask=e < CH * CW)

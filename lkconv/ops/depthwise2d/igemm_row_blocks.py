@@ -10,6 +10,13 @@ images, and each step multiplies one input row by the R blocks of its row block:
 
 so the loop runs over the input rows that reach the block (R + (kh-1)*dh of them at most) instead of over kh kernel
 rows per output row, with R times wider products; the blocks off the kernel's reach multiply as zeros.
+
+Wider rows split into column blocks of BN outputs, each reading a BK-wide band of its input row (the band of
+implicit_gemm.py, read in place from a column COL_OFF left of the block's first output, COL_OFF rounded up from the
+left padding so that the band's loads stay aligned). The Toeplitz tiles do not depend on the column block, so the
+product's rows are (image, column block) pairs: tiles stay full at any batch size, and each input band is read once
+per R output rows instead of once per output row and kernel row (13x13 on 56-column rows: 5 reads of each input
+element per output at R = 8, against 26 for one-row band tiles).
 """
 from __future__ import annotations
 
@@ -27,34 +34,38 @@ if triton is not None:
     @triton.jit
     def depthwise_conv2d_igemm_row_block_kernel(
         x_ptr, w_ptr, b_ptr, y_ptr,
-        N_IMG, HO, WO, C_OUT, H_IN, W_IN, TOP, SHIFT,
+        N_IMG, N_CB, HO, WO, C_OUT, H_IN, W_IN, TOP, SHIFT,
         sxn, sxc, sxh, swc, swh, sww, syn, syc, syh, syw,
         KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr,
         ROW0: tl.constexpr, ROW_STEP: tl.constexpr, COL0: tl.constexpr, COL_STEP: tl.constexpr,
         MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, R: tl.constexpr, PREC: tl.constexpr,
         HAS_BIAS: tl.constexpr, DOT_F32: tl.constexpr, STAGES: tl.constexpr, MASK_COLS: tl.constexpr,
-        ROW_W: tl.constexpr,
+        ROW_W: tl.constexpr, COL_OFF: tl.constexpr,
     ):
         """y[n, co, h0 + r, wn] = sum_{g, hi, kk} xp[n, src, hi, kk] * k[i, j] over i*DH = hi + TOP - h0 - r and
         kk + SHIFT - wn = j*DW (taps k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel co*GROUP + g,
         src = (co // MULT_DIV) * GROUP + g).
 
-        xp: the input's rows (H_IN of them, unit column stride), columns kk < W_IN read (MASK_COLS: the rest
-        masked; ROW_W > 0: the rows are dense and ROW_W wide, known when compiling, as in implicit_gemm). A tile
-        is BM images x R output rows x BN columns (one block of whole rows). Grid: (image blocks * row blocks,
-        C_OUT).
+        xp: the input's rows (H_IN of them, unit column stride), columns 0 <= c < W_IN read (MASK_COLS: the others
+        masked; ROW_W > 0: the rows are dense and ROW_W wide, known when compiling, as in implicit_gemm). A tile is
+        BM (image, column block) pairs x R output rows x BN columns; column block cb reads the input columns
+        cb*BN - COL_OFF + kk (one block of whole rows: N_CB = 1, COL_OFF = 0, SHIFT = the left padding; column
+        blocks: SHIFT = left padding - COL_OFF). Grid: (pair blocks * row blocks, C_OUT).
         """
         pid = tl.program_id(0)
         co = tl.program_id(1)
         n_hb = tl.cdiv(HO, R)
-        pid_n, pid_h = pid // n_hb, pid % n_hb
+        pid_m, pid_h = pid // n_hb, pid % n_hb
         h0 = pid_h * R
-        n_img = pid_n * BM + tl.arange(0, BM)
-        n_ld = tl.minimum(n_img, N_IMG - 1)  # images past the end re-read the last one; not stored
+        m = pid_m * BM + tl.arange(0, BM)
+        m_ld = tl.minimum(m, N_IMG * N_CB - 1)  # pairs past the end re-read the last one; not stored
+        n_ld = m_ld // N_CB
+        w0 = (m_ld % N_CB) * BN  # the column block's first output column
         row_stride, w_in = row_geometry(sxh, W_IN, ROW_W)
         row_step = tl.zeros([], dtype=tl.int64) + row_stride  # int64 addressing
         kk = tl.arange(0, BK)
+        col = (w0 - COL_OFF)[:, None] + kk[None, :]  # the input columns of the band
         q = tl.arange(0, R * BN)  # the product's columns: output row h0 + q // BN, column q % BN
         r = q // BN
         wn = q % BN
@@ -65,11 +76,14 @@ if triton is not None:
         acc = tl.zeros([BM, R * BN], dtype=tl.float32)
         for g in tl.static_range(GROUP):
             src = (co // MULT_DIV) * GROUP + g
-            a_base = x_ptr + src.to(tl.int64) * sxc + n_ld.to(tl.int64)[:, None] * sxn + kk[None, :]
+            a_base = x_ptr + src.to(tl.int64) * sxc + n_ld.to(tl.int64)[:, None] * sxn + col
             w_c = w_ptr + (co * GROUP + g).to(tl.int64) * swc + w_cols
             for hi in tl.range(hi_lo, hi_end, num_stages=STAGES):
-                if MASK_COLS:  # whole rows read in place: columns past the input's are not read
-                    a = tl.load(a_base + hi * row_step, mask=(kk < w_in)[None, :], other=0.0)
+                if MASK_COLS:  # columns outside the input's are not read
+                    if COL_OFF > 0:
+                        a = tl.load(a_base + hi * row_step, mask=(col >= 0) & (col < w_in), other=0.0)
+                    else:
+                        a = tl.load(a_base + hi * row_step, mask=col < w_in, other=0.0)
                 else:
                     a = tl.load(a_base + hi * row_step)
                 d = hi + TOP - h0 - r  # i * DH for the kernel row joining input row hi to output row h0 + r
@@ -81,6 +95,6 @@ if triton is not None:
             acc += tl.load(b_ptr + co).to(tl.float32)
         h = h0 + r
         y = (y_ptr + n_ld.to(tl.int64)[:, None] * syn + co.to(tl.int64) * syc + h.to(tl.int64)[None, :] * syh
-             + wn[None, :] * syw)
-        ok = (n_img < N_IMG)[:, None] & ((h < HO) & (wn < WO))[None, :]
+             + (w0[:, None] + wn[None, :]) * syw)
+        ok = (m < N_IMG * N_CB)[:, None] & (h < HO)[None, :] & ((w0[:, None] + wn[None, :]) < WO)
         tl.store(y, acc.to(y_ptr.dtype.element_ty), mask=ok)

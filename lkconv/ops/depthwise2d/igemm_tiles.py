@@ -167,12 +167,12 @@ def _wgrad_kernel_rows(cfg: "IgemmConfig", kh: int, bk: int, bn: int) -> int:
 
 
 def _row_block(cfg: "IgemmConfig", kh: int, dh: int, h_in: int, w_in: int, form: str) -> int:
-    """Output rows per block-Toeplitz tile (R) of whole-row tiles (form): cfg.row_block, or for 0 the default of
-    :class:`IgemmConfig`; 1 for band tiles."""
-    if form == "band":
-        return 1
+    """Output rows per block-Toeplitz tile (R): cfg.row_block, or for 0 the default of :class:`IgemmConfig` (1 for
+    band tiles)."""
     if cfg.row_block:
         return cfg.row_block
+    if form == "band":
+        return 1
     return 4 if _takes_row_blocks(cfg, kh, dh, h_in, w_in) else 1
 
 
@@ -213,8 +213,10 @@ def _plane(cfg: "IgemmConfig", h_in: int, w_in: int, x_stride: tuple, ho: int, w
 
 def check_config(cfg: "IgemmConfig") -> None:
     """ValueError naming the first field of cfg that no form accepts, or the fields that do not combine."""
-    if cfg.toeplitz not in ("gather", "table"):
-        raise ValueError(f"toeplitz must be 'gather' or 'table', got {cfg.toeplitz!r}")
+    if cfg.toeplitz not in ("gather", "table", "canvas"):
+        raise ValueError(f"toeplitz must be 'gather', 'table' or 'canvas', got {cfg.toeplitz!r}")
+    if cfg.toeplitz == "canvas" and cfg.plane is not True:
+        raise ValueError("toeplitz='canvas' is read by plane tiles only: it needs plane=True")
     if cfg.order not in ("", "images", "rows"):
         raise ValueError(f"order must be '', 'images' or 'rows', got {cfg.order!r}")
     if cfg.columns not in COLUMN_FORMS:

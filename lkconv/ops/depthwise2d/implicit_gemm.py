@@ -54,7 +54,7 @@ import torch
 
 from ..._triton import cdiv, interpreting, next_power_of_2, triton_available
 from .._launch import FastLauncher, strided_copy
-from .igemm_planes import depthwise_conv2d_igemm_plane_kernel
+from .igemm_planes import depthwise_conv2d_igemm_plane_kernel, plane_canvas_kernel
 from .igemm_row_blocks import depthwise_conv2d_igemm_row_block_kernel
 from .igemm_tiles import (  # noqa: F401 - the tiling's names, also read as implicit_gemm.<name>
     COLUMN_FORMS, DEFAULT_CONFIG, MAX_BAND_TILE, MAX_ROW_TILE_BN, PLANE_BK, PLANE_MAX, SHARED_MEMORY_BUDGET,
@@ -402,6 +402,7 @@ class _FwdPlan:
     grid: tuple
     ints: tuple
     consts: tuple  # (name, value) pairs, num_warps included
+    canvas: tuple = ()  # plane tiles reading a canvas: (shape, grid, ints, consts) of plane_canvas_kernel's launch
 
 
 @functools.lru_cache(maxsize=4096)
@@ -417,13 +418,24 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
         bn, bk = cfg.bn or 32, PLANE_BK
         bm, stages = _fit(image_rows(cfg, n), cfg.stages, bk, bn, itemsize)
         grid = (cdiv(n, bm) * cdiv(ho * wo, bn), c_out, 1)
-        ints = (n, c_out, h_in, ho, pad_t, pad_l, *x_stride, w_stride[0], w_stride[2], w_stride[3], *y_stride)
+        taps = dict(KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws)
+        canvas = ()
+        w_strides = (w_stride[0], w_stride[2], w_stride[3])
+        if cfg.toeplitz == "canvas":  # the taps placed in a zeroed canvas per channel (igemm_planes.py)
+            ch, cw = h_in + ho - 1, x_shape[3] + wo - 1
+            block = min(1024, next_power_of_2(ch * cw))
+            canvas = ((c_out * group, ch * cw), (c_out * group, cdiv(ch * cw, block), 1),
+                      (ho, pad_t, pad_l, *w_strides), tuple(dict(CH=ch, CW=cw, WO=wo, **taps, BLOCK=block,
+                                                                   num_warps=4).items()))
+            w_strides = (ch * cw, 0, 0)
+        ints = (n, c_out, h_in, ho, pad_t, pad_l, *x_stride, *w_strides, *y_stride)
         consts = dict(
-            W_IN=x_shape[3], WO=wo, KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0,
-            COL_STEP=ws, MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=prec, HAS_BIAS=has_bias,
-            DOT_F32=dot_f32, STAGES=stages, PLANE=_dense_plane(x_shape, x_stride) if cfg.plane_runs else 0,
+            W_IN=x_shape[3], WO=wo, **taps, MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=prec,
+            HAS_BIAS=has_bias, DOT_F32=dot_f32, STAGES=stages,
+            PLANE=_dense_plane(x_shape, x_stride) if cfg.plane_runs else 0, CANVAS=bool(canvas),
             num_warps=cfg.num_warps or 4)
-        return _FwdPlan("plane", "x", x_shape[3], kh, kw, bn, bk, pad_l, False, grid, ints, tuple(consts.items()))
+        return _FwdPlan("plane", "x", x_shape[3], kh, kw, bn, bk, pad_l, False, grid, ints, tuple(consts.items()),
+                        canvas)
     form, bn, bk = column_plan(cfg, kw, dilation[1], wo, x_shape[3])
     kr = _kernel_rows(cfg, kh, bk, form)
     bm, stages = _fit(_rows(cfg, bk, bn, itemsize, form), cfg.stages, kr * bk, bn, itemsize, cfg.toeplitz == "table")
@@ -438,14 +450,19 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
     row_w = aligned_width if in_place else 0
     table = cfg.toeplitz == "table"
     rb = _row_block(cfg, kh, dilation[0], h_in, x_shape[3], form)
+    if rb > 1 and form == "band":
+        return _band_row_block_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_stride,
+                                    dilation, pad_t, pad_l, mult_div, group, (h0, hs, w0, ws), kh, kw, has_bias, cfg,
+                                    prec, dot_f32, bn, rb)
     if rb > 1:
         bm_img, stages = _fit(image_rows(cfg, n), cfg.stages, bk, rb * bn, itemsize)
         grid = (cdiv(n, bm_img) * cdiv(ho, rb), c_out, 1)
-        ints = (n, ho, wo, c_out, h_in, w_in, pad_t, shift, *xs, w_stride[0], w_stride[2], w_stride[3], *y_stride)
+        ints = (n, 1, ho, wo, c_out, h_in, w_in, pad_t, shift, *xs, w_stride[0], w_stride[2], w_stride[3], *y_stride)
         consts = dict(
             KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
             MULT_DIV=mult_div, GROUP=group, BM=bm_img, BN=bn, BK=bk, R=rb, PREC=prec, HAS_BIAS=has_bias,
-            DOT_F32=dot_f32, STAGES=stages, MASK_COLS=in_place, ROW_W=row_w, num_warps=cfg.num_warps or 4)
+            DOT_F32=dot_f32, STAGES=stages, MASK_COLS=in_place, ROW_W=row_w, COL_OFF=0,
+            num_warps=cfg.num_warps or 4)
         return _FwdPlan("row_block", source, width, kh, kw, bn, bk, shift, False, grid, ints, tuple(consts.items()))
     stc = kh * bk * bn if table else w_stride[0]
     m = n * ho
@@ -457,6 +474,38 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
         STAGES=stages, TABLE=table, ROWS_FIRST=_order(cfg, ho, kh, dilation[0], pad_t, h_in) == "rows",
         MASK_COLS=in_place, KR=kr, ROW_W=row_w, num_warps=_warps(cfg, bm, bk, form))
     return _FwdPlan("rows", source, width, kh, kw, bn, bk, shift, table, grid, ints, tuple(consts.items()))
+
+
+BAND_ALIGN = 8  # elements: band row blocks read their bands from a column aligned to this (16 bytes of bf16)
+
+
+def _band_row_block_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_stride, dilation, pad_t,
+                         pad_l, mult_div, group, taps, kh, kw, has_bias, cfg, prec, dot_f32, bn, rb) -> _FwdPlan:
+    """Band row blocks (igemm_row_blocks.py with column blocks): R output rows of BM (image, column block) pairs
+    per tile, each block's band read in place from BAND_ALIGN-aligned columns (where x's columns are unit-stride;
+    else from a copy of its rows, 16-element aligned)."""
+    n, c_out, ho, wo = y_shape
+    h0, hs, w0, ws = taps
+    h_in, w_in = x_shape[2], x_shape[3]
+    col_off = cdiv(pad_l, BAND_ALIGN) * BAND_ALIGN
+    bk = max(16, next_power_of_2(col_off - pad_l + bn + (kw - 1) * dilation[1]))
+    n_cb = cdiv(wo, bn)
+    bm, stages = _fit(cfg.bm or 128, cfg.stages, bk, rb * bn, itemsize)
+    if x_stride[3] == 1 or w_in == 1:
+        source, width, row_w = "x", w_in, aligned_width
+    else:
+        source = "rows"
+        width = row_w = cdiv(w_in, 16) * 16
+    xs = _source_strides(x_shape, x_stride, source, width)
+    grid = (cdiv(n * n_cb, bm) * cdiv(ho, rb), c_out, 1)
+    ints = (n, n_cb, ho, wo, c_out, h_in, w_in, pad_t, pad_l - col_off, *xs, w_stride[0], w_stride[2], w_stride[3],
+            *y_stride)
+    consts = dict(
+        KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
+        MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, R=rb, PREC=prec, HAS_BIAS=has_bias, DOT_F32=dot_f32,
+        STAGES=stages, MASK_COLS=True, ROW_W=row_w, COL_OFF=col_off, num_warps=cfg.num_warps or 8)
+    return _FwdPlan("row_block", source, width, kh, kw, bn, bk, pad_l - col_off, False, grid, ints,
+                    tuple(consts.items()))
 
 
 def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps=((0, 1), (0, 1)),
@@ -475,7 +524,13 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
     xp = _source_rows(x, plan.source, plan.width, pad_l)
     b = bias if bias is not None else weight
     if plan.kernel == "plane":
-        _launch_fwd_plane(plan, plan.grid, (xp, weight, b, y, *plan.ints), dict(plan.consts), 3,
+        taps_src = weight
+        if plan.canvas:  # in x's dtype, the one the products use
+            shape, grid, ints, consts = plan.canvas
+            taps_src = torch.empty(shape, dtype=x.dtype, device=x.device)
+            _launch_plane_canvas(plan.canvas, grid, (weight, taps_src, *ints), dict(consts), 1,
+                                 lambda: strided_copy(taps_src))
+        _launch_fwd_plane(plan, plan.grid, (xp, taps_src, b, y, *plan.ints), dict(plan.consts), 3,
                           lambda: strided_copy(y))
         return y
     if plan.kernel == "row_block":
@@ -492,6 +547,7 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
 _launch_fwd = FastLauncher(depthwise_conv2d_igemm_fwd_kernel) if triton is not None else None
 _launch_fwd_row_block = FastLauncher(depthwise_conv2d_igemm_row_block_kernel) if triton is not None else None
 _launch_fwd_plane = FastLauncher(depthwise_conv2d_igemm_plane_kernel) if triton is not None else None
+_launch_plane_canvas = FastLauncher(plane_canvas_kernel) if triton is not None else None
 _launch_row_copy = FastLauncher(row_padded_copy_kernel) if triton is not None else None
 _launch_bordered_copy = FastLauncher(zero_bordered_copy_kernel) if triton is not None else None
 _launch_transpose_copy = FastLauncher(zero_bordered_transpose_copy_kernel) if triton is not None else None
