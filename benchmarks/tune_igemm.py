@@ -10,7 +10,9 @@ forward's set-up (the zero-bordered input copy, from NCHW and channels_last) cos
 --configs: the tiles to sweep instead of the built-in list (bm, bn, w = warps, st = stages, gather/table,
   images/rows: IgemmConfig.order, cols-band/cols-rows/cols-rows_in_place: IgemmConfig.columns, kr = kernel rows
   per product, rb = output rows per block-Toeplitz tile, IgemmConfig.row_block; plane/noplane: IgemmConfig.plane,
-  whole flattened planes per tile; runs: IgemmConfig.plane_runs, dense planes read as contiguous runs).
+  whole flattened planes per tile; runs: IgemmConfig.plane_runs, dense planes read as contiguous runs; canvas:
+  plane tiles read from a tap canvas; pf: IgemmConfig.prefetch, the next step's Toeplitz tiles read before each
+  product; pbk = IgemmConfig.plane_bk, flattened inputs per step of plane tiles).
 --baseline: another version of lkconv/ops/depthwise2d/implicit_gemm.py (a file), timed beside this one at every
   tile, alternating, on the same inputs (an A/B of a kernel change in one process).
 --jobs: compile every (shape, dtype, tile) in that many processes first.
@@ -53,7 +55,7 @@ def parse_config(spec: str):
     kw = {}
     for part in filter(None, spec.split(":")):
         for prefix, field in (("bm", "bm"), ("bn", "bn"), ("w", "num_warps"), ("st", "stages"),
-                              ("kr", "kernel_rows"), ("rb", "row_block")):
+                              ("kr", "kernel_rows"), ("rb", "row_block"), ("pbk", "plane_bk")):
             if part.startswith(prefix) and part[len(prefix):].isdigit():
                 kw[field] = int(part[len(prefix):])
                 break
@@ -67,9 +69,12 @@ def parse_config(spec: str):
             if part == "runs":
                 kw["plane_runs"] = True
                 continue
+            if part == "pf":
+                kw["prefetch"] = True
+                continue
             if part not in ("gather", "table", "canvas", "images", "rows"):
                 raise ValueError(f"config part {part!r} of {spec!r}: expected bm<int>, bn<int>, w<int>, st<int>, "
-                                 "kr<int>, rb<int>, gather, table, canvas, images, rows, plane, noplane, runs or "
+                                 "kr<int>, rb<int>, gather, table, canvas, images, rows, plane, noplane, runs, pf or "
                                  "cols-<band|rows|rows_in_place>")
             kw["order" if part in ("images", "rows") else "toeplitz"] = part
     return implicit_gemm.IgemmConfig(**kw)
@@ -120,7 +125,8 @@ def _spec(cfg) -> str:
 def _extras(cfg, sep: str) -> str:
     """The fields a tile names only when they are not their defaults: kernel rows, row blocks, planes."""
     parts = [f"kr{cfg.kernel_rows}" if cfg.kernel_rows else "", f"rb{cfg.row_block}" if cfg.row_block else "",
-             "" if cfg.plane is None else ("plane" if cfg.plane else "noplane"), "runs" if cfg.plane_runs else ""]
+             "" if cfg.plane is None else ("plane" if cfg.plane else "noplane"), "runs" if cfg.plane_runs else "",
+             "pf" if cfg.prefetch else "", f"pbk{cfg.plane_bk}" if cfg.plane_bk else ""]
     return "".join(sep + p for p in parts if p)
 
 

@@ -29,6 +29,13 @@ else:  # pragma: no cover
 if triton is not None:
 
     @triton.jit
+    def _canvas_tile(w_c, p, q_off, HW, W_IN: tl.constexpr, CW: tl.constexpr):
+        """T[p, q] read from a channel's canvas (w_c): T's true rows up to the plane's end HW (exact for any input
+        read), past it its last row (those inputs read as 0)."""
+        p_c = tl.minimum(p, HW - 1)
+        return tl.load(w_c + ((p_c // W_IN) * CW + p_c % W_IN)[:, None] + q_off[None, :])
+
+    @triton.jit
     def depthwise_conv2d_igemm_plane_kernel(
         x_ptr, w_ptr, b_ptr, y_ptr,
         N_IMG, C_OUT, H_IN, HO, TOP, LEFT,
@@ -39,7 +46,7 @@ if triton is not None:
         MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr,
         HAS_BIAS: tl.constexpr, DOT_F32: tl.constexpr, STAGES: tl.constexpr, PLANE: tl.constexpr,
-        CANVAS: tl.constexpr,
+        CANVAS: tl.constexpr, PREFETCH: tl.constexpr,
     ):
         """y[n, co, h, w] = sum_{g, hi, wi} x[n, src, hi, wi] * k[i, j] over hi + TOP - h = i*DH and
         wi + LEFT - w = j*DW (taps k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel co*GROUP + g,
@@ -48,8 +55,9 @@ if triton is not None:
         x: (N_IMG, ., H_IN, W_IN), any strides; PLANE > 0: its planes are dense, PLANE = H_IN * W_IN elements
         apart (a multiple of 4, known when compiling: a chunk of the flattened input is then one contiguous, 8-byte
         aligned run, read as such; sxc and sxh, sxw are not read). CANVAS: w_ptr is the canvas of
-        :func:`plane_canvas_kernel` (channel stride swc; swh, sww, ROW0, ROW_STEP, COL0, COL_STEP not read). Grid:
-        (image blocks * blocks of BN flattened outputs, C_OUT).
+        :func:`plane_canvas_kernel` (channel stride swc; swh, sww, ROW0, ROW_STEP, COL0, COL_STEP not read).
+        PREFETCH (with CANVAS): each step reads the next chunk's Toeplitz tile before its product. Grid: (image blocks *
+        blocks of BN flattened outputs, C_OUT).
         """
         pid = tl.program_id(0)
         co = tl.program_id(1)
@@ -79,7 +87,10 @@ if triton is not None:
             else:
                 x_c = x_ptr + src.to(tl.int64) * sxc + n_ld.to(tl.int64)[:, None] * sxn
             w_c = w_ptr + (co * GROUP + g).to(tl.int64) * swc
-            for p0 in tl.range((hi_lo * W_IN // BK) * BK, p_end, BK, num_stages=STAGES):
+            p_first = (hi_lo * W_IN // BK) * BK
+            if CANVAS and PREFETCH:
+                t = _canvas_tile(w_c, p_first + kk, q_off, H_IN * W_IN, W_IN, CW)
+            for p0 in tl.range(p_first, p_end, BK, num_stages=STAGES):
                 p = p0 + kk
                 hi = p // W_IN
                 wi = p % W_IN
@@ -89,9 +100,13 @@ if triton is not None:
                     a = tl.load(x_c + p[None, :], mask=(p < p_end4)[None, :], other=0.0)
                 else:
                     a = tl.load(x_c + (hi * sxh + wi * sxw)[None, :], mask=p_ok[None, :], other=0.0)
-                if CANVAS:  # T's true rows up to the plane's end (exact for any input read); past it the last
-                    p_c = tl.minimum(p, H_IN * W_IN - 1)  # row (those inputs read as 0)
-                    t = tl.load(w_c + ((p_c // W_IN) * CW + p_c % W_IN)[:, None] + q_off[None, :])
+                if CANVAS and PREFETCH:
+                    t_next = _canvas_tile(w_c, p + BK, q_off, H_IN * W_IN, W_IN, CW)
+                    acc = accumulate(acc, a, t, PREC, DOT_F32)
+                    t = t_next
+                elif CANVAS:
+                    t = _canvas_tile(w_c, p, q_off, H_IN * W_IN, W_IN, CW)
+                    acc = accumulate(acc, a, t, PREC, DOT_F32)
                 else:
                     # T[p, q]: toeplitz_band's test along both axes, the two offsets summed before the gather
                     # (through toeplitz_band twice the strided form compiles to 126 registers for sm_90 at BN 32,
@@ -104,7 +119,7 @@ if triton is not None:
                     j = tl.minimum(tl.maximum(dj, 0) // DW, KW - 1)
                     t = tl.load(w_c + (ROW0 + ROW_STEP * i) * swh + (COL0 + COL_STEP * j) * sww, mask=tap,
                                 other=0.0)
-                acc = accumulate(acc, a, t, PREC, DOT_F32)
+                    acc = accumulate(acc, a, t, PREC, DOT_F32)
         if HAS_BIAS:
             acc += tl.load(b_ptr + co).to(tl.float32)
         y = (y_ptr + n_ld.to(tl.int64)[:, None] * syn + co.to(tl.int64) * syc

@@ -32,6 +32,15 @@ else:  # pragma: no cover
 if triton is not None:
 
     @triton.jit
+    def _block_taps(w_c, d, band, swh, KH: tl.constexpr, DH: tl.constexpr, ROW0: tl.constexpr,
+                    ROW_STEP: tl.constexpr):
+        """The row block's Toeplitz tiles for one input row: d = i * DH per product column, the kernel row joining
+        that input row to the column's output row (zero where it is off the kernel)."""
+        i = tl.minimum(tl.maximum(d, 0) // DH, KH - 1)
+        reach = (d >= 0) & (d % DH == 0) & (d < KH * DH)
+        return tl.load(w_c + ((ROW0 + ROW_STEP * i) * swh)[None, :], mask=band & reach[None, :], other=0.0)
+
+    @triton.jit
     def depthwise_conv2d_igemm_row_block_kernel(
         x_ptr, w_ptr, b_ptr, y_ptr,
         N_IMG, N_CB, HO, WO, C_OUT, H_IN, W_IN, TOP, SHIFT,
@@ -41,7 +50,7 @@ if triton is not None:
         MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, R: tl.constexpr, PREC: tl.constexpr,
         HAS_BIAS: tl.constexpr, DOT_F32: tl.constexpr, STAGES: tl.constexpr, MASK_COLS: tl.constexpr,
-        ROW_W: tl.constexpr, COL_OFF: tl.constexpr,
+        ROW_W: tl.constexpr, COL_OFF: tl.constexpr, PREFETCH: tl.constexpr,
     ):
         """y[n, co, h0 + r, wn] = sum_{g, hi, kk} xp[n, src, hi, kk] * k[i, j] over i*DH = hi + TOP - h0 - r and
         kk + SHIFT - wn = j*DW (taps k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel co*GROUP + g,
@@ -51,7 +60,8 @@ if triton is not None:
         masked; ROW_W > 0: the rows are dense and ROW_W wide, known when compiling, as in implicit_gemm). A tile is
         BM (image, column block) pairs x R output rows x BN columns; column block cb reads the input columns
         cb*BN - COL_OFF + kk (one block of whole rows: N_CB = 1, COL_OFF = 0, SHIFT = the left padding; column
-        blocks: SHIFT = left padding - COL_OFF). Grid: (pair blocks * row blocks, C_OUT).
+        blocks: SHIFT = left padding - COL_OFF). PREFETCH: each step gathers the next step's Toeplitz tiles before
+        its product, so that their loads overlap it. Grid: (pair blocks * row blocks, C_OUT).
         """
         pid = tl.program_id(0)
         co = tl.program_id(1)
@@ -78,6 +88,7 @@ if triton is not None:
             src = (co // MULT_DIV) * GROUP + g
             a_base = x_ptr + src.to(tl.int64) * sxc + n_ld.to(tl.int64)[:, None] * sxn + col
             w_c = w_ptr + (co * GROUP + g).to(tl.int64) * swc + w_cols
+            t = _block_taps(w_c, hi_lo + TOP - h0 - r, band, swh, KH, DH, ROW0, ROW_STEP)
             for hi in tl.range(hi_lo, hi_end, num_stages=STAGES):
                 if MASK_COLS:  # columns outside the input's are not read
                     if COL_OFF > 0:
@@ -86,11 +97,13 @@ if triton is not None:
                         a = tl.load(a_base + hi * row_step, mask=col < w_in, other=0.0)
                 else:
                     a = tl.load(a_base + hi * row_step)
-                d = hi + TOP - h0 - r  # i * DH for the kernel row joining input row hi to output row h0 + r
-                i = tl.minimum(tl.maximum(d, 0) // DH, KH - 1)
-                reach = (d >= 0) & (d % DH == 0) & (d < KH * DH)
-                t = tl.load(w_c + ((ROW0 + ROW_STEP * i) * swh)[None, :], mask=band & reach[None, :], other=0.0)
-                acc = accumulate(acc, a, t, PREC, DOT_F32)
+                if PREFETCH:  # (past the last row the gather reads in-bounds taps that are not used)
+                    t_next = _block_taps(w_c, hi + 1 + TOP - h0 - r, band, swh, KH, DH, ROW0, ROW_STEP)
+                    acc = accumulate(acc, a, t, PREC, DOT_F32)
+                    t = t_next
+                else:
+                    t = _block_taps(w_c, hi + TOP - h0 - r, band, swh, KH, DH, ROW0, ROW_STEP)
+                    acc = accumulate(acc, a, t, PREC, DOT_F32)
         if HAS_BIAS:
             acc += tl.load(b_ptr + co).to(tl.float32)
         h = h0 + r

@@ -87,6 +87,8 @@ class IgemmConfig:
     row_block: int = 0
     plane: Optional[bool] = None
     plane_runs: bool = False
+    prefetch: bool = False
+    plane_bk: int = 0
 
 
 DEFAULT_CONFIG = IgemmConfig()
@@ -221,6 +223,8 @@ def check_config(cfg: "IgemmConfig") -> None:
         raise ValueError(f"order must be '', 'images' or 'rows', got {cfg.order!r}")
     if cfg.columns not in COLUMN_FORMS:
         raise ValueError(f"columns must be one of {COLUMN_FORMS}, got {cfg.columns!r}")
+    if cfg.plane_bk and (cfg.plane_bk < 16 or cfg.plane_bk & (cfg.plane_bk - 1)):
+        raise ValueError(f"plane_bk must be 0 or a power of two of at least 16, got {cfg.plane_bk}")
     for name in ("kernel_rows", "row_block"):
         v = getattr(cfg, name)
         if v < 0 or v & (v - 1):

@@ -415,7 +415,7 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
     check_config(cfg)
     h_in = x_shape[2]
     if _plane(cfg, h_in, x_shape[3], x_stride, ho, wo, kh, kw, tuple(dilation), itemsize):
-        bn, bk = cfg.bn or 32, PLANE_BK
+        bn, bk = cfg.bn or 32, cfg.plane_bk or PLANE_BK
         bm, stages = _fit(image_rows(cfg, n), cfg.stages, bk, bn, itemsize)
         grid = (cdiv(n, bm) * cdiv(ho * wo, bn), c_out, 1)
         taps = dict(KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws)
@@ -433,7 +433,7 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
             W_IN=x_shape[3], WO=wo, **taps, MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=prec,
             HAS_BIAS=has_bias, DOT_F32=dot_f32, STAGES=stages,
             PLANE=_dense_plane(x_shape, x_stride) if cfg.plane_runs else 0, CANVAS=bool(canvas),
-            num_warps=cfg.num_warps or 4)
+            PREFETCH=cfg.prefetch, num_warps=cfg.num_warps or 4)
         return _FwdPlan("plane", "x", x_shape[3], kh, kw, bn, bk, pad_l, False, grid, ints, tuple(consts.items()),
                         canvas)
     form, bn, bk = column_plan(cfg, kw, dilation[1], wo, x_shape[3])
@@ -461,7 +461,7 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
         consts = dict(
             KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
             MULT_DIV=mult_div, GROUP=group, BM=bm_img, BN=bn, BK=bk, R=rb, PREC=prec, HAS_BIAS=has_bias,
-            DOT_F32=dot_f32, STAGES=stages, MASK_COLS=in_place, ROW_W=row_w, COL_OFF=0,
+            DOT_F32=dot_f32, STAGES=stages, MASK_COLS=in_place, ROW_W=row_w, COL_OFF=0, PREFETCH=cfg.prefetch,
             num_warps=cfg.num_warps or 4)
         return _FwdPlan("row_block", source, width, kh, kw, bn, bk, shift, False, grid, ints, tuple(consts.items()))
     stc = kh * bk * bn if table else w_stride[0]
@@ -503,7 +503,8 @@ def _band_row_block_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_
     consts = dict(
         KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
         MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, R=rb, PREC=prec, HAS_BIAS=has_bias, DOT_F32=dot_f32,
-        STAGES=stages, MASK_COLS=True, ROW_W=row_w, COL_OFF=col_off, num_warps=cfg.num_warps or 8)
+        STAGES=stages, MASK_COLS=True, ROW_W=row_w, COL_OFF=col_off, PREFETCH=cfg.prefetch,
+        num_warps=cfg.num_warps or 8)
     return _FwdPlan("row_block", source, width, kh, kw, bn, bk, pad_l - col_off, False, grid, ints,
                     tuple(consts.items()))
 
