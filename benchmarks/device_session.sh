@@ -170,8 +170,8 @@
 #   DI: after DH: GPU tests, host time of directly launched implicit-GEMM calls, bf16 bench, verify (~10 min)
 #   DJ: fp32 whole rows on slak (sweep, bench under auto); image-order whole rows on 14-column rows (~10 min)
 #   DK: block-Toeplitz row blocks against one output row per tile (GPU tests, bf16 sweep with gradients) (~5 min)
-#   DQ: after DP: prefetched Toeplitz tiles and 64-input plane steps (GPU tests, bf16 sweeps through CUDA graphs)
-#       (~7 min)
+#   DQ: after DP: prefetched Toeplitz tiles, 64-input plane steps, several input rows per row-block product (GPU
+#       tests, bf16 sweeps through CUDA graphs) (~7 min)
 #   DP: band row blocks on unireplknet_t.s1 and the plane canvas on unireplknet_t.s3 (GPU tests, bf16 sweeps timed
 #       through CUDA graphs, lkconv bench --graph of both) (~9 min)
 # Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
@@ -664,7 +664,7 @@ DP)  # band row blocks (column blocks in the product's rows) on unireplknet_t.s1
 DQ)  # after DP: the next step's Toeplitz tiles gathered before each product (prefetch), 64-input plane steps
     step pytest_forms 100 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py -k "plane or row_block or planned or inside"
     step tune_s3 130 python benchmarks/tune_igemm.py --graph --jobs 16 --shapes unireplknet_t.s3 --dtypes bf16 --configs plane:runs:st3,plane:runs:canvas:bn64:w8:st3,plane:runs:canvas:pf:bn64:w8:st3,plane:runs:canvas:pf:bn32:w4:st3,plane:runs:canvas:pf:bn64:w4:st3,plane:runs:canvas:pf:bn128:w8:st3,plane:runs:canvas:pf:pbk64:bn64:w8:st3,plane:runs:canvas:pf:pbk64:bn32:w4:st3,plane:runs:canvas:pbk64:bn64:w8:st3,plane:runs:canvas:pf:bn64:w8:st2 --json "$OUT/tune_s3.json"
-    step tune_s1 150 python benchmarks/tune_igemm.py --graph --jobs 16 --shapes unireplknet_t.s1 --dtypes bf16 --configs bm64:rb4:w4:st3,bm64:rb4:w4:st3:pf,bm128:rb4:w8:st3:pf,bm64:rb8:w8:st3:pf,bm64:rb2:w4:st3:pf,bm64:rb4:w4:st2:pf,bm32:rb8:w4:st3:pf,bm128:rb4:w4:st3:pf --json "$OUT/tune_s1.json"
+    step tune_s1 150 python benchmarks/tune_igemm.py --graph --jobs 16 --shapes unireplknet_t.s1 --dtypes bf16 --configs bm64:rb4:w4:st3,bm64:rb4:w4:st3:pf,bm128:rb4:w8:st3:pf,bm64:rb8:w8:st3:pf,bm64:rb2:w4:st3:pf,bm32:rb8:w4:st3:pf,bm64:rb4:w4:st3:kr2,bm64:rb4:w4:st3:kr2:pf,bm128:rb4:w8:st3:kr2:pf,bm64:rb8:w8:st3:kr2:pf,bm64:rb4:w8:st3:kr4:pf,bm64:rb4:w8:st3:kr2:pf --json "$OUT/tune_s1.json"
     ;;
 DO)  # whole-plane tiles by default on unireplknet_t.s3 (bf16): the GPU tests of the default, the default against noplane
     # and against dense planes read as contiguous runs (IgemmConfig.plane_runs, 8-byte asynchronous copies)

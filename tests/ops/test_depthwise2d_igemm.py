@@ -494,7 +494,7 @@ def test_row_blocks_match_reference(columns, row_block, igemm_device):
                                                (3, 2, 6, 40, 5, 9, (2, 2, 4, 4), (1, 1), 1),
                                                (2, 1, 5, 37, 3, 7, (2, 2, 9, 9), (1, 2), 2)):
         cfg = implicit_gemm.IgemmConfig(bm=16, bn=16 if columns == "band" else 0, columns=columns,
-                                        row_block=row_block, prefetch=row_block == 4)
+                                        row_block=row_block, prefetch=row_block == 4, kernel_rows=row_block // 2)
         x = torch.randn(n, c, h, w, device=igemm_device)
         wt = torch.randn(c * mult, 1, kh, kw, device=igemm_device)
         _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil, cfg)
@@ -669,7 +669,7 @@ def test_small_plane_forms_stay_inside_their_tensors(form, igemm_device):
 
     cfg = {"plane": ig.IgemmConfig(bm=16, bn=16, plane=True), "plane_runs": ig.IgemmConfig(bm=16, plane=True,
            plane_runs=True), "row_block": ig.IgemmConfig(bm=16, columns="rows", row_block=4),
-           "band_row_block": ig.IgemmConfig(bm=16, bn=16, columns="band", row_block=2, prefetch=True),
+           "band_row_block": ig.IgemmConfig(bm=16, bn=16, columns="band", row_block=2, prefetch=True, kernel_rows=2),
            "plane_canvas": ig.IgemmConfig(bm=16, bn=16, plane=True, toeplitz="canvas", prefetch=True)}[form]
     torch.manual_seed(0)
     for (n, c, h, w, kh, kw, pad, dil), x_layout, y_layout in itertools.product(

@@ -34,11 +34,21 @@ if triton is not None:
     @triton.jit
     def _block_taps(w_c, d, band, swh, KH: tl.constexpr, DH: tl.constexpr, ROW0: tl.constexpr,
                     ROW_STEP: tl.constexpr):
-        """The row block's Toeplitz tiles for one input row: d = i * DH per product column, the kernel row joining
-        that input row to the column's output row (zero where it is off the kernel)."""
+        """The row block's Toeplitz tiles for one or more input rows: d = i * DH (per product column, or per product
+        row and column), the kernel row joining the input row to the column's output row (zero where it is off the
+        kernel)."""
         i = tl.minimum(tl.maximum(d, 0) // DH, KH - 1)
         reach = (d >= 0) & (d % DH == 0) & (d < KH * DH)
-        return tl.load(w_c + ((ROW0 + ROW_STEP * i) * swh)[None, :], mask=band & reach[None, :], other=0.0)
+        return tl.load(w_c + (ROW0 + ROW_STEP * i) * swh, mask=band & reach, other=0.0)
+
+    @triton.jit
+    def _row_reach(hi, kr, d0, KR: tl.constexpr):
+        """i * DH joining input row hi (+ kr, KR > 1) to each product column's output row: per column for one input
+        row per product, per product row and column for several."""
+        if KR == 1:
+            return (hi + d0)[None, :]
+        else:
+            return (hi + kr)[:, None] + d0[None, :]
 
     @triton.jit
     def depthwise_conv2d_igemm_row_block_kernel(
@@ -50,7 +60,7 @@ if triton is not None:
         MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, R: tl.constexpr, PREC: tl.constexpr,
         HAS_BIAS: tl.constexpr, DOT_F32: tl.constexpr, STAGES: tl.constexpr, MASK_COLS: tl.constexpr,
-        ROW_W: tl.constexpr, COL_OFF: tl.constexpr, PREFETCH: tl.constexpr,
+        ROW_W: tl.constexpr, COL_OFF: tl.constexpr, PREFETCH: tl.constexpr, KR: tl.constexpr,
     ):
         """y[n, co, h0 + r, wn] = sum_{g, hi, kk} xp[n, src, hi, kk] * k[i, j] over i*DH = hi + TOP - h0 - r and
         kk + SHIFT - wn = j*DW (taps k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel co*GROUP + g,
@@ -61,7 +71,8 @@ if triton is not None:
         BM (image, column block) pairs x R output rows x BN columns; column block cb reads the input columns
         cb*BN - COL_OFF + kk (one block of whole rows: N_CB = 1, COL_OFF = 0, SHIFT = the left padding; column
         blocks: SHIFT = left padding - COL_OFF). PREFETCH: each step gathers the next step's Toeplitz tiles before
-        its product, so that their loads overlap it. Grid: (pair blocks * row blocks, C_OUT).
+        its product, so that their loads overlap it. KR input rows enter each product ([x_hi .. x_{hi+KR-1}] against
+        their blocks stacked; rows past the reach masked to zeros). Grid: (pair blocks * row blocks, C_OUT).
         """
         pid = tl.program_id(0)
         co = tl.program_id(1)
@@ -74,8 +85,11 @@ if triton is not None:
         w0 = (m_ld % N_CB) * BN  # the column block's first output column
         row_stride, w_in = row_geometry(sxh, W_IN, ROW_W)
         row_step = tl.zeros([], dtype=tl.int64) + row_stride  # int64 addressing
-        kk = tl.arange(0, BK)
+        q_k = tl.arange(0, KR * BK)  # the product's K: input row hi + q_k // BK, band column q_k % BK
+        kr = q_k // BK
+        kk = q_k % BK
         col = (w0 - COL_OFF)[:, None] + kk[None, :]  # the input columns of the band
+        row_off = kr.to(tl.int64) * row_step
         q = tl.arange(0, R * BN)  # the product's columns: output row h0 + q // BN, column q % BN
         r = q // BN
         wn = q % BN
@@ -83,26 +97,32 @@ if triton is not None:
         h_last = tl.minimum(h0 + R, HO) - 1
         hi_lo = tl.maximum(h0 - TOP, 0)  # the input rows that reach an output row of the block
         hi_end = tl.minimum(h_last - TOP + (KH - 1) * DH + 1, H_IN)
+        d0 = TOP - h0 - r  # + input row: i * DH for the kernel row joining it to output row h0 + r
         acc = tl.zeros([BM, R * BN], dtype=tl.float32)
         for g in tl.static_range(GROUP):
             src = (co // MULT_DIV) * GROUP + g
-            a_base = x_ptr + src.to(tl.int64) * sxc + n_ld.to(tl.int64)[:, None] * sxn + col
+            a_base = x_ptr + src.to(tl.int64) * sxc + n_ld.to(tl.int64)[:, None] * sxn + col + row_off[None, :]
             w_c = w_ptr + (co * GROUP + g).to(tl.int64) * swc + w_cols
-            t = _block_taps(w_c, hi_lo + TOP - h0 - r, band, swh, KH, DH, ROW0, ROW_STEP)
-            for hi in tl.range(hi_lo, hi_end, num_stages=STAGES):
+            t = _block_taps(w_c, _row_reach(hi_lo, kr, d0, KR), band, swh, KH, DH, ROW0, ROW_STEP)
+            for hi in tl.range(hi_lo, hi_end, KR, num_stages=STAGES):
                 if MASK_COLS:  # columns outside the input's are not read
                     if COL_OFF > 0:
-                        a = tl.load(a_base + hi * row_step, mask=(col >= 0) & (col < w_in), other=0.0)
+                        a_ok = (col >= 0) & (col < w_in)
                     else:
-                        a = tl.load(a_base + hi * row_step, mask=col < w_in, other=0.0)
+                        a_ok = col < w_in
+                    if KR > 1:
+                        a_ok = a_ok & (hi + kr < hi_end)[None, :]
+                    a = tl.load(a_base + hi * row_step, mask=a_ok, other=0.0)
+                elif KR > 1:
+                    a = tl.load(a_base + hi * row_step, mask=(hi + kr < hi_end)[None, :], other=0.0)
                 else:
                     a = tl.load(a_base + hi * row_step)
                 if PREFETCH:  # (past the last row the gather reads in-bounds taps that are not used)
-                    t_next = _block_taps(w_c, hi + 1 + TOP - h0 - r, band, swh, KH, DH, ROW0, ROW_STEP)
+                    t_next = _block_taps(w_c, _row_reach(hi + KR, kr, d0, KR), band, swh, KH, DH, ROW0, ROW_STEP)
                     acc = accumulate(acc, a, t, PREC, DOT_F32)
                     t = t_next
                 else:
-                    t = _block_taps(w_c, hi + TOP - h0 - r, band, swh, KH, DH, ROW0, ROW_STEP)
+                    t = _block_taps(w_c, _row_reach(hi, kr, d0, KR), band, swh, KH, DH, ROW0, ROW_STEP)
                     acc = accumulate(acc, a, t, PREC, DOT_F32)
         if HAS_BIAS:
             acc += tl.load(b_ptr + co).to(tl.float32)

@@ -455,14 +455,15 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
                                     dilation, pad_t, pad_l, mult_div, group, (h0, hs, w0, ws), kh, kw, has_bias, cfg,
                                     prec, dot_f32, bn, rb)
     if rb > 1:
-        bm_img, stages = _fit(image_rows(cfg, n), cfg.stages, bk, rb * bn, itemsize)
+        rkr = cfg.kernel_rows or 1  # input rows per product
+        bm_img, stages = _fit(image_rows(cfg, n), cfg.stages, rkr * bk, rb * bn, itemsize)
         grid = (cdiv(n, bm_img) * cdiv(ho, rb), c_out, 1)
         ints = (n, 1, ho, wo, c_out, h_in, w_in, pad_t, shift, *xs, w_stride[0], w_stride[2], w_stride[3], *y_stride)
         consts = dict(
             KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
             MULT_DIV=mult_div, GROUP=group, BM=bm_img, BN=bn, BK=bk, R=rb, PREC=prec, HAS_BIAS=has_bias,
             DOT_F32=dot_f32, STAGES=stages, MASK_COLS=in_place, ROW_W=row_w, COL_OFF=0, PREFETCH=cfg.prefetch,
-            num_warps=cfg.num_warps or 4)
+            KR=rkr, num_warps=cfg.num_warps or 4)
         return _FwdPlan("row_block", source, width, kh, kw, bn, bk, shift, False, grid, ints, tuple(consts.items()))
     stc = kh * bk * bn if table else w_stride[0]
     m = n * ho
@@ -490,7 +491,8 @@ def _band_row_block_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_
     col_off = cdiv(pad_l, BAND_ALIGN) * BAND_ALIGN
     bk = max(16, next_power_of_2(col_off - pad_l + bn + (kw - 1) * dilation[1]))
     n_cb = cdiv(wo, bn)
-    bm, stages = _fit(cfg.bm or 128, cfg.stages, bk, rb * bn, itemsize)
+    kr = cfg.kernel_rows or 1  # input rows per product
+    bm, stages = _fit(cfg.bm or 128, cfg.stages, kr * bk, rb * bn, itemsize)
     if x_stride[3] == 1 or w_in == 1:
         source, width, row_w = "x", w_in, aligned_width
     else:
@@ -503,7 +505,7 @@ def _band_row_block_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_
     consts = dict(
         KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
         MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, R=rb, PREC=prec, HAS_BIAS=has_bias, DOT_F32=dot_f32,
-        STAGES=stages, MASK_COLS=True, ROW_W=row_w, COL_OFF=col_off, PREFETCH=cfg.prefetch,
+        STAGES=stages, MASK_COLS=True, ROW_W=row_w, COL_OFF=col_off, PREFETCH=cfg.prefetch, KR=kr,
         num_warps=cfg.num_warps or 8)
     return _FwdPlan("row_block", source, width, kh, kw, bn, bk, pad_l - col_off, False, grid, ints,
                     tuple(consts.items()))
