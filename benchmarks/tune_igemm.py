@@ -10,7 +10,7 @@ forward's set-up (the zero-bordered input copy, from NCHW and channels_last) cos
 --configs: the tiles to sweep instead of the built-in list (bm, bn, w = warps, st = stages, gather/table,
   images/rows: IgemmConfig.order, cols-band/cols-rows/cols-rows_in_place: IgemmConfig.columns, kr = kernel rows
   per product, rb = output rows per block-Toeplitz tile, IgemmConfig.row_block; plane/noplane: IgemmConfig.plane,
-  whole flattened planes per tile; runs: IgemmConfig.plane_runs, dense planes read as contiguous runs; canvas:
+  whole flattened planes per tile; runs/noruns: IgemmConfig.plane_runs, dense planes read as contiguous runs (the default) or not; canvas:
   plane tiles read from a tap canvas; pf: IgemmConfig.prefetch, the next step's Toeplitz tiles read before each
   product; pbk = IgemmConfig.plane_bk, flattened inputs per step of plane tiles).
 --baseline: another version of lkconv/ops/depthwise2d/implicit_gemm.py (a file), timed beside this one at every
@@ -66,15 +66,16 @@ def parse_config(spec: str):
             if part in ("plane", "noplane"):
                 kw["plane"] = part == "plane"
                 continue
-            if part == "runs":
-                kw["plane_runs"] = True
+            if part in ("runs", "noruns"):
+                kw["plane_runs"] = part == "runs"
                 continue
             if part == "pf":
                 kw["prefetch"] = True
                 continue
             if part not in ("gather", "table", "canvas", "images", "rows"):
                 raise ValueError(f"config part {part!r} of {spec!r}: expected bm<int>, bn<int>, w<int>, st<int>, "
-                                 "kr<int>, rb<int>, gather, table, canvas, images, rows, plane, noplane, runs, pf or "
+                                 "kr<int>, rb<int>, pbk<int>, gather, table, canvas, images, rows, plane, noplane, runs, noruns, "
+                                 "pf or "
                                  "cols-<band|rows|rows_in_place>")
             kw["order" if part in ("images", "rows") else "toeplitz"] = part
     return implicit_gemm.IgemmConfig(**kw)
@@ -125,7 +126,7 @@ def _spec(cfg) -> str:
 def _extras(cfg, sep: str) -> str:
     """The fields a tile names only when they are not their defaults: kernel rows, row blocks, planes."""
     parts = [f"kr{cfg.kernel_rows}" if cfg.kernel_rows else "", f"rb{cfg.row_block}" if cfg.row_block else "",
-             "" if cfg.plane is None else ("plane" if cfg.plane else "noplane"), "runs" if cfg.plane_runs else "",
+             "" if cfg.plane is None else ("plane" if cfg.plane else "noplane"), "" if cfg.plane_runs else "noruns",
              "pf" if cfg.prefetch else "", f"pbk{cfg.plane_bk}" if cfg.plane_bk else ""]
     return "".join(sep + p for p in parts if p)
 

@@ -667,7 +667,7 @@ def test_small_plane_forms_stay_inside_their_tensors(form, igemm_device):
     only their output's (a strided view in a buffer of sentinels), forward and input gradient, against float64."""
     from lkconv.ops.depthwise2d import implicit_gemm as ig, reference
 
-    cfg = {"plane": ig.IgemmConfig(bm=16, bn=16, plane=True), "plane_runs": ig.IgemmConfig(bm=16, plane=True,
+    cfg = {"plane": ig.IgemmConfig(bm=16, bn=16, plane=True, plane_runs=False), "plane_runs": ig.IgemmConfig(bm=16, plane=True,
            plane_runs=True), "row_block": ig.IgemmConfig(bm=16, columns="rows", row_block=4),
            "band_row_block": ig.IgemmConfig(bm=16, bn=16, columns="band", row_block=2, prefetch=True, kernel_rows=2),
            "plane_canvas": ig.IgemmConfig(bm=16, bn=16, plane=True, toeplitz="canvas", prefetch=True)}[form]

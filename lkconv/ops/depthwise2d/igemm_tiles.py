@@ -60,21 +60,27 @@ class IgemmConfig:
     tensor-core multiply-adds than the band.
 
     kernel_rows: how many kernel rows enter one product (K = kernel_rows * BK, :func:`_kernel_rows`); 0: the
-    default.
+    default. With row blocks: how many input rows enter one product (0: one).
 
-    row_block: R > 1 (a power of two) computes whole-row tiles of R output rows of bm images (bm 0:
-    :func:`image_rows`) with the block-Toeplitz kernel of igemm_row_blocks.py, one input row per
-    product; band tiles ignore it, Toeplitz tables do not combine with it. 1: one output row per tile. 0: the
-    default (:func:`_row_block`): 4 on whole rows of at most 16 columns where every output row reaches every input
-    row (bf16 forward, H100: replknet_31b.s3 0.053 against 0.067 ms; on unireplknet_t.s3, whose 13 kernel rows
-    reach about half of its 14, 0.044-0.064 against 0.041), else 1.
+    row_block: R > 1 (a power of two) computes tiles of R output rows with the block-Toeplitz kernel of
+    igemm_row_blocks.py, one input row (or kernel_rows of them) per product: whole rows of bm images (bm 0:
+    :func:`image_rows`), or on band tiles column blocks of BN outputs, bm (image, column block) pairs per tile (bm 0:
+    128). Toeplitz tables do not combine with it. 1: one output row per tile. 0: the default (:func:`_row_block`):
+    4 on whole rows of at most 16 columns where every output row reaches every input row (bf16 forward, H100:
+    replknet_31b.s3 0.053 against 0.067 ms; on unireplknet_t.s3, whose 13 kernel rows reach about half of its 14,
+    0.044-0.064 against 0.041), else 1.
+
+    prefetch: row blocks and canvas planes gather the next step's Toeplitz tiles before each product.
 
     plane: True multiplies whole flattened planes (igemm_planes.py: BM images x BN flattened outputs per tile, BK
     flattened inputs per step; bn 0: 32, which beat 64 and 128 on unireplknet_t.s3, replknet_31b.s3 and s2) for
     the forward and input gradient; False never; None: the default (:func:`_plane`). plane_runs: where x's planes
     are dense with H*W a multiple of 4, whole-plane tiles read each step's chunk of the flattened input as one
     contiguous run, its plane size compiled in (sm_90: 8-byte asynchronous copies, pipelined, against scalar
-    loads through x's strides; ``benchmarks/kernel_resources.py --planes``)."""
+    loads through x's strides; ``benchmarks/kernel_resources.py --planes``); the default (bf16 forward, H100,
+    unireplknet_t.s3: 0.024 against 0.029 ms). plane_bk: flattened inputs per step of whole-plane tiles (0:
+    PLANE_BK). toeplitz "canvas" (with plane=True): whole-plane tiles read T from a zeroed canvas of the kernel's
+    taps per channel (igemm_planes.py) instead of testing each tap."""
 
     bm: int = 0
     bn: int = 0
@@ -86,7 +92,7 @@ class IgemmConfig:
     kernel_rows: int = 0
     row_block: int = 0
     plane: Optional[bool] = None
-    plane_runs: bool = False
+    plane_runs: bool = True
     prefetch: bool = False
     plane_bk: int = 0
 
