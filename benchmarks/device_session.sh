@@ -172,6 +172,7 @@
 #   DK: block-Toeplitz row blocks against one output row per tile (GPU tests, bf16 sweep with gradients) (~5 min)
 #   DQ: after DP: prefetched Toeplitz tiles, 64-input plane steps, several input rows per row-block product (GPU
 #       tests, bf16 sweeps through CUDA graphs) (~7 min)
+#   DR: after DQ: GPU tests of the new defaults, bench --graph of the 13x13 forwards, verify, bf16 bench (~7 min)
 #   DP: band row blocks on unireplknet_t.s1 and the plane canvas on unireplknet_t.s3 (GPU tests, bf16 sweeps timed
 #       through CUDA graphs, lkconv bench --graph of both) (~9 min)
 # Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
@@ -660,6 +661,13 @@ DP)  # band row blocks (column blocks in the product's rows) on unireplknet_t.s1
     step tune_s3 130 python benchmarks/tune_igemm.py --graph --jobs 16 --shapes unireplknet_t.s3 --dtypes bf16 --configs noplane:st3,plane:st3,plane:runs:st3,plane:canvas:st3,plane:canvas:w8:st3,plane:canvas:bn64:w8:st3,plane:canvas:bn128:w8:st3,plane:canvas:bn256:w8:st3,plane:runs:canvas:bn64:w8:st3,plane:runs:canvas:bn128:w8:st3 --json "$OUT/tune_s3.json"
     step tune_s1 150 python benchmarks/tune_igemm.py --graph --jobs 16 --shapes unireplknet_t.s1 --dtypes bf16 --configs st3,rb4:w8:st3,rb8:w8:st3,bm64:rb8:w8:st3,bm64:rb4:w4:st3,bm128:rb4:w4:st3,rb2:w4:st3,bm256:rb4:w8:st2 --json "$OUT/tune_s1.json"
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-DP step bench_graph 120 python -m lkconv bench --graph --jobs 16 --dtypes bf16 --layouts nchw --directions fwd --shapes "unireplknet_t.s3,unireplknet_t.s1" --out "$OUT/bench_graph"
+    ;;
+DR)  # after DQ: the new defaults (canvas planes with prefetch at BN 64; 4-row band blocks for 16-bit operands from 13
+    # kernel rows): the implicit-GEMM GPU tests, lkconv bench --graph of the 13x13 forwards, verify, eager bf16 bench
+    step pytest_igemm 80 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-DR1 step bench_graph 80 python -m lkconv bench --graph --jobs 16 --dtypes bf16 --layouts nchw --directions fwd --shapes "unireplknet_t.s3,unireplknet_t.s1" --out "$OUT/bench_graph"
+    step verify_igemm 110 python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-DR2 step bench_bf16 120 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s3,unireplknet_t.s1,replknet_31b.s2,replknet_31b.s1" --out "$OUT/bench_bf16"
     ;;
 DQ)  # after DP: the next step's Toeplitz tiles gathered before each product (prefetch), 64-input plane steps
     step pytest_forms 100 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py -k "plane or row_block or planned or inside"

@@ -469,8 +469,11 @@ def test_planned_launches_pass_every_kernel_parameter_in_order():
     plan = ig._fwd_plan(tuple(x.shape), x.stride(), 4, 12, (2, 3, 9, 12), (324, 108, 12, 1), (3, 1, 5, 5),
                         (25, 25, 5, 1), (1, 1), 2, 2, 1, 1, ((0, 1), (0, 1)), True, ig.IgemmConfig(plane=True),
                         "ieee", True)
-    assert plan.kernel == "plane" and plan.grid == (4, 3, 1)  # one block of 2 images, 108 outputs in blocks of 32
+    assert plan.kernel == "plane" and plan.grid == (2, 3, 1)  # one block of 2 images, 108 outputs in blocks of 64
     check(ig.depthwise_conv2d_igemm_plane_kernel, 4, plan.ints, plan.consts)
+    shape, grid, ints, consts = plan.canvas  # the taps' canvas: (9 + 9 - 1) x (12 + 12 - 1) per channel
+    assert shape == (3, 17 * 23) and grid == (3, 1, 1)
+    check(ig.plane_canvas_kernel, 2, ints, consts)
     check(ig.row_padded_copy_kernel, 2, (0, 0), (("WIDTH", 0), ("BR", 0)))
     check(ig.zero_bordered_copy_kernel, 2, (0,) * 15, (("BC", 0), ("BW", 0)))
     check(ig.zero_bordered_transpose_copy_kernel, 2, (0,) * 15, (("BR", 0), ("BCOL", 0)))
@@ -546,7 +549,19 @@ def test_default_row_block_where_every_output_row_reaches_every_input_row(igemm_
     assert _default_plan(7, 12, 13, 5, 4, ig.IgemmConfig(row_block=1)).kernel == "rows"
     assert _default_plan(7, 12, 13, 5, 4, ig.IgemmConfig(toeplitz="table")).kernel == "rows"
     assert _default_plan(7, 40, 13, 5, 4).kernel == "rows"  # rows of 64 columns
-    assert ig._row_block(ig.DEFAULT_CONFIG, 13, 1, 7, 16, "band") == 1
+    assert ig._row_block(ig.DEFAULT_CONFIG, 13, 1, 7, 16, "band") == 1  # float32
+    # band tiles of 16-bit operands: 4-row blocks of (image, column block) pairs from 13 kernel rows, prefetched
+    plan = _default_plan(7, 40, 13, 13, 2)
+    consts = dict(plan.consts)
+    assert plan.kernel == "row_block" and consts["R"] == 4 and consts["PREFETCH"] and consts["COL_OFF"] == 8
+    assert (consts["BM"], consts["num_warps"]) == (16, 4)  # 3 images x 3 column blocks
+    assert _default_plan(7, 40, 11, 13, 2).kernel == "rows"
+    assert _default_plan(7, 40, 13, 13, 2, ig.IgemmConfig(toeplitz="table")).kernel == "rows"
+    assert ig.band_row_block_tile(ig.DEFAULT_CONFIG, 256) == (128, 8)
+    assert ig.band_row_block_tile(ig.DEFAULT_CONFIG, 64) == (64, 4)
+    torch.manual_seed(1)
+    _check_op_against_float64(torch.randn(3, 2, 7, 40, device=igemm_device),
+                              torch.randn(2, 1, 13, 13, device=igemm_device), "same", torch.bfloat16, 2e-2)
 
     torch.manual_seed(0)
     for n, c, h, w, kh, kw in ((5, 3, 7, 12, 13, 5), (2, 2, 6, 14, 11, 13)):

@@ -86,14 +86,14 @@ class IgemmConfig:
     bn: int = 0
     num_warps: int = 0
     stages: int = 3
-    toeplitz: str = "gather"
+    toeplitz: str = ""
     order: str = ""
     columns: str = ""
     kernel_rows: int = 0
     row_block: int = 0
     plane: Optional[bool] = None
     plane_runs: bool = True
-    prefetch: bool = False
+    prefetch: Optional[bool] = None
     plane_bk: int = 0
 
 
@@ -174,13 +174,12 @@ def _wgrad_kernel_rows(cfg: "IgemmConfig", kh: int, bk: int, bn: int) -> int:
     return kr
 
 
-def _row_block(cfg: "IgemmConfig", kh: int, dh: int, h_in: int, w_in: int, form: str) -> int:
-    """Output rows per block-Toeplitz tile (R): cfg.row_block, or for 0 the default of :class:`IgemmConfig` (1 for
-    band tiles)."""
+def _row_block(cfg: "IgemmConfig", kh: int, dh: int, h_in: int, w_in: int, form: str, itemsize: int = 4) -> int:
+    """Output rows per block-Toeplitz tile (R): cfg.row_block, or for 0 the default of :class:`IgemmConfig`."""
     if cfg.row_block:
         return cfg.row_block
     if form == "band":
-        return 1
+        return 4 if itemsize == 2 and kh >= BAND_ROW_BLOCK_MIN_KH and cfg.toeplitz in ("", "gather") else 1
     return 4 if _takes_row_blocks(cfg, kh, dh, h_in, w_in) else 1
 
 
@@ -189,7 +188,35 @@ def _takes_row_blocks(cfg: "IgemmConfig", kh: int, dh: int, h_in: int, w_in: int
     blocks: cfg names R > 1, or by default where rows of at most 16 columns meet a kernel that reaches every row."""
     if cfg.row_block:
         return cfg.row_block > 1
-    return cfg.toeplitz == "gather" and w_in <= 16 and _reaches_every_row(kh, dh, h_in)
+    return cfg.toeplitz in ("", "gather") and w_in <= 16 and _reaches_every_row(kh, dh, h_in)
+
+
+BAND_ROW_BLOCK_MIN_KH = 13  # band tiles of 16-bit operands take 4-row blocks by default from this many kernel rows
+
+
+def band_row_block_tile(cfg: "IgemmConfig", pairs: int):
+    """(BM, warps) of band row blocks over ``pairs`` (image, column block) pairs: cfg's, or 128 pairs on 8 warps
+    where there are at least 128 of them, else their power of two (at least 16) on 4 warps."""
+    bm = cfg.bm or (128 if pairs >= 128 else max(16, next_power_of_2(pairs)))
+    return bm, cfg.num_warps or (8 if bm >= 128 else 4)
+
+
+def row_block_kernel_rows(cfg: "IgemmConfig", bk: int, r_bn: int, itemsize: int) -> int:
+    """Input rows per row-block product: cfg.kernel_rows (0: one), halved until the gathered Toeplitz tiles (two
+    buffers of KR*BK x R*BN) fit half of SHARED_MEMORY_BUDGET."""
+    kr = cfg.kernel_rows or 1
+    while kr > 1 and 2 * kr * bk * r_bn * itemsize > SHARED_MEMORY_BUDGET // 2:
+        kr //= 2
+    return kr
+
+
+def prefetches(cfg: "IgemmConfig", form: str) -> bool:
+    """Whether tiles of this form ("plane_canvas", "band_row_block", "row_block") gather the next step's Toeplitz
+    tiles before each product: cfg.prefetch, or for None the default (on for canvas planes and band row blocks,
+    bf16 forward, H100: unireplknet_t.s3 0.0211 against 0.0235-0.0240 ms, unireplknet_t.s1 0.122 against 0.130)."""
+    if cfg.prefetch is not None:
+        return cfg.prefetch
+    return form in ("plane_canvas", "band_row_block")
 
 
 PLANE_BK = 32  # flattened input elements per step of a whole-plane tile
@@ -212,7 +239,7 @@ def _plane(cfg: "IgemmConfig", h_in: int, w_in: int, x_stride: tuple, ho: int, w
             raise ValueError("plane tiles address an image's rows and columns in 32 bits: this input's strides "
                              f"{x_stride} or its plane ({h_in} x {w_in}, output {ho} x {wo}) reach past 2**31")
         return cfg.plane
-    named = cfg.columns or cfg.kernel_rows or cfg.order or cfg.bn or cfg.row_block or cfg.toeplitz != "gather"
+    named = cfg.columns or cfg.kernel_rows or cfg.order or cfg.bn or cfg.row_block or cfg.toeplitz == "table"
     if named or itemsize != 2 or not fits or h_in * w_in > PLANE_MAX or ho * wo > PLANE_MAX:
         return False
     taps = min(kh, cdiv(h_in, dh)) * min(kw, cdiv(w_in, dw))  # at most the taps that land in the plane
@@ -221,8 +248,8 @@ def _plane(cfg: "IgemmConfig", h_in: int, w_in: int, x_stride: tuple, ho: int, w
 
 def check_config(cfg: "IgemmConfig") -> None:
     """ValueError naming the first field of cfg that no form accepts, or the fields that do not combine."""
-    if cfg.toeplitz not in ("gather", "table", "canvas"):
-        raise ValueError(f"toeplitz must be 'gather', 'table' or 'canvas', got {cfg.toeplitz!r}")
+    if cfg.toeplitz not in ("", "gather", "table", "canvas"):
+        raise ValueError(f"toeplitz must be '', 'gather', 'table' or 'canvas', got {cfg.toeplitz!r}")
     if cfg.toeplitz == "canvas" and cfg.plane is not True:
         raise ValueError("toeplitz='canvas' is read by plane tiles only: it needs plane=True")
     if cfg.order not in ("", "images", "rows"):

@@ -59,8 +59,8 @@ from .igemm_row_blocks import depthwise_conv2d_igemm_row_block_kernel
 from .igemm_tiles import (  # noqa: F401 - the tiling's names, also read as implicit_gemm.<name>
     COLUMN_FORMS, DEFAULT_CONFIG, MAX_BAND_TILE, MAX_ROW_TILE_BN, PLANE_BK, PLANE_MAX, SHARED_MEMORY_BUDGET,
     IgemmConfig, _dense_plane, _fit, _kernel_rows, _order, _plane, _precision, _reaching_fraction, _row_block,
-    _row_tiles, _rows, _takes_row_blocks, _tiles, _warps, _wgrad_kernel_rows, check_config, column_plan, column_tile,
-    image_rows)
+    _row_tiles, _rows, _takes_row_blocks, _tiles, _warps, _wgrad_kernel_rows, band_row_block_tile, check_config,
+    column_plan, column_tile, image_rows, prefetches, row_block_kernel_rows)
 from .toeplitz_tiles import accumulate, row_geometry, toeplitz_band
 
 if triton_available():
@@ -415,13 +415,14 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
     check_config(cfg)
     h_in = x_shape[2]
     if _plane(cfg, h_in, x_shape[3], x_stride, ho, wo, kh, kw, tuple(dilation), itemsize):
-        bn, bk = cfg.bn or 32, cfg.plane_bk or PLANE_BK
+        canvas_taps = cfg.toeplitz in ("", "canvas")
+        bn, bk = cfg.bn or (64 if canvas_taps else 32), cfg.plane_bk or PLANE_BK
         bm, stages = _fit(image_rows(cfg, n), cfg.stages, bk, bn, itemsize)
         grid = (cdiv(n, bm) * cdiv(ho * wo, bn), c_out, 1)
         taps = dict(KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws)
         canvas = ()
         w_strides = (w_stride[0], w_stride[2], w_stride[3])
-        if cfg.toeplitz == "canvas":  # the taps placed in a zeroed canvas per channel (igemm_planes.py)
+        if canvas_taps:  # the taps placed in a zeroed canvas per channel (igemm_planes.py)
             ch, cw = h_in + ho - 1, x_shape[3] + wo - 1
             block = min(1024, next_power_of_2(ch * cw))
             canvas = ((c_out * group, ch * cw), (c_out * group, cdiv(ch * cw, block), 1),
@@ -433,7 +434,7 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
             W_IN=x_shape[3], WO=wo, **taps, MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=prec,
             HAS_BIAS=has_bias, DOT_F32=dot_f32, STAGES=stages,
             PLANE=_dense_plane(x_shape, x_stride) if cfg.plane_runs else 0, CANVAS=bool(canvas),
-            PREFETCH=cfg.prefetch, num_warps=cfg.num_warps or 4)
+            PREFETCH=prefetches(cfg, "plane_canvas" if canvas else "plane"), num_warps=cfg.num_warps or 4)
         return _FwdPlan("plane", "x", x_shape[3], kh, kw, bn, bk, pad_l, False, grid, ints, tuple(consts.items()),
                         canvas)
     form, bn, bk = column_plan(cfg, kw, dilation[1], wo, x_shape[3])
@@ -449,21 +450,21 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
     in_place = source == "x" and width != bk  # x's own rows, narrower than BK: columns masked
     row_w = aligned_width if in_place else 0
     table = cfg.toeplitz == "table"
-    rb = _row_block(cfg, kh, dilation[0], h_in, x_shape[3], form)
+    rb = _row_block(cfg, kh, dilation[0], h_in, x_shape[3], form, itemsize)
     if rb > 1 and form == "band":
         return _band_row_block_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_stride,
                                     dilation, pad_t, pad_l, mult_div, group, (h0, hs, w0, ws), kh, kw, has_bias, cfg,
                                     prec, dot_f32, bn, rb)
     if rb > 1:
-        rkr = cfg.kernel_rows or 1  # input rows per product
+        rkr = row_block_kernel_rows(cfg, bk, rb * bn, itemsize)  # input rows per product
         bm_img, stages = _fit(image_rows(cfg, n), cfg.stages, rkr * bk, rb * bn, itemsize)
         grid = (cdiv(n, bm_img) * cdiv(ho, rb), c_out, 1)
         ints = (n, 1, ho, wo, c_out, h_in, w_in, pad_t, shift, *xs, w_stride[0], w_stride[2], w_stride[3], *y_stride)
         consts = dict(
             KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
             MULT_DIV=mult_div, GROUP=group, BM=bm_img, BN=bn, BK=bk, R=rb, PREC=prec, HAS_BIAS=has_bias,
-            DOT_F32=dot_f32, STAGES=stages, MASK_COLS=in_place, ROW_W=row_w, COL_OFF=0, PREFETCH=cfg.prefetch,
-            KR=rkr, num_warps=cfg.num_warps or 4)
+            DOT_F32=dot_f32, STAGES=stages, MASK_COLS=in_place, ROW_W=row_w, COL_OFF=0,
+            PREFETCH=prefetches(cfg, "row_block"), KR=rkr, num_warps=cfg.num_warps or 4)
         return _FwdPlan("row_block", source, width, kh, kw, bn, bk, shift, False, grid, ints, tuple(consts.items()))
     stc = kh * bk * bn if table else w_stride[0]
     m = n * ho
@@ -491,8 +492,9 @@ def _band_row_block_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_
     col_off = cdiv(pad_l, BAND_ALIGN) * BAND_ALIGN
     bk = max(16, next_power_of_2(col_off - pad_l + bn + (kw - 1) * dilation[1]))
     n_cb = cdiv(wo, bn)
-    kr = cfg.kernel_rows or 1  # input rows per product
-    bm, stages = _fit(cfg.bm or 128, cfg.stages, kr * bk, rb * bn, itemsize)
+    kr = row_block_kernel_rows(cfg, bk, rb * bn, itemsize)  # input rows per product
+    bm, warps = band_row_block_tile(cfg, n * n_cb)
+    bm, stages = _fit(bm, cfg.stages, kr * bk, rb * bn, itemsize)
     if x_stride[3] == 1 or w_in == 1:
         source, width, row_w = "x", w_in, aligned_width
     else:
@@ -505,8 +507,8 @@ def _band_row_block_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_
     consts = dict(
         KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
         MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, R=rb, PREC=prec, HAS_BIAS=has_bias, DOT_F32=dot_f32,
-        STAGES=stages, MASK_COLS=True, ROW_W=row_w, COL_OFF=col_off, PREFETCH=cfg.prefetch, KR=kr,
-        num_warps=cfg.num_warps or 8)
+        STAGES=stages, MASK_COLS=True, ROW_W=row_w, COL_OFF=col_off, PREFETCH=prefetches(cfg, "band_row_block"),
+        KR=kr, num_warps=warps)
     return _FwdPlan("row_block", source, width, kh, kw, bn, bk, pad_l - col_off, False, grid, ints,
                     tuple(consts.items()))
 
