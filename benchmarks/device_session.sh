@@ -664,10 +664,10 @@ DP)  # band row blocks (column blocks in the product's rows) on unireplknet_t.s1
     ;;
 DR)  # after DQ: the new defaults (canvas planes with prefetch at BN 64; 4-row band blocks for 16-bit operands from 13
     # kernel rows): the implicit-GEMM GPU tests, lkconv bench --graph of the 13x13 forwards, verify, eager bf16 bench
-    step pytest_igemm 80 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py
-    LKCONV_CACHE_DIR=/tmp/lkconv-cache-DR1 step bench_graph 80 python -m lkconv bench --graph --jobs 16 --dtypes bf16 --layouts nchw --directions fwd --shapes "unireplknet_t.s3,unireplknet_t.s1" --out "$OUT/bench_graph"
-    step verify_igemm 110 python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
-    LKCONV_CACHE_DIR=/tmp/lkconv-cache-DR2 step bench_bf16 120 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s3,unireplknet_t.s1,replknet_31b.s2,replknet_31b.s1" --out "$OUT/bench_bf16"
+    step pytest_igemm 70 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-DR1 step bench_graph 60 python -m lkconv bench --graph --jobs 16 --dtypes bf16 --layouts nchw --directions fwd --shapes "unireplknet_t.s3,unireplknet_t.s1" --out "$OUT/bench_graph"
+    step verify_igemm ${VERIFY_S:-100} python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
+    [ "${DR_BENCH:-1}" = 1 ] && LKCONV_CACHE_DIR=/tmp/lkconv-cache-DR2 step bench_bf16 120 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s3,unireplknet_t.s1,replknet_31b.s2,replknet_31b.s1" --out "$OUT/bench_bf16"
     ;;
 DQ)  # after DP: the next step's Toeplitz tiles gathered before each product (prefetch), 64-input plane steps
     step pytest_forms 100 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py -k "plane or row_block or planned or inside"
