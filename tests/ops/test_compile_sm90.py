@@ -39,17 +39,21 @@ def _resources(*args):
 
 
 def test_implicit_gemm_default_small_plane_forms_compile_for_sm90():
-    """The default forms of the 14x14 layers compile for sm_90 without spilling: replknet_31b.s3's 4-row
-    block-Toeplitz tiles (4 warps, inputs by 16-byte asynchronous copies) and unireplknet_t.s3's whole-plane tiles
-    (32 flattened outputs, 4 warps), through x's strides and as contiguous runs of its planes (8-byte asynchronous
-    copies)."""
+    """The default block forms of the 13x13 and 27x27 layers compile for sm_90 without spilling: replknet_31b.s3's
+    4-row block-Toeplitz tiles of whole rows (4 warps, inputs by 16-byte asynchronous copies), unireplknet_t.s1's
+    4-row band blocks (128 pairs, 8 warps, 16-byte copies) and unireplknet_t.s3's whole-plane tiles (64 flattened
+    outputs, 4 warps, the tap canvas, contiguous runs of its planes by 8-byte asynchronous copies)."""
     pytest.importorskip("triton")
-    (s3,) = [r for r in _resources("--row-blocks", "4", "--warps", "4") if r.split()[0] == "replknet_31b.s3"]
-    fields = s3.split()  # shape kernel R BM BN BK warps regs spill shared ...
-    assert fields[2:4] == ["4", "64"] and fields[8] == "0" and "async {16:" in s3, s3
-    strided, runs = _resources("--planes", "32", "--warps", "4", "--shapes", "unireplknet_t.s3")
-    for row, kind in ((strided, "no"), (runs, "yes")):
-        fields = row.split()  # shape kernel runs BM BN BK warps regs spill shared ...
-        assert fields[0] == "unireplknet_t.s3" and fields[2:7] == [kind, "64", "32", "32", "4"], row
-        assert fields[8] == "0", row
-    assert "async {8:" in runs, runs
+    rows = _resources("--row-blocks", "4", "--columns", "rows,band", "--warps", "4,8", "--shapes",
+                      "replknet_31b.s3,unireplknet_t.s1")
+    (s3,) = [r for r in rows if r.split()[0] == "replknet_31b.s3" and r.split()[2] == "rows" and r.split()[7] == "4"]
+    fields = s3.split()  # shape kernel form R BM BN BK warps regs spill shared ...
+    assert fields[3:5] == ["4", "64"] and fields[9] == "0" and "async {16:" in s3, s3
+    (s1,) = [r for r in rows if r.split()[0] == "unireplknet_t.s1" and r.split()[2] == "band" and r.split()[7] == "8"]
+    fields = s1.split()
+    assert fields[3:7] == ["4", "128", "16", "32"] and fields[9] == "0" and "async {16:" in s1, s1
+    planes = _resources("--planes", "64", "--warps", "4", "--shapes", "unireplknet_t.s3")
+    (canvas,) = [r for r in planes if r.split()[2:4] == ["canvas", "yes"]]
+    fields = canvas.split()  # shape kernel T runs BM BN BK warps regs spill shared ...
+    assert fields[0] == "unireplknet_t.s3" and fields[4:8] == ["64", "64", "32", "4"], canvas
+    assert fields[9] == "0" and "async {8:" in canvas, canvas
