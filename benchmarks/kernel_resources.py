@@ -180,7 +180,7 @@ def plane_report(warps_list, block_cols, shapes=None):
             kh, kw, plan = _planned_fwd(s, implicit_gemm.IgemmConfig(plane=True, bn=bn, plane_runs=runs,
                                                                     toeplitz=toeplitz))
             c = dict(plan.consts)
-            cells = _plan_resources(implicit_gemm.depthwise_conv2d_igemm_plane_kernel, 4, plan, warps)
+            cells = _plan_resources(implicit_gemm.depthwise_conv2d_igemm_plane_kernel, 5, plan, warps)
             print(f"{s['name']:<22} {kh:>3}x{kw:<3} {toeplitz:<6} {'yes' if c['PLANE'] else 'no':>4} {c['BM']:>4} "
                   f"{c['BN']:>4} {c['BK']:>3} {cells}", flush=True)
 

@@ -72,7 +72,7 @@ def parse_config(spec: str):
             if part == "pf":
                 kw["prefetch"] = True
                 continue
-            if part not in ("gather", "table", "canvas", "images", "rows"):
+            if part not in ("gather", "table", "canvas", "local_canvas", "images", "rows"):
                 raise ValueError(f"config part {part!r} of {spec!r}: expected bm<int>, bn<int>, w<int>, st<int>, "
                                  "kr<int>, rb<int>, pbk<int>, gather, table, canvas, images, rows, plane, noplane, runs, noruns, "
                                  "pf or "

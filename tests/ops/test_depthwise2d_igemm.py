@@ -470,7 +470,7 @@ def test_planned_launches_pass_every_kernel_parameter_in_order():
                         (25, 25, 5, 1), (1, 1), 2, 2, 1, 1, ((0, 1), (0, 1)), True, ig.IgemmConfig(plane=True),
                         "ieee", True)
     assert plan.kernel == "plane" and plan.grid == (2, 3, 1)  # one block of 2 images, 108 outputs in blocks of 64
-    check(ig.depthwise_conv2d_igemm_plane_kernel, 4, plan.ints, plan.consts)
+    check(ig.depthwise_conv2d_igemm_plane_kernel, 5, plan.ints, plan.consts)
     shape, grid, ints, consts = plan.canvas  # the taps' canvas: (9 + 9 - 1) x (12 + 12 - 1) per channel
     assert shape == (3, 17 * 23) and grid == (3, 1, 1)
     check(ig.plane_canvas_kernel, 2, ints, consts)
@@ -574,7 +574,7 @@ def test_default_row_block_where_every_output_row_reaches_every_input_row(igemm_
             _check_op_against_float64(x, wt, (kh // 2, kw // 2), dtype, tol)
 
 
-@pytest.mark.parametrize("toeplitz", ["gather", "canvas"])
+@pytest.mark.parametrize("toeplitz", ["gather", "canvas", "local_canvas"])
 @pytest.mark.parametrize("bn", [16, 64])
 def test_plane_tiles_match_reference(bn, toeplitz, igemm_device):
     """Whole flattened planes per tile (IgemmConfig.plane): forward and input gradient against float64, NCHW and
@@ -596,7 +596,7 @@ def test_plane_tiles_match_reference(bn, toeplitz, igemm_device):
         for fmt, runs in ((torch.contiguous_format, False), (torch.contiguous_format, True),
                           (torch.channels_last, True)):
             cfg = implicit_gemm.IgemmConfig(bm=16, bn=bn, plane=True, plane_runs=runs, toeplitz=toeplitz,
-                                            prefetch=toeplitz == "canvas" and bn == 64)
+                                            prefetch=toeplitz != "gather" and bn == 64)
             x = torch.randn(n, c, h, w, device=igemm_device).contiguous(memory_format=fmt)
             wt = torch.randn(c * mult, 1, kh, kw, device=igemm_device)
             _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil, cfg)
@@ -676,7 +676,8 @@ def _inside(t, fill, layout):
     return buf, view
 
 
-@pytest.mark.parametrize("form", ["plane", "plane_runs", "plane_canvas", "row_block", "band_row_block"])
+@pytest.mark.parametrize("form", ["plane", "plane_runs", "plane_canvas", "plane_local_canvas", "row_block",
+                                  "band_row_block"])
 def test_small_plane_forms_stay_inside_their_tensors(form, igemm_device):
     """The plane and row-block kernels read only their input's elements (it sits in a NaN-filled buffer) and write
     only their output's (a strided view in a buffer of sentinels), forward and input gradient, against float64."""
@@ -685,7 +686,8 @@ def test_small_plane_forms_stay_inside_their_tensors(form, igemm_device):
     cfg = {"plane": ig.IgemmConfig(bm=16, bn=16, plane=True, plane_runs=False), "plane_runs": ig.IgemmConfig(bm=16, plane=True,
            plane_runs=True), "row_block": ig.IgemmConfig(bm=16, columns="rows", row_block=4),
            "band_row_block": ig.IgemmConfig(bm=16, bn=16, columns="band", row_block=2, prefetch=True, kernel_rows=2),
-           "plane_canvas": ig.IgemmConfig(bm=16, bn=16, plane=True, toeplitz="canvas", prefetch=True)}[form]
+           "plane_canvas": ig.IgemmConfig(bm=16, bn=16, plane=True, toeplitz="canvas", prefetch=True),
+           "plane_local_canvas": ig.IgemmConfig(bm=16, bn=16, plane=True, toeplitz="local_canvas")}[form]
     torch.manual_seed(0)
     for (n, c, h, w, kh, kw, pad, dil), x_layout, y_layout in itertools.product(
             ((3, 2, 6, 8, 5, 3, (2, 2, 1, 1), (1, 1)), (2, 2, 5, 4, 9, 7, (4, 4, 3, 3), (1, 1)),

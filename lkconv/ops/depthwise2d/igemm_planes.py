@@ -37,7 +37,7 @@ if triton is not None:
 
     @triton.jit
     def depthwise_conv2d_igemm_plane_kernel(
-        x_ptr, w_ptr, b_ptr, y_ptr,
+        x_ptr, w_ptr, b_ptr, y_ptr, cv_ptr,
         N_IMG, C_OUT, H_IN, HO, TOP, LEFT,
         sxn, sxc, sxh, sxw, swc, swh, sww, syn, syc, syh, syw,
         W_IN: tl.constexpr, WO: tl.constexpr,
@@ -46,7 +46,7 @@ if triton is not None:
         MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr,
         HAS_BIAS: tl.constexpr, DOT_F32: tl.constexpr, STAGES: tl.constexpr, PLANE: tl.constexpr,
-        CANVAS: tl.constexpr, PREFETCH: tl.constexpr,
+        CANVAS: tl.constexpr, PREFETCH: tl.constexpr, CANVAS_BLOCK: tl.constexpr,
     ):
         """y[n, co, h, w] = sum_{g, hi, wi} x[n, src, hi, wi] * k[i, j] over hi + TOP - h = i*DH and
         wi + LEFT - w = j*DW (taps k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel co*GROUP + g,
@@ -54,10 +54,12 @@ if triton is not None:
 
         x: (N_IMG, ., H_IN, W_IN), any strides; PLANE > 0: its planes are dense, PLANE = H_IN * W_IN elements
         apart (a multiple of 4, known when compiling: a chunk of the flattened input is then one contiguous, 8-byte
-        aligned run, read as such; sxc and sxh, sxw are not read). CANVAS: w_ptr is the canvas of
-        :func:`plane_canvas_kernel` (channel stride swc; swh, sww, ROW0, ROW_STEP, COL0, COL_STEP not read).
-        PREFETCH (with CANVAS): each step reads the next chunk's Toeplitz tile before its product. Grid: (image blocks *
-        blocks of BN flattened outputs, C_OUT).
+        aligned run, read as such; sxc and sxh, sxw are not read). CANVAS 1: w_ptr is the canvas of
+        :func:`plane_canvas_kernel` (channel stride swc; swh, sww, ROW0, ROW_STEP, COL0, COL_STEP not read); CANVAS
+        2: each program places its channel's taps (w_ptr, the weight) in its own canvas in cv_ptr (CANVAS_BLOCK >=
+        its (H_IN + HO - 1) * (W_IN + WO - 1) elements, at program (pid, co, g)), then reads it after a barrier.
+        PREFETCH (with CANVAS): each step reads the next chunk's Toeplitz tile before its product. Grid: (image
+        blocks * blocks of BN flattened outputs, C_OUT).
         """
         pid = tl.program_id(0)
         co = tl.program_id(1)
@@ -87,6 +89,13 @@ if triton is not None:
             else:
                 x_c = x_ptr + src.to(tl.int64) * sxc + n_ld.to(tl.int64)[:, None] * sxn
             w_c = w_ptr + (co * GROUP + g).to(tl.int64) * swc
+            if CANVAS == 2:  # this program's own canvas, written then read back by its threads
+                chw = (H_IN + HO - 1) * CW
+                cv_c = cv_ptr + ((pid * C_OUT + co) * GROUP + g).to(tl.int64) * chw
+                _place_taps(w_c, cv_c, HO, TOP, LEFT, swh, sww, chw, CW, WO, KH, KW, DH, DW, ROW0, ROW_STEP, COL0,
+                            COL_STEP, CANVAS_BLOCK, 0)
+                tl.debug_barrier()
+                w_c = cv_c
             p_first = (hi_lo * W_IN // BK) * BK
             if CANVAS and PREFETCH:
                 t = _canvas_tile(w_c, p_first + kk, q_off, H_IN * W_IN, W_IN, CW)
@@ -139,12 +148,20 @@ if triton is not None:
         input (hi, wi) to output (h, w) sits at a = hi - h + HO - 1, b = wi - w + WO - 1. Grid: (channels, element
         blocks)."""
         c = tl.program_id(0)
-        e = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+        _place_taps(w_ptr + c.to(tl.int64) * swc, cv_ptr + c.to(tl.int64) * (CH * CW), HO, TOP, LEFT, swh, sww,
+                    CH * CW, CW, WO, KH, KW, DH, DW, ROW0, ROW_STEP, COL0, COL_STEP, BLOCK, tl.program_id(1) * BLOCK)
+
+    @triton.jit
+    def _place_taps(w_c, cv_c, HO, TOP, LEFT, swh, sww, CHW, CW: tl.constexpr, WO: tl.constexpr,
+                    KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr, ROW0: tl.constexpr,
+                    ROW_STEP: tl.constexpr, COL0: tl.constexpr, COL_STEP: tl.constexpr, BLOCK: tl.constexpr, e0):
+        """Canvas elements e0 .. e0+BLOCK-1 (of CHW) of one channel: cv_c[a*CW + b] = its tap joining input row
+        hi, column wi to output h, w with a = hi - h + HO - 1, b = wi - w + WO - 1, or 0."""
+        e = e0 + tl.arange(0, BLOCK)
         di = e // CW - (HO - 1) + TOP
         dj = e % CW - (WO - 1) + LEFT
-        tap = (di >= 0) & (di % DH == 0) & (di < KH * DH) & (dj >= 0) & (dj % DW == 0) & (dj < KW * DW) & (e < CH * CW)
+        tap = (di >= 0) & (di % DH == 0) & (di < KH * DH) & (dj >= 0) & (dj % DW == 0) & (dj < KW * DW) & (e < CHW)
         i = tl.minimum(tl.maximum(di, 0) // DH, KH - 1)
         j = tl.minimum(tl.maximum(dj, 0) // DW, KW - 1)
-        v = tl.load(w_ptr + c.to(tl.int64) * swc + (ROW0 + ROW_STEP * i) * swh + (COL0 + COL_STEP * j) * sww,
-                    mask=tap, other=0.0)
-        tl.store(cv_ptr + c.to(tl.int64) * (CH * CW) + e, v.to(cv_ptr.dtype.element_ty), mask=e < CH * CW)
+        v = tl.load(w_c + (ROW0 + ROW_STEP * i) * swh + (COL0 + COL_STEP * j) * sww, mask=tap, other=0.0)
+        tl.store(cv_c + e, v.to(cv_c.dtype.element_ty), mask=e < CHW)

@@ -248,10 +248,10 @@ def _plane(cfg: "IgemmConfig", h_in: int, w_in: int, x_stride: tuple, ho: int, w
 
 def check_config(cfg: "IgemmConfig") -> None:
     """ValueError naming the first field of cfg that no form accepts, or the fields that do not combine."""
-    if cfg.toeplitz not in ("", "gather", "table", "canvas"):
-        raise ValueError(f"toeplitz must be '', 'gather', 'table' or 'canvas', got {cfg.toeplitz!r}")
-    if cfg.toeplitz == "canvas" and cfg.plane is not True:
-        raise ValueError("toeplitz='canvas' is read by plane tiles only: it needs plane=True")
+    if cfg.toeplitz not in ("", "gather", "table", "canvas", "local_canvas"):
+        raise ValueError(f"toeplitz must be '', 'gather', 'table', 'canvas' or 'local_canvas', got {cfg.toeplitz!r}")
+    if cfg.toeplitz in ("canvas", "local_canvas") and cfg.plane is not True:
+        raise ValueError(f"toeplitz={cfg.toeplitz!r} is read by plane tiles only: it needs plane=True")
     if cfg.order not in ("", "images", "rows"):
         raise ValueError(f"order must be '', 'images' or 'rows', got {cfg.order!r}")
     if cfg.columns not in COLUMN_FORMS:

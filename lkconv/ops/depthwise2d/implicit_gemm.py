@@ -403,6 +403,7 @@ class _FwdPlan:
     ints: tuple
     consts: tuple  # (name, value) pairs, num_warps included
     canvas: tuple = ()  # plane tiles reading a canvas: (shape, grid, ints, consts) of plane_canvas_kernel's launch
+    scratch: tuple = ()  # plane tiles placing their taps themselves: the shape of their canvases
 
 
 @functools.lru_cache(maxsize=4096)
@@ -416,14 +417,17 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
     h_in = x_shape[2]
     if _plane(cfg, h_in, x_shape[3], x_stride, ho, wo, kh, kw, tuple(dilation), itemsize):
         canvas_taps = cfg.toeplitz in ("", "canvas")
-        bn, bk = cfg.bn or (64 if canvas_taps else 32), cfg.plane_bk or PLANE_BK
+        local = cfg.toeplitz == "local_canvas"
+        bn, bk = cfg.bn or (64 if canvas_taps or local else 32), cfg.plane_bk or PLANE_BK
         bm, stages = _fit(image_rows(cfg, n), cfg.stages, bk, bn, itemsize)
         grid = (cdiv(n, bm) * cdiv(ho * wo, bn), c_out, 1)
         taps = dict(KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws)
-        canvas = ()
+        canvas, scratch = (), ()
         w_strides = (w_stride[0], w_stride[2], w_stride[3])
+        ch, cw = h_in + ho - 1, x_shape[3] + wo - 1
+        if local:
+            scratch = (grid[0] * c_out * group, ch * cw)
         if canvas_taps:  # the taps placed in a zeroed canvas per channel (igemm_planes.py)
-            ch, cw = h_in + ho - 1, x_shape[3] + wo - 1
             block = min(1024, next_power_of_2(ch * cw))
             canvas = ((c_out * group, ch * cw), (c_out * group, cdiv(ch * cw, block), 1),
                       (ho, pad_t, pad_l, *w_strides), tuple(dict(CH=ch, CW=cw, WO=wo, **taps, BLOCK=block,
@@ -433,10 +437,11 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
         consts = dict(
             W_IN=x_shape[3], WO=wo, **taps, MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=prec,
             HAS_BIAS=has_bias, DOT_F32=dot_f32, STAGES=stages,
-            PLANE=_dense_plane(x_shape, x_stride) if cfg.plane_runs else 0, CANVAS=bool(canvas),
-            PREFETCH=prefetches(cfg, "plane_canvas" if canvas else "plane"), num_warps=cfg.num_warps or 4)
+            PLANE=_dense_plane(x_shape, x_stride) if cfg.plane_runs else 0, CANVAS=2 if local else int(bool(canvas)),
+            PREFETCH=prefetches(cfg, "plane_canvas" if canvas or local else "plane"),
+            CANVAS_BLOCK=next_power_of_2(ch * cw) if local else 1, num_warps=cfg.num_warps or 4)
         return _FwdPlan("plane", "x", x_shape[3], kh, kw, bn, bk, pad_l, False, grid, ints, tuple(consts.items()),
-                        canvas)
+                        canvas, scratch)
     form, bn, bk = column_plan(cfg, kw, dilation[1], wo, x_shape[3])
     kr = _kernel_rows(cfg, kh, bk, form)
     bm, stages = _fit(_rows(cfg, bk, bn, itemsize, form), cfg.stages, kr * bk, bn, itemsize, cfg.toeplitz == "table")
@@ -529,13 +534,15 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
     xp = _source_rows(x, plan.source, plan.width, pad_l)
     b = bias if bias is not None else weight
     if plan.kernel == "plane":
-        taps_src = weight
+        taps_src = cv = weight
         if plan.canvas:  # in x's dtype, the one the products use
             shape, grid, ints, consts = plan.canvas
             taps_src = torch.empty(shape, dtype=x.dtype, device=x.device)
             _launch_plane_canvas(plan.canvas, grid, (weight, taps_src, *ints), dict(consts), 1,
                                  lambda: strided_copy(taps_src))
-        _launch_fwd_plane(plan, plan.grid, (xp, taps_src, b, y, *plan.ints), dict(plan.consts), 3,
+        if plan.scratch:
+            cv = torch.empty(plan.scratch, dtype=x.dtype, device=x.device)
+        _launch_fwd_plane(plan, plan.grid, (xp, taps_src, b, y, cv, *plan.ints), dict(plan.consts), 3,
                           lambda: strided_copy(y))
         return y
     if plan.kernel == "row_block":
