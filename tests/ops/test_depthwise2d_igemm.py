@@ -557,6 +557,13 @@ def test_default_row_block_where_every_output_row_reaches_every_input_row(igemm_
     assert (consts["BM"], consts["num_warps"]) == (16, 4)  # 3 images x 3 column blocks
     assert _default_plan(7, 40, 11, 13, 2).kernel == "rows"
     assert _default_plan(7, 40, 13, 13, 2, ig.IgemmConfig(toeplitz="table")).kernel == "rows"
+    # 13 taps at dilation 5 (60 columns) on 64-output blocks, padding 17: read from column 24 the band needs 131
+    # columns against the band's 128, so the default keeps one row per tile
+    x = torch.empty(2, 2, 80, 80)
+    plan = ig._fwd_plan(tuple(x.shape), x.stride(), 2, 0, (2, 2, 54, 54), (5832, 2916, 54, 1), (2, 1, 13, 13),
+                        (169, 169, 13, 1), (5, 5), 17, 17, 1, 1, ((0, 1), (0, 1)), False, ig.DEFAULT_CONFIG, "ieee", True)
+    assert plan.kernel == "rows" and (plan.bn, plan.bk) == (64, 128)
+    assert ig._band_block_width(17, 64, 13, 5) == 256
     assert ig.band_row_block_tile(ig.DEFAULT_CONFIG, 256) == (128, 8)
     assert ig.band_row_block_tile(ig.DEFAULT_CONFIG, 64) == (64, 4)
     torch.manual_seed(1)
@@ -612,6 +619,9 @@ def test_plane_tiles_match_reference(bn, toeplitz, igemm_device):
     with pytest.raises(ValueError, match="table"):
         implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty_like(dy),
                                implicit_gemm.IgemmConfig(plane=True, toeplitz="table"))
+    with pytest.raises(ValueError, match="local_canvas"):  # a 65 x 65 canvas placed by each program
+        implicit_gemm.conv_fwd(torch.randn(1, 1, 33, 33), torch.randn(1, 1, 3, 3), None, (1, 1), (1, 1, 1, 1), (1, 1),
+                               torch.empty(1, 1, 33, 33), implicit_gemm.IgemmConfig(plane=True, toeplitz="local_canvas"))
     with pytest.raises(ValueError, match="plane=True"):
         implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty_like(dy),
                                implicit_gemm.IgemmConfig(toeplitz="canvas"))

@@ -426,6 +426,10 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
         w_strides = (w_stride[0], w_stride[2], w_stride[3])
         ch, cw = h_in + ho - 1, x_shape[3] + wo - 1
         if local:
+            if ch * cw > LOCAL_CANVAS_MAX:
+                raise ValueError(f"toeplitz='local_canvas' places each program's canvas in registers first: "
+                                 f"{ch} x {cw} elements (input {h_in} x {x_shape[3]}, output {ho} x {wo}) exceed "
+                                 f"{LOCAL_CANVAS_MAX}")
             scratch = (grid[0] * c_out * group, ch * cw)
         if canvas_taps:  # the taps placed in a zeroed canvas per channel (igemm_planes.py)
             block = min(1024, next_power_of_2(ch * cw))
@@ -456,6 +460,8 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
     row_w = aligned_width if in_place else 0
     table = cfg.toeplitz == "table"
     rb = _row_block(cfg, kh, dilation[0], h_in, x_shape[3], form, itemsize)
+    if rb > 1 and form == "band" and not cfg.row_block and _band_block_width(pad_l, bn, kw, dilation[1]) > bk:
+        rb = 1  # the default keeps one row per tile where the aligned band would need a wider (doubled) BK
     if rb > 1 and form == "band":
         return _band_row_block_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_stride,
                                     dilation, pad_t, pad_l, mult_div, group, (h0, hs, w0, ws), kh, kw, has_bias, cfg,
@@ -484,6 +490,13 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
 
 
 BAND_ALIGN = 8  # elements: band row blocks read their bands from a column aligned to this (16 bytes of bf16)
+LOCAL_CANVAS_MAX = 4096  # elements of a canvas that a plane program places itself (toeplitz="local_canvas")
+
+
+def _band_block_width(pad_l: int, bn: int, kw: int, dw: int) -> int:
+    """BK of band row blocks: the band of BN outputs read from a column BAND_ALIGN-aligned left of the padding."""
+    col_off = cdiv(pad_l, BAND_ALIGN) * BAND_ALIGN
+    return max(16, next_power_of_2(col_off - pad_l + bn + (kw - 1) * dw))
 
 
 def _band_row_block_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_stride, dilation, pad_t,
@@ -495,7 +508,7 @@ def _band_row_block_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_
     h0, hs, w0, ws = taps
     h_in, w_in = x_shape[2], x_shape[3]
     col_off = cdiv(pad_l, BAND_ALIGN) * BAND_ALIGN
-    bk = max(16, next_power_of_2(col_off - pad_l + bn + (kw - 1) * dilation[1]))
+    bk = _band_block_width(pad_l, bn, kw, dilation[1])
     n_cb = cdiv(wo, bn)
     kr = row_block_kernel_rows(cfg, bk, rb * bn, itemsize)  # input rows per product
     bm, warps = band_row_block_tile(cfg, n * n_cb)
