@@ -33,8 +33,10 @@ def _tiles(kw: int, dw: int, wo: int):
 @dataclass(frozen=True)
 class IgemmConfig:
     """Forward tile: BM rows (of N*Ho) x BN output columns (0: from the kernel width), warps, pipeline stages;
-    toeplitz: "gather" (each T_i tile gathered from the weight row in the loop) or "table" (read whole from a
-    table of every T_i built per call, :func:`_toeplitz_table`); order: how the GEMM's rows enumerate (image,
+    toeplitz: "gather" (each T_i tile gathered from the weight row in the loop), "table" (read whole from a
+    table of every T_i built per call, :func:`_toeplitz_table`), "canvas" / "local_canvas" (whole-plane tiles
+    only: T read from a canvas of the kernel's taps, placed by its own launch or by each program), or "" (the
+    default: the canvas for whole planes, else gathered); order: how the GEMM's rows enumerate (image,
     output row) pairs, "images" (n*Ho + h: a tile holds neighbouring rows of one image) or "rows" (h*N + n: a
     tile holds one output row of many images, and skips the kernel rows that fall wholly in the padding); ""
     means "rows" where at most 90% of the (output row, kernel row) pairs reach the input (:func:`_order`).
