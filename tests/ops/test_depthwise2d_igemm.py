@@ -1,4 +1,5 @@
 """The implicit-GEMM (Toeplitz, tensor-core) algorithm against the float64 reference in every direction."""
+import dataclasses
 import itertools
 
 import pytest
@@ -466,6 +467,12 @@ def test_planned_launches_pass_every_kernel_parameter_in_order():
     assert plan.kernel == "row_block" and plan.source == "x" and plan.grid == (3, 3, 1)  # 6 pairs, 3 row blocks
     assert (consts["COL_OFF"], consts["BK"], consts["ROW_W"], plan.shift) == (8, 32, 40, -6)  # 8 + 16 + 4 > 16
     check(ig.depthwise_conv2d_igemm_row_block_kernel, 4, plan.ints, plan.consts)
+    plan = ig._fwd_plan(tuple(xw.shape), xw.stride(), 2, 40, (2, 3, 9, 40), (1080, 360, 40, 1), (3, 1, 5, 5),
+                        (25, 25, 5, 1), (1, 1), 2, 2, 1, 1, ((0, 1), (0, 1)), True,
+                        ig.IgemmConfig(bm=16, bn=16, columns="band", row_block=4, toeplitz="table"), "ieee", True)
+    shape, grid, ints, consts = plan.block_table  # offsets -3 .. 3 + 4 + 1: 12 tiles of 32 x 16 per channel
+    assert shape == (3, 12 * 32 * 16) and dict(plan.consts)["TABLE"] and not dict(plan.consts)["PREFETCH"]
+    check(ig.row_block_table_kernel, 2, ints, consts)
     plan = ig._fwd_plan(tuple(x.shape), x.stride(), 4, 12, (2, 3, 9, 12), (324, 108, 12, 1), (3, 1, 5, 5),
                         (25, 25, 5, 1), (1, 1), 2, 2, 1, 1, ((0, 1), (0, 1)), True, ig.IgemmConfig(plane=True),
                         "ieee", True)
@@ -498,6 +505,11 @@ def test_row_blocks_match_reference(columns, row_block, igemm_device):
                                                (2, 1, 5, 37, 3, 7, (2, 2, 9, 9), (1, 2), 2)):
         cfg = implicit_gemm.IgemmConfig(bm=16, bn=16 if columns == "band" else 0, columns=columns,
                                         row_block=row_block, prefetch=row_block == 4, kernel_rows=row_block // 2)
+        if columns == "band":  # the Toeplitz tiles read from a table instead of gathered
+            x = torch.randn(n, c, h, w, device=igemm_device)
+            wt = torch.randn(c * mult, 1, kh, kw, device=igemm_device)
+            _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil,
+                                 dataclasses.replace(cfg, toeplitz="table"))
         x = torch.randn(n, c, h, w, device=igemm_device)
         wt = torch.randn(c * mult, 1, kh, kw, device=igemm_device)
         _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil, cfg)
@@ -687,7 +699,7 @@ def _inside(t, fill, layout):
 
 
 @pytest.mark.parametrize("form", ["plane", "plane_runs", "plane_canvas", "plane_local_canvas", "row_block",
-                                  "band_row_block"])
+                                  "band_row_block", "band_row_block_table"])
 def test_small_plane_forms_stay_inside_their_tensors(form, igemm_device):
     """The plane and row-block kernels read only their input's elements (it sits in a NaN-filled buffer) and write
     only their output's (a strided view in a buffer of sentinels), forward and input gradient, against float64."""
@@ -697,7 +709,8 @@ def test_small_plane_forms_stay_inside_their_tensors(form, igemm_device):
            plane_runs=True), "row_block": ig.IgemmConfig(bm=16, columns="rows", row_block=4),
            "band_row_block": ig.IgemmConfig(bm=16, bn=16, columns="band", row_block=2, prefetch=True, kernel_rows=2),
            "plane_canvas": ig.IgemmConfig(bm=16, bn=16, plane=True, toeplitz="canvas", prefetch=True),
-           "plane_local_canvas": ig.IgemmConfig(bm=16, bn=16, plane=True, toeplitz="local_canvas")}[form]
+           "plane_local_canvas": ig.IgemmConfig(bm=16, bn=16, plane=True, toeplitz="local_canvas"),
+           "band_row_block_table": ig.IgemmConfig(bm=16, bn=16, columns="band", row_block=4, toeplitz="table")}[form]
     torch.manual_seed(0)
     for (n, c, h, w, kh, kw, pad, dil), x_layout, y_layout in itertools.product(
             ((3, 2, 6, 8, 5, 3, (2, 2, 1, 1), (1, 1)), (2, 2, 5, 4, 9, 7, (4, 4, 3, 3), (1, 1)),

@@ -60,7 +60,7 @@ if triton is not None:
         MULT_DIV: tl.constexpr, GROUP: tl.constexpr,
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, R: tl.constexpr, PREC: tl.constexpr,
         HAS_BIAS: tl.constexpr, DOT_F32: tl.constexpr, STAGES: tl.constexpr, MASK_COLS: tl.constexpr,
-        ROW_W: tl.constexpr, COL_OFF: tl.constexpr, PREFETCH: tl.constexpr, KR: tl.constexpr,
+        ROW_W: tl.constexpr, COL_OFF: tl.constexpr, PREFETCH: tl.constexpr, KR: tl.constexpr, TABLE: tl.constexpr,
     ):
         """y[n, co, h0 + r, wn] = sum_{g, hi, kk} xp[n, src, hi, kk] * k[i, j] over i*DH = hi + TOP - h0 - r and
         kk + SHIFT - wn = j*DW (taps k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel co*GROUP + g,
@@ -72,7 +72,9 @@ if triton is not None:
         cb*BN - COL_OFF + kk (one block of whole rows: N_CB = 1, COL_OFF = 0, SHIFT = the left padding; column
         blocks: SHIFT = left padding - COL_OFF). PREFETCH: each step gathers the next step's Toeplitz tiles before
         its product, so that their loads overlap it. KR input rows enter each product ([x_hi .. x_{hi+KR-1}] against
-        their blocks stacked; rows past the reach masked to zeros). Grid: (pair blocks * row blocks, C_OUT).
+        their blocks stacked; rows past the reach masked to zeros). TABLE: w_ptr is the table of
+        :func:`row_block_table_kernel` (channel stride swc), read as plain loads (no gather, no prefetch). Grid:
+        (pair blocks * row blocks, C_OUT).
         """
         pid = tl.program_id(0)
         co = tl.program_id(1)
@@ -103,6 +105,10 @@ if triton is not None:
             src = (co // MULT_DIV) * GROUP + g
             a_base = x_ptr + src.to(tl.int64) * sxc + n_ld.to(tl.int64)[:, None] * sxn + col + row_off[None, :]
             w_c = w_ptr + (co * GROUP + g).to(tl.int64) * swc + w_cols
+            # TABLE: tile row s = i*DH + R - 1 of the table holds T_i; the product's block r of input row hi + kr
+            # reads row hi + kr + TOP - h0 - r + R - 1
+            t_c = (w_ptr + (co * GROUP + g).to(tl.int64) * swc + (kr[:, None] - r[None, :]) * (BK * BN)
+                   + kk[:, None] * BN + wn[None, :])
             t = _block_taps(w_c, _row_reach(hi_lo, kr, d0, KR), band, swh, KH, DH, ROW0, ROW_STEP)
             for hi in tl.range(hi_lo, hi_end, KR, num_stages=STAGES):
                 if MASK_COLS:  # columns outside the input's are not read
@@ -117,7 +123,10 @@ if triton is not None:
                     a = tl.load(a_base + hi * row_step, mask=(hi + kr < hi_end)[None, :], other=0.0)
                 else:
                     a = tl.load(a_base + hi * row_step)
-                if PREFETCH:  # (past the last row the gather reads in-bounds taps that are not used)
+                if TABLE:
+                    t = tl.load(t_c + (hi + TOP - h0 + R - 1) * (BK * BN))
+                    acc = accumulate(acc, a, t, PREC, DOT_F32)
+                elif PREFETCH:  # (past the last row the gather reads in-bounds taps that are not used)
                     t_next = _block_taps(w_c, _row_reach(hi + KR, kr, d0, KR), band, swh, KH, DH, ROW0, ROW_STEP)
                     acc = accumulate(acc, a, t, PREC, DOT_F32)
                     t = t_next
@@ -131,3 +140,26 @@ if triton is not None:
              + (w0[:, None] + wn[None, :]) * syw)
         ok = (m < N_IMG * N_CB)[:, None] & (h < HO)[None, :] & ((w0[:, None] + wn[None, :]) < WO)
         tl.store(y, acc.to(y_ptr.dtype.element_ty), mask=ok)
+
+    @triton.jit
+    def row_block_table_kernel(
+        w_ptr, tt_ptr, SHIFT, swc, swh, sww, S,
+        KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr, ROW0: tl.constexpr,
+        ROW_STEP: tl.constexpr, COL0: tl.constexpr, COL_STEP: tl.constexpr, R: tl.constexpr, BK: tl.constexpr,
+        BN: tl.constexpr, BLOCK: tl.constexpr,
+    ):
+        """tt[c, s, kk, wn] (S x BK x BN per channel, dense) = k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel c
+        where s - (R - 1) = i*DH and kk + SHIFT - wn = j*DW (0 <= i < KH, 0 <= j < KW), else 0: the Toeplitz tile
+        of every kernel-row offset a row block's product meets, zero rows around them. Grid: (channels, element
+        blocks)."""
+        c = tl.program_id(0)
+        e = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+        d = e // (BK * BN) - (R - 1)
+        diff = (e // BN) % BK + SHIFT - e % BN
+        tap = ((d >= 0) & (d % DH == 0) & (d < KH * DH) & (diff >= 0) & (diff % DW == 0) & (diff < KW * DW)
+               & (e < S * BK * BN))
+        i = tl.minimum(tl.maximum(d, 0) // DH, KH - 1)
+        j = tl.minimum(tl.maximum(diff, 0) // DW, KW - 1)
+        v = tl.load(w_ptr + c.to(tl.int64) * swc + (ROW0 + ROW_STEP * i) * swh + (COL0 + COL_STEP * j) * sww, mask=tap,
+                    other=0.0)
+        tl.store(tt_ptr + c.to(tl.int64) * S * (BK * BN) + e, v.to(tt_ptr.dtype.element_ty), mask=e < S * BK * BN)

@@ -67,7 +67,9 @@ class IgemmConfig:
     row_block: R > 1 (a power of two) computes tiles of R output rows with the block-Toeplitz kernel of
     igemm_row_blocks.py, one input row (or kernel_rows of them) per product: whole rows of bm images (bm 0:
     :func:`image_rows`), or on band tiles column blocks of BN outputs, bm (image, column block) pairs per tile (bm 0:
-    128). Toeplitz tables do not combine with it. 1: one output row per tile. 0: the default (:func:`_row_block`):
+    128). With toeplitz "table" band row blocks read their tiles from a table of every kernel-row offset
+    (igemm_row_blocks.row_block_table_kernel: plain, pipelined loads); whole-row row blocks do not take tables.
+    1: one output row per tile. 0: the default (:func:`_row_block`):
     4 on whole rows of at most 16 columns where every output row reaches every input row (bf16 forward, H100:
     replknet_31b.s3 0.053 against 0.067 ms; on unireplknet_t.s3, whose 13 kernel rows reach about half of its 14,
     0.044-0.064 against 0.041), else 1.
@@ -264,9 +266,9 @@ def check_config(cfg: "IgemmConfig") -> None:
         v = getattr(cfg, name)
         if v < 0 or v & (v - 1):
             raise ValueError(f"{name} must be 0 or a power of two, got {v}")
-    if cfg.toeplitz == "table" and (cfg.row_block > 1 or cfg.plane):
-        raise ValueError("row blocks (row_block > 1) and plane tiles gather their Toeplitz tiles: they do not combine "
-                         "with toeplitz='table'")
+    if cfg.toeplitz == "table" and cfg.plane:
+        raise ValueError("plane tiles gather their Toeplitz tiles or read a canvas: they do not combine with "
+                         "toeplitz='table'")
 
 
 def _dense_plane(x_shape: tuple, x_stride: tuple) -> int:

@@ -55,7 +55,7 @@ import torch
 from ..._triton import cdiv, interpreting, next_power_of_2, triton_available
 from .._launch import FastLauncher, strided_copy
 from .igemm_planes import depthwise_conv2d_igemm_plane_kernel, plane_canvas_kernel
-from .igemm_row_blocks import depthwise_conv2d_igemm_row_block_kernel
+from .igemm_row_blocks import depthwise_conv2d_igemm_row_block_kernel, row_block_table_kernel
 from .igemm_tiles import (  # noqa: F401 - the tiling's names, also read as implicit_gemm.<name>
     COLUMN_FORMS, DEFAULT_CONFIG, MAX_BAND_TILE, MAX_ROW_TILE_BN, PLANE_BK, PLANE_MAX, SHARED_MEMORY_BUDGET,
     IgemmConfig, _dense_plane, _fit, _kernel_rows, _order, _plane, _precision, _reaching_fraction, _row_block,
@@ -404,6 +404,7 @@ class _FwdPlan:
     consts: tuple  # (name, value) pairs, num_warps included
     canvas: tuple = ()  # plane tiles reading a canvas: (shape, grid, ints, consts) of plane_canvas_kernel's launch
     scratch: tuple = ()  # plane tiles placing their taps themselves: the shape of their canvases
+    block_table: tuple = ()  # band row blocks reading a table: (shape, grid, ints, consts) of its launch
 
 
 @functools.lru_cache(maxsize=4096)
@@ -467,6 +468,9 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
                                     dilation, pad_t, pad_l, mult_div, group, (h0, hs, w0, ws), kh, kw, has_bias, cfg,
                                     prec, dot_f32, bn, rb)
     if rb > 1:
+        if table:
+            raise ValueError("toeplitz='table' with row blocks (row_block > 1) needs band tiles (columns='band'): "
+                             "whole-row row blocks gather their Toeplitz tiles")
         rkr = row_block_kernel_rows(cfg, bk, rb * bn, itemsize)  # input rows per product
         bm_img, stages = _fit(image_rows(cfg, n), cfg.stages, rkr * bk, rb * bn, itemsize)
         grid = (cdiv(n, bm_img) * cdiv(ho, rb), c_out, 1)
@@ -475,7 +479,7 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
             KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
             MULT_DIV=mult_div, GROUP=group, BM=bm_img, BN=bn, BK=bk, R=rb, PREC=prec, HAS_BIAS=has_bias,
             DOT_F32=dot_f32, STAGES=stages, MASK_COLS=in_place, ROW_W=row_w, COL_OFF=0,
-            PREFETCH=prefetches(cfg, "row_block"), KR=rkr, num_warps=cfg.num_warps or 4)
+            PREFETCH=prefetches(cfg, "row_block"), KR=rkr, TABLE=False, num_warps=cfg.num_warps or 4)
         return _FwdPlan("row_block", source, width, kh, kw, bn, bk, shift, False, grid, ints, tuple(consts.items()))
     stc = kh * bk * bn if table else w_stride[0]
     m = n * ho
@@ -512,7 +516,8 @@ def _band_row_block_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_
     n_cb = cdiv(wo, bn)
     kr = row_block_kernel_rows(cfg, bk, rb * bn, itemsize)  # input rows per product
     bm, warps = band_row_block_tile(cfg, n * n_cb)
-    bm, stages = _fit(bm, cfg.stages, kr * bk, rb * bn, itemsize)
+    table = cfg.toeplitz == "table"
+    bm, stages = _fit(bm, cfg.stages, kr * bk, rb * bn, itemsize, table)
     if x_stride[3] == 1 or w_in == 1:
         source, width, row_w = "x", w_in, aligned_width
     else:
@@ -520,15 +525,23 @@ def _band_row_block_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_
         width = row_w = cdiv(w_in, 16) * 16
     xs = _source_strides(x_shape, x_stride, source, width)
     grid = (cdiv(n * n_cb, bm) * cdiv(ho, rb), c_out, 1)
-    ints = (n, n_cb, ho, wo, c_out, h_in, w_in, pad_t, pad_l - col_off, *xs, w_stride[0], w_stride[2], w_stride[3],
-            *y_stride)
+    taps_c = dict(KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws)
+    w_strides, block_table = (w_stride[0], w_stride[2], w_stride[3]), ()
+    if table:  # every kernel-row offset a product meets, from -(R-1) to (R-1) + (kh-1)*dh + KR
+        rows = 2 * (rb - 1) + (kh - 1) * dilation[0] + kr + 1
+        block = min(1024, next_power_of_2(rows * bk * bn))
+        block_table = ((c_out * group, rows * bk * bn), (c_out * group, cdiv(rows * bk * bn, block), 1),
+                       (pad_l - col_off, *w_strides, rows),
+                       tuple(dict(**taps_c, R=rb, BK=bk, BN=bn, BLOCK=block, num_warps=4).items()))
+        w_strides = (rows * bk * bn, 0, 0)
+    ints = (n, n_cb, ho, wo, c_out, h_in, w_in, pad_t, pad_l - col_off, *xs, *w_strides, *y_stride)
     consts = dict(
         KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
         MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, R=rb, PREC=prec, HAS_BIAS=has_bias, DOT_F32=dot_f32,
-        STAGES=stages, MASK_COLS=True, ROW_W=row_w, COL_OFF=col_off, PREFETCH=prefetches(cfg, "band_row_block"),
-        KR=kr, num_warps=warps)
-    return _FwdPlan("row_block", source, width, kh, kw, bn, bk, pad_l - col_off, False, grid, ints,
-                    tuple(consts.items()))
+        STAGES=stages, MASK_COLS=True, ROW_W=row_w, COL_OFF=col_off,
+        PREFETCH=prefetches(cfg, "band_row_block") and not table, KR=kr, TABLE=table, num_warps=warps)
+    return _FwdPlan("row_block", source, width, kh, kw, bn, bk, pad_l - col_off, table, grid, ints,
+                    tuple(consts.items()), block_table=block_table)
 
 
 def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps=((0, 1), (0, 1)),
@@ -559,6 +572,12 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
                           lambda: strided_copy(y))
         return y
     if plan.kernel == "row_block":
+        if plan.block_table:  # in x's dtype, the one the products use
+            shape, grid, ints, consts = plan.block_table
+            tt = torch.empty(shape, dtype=x.dtype, device=x.device)
+            _launch_row_block_table(plan.block_table, grid, (weight, tt, *ints), dict(consts), 1,
+                                    lambda: strided_copy(tt))
+            weight = tt
         _launch_fwd_row_block(plan, plan.grid, (xp, weight, b, y, *plan.ints), dict(plan.consts), 3,
                               lambda: strided_copy(y))
         return y
@@ -573,6 +592,7 @@ _launch_fwd = FastLauncher(depthwise_conv2d_igemm_fwd_kernel) if triton is not N
 _launch_fwd_row_block = FastLauncher(depthwise_conv2d_igemm_row_block_kernel) if triton is not None else None
 _launch_fwd_plane = FastLauncher(depthwise_conv2d_igemm_plane_kernel) if triton is not None else None
 _launch_plane_canvas = FastLauncher(plane_canvas_kernel) if triton is not None else None
+_launch_row_block_table = FastLauncher(row_block_table_kernel) if triton is not None else None
 _launch_row_copy = FastLauncher(row_padded_copy_kernel) if triton is not None else None
 _launch_bordered_copy = FastLauncher(zero_bordered_copy_kernel) if triton is not None else None
 _launch_transpose_copy = FastLauncher(zero_bordered_transpose_copy_kernel) if triton is not None else None
