@@ -18,7 +18,7 @@ wi - w + Wo - 1; T[p, q] is then canvas[P(p) - Q(q)] with P(p) = hi*CW + wi and 
 from __future__ import annotations
 
 from ..._triton import triton_available
-from .toeplitz_tiles import accumulate
+from .toeplitz_tiles import accumulate, kernel_taps
 
 if triton_available():
     import triton
@@ -116,18 +116,11 @@ if triton is not None:
                 elif CANVAS:
                     t = _canvas_tile(w_c, p, q_off, H_IN * W_IN, W_IN, CW)
                     acc = accumulate(acc, a, t, PREC, DOT_F32)
-                else:
-                    # T[p, q]: toeplitz_band's test along both axes, the two offsets summed before the gather
-                    # (through toeplitz_band twice the strided form compiles to 126 registers for sm_90 at BN 32,
-                    # against 96)
-                    di = hi[:, None] + TOP - h[None, :]
-                    dj = wi[:, None] + LEFT - w[None, :]
-                    tap = ((di >= 0) & (di % DH == 0) & (di < KH * DH) & (dj >= 0) & (dj % DW == 0)
-                           & (dj < KW * DW) & p_ok[:, None] & q_ok[None, :])
-                    i = tl.minimum(tl.maximum(di, 0) // DH, KH - 1)
-                    j = tl.minimum(tl.maximum(dj, 0) // DW, KW - 1)
-                    t = tl.load(w_c + (ROW0 + ROW_STEP * i) * swh + (COL0 + COL_STEP * j) * sww, mask=tap,
-                                other=0.0)
+                else:  # T[p, q]: the tap tests along both axes, the two offsets summed before the gather (through
+                    # toeplitz_band twice the strided form compiles to 126 registers for sm_90 at BN 32, against 96)
+                    t = kernel_taps(w_c, hi[:, None] + TOP - h[None, :], wi[:, None] + LEFT - w[None, :],
+                                    p_ok[:, None] & q_ok[None, :], swh, sww, KH, KW, DH, DW, ROW0, ROW_STEP, COL0,
+                                    COL_STEP)
                     acc = accumulate(acc, a, t, PREC, DOT_F32)
         if HAS_BIAS:
             acc += tl.load(b_ptr + co).to(tl.float32)
@@ -158,10 +151,6 @@ if triton is not None:
         """Canvas elements e0 .. e0+BLOCK-1 (of CHW) of one channel: cv_c[a*CW + b] = its tap joining input row
         hi, column wi to output h, w with a = hi - h + HO - 1, b = wi - w + WO - 1, or 0."""
         e = e0 + tl.arange(0, BLOCK)
-        di = e // CW - (HO - 1) + TOP
-        dj = e % CW - (WO - 1) + LEFT
-        tap = (di >= 0) & (di % DH == 0) & (di < KH * DH) & (dj >= 0) & (dj % DW == 0) & (dj < KW * DW) & (e < CHW)
-        i = tl.minimum(tl.maximum(di, 0) // DH, KH - 1)
-        j = tl.minimum(tl.maximum(dj, 0) // DW, KW - 1)
-        v = tl.load(w_c + (ROW0 + ROW_STEP * i) * swh + (COL0 + COL_STEP * j) * sww, mask=tap, other=0.0)
+        v = kernel_taps(w_c, e // CW - (HO - 1) + TOP, e % CW - (WO - 1) + LEFT, e < CHW, swh, sww, KH, KW, DH, DW,
+                        ROW0, ROW_STEP, COL0, COL_STEP)
         tl.store(cv_c + e, v.to(cv_c.dtype.element_ty), mask=e < CHW)

@@ -21,7 +21,7 @@ element per output at R = 8, against 26 for one-row band tiles).
 from __future__ import annotations
 
 from ..._triton import triton_available
-from .toeplitz_tiles import accumulate, row_geometry, toeplitz_band
+from .toeplitz_tiles import accumulate, kernel_taps, row_geometry, toeplitz_band
 
 if triton_available():
     import triton
@@ -105,11 +105,12 @@ if triton is not None:
             src = (co // MULT_DIV) * GROUP + g
             a_base = x_ptr + src.to(tl.int64) * sxc + n_ld.to(tl.int64)[:, None] * sxn + col + row_off[None, :]
             w_c = w_ptr + (co * GROUP + g).to(tl.int64) * swc + w_cols
-            # TABLE: tile row s = i*DH + R - 1 of the table holds T_i; the product's block r of input row hi + kr
-            # reads row hi + kr + TOP - h0 - r + R - 1
-            t_c = (w_ptr + (co * GROUP + g).to(tl.int64) * swc + (kr[:, None] - r[None, :]) * (BK * BN)
-                   + kk[:, None] * BN + wn[None, :])
-            t = _block_taps(w_c, _row_reach(hi_lo, kr, d0, KR), band, swh, KH, DH, ROW0, ROW_STEP)
+            if TABLE:  # tile row s = i*DH + R - 1 of the table holds T_i; the product's block r of input row
+                # hi + kr reads row hi + kr + TOP - h0 - r + R - 1
+                t_c = (w_ptr + (co * GROUP + g).to(tl.int64) * swc + (kr[:, None] - r[None, :]) * (BK * BN)
+                       + kk[:, None] * BN + wn[None, :])
+            elif PREFETCH:
+                t = _block_taps(w_c, _row_reach(hi_lo, kr, d0, KR), band, swh, KH, DH, ROW0, ROW_STEP)
             for hi in tl.range(hi_lo, hi_end, KR, num_stages=STAGES):
                 if MASK_COLS:  # columns outside the input's are not read
                     if COL_OFF > 0:
@@ -154,12 +155,6 @@ if triton is not None:
         blocks)."""
         c = tl.program_id(0)
         e = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-        d = e // (BK * BN) - (R - 1)
-        diff = (e // BN) % BK + SHIFT - e % BN
-        tap = ((d >= 0) & (d % DH == 0) & (d < KH * DH) & (diff >= 0) & (diff % DW == 0) & (diff < KW * DW)
-               & (e < S * BK * BN))
-        i = tl.minimum(tl.maximum(d, 0) // DH, KH - 1)
-        j = tl.minimum(tl.maximum(diff, 0) // DW, KW - 1)
-        v = tl.load(w_ptr + c.to(tl.int64) * swc + (ROW0 + ROW_STEP * i) * swh + (COL0 + COL_STEP * j) * sww, mask=tap,
-                    other=0.0)
+        v = kernel_taps(w_ptr + c.to(tl.int64) * swc, e // (BK * BN) - (R - 1), (e // BN) % BK + SHIFT - e % BN,
+                        e < S * BK * BN, swh, sww, KH, KW, DH, DW, ROW0, ROW_STEP, COL0, COL_STEP)
         tl.store(tt_ptr + c.to(tl.int64) * S * (BK * BN) + e, v.to(tt_ptr.dtype.element_ty), mask=e < S * BK * BN)

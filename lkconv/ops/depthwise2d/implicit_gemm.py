@@ -402,9 +402,10 @@ class _FwdPlan:
     grid: tuple
     ints: tuple
     consts: tuple  # (name, value) pairs, num_warps included
-    canvas: tuple = ()  # plane tiles reading a canvas: (shape, grid, ints, consts) of plane_canvas_kernel's launch
+    # (shape, grid, ints, consts) of the launch that lays the taps out for the kernel, in x's dtype: the plane's
+    # canvas (plane_canvas_kernel) or the band row blocks' table (row_block_table_kernel)
+    taps_layout: tuple = ()
     scratch: tuple = ()  # plane tiles placing their taps themselves: the shape of their canvases
-    block_table: tuple = ()  # band row blocks reading a table: (shape, grid, ints, consts) of its launch
 
 
 @functools.lru_cache(maxsize=4096)
@@ -423,7 +424,7 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
         bm, stages = _fit(image_rows(cfg, n), cfg.stages, bk, bn, itemsize)
         grid = (cdiv(n, bm) * cdiv(ho * wo, bn), c_out, 1)
         taps = dict(KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws)
-        canvas, scratch = (), ()
+        canvas, scratch = (), ()  # canvas: the taps_layout of the plane's canvas
         w_strides = (w_stride[0], w_stride[2], w_stride[3])
         ch, cw = h_in + ho - 1, x_shape[3] + wo - 1
         if local:
@@ -446,7 +447,7 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
             PREFETCH=prefetches(cfg, "plane_canvas" if canvas or local else "plane"),
             CANVAS_BLOCK=next_power_of_2(ch * cw) if local else 1, num_warps=cfg.num_warps or 4)
         return _FwdPlan("plane", "x", x_shape[3], kh, kw, bn, bk, pad_l, False, grid, ints, tuple(consts.items()),
-                        canvas, scratch)
+                        taps_layout=canvas, scratch=scratch)
     form, bn, bk = column_plan(cfg, kw, dilation[1], wo, x_shape[3])
     kr = _kernel_rows(cfg, kh, bk, form)
     bm, stages = _fit(_rows(cfg, bk, bn, itemsize, form), cfg.stages, kr * bk, bn, itemsize, cfg.toeplitz == "table")
@@ -463,24 +464,10 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
     rb = _row_block(cfg, kh, dilation[0], h_in, x_shape[3], form, itemsize)
     if rb > 1 and form == "band" and not cfg.row_block and _band_block_width(pad_l, bn, kw, dilation[1]) > bk:
         rb = 1  # the default keeps one row per tile where the aligned band would need a wider (doubled) BK
-    if rb > 1 and form == "band":
-        return _band_row_block_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_stride,
-                                    dilation, pad_t, pad_l, mult_div, group, (h0, hs, w0, ws), kh, kw, has_bias, cfg,
-                                    prec, dot_f32, bn, rb)
     if rb > 1:
-        if table:
-            raise ValueError("toeplitz='table' with row blocks (row_block > 1) needs band tiles (columns='band'): "
-                             "whole-row row blocks gather their Toeplitz tiles")
-        rkr = row_block_kernel_rows(cfg, bk, rb * bn, itemsize)  # input rows per product
-        bm_img, stages = _fit(image_rows(cfg, n), cfg.stages, rkr * bk, rb * bn, itemsize)
-        grid = (cdiv(n, bm_img) * cdiv(ho, rb), c_out, 1)
-        ints = (n, 1, ho, wo, c_out, h_in, w_in, pad_t, shift, *xs, w_stride[0], w_stride[2], w_stride[3], *y_stride)
-        consts = dict(
-            KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
-            MULT_DIV=mult_div, GROUP=group, BM=bm_img, BN=bn, BK=bk, R=rb, PREC=prec, HAS_BIAS=has_bias,
-            DOT_F32=dot_f32, STAGES=stages, MASK_COLS=in_place, ROW_W=row_w, COL_OFF=0,
-            PREFETCH=prefetches(cfg, "row_block"), KR=rkr, TABLE=False, num_warps=cfg.num_warps or 4)
-        return _FwdPlan("row_block", source, width, kh, kw, bn, bk, shift, False, grid, ints, tuple(consts.items()))
+        return _row_block_plan(form, x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_stride, dilation,
+                               pad_t, pad_l, mult_div, group, (h0, hs, w0, ws), kh, kw, has_bias, cfg, prec, dot_f32,
+                               bn, bk, rb, (source, width, in_place, row_w))
     stc = kh * bk * bn if table else w_stride[0]
     m = n * ho
     grid = (cdiv(m, bm) * cdiv(wo, bn), c_out, 1)
@@ -503,45 +490,56 @@ def _band_block_width(pad_l: int, bn: int, kw: int, dw: int) -> int:
     return max(16, next_power_of_2(col_off - pad_l + bn + (kw - 1) * dw))
 
 
-def _band_row_block_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_stride, dilation, pad_t,
-                         pad_l, mult_div, group, taps, kh, kw, has_bias, cfg, prec, dot_f32, bn, rb) -> _FwdPlan:
-    """Band row blocks (igemm_row_blocks.py with column blocks): R output rows of BM (image, column block) pairs
-    per tile, each block's band read in place from BAND_ALIGN-aligned columns (where x's columns are unit-stride;
-    else from a copy of its rows, 16-element aligned)."""
+def _row_block_plan(form, x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_stride, dilation, pad_t,
+                    pad_l, mult_div, group, taps, kh, kw, has_bias, cfg, prec, dot_f32, bn, bk, rb, rows) -> _FwdPlan:
+    """Row blocks (igemm_row_blocks.py): R output rows per tile. Whole rows (form "rows"/"rows_in_place"; rows =
+    (source, width, in_place, row_w) as _fwd_plan reads them): BM images per tile. Band column blocks (form "band"):
+    BM (image, column block) pairs per tile, each block's band read in place from BAND_ALIGN-aligned columns where
+    x's columns are unit-stride, else from a copy of its rows, 16-element aligned; optionally from a table of Toeplitz
+    tiles (toeplitz "table")."""
     n, c_out, ho, wo = y_shape
     h0, hs, w0, ws = taps
     h_in, w_in = x_shape[2], x_shape[3]
-    col_off = cdiv(pad_l, BAND_ALIGN) * BAND_ALIGN
-    bk = _band_block_width(pad_l, bn, kw, dilation[1])
-    n_cb = cdiv(wo, bn)
-    kr = row_block_kernel_rows(cfg, bk, rb * bn, itemsize)  # input rows per product
-    bm, warps = band_row_block_tile(cfg, n * n_cb)
     table = cfg.toeplitz == "table"
-    bm, stages = _fit(bm, cfg.stages, kr * bk, rb * bn, itemsize, table)
-    if x_stride[3] == 1 or w_in == 1:
-        source, width, row_w = "x", w_in, aligned_width
+    if form == "band":
+        col_off, n_cb = cdiv(pad_l, BAND_ALIGN) * BAND_ALIGN, cdiv(wo, bn)
+        bk = _band_block_width(pad_l, bn, kw, dilation[1])
+        if x_stride[3] == 1 or w_in == 1:
+            source, width, row_w = "x", w_in, aligned_width
+        else:
+            source = "rows"
+            width = row_w = cdiv(w_in, 16) * 16
+        mask_cols, prefetch_form = True, "band_row_block"
+        bm, warps = band_row_block_tile(cfg, n * n_cb)
     else:
-        source = "rows"
-        width = row_w = cdiv(w_in, 16) * 16
+        if table:
+            raise ValueError("toeplitz='table' with row blocks (row_block > 1) needs band tiles (columns='band'): "
+                             "whole-row row blocks gather their Toeplitz tiles")
+        col_off, n_cb = 0, 1
+        source, width, mask_cols, row_w = rows
+        prefetch_form = "row_block"
+        bm, warps = image_rows(cfg, n), cfg.num_warps or 4
+    kr = row_block_kernel_rows(cfg, bk, rb * bn, itemsize)  # input rows per product
+    bm, stages = _fit(bm, cfg.stages, kr * bk, rb * bn, itemsize, table)
     xs = _source_strides(x_shape, x_stride, source, width)
     grid = (cdiv(n * n_cb, bm) * cdiv(ho, rb), c_out, 1)
     taps_c = dict(KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws)
-    w_strides, block_table = (w_stride[0], w_stride[2], w_stride[3]), ()
+    shift = pad_l - col_off
+    w_strides, layout = (w_stride[0], w_stride[2], w_stride[3]), ()
     if table:  # every kernel-row offset a product meets, from -(R-1) to (R-1) + (kh-1)*dh + KR
-        rows = 2 * (rb - 1) + (kh - 1) * dilation[0] + kr + 1
-        block = min(1024, next_power_of_2(rows * bk * bn))
-        block_table = ((c_out * group, rows * bk * bn), (c_out * group, cdiv(rows * bk * bn, block), 1),
-                       (pad_l - col_off, *w_strides, rows),
-                       tuple(dict(**taps_c, R=rb, BK=bk, BN=bn, BLOCK=block, num_warps=4).items()))
-        w_strides = (rows * bk * bn, 0, 0)
-    ints = (n, n_cb, ho, wo, c_out, h_in, w_in, pad_t, pad_l - col_off, *xs, *w_strides, *y_stride)
+        rows_t = 2 * (rb - 1) + (kh - 1) * dilation[0] + kr + 1
+        block = min(1024, next_power_of_2(rows_t * bk * bn))
+        layout = ((c_out * group, rows_t * bk * bn), (c_out * group, cdiv(rows_t * bk * bn, block), 1),
+                  (shift, *w_strides, rows_t), tuple(dict(**taps_c, R=rb, BK=bk, BN=bn, BLOCK=block,
+                                                          num_warps=4).items()))
+        w_strides = (rows_t * bk * bn, 0, 0)
+    ints = (n, n_cb, ho, wo, c_out, h_in, w_in, pad_t, shift, *xs, *w_strides, *y_stride)
     consts = dict(
-        KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws,
-        MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, R=rb, PREC=prec, HAS_BIAS=has_bias, DOT_F32=dot_f32,
-        STAGES=stages, MASK_COLS=True, ROW_W=row_w, COL_OFF=col_off,
-        PREFETCH=prefetches(cfg, "band_row_block") and not table, KR=kr, TABLE=table, num_warps=warps)
-    return _FwdPlan("row_block", source, width, kh, kw, bn, bk, pad_l - col_off, table, grid, ints,
-                    tuple(consts.items()), block_table=block_table)
+        **taps_c, MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, R=rb, PREC=prec, HAS_BIAS=has_bias,
+        DOT_F32=dot_f32, STAGES=stages, MASK_COLS=mask_cols, ROW_W=row_w, COL_OFF=col_off,
+        PREFETCH=prefetches(cfg, prefetch_form) and not table, KR=kr, TABLE=table, num_warps=warps)
+    return _FwdPlan("row_block", source, width, kh, kw, bn, bk, shift, table, grid, ints, tuple(consts.items()),
+                    taps_layout=layout)
 
 
 def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps=((0, 1), (0, 1)),
@@ -559,26 +557,14 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
                      interpreting())
     xp = _source_rows(x, plan.source, plan.width, pad_l)
     b = bias if bias is not None else weight
+    taps_src = _laid_out_taps(plan, weight, x.dtype) if plan.taps_layout else weight
     if plan.kernel == "plane":
-        taps_src = cv = weight
-        if plan.canvas:  # in x's dtype, the one the products use
-            shape, grid, ints, consts = plan.canvas
-            taps_src = torch.empty(shape, dtype=x.dtype, device=x.device)
-            _launch_plane_canvas(plan.canvas, grid, (weight, taps_src, *ints), dict(consts), 1,
-                                 lambda: strided_copy(taps_src))
-        if plan.scratch:
-            cv = torch.empty(plan.scratch, dtype=x.dtype, device=x.device)
+        cv = torch.empty(plan.scratch, dtype=x.dtype, device=x.device) if plan.scratch else weight
         _launch_fwd_plane(plan, plan.grid, (xp, taps_src, b, y, cv, *plan.ints), dict(plan.consts), 3,
                           lambda: strided_copy(y))
         return y
     if plan.kernel == "row_block":
-        if plan.block_table:  # in x's dtype, the one the products use
-            shape, grid, ints, consts = plan.block_table
-            tt = torch.empty(shape, dtype=x.dtype, device=x.device)
-            _launch_row_block_table(plan.block_table, grid, (weight, tt, *ints), dict(consts), 1,
-                                    lambda: strided_copy(tt))
-            weight = tt
-        _launch_fwd_row_block(plan, plan.grid, (xp, weight, b, y, *plan.ints), dict(plan.consts), 3,
+        _launch_fwd_row_block(plan, plan.grid, (xp, taps_src, b, y, *plan.ints), dict(plan.consts), 3,
                               lambda: strided_copy(y))
         return y
     table = weight
@@ -586,6 +572,15 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
         table = _toeplitz_table(weight, taps, plan.kh, plan.kw, dilation[1], plan.bk, plan.bn, plan.shift).to(x.dtype)
     _launch_fwd(plan, plan.grid, (xp, weight, b, y, table, *plan.ints), dict(plan.consts), 3, lambda: strided_copy(y))
     return y
+
+
+def _laid_out_taps(plan: _FwdPlan, weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The taps laid out as plan.taps_layout says (the plane's canvas or the row blocks' table), in dtype."""
+    shape, grid, ints, consts = plan.taps_layout
+    out = torch.empty(shape, dtype=dtype, device=weight.device)
+    launch = _launch_plane_canvas if plan.kernel == "plane" else _launch_row_block_table
+    launch(plan.taps_layout, grid, (weight, out, *ints), dict(consts), 1, lambda: strided_copy(out))
+    return out
 
 
 _launch_fwd = FastLauncher(depthwise_conv2d_igemm_fwd_kernel) if triton is not None else None

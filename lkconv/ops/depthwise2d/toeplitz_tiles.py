@@ -33,6 +33,17 @@ if triton is not None:
         return band, taps
 
     @triton.jit
+    def kernel_taps(w_c, di, dj, ok, swh, sww, KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr,
+                    DW: tl.constexpr, ROW0: tl.constexpr, ROW_STEP: tl.constexpr, COL0: tl.constexpr,
+                    COL_STEP: tl.constexpr):
+        """The kernel's tap at row offset di = i*DH and column offset dj = j*DW (any shapes that broadcast), read
+        from channel w_c as k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j]; 0 off the kernel or where ok is false."""
+        tap = (di >= 0) & (di % DH == 0) & (di < KH * DH) & (dj >= 0) & (dj % DW == 0) & (dj < KW * DW) & ok
+        i = tl.minimum(tl.maximum(di, 0) // DH, KH - 1)
+        j = tl.minimum(tl.maximum(dj, 0) // DW, KW - 1)
+        return tl.load(w_c + (ROW0 + ROW_STEP * i) * swh + (COL0 + COL_STEP * j) * sww, mask=tap, other=0.0)
+
+    @triton.jit
     def accumulate(acc, a, t, PREC: tl.constexpr, DOT_F32: tl.constexpr):
         """acc + a @ t in float32: a's dtype on the tensor cores (t cast to it) at precision PREC; with DOT_F32 both
         operands in float32 first (exact for 16-bit operands; the CPU interpreter's 16-bit dot is unreliable)."""
