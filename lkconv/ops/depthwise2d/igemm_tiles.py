@@ -178,13 +178,21 @@ def _wgrad_kernel_rows(cfg: "IgemmConfig", kh: int, bk: int, bn: int) -> int:
     return kr
 
 
-def _row_block(cfg: "IgemmConfig", kh: int, dh: int, h_in: int, w_in: int, form: str, itemsize: int = 4) -> int:
-    """Output rows per block-Toeplitz tile (R): cfg.row_block, or for 0 the default of :class:`IgemmConfig`."""
+def _row_block(cfg: "IgemmConfig", kh: int, dh: int, h_in: int, w_in: int, form: str, itemsize: int = 4,
+               band_keeps_width: bool = True) -> int:
+    """Output rows per block-Toeplitz tile (R): cfg.row_block, or for 0 the default of :class:`IgemmConfig`
+    (band_keeps_width: whether band row blocks, reading from an aligned column, keep the band's BK)."""
     if cfg.row_block:
         return cfg.row_block
     if form == "band":
-        return 4 if itemsize == 2 and kh >= BAND_ROW_BLOCK_MIN_KH and cfg.toeplitz in ("", "gather") else 1
+        takes = itemsize == 2 and kh >= BAND_ROW_BLOCK_MIN_KH and _gathers(cfg) and band_keeps_width
+        return 4 if takes else 1
     return 4 if _takes_row_blocks(cfg, kh, dh, h_in, w_in) else 1
+
+
+def _gathers(cfg: "IgemmConfig") -> bool:
+    """Whether cfg leaves the Toeplitz tiles gathered (the default or "gather"; not a table or a canvas)."""
+    return cfg.toeplitz in ("", "gather")
 
 
 def _takes_row_blocks(cfg: "IgemmConfig", kh: int, dh: int, h_in: int, w_in: int) -> bool:
@@ -192,7 +200,7 @@ def _takes_row_blocks(cfg: "IgemmConfig", kh: int, dh: int, h_in: int, w_in: int
     blocks: cfg names R > 1, or by default where rows of at most 16 columns meet a kernel that reaches every row."""
     if cfg.row_block:
         return cfg.row_block > 1
-    return cfg.toeplitz in ("", "gather") and w_in <= 16 and _reaches_every_row(kh, dh, h_in)
+    return _gathers(cfg) and w_in <= 16 and _reaches_every_row(kh, dh, h_in)
 
 
 BAND_ROW_BLOCK_MIN_KH = 13  # band tiles of 16-bit operands take 4-row blocks by default from this many kernel rows

@@ -461,9 +461,8 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
     in_place = source == "x" and width != bk  # x's own rows, narrower than BK: columns masked
     row_w = aligned_width if in_place else 0
     table = cfg.toeplitz == "table"
-    rb = _row_block(cfg, kh, dilation[0], h_in, x_shape[3], form, itemsize)
-    if rb > 1 and form == "band" and not cfg.row_block and _band_block_width(pad_l, bn, kw, dilation[1]) > bk:
-        rb = 1  # the default keeps one row per tile where the aligned band would need a wider (doubled) BK
+    rb = _row_block(cfg, kh, dilation[0], h_in, x_shape[3], form, itemsize,
+                    form != "band" or _band_block_width(pad_l, bn, kw, dilation[1]) <= bk)
     if rb > 1:
         return _row_block_plan(form, x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_stride, dilation,
                                pad_t, pad_l, mult_div, group, (h0, hs, w0, ws), kh, kw, has_bias, cfg, prec, dot_f32,
