@@ -172,7 +172,8 @@
 #   DK: block-Toeplitz row blocks against one output row per tile (GPU tests, bf16 sweep with gradients) (~5 min)
 #   DQ: after DP: prefetched Toeplitz tiles, 64-input plane steps, several input rows per row-block product (GPU
 #       tests, bf16 sweeps through CUDA graphs) (~7 min)
-#   DR: after DQ: GPU tests of the new defaults, canvases placed by each plane program (local_canvas) against the
+#   DR: after DQ: GPU tests of the new defaults, the shifted canvas (Toeplitz tiles copied asynchronously) on
+#       unireplknet_t.s3, canvases placed by each plane program (local_canvas) against the
 #       canvas launch, Nsight Compute counters of the 13x13 forwards, band row blocks reading a Toeplitz table, whole-row row blocks with prefetch on
 #       replknet_31b.s3/s2, bench --graph of the 13x13 forwards, verify, bf16 bench (~9 min)
 #   DP: band row blocks on unireplknet_t.s1 and the plane canvas on unireplknet_t.s3 (GPU tests, bf16 sweeps timed
@@ -667,6 +668,7 @@ DP)  # band row blocks (column blocks in the product's rows) on unireplknet_t.s1
 DR)  # after DQ: the new defaults (canvas planes with prefetch at BN 64; 4-row band blocks for 16-bit operands from 13
     # kernel rows): the implicit-GEMM GPU tests, lkconv bench --graph of the 13x13 forwards, verify, eager bf16 bench
     step pytest_igemm 70 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py
+    step tune_shifted 80 python benchmarks/tune_igemm.py --graph --jobs 16 --shapes unireplknet_t.s3 --dtypes bf16 --configs plane:st3,plane:shifted_canvas:st3,plane:shifted_canvas:st4,plane:shifted_canvas:w8:st3,plane:shifted_canvas:bn128:w8:st3,plane:shifted_canvas:bn128:w4:st3,plane:shifted_canvas:pbk64:st3,plane:shifted_canvas:bn32:st4 --json "$OUT/tune_shifted.json"
     step tune_local 50 python benchmarks/tune_igemm.py --graph --jobs 16 --shapes unireplknet_t.s3 --dtypes bf16 --configs plane:st3,plane:local_canvas:st3,plane:local_canvas:bn128:w8:st3 --json "$OUT/tune_local.json"
     step tune_table 60 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes unireplknet_t.s1,replknet_31b.s1 --dtypes bf16 --configs st3,rb4:table:st3,bm64:rb4:w4:table:st3,rb4:table:st4,bm64:rb8:w8:table:st3 --json "$OUT/tune_table.json"
     step tune_rows_pf 60 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes replknet_31b.s3,replknet_31b.s2 --dtypes bf16 --configs st3,rb4:st3,rb4:st3:pf,bm64:rb4:w4:st3:pf --json "$OUT/tune_rows_pf.json"

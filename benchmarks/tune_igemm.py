@@ -72,9 +72,10 @@ def parse_config(spec: str):
             if part == "pf":
                 kw["prefetch"] = True
                 continue
-            if part not in ("gather", "table", "canvas", "local_canvas", "images", "rows"):
+            if part not in ("gather", "table", "canvas", "local_canvas", "shifted_canvas", "images", "rows"):
                 raise ValueError(f"config part {part!r} of {spec!r}: expected bm<int>, bn<int>, w<int>, st<int>, "
-                                 "kr<int>, rb<int>, pbk<int>, gather, table, canvas, images, rows, plane, noplane, runs, noruns, "
+                                 "kr<int>, rb<int>, pbk<int>, gather, table, canvas, local_canvas, shifted_canvas, images, rows, plane, "
+                                 "noplane, runs, noruns, "
                                  "pf or "
                                  "cols-<band|rows|rows_in_place>")
             kw["order" if part in ("images", "rows") else "toeplitz"] = part

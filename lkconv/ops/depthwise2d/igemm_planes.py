@@ -14,6 +14,14 @@ T[p, q] depends on (hi - h, wi - w) alone. With CANVAS the kernel's taps are fir
 (H + Ho - 1) x (W + Wo - 1) elements per channel (:func:`plane_canvas_kernel`), at row hi - h + Ho - 1 and column
 wi - w + Wo - 1; T[p, q] is then canvas[P(p) - Q(q)] with P(p) = hi*CW + wi and Q(q) = h*CW + w - (Ho-1)*CW - (Wo-1)
 (CW = W + Wo - 1): one subtraction and an unmasked load per element instead of the tap tests.
+
+Those loads are gathers: Triton keeps the tile in registers, stores it to shared memory for the tensor cores and
+waits for each product before the next tile may overwrite it. With the SHIFTED canvas (CANVAS 3) every row of a
+Toeplitz tile is read as aligned 16-byte runs instead, which Triton copies asynchronously in its pipeline like the
+input: the outputs are flattened with rows WOP apart (WOP a power of two >= Wo; the columns past Wo are computed
+and not stored), the canvas's columns are reversed, so that T[p, q] along an output row is contiguous, and it is
+stored in 8 copies shifted by 0..7 elements (:func:`plane_shifted_canvas_kernel`): row p of the tile starts at an
+8-element boundary of the copy that its input column selects.
 """
 from __future__ import annotations
 
@@ -36,6 +44,17 @@ if triton is not None:
         return tl.load(w_c + ((p_c // W_IN) * CW + p_c % W_IN)[:, None] + q_off[None, :])
 
     @triton.jit
+    def _shifted_canvas_tile(w_c, p, q_part, HW, HO, W_IN: tl.constexpr, CWP: tl.constexpr, COPY: tl.constexpr):
+        """T[p, q] read from a channel's shifted canvas (w_c) as aligned runs: row p (clamped to the plane, as in
+        :func:`_canvas_tile`) starts at a multiple of 8 elements of copy s = -c0 mod 8, c0 = W_IN - 1 - wi;
+        q_part = w - h * CWP of each output."""
+        p_c = tl.minimum(p, HW - 1)
+        c0 = W_IN - 1 - p_c % W_IN
+        s = (8 - c0 % 8) % 8
+        row = tl.multiple_of(s * COPY + (p_c // W_IN + HO - 1) * CWP + c0 + s, 8)
+        return tl.load(w_c + row[:, None] + q_part[None, :])
+
+    @triton.jit
     def depthwise_conv2d_igemm_plane_kernel(
         x_ptr, w_ptr, b_ptr, y_ptr, cv_ptr,
         N_IMG, C_OUT, H_IN, HO, TOP, LEFT,
@@ -47,6 +66,7 @@ if triton is not None:
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr,
         HAS_BIAS: tl.constexpr, DOT_F32: tl.constexpr, STAGES: tl.constexpr, PLANE: tl.constexpr,
         CANVAS: tl.constexpr, PREFETCH: tl.constexpr, CANVAS_BLOCK: tl.constexpr,
+        WOP: tl.constexpr = 0, CWP: tl.constexpr = 0, COPY: tl.constexpr = 0,
     ):
         """y[n, co, h, w] = sum_{g, hi, wi} x[n, src, hi, wi] * k[i, j] over hi + TOP - h = i*DH and
         wi + LEFT - w = j*DW (taps k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel co*GROUP + g,
@@ -58,29 +78,33 @@ if triton is not None:
         :func:`plane_canvas_kernel` (channel stride swc; swh, sww, ROW0, ROW_STEP, COL0, COL_STEP not read); CANVAS
         2: each program places its channel's taps (w_ptr, the weight) in its own canvas in cv_ptr (CANVAS_BLOCK >=
         its (H_IN + HO - 1) * (W_IN + WO - 1) elements, at program (pid, co, g)), then reads it after a barrier.
-        PREFETCH (with CANVAS): each step reads the next chunk's Toeplitz tile before its product. Grid: (image
-        blocks * blocks of BN flattened outputs, C_OUT).
+        PREFETCH (with CANVAS): each step reads the next chunk's Toeplitz tile before its product. CANVAS 3: w_ptr
+        is the shifted canvas of :func:`plane_shifted_canvas_kernel` (8 copies of (H_IN + HO - 1) x CWP elements per
+        channel, COPY elements each, channel stride swc) and the flattened outputs' rows are WOP apart. Grid: (image blocks * blocks of
+        BN flattened outputs, C_OUT).
         """
         pid = tl.program_id(0)
         co = tl.program_id(1)
-        n_out = HO * WO
+        ROWW: tl.constexpr = WOP if CANVAS == 3 else WO  # the flattened outputs' row pitch
+        n_out = HO * ROWW
         n_qb = tl.cdiv(n_out, BN)
         pid_m, pid_q = pid // n_qb, pid % n_qb
         n_img = pid_m * BM + tl.arange(0, BM)
         n_ld = tl.minimum(n_img, N_IMG - 1)  # images past the end re-read the last one; not stored
         q0 = pid_q * BN
         q = q0 + tl.arange(0, BN)
-        h = q // WO
-        w = q % WO
-        q_ok = q < n_out
+        h = q // ROWW
+        w = q % ROWW
+        q_ok = (q < n_out) & (w < WO)
         # the input rows that reach this block's output rows, as a range of the flattened input
-        hi_lo = tl.maximum(q0 // WO - TOP, 0)
-        hi_end = tl.minimum((tl.minimum(q0 + BN, n_out) - 1) // WO - TOP + (KH - 1) * DH + 1, H_IN)
+        hi_lo = tl.maximum(q0 // ROWW - TOP, 0)
+        hi_end = tl.minimum((tl.minimum(q0 + BN, n_out) - 1) // ROWW - TOP + (KH - 1) * DH + 1, H_IN)
         p_end = hi_end * W_IN
         kk = tl.arange(0, BK)
         CW: tl.constexpr = W_IN + WO - 1  # the canvas's row length
         q_c = tl.minimum(q, n_out - 1)  # outputs past the plane read a real output's column of T; not stored
         q_off = (HO - 1) * CW + (WO - 1) - (q_c // WO) * CW - q_c % WO  # -Q(q)
+        q_part = w - tl.minimum(h, HO - 1) * CWP  # (CANVAS 3) rows past the plane read its last row; not stored
         acc = tl.zeros([BM, BN], dtype=tl.float32)
         for g in tl.static_range(GROUP):
             src = (co // MULT_DIV) * GROUP + g
@@ -97,7 +121,7 @@ if triton is not None:
                 tl.debug_barrier()
                 w_c = cv_c
             p_first = (hi_lo * W_IN // BK) * BK
-            if CANVAS and PREFETCH:
+            if (CANVAS == 1 or CANVAS == 2) and PREFETCH:
                 t = _canvas_tile(w_c, p_first + kk, q_off, H_IN * W_IN, W_IN, CW)
             for p0 in tl.range(p_first, p_end, BK, num_stages=STAGES):
                 p = p0 + kk
@@ -109,7 +133,10 @@ if triton is not None:
                     a = tl.load(x_c + p[None, :], mask=(p < p_end4)[None, :], other=0.0)
                 else:
                     a = tl.load(x_c + (hi * sxh + wi * sxw)[None, :], mask=p_ok[None, :], other=0.0)
-                if CANVAS and PREFETCH:
+                if CANVAS == 3:  # aligned runs, copied asynchronously in the pipeline
+                    t = _shifted_canvas_tile(w_c, p, q_part, H_IN * W_IN, HO, W_IN, CWP, COPY)
+                    acc = accumulate(acc, a, t, PREC, DOT_F32)
+                elif CANVAS and PREFETCH:
                     t_next = _canvas_tile(w_c, p + BK, q_off, H_IN * W_IN, W_IN, CW)
                     acc = accumulate(acc, a, t, PREC, DOT_F32)
                     t = t_next
@@ -143,6 +170,25 @@ if triton is not None:
         c = tl.program_id(0)
         _place_taps(w_ptr + c.to(tl.int64) * swc, cv_ptr + c.to(tl.int64) * (CH * CW), HO, TOP, LEFT, swh, sww,
                     CH * CW, CW, WO, KH, KW, DH, DW, ROW0, ROW_STEP, COL0, COL_STEP, BLOCK, tl.program_id(1) * BLOCK)
+
+    @triton.jit
+    def plane_shifted_canvas_kernel(
+        w_ptr, cv_ptr, HO, TOP, LEFT, swc, swh, sww,
+        CH: tl.constexpr, CWP: tl.constexpr, W_IN: tl.constexpr,
+        KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr,
+        ROW0: tl.constexpr, ROW_STEP: tl.constexpr, COL0: tl.constexpr, COL_STEP: tl.constexpr, BLOCK: tl.constexpr,
+    ):
+        """cv[c, s, a, b] (8 x CH x CWP per channel, dense) = k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel c
+        where a - (HO-1) + TOP = i*DH and W_IN - 1 + s - b + LEFT = j*DW (0 <= i < KH, 0 <= j < KW), else 0: copy s
+        of the canvas with its columns reversed and shifted right by s, so that the tap joining input (hi, wi) to
+        output (h, w) sits at a = hi - h + HO - 1, b = W_IN - 1 - wi + s + w. Grid: (channels, element blocks)."""
+        c = tl.program_id(0)
+        e = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+        a = e % (CH * CWP) // CWP
+        v = kernel_taps(w_ptr + c.to(tl.int64) * swc, a - (HO - 1) + TOP,
+                        W_IN - 1 + e // (CH * CWP) - e % CWP + LEFT, e < 8 * CH * CWP, swh, sww, KH, KW, DH, DW,
+                        ROW0, ROW_STEP, COL0, COL_STEP)
+        tl.store(cv_ptr + c.to(tl.int64) * (8 * CH * CWP) + e, v.to(cv_ptr.dtype.element_ty), mask=e < 8 * CH * CWP)
 
     @triton.jit
     def _place_taps(w_c, cv_c, HO, TOP, LEFT, swh, sww, CHW, CW: tl.constexpr, WO: tl.constexpr,

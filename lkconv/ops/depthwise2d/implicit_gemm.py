@@ -54,7 +54,7 @@ import torch
 
 from ..._triton import cdiv, interpreting, next_power_of_2, triton_available
 from .._launch import FastLauncher, strided_copy
-from .igemm_planes import depthwise_conv2d_igemm_plane_kernel, plane_canvas_kernel
+from .igemm_planes import depthwise_conv2d_igemm_plane_kernel, plane_canvas_kernel, plane_shifted_canvas_kernel
 from .igemm_row_blocks import depthwise_conv2d_igemm_row_block_kernel, row_block_table_kernel
 from .igemm_tiles import (  # noqa: F401 - the tiling's names, also read as implicit_gemm.<name>
     COLUMN_FORMS, DEFAULT_CONFIG, MAX_BAND_TILE, MAX_ROW_TILE_BN, PLANE_BK, PLANE_MAX, SHARED_MEMORY_BUDGET,
@@ -420,13 +420,16 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
     if _plane(cfg, h_in, x_shape[3], x_stride, ho, wo, kh, kw, tuple(dilation), itemsize):
         canvas_taps = cfg.toeplitz in ("", "canvas")
         local = cfg.toeplitz == "local_canvas"
-        bn, bk = cfg.bn or (64 if canvas_taps or local else 32), cfg.plane_bk or PLANE_BK
-        bm, stages = _fit(image_rows(cfg, n), cfg.stages, bk, bn, itemsize)
-        grid = (cdiv(n, bm) * cdiv(ho * wo, bn), c_out, 1)
+        shifted = cfg.toeplitz == "shifted_canvas"
+        bn, bk = cfg.bn or (64 if canvas_taps or local or shifted else 32), cfg.plane_bk or PLANE_BK
+        bm, stages = _fit(image_rows(cfg, n), cfg.stages, bk, bn, itemsize, shifted)
+        wop = max(8, next_power_of_2(wo)) if shifted else wo  # the flattened outputs' row pitch
+        grid = (cdiv(n, bm) * cdiv(ho * wop, bn), c_out, 1)
         taps = dict(KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws)
         canvas, scratch = (), ()  # canvas: the taps_layout of the plane's canvas
         w_strides = (w_stride[0], w_stride[2], w_stride[3])
         ch, cw = h_in + ho - 1, x_shape[3] + wo - 1
+        cwp = cdiv(x_shape[3] + wop + 6, 8) * 8 if shifted else 0  # the shifted canvas's row length
         if local:
             if ch * cw > LOCAL_CANVAS_MAX:
                 raise ValueError(f"toeplitz='local_canvas' places each program's canvas in registers first: "
@@ -439,13 +442,21 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
                       (ho, pad_t, pad_l, *w_strides), tuple(dict(CH=ch, CW=cw, WO=wo, **taps, BLOCK=block,
                                                                    num_warps=4).items()))
             w_strides = (ch * cw, 0, 0)
+        if shifted:  # 8 copies of the reversed canvas, shifted by 0..7 elements (igemm_planes.py)
+            size = 8 * ch * cwp
+            block = min(1024, next_power_of_2(size))
+            canvas = ((c_out * group, size), (c_out * group, cdiv(size, block), 1), (ho, pad_t, pad_l, *w_strides),
+                      tuple(dict(CH=ch, CWP=cwp, W_IN=x_shape[3], **taps, BLOCK=block, num_warps=4).items()))
+            w_strides = (size, 0, 0)
         ints = (n, c_out, h_in, ho, pad_t, pad_l, *x_stride, *w_strides, *y_stride)
         consts = dict(
             W_IN=x_shape[3], WO=wo, **taps, MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=prec,
             HAS_BIAS=has_bias, DOT_F32=dot_f32, STAGES=stages,
-            PLANE=_dense_plane(x_shape, x_stride) if cfg.plane_runs else 0, CANVAS=2 if local else int(bool(canvas)),
-            PREFETCH=prefetches(cfg, "plane_canvas" if canvas or local else "plane"),
-            CANVAS_BLOCK=next_power_of_2(ch * cw) if local else 1, num_warps=cfg.num_warps or 4)
+            PLANE=_dense_plane(x_shape, x_stride) if cfg.plane_runs else 0,
+            CANVAS=3 if shifted else 2 if local else int(bool(canvas)),
+            PREFETCH=not shifted and prefetches(cfg, "plane_canvas" if canvas or local else "plane"),
+            CANVAS_BLOCK=next_power_of_2(ch * cw) if local else 1, WOP=wop, CWP=cwp, COPY=ch * cwp,
+            num_warps=cfg.num_warps or 4)
         return _FwdPlan("plane", "x", x_shape[3], kh, kw, bn, bk, pad_l, False, grid, ints, tuple(consts.items()),
                         taps_layout=canvas, scratch=scratch)
     form, bn, bk = column_plan(cfg, kw, dilation[1], wo, x_shape[3])
@@ -577,7 +588,10 @@ def _laid_out_taps(plan: _FwdPlan, weight: torch.Tensor, dtype: torch.dtype) -> 
     """The taps laid out as plan.taps_layout says (the plane's canvas or the row blocks' table), in dtype."""
     shape, grid, ints, consts = plan.taps_layout
     out = torch.empty(shape, dtype=dtype, device=weight.device)
-    launch = _launch_plane_canvas if plan.kernel == "plane" else _launch_row_block_table
+    if plan.kernel == "plane":
+        launch = _launch_plane_shifted_canvas if dict(plan.consts)["CANVAS"] == 3 else _launch_plane_canvas
+    else:
+        launch = _launch_row_block_table
     launch(plan.taps_layout, grid, (weight, out, *ints), dict(consts), 1, lambda: strided_copy(out))
     return out
 
@@ -586,6 +600,7 @@ _launch_fwd = FastLauncher(depthwise_conv2d_igemm_fwd_kernel) if triton is not N
 _launch_fwd_row_block = FastLauncher(depthwise_conv2d_igemm_row_block_kernel) if triton is not None else None
 _launch_fwd_plane = FastLauncher(depthwise_conv2d_igemm_plane_kernel) if triton is not None else None
 _launch_plane_canvas = FastLauncher(plane_canvas_kernel) if triton is not None else None
+_launch_plane_shifted_canvas = FastLauncher(plane_shifted_canvas_kernel) if triton is not None else None
 _launch_row_block_table = FastLauncher(row_block_table_kernel) if triton is not None else None
 _launch_row_copy = FastLauncher(row_padded_copy_kernel) if triton is not None else None
 _launch_bordered_copy = FastLauncher(zero_bordered_copy_kernel) if triton is not None else None
