@@ -669,7 +669,7 @@ DR)  # after DQ: the new defaults (canvas planes with prefetch at BN 64; 4-row b
     # kernel rows): the implicit-GEMM GPU tests, lkconv bench --graph of the 13x13 forwards, verify, eager bf16 bench
     step pytest_igemm 70 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py
     step tune_shifted 80 python benchmarks/tune_igemm.py --graph --jobs 16 --shapes unireplknet_t.s3 --dtypes bf16 --configs plane:st3,plane:shifted_canvas:st3,plane:shifted_canvas:st4,plane:shifted_canvas:w8:st3,plane:shifted_canvas:bn128:w8:st3,plane:shifted_canvas:bn128:w4:st3,plane:shifted_canvas:pbk64:st3,plane:shifted_canvas:bn32:st4 --json "$OUT/tune_shifted.json"
-    step tune_table 60 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes unireplknet_t.s1,replknet_31b.s1 --dtypes bf16 --configs st3,rb4:table:st3,bm64:rb4:w4:table:st3,rb4:table:st4,bm64:rb8:w8:table:st3 --json "$OUT/tune_table.json"
+    step tune_table 60 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes unireplknet_t.s1,replknet_31b.s1 --dtypes bf16 --configs st3,rb4:table:st3,bm64:rb4:w4:table:st3,rb4:table:st4,bm64:rb8:w8:table:st3,bm256:rb4:w8:table:st3,rb8:w8:table:st3 --json "$OUT/tune_table.json"
     step tune_local 50 python benchmarks/tune_igemm.py --graph --jobs 16 --shapes unireplknet_t.s3 --dtypes bf16 --configs plane:st3,plane:local_canvas:st3,plane:local_canvas:bn128:w8:st3 --json "$OUT/tune_local.json"
     NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -n 1)
     NCU_SECTIONS="--section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats --section SchedulerStats --section LaunchStats --section InstructionStats"
