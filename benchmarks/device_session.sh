@@ -674,10 +674,10 @@ DR)  # after DQ: the new defaults (canvas planes with prefetch at BN 64; 4-row b
     NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -n 1)
     NCU_SECTIONS="--section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats --section SchedulerStats --section LaunchStats --section InstructionStats"
     [ -n "$NCU" ] && step ncu_s3 60 "$NCU" --clock-control none --kernel-name regex:igemm --launch-skip 2 --launch-count 1 $NCU_SECTIONS python benchmarks/ncu_igemm.py --shape unireplknet_t.s3
-    [ -n "$NCU" ] && step ncu_s1 60 "$NCU" --clock-control none --kernel-name regex:igemm --launch-skip 2 --launch-count 1 $NCU_SECTIONS python benchmarks/ncu_igemm.py --shape unireplknet_t.s1
+    [ "${DR_LONG:-1}" = 1 ] && [ -n "$NCU" ] && step ncu_s1 60 "$NCU" --clock-control none --kernel-name regex:igemm --launch-skip 2 --launch-count 1 $NCU_SECTIONS python benchmarks/ncu_igemm.py --shape unireplknet_t.s1
     LKCONV_CACHE_DIR=/tmp/lkconv-cache-DR1 step bench_graph 60 python -m lkconv bench --graph --jobs 16 --dtypes bf16 --layouts nchw --directions fwd --shapes "unireplknet_t.s3,unireplknet_t.s1" --out "$OUT/bench_graph"
     step verify_igemm ${VERIFY_S:-100} python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
-    step tune_rows_pf 60 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes replknet_31b.s3,replknet_31b.s2 --dtypes bf16 --configs st3,rb4:st3,rb4:st3:pf,bm64:rb4:w4:st3:pf --json "$OUT/tune_rows_pf.json"
+    [ "${DR_LONG:-1}" = 1 ] && step tune_rows_pf 60 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes replknet_31b.s3,replknet_31b.s2 --dtypes bf16 --configs st3,rb4:st3,rb4:st3:pf,bm64:rb4:w4:st3:pf --json "$OUT/tune_rows_pf.json"
     [ "${DR_BENCH:-1}" = 1 ] && LKCONV_CACHE_DIR=/tmp/lkconv-cache-DR2 step bench_bf16 120 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s3,unireplknet_t.s1,replknet_31b.s2,replknet_31b.s1" --out "$OUT/bench_bf16"
     ;;
 DQ)  # after DP: the next step's Toeplitz tiles gathered before each product (prefetch), 64-input plane steps
