@@ -169,19 +169,21 @@ def plane_report(warps_list, block_cols, shapes=None):
     """The bf16 whole-plane forward (IgemmConfig.plane) of the public stride-1 shapes with planes of at most 1024
     elements (or the named ones), as implicit_gemm plans it (NCHW input, batch 64), at each BN, reading the input
     through its strides and (runs) as contiguous runs of its dense planes (IgemmConfig.plane_runs), with Toeplitz
-    tiles gathered through the tap tests and read from the canvas (IgemmConfig.toeplitz "canvas")."""
-    print(f"{'shape':<22} {'kernel':>7} {'T':<6} {'runs':>4} {'BM':>4} {'BN':>4} {'BK':>3} {'warps':>5} {'regs':>5} "
+    tiles gathered through the tap tests, read from the canvas (IgemmConfig.toeplitz "canvas") and copied as aligned
+    runs from the shifted canvas ("shifted_canvas")."""
+    print(f"{'shape':<22} {'kernel':>7} {'T':<14} {'runs':>4} {'BM':>4} {'BN':>4} {'BK':>3} {'warps':>5} {'regs':>5} "
           f"{'spill B':>8} {'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}")
     for s in load_shapes():
         if s["s"] != 1 or (shapes and s["name"] not in shapes) or (not shapes and s["h"] * s["w"] > 1024):
             continue
-        for toeplitz, runs, bn, warps in itertools.product(("gather", "canvas"), (False, True), block_cols,
+        for toeplitz, runs, bn, warps in itertools.product(("gather", "canvas", "shifted_canvas"), (False, True),
+                                                           block_cols,
                                                            warps_list):
             kh, kw, plan = _planned_fwd(s, implicit_gemm.IgemmConfig(plane=True, bn=bn, plane_runs=runs,
                                                                     toeplitz=toeplitz))
             c = dict(plan.consts)
             cells = _plan_resources(implicit_gemm.depthwise_conv2d_igemm_plane_kernel, 5, plan, warps)
-            print(f"{s['name']:<22} {kh:>3}x{kw:<3} {toeplitz:<6} {'yes' if c['PLANE'] else 'no':>4} {c['BM']:>4} "
+            print(f"{s['name']:<22} {kh:>3}x{kw:<3} {toeplitz:<14} {'yes' if c['PLANE'] else 'no':>4} {c['BM']:>4} "
                   f"{c['BN']:>4} {c['BK']:>3} {cells}", flush=True)
 
 
