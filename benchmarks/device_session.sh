@@ -176,6 +176,7 @@
 #       unireplknet_t.s3, canvases placed by each plane program (local_canvas) against the
 #       canvas launch, Nsight Compute counters of the 13x13 forwards, band row blocks reading a Toeplitz table, whole-row row blocks with prefetch on
 #       replknet_31b.s3/s2, bench --graph of the 13x13 forwards, verify, bf16 bench (~9 min)
+#   DS: DR in under 7 minutes: GPU tests, shifted canvas and table sweeps, bench --graph, verify (~6 min)
 #   DP: band row blocks on unireplknet_t.s1 and the plane canvas on unireplknet_t.s3 (GPU tests, bf16 sweeps timed
 #       through CUDA graphs, lkconv bench --graph of both) (~9 min)
 # Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
@@ -679,6 +680,14 @@ DR)  # after DQ: the new defaults (canvas planes with prefetch at BN 64; 4-row b
     step verify_igemm ${VERIFY_S:-100} python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
     [ "${DR_LONG:-1}" = 1 ] && step tune_rows_pf 60 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes replknet_31b.s3,replknet_31b.s2 --dtypes bf16 --configs st3,rb4:st3,rb4:st3:pf,bm64:rb4:w4:st3:pf --json "$OUT/tune_rows_pf.json"
     [ "${DR_BENCH:-1}" = 1 ] && LKCONV_CACHE_DIR=/tmp/lkconv-cache-DR2 step bench_bf16 120 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s3,unireplknet_t.s1,replknet_31b.s2,replknet_31b.s1" --out "$OUT/bench_bf16"
+    ;;
+DS)  # DR in under 7 minutes (a short lease): GPU tests of the implicit GEMM, the shifted canvas and table-read band
+    # row blocks against the defaults, lkconv bench --graph of the 13x13 forwards, verify
+    step pytest_igemm 70 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py
+    step tune_shifted 80 python benchmarks/tune_igemm.py --graph --jobs 16 --shapes unireplknet_t.s3 --dtypes bf16 --configs plane:st3,plane:shifted_canvas:st3,plane:shifted_canvas:st4,plane:shifted_canvas:w8:st3,plane:shifted_canvas:bn128:w8:st3,plane:shifted_canvas:bn128:w4:st3,plane:shifted_canvas:pbk64:st3,plane:shifted_canvas:bn32:st4 --json "$OUT/tune_shifted.json"
+    step tune_table 60 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes unireplknet_t.s1,replknet_31b.s1 --dtypes bf16 --configs st3,rb4:table:st3,bm64:rb4:w4:table:st3,rb4:table:st4,bm64:rb8:w8:table:st3,bm256:rb4:w8:table:st3,rb8:w8:table:st3 --json "$OUT/tune_table.json"
+    LKCONV_CACHE_DIR=/tmp/lkconv-cache-DR1 step bench_graph 60 python -m lkconv bench --graph --jobs 16 --dtypes bf16 --layouts nchw --directions fwd --shapes "unireplknet_t.s3,unireplknet_t.s1" --out "$OUT/bench_graph"
+    step verify_igemm ${VERIFY_S:-100} python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
     ;;
 DQ)  # after DP: the next step's Toeplitz tiles gathered before each product (prefetch), 64-input plane steps
     step pytest_forms 100 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py -k "plane or row_block or planned or inside"
