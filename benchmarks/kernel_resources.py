@@ -66,6 +66,7 @@ def resources(fn, pointers: dict, ints: dict, constexprs: dict, num_warps: int, 
     Path(cubin).write_bytes(kernel.asm["cubin"])
     tool = os.path.join(os.path.dirname(nv.__file__), "bin", "cuobjdump")
     out = subprocess.run([tool, "-res-usage", cubin], capture_output=True, text=True).stdout
+    sass = subprocess.run([tool, "-sass", cubin], capture_output=True, text=True).stdout if loads else ""
     os.unlink(cubin)
     m = re.search(r"REG:(\d+).*?STACK:(\d+).*?SHARED:(\d+)", out)
     regs, stack, static = (int(v) for v in m.groups()) if m else (-1, -1, -1)
@@ -77,6 +78,8 @@ def resources(fn, pointers: dict, ints: dict, constexprs: dict, num_warps: int, 
         sizes = [int(v, 0) for v in re.findall(r"cp\.async\.c[ag]\.shared\.global[^,]*,[^,]*,\s*(0x[0-9a-f]+|\d+)",
                                                ptx)]
         counts["async"] = {n: sizes.count(n) for n in sorted(set(sizes))}  # asynchronous copies by size in bytes
+        # tensor-core products each wait leaves in flight (0: every product waited for before the next step)
+        counts["in_flight"] = sorted({int(v, 0) for v in re.findall(r"WARPGROUP\.DEPBAR\.LE gsb0, (0x[0-9a-f]+)", sass)})
         return regs, stack, max(static, kernel.metadata.shared), counts
     return regs, stack, max(static, kernel.metadata.shared)
 
@@ -115,7 +118,7 @@ def _plan_resources(fn, n_tensors: int, plan, warps: int) -> str:
     columns."""
     regs, stack, shared, loads = _compile_plan(fn, n_tensors, plan, warps)
     return (f"{warps:>5} {regs:>5} {stack:>8} {shared:>9}  {loads['v4']}/{loads['v2']}/{loads['s']} "
-            f"async {loads['async']}")
+            f"async {loads['async']} in flight {loads['in_flight']}")
 
 
 def igemm_report(warps_list, kernel_rows_list=(0,), other_columns=("band",)):
@@ -124,7 +127,7 @@ def igemm_report(warps_list, kernel_rows_list=(0,), other_columns=("band",)):
     tiles, for each count of kernel rows per product; the global loads of each width in the PTX (v4 = 16 bytes,
     s = scalar)."""
     print(f"{'shape':<22} {'kernel':>7} {'form':<13} {'KR':>2} {'BM':>4} {'BN':>3} {'BK':>4} {'st':>2} {'T':<6} "
-          f"{'warps':>5} {'regs':>5} {'spill B':>8} {'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}")
+          f"{'warps':>5} {'regs':>5} {'spill B':>8} {'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}, products in flight at waits")
     for s in load_shapes():
         if s["s"] != 1:
             continue
@@ -150,7 +153,7 @@ def row_block_report(warps_list, row_blocks, columns=("rows",), shapes=None):
     implicit_gemm plans it (NCHW input, batch 64), with whole-row tiles where the rows fit them and with band column
     blocks ("band" in columns)."""
     print(f"{'shape':<22} {'kernel':>7} {'form':<5} {'R':>2} {'BM':>4} {'BN':>3} {'BK':>4} {'warps':>5} {'regs':>5} "
-          f"{'spill B':>8} {'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}")
+          f"{'spill B':>8} {'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}, products in flight at waits")
     for s in load_shapes():
         if s["s"] != 1 or (shapes and s["name"] not in shapes):
             continue
@@ -172,7 +175,7 @@ def plane_report(warps_list, block_cols, shapes=None):
     tiles gathered through the tap tests, read from the canvas (IgemmConfig.toeplitz "canvas") and copied as aligned
     runs from the shifted canvas ("shifted_canvas")."""
     print(f"{'shape':<22} {'kernel':>7} {'T':<14} {'runs':>4} {'BM':>4} {'BN':>4} {'BK':>3} {'warps':>5} {'regs':>5} "
-          f"{'spill B':>8} {'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}")
+          f"{'spill B':>8} {'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}, products in flight at waits")
     for s in load_shapes():
         if s["s"] != 1 or (shapes and s["name"] not in shapes) or (not shapes and s["h"] * s["w"] > 1024):
             continue
