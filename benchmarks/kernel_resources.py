@@ -148,7 +148,7 @@ def igemm_report(warps_list, kernel_rows_list=(0,), other_columns=("band",)):
                       f"{c['BK']:>4} {c['STAGES']:>2} {table:<6} {cells}", flush=True)
 
 
-def row_block_report(warps_list, row_blocks, columns=("rows",), shapes=None):
+def row_block_report(warps_list, row_blocks, columns=("rows",), shapes=None, toeplitz=""):
     """The bf16 block-Toeplitz forward (IgemmConfig.row_block) of every public stride-1 shape (or the named ones), as
     implicit_gemm plans it (NCHW input, batch 64), with whole-row tiles where the rows fit them and with band column
     blocks ("band" in columns)."""
@@ -158,7 +158,7 @@ def row_block_report(warps_list, row_blocks, columns=("rows",), shapes=None):
         if s["s"] != 1 or (shapes and s["name"] not in shapes):
             continue
         for form, rb, warps in itertools.product(columns, row_blocks, warps_list):
-            planned = _planned_fwd(s, implicit_gemm.IgemmConfig(columns=form, row_block=rb))
+            planned = _planned_fwd(s, implicit_gemm.IgemmConfig(columns=form, row_block=rb, toeplitz=toeplitz))
             if planned is None or planned[2].kernel != "row_block":
                 break
             kh, kw, plan = planned
@@ -368,6 +368,7 @@ def main():
     ap.add_argument("--columns", default=None, help="--igemm: column forms reported beside the chosen one (default "
                     "band); --row-blocks: rows and/or band (default rows)")
     ap.add_argument("--row-blocks", default=None, help="the block-Toeplitz forward at these output rows per tile")
+    ap.add_argument("--toeplitz", default="", help="--row-blocks: IgemmConfig.toeplitz ('' or table)")
     ap.add_argument("--planes", default=None,
                     help="the whole-plane forward at these flattened outputs per tile (BN), e.g. 32,64")
     ap.add_argument("--shapes", default=None, help="--planes: only these public shapes")
@@ -384,7 +385,7 @@ def main():
         plane_report(warps, [int(v) for v in args.planes.split(",")], args.shapes and args.shapes.split(","))
     elif args.row_blocks:
         row_block_report(warps, [int(v) for v in args.row_blocks.split(",")], (args.columns or "rows").split(","),
-                         args.shapes and args.shapes.split(","))
+                         args.shapes and args.shapes.split(","), args.toeplitz)
     elif args.igemm:
         igemm_report(warps, [int(v) for v in args.kernel_rows.split(",")], (args.columns or "band").split(","))
     elif args.wgrad:
