@@ -176,7 +176,8 @@
 #       unireplknet_t.s3, canvases placed by each plane program (local_canvas) against the
 #       canvas launch, Nsight Compute counters of the 13x13 forwards, band row blocks reading a Toeplitz table, whole-row row blocks with prefetch on
 #       replknet_31b.s3/s2, bench --graph of the 13x13 forwards, verify, bf16 bench (~9 min)
-#   DS: DR in under 7 minutes: GPU tests, shifted canvas and table sweeps, bench --graph, verify (~6 min)
+#   DS: DR in under 7 minutes: GPU tests, shifted canvas (4-element runs, L1-cached copies) and table sweeps,
+#       bench --graph, verify (~6 min)
 #   DP: band row blocks on unireplknet_t.s1 and the plane canvas on unireplknet_t.s3 (GPU tests, bf16 sweeps timed
 #       through CUDA graphs, lkconv bench --graph of both) (~9 min)
 # Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
@@ -669,7 +670,7 @@ DP)  # band row blocks (column blocks in the product's rows) on unireplknet_t.s1
 DR)  # after DQ: the new defaults (canvas planes with prefetch at BN 64; 4-row band blocks for 16-bit operands from 13
     # kernel rows): the implicit-GEMM GPU tests, lkconv bench --graph of the 13x13 forwards, verify, eager bf16 bench
     step pytest_igemm 70 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py
-    step tune_shifted 80 python benchmarks/tune_igemm.py --graph --jobs 16 --shapes unireplknet_t.s3 --dtypes bf16 --configs plane:st3,plane:shifted_canvas:st3,plane:shifted_canvas:st4,plane:shifted_canvas:w8:st3,plane:shifted_canvas:bn128:w8:st3,plane:shifted_canvas:bn128:w4:st3,plane:shifted_canvas:pbk64:st3,plane:shifted_canvas:bn32:st4 --json "$OUT/tune_shifted.json"
+    step tune_shifted 80 python benchmarks/tune_igemm.py --graph --jobs 16 --shapes unireplknet_t.s3 --dtypes bf16 --configs plane:st3,plane:shifted_canvas:run4:st3,plane:shifted_canvas:run4:st4,plane:shifted_canvas:run4:w8:st3,plane:shifted_canvas:run4:bn128:w8:st3,plane:shifted_canvas:run4:bn32:st4,plane:shifted_canvas:st3 --json "$OUT/tune_shifted.json"
     step tune_table 60 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes unireplknet_t.s1,replknet_31b.s1 --dtypes bf16 --configs st3,rb4:table:st3,bm64:rb4:w4:table:st3,rb4:table:st4,bm64:rb8:w8:table:st3,bm256:rb4:w8:table:st3,rb8:w8:table:st3 --json "$OUT/tune_table.json"
     step tune_local 50 python benchmarks/tune_igemm.py --graph --jobs 16 --shapes unireplknet_t.s3 --dtypes bf16 --configs plane:st3,plane:local_canvas:st3,plane:local_canvas:bn128:w8:st3 --json "$OUT/tune_local.json"
     NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -n 1)
@@ -683,7 +684,7 @@ DR)  # after DQ: the new defaults (canvas planes with prefetch at BN 64; 4-row b
     ;;
 DS)  # DR in under 7 minutes (a short lease): GPU tests of the implicit GEMM, the shifted canvas and table-read band
     # row blocks against the defaults, lkconv bench --graph of the 13x13 forwards, verify
-    step tune_shifted 80 python benchmarks/tune_igemm.py --graph --jobs 16 --shapes unireplknet_t.s3 --dtypes bf16 --configs plane:st3,plane:shifted_canvas:st3,plane:shifted_canvas:st4,plane:shifted_canvas:w8:st3,plane:shifted_canvas:bn128:w8:st3,plane:shifted_canvas:bn128:w4:st3,plane:shifted_canvas:pbk64:st3,plane:shifted_canvas:bn32:st4 --json "$OUT/tune_shifted.json"
+    step tune_shifted 80 python benchmarks/tune_igemm.py --graph --jobs 16 --shapes unireplknet_t.s3 --dtypes bf16 --configs plane:st3,plane:shifted_canvas:run4:st3,plane:shifted_canvas:run4:st4,plane:shifted_canvas:run4:w8:st3,plane:shifted_canvas:run4:bn128:w8:st3,plane:shifted_canvas:run4:bn32:st4,plane:shifted_canvas:st3 --json "$OUT/tune_shifted.json"
     step tune_table 60 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes unireplknet_t.s1,replknet_31b.s1 --dtypes bf16 --configs st3,rb4:table:st3,bm64:rb4:w4:table:st3,rb4:table:st4,bm64:rb8:w8:table:st3,bm256:rb4:w8:table:st3,rb8:w8:table:st3 --json "$OUT/tune_table.json"
     step pytest_igemm 70 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py
     [ "${DS_SHORT:-0}" = 0 ] && LKCONV_CACHE_DIR=/tmp/lkconv-cache-DR1 step bench_graph 60 python -m lkconv bench --graph --jobs 16 --dtypes bf16 --layouts nchw --directions fwd --shapes "unireplknet_t.s3,unireplknet_t.s1" --out "$OUT/bench_graph"

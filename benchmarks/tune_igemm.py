@@ -55,7 +55,7 @@ def parse_config(spec: str):
     kw = {}
     for part in filter(None, spec.split(":")):
         for prefix, field in (("bm", "bm"), ("bn", "bn"), ("w", "num_warps"), ("st", "stages"),
-                              ("kr", "kernel_rows"), ("rb", "row_block"), ("pbk", "plane_bk")):
+                              ("kr", "kernel_rows"), ("rb", "row_block"), ("pbk", "plane_bk"), ("run", "canvas_run")):
             if part.startswith(prefix) and part[len(prefix):].isdigit():
                 kw[field] = int(part[len(prefix):])
                 break
@@ -74,7 +74,7 @@ def parse_config(spec: str):
                 continue
             if part not in ("gather", "table", "canvas", "local_canvas", "shifted_canvas", "images", "rows"):
                 raise ValueError(f"config part {part!r} of {spec!r}: expected bm<int>, bn<int>, w<int>, st<int>, "
-                                 "kr<int>, rb<int>, pbk<int>, gather, table, canvas, local_canvas, shifted_canvas, images, rows, plane, "
+                                 "kr<int>, rb<int>, pbk<int>, run<int>, gather, table, canvas, local_canvas, shifted_canvas, images, rows, plane, "
                                  "noplane, runs, noruns, "
                                  "pf or "
                                  "cols-<band|rows|rows_in_place>")

@@ -615,7 +615,7 @@ def test_plane_tiles_match_reference(bn, toeplitz, igemm_device):
         for fmt, runs in ((torch.contiguous_format, False), (torch.contiguous_format, True),
                           (torch.channels_last, True)):
             cfg = implicit_gemm.IgemmConfig(bm=16, bn=bn, plane=True, plane_runs=runs, toeplitz=toeplitz,
-                                            prefetch=toeplitz != "gather" and bn == 64)
+                                            prefetch=toeplitz != "gather" and bn == 64, canvas_run=4 if bn == 16 else 8)
             x = torch.randn(n, c, h, w, device=igemm_device).contiguous(memory_format=fmt)
             wt = torch.randn(c * mult, 1, kh, kw, device=igemm_device)
             _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil, cfg)
@@ -637,6 +637,9 @@ def test_plane_tiles_match_reference(bn, toeplitz, igemm_device):
     with pytest.raises(ValueError, match="plane=True"):
         implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty_like(dy),
                                implicit_gemm.IgemmConfig(toeplitz="canvas"))
+    with pytest.raises(ValueError, match="canvas_run"):
+        implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty_like(dy),
+                               implicit_gemm.IgemmConfig(plane=True, toeplitz="shifted_canvas", canvas_run=2))
     # an image whose rows reach past 2**31 elements (strides only; nothing is allocated): no 32-bit plane offsets
     huge = (2**31 * 3, 1, 2**28, 1)
     with pytest.raises(ValueError, match="32 bits"):
@@ -699,7 +702,7 @@ def _inside(t, fill, layout):
 
 
 @pytest.mark.parametrize("form", ["plane", "plane_runs", "plane_canvas", "plane_local_canvas", "plane_shifted_canvas",
-                                  "row_block",
+                                  "plane_shifted_canvas_run4", "row_block",
                                   "band_row_block", "band_row_block_table"])
 def test_small_plane_forms_stay_inside_their_tensors(form, igemm_device):
     """The plane and row-block kernels read only their input's elements (it sits in a NaN-filled buffer) and write
@@ -712,6 +715,8 @@ def test_small_plane_forms_stay_inside_their_tensors(form, igemm_device):
            "plane_canvas": ig.IgemmConfig(bm=16, bn=16, plane=True, toeplitz="canvas", prefetch=True),
            "plane_local_canvas": ig.IgemmConfig(bm=16, bn=16, plane=True, toeplitz="local_canvas"),
            "plane_shifted_canvas": ig.IgemmConfig(bm=16, bn=16, plane=True, toeplitz="shifted_canvas"),
+           "plane_shifted_canvas_run4": ig.IgemmConfig(bm=16, bn=16, plane=True, toeplitz="shifted_canvas",
+                                                       canvas_run=4),
            "band_row_block_table": ig.IgemmConfig(bm=16, bn=16, columns="band", row_block=4, toeplitz="table")}[form]
     torch.manual_seed(0)
     for (n, c, h, w, kh, kw, pad, dil), x_layout, y_layout in itertools.product(

@@ -17,11 +17,12 @@ wi - w + Wo - 1; T[p, q] is then canvas[P(p) - Q(q)] with P(p) = hi*CW + wi and 
 
 Those loads are gathers: Triton keeps the tile in registers, stores it to shared memory for the tensor cores and
 waits for each product before the next tile may overwrite it. With the SHIFTED canvas (CANVAS 3) every row of a
-Toeplitz tile is read as aligned 16-byte runs instead, which Triton copies asynchronously in its pipeline like the
+Toeplitz tile is read as aligned runs instead, which Triton copies asynchronously in its pipeline like the
 input: the outputs are flattened with rows WOP apart (WOP a power of two >= Wo; the columns past Wo are computed
 and not stored), the canvas's columns are reversed, so that T[p, q] along an output row is contiguous, and it is
-stored in 8 copies shifted by 0..7 elements (:func:`plane_shifted_canvas_kernel`): row p of the tile starts at an
-8-element boundary of the copy that its input column selects.
+stored in RUN copies shifted by 0..RUN-1 elements (:func:`plane_shifted_canvas_kernel`): row p of the tile starts at
+a RUN-element boundary of the copy that its input column selects (RUN 8: 16-byte copies, which bypass L1; RUN 4:
+8-byte copies, cached in L1).
 """
 from __future__ import annotations
 
@@ -44,14 +45,15 @@ if triton is not None:
         return tl.load(w_c + ((p_c // W_IN) * CW + p_c % W_IN)[:, None] + q_off[None, :])
 
     @triton.jit
-    def _shifted_canvas_tile(w_c, p, q_part, HW, HO, W_IN: tl.constexpr, CWP: tl.constexpr, COPY: tl.constexpr):
+    def _shifted_canvas_tile(w_c, p, q_part, HW, HO, W_IN: tl.constexpr, CWP: tl.constexpr, COPY: tl.constexpr,
+                             RUN: tl.constexpr):
         """T[p, q] read from a channel's shifted canvas (w_c) as aligned runs: row p (clamped to the plane, as in
-        :func:`_canvas_tile`) starts at a multiple of 8 elements of copy s = -c0 mod 8, c0 = W_IN - 1 - wi;
+        :func:`_canvas_tile`) starts at a multiple of RUN elements of copy s = -c0 mod RUN, c0 = W_IN - 1 - wi;
         q_part = w - h * CWP of each output."""
         p_c = tl.minimum(p, HW - 1)
         c0 = W_IN - 1 - p_c % W_IN
-        s = (8 - c0 % 8) % 8
-        row = tl.multiple_of(s * COPY + (p_c // W_IN + HO - 1) * CWP + c0 + s, 8)
+        s = (RUN - c0 % RUN) % RUN
+        row = tl.multiple_of(s * COPY + (p_c // W_IN + HO - 1) * CWP + c0 + s, RUN)
         return tl.load(w_c + row[:, None] + q_part[None, :])
 
     @triton.jit
@@ -66,7 +68,7 @@ if triton is not None:
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr,
         HAS_BIAS: tl.constexpr, DOT_F32: tl.constexpr, STAGES: tl.constexpr, PLANE: tl.constexpr,
         CANVAS: tl.constexpr, PREFETCH: tl.constexpr, CANVAS_BLOCK: tl.constexpr,
-        WOP: tl.constexpr = 0, CWP: tl.constexpr = 0, COPY: tl.constexpr = 0,
+        WOP: tl.constexpr = 0, CWP: tl.constexpr = 0, COPY: tl.constexpr = 0, RUN: tl.constexpr = 8,
     ):
         """y[n, co, h, w] = sum_{g, hi, wi} x[n, src, hi, wi] * k[i, j] over hi + TOP - h = i*DH and
         wi + LEFT - w = j*DW (taps k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel co*GROUP + g,
@@ -79,8 +81,8 @@ if triton is not None:
         2: each program places its channel's taps (w_ptr, the weight) in its own canvas in cv_ptr (CANVAS_BLOCK >=
         its (H_IN + HO - 1) * (W_IN + WO - 1) elements, at program (pid, co, g)), then reads it after a barrier.
         PREFETCH (with CANVAS): each step reads the next chunk's Toeplitz tile before its product. CANVAS 3: w_ptr
-        is the shifted canvas of :func:`plane_shifted_canvas_kernel` (8 copies of (H_IN + HO - 1) x CWP elements per
-        channel, COPY elements each, channel stride swc) and the flattened outputs' rows are WOP apart. Grid: (image blocks * blocks of
+        is the shifted canvas of :func:`plane_shifted_canvas_kernel` (RUN copies of (H_IN + HO - 1) x CWP elements
+        per channel, COPY elements each, channel stride swc) and the flattened outputs' rows are WOP apart. Grid: (image blocks * blocks of
         BN flattened outputs, C_OUT).
         """
         pid = tl.program_id(0)
@@ -134,7 +136,7 @@ if triton is not None:
                 else:
                     a = tl.load(x_c + (hi * sxh + wi * sxw)[None, :], mask=p_ok[None, :], other=0.0)
                 if CANVAS == 3:  # aligned runs, copied asynchronously in the pipeline
-                    t = _shifted_canvas_tile(w_c, p, q_part, H_IN * W_IN, HO, W_IN, CWP, COPY)
+                    t = _shifted_canvas_tile(w_c, p, q_part, H_IN * W_IN, HO, W_IN, CWP, COPY, RUN)
                     acc = accumulate(acc, a, t, PREC, DOT_F32)
                 elif CANVAS and PREFETCH:
                     t_next = _canvas_tile(w_c, p + BK, q_off, H_IN * W_IN, W_IN, CW)
@@ -174,11 +176,11 @@ if triton is not None:
     @triton.jit
     def plane_shifted_canvas_kernel(
         w_ptr, cv_ptr, HO, TOP, LEFT, swc, swh, sww,
-        CH: tl.constexpr, CWP: tl.constexpr, W_IN: tl.constexpr,
+        CH: tl.constexpr, CWP: tl.constexpr, W_IN: tl.constexpr, RUN: tl.constexpr,
         KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr,
         ROW0: tl.constexpr, ROW_STEP: tl.constexpr, COL0: tl.constexpr, COL_STEP: tl.constexpr, BLOCK: tl.constexpr,
     ):
-        """cv[c, s, a, b] (8 x CH x CWP per channel, dense) = k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel c
+        """cv[c, s, a, b] (RUN x CH x CWP per channel, dense) = k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel c
         where a - (HO-1) + TOP = i*DH and W_IN - 1 + s - b + LEFT = j*DW (0 <= i < KH, 0 <= j < KW), else 0: copy s
         of the canvas with its columns reversed and shifted right by s, so that the tap joining input (hi, wi) to
         output (h, w) sits at a = hi - h + HO - 1, b = W_IN - 1 - wi + s + w. Grid: (channels, element blocks)."""
@@ -186,9 +188,10 @@ if triton is not None:
         e = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
         a = e % (CH * CWP) // CWP
         v = kernel_taps(w_ptr + c.to(tl.int64) * swc, a - (HO - 1) + TOP,
-                        W_IN - 1 + e // (CH * CWP) - e % CWP + LEFT, e < 8 * CH * CWP, swh, sww, KH, KW, DH, DW,
+                        W_IN - 1 + e // (CH * CWP) - e % CWP + LEFT, e < RUN * CH * CWP, swh, sww, KH, KW, DH, DW,
                         ROW0, ROW_STEP, COL0, COL_STEP)
-        tl.store(cv_ptr + c.to(tl.int64) * (8 * CH * CWP) + e, v.to(cv_ptr.dtype.element_ty), mask=e < 8 * CH * CWP)
+        tl.store(cv_ptr + c.to(tl.int64) * (RUN * CH * CWP) + e, v.to(cv_ptr.dtype.element_ty),
+                 mask=e < RUN * CH * CWP)
 
     @triton.jit
     def _place_taps(w_c, cv_c, HO, TOP, LEFT, swh, sww, CHW, CW: tl.constexpr, WO: tl.constexpr,

@@ -86,7 +86,10 @@ class IgemmConfig:
     loads through x's strides; ``benchmarks/kernel_resources.py --planes``); the default (bf16 forward, H100,
     unireplknet_t.s3: 0.024 against 0.029 ms). plane_bk: flattened inputs per step of whole-plane tiles (0:
     PLANE_BK). toeplitz "canvas" (with plane=True): whole-plane tiles read T from a zeroed canvas of the kernel's
-    taps per channel (igemm_planes.py) instead of testing each tap."""
+    taps per channel (igemm_planes.py) instead of testing each tap. canvas_run (toeplitz "shifted_canvas"):
+    elements per aligned run of the shifted canvas, 8 (16-byte copies, which bypass L1) or 4 (8-byte copies, cached
+    in L1); with 8 the shifted canvas lost to the canvas default (bf16 forward, H100, unireplknet_t.s3: 0.027-0.029
+    against 0.022 ms)."""
 
     bm: int = 0
     bn: int = 0
@@ -101,6 +104,7 @@ class IgemmConfig:
     plane_runs: bool = True
     prefetch: Optional[bool] = None
     plane_bk: int = 0
+    canvas_run: int = 8
 
 
 DEFAULT_CONFIG = IgemmConfig()
@@ -273,6 +277,9 @@ def check_config(cfg: "IgemmConfig") -> None:
         raise ValueError(f"order must be '', 'images' or 'rows', got {cfg.order!r}")
     if cfg.columns not in COLUMN_FORMS:
         raise ValueError(f"columns must be one of {COLUMN_FORMS}, got {cfg.columns!r}")
+    if cfg.canvas_run not in (4, 8):
+        raise ValueError(f"canvas_run must be 4 or 8 (elements per aligned run of the shifted canvas), got "
+                         f"{cfg.canvas_run}")
     if cfg.plane_bk and (cfg.plane_bk < 16 or cfg.plane_bk & (cfg.plane_bk - 1)):
         raise ValueError(f"plane_bk must be 0 or a power of two of at least 16, got {cfg.plane_bk}")
     for name in ("kernel_rows", "row_block"):

@@ -429,7 +429,8 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
         canvas, scratch = (), ()  # canvas: the taps_layout of the plane's canvas
         w_strides = (w_stride[0], w_stride[2], w_stride[3])
         ch, cw = h_in + ho - 1, x_shape[3] + wo - 1
-        cwp = cdiv(x_shape[3] + wop + 6, 8) * 8 if shifted else 0  # the shifted canvas's row length
+        run = cfg.canvas_run
+        cwp = cdiv(x_shape[3] + wop + run - 2, run) * run if shifted else 0  # the shifted canvas's row length
         if local:
             if ch * cw > LOCAL_CANVAS_MAX:
                 raise ValueError(f"toeplitz='local_canvas' places each program's canvas in registers first: "
@@ -442,11 +443,12 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
                       (ho, pad_t, pad_l, *w_strides), tuple(dict(CH=ch, CW=cw, WO=wo, **taps, BLOCK=block,
                                                                    num_warps=4).items()))
             w_strides = (ch * cw, 0, 0)
-        if shifted:  # 8 copies of the reversed canvas, shifted by 0..7 elements (igemm_planes.py)
-            size = 8 * ch * cwp
+        if shifted:  # run copies of the reversed canvas, shifted by 0..run-1 elements (igemm_planes.py)
+            size = run * ch * cwp
             block = min(1024, next_power_of_2(size))
             canvas = ((c_out * group, size), (c_out * group, cdiv(size, block), 1), (ho, pad_t, pad_l, *w_strides),
-                      tuple(dict(CH=ch, CWP=cwp, W_IN=x_shape[3], **taps, BLOCK=block, num_warps=4).items()))
+                      tuple(dict(CH=ch, CWP=cwp, W_IN=x_shape[3], RUN=run, **taps, BLOCK=block,
+                                                                  num_warps=4).items()))
             w_strides = (size, 0, 0)
         ints = (n, c_out, h_in, ho, pad_t, pad_l, *x_stride, *w_strides, *y_stride)
         consts = dict(
@@ -455,7 +457,7 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
             PLANE=_dense_plane(x_shape, x_stride) if cfg.plane_runs else 0,
             CANVAS=3 if shifted else 2 if local else int(bool(canvas)),
             PREFETCH=not shifted and prefetches(cfg, "plane_canvas" if canvas or local else "plane"),
-            CANVAS_BLOCK=next_power_of_2(ch * cw) if local else 1, WOP=wop, CWP=cwp, COPY=ch * cwp,
+            CANVAS_BLOCK=next_power_of_2(ch * cw) if local else 1, WOP=wop, CWP=cwp, COPY=ch * cwp, RUN=run,
             num_warps=cfg.num_warps or 4)
         return _FwdPlan("plane", "x", x_shape[3], kh, kw, bn, bk, pad_l, False, grid, ints, tuple(consts.items()),
                         taps_layout=canvas, scratch=scratch)
