@@ -82,8 +82,8 @@ if triton is not None:
         its (H_IN + HO - 1) * (W_IN + WO - 1) elements, at program (pid, co, g)), then reads it after a barrier.
         PREFETCH (with CANVAS): each step reads the next chunk's Toeplitz tile before its product. CANVAS 3: w_ptr
         is the shifted canvas of :func:`plane_shifted_canvas_kernel` (RUN copies of (H_IN + HO - 1) x CWP elements
-        per channel, COPY elements each, channel stride swc) and the flattened outputs' rows are WOP apart. Grid: (image blocks * blocks of
-        BN flattened outputs, C_OUT).
+        per channel, COPY elements each, channel stride swc) and the flattened outputs' rows are WOP apart.
+        Grid: (image blocks * blocks of BN flattened outputs, C_OUT).
         """
         pid = tl.program_id(0)
         co = tl.program_id(1)

@@ -36,7 +36,7 @@ class IgemmConfig:
     toeplitz: "gather" (each T_i tile gathered from the weight row in the loop), "table" (read whole from a
     table of every T_i built per call, :func:`_toeplitz_table`), "canvas" / "local_canvas" (whole-plane tiles
     only: T read from a canvas of the kernel's taps, placed by its own launch or by each program),
-    "shifted_canvas" (whole-plane tiles only: T read as aligned runs of 8 shifted copies of a canvas, copied
+    "shifted_canvas" (whole-plane tiles only: T read as aligned runs of shifted copies of a canvas, copied
     asynchronously in the pipeline like the input; outputs flattened with rows a power of two apart), or "" (the
     default: the canvas for whole planes, else gathered); order: how the GEMM's rows enumerate (image,
     output row) pairs, "images" (n*Ho + h: a tile holds neighbouring rows of one image) or "rows" (h*N + n: a

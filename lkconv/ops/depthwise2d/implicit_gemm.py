@@ -446,9 +446,9 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
         if shifted:  # run copies of the reversed canvas, shifted by 0..run-1 elements (igemm_planes.py)
             size = run * ch * cwp
             block = min(1024, next_power_of_2(size))
+            consts_c = dict(CH=ch, CWP=cwp, W_IN=x_shape[3], RUN=run, **taps, BLOCK=block, num_warps=4)
             canvas = ((c_out * group, size), (c_out * group, cdiv(size, block), 1), (ho, pad_t, pad_l, *w_strides),
-                      tuple(dict(CH=ch, CWP=cwp, W_IN=x_shape[3], RUN=run, **taps, BLOCK=block,
-                                                                  num_warps=4).items()))
+                      tuple(consts_c.items()))
             w_strides = (size, 0, 0)
         ints = (n, c_out, h_in, ho, pad_t, pad_l, *x_stride, *w_strides, *y_stride)
         consts = dict(
