@@ -686,6 +686,9 @@ DS)  # DR in under 7 minutes (a short lease): GPU tests of the implicit GEMM, th
     # row blocks against the defaults, lkconv bench --graph of the 13x13 forwards, verify
     step tune_shifted 80 python benchmarks/tune_igemm.py --graph --jobs 16 --shapes unireplknet_t.s3 --dtypes bf16 --configs plane:st3,plane:shifted_canvas:run4:st3,plane:shifted_canvas:run4:st4,plane:shifted_canvas:run4:w8:st3,plane:shifted_canvas:run4:bn128:w8:st3,plane:shifted_canvas:run4:bn32:st4,plane:shifted_canvas:st3 --json "$OUT/tune_shifted.json"
     step tune_table 60 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes unireplknet_t.s1,replknet_31b.s1 --dtypes bf16 --configs st3,rb4:table:st3,bm64:rb4:w4:table:st3,rb4:table:st4,bm64:rb8:w8:table:st3,bm256:rb4:w8:table:st3,rb8:w8:table:st3 --json "$OUT/tune_table.json"
+    NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -n 1)
+    NCU_SECTIONS="--section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats --section SchedulerStats --section LaunchStats --section InstructionStats"
+    [ -n "$NCU" ] && step ncu_s3 60 "$NCU" --clock-control none --kernel-name regex:igemm --launch-skip 2 --launch-count 1 $NCU_SECTIONS python benchmarks/ncu_igemm.py --shape unireplknet_t.s3
     step pytest_igemm 70 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py
     [ "${DS_SHORT:-0}" = 0 ] && LKCONV_CACHE_DIR=/tmp/lkconv-cache-DR1 step bench_graph 60 python -m lkconv bench --graph --jobs 16 --dtypes bf16 --layouts nchw --directions fwd --shapes "unireplknet_t.s3,unireplknet_t.s1" --out "$OUT/bench_graph"
     [ "${DS_SHORT:-0}" = 0 ] && step verify_igemm ${VERIFY_S:-100} python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
