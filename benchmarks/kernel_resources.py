@@ -173,14 +173,16 @@ def plane_report(warps_list, block_cols, shapes=None):
     elements (or the named ones), as implicit_gemm plans it (NCHW input, batch 64), at each BN, reading the input
     through its strides and (runs) as contiguous runs of its dense planes (IgemmConfig.plane_runs), with Toeplitz
     tiles gathered through the tap tests, read from the canvas (IgemmConfig.toeplitz "canvas") and copied as aligned
-    runs from the shifted canvas ("shifted_canvas"; /4: 4-element runs, canvas_run=4)."""
+    runs from the shifted canvas ("shifted_canvas"; /4: 4-element runs, canvas_run=4), and gathered in pairs from the
+    pair canvas ("pair_canvas")."""
     print(f"{'shape':<22} {'kernel':>7} {'T':<16} {'runs':>4} {'BM':>4} {'BN':>4} {'BK':>3} {'warps':>5} {'regs':>5} "
           f"{'spill B':>8} {'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}, products in flight at waits")
     for s in load_shapes():
         if s["s"] != 1 or (shapes and s["name"] not in shapes) or (not shapes and s["h"] * s["w"] > 1024):
             continue
         for (toeplitz, run), runs, bn, warps in itertools.product(
-                (("gather", 8), ("canvas", 8), ("shifted_canvas", 8), ("shifted_canvas", 4)), (False, True), block_cols,
+                (("gather", 8), ("canvas", 8), ("shifted_canvas", 8), ("shifted_canvas", 4), ("pair_canvas", 8)),
+                (False, True), block_cols,
                                                            warps_list):
             kh, kw, plan = _planned_fwd(s, implicit_gemm.IgemmConfig(plane=True, bn=bn, plane_runs=runs,
                                                                     toeplitz=toeplitz, canvas_run=run))

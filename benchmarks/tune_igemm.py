@@ -69,14 +69,16 @@ def parse_config(spec: str):
             if part in ("runs", "noruns"):
                 kw["plane_runs"] = part == "runs"
                 continue
-            if part == "pf":
-                kw["prefetch"] = True
+            if part in ("pf", "nopf"):
+                kw["prefetch"] = part == "pf"
                 continue
-            if part not in ("gather", "table", "canvas", "local_canvas", "shifted_canvas", "images", "rows"):
+            if part not in ("gather", "table", "canvas", "local_canvas", "shifted_canvas", "pair_canvas", "images",
+                            "rows"):
                 raise ValueError(f"config part {part!r} of {spec!r}: expected bm<int>, bn<int>, w<int>, st<int>, "
-                                 "kr<int>, rb<int>, pbk<int>, run<int>, gather, table, canvas, local_canvas, shifted_canvas, images, rows, plane, "
+                                 "kr<int>, rb<int>, pbk<int>, run<int>, gather, table, canvas, local_canvas, shifted_canvas, "
+                                 "pair_canvas, images, rows, plane, "
                                  "noplane, runs, noruns, "
-                                 "pf or "
+                                 "pf, nopf or "
                                  "cols-<band|rows|rows_in_place>")
             kw["order" if part in ("images", "rows") else "toeplitz"] = part
     return implicit_gemm.IgemmConfig(**kw)

@@ -593,7 +593,7 @@ def test_default_row_block_where_every_output_row_reaches_every_input_row(igemm_
             _check_op_against_float64(x, wt, (kh // 2, kw // 2), dtype, tol)
 
 
-@pytest.mark.parametrize("toeplitz", ["gather", "canvas", "local_canvas", "shifted_canvas"])
+@pytest.mark.parametrize("toeplitz", ["gather", "canvas", "local_canvas", "shifted_canvas", "pair_canvas"])
 @pytest.mark.parametrize("bn", [16, 64])
 def test_plane_tiles_match_reference(bn, toeplitz, igemm_device):
     """Whole flattened planes per tile (IgemmConfig.plane): forward and input gradient against float64, NCHW and
@@ -702,7 +702,7 @@ def _inside(t, fill, layout):
 
 
 @pytest.mark.parametrize("form", ["plane", "plane_runs", "plane_canvas", "plane_local_canvas", "plane_shifted_canvas",
-                                  "plane_shifted_canvas_run4", "row_block",
+                                  "plane_shifted_canvas_run4", "plane_pair_canvas", "row_block",
                                   "band_row_block", "band_row_block_table"])
 def test_small_plane_forms_stay_inside_their_tensors(form, igemm_device):
     """The plane and row-block kernels read only their input's elements (it sits in a NaN-filled buffer) and write
@@ -717,6 +717,7 @@ def test_small_plane_forms_stay_inside_their_tensors(form, igemm_device):
            "plane_shifted_canvas": ig.IgemmConfig(bm=16, bn=16, plane=True, toeplitz="shifted_canvas"),
            "plane_shifted_canvas_run4": ig.IgemmConfig(bm=16, bn=16, plane=True, toeplitz="shifted_canvas",
                                                        canvas_run=4),
+           "plane_pair_canvas": ig.IgemmConfig(bm=16, bn=16, plane=True, toeplitz="pair_canvas", prefetch=True),
            "band_row_block_table": ig.IgemmConfig(bm=16, bn=16, columns="band", row_block=4, toeplitz="table")}[form]
     torch.manual_seed(0)
     for (n, c, h, w, kh, kw, pad, dil), x_layout, y_layout in itertools.product(

@@ -23,6 +23,11 @@ and not stored), the canvas's columns are reversed, so that T[p, q] along an out
 stored in RUN copies shifted by 0..RUN-1 elements (:func:`plane_shifted_canvas_kernel`): row p of the tile starts at
 a RUN-element boundary of the copy that its input column selects (RUN 8: 16-byte copies, which bypass L1; RUN 4:
 8-byte copies, cached in L1).
+
+The PAIR canvas (CANVAS 4) keeps the gathers but halves them: the outputs' rows are an even pitch WOP apart, so
+outputs q and q+1 of an even q share a row and their taps sit side by side in the reversed canvas. Its element pair
+k holds the reversed canvas's elements k and k+1 (:func:`plane_pair_canvas_kernel`), so one 4-byte gather (8 for
+fp32 operands) reads both, and the two halves are split apart in registers.
 """
 from __future__ import annotations
 
@@ -57,6 +62,23 @@ if triton is not None:
         return tl.load(w_c + row[:, None] + q_part[None, :])
 
     @triton.jit
+    def _pair_canvas_tile(w_c, p, q_part, HW, HO, W_IN: tl.constexpr, CWP: tl.constexpr, BK: tl.constexpr,
+                          BN: tl.constexpr):
+        """T[p, q] (BK x BN) read from a channel's pair canvas (w_c): one gather per pair of outputs (q, q+1), q
+        even, at pair (p_c // W_IN + HO - 1) * CWP + W_IN - 1 - p_c % W_IN + q_part (q_part = w - h * CWP of the
+        pair's first output; p clamped to the plane as in :func:`_canvas_tile`), split into its two elements."""
+        p_c = tl.minimum(p, HW - 1)
+        row = (p_c // W_IN + HO - 1) * CWP + W_IN - 1 - p_c % W_IN
+        ELEM: tl.constexpr = w_c.dtype.element_ty
+        BITS: tl.constexpr = ELEM.primitive_bitwidth
+        PAIR: tl.constexpr = tl.int32 if BITS == 16 else tl.int64
+        HALF: tl.constexpr = tl.int16 if BITS == 16 else tl.int32
+        v = tl.load(w_c.to(tl.pointer_type(PAIR)) + row[:, None] + q_part[None, :])
+        first = v.to(HALF).to(ELEM, bitcast=True)
+        second = (v >> BITS).to(HALF).to(ELEM, bitcast=True)
+        return tl.reshape(tl.join(first, second), (BK, BN))
+
+    @triton.jit
     def depthwise_conv2d_igemm_plane_kernel(
         x_ptr, w_ptr, b_ptr, y_ptr, cv_ptr,
         N_IMG, C_OUT, H_IN, HO, TOP, LEFT,
@@ -82,12 +104,14 @@ if triton is not None:
         its (H_IN + HO - 1) * (W_IN + WO - 1) elements, at program (pid, co, g)), then reads it after a barrier.
         PREFETCH (with CANVAS): each step reads the next chunk's Toeplitz tile before its product. CANVAS 3: w_ptr
         is the shifted canvas of :func:`plane_shifted_canvas_kernel` (RUN copies of (H_IN + HO - 1) x CWP elements
-        per channel, COPY elements each, channel stride swc) and the flattened outputs' rows are WOP apart.
-        Grid: (image blocks * blocks of BN flattened outputs, C_OUT).
+        per channel, COPY elements each, channel stride swc) and the flattened outputs' rows are WOP apart. CANVAS 4:
+        w_ptr is the pair canvas of :func:`plane_pair_canvas_kernel` (CH x CWP element pairs per channel, channel
+        stride swc elements) and the outputs' rows are WOP (even) apart. Grid: (image blocks * blocks of BN flattened
+        outputs, C_OUT).
         """
         pid = tl.program_id(0)
         co = tl.program_id(1)
-        ROWW: tl.constexpr = WOP if CANVAS == 3 else WO  # the flattened outputs' row pitch
+        ROWW: tl.constexpr = WOP if CANVAS >= 3 else WO  # the flattened outputs' row pitch
         n_out = HO * ROWW
         n_qb = tl.cdiv(n_out, BN)
         pid_m, pid_q = pid // n_qb, pid % n_qb
@@ -107,6 +131,8 @@ if triton is not None:
         q_c = tl.minimum(q, n_out - 1)  # outputs past the plane read a real output's column of T; not stored
         q_off = (HO - 1) * CW + (WO - 1) - (q_c // WO) * CW - q_c % WO  # -Q(q)
         q_part = w - tl.minimum(h, HO - 1) * CWP  # (CANVAS 3) rows past the plane read its last row; not stored
+        q2 = q0 + 2 * tl.arange(0, BN // 2)  # (CANVAS 4) each pair's first output
+        q_part2 = q2 % ROWW - tl.minimum(q2 // ROWW, HO - 1) * CWP
         acc = tl.zeros([BM, BN], dtype=tl.float32)
         for g in tl.static_range(GROUP):
             src = (co // MULT_DIV) * GROUP + g
@@ -125,6 +151,8 @@ if triton is not None:
             p_first = (hi_lo * W_IN // BK) * BK
             if (CANVAS == 1 or CANVAS == 2) and PREFETCH:
                 t = _canvas_tile(w_c, p_first + kk, q_off, H_IN * W_IN, W_IN, CW)
+            elif CANVAS == 4 and PREFETCH:
+                t = _pair_canvas_tile(w_c, p_first + kk, q_part2, H_IN * W_IN, HO, W_IN, CWP, BK, BN)
             for p0 in tl.range(p_first, p_end, BK, num_stages=STAGES):
                 p = p0 + kk
                 hi = p // W_IN
@@ -137,6 +165,13 @@ if triton is not None:
                     a = tl.load(x_c + (hi * sxh + wi * sxw)[None, :], mask=p_ok[None, :], other=0.0)
                 if CANVAS == 3:  # aligned runs, copied asynchronously in the pipeline
                     t = _shifted_canvas_tile(w_c, p, q_part, H_IN * W_IN, HO, W_IN, CWP, COPY, RUN)
+                    acc = accumulate(acc, a, t, PREC, DOT_F32)
+                elif CANVAS == 4 and PREFETCH:
+                    t_next = _pair_canvas_tile(w_c, p + BK, q_part2, H_IN * W_IN, HO, W_IN, CWP, BK, BN)
+                    acc = accumulate(acc, a, t, PREC, DOT_F32)
+                    t = t_next
+                elif CANVAS == 4:
+                    t = _pair_canvas_tile(w_c, p, q_part2, H_IN * W_IN, HO, W_IN, CWP, BK, BN)
                     acc = accumulate(acc, a, t, PREC, DOT_F32)
                 elif CANVAS and PREFETCH:
                     t_next = _canvas_tile(w_c, p + BK, q_off, H_IN * W_IN, W_IN, CW)
@@ -192,6 +227,25 @@ if triton is not None:
                         ROW0, ROW_STEP, COL0, COL_STEP)
         tl.store(cv_ptr + c.to(tl.int64) * (RUN * CH * CWP) + e, v.to(cv_ptr.dtype.element_ty),
                  mask=e < RUN * CH * CWP)
+
+    @triton.jit
+    def plane_pair_canvas_kernel(
+        w_ptr, cv_ptr, HO, TOP, LEFT, swc, swh, sww,
+        CH: tl.constexpr, CWP: tl.constexpr, W_IN: tl.constexpr,
+        KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr,
+        ROW0: tl.constexpr, ROW_STEP: tl.constexpr, COL0: tl.constexpr, COL_STEP: tl.constexpr, BLOCK: tl.constexpr,
+    ):
+        """cv[c, a, b, e] (CH x CWP x 2 per channel, dense) = k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel c
+        where a - (HO-1) + TOP = i*DH and W_IN - 1 - (b + e) + LEFT = j*DW (0 <= i < KH, 0 <= j < KW), else 0: pair b
+        of row a holds columns b and b+1 of the canvas with its columns reversed, where the tap joining input
+        (hi, wi) to output (h, w) sits at a = hi - h + HO - 1, column W_IN - 1 - wi + w. Grid: (channels, element
+        blocks)."""
+        c = tl.program_id(0)
+        e = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+        k = e // 2
+        v = kernel_taps(w_ptr + c.to(tl.int64) * swc, k // CWP - (HO - 1) + TOP, W_IN - 1 - (k % CWP + e % 2) + LEFT,
+                        e < 2 * CH * CWP, swh, sww, KH, KW, DH, DW, ROW0, ROW_STEP, COL0, COL_STEP)
+        tl.store(cv_ptr + c.to(tl.int64) * (2 * CH * CWP) + e, v.to(cv_ptr.dtype.element_ty), mask=e < 2 * CH * CWP)
 
     @triton.jit
     def _place_taps(w_c, cv_c, HO, TOP, LEFT, swh, sww, CHW, CW: tl.constexpr, WO: tl.constexpr,

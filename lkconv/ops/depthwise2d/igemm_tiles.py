@@ -37,7 +37,8 @@ class IgemmConfig:
     table of every T_i built per call, :func:`_toeplitz_table`), "canvas" / "local_canvas" (whole-plane tiles
     only: T read from a canvas of the kernel's taps, placed by its own launch or by each program),
     "shifted_canvas" (whole-plane tiles only: T read as aligned runs of shifted copies of a canvas, copied
-    asynchronously in the pipeline like the input; outputs flattened with rows a power of two apart), or "" (the
+    asynchronously in the pipeline like the input; outputs flattened with rows a power of two apart),
+    "pair_canvas" (whole-plane tiles only: T gathered from a canvas of tap pairs, one load per two outputs), or "" (the
     default: the canvas for whole planes, else gathered); order: how the GEMM's rows enumerate (image,
     output row) pairs, "images" (n*Ho + h: a tile holds neighbouring rows of one image) or "rows" (h*N + n: a
     tile holds one output row of many images, and skips the kernel rows that fall wholly in the padding); ""
@@ -264,14 +265,14 @@ def _plane(cfg: "IgemmConfig", h_in: int, w_in: int, x_stride: tuple, ho: int, w
     return 2 * taps >= h_in * w_in and not _takes_row_blocks(cfg, kh, dh, h_in, w_in)
 
 
-TOEPLITZ_FORMS = ("", "gather", "table", "canvas", "local_canvas", "shifted_canvas")
+TOEPLITZ_FORMS = ("", "gather", "table", "canvas", "local_canvas", "shifted_canvas", "pair_canvas")
 
 
 def check_config(cfg: "IgemmConfig") -> None:
     """ValueError naming the first field of cfg that no form accepts, or the fields that do not combine."""
     if cfg.toeplitz not in TOEPLITZ_FORMS:
         raise ValueError(f"toeplitz must be one of {TOEPLITZ_FORMS}, got {cfg.toeplitz!r}")
-    if cfg.toeplitz in ("canvas", "local_canvas", "shifted_canvas") and cfg.plane is not True:
+    if cfg.toeplitz in ("canvas", "local_canvas", "shifted_canvas", "pair_canvas") and cfg.plane is not True:
         raise ValueError(f"toeplitz={cfg.toeplitz!r} is read by plane tiles only: it needs plane=True")
     if cfg.order not in ("", "images", "rows"):
         raise ValueError(f"order must be '', 'images' or 'rows', got {cfg.order!r}")

@@ -54,7 +54,8 @@ import torch
 
 from ..._triton import cdiv, interpreting, next_power_of_2, triton_available
 from .._launch import FastLauncher, strided_copy
-from .igemm_planes import depthwise_conv2d_igemm_plane_kernel, plane_canvas_kernel, plane_shifted_canvas_kernel
+from .igemm_planes import (depthwise_conv2d_igemm_plane_kernel, plane_canvas_kernel, plane_pair_canvas_kernel,
+                           plane_shifted_canvas_kernel)
 from .igemm_row_blocks import depthwise_conv2d_igemm_row_block_kernel, row_block_table_kernel
 from .igemm_tiles import (  # noqa: F401 - the tiling's names, also read as implicit_gemm.<name>
     COLUMN_FORMS, DEFAULT_CONFIG, MAX_BAND_TILE, MAX_ROW_TILE_BN, PLANE_BK, PLANE_MAX, SHARED_MEMORY_BUDGET,
@@ -421,9 +422,11 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
         canvas_taps = cfg.toeplitz in ("", "canvas")
         local = cfg.toeplitz == "local_canvas"
         shifted = cfg.toeplitz == "shifted_canvas"
-        bn, bk = cfg.bn or (64 if canvas_taps or local or shifted else 32), cfg.plane_bk or PLANE_BK
+        pairs = cfg.toeplitz == "pair_canvas"
+        bn, bk = cfg.bn or (64 if canvas_taps or local or shifted or pairs else 32), cfg.plane_bk or PLANE_BK
         bm, stages = _fit(image_rows(cfg, n), cfg.stages, bk, bn, itemsize, shifted)
-        wop = max(8, next_power_of_2(wo)) if shifted else wo  # the flattened outputs' row pitch
+        # the flattened outputs' row pitch
+        wop = max(8, next_power_of_2(wo)) if shifted else wo + wo % 2 if pairs else wo
         grid = (cdiv(n, bm) * cdiv(ho * wop, bn), c_out, 1)
         taps = dict(KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws)
         canvas, scratch = (), ()  # canvas: the taps_layout of the plane's canvas
@@ -431,6 +434,8 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
         ch, cw = h_in + ho - 1, x_shape[3] + wo - 1
         run = cfg.canvas_run
         cwp = cdiv(x_shape[3] + wop + run - 2, run) * run if shifted else 0  # the shifted canvas's row length
+        if pairs:
+            cwp = x_shape[3] + wop - 2  # element pairs per row of the pair canvas
         if local:
             if ch * cw > LOCAL_CANVAS_MAX:
                 raise ValueError(f"toeplitz='local_canvas' places each program's canvas in registers first: "
@@ -450,12 +455,19 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
             canvas = ((c_out * group, size), (c_out * group, cdiv(size, block), 1), (ho, pad_t, pad_l, *w_strides),
                       tuple(consts_c.items()))
             w_strides = (size, 0, 0)
+        if pairs:  # element pairs of the reversed canvas (igemm_planes.py)
+            size = 2 * ch * cwp
+            block = min(1024, next_power_of_2(size))
+            consts_c = dict(CH=ch, CWP=cwp, W_IN=x_shape[3], **taps, BLOCK=block, num_warps=4)
+            canvas = ((c_out * group, size), (c_out * group, cdiv(size, block), 1), (ho, pad_t, pad_l, *w_strides),
+                      tuple(consts_c.items()))
+            w_strides = (size, 0, 0)
         ints = (n, c_out, h_in, ho, pad_t, pad_l, *x_stride, *w_strides, *y_stride)
         consts = dict(
             W_IN=x_shape[3], WO=wo, **taps, MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=prec,
             HAS_BIAS=has_bias, DOT_F32=dot_f32, STAGES=stages,
             PLANE=_dense_plane(x_shape, x_stride) if cfg.plane_runs else 0,
-            CANVAS=3 if shifted else 2 if local else int(bool(canvas)),
+            CANVAS=4 if pairs else 3 if shifted else 2 if local else int(bool(canvas)),
             PREFETCH=not shifted and prefetches(cfg, "plane_canvas" if canvas or local else "plane"),
             CANVAS_BLOCK=next_power_of_2(ch * cw) if local else 1, WOP=wop, CWP=cwp, COPY=ch * cwp, RUN=run,
             num_warps=cfg.num_warps or 4)
@@ -591,7 +603,8 @@ def _laid_out_taps(plan: _FwdPlan, weight: torch.Tensor, dtype: torch.dtype) -> 
     shape, grid, ints, consts = plan.taps_layout
     out = torch.empty(shape, dtype=dtype, device=weight.device)
     if plan.kernel == "plane":
-        launch = _launch_plane_shifted_canvas if dict(plan.consts)["CANVAS"] == 3 else _launch_plane_canvas
+        launch = {3: _launch_plane_shifted_canvas, 4: _launch_plane_pair_canvas}.get(dict(plan.consts)["CANVAS"],
+                                                                                    _launch_plane_canvas)
     else:
         launch = _launch_row_block_table
     launch(plan.taps_layout, grid, (weight, out, *ints), dict(consts), 1, lambda: strided_copy(out))
@@ -603,6 +616,7 @@ _launch_fwd_row_block = FastLauncher(depthwise_conv2d_igemm_row_block_kernel) if
 _launch_fwd_plane = FastLauncher(depthwise_conv2d_igemm_plane_kernel) if triton is not None else None
 _launch_plane_canvas = FastLauncher(plane_canvas_kernel) if triton is not None else None
 _launch_plane_shifted_canvas = FastLauncher(plane_shifted_canvas_kernel) if triton is not None else None
+_launch_plane_pair_canvas = FastLauncher(plane_pair_canvas_kernel) if triton is not None else None
 _launch_row_block_table = FastLauncher(row_block_table_kernel) if triton is not None else None
 _launch_row_copy = FastLauncher(row_padded_copy_kernel) if triton is not None else None
 _launch_bordered_copy = FastLauncher(zero_bordered_copy_kernel) if triton is not None else None
