@@ -176,8 +176,8 @@
 #       unireplknet_t.s3, canvases placed by each plane program (local_canvas) against the
 #       canvas launch, Nsight Compute counters of the 13x13 forwards, band row blocks reading a Toeplitz table, whole-row row blocks with prefetch on
 #       replknet_31b.s3/s2, bench --graph of the 13x13 forwards, verify, bf16 bench (~9 min)
-#   DS: DR in under 7 minutes: pair canvas, shifted canvas of 4-element runs (L1-cached copies), counters, GPU tests,
-#       bench --graph, verify (~6 min)
+#   DS: DR in under 7 minutes: pair canvas, shifted canvas of 4-element runs (L1-cached copies), tap-pair tables,
+#       counters, GPU tests, bench --graph, verify (~7 min)
 #   DP: band row blocks on unireplknet_t.s1 and the plane canvas on unireplknet_t.s3 (GPU tests, bf16 sweeps timed
 #       through CUDA graphs, lkconv bench --graph of both) (~9 min)
 # Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
@@ -682,9 +682,10 @@ DR)  # after DQ: the new defaults (canvas planes with prefetch at BN 64; 4-row b
     [ "${DR_LONG:-1}" = 1 ] && step tune_rows_pf 60 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes replknet_31b.s3,replknet_31b.s2 --dtypes bf16 --configs st3,rb4:st3,rb4:st3:pf,bm64:rb4:w4:st3:pf --json "$OUT/tune_rows_pf.json"
     [ "${DR_BENCH:-1}" = 1 ] && LKCONV_CACHE_DIR=/tmp/lkconv-cache-DR2 step bench_bf16 120 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s3,unireplknet_t.s1,replknet_31b.s2,replknet_31b.s1" --out "$OUT/bench_bf16"
     ;;
-DS)  # DR in under 7 minutes (a short lease): the pair canvas and the shifted canvas of 4-element runs against the default on
-    # unireplknet_t.s3, its counters, GPU tests of the implicit GEMM, lkconv bench --graph of the 13x13 forwards, verify
+DS)  # DR in under 7 minutes (a short lease): the pair canvas and the shifted canvas of 4-element runs against the default
+    # on unireplknet_t.s3, tap-pair tables on the band row blocks, counters, GPU tests, lkconv bench --graph, verify
     step tune_shifted 80 python benchmarks/tune_igemm.py --graph --jobs 16 --shapes unireplknet_t.s3 --dtypes bf16 --configs plane:st3,plane:pair_canvas:st3,plane:pair_canvas:nopf:st3,plane:pair_canvas:nopf:st4,plane:pair_canvas:nopf:w8:st3,plane:pair_canvas:bn128:w8:st3,plane:shifted_canvas:run4:st3,plane:shifted_canvas:run4:w8:st3 --json "$OUT/tune_shifted.json"
+    step tune_pairs 80 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes unireplknet_t.s1,replknet_31b.s1 --dtypes bf16 --configs st3,rb4:pair_table:st3,rb4:pair_table:nopf:st3,rb8:w8:pair_table:st3,bm64:rb4:w4:pair_table:st3 --json "$OUT/tune_pairs.json"
     NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -n 1)
     NCU_SECTIONS="--section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats --section SchedulerStats --section LaunchStats --section InstructionStats"
     [ -n "$NCU" ] && step ncu_s3 60 "$NCU" --clock-control none --kernel-name regex:igemm --launch-skip 2 --launch-count 1 $NCU_SECTIONS python benchmarks/ncu_igemm.py --shape unireplknet_t.s3

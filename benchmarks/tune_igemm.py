@@ -72,11 +72,11 @@ def parse_config(spec: str):
             if part in ("pf", "nopf"):
                 kw["prefetch"] = part == "pf"
                 continue
-            if part not in ("gather", "table", "canvas", "local_canvas", "shifted_canvas", "pair_canvas", "images",
+            if part not in ("gather", "table", "canvas", "local_canvas", "shifted_canvas", "pair_canvas", "pair_table", "images",
                             "rows"):
                 raise ValueError(f"config part {part!r} of {spec!r}: expected bm<int>, bn<int>, w<int>, st<int>, "
                                  "kr<int>, rb<int>, pbk<int>, run<int>, gather, table, canvas, local_canvas, shifted_canvas, "
-                                 "pair_canvas, images, rows, plane, "
+                                 "pair_canvas, pair_table, images, rows, plane, "
                                  "noplane, runs, noruns, "
                                  "pf, nopf or "
                                  "cols-<band|rows|rows_in_place>")

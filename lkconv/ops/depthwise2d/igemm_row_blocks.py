@@ -17,6 +17,10 @@ left padding so that the band's loads stay aligned). The Toeplitz tiles do not d
 product's rows are (image, column block) pairs: tiles stay full at any batch size, and each input band is read once
 per R output rows instead of once per output row and kernel row (13x13 on 56-column rows: 5 reads of each input
 element per output at R = 8, against 26 for one-row band tiles).
+
+With PAIRS the Toeplitz tiles are gathered in pairs: the tile's columns wn and wn+1 (wn even) of one block hold the
+taps j and j-1 of one kernel row, which sit side by side in a small table of tap pairs per channel
+(:func:`row_block_pair_kernel`, zero around the kernel), so one 4-byte gather (8 for fp32) reads both, without masks.
 """
 from __future__ import annotations
 
@@ -42,6 +46,18 @@ if triton is not None:
         return tl.load(w_c + (ROW0 + ROW_STEP * i) * swh, mask=band & reach, other=0.0)
 
     @triton.jit
+    def _pair_tile(p_c, hi, PCW: tl.constexpr, w_ptr, ROWS: tl.constexpr, COLS: tl.constexpr):
+        """The (ROWS x COLS) Toeplitz tile of input row hi from the pair table (p_c: each pair's address for row 0),
+        each pair split into its two columns."""
+        ELEM: tl.constexpr = w_ptr.dtype.element_ty
+        BITS: tl.constexpr = ELEM.primitive_bitwidth
+        HALF: tl.constexpr = tl.int16 if BITS == 16 else tl.int32
+        v = tl.load(p_c + hi * PCW)
+        first = v.to(HALF).to(ELEM, bitcast=True)
+        second = (v >> BITS).to(HALF).to(ELEM, bitcast=True)
+        return tl.reshape(tl.join(first, second), (ROWS, COLS))
+
+    @triton.jit
     def _row_reach(hi, kr, d0, KR: tl.constexpr):
         """i * DH joining input row hi (+ kr, KR > 1) to each product column's output row: per column for one input
         row per product, per product row and column for several."""
@@ -61,6 +77,7 @@ if triton is not None:
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, R: tl.constexpr, PREC: tl.constexpr,
         HAS_BIAS: tl.constexpr, DOT_F32: tl.constexpr, STAGES: tl.constexpr, MASK_COLS: tl.constexpr,
         ROW_W: tl.constexpr, COL_OFF: tl.constexpr, PREFETCH: tl.constexpr, KR: tl.constexpr, TABLE: tl.constexpr,
+        PAIRS: tl.constexpr = False, PROW: tl.constexpr = 0, PCW: tl.constexpr = 0, PCOL: tl.constexpr = 0,
     ):
         """y[n, co, h0 + r, wn] = sum_{g, hi, kk} xp[n, src, hi, kk] * k[i, j] over i*DH = hi + TOP - h0 - r and
         kk + SHIFT - wn = j*DW (taps k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel co*GROUP + g,
@@ -73,8 +90,10 @@ if triton is not None:
         blocks: SHIFT = left padding - COL_OFF). PREFETCH: each step gathers the next step's Toeplitz tiles before
         its product, so that their loads overlap it. KR input rows enter each product ([x_hi .. x_{hi+KR-1}] against
         their blocks stacked; rows past the reach masked to zeros). TABLE: w_ptr is the table of
-        :func:`row_block_table_kernel` (channel stride swc), read as plain loads (no gather, no prefetch). Grid:
-        (pair blocks * row blocks, C_OUT).
+        :func:`row_block_table_kernel` (channel stride swc), read as plain loads (no gather, no prefetch). PAIRS:
+        w_ptr is the pair table of :func:`row_block_pair_kernel` (PCW pairs per row, channel stride swc pairs), read
+        at row d + PROW and pair column j*DW + PCOL for the tap pair (d, j), (d, j-1). Grid: (pair blocks * row
+        blocks, C_OUT).
         """
         pid = tl.program_id(0)
         co = tl.program_id(1)
@@ -109,6 +128,14 @@ if triton is not None:
                 # hi + kr reads row hi + kr + TOP - h0 - r + R - 1
                 t_c = (w_ptr + (co * GROUP + g).to(tl.int64) * swc + (kr[:, None] - r[None, :]) * (BK * BN)
                        + kk[:, None] * BN + wn[None, :])
+            elif PAIRS:  # each pair's address for input row 0: block m2 // BN, columns m2 % BN and m2 % BN + 1
+                m2 = 2 * tl.arange(0, R * BN // 2)
+                PAIR: tl.constexpr = tl.int32 if w_ptr.dtype.element_ty.primitive_bitwidth == 16 else tl.int64
+                p_c = (w_ptr.to(tl.pointer_type(PAIR)) + (co * GROUP + g).to(tl.int64) * swc
+                       + (kr[:, None] - (m2 // BN)[None, :] + TOP - h0 + PROW) * PCW
+                       + (kk[:, None] + SHIFT - (m2 % BN)[None, :] + PCOL))
+                if PREFETCH:
+                    t = _pair_tile(p_c, hi_lo, PCW, w_ptr, KR * BK, R * BN)
             elif PREFETCH:
                 t = _block_taps(w_c, _row_reach(hi_lo, kr, d0, KR), band, swh, KH, DH, ROW0, ROW_STEP)
             for hi in tl.range(hi_lo, hi_end, KR, num_stages=STAGES):
@@ -126,6 +153,13 @@ if triton is not None:
                     a = tl.load(a_base + hi * row_step)
                 if TABLE:
                     t = tl.load(t_c + (hi + TOP - h0 + R - 1) * (BK * BN))
+                    acc = accumulate(acc, a, t, PREC, DOT_F32)
+                elif PAIRS and PREFETCH:  # (past the last row the table's zero rows are read)
+                    t_next = _pair_tile(p_c, hi + KR, PCW, w_ptr, KR * BK, R * BN)
+                    acc = accumulate(acc, a, t, PREC, DOT_F32)
+                    t = t_next
+                elif PAIRS:
+                    t = _pair_tile(p_c, hi, PCW, w_ptr, KR * BK, R * BN)
                     acc = accumulate(acc, a, t, PREC, DOT_F32)
                 elif PREFETCH:  # (past the last row the gather reads in-bounds taps that are not used)
                     t_next = _block_taps(w_c, _row_reach(hi + KR, kr, d0, KR), band, swh, KH, DH, ROW0, ROW_STEP)
@@ -158,3 +192,21 @@ if triton is not None:
         v = kernel_taps(w_ptr + c.to(tl.int64) * swc, e // (BK * BN) - (R - 1), (e // BN) % BK + SHIFT - e % BN,
                         e < S * BK * BN, swh, sww, KH, KW, DH, DW, ROW0, ROW_STEP, COL0, COL_STEP)
         tl.store(tt_ptr + c.to(tl.int64) * S * (BK * BN) + e, v.to(tt_ptr.dtype.element_ty), mask=e < S * BK * BN)
+
+    @triton.jit
+    def row_block_pair_kernel(
+        w_ptr, pw_ptr, swc, swh, sww, SIZE,
+        KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr, ROW0: tl.constexpr,
+        ROW_STEP: tl.constexpr, COL0: tl.constexpr, COL_STEP: tl.constexpr, PROW: tl.constexpr, PCW: tl.constexpr,
+        PCOL: tl.constexpr, BLOCK: tl.constexpr,
+    ):
+        """pw[c, a, b, e] (SIZE elements per channel, PCW pairs per row, dense) = k[ROW0 + ROW_STEP*i,
+        COL0 + COL_STEP*j] of channel c where a - PROW = i*DH and b - PCOL - e = j*DW (0 <= i < KH, 0 <= j < KW),
+        else 0: pair b of row a holds the taps of column offsets b - PCOL and b - PCOL - 1. Grid: (channels, element
+        blocks)."""
+        c = tl.program_id(0)
+        e = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+        k = e // 2
+        v = kernel_taps(w_ptr + c.to(tl.int64) * swc, k // PCW - PROW, k % PCW - PCOL - e % 2, e < SIZE, swh, sww,
+                        KH, KW, DH, DW, ROW0, ROW_STEP, COL0, COL_STEP)
+        tl.store(pw_ptr + c.to(tl.int64) * SIZE + e, v.to(pw_ptr.dtype.element_ty), mask=e < SIZE)

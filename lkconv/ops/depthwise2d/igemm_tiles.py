@@ -38,7 +38,8 @@ class IgemmConfig:
     only: T read from a canvas of the kernel's taps, placed by its own launch or by each program),
     "shifted_canvas" (whole-plane tiles only: T read as aligned runs of shifted copies of a canvas, copied
     asynchronously in the pipeline like the input; outputs flattened with rows a power of two apart),
-    "pair_canvas" (whole-plane tiles only: T gathered from a canvas of tap pairs, one load per two outputs), or "" (the
+    "pair_canvas" (whole-plane tiles only: T gathered from a canvas of tap pairs, one load per two outputs),
+    "pair_table" (row blocks only: T gathered from a table of tap pairs, one load per two outputs), or "" (the
     default: the canvas for whole planes, else gathered); order: how the GEMM's rows enumerate (image,
     output row) pairs, "images" (n*Ho + h: a tile holds neighbouring rows of one image) or "rows" (h*N + n: a
     tile holds one output row of many images, and skips the kernel rows that fall wholly in the padding); ""
@@ -258,14 +259,15 @@ def _plane(cfg: "IgemmConfig", h_in: int, w_in: int, x_stride: tuple, ho: int, w
             raise ValueError("plane tiles address an image's rows and columns in 32 bits: this input's strides "
                              f"{x_stride} or its plane ({h_in} x {w_in}, output {ho} x {wo}) reach past 2**31")
         return cfg.plane
-    named = cfg.columns or cfg.kernel_rows or cfg.order or cfg.bn or cfg.row_block or cfg.toeplitz == "table"
+    named = (cfg.columns or cfg.kernel_rows or cfg.order or cfg.bn or cfg.row_block
+             or cfg.toeplitz in ("table", "pair_table"))
     if named or itemsize != 2 or not fits or h_in * w_in > PLANE_MAX or ho * wo > PLANE_MAX:
         return False
     taps = min(kh, cdiv(h_in, dh)) * min(kw, cdiv(w_in, dw))  # at most the taps that land in the plane
     return 2 * taps >= h_in * w_in and not _takes_row_blocks(cfg, kh, dh, h_in, w_in)
 
 
-TOEPLITZ_FORMS = ("", "gather", "table", "canvas", "local_canvas", "shifted_canvas", "pair_canvas")
+TOEPLITZ_FORMS = ("", "gather", "table", "canvas", "local_canvas", "shifted_canvas", "pair_canvas", "pair_table")
 
 
 def check_config(cfg: "IgemmConfig") -> None:

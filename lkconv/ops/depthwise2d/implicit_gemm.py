@@ -56,7 +56,7 @@ from ..._triton import cdiv, interpreting, next_power_of_2, triton_available
 from .._launch import FastLauncher, strided_copy
 from .igemm_planes import (depthwise_conv2d_igemm_plane_kernel, plane_canvas_kernel, plane_pair_canvas_kernel,
                            plane_shifted_canvas_kernel)
-from .igemm_row_blocks import depthwise_conv2d_igemm_row_block_kernel, row_block_table_kernel
+from .igemm_row_blocks import depthwise_conv2d_igemm_row_block_kernel, row_block_pair_kernel, row_block_table_kernel
 from .igemm_tiles import (  # noqa: F401 - the tiling's names, also read as implicit_gemm.<name>
     COLUMN_FORMS, DEFAULT_CONFIG, MAX_BAND_TILE, MAX_ROW_TILE_BN, PLANE_BK, PLANE_MAX, SHARED_MEMORY_BUDGET,
     IgemmConfig, _dense_plane, _fit, _kernel_rows, _order, _plane, _precision, _reaching_fraction, _row_block,
@@ -488,6 +488,8 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
     table = cfg.toeplitz == "table"
     rb = _row_block(cfg, kh, dilation[0], h_in, x_shape[3], form, itemsize,
                     form != "band" or _band_block_width(pad_l, bn, kw, dilation[1]) <= bk)
+    if cfg.toeplitz == "pair_table" and rb == 1:
+        raise ValueError("toeplitz='pair_table' is read by row blocks only: it needs row_block > 1")
     if rb > 1:
         return _row_block_plan(form, x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_stride, dilation,
                                pad_t, pad_l, mult_div, group, (h0, hs, w0, ws), kh, kw, has_bias, cfg, prec, dot_f32,
@@ -525,6 +527,7 @@ def _row_block_plan(form, x_shape, x_stride, itemsize, aligned_width, y_shape, y
     h0, hs, w0, ws = taps
     h_in, w_in = x_shape[2], x_shape[3]
     table = cfg.toeplitz == "table"
+    pairs = cfg.toeplitz == "pair_table"
     if form == "band":
         col_off, n_cb = cdiv(pad_l, BAND_ALIGN) * BAND_ALIGN, cdiv(wo, bn)
         bk = _band_block_width(pad_l, bn, kw, dilation[1])
@@ -544,7 +547,7 @@ def _row_block_plan(form, x_shape, x_stride, itemsize, aligned_width, y_shape, y
         prefetch_form = "row_block"
         bm, warps = image_rows(cfg, n), cfg.num_warps or 4
     kr = row_block_kernel_rows(cfg, bk, rb * bn, itemsize)  # input rows per product
-    bm, stages = _fit(bm, cfg.stages, kr * bk, rb * bn, itemsize, table)
+    bm, stages = _fit(bm, cfg.stages, kr * bk, rb * bn, itemsize, table or pairs)
     xs = _source_strides(x_shape, x_stride, source, width)
     grid = (cdiv(n * n_cb, bm) * cdiv(ho, rb), c_out, 1)
     taps_c = dict(KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws)
@@ -557,11 +560,21 @@ def _row_block_plan(form, x_shape, x_stride, itemsize, aligned_width, y_shape, y
                   (shift, *w_strides, rows_t), tuple(dict(**taps_c, R=rb, BK=bk, BN=bn, BLOCK=block,
                                                           num_warps=4).items()))
         w_strides = (rows_t * bk * bn, 0, 0)
+    prow = pcw = pcol = 0
+    if pairs:  # tap pairs of every kernel-row offset a product (and the prefetch past it) meets, zero around them
+        prow, pcol = rb - 1, bn - 2 - shift
+        pcw = bk + bn - 2
+        size = 2 * (2 * (rb - 1) + (kh - 1) * dilation[0] + 2 * kr + 1) * pcw
+        block = min(1024, next_power_of_2(size))
+        layout = ((c_out * group, size), (c_out * group, cdiv(size, block), 1), (*w_strides, size),
+                  tuple(dict(**taps_c, PROW=prow, PCW=pcw, PCOL=pcol, BLOCK=block, num_warps=4).items()))
+        w_strides = (size // 2, 0, 0)
     ints = (n, n_cb, ho, wo, c_out, h_in, w_in, pad_t, shift, *xs, *w_strides, *y_stride)
     consts = dict(
         **taps_c, MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, R=rb, PREC=prec, HAS_BIAS=has_bias,
         DOT_F32=dot_f32, STAGES=stages, MASK_COLS=mask_cols, ROW_W=row_w, COL_OFF=col_off,
-        PREFETCH=prefetches(cfg, prefetch_form) and not table, KR=kr, TABLE=table, num_warps=warps)
+        PREFETCH=prefetches(cfg, prefetch_form) and not table, KR=kr, TABLE=table, PAIRS=pairs, PROW=prow, PCW=pcw,
+        PCOL=pcol, num_warps=warps)
     return _FwdPlan("row_block", source, width, kh, kw, bn, bk, shift, table, grid, ints, tuple(consts.items()),
                     taps_layout=layout)
 
@@ -606,7 +619,7 @@ def _laid_out_taps(plan: _FwdPlan, weight: torch.Tensor, dtype: torch.dtype) -> 
         launch = {3: _launch_plane_shifted_canvas, 4: _launch_plane_pair_canvas}.get(dict(plan.consts)["CANVAS"],
                                                                                     _launch_plane_canvas)
     else:
-        launch = _launch_row_block_table
+        launch = _launch_row_block_pairs if dict(plan.consts)["PAIRS"] else _launch_row_block_table
     launch(plan.taps_layout, grid, (weight, out, *ints), dict(consts), 1, lambda: strided_copy(out))
     return out
 
@@ -618,6 +631,7 @@ _launch_plane_canvas = FastLauncher(plane_canvas_kernel) if triton is not None e
 _launch_plane_shifted_canvas = FastLauncher(plane_shifted_canvas_kernel) if triton is not None else None
 _launch_plane_pair_canvas = FastLauncher(plane_pair_canvas_kernel) if triton is not None else None
 _launch_row_block_table = FastLauncher(row_block_table_kernel) if triton is not None else None
+_launch_row_block_pairs = FastLauncher(row_block_pair_kernel) if triton is not None else None
 _launch_row_copy = FastLauncher(row_padded_copy_kernel) if triton is not None else None
 _launch_bordered_copy = FastLauncher(zero_bordered_copy_kernel) if triton is not None else None
 _launch_transpose_copy = FastLauncher(zero_bordered_transpose_copy_kernel) if triton is not None else None
