@@ -20,13 +20,13 @@ waits for each product before the next tile may overwrite it. With the SHIFTED c
 Toeplitz tile is read as aligned runs instead, which Triton copies asynchronously in its pipeline like the
 input: the outputs are flattened with rows WOP apart (WOP a power of two >= Wo; the columns past Wo are computed
 and not stored), the canvas's columns are reversed, so that T[p, q] along an output row is contiguous, and it is
-stored in RUN copies shifted by 0..RUN-1 elements (:func:`plane_shifted_canvas_kernel`): row p of the tile starts at
+stored in RUN copies shifted by 0..RUN-1 elements (:func:`plane_reversed_canvas_kernel`): row p of the tile starts at
 a RUN-element boundary of the copy that its input column selects (RUN 8: 16-byte copies, which bypass L1; RUN 4:
 8-byte copies, cached in L1).
 
 The PAIR canvas (CANVAS 4) keeps the gathers but halves them: the outputs' rows are an even pitch WOP apart, so
 outputs q and q+1 of an even q share a row and their taps sit side by side in the reversed canvas. Its element pair
-k holds the reversed canvas's elements k and k+1 (:func:`plane_pair_canvas_kernel`), so one 4-byte gather (8 for
+k holds the reversed canvas's elements k and k+1 (:func:`plane_reversed_canvas_kernel`), so one 4-byte gather (8 for
 fp32 operands) reads both, and the two halves are split apart in registers.
 """
 from __future__ import annotations
@@ -103,9 +103,9 @@ if triton is not None:
         2: each program places its channel's taps (w_ptr, the weight) in its own canvas in cv_ptr (CANVAS_BLOCK >=
         its (H_IN + HO - 1) * (W_IN + WO - 1) elements, at program (pid, co, g)), then reads it after a barrier.
         PREFETCH (with CANVAS): each step reads the next chunk's Toeplitz tile before its product. CANVAS 3: w_ptr
-        is the shifted canvas of :func:`plane_shifted_canvas_kernel` (RUN copies of (H_IN + HO - 1) x CWP elements
+        is the shifted canvas of :func:`plane_reversed_canvas_kernel` (RUN copies of (H_IN + HO - 1) x CWP elements
         per channel, COPY elements each, channel stride swc) and the flattened outputs' rows are WOP apart. CANVAS 4:
-        w_ptr is the pair canvas of :func:`plane_pair_canvas_kernel` (CH x CWP element pairs per channel, channel
+        w_ptr is the pair canvas of :func:`plane_reversed_canvas_kernel` (CH x CWP element pairs per channel, channel
         stride swc elements) and the outputs' rows are WOP (even) apart. Grid: (image blocks * blocks of BN flattened
         outputs, C_OUT).
         """
@@ -209,43 +209,34 @@ if triton is not None:
                     CH * CW, CW, WO, KH, KW, DH, DW, ROW0, ROW_STEP, COL0, COL_STEP, BLOCK, tl.program_id(1) * BLOCK)
 
     @triton.jit
-    def plane_shifted_canvas_kernel(
+    def plane_reversed_canvas_kernel(
         w_ptr, cv_ptr, HO, TOP, LEFT, swc, swh, sww,
-        CH: tl.constexpr, CWP: tl.constexpr, W_IN: tl.constexpr, RUN: tl.constexpr,
+        CH: tl.constexpr, CWP: tl.constexpr, W_IN: tl.constexpr, RUN: tl.constexpr, PAIRS: tl.constexpr,
         KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr,
         ROW0: tl.constexpr, ROW_STEP: tl.constexpr, COL0: tl.constexpr, COL_STEP: tl.constexpr, BLOCK: tl.constexpr,
     ):
-        """cv[c, s, a, b] (RUN x CH x CWP per channel, dense) = k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel c
-        where a - (HO-1) + TOP = i*DH and W_IN - 1 + s - b + LEFT = j*DW (0 <= i < KH, 0 <= j < KW), else 0: copy s
-        of the canvas with its columns reversed and shifted right by s, so that the tap joining input (hi, wi) to
-        output (h, w) sits at a = hi - h + HO - 1, b = W_IN - 1 - wi + s + w. Grid: (channels, element blocks)."""
-        c = tl.program_id(0)
-        e = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-        a = e % (CH * CWP) // CWP
-        v = kernel_taps(w_ptr + c.to(tl.int64) * swc, a - (HO - 1) + TOP,
-                        W_IN - 1 + e // (CH * CWP) - e % CWP + LEFT, e < RUN * CH * CWP, swh, sww, KH, KW, DH, DW,
-                        ROW0, ROW_STEP, COL0, COL_STEP)
-        tl.store(cv_ptr + c.to(tl.int64) * (RUN * CH * CWP) + e, v.to(cv_ptr.dtype.element_ty),
-                 mask=e < RUN * CH * CWP)
+        """The canvas with its columns reversed, where the tap joining input (hi, wi) to output (h, w) sits at row
+        a = hi - h + HO - 1, column b = W_IN - 1 - wi + w (tap k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel c
+        where a - (HO-1) + TOP = i*DH and W_IN - 1 - b + LEFT = j*DW, 0 <= i < KH, 0 <= j < KW, else 0), CH rows per
+        channel, dense, as
 
-    @triton.jit
-    def plane_pair_canvas_kernel(
-        w_ptr, cv_ptr, HO, TOP, LEFT, swc, swh, sww,
-        CH: tl.constexpr, CWP: tl.constexpr, W_IN: tl.constexpr,
-        KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr,
-        ROW0: tl.constexpr, ROW_STEP: tl.constexpr, COL0: tl.constexpr, COL_STEP: tl.constexpr, BLOCK: tl.constexpr,
-    ):
-        """cv[c, a, b, e] (CH x CWP x 2 per channel, dense) = k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel c
-        where a - (HO-1) + TOP = i*DH and W_IN - 1 - (b + e) + LEFT = j*DW (0 <= i < KH, 0 <= j < KW), else 0: pair b
-        of row a holds columns b and b+1 of the canvas with its columns reversed, where the tap joining input
-        (hi, wi) to output (h, w) sits at a = hi - h + HO - 1, column W_IN - 1 - wi + w. Grid: (channels, element
-        blocks)."""
+        - the shifted canvas (not PAIRS): cv[c, s, a, b'] (RUN copies of CH x CWP), copy s shifted right by s
+          elements (b' = b + s);
+        - the pair canvas (PAIRS): cv[c, a, b, e] (CH x CWP pairs), pair b holding columns b and b+1.
+
+        Grid: (channels, element blocks)."""
         c = tl.program_id(0)
         e = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-        k = e // 2
-        v = kernel_taps(w_ptr + c.to(tl.int64) * swc, k // CWP - (HO - 1) + TOP, W_IN - 1 - (k % CWP + e % 2) + LEFT,
-                        e < 2 * CH * CWP, swh, sww, KH, KW, DH, DW, ROW0, ROW_STEP, COL0, COL_STEP)
-        tl.store(cv_ptr + c.to(tl.int64) * (2 * CH * CWP) + e, v.to(cv_ptr.dtype.element_ty), mask=e < 2 * CH * CWP)
+        SIZE: tl.constexpr = (2 if PAIRS else RUN) * CH * CWP
+        if PAIRS:
+            a = e // 2 // CWP
+            b = e // 2 % CWP + e % 2
+        else:
+            a = e % (CH * CWP) // CWP
+            b = e % CWP - e // (CH * CWP)
+        v = kernel_taps(w_ptr + c.to(tl.int64) * swc, a - (HO - 1) + TOP, W_IN - 1 - b + LEFT, e < SIZE, swh, sww,
+                        KH, KW, DH, DW, ROW0, ROW_STEP, COL0, COL_STEP)
+        tl.store(cv_ptr + c.to(tl.int64) * SIZE + e, v.to(cv_ptr.dtype.element_ty), mask=e < SIZE)
 
     @triton.jit
     def _place_taps(w_c, cv_c, HO, TOP, LEFT, swh, sww, CHW, CW: tl.constexpr, WO: tl.constexpr,

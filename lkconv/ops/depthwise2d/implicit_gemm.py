@@ -54,8 +54,7 @@ import torch
 
 from ..._triton import cdiv, interpreting, next_power_of_2, triton_available
 from .._launch import FastLauncher, strided_copy
-from .igemm_planes import (depthwise_conv2d_igemm_plane_kernel, plane_canvas_kernel, plane_pair_canvas_kernel,
-                           plane_shifted_canvas_kernel)
+from .igemm_planes import depthwise_conv2d_igemm_plane_kernel, plane_canvas_kernel, plane_reversed_canvas_kernel
 from .igemm_row_blocks import depthwise_conv2d_igemm_row_block_kernel, row_block_pair_kernel, row_block_table_kernel
 from .igemm_tiles import (  # noqa: F401 - the tiling's names, also read as implicit_gemm.<name>
     COLUMN_FORMS, DEFAULT_CONFIG, MAX_BAND_TILE, MAX_ROW_TILE_BN, PLANE_BK, PLANE_MAX, SHARED_MEMORY_BUDGET,
@@ -451,14 +450,14 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
         if shifted:  # run copies of the reversed canvas, shifted by 0..run-1 elements (igemm_planes.py)
             size = run * ch * cwp
             block = min(1024, next_power_of_2(size))
-            consts_c = dict(CH=ch, CWP=cwp, W_IN=x_shape[3], RUN=run, **taps, BLOCK=block, num_warps=4)
+            consts_c = dict(CH=ch, CWP=cwp, W_IN=x_shape[3], RUN=run, PAIRS=False, **taps, BLOCK=block, num_warps=4)
             canvas = ((c_out * group, size), (c_out * group, cdiv(size, block), 1), (ho, pad_t, pad_l, *w_strides),
                       tuple(consts_c.items()))
             w_strides = (size, 0, 0)
         if pairs:  # element pairs of the reversed canvas (igemm_planes.py)
             size = 2 * ch * cwp
             block = min(1024, next_power_of_2(size))
-            consts_c = dict(CH=ch, CWP=cwp, W_IN=x_shape[3], **taps, BLOCK=block, num_warps=4)
+            consts_c = dict(CH=ch, CWP=cwp, W_IN=x_shape[3], RUN=1, PAIRS=True, **taps, BLOCK=block, num_warps=4)
             canvas = ((c_out * group, size), (c_out * group, cdiv(size, block), 1), (ho, pad_t, pad_l, *w_strides),
                       tuple(consts_c.items()))
             w_strides = (size, 0, 0)
@@ -616,8 +615,7 @@ def _laid_out_taps(plan: _FwdPlan, weight: torch.Tensor, dtype: torch.dtype) -> 
     shape, grid, ints, consts = plan.taps_layout
     out = torch.empty(shape, dtype=dtype, device=weight.device)
     if plan.kernel == "plane":
-        launch = {3: _launch_plane_shifted_canvas, 4: _launch_plane_pair_canvas}.get(dict(plan.consts)["CANVAS"],
-                                                                                    _launch_plane_canvas)
+        launch = _launch_plane_reversed_canvas if dict(plan.consts)["CANVAS"] >= 3 else _launch_plane_canvas
     else:
         launch = _launch_row_block_pairs if dict(plan.consts)["PAIRS"] else _launch_row_block_table
     launch(plan.taps_layout, grid, (weight, out, *ints), dict(consts), 1, lambda: strided_copy(out))
@@ -628,8 +626,7 @@ _launch_fwd = FastLauncher(depthwise_conv2d_igemm_fwd_kernel) if triton is not N
 _launch_fwd_row_block = FastLauncher(depthwise_conv2d_igemm_row_block_kernel) if triton is not None else None
 _launch_fwd_plane = FastLauncher(depthwise_conv2d_igemm_plane_kernel) if triton is not None else None
 _launch_plane_canvas = FastLauncher(plane_canvas_kernel) if triton is not None else None
-_launch_plane_shifted_canvas = FastLauncher(plane_shifted_canvas_kernel) if triton is not None else None
-_launch_plane_pair_canvas = FastLauncher(plane_pair_canvas_kernel) if triton is not None else None
+_launch_plane_reversed_canvas = FastLauncher(plane_reversed_canvas_kernel) if triton is not None else None
 _launch_row_block_table = FastLauncher(row_block_table_kernel) if triton is not None else None
 _launch_row_block_pairs = FastLauncher(row_block_pair_kernel) if triton is not None else None
 _launch_row_copy = FastLauncher(row_padded_copy_kernel) if triton is not None else None
