@@ -46,7 +46,8 @@ class IgemmConfig:
     means "rows" where at most 90% of the (output row, kernel row) pairs reach the input (:func:`_order`).
 
     Default from benchmarks/tune_igemm.py on an H100 (bf16; docs/BENCHMARKS.md): 3 stages, gathered tiles (a
-    table was 5-12% slower on replknet_31b.s1, 36-120% on the 51-tap band). bm 0 means 256 rows for 16-bit
+    table was 5-12% slower on replknet_31b.s1, 36-120% on the 51-tap band, 6-41% on unireplknet_t.s1's band row
+    blocks). bm 0 means 256 rows for 16-bit
     operands on 64-wide bands with column blocks of at least 32 (each gathered Toeplitz tile then serves twice the
     rows: replknet_31b.s2 0.307 against 0.334 ms, s1 0.618 against 0.651), else 128 (256 lost on 16-wide
     blocks: replknet_31b.s3, unireplknet_t.s1). num_warps 0 means 8 for 256 rows or bands 128 wide (BK; the
