@@ -470,17 +470,34 @@ def test_planned_launches_pass_every_kernel_parameter_in_order():
     plan = ig._fwd_plan(tuple(xw.shape), xw.stride(), 2, 40, (2, 3, 9, 40), (1080, 360, 40, 1), (3, 1, 5, 5),
                         (25, 25, 5, 1), (1, 1), 2, 2, 1, 1, ((0, 1), (0, 1)), True,
                         ig.IgemmConfig(bm=16, bn=16, columns="band", row_block=4, toeplitz="table"), "ieee", True)
-    shape, grid, ints, consts = plan.taps_layout  # offsets -3 .. 3 + 4 + 1: 12 tiles of 32 x 16 per channel
+    launch, shape, grid, ints, consts = plan.taps_layout  # offsets -3 .. 3 + 4 + 1: 12 tiles of 32 x 16 per channel
     assert shape == (3, 12 * 32 * 16) and dict(plan.consts)["TABLE"] and not dict(plan.consts)["PREFETCH"]
+    assert launch is ig._launch_row_block_table
     check(ig.row_block_table_kernel, 2, ints, consts)
+    plan = ig._fwd_plan(tuple(xw.shape), xw.stride(), 2, 40, (2, 3, 9, 40), (1080, 360, 40, 1), (3, 1, 5, 5),
+                        (25, 25, 5, 1), (1, 1), 2, 2, 1, 1, ((0, 1), (0, 1)), True,
+                        ig.IgemmConfig(bm=16, bn=16, columns="band", row_block=4, toeplitz="pair_table"), "ieee", True)
+    check(ig.depthwise_conv2d_igemm_row_block_kernel, 4, plan.ints, plan.consts)
+    launch, shape, grid, ints, consts = plan.taps_layout  # 13 rows (offsets -3 .. 9) of 32 + 16 - 2 pairs
+    assert shape == (3, 2 * 13 * 46) and dict(plan.consts)["PAIRS"] and launch is ig._launch_row_block_pairs
+    check(ig.row_block_pair_kernel, 2, ints, consts)
     plan = ig._fwd_plan(tuple(x.shape), x.stride(), 4, 12, (2, 3, 9, 12), (324, 108, 12, 1), (3, 1, 5, 5),
                         (25, 25, 5, 1), (1, 1), 2, 2, 1, 1, ((0, 1), (0, 1)), True, ig.IgemmConfig(plane=True),
                         "ieee", True)
     assert plan.kernel == "plane" and plan.grid == (2, 3, 1)  # one block of 2 images, 108 outputs in blocks of 64
     check(ig.depthwise_conv2d_igemm_plane_kernel, 5, plan.ints, plan.consts)
-    shape, grid, ints, consts = plan.taps_layout  # the taps' canvas: (9 + 9 - 1) x (12 + 12 - 1) per channel
-    assert shape == (3, 17 * 23) and grid == (3, 1, 1)
+    launch, shape, grid, ints, consts = plan.taps_layout  # the taps' canvas: (9 + 9 - 1) x (12 + 12 - 1) per channel
+    assert shape == (3, 17 * 23) and grid == (3, 1, 1) and launch is ig._launch_plane_canvas
     check(ig.plane_canvas_kernel, 2, ints, consts)
+    for toeplitz, size in (("shifted_canvas", 8 * 17 * 40), ("pair_canvas", 2 * 17 * 22)):  # 12 + 16 + 6 -> 40;
+        # 12 + 12 - 2 pairs
+        plan = ig._fwd_plan(tuple(x.shape), x.stride(), 4, 12, (2, 3, 9, 12), (324, 108, 12, 1), (3, 1, 5, 5),
+                            (25, 25, 5, 1), (1, 1), 2, 2, 1, 1, ((0, 1), (0, 1)), True,
+                            ig.IgemmConfig(plane=True, toeplitz=toeplitz), "ieee", True)
+        check(ig.depthwise_conv2d_igemm_plane_kernel, 5, plan.ints, plan.consts)
+        launch, shape, grid, ints, consts = plan.taps_layout
+        assert shape == (3, size) and launch is ig._launch_plane_reversed_canvas
+        check(ig.plane_reversed_canvas_kernel, 2, ints, consts)
     check(ig.row_padded_copy_kernel, 2, (0, 0), (("WIDTH", 0), ("BR", 0)))
     check(ig.zero_bordered_copy_kernel, 2, (0,) * 15, (("BC", 0), ("BW", 0)))
     check(ig.zero_bordered_transpose_copy_kernel, 2, (0,) * 15, (("BR", 0), ("BCOL", 0)))

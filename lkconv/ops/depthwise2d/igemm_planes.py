@@ -79,6 +79,19 @@ if triton is not None:
         return tl.reshape(tl.join(first, second), (BK, BN))
 
     @triton.jit
+    def _laid_out_tile(w_c, p, q_off, q_part, q_part2, HW, HO, W_IN: tl.constexpr, CW: tl.constexpr,
+                       CWP: tl.constexpr, COPY: tl.constexpr, RUN: tl.constexpr, BK: tl.constexpr, BN: tl.constexpr,
+                       CANVAS: tl.constexpr):
+        """T[p, q] read from the taps laid out as CANVAS says: the canvas (1, 2), the shifted canvas (3) or the pair
+        canvas (4)."""
+        if CANVAS == 3:
+            return _shifted_canvas_tile(w_c, p, q_part, HW, HO, W_IN, CWP, COPY, RUN)
+        elif CANVAS == 4:
+            return _pair_canvas_tile(w_c, p, q_part2, HW, HO, W_IN, CWP, BK, BN)
+        else:
+            return _canvas_tile(w_c, p, q_off, HW, W_IN, CW)
+
+    @triton.jit
     def depthwise_conv2d_igemm_plane_kernel(
         x_ptr, w_ptr, b_ptr, y_ptr, cv_ptr,
         N_IMG, C_OUT, H_IN, HO, TOP, LEFT,
@@ -149,10 +162,9 @@ if triton is not None:
                 tl.debug_barrier()
                 w_c = cv_c
             p_first = (hi_lo * W_IN // BK) * BK
-            if (CANVAS == 1 or CANVAS == 2) and PREFETCH:
-                t = _canvas_tile(w_c, p_first + kk, q_off, H_IN * W_IN, W_IN, CW)
-            elif CANVAS == 4 and PREFETCH:
-                t = _pair_canvas_tile(w_c, p_first + kk, q_part2, H_IN * W_IN, HO, W_IN, CWP, BK, BN)
+            if CANVAS and PREFETCH:
+                t = _laid_out_tile(w_c, p_first + kk, q_off, q_part, q_part2, H_IN * W_IN, HO, W_IN, CW, CWP, COPY,
+                                   RUN, BK, BN, CANVAS)
             for p0 in tl.range(p_first, p_end, BK, num_stages=STAGES):
                 p = p0 + kk
                 hi = p // W_IN
@@ -163,22 +175,14 @@ if triton is not None:
                     a = tl.load(x_c + p[None, :], mask=(p < p_end4)[None, :], other=0.0)
                 else:
                     a = tl.load(x_c + (hi * sxh + wi * sxw)[None, :], mask=p_ok[None, :], other=0.0)
-                if CANVAS == 3:  # aligned runs, copied asynchronously in the pipeline
-                    t = _shifted_canvas_tile(w_c, p, q_part, H_IN * W_IN, HO, W_IN, CWP, COPY, RUN)
-                    acc = accumulate(acc, a, t, PREC, DOT_F32)
-                elif CANVAS == 4 and PREFETCH:
-                    t_next = _pair_canvas_tile(w_c, p + BK, q_part2, H_IN * W_IN, HO, W_IN, CWP, BK, BN)
+                if CANVAS and PREFETCH:
+                    t_next = _laid_out_tile(w_c, p + BK, q_off, q_part, q_part2, H_IN * W_IN, HO, W_IN, CW, CWP,
+                                            COPY, RUN, BK, BN, CANVAS)
                     acc = accumulate(acc, a, t, PREC, DOT_F32)
                     t = t_next
-                elif CANVAS == 4:
-                    t = _pair_canvas_tile(w_c, p, q_part2, H_IN * W_IN, HO, W_IN, CWP, BK, BN)
-                    acc = accumulate(acc, a, t, PREC, DOT_F32)
-                elif CANVAS and PREFETCH:
-                    t_next = _canvas_tile(w_c, p + BK, q_off, H_IN * W_IN, W_IN, CW)
-                    acc = accumulate(acc, a, t, PREC, DOT_F32)
-                    t = t_next
-                elif CANVAS:
-                    t = _canvas_tile(w_c, p, q_off, H_IN * W_IN, W_IN, CW)
+                elif CANVAS:  # (the shifted canvas: aligned runs, copied asynchronously in the pipeline)
+                    t = _laid_out_tile(w_c, p, q_off, q_part, q_part2, H_IN * W_IN, HO, W_IN, CW, CWP, COPY, RUN,
+                                       BK, BN, CANVAS)
                     acc = accumulate(acc, a, t, PREC, DOT_F32)
                 else:  # T[p, q]: the tap tests along both axes, the two offsets summed before the gather (through
                     # toeplitz_band twice the strided form compiles to 126 registers for sm_90 at BN 32, against 96)

@@ -58,6 +58,17 @@ if triton is not None:
         return tl.reshape(tl.join(first, second), (ROWS, COLS))
 
     @triton.jit
+    def _row_block_tile(w_c, p_c, hi, kr, d0, band, swh, KH: tl.constexpr, DH: tl.constexpr, ROW0: tl.constexpr,
+                        ROW_STEP: tl.constexpr, KR: tl.constexpr, PCW: tl.constexpr, w_ptr, ROWS: tl.constexpr,
+                        COLS: tl.constexpr, PAIRS: tl.constexpr):
+        """The row block's Toeplitz tiles for input row hi (+ KR - 1): from the pair table (PAIRS; p_c) or gathered
+        from the weight (w_c)."""
+        if PAIRS:
+            return _pair_tile(p_c, hi, PCW, w_ptr, ROWS, COLS)
+        else:
+            return _block_taps(w_c, _row_reach(hi, kr, d0, KR), band, swh, KH, DH, ROW0, ROW_STEP)
+
+    @triton.jit
     def _row_reach(hi, kr, d0, KR: tl.constexpr):
         """i * DH joining input row hi (+ kr, KR > 1) to each product column's output row: per column for one input
         row per product, per product row and column for several."""
@@ -128,16 +139,16 @@ if triton is not None:
                 # hi + kr reads row hi + kr + TOP - h0 - r + R - 1
                 t_c = (w_ptr + (co * GROUP + g).to(tl.int64) * swc + (kr[:, None] - r[None, :]) * (BK * BN)
                        + kk[:, None] * BN + wn[None, :])
-            elif PAIRS:  # each pair's address for input row 0: block m2 // BN, columns m2 % BN and m2 % BN + 1
+            p_c = w_c  # (not read unless PAIRS)
+            if PAIRS:  # each pair's address for input row 0: block m2 // BN, columns m2 % BN and m2 % BN + 1
                 m2 = 2 * tl.arange(0, R * BN // 2)
                 PAIR: tl.constexpr = tl.int32 if w_ptr.dtype.element_ty.primitive_bitwidth == 16 else tl.int64
                 p_c = (w_ptr.to(tl.pointer_type(PAIR)) + (co * GROUP + g).to(tl.int64) * swc
                        + (kr[:, None] - (m2 // BN)[None, :] + TOP - h0 + PROW) * PCW
                        + (kk[:, None] + SHIFT - (m2 % BN)[None, :] + PCOL))
-                if PREFETCH:
-                    t = _pair_tile(p_c, hi_lo, PCW, w_ptr, KR * BK, R * BN)
-            elif PREFETCH:
-                t = _block_taps(w_c, _row_reach(hi_lo, kr, d0, KR), band, swh, KH, DH, ROW0, ROW_STEP)
+            if PREFETCH and not TABLE:
+                t = _row_block_tile(w_c, p_c, hi_lo, kr, d0, band, swh, KH, DH, ROW0, ROW_STEP, KR, PCW, w_ptr,
+                                    KR * BK, R * BN, PAIRS)
             for hi in tl.range(hi_lo, hi_end, KR, num_stages=STAGES):
                 if MASK_COLS:  # columns outside the input's are not read
                     if COL_OFF > 0:
@@ -154,19 +165,14 @@ if triton is not None:
                 if TABLE:
                     t = tl.load(t_c + (hi + TOP - h0 + R - 1) * (BK * BN))
                     acc = accumulate(acc, a, t, PREC, DOT_F32)
-                elif PAIRS and PREFETCH:  # (past the last row the table's zero rows are read)
-                    t_next = _pair_tile(p_c, hi + KR, PCW, w_ptr, KR * BK, R * BN)
-                    acc = accumulate(acc, a, t, PREC, DOT_F32)
-                    t = t_next
-                elif PAIRS:
-                    t = _pair_tile(p_c, hi, PCW, w_ptr, KR * BK, R * BN)
-                    acc = accumulate(acc, a, t, PREC, DOT_F32)
-                elif PREFETCH:  # (past the last row the gather reads in-bounds taps that are not used)
-                    t_next = _block_taps(w_c, _row_reach(hi + KR, kr, d0, KR), band, swh, KH, DH, ROW0, ROW_STEP)
+                elif PREFETCH:  # (past the last row: in-bounds taps that are not used, or the pair table's zero rows)
+                    t_next = _row_block_tile(w_c, p_c, hi + KR, kr, d0, band, swh, KH, DH, ROW0, ROW_STEP, KR, PCW,
+                                             w_ptr, KR * BK, R * BN, PAIRS)
                     acc = accumulate(acc, a, t, PREC, DOT_F32)
                     t = t_next
                 else:
-                    t = _block_taps(w_c, _row_reach(hi, kr, d0, KR), band, swh, KH, DH, ROW0, ROW_STEP)
+                    t = _row_block_tile(w_c, p_c, hi, kr, d0, band, swh, KH, DH, ROW0, ROW_STEP, KR, PCW, w_ptr,
+                                        KR * BK, R * BN, PAIRS)
                     acc = accumulate(acc, a, t, PREC, DOT_F32)
         if HAS_BIAS:
             acc += tl.load(b_ptr + co).to(tl.float32)

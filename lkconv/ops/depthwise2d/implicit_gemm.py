@@ -402,8 +402,8 @@ class _FwdPlan:
     grid: tuple
     ints: tuple
     consts: tuple  # (name, value) pairs, num_warps included
-    # (shape, grid, ints, consts) of the launch that lays the taps out for the kernel, in x's dtype: the plane's
-    # canvas (plane_canvas_kernel) or the band row blocks' table (row_block_table_kernel)
+    # (launch, shape, grid, ints, consts) of the launch that lays the taps out for the kernel, in x's dtype
+    # (:func:`_taps_layout`): the plane's canvas or the row blocks' table
     taps_layout: tuple = ()
     scratch: tuple = ()  # plane tiles placing their taps themselves: the shape of their canvases
 
@@ -441,26 +441,16 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
                                  f"{ch} x {cw} elements (input {h_in} x {x_shape[3]}, output {ho} x {wo}) exceed "
                                  f"{LOCAL_CANVAS_MAX}")
             scratch = (grid[0] * c_out * group, ch * cw)
+        layout_ints = (ho, pad_t, pad_l, *w_strides)
         if canvas_taps:  # the taps placed in a zeroed canvas per channel (igemm_planes.py)
-            block = min(1024, next_power_of_2(ch * cw))
-            canvas = ((c_out * group, ch * cw), (c_out * group, cdiv(ch * cw, block), 1),
-                      (ho, pad_t, pad_l, *w_strides), tuple(dict(CH=ch, CW=cw, WO=wo, **taps, BLOCK=block,
-                                                                   num_warps=4).items()))
-            w_strides = (ch * cw, 0, 0)
-        if shifted:  # run copies of the reversed canvas, shifted by 0..run-1 elements (igemm_planes.py)
-            size = run * ch * cwp
-            block = min(1024, next_power_of_2(size))
-            consts_c = dict(CH=ch, CWP=cwp, W_IN=x_shape[3], RUN=run, PAIRS=False, **taps, BLOCK=block, num_warps=4)
-            canvas = ((c_out * group, size), (c_out * group, cdiv(size, block), 1), (ho, pad_t, pad_l, *w_strides),
-                      tuple(consts_c.items()))
-            w_strides = (size, 0, 0)
-        if pairs:  # element pairs of the reversed canvas (igemm_planes.py)
-            size = 2 * ch * cwp
-            block = min(1024, next_power_of_2(size))
-            consts_c = dict(CH=ch, CWP=cwp, W_IN=x_shape[3], RUN=1, PAIRS=True, **taps, BLOCK=block, num_warps=4)
-            canvas = ((c_out * group, size), (c_out * group, cdiv(size, block), 1), (ho, pad_t, pad_l, *w_strides),
-                      tuple(consts_c.items()))
-            w_strides = (size, 0, 0)
+            canvas = _taps_layout(_launch_plane_canvas, c_out * group, ch * cw, layout_ints, CH=ch, CW=cw, WO=wo,
+                                  **taps)
+        elif shifted or pairs:  # run copies of the reversed canvas shifted by 0..run-1 elements, or its element
+            # pairs (igemm_planes.py)
+            canvas = _taps_layout(_launch_plane_reversed_canvas, c_out * group, (2 if pairs else run) * ch * cwp,
+                                  layout_ints, CH=ch, CWP=cwp, W_IN=x_shape[3], RUN=run, PAIRS=pairs, **taps)
+        if canvas:
+            w_strides = (canvas[1][1], 0, 0)
         ints = (n, c_out, h_in, ho, pad_t, pad_l, *x_stride, *w_strides, *y_stride)
         consts = dict(
             W_IN=x_shape[3], WO=wo, **taps, MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=prec,
@@ -509,6 +499,14 @@ BAND_ALIGN = 8  # elements: band row blocks read their bands from a column align
 LOCAL_CANVAS_MAX = 4096  # elements of a canvas that a plane program places itself (toeplitz="local_canvas")
 
 
+def _taps_layout(launch, channels: int, size: int, ints: tuple, **consts) -> tuple:
+    """(launch, shape, grid, ints, consts) of the launch that lays out ``size`` elements of taps per channel (its
+    grid: channels x blocks of at most 1024 elements, 4 warps), as _FwdPlan.taps_layout holds it."""
+    block = min(1024, next_power_of_2(size))
+    return (launch, (channels, size), (channels, cdiv(size, block), 1), ints,
+            tuple(dict(consts, BLOCK=block, num_warps=4).items()))
+
+
 def _band_block_width(pad_l: int, bn: int, kw: int, dw: int) -> int:
     """BK of band row blocks: the band of BN outputs read from a column BAND_ALIGN-aligned left of the padding."""
     col_off = cdiv(pad_l, BAND_ALIGN) * BAND_ALIGN
@@ -554,19 +552,16 @@ def _row_block_plan(form, x_shape, x_stride, itemsize, aligned_width, y_shape, y
     w_strides, layout = (w_stride[0], w_stride[2], w_stride[3]), ()
     if table:  # every kernel-row offset a product meets, from -(R-1) to (R-1) + (kh-1)*dh + KR
         rows_t = 2 * (rb - 1) + (kh - 1) * dilation[0] + kr + 1
-        block = min(1024, next_power_of_2(rows_t * bk * bn))
-        layout = ((c_out * group, rows_t * bk * bn), (c_out * group, cdiv(rows_t * bk * bn, block), 1),
-                  (shift, *w_strides, rows_t), tuple(dict(**taps_c, R=rb, BK=bk, BN=bn, BLOCK=block,
-                                                          num_warps=4).items()))
+        layout = _taps_layout(_launch_row_block_table, c_out * group, rows_t * bk * bn, (shift, *w_strides, rows_t),
+                              **taps_c, R=rb, BK=bk, BN=bn)
         w_strides = (rows_t * bk * bn, 0, 0)
     prow = pcw = pcol = 0
     if pairs:  # tap pairs of every kernel-row offset a product (and the prefetch past it) meets, zero around them
         prow, pcol = rb - 1, bn - 2 - shift
         pcw = bk + bn - 2
         size = 2 * (2 * (rb - 1) + (kh - 1) * dilation[0] + 2 * kr + 1) * pcw
-        block = min(1024, next_power_of_2(size))
-        layout = ((c_out * group, size), (c_out * group, cdiv(size, block), 1), (*w_strides, size),
-                  tuple(dict(**taps_c, PROW=prow, PCW=pcw, PCOL=pcol, BLOCK=block, num_warps=4).items()))
+        layout = _taps_layout(_launch_row_block_pairs, c_out * group, size, (*w_strides, size), **taps_c, PROW=prow,
+                              PCW=pcw, PCOL=pcol)
         w_strides = (size // 2, 0, 0)
     ints = (n, n_cb, ho, wo, c_out, h_in, w_in, pad_t, shift, *xs, *w_strides, *y_stride)
     consts = dict(
@@ -612,12 +607,8 @@ def launch_fwd(x, weight, bias, y, dilation, pad_t, pad_l, mult_div, group, taps
 
 def _laid_out_taps(plan: _FwdPlan, weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """The taps laid out as plan.taps_layout says (the plane's canvas or the row blocks' table), in dtype."""
-    shape, grid, ints, consts = plan.taps_layout
+    launch, shape, grid, ints, consts = plan.taps_layout
     out = torch.empty(shape, dtype=dtype, device=weight.device)
-    if plan.kernel == "plane":
-        launch = _launch_plane_reversed_canvas if dict(plan.consts)["CANVAS"] >= 3 else _launch_plane_canvas
-    else:
-        launch = _launch_row_block_pairs if dict(plan.consts)["PAIRS"] else _launch_row_block_table
     launch(plan.taps_layout, grid, (weight, out, *ints), dict(consts), 1, lambda: strided_copy(out))
     return out
 
