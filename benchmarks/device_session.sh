@@ -172,10 +172,10 @@
 #   DK: block-Toeplitz row blocks against one output row per tile (GPU tests, bf16 sweep with gradients) (~5 min)
 #   DQ: after DP: prefetched Toeplitz tiles, 64-input plane steps, several input rows per row-block product (GPU
 #       tests, bf16 sweeps through CUDA graphs) (~7 min)
-#   DR: after DQ: GPU tests of the new defaults, the shifted canvas (Toeplitz tiles copied asynchronously) on
-#       unireplknet_t.s3, canvases placed by each plane program (local_canvas) against the
-#       canvas launch, Nsight Compute counters of the 13x13 forwards, band row blocks reading a Toeplitz table, whole-row row blocks with prefetch on
-#       replknet_31b.s3/s2, bench --graph of the 13x13 forwards, verify, bf16 bench (~9 min)
+#   DR: after DQ: GPU tests of the new defaults, the pair and shifted canvases on unireplknet_t.s3, canvases
+#       placed by each plane program (local_canvas) against the canvas launch, Nsight Compute counters of the 13x13
+#       forwards, band row blocks reading a Toeplitz table, whole-row row blocks with prefetch on replknet_31b.s3/s2,
+#       bench --graph of the 13x13 forwards, verify, bf16 bench (~9 min)
 #   DS: DR in under 7 minutes: pair canvas, shifted canvas of 4-element runs (L1-cached copies), tap-pair tables,
 #       counters, GPU tests, bench --graph, verify (~7 min)
 #   DP: band row blocks on unireplknet_t.s1 and the plane canvas on unireplknet_t.s3 (GPU tests, bf16 sweeps timed

@@ -180,10 +180,8 @@ def plane_report(warps_list, block_cols, shapes=None):
     for s in load_shapes():
         if s["s"] != 1 or (shapes and s["name"] not in shapes) or (not shapes and s["h"] * s["w"] > 1024):
             continue
-        for (toeplitz, run), runs, bn, warps in itertools.product(
-                (("gather", 8), ("canvas", 8), ("shifted_canvas", 8), ("shifted_canvas", 4), ("pair_canvas", 8)),
-                (False, True), block_cols,
-                                                           warps_list):
+        forms = (("gather", 8), ("canvas", 8), ("shifted_canvas", 8), ("shifted_canvas", 4), ("pair_canvas", 8))
+        for (toeplitz, run), runs, bn, warps in itertools.product(forms, (False, True), block_cols, warps_list):
             kh, kw, plan = _planned_fwd(s, implicit_gemm.IgemmConfig(plane=True, bn=bn, plane_runs=runs,
                                                                     toeplitz=toeplitz, canvas_run=run))
             c = dict(plan.consts)
@@ -371,7 +369,7 @@ def main():
     ap.add_argument("--columns", default=None, help="--igemm: column forms reported beside the chosen one (default "
                     "band); --row-blocks: rows and/or band (default rows)")
     ap.add_argument("--row-blocks", default=None, help="the block-Toeplitz forward at these output rows per tile")
-    ap.add_argument("--toeplitz", default="", help="--row-blocks: IgemmConfig.toeplitz ('' or table)")
+    ap.add_argument("--toeplitz", default="", help="--row-blocks: IgemmConfig.toeplitz ('', table or pair_table)")
     ap.add_argument("--planes", default=None,
                     help="the whole-plane forward at these flattened outputs per tile (BN), e.g. 32,64")
     ap.add_argument("--shapes", default=None, help="--planes: only these public shapes")

@@ -7,12 +7,13 @@ forward's set-up (the zero-bordered input copy, from NCHW and channels_last) cos
                                     [--baseline old_implicit_gemm.py] [--jobs 8] [--graph]
 
 --quick: the default tile only, forward and set-up only (no gradients).
---configs: the tiles to sweep instead of the built-in list (bm, bn, w = warps, st = stages, gather/table,
-  images/rows: IgemmConfig.order, cols-band/cols-rows/cols-rows_in_place: IgemmConfig.columns, kr = kernel rows
-  per product, rb = output rows per block-Toeplitz tile, IgemmConfig.row_block; plane/noplane: IgemmConfig.plane,
-  whole flattened planes per tile; runs/noruns: IgemmConfig.plane_runs, dense planes read as contiguous runs (the default) or not; canvas:
-  plane tiles read from a tap canvas; pf: IgemmConfig.prefetch, the next step's Toeplitz tiles read before each
-  product; pbk = IgemmConfig.plane_bk, flattened inputs per step of plane tiles).
+--configs: the tiles to sweep instead of the built-in list (bm, bn, w = warps, st = stages; any of
+  igemm_tiles.TOEPLITZ_FORMS (gather, table, canvas, ...): IgemmConfig.toeplitz; images/rows: IgemmConfig.order;
+  cols-band/cols-rows/cols-rows_in_place: IgemmConfig.columns; kr = kernel rows per product, rb = output rows per
+  block-Toeplitz tile, IgemmConfig.row_block; plane/noplane: IgemmConfig.plane, whole flattened planes per tile;
+  runs/noruns: IgemmConfig.plane_runs, dense planes read as contiguous runs (the default) or not; pf/nopf:
+  IgemmConfig.prefetch, the next step's Toeplitz tiles read before each product; pbk = IgemmConfig.plane_bk,
+  flattened inputs per step of plane tiles; run = IgemmConfig.canvas_run).
 --baseline: another version of lkconv/ops/depthwise2d/implicit_gemm.py (a file), timed beside this one at every
   tile, alternating, on the same inputs (an A/B of a kernel change in one process).
 --jobs: compile every (shape, dtype, tile) in that many processes first.
@@ -72,15 +73,15 @@ def parse_config(spec: str):
             if part in ("pf", "nopf"):
                 kw["prefetch"] = part == "pf"
                 continue
-            if part not in ("gather", "table", "canvas", "local_canvas", "shifted_canvas", "pair_canvas", "pair_table", "images",
-                            "rows"):
+            if part in ("images", "rows"):
+                kw["order"] = part
+                continue
+            if part not in implicit_gemm.TOEPLITZ_FORMS:
                 raise ValueError(f"config part {part!r} of {spec!r}: expected bm<int>, bn<int>, w<int>, st<int>, "
-                                 "kr<int>, rb<int>, pbk<int>, run<int>, gather, table, canvas, local_canvas, shifted_canvas, "
-                                 "pair_canvas, pair_table, images, rows, plane, "
-                                 "noplane, runs, noruns, "
-                                 "pf, nopf or "
+                                 f"kr<int>, rb<int>, pbk<int>, run<int>, one of {implicit_gemm.TOEPLITZ_FORMS[1:]}, "
+                                 "images, rows, plane, noplane, runs, noruns, pf, nopf or "
                                  "cols-<band|rows|rows_in_place>")
-            kw["order" if part in ("images", "rows") else "toeplitz"] = part
+            kw["toeplitz"] = part
     return implicit_gemm.IgemmConfig(**kw)
 
 

@@ -58,9 +58,9 @@ from .igemm_planes import depthwise_conv2d_igemm_plane_kernel, plane_canvas_kern
 from .igemm_row_blocks import depthwise_conv2d_igemm_row_block_kernel, row_block_pair_kernel, row_block_table_kernel
 from .igemm_tiles import (  # noqa: F401 - the tiling's names, also read as implicit_gemm.<name>
     COLUMN_FORMS, DEFAULT_CONFIG, MAX_BAND_TILE, MAX_ROW_TILE_BN, PLANE_BK, PLANE_MAX, SHARED_MEMORY_BUDGET,
-    IgemmConfig, _dense_plane, _fit, _kernel_rows, _order, _plane, _precision, _reaching_fraction, _row_block,
-    _row_tiles, _rows, _takes_row_blocks, _tiles, _warps, _wgrad_kernel_rows, band_row_block_tile, check_config,
-    column_plan, column_tile, image_rows, prefetches, row_block_kernel_rows)
+    TOEPLITZ_FORMS, IgemmConfig, _dense_plane, _fit, _kernel_rows, _order, _plane, _precision, _reaching_fraction,
+    _row_block, _row_tiles, _rows, _takes_row_blocks, _tiles, _warps, _wgrad_kernel_rows, band_row_block_tile,
+    check_config, column_plan, column_tile, image_rows, prefetches, row_block_kernel_rows)
 from .toeplitz_tiles import accumulate, row_geometry, toeplitz_band
 
 if triton_available():
