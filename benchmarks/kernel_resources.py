@@ -80,6 +80,9 @@ def resources(fn, pointers: dict, ints: dict, constexprs: dict, num_warps: int, 
         counts["async"] = {n: sizes.count(n) for n in sorted(set(sizes))}  # asynchronous copies by size in bytes
         # tensor-core products each wait leaves in flight (0: every product waited for before the next step)
         counts["in_flight"] = sorted({int(v, 0) for v in re.findall(r"WARPGROUP\.DEPBAR\.LE gsb0, (0x[0-9a-f]+)", sass)})
+        # tensor-core products reading their left operand from registers (the rest read both from shared memory)
+        counts["left_in_registers"] = len(re.findall(r"HGMMA\.\S+ R\d+, R\d+,", sass))
+        counts["products"] = len(re.findall(r"HGMMA\.", sass))
         return regs, stack, max(static, kernel.metadata.shared), counts
     return regs, stack, max(static, kernel.metadata.shared)
 
@@ -118,7 +121,8 @@ def _plan_resources(fn, n_tensors: int, plan, warps: int) -> str:
     columns."""
     regs, stack, shared, loads = _compile_plan(fn, n_tensors, plan, warps)
     return (f"{warps:>5} {regs:>5} {stack:>8} {shared:>9}  {loads['v4']}/{loads['v2']}/{loads['s']} "
-            f"async {loads['async']} in flight {loads['in_flight']}")
+            f"async {loads['async']} in flight {loads['in_flight']} left from registers "
+            f"{loads['left_in_registers']}/{loads['products']}")
 
 
 def igemm_report(warps_list, kernel_rows_list=(0,), other_columns=("band",)):
@@ -127,7 +131,7 @@ def igemm_report(warps_list, kernel_rows_list=(0,), other_columns=("band",)):
     tiles, for each count of kernel rows per product; the global loads of each width in the PTX (v4 = 16 bytes,
     s = scalar)."""
     print(f"{'shape':<22} {'kernel':>7} {'form':<13} {'KR':>2} {'BM':>4} {'BN':>3} {'BK':>4} {'st':>2} {'T':<6} "
-          f"{'warps':>5} {'regs':>5} {'spill B':>8} {'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}, products in flight at waits")
+          f"{'warps':>5} {'regs':>5} {'spill B':>8} {'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}, products in flight at waits, left operands from registers")
     for s in load_shapes():
         if s["s"] != 1:
             continue
@@ -153,7 +157,7 @@ def row_block_report(warps_list, row_blocks, columns=("rows",), shapes=None, toe
     implicit_gemm plans it (NCHW input, batch 64), with whole-row tiles where the rows fit them and with band column
     blocks ("band" in columns)."""
     print(f"{'shape':<22} {'kernel':>7} {'form':<5} {'R':>2} {'BM':>4} {'BN':>3} {'BK':>4} {'warps':>5} {'regs':>5} "
-          f"{'spill B':>8} {'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}, products in flight at waits")
+          f"{'spill B':>8} {'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}, products in flight at waits, left operands from registers")
     for s in load_shapes():
         if s["s"] != 1 or (shapes and s["name"] not in shapes):
             continue
@@ -174,19 +178,22 @@ def plane_report(warps_list, block_cols, shapes=None):
     through its strides and (runs) as contiguous runs of its dense planes (IgemmConfig.plane_runs), with Toeplitz
     tiles gathered through the tap tests, read from the canvas (IgemmConfig.toeplitz "canvas") and copied as aligned
     runs from the shifted canvas ("shifted_canvas"; /4: 4-element runs, canvas_run=4), and gathered in pairs from the
-    pair canvas ("pair_canvas")."""
+    pair canvas ("pair_canvas"; /left: the product transposed, toeplitz_left)."""
     print(f"{'shape':<22} {'kernel':>7} {'T':<16} {'runs':>4} {'BM':>4} {'BN':>4} {'BK':>3} {'warps':>5} {'regs':>5} "
-          f"{'spill B':>8} {'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}, products in flight at waits")
+          f"{'spill B':>8} {'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}, products in flight at waits, "
+          f"products reading their left operand from registers / all")
     for s in load_shapes():
         if s["s"] != 1 or (shapes and s["name"] not in shapes) or (not shapes and s["h"] * s["w"] > 1024):
             continue
-        forms = (("gather", 8), ("canvas", 8), ("shifted_canvas", 8), ("shifted_canvas", 4), ("pair_canvas", 8))
-        for (toeplitz, run), runs, bn, warps in itertools.product(forms, (False, True), block_cols, warps_list):
+        forms = (("gather", 8, False), ("canvas", 8, False), ("shifted_canvas", 8, False), ("shifted_canvas", 4, False),
+                 ("pair_canvas", 8, False), ("pair_canvas", 8, True))
+        for (toeplitz, run, left), runs, bn, warps in itertools.product(forms, (False, True), block_cols, warps_list):
             kh, kw, plan = _planned_fwd(s, implicit_gemm.IgemmConfig(plane=True, bn=bn, plane_runs=runs,
-                                                                    toeplitz=toeplitz, canvas_run=run))
+                                                                    toeplitz=toeplitz, canvas_run=run,
+                                                                    toeplitz_left=left))
             c = dict(plan.consts)
             cells = _plan_resources(implicit_gemm.depthwise_conv2d_igemm_plane_kernel, 5, plan, warps)
-            form = toeplitz + ("/4" if run == 4 else "")
+            form = toeplitz + ("/4" if run == 4 else "") + ("/left" if left else "")
             print(f"{s['name']:<22} {kh:>3}x{kw:<3} {form:<16} {'yes' if c['PLANE'] else 'no':>4} {c['BM']:>4} "
                   f"{c['BN']:>4} {c['BK']:>3} {cells}", flush=True)
 

@@ -13,7 +13,8 @@ forward's set-up (the zero-bordered input copy, from NCHW and channels_last) cos
   block-Toeplitz tile, IgemmConfig.row_block; plane/noplane: IgemmConfig.plane, whole flattened planes per tile;
   runs/noruns: IgemmConfig.plane_runs, dense planes read as contiguous runs (the default) or not; pf/nopf:
   IgemmConfig.prefetch, the next step's Toeplitz tiles read before each product; pbk = IgemmConfig.plane_bk,
-  flattened inputs per step of plane tiles; run = IgemmConfig.canvas_run).
+  flattened inputs per step of plane tiles; run = IgemmConfig.canvas_run; left: IgemmConfig.toeplitz_left, the
+  product transposed so the Toeplitz tile is its left operand).
 --baseline: another version of lkconv/ops/depthwise2d/implicit_gemm.py (a file), timed beside this one at every
   tile, alternating, on the same inputs (an A/B of a kernel change in one process).
 --jobs: compile every (shape, dtype, tile) in that many processes first.
@@ -76,10 +77,13 @@ def parse_config(spec: str):
             if part in ("images", "rows"):
                 kw["order"] = part
                 continue
+            if part == "left":
+                kw["toeplitz_left"] = True
+                continue
             if part not in implicit_gemm.TOEPLITZ_FORMS:
                 raise ValueError(f"config part {part!r} of {spec!r}: expected bm<int>, bn<int>, w<int>, st<int>, "
                                  f"kr<int>, rb<int>, pbk<int>, run<int>, one of {implicit_gemm.TOEPLITZ_FORMS[1:]}, "
-                                 "images, rows, plane, noplane, runs, noruns, pf, nopf or "
+                                 "images, rows, plane, noplane, runs, noruns, pf, nopf, left or "
                                  "cols-<band|rows|rows_in_place>")
             kw["toeplitz"] = part
     return implicit_gemm.IgemmConfig(**kw)

@@ -616,7 +616,8 @@ def test_default_row_block_where_every_output_row_reaches_every_input_row(igemm_
             _check_op_against_float64(x, wt, (kh // 2, kw // 2), dtype, tol)
 
 
-@pytest.mark.parametrize("toeplitz", ["gather", "canvas", "local_canvas", "shifted_canvas", "pair_canvas"])
+@pytest.mark.parametrize("toeplitz", ["gather", "canvas", "local_canvas", "shifted_canvas", "pair_canvas",
+                                      "pair_canvas_left"])
 @pytest.mark.parametrize("bn", [16, 64])
 def test_plane_tiles_match_reference(bn, toeplitz, igemm_device):
     """Whole flattened planes per tile (IgemmConfig.plane): forward and input gradient against float64, NCHW and
@@ -626,6 +627,8 @@ def test_plane_tiles_match_reference(bn, toeplitz, igemm_device):
     with chunks that end inside a row); the weight gradient of that config still matches (it ignores plane)."""
     from lkconv.ops.depthwise2d import implicit_gemm, reference
 
+    left = toeplitz == "pair_canvas_left"  # the product transposed: the split pairs as its left operand
+    toeplitz = "pair_canvas" if left else toeplitz
     torch.manual_seed(0)
     for n, c, h, w, kh, kw, pad, dil, mult in ((3, 2, 7, 6, 5, 3, (2, 2, 1, 1), (1, 1), 1),
                                                (2, 2, 5, 9, 3, 5, (4, 4, 5, 5), (2, 1), 2),
@@ -638,7 +641,8 @@ def test_plane_tiles_match_reference(bn, toeplitz, igemm_device):
         for fmt, runs in ((torch.contiguous_format, False), (torch.contiguous_format, True),
                           (torch.channels_last, True)):
             cfg = implicit_gemm.IgemmConfig(bm=16, bn=bn, plane=True, plane_runs=runs, toeplitz=toeplitz,
-                                            prefetch=toeplitz != "gather" and bn == 64, canvas_run=4 if bn == 16 else 8)
+                                            prefetch=toeplitz != "gather" and bn == 64 and not left,
+                                            canvas_run=4 if bn == 16 else 8, toeplitz_left=left)
             x = torch.randn(n, c, h, w, device=igemm_device).contiguous(memory_format=fmt)
             wt = torch.randn(c * mult, 1, kh, kw, device=igemm_device)
             _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil, cfg)
@@ -660,6 +664,13 @@ def test_plane_tiles_match_reference(bn, toeplitz, igemm_device):
     with pytest.raises(ValueError, match="plane=True"):
         implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty_like(dy),
                                implicit_gemm.IgemmConfig(toeplitz="canvas"))
+    with pytest.raises(ValueError, match="toeplitz_left"):
+        implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty_like(dy),
+                               implicit_gemm.IgemmConfig(plane=True, toeplitz="canvas", toeplitz_left=True))
+    with pytest.raises(ValueError, match="prefetch"):
+        implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty_like(dy),
+                               implicit_gemm.IgemmConfig(plane=True, toeplitz="pair_canvas", toeplitz_left=True,
+                                                         prefetch=True))
     with pytest.raises(ValueError, match="canvas_run"):
         implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty_like(dy),
                                implicit_gemm.IgemmConfig(plane=True, toeplitz="shifted_canvas", canvas_run=2))
@@ -676,7 +687,8 @@ def test_plane_tiles_match_reference(bn, toeplitz, igemm_device):
     xs = torch.randn(3, 5, 4, 6, device=igemm_device)[:, 1:3]
     wt = torch.randn(2, 1, 3, 5, device=igemm_device)
     _check_fwd_and_dgrad(xs, wt, torch.randn(2, device=igemm_device), (1, 1), (1, 1, 2, 2), (1, 1),
-                         implicit_gemm.IgemmConfig(bm=16, bn=bn, plane=True, plane_runs=True, toeplitz=toeplitz))
+                         implicit_gemm.IgemmConfig(bm=16, bn=bn, plane=True, plane_runs=True, toeplitz=toeplitz,
+                                                   toeplitz_left=left))
 
 
 def test_default_plane_tiles_for_16_bit_small_planes_mostly_covered_by_the_kernel(igemm_device):
@@ -725,7 +737,8 @@ def _inside(t, fill, layout):
 
 
 @pytest.mark.parametrize("form", ["plane", "plane_runs", "plane_canvas", "plane_local_canvas", "plane_shifted_canvas",
-                                  "plane_shifted_canvas_run4", "plane_pair_canvas", "row_block", "band_row_block_pairs",
+                                  "plane_shifted_canvas_run4", "plane_pair_canvas", "plane_pair_canvas_left", "row_block",
+                                  "band_row_block_pairs",
                                   "row_block_pairs",
                                   "band_row_block", "band_row_block_table"])
 def test_small_plane_forms_stay_inside_their_tensors(form, igemm_device):
@@ -742,6 +755,8 @@ def test_small_plane_forms_stay_inside_their_tensors(form, igemm_device):
            "plane_shifted_canvas_run4": ig.IgemmConfig(bm=16, bn=16, plane=True, toeplitz="shifted_canvas",
                                                        canvas_run=4),
            "plane_pair_canvas": ig.IgemmConfig(bm=16, bn=16, plane=True, toeplitz="pair_canvas", prefetch=True),
+           "plane_pair_canvas_left": ig.IgemmConfig(bm=16, bn=16, plane=True, toeplitz="pair_canvas",
+                                                    toeplitz_left=True),
            "band_row_block_table": ig.IgemmConfig(bm=16, bn=16, columns="band", row_block=4, toeplitz="table"),
            "band_row_block_pairs": ig.IgemmConfig(bm=16, bn=16, columns="band", row_block=4, toeplitz="pair_table",
                                                   prefetch=True, kernel_rows=2),

@@ -63,31 +63,38 @@ if triton is not None:
 
     @triton.jit
     def _pair_canvas_tile(w_c, p, q_part, HW, HO, W_IN: tl.constexpr, CWP: tl.constexpr, BK: tl.constexpr,
-                          BN: tl.constexpr):
-        """T[p, q] (BK x BN) read from a channel's pair canvas (w_c): one gather per pair of outputs (q, q+1), q
-        even, at pair (p_c // W_IN + HO - 1) * CWP + W_IN - 1 - p_c % W_IN + q_part (q_part = w - h * CWP of the
-        pair's first output; p clamped to the plane as in :func:`_canvas_tile`), split into its two elements."""
+                          BN: tl.constexpr, T_LEFT: tl.constexpr):
+        """T[p, q] (BK x BN; T_LEFT: its transpose, BN x BK) read from a channel's pair canvas (w_c): one gather per
+        pair of outputs (q, q+1), q even, at pair (p_c // W_IN + HO - 1) * CWP + W_IN - 1 - p_c % W_IN + q_part
+        (q_part = w - h * CWP of the pair's first output; p clamped to the plane as in :func:`_canvas_tile`), split
+        into its two elements."""
         p_c = tl.minimum(p, HW - 1)
         row = (p_c // W_IN + HO - 1) * CWP + W_IN - 1 - p_c % W_IN
         ELEM: tl.constexpr = w_c.dtype.element_ty
         BITS: tl.constexpr = ELEM.primitive_bitwidth
         PAIR: tl.constexpr = tl.int32 if BITS == 16 else tl.int64
         HALF: tl.constexpr = tl.int16 if BITS == 16 else tl.int32
-        v = tl.load(w_c.to(tl.pointer_type(PAIR)) + row[:, None] + q_part[None, :])
-        first = v.to(HALF).to(ELEM, bitcast=True)
-        second = (v >> BITS).to(HALF).to(ELEM, bitcast=True)
-        return tl.reshape(tl.join(first, second), (BK, BN))
+        if T_LEFT:  # pairs (BN/2 x BK) -> (BN/2, 2, BK): output q = 2*pair + element
+            v = tl.load(w_c.to(tl.pointer_type(PAIR)) + row[None, :] + q_part[:, None])
+            first = v.to(HALF).to(ELEM, bitcast=True)
+            second = (v >> BITS).to(HALF).to(ELEM, bitcast=True)
+            return tl.reshape(tl.permute(tl.join(first, second), (0, 2, 1)), (BN, BK))
+        else:
+            v = tl.load(w_c.to(tl.pointer_type(PAIR)) + row[:, None] + q_part[None, :])
+            first = v.to(HALF).to(ELEM, bitcast=True)
+            second = (v >> BITS).to(HALF).to(ELEM, bitcast=True)
+            return tl.reshape(tl.join(first, second), (BK, BN))
 
     @triton.jit
     def _laid_out_tile(w_c, p, q_off, q_part, q_part2, HW, HO, W_IN: tl.constexpr, CW: tl.constexpr,
                        CWP: tl.constexpr, COPY: tl.constexpr, RUN: tl.constexpr, BK: tl.constexpr, BN: tl.constexpr,
-                       CANVAS: tl.constexpr):
+                       CANVAS: tl.constexpr, T_LEFT: tl.constexpr = False):
         """T[p, q] read from the taps laid out as CANVAS says: the canvas (1, 2), the shifted canvas (3) or the pair
-        canvas (4)."""
+        canvas (4, transposed with T_LEFT)."""
         if CANVAS == 3:
             return _shifted_canvas_tile(w_c, p, q_part, HW, HO, W_IN, CWP, COPY, RUN)
         elif CANVAS == 4:
-            return _pair_canvas_tile(w_c, p, q_part2, HW, HO, W_IN, CWP, BK, BN)
+            return _pair_canvas_tile(w_c, p, q_part2, HW, HO, W_IN, CWP, BK, BN, T_LEFT)
         else:
             return _canvas_tile(w_c, p, q_off, HW, W_IN, CW)
 
@@ -104,6 +111,7 @@ if triton is not None:
         HAS_BIAS: tl.constexpr, DOT_F32: tl.constexpr, STAGES: tl.constexpr, PLANE: tl.constexpr,
         CANVAS: tl.constexpr, PREFETCH: tl.constexpr, CANVAS_BLOCK: tl.constexpr,
         WOP: tl.constexpr = 0, CWP: tl.constexpr = 0, COPY: tl.constexpr = 0, RUN: tl.constexpr = 8,
+        T_LEFT: tl.constexpr = False,
     ):
         """y[n, co, h, w] = sum_{g, hi, wi} x[n, src, hi, wi] * k[i, j] over hi + TOP - h = i*DH and
         wi + LEFT - w = j*DW (taps k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel co*GROUP + g,
@@ -119,8 +127,10 @@ if triton is not None:
         is the shifted canvas of :func:`plane_reversed_canvas_kernel` (RUN copies of (H_IN + HO - 1) x CWP elements
         per channel, COPY elements each, channel stride swc) and the flattened outputs' rows are WOP apart. CANVAS 4:
         w_ptr is the pair canvas of :func:`plane_reversed_canvas_kernel` (CH x CWP element pairs per channel, channel
-        stride swc elements) and the outputs' rows are WOP (even) apart. Grid: (image blocks * blocks of BN flattened
-        outputs, C_OUT).
+        stride swc elements) and the outputs' rows are WOP (even) apart. T_LEFT (CANVAS 4, no PREFETCH): the product
+        is taken transposed, y^T += T^T x^T, so that the Toeplitz tile split from its pairs enters the tensor cores as
+        the left operand, from registers (sm_90: no store to shared memory, one product left in flight at each
+        wait). Grid: (image blocks * blocks of BN flattened outputs, C_OUT).
         """
         pid = tl.program_id(0)
         co = tl.program_id(1)
@@ -146,7 +156,10 @@ if triton is not None:
         q_part = w - tl.minimum(h, HO - 1) * CWP  # (CANVAS 3) rows past the plane read its last row; not stored
         q2 = q0 + 2 * tl.arange(0, BN // 2)  # (CANVAS 4) each pair's first output
         q_part2 = q2 % ROWW - tl.minimum(q2 // ROWW, HO - 1) * CWP
-        acc = tl.zeros([BM, BN], dtype=tl.float32)
+        if T_LEFT:
+            acc = tl.zeros([BN, BM], dtype=tl.float32)
+        else:
+            acc = tl.zeros([BM, BN], dtype=tl.float32)
         for g in tl.static_range(GROUP):
             src = (co // MULT_DIV) * GROUP + g
             if PLANE > 0:
@@ -165,7 +178,12 @@ if triton is not None:
             if CANVAS and PREFETCH:
                 t = _laid_out_tile(w_c, p_first + kk, q_off, q_part, q_part2, H_IN * W_IN, HO, W_IN, CW, CWP, COPY,
                                    RUN, BK, BN, CANVAS)
-            for p0 in tl.range(p_first, p_end, BK, num_stages=STAGES):
+            p_stop = p_end
+            if T_LEFT:  # at least one step (of zeros where no input reaches the block), known to the compiler: no
+                # path around the loop joins the products' results, which would make ptxas wait for each product
+                p_stop = tl.maximum(p_end, p_first + 1)
+                tl.assume(p_stop > p_first)
+            for p0 in tl.range(p_first, p_stop, BK, num_stages=STAGES):
                 p = p0 + kk
                 hi = p // W_IN
                 wi = p % W_IN
@@ -180,6 +198,10 @@ if triton is not None:
                                             COPY, RUN, BK, BN, CANVAS)
                     acc = accumulate(acc, a, t, PREC, DOT_F32)
                     t = t_next
+                elif T_LEFT:  # y^T += T^T x^T: the split pairs enter the product from registers
+                    t = _laid_out_tile(w_c, p, q_off, q_part, q_part2, H_IN * W_IN, HO, W_IN, CW, CWP, COPY, RUN,
+                                       BK, BN, CANVAS, True)
+                    acc = accumulate(acc, t, tl.trans(a), PREC, DOT_F32)
                 elif CANVAS:  # (the shifted canvas: aligned runs, copied asynchronously in the pipeline)
                     t = _laid_out_tile(w_c, p, q_off, q_part, q_part2, H_IN * W_IN, HO, W_IN, CW, CWP, COPY, RUN,
                                        BK, BN, CANVAS)
@@ -190,6 +212,8 @@ if triton is not None:
                                     p_ok[:, None] & q_ok[None, :], swh, sww, KH, KW, DH, DW, ROW0, ROW_STEP, COL0,
                                     COL_STEP)
                     acc = accumulate(acc, a, t, PREC, DOT_F32)
+        if T_LEFT:
+            acc = tl.trans(acc)
         if HAS_BIAS:
             acc += tl.load(b_ptr + co).to(tl.float32)
         y = (y_ptr + n_ld.to(tl.int64)[:, None] * syn + co.to(tl.int64) * syc

@@ -92,7 +92,9 @@ class IgemmConfig:
     taps per channel (igemm_planes.py) instead of testing each tap. canvas_run (toeplitz "shifted_canvas"):
     elements per aligned run of the shifted canvas, 8 (16-byte copies, which bypass L1) or 4 (8-byte copies, cached
     in L1); with 8 the shifted canvas lost to the canvas default (bf16 forward, H100, unireplknet_t.s3: 0.027-0.029
-    against 0.022 ms)."""
+    against 0.022 ms). toeplitz_left (toeplitz "pair_canvas"): each product is taken transposed, y^T += T^T x^T,
+    so the Toeplitz tile split from its pairs is the tensor cores' left operand, read from registers (sm_90 reads
+    only a left operand from registers; the right one always comes from shared memory); no prefetch."""
 
     bm: int = 0
     bn: int = 0
@@ -108,6 +110,7 @@ class IgemmConfig:
     prefetch: Optional[bool] = None
     plane_bk: int = 0
     canvas_run: int = 8
+    toeplitz_left: bool = False
 
 
 DEFAULT_CONFIG = IgemmConfig()
@@ -284,6 +287,12 @@ def check_config(cfg: "IgemmConfig") -> None:
     if cfg.canvas_run not in (4, 8):
         raise ValueError(f"canvas_run must be 4 or 8 (elements per aligned run of the shifted canvas), got "
                          f"{cfg.canvas_run}")
+    if cfg.toeplitz_left and cfg.toeplitz != "pair_canvas":
+        raise ValueError(f"toeplitz_left takes the Toeplitz tiles split from tap pairs: it needs "
+                         f"toeplitz='pair_canvas', got {cfg.toeplitz!r}")
+    if cfg.toeplitz_left and cfg.prefetch:
+        raise ValueError("toeplitz_left reads each step's Toeplitz tile into the product's registers: it does not "
+                         "combine with prefetch=True")
     if cfg.plane_bk and (cfg.plane_bk < 16 or cfg.plane_bk & (cfg.plane_bk - 1)):
         raise ValueError(f"plane_bk must be 0 or a power of two of at least 16, got {cfg.plane_bk}")
     for name in ("kernel_rows", "row_block"):

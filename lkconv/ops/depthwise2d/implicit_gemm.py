@@ -457,9 +457,10 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
             HAS_BIAS=has_bias, DOT_F32=dot_f32, STAGES=stages,
             PLANE=_dense_plane(x_shape, x_stride) if cfg.plane_runs else 0,
             CANVAS=4 if pairs else 3 if shifted else 2 if local else int(bool(canvas)),
-            PREFETCH=not shifted and prefetches(cfg, "plane_canvas" if canvas or local else "plane"),
+            PREFETCH=(not (shifted or cfg.toeplitz_left)
+                      and prefetches(cfg, "plane_canvas" if canvas or local else "plane")),
             CANVAS_BLOCK=next_power_of_2(ch * cw) if local else 1, WOP=wop, CWP=cwp, COPY=ch * cwp, RUN=run,
-            num_warps=cfg.num_warps or 4)
+            T_LEFT=cfg.toeplitz_left, num_warps=cfg.num_warps or 4)
         return _FwdPlan("plane", "x", x_shape[3], kh, kw, bn, bk, pad_l, False, grid, ints, tuple(consts.items()),
                         taps_layout=canvas, scratch=scratch)
     form, bn, bk = column_plan(cfg, kw, dilation[1], wo, x_shape[3])
