@@ -176,8 +176,9 @@
 #       placed by each plane program (local_canvas) against the canvas launch, Nsight Compute counters of the 13x13
 #       forwards, band row blocks reading a Toeplitz table, whole-row row blocks with prefetch on replknet_31b.s3/s2,
 #       bench --graph of the 13x13 forwards, verify, bf16 bench (~9 min)
-#   DT: the transposed pair-canvas product (Toeplitz tiles from registers) on unireplknet_t.s3, its GPU tests, DS's
-#      pair-table timings (~5 min)
+#   DT: the transposed pair products (Toeplitz tiles from registers, IgemmConfig.toeplitz_left): their GPU tests, the
+#      pair canvas on unireplknet_t.s3, the pair table's band row blocks on unireplknet_t.s1 and replknet_31b.s1/s2
+#      (~6 min)
 #   DS: DR in under 7 minutes: pair canvas, shifted canvas of 4-element runs (L1-cached copies), tap-pair tables,
 #       counters, GPU tests, bench --graph, verify (~7 min)
 #   DP: band row blocks on unireplknet_t.s1 and the plane canvas on unireplknet_t.s3 (GPU tests, bf16 sweeps timed
@@ -684,11 +685,13 @@ DR)  # after DQ: the new defaults (canvas planes with prefetch at BN 64; 4-row b
     [ "${DR_LONG:-1}" = 1 ] && step tune_rows_pf 60 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes replknet_31b.s3,replknet_31b.s2 --dtypes bf16 --configs st3,rb4:st3,rb4:st3:pf,bm64:rb4:w4:st3:pf --json "$OUT/tune_rows_pf.json"
     [ "${DR_BENCH:-1}" = 1 ] && LKCONV_CACHE_DIR=/tmp/lkconv-cache-DR2 step bench_bf16 120 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s3,unireplknet_t.s1,replknet_31b.s2,replknet_31b.s1" --out "$OUT/bench_bf16"
     ;;
-DT)  # the transposed pair-canvas product (IgemmConfig.toeplitz_left: Toeplitz tiles as the left operand, from registers,
-    # one product in flight) against the default on unireplknet_t.s3; its GPU tests; then DS's pair forms
+DT)  # the transposed pair products (IgemmConfig.toeplitz_left: Toeplitz tiles as the left operand, from registers, one
+    # product in flight) against the defaults: their GPU tests, unireplknet_t.s3 (planes), unireplknet_t.s1 and
+    # replknet_31b.s1/s2 (band row blocks)
     step pytest_left 60 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py -k "pair or plane"
     step tune_left 100 python benchmarks/tune_igemm.py --graph --jobs 16 --shapes unireplknet_t.s3 --dtypes bf16 --configs plane:st3,plane:pair_canvas:left:st3,plane:pair_canvas:left:st4,plane:pair_canvas:left:w8:st3,plane:pair_canvas:left:bn128:w8:st3,plane:pair_canvas:left:bn32:st3,plane:pair_canvas:left:bm32:st3,plane:pair_canvas:st3,plane:shifted_canvas:run4:st3 --json "$OUT/tune_left.json"
-    [ "${DT_LONG:-1}" = 1 ] && step tune_pairs 80 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes unireplknet_t.s1,replknet_31b.s1 --dtypes bf16 --configs st3,rb4:pair_table:st3,rb4:pair_table:nopf:st3,rb8:w8:pair_table:st3,bm64:rb4:w4:pair_table:st3 --json "$OUT/tune_pairs.json"
+    step tune_left_rows 100 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes unireplknet_t.s1 --dtypes bf16 --configs st3,rb4:pair_table:left:st3,bm64:rb4:w4:pair_table:left:st3,rb8:w8:pair_table:left:st3,bm256:rb4:w8:pair_table:left:st3,rb4:pair_table:left:st4,rb4:pair_table:st3,rb4:pair_table:nopf:st3 --json "$OUT/tune_left_rows.json"
+    [ "${DT_LONG:-1}" = 1 ] && step tune_left_31b 80 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes replknet_31b.s1,replknet_31b.s2 --dtypes bf16 --configs st3,rb4:pair_table:left:st3,bm64:rb4:w4:pair_table:left:st3,rb2:pair_table:left:st3 --json "$OUT/tune_left_31b.json"
     ;;
 DS)  # DR in under 7 minutes (a short lease): the pair canvas and the shifted canvas of 4-element runs against the default
     # on unireplknet_t.s3, tap-pair tables on the band row blocks, counters, GPU tests, lkconv bench --graph, verify

@@ -511,7 +511,8 @@ def test_row_blocks_match_reference(columns, row_block, igemm_device):
     and starting left of the padding): forward and input gradient against float64, with output rows not a multiple
     of the block, several image blocks (the last partial), padding beyond the kernel's reach, dilation in both
     directions, a depth multiplier, in-place aligned rows and copied rows; the Toeplitz tiles gathered, read from a
-    table (band) and gathered in pairs from a table of tap pairs."""
+    table (band) and gathered in pairs from a table of tap pairs, the product also taken transposed (the pairs as
+    its left operand, toeplitz_left)."""
     from lkconv.ops.depthwise2d import implicit_gemm
 
     torch.manual_seed(0)
@@ -533,6 +534,8 @@ def test_row_blocks_match_reference(columns, row_block, igemm_device):
         _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil, cfg)
         _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil,
                              dataclasses.replace(cfg, toeplitz="pair_table"))
+        _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil,
+                             dataclasses.replace(cfg, toeplitz="pair_table", toeplitz_left=True, prefetch=False))
     with pytest.raises(ValueError, match="pair_table"):
         implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty(2, 1, 14, 15, device=igemm_device),
                                implicit_gemm.IgemmConfig(row_block=1, columns="rows", toeplitz="pair_table"))
@@ -738,7 +741,7 @@ def _inside(t, fill, layout):
 
 @pytest.mark.parametrize("form", ["plane", "plane_runs", "plane_canvas", "plane_local_canvas", "plane_shifted_canvas",
                                   "plane_shifted_canvas_run4", "plane_pair_canvas", "plane_pair_canvas_left", "row_block",
-                                  "band_row_block_pairs",
+                                  "band_row_block_pairs", "band_row_block_pairs_left",
                                   "row_block_pairs",
                                   "band_row_block", "band_row_block_table"])
 def test_small_plane_forms_stay_inside_their_tensors(form, igemm_device):
@@ -760,6 +763,8 @@ def test_small_plane_forms_stay_inside_their_tensors(form, igemm_device):
            "band_row_block_table": ig.IgemmConfig(bm=16, bn=16, columns="band", row_block=4, toeplitz="table"),
            "band_row_block_pairs": ig.IgemmConfig(bm=16, bn=16, columns="band", row_block=4, toeplitz="pair_table",
                                                   prefetch=True, kernel_rows=2),
+           "band_row_block_pairs_left": ig.IgemmConfig(bm=16, bn=16, columns="band", row_block=4,
+                                                       toeplitz="pair_table", toeplitz_left=True, kernel_rows=2),
            "row_block_pairs": ig.IgemmConfig(bm=16, columns="rows", row_block=2, toeplitz="pair_table")}[form]
     torch.manual_seed(0)
     for (n, c, h, w, kh, kw, pad, dil), x_layout, y_layout in itertools.product(

@@ -178,12 +178,14 @@ if triton is not None:
             if CANVAS and PREFETCH:
                 t = _laid_out_tile(w_c, p_first + kk, q_off, q_part, q_part2, H_IN * W_IN, HO, W_IN, CW, CWP, COPY,
                                    RUN, BK, BN, CANVAS)
-            p_stop = p_end
-            if T_LEFT:  # at least one step (of zeros where no input reaches the block), known to the compiler: no
-                # path around the loop joins the products' results, which would make ptxas wait for each product
-                p_stop = tl.maximum(p_end, p_first + 1)
-                tl.assume(p_stop > p_first)
-            for p0 in tl.range(p_first, p_stop, BK, num_stages=STAGES):
+            if T_LEFT:  # steps counted, at least one (of zeros where no input reaches the block), known to the
+                # compiler: no path around the loop joins the products' results, which would make ptxas wait for
+                # each product
+                lo, stop, inc = 0, tl.maximum(tl.cdiv(p_end - p_first, BK), 1), 1
+            else:
+                lo, stop, inc = p_first, p_end, BK
+            for it in tl.range(lo, stop, inc, num_stages=STAGES):
+                p0 = p_first + it * BK if T_LEFT else it
                 p = p0 + kk
                 hi = p // W_IN
                 wi = p % W_IN

@@ -568,8 +568,8 @@ def _row_block_plan(form, x_shape, x_stride, itemsize, aligned_width, y_shape, y
     consts = dict(
         **taps_c, MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, R=rb, PREC=prec, HAS_BIAS=has_bias,
         DOT_F32=dot_f32, STAGES=stages, MASK_COLS=mask_cols, ROW_W=row_w, COL_OFF=col_off,
-        PREFETCH=prefetches(cfg, prefetch_form) and not table, KR=kr, TABLE=table, PAIRS=pairs, PROW=prow, PCW=pcw,
-        PCOL=pcol, num_warps=warps)
+        PREFETCH=prefetches(cfg, prefetch_form) and not (table or cfg.toeplitz_left), KR=kr, TABLE=table, PAIRS=pairs,
+        PROW=prow, PCW=pcw, PCOL=pcol, T_LEFT=cfg.toeplitz_left, num_warps=warps)
     return _FwdPlan("row_block", source, width, kh, kw, bn, bk, shift, table, grid, ints, tuple(consts.items()),
                     taps_layout=layout)
 
