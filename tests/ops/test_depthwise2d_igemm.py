@@ -620,7 +620,7 @@ def test_default_row_block_where_every_output_row_reaches_every_input_row(igemm_
 
 
 @pytest.mark.parametrize("toeplitz", ["gather", "canvas", "local_canvas", "shifted_canvas", "pair_canvas",
-                                      "pair_canvas_left"])
+                                      "canvas_left", "pair_canvas_left"])
 @pytest.mark.parametrize("bn", [16, 64])
 def test_plane_tiles_match_reference(bn, toeplitz, igemm_device):
     """Whole flattened planes per tile (IgemmConfig.plane): forward and input gradient against float64, NCHW and
@@ -630,8 +630,8 @@ def test_plane_tiles_match_reference(bn, toeplitz, igemm_device):
     with chunks that end inside a row); the weight gradient of that config still matches (it ignores plane)."""
     from lkconv.ops.depthwise2d import implicit_gemm, reference
 
-    left = toeplitz == "pair_canvas_left"  # the product transposed: the split pairs as its left operand
-    toeplitz = "pair_canvas" if left else toeplitz
+    left = toeplitz.endswith("_left")  # the product transposed: the Toeplitz tile as its left operand
+    toeplitz = toeplitz[:-len("_left")] if left else toeplitz
     torch.manual_seed(0)
     for n, c, h, w, kh, kw, pad, dil, mult in ((3, 2, 7, 6, 5, 3, (2, 2, 1, 1), (1, 1), 1),
                                                (2, 2, 5, 9, 3, 5, (4, 4, 5, 5), (2, 1), 2),
@@ -669,7 +669,7 @@ def test_plane_tiles_match_reference(bn, toeplitz, igemm_device):
                                implicit_gemm.IgemmConfig(toeplitz="canvas"))
     with pytest.raises(ValueError, match="toeplitz_left"):
         implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty_like(dy),
-                               implicit_gemm.IgemmConfig(plane=True, toeplitz="canvas", toeplitz_left=True))
+                               implicit_gemm.IgemmConfig(plane=True, toeplitz="gather", toeplitz_left=True))
     with pytest.raises(ValueError, match="prefetch"):
         implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty_like(dy),
                                implicit_gemm.IgemmConfig(plane=True, toeplitz="pair_canvas", toeplitz_left=True,

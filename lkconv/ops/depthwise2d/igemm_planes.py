@@ -43,11 +43,15 @@ else:  # pragma: no cover
 if triton is not None:
 
     @triton.jit
-    def _canvas_tile(w_c, p, q_off, HW, W_IN: tl.constexpr, CW: tl.constexpr):
-        """T[p, q] read from a channel's canvas (w_c): T's true rows up to the plane's end HW (exact for any input
-        read), past it its last row (those inputs read as 0)."""
+    def _canvas_tile(w_c, p, q_off, HW, W_IN: tl.constexpr, CW: tl.constexpr, T_LEFT: tl.constexpr = False):
+        """T[p, q] (T_LEFT: its transpose, zero from row HW on) read from a channel's canvas (w_c): T's true rows up
+        to the plane's end HW (exact for any input read), past it its last row (those inputs read as 0)."""
         p_c = tl.minimum(p, HW - 1)
-        return tl.load(w_c + ((p_c // W_IN) * CW + p_c % W_IN)[:, None] + q_off[None, :])
+        if T_LEFT:  # (the select keeps the tile in registers: sm_90 reads a left operand from there)
+            t = tl.load(w_c + ((p_c // W_IN) * CW + p_c % W_IN)[None, :] + q_off[:, None])
+            return tl.where((p < HW)[None, :], t, 0.0)
+        else:
+            return tl.load(w_c + ((p_c // W_IN) * CW + p_c % W_IN)[:, None] + q_off[None, :])
 
     @triton.jit
     def _shifted_canvas_tile(w_c, p, q_part, HW, HO, W_IN: tl.constexpr, CWP: tl.constexpr, COPY: tl.constexpr,
@@ -96,7 +100,7 @@ if triton is not None:
         elif CANVAS == 4:
             return _pair_canvas_tile(w_c, p, q_part2, HW, HO, W_IN, CWP, BK, BN, T_LEFT)
         else:
-            return _canvas_tile(w_c, p, q_off, HW, W_IN, CW)
+            return _canvas_tile(w_c, p, q_off, HW, W_IN, CW, T_LEFT)
 
     @triton.jit
     def depthwise_conv2d_igemm_plane_kernel(

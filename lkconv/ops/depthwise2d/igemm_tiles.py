@@ -92,9 +92,9 @@ class IgemmConfig:
     taps per channel (igemm_planes.py) instead of testing each tap. canvas_run (toeplitz "shifted_canvas"):
     elements per aligned run of the shifted canvas, 8 (16-byte copies, which bypass L1) or 4 (8-byte copies, cached
     in L1); with 8 the shifted canvas lost to the canvas default (bf16 forward, H100, unireplknet_t.s3: 0.027-0.029
-    against 0.022 ms). toeplitz_left (toeplitz "pair_canvas" or "pair_table"): each product is taken transposed,
-    y^T += T^T x^T, so the Toeplitz tile split from its pairs is the tensor cores' left operand, read from registers
-    (sm_90 reads only a left operand from registers; the right one always comes from shared memory); no prefetch."""
+    against 0.022 ms). toeplitz_left (toeplitz "canvas", "pair_canvas" or "pair_table"): each product is taken
+    transposed, y^T += T^T x^T, so the Toeplitz tile is the tensor cores' left operand, read from registers (sm_90
+    reads only a left operand from registers; the right one always comes from shared memory); no prefetch."""
 
     bm: int = 0
     bn: int = 0
@@ -287,9 +287,9 @@ def check_config(cfg: "IgemmConfig") -> None:
     if cfg.canvas_run not in (4, 8):
         raise ValueError(f"canvas_run must be 4 or 8 (elements per aligned run of the shifted canvas), got "
                          f"{cfg.canvas_run}")
-    if cfg.toeplitz_left and cfg.toeplitz not in ("pair_canvas", "pair_table"):
-        raise ValueError(f"toeplitz_left takes the Toeplitz tiles split from tap pairs: it needs "
-                         f"toeplitz='pair_canvas' or 'pair_table', got {cfg.toeplitz!r}")
+    if cfg.toeplitz_left and cfg.toeplitz not in ("canvas", "pair_canvas", "pair_table"):
+        raise ValueError(f"toeplitz_left reads the Toeplitz tiles from a canvas or table of taps: it needs "
+                         f"toeplitz='canvas', 'pair_canvas' or 'pair_table', got {cfg.toeplitz!r}")
     if cfg.toeplitz_left and cfg.prefetch:
         raise ValueError("toeplitz_left reads each step's Toeplitz tile into the product's registers: it does not "
                          "combine with prefetch=True")
