@@ -176,6 +176,7 @@
 #       placed by each plane program (local_canvas) against the canvas launch, Nsight Compute counters of the 13x13
 #       forwards, band row blocks reading a Toeplitz table, whole-row row blocks with prefetch on replknet_31b.s3/s2,
 #       bench --graph of the 13x13 forwards, verify, bf16 bench (~9 min)
+#   (DR, DS and DT name the pair canvas and pair tables, removed after DT measured them.)
 #   DU: after DT: the transposed product with the canvas's plain gathers on unireplknet_t.s3, its GPU tests (~3 min)
 #   DT: the transposed pair products (Toeplitz tiles from registers, IgemmConfig.toeplitz_left): their GPU tests, the
 #      pair canvas on unireplknet_t.s3, the pair table's band row blocks on unireplknet_t.s1 and replknet_31b.s1/s2

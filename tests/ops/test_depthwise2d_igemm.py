@@ -474,13 +474,6 @@ def test_planned_launches_pass_every_kernel_parameter_in_order():
     assert shape == (3, 12 * 32 * 16) and dict(plan.consts)["TABLE"] and not dict(plan.consts)["PREFETCH"]
     assert launch is ig._launch_row_block_table
     check(ig.row_block_table_kernel, 2, ints, consts)
-    plan = ig._fwd_plan(tuple(xw.shape), xw.stride(), 2, 40, (2, 3, 9, 40), (1080, 360, 40, 1), (3, 1, 5, 5),
-                        (25, 25, 5, 1), (1, 1), 2, 2, 1, 1, ((0, 1), (0, 1)), True,
-                        ig.IgemmConfig(bm=16, bn=16, columns="band", row_block=4, toeplitz="pair_table"), "ieee", True)
-    check(ig.depthwise_conv2d_igemm_row_block_kernel, 4, plan.ints, plan.consts)
-    launch, shape, grid, ints, consts = plan.taps_layout  # 13 rows (offsets -3 .. 9) of 32 + 16 - 2 pairs
-    assert shape == (3, 2 * 13 * 46) and dict(plan.consts)["PAIRS"] and launch is ig._launch_row_block_pairs
-    check(ig.row_block_pair_kernel, 2, ints, consts)
     plan = ig._fwd_plan(tuple(x.shape), x.stride(), 4, 12, (2, 3, 9, 12), (324, 108, 12, 1), (3, 1, 5, 5),
                         (25, 25, 5, 1), (1, 1), 2, 2, 1, 1, ((0, 1), (0, 1)), True, ig.IgemmConfig(plane=True),
                         "ieee", True)
@@ -489,15 +482,18 @@ def test_planned_launches_pass_every_kernel_parameter_in_order():
     launch, shape, grid, ints, consts = plan.taps_layout  # the taps' canvas: (9 + 9 - 1) x (12 + 12 - 1) per channel
     assert shape == (3, 17 * 23) and grid == (3, 1, 1) and launch is ig._launch_plane_canvas
     check(ig.plane_canvas_kernel, 2, ints, consts)
-    for toeplitz, size in (("shifted_canvas", 8 * 17 * 40), ("pair_canvas", 2 * 17 * 22)):  # 12 + 16 + 6 -> 40;
-        # 12 + 12 - 2 pairs
-        plan = ig._fwd_plan(tuple(x.shape), x.stride(), 4, 12, (2, 3, 9, 12), (324, 108, 12, 1), (3, 1, 5, 5),
-                            (25, 25, 5, 1), (1, 1), 2, 2, 1, 1, ((0, 1), (0, 1)), True,
-                            ig.IgemmConfig(plane=True, toeplitz=toeplitz), "ieee", True)
-        check(ig.depthwise_conv2d_igemm_plane_kernel, 5, plan.ints, plan.consts)
-        launch, shape, grid, ints, consts = plan.taps_layout
-        assert shape == (3, size) and launch is ig._launch_plane_reversed_canvas
-        check(ig.plane_reversed_canvas_kernel, 2, ints, consts)
+    plan = ig._fwd_plan(tuple(x.shape), x.stride(), 4, 12, (2, 3, 9, 12), (324, 108, 12, 1), (3, 1, 5, 5),
+                        (25, 25, 5, 1), (1, 1), 2, 2, 1, 1, ((0, 1), (0, 1)), True,
+                        ig.IgemmConfig(plane=True, toeplitz="shifted_canvas"), "ieee", True)
+    check(ig.depthwise_conv2d_igemm_plane_kernel, 5, plan.ints, plan.consts)
+    launch, shape, grid, ints, consts = plan.taps_layout
+    assert shape == (3, 8 * 17 * 40) and launch is ig._launch_plane_shifted_canvas  # rows of 12 + 16 + 6 -> 40
+    check(ig.plane_shifted_canvas_kernel, 2, ints, consts)
+    plan = ig._fwd_plan(tuple(x.shape), x.stride(), 4, 12, (2, 3, 9, 12), (324, 108, 12, 1), (3, 1, 5, 5),
+                        (25, 25, 5, 1), (1, 1), 2, 2, 1, 1, ((0, 1), (0, 1)), True,
+                        ig.IgemmConfig(plane=True, toeplitz="canvas", toeplitz_left=True), "ieee", True)
+    assert dict(plan.consts)["T_LEFT"] and not dict(plan.consts)["PREFETCH"]
+    check(ig.depthwise_conv2d_igemm_plane_kernel, 5, plan.ints, plan.consts)
     check(ig.row_padded_copy_kernel, 2, (0, 0), (("WIDTH", 0), ("BR", 0)))
     check(ig.zero_bordered_copy_kernel, 2, (0,) * 15, (("BC", 0), ("BW", 0)))
     check(ig.zero_bordered_transpose_copy_kernel, 2, (0,) * 15, (("BR", 0), ("BCOL", 0)))
@@ -511,8 +507,7 @@ def test_row_blocks_match_reference(columns, row_block, igemm_device):
     and starting left of the padding): forward and input gradient against float64, with output rows not a multiple
     of the block, several image blocks (the last partial), padding beyond the kernel's reach, dilation in both
     directions, a depth multiplier, in-place aligned rows and copied rows; the Toeplitz tiles gathered, read from a
-    table (band) and gathered in pairs from a table of tap pairs, the product also taken transposed (the pairs as
-    its left operand, toeplitz_left)."""
+    table (band)."""
     from lkconv.ops.depthwise2d import implicit_gemm
 
     torch.manual_seed(0)
@@ -532,13 +527,6 @@ def test_row_blocks_match_reference(columns, row_block, igemm_device):
         x = torch.randn(n, c, h, w, device=igemm_device)
         wt = torch.randn(c * mult, 1, kh, kw, device=igemm_device)
         _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil, cfg)
-        _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil,
-                             dataclasses.replace(cfg, toeplitz="pair_table"))
-        _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil,
-                             dataclasses.replace(cfg, toeplitz="pair_table", toeplitz_left=True, prefetch=False))
-    with pytest.raises(ValueError, match="pair_table"):
-        implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty(2, 1, 14, 15, device=igemm_device),
-                               implicit_gemm.IgemmConfig(row_block=1, columns="rows", toeplitz="pair_table"))
     with pytest.raises(ValueError, match="row_block"):
         implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty(2, 1, 14, 15, device=igemm_device),
                                implicit_gemm.IgemmConfig(row_block=3, columns="rows"))
@@ -619,8 +607,7 @@ def test_default_row_block_where_every_output_row_reaches_every_input_row(igemm_
             _check_op_against_float64(x, wt, (kh // 2, kw // 2), dtype, tol)
 
 
-@pytest.mark.parametrize("toeplitz", ["gather", "canvas", "local_canvas", "shifted_canvas", "pair_canvas",
-                                      "canvas_left", "pair_canvas_left"])
+@pytest.mark.parametrize("toeplitz", ["gather", "canvas", "local_canvas", "shifted_canvas", "canvas_left"])
 @pytest.mark.parametrize("bn", [16, 64])
 def test_plane_tiles_match_reference(bn, toeplitz, igemm_device):
     """Whole flattened planes per tile (IgemmConfig.plane): forward and input gradient against float64, NCHW and
@@ -672,7 +659,7 @@ def test_plane_tiles_match_reference(bn, toeplitz, igemm_device):
                                implicit_gemm.IgemmConfig(plane=True, toeplitz="gather", toeplitz_left=True))
     with pytest.raises(ValueError, match="prefetch"):
         implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty_like(dy),
-                               implicit_gemm.IgemmConfig(plane=True, toeplitz="pair_canvas", toeplitz_left=True,
+                               implicit_gemm.IgemmConfig(plane=True, toeplitz="canvas", toeplitz_left=True,
                                                          prefetch=True))
     with pytest.raises(ValueError, match="canvas_run"):
         implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty_like(dy),
@@ -740,9 +727,7 @@ def _inside(t, fill, layout):
 
 
 @pytest.mark.parametrize("form", ["plane", "plane_runs", "plane_canvas", "plane_local_canvas", "plane_shifted_canvas",
-                                  "plane_shifted_canvas_run4", "plane_pair_canvas", "plane_pair_canvas_left", "row_block",
-                                  "band_row_block_pairs", "band_row_block_pairs_left",
-                                  "row_block_pairs",
+                                  "plane_shifted_canvas_run4", "plane_canvas_left", "row_block",
                                   "band_row_block", "band_row_block_table"])
 def test_small_plane_forms_stay_inside_their_tensors(form, igemm_device):
     """The plane and row-block kernels read only their input's elements (it sits in a NaN-filled buffer) and write
@@ -757,15 +742,8 @@ def test_small_plane_forms_stay_inside_their_tensors(form, igemm_device):
            "plane_shifted_canvas": ig.IgemmConfig(bm=16, bn=16, plane=True, toeplitz="shifted_canvas"),
            "plane_shifted_canvas_run4": ig.IgemmConfig(bm=16, bn=16, plane=True, toeplitz="shifted_canvas",
                                                        canvas_run=4),
-           "plane_pair_canvas": ig.IgemmConfig(bm=16, bn=16, plane=True, toeplitz="pair_canvas", prefetch=True),
-           "plane_pair_canvas_left": ig.IgemmConfig(bm=16, bn=16, plane=True, toeplitz="pair_canvas",
-                                                    toeplitz_left=True),
-           "band_row_block_table": ig.IgemmConfig(bm=16, bn=16, columns="band", row_block=4, toeplitz="table"),
-           "band_row_block_pairs": ig.IgemmConfig(bm=16, bn=16, columns="band", row_block=4, toeplitz="pair_table",
-                                                  prefetch=True, kernel_rows=2),
-           "band_row_block_pairs_left": ig.IgemmConfig(bm=16, bn=16, columns="band", row_block=4,
-                                                       toeplitz="pair_table", toeplitz_left=True, kernel_rows=2),
-           "row_block_pairs": ig.IgemmConfig(bm=16, columns="rows", row_block=2, toeplitz="pair_table")}[form]
+           "plane_canvas_left": ig.IgemmConfig(bm=16, bn=16, plane=True, toeplitz="canvas", toeplitz_left=True),
+           "band_row_block_table": ig.IgemmConfig(bm=16, bn=16, columns="band", row_block=4, toeplitz="table")}[form]
     torch.manual_seed(0)
     for (n, c, h, w, kh, kw, pad, dil), x_layout, y_layout in itertools.product(
             ((3, 2, 6, 8, 5, 3, (2, 2, 1, 1), (1, 1)), (2, 2, 5, 4, 9, 7, (4, 4, 3, 3), (1, 1)),

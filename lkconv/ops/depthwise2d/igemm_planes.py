@@ -20,14 +20,9 @@ waits for each product before the next tile may overwrite it. With the SHIFTED c
 Toeplitz tile is read as aligned runs instead, which Triton copies asynchronously in its pipeline like the
 input: the outputs are flattened with rows WOP apart (WOP a power of two >= Wo; the columns past Wo are computed
 and not stored), the canvas's columns are reversed, so that T[p, q] along an output row is contiguous, and it is
-stored in RUN copies shifted by 0..RUN-1 elements (:func:`plane_reversed_canvas_kernel`): row p of the tile starts at
+stored in RUN copies shifted by 0..RUN-1 elements (:func:`plane_shifted_canvas_kernel`): row p of the tile starts at
 a RUN-element boundary of the copy that its input column selects (RUN 8: 16-byte copies, which bypass L1; RUN 4:
 8-byte copies, cached in L1).
-
-The PAIR canvas (CANVAS 4) keeps the gathers but halves them: the outputs' rows are an even pitch WOP apart, so
-outputs q and q+1 of an even q share a row and their taps sit side by side in the reversed canvas. Its element pair
-k holds the reversed canvas's elements k and k+1 (:func:`plane_reversed_canvas_kernel`), so one 4-byte gather (8 for
-fp32 operands) reads both, and the two halves are split apart in registers.
 """
 from __future__ import annotations
 
@@ -66,39 +61,12 @@ if triton is not None:
         return tl.load(w_c + row[:, None] + q_part[None, :])
 
     @triton.jit
-    def _pair_canvas_tile(w_c, p, q_part, HW, HO, W_IN: tl.constexpr, CWP: tl.constexpr, BK: tl.constexpr,
-                          BN: tl.constexpr, T_LEFT: tl.constexpr):
-        """T[p, q] (BK x BN; T_LEFT: its transpose, BN x BK) read from a channel's pair canvas (w_c): one gather per
-        pair of outputs (q, q+1), q even, at pair (p_c // W_IN + HO - 1) * CWP + W_IN - 1 - p_c % W_IN + q_part
-        (q_part = w - h * CWP of the pair's first output; p clamped to the plane as in :func:`_canvas_tile`), split
-        into its two elements."""
-        p_c = tl.minimum(p, HW - 1)
-        row = (p_c // W_IN + HO - 1) * CWP + W_IN - 1 - p_c % W_IN
-        ELEM: tl.constexpr = w_c.dtype.element_ty
-        BITS: tl.constexpr = ELEM.primitive_bitwidth
-        PAIR: tl.constexpr = tl.int32 if BITS == 16 else tl.int64
-        HALF: tl.constexpr = tl.int16 if BITS == 16 else tl.int32
-        if T_LEFT:  # pairs (BN/2 x BK) -> (BN/2, 2, BK): output q = 2*pair + element
-            v = tl.load(w_c.to(tl.pointer_type(PAIR)) + row[None, :] + q_part[:, None])
-            first = v.to(HALF).to(ELEM, bitcast=True)
-            second = (v >> BITS).to(HALF).to(ELEM, bitcast=True)
-            return tl.reshape(tl.permute(tl.join(first, second), (0, 2, 1)), (BN, BK))
-        else:
-            v = tl.load(w_c.to(tl.pointer_type(PAIR)) + row[:, None] + q_part[None, :])
-            first = v.to(HALF).to(ELEM, bitcast=True)
-            second = (v >> BITS).to(HALF).to(ELEM, bitcast=True)
-            return tl.reshape(tl.join(first, second), (BK, BN))
-
-    @triton.jit
-    def _laid_out_tile(w_c, p, q_off, q_part, q_part2, HW, HO, W_IN: tl.constexpr, CW: tl.constexpr,
-                       CWP: tl.constexpr, COPY: tl.constexpr, RUN: tl.constexpr, BK: tl.constexpr, BN: tl.constexpr,
-                       CANVAS: tl.constexpr, T_LEFT: tl.constexpr = False):
-        """T[p, q] read from the taps laid out as CANVAS says: the canvas (1, 2), the shifted canvas (3) or the pair
-        canvas (4, transposed with T_LEFT)."""
+    def _laid_out_tile(w_c, p, q_off, q_part, HW, HO, W_IN: tl.constexpr, CW: tl.constexpr, CWP: tl.constexpr,
+                       COPY: tl.constexpr, RUN: tl.constexpr, CANVAS: tl.constexpr, T_LEFT: tl.constexpr = False):
+        """T[p, q] read from the taps laid out as CANVAS says: the canvas (1, 2; transposed with T_LEFT) or the shifted
+        canvas (3)."""
         if CANVAS == 3:
             return _shifted_canvas_tile(w_c, p, q_part, HW, HO, W_IN, CWP, COPY, RUN)
-        elif CANVAS == 4:
-            return _pair_canvas_tile(w_c, p, q_part2, HW, HO, W_IN, CWP, BK, BN, T_LEFT)
         else:
             return _canvas_tile(w_c, p, q_off, HW, W_IN, CW, T_LEFT)
 
@@ -128,17 +96,15 @@ if triton is not None:
         2: each program places its channel's taps (w_ptr, the weight) in its own canvas in cv_ptr (CANVAS_BLOCK >=
         its (H_IN + HO - 1) * (W_IN + WO - 1) elements, at program (pid, co, g)), then reads it after a barrier.
         PREFETCH (with CANVAS): each step reads the next chunk's Toeplitz tile before its product. CANVAS 3: w_ptr
-        is the shifted canvas of :func:`plane_reversed_canvas_kernel` (RUN copies of (H_IN + HO - 1) x CWP elements
-        per channel, COPY elements each, channel stride swc) and the flattened outputs' rows are WOP apart. CANVAS 4:
-        w_ptr is the pair canvas of :func:`plane_reversed_canvas_kernel` (CH x CWP element pairs per channel, channel
-        stride swc elements) and the outputs' rows are WOP (even) apart. T_LEFT (CANVAS 4, no PREFETCH): the product
-        is taken transposed, y^T += T^T x^T, so that the Toeplitz tile split from its pairs enters the tensor cores as
-        the left operand, from registers (sm_90: no store to shared memory, one product left in flight at each
-        wait). Grid: (image blocks * blocks of BN flattened outputs, C_OUT).
+        is the shifted canvas of :func:`plane_shifted_canvas_kernel` (RUN copies of (H_IN + HO - 1) x CWP elements
+        per channel, COPY elements each, channel stride swc) and the flattened outputs' rows are WOP apart. T_LEFT
+        (CANVAS 1, no PREFETCH): the product is taken transposed, y^T += T^T x^T, so that the Toeplitz tile enters the
+        tensor cores as the left operand, from registers (sm_90: one product left in flight at each wait). Grid:
+        (image blocks * blocks of BN flattened outputs, C_OUT).
         """
         pid = tl.program_id(0)
         co = tl.program_id(1)
-        ROWW: tl.constexpr = WOP if CANVAS >= 3 else WO  # the flattened outputs' row pitch
+        ROWW: tl.constexpr = WOP if CANVAS == 3 else WO  # the flattened outputs' row pitch
         n_out = HO * ROWW
         n_qb = tl.cdiv(n_out, BN)
         pid_m, pid_q = pid // n_qb, pid % n_qb
@@ -158,8 +124,6 @@ if triton is not None:
         q_c = tl.minimum(q, n_out - 1)  # outputs past the plane read a real output's column of T; not stored
         q_off = (HO - 1) * CW + (WO - 1) - (q_c // WO) * CW - q_c % WO  # -Q(q)
         q_part = w - tl.minimum(h, HO - 1) * CWP  # (CANVAS 3) rows past the plane read its last row; not stored
-        q2 = q0 + 2 * tl.arange(0, BN // 2)  # (CANVAS 4) each pair's first output
-        q_part2 = q2 % ROWW - tl.minimum(q2 // ROWW, HO - 1) * CWP
         if T_LEFT:
             acc = tl.zeros([BN, BM], dtype=tl.float32)
         else:
@@ -180,8 +144,8 @@ if triton is not None:
                 w_c = cv_c
             p_first = (hi_lo * W_IN // BK) * BK
             if CANVAS and PREFETCH:
-                t = _laid_out_tile(w_c, p_first + kk, q_off, q_part, q_part2, H_IN * W_IN, HO, W_IN, CW, CWP, COPY,
-                                   RUN, BK, BN, CANVAS)
+                t = _laid_out_tile(w_c, p_first + kk, q_off, q_part, H_IN * W_IN, HO, W_IN, CW, CWP, COPY, RUN,
+                                   CANVAS)
             if T_LEFT:  # steps counted, at least one (of zeros where no input reaches the block), known to the
                 # compiler: no path around the loop joins the products' results, which would make ptxas wait for
                 # each product
@@ -200,17 +164,16 @@ if triton is not None:
                 else:
                     a = tl.load(x_c + (hi * sxh + wi * sxw)[None, :], mask=p_ok[None, :], other=0.0)
                 if CANVAS and PREFETCH:
-                    t_next = _laid_out_tile(w_c, p + BK, q_off, q_part, q_part2, H_IN * W_IN, HO, W_IN, CW, CWP,
-                                            COPY, RUN, BK, BN, CANVAS)
+                    t_next = _laid_out_tile(w_c, p + BK, q_off, q_part, H_IN * W_IN, HO, W_IN, CW, CWP, COPY, RUN,
+                                            CANVAS)
                     acc = accumulate(acc, a, t, PREC, DOT_F32)
                     t = t_next
-                elif T_LEFT:  # y^T += T^T x^T: the split pairs enter the product from registers
-                    t = _laid_out_tile(w_c, p, q_off, q_part, q_part2, H_IN * W_IN, HO, W_IN, CW, CWP, COPY, RUN,
-                                       BK, BN, CANVAS, True)
+                elif T_LEFT:  # y^T += T^T x^T: the tile enters the product from registers
+                    t = _laid_out_tile(w_c, p, q_off, q_part, H_IN * W_IN, HO, W_IN, CW, CWP, COPY, RUN, CANVAS,
+                                       True)
                     acc = accumulate(acc, t, tl.trans(a), PREC, DOT_F32)
                 elif CANVAS:  # (the shifted canvas: aligned runs, copied asynchronously in the pipeline)
-                    t = _laid_out_tile(w_c, p, q_off, q_part, q_part2, H_IN * W_IN, HO, W_IN, CW, CWP, COPY, RUN,
-                                       BK, BN, CANVAS)
+                    t = _laid_out_tile(w_c, p, q_off, q_part, H_IN * W_IN, HO, W_IN, CW, CWP, COPY, RUN, CANVAS)
                     acc = accumulate(acc, a, t, PREC, DOT_F32)
                 else:  # T[p, q]: the tap tests along both axes, the two offsets summed before the gather (through
                     # toeplitz_band twice the strided form compiles to 126 registers for sm_90 at BN 32, against 96)
@@ -243,34 +206,24 @@ if triton is not None:
                     CH * CW, CW, WO, KH, KW, DH, DW, ROW0, ROW_STEP, COL0, COL_STEP, BLOCK, tl.program_id(1) * BLOCK)
 
     @triton.jit
-    def plane_reversed_canvas_kernel(
+    def plane_shifted_canvas_kernel(
         w_ptr, cv_ptr, HO, TOP, LEFT, swc, swh, sww,
-        CH: tl.constexpr, CWP: tl.constexpr, W_IN: tl.constexpr, RUN: tl.constexpr, PAIRS: tl.constexpr,
+        CH: tl.constexpr, CWP: tl.constexpr, W_IN: tl.constexpr, RUN: tl.constexpr,
         KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr,
         ROW0: tl.constexpr, ROW_STEP: tl.constexpr, COL0: tl.constexpr, COL_STEP: tl.constexpr, BLOCK: tl.constexpr,
     ):
-        """The canvas with its columns reversed, where the tap joining input (hi, wi) to output (h, w) sits at row
-        a = hi - h + HO - 1, column b = W_IN - 1 - wi + w (tap k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel c
-        where a - (HO-1) + TOP = i*DH and W_IN - 1 - b + LEFT = j*DW, 0 <= i < KH, 0 <= j < KW, else 0), CH rows per
-        channel, dense, as
-
-        - the shifted canvas (not PAIRS): cv[c, s, a, b'] (RUN copies of CH x CWP), copy s shifted right by s
-          elements (b' = b + s);
-        - the pair canvas (PAIRS): cv[c, a, b, e] (CH x CWP pairs), pair b holding columns b and b+1.
-
-        Grid: (channels, element blocks)."""
+        """cv[c, s, a, b] (RUN x CH x CWP per channel, dense) = k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel c
+        where a - (HO-1) + TOP = i*DH and W_IN - 1 + s - b + LEFT = j*DW (0 <= i < KH, 0 <= j < KW), else 0: copy s
+        of the canvas with its columns reversed and shifted right by s, so that the tap joining input (hi, wi) to
+        output (h, w) sits at a = hi - h + HO - 1, b = W_IN - 1 - wi + s + w. Grid: (channels, element blocks)."""
         c = tl.program_id(0)
         e = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-        SIZE: tl.constexpr = (2 if PAIRS else RUN) * CH * CWP
-        if PAIRS:
-            a = e // 2 // CWP
-            b = e // 2 % CWP + e % 2
-        else:
-            a = e % (CH * CWP) // CWP
-            b = e % CWP - e // (CH * CWP)
-        v = kernel_taps(w_ptr + c.to(tl.int64) * swc, a - (HO - 1) + TOP, W_IN - 1 - b + LEFT, e < SIZE, swh, sww,
-                        KH, KW, DH, DW, ROW0, ROW_STEP, COL0, COL_STEP)
-        tl.store(cv_ptr + c.to(tl.int64) * SIZE + e, v.to(cv_ptr.dtype.element_ty), mask=e < SIZE)
+        a = e % (CH * CWP) // CWP
+        v = kernel_taps(w_ptr + c.to(tl.int64) * swc, a - (HO - 1) + TOP,
+                        W_IN - 1 + e // (CH * CWP) - e % CWP + LEFT, e < RUN * CH * CWP, swh, sww, KH, KW, DH, DW,
+                        ROW0, ROW_STEP, COL0, COL_STEP)
+        tl.store(cv_ptr + c.to(tl.int64) * (RUN * CH * CWP) + e, v.to(cv_ptr.dtype.element_ty),
+                 mask=e < RUN * CH * CWP)
 
     @triton.jit
     def _place_taps(w_c, cv_c, HO, TOP, LEFT, swh, sww, CHW, CW: tl.constexpr, WO: tl.constexpr,

@@ -17,10 +17,6 @@ left padding so that the band's loads stay aligned). The Toeplitz tiles do not d
 product's rows are (image, column block) pairs: tiles stay full at any batch size, and each input band is read once
 per R output rows instead of once per output row and kernel row (13x13 on 56-column rows: 5 reads of each input
 element per output at R = 8, against 26 for one-row band tiles).
-
-With PAIRS the Toeplitz tiles are gathered in pairs: the tile's columns wn and wn+1 (wn even) of one block hold the
-taps j and j-1 of one kernel row, which sit side by side in a small table of tap pairs per channel
-(:func:`row_block_pair_kernel`, zero around the kernel), so one 4-byte gather (8 for fp32) reads both, without masks.
 """
 from __future__ import annotations
 
@@ -46,37 +42,6 @@ if triton is not None:
         return tl.load(w_c + (ROW0 + ROW_STEP * i) * swh, mask=band & reach, other=0.0)
 
     @triton.jit
-    def _pair_tile(p_c, hi, PCW: tl.constexpr, w_ptr, ROWS: tl.constexpr, COLS: tl.constexpr, T_LEFT: tl.constexpr,
-                   hi_end):
-        """The (ROWS x COLS) Toeplitz tile of input row hi from the pair table (p_c: each pair's address for row 0),
-        each pair split into its two columns; T_LEFT: its transpose (COLS x ROWS; p_c transposed, COLS/2 x ROWS),
-        zero from row hi_end on."""
-        ELEM: tl.constexpr = w_ptr.dtype.element_ty
-        BITS: tl.constexpr = ELEM.primitive_bitwidth
-        HALF: tl.constexpr = tl.int16 if BITS == 16 else tl.int32
-        if T_LEFT:
-            v = tl.load(p_c + hi * PCW, mask=hi < hi_end, other=0)
-            first = v.to(HALF).to(ELEM, bitcast=True)
-            second = (v >> BITS).to(HALF).to(ELEM, bitcast=True)
-            return tl.reshape(tl.permute(tl.join(first, second), (0, 2, 1)), (COLS, ROWS))
-        else:
-            v = tl.load(p_c + hi * PCW)
-            first = v.to(HALF).to(ELEM, bitcast=True)
-            second = (v >> BITS).to(HALF).to(ELEM, bitcast=True)
-            return tl.reshape(tl.join(first, second), (ROWS, COLS))
-
-    @triton.jit
-    def _row_block_tile(w_c, p_c, hi, kr, d0, band, swh, KH: tl.constexpr, DH: tl.constexpr, ROW0: tl.constexpr,
-                        ROW_STEP: tl.constexpr, KR: tl.constexpr, PCW: tl.constexpr, w_ptr, ROWS: tl.constexpr,
-                        COLS: tl.constexpr, PAIRS: tl.constexpr, T_LEFT: tl.constexpr = False, hi_end=0):
-        """The row block's Toeplitz tiles for input row hi (+ KR - 1): from the pair table (PAIRS; p_c; transposed
-        with T_LEFT, zero from input row hi_end on) or gathered from the weight (w_c)."""
-        if PAIRS:
-            return _pair_tile(p_c, hi, PCW, w_ptr, ROWS, COLS, T_LEFT, hi_end)
-        else:
-            return _block_taps(w_c, _row_reach(hi, kr, d0, KR), band, swh, KH, DH, ROW0, ROW_STEP)
-
-    @triton.jit
     def _row_reach(hi, kr, d0, KR: tl.constexpr):
         """i * DH joining input row hi (+ kr, KR > 1) to each product column's output row: per column for one input
         row per product, per product row and column for several."""
@@ -96,8 +61,6 @@ if triton is not None:
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, R: tl.constexpr, PREC: tl.constexpr,
         HAS_BIAS: tl.constexpr, DOT_F32: tl.constexpr, STAGES: tl.constexpr, MASK_COLS: tl.constexpr,
         ROW_W: tl.constexpr, COL_OFF: tl.constexpr, PREFETCH: tl.constexpr, KR: tl.constexpr, TABLE: tl.constexpr,
-        PAIRS: tl.constexpr = False, PROW: tl.constexpr = 0, PCW: tl.constexpr = 0, PCOL: tl.constexpr = 0,
-        T_LEFT: tl.constexpr = False,
     ):
         """y[n, co, h0 + r, wn] = sum_{g, hi, kk} xp[n, src, hi, kk] * k[i, j] over i*DH = hi + TOP - h0 - r and
         kk + SHIFT - wn = j*DW (taps k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel co*GROUP + g,
@@ -110,11 +73,8 @@ if triton is not None:
         blocks: SHIFT = left padding - COL_OFF). PREFETCH: each step gathers the next step's Toeplitz tiles before
         its product, so that their loads overlap it. KR input rows enter each product ([x_hi .. x_{hi+KR-1}] against
         their blocks stacked; rows past the reach masked to zeros). TABLE: w_ptr is the table of
-        :func:`row_block_table_kernel` (channel stride swc), read as plain loads (no gather, no prefetch). PAIRS:
-        w_ptr is the pair table of :func:`row_block_pair_kernel` (PCW pairs per row, channel stride swc pairs), read
-        at row d + PROW and pair column j*DW + PCOL for the tap pair (d, j), (d, j-1). T_LEFT (PAIRS, no PREFETCH):
-        the product is taken transposed, y^T += T^T x^T, so that the split Toeplitz tile enters the tensor cores as
-        the left operand, from registers (as in igemm_planes.py). Grid: (pair blocks * row blocks, C_OUT).
+        :func:`row_block_table_kernel` (channel stride swc), read as plain loads (no gather, no prefetch). Grid:
+        (pair blocks * row blocks, C_OUT).
         """
         pid = tl.program_id(0)
         co = tl.program_id(1)
@@ -140,10 +100,7 @@ if triton is not None:
         hi_lo = tl.maximum(h0 - TOP, 0)  # the input rows that reach an output row of the block
         hi_end = tl.minimum(h_last - TOP + (KH - 1) * DH + 1, H_IN)
         d0 = TOP - h0 - r  # + input row: i * DH for the kernel row joining it to output row h0 + r
-        if T_LEFT:
-            acc = tl.zeros([R * BN, BM], dtype=tl.float32)
-        else:
-            acc = tl.zeros([BM, R * BN], dtype=tl.float32)
+        acc = tl.zeros([BM, R * BN], dtype=tl.float32)
         for g in tl.static_range(GROUP):
             src = (co // MULT_DIV) * GROUP + g
             a_base = x_ptr + src.to(tl.int64) * sxc + n_ld.to(tl.int64)[:, None] * sxn + col + row_off[None, :]
@@ -152,58 +109,31 @@ if triton is not None:
                 # hi + kr reads row hi + kr + TOP - h0 - r + R - 1
                 t_c = (w_ptr + (co * GROUP + g).to(tl.int64) * swc + (kr[:, None] - r[None, :]) * (BK * BN)
                        + kk[:, None] * BN + wn[None, :])
-            p_c = w_c  # (not read unless PAIRS)
-            if PAIRS:  # each pair's address for input row 0: block m2 // BN, columns m2 % BN and m2 % BN + 1
-                m2 = 2 * tl.arange(0, R * BN // 2)
-                PAIR: tl.constexpr = tl.int32 if w_ptr.dtype.element_ty.primitive_bitwidth == 16 else tl.int64
-                p_c = w_ptr.to(tl.pointer_type(PAIR)) + (co * GROUP + g).to(tl.int64) * swc
-                if T_LEFT:
-                    p_c += ((kr[None, :] - (m2 // BN)[:, None] + TOP - h0 + PROW) * PCW
-                            + (kk[None, :] + SHIFT - (m2 % BN)[:, None] + PCOL))
-                else:
-                    p_c += ((kr[:, None] - (m2 // BN)[None, :] + TOP - h0 + PROW) * PCW
-                            + (kk[:, None] + SHIFT - (m2 % BN)[None, :] + PCOL))
-            if PREFETCH and not TABLE:
-                t = _row_block_tile(w_c, p_c, hi_lo, kr, d0, band, swh, KH, DH, ROW0, ROW_STEP, KR, PCW, w_ptr,
-                                    KR * BK, R * BN, PAIRS)
-            if T_LEFT:  # steps counted, at least one (of zeros where no input row reaches the block), known to the
-                # compiler: no path around the loop joins the products' results, which would make ptxas wait for
-                # each product
-                lo, stop, inc = 0, tl.maximum(tl.cdiv(hi_end - hi_lo, KR), 1), 1
-            else:
-                lo, stop, inc = hi_lo, hi_end, KR
-            for it in tl.range(lo, stop, inc, num_stages=STAGES):
-                hi = hi_lo + it * KR if T_LEFT else it
+            elif PREFETCH:
+                t = _block_taps(w_c, _row_reach(hi_lo, kr, d0, KR), band, swh, KH, DH, ROW0, ROW_STEP)
+            for hi in tl.range(hi_lo, hi_end, KR, num_stages=STAGES):
                 if MASK_COLS:  # columns outside the input's are not read
                     if COL_OFF > 0:
                         a_ok = (col >= 0) & (col < w_in)
                     else:
                         a_ok = col < w_in
-                    if KR > 1 or T_LEFT:
+                    if KR > 1:
                         a_ok = a_ok & (hi + kr < hi_end)[None, :]
                     a = tl.load(a_base + hi * row_step, mask=a_ok, other=0.0)
-                elif KR > 1 or T_LEFT:
+                elif KR > 1:
                     a = tl.load(a_base + hi * row_step, mask=(hi + kr < hi_end)[None, :], other=0.0)
                 else:
                     a = tl.load(a_base + hi * row_step)
-                if T_LEFT:  # y^T += T^T x^T: the split pairs enter the product from registers
-                    t = _row_block_tile(w_c, p_c, hi, kr, d0, band, swh, KH, DH, ROW0, ROW_STEP, KR, PCW, w_ptr,
-                                        KR * BK, R * BN, PAIRS, True, hi_end)
-                    acc = accumulate(acc, t, tl.trans(a), PREC, DOT_F32)
-                elif TABLE:
+                if TABLE:
                     t = tl.load(t_c + (hi + TOP - h0 + R - 1) * (BK * BN))
                     acc = accumulate(acc, a, t, PREC, DOT_F32)
-                elif PREFETCH:  # (past the last row: in-bounds taps that are not used, or the pair table's zero rows)
-                    t_next = _row_block_tile(w_c, p_c, hi + KR, kr, d0, band, swh, KH, DH, ROW0, ROW_STEP, KR, PCW,
-                                             w_ptr, KR * BK, R * BN, PAIRS)
+                elif PREFETCH:  # (past the last row the gather reads in-bounds taps that are not used)
+                    t_next = _block_taps(w_c, _row_reach(hi + KR, kr, d0, KR), band, swh, KH, DH, ROW0, ROW_STEP)
                     acc = accumulate(acc, a, t, PREC, DOT_F32)
                     t = t_next
                 else:
-                    t = _row_block_tile(w_c, p_c, hi, kr, d0, band, swh, KH, DH, ROW0, ROW_STEP, KR, PCW, w_ptr,
-                                        KR * BK, R * BN, PAIRS)
+                    t = _block_taps(w_c, _row_reach(hi, kr, d0, KR), band, swh, KH, DH, ROW0, ROW_STEP)
                     acc = accumulate(acc, a, t, PREC, DOT_F32)
-        if T_LEFT:
-            acc = tl.trans(acc)
         if HAS_BIAS:
             acc += tl.load(b_ptr + co).to(tl.float32)
         h = h0 + r
@@ -228,21 +158,3 @@ if triton is not None:
         v = kernel_taps(w_ptr + c.to(tl.int64) * swc, e // (BK * BN) - (R - 1), (e // BN) % BK + SHIFT - e % BN,
                         e < S * BK * BN, swh, sww, KH, KW, DH, DW, ROW0, ROW_STEP, COL0, COL_STEP)
         tl.store(tt_ptr + c.to(tl.int64) * S * (BK * BN) + e, v.to(tt_ptr.dtype.element_ty), mask=e < S * BK * BN)
-
-    @triton.jit
-    def row_block_pair_kernel(
-        w_ptr, pw_ptr, swc, swh, sww, SIZE,
-        KH: tl.constexpr, KW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr, ROW0: tl.constexpr,
-        ROW_STEP: tl.constexpr, COL0: tl.constexpr, COL_STEP: tl.constexpr, PROW: tl.constexpr, PCW: tl.constexpr,
-        PCOL: tl.constexpr, BLOCK: tl.constexpr,
-    ):
-        """pw[c, a, b, e] (SIZE elements per channel, PCW pairs per row, dense) = k[ROW0 + ROW_STEP*i,
-        COL0 + COL_STEP*j] of channel c where a - PROW = i*DH and b - PCOL - e = j*DW (0 <= i < KH, 0 <= j < KW),
-        else 0: pair b of row a holds the taps of column offsets b - PCOL and b - PCOL - 1. Grid: (channels, element
-        blocks)."""
-        c = tl.program_id(0)
-        e = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-        k = e // 2
-        v = kernel_taps(w_ptr + c.to(tl.int64) * swc, k // PCW - PROW, k % PCW - PCOL - e % 2, e < SIZE, swh, sww,
-                        KH, KW, DH, DW, ROW0, ROW_STEP, COL0, COL_STEP)
-        tl.store(pw_ptr + c.to(tl.int64) * SIZE + e, v.to(pw_ptr.dtype.element_ty), mask=e < SIZE)

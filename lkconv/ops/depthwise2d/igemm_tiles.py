@@ -37,11 +37,9 @@ class IgemmConfig:
     table of every T_i built per call, :func:`_toeplitz_table`), "canvas" / "local_canvas" (whole-plane tiles
     only: T read from a canvas of the kernel's taps, placed by its own launch or by each program),
     "shifted_canvas" (whole-plane tiles only: T read as aligned runs of shifted copies of a canvas, copied
-    asynchronously in the pipeline like the input; outputs flattened with rows a power of two apart),
-    "pair_canvas" (whole-plane tiles only: T gathered from a canvas of tap pairs, one load per two outputs),
-    "pair_table" (row blocks only: T gathered from a table of tap pairs, one load per two outputs), or "" (the
-    default: the canvas for whole planes, else gathered); order: how the GEMM's rows enumerate (image,
-    output row) pairs, "images" (n*Ho + h: a tile holds neighbouring rows of one image) or "rows" (h*N + n: a
+    asynchronously in the pipeline like the input; outputs flattened with rows a power of two apart), or "" (the
+    default: the canvas for whole planes, else gathered); order: how the GEMM's rows enumerate (image, output row)
+    pairs, "images" (n*Ho + h: a tile holds neighbouring rows of one image) or "rows" (h*N + n: a
     tile holds one output row of many images, and skips the kernel rows that fall wholly in the padding); ""
     means "rows" where at most 90% of the (output row, kernel row) pairs reach the input (:func:`_order`).
 
@@ -92,9 +90,11 @@ class IgemmConfig:
     taps per channel (igemm_planes.py) instead of testing each tap. canvas_run (toeplitz "shifted_canvas"):
     elements per aligned run of the shifted canvas, 8 (16-byte copies, which bypass L1) or 4 (8-byte copies, cached
     in L1); with 8 the shifted canvas lost to the canvas default (bf16 forward, H100, unireplknet_t.s3: 0.027-0.029
-    against 0.022 ms). toeplitz_left (toeplitz "canvas", "pair_canvas" or "pair_table"): each product is taken
-    transposed, y^T += T^T x^T, so the Toeplitz tile is the tensor cores' left operand, read from registers (sm_90
-    reads only a left operand from registers; the right one always comes from shared memory); no prefetch."""
+    against 0.022 ms). toeplitz_left (toeplitz "canvas"): each product is taken transposed, y^T += T^T x^T, so the
+    Toeplitz tile is the tensor cores' left operand, read from registers (sm_90 reads only a left operand from
+    registers; the right one always comes from shared memory); no prefetch. Tap pairs gathered as 4-byte loads (a
+    pair canvas for planes, a pair table for row blocks, with and without the transposed product) lost 1.5-5x on the
+    H100 (nineteenth session) and were removed."""
 
     bm: int = 0
     bn: int = 0
@@ -264,21 +264,21 @@ def _plane(cfg: "IgemmConfig", h_in: int, w_in: int, x_stride: tuple, ho: int, w
                              f"{x_stride} or its plane ({h_in} x {w_in}, output {ho} x {wo}) reach past 2**31")
         return cfg.plane
     named = (cfg.columns or cfg.kernel_rows or cfg.order or cfg.bn or cfg.row_block
-             or cfg.toeplitz in ("table", "pair_table"))
+             or cfg.toeplitz == "table")
     if named or itemsize != 2 or not fits or h_in * w_in > PLANE_MAX or ho * wo > PLANE_MAX:
         return False
     taps = min(kh, cdiv(h_in, dh)) * min(kw, cdiv(w_in, dw))  # at most the taps that land in the plane
     return 2 * taps >= h_in * w_in and not _takes_row_blocks(cfg, kh, dh, h_in, w_in)
 
 
-TOEPLITZ_FORMS = ("", "gather", "table", "canvas", "local_canvas", "shifted_canvas", "pair_canvas", "pair_table")
+TOEPLITZ_FORMS = ("", "gather", "table", "canvas", "local_canvas", "shifted_canvas")
 
 
 def check_config(cfg: "IgemmConfig") -> None:
     """ValueError naming the first field of cfg that no form accepts, or the fields that do not combine."""
     if cfg.toeplitz not in TOEPLITZ_FORMS:
         raise ValueError(f"toeplitz must be one of {TOEPLITZ_FORMS}, got {cfg.toeplitz!r}")
-    if cfg.toeplitz in ("canvas", "local_canvas", "shifted_canvas", "pair_canvas") and cfg.plane is not True:
+    if cfg.toeplitz in ("canvas", "local_canvas", "shifted_canvas") and cfg.plane is not True:
         raise ValueError(f"toeplitz={cfg.toeplitz!r} is read by plane tiles only: it needs plane=True")
     if cfg.order not in ("", "images", "rows"):
         raise ValueError(f"order must be '', 'images' or 'rows', got {cfg.order!r}")
@@ -287,9 +287,9 @@ def check_config(cfg: "IgemmConfig") -> None:
     if cfg.canvas_run not in (4, 8):
         raise ValueError(f"canvas_run must be 4 or 8 (elements per aligned run of the shifted canvas), got "
                          f"{cfg.canvas_run}")
-    if cfg.toeplitz_left and cfg.toeplitz not in ("canvas", "pair_canvas", "pair_table"):
-        raise ValueError(f"toeplitz_left reads the Toeplitz tiles from a canvas or table of taps: it needs "
-                         f"toeplitz='canvas', 'pair_canvas' or 'pair_table', got {cfg.toeplitz!r}")
+    if cfg.toeplitz_left and cfg.toeplitz != "canvas":
+        raise ValueError(f"toeplitz_left reads the Toeplitz tiles from the plane's canvas of taps: it needs "
+                         f"toeplitz='canvas', got {cfg.toeplitz!r}")
     if cfg.toeplitz_left and cfg.prefetch:
         raise ValueError("toeplitz_left reads each step's Toeplitz tile into the product's registers: it does not "
                          "combine with prefetch=True")

@@ -54,8 +54,8 @@ import torch
 
 from ..._triton import cdiv, interpreting, next_power_of_2, triton_available
 from .._launch import FastLauncher, strided_copy
-from .igemm_planes import depthwise_conv2d_igemm_plane_kernel, plane_canvas_kernel, plane_reversed_canvas_kernel
-from .igemm_row_blocks import depthwise_conv2d_igemm_row_block_kernel, row_block_pair_kernel, row_block_table_kernel
+from .igemm_planes import depthwise_conv2d_igemm_plane_kernel, plane_canvas_kernel, plane_shifted_canvas_kernel
+from .igemm_row_blocks import depthwise_conv2d_igemm_row_block_kernel, row_block_table_kernel
 from .igemm_tiles import (  # noqa: F401 - the tiling's names, also read as implicit_gemm.<name>
     COLUMN_FORMS, DEFAULT_CONFIG, MAX_BAND_TILE, MAX_ROW_TILE_BN, PLANE_BK, PLANE_MAX, SHARED_MEMORY_BUDGET,
     TOEPLITZ_FORMS, IgemmConfig, _dense_plane, _fit, _kernel_rows, _order, _plane, _precision, _reaching_fraction,
@@ -421,11 +421,10 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
         canvas_taps = cfg.toeplitz in ("", "canvas")
         local = cfg.toeplitz == "local_canvas"
         shifted = cfg.toeplitz == "shifted_canvas"
-        pairs = cfg.toeplitz == "pair_canvas"
-        bn, bk = cfg.bn or (64 if canvas_taps or local or shifted or pairs else 32), cfg.plane_bk or PLANE_BK
+        bn, bk = cfg.bn or (64 if canvas_taps or local or shifted else 32), cfg.plane_bk or PLANE_BK
         bm, stages = _fit(image_rows(cfg, n), cfg.stages, bk, bn, itemsize, shifted)
         # the flattened outputs' row pitch
-        wop = max(8, next_power_of_2(wo)) if shifted else wo + wo % 2 if pairs else wo
+        wop = max(8, next_power_of_2(wo)) if shifted else wo
         grid = (cdiv(n, bm) * cdiv(ho * wop, bn), c_out, 1)
         taps = dict(KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws)
         canvas, scratch = (), ()  # canvas: the taps_layout of the plane's canvas
@@ -433,8 +432,6 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
         ch, cw = h_in + ho - 1, x_shape[3] + wo - 1
         run = cfg.canvas_run
         cwp = cdiv(x_shape[3] + wop + run - 2, run) * run if shifted else 0  # the shifted canvas's row length
-        if pairs:
-            cwp = x_shape[3] + wop - 2  # element pairs per row of the pair canvas
         if local:
             if ch * cw > LOCAL_CANVAS_MAX:
                 raise ValueError(f"toeplitz='local_canvas' places each program's canvas in registers first: "
@@ -445,10 +442,9 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
         if canvas_taps:  # the taps placed in a zeroed canvas per channel (igemm_planes.py)
             canvas = _taps_layout(_launch_plane_canvas, c_out * group, ch * cw, layout_ints, CH=ch, CW=cw, WO=wo,
                                   **taps)
-        elif shifted or pairs:  # run copies of the reversed canvas shifted by 0..run-1 elements, or its element
-            # pairs (igemm_planes.py)
-            canvas = _taps_layout(_launch_plane_reversed_canvas, c_out * group, (2 if pairs else run) * ch * cwp,
-                                  layout_ints, CH=ch, CWP=cwp, W_IN=x_shape[3], RUN=run, PAIRS=pairs, **taps)
+        elif shifted:  # run copies of the reversed canvas shifted by 0..run-1 elements (igemm_planes.py)
+            canvas = _taps_layout(_launch_plane_shifted_canvas, c_out * group, run * ch * cwp, layout_ints, CH=ch,
+                                  CWP=cwp, W_IN=x_shape[3], RUN=run, **taps)
         if canvas:
             w_strides = (canvas[1][1], 0, 0)
         ints = (n, c_out, h_in, ho, pad_t, pad_l, *x_stride, *w_strides, *y_stride)
@@ -456,7 +452,7 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
             W_IN=x_shape[3], WO=wo, **taps, MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, PREC=prec,
             HAS_BIAS=has_bias, DOT_F32=dot_f32, STAGES=stages,
             PLANE=_dense_plane(x_shape, x_stride) if cfg.plane_runs else 0,
-            CANVAS=4 if pairs else 3 if shifted else 2 if local else int(bool(canvas)),
+            CANVAS=3 if shifted else 2 if local else int(bool(canvas)),
             PREFETCH=(not (shifted or cfg.toeplitz_left)
                       and prefetches(cfg, "plane_canvas" if canvas or local else "plane")),
             CANVAS_BLOCK=next_power_of_2(ch * cw) if local else 1, WOP=wop, CWP=cwp, COPY=ch * cwp, RUN=run,
@@ -478,8 +474,6 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
     table = cfg.toeplitz == "table"
     rb = _row_block(cfg, kh, dilation[0], h_in, x_shape[3], form, itemsize,
                     form != "band" or _band_block_width(pad_l, bn, kw, dilation[1]) <= bk)
-    if cfg.toeplitz == "pair_table" and rb == 1:
-        raise ValueError("toeplitz='pair_table' is read by row blocks only: it needs row_block > 1")
     if rb > 1:
         return _row_block_plan(form, x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_stride, dilation,
                                pad_t, pad_l, mult_div, group, (h0, hs, w0, ws), kh, kw, has_bias, cfg, prec, dot_f32,
@@ -525,7 +519,6 @@ def _row_block_plan(form, x_shape, x_stride, itemsize, aligned_width, y_shape, y
     h0, hs, w0, ws = taps
     h_in, w_in = x_shape[2], x_shape[3]
     table = cfg.toeplitz == "table"
-    pairs = cfg.toeplitz == "pair_table"
     if form == "band":
         col_off, n_cb = cdiv(pad_l, BAND_ALIGN) * BAND_ALIGN, cdiv(wo, bn)
         bk = _band_block_width(pad_l, bn, kw, dilation[1])
@@ -545,7 +538,7 @@ def _row_block_plan(form, x_shape, x_stride, itemsize, aligned_width, y_shape, y
         prefetch_form = "row_block"
         bm, warps = image_rows(cfg, n), cfg.num_warps or 4
     kr = row_block_kernel_rows(cfg, bk, rb * bn, itemsize)  # input rows per product
-    bm, stages = _fit(bm, cfg.stages, kr * bk, rb * bn, itemsize, table or pairs)
+    bm, stages = _fit(bm, cfg.stages, kr * bk, rb * bn, itemsize, table)
     xs = _source_strides(x_shape, x_stride, source, width)
     grid = (cdiv(n * n_cb, bm) * cdiv(ho, rb), c_out, 1)
     taps_c = dict(KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws)
@@ -556,20 +549,11 @@ def _row_block_plan(form, x_shape, x_stride, itemsize, aligned_width, y_shape, y
         layout = _taps_layout(_launch_row_block_table, c_out * group, rows_t * bk * bn, (shift, *w_strides, rows_t),
                               **taps_c, R=rb, BK=bk, BN=bn)
         w_strides = (rows_t * bk * bn, 0, 0)
-    prow = pcw = pcol = 0
-    if pairs:  # tap pairs of every kernel-row offset a product (and the prefetch past it) meets, zero around them
-        prow, pcol = rb - 1, bn - 2 - shift
-        pcw = bk + bn - 2
-        size = 2 * (2 * (rb - 1) + (kh - 1) * dilation[0] + 2 * kr + 1) * pcw
-        layout = _taps_layout(_launch_row_block_pairs, c_out * group, size, (*w_strides, size), **taps_c, PROW=prow,
-                              PCW=pcw, PCOL=pcol)
-        w_strides = (size // 2, 0, 0)
     ints = (n, n_cb, ho, wo, c_out, h_in, w_in, pad_t, shift, *xs, *w_strides, *y_stride)
     consts = dict(
         **taps_c, MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, R=rb, PREC=prec, HAS_BIAS=has_bias,
         DOT_F32=dot_f32, STAGES=stages, MASK_COLS=mask_cols, ROW_W=row_w, COL_OFF=col_off,
-        PREFETCH=prefetches(cfg, prefetch_form) and not (table or cfg.toeplitz_left), KR=kr, TABLE=table, PAIRS=pairs,
-        PROW=prow, PCW=pcw, PCOL=pcol, T_LEFT=cfg.toeplitz_left, num_warps=warps)
+        PREFETCH=prefetches(cfg, prefetch_form) and not table, KR=kr, TABLE=table, num_warps=warps)
     return _FwdPlan("row_block", source, width, kh, kw, bn, bk, shift, table, grid, ints, tuple(consts.items()),
                     taps_layout=layout)
 
@@ -618,9 +602,8 @@ _launch_fwd = FastLauncher(depthwise_conv2d_igemm_fwd_kernel) if triton is not N
 _launch_fwd_row_block = FastLauncher(depthwise_conv2d_igemm_row_block_kernel) if triton is not None else None
 _launch_fwd_plane = FastLauncher(depthwise_conv2d_igemm_plane_kernel) if triton is not None else None
 _launch_plane_canvas = FastLauncher(plane_canvas_kernel) if triton is not None else None
-_launch_plane_reversed_canvas = FastLauncher(plane_reversed_canvas_kernel) if triton is not None else None
+_launch_plane_shifted_canvas = FastLauncher(plane_shifted_canvas_kernel) if triton is not None else None
 _launch_row_block_table = FastLauncher(row_block_table_kernel) if triton is not None else None
-_launch_row_block_pairs = FastLauncher(row_block_pair_kernel) if triton is not None else None
 _launch_row_copy = FastLauncher(row_padded_copy_kernel) if triton is not None else None
 _launch_bordered_copy = FastLauncher(zero_bordered_copy_kernel) if triton is not None else None
 _launch_transpose_copy = FastLauncher(zero_bordered_transpose_copy_kernel) if triton is not None else None
