@@ -177,8 +177,9 @@
 #       forwards, band row blocks reading a Toeplitz table, whole-row row blocks with prefetch on replknet_31b.s3/s2,
 #       bench --graph of the 13x13 forwards, verify, bf16 bench (~9 min)
 #   (DR, DS and DT name the pair canvas and pair tables, removed after DT measured them.)
-#   DU: after DT: the transposed product with the canvas's plain gathers on unireplknet_t.s3, its GPU tests; lkconv
-#      verify --quick of implicit_gemm and auto after the pair forms' removal (~5 min)
+#   DU: after DT: the transposed product with plain gathers (the plane canvas on unireplknet_t.s3, band row blocks on
+#      unireplknet_t.s1 and replknet_31b.s1), its GPU tests; lkconv verify --quick of implicit_gemm and auto after the
+#      pair forms' removal (~6 min)
 #   DT: the transposed pair products (Toeplitz tiles from registers, IgemmConfig.toeplitz_left): their GPU tests, the
 #      pair canvas on unireplknet_t.s3, the pair table's band row blocks on unireplknet_t.s1 and replknet_31b.s1/s2
 #      (~6 min)
@@ -688,10 +689,11 @@ DR)  # after DQ: the new defaults (canvas planes with prefetch at BN 64; 4-row b
     [ "${DR_LONG:-1}" = 1 ] && step tune_rows_pf 60 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes replknet_31b.s3,replknet_31b.s2 --dtypes bf16 --configs st3,rb4:st3,rb4:st3:pf,bm64:rb4:w4:st3:pf --json "$OUT/tune_rows_pf.json"
     [ "${DR_BENCH:-1}" = 1 ] && LKCONV_CACHE_DIR=/tmp/lkconv-cache-DR2 step bench_bf16 120 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s3,unireplknet_t.s1,replknet_31b.s2,replknet_31b.s1" --out "$OUT/bench_bf16"
     ;;
-DU)  # after DT: the transposed product with the canvas's plain gathers (2-byte loads, kept in registers by a select)
-    # against the default plane tiles on unireplknet_t.s3; its GPU tests
-    step pytest_left 45 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py -k "canvas_left"
+DU)  # after DT: the transposed product with plain gathers (2-byte loads, kept in registers by a select) against the
+    # default plane tiles on unireplknet_t.s3 and band row blocks on unireplknet_t.s1 / replknet_31b.s1; its GPU tests
+    step pytest_left 60 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py -k "left or row_blocks_match"
     step tune_canvas_left 100 python benchmarks/tune_igemm.py --graph --jobs 16 --shapes unireplknet_t.s3 --dtypes bf16 --configs plane:st3,plane:canvas:left:st3,plane:canvas:left:w8:st3,plane:canvas:left:bn128:w8:st3,plane:canvas:left:st4,plane:canvas:left:bn32:st3,plane:canvas:left:bn128:st3,plane:st3 --json "$OUT/tune_canvas_left.json"
+    step tune_rows_left 100 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes unireplknet_t.s1,replknet_31b.s1 --dtypes bf16 --configs st3,rb4:left:st3,bm64:rb4:w4:left:st3,rb8:left:st3,rb4:left:st4,rb2:left:st3 --json "$OUT/tune_rows_left.json"
     [ "${DU_VERIFY:-1}" = 1 ] && step verify_igemm ${VERIFY_S:-120} python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
     ;;
 DT)  # the transposed pair products (IgemmConfig.toeplitz_left: Toeplitz tiles as the left operand, from registers, one

@@ -507,7 +507,7 @@ def test_row_blocks_match_reference(columns, row_block, igemm_device):
     and starting left of the padding): forward and input gradient against float64, with output rows not a multiple
     of the block, several image blocks (the last partial), padding beyond the kernel's reach, dilation in both
     directions, a depth multiplier, in-place aligned rows and copied rows; the Toeplitz tiles gathered, read from a
-    table (band)."""
+    table (band), and the product taken transposed (the gathered tiles as its left operand, toeplitz_left)."""
     from lkconv.ops.depthwise2d import implicit_gemm
 
     torch.manual_seed(0)
@@ -527,6 +527,11 @@ def test_row_blocks_match_reference(columns, row_block, igemm_device):
         x = torch.randn(n, c, h, w, device=igemm_device)
         wt = torch.randn(c * mult, 1, kh, kw, device=igemm_device)
         _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil, cfg)
+        _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil,
+                             dataclasses.replace(cfg, toeplitz_left=True, prefetch=False))
+    with pytest.raises(ValueError, match="single output rows"):
+        implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty(2, 1, 14, 15, device=igemm_device),
+                               implicit_gemm.IgemmConfig(row_block=1, columns="rows", toeplitz_left=True))
     with pytest.raises(ValueError, match="row_block"):
         implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty(2, 1, 14, 15, device=igemm_device),
                                implicit_gemm.IgemmConfig(row_block=3, columns="rows"))
@@ -656,6 +661,9 @@ def test_plane_tiles_match_reference(bn, toeplitz, igemm_device):
                                implicit_gemm.IgemmConfig(toeplitz="canvas"))
     with pytest.raises(ValueError, match="toeplitz_left"):
         implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty_like(dy),
+                               implicit_gemm.IgemmConfig(plane=True, toeplitz="shifted_canvas", toeplitz_left=True))
+    with pytest.raises(ValueError, match="toeplitz '' or 'canvas'"):
+        implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty_like(dy),
                                implicit_gemm.IgemmConfig(plane=True, toeplitz="gather", toeplitz_left=True))
     with pytest.raises(ValueError, match="prefetch"):
         implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty_like(dy),
@@ -727,7 +735,7 @@ def _inside(t, fill, layout):
 
 
 @pytest.mark.parametrize("form", ["plane", "plane_runs", "plane_canvas", "plane_local_canvas", "plane_shifted_canvas",
-                                  "plane_shifted_canvas_run4", "plane_canvas_left", "row_block",
+                                  "plane_shifted_canvas_run4", "plane_canvas_left", "row_block", "band_row_block_left",
                                   "band_row_block", "band_row_block_table"])
 def test_small_plane_forms_stay_inside_their_tensors(form, igemm_device):
     """The plane and row-block kernels read only their input's elements (it sits in a NaN-filled buffer) and write
@@ -743,7 +751,9 @@ def test_small_plane_forms_stay_inside_their_tensors(form, igemm_device):
            "plane_shifted_canvas_run4": ig.IgemmConfig(bm=16, bn=16, plane=True, toeplitz="shifted_canvas",
                                                        canvas_run=4),
            "plane_canvas_left": ig.IgemmConfig(bm=16, bn=16, plane=True, toeplitz="canvas", toeplitz_left=True),
-           "band_row_block_table": ig.IgemmConfig(bm=16, bn=16, columns="band", row_block=4, toeplitz="table")}[form]
+           "band_row_block_table": ig.IgemmConfig(bm=16, bn=16, columns="band", row_block=4, toeplitz="table"),
+           "band_row_block_left": ig.IgemmConfig(bm=16, bn=16, columns="band", row_block=4, kernel_rows=2,
+                                                 toeplitz_left=True)}[form]
     torch.manual_seed(0)
     for (n, c, h, w, kh, kw, pad, dil), x_layout, y_layout in itertools.product(
             ((3, 2, 6, 8, 5, 3, (2, 2, 1, 1), (1, 1)), (2, 2, 5, 4, 9, 7, (4, 4, 3, 3), (1, 1)),

@@ -61,6 +61,7 @@ if triton is not None:
         BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, R: tl.constexpr, PREC: tl.constexpr,
         HAS_BIAS: tl.constexpr, DOT_F32: tl.constexpr, STAGES: tl.constexpr, MASK_COLS: tl.constexpr,
         ROW_W: tl.constexpr, COL_OFF: tl.constexpr, PREFETCH: tl.constexpr, KR: tl.constexpr, TABLE: tl.constexpr,
+        T_LEFT: tl.constexpr = False,
     ):
         """y[n, co, h0 + r, wn] = sum_{g, hi, kk} xp[n, src, hi, kk] * k[i, j] over i*DH = hi + TOP - h0 - r and
         kk + SHIFT - wn = j*DW (taps k[ROW0 + ROW_STEP*i, COL0 + COL_STEP*j] of channel co*GROUP + g,
@@ -73,8 +74,10 @@ if triton is not None:
         blocks: SHIFT = left padding - COL_OFF). PREFETCH: each step gathers the next step's Toeplitz tiles before
         its product, so that their loads overlap it. KR input rows enter each product ([x_hi .. x_{hi+KR-1}] against
         their blocks stacked; rows past the reach masked to zeros). TABLE: w_ptr is the table of
-        :func:`row_block_table_kernel` (channel stride swc), read as plain loads (no gather, no prefetch). Grid:
-        (pair blocks * row blocks, C_OUT).
+        :func:`row_block_table_kernel` (channel stride swc), read as plain loads (no gather, no prefetch). T_LEFT
+        (gathered tiles, no PREFETCH): the product is taken transposed, y^T += T^T x^T, so that the gathered Toeplitz
+        tile enters the tensor cores as the left operand, from registers (a select keeps it there; sm_90: one
+        product left in flight at each wait). Grid: (pair blocks * row blocks, C_OUT).
         """
         pid = tl.program_id(0)
         co = tl.program_id(1)
@@ -100,7 +103,10 @@ if triton is not None:
         hi_lo = tl.maximum(h0 - TOP, 0)  # the input rows that reach an output row of the block
         hi_end = tl.minimum(h_last - TOP + (KH - 1) * DH + 1, H_IN)
         d0 = TOP - h0 - r  # + input row: i * DH for the kernel row joining it to output row h0 + r
-        acc = tl.zeros([BM, R * BN], dtype=tl.float32)
+        if T_LEFT:
+            acc = tl.zeros([R * BN, BM], dtype=tl.float32)
+        else:
+            acc = tl.zeros([BM, R * BN], dtype=tl.float32)
         for g in tl.static_range(GROUP):
             src = (co // MULT_DIV) * GROUP + g
             a_base = x_ptr + src.to(tl.int64) * sxc + n_ld.to(tl.int64)[:, None] * sxn + col + row_off[None, :]
@@ -111,20 +117,31 @@ if triton is not None:
                        + kk[:, None] * BN + wn[None, :])
             elif PREFETCH:
                 t = _block_taps(w_c, _row_reach(hi_lo, kr, d0, KR), band, swh, KH, DH, ROW0, ROW_STEP)
-            for hi in tl.range(hi_lo, hi_end, KR, num_stages=STAGES):
+            if T_LEFT:  # steps counted, at least one (of zeros where no input row reaches the block), known to the
+                # compiler: no path around the loop joins the products' results, which would make ptxas wait for
+                # each product
+                lo, stop, inc = 0, tl.maximum(tl.cdiv(hi_end - hi_lo, KR), 1), 1
+            else:
+                lo, stop, inc = hi_lo, hi_end, KR
+            for it in tl.range(lo, stop, inc, num_stages=STAGES):
+                hi = hi_lo + it * KR if T_LEFT else it
                 if MASK_COLS:  # columns outside the input's are not read
                     if COL_OFF > 0:
                         a_ok = (col >= 0) & (col < w_in)
                     else:
                         a_ok = col < w_in
-                    if KR > 1:
+                    if KR > 1 or T_LEFT:
                         a_ok = a_ok & (hi + kr < hi_end)[None, :]
                     a = tl.load(a_base + hi * row_step, mask=a_ok, other=0.0)
-                elif KR > 1:
+                elif KR > 1 or T_LEFT:
                     a = tl.load(a_base + hi * row_step, mask=(hi + kr < hi_end)[None, :], other=0.0)
                 else:
                     a = tl.load(a_base + hi * row_step)
-                if TABLE:
+                if T_LEFT:  # y^T += T^T x^T: the tile enters the product from registers (zero past the last row)
+                    t = _block_taps(w_c, _row_reach(hi, kr, d0, KR), band, swh, KH, DH, ROW0, ROW_STEP)
+                    t = tl.where(hi < hi_end, tl.trans(t), 0.0)
+                    acc = accumulate(acc, t, tl.trans(a), PREC, DOT_F32)
+                elif TABLE:
                     t = tl.load(t_c + (hi + TOP - h0 + R - 1) * (BK * BN))
                     acc = accumulate(acc, a, t, PREC, DOT_F32)
                 elif PREFETCH:  # (past the last row the gather reads in-bounds taps that are not used)
@@ -134,6 +151,8 @@ if triton is not None:
                 else:
                     t = _block_taps(w_c, _row_reach(hi, kr, d0, KR), band, swh, KH, DH, ROW0, ROW_STEP)
                     acc = accumulate(acc, a, t, PREC, DOT_F32)
+        if T_LEFT:
+            acc = tl.trans(acc)
         if HAS_BIAS:
             acc += tl.load(b_ptr + co).to(tl.float32)
         h = h0 + r

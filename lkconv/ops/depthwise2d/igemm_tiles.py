@@ -90,9 +90,10 @@ class IgemmConfig:
     taps per channel (igemm_planes.py) instead of testing each tap. canvas_run (toeplitz "shifted_canvas"):
     elements per aligned run of the shifted canvas, 8 (16-byte copies, which bypass L1) or 4 (8-byte copies, cached
     in L1); with 8 the shifted canvas lost to the canvas default (bf16 forward, H100, unireplknet_t.s3: 0.027-0.029
-    against 0.022 ms). toeplitz_left (toeplitz "canvas"): each product is taken transposed, y^T += T^T x^T, so the
-    Toeplitz tile is the tensor cores' left operand, read from registers (sm_90 reads only a left operand from
-    registers; the right one always comes from shared memory); no prefetch. Tap pairs gathered as 4-byte loads (a
+    against 0.022 ms). toeplitz_left (plane tiles reading the canvas, row blocks gathering their tiles): each
+    product is taken transposed, y^T += T^T x^T, so the Toeplitz tile is the tensor cores' left operand, read from
+    registers (sm_90 reads only a left operand from registers; the right one always comes from shared memory); no
+    prefetch. Tap pairs gathered as 4-byte loads (a
     pair canvas for planes, a pair table for row blocks, with and without the transposed product) lost 1.5-5x on the
     H100 (nineteenth session) and were removed."""
 
@@ -287,9 +288,10 @@ def check_config(cfg: "IgemmConfig") -> None:
     if cfg.canvas_run not in (4, 8):
         raise ValueError(f"canvas_run must be 4 or 8 (elements per aligned run of the shifted canvas), got "
                          f"{cfg.canvas_run}")
-    if cfg.toeplitz_left and cfg.toeplitz != "canvas":
-        raise ValueError(f"toeplitz_left reads the Toeplitz tiles from the plane's canvas of taps: it needs "
-                         f"toeplitz='canvas', got {cfg.toeplitz!r}")
+    if cfg.toeplitz_left and cfg.toeplitz not in ("", "gather", "canvas"):
+        raise ValueError(f"toeplitz_left takes Toeplitz tiles gathered in the loop (plane tiles from the taps' canvas, "
+                         f"row blocks from the weight): it needs toeplitz '', 'gather' or 'canvas', got "
+                         f"{cfg.toeplitz!r}")
     if cfg.toeplitz_left and cfg.prefetch:
         raise ValueError("toeplitz_left reads each step's Toeplitz tile into the product's registers: it does not "
                          "combine with prefetch=True")

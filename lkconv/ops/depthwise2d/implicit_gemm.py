@@ -419,6 +419,9 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
     h_in = x_shape[2]
     if _plane(cfg, h_in, x_shape[3], x_stride, ho, wo, kh, kw, tuple(dilation), itemsize):
         canvas_taps = cfg.toeplitz in ("", "canvas")
+        if cfg.toeplitz_left and not canvas_taps:
+            raise ValueError("toeplitz_left with plane tiles reads the taps' canvas: it needs toeplitz '' or 'canvas', "
+                             f"got {cfg.toeplitz!r}")
         local = cfg.toeplitz == "local_canvas"
         shifted = cfg.toeplitz == "shifted_canvas"
         bn, bk = cfg.bn or (64 if canvas_taps or local or shifted else 32), cfg.plane_bk or PLANE_BK
@@ -474,6 +477,9 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
     table = cfg.toeplitz == "table"
     rb = _row_block(cfg, kh, dilation[0], h_in, x_shape[3], form, itemsize,
                     form != "band" or _band_block_width(pad_l, bn, kw, dilation[1]) <= bk)
+    if cfg.toeplitz_left and rb == 1:
+        raise ValueError("toeplitz_left is taken by plane tiles and row blocks: this problem's tiles are single output "
+                         "rows (set plane=True or row_block > 1)")
     if rb > 1:
         return _row_block_plan(form, x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_stride, dilation,
                                pad_t, pad_l, mult_div, group, (h0, hs, w0, ws), kh, kw, has_bias, cfg, prec, dot_f32,
@@ -553,7 +559,8 @@ def _row_block_plan(form, x_shape, x_stride, itemsize, aligned_width, y_shape, y
     consts = dict(
         **taps_c, MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, R=rb, PREC=prec, HAS_BIAS=has_bias,
         DOT_F32=dot_f32, STAGES=stages, MASK_COLS=mask_cols, ROW_W=row_w, COL_OFF=col_off,
-        PREFETCH=prefetches(cfg, prefetch_form) and not table, KR=kr, TABLE=table, num_warps=warps)
+        PREFETCH=prefetches(cfg, prefetch_form) and not (table or cfg.toeplitz_left), KR=kr, TABLE=table,
+        T_LEFT=cfg.toeplitz_left, num_warps=warps)
     return _FwdPlan("row_block", source, width, kh, kw, bn, bk, shift, table, grid, ints, tuple(consts.items()),
                     taps_layout=layout)
 
