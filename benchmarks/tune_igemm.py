@@ -132,10 +132,12 @@ def _spec(cfg) -> str:
 
 
 def _extras(cfg, sep: str) -> str:
-    """The fields a tile names only when they are not their defaults: kernel rows, row blocks, planes."""
+    """The fields a tile names only when they are not their defaults: kernel rows, row blocks, planes, prefetch,
+    canvas runs, the transposed product."""
     parts = [f"kr{cfg.kernel_rows}" if cfg.kernel_rows else "", f"rb{cfg.row_block}" if cfg.row_block else "",
              "" if cfg.plane is None else ("plane" if cfg.plane else "noplane"), "" if cfg.plane_runs else "noruns",
-             "pf" if cfg.prefetch else "", f"pbk{cfg.plane_bk}" if cfg.plane_bk else ""]
+             {True: "pf", False: "nopf", None: ""}[cfg.prefetch], f"pbk{cfg.plane_bk}" if cfg.plane_bk else "",
+             f"run{cfg.canvas_run}" if cfg.canvas_run != 8 else "", "left" if cfg.toeplitz_left else ""]
     return "".join(sep + p for p in parts if p)
 
 
