@@ -84,6 +84,22 @@ def _check_fwd_and_dgrad(x, w, b, stride, pad, dil, cfg):
     return y
 
 
+def _check_fwd_and_dgrad_bf16(x, w, b, stride, pad, dil, cfg):
+    """As :func:`_check_fwd_and_dgrad` with x, w, b and the output gradient rounded to bfloat16 (the reference takes
+    the rounded values): outputs within a bfloat16 ulp (8e-3 relative, 1e-3 absolute) of float64."""
+    from lkconv.ops.depthwise2d import implicit_gemm, reference
+
+    x, w, b = x.bfloat16(), w.bfloat16(), b.bfloat16()
+    yr = reference.depthwise_conv2d_fwd_torch(x.double(), w.double(), b.double(), stride, pad, dil)
+    y = implicit_gemm.conv_fwd(x, w, b, stride, pad, dil, torch.full(yr.shape, float("nan"), dtype=x.dtype,
+                                                                     device=x.device), cfg)
+    assert ((y.double() - yr).abs() <= 8e-3 * yr.abs() + 1e-3).all()
+    dy = torch.randn(y.shape, device=x.device).bfloat16()
+    dx = implicit_gemm.conv_dgrad(dy, x.shape, w, stride, pad, dil, torch.full_like(x, float("nan")), cfg)
+    dxr = reference.depthwise_conv2d_dgrad_torch(dy.double(), x.double(), w.double(), stride, pad, dil)
+    assert ((dx.double() - dxr).abs() <= 8e-3 * dxr.abs() + 1e-3).all()
+
+
 @pytest.mark.parametrize("bm", [16, 64])
 def test_rows_first_order_skips_only_padding(bm, igemm_device):
     """order="rows" (GEMM rows h*N + n, the loop over the kernel rows that reach the input): forward and input
@@ -489,7 +505,7 @@ def test_planned_launches_pass_every_kernel_parameter_in_order():
     launch, shape, grid, ints, consts = plan.taps_layout
     assert shape == (3, 8 * 17 * 40) and launch is ig._launch_plane_shifted_canvas  # rows of 12 + 16 + 6 -> 40
     check(ig.plane_shifted_canvas_kernel, 2, ints, consts)
-    plan = ig._fwd_plan(tuple(x.shape), x.stride(), 4, 12, (2, 3, 9, 12), (324, 108, 12, 1), (3, 1, 5, 5),
+    plan = ig._fwd_plan(tuple(x.shape), x.stride(), 2, 12, (2, 3, 9, 12), (324, 108, 12, 1), (3, 1, 5, 5),
                         (25, 25, 5, 1), (1, 1), 2, 2, 1, 1, ((0, 1), (0, 1)), True,
                         ig.IgemmConfig(plane=True, toeplitz="canvas", toeplitz_left=True), "ieee", True)
     assert dict(plan.consts)["T_LEFT"] and not dict(plan.consts)["PREFETCH"]
@@ -527,10 +543,11 @@ def test_row_blocks_match_reference(columns, row_block, igemm_device):
         x = torch.randn(n, c, h, w, device=igemm_device)
         wt = torch.randn(c * mult, 1, kh, kw, device=igemm_device)
         _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil, cfg)
-        _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil,
-                             dataclasses.replace(cfg, toeplitz_left=True, prefetch=False))
+        _check_fwd_and_dgrad_bf16(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil,
+                                  dataclasses.replace(cfg, toeplitz_left=True, prefetch=False))
     with pytest.raises(ValueError, match="single output rows"):
-        implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty(2, 1, 14, 15, device=igemm_device),
+        implicit_gemm.conv_fwd(x.bfloat16(), wt.bfloat16(), None, (1, 1), pad, dil,
+                               torch.empty(2, 1, 14, 15, device=igemm_device, dtype=torch.bfloat16),
                                implicit_gemm.IgemmConfig(row_block=1, columns="rows", toeplitz_left=True))
     with pytest.raises(ValueError, match="row_block"):
         implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty(2, 1, 14, 15, device=igemm_device),
@@ -640,7 +657,8 @@ def test_plane_tiles_match_reference(bn, toeplitz, igemm_device):
                                             canvas_run=4 if bn == 16 else 8, toeplitz_left=left)
             x = torch.randn(n, c, h, w, device=igemm_device).contiguous(memory_format=fmt)
             wt = torch.randn(c * mult, 1, kh, kw, device=igemm_device)
-            _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil, cfg)
+            check = _check_fwd_and_dgrad_bf16 if left else _check_fwd_and_dgrad  # (16-bit operands only)
+            check(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil, cfg)
     x4 = torch.empty(2, 3, 4, 7)
     assert implicit_gemm._dense_plane(tuple(x4.shape), x4.stride()) == 28
     assert implicit_gemm._dense_plane((2, 3, 5, 7), (105, 35, 7, 1)) == 0  # 35 elements: not a multiple of 4
@@ -662,8 +680,11 @@ def test_plane_tiles_match_reference(bn, toeplitz, igemm_device):
     with pytest.raises(ValueError, match="toeplitz_left"):
         implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty_like(dy),
                                implicit_gemm.IgemmConfig(plane=True, toeplitz="shifted_canvas", toeplitz_left=True))
+    with pytest.raises(ValueError, match="16-bit"):
+        implicit_gemm.conv_fwd(x.float(), wt.float(), None, (1, 1), pad, dil, torch.empty_like(dy).float(),
+                               implicit_gemm.IgemmConfig(plane=True, toeplitz="canvas", toeplitz_left=True))
     with pytest.raises(ValueError, match="toeplitz '' or 'canvas'"):
-        implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty_like(dy),
+        implicit_gemm.conv_fwd(x.bfloat16(), wt.bfloat16(), None, (1, 1), pad, dil, torch.empty_like(dy).bfloat16(),
                                implicit_gemm.IgemmConfig(plane=True, toeplitz="gather", toeplitz_left=True))
     with pytest.raises(ValueError, match="prefetch"):
         implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty_like(dy),
@@ -684,9 +705,8 @@ def test_plane_tiles_match_reference(bn, toeplitz, igemm_device):
     # dense planes of a channel slice: channel stride the plane size, batch stride larger, data offset
     xs = torch.randn(3, 5, 4, 6, device=igemm_device)[:, 1:3]
     wt = torch.randn(2, 1, 3, 5, device=igemm_device)
-    _check_fwd_and_dgrad(xs, wt, torch.randn(2, device=igemm_device), (1, 1), (1, 1, 2, 2), (1, 1),
-                         implicit_gemm.IgemmConfig(bm=16, bn=bn, plane=True, plane_runs=True, toeplitz=toeplitz,
-                                                   toeplitz_left=left))
+    check(xs, wt, torch.randn(2, device=igemm_device), (1, 1), (1, 1, 2, 2), (1, 1),
+          implicit_gemm.IgemmConfig(bm=16, bn=bn, plane=True, plane_runs=True, toeplitz=toeplitz, toeplitz_left=left))
 
 
 def test_default_plane_tiles_for_16_bit_small_planes_mostly_covered_by_the_kernel(igemm_device):
@@ -759,16 +779,18 @@ def test_small_plane_forms_stay_inside_their_tensors(form, igemm_device):
             ((3, 2, 6, 8, 5, 3, (2, 2, 1, 1), (1, 1)), (2, 2, 5, 4, 9, 7, (4, 4, 3, 3), (1, 1)),
              (2, 1, 6, 8, 3, 3, (3, 3, 2, 2), (2, 1))),
             ("nchw", "slice", "nhwc"), ("nchw", "nhwc")):
-        x, wt, b = (torch.randn(n, c, h, w, device=igemm_device), torch.randn(c, 1, kh, kw, device=igemm_device),
-                    torch.randn(c, device=igemm_device))
+        dtype = torch.bfloat16 if cfg.toeplitz_left else torch.float32  # (the transposed product: 16-bit only)
+        x, wt, b = (torch.randn(n, c, h, w, device=igemm_device, dtype=dtype),
+                    torch.randn(c, 1, kh, kw, device=igemm_device, dtype=dtype), torch.randn(c, device=igemm_device))
         yr = reference.depthwise_conv2d_fwd_torch(x.double(), wt.double(), b.double(), (1, 1), pad, dil)
-        dy = torch.randn(yr.shape, device=igemm_device)
+        dy = torch.randn(yr.shape, device=igemm_device, dtype=dtype)
         dxr = reference.depthwise_conv2d_dgrad_torch(dy.double(), x.double(), wt.double(), (1, 1), pad, dil)
         p_t, p_l = (kh - 1) * dil[0] - pad[0], (kw - 1) * dil[1] - pad[2]
         for src, ref, args in ((x, yr, (b, dil, pad[0], pad[2], 1, 1)),
                                (dy, dxr, (None, dil, p_t, p_l, 1, 1, ((kh - 1, -1), (kw - 1, -1))))):
             _, src_view = _inside(src, float("nan"), x_layout)
-            out_buf, out = _inside(torch.zeros(ref.shape, device=igemm_device), 12345.0, y_layout)
+            out_buf, out = _inside(torch.zeros(ref.shape, device=igemm_device, dtype=dtype), 12345.0, y_layout)
             ig.launch_fwd(src_view, wt, args[0], out, *args[1:], config=cfg)
-            assert (out.double() - ref).abs().max().item() < 1e-4, (form, x_layout, y_layout)
+            tol = 1e-4 + (8e-3 * ref.abs() if dtype == torch.bfloat16 else 0)  # bfloat16 outputs: one ulp
+            assert ((out.double() - ref).abs() <= tol).all(), (form, x_layout, y_layout)
             assert (out_buf == 12345.0).sum().item() == out_buf.numel() - out.numel(), (form, x_layout, y_layout)

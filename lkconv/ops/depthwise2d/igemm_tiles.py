@@ -90,12 +90,13 @@ class IgemmConfig:
     taps per channel (igemm_planes.py) instead of testing each tap. canvas_run (toeplitz "shifted_canvas"):
     elements per aligned run of the shifted canvas, 8 (16-byte copies, which bypass L1) or 4 (8-byte copies, cached
     in L1); with 8 the shifted canvas lost to the canvas default (bf16 forward, H100, unireplknet_t.s3: 0.027-0.029
-    against 0.022 ms). toeplitz_left (plane tiles reading the canvas, row blocks gathering their tiles): each
-    product is taken transposed, y^T += T^T x^T, so the Toeplitz tile is the tensor cores' left operand, read from
-    registers (sm_90 reads only a left operand from registers; the right one always comes from shared memory); no
-    prefetch. Tap pairs gathered as 4-byte loads (a
-    pair canvas for planes, a pair table for row blocks, with and without the transposed product) lost 1.5-5x on the
-    H100 (nineteenth session) and were removed."""
+    against 0.022 ms). toeplitz_left (16-bit operands; plane tiles reading the canvas, row blocks gathering their
+    tiles): each product is taken transposed, y^T += T^T x^T, so the Toeplitz tile is the tensor cores' left
+    operand, read from registers (sm_90 reads only a left operand from registers; the right one always comes from
+    shared memory); no prefetch. bf16 forward, H100: replknet_31b.s1 0.466 against 0.482 ms and s2 0.146 against
+    0.152-0.154 (band row blocks, R 4), but unireplknet_t.s1 0.134 against 0.123 and unireplknet_t.s3's planes
+    0.024-0.030 against 0.021. Tap pairs gathered as 4-byte loads (a pair canvas for planes, a pair table for row
+    blocks, with and without the transposed product) lost 1.5-5x on the H100 (nineteenth session) and were removed."""
 
     bm: int = 0
     bn: int = 0

@@ -416,6 +416,9 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
     kh = (w_shape[2] - 1 - h0) // hs + 1 if hs > 0 else h0 // (-hs) + 1
     kw = (w_shape[3] - 1 - w0) // ws + 1 if ws > 0 else w0 // (-ws) + 1
     check_config(cfg)
+    if cfg.toeplitz_left and itemsize != 2:
+        raise ValueError(f"toeplitz_left takes 16-bit operands (fp32's three tf32 products move the tile through shared "
+                         f"memory three times, past its size on wide row blocks), got {itemsize}-byte elements")
     h_in = x_shape[2]
     if _plane(cfg, h_in, x_shape[3], x_stride, ho, wo, kh, kw, tuple(dilation), itemsize):
         canvas_taps = cfg.toeplitz in ("", "canvas")
