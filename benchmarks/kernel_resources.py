@@ -152,17 +152,18 @@ def igemm_report(warps_list, kernel_rows_list=(0,), other_columns=("band",)):
                       f"{c['BK']:>4} {c['STAGES']:>2} {table:<6} {cells}", flush=True)
 
 
-def row_block_report(warps_list, row_blocks, columns=("rows",), shapes=None, toeplitz=""):
+def row_block_report(warps_list, row_blocks, columns=("rows",), shapes=None, toeplitz="", left=False):
     """The bf16 block-Toeplitz forward (IgemmConfig.row_block) of every public stride-1 shape (or the named ones), as
     implicit_gemm plans it (NCHW input, batch 64), with whole-row tiles where the rows fit them and with band column
-    blocks ("band" in columns)."""
+    blocks ("band" in columns); left: the product transposed (IgemmConfig.toeplitz_left)."""
     print(f"{'shape':<22} {'kernel':>7} {'form':<5} {'R':>2} {'BM':>4} {'BN':>3} {'BK':>4} {'warps':>5} {'regs':>5} "
           f"{'spill B':>8} {'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}, products in flight at waits, left operands from registers")
     for s in load_shapes():
         if s["s"] != 1 or (shapes and s["name"] not in shapes):
             continue
         for form, rb, warps in itertools.product(columns, row_blocks, warps_list):
-            planned = _planned_fwd(s, implicit_gemm.IgemmConfig(columns=form, row_block=rb, toeplitz=toeplitz))
+            planned = _planned_fwd(s, implicit_gemm.IgemmConfig(columns=form, row_block=rb, toeplitz=toeplitz,
+                                                                toeplitz_left=left))
             if planned is None or planned[2].kernel != "row_block":
                 break
             kh, kw, plan = planned
@@ -377,6 +378,8 @@ def main():
                     "band); --row-blocks: rows and/or band (default rows)")
     ap.add_argument("--row-blocks", default=None, help="the block-Toeplitz forward at these output rows per tile")
     ap.add_argument("--toeplitz", default="", help="--row-blocks: IgemmConfig.toeplitz ('' or table)")
+    ap.add_argument("--left", action="store_true",
+                    help="--row-blocks: the product transposed (IgemmConfig.toeplitz_left)")
     ap.add_argument("--planes", default=None,
                     help="the whole-plane forward at these flattened outputs per tile (BN), e.g. 32,64")
     ap.add_argument("--shapes", default=None, help="--planes: only these public shapes")
@@ -393,7 +396,7 @@ def main():
         plane_report(warps, [int(v) for v in args.planes.split(",")], args.shapes and args.shapes.split(","))
     elif args.row_blocks:
         row_block_report(warps, [int(v) for v in args.row_blocks.split(",")], (args.columns or "rows").split(","),
-                         args.shapes and args.shapes.split(","), args.toeplitz)
+                         args.shapes and args.shapes.split(","), args.toeplitz, args.left)
     elif args.igemm:
         igemm_report(warps, [int(v) for v in args.kernel_rows.split(",")], (args.columns or "band").split(","))
     elif args.wgrad:

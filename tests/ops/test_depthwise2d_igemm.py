@@ -677,8 +677,8 @@ def test_plane_tiles_match_reference(bn, toeplitz, igemm_device):
     with pytest.raises(ValueError, match="plane=True"):
         implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty_like(dy),
                                implicit_gemm.IgemmConfig(toeplitz="canvas"))
-    with pytest.raises(ValueError, match="toeplitz_left"):
-        implicit_gemm.conv_fwd(x, wt, None, (1, 1), pad, dil, torch.empty_like(dy),
+    with pytest.raises(ValueError, match="needs toeplitz '', 'gather' or 'canvas'"):
+        implicit_gemm.conv_fwd(x.bfloat16(), wt.bfloat16(), None, (1, 1), pad, dil, torch.empty_like(dy).bfloat16(),
                                implicit_gemm.IgemmConfig(plane=True, toeplitz="shifted_canvas", toeplitz_left=True))
     with pytest.raises(ValueError, match="16-bit"):
         implicit_gemm.conv_fwd(x.float(), wt.float(), None, (1, 1), pad, dil, torch.empty_like(dy).float(),
@@ -777,7 +777,7 @@ def test_small_plane_forms_stay_inside_their_tensors(form, igemm_device):
     torch.manual_seed(0)
     for (n, c, h, w, kh, kw, pad, dil), x_layout, y_layout in itertools.product(
             ((3, 2, 6, 8, 5, 3, (2, 2, 1, 1), (1, 1)), (2, 2, 5, 4, 9, 7, (4, 4, 3, 3), (1, 1)),
-             (2, 1, 6, 8, 3, 3, (3, 3, 2, 2), (2, 1))),
+             (2, 1, 6, 8, 3, 3, (3, 3, 2, 2), (2, 1)), (2, 1, 6, 7, 3, 3, (4, 4, 5, 5), (1, 1))),
             ("nchw", "slice", "nhwc"), ("nchw", "nhwc")):
         dtype = torch.bfloat16 if cfg.toeplitz_left else torch.float32  # (the transposed product: 16-bit only)
         x, wt, b = (torch.randn(n, c, h, w, device=igemm_device, dtype=dtype),

@@ -102,6 +102,7 @@ if triton is not None:
         tensor cores as the left operand, from registers (sm_90: one product left in flight at each wait). Grid:
         (image blocks * blocks of BN flattened outputs, C_OUT).
         """
+        tl.static_assert(not T_LEFT or (CANVAS == 1 and not PREFETCH), "T_LEFT reads the canvas, without PREFETCH")
         pid = tl.program_id(0)
         co = tl.program_id(1)
         ROWW: tl.constexpr = WOP if CANVAS == 3 else WO  # the flattened outputs' row pitch

@@ -103,6 +103,7 @@ if triton is not None:
         hi_lo = tl.maximum(h0 - TOP, 0)  # the input rows that reach an output row of the block
         hi_end = tl.minimum(h_last - TOP + (KH - 1) * DH + 1, H_IN)
         d0 = TOP - h0 - r  # + input row: i * DH for the kernel row joining it to output row h0 + r
+        tl.static_assert(not T_LEFT or not (TABLE or PREFETCH), "T_LEFT gathers its tiles, without PREFETCH")
         if T_LEFT:
             acc = tl.zeros([R * BN, BM], dtype=tl.float32)
         else:
@@ -137,7 +138,7 @@ if triton is not None:
                     a = tl.load(a_base + hi * row_step, mask=(hi + kr < hi_end)[None, :], other=0.0)
                 else:
                     a = tl.load(a_base + hi * row_step)
-                if T_LEFT:  # y^T += T^T x^T: the tile enters the product from registers (zero past the last row)
+                if T_LEFT:  # y^T += T^T x^T: the tile enters the product from registers (zero in the extra step)
                     t = _block_taps(w_c, _row_reach(hi, kr, d0, KR), band, swh, KH, DH, ROW0, ROW_STEP)
                     t = tl.where(hi < hi_end, tl.trans(t), 0.0)
                     acc = accumulate(acc, t, tl.trans(a), PREC, DOT_F32)

@@ -266,7 +266,7 @@ def _plane(cfg: "IgemmConfig", h_in: int, w_in: int, x_stride: tuple, ho: int, w
                              f"{x_stride} or its plane ({h_in} x {w_in}, output {ho} x {wo}) reach past 2**31")
         return cfg.plane
     named = (cfg.columns or cfg.kernel_rows or cfg.order or cfg.bn or cfg.row_block
-             or cfg.toeplitz == "table")
+             or cfg.toeplitz == "table" or (cfg.toeplitz_left and cfg.toeplitz == "gather"))
     if named or itemsize != 2 or not fits or h_in * w_in > PLANE_MAX or ho * wo > PLANE_MAX:
         return False
     taps = min(kh, cdiv(h_in, dh)) * min(kw, cdiv(w_in, dw))  # at most the taps that land in the plane
