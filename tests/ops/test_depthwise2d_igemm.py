@@ -70,34 +70,26 @@ def test_implicit_gemm_forward_and_input_gradient_match_reference(layout, bm, ig
         _check_fwd_and_dgrad(x, w, b, stride, pad, dil, cfg)
 
 
-def _check_fwd_and_dgrad(x, w, b, stride, pad, dil, cfg):
-    """implicit_gemm's forward and input gradient (into NaN-filled outputs) against float64, max error 1e-4."""
+def _check_fwd_and_dgrad(x, w, b, stride, pad, dil, cfg, dtype=torch.float32):
+    """implicit_gemm's forward and input gradient (into NaN-filled outputs) against float64: in float32 within 1e-4;
+    in bfloat16 (x, w, b and the output gradient rounded to it, the reference taking the rounded values) within one
+    bfloat16 ulp (8e-3 relative, 1e-3 absolute)."""
     from lkconv.ops.depthwise2d import implicit_gemm, reference
 
+    def close(out, ref):
+        err = (out.double() - ref).abs()
+        return bool((err < 1e-4).all()) if dtype == torch.float32 else bool((err <= 8e-3 * ref.abs() + 1e-3).all())
+
+    x, w, b = x.to(dtype), w.to(dtype), b.to(dtype)
     yr = reference.depthwise_conv2d_fwd_torch(x.double(), w.double(), b.double(), stride, pad, dil)
-    y = implicit_gemm.conv_fwd(x, w, b, stride, pad, dil, torch.full(yr.shape, float("nan"), device=x.device), cfg)
-    assert (y.double() - yr).abs().max() < 1e-4
+    y = implicit_gemm.conv_fwd(x, w, b, stride, pad, dil,
+                               torch.full(yr.shape, float("nan"), dtype=dtype, device=x.device), cfg)
+    assert close(y, yr)
     dy = torch.randn_like(y)
     dx = implicit_gemm.conv_dgrad(dy, x.shape, w, stride, pad, dil, torch.full_like(x, float("nan")), cfg)
     dxr = reference.depthwise_conv2d_dgrad_torch(dy.double(), x.double(), w.double(), stride, pad, dil)
-    assert (dx.double() - dxr).abs().max() < 1e-4
+    assert close(dx, dxr)
     return y
-
-
-def _check_fwd_and_dgrad_bf16(x, w, b, stride, pad, dil, cfg):
-    """As :func:`_check_fwd_and_dgrad` with x, w, b and the output gradient rounded to bfloat16 (the reference takes
-    the rounded values): outputs within a bfloat16 ulp (8e-3 relative, 1e-3 absolute) of float64."""
-    from lkconv.ops.depthwise2d import implicit_gemm, reference
-
-    x, w, b = x.bfloat16(), w.bfloat16(), b.bfloat16()
-    yr = reference.depthwise_conv2d_fwd_torch(x.double(), w.double(), b.double(), stride, pad, dil)
-    y = implicit_gemm.conv_fwd(x, w, b, stride, pad, dil, torch.full(yr.shape, float("nan"), dtype=x.dtype,
-                                                                     device=x.device), cfg)
-    assert ((y.double() - yr).abs() <= 8e-3 * yr.abs() + 1e-3).all()
-    dy = torch.randn(y.shape, device=x.device).bfloat16()
-    dx = implicit_gemm.conv_dgrad(dy, x.shape, w, stride, pad, dil, torch.full_like(x, float("nan")), cfg)
-    dxr = reference.depthwise_conv2d_dgrad_torch(dy.double(), x.double(), w.double(), stride, pad, dil)
-    assert ((dx.double() - dxr).abs() <= 8e-3 * dxr.abs() + 1e-3).all()
 
 
 @pytest.mark.parametrize("bm", [16, 64])
@@ -543,8 +535,8 @@ def test_row_blocks_match_reference(columns, row_block, igemm_device):
         x = torch.randn(n, c, h, w, device=igemm_device)
         wt = torch.randn(c * mult, 1, kh, kw, device=igemm_device)
         _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil, cfg)
-        _check_fwd_and_dgrad_bf16(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil,
-                                  dataclasses.replace(cfg, toeplitz_left=True, prefetch=False))
+        _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil,
+                             dataclasses.replace(cfg, toeplitz_left=True, prefetch=False), torch.bfloat16)
     with pytest.raises(ValueError, match="single output rows"):
         implicit_gemm.conv_fwd(x.bfloat16(), wt.bfloat16(), None, (1, 1), pad, dil,
                                torch.empty(2, 1, 14, 15, device=igemm_device, dtype=torch.bfloat16),
@@ -641,6 +633,7 @@ def test_plane_tiles_match_reference(bn, toeplitz, igemm_device):
 
     left = toeplitz.endswith("_left")  # the product transposed: the Toeplitz tile as its left operand
     toeplitz = toeplitz[:-len("_left")] if left else toeplitz
+    dtype = torch.bfloat16 if left else torch.float32  # (the transposed product takes 16-bit operands only)
     torch.manual_seed(0)
     for n, c, h, w, kh, kw, pad, dil, mult in ((3, 2, 7, 6, 5, 3, (2, 2, 1, 1), (1, 1), 1),
                                                (2, 2, 5, 9, 3, 5, (4, 4, 5, 5), (2, 1), 2),
@@ -657,8 +650,7 @@ def test_plane_tiles_match_reference(bn, toeplitz, igemm_device):
                                             canvas_run=4 if bn == 16 else 8, toeplitz_left=left)
             x = torch.randn(n, c, h, w, device=igemm_device).contiguous(memory_format=fmt)
             wt = torch.randn(c * mult, 1, kh, kw, device=igemm_device)
-            check = _check_fwd_and_dgrad_bf16 if left else _check_fwd_and_dgrad  # (16-bit operands only)
-            check(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil, cfg)
+            _check_fwd_and_dgrad(x, wt, torch.randn(c * mult, device=igemm_device), (1, 1), pad, dil, cfg, dtype)
     x4 = torch.empty(2, 3, 4, 7)
     assert implicit_gemm._dense_plane(tuple(x4.shape), x4.stride()) == 28
     assert implicit_gemm._dense_plane((2, 3, 5, 7), (105, 35, 7, 1)) == 0  # 35 elements: not a multiple of 4
@@ -705,8 +697,9 @@ def test_plane_tiles_match_reference(bn, toeplitz, igemm_device):
     # dense planes of a channel slice: channel stride the plane size, batch stride larger, data offset
     xs = torch.randn(3, 5, 4, 6, device=igemm_device)[:, 1:3]
     wt = torch.randn(2, 1, 3, 5, device=igemm_device)
-    check(xs, wt, torch.randn(2, device=igemm_device), (1, 1), (1, 1, 2, 2), (1, 1),
-          implicit_gemm.IgemmConfig(bm=16, bn=bn, plane=True, plane_runs=True, toeplitz=toeplitz, toeplitz_left=left))
+    _check_fwd_and_dgrad(xs, wt, torch.randn(2, device=igemm_device), (1, 1), (1, 1, 2, 2), (1, 1),
+                         implicit_gemm.IgemmConfig(bm=16, bn=bn, plane=True, plane_runs=True, toeplitz=toeplitz,
+                                                   toeplitz_left=left), dtype)
 
 
 def test_default_plane_tiles_for_16_bit_small_planes_mostly_covered_by_the_kernel(igemm_device):

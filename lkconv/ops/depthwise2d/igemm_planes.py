@@ -169,13 +169,13 @@ if triton is not None:
                                             CANVAS)
                     acc = accumulate(acc, a, t, PREC, DOT_F32)
                     t = t_next
-                elif T_LEFT:  # y^T += T^T x^T: the tile enters the product from registers
-                    t = _laid_out_tile(w_c, p, q_off, q_part, H_IN * W_IN, HO, W_IN, CW, CWP, COPY, RUN, CANVAS,
-                                       True)
-                    acc = accumulate(acc, t, tl.trans(a), PREC, DOT_F32)
                 elif CANVAS:  # (the shifted canvas: aligned runs, copied asynchronously in the pipeline)
-                    t = _laid_out_tile(w_c, p, q_off, q_part, H_IN * W_IN, HO, W_IN, CW, CWP, COPY, RUN, CANVAS)
-                    acc = accumulate(acc, a, t, PREC, DOT_F32)
+                    t = _laid_out_tile(w_c, p, q_off, q_part, H_IN * W_IN, HO, W_IN, CW, CWP, COPY, RUN, CANVAS,
+                                       T_LEFT)
+                    if T_LEFT:  # y^T += T^T x^T: the tile enters the product from registers
+                        acc = accumulate(acc, t, tl.trans(a), PREC, DOT_F32)
+                    else:
+                        acc = accumulate(acc, a, t, PREC, DOT_F32)
                 else:  # T[p, q]: the tap tests along both axes, the two offsets summed before the gather (through
                     # toeplitz_band twice the strided form compiles to 126 registers for sm_90 at BN 32, against 96)
                     t = kernel_taps(w_c, hi[:, None] + TOP - h[None, :], wi[:, None] + LEFT - w[None, :],

@@ -138,11 +138,7 @@ if triton is not None:
                     a = tl.load(a_base + hi * row_step, mask=(hi + kr < hi_end)[None, :], other=0.0)
                 else:
                     a = tl.load(a_base + hi * row_step)
-                if T_LEFT:  # y^T += T^T x^T: the tile enters the product from registers (zero in the extra step)
-                    t = _block_taps(w_c, _row_reach(hi, kr, d0, KR), band, swh, KH, DH, ROW0, ROW_STEP)
-                    t = tl.where(hi < hi_end, tl.trans(t), 0.0)
-                    acc = accumulate(acc, t, tl.trans(a), PREC, DOT_F32)
-                elif TABLE:
+                if TABLE:
                     t = tl.load(t_c + (hi + TOP - h0 + R - 1) * (BK * BN))
                     acc = accumulate(acc, a, t, PREC, DOT_F32)
                 elif PREFETCH:  # (past the last row the gather reads in-bounds taps that are not used)
@@ -151,7 +147,10 @@ if triton is not None:
                     t = t_next
                 else:
                     t = _block_taps(w_c, _row_reach(hi, kr, d0, KR), band, swh, KH, DH, ROW0, ROW_STEP)
-                    acc = accumulate(acc, a, t, PREC, DOT_F32)
+                    if T_LEFT:  # y^T += T^T x^T: the tile enters the product from registers (zero in the extra step)
+                        acc = accumulate(acc, tl.where(hi < hi_end, tl.trans(t), 0.0), tl.trans(a), PREC, DOT_F32)
+                    else:
+                        acc = accumulate(acc, a, t, PREC, DOT_F32)
         if T_LEFT:
             acc = tl.trans(acc)
         if HAS_BIAS:

@@ -429,8 +429,7 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
         shifted = cfg.toeplitz == "shifted_canvas"
         bn, bk = cfg.bn or (64 if canvas_taps or local or shifted else 32), cfg.plane_bk or PLANE_BK
         bm, stages = _fit(image_rows(cfg, n), cfg.stages, bk, bn, itemsize, shifted)
-        # the flattened outputs' row pitch
-        wop = max(8, next_power_of_2(wo)) if shifted else wo
+        wop = max(8, next_power_of_2(wo)) if shifted else wo  # the flattened outputs' row pitch
         grid = (cdiv(n, bm) * cdiv(ho * wop, bn), c_out, 1)
         taps = dict(KH=kh, KW=kw, DH=dilation[0], DW=dilation[1], ROW0=h0, ROW_STEP=hs, COL0=w0, COL_STEP=ws)
         canvas, scratch = (), ()  # canvas: the taps_layout of the plane's canvas
