@@ -79,7 +79,8 @@ def resources(fn, pointers: dict, ints: dict, constexprs: dict, num_warps: int, 
                                                ptx)]
         counts["async"] = {n: sizes.count(n) for n in sorted(set(sizes))}  # asynchronous copies by size in bytes
         # tensor-core products each wait leaves in flight (0: every product waited for before the next step)
-        counts["in_flight"] = sorted({int(v, 0) for v in re.findall(r"WARPGROUP\.DEPBAR\.LE gsb0, (0x[0-9a-f]+)", sass)})
+        waits = re.findall(r"WARPGROUP\.DEPBAR\.LE gsb0, (0x[0-9a-f]+)", sass)
+        counts["in_flight"] = sorted({int(v, 0) for v in waits})
         # tensor-core products reading their left operand from registers (the rest read both from shared memory)
         counts["left_in_registers"] = len(re.findall(r"HGMMA\.\S+ R\d+, R\d+,", sass))
         counts["products"] = len(re.findall(r"HGMMA\.", sass))
@@ -116,6 +117,10 @@ def _compile_plan(fn, n_tensors: int, plan, warps: int):
     return resources(fn, {p: "*bf16" for p in names[:n_tensors]}, ints, consts, warps, consts["STAGES"], loads=True)
 
 
+PLAN_CELLS = ("loads v4/v2/s, async copies {bytes: count}, tensor-core products in flight at waits, products reading "
+              "their left operand from registers / all")  # the last columns of _plan_resources
+
+
 def _plan_resources(fn, n_tensors: int, plan, warps: int) -> str:
     """The registers, spill stack, shared memory and global loads of fn compiled as plan launches it, as report
     columns."""
@@ -131,7 +136,7 @@ def igemm_report(warps_list, kernel_rows_list=(0,), other_columns=("band",)):
     tiles, for each count of kernel rows per product; the global loads of each width in the PTX (v4 = 16 bytes,
     s = scalar)."""
     print(f"{'shape':<22} {'kernel':>7} {'form':<13} {'KR':>2} {'BM':>4} {'BN':>3} {'BK':>4} {'st':>2} {'T':<6} "
-          f"{'warps':>5} {'regs':>5} {'spill B':>8} {'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}, products in flight at waits, left operands from registers")
+          f"{'warps':>5} {'regs':>5} {'spill B':>8} {'shared B':>9}  {PLAN_CELLS}")
     for s in load_shapes():
         if s["s"] != 1:
             continue
@@ -157,7 +162,7 @@ def row_block_report(warps_list, row_blocks, columns=("rows",), shapes=None, toe
     implicit_gemm plans it (NCHW input, batch 64), with whole-row tiles where the rows fit them and with band column
     blocks ("band" in columns); left: the product transposed (IgemmConfig.toeplitz_left)."""
     print(f"{'shape':<22} {'kernel':>7} {'form':<5} {'R':>2} {'BM':>4} {'BN':>3} {'BK':>4} {'warps':>5} {'regs':>5} "
-          f"{'spill B':>8} {'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}, products in flight at waits, left operands from registers")
+          f"{'spill B':>8} {'shared B':>9}  {PLAN_CELLS}")
     for s in load_shapes():
         if s["s"] != 1 or (shapes and s["name"] not in shapes):
             continue
@@ -181,8 +186,7 @@ def plane_report(warps_list, block_cols, shapes=None):
     runs from the shifted canvas ("shifted_canvas"; /4: 4-element runs, canvas_run=4); canvas/left: the product
     transposed (toeplitz_left)."""
     print(f"{'shape':<22} {'kernel':>7} {'T':<16} {'runs':>4} {'BM':>4} {'BN':>4} {'BK':>3} {'warps':>5} {'regs':>5} "
-          f"{'spill B':>8} {'shared B':>9}  loads v4/v2/s, async copies {{bytes: count}}, products in flight at waits, "
-          f"products reading their left operand from registers / all")
+          f"{'spill B':>8} {'shared B':>9}  {PLAN_CELLS}")
     for s in load_shapes():
         if s["s"] != 1 or (shapes and s["name"] not in shapes) or (not shapes and s["h"] * s["w"] > 1024):
             continue
