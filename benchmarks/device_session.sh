@@ -172,21 +172,17 @@
 #   DK: block-Toeplitz row blocks against one output row per tile (GPU tests, bf16 sweep with gradients) (~5 min)
 #   DQ: after DP: prefetched Toeplitz tiles, 64-input plane steps, several input rows per row-block product (GPU
 #       tests, bf16 sweeps through CUDA graphs) (~7 min)
-#   DR: after DQ: GPU tests of the new defaults, the pair and shifted canvases on unireplknet_t.s3, canvases
+#   DR: after DQ: GPU tests of the new defaults, the shifted canvases on unireplknet_t.s3, canvases
 #       placed by each plane program (local_canvas) against the canvas launch, Nsight Compute counters of the 13x13
 #       forwards, band row blocks reading a Toeplitz table, whole-row row blocks with prefetch on replknet_31b.s3/s2,
 #       bench --graph of the 13x13 forwards, verify, bf16 bench (~9 min)
-#   (DR, DS and DT name the pair canvas and pair tables, removed after DT measured them.)
 #   DV: after DU: the transposed product's GPU tests (bf16), the product against the defaults on the K >= 27 shapes
 #      and unireplknet_t.s1, alternating; lkconv verify of implicit_gemm and auto (~7 min)
 #   DU: after DT: the transposed product with plain gathers (the plane canvas on unireplknet_t.s3, band row blocks on
 #      unireplknet_t.s1 and replknet_31b.s1), its GPU tests; lkconv verify --quick of implicit_gemm and auto after the
 #      pair forms' removal (~6 min)
-#   DT: the transposed pair products (Toeplitz tiles from registers, IgemmConfig.toeplitz_left): their GPU tests, the
-#      pair canvas on unireplknet_t.s3, the pair table's band row blocks on unireplknet_t.s1 and replknet_31b.s1/s2
-#      (~6 min)
-#   DS: DR in under 7 minutes: pair canvas, shifted canvas of 4-element runs (L1-cached copies), tap-pair tables,
-#       counters, GPU tests, bench --graph, verify (~7 min)
+#   DT (commit f90bd16, its case since removed with the forms it timed): the pair canvas and tap-pair tables, with
+#      and without the transposed product, on unireplknet_t.s3/s1 and replknet_31b.s1/s2
 #   DP: band row blocks on unireplknet_t.s1 and the plane canvas on unireplknet_t.s3 (GPU tests, bf16 sweeps timed
 #       through CUDA graphs, lkconv bench --graph of both) (~9 min)
 # Outputs (logs, JSON, PNG) go to $OUT (the device tool brings them back) or ./out; C and D pack them into one archive.
@@ -679,7 +675,7 @@ DP)  # band row blocks (column blocks in the product's rows) on unireplknet_t.s1
 DR)  # after DQ: the new defaults (canvas planes with prefetch at BN 64; 4-row band blocks for 16-bit operands from 13
     # kernel rows): the implicit-GEMM GPU tests, lkconv bench --graph of the 13x13 forwards, verify, eager bf16 bench
     step pytest_igemm 70 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py
-    step tune_shifted 80 python benchmarks/tune_igemm.py --graph --jobs 16 --shapes unireplknet_t.s3 --dtypes bf16 --configs plane:st3,plane:pair_canvas:st3,plane:pair_canvas:nopf:st3,plane:pair_canvas:nopf:st4,plane:pair_canvas:nopf:w8:st3,plane:pair_canvas:bn128:w8:st3,plane:shifted_canvas:run4:st3,plane:shifted_canvas:run4:w8:st3 --json "$OUT/tune_shifted.json"
+    step tune_shifted 80 python benchmarks/tune_igemm.py --graph --jobs 16 --shapes unireplknet_t.s3 --dtypes bf16 --configs plane:st3,plane:shifted_canvas:run4:st3,plane:shifted_canvas:run4:w8:st3 --json "$OUT/tune_shifted.json"
     step tune_table 60 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes unireplknet_t.s1,replknet_31b.s1 --dtypes bf16 --configs st3,rb4:table:st3,bm64:rb4:w4:table:st3,rb4:table:st4,bm64:rb8:w8:table:st3,bm256:rb4:w8:table:st3,rb8:w8:table:st3 --json "$OUT/tune_table.json"
     step tune_local 50 python benchmarks/tune_igemm.py --graph --jobs 16 --shapes unireplknet_t.s3 --dtypes bf16 --configs plane:st3,plane:local_canvas:st3,plane:local_canvas:bn128:w8:st3 --json "$OUT/tune_local.json"
     NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -n 1)
@@ -703,25 +699,6 @@ DU)  # after DT: the transposed product with plain gathers (2-byte loads, kept i
     step tune_canvas_left 100 python benchmarks/tune_igemm.py --graph --jobs 16 --shapes unireplknet_t.s3 --dtypes bf16 --configs plane:st3,plane:canvas:left:st3,plane:canvas:left:w8:st3,plane:canvas:left:bn128:w8:st3,plane:canvas:left:st4,plane:canvas:left:bn32:st3,plane:canvas:left:bn128:st3,plane:st3 --json "$OUT/tune_canvas_left.json"
     step tune_rows_left 100 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes unireplknet_t.s1,replknet_31b.s1 --dtypes bf16 --configs st3,rb4:left:st3,bm64:rb4:w4:left:st3,rb8:left:st3,rb4:left:st4,rb2:left:st3 --json "$OUT/tune_rows_left.json"
     [ "${DU_VERIFY:-1}" = 1 ] && step verify_igemm ${VERIFY_S:-120} python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
-    ;;
-DT)  # the transposed pair products (IgemmConfig.toeplitz_left: Toeplitz tiles as the left operand, from registers, one
-    # product in flight) against the defaults: their GPU tests, unireplknet_t.s3 (planes), unireplknet_t.s1 and
-    # replknet_31b.s1/s2 (band row blocks)
-    step pytest_left 60 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py -k "pair or plane"
-    step tune_left 100 python benchmarks/tune_igemm.py --graph --jobs 16 --shapes unireplknet_t.s3 --dtypes bf16 --configs plane:st3,plane:pair_canvas:left:st3,plane:pair_canvas:left:st4,plane:pair_canvas:left:w8:st3,plane:pair_canvas:left:bn128:w8:st3,plane:pair_canvas:left:bn32:st3,plane:pair_canvas:left:bm32:st3,plane:pair_canvas:st3,plane:shifted_canvas:run4:st3 --json "$OUT/tune_left.json"
-    step tune_left_rows 100 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes unireplknet_t.s1 --dtypes bf16 --configs st3,rb4:pair_table:left:st3,bm64:rb4:w4:pair_table:left:st3,rb8:w8:pair_table:left:st3,bm256:rb4:w8:pair_table:left:st3,rb4:pair_table:left:st4,rb4:pair_table:st3,rb4:pair_table:nopf:st3 --json "$OUT/tune_left_rows.json"
-    [ "${DT_LONG:-1}" = 1 ] && step tune_left_31b 80 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes replknet_31b.s1,replknet_31b.s2 --dtypes bf16 --configs st3,rb4:pair_table:left:st3,bm64:rb4:w4:pair_table:left:st3,rb2:pair_table:left:st3 --json "$OUT/tune_left_31b.json"
-    ;;
-DS)  # DR in under 7 minutes (a short lease): the pair canvas and the shifted canvas of 4-element runs against the default
-    # on unireplknet_t.s3, tap-pair tables on the band row blocks, counters, GPU tests, lkconv bench --graph, verify
-    step tune_shifted 80 python benchmarks/tune_igemm.py --graph --jobs 16 --shapes unireplknet_t.s3 --dtypes bf16 --configs plane:st3,plane:pair_canvas:st3,plane:pair_canvas:nopf:st3,plane:pair_canvas:nopf:st4,plane:pair_canvas:nopf:w8:st3,plane:pair_canvas:bn128:w8:st3,plane:shifted_canvas:run4:st3,plane:shifted_canvas:run4:w8:st3 --json "$OUT/tune_shifted.json"
-    step tune_pairs 80 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes unireplknet_t.s1,replknet_31b.s1 --dtypes bf16 --configs st3,rb4:pair_table:st3,rb4:pair_table:nopf:st3,rb8:w8:pair_table:st3,bm64:rb4:w4:pair_table:st3 --json "$OUT/tune_pairs.json"
-    NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -n 1)
-    NCU_SECTIONS="--section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats --section SchedulerStats --section LaunchStats --section InstructionStats"
-    [ -n "$NCU" ] && step ncu_s3 60 "$NCU" --clock-control none --kernel-name regex:igemm --launch-skip 2 --launch-count 1 $NCU_SECTIONS python benchmarks/ncu_igemm.py --shape unireplknet_t.s3
-    step pytest_igemm 70 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py
-    [ "${DS_SHORT:-0}" = 0 ] && LKCONV_CACHE_DIR=/tmp/lkconv-cache-DR1 step bench_graph 60 python -m lkconv bench --graph --jobs 16 --dtypes bf16 --layouts nchw --directions fwd --shapes "unireplknet_t.s3,unireplknet_t.s1" --out "$OUT/bench_graph"
-    [ "${DS_SHORT:-0}" = 0 ] && step verify_igemm ${VERIFY_S:-100} python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
     ;;
 DQ)  # after DP: the next step's Toeplitz tiles gathered before each product (prefetch), 64-input plane steps
     step pytest_forms 100 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py -k "plane or row_block or planned or inside"
