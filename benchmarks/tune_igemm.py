@@ -13,8 +13,8 @@ forward's set-up (the zero-bordered input copy, from NCHW and channels_last) cos
   block-Toeplitz tile, IgemmConfig.row_block; plane/noplane: IgemmConfig.plane, whole flattened planes per tile;
   runs/noruns: IgemmConfig.plane_runs, dense planes read as contiguous runs (the default) or not; pf/nopf:
   IgemmConfig.prefetch, the next step's Toeplitz tiles read before each product; pbk = IgemmConfig.plane_bk,
-  flattened inputs per step of plane tiles; run = IgemmConfig.canvas_run; left: IgemmConfig.toeplitz_left, the
-  product transposed so the Toeplitz tile is its left operand).
+  flattened inputs per step of plane tiles; run = IgemmConfig.canvas_run; left/noleft: IgemmConfig.toeplitz_left,
+  the product transposed so the Toeplitz tile is its left operand, or not).
 --baseline: another version of lkconv/ops/depthwise2d/implicit_gemm.py (a file), timed beside this one at every
   tile, alternating, on the same inputs (an A/B of a kernel change in one process).
 --jobs: compile every (shape, dtype, tile) in that many processes first.
@@ -77,13 +77,13 @@ def parse_config(spec: str):
             if part in ("images", "rows"):
                 kw["order"] = part
                 continue
-            if part == "left":
-                kw["toeplitz_left"] = True
+            if part in ("left", "noleft"):
+                kw["toeplitz_left"] = part == "left"
                 continue
             if part not in implicit_gemm.TOEPLITZ_FORMS:
                 raise ValueError(f"config part {part!r} of {spec!r}: expected bm<int>, bn<int>, w<int>, st<int>, "
                                  f"kr<int>, rb<int>, pbk<int>, run<int>, one of {implicit_gemm.TOEPLITZ_FORMS[1:]}, "
-                                 "images, rows, plane, noplane, runs, noruns, pf, nopf, left or "
+                                 "images, rows, plane, noplane, runs, noruns, pf, nopf, left, noleft or "
                                  "cols-<band|rows|rows_in_place>")
             kw["toeplitz"] = part
     return implicit_gemm.IgemmConfig(**kw)
@@ -137,7 +137,7 @@ def _extras(cfg, sep: str) -> str:
     parts = [f"kr{cfg.kernel_rows}" if cfg.kernel_rows else "", f"rb{cfg.row_block}" if cfg.row_block else "",
              "" if cfg.plane is None else ("plane" if cfg.plane else "noplane"), "" if cfg.plane_runs else "noruns",
              {True: "pf", False: "nopf", None: ""}[cfg.prefetch], f"pbk{cfg.plane_bk}" if cfg.plane_bk else "",
-             f"run{cfg.canvas_run}" if cfg.canvas_run != 8 else "", "left" if cfg.toeplitz_left else ""]
+             f"run{cfg.canvas_run}" if cfg.canvas_run != 8 else "", {True: "left", False: "noleft", None: ""}[cfg.toeplitz_left]]
     return "".join(sep + p for p in parts if p)
 
 
