@@ -90,6 +90,23 @@ def test_transform_geometry():
     assert fused_fft._factors(256) == (16, 16)
 
 
+def test_dft_constants_exact_and_kept_per_size_and_device():
+    """F_N1, F_N2 and the twiddles equal exp(-2 pi i a b / m) (float64 reference) and are computed once per
+    (N1, N2, device): a second request returns the same tensors."""
+    import math
+
+    f1, f2, tw = fused_fft._dft_constants(32, 16, torch.device("cpu"))
+    for planes, rows, cols, m in ((f1, 32, 32, 32), (f2, 16, 16, 16), (tw, 32, 16, 512)):
+        a = torch.arange(rows, dtype=torch.float64)[:, None]
+        b = torch.arange(cols, dtype=torch.float64)[None, :]
+        ref = torch.polar(torch.ones(rows, cols, dtype=torch.float64), -2 * math.pi * a * b / m)
+        assert planes.shape == (2, rows, cols) and planes.dtype == torch.float32
+        assert (torch.complex(planes[0].double(), planes[1].double()) - ref).abs().max() < 1e-6
+    again = fused_fft._dft_constants(32, 16, torch.device("cpu"))
+    assert all(u is v for u, v in zip(again, (f1, f2, tw)))
+    assert fused_fft._dft_constants(16, 16, torch.device("cpu"))[0] is not f1
+
+
 def test_algorithm_errors_and_choice(device):
     x = torch.randn(1, 2, 8, device=device)
     with pytest.raises(ValueError, match="algorithm must be one of"):

@@ -276,10 +276,17 @@ def _factors(n: int) -> Tuple[int, int]:
     return n // n2, n2
 
 
-@functools.lru_cache(maxsize=32)
+_DFT_CONSTANTS: dict = {}  # (N1, N2, device) -> _dft_constants' tensors
+
+
 def _dft_constants(n1: int, n2: int, device: torch.device) -> Tuple[Tensor, Tensor, Tensor]:
     """F_N1 (2, N1, N1), F_N2 (2, N2, N2) and T (2, N1, N2): real and imaginary planes, float32, from exact
-    integer phases in float64."""
+    integer phases in float64. Computed once per (N1, N2, device) and kept (about 26 small launches each time
+    otherwise); not kept when computed inside a CUDA-graph capture, whose tensors hold values only once replayed."""
+    key = (n1, n2, device)
+    hit = _DFT_CONSTANTS.get(key)
+    if hit is not None:
+        return hit
 
     def planes(a: Tensor, b: Tensor, m: int) -> Tensor:
         phase = (a[:, None] * b[None, :]) % m
@@ -289,7 +296,13 @@ def _dft_constants(n1: int, n2: int, device: torch.device) -> Tuple[Tensor, Tens
     # computed on the device itself: no host-to-device copy (which a CUDA-graph capture would not allow)
     i1 = torch.arange(n1, dtype=torch.int64, device=device)
     i2 = torch.arange(n2, dtype=torch.int64, device=device)
-    return planes(i1, i1, n1), planes(i2, i2, n2), planes(i1, i2, n1 * n2)
+    consts = planes(i1, i1, n1), planes(i2, i2, n2), planes(i1, i2, n1 * n2)
+    if device.type == "cuda":
+        if torch.cuda.is_current_stream_capturing():
+            return consts
+        torch.cuda.current_stream(device).synchronize()  # ready for launches on any stream from now on
+    _DFT_CONSTANTS[key] = consts
+    return consts
 
 
 def kernel_spectrum(k: Tensor, n: int) -> Tensor:
