@@ -7,7 +7,8 @@ from lkconv.ops.depthwise2d import fft
 from lkconv.testing import rel_error
 from lkconv.tools import verify
 
-from .helpers import assert_verified, fake_cuda_autotune_cache
+from ..conftest import gpu
+from .helpers import assert_verified, fake_cuda_autotune_cache, warm_on_side_stream
 
 CASES = verify.base_cases(tiny=True) + [
     verify.Case(1, 3, 30, 33, 31, 31, padding=15),
@@ -68,6 +69,25 @@ def test_weight_spectrum_reused_in_inference_and_invalidated_by_updates():
             torch.fft.rfft2 = real
     torch.testing.assert_close(y1, y2)
     torch.testing.assert_close(y3, 2 * y1, rtol=1e-5, atol=1e-5)
+
+
+@gpu
+def test_weight_spectrum_made_inside_a_graph_capture_is_not_kept():
+    """An inference call first seen inside a CUDA-graph capture: its weight spectrum holds values only once the
+    graph replays, so an eager call after the capture (before any replay) computes its own; both match PyTorch."""
+    x = torch.randn(2, 4, 24, 24, device="cuda")
+    warm = lkconv.nn.DepthwiseConv2d(4, 4, 9, padding=4, algorithm="fft").cuda().eval()
+    conv = lkconv.nn.DepthwiseConv2d(4, 4, 9, padding=4, algorithm="fft").cuda().eval()
+    with torch.no_grad():
+        warm_on_side_stream(lambda: warm(x))  # transforms planned and kernels compiled; conv's weight is new
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            out = conv(x)
+        eager = conv(x)
+        graph.replay()
+        torch.cuda.synchronize()
+        ref = torch.nn.functional.conv2d(x, conv.weight, conv.bias, 1, 4, 1, 4)
+    assert rel_error(eager, ref) < 1e-4 and rel_error(out, ref) < 1e-4
 
 
 def test_fft_out_of_memory_falls_back(monkeypatch):

@@ -7,6 +7,8 @@ import lkconv
 from lkconv.ops.conv1d import fused_fft, long_conv1d_reference
 from lkconv.testing import poison_outputs, rel_error, tolerance
 
+from ..conftest import gpu
+
 
 def _runs_here(device):
     return fused_fft.unsupported_reason(torch.empty(1, 1, 8, device=device), torch.empty(1, 1, device=device)) is None
@@ -105,6 +107,24 @@ def test_dft_constants_exact_and_kept_per_size_and_device():
     again = fused_fft._dft_constants(32, 16, torch.device("cpu"))
     assert all(u is v for u, v in zip(again, (f1, f2, tw)))
     assert fused_fft._dft_constants(16, 16, torch.device("cpu"))[0] is not f1
+
+
+@gpu
+def test_dft_constants_made_inside_a_graph_capture_are_not_kept():
+    """Constants first computed inside a CUDA-graph capture hold values only once the graph replays: they are
+    not kept, and the next eager request computes them."""
+    device = torch.device("cuda", torch.cuda.current_device())
+    fused_fft._DFT_CONSTANTS.pop((64, 16, device), None)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        captured = fused_fft._dft_constants(64, 16, device)
+    assert (64, 16, device) not in fused_fft._DFT_CONSTANTS
+    eager = fused_fft._dft_constants(64, 16, device)
+    graph.replay()
+    torch.cuda.synchronize()
+    assert fused_fft._DFT_CONSTANTS[(64, 16, device)] is eager
+    for u, v in zip(captured, eager):
+        torch.testing.assert_close(u, v, rtol=0, atol=0)
 
 
 def test_algorithm_errors_and_choice(device):

@@ -156,7 +156,8 @@ def _kernel_frame(weight: torch.Tensor, geo: _Geometry, dtype) -> torch.Tensor:
 
 
 class _SpectrumCache:
-    """rfft2 of a weight's frame, kept while the same tensor object is alive and unmodified."""
+    """rfft2 of a weight's frame, kept while the same tensor object is alive and unmodified; not kept when made
+    inside a CUDA-graph capture (its values exist only once the graph is replayed)."""
 
     def __init__(self, size: int = 16):
         self.size = size
@@ -169,6 +170,8 @@ class _SpectrumCache:
             if ref() is weight and ver == weight._version and k == key:
                 return spec
         spec = make()
+        if spec.is_cuda and torch.cuda.is_current_stream_capturing():
+            return spec
         self.entries = [e for e in self.entries if e[0]() is not None][-(self.size - 1):]
         self.entries.append((weakref.ref(weight), weight._version, key, spec))
         return spec
