@@ -621,6 +621,40 @@ def test_default_row_block_where_every_output_row_reaches_every_input_row(igemm_
             _check_op_against_float64(x, wt, (kh // 2, kw // 2), dtype, tol)
 
 
+def test_default_transposed_product_from_27_kernel_rows(igemm_device, monkeypatch):
+    """Band row blocks of 16-bit operands take the product transposed (toeplitz_left) by default from 27 kernel
+    rows, without prefetch; not below 27 rows, not for float32, not for whole-row row blocks, not where the config
+    names prefetch=True, toeplitz_left=False or a table; the default's forward and input gradient match float64 in
+    bf16, through the plans asserted (and whole-row row blocks with the product named transposed)."""
+    from lkconv.ops.depthwise2d import implicit_gemm as ig
+
+    def consts(h, w, kh, itemsize=2, cfg=None):
+        plan = _default_plan(h, w, kh, kh, itemsize, cfg)
+        return plan.kernel, dict(plan.consts)
+
+    kernel, c = consts(7, 48, 27)  # band row blocks
+    assert kernel == "row_block" and c["T_LEFT"] and not c["PREFETCH"] and c["COL_OFF"] == 16, (kernel, c)
+    assert not consts(7, 48, 27, 2, ig.IgemmConfig(toeplitz_left=False))[1]["T_LEFT"]
+    assert not consts(7, 48, 27, 2, ig.IgemmConfig(prefetch=True))[1]["T_LEFT"]
+    assert not consts(7, 48, 25)[1].get("T_LEFT")
+    assert not consts(7, 48, 27, 4)[1].get("T_LEFT")  # float32: three tf32 products through shared memory
+    assert not consts(7, 48, 27, 2, ig.IgemmConfig(toeplitz="table", row_block=4, columns="band", bn=16))[1][
+        "T_LEFT"]
+    kernel, c = consts(7, 12, 27)  # whole-row row blocks (12 columns): the plain product
+    assert kernel == "row_block" and not c["T_LEFT"]
+    planned = []
+    plan_fwd = ig._fwd_plan
+    monkeypatch.setattr(ig, "_fwd_plan", lambda *a: planned.append(plan_fwd(*a)) or planned[-1])
+    torch.manual_seed(0)
+    for n, c, h, w, cfg in ((3, 2, 7, 48, None), (2, 2, 7, 12, ig.IgemmConfig(toeplitz_left=True))):
+        x = torch.randn(n, c, h, w, device=igemm_device)
+        wt = torch.randn(c, 1, 27, 27, device=igemm_device)
+        planned.clear()
+        _check_fwd_and_dgrad(x, wt, torch.randn(c, device=igemm_device), (1, 1), (13, 13, 13, 13), (1, 1), cfg,
+                             torch.bfloat16)
+        assert len(planned) == 2 and all(p.kernel == "row_block" and dict(p.consts)["T_LEFT"] for p in planned)
+
+
 @pytest.mark.parametrize("toeplitz", ["gather", "canvas", "local_canvas", "shifted_canvas", "canvas_left"])
 @pytest.mark.parametrize("bn", [16, 64])
 def test_plane_tiles_match_reference(bn, toeplitz, igemm_device):

@@ -95,8 +95,9 @@ class IgemmConfig:
     operand, read from registers (sm_90 reads only a left operand from registers; the right one always comes from
     shared memory); no prefetch. bf16 forward, H100: replknet_31b.s1 0.466 against 0.482 ms and s2 0.146 against
     0.152-0.154 (band row blocks, R 4), but unireplknet_t.s1 0.134 against 0.123 and unireplknet_t.s3's planes
-    0.024-0.030 against 0.021. Tap pairs gathered as 4-byte loads (a pair canvas for planes, a pair table for row
-    blocks, with and without the transposed product) lost 1.5-5x on the H100 (nineteenth session) and were removed."""
+    0.024-0.030 against 0.021. None: the default (:func:`takes_toeplitz_left`). Tap pairs gathered as 4-byte loads
+    (a pair canvas for planes, a pair table for row blocks, with and without the transposed product) lost 1.5-5x on
+    the H100 (nineteenth session) and were removed."""
 
     bm: int = 0
     bn: int = 0
@@ -112,7 +113,7 @@ class IgemmConfig:
     prefetch: Optional[bool] = None
     plane_bk: int = 0
     canvas_run: int = 8
-    toeplitz_left: bool = False
+    toeplitz_left: Optional[bool] = None
 
 
 DEFAULT_CONFIG = IgemmConfig()
@@ -243,6 +244,20 @@ def prefetches(cfg: "IgemmConfig", form: str) -> bool:
     if cfg.prefetch is not None:
         return cfg.prefetch
     return form in ("plane_canvas", "band_row_block")
+
+
+LEFT_MIN_KH = 27  # band row blocks of 16-bit operands take the transposed product by default from this many rows
+
+
+def takes_toeplitz_left(cfg: "IgemmConfig", form: str, kh: int, itemsize: int, table: bool) -> bool:
+    """Whether row blocks of this form ("band" or whole rows) take the product transposed (:class:`IgemmConfig`
+    ``toeplitz_left``): cfg's choice, or for None band row blocks where 16-bit operands meet at least LEFT_MIN_KH
+    kernel rows, the tiles are gathered in the loop and no prefetch is named (bf16 forward, H100, 2026-12-07:
+    replknet_31b.s1 0.466-0.467 against 0.482 ms prefetched, three alternating runs; unireplknet_t.s1's 13 rows
+    0.134 against 0.123). Whole-row row blocks keep the plain product: the transposed one is not measured there."""
+    if cfg.toeplitz_left is not None:
+        return cfg.toeplitz_left
+    return form == "band" and itemsize == 2 and kh >= LEFT_MIN_KH and not table and not cfg.prefetch
 
 
 PLANE_BK = 32  # flattened input elements per step of a whole-plane tile

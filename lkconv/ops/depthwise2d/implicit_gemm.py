@@ -60,7 +60,7 @@ from .igemm_tiles import (  # noqa: F401 - the tiling's names, also read as impl
     COLUMN_FORMS, DEFAULT_CONFIG, MAX_BAND_TILE, MAX_ROW_TILE_BN, PLANE_BK, PLANE_MAX, SHARED_MEMORY_BUDGET,
     TOEPLITZ_FORMS, IgemmConfig, _dense_plane, _fit, _kernel_rows, _order, _plane, _precision, _reaching_fraction,
     _row_block, _row_tiles, _rows, _takes_row_blocks, _tiles, _warps, _wgrad_kernel_rows, band_row_block_tile,
-    check_config, column_plan, column_tile, image_rows, prefetches, row_block_kernel_rows)
+    check_config, column_plan, column_tile, image_rows, prefetches, row_block_kernel_rows, takes_toeplitz_left)
 from .toeplitz_tiles import accumulate, row_geometry, toeplitz_band
 
 if triton_available():
@@ -461,7 +461,7 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
             PREFETCH=(not (shifted or cfg.toeplitz_left)
                       and prefetches(cfg, "plane_canvas" if canvas or local else "plane")),
             CANVAS_BLOCK=next_power_of_2(ch * cw) if local else 1, WOP=wop, CWP=cwp, COPY=ch * cwp, RUN=run,
-            T_LEFT=cfg.toeplitz_left, num_warps=cfg.num_warps or 4)
+            T_LEFT=bool(cfg.toeplitz_left), num_warps=cfg.num_warps or 4)
         return _FwdPlan("plane", "x", x_shape[3], kh, kw, bn, bk, pad_l, False, grid, ints, tuple(consts.items()),
                         taps_layout=canvas, scratch=scratch)
     form, bn, bk = column_plan(cfg, kw, dilation[1], wo, x_shape[3])
@@ -527,6 +527,7 @@ def _row_block_plan(form, x_shape, x_stride, itemsize, aligned_width, y_shape, y
     h0, hs, w0, ws = taps
     h_in, w_in = x_shape[2], x_shape[3]
     table = cfg.toeplitz == "table"
+    left = takes_toeplitz_left(cfg, form, kh, itemsize, table)
     if form == "band":
         col_off, n_cb = cdiv(pad_l, BAND_ALIGN) * BAND_ALIGN, cdiv(wo, bn)
         bk = _band_block_width(pad_l, bn, kw, dilation[1])
@@ -561,8 +562,8 @@ def _row_block_plan(form, x_shape, x_stride, itemsize, aligned_width, y_shape, y
     consts = dict(
         **taps_c, MULT_DIV=mult_div, GROUP=group, BM=bm, BN=bn, BK=bk, R=rb, PREC=prec, HAS_BIAS=has_bias,
         DOT_F32=dot_f32, STAGES=stages, MASK_COLS=mask_cols, ROW_W=row_w, COL_OFF=col_off,
-        PREFETCH=prefetches(cfg, prefetch_form) and not (table or cfg.toeplitz_left), KR=kr, TABLE=table,
-        T_LEFT=cfg.toeplitz_left, num_warps=warps)
+        PREFETCH=prefetches(cfg, prefetch_form) and not (table or left), KR=kr, TABLE=table, T_LEFT=left,
+        num_warps=warps)
     return _FwdPlan("row_block", source, width, kh, kw, bn, bk, shift, table, grid, ints, tuple(consts.items()),
                     taps_layout=layout)
 
