@@ -687,19 +687,19 @@ DR)  # after DQ: the new defaults (canvas planes with prefetch at BN 64; 4-row b
     [ "${DR_LONG:-1}" = 1 ] && step tune_rows_pf 60 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes replknet_31b.s3,replknet_31b.s2 --dtypes bf16 --configs st3,rb4:st3,rb4:st3:pf,bm64:rb4:w4:st3:pf --json "$OUT/tune_rows_pf.json"
     [ "${DR_BENCH:-1}" = 1 ] && LKCONV_CACHE_DIR=/tmp/lkconv-cache-DR2 step bench_bf16 120 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s3,unireplknet_t.s1,replknet_31b.s2,replknet_31b.s1" --out "$OUT/bench_bf16"
     ;;
-DW)  # DV cut to the default change's deciding checks (a short lease): its GPU tests, then the default (st3, the
-    # transposed product from 27 kernel rows) against noleft on the RepLKNet-31B stages, alternating twice, with
-    # 4-row blocks with and without it on s2 (whole rows by default)
+DW)  # DV cut to the default change's deciding checks (a short lease): its GPU tests and those of the capture-safe FFT
+    # caches, then the default (st3: band row blocks transposed from 27 kernel rows) against noleft on the RepLKNet-31B
+    # stages, alternating twice, with 4-row blocks with and without it on s2 and s3 (whole rows)
     step pytest_left 60 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py -k "transposed or left or row_blocks_match"
     step tune_left_31b 130 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes replknet_31b.s1,replknet_31b.s2,replknet_31b.s3 --dtypes bf16 --configs noleft:st3,st3,rb4:left:st3,rb4:noleft:st3,noleft:st3,st3 --json "$OUT/tune_left_31b.json"
     step pytest_long1d 35 python -m pytest -q -p no:benchmark tests/ops/test_long_conv1d_fused.py -k "dft_constants or strided_input or graph_capture" tests/ops/test_depthwise2d_fft.py
     ;;
-DV)  # after DU: the transposed product (16-bit only), the default of row blocks from 27 kernel rows — its GPU tests,
+DV)  # after DU: the transposed product (16-bit only), the default of band row blocks from 27 kernel rows — its GPU tests,
     # then the default (st3) against noleft on every K >= 27 shape (slak_t.s1.long included) and unireplknet_t.s1,
     # alternating twice, with 4-row blocks with and without it beside them; lkconv verify of implicit_gemm and auto
     step pytest_left 90 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_depthwise2d_igemm.py -k "left or transposed or row_block or plane_tiles"
     step tune_left_all 200 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes replknet_31b.s1,replknet_31b.s2,replknet_31b.s3,slak_t.s1.long,unireplknet_t.s1 --dtypes bf16 --configs noleft:st3,st3,rb4:left:st3,rb4:noleft:st3,noleft:st3,st3 --json "$OUT/tune_left_all.json"
-    step pytest_long1d 45 python -m pytest -q -p no:benchmark tests/ops/test_long_conv1d_fused.py -k "dft_constants or strided_input or batch_chunks"
+    step pytest_long1d 45 python -m pytest -q -p no:benchmark tests/ops/test_long_conv1d_fused.py -k "dft_constants or strided_input or graph_capture" tests/ops/test_depthwise2d_fft.py
     step verify_igemm ${VERIFY_S:-120} python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
     ;;
 DU)  # after DT: the transposed product with plain gathers (2-byte loads, kept in registers by a select) against the
