@@ -74,7 +74,7 @@ def test_weight_spectrum_reused_in_inference_and_invalidated_by_updates():
 @gpu
 def test_weight_spectrum_made_inside_a_graph_capture_is_not_kept():
     """An inference call first seen inside a CUDA-graph capture: its weight spectrum holds values only once the
-    graph replays, so an eager call after the capture (before any replay) computes its own; both match PyTorch."""
+    graph replays, so an eager call after the capture (before any replay) computes its own; both match float64."""
     x = torch.randn(2, 4, 24, 24, device="cuda")
     warm = lkconv.nn.DepthwiseConv2d(4, 4, 9, padding=4, algorithm="fft").cuda().eval()
     conv = lkconv.nn.DepthwiseConv2d(4, 4, 9, padding=4, algorithm="fft").cuda().eval()
@@ -86,7 +86,7 @@ def test_weight_spectrum_made_inside_a_graph_capture_is_not_kept():
         eager = conv(x)
         graph.replay()
         torch.cuda.synchronize()
-        ref = torch.nn.functional.conv2d(x, conv.weight, conv.bias, 1, 4, 1, 4)
+        ref = torch.nn.functional.conv2d(x.double(), conv.weight.double(), conv.bias.double(), 1, 4, 1, 4)
     assert rel_error(eager, ref) < 1e-4 and rel_error(out, ref) < 1e-4
 
 
