@@ -27,7 +27,7 @@ a RUN-element boundary of the copy that its input column selects (RUN 8: 16-byte
 from __future__ import annotations
 
 from ..._triton import triton_available
-from .toeplitz_tiles import accumulate, kernel_taps
+from .toeplitz_tiles import accumulate, kernel_taps, step_bounds, step_start
 
 if triton_available():
     import triton
@@ -147,14 +147,10 @@ if triton is not None:
             if CANVAS and PREFETCH:
                 t = _laid_out_tile(w_c, p_first + kk, q_off, q_part, H_IN * W_IN, HO, W_IN, CW, CWP, COPY, RUN,
                                    CANVAS)
-            if T_LEFT:  # steps counted, at least one (of zeros where no input reaches the block), known to the
-                # compiler: no path around the loop joins the products' results, which would make ptxas wait for
-                # each product
-                lo, stop, inc = 0, tl.maximum(tl.cdiv(p_end - p_first, BK), 1), 1
-            else:
-                lo, stop, inc = p_first, p_end, BK
+            # T_LEFT: steps counted, at least one (of zeros where no input reaches the block)
+            lo, stop, inc = step_bounds(p_first, p_end, BK, T_LEFT)
             for it in tl.range(lo, stop, inc, num_stages=STAGES):
-                p0 = p_first + it * BK if T_LEFT else it
+                p0 = step_start(it, p_first, BK, T_LEFT)
                 p = p0 + kk
                 hi = p // W_IN
                 wi = p % W_IN

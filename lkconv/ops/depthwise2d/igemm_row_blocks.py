@@ -21,7 +21,7 @@ element per output at R = 8, against 26 for one-row band tiles).
 from __future__ import annotations
 
 from ..._triton import triton_available
-from .toeplitz_tiles import accumulate, kernel_taps, row_geometry, toeplitz_band
+from .toeplitz_tiles import accumulate, kernel_taps, row_geometry, step_bounds, step_start, toeplitz_band
 
 if triton_available():
     import triton
@@ -118,14 +118,10 @@ if triton is not None:
                        + kk[:, None] * BN + wn[None, :])
             elif PREFETCH:
                 t = _block_taps(w_c, _row_reach(hi_lo, kr, d0, KR), band, swh, KH, DH, ROW0, ROW_STEP)
-            if T_LEFT:  # steps counted, at least one (of zeros where no input row reaches the block), known to the
-                # compiler: no path around the loop joins the products' results, which would make ptxas wait for
-                # each product
-                lo, stop, inc = 0, tl.maximum(tl.cdiv(hi_end - hi_lo, KR), 1), 1
-            else:
-                lo, stop, inc = hi_lo, hi_end, KR
+            # T_LEFT: steps counted, at least one (of zeros where no input row reaches the block)
+            lo, stop, inc = step_bounds(hi_lo, hi_end, KR, T_LEFT)
             for it in tl.range(lo, stop, inc, num_stages=STAGES):
-                hi = hi_lo + it * KR if T_LEFT else it
+                hi = step_start(it, hi_lo, KR, T_LEFT)
                 if MASK_COLS:  # columns outside the input's are not read
                     if COL_OFF > 0:
                         a_ok = (col >= 0) & (col < w_in)

@@ -1,5 +1,5 @@
-"""Pieces the implicit-GEMM kernels share (Triton): where an input row starts, the banded Toeplitz tile, and the
-product that accumulates a tile."""
+"""Pieces the implicit-GEMM kernels share (Triton): where an input row starts, the banded Toeplitz tile, the
+product that accumulates a tile, and the bounds of a loop of products."""
 from __future__ import annotations
 
 from ..._triton import triton_available
@@ -51,3 +51,22 @@ if triton is not None:
             return acc + tl.dot(a.to(tl.float32), t.to(tl.float32), input_precision="ieee")
         else:
             return tl.dot(a, t.to(a.dtype), acc, input_precision=PREC)
+
+    @triton.jit
+    def step_bounds(first, end, STEP: tl.constexpr, COUNTED: tl.constexpr):
+        """(lo, stop, inc) of a loop over first, first + STEP, ... below end: those values themselves or, COUNTED,
+        the step index from 0 with at least one step, known to the compiler. Then no path around the loop joins
+        the products' results, which would make ptxas wait for each product (sm_90); the extra step of an empty
+        range must add zeros. :func:`step_start` maps the loop variable back."""
+        if COUNTED:
+            return 0, tl.maximum(tl.cdiv(end - first, STEP), 1), 1
+        else:
+            return first, end, STEP
+
+    @triton.jit
+    def step_start(it, first, STEP: tl.constexpr, COUNTED: tl.constexpr):
+        """The value first + k*STEP of step it of a loop bounded by :func:`step_bounds`."""
+        if COUNTED:
+            return first + it * STEP
+        else:
+            return it
