@@ -137,7 +137,8 @@ def _extras(cfg, sep: str) -> str:
     parts = [f"kr{cfg.kernel_rows}" if cfg.kernel_rows else "", f"rb{cfg.row_block}" if cfg.row_block else "",
              "" if cfg.plane is None else ("plane" if cfg.plane else "noplane"), "" if cfg.plane_runs else "noruns",
              {True: "pf", False: "nopf", None: ""}[cfg.prefetch], f"pbk{cfg.plane_bk}" if cfg.plane_bk else "",
-             f"run{cfg.canvas_run}" if cfg.canvas_run != 8 else "", {True: "left", False: "noleft", None: ""}[cfg.toeplitz_left]]
+             f"run{cfg.canvas_run}" if cfg.canvas_run != 8 else "",
+             {True: "left", False: "noleft", None: ""}[cfg.toeplitz_left]]
     return "".join(sep + p for p in parts if p)
 
 

@@ -422,7 +422,8 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
     h_in = x_shape[2]
     if _plane(cfg, h_in, x_shape[3], x_stride, ho, wo, kh, kw, tuple(dilation), itemsize):
         canvas_taps = cfg.toeplitz in ("", "canvas")
-        if cfg.toeplitz_left and not canvas_taps:
+        left = takes_toeplitz_left(cfg, "plane", kh, itemsize, False)
+        if left and not canvas_taps:
             raise ValueError("toeplitz_left with plane tiles reads the taps' canvas: it needs toeplitz '' or 'canvas', "
                              f"got {cfg.toeplitz!r}")
         local = cfg.toeplitz == "local_canvas"
@@ -458,10 +459,10 @@ def _fwd_plan(x_shape, x_stride, itemsize, aligned_width, y_shape, y_stride, w_s
             HAS_BIAS=has_bias, DOT_F32=dot_f32, STAGES=stages,
             PLANE=_dense_plane(x_shape, x_stride) if cfg.plane_runs else 0,
             CANVAS=3 if shifted else 2 if local else int(bool(canvas)),
-            PREFETCH=(not (shifted or cfg.toeplitz_left)
+            PREFETCH=(not (shifted or left)
                       and prefetches(cfg, "plane_canvas" if canvas or local else "plane")),
             CANVAS_BLOCK=next_power_of_2(ch * cw) if local else 1, WOP=wop, CWP=cwp, COPY=ch * cwp, RUN=run,
-            T_LEFT=bool(cfg.toeplitz_left), num_warps=cfg.num_warps or 4)
+            T_LEFT=left, num_warps=cfg.num_warps or 4)
         return _FwdPlan("plane", "x", x_shape[3], kh, kw, bn, bk, pad_l, False, grid, ints, tuple(consts.items()),
                         taps_layout=canvas, scratch=scratch)
     form, bn, bk = column_plan(cfg, kw, dilation[1], wo, x_shape[3])
