@@ -176,6 +176,9 @@
 #       placed by each plane program (local_canvas) against the canvas launch, Nsight Compute counters of the 13x13
 #       forwards, band row blocks reading a Toeplitz table, whole-row row blocks with prefetch on replknet_31b.s3/s2,
 #       bench --graph of the 13x13 forwards, verify, bf16 bench (~9 min)
+#   DX: the fused long_conv1d with embedded complex products against Karatsuba's: GPU tests, bf16 and fp32 sweeps on
+#      hyena_4k / hyena_1k (~7 min)
+#   DW: DV cut to its deciding checks (~4 min)
 #   DV: after DU: the transposed product's GPU tests (bf16), the product against the defaults on the K >= 27 shapes
 #      and unireplknet_t.s1, alternating; lkconv verify of implicit_gemm and auto (~7 min)
 #   DU: after DT: the transposed product with plain gathers (the plane canvas on unireplknet_t.s3, band row blocks on
@@ -686,6 +689,12 @@ DR)  # after DQ: the new defaults (canvas planes with prefetch at BN 64; 4-row b
     step verify_igemm ${VERIFY_S:-100} python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
     [ "${DR_LONG:-1}" = 1 ] && step tune_rows_pf 60 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes replknet_31b.s3,replknet_31b.s2 --dtypes bf16 --configs st3,rb4:st3,rb4:st3:pf,bm64:rb4:w4:st3:pf --json "$OUT/tune_rows_pf.json"
     [ "${DR_BENCH:-1}" = 1 ] && LKCONV_CACHE_DIR=/tmp/lkconv-cache-DR2 step bench_bf16 120 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s3,unireplknet_t.s1,replknet_31b.s2,replknet_31b.s1" --out "$OUT/bench_bf16"
+    ;;
+DX)  # the fused long_conv1d with embedded complex products (real products on interleaved columns) against
+    # Karatsuba's: GPU tests of both, then the sweep on hyena_4k / hyena_1k (bf16) and hyena_4k (fp32, bf16x3)
+    step pytest_long1d_emb 90 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_fused.py -k "configs or largest or low_precision or dft_constants"
+    step tune_long1d_emb 200 python benchmarks/tune_long1d.py --shapes hyena_4k,hyena_1k --dtypes bf16 --warps 8 --block-rows 32 --pairs 1,2 --products karatsuba,embedded --json "$OUT/tune_long1d_emb.json"
+    step tune_long1d_emb32 120 python benchmarks/tune_long1d.py --shapes hyena_4k --dtypes fp32 --warps 8 --block-rows 32 --pairs 1 --products karatsuba,embedded --json "$OUT/tune_long1d_emb32.json"
     ;;
 DW)  # DV cut to the default change's deciding checks (a short lease): its GPU tests and those of the capture-safe FFT
     # caches, then the default (st3: band row blocks transposed from 27 kernel rows) against noleft on the RepLKNet-31B

@@ -203,10 +203,10 @@ def plane_report(warps_list, block_cols, shapes=None):
                   f"{c['BN']:>4} {c['BK']:>3} {cells}", flush=True)
 
 
-def fused_report(sizes, dtypes, block_rows, warps_list, pairs_list, precisions=None):
+def fused_report(sizes, dtypes, block_rows, warps_list, pairs_list, precisions=None, products=("karatsuba",)):
     """Both fused kernels, causal with Lk = L = N/2 (batch 16, 768 channels as hyena_4k)."""
     ptr = {"fp32": "*fp32", "bf16": "*bf16"}
-    print(f"{'kernel':<6} {'N':>5} {'dtype':<5} {'prec':<6} {'BK':>3} {'P':>2} {'warps':>5} {'regs':>5} "
+    print(f"{'kernel':<6} {'N':>5} {'dtype':<5} {'prec':<6} {'products':<9} {'BK':>3} {'P':>2} {'warps':>5} {'regs':>5} "
           f"{'spill B':>8} {'shared B':>9}")
     b, c = 16, 768
     for n in sizes:
@@ -214,24 +214,26 @@ def fused_report(sizes, dtypes, block_rows, warps_list, pairs_list, precisions=N
         _, n1, n2, shift, rows, rows_shifted = fused_fft._geometry(length, length, True)
         for dt in dtypes:
             precs = precisions or ["tf32" if dt == "bf16" else "tf32x3"]
-            for prec, bk, p, warps in itertools.product(precs, block_rows, pairs_list, warps_list):
+            for prec, emb, bk, p, warps in itertools.product(precs, [v == "embedded" for v in products], block_rows,
+                                                             pairs_list, warps_list):
                 if bk > n1:
                     continue
                 conv = (fused_fft.long_conv1d_fused_kernel,
                         {a: ptr[dt] if a in ("in_ptr", "out_ptr") else "*fp32"
-                         for a in ("in_ptr", "kf_ptr", "d_ptr", "out_ptr", "f1_ptr", "f2_ptr", "tw_ptr")},
+                         for a in ("in_ptr", "kf_ptr", "d_ptr", "out_ptr", "f1_ptr", "f2_ptr", "tw_ptr", "g2_ptr")},
                         dict(B=b, L=length, IN_SHIFT=0, OUT_SHIFT=shift, GROUPS_PER_PROG=2, sib=c * length,
                              sic=length, sob=c * length, soc=length, sd=1),
                         dict(N1=n1, N2=n2, R_IN=rows, R_OUT=rows_shifted, BK=bk, P=p, CONJ=False, HAS_D=True,
-                             PREC=prec, HOLD_ROWS=fused_fft._holds_rows(rows * p * n2, prec)))
+                             PREC=prec, HOLD_ROWS=fused_fft._holds_rows(rows * p * n2, prec, emb), EMB=emb))
                 dk = (fused_fft.long_conv1d_fused_dk_kernel,
                       {a: ptr[dt] if a in ("x_ptr", "dy_ptr") else "*fp32"
-                       for a in ("x_ptr", "dy_ptr", "sp_ptr", "dd_ptr", "f1_ptr", "f2_ptr", "tw_ptr")},
+                       for a in ("x_ptr", "dy_ptr", "sp_ptr", "dd_ptr", "f1_ptr", "f2_ptr", "tw_ptr", "g2_ptr")},
                       dict(B=b, C=c, L=length, shift=shift, GROUPS_PER_PROG=2, sxb=c * length, sxc=length,
                            syb=c * length, syc=length),
-                      dict(N1=n1, N2=n2, R_X=rows, R_DY=rows_shifted, BK=bk, P=p, HAS_D=True, PREC=prec))
+                      dict(N1=n1, N2=n2, R_X=rows, R_DY=rows_shifted, BK=bk, P=p, HAS_D=True, PREC=prec, EMB=emb))
                 for name, (fn, ptrs, ints, const) in (("conv", conv), ("dk", dk)):
-                    head = f"{name:<6} {n:>5} {dt:<5} {prec:<6} {bk:>3} {p:>2} {warps:>5}"
+                    head = (f"{name:<6} {n:>5} {dt:<5} {prec:<6} {'embedded' if emb else 'karatsuba':<9} {bk:>3} {p:>2} "
+                            f"{warps:>5}")
                     try:
                         regs, stack, shared = resources(fn, ptrs, ints, const, warps,
                                                         maxnreg=fused_fft._register_cap().get("maxnreg"))
@@ -390,6 +392,7 @@ def main():
     ap.add_argument("--dtypes", default="fp32,bf16")
     ap.add_argument("--pairs", default="1,2")
     ap.add_argument("--precisions", default=None, help="tl.dot precisions (default: tf32 for bf16, else tf32x3)")
+    ap.add_argument("--products", default="karatsuba", help="fused kernels' complex products: karatsuba,embedded")
     args = ap.parse_args()
     warps = [int(w) for w in args.warps.split(",")]
     if args.fwd:
@@ -409,7 +412,7 @@ def main():
     else:
         fused_report([int(v) for v in args.sizes.split(",")], args.dtypes.split(","),
                      [int(v) for v in args.block_rows.split(",")], warps, [int(v) for v in args.pairs.split(",")],
-                     args.precisions.split(",") if args.precisions else None)
+                     args.precisions.split(",") if args.precisions else None, args.products.split(","))
 
 
 if __name__ == "__main__":

@@ -97,15 +97,22 @@ def test_dft_constants_exact_and_kept_per_size_and_device():
     (N1, N2, device): a second request returns the same tensors."""
     import math
 
-    f1, f2, tw = fused_fft._dft_constants(32, 16, torch.device("cpu"))
+    f1, f2, tw, g2 = fused_fft._dft_constants(32, 16, torch.device("cpu"))
     for planes, rows, cols, m in ((f1, 32, 32, 32), (f2, 16, 16, 16), (tw, 32, 16, 512)):
         a = torch.arange(rows, dtype=torch.float64)[:, None]
         b = torch.arange(cols, dtype=torch.float64)[None, :]
         ref = torch.polar(torch.ones(rows, cols, dtype=torch.float64), -2 * math.pi * a * b / m)
         assert planes.shape == (2, rows, cols) and planes.dtype == torch.float32
         assert (torch.complex(planes[0].double(), planes[1].double()) - ref).abs().max() < 1e-6
+    # the embedded F_N2 and conj(F_N2): interleaved (real, imaginary) rows times them = complex rows times F_N2
+    v = torch.randn(3, 16, dtype=torch.complex128)
+    fc = torch.complex(f2[0].double(), f2[1].double())
+    assert g2.shape == (2, 32, 32) and g2.dtype == torch.float32
+    for e, m in ((g2[0], fc), (g2[1], fc.conj())):
+        out = torch.view_as_real(v).reshape(3, 32) @ e.double()
+        assert (torch.view_as_complex(out.reshape(3, 16, 2).contiguous()) - v @ m).abs().max() < 1e-5
     again = fused_fft._dft_constants(32, 16, torch.device("cpu"))
-    assert all(u is v for u, v in zip(again, (f1, f2, tw)))
+    assert all(u is v for u, v in zip(again, (f1, f2, tw, g2)))
     assert fused_fft._dft_constants(16, 16, torch.device("cpu"))[0] is not f1
 
 
@@ -135,6 +142,10 @@ def test_algorithm_errors_and_choice(device):
         fused_fft.fused_fwd(x, torch.randn(2, 3, device=device), None, True,
                             fused_fft.kernel_spectrum(torch.randn(2, 3, device=device), 256),
                             fused_fft.FusedConfig(block_rows=24))
+    with pytest.raises(ValueError, match="products must be one of"):
+        fused_fft.fused_fwd(x, torch.randn(2, 3, device=device), None, True,
+                            fused_fft.kernel_spectrum(torch.randn(2, 3, device=device), 256),
+                            fused_fft.FusedConfig(products="gauss"))
     k2 = torch.randn(2, 3, device=device)
     with pytest.raises(ValueError, match="kernel_spectrum"):  # a spectrum of the wrong size
         fused_fft.fused_fwd(x, k2, None, True, fused_fft.kernel_spectrum(k2, 512))
@@ -175,11 +186,13 @@ def test_fused_long_conv1d_mixed_dtypes_and_strided_skip(device):
     assert rel_error(x.grad, x64.grad) < tol
 
 
+@pytest.mark.parametrize("products", fused_fft.PRODUCTS)
 @pytest.mark.parametrize("per", [1, 2, 3])
 @pytest.mark.parametrize("block_rows,pairs", [(16, 1), (32, 1), (16, 2), (16, 4)])
-def test_fused_kernel_configs(per, block_rows, pairs, device):
+def test_fused_kernel_configs(per, block_rows, pairs, products, device):
     """Groups per program (a chunk past the batch's end included), spectrum blocks and sequence pairs per group
-    (an odd batch leaves a pair half empty), set explicitly as the GPU's defaults give other values."""
+    (an odd batch leaves a pair half empty), set explicitly as the GPU's defaults give other values; both ways
+    of making complex products."""
     if not _runs_here(device):
         pytest.skip("the fused kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
     b, c, length, lk = 5, 2, 700, 300
@@ -187,7 +200,7 @@ def test_fused_kernel_configs(per, block_rows, pairs, device):
     k = torch.randn(c, lk, device=device) / lk ** 0.5
     D = torch.randn(c, device=device)
     dy = torch.randn(b, c, length, device=device)
-    cfg = fused_fft.FusedConfig(block_rows=block_rows, pairs=pairs, groups_per_program=per)
+    cfg = fused_fft.FusedConfig(block_rows=block_rows, pairs=pairs, groups_per_program=per, products=products)
     kf = fused_fft.kernel_spectrum(k, fused_fft.transform_size(length, lk))
     with poison_outputs():
         y = fused_fft.fused_fwd(x, k, D, True, kf, cfg)

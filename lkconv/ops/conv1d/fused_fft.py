@@ -19,7 +19,9 @@ Two real sequences travel as one complex one, s = x_a + i x_b: the kernel is rea
 parts of the result are the two convolutions (rounding errors are relative to the pair's norm). A program
 transforms P such pairs side by side (the first product's right operand is [R, P*N2], the row transforms'
 left one [BK*P, N2]), so each block of DFT constants it reads serves 2P sequences. Complex products take
-three real ones (Karatsuba).
+three real ones (Karatsuba), or, with "embedded" products, act on the complex operand's (real, imaginary)
+columns interleaved: a right factor M becomes the real (2m, 2m) matrix [[Mr, Mi], [-Mi, Mr]] (per element pair),
+a left factor F the sum Fr @ [Sr, Si] + Fi @ [-Si, Sr] of two products accumulated in place.
 
 Backward: dx is the same kernel on dy with the conjugate spectrum (a correlation); dk = Re IDFT(sum DZ conj(X))
 over the pairs (the real part of a pair's correlation is the sum of its two sequences' correlations) comes
@@ -55,6 +57,7 @@ MIN_N = 256  # N1, N2 >= 16: the smallest tensor-core products
 # kernels spill 6-13 KB per thread (benchmarks/kernel_resources.py), run slower than torch.fft on an H100
 # (sgconv_16k bf16: 2.57 against 1.90 ms) and take minutes to compile.
 MAX_N = 16384
+PRODUCTS = ("karatsuba", "embedded")  # how a complex matrix product is made of real ones (FusedConfig.products)
 MAX_N2 = 64  # the row transforms' F_N2 (N2 x N2 complex) is read whole by every block
 MAX_ROW_ELEMENTS = 256 * 64  # rows x P*N2 of a program's accumulators: pairs shrink to stay within it
 HELD_ROWS_BYTES = 96 * 1024  # input rows held on chip across blocks (the rest: read again per block)
@@ -77,6 +80,30 @@ if triton is not None:
             return tl.dot(a_hi, b_hi, tl.dot(a_lo, b_hi, tl.dot(a_hi, b_lo)))
         else:
             return tl.dot(a, b, input_precision=PREC)
+
+    @triton.jit
+    def _mm_acc(a, b, acc, PREC: tl.constexpr):
+        """acc + a @ b, accumulated in the product itself (see _mm)."""
+        if PREC == "bf16":
+            return tl.dot(a.to(tl.bfloat16), b.to(tl.bfloat16), acc)
+        elif PREC == "bf16x3":
+            a_hi = a.to(tl.bfloat16)
+            b_hi = b.to(tl.bfloat16)
+            a_lo = (a - a_hi.to(tl.float32)).to(tl.bfloat16)
+            b_lo = (b - b_hi.to(tl.float32)).to(tl.bfloat16)
+            return tl.dot(a_hi, b_hi, tl.dot(a_lo, b_hi, tl.dot(a_hi, b_lo, acc)))
+        else:
+            return tl.dot(a, b, acc, input_precision=PREC)
+
+    @triton.jit
+    def _interleave(re, im, ROWS: tl.constexpr, COLS: tl.constexpr):
+        """[ROWS, COLS] x 2 -> [ROWS, 2*COLS] with re at even and im at odd columns."""
+        return tl.reshape(tl.join(re, im), (ROWS, 2 * COLS))
+
+    @triton.jit
+    def _deinterleave(a, ROWS: tl.constexpr, COLS: tl.constexpr):
+        """_interleave's inverse: [ROWS, 2*COLS] -> (even columns, odd columns) [ROWS, COLS]."""
+        return tl.split(tl.reshape(a, (ROWS, COLS, 2)))
 
     @triton.jit
     def _cmm(ar, ai, br, bi, PREC: tl.constexpr):
@@ -112,45 +139,73 @@ if triton is not None:
         return tl.reshape(ar * cr - ai * ci, (BK * P, N2)), tl.reshape(ar * ci + ai * cr, (BK * P, N2))
 
     @triton.jit
-    def _spectrum_block(zr, zi, row0, k0, f1_ptr, f2_ptr, tw_ptr, N1: tl.constexpr, N2: tl.constexpr,
-                        R: tl.constexpr, BK: tl.constexpr, P: tl.constexpr, PREC: tl.constexpr):
+    def _spectrum_block(zr, zi, row0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1: tl.constexpr, N2: tl.constexpr,
+                        R: tl.constexpr, BK: tl.constexpr, P: tl.constexpr, PREC: tl.constexpr,
+                        EMB: tl.constexpr):
         """Spectrum rows k1 = k0 .. k0 + BK - 1 of the P complex sequences whose only nonzero rows row0 ..
-        row0 + R - 1 are (zr, zi) [R, P*N2]: (real, imaginary) [BK*P, N2], row k1*P + p holding X_p[k1, :]."""
+        row0 + R - 1 are (zr, zi) [R, P*N2]: (real, imaginary) [BK*P, N2], row k1*P + p holding X_p[k1, :].
+        EMB: complex products as real ones on interleaved (real, imaginary) columns (see the module docstring),
+        else Karatsuba's three."""
         k1 = k0 + tl.arange(0, BK)
         n1 = row0 + tl.arange(0, R)
         n2 = tl.arange(0, N2)
         f = f1_ptr + k1[:, None] * N1 + n1[None, :]  # F_N1[k1, n1]
         f_ok = (n1 < N1)[None, :]
-        ar, ai = _cmm(tl.load(f, mask=f_ok, other=0.0), tl.load(f + N1 * N1, mask=f_ok, other=0.0), zr, zi, PREC)
+        fr = tl.load(f, mask=f_ok, other=0.0)
+        fi = tl.load(f + N1 * N1, mask=f_ok, other=0.0)
         tw = tw_ptr + k1[:, None] * N2 + n2[None, :]
-        br, bi = _rowwise(ar, ai, tl.load(tw), tl.load(tw + N1 * N2), BK, P, N2)
-        f2 = f2_ptr + n2[:, None] * N2 + n2[None, :]
-        return _cmm(br, bi, tl.load(f2), tl.load(f2 + N2 * N2), PREC)
+        if EMB:  # F @ S = Fr @ [Sr, Si] + Fi @ [-Si, Sr], then the rows times the embedded F_N2
+            a = _mm_acc(fr, _interleave(zr, zi, R, P * N2),
+                        _mm(fi, _interleave(-zi, zr, R, P * N2), PREC), PREC)
+            ar, ai = _deinterleave(a, BK, P * N2)
+            br, bi = _rowwise(ar, ai, tl.load(tw), tl.load(tw + N1 * N2), BK, P, N2)
+            e = tl.arange(0, 2 * N2)
+            x = _mm(_interleave(br, bi, BK * P, N2), tl.load(g2_ptr + e[:, None] * (2 * N2) + e[None, :]), PREC)
+            return _deinterleave(x, BK * P, N2)
+        else:
+            ar, ai = _cmm(fr, fi, zr, zi, PREC)
+            br, bi = _rowwise(ar, ai, tl.load(tw), tl.load(tw + N1 * N2), BK, P, N2)
+            f2 = f2_ptr + n2[:, None] * N2 + n2[None, :]
+            return _cmm(br, bi, tl.load(f2), tl.load(f2 + N2 * N2), PREC)
 
     @triton.jit
-    def _inverse_block(yr, yi, k0, row0, f1_ptr, f2_ptr, tw_ptr, N1: tl.constexpr, N2: tl.constexpr,
-                       R: tl.constexpr, BK: tl.constexpr, P: tl.constexpr, PREC: tl.constexpr):
+    def _inverse_block(yr, yi, k0, row0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1: tl.constexpr, N2: tl.constexpr,
+                       R: tl.constexpr, BK: tl.constexpr, P: tl.constexpr, PREC: tl.constexpr,
+                       EMB: tl.constexpr):
         """The share of spectrum rows k0 .. k0 + BK - 1 ((yr, yi) [BK*P, N2] as _spectrum_block returns them) in
         rows row0 .. row0 + R - 1 of the (N1, N2) views of N * IDFT(Y_p): (real, imaginary) [R, P*N2]. Rows past
-        N1 get nothing."""
+        N1 get nothing. EMB as in _spectrum_block."""
         n2 = tl.arange(0, N2)
-        f2 = f2_ptr + n2[:, None] * N2 + n2[None, :]
-        cr, ci = _cmm(yr, -yi, tl.load(f2), tl.load(f2 + N2 * N2), PREC)  # Y @ conj(F_N2) = conj(conj(Y) @ F_N2)
         k1 = k0 + tl.arange(0, BK)
         tw = tw_ptr + k1[:, None] * N2 + n2[None, :]
-        dr, di = _rowwise(cr, -ci, tl.load(tw), -tl.load(tw + N1 * N2), BK, P, N2)  # times conj(T)
         n1 = row0 + tl.arange(0, R)
         g = f1_ptr + n1[:, None] * N1 + k1[None, :]  # F_N1 is symmetric: F_N1[n1, k1] = F_N1[k1, n1]
         g_ok = (n1 < N1)[:, None]
-        return _cmm(tl.load(g, mask=g_ok, other=0.0), -tl.load(g + N1 * N1, mask=g_ok, other=0.0),
-                    tl.reshape(dr, (BK, P * N2)), tl.reshape(di, (BK, P * N2)), PREC)
+        if EMB:  # conj(F) @ D = Fr @ [Dr, Di] + Fi @ [Di, -Dr]
+            e = tl.arange(0, 2 * N2)
+            g2c = tl.load(g2_ptr + 4 * N2 * N2 + e[:, None] * (2 * N2) + e[None, :])  # embedded conj(F_N2)
+            cr, ci = _deinterleave(_mm(_interleave(yr, yi, BK * P, N2), g2c, PREC), BK * P, N2)
+            dr, di = _rowwise(cr, ci, tl.load(tw), -tl.load(tw + N1 * N2), BK, P, N2)  # times conj(T)
+            dr = tl.reshape(dr, (BK, P * N2))
+            di = tl.reshape(di, (BK, P * N2))
+            gr = tl.load(g, mask=g_ok, other=0.0)
+            gi = tl.load(g + N1 * N1, mask=g_ok, other=0.0)
+            o = _mm_acc(gr, _interleave(dr, di, BK, P * N2), _mm(gi, _interleave(di, -dr, BK, P * N2), PREC), PREC)
+            return _deinterleave(o, R, P * N2)
+        else:
+            f2 = f2_ptr + n2[:, None] * N2 + n2[None, :]
+            cr, ci = _cmm(yr, -yi, tl.load(f2), tl.load(f2 + N2 * N2), PREC)  # Y @ conj(F_N2) = conj(conj(Y) @ F_N2)
+            dr, di = _rowwise(cr, -ci, tl.load(tw), -tl.load(tw + N1 * N2), BK, P, N2)  # times conj(T)
+            return _cmm(tl.load(g, mask=g_ok, other=0.0), -tl.load(g + N1 * N1, mask=g_ok, other=0.0),
+                        tl.reshape(dr, (BK, P * N2)), tl.reshape(di, (BK, P * N2)), PREC)
 
     @triton.jit
     def long_conv1d_fused_kernel(
-        in_ptr, kf_ptr, d_ptr, out_ptr, f1_ptr, f2_ptr, tw_ptr,
+        in_ptr, kf_ptr, d_ptr, out_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr,
         B, L, IN_SHIFT, OUT_SHIFT, GROUPS_PER_PROG, sib, sic, sob, soc, sd,
         N1: tl.constexpr, N2: tl.constexpr, R_IN: tl.constexpr, R_OUT: tl.constexpr, BK: tl.constexpr,
         P: tl.constexpr, CONJ: tl.constexpr, HAS_D: tl.constexpr, PREC: tl.constexpr, HOLD_ROWS: tl.constexpr,
+        EMB: tl.constexpr,
     ):
         """out[b, c, t] = IDFT(DFT(s) * K)[t + OUT_SHIFT] (+ D[c] in[b, c, t]), s[n] = in[b, c, n - IN_SHIFT],
         K = kf[c] (the kernel's unscaled spectrum, (re, im) pairs in natural order k1 + N1*k2; the 1/N of the
@@ -178,14 +233,15 @@ if triton is not None:
                     if not HOLD_ROWS:  # read again for every block, from cache (k0 in the bound keeps it there)
                         zr, zi = _pair_rows(src, b0, B, L - k0 // N1, IN_SHIFT, in_row0, sib, N2,
                                             R_IN, P)
-                    xr, xi = _spectrum_block(zr, zi, in_row0, k0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_IN, BK, P, PREC)
+                    xr, xi = _spectrum_block(zr, zi, in_row0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, R_IN, BK, P,
+                                             PREC, EMB)
                     kb = kc + 2 * ((k0 + tl.arange(0, BK))[:, None] + N1 * n2[None, :])
                     ki = tl.load(kb + 1) * inv_n
                     if CONJ:
                         ki = -ki
                     yr, yi = _rowwise(xr, xi, tl.load(kb) * inv_n, ki, BK, P, N2)
-                    dr, di = _inverse_block(yr, yi, k0, out_row0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_OUT, BK, P,
-                                            PREC)
+                    dr, di = _inverse_block(yr, yi, k0, out_row0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, R_OUT,
+                                            BK, P, PREC, EMB)
                     accr += dr
                     acci += di
                 if HAS_D:  # the input at the output rows' positions
@@ -206,10 +262,10 @@ if triton is not None:
 
     @triton.jit
     def long_conv1d_fused_dk_kernel(
-        x_ptr, dy_ptr, sp_ptr, dd_ptr, f1_ptr, f2_ptr, tw_ptr,
+        x_ptr, dy_ptr, sp_ptr, dd_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr,
         B, C, L, shift, GROUPS_PER_PROG, sxb, sxc, syb, syc,
         N1: tl.constexpr, N2: tl.constexpr, R_X: tl.constexpr, R_DY: tl.constexpr, BK: tl.constexpr,
-        P: tl.constexpr, HAS_D: tl.constexpr, PREC: tl.constexpr,
+        P: tl.constexpr, HAS_D: tl.constexpr, PREC: tl.constexpr, EMB: tl.constexpr,
     ):
         """sp[chunk, c, :, k1 block] = sum over the chunk's groups of DZ * conj(X) for spectrum rows
         k1 = blk*BK .. blk*BK + BK - 1 (real and imaginary planes), with dz[n] = dy[b, c, n - shift] and both
@@ -229,9 +285,10 @@ if triton is not None:
             b0 = (chunk * GROUPS_PER_PROG + i) * 2 * P
             if b0 < B:
                 vr, vi = _pair_rows(ys, b0, B, L, shift, shift // N2, syb, N2, R_DY, P)
-                zr, zi = _spectrum_block(vr, vi, shift // N2, k0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_DY, BK, P, PREC)
+                zr, zi = _spectrum_block(vr, vi, shift // N2, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, R_DY, BK, P,
+                                         PREC, EMB)
                 ur, ui = _pair_rows(xs, b0, B, L, 0, 0, sxb, N2, R_X, P)
-                xr, xi = _spectrum_block(ur, ui, 0, k0, f1_ptr, f2_ptr, tw_ptr, N1, N2, R_X, BK, P, PREC)
+                xr, xi = _spectrum_block(ur, ui, 0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, R_X, BK, P, PREC, EMB)
                 pr = tl.reshape(zr * xr + zi * xi, (BK, P, N2))  # DZ * conj(X)
                 pi = tl.reshape(zi * xr - zr * xi, (BK, P, N2))
                 sr += tl.sum(pr, axis=1)
@@ -279,10 +336,19 @@ def _factors(n: int) -> Tuple[int, int]:
 _DFT_CONSTANTS: dict = {}  # (N1, N2, device) -> _dft_constants' tensors
 
 
-def _dft_constants(n1: int, n2: int, device: torch.device) -> Tuple[Tensor, Tensor, Tensor]:
+def _embedded(m: Tensor) -> Tensor:
+    """(2M, 2M) real matrix of a complex (2, M, M) one (real, imaginary planes) acting on interleaved rows:
+    [ar, ai] @ E = [Re(a @ M), Im(a @ M)], i.e. E[2i, 2j] = E[2i+1, 2j+1] = Mr, E[2i, 2j+1] = Mi,
+    E[2i+1, 2j] = -Mi."""
+    mr, mi = m[0], m[1]
+    return torch.stack((torch.stack((mr, mi), -1), torch.stack((-mi, mr), -1)), 1).reshape(2 * m.shape[1], -1)
+
+
+def _dft_constants(n1: int, n2: int, device: torch.device) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     """F_N1 (2, N1, N1), F_N2 (2, N2, N2) and T (2, N1, N2): real and imaginary planes, float32, from exact
-    integer phases in float64. Computed once per (N1, N2, device) and kept (about 26 small launches each time
-    otherwise); not kept when computed inside a CUDA-graph capture, whose tensors hold values only once replayed."""
+    integer phases in float64; and (2, 2 N2, 2 N2): F_N2 and conj(F_N2) embedded as real matrices (_embedded).
+    Computed once per (N1, N2, device) and kept (about 30 small launches each time otherwise); not kept when
+    computed inside a CUDA-graph capture, whose tensors hold values only once replayed."""
     key = (n1, n2, device)
     hit = _DFT_CONSTANTS.get(key)
     if hit is not None:
@@ -296,7 +362,9 @@ def _dft_constants(n1: int, n2: int, device: torch.device) -> Tuple[Tensor, Tens
     # computed on the device itself: no host-to-device copy (which a CUDA-graph capture would not allow)
     i1 = torch.arange(n1, dtype=torch.int64, device=device)
     i2 = torch.arange(n2, dtype=torch.int64, device=device)
-    consts = planes(i1, i1, n1), planes(i2, i2, n2), planes(i1, i2, n1 * n2)
+    f2 = planes(i2, i2, n2)
+    conj_f2 = torch.stack((f2[0], -f2[1]))
+    consts = planes(i1, i1, n1), f2, planes(i1, i2, n1 * n2), torch.stack((_embedded(f2), _embedded(conj_f2)))
     if device.type == "cuda":
         if torch.cuda.is_current_stream_capturing():
             return consts
@@ -339,7 +407,9 @@ class FusedConfig:
     """Spectrum rows per block, sequence pairs transformed together (P: a program's products have P times
     wider operands, fewer reloads of the DFT constants per sequence), warps, pipeline stages, and groups of 2P
     sequences per program (0: enough (channel, chunk) programs for about four per SM); precision: a tl.dot
-    input_precision, "bf16" or "bf16x3" (see _mm; "": by dtype, see _precision).
+    input_precision, "bf16" or "bf16x3" (see _mm; "": by dtype, see _precision); products: "karatsuba" (three
+    real products per complex one) or "embedded" (real products on interleaved (real, imaginary) columns: four
+    products' multiply-adds in two or one larger ones, with fewer operand copies and element-wise steps).
 
     Defaults from benchmarks/tune_long1d.py on an H100 (2026-11-24): 32-row blocks and eight warps; pairs 0
     means two pairs with bfloat16 products (four for sequences of up to about 1024 samples), else one."""
@@ -350,6 +420,7 @@ class FusedConfig:
     num_stages: int = 1
     groups_per_program: int = 0
     precision: str = ""
+    products: str = "karatsuba"
 
 
 def _chunks(groups: int, programs_per_chunk: int, device: torch.device, per: int) -> Tuple[int, int]:
@@ -382,6 +453,12 @@ def _pairs(cfg: "FusedConfig", bsz: int, rows: int, n2: int, prec: str) -> int:
     return p
 
 
+def _embeds(cfg: "FusedConfig") -> bool:
+    if cfg.products not in PRODUCTS:
+        raise ValueError(f"products must be one of {PRODUCTS}, got {cfg.products!r}")
+    return cfg.products == "embedded"
+
+
 def _check_spectrum(kf: Tensor, c: int, n: int) -> None:
     if kf.shape != (c, n, 2) or kf.dtype != torch.float32 or not kf.is_contiguous():
         raise ValueError(f"kf must be kernel_spectrum(k, {n}): a contiguous float32 ({c}, {n}, 2) tensor, got "
@@ -404,23 +481,25 @@ def _plan(cfg: "FusedConfig", kf: Tensor, x: Tensor, rows: int, n1: int, n2: int
 def _launch_conv(src, kf, D, out, in_shift, out_shift, r_in, r_out, conj, n1, n2, cfg):
     bsz, c, length = src.shape
     bk, prec, p, chunks, per = _plan(cfg, kf, src, max(r_in, r_out), n1, n2, False)
-    f1, f2, tw = _dft_constants(n1, n2, src.device)
+    emb = _embeds(cfg)
+    f1, f2, tw, g2 = _dft_constants(n1, n2, src.device)
     long_conv1d_fused_kernel[(c, chunks)](
-        src, kf, D if D is not None else kf, out, f1, f2, tw, bsz, length, in_shift, out_shift, per,
+        src, kf, D if D is not None else kf, out, f1, f2, tw, g2, bsz, length, in_shift, out_shift, per,
         src.stride(0), src.stride(1), out.stride(0), out.stride(1), D.stride(0) if D is not None else 0,
         N1=n1, N2=n2, R_IN=r_in, R_OUT=r_out, BK=bk, P=p, CONJ=conj, HAS_D=D is not None, PREC=prec,
-        HOLD_ROWS=_holds_rows(r_in * p * n2, prec), num_warps=cfg.num_warps, num_stages=cfg.num_stages,
-        **_register_cap())
+        HOLD_ROWS=_holds_rows(r_in * p * n2, prec, emb), EMB=emb, num_warps=cfg.num_warps,
+        num_stages=cfg.num_stages, **_register_cap())
     return out
 
 
 _OPERAND_BYTES = {"bf16": 2, "bf16x3": 4, "tf32": 4, "ieee": 4, "tf32x3": 8}  # per element, split parts included
 
 
-def _holds_rows(elements: int, prec: str) -> bool:
-    """Whether the forward kernel holds its input rows across the spectrum blocks: their three operand copies
-    (real, imaginary, sum) in shared memory stay within HELD_ROWS_BYTES."""
-    return 3 * elements * _OPERAND_BYTES.get(prec, 8) <= HELD_ROWS_BYTES
+def _holds_rows(elements: int, prec: str, embedded: bool = False) -> bool:
+    """Whether the forward kernel holds its input rows across the spectrum blocks: their operand copies in
+    shared memory (Karatsuba: real, imaginary, sum; embedded: two of twice the width) stay within
+    HELD_ROWS_BYTES."""
+    return (4 if embedded else 3) * elements * _OPERAND_BYTES.get(prec, 8) <= HELD_ROWS_BYTES
 
 
 @functools.lru_cache(maxsize=1)
@@ -469,11 +548,11 @@ def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: boo
     bk, prec, p, chunks, per = _plan(cfg, kf, x, max(rows, rows_shifted), n1, n2, True)
     sp = torch.empty((chunks, c, 2, n1, n2), dtype=torch.float32, device=x.device)
     dd = torch.empty((chunks, c), dtype=torch.float32, device=x.device) if need_dD else sp
-    f1, f2, tw = _dft_constants(n1, n2, x.device)
+    f1, f2, tw, g2 = _dft_constants(n1, n2, x.device)
     long_conv1d_fused_dk_kernel[(c, n1 // bk, chunks)](
-        x, dy, sp, dd, f1, f2, tw, bsz, c, length, shift, per, x.stride(0), x.stride(1), dy.stride(0),
+        x, dy, sp, dd, f1, f2, tw, g2, bsz, c, length, shift, per, x.stride(0), x.stride(1), dy.stride(0),
         dy.stride(1), N1=n1, N2=n2, R_X=rows, R_DY=rows_shifted, BK=bk, P=p, HAS_D=need_dD,
-        PREC=prec, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+        PREC=prec, EMB=_embeds(cfg), num_warps=cfg.num_warps, num_stages=cfg.num_stages,
         **_register_cap())
     s = sp.sum(0)  # (C, 2, N1, N2)
     s = torch.complex(s[:, 0], s[:, 1]).transpose(1, 2).reshape(c, n)  # standard order k1 + N1*k2
