@@ -693,7 +693,9 @@ DR)  # after DQ: the new defaults (canvas planes with prefetch at BN 64; 4-row b
 DX)  # the fused long_conv1d with embedded complex products (real products on interleaved columns) against
     # Karatsuba's: GPU tests of both, then the sweep on hyena_4k / hyena_1k (bf16) and hyena_4k (fp32, bf16x3)
     step pytest_long1d_emb 90 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_fused.py -k "configs or largest or low_precision or dft_constants"
-    step tune_long1d_emb 200 python benchmarks/tune_long1d.py --shapes hyena_4k,hyena_1k --dtypes bf16 --warps 8 --block-rows 32 --pairs 1,2 --products karatsuba,embedded --json "$OUT/tune_long1d_emb.json"
+    step tune_long1d_emb 150 python benchmarks/tune_long1d.py --shapes hyena_4k --dtypes bf16 --warps 8 --block-rows 32 --pairs 1,2 --products karatsuba,embedded --json "$OUT/tune_long1d_emb.json"
+    step tune_long1d_emb_bk 100 python benchmarks/tune_long1d.py --shapes hyena_4k --dtypes bf16 --warps 8 --block-rows 16,64 --pairs 1 --products embedded --json "$OUT/tune_long1d_emb_bk.json"
+    step tune_long1d_emb_1k 100 python benchmarks/tune_long1d.py --shapes hyena_1k --dtypes bf16 --warps 8 --block-rows 32 --pairs 4 --products karatsuba,embedded --json "$OUT/tune_long1d_emb_1k.json"
     step tune_long1d_emb32 120 python benchmarks/tune_long1d.py --shapes hyena_4k --dtypes fp32 --warps 8 --block-rows 32 --pairs 1 --products karatsuba,embedded --json "$OUT/tune_long1d_emb32.json"
     ;;
 DW)  # DV cut to the default change's deciding checks (a short lease): its GPU tests and those of the capture-safe FFT
