@@ -218,15 +218,18 @@ def fused_report(sizes, dtypes, block_rows, warps_list, pairs_list, precisions=N
                                                              pairs_list, warps_list):
                 if bk > n1:
                     continue
+                mats = "*bf16" if prec == "bf16" else "*fp32"  # fused_fft._operand_dtype
                 conv = (fused_fft.long_conv1d_fused_kernel,
-                        {a: ptr[dt] if a in ("in_ptr", "out_ptr") else "*fp32"
+                        {a: ptr[dt] if a in ("in_ptr", "out_ptr") else mats if a in ("f1_ptr", "f2_ptr", "g2_ptr")
+                         else "*fp32"
                          for a in ("in_ptr", "kf_ptr", "d_ptr", "out_ptr", "f1_ptr", "f2_ptr", "tw_ptr", "g2_ptr")},
                         dict(B=b, L=length, IN_SHIFT=0, OUT_SHIFT=shift, GROUPS_PER_PROG=2, sib=c * length,
                              sic=length, sob=c * length, soc=length, sd=1),
                         dict(N1=n1, N2=n2, R_IN=rows, R_OUT=rows_shifted, BK=bk, P=p, CONJ=False, HAS_D=True,
                              PREC=prec, HOLD_ROWS=fused_fft._holds_rows(rows * p * n2, prec, emb), EMB=emb))
                 dk = (fused_fft.long_conv1d_fused_dk_kernel,
-                      {a: ptr[dt] if a in ("x_ptr", "dy_ptr") else "*fp32"
+                      {a: ptr[dt] if a in ("x_ptr", "dy_ptr") else mats if a in ("f1_ptr", "f2_ptr", "g2_ptr")
+                       else "*fp32"
                        for a in ("x_ptr", "dy_ptr", "sp_ptr", "dd_ptr", "f1_ptr", "f2_ptr", "tw_ptr", "g2_ptr")},
                       dict(B=b, C=c, L=length, shift=shift, GROUPS_PER_PROG=2, sxb=c * length, sxc=length,
                            syb=c * length, syc=length),

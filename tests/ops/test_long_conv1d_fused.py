@@ -114,6 +114,11 @@ def test_dft_constants_exact_and_kept_per_size_and_device():
     again = fused_fft._dft_constants(32, 16, torch.device("cpu"))
     assert all(u is v for u, v in zip(again, (f1, f2, tw, g2)))
     assert fused_fft._dft_constants(16, 16, torch.device("cpu"))[0] is not f1
+    # for bfloat16 products: the same matrices rounded to bfloat16, the twiddles still float32
+    low = fused_fft._dft_constants(32, 16, torch.device("cpu"), torch.bfloat16)
+    for u, v in zip(low, (f1, f2, tw, g2)):
+        assert u.dtype == (torch.float32 if v is tw else torch.bfloat16)
+        assert torch.equal(u, v.to(u.dtype))
 
 
 @gpu
@@ -121,15 +126,15 @@ def test_dft_constants_made_inside_a_graph_capture_are_not_kept():
     """Constants first computed inside a CUDA-graph capture hold values only once the graph replays: they are
     not kept, and the next eager request computes them."""
     device = torch.device("cuda", torch.cuda.current_device())
-    fused_fft._DFT_CONSTANTS.pop((64, 16, device), None)
+    fused_fft._DFT_CONSTANTS.pop((64, 16, device, torch.float32), None)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         captured = fused_fft._dft_constants(64, 16, device)
-    assert (64, 16, device) not in fused_fft._DFT_CONSTANTS
+    assert (64, 16, device, torch.float32) not in fused_fft._DFT_CONSTANTS
     eager = fused_fft._dft_constants(64, 16, device)
     graph.replay()
     torch.cuda.synchronize()
-    assert fused_fft._DFT_CONSTANTS[(64, 16, device)] is eager
+    assert fused_fft._DFT_CONSTANTS[(64, 16, device, torch.float32)] is eager
     for u, v in zip(captured, eager):
         torch.testing.assert_close(u, v, rtol=0, atol=0)
 

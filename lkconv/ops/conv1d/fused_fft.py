@@ -333,7 +333,7 @@ def _factors(n: int) -> Tuple[int, int]:
     return n // n2, n2
 
 
-_DFT_CONSTANTS: dict = {}  # (N1, N2, device) -> _dft_constants' tensors
+_DFT_CONSTANTS: dict = {}  # (N1, N2, device, operand dtype) -> _dft_constants' tensors
 
 
 def _embedded(m: Tensor) -> Tensor:
@@ -344,12 +344,15 @@ def _embedded(m: Tensor) -> Tensor:
     return torch.stack((torch.stack((mr, mi), -1), torch.stack((-mi, mr), -1)), 1).reshape(2 * m.shape[1], -1)
 
 
-def _dft_constants(n1: int, n2: int, device: torch.device) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-    """F_N1 (2, N1, N1), F_N2 (2, N2, N2) and T (2, N1, N2): real and imaginary planes, float32, from exact
-    integer phases in float64; and (2, 2 N2, 2 N2): F_N2 and conj(F_N2) embedded as real matrices (_embedded).
-    Computed once per (N1, N2, device) and kept (about 30 small launches each time otherwise); not kept when
-    computed inside a CUDA-graph capture, whose tensors hold values only once replayed."""
-    key = (n1, n2, device)
+def _dft_constants(n1: int, n2: int, device: torch.device,
+                   dtype: torch.dtype = torch.float32) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """F_N1 (2, N1, N1), F_N2 (2, N2, N2) and T (2, N1, N2): real and imaginary planes from exact integer phases
+    in float64; and (2, 2 N2, 2 N2): F_N2 and conj(F_N2) embedded as real matrices (_embedded). The product
+    operands (F_N1, F_N2 and the embedded pair) in ``dtype`` (bfloat16 for bfloat16 products: the values the
+    products round them to, in half the bytes each block reads), T in float32. Computed once per (N1, N2,
+    device, dtype) and kept (about 30 small launches each time otherwise); not kept when computed inside a
+    CUDA-graph capture, whose tensors hold values only once replayed."""
+    key = (n1, n2, device, dtype)
     hit = _DFT_CONSTANTS.get(key)
     if hit is not None:
         return hit
@@ -364,7 +367,8 @@ def _dft_constants(n1: int, n2: int, device: torch.device) -> Tuple[Tensor, Tens
     i2 = torch.arange(n2, dtype=torch.int64, device=device)
     f2 = planes(i2, i2, n2)
     conj_f2 = torch.stack((f2[0], -f2[1]))
-    consts = planes(i1, i1, n1), f2, planes(i1, i2, n1 * n2), torch.stack((_embedded(f2), _embedded(conj_f2)))
+    g2 = torch.stack((_embedded(f2), _embedded(conj_f2)))
+    consts = planes(i1, i1, n1).to(dtype), f2.to(dtype), planes(i1, i2, n1 * n2), g2.to(dtype)
     if device.type == "cuda":
         if torch.cuda.is_current_stream_capturing():
             return consts
@@ -390,6 +394,11 @@ def _precision(dtype: torch.dtype) -> str:
     if dtype == torch.float32 and torch.backends.cuda.matmul.allow_tf32:
         return "tf32"
     return "bf16x3"
+
+
+def _operand_dtype(prec: str) -> torch.dtype:
+    """The dtype the DFT matrices are read in: bfloat16 where the products round their operands to it."""
+    return torch.bfloat16 if prec == "bf16" else torch.float32
 
 
 def _geometry(length: int, lk: int, causal: bool):
@@ -482,7 +491,7 @@ def _launch_conv(src, kf, D, out, in_shift, out_shift, r_in, r_out, conj, n1, n2
     bsz, c, length = src.shape
     bk, prec, p, chunks, per = _plan(cfg, kf, src, max(r_in, r_out), n1, n2, False)
     emb = _embeds(cfg)
-    f1, f2, tw, g2 = _dft_constants(n1, n2, src.device)
+    f1, f2, tw, g2 = _dft_constants(n1, n2, src.device, _operand_dtype(prec))
     long_conv1d_fused_kernel[(c, chunks)](
         src, kf, D if D is not None else kf, out, f1, f2, tw, g2, bsz, length, in_shift, out_shift, per,
         src.stride(0), src.stride(1), out.stride(0), out.stride(1), D.stride(0) if D is not None else 0,
@@ -548,7 +557,7 @@ def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: boo
     bk, prec, p, chunks, per = _plan(cfg, kf, x, max(rows, rows_shifted), n1, n2, True)
     sp = torch.empty((chunks, c, 2, n1, n2), dtype=torch.float32, device=x.device)
     dd = torch.empty((chunks, c), dtype=torch.float32, device=x.device) if need_dD else sp
-    f1, f2, tw, g2 = _dft_constants(n1, n2, x.device)
+    f1, f2, tw, g2 = _dft_constants(n1, n2, x.device, _operand_dtype(prec))
     long_conv1d_fused_dk_kernel[(c, n1 // bk, chunks)](
         x, dy, sp, dd, f1, f2, tw, g2, bsz, c, length, shift, per, x.stride(0), x.stride(1), dy.stride(0),
         dy.stride(1), N1=n1, N2=n2, R_X=rows, R_DY=rows_shifted, BK=bk, P=p, HAS_D=need_dD,
