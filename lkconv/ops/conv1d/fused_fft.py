@@ -12,8 +12,9 @@ of BK rows: a block of F_N1 @ S, its twiddles and row transforms, the spectral p
 transforms, and that block's share of the last product, accumulated into the output rows. Only the sequence's
 rows, the output rows and one block of the spectrum are live at a time; only the rows of S that hold samples
 enter the first product and only the stored output rows leave the last. The kernel's spectrum comes from
-torch.fft (C transforms, unscaled, natural order); the kernels read it at k1 + N1*k2 and scale it by 1/N, so no
-transform reorders its output. With N >= L + Lk - 1 the circular convolution is the linear one.
+torch.fft.rfft (C transforms, unscaled, natural order, N/2 + 1 entries); the kernels read it at k1 + N1*k2,
+mirrored above N/2 (a real kernel's K[N - j] = conj(K[j])), and scale it by 1/N, so no transform reorders its
+output. With N >= L + Lk - 1 the circular convolution is the linear one.
 
 Two real sequences travel as one complex one, s = x_a + i x_b: the kernel is real, so the real and imaginary
 parts of the result are the two convolutions (rounding errors are relative to the pair's norm). A program
@@ -208,8 +209,9 @@ if triton is not None:
         EMB: tl.constexpr,
     ):
         """out[b, c, t] = IDFT(DFT(s) * K)[t + OUT_SHIFT] (+ D[c] in[b, c, t]), s[n] = in[b, c, n - IN_SHIFT],
-        K = kf[c] (the kernel's unscaled spectrum, (re, im) pairs in natural order k1 + N1*k2; the 1/N of the
-        inverse is applied to it) or its conjugate (CONJ).
+        K = kf[c] (the kernel's unscaled spectrum, (re, im) pairs of its first N/2 + 1 entries, read at
+        k1 + N1*k2 and mirrored, K[N - j] = conj(K[j]); the 1/N of the inverse is applied to it) or its conjugate
+        (CONJ).
         Forward: in = x, IN_SHIFT = 0, OUT_SHIFT = shift. Input gradient: in = dy, IN_SHIFT = shift, OUT_SHIFT = 0,
         CONJ. Grid (C, chunks of groups): a group is 2P sequences, transformed as P complex sequences (the
         kernel is real, so real and imaginary parts stay apart); each program runs the GROUPS_PER_PROG groups of
@@ -220,7 +222,7 @@ if triton is not None:
         out_row0 = OUT_SHIFT // N2
         n2 = tl.arange(0, N2)
         src = in_ptr + c.to(tl.int64) * sic
-        kc = kf_ptr + c.to(tl.int64) * (2 * N1 * N2)
+        kc = kf_ptr + c.to(tl.int64) * (N1 * N2 + 2)  # N/2 + 1 (re, im) pairs per channel
         inv_n = 1.0 / (N1 * N2)
         for i in range(0, GROUPS_PER_PROG):
             b0 = (chunk * GROUPS_PER_PROG + i) * 2 * P
@@ -235,10 +237,13 @@ if triton is not None:
                                             R_IN, P)
                     xr, xi = _spectrum_block(zr, zi, in_row0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, R_IN, BK, P,
                                              PREC, EMB)
-                    kb = kc + 2 * ((k0 + tl.arange(0, BK))[:, None] + N1 * n2[None, :])
+                    j = (k0 + tl.arange(0, BK))[:, None] + N1 * n2[None, :]
+                    upper = j > (N1 * N2) // 2  # K[j] = conj(K[N - j]) for a real kernel
+                    kb = kc + 2 * tl.where(upper, N1 * N2 - j, j)
                     ki = tl.load(kb + 1) * inv_n
                     if CONJ:
-                        ki = -ki
+                        upper = j <= (N1 * N2) // 2
+                    ki = tl.where(upper, -ki, ki)
                     yr, yi = _rowwise(xr, xi, tl.load(kb) * inv_n, ki, BK, P, N2)
                     dr, di = _inverse_block(yr, yi, k0, out_row0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, R_OUT,
                                             BK, P, PREC, EMB)
@@ -378,9 +383,10 @@ def _dft_constants(n1: int, n2: int, device: torch.device,
 
 
 def kernel_spectrum(k: Tensor, n: int) -> Tensor:
-    """(C, N, 2) float32: DFT_N(k) as (real, imaginary) pairs, a view of torch.fft's output (no copy); the
-    kernels scale it by 1/N and read it at k1 + N1*k2."""
-    return torch.view_as_real(torch.fft.fft(k.to(torch.float32), n=n))
+    """(C, N/2 + 1, 2) float32: the first N/2 + 1 entries of DFT_N(k) as (real, imaginary) pairs, a view of
+    torch.fft.rfft's output (no copy); the kernels mirror it (K[N - j] = conj(K[j])), scale it by 1/N and read
+    it at k1 + N1*k2."""
+    return torch.view_as_real(torch.fft.rfft(k.to(torch.float32), n=n))
 
 
 def _precision(dtype: torch.dtype) -> str:
@@ -469,9 +475,9 @@ def _embeds(cfg: "FusedConfig") -> bool:
 
 
 def _check_spectrum(kf: Tensor, c: int, n: int) -> None:
-    if kf.shape != (c, n, 2) or kf.dtype != torch.float32 or not kf.is_contiguous():
-        raise ValueError(f"kf must be kernel_spectrum(k, {n}): a contiguous float32 ({c}, {n}, 2) tensor, got "
-                         f"{kf.dtype} {tuple(kf.shape)} with strides {kf.stride()}")
+    if kf.shape != (c, n // 2 + 1, 2) or kf.dtype != torch.float32 or not kf.is_contiguous():
+        raise ValueError(f"kf must be kernel_spectrum(k, {n}): a contiguous float32 ({c}, {n // 2 + 1}, 2) tensor, "
+                         f"got {kf.dtype} {tuple(kf.shape)} with strides {kf.stride()}")
 
 
 def _plan(cfg: "FusedConfig", kf: Tensor, x: Tensor, rows: int, n1: int, n2: int, per_block: bool):
