@@ -58,10 +58,10 @@ MIN_N = 256  # N1, N2 >= 16: the smallest tensor-core products
 # kernels spill 6-13 KB per thread (benchmarks/kernel_resources.py), run slower than torch.fft on an H100
 # (sgconv_16k bf16: 2.57 against 1.90 ms) and take minutes to compile.
 MAX_N = 16384
-PRODUCTS = ("karatsuba", "embedded")  # how a complex matrix product is made of real ones (FusedConfig.products)
 MAX_N2 = 64  # the row transforms' F_N2 (N2 x N2 complex) is read whole by every block
 MAX_ROW_ELEMENTS = 256 * 64  # rows x P*N2 of a program's accumulators: pairs shrink to stay within it
 HELD_ROWS_BYTES = 96 * 1024  # input rows held on chip across blocks (the rest: read again per block)
+PRODUCTS = ("karatsuba", "embedded")  # how a complex matrix product is made of real ones (FusedConfig.products)
 
 
 if triton is not None:
