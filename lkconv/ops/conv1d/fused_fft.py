@@ -272,8 +272,8 @@ if triton is not None:
         N1: tl.constexpr, N2: tl.constexpr, R_X: tl.constexpr, R_DY: tl.constexpr, BK: tl.constexpr,
         P: tl.constexpr, HAS_D: tl.constexpr, PREC: tl.constexpr, EMB: tl.constexpr,
     ):
-        """sp[chunk, c, :, k1 block] = sum over the chunk's groups of DZ * conj(X) for spectrum rows
-        k1 = blk*BK .. blk*BK + BK - 1 (real and imaginary planes), with dz[n] = dy[b, c, n - shift] and both
+        """sp[chunk, c, k1 + N1*k2, :] = sum over the chunk's groups of DZ * conj(X) for spectrum rows
+        k1 = blk*BK .. blk*BK + BK - 1 ((real, imaginary) pairs), with dz[n] = dy[b, c, n - shift] and both
         taken as P complex sequences per group as in long_conv1d_fused_kernel: the real part of the inverse of
         the sum is the sum over sequences of their correlations. With HAS_D, the first block's programs also
         write dd[chunk, c] = sum over the chunk of sum_t dy x. Grid (C, N1 / BK blocks, chunks of groups)."""
@@ -302,10 +302,10 @@ if triton is not None:
                     if blk == 0:
                         wr, wi = _pair_rows(ys, b0, B, L, 0, 0, syb, N2, R_X, P)
                         dd += tl.sum(tl.sum(wr * ur + wi * ui, axis=1), axis=0)
-        out = (sp_ptr + (chunk * C + c).to(tl.int64) * (2 * N1 * N2) + (k0 + tl.arange(0, BK))[:, None] * N2
-               + tl.arange(0, N2)[None, :])
+        j = (k0 + tl.arange(0, BK))[:, None] + N1 * tl.arange(0, N2)[None, :]  # natural order k1 + N1*k2
+        out = sp_ptr + (chunk * C + c).to(tl.int64) * (2 * N1 * N2) + 2 * j
         tl.store(out, sr)
-        tl.store(out + N1 * N2, si)
+        tl.store(out + 1, si)
         if HAS_D:
             if blk == 0:
                 tl.store(dd_ptr + chunk * C + c, dd)
@@ -561,7 +561,7 @@ def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: boo
         dD = (dy.float() * x.float()).sum(dim=(0, 2)) if need_dD else None
         return dx, None, dD
     bk, prec, p, chunks, per = _plan(cfg, kf, x, max(rows, rows_shifted), n1, n2, True)
-    sp = torch.empty((chunks, c, 2, n1, n2), dtype=torch.float32, device=x.device)
+    sp = torch.empty((chunks, c, n, 2), dtype=torch.float32, device=x.device)
     dd = torch.empty((chunks, c), dtype=torch.float32, device=x.device) if need_dD else sp
     f1, f2, tw, g2 = _dft_constants(n1, n2, x.device, _operand_dtype(prec))
     long_conv1d_fused_dk_kernel[(c, n1 // bk, chunks)](
@@ -569,9 +569,8 @@ def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: boo
         dy.stride(1), N1=n1, N2=n2, R_X=rows, R_DY=rows_shifted, BK=bk, P=p, HAS_D=need_dD,
         PREC=prec, EMB=_embeds(cfg), num_warps=cfg.num_warps, num_stages=cfg.num_stages,
         **_register_cap())
-    s = sp.sum(0)  # (C, 2, N1, N2)
-    s = torch.complex(s[:, 0], s[:, 1]).transpose(1, 2).reshape(c, n)  # standard order k1 + N1*k2
-    dk = torch.fft.ifft(s, n=n).real[:, :lk]
+    s = sp[0] if chunks == 1 else sp.sum(0)  # (C, N, 2) in natural order
+    dk = torch.fft.ifft(torch.view_as_complex(s), n=n).real[:, :lk]
     return dx, dk, dd.sum(0) if need_dD else None
 
 
