@@ -176,8 +176,9 @@
 #       placed by each plane program (local_canvas) against the canvas launch, Nsight Compute counters of the 13x13
 #       forwards, band row blocks reading a Toeplitz table, whole-row row blocks with prefetch on replknet_31b.s3/s2,
 #       bench --graph of the 13x13 forwards, verify, bf16 bench (~9 min)
-#   DX: the fused long_conv1d with embedded complex products against Karatsuba's: GPU tests, bf16 and fp32 sweeps on
-#      hyena_4k / hyena_1k, bench --op long_conv1d in bf16 (~9 min)
+#   DX: the fused long_conv1d: embedded complex products against Karatsuba's, with and without the joint backward:
+#      GPU tests, bf16 sweep on hyena_4k, bench --op long_conv1d in bf16 (~8 min)
+#   DY: after DX: embedded products' block rows (hyena_4k), pairs on hyena_1k, fp32 sweep on hyena_4k (~7 min)
 #   DW: DV cut to its deciding checks (~4 min)
 #   DV: after DU: the transposed product's GPU tests (bf16), the product against the defaults on the K >= 27 shapes
 #      and unireplknet_t.s1, alternating; lkconv verify of implicit_gemm and auto (~7 min)
@@ -690,15 +691,18 @@ DR)  # after DQ: the new defaults (canvas planes with prefetch at BN 64; 4-row b
     [ "${DR_LONG:-1}" = 1 ] && step tune_rows_pf 60 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes replknet_31b.s3,replknet_31b.s2 --dtypes bf16 --configs st3,rb4:st3,rb4:st3:pf,bm64:rb4:w4:st3:pf --json "$OUT/tune_rows_pf.json"
     [ "${DR_BENCH:-1}" = 1 ] && LKCONV_CACHE_DIR=/tmp/lkconv-cache-DR2 step bench_bf16 120 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s3,unireplknet_t.s1,replknet_31b.s2,replknet_31b.s1" --out "$OUT/bench_bf16"
     ;;
-DX)  # the fused long_conv1d with embedded complex products (real products on interleaved columns) against
-    # Karatsuba's, both reading bf16 DFT matrices and the half (rfft) kernel spectrum: GPU tests of both, the sweep
-    # on hyena_4k / hyena_1k (bf16) and hyena_4k (fp32, bf16x3), lkconv bench --op long_conv1d in bf16
-    step pytest_long1d_emb 90 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_fused.py -k "configs or largest or low_precision or dft_constants"
-    step tune_long1d_emb 150 python benchmarks/tune_long1d.py --shapes hyena_4k --dtypes bf16 --warps 8 --block-rows 32 --pairs 1,2 --products karatsuba,embedded --json "$OUT/tune_long1d_emb.json"
-    step tune_long1d_emb_bk 100 python benchmarks/tune_long1d.py --shapes hyena_4k --dtypes bf16 --warps 8 --block-rows 16,64 --pairs 1 --products embedded --json "$OUT/tune_long1d_emb_bk.json"
-    step tune_long1d_emb_1k 100 python benchmarks/tune_long1d.py --shapes hyena_1k --dtypes bf16 --warps 8 --block-rows 32 --pairs 4 --products karatsuba,embedded --json "$OUT/tune_long1d_emb_1k.json"
-    step tune_long1d_emb32 120 python benchmarks/tune_long1d.py --shapes hyena_4k --dtypes fp32 --warps 8 --block-rows 32 --pairs 1 --products karatsuba,embedded --json "$OUT/tune_long1d_emb32.json"
+DX)  # the fused long_conv1d after the twenty-first session: embedded complex products (real products on interleaved
+    # columns) against Karatsuba's, with and without the joint backward (dx and dk's sums from one transform of dy),
+    # all reading bf16 DFT matrices and the half (rfft) kernel spectrum: GPU tests, then the bf16 sweep on hyena_4k
+    step pytest_long1d_emb 100 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_fused.py -k "configs or joint or largest or low_precision or dft_constants"
+    step tune_long1d_emb 240 python benchmarks/tune_long1d.py --shapes hyena_4k --dtypes bf16 --warps 8 --block-rows 32 --pairs 1,2 --products karatsuba,embedded --joint 0,1 --json "$OUT/tune_long1d_emb.json"
     step bench_long_bf16 150 python -m lkconv bench --op long_conv1d --dtypes bf16 --out "$OUT/long1d_bf16"
+    ;;
+DY)  # after DX: embedded products at 16- and 64-row blocks (hyena_4k), at four pairs on hyena_1k, and in fp32
+    # (split-bf16 products, where embedded needs half of Karatsuba's tensor-core products) against torch.fft
+    step tune_long1d_emb_bk 120 python benchmarks/tune_long1d.py --shapes hyena_4k --dtypes bf16 --warps 8 --block-rows 16,64 --pairs 1 --products embedded --joint 0,1 --json "$OUT/tune_long1d_emb_bk.json"
+    step tune_long1d_emb_1k 120 python benchmarks/tune_long1d.py --shapes hyena_1k --dtypes bf16 --warps 8 --block-rows 32 --pairs 2,4 --products karatsuba,embedded --json "$OUT/tune_long1d_emb_1k.json"
+    step tune_long1d_emb32 200 python benchmarks/tune_long1d.py --shapes hyena_4k --dtypes fp32 --warps 8 --block-rows 32 --pairs 1 --products karatsuba,embedded --joint 0,1 --json "$OUT/tune_long1d_emb32.json"
     ;;
 DW)  # DV cut to the default change's deciding checks (a short lease): its GPU tests and those of the capture-safe FFT
     # caches, then the default (st3: band row blocks transposed from 27 kernel rows) against noleft on the RepLKNet-31B

@@ -203,8 +203,10 @@ def plane_report(warps_list, block_cols, shapes=None):
                   f"{c['BN']:>4} {c['BK']:>3} {cells}", flush=True)
 
 
-def fused_report(sizes, dtypes, block_rows, warps_list, pairs_list, precisions=None, products=("karatsuba",)):
-    """Both fused kernels, causal with Lk = L = N/2 (batch 16, 768 channels as hyena_4k)."""
+def fused_report(sizes, dtypes, block_rows, warps_list, pairs_list, precisions=None, products=("karatsuba",),
+                 joint=False):
+    """Both fused kernels, causal with Lk = L = N/2 (batch 16, 768 channels as hyena_4k); with ``joint``, the
+    input-gradient kernel making the weight gradient's sums too ("joint") in place of the forward."""
     ptr = {"fp32": "*fp32", "bf16": "*bf16"}
     print(f"{'kernel':<6} {'N':>5} {'dtype':<5} {'prec':<6} {'products':<9} {'BK':>3} {'P':>2} {'warps':>5} {'regs':>5} "
           f"{'spill B':>8} {'shared B':>9}")
@@ -222,11 +224,14 @@ def fused_report(sizes, dtypes, block_rows, warps_list, pairs_list, precisions=N
                 conv = (fused_fft.long_conv1d_fused_kernel,
                         {a: ptr[dt] if a in ("in_ptr", "out_ptr") else mats if a in ("f1_ptr", "f2_ptr", "g2_ptr")
                          else "*fp32"
-                         for a in ("in_ptr", "kf_ptr", "d_ptr", "out_ptr", "f1_ptr", "f2_ptr", "tw_ptr", "g2_ptr")},
-                        dict(B=b, L=length, IN_SHIFT=0, OUT_SHIFT=shift, GROUPS_PER_PROG=2, sib=c * length,
-                             sic=length, sob=c * length, soc=length, sd=1),
-                        dict(N1=n1, N2=n2, R_IN=rows, R_OUT=rows_shifted, BK=bk, P=p, CONJ=False, HAS_D=True,
-                             PREC=prec, HOLD_ROWS=fused_fft._holds_rows(rows * p * n2, prec, emb), EMB=emb))
+                         for a in ("in_ptr", "kf_ptr", "d_ptr", "out_ptr", "f1_ptr", "f2_ptr", "tw_ptr", "g2_ptr",
+                                   "x_ptr", "sp_ptr", "dd_ptr")},
+                        dict(B=b, C=c, L=length, IN_SHIFT=shift if joint else 0, OUT_SHIFT=0 if joint else shift,
+                             GROUPS_PER_PROG=2, sib=c * length, sic=length, sob=c * length, soc=length, sd=1,
+                             sxb=c * length, sxc=length),
+                        dict(N1=n1, N2=n2, R_IN=rows_shifted if joint else rows, R_OUT=rows if joint else rows_shifted,
+                             BK=bk, P=p, CONJ=joint, HAS_D=True, PREC=prec, EMB=emb, JOINT=joint, R_X=rows, DD=joint,
+                             HOLD_ROWS=fused_fft._holds_rows((rows_shifted if joint else rows) * p * n2, prec, emb)))
                 dk = (fused_fft.long_conv1d_fused_dk_kernel,
                       {a: ptr[dt] if a in ("x_ptr", "dy_ptr") else mats if a in ("f1_ptr", "f2_ptr", "g2_ptr")
                        else "*fp32"
@@ -234,7 +239,7 @@ def fused_report(sizes, dtypes, block_rows, warps_list, pairs_list, precisions=N
                       dict(B=b, C=c, L=length, shift=shift, GROUPS_PER_PROG=2, sxb=c * length, sxc=length,
                            syb=c * length, syc=length),
                       dict(N1=n1, N2=n2, R_X=rows, R_DY=rows_shifted, BK=bk, P=p, HAS_D=True, PREC=prec, EMB=emb))
-                for name, (fn, ptrs, ints, const) in (("conv", conv), ("dk", dk)):
+                for name, (fn, ptrs, ints, const) in (("joint", conv),) if joint else (("conv", conv), ("dk", dk)):
                     head = (f"{name:<6} {n:>5} {dt:<5} {prec:<6} {'embedded' if emb else 'karatsuba':<9} {bk:>3} {p:>2} "
                             f"{warps:>5}")
                     try:
@@ -396,6 +401,8 @@ def main():
     ap.add_argument("--pairs", default="1,2")
     ap.add_argument("--precisions", default=None, help="tl.dot precisions (default: tf32 for bf16, else tf32x3)")
     ap.add_argument("--products", default="karatsuba", help="fused kernels' complex products: karatsuba,embedded")
+    ap.add_argument("--joint", action="store_true", help="the fused input-gradient kernel with the weight gradient's "
+                    "sums (FusedConfig.joint_backward)")
     args = ap.parse_args()
     warps = [int(w) for w in args.warps.split(",")]
     if args.fwd:
@@ -415,7 +422,7 @@ def main():
     else:
         fused_report([int(v) for v in args.sizes.split(",")], args.dtypes.split(","),
                      [int(v) for v in args.block_rows.split(",")], warps, [int(v) for v in args.pairs.split(",")],
-                     args.precisions.split(",") if args.precisions else None, args.products.split(","))
+                     args.precisions.split(",") if args.precisions else None, args.products.split(","), args.joint)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ precision and warp count, against torch.fft (lkconv's "fft" algorithm) and the p
 
     python benchmarks/tune_long1d.py [--shapes hyena_1k,hyena_4k,hyena_3000] [--dtypes fp32,bf16,fp16]
         [--warps 4,8] [--block-rows 16,32] [--stages 1,2] [--per 0,1] [--precisions tf32,tf32x3]
-        [--products karatsuba,embedded] [--json F]
+        [--products karatsuba,embedded] [--joint 0,1] [--json F]
 
 Errors: ||out - ref|| / ||ref|| against the same problem in float64 through torch.fft, for y, dx and dk.
 Bytes: x read and y written (forward); dy and x read, dx written (backward).
@@ -43,6 +43,7 @@ def main():
     ap.add_argument("--pairs", default="1", help="sequence pairs transformed together (powers of two)")
     ap.add_argument("--precisions", default=None, help="comma list of tl.dot precisions (default: each dtype's own)")
     ap.add_argument("--products", default="karatsuba", help="complex products: karatsuba and/or embedded")
+    ap.add_argument("--joint", default="0", help="FusedConfig.joint_backward values: 0 and/or 1")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     shapes = {s["name"]: s for s in json.loads(SHAPES_FILE.read_text())["long_conv1d"] + LONG_EXTRA_SHAPES}
@@ -66,13 +67,15 @@ def main():
             print(f"{name} {dt}: torch.fft {t_fft:.3f} ms, plain baseline {t_plain:.3f} ms", flush=True)
             precs = args.precisions.split(",") if args.precisions else [fused_fft._precision(dtype)]
             configs = [fused_fft.FusedConfig(block_rows=bk, pairs=pr, num_warps=w, num_stages=st,
-                                             groups_per_program=per, precision=prec, products=prod)
-                       for prod in args.products.split(",") for prec in precs for w in map(int, args.warps.split(","))
+                                             groups_per_program=per, precision=prec, products=prod,
+                                             joint_backward=bool(jb))
+                       for jb in map(int, args.joint.split(",")) for prod in args.products.split(",")
+                       for prec in precs for w in map(int, args.warps.split(","))
                        for bk in map(int, args.block_rows.split(",")) for st in map(int, args.stages.split(","))
                        for per in map(int, args.per.split(",")) for pr in map(int, args.pairs.split(","))]
             for cfg in configs:
-                label = (f"{cfg.precision} {cfg.products[:3]} bk{cfg.block_rows} p{cfg.pairs} w{cfg.num_warps} "
-                         f"st{cfg.num_stages} per{cfg.groups_per_program}")
+                label = (f"{cfg.precision} {cfg.products[:3]}{'+joint' if cfg.joint_backward else ''} "
+                         f"bk{cfg.block_rows} p{cfg.pairs} w{cfg.num_warps} st{cfg.num_stages} per{cfg.groups_per_program}")
                 try:
                     y = fused_fft.fused_fwd(x, k, None, True, kf, cfg)
                     dx, dk, _ = fused_fft.fused_bwd(dy, x, k, None, True, kf, True, cfg)
@@ -90,10 +93,10 @@ def main():
                       f"dx {row['err_dx']:.1e} dk {row['err_dk']:.1e}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
-    print(f"\n{'shape':<11} {'dtype':<5} {'config':<32} {'fwd ms':>8} {'bwd ms':>8} {'plain fwd':>9} {'fwd x':>6} "
+    print(f"\n{'shape':<11} {'dtype':<5} {'config':<38} {'fwd ms':>8} {'bwd ms':>8} {'plain fwd':>9} {'fwd x':>6} "
           f"{'err y':>8} {'err dk':>8}")
     for r in rows:
-        print(f"{r['shape']:<11} {r['dtype']:<5} {r['config']:<32} {r['fwd_ms']:8.3f} {r['bwd_ms']:8.3f} "
+        print(f"{r['shape']:<11} {r['dtype']:<5} {r['config']:<38} {r['fwd_ms']:8.3f} {r['bwd_ms']:8.3f} "
               f"{r['plain_ms']:9.3f} {r['plain_ms'] / r['fwd_ms']:5.2f}x {r['err_y']:8.1e} {r['err_dk']:8.1e}")
 
 

@@ -218,6 +218,33 @@ def test_fused_kernel_configs(per, block_rows, pairs, products, device):
         assert rel_error(out, r) < 1e-5
 
 
+@pytest.mark.parametrize("products", fused_fft.PRODUCTS)
+@pytest.mark.parametrize("per,pairs,causal,skip", [(1, 1, True, True), (2, 2, False, True), (3, 1, True, False),
+                                                   (0, 2, True, False)])
+def test_joint_backward(per, pairs, causal, skip, products, device):
+    """The input gradient's kernel making the weight gradient's sums too (FusedConfig.joint_backward): dx, dk and
+    dD against float64, over one group per program, several, and a chunk past the batch's end."""
+    if not _runs_here(device):
+        pytest.skip("the fused kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
+    b, c, length, lk = 5, 3, 700, 300
+    x = torch.randn(b, c, length, device=device)
+    k = torch.randn(c, lk, device=device) / lk ** 0.5
+    D = torch.randn(c, device=device) if skip else None
+    dy = torch.randn(b, c, length, device=device)
+    cfg = fused_fft.FusedConfig(pairs=pairs, groups_per_program=per, products=products, joint_backward=True)
+    kf = fused_fft.kernel_spectrum(k, fused_fft.transform_size(length, lk))
+    with poison_outputs():
+        dx, dk, dD = fused_fft.fused_bwd(dy, x, k, D, causal, kf, True, cfg)
+    leaves = [t.double().requires_grad_() for t in (x, k, D) if t is not None]
+    ref = long_conv1d_reference(leaves[0], leaves[1], leaves[2] if skip else None, causal)
+    ref.backward(dy.double())
+    assert rel_error(dx, leaves[0].grad) < 1e-5
+    assert rel_error(dk, leaves[1].grad) < 1e-5
+    assert (dD is None) == (not skip)
+    if skip:
+        assert rel_error(dD, leaves[2].grad) < 1e-5
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="auto measures on CUDA only (CPU takes torch.fft)")
 def test_auto_times_both_algorithms_once(tmp_path, monkeypatch):
     """"auto" on a GPU: both algorithms timed once (forward+backward when a gradient is wanted), the winner

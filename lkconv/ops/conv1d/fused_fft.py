@@ -201,12 +201,33 @@ if triton is not None:
                         tl.reshape(dr, (BK, P * N2)), tl.reshape(di, (BK, P * N2)), PREC)
 
     @triton.jit
+    def _kernel_block(kc, k0, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr, CONJ: tl.constexpr):
+        """Rows k1 = k0 .. k0 + BK - 1 of K / N (or conj(K) / N with CONJ) in the (N1, N2) spectrum view:
+        (real, imaginary) [BK, N2], read from the channel's half spectrum kc (N/2 + 1 (re, im) pairs) and
+        mirrored above N/2, K[N - j] = conj(K[j]) for a real kernel."""
+        j = (k0 + tl.arange(0, BK))[:, None] + N1 * tl.arange(0, N2)[None, :]
+        upper = j > (N1 * N2) // 2
+        kb = kc + 2 * tl.where(upper, N1 * N2 - j, j)
+        inv_n = 1.0 / (N1 * N2)
+        ki = tl.load(kb + 1) * inv_n
+        if CONJ:
+            upper = j <= (N1 * N2) // 2
+        return tl.load(kb) * inv_n, tl.where(upper, -ki, ki)
+
+    @triton.jit
+    def _correlation(zr, zi, xr, xi, BK: tl.constexpr, P: tl.constexpr, N2: tl.constexpr):
+        """sum over the P sequences of Z * conj(X) for [BK*P, N2] spectrum blocks: (real, imaginary) [BK, N2]."""
+        pr = tl.reshape(zr * xr + zi * xi, (BK, P, N2))
+        pi = tl.reshape(zi * xr - zr * xi, (BK, P, N2))
+        return tl.sum(pr, axis=1), tl.sum(pi, axis=1)
+
+    @triton.jit
     def long_conv1d_fused_kernel(
-        in_ptr, kf_ptr, d_ptr, out_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr,
-        B, L, IN_SHIFT, OUT_SHIFT, GROUPS_PER_PROG, sib, sic, sob, soc, sd,
+        in_ptr, kf_ptr, d_ptr, out_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr, x_ptr, sp_ptr, dd_ptr,
+        B, C, L, IN_SHIFT, OUT_SHIFT, GROUPS_PER_PROG, sib, sic, sob, soc, sd, sxb, sxc,
         N1: tl.constexpr, N2: tl.constexpr, R_IN: tl.constexpr, R_OUT: tl.constexpr, BK: tl.constexpr,
         P: tl.constexpr, CONJ: tl.constexpr, HAS_D: tl.constexpr, PREC: tl.constexpr, HOLD_ROWS: tl.constexpr,
-        EMB: tl.constexpr,
+        EMB: tl.constexpr, JOINT: tl.constexpr, R_X: tl.constexpr, DD: tl.constexpr,
     ):
         """out[b, c, t] = IDFT(DFT(s) * K)[t + OUT_SHIFT] (+ D[c] in[b, c, t]), s[n] = in[b, c, n - IN_SHIFT],
         K = kf[c] (the kernel's unscaled spectrum, (re, im) pairs of its first N/2 + 1 entries, read at
@@ -215,15 +236,19 @@ if triton is not None:
         Forward: in = x, IN_SHIFT = 0, OUT_SHIFT = shift. Input gradient: in = dy, IN_SHIFT = shift, OUT_SHIFT = 0,
         CONJ. Grid (C, chunks of groups): a group is 2P sequences, transformed as P complex sequences (the
         kernel is real, so real and imaginary parts stay apart); each program runs the GROUPS_PER_PROG groups of
-        its chunk in turn. HOLD_ROWS: the input rows are read once per group and held, else once per block."""
+        its chunk in turn. HOLD_ROWS: the input rows are read once per group and held, else once per block.
+        JOINT (input gradient only): the weight gradient's spectrum sums ride along, as long_conv1d_fused_dk_kernel
+        makes them but summed over the program's chunk of the batch into sp[chunk, c] (in = dy, x the input, R_X
+        its rows), with dd[chunk, c] = the chunk's sum of dy x when DD; the spectrum of dy serves both."""
         c = tl.program_id(0)
         chunk = tl.program_id(1)
         in_row0 = IN_SHIFT // N2
         out_row0 = OUT_SHIFT // N2
-        n2 = tl.arange(0, N2)
         src = in_ptr + c.to(tl.int64) * sic
         kc = kf_ptr + c.to(tl.int64) * (N1 * N2 + 2)  # N/2 + 1 (re, im) pairs per channel
-        inv_n = 1.0 / (N1 * N2)
+        xs = x_ptr + c.to(tl.int64) * sxc
+        sp = sp_ptr + (chunk * C + c).to(tl.int64) * (2 * N1 * N2)
+        dd = 0.0
         for i in range(0, GROUPS_PER_PROG):
             b0 = (chunk * GROUPS_PER_PROG + i) * 2 * P
             if b0 < B:
@@ -237,14 +262,19 @@ if triton is not None:
                                             R_IN, P)
                     xr, xi = _spectrum_block(zr, zi, in_row0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, R_IN, BK, P,
                                              PREC, EMB)
-                    j = (k0 + tl.arange(0, BK))[:, None] + N1 * n2[None, :]
-                    upper = j > (N1 * N2) // 2  # K[j] = conj(K[N - j]) for a real kernel
-                    kb = kc + 2 * tl.where(upper, N1 * N2 - j, j)
-                    ki = tl.load(kb + 1) * inv_n
-                    if CONJ:
-                        upper = j <= (N1 * N2) // 2
-                    ki = tl.where(upper, -ki, ki)
-                    yr, yi = _rowwise(xr, xi, tl.load(kb) * inv_n, ki, BK, P, N2)
+                    if JOINT:  # this block of the weight gradient's sum of DY conj(X), kept in sp across groups
+                        ur, ui = _pair_rows(xs, b0, B, L - k0 // N1, 0, 0, sxb, N2, R_X, P)
+                        qr, qi = _spectrum_block(ur, ui, 0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, R_X, BK, P,
+                                                 PREC, EMB)
+                        pr, pi = _correlation(xr, xi, qr, qi, BK, P, N2)
+                        j = 2 * ((k0 + tl.arange(0, BK))[:, None] + N1 * tl.arange(0, N2)[None, :])
+                        if i > 0:  # the chunk's first group writes, the others add
+                            pr += tl.load(sp + j)
+                            pi += tl.load(sp + j + 1)
+                        tl.store(sp + j, pr)
+                        tl.store(sp + j + 1, pi)
+                    kr, ki = _kernel_block(kc, k0, N1, N2, BK, CONJ)
+                    yr, yi = _rowwise(xr, xi, kr, ki, BK, P, N2)
                     dr, di = _inverse_block(yr, yi, k0, out_row0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, R_OUT,
                                             BK, P, PREC, EMB)
                     accr += dr
@@ -264,6 +294,14 @@ if triton is not None:
                 dst = out_ptr + c.to(tl.int64) * soc + t
                 tl.store(dst + br.to(tl.int64) * sob, accr.to(out_ptr.dtype.element_ty), mask=ok_r)
                 tl.store(dst + bi.to(tl.int64) * sob, acci.to(out_ptr.dtype.element_ty), mask=ok_i)
+                if JOINT:
+                    if DD:
+                        wr, wi = _pair_rows(src, b0, B, L, 0, 0, sib, N2, R_X, P)
+                        ur, ui = _pair_rows(xs, b0, B, L, 0, 0, sxb, N2, R_X, P)
+                        dd += tl.sum(tl.sum(wr * ur + wi * ui, axis=1), axis=0)
+        if JOINT:
+            if DD:
+                tl.store(dd_ptr + chunk * C + c, dd)
 
     @triton.jit
     def long_conv1d_fused_dk_kernel(
@@ -294,10 +332,9 @@ if triton is not None:
                                          PREC, EMB)
                 ur, ui = _pair_rows(xs, b0, B, L, 0, 0, sxb, N2, R_X, P)
                 xr, xi = _spectrum_block(ur, ui, 0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, R_X, BK, P, PREC, EMB)
-                pr = tl.reshape(zr * xr + zi * xi, (BK, P, N2))  # DZ * conj(X)
-                pi = tl.reshape(zi * xr - zr * xi, (BK, P, N2))
-                sr += tl.sum(pr, axis=1)
-                si += tl.sum(pi, axis=1)
+                pr, pi = _correlation(zr, zi, xr, xi, BK, P, N2)  # DZ * conj(X)
+                sr += pr
+                si += pi
                 if HAS_D:
                     if blk == 0:
                         wr, wi = _pair_rows(ys, b0, B, L, 0, 0, syb, N2, R_X, P)
@@ -424,7 +461,9 @@ class FusedConfig:
     sequences per program (0: enough (channel, chunk) programs for about four per SM); precision: a tl.dot
     input_precision, "bf16" or "bf16x3" (see _mm; "": by dtype, see _precision); products: "karatsuba" (three
     real products per complex one) or "embedded" (real products on interleaved (real, imaginary) columns: four
-    products' multiply-adds in two or one larger ones, with fewer operand copies and element-wise steps).
+    products' multiply-adds in two or one larger ones, with fewer operand copies and element-wise steps);
+    joint_backward: the input gradient's kernel also makes the weight gradient's spectrum sums from the same
+    transform of dy (three transforms per sequence pair instead of four, in one launch with more live registers).
 
     Defaults from benchmarks/tune_long1d.py on an H100 (2026-11-24): 32-row blocks and eight warps; pairs 0
     means two pairs with bfloat16 products (four for sequences of up to about 1024 samples), else one."""
@@ -436,6 +475,7 @@ class FusedConfig:
     groups_per_program: int = 0
     precision: str = ""
     products: str = "karatsuba"
+    joint_backward: bool = False
 
 
 def _chunks(groups: int, programs_per_chunk: int, device: torch.device, per: int) -> Tuple[int, int]:
@@ -493,18 +533,25 @@ def _plan(cfg: "FusedConfig", kf: Tensor, x: Tensor, rows: int, n1: int, n2: int
     return bk, prec, p, chunks, per
 
 
-def _launch_conv(src, kf, D, out, in_shift, out_shift, r_in, r_out, conj, n1, n2, cfg):
+def _launch_conv(src, kf, D, out, in_shift, out_shift, r_in, r_out, conj, n1, n2, cfg, x=None, need_dD=False):
+    """out = the convolution (conj: the correlation) of src, see long_conv1d_fused_kernel. With x (the input
+    gradient: src = dy, out = dx), the weight gradient's sums ride along: returns (sp (chunks, C, N, 2),
+    dd (chunks, C) or None)."""
     bsz, c, length = src.shape
     bk, prec, p, chunks, per = _plan(cfg, kf, src, max(r_in, r_out), n1, n2, False)
     emb = _embeds(cfg)
     f1, f2, tw, g2 = _dft_constants(n1, n2, src.device, _operand_dtype(prec))
+    joint = x is not None
+    sp = torch.empty((chunks, c, n1 * n2, 2), dtype=torch.float32, device=src.device) if joint else out
+    dd = torch.empty((chunks, c), dtype=torch.float32, device=src.device) if joint and need_dD else out
     long_conv1d_fused_kernel[(c, chunks)](
-        src, kf, D if D is not None else kf, out, f1, f2, tw, g2, bsz, length, in_shift, out_shift, per,
-        src.stride(0), src.stride(1), out.stride(0), out.stride(1), D.stride(0) if D is not None else 0,
+        src, kf, D if D is not None else kf, out, f1, f2, tw, g2, x if joint else src, sp, dd,
+        bsz, c, length, in_shift, out_shift, per, src.stride(0), src.stride(1), out.stride(0), out.stride(1),
+        D.stride(0) if D is not None else 0, x.stride(0) if joint else 0, x.stride(1) if joint else 0,
         N1=n1, N2=n2, R_IN=r_in, R_OUT=r_out, BK=bk, P=p, CONJ=conj, HAS_D=D is not None, PREC=prec,
-        HOLD_ROWS=_holds_rows(r_in * p * n2, prec, emb), EMB=emb, num_warps=cfg.num_warps,
-        num_stages=cfg.num_stages, **_register_cap())
-    return out
+        HOLD_ROWS=_holds_rows(r_in * p * n2, prec, emb), EMB=emb, JOINT=joint, R_X=r_out if joint else 16,
+        DD=joint and need_dD, num_warps=cfg.num_warps, num_stages=cfg.num_stages, **_register_cap())
+    return (sp, dd if joint and need_dD else None) if joint else out
 
 
 _OPERAND_BYTES = {"bf16": 2, "bf16x3": 4, "tf32": 4, "ieee": 4, "tf32x3": 8}  # per element, split parts included
@@ -553,10 +600,14 @@ def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: boo
     bsz, c, length = x.shape
     lk = k.shape[-1]
     n, n1, n2, shift, rows, rows_shifted = _geometry(length, lk, causal)
+    need_dD = need_dD and D is not None
+    if need_dx and need_dk and cfg.joint_backward:
+        dx = _empty_like_seq(x)
+        sp, dd = _launch_conv(dy, kf, D, dx, shift, 0, rows_shifted, rows, True, n1, n2, cfg, x, need_dD)
+        return dx, _weight_gradient(sp, n, lk), dd.sum(0) if need_dD else None
     dx = None
     if need_dx:
         dx = _launch_conv(dy, kf, D, _empty_like_seq(x), shift, 0, rows_shifted, rows, True, n1, n2, cfg)
-    need_dD = need_dD and D is not None
     if not need_dk:
         dD = (dy.float() * x.float()).sum(dim=(0, 2)) if need_dD else None
         return dx, None, dD
@@ -569,9 +620,13 @@ def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: boo
         dy.stride(1), N1=n1, N2=n2, R_X=rows, R_DY=rows_shifted, BK=bk, P=p, HAS_D=need_dD,
         PREC=prec, EMB=_embeds(cfg), num_warps=cfg.num_warps, num_stages=cfg.num_stages,
         **_register_cap())
-    s = sp[0] if chunks == 1 else sp.sum(0)  # (C, N, 2) in natural order
-    dk = torch.fft.ifft(torch.view_as_complex(s), n=n).real[:, :lk]
-    return dx, dk, dd.sum(0) if need_dD else None
+    return dx, _weight_gradient(sp, n, lk), dd.sum(0) if need_dD else None
+
+
+def _weight_gradient(sp: Tensor, n: int, lk: int) -> Tensor:
+    """dk (C, Lk) float32 from the kernels' spectrum sums sp (chunks, C, N, 2): Re IDFT of their sum."""
+    s = sp[0] if sp.shape[0] == 1 else sp.sum(0)  # (C, N, 2) in natural order
+    return torch.fft.ifft(torch.view_as_complex(s), n=n).real[:, :lk]
 
 
 class FusedLongConv1d(torch.autograd.Function):
