@@ -222,7 +222,7 @@ def fused_report(sizes, dtypes, block_rows, warps_list, pairs_list, precisions=N
                     continue
                 mats = "*bf16" if prec == "bf16" else "*fp32"  # fused_fft._operand_dtype
                 conv = (fused_fft.long_conv1d_fused_kernel,
-                        {a: ptr[dt] if a in ("in_ptr", "out_ptr") else mats if a in ("f1_ptr", "f2_ptr", "g2_ptr")
+                        {a: ptr[dt] if a in ("in_ptr", "out_ptr", "x_ptr") else mats if a in ("f1_ptr", "f2_ptr", "g2_ptr")
                          else "*fp32"
                          for a in ("in_ptr", "kf_ptr", "d_ptr", "out_ptr", "f1_ptr", "f2_ptr", "tw_ptr", "g2_ptr",
                                    "x_ptr", "sp_ptr", "dd_ptr")},

@@ -94,7 +94,7 @@ def test_transform_geometry():
 
 def test_dft_constants_exact_and_kept_per_size_and_device():
     """F_N1, F_N2 and the twiddles equal exp(-2 pi i a b / m) (float64 reference) and are computed once per
-    (N1, N2, device): a second request returns the same tensors."""
+    (N1, N2, device, dtype): a second request returns the same tensors."""
     import math
 
     f1, f2, tw, g2 = fused_fft._dft_constants(32, 16, torch.device("cpu"))
@@ -218,20 +218,48 @@ def test_fused_kernel_configs(per, block_rows, pairs, products, device):
         assert rel_error(out, r) < 1e-5
 
 
-@pytest.mark.parametrize("products", fused_fft.PRODUCTS)
-@pytest.mark.parametrize("per,pairs,causal,skip", [(1, 1, True, True), (2, 2, False, True), (3, 1, True, False),
-                                                   (0, 2, True, False)])
-def test_joint_backward(per, pairs, causal, skip, products, device):
-    """The input gradient's kernel making the weight gradient's sums too (FusedConfig.joint_backward): dx, dk and
-    dD against float64, over one group per program, several, and a chunk past the batch's end."""
+@pytest.mark.parametrize("length,lk,causal,block_rows", [(1000, 999, False, 16), (4096, 4096, True, 32),
+                                                         (16000, 300, False, 64)])
+def test_embedded_products(length, lk, causal, block_rows, device):
+    """Embedded complex products (FusedConfig.products="embedded") on (64, 32), (128, 64) and (256, 64) factors,
+    several spectrum blocks, input rows held or read per block: y, dx, dk and dD against float64."""
     if not _runs_here(device):
         pytest.skip("the fused kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
-    b, c, length, lk = 5, 3, 700, 300
+    b, c = 3, 2
+    x = torch.randn(b, c, length, device=device)
+    k = torch.randn(c, lk, device=device) / lk ** 0.5
+    D = torch.randn(c, device=device)
+    dy = torch.randn(b, c, length, device=device)
+    cfg = fused_fft.FusedConfig(block_rows=block_rows, products="embedded")
+    kf = fused_fft.kernel_spectrum(k, fused_fft.transform_size(length, lk))
+    with poison_outputs():
+        y = fused_fft.fused_fwd(x, k, D, causal, kf, cfg)
+        dx, dk, dD = fused_fft.fused_bwd(dy, x, k, D, causal, kf, True, cfg)
+    x64, k64, D64 = (t.double().requires_grad_() for t in (x, k, D))
+    ref = long_conv1d_reference(x64, k64, D64, causal)
+    ref.backward(dy.double())
+    assert rel_error(y, ref) < 1e-5
+    for out, r in ((dx, x64.grad), (dk, k64.grad), (dD, D64.grad)):
+        assert rel_error(out, r) < 1e-5
+
+
+@pytest.mark.parametrize("products", fused_fft.PRODUCTS)
+@pytest.mark.parametrize("per,pairs,causal,skip,length,lk,block_rows", [
+    (1, 1, True, True, 700, 300, 16), (2, 1, False, True, 1000, 999, 16), (3, 1, True, False, 700, 300, 32),
+    (0, 2, True, False, 1000, 999, 16), (2, 2, False, True, 16000, 300, 64)])
+def test_joint_backward(per, pairs, causal, skip, length, lk, block_rows, products, device):
+    """The input gradient's kernel making the weight gradient's sums too (FusedConfig.joint_backward): dx, dk and
+    dD against float64, with one spectrum block or several ((32, 32) and (64, 32) factors), input rows held or
+    read per block (16000 samples), over one group per program, several, and a chunk past the batch's end."""
+    if not _runs_here(device):
+        pytest.skip("the fused kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
+    b, c = 5, 2
     x = torch.randn(b, c, length, device=device)
     k = torch.randn(c, lk, device=device) / lk ** 0.5
     D = torch.randn(c, device=device) if skip else None
     dy = torch.randn(b, c, length, device=device)
-    cfg = fused_fft.FusedConfig(pairs=pairs, groups_per_program=per, products=products, joint_backward=True)
+    cfg = fused_fft.FusedConfig(block_rows=block_rows, pairs=pairs, groups_per_program=per, products=products,
+                                joint_backward=True)
     kf = fused_fft.kernel_spectrum(k, fused_fft.transform_size(length, lk))
     with poison_outputs():
         dx, dk, dD = fused_fft.fused_bwd(dy, x, k, D, causal, kf, True, cfg)

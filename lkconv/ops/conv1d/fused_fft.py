@@ -27,7 +27,10 @@ a left factor F the sum Fr @ [Sr, Si] + Fi @ [-Si, Sr] of two products accumulat
 Backward: dx is the same kernel on dy with the conjugate spectrum (a correlation); dk = Re IDFT(sum DZ conj(X))
 over the pairs (the real part of a pair's correlation is the sum of its two sequences' correlations) comes
 from a second kernel that sums each spectrum block over its batch chunk (grid channels x blocks x chunks),
-reduced and inverted with torch.fft (C transforms); dD = sum dy x rides along in its first block.
+reduced and inverted with torch.fft (C transforms); dD = sum dy x rides along in its first block. The joint
+backward (FusedConfig.joint_backward) makes those sums in the input gradient's kernel instead, from its own
+transform of dy: three transforms per sequence pair instead of four, each program summing over its chunk of the
+batch.
 
 Precision (see _precision): bfloat16 inputs use bfloat16 products; float16 and float32 use split bfloat16
 products ("bf16x3", about 16 significant bits) or tf32 where PyTorch's tf32 flag allows it for float32.
@@ -67,24 +70,11 @@ PRODUCTS = ("karatsuba", "embedded")  # how a complex matrix product is made of 
 if triton is not None:
 
     @triton.jit
-    def _mm(a, b, PREC: tl.constexpr):
-        """a @ b with float32 accumulation. PREC: a tl.dot input_precision, "bf16" (both operands rounded to
-        bfloat16) or "bf16x3" (each operand split into bfloat16 high and low parts, three products: about 16
-        significant bits, like tf32x3's three products at the cost of one and a half tf32 ones)."""
-        if PREC == "bf16":
-            return tl.dot(a.to(tl.bfloat16), b.to(tl.bfloat16))
-        elif PREC == "bf16x3":
-            a_hi = a.to(tl.bfloat16)
-            b_hi = b.to(tl.bfloat16)
-            a_lo = (a - a_hi.to(tl.float32)).to(tl.bfloat16)
-            b_lo = (b - b_hi.to(tl.float32)).to(tl.bfloat16)
-            return tl.dot(a_hi, b_hi, tl.dot(a_lo, b_hi, tl.dot(a_hi, b_lo)))
-        else:
-            return tl.dot(a, b, input_precision=PREC)
-
-    @triton.jit
     def _mm_acc(a, b, acc, PREC: tl.constexpr):
-        """acc + a @ b, accumulated in the product itself (see _mm)."""
+        """acc + a @ b, accumulated in float32 in the product itself. PREC: a tl.dot input_precision, "bf16" (both
+        operands rounded to bfloat16) or "bf16x3" (each operand split into bfloat16 high and low parts, three
+        products: about 16 significant bits, like tf32x3's three products at the cost of one and a half tf32
+        ones)."""
         if PREC == "bf16":
             return tl.dot(a.to(tl.bfloat16), b.to(tl.bfloat16), acc)
         elif PREC == "bf16x3":
@@ -95,6 +85,16 @@ if triton is not None:
             return tl.dot(a_hi, b_hi, tl.dot(a_lo, b_hi, tl.dot(a_hi, b_lo, acc)))
         else:
             return tl.dot(a, b, acc, input_precision=PREC)
+
+    @triton.jit
+    def _mm(a, b, PREC: tl.constexpr):
+        """a @ b, see _mm_acc."""
+        return _mm_acc(a, b, tl.zeros((a.shape[0], b.shape[1]), dtype=tl.float32), PREC)
+
+    @triton.jit
+    def _natural_index(k0, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr):
+        """[BK, N2]: the natural-order spectrum index k1 + N1*k2 of spectrum rows k1 = k0 .. k0 + BK - 1."""
+        return (k0 + tl.arange(0, BK))[:, None] + N1 * tl.arange(0, N2)[None, :]
 
     @triton.jit
     def _interleave(re, im, ROWS: tl.constexpr, COLS: tl.constexpr):
@@ -205,7 +205,7 @@ if triton is not None:
         """Rows k1 = k0 .. k0 + BK - 1 of K / N (or conj(K) / N with CONJ) in the (N1, N2) spectrum view:
         (real, imaginary) [BK, N2], read from the channel's half spectrum kc (N/2 + 1 (re, im) pairs) and
         mirrored above N/2, K[N - j] = conj(K[j]) for a real kernel."""
-        j = (k0 + tl.arange(0, BK))[:, None] + N1 * tl.arange(0, N2)[None, :]
+        j = _natural_index(k0, N1, N2, BK)
         upper = j > (N1 * N2) // 2
         kb = kc + 2 * tl.where(upper, N1 * N2 - j, j)
         inv_n = 1.0 / (N1 * N2)
@@ -267,8 +267,11 @@ if triton is not None:
                         qr, qi = _spectrum_block(ur, ui, 0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, R_X, BK, P,
                                                  PREC, EMB)
                         pr, pi = _correlation(xr, xi, qr, qi, BK, P, N2)
-                        j = 2 * ((k0 + tl.arange(0, BK))[:, None] + N1 * tl.arange(0, N2)[None, :])
+                        j = 2 * _natural_index(k0, N1, N2, BK)
                         if i > 0:  # the chunk's first group writes, the others add
+                            # other threads stored these elements for the previous group: a barrier orders
+                            # their global stores before these loads (Triton places barriers for shared memory only)
+                            tl.debug_barrier()
                             pr += tl.load(sp + j)
                             pi += tl.load(sp + j + 1)
                         tl.store(sp + j, pr)
@@ -339,7 +342,7 @@ if triton is not None:
                     if blk == 0:
                         wr, wi = _pair_rows(ys, b0, B, L, 0, 0, syb, N2, R_X, P)
                         dd += tl.sum(tl.sum(wr * ur + wi * ui, axis=1), axis=0)
-        j = (k0 + tl.arange(0, BK))[:, None] + N1 * tl.arange(0, N2)[None, :]  # natural order k1 + N1*k2
+        j = _natural_index(k0, N1, N2, BK)
         out = sp_ptr + (chunk * C + c).to(tl.int64) * (2 * N1 * N2) + 2 * j
         tl.store(out, sr)
         tl.store(out + 1, si)
@@ -558,7 +561,7 @@ _OPERAND_BYTES = {"bf16": 2, "bf16x3": 4, "tf32": 4, "ieee": 4, "tf32x3": 8}  # 
 
 
 def _holds_rows(elements: int, prec: str, embedded: bool = False) -> bool:
-    """Whether the forward kernel holds its input rows across the spectrum blocks: their operand copies in
+    """Whether long_conv1d_fused_kernel holds its input rows across the spectrum blocks: their operand copies in
     shared memory (Karatsuba: real, imaginary, sum; embedded: two of twice the width) stay within
     HELD_ROWS_BYTES."""
     return (4 if embedded else 3) * elements * _OPERAND_BYTES.get(prec, 8) <= HELD_ROWS_BYTES
