@@ -191,6 +191,25 @@ def test_fused_long_conv1d_mixed_dtypes_and_strided_skip(device):
     assert rel_error(x.grad, x64.grad) < tol
 
 
+def _check_config(b, c, length, lk, causal, skip, cfg, device):
+    """fused_fwd and fused_bwd with ``cfg``: y, dx, dk and dD (None without a skip term) against float64."""
+    x = torch.randn(b, c, length, device=device)
+    k = torch.randn(c, lk, device=device) / lk ** 0.5
+    D = torch.randn(c, device=device) if skip else None
+    dy = torch.randn(b, c, length, device=device)
+    kf = fused_fft.kernel_spectrum(k, fused_fft.transform_size(length, lk))
+    with poison_outputs():
+        y = fused_fft.fused_fwd(x, k, D, causal, kf, cfg)
+        dx, dk, dD = fused_fft.fused_bwd(dy, x, k, D, causal, kf, True, cfg)
+    leaves = [t.double().requires_grad_() for t in (x, k, D) if t is not None]
+    ref = long_conv1d_reference(leaves[0], leaves[1], leaves[2] if skip else None, causal)
+    ref.backward(dy.double())
+    assert rel_error(y, ref) < 1e-5
+    assert (dD is None) == (not skip)
+    for name, out, t in zip(("dx", "dk", "dD"), (dx, dk, dD), leaves):
+        assert rel_error(out, t.grad) < 1e-5, name
+
+
 @pytest.mark.parametrize("products", fused_fft.PRODUCTS)
 @pytest.mark.parametrize("per", [1, 2, 3])
 @pytest.mark.parametrize("block_rows,pairs", [(16, 1), (32, 1), (16, 2), (16, 4)])
@@ -200,22 +219,8 @@ def test_fused_kernel_configs(per, block_rows, pairs, products, device):
     of making complex products."""
     if not _runs_here(device):
         pytest.skip("the fused kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
-    b, c, length, lk = 5, 2, 700, 300
-    x = torch.randn(b, c, length, device=device)
-    k = torch.randn(c, lk, device=device) / lk ** 0.5
-    D = torch.randn(c, device=device)
-    dy = torch.randn(b, c, length, device=device)
     cfg = fused_fft.FusedConfig(block_rows=block_rows, pairs=pairs, groups_per_program=per, products=products)
-    kf = fused_fft.kernel_spectrum(k, fused_fft.transform_size(length, lk))
-    with poison_outputs():
-        y = fused_fft.fused_fwd(x, k, D, True, kf, cfg)
-        dx, dk, dD = fused_fft.fused_bwd(dy, x, k, D, True, kf, True, cfg)
-    x64, k64, D64 = (t.double().requires_grad_() for t in (x, k, D))
-    ref = long_conv1d_reference(x64, k64, D64, True)
-    ref.backward(dy.double())
-    assert rel_error(y, ref) < 1e-5
-    for out, r in ((dx, x64.grad), (dk, k64.grad), (dD, D64.grad)):
-        assert rel_error(out, r) < 1e-5
+    _check_config(5, 2, 700, 300, True, True, cfg, device)
 
 
 @pytest.mark.parametrize("length,lk,causal,block_rows", [(1000, 999, False, 16), (4096, 4096, True, 32),
@@ -225,22 +230,8 @@ def test_embedded_products(length, lk, causal, block_rows, device):
     several spectrum blocks, input rows held or read per block: y, dx, dk and dD against float64."""
     if not _runs_here(device):
         pytest.skip("the fused kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
-    b, c = 3, 2
-    x = torch.randn(b, c, length, device=device)
-    k = torch.randn(c, lk, device=device) / lk ** 0.5
-    D = torch.randn(c, device=device)
-    dy = torch.randn(b, c, length, device=device)
-    cfg = fused_fft.FusedConfig(block_rows=block_rows, products="embedded")
-    kf = fused_fft.kernel_spectrum(k, fused_fft.transform_size(length, lk))
-    with poison_outputs():
-        y = fused_fft.fused_fwd(x, k, D, causal, kf, cfg)
-        dx, dk, dD = fused_fft.fused_bwd(dy, x, k, D, causal, kf, True, cfg)
-    x64, k64, D64 = (t.double().requires_grad_() for t in (x, k, D))
-    ref = long_conv1d_reference(x64, k64, D64, causal)
-    ref.backward(dy.double())
-    assert rel_error(y, ref) < 1e-5
-    for out, r in ((dx, x64.grad), (dk, k64.grad), (dD, D64.grad)):
-        assert rel_error(out, r) < 1e-5
+    _check_config(3, 2, length, lk, causal, True, fused_fft.FusedConfig(block_rows=block_rows, products="embedded"),
+                  device)
 
 
 @pytest.mark.parametrize("products", fused_fft.PRODUCTS)
@@ -253,24 +244,9 @@ def test_joint_backward(per, pairs, causal, skip, length, lk, block_rows, produc
     read per block (16000 samples), over one group per program, several, and a chunk past the batch's end."""
     if not _runs_here(device):
         pytest.skip("the fused kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
-    b, c = 5, 2
-    x = torch.randn(b, c, length, device=device)
-    k = torch.randn(c, lk, device=device) / lk ** 0.5
-    D = torch.randn(c, device=device) if skip else None
-    dy = torch.randn(b, c, length, device=device)
     cfg = fused_fft.FusedConfig(block_rows=block_rows, pairs=pairs, groups_per_program=per, products=products,
                                 joint_backward=True)
-    kf = fused_fft.kernel_spectrum(k, fused_fft.transform_size(length, lk))
-    with poison_outputs():
-        dx, dk, dD = fused_fft.fused_bwd(dy, x, k, D, causal, kf, True, cfg)
-    leaves = [t.double().requires_grad_() for t in (x, k, D) if t is not None]
-    ref = long_conv1d_reference(leaves[0], leaves[1], leaves[2] if skip else None, causal)
-    ref.backward(dy.double())
-    assert rel_error(dx, leaves[0].grad) < 1e-5
-    assert rel_error(dk, leaves[1].grad) < 1e-5
-    assert (dD is None) == (not skip)
-    if skip:
-        assert rel_error(dD, leaves[2].grad) < 1e-5
+    _check_config(5, 2, length, lk, causal, skip, cfg, device)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="auto measures on CUDA only (CPU takes torch.fft)")
