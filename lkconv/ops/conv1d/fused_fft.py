@@ -182,11 +182,11 @@ if triton is not None:
         n1 = row0 + tl.arange(0, R)
         g = f1_ptr + n1[:, None] * N1 + k1[None, :]  # F_N1 is symmetric: F_N1[n1, k1] = F_N1[k1, n1]
         g_ok = (n1 < N1)[:, None]
-        if EMB:  # conj(F) @ D = Fr @ [Dr, Di] + Fi @ [Di, -Dr]
+        if EMB:  # Y @ conj(F_N2) = conj(conj(Y) @ F_N2); then conj(F) @ D = Fr @ [Dr, Di] + Fi @ [Di, -Dr]
             e = tl.arange(0, 2 * N2)
-            g2c = tl.load(g2_ptr + 4 * N2 * N2 + e[:, None] * (2 * N2) + e[None, :])  # embedded conj(F_N2)
-            cr, ci = _deinterleave(_mm(_interleave(yr, yi, BK * P, N2), g2c, PREC), BK * P, N2)
-            dr, di = _rowwise(cr, ci, tl.load(tw), -tl.load(tw + N1 * N2), BK, P, N2)  # times conj(T)
+            g2 = tl.load(g2_ptr + e[:, None] * (2 * N2) + e[None, :])
+            cr, ci = _deinterleave(_mm(_interleave(yr, -yi, BK * P, N2), g2, PREC), BK * P, N2)
+            dr, di = _rowwise(cr, -ci, tl.load(tw), -tl.load(tw + N1 * N2), BK, P, N2)  # times conj(T)
             dr = tl.reshape(dr, (BK, P * N2))
             di = tl.reshape(di, (BK, P * N2))
             gr = tl.load(g, mask=g_ok, other=0.0)
@@ -392,8 +392,8 @@ def _embedded(m: Tensor) -> Tensor:
 def _dft_constants(n1: int, n2: int, device: torch.device,
                    dtype: torch.dtype = torch.float32) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     """F_N1 (2, N1, N1), F_N2 (2, N2, N2) and T (2, N1, N2): real and imaginary planes from exact integer phases
-    in float64; and (2, 2 N2, 2 N2): F_N2 and conj(F_N2) embedded as real matrices (_embedded). The product
-    operands (F_N1, F_N2 and the embedded pair) in ``dtype`` (bfloat16 for bfloat16 products: the values the
+    in float64; and (2 N2, 2 N2): F_N2 embedded as a real matrix (_embedded). The product operands (F_N1, F_N2
+    and the embedded F_N2) in ``dtype`` (bfloat16 for bfloat16 products: the values the
     products round them to, in half the bytes each block reads), T in float32. Computed once per (N1, N2,
     device, dtype) and kept (about 30 small launches each time otherwise); not kept when computed inside a
     CUDA-graph capture, whose tensors hold values only once replayed."""
@@ -411,9 +411,7 @@ def _dft_constants(n1: int, n2: int, device: torch.device,
     i1 = torch.arange(n1, dtype=torch.int64, device=device)
     i2 = torch.arange(n2, dtype=torch.int64, device=device)
     f2 = planes(i2, i2, n2)
-    conj_f2 = torch.stack((f2[0], -f2[1]))
-    g2 = torch.stack((_embedded(f2), _embedded(conj_f2)))
-    consts = planes(i1, i1, n1).to(dtype), f2.to(dtype), planes(i1, i2, n1 * n2), g2.to(dtype)
+    consts = planes(i1, i1, n1).to(dtype), f2.to(dtype), planes(i1, i2, n1 * n2), _embedded(f2).to(dtype)
     if device.type == "cuda":
         if torch.cuda.is_current_stream_capturing():
             return consts
