@@ -179,6 +179,7 @@
 #   DX: the fused long_conv1d: embedded complex products against Karatsuba's, with and without the joint backward:
 #      GPU tests, bf16 sweep on hyena_4k, bench --op long_conv1d in bf16 (~8 min)
 #   DY: after DX: embedded products' block rows (hyena_4k), pairs on hyena_1k, fp32 sweep on hyena_4k (~7 min)
+#   DZ: Nsight Compute counters of the fused long_conv1d forward on hyena_4k, both products at one and two pairs (~5 min)
 #   DW: DV cut to its deciding checks (~4 min)
 #   DV: after DU: the transposed product's GPU tests (bf16), the product against the defaults on the K >= 27 shapes
 #      and unireplknet_t.s1, alternating; lkconv verify of implicit_gemm and auto (~7 min)
@@ -703,6 +704,14 @@ DY)  # after DX: embedded products at 16- and 64-row blocks (hyena_4k), at four 
     step tune_long1d_emb_bk 120 python benchmarks/tune_long1d.py --shapes hyena_4k --dtypes bf16 --warps 8 --block-rows 16,64 --pairs 1 --products embedded --joint 0,1 --json "$OUT/tune_long1d_emb_bk.json"
     step tune_long1d_emb_1k 120 python benchmarks/tune_long1d.py --shapes hyena_1k --dtypes bf16 --warps 8 --block-rows 32 --pairs 2,4 --products karatsuba,embedded --json "$OUT/tune_long1d_emb_1k.json"
     step tune_long1d_emb32 200 python benchmarks/tune_long1d.py --shapes hyena_4k --dtypes fp32 --warps 8 --block-rows 32 --pairs 1 --products karatsuba,embedded --joint 0,1 --json "$OUT/tune_long1d_emb32.json"
+    ;;
+DZ)  # what bounds the fused long_conv1d forward (hyena_4k, bf16): Nsight Compute's throughputs, pipe use and stall
+    # reasons for Karatsuba's and embedded products at one and two pairs
+    NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -n 1)
+    NCU_SECTIONS="--section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats --section SchedulerStats --section LaunchStats --section InstructionStats"
+    for form in karatsuba:2 karatsuba:1 embedded:2 embedded:1; do
+        [ -n "$NCU" ] && step "ncu_long1d_${form%%:*}_p${form##*:}" 90 "$NCU" --clock-control none --kernel-name regex:long_conv1d_fused --launch-skip 2 --launch-count 1 $NCU_SECTIONS python benchmarks/ncu_long1d.py --shape hyena_4k --products "${form%%:*}" --pairs "${form##*:}"
+    done
     ;;
 DW)  # DV cut to the default change's deciding checks (a short lease): its GPU tests and those of the capture-safe FFT
     # caches, then the default (st3: band row blocks transposed from 27 kernel rows) against noleft on the RepLKNet-31B
