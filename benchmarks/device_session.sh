@@ -696,15 +696,15 @@ DX)  # the fused long_conv1d after the twenty-first session: embedded complex pr
     # columns) against Karatsuba's, with and without the joint backward (dx and dk's sums from one transform of dy),
     # all reading bf16 DFT matrices and the half (rfft) kernel spectrum: GPU tests, then the bf16 sweep on hyena_4k
     step pytest_long1d_emb 100 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_fused.py -k "configs or joint or largest or low_precision or dft_constants"
-    step tune_long1d_emb 200 python benchmarks/tune_long1d.py --shapes hyena_4k --dtypes bf16 --warps 8 --block-rows 32 --pairs 1,2 --products karatsuba,embedded --json "$OUT/tune_long1d_emb.json"
-    step tune_long1d_joint 160 python benchmarks/tune_long1d.py --shapes hyena_4k --dtypes bf16 --warps 8 --block-rows 32 --pairs 1,2 --products karatsuba,embedded --joint 1 --json "$OUT/tune_long1d_joint.json"
+    step tune_long1d_emb 200 python benchmarks/tune_long1d.py --jobs 8 --shapes hyena_4k --dtypes bf16 --warps 8 --block-rows 32 --pairs 1,2 --products karatsuba,embedded --json "$OUT/tune_long1d_emb.json"
+    step tune_long1d_joint 160 python benchmarks/tune_long1d.py --jobs 8 --shapes hyena_4k --dtypes bf16 --warps 8 --block-rows 32 --pairs 1,2 --products karatsuba,embedded --joint 1 --json "$OUT/tune_long1d_joint.json"
     [ "${DX_BENCH:-1}" = 1 ] && step bench_long_bf16 150 python -m lkconv bench --op long_conv1d --dtypes bf16 --out "$OUT/long1d_bf16"
     ;;
 DY)  # after DX: embedded products at 16- and 64-row blocks (hyena_4k), at four pairs on hyena_1k, and in fp32
     # (split-bf16 products, where embedded needs half of Karatsuba's tensor-core products) against torch.fft
-    step tune_long1d_emb_bk 120 python benchmarks/tune_long1d.py --shapes hyena_4k --dtypes bf16 --warps 8 --block-rows 16,64 --pairs 1 --products embedded --joint 0,1 --json "$OUT/tune_long1d_emb_bk.json"
-    step tune_long1d_emb_1k 120 python benchmarks/tune_long1d.py --shapes hyena_1k --dtypes bf16 --warps 8 --block-rows 32 --pairs 2,4 --products karatsuba,embedded --json "$OUT/tune_long1d_emb_1k.json"
-    step tune_long1d_emb32 200 python benchmarks/tune_long1d.py --shapes hyena_4k --dtypes fp32 --warps 8 --block-rows 32 --pairs 1 --products karatsuba,embedded --joint 0,1 --json "$OUT/tune_long1d_emb32.json"
+    step tune_long1d_emb_bk 120 python benchmarks/tune_long1d.py --jobs 8 --shapes hyena_4k --dtypes bf16 --warps 8 --block-rows 16,64 --pairs 1 --products embedded --joint 0,1 --json "$OUT/tune_long1d_emb_bk.json"
+    step tune_long1d_emb_1k 120 python benchmarks/tune_long1d.py --jobs 8 --shapes hyena_1k --dtypes bf16 --warps 8 --block-rows 32 --pairs 2,4 --products karatsuba,embedded --json "$OUT/tune_long1d_emb_1k.json"
+    step tune_long1d_emb32 200 python benchmarks/tune_long1d.py --jobs 8 --shapes hyena_4k --dtypes fp32 --warps 8 --block-rows 32 --pairs 1 --products karatsuba,embedded --joint 0,1 --json "$OUT/tune_long1d_emb32.json"
     ;;
 DZ)  # what bounds the fused long_conv1d forward (hyena_4k, bf16): Nsight Compute's throughputs, pipe use and stall
     # reasons for Karatsuba's and embedded products at one and two pairs

@@ -3,7 +3,7 @@ precision and warp count, against torch.fft (lkconv's "fft" algorithm) and the p
 
     python benchmarks/tune_long1d.py [--shapes hyena_1k,hyena_4k,hyena_3000] [--dtypes fp32,bf16,fp16]
         [--warps 4,8] [--block-rows 16,32] [--stages 1,2] [--per 0,1] [--precisions tf32,tf32x3]
-        [--products karatsuba,embedded] [--joint 0,1] [--json F]
+        [--products karatsuba,embedded] [--joint 0,1] [--jobs 8] [--json F]
 
 Errors: ||out - ref|| / ||ref|| against the same problem in float64 through torch.fft, for y, dx and dk.
 Bytes: x read and y written (forward); dy and x read, dx written (backward).
@@ -32,6 +32,39 @@ def _ms(fn):
     return tt.do_bench(fn, return_mode="median")
 
 
+def _configs(args, dtype) -> list:
+    precs = args.precisions.split(",") if args.precisions else [fused_fft._precision(dtype)]
+    return [fused_fft.FusedConfig(block_rows=bk, pairs=pr, num_warps=w, num_stages=st, groups_per_program=per,
+                                  precision=prec, products=prod, joint_backward=bool(jb))
+            for jb in map(int, args.joint.split(",")) for prod in args.products.split(",")
+            for prec in precs for w in map(int, args.warps.split(","))
+            for bk in map(int, args.block_rows.split(",")) for st in map(int, args.stages.split(","))
+            for per in map(int, args.per.split(",")) for pr in map(int, args.pairs.split(","))]
+
+
+def _warm(task):
+    """Compile one (shape, dtype, config)'s kernels in a worker process: one forward and one backward on tensors
+    of the shape itself (the launches' specializations depend on it). Returns (label, seconds, error or None)."""
+    import time
+
+    s, dt, fields = task
+    cfg = fused_fft.FusedConfig(**fields)
+    label = f"{s['name']} {dt} {fields}"
+    t0 = time.perf_counter()
+    try:
+        dtype = DTYPES[dt]
+        x = torch.randn(s["b"], s["c"], s["l"], device="cuda").to(dtype)
+        k = (torch.randn(s["c"], s["l"], device="cuda") / s["l"] ** 0.5).to(dtype)
+        kf = fused_fft.kernel_spectrum(k, fused_fft.transform_size(s["l"], s["l"]))
+        fused_fft.fused_fwd(x, k, None, True, kf, cfg)
+        fused_fft.fused_bwd(torch.randn_like(x), x, k, None, True, kf, True, cfg)
+        torch.cuda.synchronize()
+        err = None
+    except Exception as exc:  # noqa: BLE001 - reported, not fatal
+        err = f"{type(exc).__name__}: {str(exc)[:200]}"
+    return label, time.perf_counter() - t0, err
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shapes", default="hyena_1k,hyena_4k,hyena_3000,sgconv_16k")
@@ -44,9 +77,25 @@ def main():
     ap.add_argument("--precisions", default=None, help="comma list of tl.dot precisions (default: each dtype's own)")
     ap.add_argument("--products", default="karatsuba", help="complex products: karatsuba and/or embedded")
     ap.add_argument("--joint", default="0", help="FusedConfig.joint_backward values: 0 and/or 1")
+    ap.add_argument("--jobs", type=int, default=1, help="compile every (shape, dtype, config) in that many "
+                    "processes first")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     shapes = {s["name"]: s for s in json.loads(SHAPES_FILE.read_text())["long_conv1d"] + LONG_EXTRA_SHAPES}
+    if args.jobs > 1:
+        import dataclasses
+        import multiprocessing as mp
+        import time
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        tasks = [(shapes[name], dt, dataclasses.asdict(cfg)) for name in args.shapes.split(",")
+                 for dt in args.dtypes.split(",") for cfg in _configs(args, DTYPES[dt])]
+        t0 = time.perf_counter()
+        with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
+            for fut in as_completed([pool.submit(_warm, t) for t in tasks]):
+                label, secs, err = fut.result()
+                print(f"warm-up {time.perf_counter() - t0:6.1f}s  {secs:5.1f}s  {label}" + (f"  ERROR {err}" if err
+                                                                                          else ""), flush=True)
     rows = []
     for name in args.shapes.split(","):
         s = shapes[name]
@@ -65,15 +114,7 @@ def main():
             t_plain = _ms(lambda: plain_fft_conv(x, k))
             nbytes = 2 * x.numel() * x.element_size()
             print(f"{name} {dt}: torch.fft {t_fft:.3f} ms, plain baseline {t_plain:.3f} ms", flush=True)
-            precs = args.precisions.split(",") if args.precisions else [fused_fft._precision(dtype)]
-            configs = [fused_fft.FusedConfig(block_rows=bk, pairs=pr, num_warps=w, num_stages=st,
-                                             groups_per_program=per, precision=prec, products=prod,
-                                             joint_backward=bool(jb))
-                       for jb in map(int, args.joint.split(",")) for prod in args.products.split(",")
-                       for prec in precs for w in map(int, args.warps.split(","))
-                       for bk in map(int, args.block_rows.split(",")) for st in map(int, args.stages.split(","))
-                       for per in map(int, args.per.split(",")) for pr in map(int, args.pairs.split(","))]
-            for cfg in configs:
+            for cfg in _configs(args, dtype):
                 label = (f"{cfg.precision} {cfg.products[:3]}{'+joint' if cfg.joint_backward else ''} "
                          f"bk{cfg.block_rows} p{cfg.pairs} w{cfg.num_warps} st{cfg.num_stages} per{cfg.groups_per_program}")
                 try:
