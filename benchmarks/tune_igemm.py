@@ -33,7 +33,6 @@ import itertools
 import json
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import torch
@@ -43,6 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lkconv.ops.depthwise2d import direct, implicit_gemm  # noqa: E402
 from lkconv.testing import rel_error  # noqa: E402
 from lkconv.tools.bench import DTYPES, _geometry, flops, load_shapes  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from warm_compile import warm_in_processes  # noqa: E402
 
 CONFIGS = [implicit_gemm.IgemmConfig(bm, 0, w, st) for (bm, w), st in itertools.product(((64, 4), (128, 4), (128, 8)), (2, 3))]
 # narrower column blocks: a 51-wide band as a 128x64 Toeplitz tile spills 328 B of registers at 4 warps (sm_90,
@@ -269,16 +271,9 @@ def main():
         configs = [implicit_gemm.IgemmConfig()]
     baseline = load_baseline(args.baseline) if args.baseline else None
     if args.jobs > 1:
-        import multiprocessing as mp
-
         versions = [None, args.baseline] if args.baseline else [None]
         tasks = list(itertools.product(args.shapes.split(","), args.dtypes.split(","), map(_spec, configs), versions))
-        t0 = time.perf_counter()
-        with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
-            for fut in as_completed([pool.submit(_warm, t) for t in tasks]):
-                label, secs, err = fut.result()
-                print(f"warm-up {time.perf_counter() - t0:6.1f}s  {secs:5.1f}s  {label}" + (f"  ERROR {err}" if err
-                                                                                          else ""), flush=True)
+        warm_in_processes(_warm, tasks, args.jobs)
     rows = []
     for name, dt in itertools.product(args.shapes.split(","), args.dtypes.split(",")):
         _tile_sweep(name, dt, shapes[name], rows, configs, not (args.quick or args.no_gradients), baseline,

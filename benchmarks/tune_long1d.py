@@ -25,6 +25,9 @@ from lkconv.testing import rel_error  # noqa: E402
 from lkconv.tools.bench import DTYPES, SHAPES_FILE  # noqa: E402
 from lkconv.tools.bench1d import LONG_EXTRA_SHAPES, plain_fft_conv  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from warm_compile import warm_in_processes  # noqa: E402
+
 
 def _ms(fn):
     import triton.testing as tt
@@ -84,18 +87,10 @@ def main():
     shapes = {s["name"]: s for s in json.loads(SHAPES_FILE.read_text())["long_conv1d"] + LONG_EXTRA_SHAPES}
     if args.jobs > 1:
         import dataclasses
-        import multiprocessing as mp
-        import time
-        from concurrent.futures import ProcessPoolExecutor, as_completed
 
         tasks = [(shapes[name], dt, dataclasses.asdict(cfg)) for name in args.shapes.split(",")
                  for dt in args.dtypes.split(",") for cfg in _configs(args, DTYPES[dt])]
-        t0 = time.perf_counter()
-        with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
-            for fut in as_completed([pool.submit(_warm, t) for t in tasks]):
-                label, secs, err = fut.result()
-                print(f"warm-up {time.perf_counter() - t0:6.1f}s  {secs:5.1f}s  {label}" + (f"  ERROR {err}" if err
-                                                                                          else ""), flush=True)
+        warm_in_processes(_warm, tasks, args.jobs)
     rows = []
     for name in args.shapes.split(","):
         s = shapes[name]
