@@ -45,6 +45,13 @@ def _configs(args, dtype) -> list:
             for per in map(int, args.per.split(",")) for pr in map(int, args.pairs.split(","))]
 
 
+def _inputs(s: dict, dtype):
+    """x (B, C, L), k (C, L) scaled by 1/sqrt(L), and k's spectrum for shape ``s``."""
+    x = torch.randn(s["b"], s["c"], s["l"], device="cuda").to(dtype)
+    k = (torch.randn(s["c"], s["l"], device="cuda") / s["l"] ** 0.5).to(dtype)
+    return x, k, fused_fft.kernel_spectrum(k, fused_fft.transform_size(s["l"], s["l"]))
+
+
 def _warm(task):
     """Compile one (shape, dtype, config)'s kernels in a worker process: one forward and one backward on tensors
     of the shape itself (the launches' specializations depend on it). Returns (label, seconds, error or None)."""
@@ -55,10 +62,7 @@ def _warm(task):
     label = f"{s['name']} {dt} {fields}"
     t0 = time.perf_counter()
     try:
-        dtype = DTYPES[dt]
-        x = torch.randn(s["b"], s["c"], s["l"], device="cuda").to(dtype)
-        k = (torch.randn(s["c"], s["l"], device="cuda") / s["l"] ** 0.5).to(dtype)
-        kf = fused_fft.kernel_spectrum(k, fused_fft.transform_size(s["l"], s["l"]))
+        x, k, kf = _inputs(s, DTYPES[dt])
         fused_fft.fused_fwd(x, k, None, True, kf, cfg)
         fused_fft.fused_bwd(torch.randn_like(x), x, k, None, True, kf, True, cfg)
         torch.cuda.synchronize()
@@ -96,15 +100,12 @@ def main():
         s = shapes[name]
         for dt in args.dtypes.split(","):
             dtype = DTYPES[dt]
-            x = torch.randn(s["b"], s["c"], s["l"], device="cuda").to(dtype)
-            k = (torch.randn(s["c"], s["l"], device="cuda") / s["l"] ** 0.5).to(dtype)
+            x, k, kf = _inputs(s, dtype)
             dy = torch.randn_like(x)
             x64, k64 = x.double().requires_grad_(), k.double().requires_grad_()
             y64 = _long_conv1d_torch(x64, k64, None, True)
             dx64, dk64 = torch.autograd.grad(y64, (x64, k64), dy.double())
             y64 = y64.detach()
-            n = fused_fft.transform_size(s["l"], s["l"])
-            kf = fused_fft.kernel_spectrum(k, n)
             t_fft = _ms(lambda: _long_conv1d_torch(x, k, None, True))
             t_plain = _ms(lambda: plain_fft_conv(x, k))
             nbytes = 2 * x.numel() * x.element_size()

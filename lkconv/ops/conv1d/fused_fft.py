@@ -535,24 +535,25 @@ def _plan(cfg: "FusedConfig", kf: Tensor, x: Tensor, rows: int, n1: int, n2: int
 
 
 def _launch_conv(src, kf, D, out, in_shift, out_shift, r_in, r_out, conj, n1, n2, cfg, x=None, need_dD=False):
-    """out = the convolution (conj: the correlation) of src, see long_conv1d_fused_kernel. With x (the input
-    gradient: src = dy, out = dx), the weight gradient's sums ride along: returns (sp (chunks, C, N, 2),
-    dd (chunks, C) or None)."""
+    """(out, sp, dd): out = the convolution (conj: the correlation) of src, see long_conv1d_fused_kernel. With x
+    (the input gradient: src = dy, out = dx) the weight gradient's sums ride along: sp (chunks, C, N, 2) and, with
+    need_dD, dd (chunks, C); else None."""
     bsz, c, length = src.shape
     bk, prec, p, chunks, per = _plan(cfg, kf, src, max(r_in, r_out), n1, n2, False)
     emb = _embeds(cfg)
     f1, f2, tw, g2 = _dft_constants(n1, n2, src.device, _operand_dtype(prec))
     joint = x is not None
-    sp = torch.empty((chunks, c, n1 * n2, 2), dtype=torch.float32, device=src.device) if joint else out
-    dd = torch.empty((chunks, c), dtype=torch.float32, device=src.device) if joint and need_dD else out
+    sp = torch.empty((chunks, c, n1 * n2, 2), dtype=torch.float32, device=src.device) if joint else None
+    dd = torch.empty((chunks, c), dtype=torch.float32, device=src.device) if joint and need_dD else None
     long_conv1d_fused_kernel[(c, chunks)](
-        src, kf, D if D is not None else kf, out, f1, f2, tw, g2, x if joint else src, sp, dd,
+        src, kf, D if D is not None else kf, out, f1, f2, tw, g2, x if joint else src, out if sp is None else sp,
+        out if dd is None else dd,
         bsz, c, length, in_shift, out_shift, per, src.stride(0), src.stride(1), out.stride(0), out.stride(1),
         D.stride(0) if D is not None else 0, x.stride(0) if joint else 0, x.stride(1) if joint else 0,
         N1=n1, N2=n2, R_IN=r_in, R_OUT=r_out, BK=bk, P=p, CONJ=conj, HAS_D=D is not None, PREC=prec,
         HOLD_ROWS=_holds_rows(r_in * p * n2, prec, emb), EMB=emb, JOINT=joint, R_X=r_out if joint else 16,
         DD=joint and need_dD, num_warps=cfg.num_warps, num_stages=cfg.num_stages, **_register_cap())
-    return (sp, dd if joint and need_dD else None) if joint else out
+    return out, sp, dd
 
 
 _OPERAND_BYTES = {"bf16": 2, "bf16x3": 4, "tf32": 4, "ieee": 4, "tf32x3": 8}  # per element, split parts included
@@ -590,7 +591,7 @@ def fused_fwd(x: Tensor, k: Tensor, D: Optional[Tensor], causal: bool, kf: Tenso
     """y (B, C, L) contiguous, x's dtype, for x with unit stride along L and kf = kernel_spectrum(k, N)."""
     n, n1, n2, shift, rows, rows_shifted = _geometry(x.shape[-1], k.shape[-1], causal)
     return _launch_conv(x, kf, D, _empty_like_seq(x), 0, shift, rows, rows_shifted, False, n1, n2,
-                        config or FusedConfig())
+                        config or FusedConfig())[0]
 
 
 def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: bool, kf: Tensor, need_dk: bool,
@@ -603,12 +604,12 @@ def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: boo
     n, n1, n2, shift, rows, rows_shifted = _geometry(length, lk, causal)
     need_dD = need_dD and D is not None
     if need_dx and need_dk and cfg.joint_backward:
-        dx = _empty_like_seq(x)
-        sp, dd = _launch_conv(dy, kf, D, dx, shift, 0, rows_shifted, rows, True, n1, n2, cfg, x, need_dD)
+        dx, sp, dd = _launch_conv(dy, kf, D, _empty_like_seq(x), shift, 0, rows_shifted, rows, True, n1, n2, cfg, x,
+                                  need_dD)
         return dx, _weight_gradient(sp, n, lk), dd.sum(0) if need_dD else None
     dx = None
     if need_dx:
-        dx = _launch_conv(dy, kf, D, _empty_like_seq(x), shift, 0, rows_shifted, rows, True, n1, n2, cfg)
+        dx = _launch_conv(dy, kf, D, _empty_like_seq(x), shift, 0, rows_shifted, rows, True, n1, n2, cfg)[0]
     if not need_dk:
         dD = (dy.float() * x.float()).sum(dim=(0, 2)) if need_dD else None
         return dx, None, dD

@@ -251,10 +251,11 @@ LEFT_MIN_KH = 27  # band row blocks of 16-bit operands take the transposed produ
 
 def takes_toeplitz_left(cfg: "IgemmConfig", form: str, kh: int, itemsize: int, table: bool) -> bool:
     """Whether tiles of this form ("plane", "band" row blocks or whole-row ones) take the product transposed
-    (:class:`IgemmConfig` ``toeplitz_left``): cfg's choice, or for None band row blocks where 16-bit operands meet at
-    least LEFT_MIN_KH kernel rows, the tiles are gathered in the loop and no prefetch is named (bf16 forward, H100, 2026-12-07:
-    replknet_31b.s1 0.466-0.467 against 0.482 ms prefetched, three alternating runs; unireplknet_t.s1's 13 rows
-    0.134 against 0.123). Whole-row row blocks keep the plain product: the transposed one is not measured there."""
+    (:class:`IgemmConfig` ``toeplitz_left``): cfg's choice, or for None band row blocks where 16-bit operands meet
+    at least LEFT_MIN_KH kernel rows, the tiles are gathered in the loop and no prefetch is named (bf16 forward,
+    H100, 2026-12-07: replknet_31b.s1 0.466-0.467 against 0.482 ms prefetched, three alternating runs;
+    unireplknet_t.s1's 13 rows 0.134 against 0.123). Whole-row row blocks keep the plain product: the transposed
+    one is not measured there."""
     if cfg.toeplitz_left is not None:
         return cfg.toeplitz_left
     return form == "band" and itemsize == 2 and kh >= LEFT_MIN_KH and not table and not cfg.prefetch
