@@ -125,15 +125,15 @@ def test_dft_constants_made_inside_a_graph_capture_are_not_kept():
     """Constants first computed inside a CUDA-graph capture hold values only once the graph replays: they are
     not kept, and the next eager request computes them."""
     device = torch.device("cuda", torch.cuda.current_device())
-    fused_fft._DFT_CONSTANTS.pop((64, 16, device, torch.float32), None)
+    fused_fft._DFT_CONSTANTS.pop(("four-step", 64, 16, device, torch.float32), None)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         captured = fused_fft._dft_constants(64, 16, device)
-    assert (64, 16, device, torch.float32) not in fused_fft._DFT_CONSTANTS
+    assert ("four-step", 64, 16, device, torch.float32) not in fused_fft._DFT_CONSTANTS
     eager = fused_fft._dft_constants(64, 16, device)
     graph.replay()
     torch.cuda.synchronize()
-    assert fused_fft._DFT_CONSTANTS[(64, 16, device, torch.float32)] is eager
+    assert fused_fft._DFT_CONSTANTS[("four-step", 64, 16, device, torch.float32)] is eager
     for u, v in zip(captured, eager):
         torch.testing.assert_close(u, v, rtol=0, atol=0)
 

@@ -201,17 +201,16 @@ if triton is not None:
                         tl.reshape(dr, (BK, P * N2)), tl.reshape(di, (BK, P * N2)), PREC)
 
     @triton.jit
-    def _kernel_block(kc, k0, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr, CONJ: tl.constexpr):
-        """Rows k1 = k0 .. k0 + BK - 1 of K / N (or conj(K) / N with CONJ) in the (N1, N2) spectrum view:
-        (real, imaginary) [BK, N2], read from the channel's half spectrum kc (N/2 + 1 (re, im) pairs) and
-        mirrored above N/2, K[N - j] = conj(K[j]) for a real kernel."""
-        j = _natural_index(k0, N1, N2, BK)
-        upper = j > (N1 * N2) // 2
-        kb = kc + 2 * tl.where(upper, N1 * N2 - j, j)
-        inv_n = 1.0 / (N1 * N2)
+    def _kernel_block(kc, j, N: tl.constexpr, CONJ: tl.constexpr):
+        """K[j] / N (or conj(K[j]) / N with CONJ) for a tile j of natural-order indices in [0, N): (real, imaginary),
+        read from the channel's half spectrum kc (N/2 + 1 (re, im) pairs) and mirrored above N/2,
+        K[N - j] = conj(K[j]) for a real kernel."""
+        upper = j > N // 2
+        kb = kc + 2 * tl.where(upper, N - j, j)
+        inv_n = 1.0 / N
         ki = tl.load(kb + 1) * inv_n
         if CONJ:
-            upper = j <= (N1 * N2) // 2
+            upper = j <= N // 2
         return tl.load(kb) * inv_n, tl.where(upper, -ki, ki)
 
     @triton.jit
@@ -276,7 +275,7 @@ if triton is not None:
                             pi += tl.load(sp + j + 1)
                         tl.store(sp + j, pr)
                         tl.store(sp + j + 1, pi)
-                    kr, ki = _kernel_block(kc, k0, N1, N2, BK, CONJ)
+                    kr, ki = _kernel_block(kc, _natural_index(k0, N1, N2, BK), N1 * N2, CONJ)
                     yr, yi = _rowwise(xr, xi, kr, ki, BK, P, N2)
                     dr, di = _inverse_block(yr, yi, k0, out_row0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, R_OUT,
                                             BK, P, PREC, EMB)
@@ -364,7 +363,11 @@ def unsupported_reason(x: Tensor, k: Tensor, causal: bool = True) -> Optional[st
         return f"dtype {x.dtype} (the fused kernels support float32, float16, bfloat16)"
     n = transform_size(x.shape[-1], k.shape[-1])
     if n > MAX_N:
-        return f"L + Lk - 1 = {x.shape[-1] + k.shape[-1] - 1} needs a transform of {n} > MAX_N = {MAX_N}"
+        from .staged_fft import supports
+
+        if not supports(n):
+            return f"L + Lk - 1 = {x.shape[-1] + k.shape[-1] - 1} needs a transform of {n} points, more than the " \
+                   f"staged kernels take"
     if x.numel() == 0:
         return "an empty input"
     return None
@@ -378,7 +381,7 @@ def _factors(n: int) -> Tuple[int, int]:
     return n // n2, n2
 
 
-_DFT_CONSTANTS: dict = {}  # (N1, N2, device, operand dtype) -> _dft_constants' tensors
+_DFT_CONSTANTS: dict = {}  # (name, sizes, device, operand dtype) -> constant tensors
 
 
 def _embedded(m: Tensor) -> Tensor:
@@ -389,35 +392,43 @@ def _embedded(m: Tensor) -> Tensor:
     return torch.stack((torch.stack((mr, mi), -1), torch.stack((-mi, mr), -1)), 1).reshape(2 * m.shape[1], -1)
 
 
-def _dft_constants(n1: int, n2: int, device: torch.device,
-                   dtype: torch.dtype = torch.float32) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-    """F_N1 (2, N1, N1), F_N2 (2, N2, N2) and T (2, N1, N2): real and imaginary planes from exact integer phases
-    in float64; and (2 N2, 2 N2): F_N2 embedded as a real matrix (_embedded). The product operands (F_N1, F_N2
-    and the embedded F_N2) in ``dtype`` (bfloat16 for bfloat16 products: the values the
-    products round them to, in half the bytes each block reads), T in float32. Computed once per (N1, N2,
-    device, dtype) and kept (about 30 small launches each time otherwise); not kept when computed inside a
-    CUDA-graph capture, whose tensors hold values only once replayed."""
-    key = (n1, n2, device, dtype)
+def phase_planes(a: int, b: int, m: int, device: torch.device) -> Tensor:
+    """(2, a, b) float32: real and imaginary planes of exp(-2 pi i r s / m), r < a, s < b, from exact integer
+    phases (r s mod m) in float64; computed on the device itself (no host-to-device copy, which a CUDA-graph
+    capture would not allow)."""
+    r = torch.arange(a, dtype=torch.int64, device=device)
+    s = torch.arange(b, dtype=torch.int64, device=device)
+    ang = ((r[:, None] * s[None, :]) % m).to(torch.float64) * (-2 * math.pi / m)
+    return torch.stack((torch.cos(ang), torch.sin(ang))).to(torch.float32).contiguous()
+
+
+def cached_constants(key: tuple, device: torch.device, make) -> tuple:
+    """make(), computed once per key and kept; not kept when computed inside a CUDA-graph capture, whose tensors
+    hold values only once replayed."""
     hit = _DFT_CONSTANTS.get(key)
     if hit is not None:
         return hit
-
-    def planes(a: Tensor, b: Tensor, m: int) -> Tensor:
-        phase = (a[:, None] * b[None, :]) % m
-        ang = phase.to(torch.float64) * (-2 * math.pi / m)
-        return torch.stack((torch.cos(ang), torch.sin(ang))).to(torch.float32).contiguous()
-
-    # computed on the device itself: no host-to-device copy (which a CUDA-graph capture would not allow)
-    i1 = torch.arange(n1, dtype=torch.int64, device=device)
-    i2 = torch.arange(n2, dtype=torch.int64, device=device)
-    f2 = planes(i2, i2, n2)
-    consts = planes(i1, i1, n1).to(dtype), f2.to(dtype), planes(i1, i2, n1 * n2), _embedded(f2).to(dtype)
+    consts = make()
     if device.type == "cuda":
         if torch.cuda.is_current_stream_capturing():
             return consts
         torch.cuda.current_stream(device).synchronize()  # ready for launches on any stream from now on
     _DFT_CONSTANTS[key] = consts
     return consts
+
+
+def _dft_constants(n1: int, n2: int, device: torch.device,
+                   dtype: torch.dtype = torch.float32) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """F_N1 (2, N1, N1), F_N2 (2, N2, N2) and T (2, N1, N2) (phase_planes); and (2 N2, 2 N2): F_N2 embedded as a
+    real matrix (_embedded). The product operands (F_N1, F_N2 and the embedded F_N2) in ``dtype`` (bfloat16 for
+    bfloat16 products: the values the products round them to, in half the bytes each block reads), T in
+    float32. Kept per (N1, N2, device, dtype) (about 30 small launches each time otherwise)."""
+    def make():
+        f2 = phase_planes(n2, n2, n2, device)
+        return (phase_planes(n1, n1, n1, device).to(dtype), f2.to(dtype), phase_planes(n1, n2, n1 * n2, device),
+                _embedded(f2).to(dtype))
+
+    return cached_constants(("four-step", n1, n2, device, dtype), device, make)
 
 
 def kernel_spectrum(k: Tensor, n: int) -> Tensor:
@@ -586,23 +597,46 @@ def _empty_like_seq(x: Tensor) -> Tensor:
     return out
 
 
-def fused_fwd(x: Tensor, k: Tensor, D: Optional[Tensor], causal: bool, kf: Tensor,
-              config: Optional[FusedConfig] = None) -> Tensor:
-    """y (B, C, L) contiguous, x's dtype, for x with unit stride along L and kf = kernel_spectrum(k, N)."""
+def _only(config, kind):
+    """config when it is a ``kind``, else None (the defaults)."""
+    return config if isinstance(config, kind) else None
+
+
+def _staged(n: int, config) -> bool:
+    """Whether a call runs the staged kernels: transforms past MAX_N, or a StagedConfig given."""
+    from .staged_fft import StagedConfig
+
+    return n > MAX_N or isinstance(config, StagedConfig)
+
+
+def fused_fwd(x: Tensor, k: Tensor, D: Optional[Tensor], causal: bool, kf: Tensor, config=None) -> Tensor:
+    """y (B, C, L) contiguous, x's dtype, for x with unit stride along L and kf = kernel_spectrum(k, N). config: a
+    FusedConfig, or a staged_fft.StagedConfig (transforms past MAX_N take the staged kernels whatever it is)."""
     n, n1, n2, shift, rows, rows_shifted = _geometry(x.shape[-1], k.shape[-1], causal)
+    if _staged(n, config):
+        from . import staged_fft
+
+        return staged_fft.convolve(x, kf, D, 0, shift, False, n, _only(config, staged_fft.StagedConfig))
     return _launch_conv(x, kf, D, _empty_like_seq(x), 0, shift, rows, rows_shifted, False, n1, n2,
-                        config or FusedConfig())[0]
+                        _only(config, FusedConfig) or FusedConfig())[0]
 
 
 def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: bool, kf: Tensor, need_dk: bool,
-              config: Optional[FusedConfig] = None, need_dx: bool = True, need_dD: bool = True):
+              config=None, need_dx: bool = True, need_dD: bool = True):
     """(dx, dk float32, dD float32), each None when not needed (dD also without D), for dy and x with unit
-    stride along L."""
-    cfg = config or FusedConfig()
+    stride along L. config as in fused_fwd."""
     bsz, c, length = x.shape
     lk = k.shape[-1]
     n, n1, n2, shift, rows, rows_shifted = _geometry(length, lk, causal)
     need_dD = need_dD and D is not None
+    if _staged(n, config):
+        from . import staged_fft
+
+        staged = _only(config, staged_fft.StagedConfig)
+        dx = staged_fft.convolve(dy, kf, D, shift, 0, True, n, staged) if need_dx else None
+        dk = staged_fft.weight_gradient(x, dy, shift, lk, n, staged) if need_dk else None
+        return dx, dk, (dy.float() * x.float()).sum(dim=(0, 2)) if need_dD else None
+    cfg = _only(config, FusedConfig) or FusedConfig()
     if need_dx and need_dk and cfg.joint_backward:
         dx, sp, dd = _launch_conv(dy, kf, D, _empty_like_seq(x), shift, 0, rows_shifted, rows, True, n1, n2, cfg, x,
                                   need_dD)

@@ -1,0 +1,343 @@
+"""Long depthwise 1D convolution for transforms too long to keep on chip (N > fused_fft.MAX_N points): the FFT
+in three Triton kernels that meet in global memory, on tensor cores.
+
+A transform of N = M * Q points views the zero-padded sequence as an (M, Q) row-major matrix
+S[na, nb] = s[na*Q + nb] and, with F_m[a, b] = exp(-2 pi i a b / m) and U[ka, nb] = exp(-2 pi i ka nb / N):
+
+    A = (F_M @ S) * U                    columns: an M-point DFT of every column, then the twiddles
+    X[ka + M*kb] = DFT_Q(A[ka, :])[kb]   rows: a Q-point DFT of every row
+    s[na*Q + nb] = (conj(F_M) @ (IDFT_Q(X rows) * conj(U)))[na, nb]    the inverse, the other way round
+
+1. ``staged_columns_kernel``: the columns' DFT of the rows that hold samples, times U, into a float32
+   workspace W (C * groups, 2, M, Q) (real, imaginary planes).
+2. ``staged_rows_kernel``: per row of W, the Q-point transform on chip (fused_fft's four-step helpers,
+   Q = N1 * N2), the product with the kernel's spectrum (read at ka + M*kb from its half spectrum, mirrored),
+   the inverse row transform and conj(U), back into the same row of W.
+3. ``staged_output_kernel``: conj(F_M) @ W for the output's rows only, plus the skip term, into the output.
+
+Two real sequences of a channel (batch entries 2g and 2g + 1) travel as one complex one, as in fused_fft.
+Backward: dx is the same three kernels on dy with the conjugate spectrum; dk = Re IDFT(sum DZ conj(X)): kernel 1
+on dy and on x, ``staged_correlation_rows_kernel`` sums each row's DZ conj(X) over the batch and inverts it
+(rows), and kernel 3 (columns) writes the real part at lags 0 .. Lk - 1. Per sequence pair the workspace holds
+N complex float32 values (8 N bytes), read and written about four times per direction: the kernels are bound by
+memory bandwidth where torch.fft's chain of padding, transforms, products and casts reads and writes several
+times more.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from ..._triton import cdiv, triton_available
+from . import fused_fft
+from .fused_fft import (_cmm, _correlation, _dft_constants, _embeds, _empty_like_seq, _inverse_block, _kernel_block,
+                        _natural_index, _operand_dtype, _precision, _register_cap, _spectrum_block, cached_constants,
+                        phase_planes)
+
+if triton_available():
+    import triton
+    import triton.language as tl
+else:  # pragma: no cover
+    triton = None
+
+MIN_M = 16  # the columns' products need 16 rows
+MAX_M = 512  # F_M (2, M, M) is read in [64, 64] tiles; N up to MAX_M * MAX_Q points
+MIN_Q = 256
+MAX_Q = 4096  # a row's transform, its spectrum block and its output stay on chip
+
+
+if triton is not None:
+
+    @triton.jit
+    def staged_columns_kernel(
+        in_ptr, w_ptr, fm_ptr, u_ptr, B, G, L, IN_SHIFT, ROWS, sib, sic,
+        M: tl.constexpr, Q: tl.constexpr, BKA: tl.constexpr, BQ: tl.constexpr, BR: tl.constexpr,
+        PREC: tl.constexpr,
+    ):
+        """W[c*G + g, :, ka, nb] = U[ka, nb] * sum_na F_M[ka, na] s[na*Q + nb] for ka in this program's BKA rows and
+        nb in its BQ columns, s[n] = in[2g, c, n - IN_SHIFT] + i in[2g + 1, c, n - IN_SHIFT] (zero outside
+        [0, L) and past the batch); only the ROWS rows from IN_SHIFT // Q on hold samples. Grid (C * G, M / BKA,
+        Q / BQ)."""
+        pid = tl.program_id(0)
+        c = pid // G
+        b = 2 * (pid % G)
+        ka = tl.program_id(1) * BKA + tl.arange(0, BKA)
+        nb = tl.program_id(2) * BQ + tl.arange(0, BQ)
+        src = in_ptr + c.to(tl.int64) * sic + b.to(tl.int64) * sib
+        row0 = IN_SHIFT // Q
+        accr = tl.zeros([BKA, BQ], dtype=tl.float32)
+        acci = tl.zeros([BKA, BQ], dtype=tl.float32)
+        for r0 in range(0, ROWS, BR):
+            na = row0 + r0 + tl.arange(0, BR)
+            t = na[:, None] * Q + nb[None, :] - IN_SHIFT
+            ok = (t >= 0) & (t < L)
+            zr = tl.load(src + t, mask=ok, other=0.0).to(tl.float32)
+            zi = tl.load(src + sib + t, mask=ok & (b + 1 < B), other=0.0).to(tl.float32)
+            f = fm_ptr + ka[:, None] * M + na[None, :]
+            f_ok = (na < M)[None, :]
+            pr, pi = _cmm(tl.load(f, mask=f_ok, other=0.0), tl.load(f + M * M, mask=f_ok, other=0.0), zr, zi, PREC)
+            accr += pr
+            acci += pi
+        u = u_ptr + ka[:, None] * Q + nb[None, :]
+        ur = tl.load(u)
+        ui = tl.load(u + M * Q)
+        dst = w_ptr + pid.to(tl.int64) * (2 * M * Q) + ka[:, None] * Q + nb[None, :]
+        tl.store(dst, accr * ur - acci * ui)
+        tl.store(dst + M * Q, accr * ui + acci * ur)
+
+    @triton.jit
+    def _row_transform_block(row, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, M: tl.constexpr, N1: tl.constexpr,
+                             N2: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr, EMB: tl.constexpr):
+        """Spectrum rows k1 = k0 .. k0 + BK - 1 of the (N1, N2) view of the Q-point DFT of a workspace row (its
+        real plane at row, imaginary plane at row + M*Q): (real, imaginary) [BK, N2]."""
+        nb = tl.arange(0, N1)[:, None] * N2 + tl.arange(0, N2)[None, :]
+        zr = tl.load(row + nb)
+        zi = tl.load(row + M * N1 * N2 + nb)
+        return _spectrum_block(zr, zi, 0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, 1, PREC, EMB)
+
+    @triton.jit
+    def _store_row(row, accr, acci, ka, u_ptr, M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr):
+        """row[nb] = (accr + i acci)[nb] * conj(U[ka, nb]) for the (N1, N2) view nb = n1*N2 + n2."""
+        nb = tl.arange(0, N1)[:, None] * N2 + tl.arange(0, N2)[None, :]
+        u = u_ptr + ka * (N1 * N2) + nb
+        ur = tl.load(u)
+        ui = tl.load(u + M * N1 * N2)
+        tl.store(row + nb, accr * ur + acci * ui)
+        tl.store(row + M * N1 * N2 + nb, acci * ur - accr * ui)
+
+    @triton.jit
+    def staged_rows_kernel(
+        w_ptr, kf_ptr, u_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr, G,
+        M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr, CONJ: tl.constexpr,
+        PREC: tl.constexpr, EMB: tl.constexpr,
+    ):
+        """Row ka of W[c*G + g] (Q = N1*N2 points) becomes IDFT_Q(DFT_Q(row) * K[ka + M*kb]) * conj(U[ka, :]), K the
+        channel's kernel spectrum / N (conjugate with CONJ), read from its half spectrum kf[c] (N/2 + 1 (re, im)
+        pairs). The row is read whole before it is written. Grid (C * G, M)."""
+        pid = tl.program_id(0)
+        ka = tl.program_id(1)
+        kc = kf_ptr + (pid // G).to(tl.int64) * (M * N1 * N2 + 2)
+        row = w_ptr + pid.to(tl.int64) * (2 * M * N1 * N2) + ka * (N1 * N2)
+        nb = tl.arange(0, N1)[:, None] * N2 + tl.arange(0, N2)[None, :]
+        zr = tl.load(row + nb)
+        zi = tl.load(row + M * N1 * N2 + nb)
+        accr = tl.zeros([N1, N2], dtype=tl.float32)
+        acci = tl.zeros([N1, N2], dtype=tl.float32)
+        for k0 in range(0, N1, BK):
+            xr, xi = _spectrum_block(zr, zi, 0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, 1, PREC, EMB)
+            kr, ki = _kernel_block(kc, ka + M * _natural_index(k0, N1, N2, BK), M * N1 * N2, CONJ)
+            dr, di = _inverse_block(xr * kr - xi * ki, xr * ki + xi * kr, k0, 0, f1_ptr, f2_ptr, tw_ptr, g2_ptr,
+                                    N1, N2, N1, BK, 1, PREC, EMB)
+            accr += dr
+            acci += di
+        _store_row(row, accr, acci, ka, u_ptr, M, N1, N2)
+
+    @triton.jit
+    def staged_correlation_rows_kernel(
+        wz_ptr, wx_ptr, out_ptr, u_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr, G,
+        M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr,
+        EMB: tl.constexpr,
+    ):
+        """out[c, :, ka, :] = IDFT_Q(sum over g of DFT_Q(Wz[c*G + g] row ka) * conj(DFT_Q(Wx[c*G + g] row ka))) / N
+        * conj(U[ka, :]): row ka of the weight gradient's summed correlation spectrum, inverted along the rows.
+        Grid (C, M)."""
+        c = tl.program_id(0)
+        ka = tl.program_id(1)
+        accr = tl.zeros([N1, N2], dtype=tl.float32)
+        acci = tl.zeros([N1, N2], dtype=tl.float32)
+        for k0 in range(0, N1, BK):
+            sr = tl.zeros([BK, N2], dtype=tl.float32)
+            si = tl.zeros([BK, N2], dtype=tl.float32)
+            for g in range(0, G):
+                off = (c * G + g).to(tl.int64) * (2 * M * N1 * N2) + ka * (N1 * N2)
+                zr, zi = _row_transform_block(wz_ptr + off, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, M, N1, N2, BK, PREC,
+                                              EMB)
+                xr, xi = _row_transform_block(wx_ptr + off, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, M, N1, N2, BK, PREC,
+                                              EMB)
+                pr, pi = _correlation(zr, zi, xr, xi, BK, 1, N2)
+                sr += pr
+                si += pi
+            inv_n = 1.0 / (M * N1 * N2)
+            dr, di = _inverse_block(sr * inv_n, si * inv_n, k0, 0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, 1,
+                                    PREC, EMB)
+            accr += dr
+            acci += di
+        _store_row(out_ptr + c.to(tl.int64) * (2 * M * N1 * N2) + ka * (N1 * N2), accr, acci, ka, u_ptr, M, N1, N2)
+
+    @triton.jit
+    def staged_output_kernel(
+        w_ptr, fm_ptr, in_ptr, d_ptr, out_ptr, B, G, L, OUT_SHIFT, sib, sic, sob, soc, sd,
+        M: tl.constexpr, Q: tl.constexpr, BR: tl.constexpr, BQ: tl.constexpr, BKA: tl.constexpr,
+        PREC: tl.constexpr, HAS_D: tl.constexpr,
+    ):
+        """out[2g, c, t] + i out[2g + 1, c, t] = (conj(F_M) @ W[c*G + g])[na, nb] (+ D[c] in[.., c, t]) at
+        t = na*Q + nb - OUT_SHIFT in [0, L), for this program's BR rows na from OUT_SHIFT // Q on and BQ columns
+        nb; the imaginary part is dropped past the batch (B = 1: the real part alone). Grid (C * G, Q / BQ,
+        row blocks)."""
+        pid = tl.program_id(0)
+        c = pid // G
+        b = 2 * (pid % G)
+        nb = tl.program_id(1) * BQ + tl.arange(0, BQ)
+        na = OUT_SHIFT // Q + tl.program_id(2) * BR + tl.arange(0, BR)
+        src = w_ptr + pid.to(tl.int64) * (2 * M * Q)
+        accr = tl.zeros([BR, BQ], dtype=tl.float32)
+        acci = tl.zeros([BR, BQ], dtype=tl.float32)
+        g_ok = (na < M)[:, None]
+        for k0 in range(0, M, BKA):
+            ka = k0 + tl.arange(0, BKA)
+            w = src + ka[:, None] * Q + nb[None, :]
+            f = fm_ptr + na[:, None] * M + ka[None, :]  # F_M is symmetric
+            pr, pi = _cmm(tl.load(f, mask=g_ok, other=0.0), -tl.load(f + M * M, mask=g_ok, other=0.0), tl.load(w),
+                          tl.load(w + M * Q), PREC)
+            accr += pr
+            acci += pi
+        t = na[:, None] * Q + nb[None, :] - OUT_SHIFT
+        ok = (t >= 0) & (t < L)
+        ok_i = ok & (b + 1 < B)
+        if HAS_D:
+            d = tl.load(d_ptr + c * sd).to(tl.float32)
+            x = in_ptr + c.to(tl.int64) * sic + b.to(tl.int64) * sib + t
+            accr += d * tl.load(x, mask=ok, other=0.0).to(tl.float32)
+            acci += d * tl.load(x + sib, mask=ok_i, other=0.0).to(tl.float32)
+        dst = out_ptr + c.to(tl.int64) * soc + b.to(tl.int64) * sob + t
+        tl.store(dst, accr.to(out_ptr.dtype.element_ty), mask=ok)
+        tl.store(dst + sob, acci.to(out_ptr.dtype.element_ty), mask=ok_i)
+
+
+@dataclass(frozen=True)
+class StagedConfig:
+    """row_length: Q, the points of each on-chip row transform (0: by N, see _row_length); block_cols: columns
+    per program of the column kernels (BQ); block_rows: spectrum rows per block of the row transforms (0: all N1
+    of them); warps of the column kernels and of the row kernels; products as in fused_fft.FusedConfig."""
+
+    row_length: int = 0
+    block_cols: int = 64
+    block_rows: int = 0
+    column_warps: int = 4
+    row_warps: int = 8
+    precision: str = ""
+    products: str = "karatsuba"
+
+
+def _row_length(n: int) -> int:
+    """Q: the power of two in [MIN_Q, MAX_Q] with N / Q in [MIN_M, MAX_M] that needs the fewest complex
+    multiply-adds per point, about M (the columns, both ways, half of them zero) + 2 (N1 + N2) (the rows, both
+    ways); the longer row on a tie."""
+    best = None
+    q = MIN_Q
+    while q <= MAX_Q:
+        m = n // q
+        if MIN_M <= m <= MAX_M:
+            n1, n2 = fused_fft._factors(q)
+            cost = m + 2 * (n1 + n2)
+            if best is None or cost <= best[0]:
+                best = (cost, q)
+        q *= 2
+    if best is None:
+        raise ValueError(f"no (M, Q) split of N = {n} with M in [{MIN_M}, {MAX_M}] and Q in [{MIN_Q}, {MAX_Q}]")
+    return best[1]
+
+
+def supports(n: int) -> bool:
+    """Whether the staged kernels take an N-point transform (a power of two)."""
+    return MIN_M * MIN_Q <= n <= MAX_M * MAX_Q
+
+
+def _outer_constants(m: int, q: int, device: torch.device, dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
+    """F_M (2, M, M) in the products' operand dtype and U (2, M, Q) float32 (exp(-2 pi i ka nb / (M Q)))."""
+    return cached_constants(("staged", m, q, device, dtype), device,
+                            lambda: (phase_planes(m, m, m, device).to(dtype), phase_planes(m, q, m * q, device)))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    n: int
+    m: int
+    q: int
+    n1: int
+    n2: int
+    bk: int
+    prec: str
+    emb: bool
+    cfg: StagedConfig
+
+
+def _plan(n: int, dtype: torch.dtype, cfg: StagedConfig) -> _Plan:
+    q = cfg.row_length or _row_length(n)
+    if q < MIN_Q or q > MAX_Q or q & (q - 1) or not MIN_M <= n // q <= MAX_M or n % q:
+        raise ValueError(f"row_length must be a power of two in [{MIN_Q}, {MAX_Q}] with N / row_length in "
+                         f"[{MIN_M}, {MAX_M}] (N = {n}), got {q}")
+    n1, n2 = fused_fft._factors(q)
+    bk = cfg.block_rows or n1
+    if bk < 16 or bk & (bk - 1) or bk > n1:
+        raise ValueError(f"block_rows must be a power of two in [16, {n1}] (0: {n1}), got {cfg.block_rows}")
+    if cfg.block_cols < 16 or cfg.block_cols & (cfg.block_cols - 1) or cfg.block_cols > q:
+        raise ValueError(f"block_cols must be a power of two in [16, {q}], got {cfg.block_cols}")
+    prec = cfg.precision or _precision(dtype)
+    return _Plan(n, n // q, q, n1, n2, bk, prec, _embeds(cfg), cfg)
+
+
+def _columns(p: _Plan, src: Tensor, in_shift: int) -> Tensor:
+    """Kernel 1 on src (B, C, L): the workspace W (C * ceil(B / 2), 2, M, Q) float32."""
+    bsz, c, length = src.shape
+    groups = cdiv(bsz, 2)
+    w = torch.empty((c * groups, 2, p.m, p.q), dtype=torch.float32, device=src.device)
+    fm, u = _outer_constants(p.m, p.q, src.device, _operand_dtype(p.prec))
+    bka = min(64, p.m)
+    rows = (in_shift + length - 1) // p.q - in_shift // p.q + 1
+    staged_columns_kernel[(c * groups, p.m // bka, p.q // p.cfg.block_cols)](
+        src, w, fm, u, bsz, groups, length, in_shift, rows, src.stride(0), src.stride(1),
+        M=p.m, Q=p.q, BKA=bka, BQ=p.cfg.block_cols, BR=min(64, p.m), PREC=p.prec,
+        num_warps=p.cfg.column_warps)
+    return w
+
+
+def _output(p: _Plan, w: Tensor, out: Tensor, src: Tensor, D: Optional[Tensor], out_shift: int) -> Tensor:
+    """Kernel 3: out (B, C, L) from the workspace w (C * ceil(B / 2), 2, M, Q), plus D * src when D is given."""
+    bsz, c, length = out.shape
+    groups = w.shape[0] // c
+    fm, _ = _outer_constants(p.m, p.q, out.device, _operand_dtype(p.prec))
+    rows = (out_shift + length - 1) // p.q - out_shift // p.q + 1
+    br = min(64, max(16, triton.next_power_of_2(rows)))
+    staged_output_kernel[(c * groups, p.q // p.cfg.block_cols, cdiv(rows, br))](
+        w, fm, src if D is not None else out, D if D is not None else out, out, bsz, groups, length, out_shift,
+        src.stride(0) if D is not None else 0, src.stride(1) if D is not None else 0, out.stride(0), out.stride(1),
+        D.stride(0) if D is not None else 0, M=p.m, Q=p.q, BR=br, BQ=p.cfg.block_cols, BKA=min(64, p.m),
+        PREC=p.prec, HAS_D=D is not None, num_warps=p.cfg.column_warps)
+    return out
+
+
+def convolve(src: Tensor, kf: Tensor, D: Optional[Tensor], in_shift: int, out_shift: int, conj: bool, n: int,
+             config: Optional[StagedConfig] = None) -> Tensor:
+    """out[b, c, t] = IDFT_N(DFT_N(s) * K)[t + out_shift] (+ D[c] src[b, c, t]), s[t] = src[b, c, t - in_shift],
+    K = kf[c] (kernel_spectrum(k, N), conjugate with conj): (B, C, L) in src's dtype."""
+    p = _plan(n, src.dtype, config or StagedConfig())
+    fused_fft._check_spectrum(kf, src.shape[1], n)
+    w = _columns(p, src, in_shift)
+    f1, f2, tw, g2 = _dft_constants(p.n1, p.n2, src.device, _operand_dtype(p.prec))
+    _, u = _outer_constants(p.m, p.q, src.device, _operand_dtype(p.prec))
+    staged_rows_kernel[(w.shape[0], p.m)](
+        w, kf, u, f1, f2, tw, g2, w.shape[0] // src.shape[1], M=p.m, N1=p.n1, N2=p.n2, BK=p.bk, CONJ=conj,
+        PREC=p.prec, EMB=p.emb, num_warps=p.cfg.row_warps, **_register_cap())
+    return _output(p, w, _empty_like_seq(src), src, D, out_shift)
+
+
+def weight_gradient(x: Tensor, dy: Tensor, shift: int, lk: int, n: int,
+                    config: Optional[StagedConfig] = None) -> Tensor:
+    """dk (C, Lk) float32: dk[c, s] = sum over b, t of dy[b, c, t] x[b, c, t + shift - s] (the weight gradient of
+    long_conv1d with a kernel centred on tap ``shift``), from N-point transforms."""
+    p = _plan(n, x.dtype, config or StagedConfig())
+    bsz, c, _ = x.shape
+    wz = _columns(p, dy, shift)
+    wx = _columns(p, x, 0)
+    f1, f2, tw, g2 = _dft_constants(p.n1, p.n2, x.device, _operand_dtype(p.prec))
+    _, u = _outer_constants(p.m, p.q, x.device, _operand_dtype(p.prec))
+    spec = torch.empty((c, 2, p.m, p.q), dtype=torch.float32, device=x.device)
+    staged_correlation_rows_kernel[(c, p.m)](
+        wz, wx, spec, u, f1, f2, tw, g2, cdiv(bsz, 2), M=p.m, N1=p.n1, N2=p.n2, BK=p.bk, PREC=p.prec, EMB=p.emb,
+        num_warps=p.cfg.row_warps, **_register_cap())
+    dk = torch.empty((1, c, lk), dtype=torch.float32, device=x.device)
+    return _output(p, spec, dk, dk, None, 0)[0]
