@@ -176,6 +176,8 @@
 #       placed by each plane program (local_canvas) against the canvas launch, Nsight Compute counters of the 13x13
 #       forwards, band row blocks reading a Toeplitz table, whole-row row blocks with prefetch on replknet_31b.s3/s2,
 #       bench --graph of the 13x13 forwards, verify, bf16 bench (~9 min)
+#   EA: the staged long_conv1d kernels (transforms past MAX_N): GPU tests, config sweep on sgconv_16k and dna_256k
+#       (bf16, fp32), lkconv bench --op long_conv1d of both (~9 min)
 #   DX: the fused long_conv1d: embedded complex products against Karatsuba's, with and without the joint backward:
 #      GPU tests, bf16 sweep on hyena_4k, bench --op long_conv1d in bf16 (~8 min)
 #   DY: after DX: embedded products' block rows (hyena_4k), pairs on hyena_1k, fp32 sweep on hyena_4k (~7 min)
@@ -691,6 +693,12 @@ DR)  # after DQ: the new defaults (canvas planes with prefetch at BN 64; 4-row b
     step verify_igemm ${VERIFY_S:-100} python -m lkconv verify --quick --jobs 16 --ops depthwise2d --algorithms implicit_gemm,auto
     [ "${DR_LONG:-1}" = 1 ] && step tune_rows_pf 60 python benchmarks/tune_igemm.py --graph --no-gradients --jobs 16 --shapes replknet_31b.s3,replknet_31b.s2 --dtypes bf16 --configs st3,rb4:st3,rb4:st3:pf,bm64:rb4:w4:st3:pf --json "$OUT/tune_rows_pf.json"
     [ "${DR_BENCH:-1}" = 1 ] && LKCONV_CACHE_DIR=/tmp/lkconv-cache-DR2 step bench_bf16 120 python -m lkconv bench --jobs 16 --dtypes bf16 --layouts nchw --shapes "unireplknet_t.s3,unireplknet_t.s1,replknet_31b.s2,replknet_31b.s1" --out "$OUT/bench_bf16"
+    ;;
+EA)  # the staged long_conv1d kernels (columns, rows, output through a float32 workspace) for sgconv_16k and dna_256k
+    step pytest_staged 150 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_staged.py
+    step tune_staged_bf16 170 python benchmarks/tune_long1d.py --staged --jobs 8 --shapes sgconv_16k,dna_256k --dtypes bf16 --row-lengths 0,2048 --warps 4,8 --block-rows 0 --json "$OUT/tune_staged_bf16.json"
+    step tune_staged_fp32 90 python benchmarks/tune_long1d.py --staged --jobs 8 --shapes sgconv_16k,dna_256k --dtypes fp32 --row-lengths 0 --warps 4,8 --block-rows 0 --json "$OUT/tune_staged_fp32.json"
+    [ "${EA_BENCH:-1}" = 1 ] && step bench_long_bf16 120 python -m lkconv bench --op long_conv1d --dtypes bf16 --shapes sgconv_16k,dna_256k --out "$OUT/long1d_bf16"
     ;;
 DX)  # the fused long_conv1d after the twenty-first session: embedded complex products (real products on interleaved
     # columns) against Karatsuba's, with and without the joint backward (dx and dk's sums from one transform of dy),

@@ -4,6 +4,9 @@ precision and warp count, against torch.fft (lkconv's "fft" algorithm) and the p
     python benchmarks/tune_long1d.py [--shapes hyena_1k,hyena_4k,hyena_3000] [--dtypes fp32,bf16,fp16]
         [--warps 4,8] [--block-rows 16,32] [--stages 1,2] [--per 0,1] [--precisions tf32,tf32x3]
         [--products karatsuba,embedded] [--joint 0,1] [--jobs 8] [--json F]
+    python benchmarks/tune_long1d.py --staged --shapes sgconv_16k,dna_256k [--row-lengths 0,1024,2048]
+        [--block-cols 32,64] [--warps 4,8] [--block-rows 0,32] [--products karatsuba,embedded]
+        (the staged kernels of transforms past fused_fft.MAX_N; --warps: their row kernels')
 
 Errors: ||out - ref|| / ||ref|| against the same problem in float64 through torch.fft, for y, dx and dk.
 Bytes: x read and y written (forward); dy and x read, dx written (backward).
@@ -19,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lkconv.ops.conv1d import fused_fft  # noqa: E402
+from lkconv.ops.conv1d import fused_fft, staged_fft  # noqa: E402
 from lkconv.ops.conv1d.long import _long_conv1d_torch  # noqa: E402
 from lkconv.testing import rel_error  # noqa: E402
 from lkconv.tools.bench import DTYPES, SHAPES_FILE  # noqa: E402
@@ -37,6 +40,12 @@ def _ms(fn):
 
 def _configs(args, dtype) -> list:
     precs = args.precisions.split(",") if args.precisions else [fused_fft._precision(dtype)]
+    if args.staged:
+        return [staged_fft.StagedConfig(row_length=q, block_cols=bq, block_rows=bk, row_warps=w, precision=prec,
+                                        products=prod)
+                for prod in args.products.split(",") for prec in precs for w in map(int, args.warps.split(","))
+                for bk in map(int, args.block_rows.split(",")) for q in map(int, args.row_lengths.split(","))
+                for bq in map(int, args.block_cols.split(","))]
     return [fused_fft.FusedConfig(block_rows=bk, pairs=pr, num_warps=w, num_stages=st, groups_per_program=per,
                                   precision=prec, products=prod, joint_backward=bool(jb))
             for jb in map(int, args.joint.split(",")) for prod in args.products.split(",")
@@ -58,7 +67,7 @@ def _warm(task):
     import time
 
     s, dt, fields = task
-    cfg = fused_fft.FusedConfig(**fields)
+    cfg = (staged_fft.StagedConfig if "row_length" in fields else fused_fft.FusedConfig)(**fields)
     label = f"{s['name']} {dt} {fields}"
     t0 = time.perf_counter()
     try:
@@ -70,6 +79,14 @@ def _warm(task):
     except Exception as exc:  # noqa: BLE001 - reported, not fatal
         err = f"{type(exc).__name__}: {str(exc)[:200]}"
     return label, time.perf_counter() - t0, err
+
+
+def _label(cfg) -> str:
+    if isinstance(cfg, staged_fft.StagedConfig):
+        return (f"staged {cfg.precision} {cfg.products[:3]} q{cfg.row_length} bq{cfg.block_cols} bk{cfg.block_rows} "
+                f"w{cfg.row_warps}")
+    return (f"{cfg.precision} {cfg.products[:3]}{'+joint' if cfg.joint_backward else ''} "
+            f"bk{cfg.block_rows} p{cfg.pairs} w{cfg.num_warps} st{cfg.num_stages} per{cfg.groups_per_program}")
 
 
 def main():
@@ -86,6 +103,9 @@ def main():
     ap.add_argument("--joint", default="0", help="FusedConfig.joint_backward values: 0 and/or 1")
     ap.add_argument("--jobs", type=int, default=1, help="compile every (shape, dtype, config) in that many "
                     "processes first")
+    ap.add_argument("--staged", action="store_true", help="time the staged kernels (staged_fft.StagedConfig)")
+    ap.add_argument("--row-lengths", default="0", help="staged: points per row transform (0: by N)")
+    ap.add_argument("--block-cols", default="64", help="staged: columns per program of the column kernels")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     shapes = {s["name"]: s for s in json.loads(SHAPES_FILE.read_text())["long_conv1d"] + LONG_EXTRA_SHAPES}
@@ -111,8 +131,7 @@ def main():
             nbytes = 2 * x.numel() * x.element_size()
             print(f"{name} {dt}: torch.fft {t_fft:.3f} ms, plain baseline {t_plain:.3f} ms", flush=True)
             for cfg in _configs(args, dtype):
-                label = (f"{cfg.precision} {cfg.products[:3]}{'+joint' if cfg.joint_backward else ''} "
-                         f"bk{cfg.block_rows} p{cfg.pairs} w{cfg.num_warps} st{cfg.num_stages} per{cfg.groups_per_program}")
+                label = _label(cfg)
                 try:
                     y = fused_fft.fused_fwd(x, k, None, True, kf, cfg)
                     dx, dk, _ = fused_fft.fused_bwd(dy, x, k, None, True, kf, True, cfg)

@@ -1,0 +1,83 @@
+"""long_conv1d's staged kernels (transforms past fused_fft.MAX_N, through a global workspace) against the float64
+direct sum, every gradient."""
+import pytest
+import torch
+
+import lkconv
+from lkconv.ops.conv1d import fused_fft, long_conv1d_reference, staged_fft
+from lkconv.testing import rel_error, tolerance
+
+from ..conftest import gpu
+from .test_long_conv1d_fused import _check, _check_config, _runs_here
+
+
+@pytest.mark.parametrize("b,length,lk,causal,skip,cfg", [
+    (2, 2000, 2000, True, True, dict(row_length=256, block_cols=16)),  # 4096 = 16 x 256: one row block of 16
+    (3, 1500, 700, False, False, dict(row_length=256, block_cols=32)),  # an odd batch: a half-empty pair
+    (1, 2049, 100, False, True, dict(row_length=256, block_cols=16, products="embedded")),
+    (2, 4000, 3000, True, True, dict(row_length=512, block_rows=16, block_cols=32)),  # 8192 = 16 x 512, 2 blocks
+    (2, 3000, 3000, False, True, dict(row_length=256, block_rows=16, products="embedded")),  # 32 x 256
+])
+def test_staged_kernels_match_direct_sum(b, length, lk, causal, skip, cfg, device):
+    """y, dx, dk and dD against float64 with the staged kernels forced (StagedConfig) on transforms the fused
+    kernels could also serve: (M, Q) splits of 16 x 256, 16 x 512 and 32 x 256, one and two spectrum blocks per
+    row, both ways of making complex products, causal and centred kernels."""
+    if not _runs_here(device):
+        pytest.skip("the staged kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
+    _check_config(b, 2, length, lk, causal, skip, staged_fft.StagedConfig(**cfg), device)
+
+
+def test_row_length_and_limits():
+    """Q by the multiply-adds per point (M + 2 (N1 + N2)), the longer row on a tie; N from 4096 to 2^21."""
+    assert staged_fft._row_length(32768) == 1024  # 32 + 2 (32 + 32) = 160, as 512's 64 + 2 (32 + 16)
+    assert staged_fft._row_length(1 << 19) == 4096  # 128 + 2 (64 + 64)
+    assert staged_fft._row_length(1 << 21) == 4096  # M = 512
+    assert staged_fft._row_length(4096) == 256
+    assert staged_fft.supports(4096) and staged_fft.supports(1 << 21)
+    assert not staged_fft.supports(2048) and not staged_fft.supports(1 << 22)
+    with pytest.raises(ValueError, match="row_length"):
+        staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(row_length=128))
+    with pytest.raises(ValueError, match="block_rows"):
+        staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(block_rows=64))  # N1 = 32
+    with pytest.raises(ValueError, match="block_cols"):
+        staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(block_cols=24))
+
+
+@gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("length,lk,causal", [(16000, 16000, True), (12000, 9000, False)])
+def test_staged_long_conv1d_on_gpu(length, lk, causal, dtype):
+    """Past MAX_N through lkconv.long_conv1d(algorithm="fused_fft"): 32768-point transforms at a length that is
+    not a power of two, in every dtype's own products, with every gradient."""
+    _check(3, 2, length, lk, causal, True, dtype, torch.device("cuda"))
+
+
+@gpu
+def test_staged_long_conv1d_longest_on_gpu():
+    """A 2^19-point transform (M = 128, Q = 4096), one sequence (the pair's other half empty), bfloat16; the
+    reference is torch.fft in float64 (a direct sum of 2^36 terms per channel would take minutes)."""
+    length = 1 << 18
+    x, g = (torch.randn(1, 2, length, device="cuda").bfloat16() for _ in range(2))
+    k = (torch.randn(2, length, device="cuda") / 512).bfloat16()
+    D = torch.randn(2, device="cuda").bfloat16()
+    leaves = [t.clone().requires_grad_() for t in (x, k, D)]
+    y = lkconv.long_conv1d(*leaves, algorithm="fused_fft")
+    y.backward(g)
+    leaves64 = [t.detach().double().requires_grad_() for t in leaves]
+    ref = lkconv.long_conv1d(*leaves64, algorithm="fft")
+    ref.backward(g.double())
+    tol = tolerance("fft", torch.bfloat16, "cuda")
+    assert rel_error(y, ref) < tol
+    for name, t, t64 in zip(("dx", "dk", "dD"), leaves, leaves64):
+        assert rel_error(t.grad, t64.grad) < tol, name
+
+
+@gpu
+def test_staged_auto_choice_is_correct():
+    """"auto" on a problem past MAX_N times both algorithms and either answer is right."""
+    x = torch.randn(2, 4, 20000, device="cuda").bfloat16()
+    k = torch.randn(4, 20000, device="cuda").bfloat16() / 150
+    y = lkconv.long_conv1d(x, k)
+    ref = long_conv1d_reference(x.double(), k.double())
+    assert rel_error(y, ref) < tolerance("fft", torch.bfloat16, "cuda")
+    assert fused_fft.unsupported_reason(x, k) is None
