@@ -178,6 +178,8 @@
 #       bench --graph of the 13x13 forwards, verify, bf16 bench (~9 min)
 #   EA: the staged long_conv1d kernels (transforms past MAX_N): GPU tests, config sweep on sgconv_16k and dna_256k
 #       (bf16, fp32), lkconv bench --op long_conv1d of both (~9 min)
+#   EB: after EA: staged kernels' GPU tests with rows side by side and a bfloat16 workspace, the fused tests after
+#       the shared spectrum read, per-kernel profile of staged configs on sgconv_16k and dna_256k, bench (~9 min)
 #   DX: the fused long_conv1d: embedded complex products against Karatsuba's, with and without the joint backward:
 #      GPU tests, bf16 sweep on hyena_4k, bench --op long_conv1d in bf16 (~8 min)
 #   DY: after DX: embedded products' block rows (hyena_4k), pairs on hyena_1k, fp32 sweep on hyena_4k (~7 min)
@@ -699,6 +701,14 @@ EA)  # the staged long_conv1d kernels (columns, rows, output through a float32 w
     step tune_staged_bf16 170 python benchmarks/tune_long1d.py --staged --jobs 8 --shapes sgconv_16k,dna_256k --dtypes bf16 --row-lengths 0,2048 --warps 4,8 --block-rows 0 --json "$OUT/tune_staged_bf16.json"
     step tune_staged_fp32 90 python benchmarks/tune_long1d.py --staged --jobs 8 --shapes sgconv_16k,dna_256k --dtypes fp32 --row-lengths 0 --warps 4,8 --block-rows 0 --json "$OUT/tune_staged_fp32.json"
     [ "${EA_BENCH:-1}" = 1 ] && step bench_long_bf16 120 python -m lkconv bench --op long_conv1d --dtypes bf16 --shapes sgconv_16k,dna_256k --out "$OUT/long1d_bf16"
+    ;;
+EB)  # after EA (staged forward at 1.2 ms on sgconv_16k bf16, 5 ms on dna_256k): rows side by side per program,
+    # a channel's rows adjacent in the grid, bfloat16 workspace; where each kernel's time goes, per config
+    step pytest_staged 150 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_staged.py tests/ops/test_long_conv1d_fused.py -k "staged or largest or low_precision or embedded or dft_constants"
+    step prof_sg_bf16 130 python benchmarks/profile_staged.py --jobs 12 --shapes sgconv_16k --dtypes bf16 --configs q0,q0:w4,q0:p2:w4,q0:p1:w4,q0:p8:w8,q0:ws=f32,q512:w4,q512:p4:w4,q0:bq128,q0:cw8,q0:emb,q2048:w8,q2048:w4 --json "$OUT/prof_sg_bf16.json"
+    step prof_dna_bf16 130 python benchmarks/profile_staged.py --jobs 12 --shapes dna_256k --dtypes bf16 --configs q0,q0:w4,q0:bk32,q0:bk32:w4,q2048,q2048:p1,q1024,q1024:w4,q0:ws=f32,q0:emb --json "$OUT/prof_dna_bf16.json"
+    step prof_fp32 90 python benchmarks/profile_staged.py --jobs 12 --shapes sgconv_16k,dna_256k --dtypes fp32 --configs q0,q0:w4,q2048,q512 --json "$OUT/prof_fp32.json"
+    [ "${EB_BENCH:-1}" = 1 ] && step bench_long_bf16 100 python -m lkconv bench --op long_conv1d --dtypes bf16 --out "$OUT/long1d_bf16"
     ;;
 DX)  # the fused long_conv1d after the twenty-first session: embedded complex products (real products on interleaved
     # columns) against Karatsuba's, with and without the joint backward (dx and dk's sums from one transform of dy),

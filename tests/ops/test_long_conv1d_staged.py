@@ -17,14 +17,26 @@ from .test_long_conv1d_fused import _check, _check_config, _runs_here
     (1, 2049, 100, False, True, dict(row_length=256, block_cols=16, products="embedded")),
     (2, 4000, 3000, True, True, dict(row_length=512, block_rows=16, block_cols=32)),  # 8192 = 16 x 512, 2 blocks
     (2, 3000, 3000, False, True, dict(row_length=256, block_rows=16, products="embedded")),  # 32 x 256
+    (3, 2500, 1200, True, True, dict(row_length=256, rows_per_program=2, block_cols=16)),
+    (2, 3000, 2000, False, False, dict(row_length=512, rows_per_program=4, block_rows=16, products="embedded")),
 ])
 def test_staged_kernels_match_direct_sum(b, length, lk, causal, skip, cfg, device):
     """y, dx, dk and dD against float64 with the staged kernels forced (StagedConfig) on transforms the fused
     kernels could also serve: (M, Q) splits of 16 x 256, 16 x 512 and 32 x 256, one and two spectrum blocks per
-    row, both ways of making complex products, causal and centred kernels."""
+    row, one, two and four rows per program, both ways of making complex products, causal and centred kernels.
+    Six transforms in a row: the tolerance is float32's, not the four-step fused kernels' 1e-5."""
     if not _runs_here(device):
         pytest.skip("the staged kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
-    _check_config(b, 2, length, lk, causal, skip, staged_fft.StagedConfig(**cfg), device)
+    _check_config(b, 2, length, lk, causal, skip, staged_fft.StagedConfig(**cfg), device,
+                  tolerance("fft", torch.float32, device.type))
+
+
+def test_staged_bfloat16_workspace(device):
+    """A bfloat16 workspace (the default with bfloat16 products) on float32 data: within bfloat16's tolerance."""
+    if not _runs_here(device):
+        pytest.skip("the staged kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
+    _check_config(2, 2, 2000, 1500, True, True, staged_fft.StagedConfig(row_length=256, workspace="bfloat16"),
+                  device, tolerance("fft", torch.bfloat16, device.type))
 
 
 def test_row_length_and_limits():
@@ -41,6 +53,12 @@ def test_row_length_and_limits():
         staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(block_rows=64))  # N1 = 32
     with pytest.raises(ValueError, match="block_cols"):
         staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(block_cols=24))
+    with pytest.raises(ValueError, match="rows_per_program"):
+        staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(rows_per_program=3))
+    with pytest.raises(ValueError, match="workspace"):
+        staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(workspace="half"))
+    assert staged_fft._plan(32768, torch.bfloat16, staged_fft.StagedConfig(precision="bf16")).workspace == torch.bfloat16
+    assert staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig()).workspace == torch.float32
 
 
 @gpu

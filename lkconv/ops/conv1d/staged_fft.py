@@ -8,8 +8,8 @@ S[na, nb] = s[na*Q + nb] and, with F_m[a, b] = exp(-2 pi i a b / m) and U[ka, nb
     X[ka + M*kb] = DFT_Q(A[ka, :])[kb]   rows: a Q-point DFT of every row
     s[na*Q + nb] = (conj(F_M) @ (IDFT_Q(X rows) * conj(U)))[na, nb]    the inverse, the other way round
 
-1. ``staged_columns_kernel``: the columns' DFT of the rows that hold samples, times U, into a float32
-   workspace W (C * groups, 2, M, Q) (real, imaginary planes).
+1. ``staged_columns_kernel``: the columns' DFT of the rows that hold samples, times U, into a workspace
+   W (C * groups, 2, M, Q) (real, imaginary planes; float32, or bfloat16 with bfloat16 products).
 2. ``staged_rows_kernel``: per row of W, the Q-point transform on chip (fused_fft's four-step helpers,
    Q = N1 * N2), the product with the kernel's spectrum (read at ka + M*kb from its half spectrum, mirrored),
    the inverse row transform and conj(U), back into the same row of W.
@@ -19,7 +19,7 @@ Two real sequences of a channel (batch entries 2g and 2g + 1) travel as one comp
 Backward: dx is the same three kernels on dy with the conjugate spectrum; dk = Re IDFT(sum DZ conj(X)): kernel 1
 on dy and on x, ``staged_correlation_rows_kernel`` sums each row's DZ conj(X) over the batch and inverts it
 (rows), and kernel 3 (columns) writes the real part at lags 0 .. Lk - 1. Per sequence pair the workspace holds
-N complex float32 values (8 N bytes), read and written about four times per direction: the kernels are bound by
+N complex values (8 N bytes in float32), read and written about four times per direction: the kernels are bound by
 memory bandwidth where torch.fft's chain of padding, transforms, products and casts reads and writes several
 times more.
 """
@@ -33,8 +33,8 @@ from torch import Tensor
 
 from ..._triton import cdiv, triton_available
 from . import fused_fft
-from .fused_fft import (_cmm, _correlation, _dft_constants, _embeds, _empty_like_seq, _inverse_block, _kernel_block,
-                        _natural_index, _operand_dtype, _precision, _register_cap, _spectrum_block, cached_constants,
+from .fused_fft import (_cmm, _dft_constants, _embeds, _empty_like_seq, _inverse_block, _kernel_block,
+                        _operand_dtype, _precision, _register_cap, _spectrum_block, cached_constants,
                         phase_planes)
 
 if triton_available():
@@ -47,6 +47,7 @@ MIN_M = 16  # the columns' products need 16 rows
 MAX_M = 512  # F_M (2, M, M) is read in [64, 64] tiles; N up to MAX_M * MAX_Q points
 MIN_Q = 256
 MAX_Q = 4096  # a row's transform, its spectrum block and its output stay on chip
+ROW_ELEMENTS = 4096  # complex elements of the rows a row kernel's program holds, by default
 
 
 if triton is not None:
@@ -85,87 +86,103 @@ if triton is not None:
         ur = tl.load(u)
         ui = tl.load(u + M * Q)
         dst = w_ptr + pid.to(tl.int64) * (2 * M * Q) + ka[:, None] * Q + nb[None, :]
-        tl.store(dst, accr * ur - acci * ui)
-        tl.store(dst + M * Q, accr * ui + acci * ur)
+        ty = w_ptr.dtype.element_ty
+        tl.store(dst, (accr * ur - acci * ui).to(ty))
+        tl.store(dst + M * Q, (accr * ui + acci * ur).to(ty))
 
     @triton.jit
-    def _row_transform_block(row, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, M: tl.constexpr, N1: tl.constexpr,
-                             N2: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr, EMB: tl.constexpr):
-        """Spectrum rows k1 = k0 .. k0 + BK - 1 of the (N1, N2) view of the Q-point DFT of a workspace row (its
-        real plane at row, imaginary plane at row + M*Q): (real, imaginary) [BK, N2]."""
-        nb = tl.arange(0, N1)[:, None] * N2 + tl.arange(0, N2)[None, :]
-        zr = tl.load(row + nb)
-        zi = tl.load(row + M * N1 * N2 + nb)
-        return _spectrum_block(zr, zi, 0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, 1, PREC, EMB)
+    def _row_offsets(N1: tl.constexpr, N2: tl.constexpr, P: tl.constexpr):
+        """[N1, P*N2]: offsets of P consecutive workspace rows side by side, each in its (N1, N2) view
+        (column p*N2 + n2 of row n1 holds element n1*N2 + n2 of row p)."""
+        col = tl.arange(0, P * N2)
+        return tl.arange(0, N1)[:, None] * N2 + ((col // N2) * (N1 * N2) + col % N2)[None, :]
 
     @triton.jit
-    def _store_row(row, accr, acci, ka, u_ptr, M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr):
-        """row[nb] = (accr + i acci)[nb] * conj(U[ka, nb]) for the (N1, N2) view nb = n1*N2 + n2."""
-        nb = tl.arange(0, N1)[:, None] * N2 + tl.arange(0, N2)[None, :]
-        u = u_ptr + ka * (N1 * N2) + nb
+    def _row_spectrum_block(row, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, M: tl.constexpr, N1: tl.constexpr,
+                            N2: tl.constexpr, BK: tl.constexpr, P: tl.constexpr, PREC: tl.constexpr,
+                            EMB: tl.constexpr):
+        """Spectrum rows k1 = k0 .. k0 + BK - 1 of the (N1, N2) views of the Q-point DFTs of P consecutive
+        workspace rows from row (real planes at row, imaginary at row + M*Q): (real, imaginary) [BK*P, N2], row
+        k1*P + p holding row p's."""
+        off = _row_offsets(N1, N2, P)
+        zr = tl.load(row + off).to(tl.float32)
+        zi = tl.load(row + M * N1 * N2 + off).to(tl.float32)
+        return _spectrum_block(zr, zi, 0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, P, PREC, EMB)
+
+    @triton.jit
+    def _store_rows(row, accr, acci, ka0, u_ptr, M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr,
+                    P: tl.constexpr):
+        """Rows ka0 .. ka0 + P - 1 of the workspace from row on = (accr + i acci) [N1, P*N2] (side by side as in
+        _row_offsets) times conj(U[ka, :]), in the workspace's dtype."""
+        off = _row_offsets(N1, N2, P)
+        u = u_ptr + ka0 * (N1 * N2) + off
         ur = tl.load(u)
         ui = tl.load(u + M * N1 * N2)
-        tl.store(row + nb, accr * ur + acci * ui)
-        tl.store(row + M * N1 * N2 + nb, acci * ur - accr * ui)
+        ty = row.dtype.element_ty
+        tl.store(row + off, (accr * ur + acci * ui).to(ty))
+        tl.store(row + M * N1 * N2 + off, (acci * ur - accr * ui).to(ty))
 
     @triton.jit
     def staged_rows_kernel(
         w_ptr, kf_ptr, u_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr, G,
-        M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr, CONJ: tl.constexpr,
-        PREC: tl.constexpr, EMB: tl.constexpr,
+        M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr, P: tl.constexpr, CONJ: tl.constexpr, PREC: tl.constexpr, EMB: tl.constexpr,
     ):
-        """Row ka of W[c*G + g] (Q = N1*N2 points) becomes IDFT_Q(DFT_Q(row) * K[ka + M*kb]) * conj(U[ka, :]), K the
-        channel's kernel spectrum / N (conjugate with CONJ), read from its half spectrum kf[c] (N/2 + 1 (re, im)
-        pairs). The row is read whole before it is written. Grid (C * G, M)."""
-        pid = tl.program_id(0)
-        ka = tl.program_id(1)
+        """Rows ka = ka0 .. ka0 + P - 1 of W[c*G + g] (Q = N1*N2 points each) become
+        IDFT_Q(DFT_Q(row) * K[ka + M*kb]) * conj(U[ka, :]), K the channel's kernel spectrum / N (conjugate with
+        CONJ), read from its half spectrum kf[c] (N/2 + 1 (re, im) pairs). Rows are read whole before they are
+        written. Grid (M / P, C * G): a channel's rows and groups run side by side and share the spectrum's
+        cache lines."""
+        ka0 = tl.program_id(0) * P
+        pid = tl.program_id(1)
         kc = kf_ptr + (pid // G).to(tl.int64) * (M * N1 * N2 + 2)
-        row = w_ptr + pid.to(tl.int64) * (2 * M * N1 * N2) + ka * (N1 * N2)
-        nb = tl.arange(0, N1)[:, None] * N2 + tl.arange(0, N2)[None, :]
-        zr = tl.load(row + nb)
-        zi = tl.load(row + M * N1 * N2 + nb)
-        accr = tl.zeros([N1, N2], dtype=tl.float32)
-        acci = tl.zeros([N1, N2], dtype=tl.float32)
+        row = w_ptr + pid.to(tl.int64) * (2 * M * N1 * N2) + ka0 * (N1 * N2)
+        off = _row_offsets(N1, N2, P)
+        zr = tl.load(row + off).to(tl.float32)
+        zi = tl.load(row + M * N1 * N2 + off).to(tl.float32)
+        accr = tl.zeros([N1, P * N2], dtype=tl.float32)
+        acci = tl.zeros([N1, P * N2], dtype=tl.float32)
+        r = tl.arange(0, BK * P)
         for k0 in range(0, N1, BK):
-            xr, xi = _spectrum_block(zr, zi, 0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, 1, PREC, EMB)
-            kr, ki = _kernel_block(kc, ka + M * _natural_index(k0, N1, N2, BK), M * N1 * N2, CONJ)
+            xr, xi = _spectrum_block(zr, zi, 0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, P, PREC, EMB)
+            kb = (k0 + r // P)[:, None] + N1 * tl.arange(0, N2)[None, :]  # [BK*P, N2]: row k1*P + p
+            kr, ki = _kernel_block(kc, (ka0 + r % P)[:, None] + M * kb, M * N1 * N2, CONJ)
             dr, di = _inverse_block(xr * kr - xi * ki, xr * ki + xi * kr, k0, 0, f1_ptr, f2_ptr, tw_ptr, g2_ptr,
-                                    N1, N2, N1, BK, 1, PREC, EMB)
+                                    N1, N2, N1, BK, P, PREC, EMB)
             accr += dr
             acci += di
-        _store_row(row, accr, acci, ka, u_ptr, M, N1, N2)
+        _store_rows(row, accr, acci, ka0, u_ptr, M, N1, N2, P)
 
     @triton.jit
     def staged_correlation_rows_kernel(
         wz_ptr, wx_ptr, out_ptr, u_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr, G,
-        M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr,
+        M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr, P: tl.constexpr, PREC: tl.constexpr,
         EMB: tl.constexpr,
     ):
-        """out[c, :, ka, :] = IDFT_Q(sum over g of DFT_Q(Wz[c*G + g] row ka) * conj(DFT_Q(Wx[c*G + g] row ka))) / N
-        * conj(U[ka, :]): row ka of the weight gradient's summed correlation spectrum, inverted along the rows.
-        Grid (C, M)."""
-        c = tl.program_id(0)
-        ka = tl.program_id(1)
-        accr = tl.zeros([N1, N2], dtype=tl.float32)
-        acci = tl.zeros([N1, N2], dtype=tl.float32)
+        """Rows ka = ka0 .. ka0 + P - 1 of out[c] = IDFT_Q(sum over g of DFT_Q(Wz[c*G + g] row ka)
+        * conj(DFT_Q(Wx[c*G + g] row ka))) / N * conj(U[ka, :]): the weight gradient's summed correlation
+        spectrum, inverted along the rows. Grid (M / P, C)."""
+        ka0 = tl.program_id(0) * P
+        c = tl.program_id(1)
+        accr = tl.zeros([N1, P * N2], dtype=tl.float32)
+        acci = tl.zeros([N1, P * N2], dtype=tl.float32)
         for k0 in range(0, N1, BK):
-            sr = tl.zeros([BK, N2], dtype=tl.float32)
-            si = tl.zeros([BK, N2], dtype=tl.float32)
+            sr = tl.zeros([BK * P, N2], dtype=tl.float32)
+            si = tl.zeros([BK * P, N2], dtype=tl.float32)
             for g in range(0, G):
-                off = (c * G + g).to(tl.int64) * (2 * M * N1 * N2) + ka * (N1 * N2)
-                zr, zi = _row_transform_block(wz_ptr + off, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, M, N1, N2, BK, PREC,
-                                              EMB)
-                xr, xi = _row_transform_block(wx_ptr + off, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, M, N1, N2, BK, PREC,
-                                              EMB)
-                pr, pi = _correlation(zr, zi, xr, xi, BK, 1, N2)
-                sr += pr
-                si += pi
+                off = (c * G + g).to(tl.int64) * (2 * M * N1 * N2) + ka0 * (N1 * N2)
+                zr, zi = _row_spectrum_block(wz_ptr + off, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, M, N1, N2, BK, P, PREC,
+                                             EMB)
+                xr, xi = _row_spectrum_block(wx_ptr + off, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, M, N1, N2, BK, P, PREC,
+                                             EMB)
+                sr += zr * xr + zi * xi  # Z conj(X)
+                si += zi * xr - zr * xi
             inv_n = 1.0 / (M * N1 * N2)
-            dr, di = _inverse_block(sr * inv_n, si * inv_n, k0, 0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, 1,
+            dr, di = _inverse_block(sr * inv_n, si * inv_n, k0, 0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, P,
                                     PREC, EMB)
             accr += dr
             acci += di
-        _store_row(out_ptr + c.to(tl.int64) * (2 * M * N1 * N2) + ka * (N1 * N2), accr, acci, ka, u_ptr, M, N1, N2)
+        _store_rows(out_ptr + c.to(tl.int64) * (2 * M * N1 * N2) + ka0 * (N1 * N2), accr, acci, ka0, u_ptr, M, N1,
+                    N2, P)
 
     @triton.jit
     def staged_output_kernel(
@@ -190,8 +207,8 @@ if triton is not None:
             ka = k0 + tl.arange(0, BKA)
             w = src + ka[:, None] * Q + nb[None, :]
             f = fm_ptr + na[:, None] * M + ka[None, :]  # F_M is symmetric
-            pr, pi = _cmm(tl.load(f, mask=g_ok, other=0.0), -tl.load(f + M * M, mask=g_ok, other=0.0), tl.load(w),
-                          tl.load(w + M * Q), PREC)
+            pr, pi = _cmm(tl.load(f, mask=g_ok, other=0.0), -tl.load(f + M * M, mask=g_ok, other=0.0),
+                          tl.load(w).to(tl.float32), tl.load(w + M * Q).to(tl.float32), PREC)
             accr += pr
             acci += pi
         t = na[:, None] * Q + nb[None, :] - OUT_SHIFT
@@ -211,15 +228,24 @@ if triton is not None:
 class StagedConfig:
     """row_length: Q, the points of each on-chip row transform (0: by N, see _row_length); block_cols: columns
     per program of the column kernels (BQ); block_rows: spectrum rows per block of the row transforms (0: all N1
-    of them); warps of the column kernels and of the row kernels; products as in fused_fft.FusedConfig."""
+    of them); rows_per_program: workspace rows a row kernel's program transforms side by side (wider products,
+fewer reads of the DFT constants per row, whole cache lines of the kernel spectrum; 0: ROW_ELEMENTS // Q);
+    warps of the column kernels and of the row kernels; products as in fused_fft.FusedConfig; workspace: its
+    dtype, "float32", "bfloat16" or "" (bfloat16 with bfloat16 products, which round its values to bfloat16
+    anyway; else float32)."""
 
     row_length: int = 0
     block_cols: int = 64
     block_rows: int = 0
+    rows_per_program: int = 0
     column_warps: int = 4
     row_warps: int = 8
     precision: str = ""
     products: str = "karatsuba"
+    workspace: str = ""
+
+
+WORKSPACE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def _row_length(n: int) -> int:
@@ -260,8 +286,10 @@ class _Plan:
     n1: int
     n2: int
     bk: int
+    rows: int
     prec: str
     emb: bool
+    workspace: torch.dtype
     cfg: StagedConfig
 
 
@@ -276,15 +304,21 @@ def _plan(n: int, dtype: torch.dtype, cfg: StagedConfig) -> _Plan:
         raise ValueError(f"block_rows must be a power of two in [16, {n1}] (0: {n1}), got {cfg.block_rows}")
     if cfg.block_cols < 16 or cfg.block_cols & (cfg.block_cols - 1) or cfg.block_cols > q:
         raise ValueError(f"block_cols must be a power of two in [16, {q}], got {cfg.block_cols}")
+    rows = cfg.rows_per_program or max(1, ROW_ELEMENTS // q)
+    if rows < 1 or rows & (rows - 1) or rows > n // q:
+        raise ValueError(f"rows_per_program must be a power of two in [1, {n // q}], got {rows}")
     prec = cfg.precision or _precision(dtype)
-    return _Plan(n, n // q, q, n1, n2, bk, prec, _embeds(cfg), cfg)
+    if cfg.workspace not in ("", *WORKSPACE_DTYPES):
+        raise ValueError(f"workspace must be one of {('', *WORKSPACE_DTYPES)}, got {cfg.workspace!r}")
+    ws = WORKSPACE_DTYPES[cfg.workspace or ("bfloat16" if prec == "bf16" else "float32")]
+    return _Plan(n, n // q, q, n1, n2, bk, rows, prec, _embeds(cfg), ws, cfg)
 
 
 def _columns(p: _Plan, src: Tensor, in_shift: int) -> Tensor:
     """Kernel 1 on src (B, C, L): the workspace W (C * ceil(B / 2), 2, M, Q) float32."""
     bsz, c, length = src.shape
     groups = cdiv(bsz, 2)
-    w = torch.empty((c * groups, 2, p.m, p.q), dtype=torch.float32, device=src.device)
+    w = torch.empty((c * groups, 2, p.m, p.q), dtype=p.workspace, device=src.device)
     fm, u = _outer_constants(p.m, p.q, src.device, _operand_dtype(p.prec))
     bka = min(64, p.m)
     rows = (in_shift + length - 1) // p.q - in_shift // p.q + 1
@@ -317,12 +351,18 @@ def convolve(src: Tensor, kf: Tensor, D: Optional[Tensor], in_shift: int, out_sh
     p = _plan(n, src.dtype, config or StagedConfig())
     fused_fft._check_spectrum(kf, src.shape[1], n)
     w = _columns(p, src, in_shift)
-    f1, f2, tw, g2 = _dft_constants(p.n1, p.n2, src.device, _operand_dtype(p.prec))
-    _, u = _outer_constants(p.m, p.q, src.device, _operand_dtype(p.prec))
-    staged_rows_kernel[(w.shape[0], p.m)](
-        w, kf, u, f1, f2, tw, g2, w.shape[0] // src.shape[1], M=p.m, N1=p.n1, N2=p.n2, BK=p.bk, CONJ=conj,
-        PREC=p.prec, EMB=p.emb, num_warps=p.cfg.row_warps, **_register_cap())
+    _rows(p, w, kf, conj)
     return _output(p, w, _empty_like_seq(src), src, D, out_shift)
+
+
+def _rows(p: _Plan, w: Tensor, kf: Tensor, conj: bool) -> Tensor:
+    """Kernel 2 on the workspace w (C * groups, 2, M, Q), in place, with the kernel spectrum kf (C, N/2 + 1, 2)."""
+    f1, f2, tw, g2 = _dft_constants(p.n1, p.n2, w.device, _operand_dtype(p.prec))
+    _, u = _outer_constants(p.m, p.q, w.device, _operand_dtype(p.prec))
+    staged_rows_kernel[(p.m // p.rows, w.shape[0])](
+        w, kf, u, f1, f2, tw, g2, w.shape[0] // kf.shape[0], M=p.m, N1=p.n1, N2=p.n2, BK=p.bk, P=p.rows, CONJ=conj,
+        PREC=p.prec, EMB=p.emb, num_warps=p.cfg.row_warps, **_register_cap())
+    return w
 
 
 def weight_gradient(x: Tensor, dy: Tensor, shift: int, lk: int, n: int,
@@ -336,8 +376,8 @@ def weight_gradient(x: Tensor, dy: Tensor, shift: int, lk: int, n: int,
     f1, f2, tw, g2 = _dft_constants(p.n1, p.n2, x.device, _operand_dtype(p.prec))
     _, u = _outer_constants(p.m, p.q, x.device, _operand_dtype(p.prec))
     spec = torch.empty((c, 2, p.m, p.q), dtype=torch.float32, device=x.device)
-    staged_correlation_rows_kernel[(c, p.m)](
-        wz, wx, spec, u, f1, f2, tw, g2, cdiv(bsz, 2), M=p.m, N1=p.n1, N2=p.n2, BK=p.bk, PREC=p.prec, EMB=p.emb,
-        num_warps=p.cfg.row_warps, **_register_cap())
+    staged_correlation_rows_kernel[(p.m // p.rows, c)](
+        wz, wx, spec, u, f1, f2, tw, g2, cdiv(bsz, 2), M=p.m, N1=p.n1, N2=p.n2, BK=p.bk, P=p.rows, PREC=p.prec,
+        EMB=p.emb, num_warps=p.cfg.row_warps, **_register_cap())
     dk = torch.empty((1, c, lk), dtype=torch.float32, device=x.device)
     return _output(p, spec, dk, dk, None, 0)[0]
