@@ -705,8 +705,8 @@ EA)  # the staged long_conv1d kernels (columns, rows, output through a float32 w
 EB)  # after EA (staged forward at 1.2 ms on sgconv_16k bf16, 5 ms on dna_256k): rows side by side per program,
     # a channel's rows adjacent in the grid, bfloat16 workspace; where each kernel's time goes, per config
     step pytest_staged 150 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_staged.py tests/ops/test_long_conv1d_fused.py -k "staged or largest or low_precision or embedded or dft_constants"
-    step prof_sg_bf16 130 python benchmarks/profile_staged.py --jobs 12 --shapes sgconv_16k --dtypes bf16 --configs q0,q0:w4,q0:p2:w4,q0:p1:w4,q0:p8:w8,q0:ws=f32,q512:w4,q512:p4:w4,q0:bq128,q0:cw8,q0:emb,q2048:w8,q2048:w4 --json "$OUT/prof_sg_bf16.json"
-    step prof_dna_bf16 130 python benchmarks/profile_staged.py --jobs 12 --shapes dna_256k --dtypes bf16 --configs q0,q0:w4,q0:bk32,q0:bk32:w4,q2048,q2048:p1,q1024,q1024:w4,q0:ws=f32,q0:emb --json "$OUT/prof_dna_bf16.json"
+    step prof_sg_bf16 130 python benchmarks/profile_staged.py --jobs 12 --shapes sgconv_16k --dtypes bf16 --configs q0,q0:r0,q0:p2:w4,q0:p1:w4,q0:p8:w8,q0:ws=f32,q512:w4,q512:p4:w4,q0:bq128,q0:cw8,q0:emb,q2048:w8,q2048:w4 --json "$OUT/prof_sg_bf16.json"
+    step prof_dna_bf16 130 python benchmarks/profile_staged.py --jobs 12 --shapes dna_256k --dtypes bf16 --configs q0,q0:r0,q0:bk64,q0:w4,q2048,q2048:p1:w4,q1024,q1024:p2:w4,q0:ws=f32,q0:emb --json "$OUT/prof_dna_bf16.json"
     step prof_fp32 90 python benchmarks/profile_staged.py --jobs 12 --shapes sgconv_16k,dna_256k --dtypes fp32 --configs q0,q0:w4,q2048,q512 --json "$OUT/prof_fp32.json"
     [ "${EB_BENCH:-1}" = 1 ] && step bench_long_bf16 100 python -m lkconv bench --op long_conv1d --dtypes bf16 --out "$OUT/long1d_bf16"
     ;;

@@ -17,6 +17,7 @@ kernel keeps part of its working set in local memory. These are compile facts, n
     python benchmarks/kernel_resources.py --wgrad [--dtypes fp32,bf16]
     python benchmarks/kernel_resources.py --fwd replknet_31b.s3,slak_t.s1.long [--dtypes fp32,bf16] [--layouts nchw]
     python benchmarks/kernel_resources.py --strips slak_t.s1.long,convnext_t.s1 [--layouts nchw]
+    python benchmarks/kernel_resources.py --staged 1024:4,2048:2,4096:1 [--block-rows 0,32] [--warps 4,8]
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from triton.compiler import ASTSource
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lkconv.ops.conv1d import fused_fft  # noqa: E402
+from lkconv.ops.conv1d import fused_fft, staged_fft  # noqa: E402
 from lkconv.ops.depthwise2d import direct, direct_wgrad, implicit_gemm  # noqa: E402
 from lkconv.tools.bench import _geometry, load_shapes  # noqa: E402
 
@@ -251,6 +252,46 @@ def fused_report(sizes, dtypes, block_rows, warps_list, pairs_list, precisions=N
                     print(f"{head} {regs:>5} {stack:>8} {shared:>9}", flush=True)
 
 
+def staged_report(rows_specs, block_rows, warps_list, products=("karatsuba",)):
+    """The staged long_conv1d's row kernel (bf16 products, bfloat16 workspace, the default register cap) for each
+    Q:P (row length, rows per program), at 32768 points (sgconv_16k) or more where M = N / Q must reach 16; and its
+    column kernels."""
+    print(f"{'kernel':<8} {'N':>6} {'Q':>5} {'P':>2} {'BK':>3} {'products':<9} {'warps':>5} {'regs':>5} {'spill B':>8} "
+          f"{'shared B':>9}")
+    for spec in rows_specs:
+        q, p = (int(v) for v in spec.split(":"))
+        n = max(32768, 16 * q)
+        n1, n2 = fused_fft._factors(q)
+        m = n // q
+        for bk, emb, warps in itertools.product(block_rows, [v == "embedded" for v in products], warps_list):
+            bk = bk or n1
+            if bk > n1:
+                continue
+            ptrs = {a: "*bf16" if a in ("w_ptr", "f1_ptr", "f2_ptr", "g2_ptr") else "*fp32"
+                    for a in ("w_ptr", "kf_ptr", "u_ptr", "f1_ptr", "f2_ptr", "tw_ptr", "g2_ptr")}
+            head = f"{'rows':<8} {n:>6} {q:>5} {p:>2} {bk:>3} {'embedded' if emb else 'karatsuba':<9} {warps:>5}"
+            try:
+                regs, stack, shared = resources(staged_fft.staged_rows_kernel, ptrs, dict(G=4),
+                                                dict(M=m, N1=n1, N2=n2, BK=bk, P=p, CONJ=False, PREC="bf16", EMB=emb),
+                                                warps, maxnreg=staged_fft.StagedConfig().row_registers or None)
+            except Exception as exc:  # noqa: BLE001 - reported, not fatal
+                print(f"{head}  {type(exc).__name__}: {str(exc)[:120]}", flush=True)
+                continue
+            print(f"{head} {regs:>5} {stack:>8} {shared:>9}", flush=True)
+        bka = min(64, m)
+        cols = (staged_fft.staged_columns_kernel, {"in_ptr": "*bf16", "w_ptr": "*bf16", "fm_ptr": "*bf16", "u_ptr": "*fp32"},
+                dict(B=8, G=4, L=16000, IN_SHIFT=0, ROWS=n // q // 2, sib=256 * 16000, sic=16000),
+                dict(M=m, Q=q, BKA=bka, BQ=64, BR=min(64, m), PREC="bf16"))
+        out = (staged_fft.staged_output_kernel, {a: "*bf16" if a != "d_ptr" else "*fp32"
+                                                 for a in ("w_ptr", "fm_ptr", "in_ptr", "d_ptr", "out_ptr")},
+               dict(B=8, G=4, L=16000, OUT_SHIFT=0, sib=256 * 16000, sic=16000, sob=256 * 16000, soc=16000, sd=1),
+               dict(M=m, Q=q, BR=min(64, m), BQ=64, BKA=bka, PREC="bf16", HAS_D=True))
+        for name, (fn, ptrs, ints, const) in (("columns", cols), ("output", out)):
+            regs, stack, shared = resources(fn, ptrs, ints, const, 4)
+            print(f"{name:<8} {n:>6} {q:>5} {'':>2} {'':>3} {'karatsuba':<9} {4:>5} {regs:>5} {stack:>8} {shared:>9}",
+                  flush=True)
+
+
 def _meta_pair(s: dict, ho: int, wo: int, layout: str):
     """x (N, C, H, W) and an output-sized (N, C, Ho, Wo) tensor of shape ``s`` on the meta device, in ``layout``."""
     import torch
@@ -403,9 +444,13 @@ def main():
     ap.add_argument("--products", default="karatsuba", help="fused kernels' complex products: karatsuba,embedded")
     ap.add_argument("--joint", action="store_true", help="the fused input-gradient kernel with the weight gradient's "
                     "sums (FusedConfig.joint_backward)")
+    ap.add_argument("--staged", default=None, help="Q:P,...: the staged long_conv1d kernels")
     args = ap.parse_args()
     warps = [int(w) for w in args.warps.split(",")]
-    if args.fwd:
+    if args.staged:
+        staged_report(args.staged.split(","), [int(v) for v in args.block_rows.split(",")], warps,
+                      args.products.split(","))
+    elif args.fwd:
         fwd_report(args.fwd.split(","), args.dtypes.split(","), args.layouts.split(","))
     elif args.strips:
         strips_report(args.strips.split(","), args.dtypes.split(","), args.layouts.split(","))

@@ -51,6 +51,7 @@ def test_row_length_and_limits():
         staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(row_length=128))
     with pytest.raises(ValueError, match="block_rows"):
         staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(block_rows=64))  # N1 = 32
+    assert staged_fft._plan(1 << 19, torch.float32, staged_fft.StagedConfig()).bk == 32  # of N1 = 64
     with pytest.raises(ValueError, match="block_cols"):
         staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(block_cols=24))
     with pytest.raises(ValueError, match="rows_per_program"):

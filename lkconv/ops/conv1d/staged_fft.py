@@ -230,7 +230,10 @@ class StagedConfig:
     per program of the column kernels (BQ); block_rows: spectrum rows per block of the row transforms (0: all N1
     of them); rows_per_program: workspace rows a row kernel's program transforms side by side (wider products,
 fewer reads of the DFT constants per row, whole cache lines of the kernel spectrum; 0: ROW_ELEMENTS // Q);
-    warps of the column kernels and of the row kernels; products as in fused_fft.FusedConfig; workspace: its
+    warps of the column kernels and of the row kernels; row_registers: the row kernels' register cap per thread (0:
+the compiler's choice, about 180-255, which leaves room for one program per SM; 128: two programs of 8 warps,
+with a few spilled bytes, per benchmarks/kernel_resources.py --staged); products as in fused_fft.FusedConfig;
+workspace: its
     dtype, "float32", "bfloat16" or "" (bfloat16 with bfloat16 products, which round its values to bfloat16
     anyway; else float32)."""
 
@@ -240,6 +243,7 @@ fewer reads of the DFT constants per row, whole cache lines of the kernel spectr
     rows_per_program: int = 0
     column_warps: int = 4
     row_warps: int = 8
+    row_registers: int = 128
     precision: str = ""
     products: str = "karatsuba"
     workspace: str = ""
@@ -299,9 +303,9 @@ def _plan(n: int, dtype: torch.dtype, cfg: StagedConfig) -> _Plan:
         raise ValueError(f"row_length must be a power of two in [{MIN_Q}, {MAX_Q}] with N / row_length in "
                          f"[{MIN_M}, {MAX_M}] (N = {n}), got {q}")
     n1, n2 = fused_fft._factors(q)
-    bk = cfg.block_rows or n1
+    bk = cfg.block_rows or min(n1, 32)
     if bk < 16 or bk & (bk - 1) or bk > n1:
-        raise ValueError(f"block_rows must be a power of two in [16, {n1}] (0: {n1}), got {cfg.block_rows}")
+        raise ValueError(f"block_rows must be a power of two in [16, {n1}] (0: {min(n1, 32)}), got {cfg.block_rows}")
     if cfg.block_cols < 16 or cfg.block_cols & (cfg.block_cols - 1) or cfg.block_cols > q:
         raise ValueError(f"block_cols must be a power of two in [16, {q}], got {cfg.block_cols}")
     rows = cfg.rows_per_program or max(1, ROW_ELEMENTS // q)
@@ -312,6 +316,11 @@ def _plan(n: int, dtype: torch.dtype, cfg: StagedConfig) -> _Plan:
         raise ValueError(f"workspace must be one of {('', *WORKSPACE_DTYPES)}, got {cfg.workspace!r}")
     ws = WORKSPACE_DTYPES[cfg.workspace or ("bfloat16" if prec == "bf16" else "float32")]
     return _Plan(n, n // q, q, n1, n2, bk, rows, prec, _embeds(cfg), ws, cfg)
+
+
+def _row_register_cap(cfg: StagedConfig) -> dict:
+    """The row kernels' maxnreg launch option (none where Triton's backend takes none, or row_registers is 0)."""
+    return {"maxnreg": cfg.row_registers} if cfg.row_registers and _register_cap() else {}
 
 
 def _columns(p: _Plan, src: Tensor, in_shift: int) -> Tensor:
@@ -361,7 +370,7 @@ def _rows(p: _Plan, w: Tensor, kf: Tensor, conj: bool) -> Tensor:
     _, u = _outer_constants(p.m, p.q, w.device, _operand_dtype(p.prec))
     staged_rows_kernel[(p.m // p.rows, w.shape[0])](
         w, kf, u, f1, f2, tw, g2, w.shape[0] // kf.shape[0], M=p.m, N1=p.n1, N2=p.n2, BK=p.bk, P=p.rows, CONJ=conj,
-        PREC=p.prec, EMB=p.emb, num_warps=p.cfg.row_warps, **_register_cap())
+        PREC=p.prec, EMB=p.emb, num_warps=p.cfg.row_warps, **_row_register_cap(p.cfg))
     return w
 
 
@@ -378,6 +387,6 @@ def weight_gradient(x: Tensor, dy: Tensor, shift: int, lk: int, n: int,
     spec = torch.empty((c, 2, p.m, p.q), dtype=torch.float32, device=x.device)
     staged_correlation_rows_kernel[(p.m // p.rows, c)](
         wz, wx, spec, u, f1, f2, tw, g2, cdiv(bsz, 2), M=p.m, N1=p.n1, N2=p.n2, BK=p.bk, P=p.rows, PREC=p.prec,
-        EMB=p.emb, num_warps=p.cfg.row_warps, **_register_cap())
+        EMB=p.emb, num_warps=p.cfg.row_warps, **_row_register_cap(p.cfg))
     dk = torch.empty((1, c, lk), dtype=torch.float32, device=x.device)
     return _output(p, spec, dk, dk, None, 0)[0]
