@@ -34,7 +34,8 @@ batch.
 
 Precision (see _precision): bfloat16 inputs use bfloat16 products; float16 and float32 use split bfloat16
 products ("bf16x3", about 16 significant bits) or tf32 where PyTorch's tf32 flag allows it for float32.
-Transforms of N = MIN_N .. MAX_N; longer problems use torch.fft.
+Transforms of N = MIN_N .. MAX_N; longer ones run the staged kernels (:mod:`.staged_fft`) through fused_fwd and
+fused_bwd, and past those torch.fft.
 """
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ Two algorithms behind one entry point:
 
 - "fft": y = irfft(rfft(x, n) * rfft(k, n), n) with n the smallest 2^a 3^b 5^c 7^d >= L + Lk - 1 (no
   wrap-around), in float32 (float64 for float64 input); differentiable through torch.fft.
-- "fused_fft": one Triton kernel per direction (:mod:`.fused_fft`), transforms of up to MAX_N points.
+- "fused_fft": one Triton kernel per direction (:mod:`.fused_fft`) for transforms of up to MAX_N = 16384
+  points; longer ones, up to 2^21 points, in three kernels that meet in a global workspace (:mod:`.staged_fft`).
 
 "auto" measures both once per problem (shapes, causal, dtype, skip term, device; forward and backward when a
 gradient is wanted) and caches the winner like depthwise_conv2d's choices; on CPU and under torch.compile it
@@ -108,7 +109,7 @@ def long_conv1d(x: torch.Tensor, k: torch.Tensor, D: Optional[torch.Tensor] = No
 
     causal=True: y[t] = sum_{s<=t} k[s] x[t - s]. causal=False: the kernel is centred on tap (Lk - 1) // 2.
     D: optional (C,) skip term, y += D * x. dtypes float32, float16, bfloat16 (computed in float32), float64.
-    algorithm: "auto", "fft" (torch.fft) or "fused_fft" (Triton; transforms up to fused_fft.MAX_N points).
+    algorithm: "auto", "fft" (torch.fft) or "fused_fft" (Triton; transforms of up to 2^21 points).
     Returns (B, C, L) in x's dtype; differentiable in x, k and D.
     """
     if not isinstance(x, torch.Tensor) or x.dim() != 3:
