@@ -6,7 +6,7 @@ torch.fft baseline.
         [--configs q0:p1:w8,q1024:p2:w4:ws=f32,...] [--json F]
 
 A config is colon-separated keys of staged_fft.StagedConfig: q (row_length), p (rows_per_program), w (row_warps),
-cw (column_warps), bq (block_cols), bk (block_rows), r (row_registers), ws (workspace: f32 or bf16), emb (embedded products).
+cw (column_warps), bq (block_cols), bk (block_rows), r (row_registers), ca (column_rows), ob (output_rows), ws (workspace: f32 or bf16), emb (embedded products).
 Every config first runs once in its own process: one that fails (compile error, illegal address) is reported
 and left out of the timings, which would otherwise all fail after it.
 """
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from warm_compile import warm_in_processes  # noqa: E402
 
 KEYS = {"q": "row_length", "p": "rows_per_program", "w": "row_warps", "cw": "column_warps", "bq": "block_cols",
-        "bk": "block_rows", "r": "row_registers"}
+        "bk": "block_rows", "r": "row_registers", "ca": "column_rows", "ob": "output_rows"}
 
 
 def parse_config(spec: str) -> staged_fft.StagedConfig:

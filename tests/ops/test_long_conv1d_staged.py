@@ -16,7 +16,8 @@ from .test_long_conv1d_fused import _check, _check_config, _runs_here
     (3, 1500, 700, False, False, dict(row_length=256, block_cols=32)),  # an odd batch: a half-empty pair
     (1, 2049, 100, False, True, dict(row_length=256, block_cols=16, products="embedded")),
     (2, 4000, 3000, True, True, dict(row_length=512, block_rows=16, block_cols=32)),  # 8192 = 16 x 512, 2 blocks
-    (2, 3000, 3000, False, True, dict(row_length=256, block_rows=16, products="embedded")),  # 32 x 256
+    (2, 3000, 3000, False, True, dict(row_length=256, block_rows=16, products="embedded", column_rows=16,
+                                      output_rows=16)),  # 32 x 256: two column steps, two output row blocks
     (3, 2500, 1200, True, True, dict(row_length=256, rows_per_program=2, block_cols=16)),
     (2, 3000, 2000, False, False, dict(row_length=512, rows_per_program=4, block_rows=16, products="embedded")),
 ])
@@ -40,10 +41,13 @@ def test_staged_bfloat16_workspace(device):
 
 
 def test_row_length_and_limits():
-    """Q by the multiply-adds per point (M + 2 (N1 + N2)), the longer row on a tie; N from 4096 to 2^21."""
-    assert staged_fft._row_length(32768) == 1024  # 32 + 2 (32 + 32) = 160, as 512's 64 + 2 (32 + 16)
-    assert staged_fft._row_length(1 << 19) == 4096  # 128 + 2 (64 + 64)
-    assert staged_fft._row_length(1 << 21) == 4096  # M = 512
+    """Q = 1024 where M = N / Q is in [16, 512], else the nearest row length that puts it there; N from 4096 to
+    2^21."""
+    assert staged_fft._row_length(32768) == 1024
+    assert staged_fft._row_length(1 << 19) == 1024  # M = 512
+    assert staged_fft._row_length(1 << 20) == 2048
+    assert staged_fft._row_length(1 << 21) == 4096
+    assert staged_fft._row_length(8192) == 512
     assert staged_fft._row_length(4096) == 256
     assert staged_fft.supports(4096) and staged_fft.supports(1 << 21)
     assert not staged_fft.supports(2048) and not staged_fft.supports(1 << 22)
@@ -51,7 +55,9 @@ def test_row_length_and_limits():
         staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(row_length=128))
     with pytest.raises(ValueError, match="block_rows"):
         staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(block_rows=64))  # N1 = 32
-    assert staged_fft._plan(1 << 19, torch.float32, staged_fft.StagedConfig()).bk == 32  # of N1 = 64
+    assert staged_fft._plan(1 << 21, torch.float32, staged_fft.StagedConfig()).bk == 32  # of N1 = 64
+    with pytest.raises(ValueError, match="column_rows"):
+        staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(column_rows=8))
     with pytest.raises(ValueError, match="block_cols"):
         staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(block_cols=24))
     with pytest.raises(ValueError, match="rows_per_program"):
@@ -92,11 +98,19 @@ def test_staged_long_conv1d_longest_on_gpu():
 
 
 @gpu
-def test_staged_auto_choice_is_correct():
-    """"auto" on a problem past MAX_N times both algorithms and either answer is right."""
-    x = torch.randn(2, 4, 20000, device="cuda").bfloat16()
-    k = torch.randn(4, 20000, device="cuda").bfloat16() / 150
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_staged_auto_choice_is_correct(dtype, tmp_path, monkeypatch):
+    """"auto" on a problem past MAX_N times both algorithms (float32 too, unlike the fused kernels' sizes) and
+    either answer is right."""
+    from lkconv.ops import autotune_cache
+    from lkconv.ops.conv1d.long import choice_key
+
+    monkeypatch.setenv("LKCONV_CACHE_DIR", str(tmp_path))
+    autotune_cache.clear_memory()
+    x = torch.randn(2, 4, 20000, device="cuda").to(dtype)
+    k = (torch.randn(4, 20000, device="cuda") / 150).to(dtype)
+    assert fused_fft.unsupported_reason(x, k) is None
     y = lkconv.long_conv1d(x, k)
     ref = long_conv1d_reference(x.double(), k.double())
-    assert rel_error(y, ref) < tolerance("fft", torch.bfloat16, "cuda")
-    assert fused_fft.unsupported_reason(x, k) is None
+    assert rel_error(y, ref) < tolerance("fft", dtype, "cuda")
+    assert set(autotune_cache.lookup(choice_key(x, k, None, True, False))["times_ms"]) == {"fft", "fused_fft"}

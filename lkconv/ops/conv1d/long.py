@@ -9,9 +9,10 @@ Two algorithms behind one entry point:
 
 "auto" measures both once per problem (shapes, causal, dtype, skip term, device; forward and backward when a
 gradient is wanted) and caches the winner like depthwise_conv2d's choices; on CPU and under torch.compile it
-takes "fft". float32 without PyTorch's tf32 flag also takes "fft" without measuring: its fused kernels (split
-bfloat16 products) were slower than torch.fft on every public shape (H100, 2026-11-24: hyena_4k forward 2.75
-against 2.03 ms, docs/BENCHMARKS.md), and compiling them for the measurement alone takes tens of seconds.
+takes "fft". float32 without PyTorch's tf32 flag also takes "fft" without measuring where the fused kernels
+serve it (split bfloat16 products), which were slower than torch.fft on every public shape (H100, 2026-11-24:
+hyena_4k forward 2.75 against 2.03 ms, docs/BENCHMARKS.md; compiling them for the measurement alone takes tens of
+seconds); past MAX_N it measures the staged kernels (sgconv_16k float32 forward 1.06 against 1.67 ms, 2026-12-07).
 """
 from __future__ import annotations
 
@@ -79,7 +80,8 @@ def choose(x, k, D, causal: bool, algorithm: str) -> str:
         return algorithm
     if why is not None or not x.is_cuda or torch.compiler.is_compiling():  # compiled graphs: torch.fft's ops
         return "fft"
-    if x.dtype == torch.float32 and not torch.backends.cuda.matmul.allow_tf32:
+    if (x.dtype == torch.float32 and not torch.backends.cuda.matmul.allow_tf32
+            and fused_fft.transform_size(x.shape[-1], k.shape[-1]) <= fused_fft.MAX_N):
         return "fft"
     from ..autotune_cache import lookup, store
 

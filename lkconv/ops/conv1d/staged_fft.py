@@ -33,7 +33,7 @@ from torch import Tensor
 
 from ..._triton import cdiv, triton_available
 from . import fused_fft
-from .fused_fft import (_cmm, _dft_constants, _embeds, _empty_like_seq, _inverse_block, _kernel_block,
+from .fused_fft import (_cmm, _dft_constants, _mm_acc, _embeds, _empty_like_seq, _inverse_block, _kernel_block,
                         _operand_dtype, _precision, _register_cap, _spectrum_block, cached_constants,
                         phase_planes)
 
@@ -47,6 +47,7 @@ MIN_M = 16  # the columns' products need 16 rows
 MAX_M = 512  # F_M (2, M, M) is read in [64, 64] tiles; N up to MAX_M * MAX_Q points
 MIN_Q = 256
 MAX_Q = 4096  # a row's transform, its spectrum block and its output stay on chip
+PREFERRED_Q = 1024
 ROW_ELEMENTS = 4096  # complex elements of the rows a row kernel's program holds, by default
 
 
@@ -71,17 +72,23 @@ if triton is not None:
         row0 = IN_SHIFT // Q
         accr = tl.zeros([BKA, BQ], dtype=tl.float32)
         acci = tl.zeros([BKA, BQ], dtype=tl.float32)
+        paired = b + 1 < B  # else the imaginary part is zero: two real products instead of three
         for r0 in range(0, ROWS, BR):
             na = row0 + r0 + tl.arange(0, BR)
             t = na[:, None] * Q + nb[None, :] - IN_SHIFT
             ok = (t >= 0) & (t < L)
             zr = tl.load(src + t, mask=ok, other=0.0).to(tl.float32)
-            zi = tl.load(src + sib + t, mask=ok & (b + 1 < B), other=0.0).to(tl.float32)
             f = fm_ptr + ka[:, None] * M + na[None, :]
             f_ok = (na < M)[None, :]
-            pr, pi = _cmm(tl.load(f, mask=f_ok, other=0.0), tl.load(f + M * M, mask=f_ok, other=0.0), zr, zi, PREC)
-            accr += pr
-            acci += pi
+            fr = tl.load(f, mask=f_ok, other=0.0)
+            fi = tl.load(f + M * M, mask=f_ok, other=0.0)
+            if paired:
+                pr, pi = _cmm(fr, fi, zr, tl.load(src + sib + t, mask=ok, other=0.0).to(tl.float32), PREC)
+                accr += pr
+                acci += pi
+            else:
+                accr = _mm_acc(fr, zr, accr, PREC)
+                acci = _mm_acc(fi, zr, acci, PREC)
         u = u_ptr + ka[:, None] * Q + nb[None, :]
         ur = tl.load(u)
         ui = tl.load(u + M * Q)
@@ -203,14 +210,21 @@ if triton is not None:
         accr = tl.zeros([BR, BQ], dtype=tl.float32)
         acci = tl.zeros([BR, BQ], dtype=tl.float32)
         g_ok = (na < M)[:, None]
+        paired = b + 1 < B  # else only the real part is stored: two real products instead of three
         for k0 in range(0, M, BKA):
             ka = k0 + tl.arange(0, BKA)
             w = src + ka[:, None] * Q + nb[None, :]
             f = fm_ptr + na[:, None] * M + ka[None, :]  # F_M is symmetric
-            pr, pi = _cmm(tl.load(f, mask=g_ok, other=0.0), -tl.load(f + M * M, mask=g_ok, other=0.0),
-                          tl.load(w).to(tl.float32), tl.load(w + M * Q).to(tl.float32), PREC)
-            accr += pr
-            acci += pi
+            gr = tl.load(f, mask=g_ok, other=0.0)
+            gi = tl.load(f + M * M, mask=g_ok, other=0.0)
+            wr = tl.load(w).to(tl.float32)
+            wi = tl.load(w + M * Q).to(tl.float32)
+            if paired:
+                pr, pi = _cmm(gr, -gi, wr, wi, PREC)
+                accr += pr
+                acci += pi
+            else:  # Re(conj(F) W) = Fr Wr + Fi Wi
+                accr = _mm_acc(gr, wr, _mm_acc(gi, wi, accr, PREC), PREC)
         t = na[:, None] * Q + nb[None, :] - OUT_SHIFT
         ok = (t >= 0) & (t < L)
         ok_i = ok & (b + 1 < B)
@@ -227,7 +241,9 @@ if triton is not None:
 @dataclass(frozen=True)
 class StagedConfig:
     """row_length: Q, the points of each on-chip row transform (0: by N, see _row_length); block_cols: columns
-    per program of the column kernels (BQ); block_rows: spectrum rows per block of the row transforms (0: all N1
+    per program of the column kernels (BQ); column_rows: spectrum rows per program of the first column kernel and rows
+per product step of both (BKA, at most M); output_rows: output rows per program of the last column kernel (BR);
+block_rows: spectrum rows per block of the row transforms (0: all N1
     of them); rows_per_program: workspace rows a row kernel's program transforms side by side (wider products,
 fewer reads of the DFT constants per row, whole cache lines of the kernel spectrum; 0: ROW_ELEMENTS // Q);
     warps of the column kernels and of the row kernels; row_registers: the row kernels' register cap per thread (0:
@@ -239,6 +255,8 @@ workspace: its
 
     row_length: int = 0
     block_cols: int = 64
+    column_rows: int = 64
+    output_rows: int = 64
     block_rows: int = 0
     rows_per_program: int = 0
     column_warps: int = 4
@@ -253,22 +271,13 @@ WORKSPACE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def _row_length(n: int) -> int:
-    """Q: the power of two in [MIN_Q, MAX_Q] with N / Q in [MIN_M, MAX_M] that needs the fewest complex
-    multiply-adds per point, about M (the columns, both ways, half of them zero) + 2 (N1 + N2) (the rows, both
-    ways); the longer row on a tie."""
-    best = None
-    q = MIN_Q
-    while q <= MAX_Q:
-        m = n // q
-        if MIN_M <= m <= MAX_M:
-            n1, n2 = fused_fft._factors(q)
-            cost = m + 2 * (n1 + n2)
-            if best is None or cost <= best[0]:
-                best = (cost, q)
-        q *= 2
-    if best is None:
+    """Q: PREFERRED_Q where N / Q is in [MIN_M, MAX_M], else the nearest power of two in [MIN_Q, MAX_Q] that puts
+    it there. Longer rows need more live registers than a row kernel keeps at two programs per SM: on an H100
+    (2026-12-07, EB) 2048- and 4096-point rows ran 3-7x slower per byte than 1024-point ones."""
+    fits = [q for q in (1 << e for e in range(MIN_Q.bit_length() - 1, MAX_Q.bit_length())) if MIN_M <= n // q <= MAX_M]
+    if not fits:
         raise ValueError(f"no (M, Q) split of N = {n} with M in [{MIN_M}, {MAX_M}] and Q in [{MIN_Q}, {MAX_Q}]")
-    return best[1]
+    return min(fits, key=lambda q: abs(q.bit_length() - PREFERRED_Q.bit_length()))
 
 
 def supports(n: int) -> bool:
@@ -308,6 +317,10 @@ def _plan(n: int, dtype: torch.dtype, cfg: StagedConfig) -> _Plan:
         raise ValueError(f"block_rows must be a power of two in [16, {n1}] (0: {min(n1, 32)}), got {cfg.block_rows}")
     if cfg.block_cols < 16 or cfg.block_cols & (cfg.block_cols - 1) or cfg.block_cols > q:
         raise ValueError(f"block_cols must be a power of two in [16, {q}], got {cfg.block_cols}")
+    for name in ("column_rows", "output_rows"):
+        v = getattr(cfg, name)
+        if v < 16 or v & (v - 1):
+            raise ValueError(f"{name} must be a power of two >= 16, got {v}")
     rows = cfg.rows_per_program or max(1, ROW_ELEMENTS // q)
     if rows < 1 or rows & (rows - 1) or rows > n // q:
         raise ValueError(f"rows_per_program must be a power of two in [1, {n // q}], got {rows}")
@@ -329,11 +342,11 @@ def _columns(p: _Plan, src: Tensor, in_shift: int) -> Tensor:
     groups = cdiv(bsz, 2)
     w = torch.empty((c * groups, 2, p.m, p.q), dtype=p.workspace, device=src.device)
     fm, u = _outer_constants(p.m, p.q, src.device, _operand_dtype(p.prec))
-    bka = min(64, p.m)
+    bka = min(p.cfg.column_rows, p.m)
     rows = (in_shift + length - 1) // p.q - in_shift // p.q + 1
     staged_columns_kernel[(c * groups, p.m // bka, p.q // p.cfg.block_cols)](
         src, w, fm, u, bsz, groups, length, in_shift, rows, src.stride(0), src.stride(1),
-        M=p.m, Q=p.q, BKA=bka, BQ=p.cfg.block_cols, BR=min(64, p.m), PREC=p.prec,
+        M=p.m, Q=p.q, BKA=bka, BQ=p.cfg.block_cols, BR=min(bka, 64), PREC=p.prec,
         num_warps=p.cfg.column_warps)
     return w
 
@@ -344,11 +357,11 @@ def _output(p: _Plan, w: Tensor, out: Tensor, src: Tensor, D: Optional[Tensor], 
     groups = w.shape[0] // c
     fm, _ = _outer_constants(p.m, p.q, out.device, _operand_dtype(p.prec))
     rows = (out_shift + length - 1) // p.q - out_shift // p.q + 1
-    br = min(64, max(16, triton.next_power_of_2(rows)))
+    br = min(p.cfg.output_rows, max(16, triton.next_power_of_2(rows)))
     staged_output_kernel[(c * groups, p.q // p.cfg.block_cols, cdiv(rows, br))](
         w, fm, src if D is not None else out, D if D is not None else out, out, bsz, groups, length, out_shift,
         src.stride(0) if D is not None else 0, src.stride(1) if D is not None else 0, out.stride(0), out.stride(1),
-        D.stride(0) if D is not None else 0, M=p.m, Q=p.q, BR=br, BQ=p.cfg.block_cols, BKA=min(64, p.m),
+        D.stride(0) if D is not None else 0, M=p.m, Q=p.q, BR=br, BQ=p.cfg.block_cols, BKA=min(p.cfg.column_rows, p.m),
         PREC=p.prec, HAS_D=D is not None, num_warps=p.cfg.column_warps)
     return out
 
