@@ -715,8 +715,8 @@ EB)  # after EA (staged forward at 1.2 ms on sgconv_16k bf16, 5 ms on dna_256k):
 EC)  # after EB: 1024-point rows by default (dna_256k: M = 512), two real products for half-empty pairs
     step pytest_staged 120 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_staged.py
     step prof_dna_bf16 120 python benchmarks/profile_staged.py --jobs 12 --shapes dna_256k --dtypes bf16 --configs q0,q0:ca128,q0:cw8,q0:ca128:cw8,q0:bq128,q0:ob128,q0:ca32,q2048:p2:w8:bk64 --json "$OUT/prof_dna_bf16.json"
-    step prof_more 90 python benchmarks/profile_staged.py --jobs 12 --shapes sgconv_16k,dna_256k --dtypes fp32,bf16 --configs q0,q0:bq128 --json "$OUT/prof_more.json"
     step bench_long_bf16 80 python -m lkconv bench --op long_conv1d --dtypes bf16 --out "$OUT/long1d_bf16"
+    step prof_more 90 python benchmarks/profile_staged.py --jobs 12 --shapes sgconv_16k,dna_256k --dtypes fp32,bf16 --configs q0,q0:bq128 --json "$OUT/prof_more.json"
     step bench_long_fp32 80 python -m lkconv bench --op long_conv1d --dtypes fp32 --out "$OUT/long1d_fp32"
     ;;
 DX)  # the fused long_conv1d after the twenty-first session: embedded complex products (real products on interleaved
