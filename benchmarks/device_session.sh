@@ -718,6 +718,7 @@ EC)  # after EB: 1024-point rows by default (dna_256k: M = 512), two real produc
     step bench_long_bf16 80 python -m lkconv bench --op long_conv1d --dtypes bf16 --out "$OUT/long1d_bf16"
     step prof_more 90 python benchmarks/profile_staged.py --jobs 12 --shapes sgconv_16k,dna_256k --dtypes fp32,bf16 --configs q0,q0:bq128 --json "$OUT/prof_more.json"
     step bench_long_fp32 80 python -m lkconv bench --op long_conv1d --dtypes fp32 --out "$OUT/long1d_fp32"
+    step verify_conv1d 120 python -m lkconv verify --ops conv1d --jobs 8
     ;;
 DX)  # the fused long_conv1d after the twenty-first session: embedded complex products (real products on interleaved
     # columns) against Karatsuba's, with and without the joint backward (dx and dk's sums from one transform of dy),
