@@ -22,10 +22,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lkconv.ops.conv1d import fused_fft, staged_fft  # noqa: E402
-from lkconv.tools.bench import DTYPES, SHAPES_FILE  # noqa: E402
-from lkconv.tools.bench1d import LONG_EXTRA_SHAPES, plain_fft_conv  # noqa: E402
+from lkconv.tools.bench import DTYPES  # noqa: E402
+from lkconv.tools.bench1d import plain_fft_conv  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tune_long1d import _inputs, long_shapes  # noqa: E402
 from warm_compile import warm_in_processes  # noqa: E402
 
 KEYS = {"q": "row_length", "p": "rows_per_program", "w": "row_warps", "cw": "column_warps", "bq": "block_cols",
@@ -46,23 +47,13 @@ def parse_config(spec: str) -> staged_fft.StagedConfig:
     return staged_fft.StagedConfig(**fields)
 
 
-def _shapes() -> dict:
-    return {s["name"]: s for s in json.loads(SHAPES_FILE.read_text())["long_conv1d"] + LONG_EXTRA_SHAPES}
-
-
-def _inputs(s: dict, dtype):
-    x = torch.randn(s["b"], s["c"], s["l"], device="cuda").to(dtype)
-    k = (torch.randn(s["c"], s["l"], device="cuda") / s["l"] ** 0.5).to(dtype)
-    return x, k, fused_fft.kernel_spectrum(k, fused_fft.transform_size(s["l"], s["l"]))
-
-
 def _warm(task):
     import time
 
     name, dt, spec = task
     t0 = time.perf_counter()
     try:
-        x, k, kf = _inputs(_shapes()[name], DTYPES[dt])
+        x, k, kf = _inputs(long_shapes()[name], DTYPES[dt])
         cfg = parse_config(spec)
         fused_fft.fused_fwd(x, k, None, True, kf, cfg)
         fused_fft.fused_bwd(torch.randn_like(x), x, k, None, True, kf, True, cfg)
@@ -83,7 +74,7 @@ def main():
     ap.add_argument("--jobs", type=int, default=8)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
-    shapes = _shapes()
+    shapes = long_shapes()
     tasks = [(name, dt, spec) for name in args.shapes.split(",") for dt in args.dtypes.split(",")
              for spec in args.configs.split(",")]
     failed = {label for label, _, err in warm_in_processes(_warm, tasks, args.jobs) if err}

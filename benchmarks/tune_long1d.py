@@ -54,6 +54,11 @@ def _configs(args, dtype) -> list:
             for per in map(int, args.per.split(",")) for pr in map(int, args.pairs.split(","))]
 
 
+def long_shapes() -> dict:
+    """The public long_conv1d shapes and the extra ones of lkconv bench, by name."""
+    return {s["name"]: s for s in json.loads(SHAPES_FILE.read_text())["long_conv1d"] + LONG_EXTRA_SHAPES}
+
+
 def _inputs(s: dict, dtype):
     """x (B, C, L), k (C, L) scaled by 1/sqrt(L), and k's spectrum for shape ``s``."""
     x = torch.randn(s["b"], s["c"], s["l"], device="cuda").to(dtype)
@@ -108,7 +113,7 @@ def main():
     ap.add_argument("--block-cols", default="64", help="staged: columns per program of the column kernels")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
-    shapes = {s["name"]: s for s in json.loads(SHAPES_FILE.read_text())["long_conv1d"] + LONG_EXTRA_SHAPES}
+    shapes = long_shapes()
     if args.jobs > 1:
         import dataclasses
 
