@@ -180,8 +180,8 @@
 #       (bf16, fp32), lkconv bench --op long_conv1d of both (~9 min)
 #   EB: after EA: staged kernels' GPU tests with rows side by side and a bfloat16 workspace, the fused tests after
 #       the shared spectrum read, per-kernel profile of staged configs on sgconv_16k and dna_256k, bench (~9 min)
-#   EC: after EB: staged GPU tests (half-empty pairs' two-product paths, "auto" in float32 past MAX_N), profile of
-#       1024-point rows on dna_256k (column rows, warps), bench bf16 and fp32 of the 1D shapes (~7 min)
+#   EC: after EB: staged GPU tests (half-empty pairs' two-product paths, "auto" in float32 past MAX_N), bench bf16
+#       and fp32 of the 1D shapes ("staged_fft" among the candidates), profile of dna_256k's column kernels (~10 min)
 #   DX: the fused long_conv1d: embedded complex products against Karatsuba's, with and without the joint backward:
 #      GPU tests, bf16 sweep on hyena_4k, bench --op long_conv1d in bf16 (~8 min)
 #   DY: after DX: embedded products' block rows (hyena_4k), pairs on hyena_1k, fp32 sweep on hyena_4k (~7 min)
@@ -712,12 +712,13 @@ EB)  # after EA (staged forward at 1.2 ms on sgconv_16k bf16, 5 ms on dna_256k):
     step prof_fp32 90 python benchmarks/profile_staged.py --jobs 12 --shapes sgconv_16k,dna_256k --dtypes fp32 --configs q0,q0:w4,q2048,q512 --json "$OUT/prof_fp32.json"
     [ "${EB_BENCH:-1}" = 1 ] && step bench_long_bf16 100 python -m lkconv bench --op long_conv1d --dtypes bf16 --out "$OUT/long1d_bf16"
     ;;
-EC)  # after EB: 1024-point rows by default (dna_256k: M = 512), two real products for half-empty pairs
-    step pytest_staged 120 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_staged.py
-    step prof_dna_bf16 120 python benchmarks/profile_staged.py --jobs 12 --shapes dna_256k --dtypes bf16 --configs q0,q0:ca128,q0:cw8,q0:ca128:cw8,q0:bq128,q0:ob128,q0:ca32,q2048:p2:w8:bk64 --json "$OUT/prof_dna_bf16.json"
-    step bench_long_bf16 80 python -m lkconv bench --op long_conv1d --dtypes bf16 --out "$OUT/long1d_bf16"
-    step prof_more 90 python benchmarks/profile_staged.py --jobs 12 --shapes sgconv_16k,dna_256k --dtypes fp32,bf16 --configs q0,q0:bq128 --json "$OUT/prof_more.json"
-    step bench_long_fp32 80 python -m lkconv bench --op long_conv1d --dtypes fp32 --out "$OUT/long1d_fp32"
+EC)  # after EB: 1024-point rows by default (dna_256k: M = 512), two real products for half-empty pairs, "staged_fft"
+    # among "auto"'s candidates within MAX_N
+    step pytest_staged 100 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_staged.py
+    step bench_long_bf16 120 python -m lkconv bench --op long_conv1d --dtypes bf16 --out "$OUT/long1d_bf16"
+    step prof_dna_bf16 100 python benchmarks/profile_staged.py --jobs 12 --shapes dna_256k --dtypes bf16 --configs q0,q0:ca128,q0:cw8,q0:ca128:cw8,q0:bq128,q0:ob128 --json "$OUT/prof_dna_bf16.json"
+    step bench_long_fp32 100 python -m lkconv bench --op long_conv1d --dtypes fp32 --out "$OUT/long1d_fp32"
+    step prof_more 90 python benchmarks/profile_staged.py --jobs 12 --shapes sgconv_16k,dna_256k,hyena_6000,hyena_4k --dtypes fp32,bf16 --configs q0 --json "$OUT/prof_more.json"
     step verify_conv1d 120 python -m lkconv verify --ops conv1d --jobs 8
     ;;
 DX)  # the fused long_conv1d after the twenty-first session: embedded complex products (real products on interleaved

@@ -37,7 +37,7 @@ class Case1d:
     activation: Optional[str] = None
     layout: str = "BCL"
     dtype: str = "fp32"
-    algorithm: str = "fft"  # long only: "fft" (torch.fft) or "fused_fft"
+    algorithm: str = "fft"  # long only: "fft" (torch.fft), "fused_fft" or "staged_fft"
 
     def label(self) -> str:
         act = f" {self.activation}" if self.activation else ""
@@ -62,11 +62,13 @@ def cases(tiny: bool) -> List[Case1d]:
             for algo in ("fft", "fused_fft")
             for lk, causal, d in ((1, True, False), (7, False, True), (long_len // 2, True, True),
                                   (long_len, True, False), (long_len - 1, False, True))]
-    if not tiny:  # the fused kernels' 8192-point and largest (16384-point) transforms; the staged kernels' 32768
+    if not tiny:  # the fused kernels' 8192-point and largest (16384-point) transforms; the staged kernels' 32768,
+        # and 16384 forced
         long += [Case1d("long", 2, 3, 4096, 4096, True, True, algorithm="fused_fft"),
                  Case1d("long", 1, 3, 8000, 8000, False, True, algorithm="fused_fft"),
                  Case1d("long", 3, 2, 16000, 16000, True, True, algorithm="fused_fft"),
-                 Case1d("long", 1, 2, 12000, 9000, False, False, algorithm="fused_fft")]
+                 Case1d("long", 1, 2, 12000, 9000, False, False, algorithm="fused_fft"),
+                 Case1d("long", 2, 3, 6000, 6000, True, True, algorithm="staged_fft")]
     return short + long
 
 
@@ -128,7 +130,7 @@ def run_suite(device, dtypes: Sequence[str], tiny: bool, seed: int, jobs: int = 
     the checks run in that many worker processes (the fused kernels compile in parallel); results keep order."""
     torch.manual_seed(seed)
     kernels = can_launch(torch.empty(0, device=device))
-    todo = [replace(case, dtype=dt) for case in cases(tiny) if case.algorithm != "fused_fft" or kernels
+    todo = [replace(case, dtype=dt) for case in cases(tiny) if case.algorithm == "fft" or kernels
             for dt in dtypes]
     if jobs > 1:
         import multiprocessing as mp

@@ -114,3 +114,32 @@ def test_staged_auto_choice_is_correct(dtype, tmp_path, monkeypatch):
     ref = long_conv1d_reference(x.double(), k.double())
     assert rel_error(y, ref) < tolerance("fft", dtype, "cuda")
     assert set(autotune_cache.lookup(choice_key(x, k, None, True, False))["times_ms"]) == {"fft", "fused_fft"}
+
+
+def test_staged_algorithm_and_auto_candidates(device):
+    """algorithm="staged_fft" through lkconv.long_conv1d (a 4096-point transform, every gradient), its error below
+    4096 points, and the candidates "auto" would measure by size and dtype."""
+    if not _runs_here(device):
+        pytest.skip("the staged kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
+    from lkconv.ops.conv1d.long import _candidates
+
+    x = torch.randn(2, 2, 2000, device=device, requires_grad=True)
+    k = (torch.randn(2, 1500, device=device) / 40).requires_grad_()
+    y = lkconv.long_conv1d(x, k, algorithm="staged_fft")
+    g = torch.randn_like(y)
+    y.backward(g)
+    x64, k64 = (t.detach().double().requires_grad_() for t in (x, k))
+    ref = long_conv1d_reference(x64, k64)
+    ref.backward(g.double())
+    tol = tolerance("fft", torch.float32, device.type)
+    for out, r in ((y, ref), (x.grad, x64.grad), (k.grad, k64.grad)):
+        assert rel_error(out, r) < tol
+    with pytest.raises(ValueError, match="staged_fft"):  # a 2048-point transform
+        lkconv.long_conv1d(x[..., :1000], k[:, :1000], algorithm="staged_fft")
+    bf = x.detach().bfloat16()
+    assert _candidates(bf, k, True) == ["fft", "fused_fft", "staged_fft"]
+    assert _candidates(bf[..., :1000], k[:, :1000], True) == ["fft", "fused_fft"]
+    if not torch.backends.cuda.matmul.allow_tf32:
+        assert _candidates(x, k, True) == ["fft", "staged_fft"]  # float32: not the fused kernels within MAX_N
+        long_x = torch.empty(1, 2, 20000, device=device)
+        assert _candidates(long_x, torch.empty(2, 20000, device=device), True) == ["fft", "fused_fft"]

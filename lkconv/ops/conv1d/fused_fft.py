@@ -667,14 +667,16 @@ def _weight_gradient(sp: Tensor, n: int, lk: int) -> Tensor:
 
 
 class FusedLongConv1d(torch.autograd.Function):
-    """long_conv1d through the fused kernels; x is (B, C, L) with unit stride along L. First derivatives only."""
+    """long_conv1d through the fused kernels (or the staged ones: past MAX_N, or with a staged_fft.StagedConfig
+    as config); x is (B, C, L) with unit stride along L. First derivatives only."""
 
     @staticmethod
-    def forward(ctx, x, k, D, causal):
+    def forward(ctx, x, k, D, causal, config=None):
         kf = kernel_spectrum(k, transform_size(x.shape[-1], k.shape[-1]))
         ctx.save_for_backward(x, k, D, kf)
         ctx.causal = causal
-        return fused_fwd(x, k, D, causal, kf)
+        ctx.config = config
+        return fused_fwd(x, k, D, causal, kf, config)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -682,5 +684,6 @@ class FusedLongConv1d(torch.autograd.Function):
         x, k, D, kf = ctx.saved_tensors
         dy = dy if dy.stride(-1) == 1 else dy.contiguous()
         need = ctx.needs_input_grad
-        dx, dk, dD = fused_bwd(dy, x, k, D, ctx.causal, kf, need[1], need_dx=need[0], need_dD=need[2])
-        return (dx, dk.to(k.dtype) if dk is not None else None, dD.to(D.dtype) if dD is not None else None, None)
+        dx, dk, dD = fused_bwd(dy, x, k, D, ctx.causal, kf, need[1], ctx.config, need_dx=need[0], need_dD=need[2])
+        return (dx, dk.to(k.dtype) if dk is not None else None, dD.to(D.dtype) if dD is not None else None, None,
+                None)

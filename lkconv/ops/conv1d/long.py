@@ -6,13 +6,15 @@ Two algorithms behind one entry point:
   wrap-around), in float32 (float64 for float64 input); differentiable through torch.fft.
 - "fused_fft": one Triton kernel per direction (:mod:`.fused_fft`) for transforms of up to MAX_N = 16384
   points; longer ones, up to 2^21 points, in three kernels that meet in a global workspace (:mod:`.staged_fft`).
+- "staged_fft": the staged kernels at any size they take (4096 .. 2^21 points).
 
-"auto" measures both once per problem (shapes, causal, dtype, skip term, device; forward and backward when a
-gradient is wanted) and caches the winner like depthwise_conv2d's choices; on CPU and under torch.compile it
-takes "fft". float32 without PyTorch's tf32 flag also takes "fft" without measuring where the fused kernels
-serve it (split bfloat16 products), which were slower than torch.fft on every public shape (H100, 2026-11-24:
-hyena_4k forward 2.75 against 2.03 ms, docs/BENCHMARKS.md; compiling them for the measurement alone takes tens of
-seconds); past MAX_N it measures the staged kernels (sgconv_16k float32 forward 1.06 against 1.67 ms, 2026-12-07).
+"auto" measures the candidates once per problem (shapes, causal, dtype, skip term, device; forward and backward
+when a gradient is wanted) and caches the winner like depthwise_conv2d's choices; on CPU and under torch.compile it
+takes "fft". The candidates: "fft"; "fused_fft", except for float32 without PyTorch's tf32 flag within MAX_N (its
+split bfloat16 products were slower than torch.fft on every public shape, H100, 2026-11-24: hyena_4k forward 2.75
+against 2.03 ms, docs/BENCHMARKS.md; compiling them for the measurement alone takes tens of seconds); and
+"staged_fft" within MAX_N where it applies (past MAX_N "fused_fft" is the staged kernels). The staged kernels
+beat torch.fft in float32 too: sgconv_16k forward 1.06 against 1.67 ms (H100, 2026-12-07).
 """
 from __future__ import annotations
 
@@ -22,9 +24,9 @@ import torch
 
 from ..depthwise2d.dispatch import _autotune_enabled, _median_ms
 from ..depthwise2d.fft import next_fast_len
-from . import fused_fft
+from . import fused_fft, staged_fft
 
-ALGORITHMS = ("auto", "fft", "fused_fft")
+ALGORITHMS = ("auto", "fft", "fused_fft", "staged_fft")
 
 
 def _long_conv1d_torch(x, k, D, causal):
@@ -43,7 +45,34 @@ def _long_conv1d_fused(x, k, D, causal):
     return fused_fft.FusedLongConv1d.apply(x if x.stride(-1) == 1 else x.contiguous(), k, D, causal)
 
 
-_RUN = {"fft": _long_conv1d_torch, "fused_fft": _long_conv1d_fused}
+def _long_conv1d_staged(x, k, D, causal):
+    return fused_fft.FusedLongConv1d.apply(x if x.stride(-1) == 1 else x.contiguous(), k, D, causal,
+                                           staged_fft.StagedConfig())
+
+
+_RUN = {"fft": _long_conv1d_torch, "fused_fft": _long_conv1d_fused, "staged_fft": _long_conv1d_staged}
+
+
+def _staged_reason(x, k, causal) -> Optional[str]:
+    """None when the staged kernels can serve this call, else why not."""
+    why = fused_fft.unsupported_reason(x, k, causal)
+    n = fused_fft.transform_size(x.shape[-1], k.shape[-1])
+    if why is None and not staged_fft.supports(n):
+        why = f"a {n}-point transform (the staged kernels take {staged_fft.MIN_M * staged_fft.MIN_Q} to " \
+              f"{staged_fft.MAX_M * staged_fft.MAX_Q})"
+    return why
+
+
+def _candidates(x, k, causal) -> list:
+    """The algorithms "auto" measures for this call (see the module docstring)."""
+    n = fused_fft.transform_size(x.shape[-1], k.shape[-1])
+    names = ["fft"]
+    if fused_fft.unsupported_reason(x, k, causal) is None and (
+            n > fused_fft.MAX_N or x.dtype != torch.float32 or torch.backends.cuda.matmul.allow_tf32):
+        names.append("fused_fft")
+    if n <= fused_fft.MAX_N and _staged_reason(x, k, causal) is None:
+        names.append("staged_fft")
+    return names
 
 
 def _step_ms(fn, x, k, D, causal, grad: bool) -> float:
@@ -64,24 +93,26 @@ def _step_ms(fn, x, k, D, causal, grad: bool) -> float:
 
 
 def choice_key(x, k, D, causal: bool, grad: bool) -> str:
-    """The autotune-cache key of a long_conv1d problem (grad: timed with its backward)."""
+    """The autotune-cache key of a long_conv1d problem (grad: timed with its backward), with the candidates
+    measured: a choice made among fewer is made again."""
     dev = torch.cuda.get_device_name(x.device) if x.is_cuda else x.device.type
     return (f"long_conv1d|{dev}|b{x.shape[0]}c{x.shape[1]}l{x.shape[2]}k{k.shape[1]}"
             f"|{'causal' if causal else 'centred'}|{str(x.dtype).replace('torch.', '')}"
-            f"|{'D' if D is not None else 'noD'}|{'fwd+bwd' if grad else 'fwd'}")
+            f"|{'D' if D is not None else 'noD'}|{'fwd+bwd' if grad else 'fwd'}|{'+'.join(_candidates(x, k, causal))}")
 
 
 def choose(x, k, D, causal: bool, algorithm: str) -> str:
     """The algorithm that serves this call: ``algorithm`` itself unless "auto" (see the module docstring)."""
-    why = fused_fft.unsupported_reason(x, k, causal)
-    if algorithm == "fused_fft" and why is not None:
-        raise ValueError(f"algorithm='fused_fft' cannot serve this call: {why}")
+    for name, reason in (("fused_fft", fused_fft.unsupported_reason), ("staged_fft", _staged_reason)):
+        why = reason(x, k, causal) if algorithm == name else None
+        if why is not None:
+            raise ValueError(f"algorithm={name!r} cannot serve this call: {why}")
     if algorithm != "auto":
         return algorithm
-    if why is not None or not x.is_cuda or torch.compiler.is_compiling():  # compiled graphs: torch.fft's ops
+    if not x.is_cuda or torch.compiler.is_compiling():  # compiled graphs: torch.fft's ops
         return "fft"
-    if (x.dtype == torch.float32 and not torch.backends.cuda.matmul.allow_tf32
-            and fused_fft.transform_size(x.shape[-1], k.shape[-1]) <= fused_fft.MAX_N):
+    candidates = _candidates(x, k, causal)
+    if len(candidates) == 1:
         return "fft"
     from ..autotune_cache import lookup, store
 
@@ -95,9 +126,9 @@ def choose(x, k, D, causal: bool, algorithm: str) -> str:
     if not _autotune_enabled():
         return "fft"  # without measuring, the algorithm whose speed is known
     times = {}
-    for name, fn in _RUN.items():
+    for name in candidates:
         try:
-            times[name] = _step_ms(fn, x, k, D, causal, grad)
+            times[name] = _step_ms(_RUN[name], x, k, D, causal, grad)
         except Exception:  # a candidate that fails (out of memory, compile error) just loses
             times[name] = float("inf")
     best = min(times, key=times.get)
@@ -111,7 +142,8 @@ def long_conv1d(x: torch.Tensor, k: torch.Tensor, D: Optional[torch.Tensor] = No
 
     causal=True: y[t] = sum_{s<=t} k[s] x[t - s]. causal=False: the kernel is centred on tap (Lk - 1) // 2.
     D: optional (C,) skip term, y += D * x. dtypes float32, float16, bfloat16 (computed in float32), float64.
-    algorithm: "auto", "fft" (torch.fft) or "fused_fft" (Triton; transforms of up to 2^21 points).
+    algorithm: "auto", "fft" (torch.fft), "fused_fft" (Triton; transforms of up to 2^21 points) or "staged_fft"
+    (Triton, through a global workspace; 4096 to 2^21 points).
     Returns (B, C, L) in x's dtype; differentiable in x, k and D.
     """
     if not isinstance(x, torch.Tensor) or x.dim() != 3:
