@@ -254,7 +254,7 @@ workspace: its
     anyway; else float32)."""
 
     row_length: int = 0
-    block_cols: int = 64
+    block_cols: int = 0
     column_rows: int = 64
     output_rows: int = 64
     block_rows: int = 0
@@ -299,6 +299,7 @@ class _Plan:
     n1: int
     n2: int
     bk: int
+    bq: int
     rows: int
     prec: str
     emb: bool
@@ -315,7 +316,8 @@ def _plan(n: int, dtype: torch.dtype, cfg: StagedConfig) -> _Plan:
     bk = cfg.block_rows or min(n1, 32)
     if bk < 16 or bk & (bk - 1) or bk > n1:
         raise ValueError(f"block_rows must be a power of two in [16, {n1}] (0: {min(n1, 32)}), got {cfg.block_rows}")
-    if cfg.block_cols < 16 or cfg.block_cols & (cfg.block_cols - 1) or cfg.block_cols > q:
+    bq = cfg.block_cols or (128 if n // q >= 256 else 64)
+    if bq < 16 or bq & (bq - 1) or bq > q:
         raise ValueError(f"block_cols must be a power of two in [16, {q}], got {cfg.block_cols}")
     for name in ("column_rows", "output_rows"):
         v = getattr(cfg, name)
@@ -328,7 +330,7 @@ def _plan(n: int, dtype: torch.dtype, cfg: StagedConfig) -> _Plan:
     if cfg.workspace not in ("", *WORKSPACE_DTYPES):
         raise ValueError(f"workspace must be one of {('', *WORKSPACE_DTYPES)}, got {cfg.workspace!r}")
     ws = WORKSPACE_DTYPES[cfg.workspace or ("bfloat16" if prec == "bf16" else "float32")]
-    return _Plan(n, n // q, q, n1, n2, bk, rows, prec, _embeds(cfg), ws, cfg)
+    return _Plan(n, n // q, q, n1, n2, bk, bq, rows, prec, _embeds(cfg), ws, cfg)
 
 
 def _row_register_cap(cfg: StagedConfig) -> dict:
@@ -344,9 +346,9 @@ def _columns(p: _Plan, src: Tensor, in_shift: int) -> Tensor:
     fm, u = _outer_constants(p.m, p.q, src.device, _operand_dtype(p.prec))
     bka = min(p.cfg.column_rows, p.m)
     rows = (in_shift + length - 1) // p.q - in_shift // p.q + 1
-    staged_columns_kernel[(c * groups, p.m // bka, p.q // p.cfg.block_cols)](
+    staged_columns_kernel[(c * groups, p.m // bka, p.q // p.bq)](
         src, w, fm, u, bsz, groups, length, in_shift, rows, src.stride(0), src.stride(1),
-        M=p.m, Q=p.q, BKA=bka, BQ=p.cfg.block_cols, BR=min(bka, 64), PREC=p.prec,
+        M=p.m, Q=p.q, BKA=bka, BQ=p.bq, BR=min(bka, 64), PREC=p.prec,
         num_warps=p.cfg.column_warps)
     return w
 
@@ -358,10 +360,10 @@ def _output(p: _Plan, w: Tensor, out: Tensor, src: Tensor, D: Optional[Tensor], 
     fm, _ = _outer_constants(p.m, p.q, out.device, _operand_dtype(p.prec))
     rows = (out_shift + length - 1) // p.q - out_shift // p.q + 1
     br = min(p.cfg.output_rows, max(16, triton.next_power_of_2(rows)))
-    staged_output_kernel[(c * groups, p.q // p.cfg.block_cols, cdiv(rows, br))](
+    staged_output_kernel[(c * groups, p.q // p.bq, cdiv(rows, br))](
         w, fm, src if D is not None else out, D if D is not None else out, out, bsz, groups, length, out_shift,
         src.stride(0) if D is not None else 0, src.stride(1) if D is not None else 0, out.stride(0), out.stride(1),
-        D.stride(0) if D is not None else 0, M=p.m, Q=p.q, BR=br, BQ=p.cfg.block_cols, BKA=min(p.cfg.column_rows, p.m),
+        D.stride(0) if D is not None else 0, M=p.m, Q=p.q, BR=br, BQ=p.bq, BKA=min(p.cfg.column_rows, p.m),
         PREC=p.prec, HAS_D=D is not None, num_warps=p.cfg.column_warps)
     return out
 
