@@ -31,15 +31,16 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from ..._triton import cdiv, triton_available
+from ..._triton import cdiv, next_power_of_2, triton_available
 from . import fused_fft
-from .fused_fft import (_cmm, _dft_constants, _mm_acc, _embeds, _empty_like_seq, _inverse_block, _kernel_block,
-                        _operand_dtype, _precision, _register_cap, _spectrum_block, cached_constants,
-                        phase_planes)
+from .fused_fft import (_dft_constants, _embeds, _empty_like_seq, _operand_dtype, _precision, _register_cap,
+                        cached_constants, phase_planes)
 
 if triton_available():
     import triton
     import triton.language as tl
+
+    from .fused_fft import _cmm, _inverse_block, _kernel_block, _mm_acc, _spectrum_block
 else:  # pragma: no cover
     triton = None
 
@@ -359,7 +360,7 @@ def _output(p: _Plan, w: Tensor, out: Tensor, src: Tensor, D: Optional[Tensor], 
     groups = w.shape[0] // c
     fm, _ = _outer_constants(p.m, p.q, out.device, _operand_dtype(p.prec))
     rows = (out_shift + length - 1) // p.q - out_shift // p.q + 1
-    br = min(p.cfg.output_rows, max(16, triton.next_power_of_2(rows)))
+    br = min(p.cfg.output_rows, max(16, next_power_of_2(rows)))
     staged_output_kernel[(c * groups, p.q // p.bq, cdiv(rows, br))](
         w, fm, src if D is not None else out, D if D is not None else out, out, bsz, groups, length, out_shift,
         src.stride(0) if D is not None else 0, src.stride(1) if D is not None else 0, out.stride(0), out.stride(1),

@@ -27,11 +27,12 @@ a RUN-element boundary of the copy that its input column selects (RUN 8: 16-byte
 from __future__ import annotations
 
 from ..._triton import triton_available
-from .toeplitz_tiles import accumulate, kernel_taps, step_bounds, step_start
 
 if triton_available():
     import triton
     import triton.language as tl
+
+    from .toeplitz_tiles import accumulate, kernel_taps, step_bounds, step_start
 else:  # pragma: no cover
     triton = None
 

@@ -21,11 +21,12 @@ element per output at R = 8, against 26 for one-row band tiles).
 from __future__ import annotations
 
 from ..._triton import triton_available
-from .toeplitz_tiles import accumulate, kernel_taps, row_geometry, step_bounds, step_start, toeplitz_band
 
 if triton_available():
     import triton
     import triton.language as tl
+
+    from .toeplitz_tiles import accumulate, kernel_taps, row_geometry, step_bounds, step_start, toeplitz_band
 else:  # pragma: no cover
     triton = None
 

@@ -54,18 +54,20 @@ import torch
 
 from ..._triton import cdiv, interpreting, next_power_of_2, triton_available
 from .._launch import FastLauncher, strided_copy
-from .igemm_planes import depthwise_conv2d_igemm_plane_kernel, plane_canvas_kernel, plane_shifted_canvas_kernel
-from .igemm_row_blocks import depthwise_conv2d_igemm_row_block_kernel, row_block_table_kernel
 from .igemm_tiles import (  # noqa: F401 - the tiling's names, also read as implicit_gemm.<name>
     COLUMN_FORMS, DEFAULT_CONFIG, MAX_BAND_TILE, MAX_ROW_TILE_BN, PLANE_BK, PLANE_MAX, SHARED_MEMORY_BUDGET,
     TOEPLITZ_FORMS, IgemmConfig, _dense_plane, _fit, _kernel_rows, _order, _plane, _precision, _reaching_fraction,
     _row_block, _row_tiles, _rows, _takes_row_blocks, _tiles, _warps, _wgrad_kernel_rows, band_row_block_tile,
     check_config, column_plan, column_tile, image_rows, prefetches, row_block_kernel_rows, takes_toeplitz_left)
-from .toeplitz_tiles import accumulate, row_geometry, toeplitz_band
 
 if triton_available():
     import triton
     import triton.language as tl
+
+    from .igemm_planes import (depthwise_conv2d_igemm_plane_kernel, plane_canvas_kernel,
+                               plane_shifted_canvas_kernel)
+    from .igemm_row_blocks import depthwise_conv2d_igemm_row_block_kernel, row_block_table_kernel
+    from .toeplitz_tiles import accumulate, row_geometry, toeplitz_band
 else:  # pragma: no cover
     triton = None
 
