@@ -241,18 +241,25 @@ if triton is not None:
 
 @dataclass(frozen=True)
 class StagedConfig:
-    """row_length: Q, the points of each on-chip row transform (0: by N, see _row_length); block_cols: columns
-    per program of the column kernels (BQ); column_rows: spectrum rows per program of the first column kernel and rows
-per product step of both (BKA, at most M); output_rows: output rows per program of the last column kernel (BR);
-block_rows: spectrum rows per block of the row transforms (0: all N1
-    of them); rows_per_program: workspace rows a row kernel's program transforms side by side (wider products,
-fewer reads of the DFT constants per row, whole cache lines of the kernel spectrum; 0: ROW_ELEMENTS // Q);
-    warps of the column kernels and of the row kernels; row_registers: the row kernels' register cap per thread (0:
-the compiler's choice, about 180-255, which leaves room for one program per SM; 128: two programs of 8 warps,
-with a few spilled bytes, per benchmarks/kernel_resources.py --staged); products as in fused_fft.FusedConfig;
-workspace: its
-    dtype, "float32", "bfloat16" or "" (bfloat16 with bfloat16 products, which round its values to bfloat16
-    anyway; else float32)."""
+    """Tiles and options of the staged kernels; a field at 0 takes the default given with it.
+
+    row_length: Q, the points of each on-chip row transform (0: by N, see _row_length).
+    block_cols: columns per program of the column kernels (BQ; 0: 128 where M >= 256, else 64: on dna_256k's
+        M = 512 the first column kernel ran 0.41 against 0.58 ms, on sgconv_16k's M = 32 0.146 against 0.133 ms;
+        H100, 2026-12-07, EB and EC).
+    column_rows: spectrum rows per program of the first column kernel, and rows per product step of both (BKA).
+    output_rows: output rows per program of the last column kernel (BR).
+    block_rows: spectrum rows per block of the row transforms (0: 32, or N1 where smaller; 64-row blocks spill at
+        the register cap).
+    rows_per_program: workspace rows a row kernel's program transforms side by side: wider products, fewer reads
+        of the DFT constants per row, whole cache lines of the kernel spectrum (0: ROW_ELEMENTS // Q).
+    column_warps, row_warps: warps of the column kernels and of the row kernels.
+    row_registers: the row kernels' register cap per thread. 0 leaves it to the compiler, which takes about
+        180-255 and so fits one program per SM; 128 fits two programs of 8 warps, with a few bytes spilled
+        (benchmarks/kernel_resources.py --staged).
+    precision, products: as in fused_fft.FusedConfig.
+    workspace: its dtype, "float32", "bfloat16" or "" (bfloat16 with bfloat16 products, which round its values
+        to bfloat16 anyway; else float32)."""
 
     row_length: int = 0
     block_cols: int = 0
@@ -340,7 +347,7 @@ def _row_register_cap(cfg: StagedConfig) -> dict:
 
 
 def _columns(p: _Plan, src: Tensor, in_shift: int) -> Tensor:
-    """Kernel 1 on src (B, C, L): the workspace W (C * ceil(B / 2), 2, M, Q) float32."""
+    """Kernel 1 on src (B, C, L): the workspace W (C * ceil(B / 2), 2, M, Q) in the plan's workspace dtype."""
     bsz, c, length = src.shape
     groups = cdiv(bsz, 2)
     w = torch.empty((c * groups, 2, p.m, p.q), dtype=p.workspace, device=src.device)
