@@ -6,7 +6,8 @@ torch.fft baseline.
         [--configs q0:p1:w8,q1024:p2:w4:ws=f32,...] [--json F]
 
 A config is colon-separated keys of staged_fft.StagedConfig: q (row_length), p (rows_per_program), w (row_warps),
-cw (column_warps), bq (block_cols), bk (block_rows), r (row_registers), ca (column_rows), ob (output_rows), ws (workspace: f32 or bf16), emb (embedded products).
+cw (column_warps), bq (block_cols), bk (block_rows), r (row_registers), ca (column_rows), ob (output_rows),
+ws (workspace: f32 or bf16), emb (embedded products), jb (joint backward).
 Every config first runs once in its own process: one that fails (compile error, illegal address) is reported
 and left out of the timings, which would otherwise all fail after it.
 """
@@ -42,6 +43,8 @@ def parse_config(spec: str) -> staged_fft.StagedConfig:
             fields["workspace"] = {"f32": "float32", "bf16": "bfloat16"}[val]
         elif key == "emb":
             fields["products"] = "embedded"
+        elif key == "jb":
+            fields["joint_backward"] = True
         else:
             fields[KEYS[key]] = int(val)
     return staged_fft.StagedConfig(**fields)

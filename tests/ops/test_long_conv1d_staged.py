@@ -32,6 +32,27 @@ def test_staged_kernels_match_direct_sum(b, length, lk, causal, skip, cfg, devic
                   tolerance("fft", torch.float32, device.type))
 
 
+@pytest.mark.parametrize("b,length,lk,causal,skip,cfg", [
+    (3, 2000, 1500, True, True, dict(row_length=256, block_cols=16)),  # one block per row: joint
+    (2, 3000, 3000, False, False, dict(row_length=256, rows_per_program=2, products="embedded")),  # joint
+    (2, 4000, 3000, False, True, dict(row_length=512, block_rows=16, block_cols=32)),  # two blocks: separate
+])
+def test_staged_joint_backward(b, length, lk, causal, skip, cfg, device, monkeypatch):
+    """StagedConfig.joint_backward: dx's rows made in the weight gradient's row kernel (one spectrum block per
+    row; with two it falls back to separate kernels, the only case that runs the convolution for dx): y, dx, dk
+    and dD against float64, over odd and even batches, one and two rows per program, both product forms."""
+    if not _runs_here(device):
+        pytest.skip("the staged kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
+    config = staged_fft.StagedConfig(joint_backward=True, **cfg)
+    plan = staged_fft._plan(fused_fft.transform_size(length, lk), torch.float32, config)
+    separate = plan.bk < plan.n1
+    convolve = staged_fft.convolve
+    calls = []
+    monkeypatch.setattr(staged_fft, "convolve", lambda *a, **kw: calls.append(1) or convolve(*a, **kw))
+    _check_config(b, 2, length, lk, causal, skip, config, device, tolerance("fft", torch.float32, device.type))
+    assert len(calls) == (2 if separate else 1)  # the forward's, and the separate dx's
+
+
 def test_staged_bfloat16_workspace(device):
     """A bfloat16 workspace (the default with bfloat16 products) on float32 data: within bfloat16's tolerance."""
     if not _runs_here(device):

@@ -633,9 +633,8 @@ def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: boo
     if _staged(n, config):
         from . import staged_fft
 
-        staged = _only(config, staged_fft.StagedConfig)
-        dx = staged_fft.convolve(dy, kf, D, shift, 0, True, n, staged) if need_dx else None
-        dk = staged_fft.weight_gradient(x, dy, shift, lk, n, staged) if need_dk else None
+        dx, dk = staged_fft.backward(dy, x, kf, D, shift, lk, n, _only(config, staged_fft.StagedConfig), need_dx,
+                                     need_dk)
         return dx, dk, (dy.float() * x.float()).sum(dim=(0, 2)) if need_dD else None
     cfg = _only(config, FusedConfig) or FusedConfig()
     if need_dx and need_dk and cfg.joint_backward:

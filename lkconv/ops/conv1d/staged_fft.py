@@ -18,7 +18,8 @@ S[na, nb] = s[na*Q + nb] and, with F_m[a, b] = exp(-2 pi i a b / m) and U[ka, nb
 Two real sequences of a channel (batch entries 2g and 2g + 1) travel as one complex one, as in fused_fft.
 Backward: dx is the same three kernels on dy with the conjugate spectrum; dk = Re IDFT(sum DZ conj(X)): kernel 1
 on dy and on x, ``staged_correlation_rows_kernel`` sums each row's DZ conj(X) over the batch and inverts it
-(rows), and kernel 3 (columns) writes the real part at lags 0 .. Lk - 1. Per sequence pair the workspace holds
+(rows), and kernel 3 (columns) writes the real part at lags 0 .. Lk - 1. With StagedConfig.joint_backward that
+row kernel also makes dx's rows from its transforms of dy, in place, for kernel 3. Per sequence pair the workspace holds
 N complex values (8 N bytes in float32), read and written about four times per direction: the kernels are bound by
 memory bandwidth where torch.fft's chain of padding, transforms, products and casts reads and writes several
 times more.
@@ -162,20 +163,28 @@ if triton is not None:
 
     @triton.jit
     def staged_correlation_rows_kernel(
-        wz_ptr, wx_ptr, out_ptr, u_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr, G,
+        wz_ptr, wx_ptr, out_ptr, kf_ptr, u_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr, G,
         M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr, P: tl.constexpr, PREC: tl.constexpr,
-        EMB: tl.constexpr,
+        EMB: tl.constexpr, JOINT: tl.constexpr,
     ):
         """Rows ka = ka0 .. ka0 + P - 1 of out[c] = IDFT_Q(sum over g of DFT_Q(Wz[c*G + g] row ka)
         * conj(DFT_Q(Wx[c*G + g] row ka))) / N * conj(U[ka, :]): the weight gradient's summed correlation
-        spectrum, inverted along the rows. Grid (M / P, C)."""
+        spectrum, inverted along the rows. JOINT (one spectrum block, BK = N1): the input gradient's rows too, from
+        the same transforms of Wz: each Wz row becomes IDFT_Q(DFT_Q(row) * conj(K[ka + M*kb])) * conj(U[ka, :]), as
+        staged_rows_kernel with CONJ makes it, in place. Grid (M / P, C)."""
         ka0 = tl.program_id(0) * P
         c = tl.program_id(1)
         accr = tl.zeros([N1, P * N2], dtype=tl.float32)
         acci = tl.zeros([N1, P * N2], dtype=tl.float32)
+        r = tl.arange(0, BK * P)
+        inv_n = 1.0 / (M * N1 * N2)
         for k0 in range(0, N1, BK):
             sr = tl.zeros([BK * P, N2], dtype=tl.float32)
             si = tl.zeros([BK * P, N2], dtype=tl.float32)
+            if JOINT:
+                kb = (k0 + r // P)[:, None] + N1 * tl.arange(0, N2)[None, :]
+                kr, ki = _kernel_block(kf_ptr + c.to(tl.int64) * (M * N1 * N2 + 2), (ka0 + r % P)[:, None] + M * kb,
+                                       M * N1 * N2, True)
             for g in range(0, G):
                 off = (c * G + g).to(tl.int64) * (2 * M * N1 * N2) + ka0 * (N1 * N2)
                 zr, zi = _row_spectrum_block(wz_ptr + off, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, M, N1, N2, BK, P, PREC,
@@ -184,7 +193,10 @@ if triton is not None:
                                              EMB)
                 sr += zr * xr + zi * xi  # Z conj(X)
                 si += zi * xr - zr * xi
-            inv_n = 1.0 / (M * N1 * N2)
+                if JOINT:  # the whole row's spectrum is this one block: its inverse is the input gradient's row
+                    dr, di = _inverse_block(zr * kr - zi * ki, zr * ki + zi * kr, k0, 0, f1_ptr, f2_ptr, tw_ptr,
+                                            g2_ptr, N1, N2, N1, BK, P, PREC, EMB)
+                    _store_rows(wz_ptr + off, dr, di, ka0, u_ptr, M, N1, N2, P)
             dr, di = _inverse_block(sr * inv_n, si * inv_n, k0, 0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, P,
                                     PREC, EMB)
             accr += dr
@@ -259,7 +271,10 @@ class StagedConfig:
         (benchmarks/kernel_resources.py --staged).
     precision, products: as in fused_fft.FusedConfig.
     workspace: its dtype, "float32", "bfloat16" or "" (bfloat16 with bfloat16 products, which round its values
-        to bfloat16 anyway; else float32)."""
+        to bfloat16 anyway; else float32).
+    joint_backward: the input gradient's rows made in the weight gradient's row kernel, from its transforms of dy
+        (one column pass and one row transform of dy fewer), where a row's spectrum is one block (block_rows =
+        N1)."""
 
     row_length: int = 0
     block_cols: int = 0
@@ -273,6 +288,7 @@ class StagedConfig:
     precision: str = ""
     products: str = "karatsuba"
     workspace: str = ""
+    joint_backward: bool = False
 
 
 WORKSPACE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -397,11 +413,20 @@ def _rows(p: _Plan, w: Tensor, kf: Tensor, conj: bool) -> Tensor:
     return w
 
 
-def weight_gradient(x: Tensor, dy: Tensor, shift: int, lk: int, n: int,
-                    config: Optional[StagedConfig] = None) -> Tensor:
-    """dk (C, Lk) float32: dk[c, s] = sum over b, t of dy[b, c, t] x[b, c, t + shift - s] (the weight gradient of
-    long_conv1d with a kernel centred on tap ``shift``), from N-point transforms."""
+def backward(dy: Tensor, x: Tensor, kf: Tensor, D: Optional[Tensor], shift: int, lk: int, n: int,
+             config: Optional[StagedConfig] = None, need_dx: bool = True, need_dk: bool = True):
+    """(dx in dy's dtype, dk (C, Lk) float32), each None when not needed, of long_conv1d with a kernel centred on tap
+    ``shift``: dx = the correlation of dy with k (+ D dy), dk[c, s] = sum over b, t of dy[b, c, t]
+    x[b, c, t + shift - s]. With StagedConfig.joint_backward and one spectrum block per row, one row kernel makes
+    both from the same transforms of dy."""
     p = _plan(n, x.dtype, config or StagedConfig())
+    fused_fft._check_spectrum(kf, x.shape[1], n)
+    joint = need_dx and need_dk and p.cfg.joint_backward and p.bk == p.n1
+    dx = None
+    if need_dx and not joint:
+        dx = convolve(dy, kf, D, shift, 0, True, n, p.cfg)
+    if not need_dk:
+        return dx, None
     bsz, c, _ = x.shape
     wz = _columns(p, dy, shift)
     wx = _columns(p, x, 0)
@@ -409,7 +434,9 @@ def weight_gradient(x: Tensor, dy: Tensor, shift: int, lk: int, n: int,
     _, u = _outer_constants(p.m, p.q, x.device, _operand_dtype(p.prec))
     spec = torch.empty((c, 2, p.m, p.q), dtype=torch.float32, device=x.device)
     staged_correlation_rows_kernel[(p.m // p.rows, c)](
-        wz, wx, spec, u, f1, f2, tw, g2, cdiv(bsz, 2), M=p.m, N1=p.n1, N2=p.n2, BK=p.bk, P=p.rows, PREC=p.prec,
-        EMB=p.emb, num_warps=p.cfg.row_warps, **_row_register_cap(p.cfg))
+        wz, wx, spec, kf, u, f1, f2, tw, g2, cdiv(bsz, 2), M=p.m, N1=p.n1, N2=p.n2, BK=p.bk, P=p.rows, PREC=p.prec,
+        EMB=p.emb, JOINT=joint, num_warps=p.cfg.row_warps, **_row_register_cap(p.cfg))
+    if joint:
+        dx = _output(p, wz, _empty_like_seq(dy), dy, D, 0)
     dk = torch.empty((1, c, lk), dtype=torch.float32, device=x.device)
-    return _output(p, spec, dk, dk, None, 0)[0]
+    return dx, _output(p, spec, dk, dk, None, 0)[0]
