@@ -268,11 +268,12 @@ def staged_report(rows_specs, block_rows, warps_list, products=("karatsuba",)):
             if bk > n1:
                 continue
             ptrs = {a: "*bf16" if a in ("w_ptr", "f1_ptr", "f2_ptr", "g2_ptr") else "*fp32"
-                    for a in ("w_ptr", "kf_ptr", "u_ptr", "f1_ptr", "f2_ptr", "tw_ptr", "g2_ptr")}
+                    for a in ("w_ptr", "kf_ptr", "u_ptr", "v_ptr", "f1_ptr", "f2_ptr", "tw_ptr", "g2_ptr")}
             head = f"{'rows':<8} {n:>6} {q:>5} {p:>2} {bk:>3} {'embedded' if emb else 'karatsuba':<9} {warps:>5}"
             try:
                 regs, stack, shared = resources(staged_fft.staged_rows_kernel, ptrs, dict(G=4),
-                                                dict(M=m, N1=n1, N2=n2, BK=bk, P=p, CONJ=False, PREC="bf16", EMB=emb),
+                                                dict(M=m, N1=n1, N2=n2, BK=bk, P=p, CONJ=False, PREC="bf16", EMB=emb,
+                                                     FACTORED=False),
                                                 warps, maxnreg=staged_fft.StagedConfig().row_registers or None)
             except Exception as exc:  # noqa: BLE001 - reported, not fatal
                 print(f"{head}  {type(exc).__name__}: {str(exc)[:120]}", flush=True)

@@ -7,7 +7,8 @@ torch.fft baseline.
 
 A config is colon-separated keys of staged_fft.StagedConfig: q (row_length), p (rows_per_program), w (row_warps),
 cw (column_warps), bq (block_cols), bk (block_rows), r (row_registers), ca (column_rows), ob (output_rows),
-ws (workspace: f32 or bf16), emb (embedded products), jb (joint backward).
+ws (workspace: f32 or bf16), emb (embedded products), jb (joint backward),
+tf (factored twiddles).
 Every config first runs once in its own process: one that fails (compile error, illegal address) is reported
 and left out of the timings, which would otherwise all fail after it.
 """
@@ -45,6 +46,8 @@ def parse_config(spec: str) -> staged_fft.StagedConfig:
             fields["products"] = "embedded"
         elif key == "jb":
             fields["joint_backward"] = True
+        elif key == "tf":
+            fields["twiddles"] = "factored"
         else:
             fields[KEYS[key]] = int(val)
     return staged_fft.StagedConfig(**fields)

@@ -20,11 +20,14 @@ from .test_long_conv1d_fused import _check, _check_config, _runs_here
                                       output_rows=16)),  # 32 x 256: two column steps, two output row blocks
     (3, 2500, 1200, True, True, dict(row_length=256, rows_per_program=2, block_cols=16)),
     (2, 3000, 2000, False, False, dict(row_length=512, rows_per_program=4, block_rows=16, products="embedded")),
+    (3, 2500, 2000, False, True, dict(row_length=512, rows_per_program=2, block_cols=32, twiddles="factored")),
+    (2, 2000, 2000, True, True, dict(row_length=256, twiddles="factored")),  # 16 rows of 256 side by side
 ])
 def test_staged_kernels_match_direct_sum(b, length, lk, causal, skip, cfg, device):
     """y, dx, dk and dD against float64 with the staged kernels forced (StagedConfig) on transforms the fused
     kernels could also serve: (M, Q) splits of 16 x 256, 16 x 512 and 32 x 256, one and two spectrum blocks per
-    row, one, two and four rows per program, both ways of making complex products, causal and centred kernels.
+    row, one, two, four and sixteen rows per program, both ways of making complex products, twiddles read whole
+    or made from their factors, causal and centred kernels.
     Six transforms in a row: the tolerance is float32's, not the four-step fused kernels' 1e-5."""
     if not _runs_here(device):
         pytest.skip("the staged kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
@@ -36,6 +39,7 @@ def test_staged_kernels_match_direct_sum(b, length, lk, causal, skip, cfg, devic
     (3, 2000, 1500, True, True, dict(row_length=256, block_cols=16)),  # one block per row: joint
     (2, 3000, 3000, False, False, dict(row_length=256, rows_per_program=2, products="embedded")),  # joint
     (2, 4000, 3000, False, True, dict(row_length=512, block_rows=16, block_cols=32)),  # two blocks: separate
+    (2, 3000, 2500, True, True, dict(row_length=256, twiddles="factored")),  # joint, factored twiddles
 ])
 def test_staged_joint_backward(b, length, lk, causal, skip, cfg, device, monkeypatch):
     """StagedConfig.joint_backward: dx's rows made in the weight gradient's row kernel (one spectrum block per
@@ -85,7 +89,10 @@ def test_row_length_and_limits():
         staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(rows_per_program=3))
     with pytest.raises(ValueError, match="workspace"):
         staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(workspace="half"))
-    assert staged_fft._plan(32768, torch.bfloat16, staged_fft.StagedConfig(precision="bf16")).workspace == torch.bfloat16
+    bf16_plan = staged_fft._plan(32768, torch.bfloat16, staged_fft.StagedConfig(precision="bf16"))
+    assert bf16_plan.workspace == torch.bfloat16
+    with pytest.raises(ValueError, match="twiddles"):
+        staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(twiddles="sincos"))
     assert staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig()).workspace == torch.float32
 
 

@@ -393,12 +393,12 @@ def _embedded(m: Tensor) -> Tensor:
     return torch.stack((torch.stack((mr, mi), -1), torch.stack((-mi, mr), -1)), 1).reshape(2 * m.shape[1], -1)
 
 
-def phase_planes(a: int, b: int, m: int, device: torch.device) -> Tensor:
-    """(2, a, b) float32: real and imaginary planes of exp(-2 pi i r s / m), r < a, s < b, from exact integer
-    phases (r s mod m) in float64; computed on the device itself (no host-to-device copy, which a CUDA-graph
+def phase_planes(a: int, b: int, m: int, device: torch.device, step: int = 1) -> Tensor:
+    """(2, a, b) float32: real and imaginary planes of exp(-2 pi i r s step / m), r < a, s < b, from exact integer
+    phases (r s step mod m) in float64; computed on the device itself (no host-to-device copy, which a CUDA-graph
     capture would not allow)."""
     r = torch.arange(a, dtype=torch.int64, device=device)
-    s = torch.arange(b, dtype=torch.int64, device=device)
+    s = torch.arange(b, dtype=torch.int64, device=device) * step
     ang = ((r[:, None] * s[None, :]) % m).to(torch.float64) * (-2 * math.pi / m)
     return torch.stack((torch.cos(ang), torch.sin(ang))).to(torch.float32).contiguous()
 

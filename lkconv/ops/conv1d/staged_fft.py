@@ -119,28 +119,48 @@ if triton is not None:
         return _spectrum_block(zr, zi, 0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, P, PREC, EMB)
 
     @triton.jit
-    def _store_rows(row, accr, acci, ka0, u_ptr, M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr,
-                    P: tl.constexpr):
+    def _row_twiddles(u_ptr, v_ptr, ka0, M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, P: tl.constexpr,
+                      FACTORED: tl.constexpr):
+        """U[ka, n1*N2 + n2] for rows ka = ka0 .. ka0 + P - 1 side by side as in _row_offsets: (real, imaginary)
+        [N1, P*N2], read from the table U (2, M, Q) at u_ptr, or (FACTORED) made as A[ka, n1] * B[ka, n2] from
+        A = exp(-2 pi i ka n1 N2 / N) (2, M, N1) at u_ptr and B = exp(-2 pi i ka n2 / N) (2, M, N2) at v_ptr:
+        N1 + N2 values per row read instead of N1 * N2."""
+        if FACTORED:
+            col = tl.arange(0, P * N2)
+            ka = ka0 + col // N2
+            a = u_ptr + ka[None, :] * N1 + tl.arange(0, N1)[:, None]  # N1 * P distinct values, each N2 times
+            ar = tl.load(a)
+            ai = tl.load(a + M * N1)
+            b = v_ptr + ka * N2 + col % N2
+            br = tl.load(b)[None, :]
+            bi = tl.load(b + M * N2)[None, :]
+            return ar * br - ai * bi, ar * bi + ai * br
+        else:
+            u = u_ptr + ka0 * (N1 * N2) + _row_offsets(N1, N2, P)
+            return tl.load(u), tl.load(u + M * N1 * N2)
+
+    @triton.jit
+    def _store_rows(row, accr, acci, ka0, u_ptr, v_ptr, M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr,
+                    P: tl.constexpr, FACTORED: tl.constexpr):
         """Rows ka0 .. ka0 + P - 1 of the workspace from row on = (accr + i acci) [N1, P*N2] (side by side as in
-        _row_offsets) times conj(U[ka, :]), in the workspace's dtype."""
+        _row_offsets) times conj(U[ka, :]) (_row_twiddles), in the workspace's dtype."""
         off = _row_offsets(N1, N2, P)
-        u = u_ptr + ka0 * (N1 * N2) + off
-        ur = tl.load(u)
-        ui = tl.load(u + M * N1 * N2)
+        ur, ui = _row_twiddles(u_ptr, v_ptr, ka0, M, N1, N2, P, FACTORED)
         ty = row.dtype.element_ty
         tl.store(row + off, (accr * ur + acci * ui).to(ty))
         tl.store(row + M * N1 * N2 + off, (acci * ur - accr * ui).to(ty))
 
     @triton.jit
     def staged_rows_kernel(
-        w_ptr, kf_ptr, u_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr, G,
-        M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr, P: tl.constexpr, CONJ: tl.constexpr, PREC: tl.constexpr, EMB: tl.constexpr,
+        w_ptr, kf_ptr, u_ptr, v_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr, G,
+        M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr, P: tl.constexpr, CONJ: tl.constexpr,
+        PREC: tl.constexpr, EMB: tl.constexpr, FACTORED: tl.constexpr,
     ):
         """Rows ka = ka0 .. ka0 + P - 1 of W[c*G + g] (Q = N1*N2 points each) become
         IDFT_Q(DFT_Q(row) * K[ka + M*kb]) * conj(U[ka, :]), K the channel's kernel spectrum / N (conjugate with
-        CONJ), read from its half spectrum kf[c] (N/2 + 1 (re, im) pairs). Rows are read whole before they are
-        written. Grid (M / P, C * G): a channel's rows and groups run side by side and share the spectrum's
-        cache lines."""
+        CONJ), read from its half spectrum kf[c] (N/2 + 1 (re, im) pairs), U as _row_twiddles gives it. Rows are
+        read whole before they are written. Grid (M / P, C * G): a channel's rows and groups run side by side and
+        share the spectrum's cache lines."""
         ka0 = tl.program_id(0) * P
         pid = tl.program_id(1)
         kc = kf_ptr + (pid // G).to(tl.int64) * (M * N1 * N2 + 2)
@@ -159,13 +179,13 @@ if triton is not None:
                                     N1, N2, N1, BK, P, PREC, EMB)
             accr += dr
             acci += di
-        _store_rows(row, accr, acci, ka0, u_ptr, M, N1, N2, P)
+        _store_rows(row, accr, acci, ka0, u_ptr, v_ptr, M, N1, N2, P, FACTORED)
 
     @triton.jit
     def staged_correlation_rows_kernel(
-        wz_ptr, wx_ptr, out_ptr, kf_ptr, u_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr, G,
+        wz_ptr, wx_ptr, out_ptr, kf_ptr, u_ptr, v_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr, G,
         M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr, P: tl.constexpr, PREC: tl.constexpr,
-        EMB: tl.constexpr, JOINT: tl.constexpr,
+        EMB: tl.constexpr, JOINT: tl.constexpr, FACTORED: tl.constexpr,
     ):
         """Rows ka = ka0 .. ka0 + P - 1 of out[c] = IDFT_Q(sum over g of DFT_Q(Wz[c*G + g] row ka)
         * conj(DFT_Q(Wx[c*G + g] row ka))) / N * conj(U[ka, :]): the weight gradient's summed correlation
@@ -196,13 +216,13 @@ if triton is not None:
                 if JOINT:  # the whole row's spectrum is this one block: its inverse is the input gradient's row
                     dr, di = _inverse_block(zr * kr - zi * ki, zr * ki + zi * kr, k0, 0, f1_ptr, f2_ptr, tw_ptr,
                                             g2_ptr, N1, N2, N1, BK, P, PREC, EMB)
-                    _store_rows(wz_ptr + off, dr, di, ka0, u_ptr, M, N1, N2, P)
+                    _store_rows(wz_ptr + off, dr, di, ka0, u_ptr, v_ptr, M, N1, N2, P, FACTORED)
             dr, di = _inverse_block(sr * inv_n, si * inv_n, k0, 0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, P,
                                     PREC, EMB)
             accr += dr
             acci += di
-        _store_rows(out_ptr + c.to(tl.int64) * (2 * M * N1 * N2) + ka0 * (N1 * N2), accr, acci, ka0, u_ptr, M, N1,
-                    N2, P)
+        _store_rows(out_ptr + c.to(tl.int64) * (2 * M * N1 * N2) + ka0 * (N1 * N2), accr, acci, ka0, u_ptr, v_ptr, M,
+                    N1, N2, P, FACTORED)
 
     @triton.jit
     def staged_output_kernel(
@@ -274,7 +294,9 @@ class StagedConfig:
         to bfloat16 anyway; else float32).
     joint_backward: the input gradient's rows made in the weight gradient's row kernel, from its transforms of dy
         (one column pass and one row transform of dy fewer), where a row's spectrum is one block (block_rows =
-        N1)."""
+        N1).
+    twiddles: how the row kernels get the twiddles U[ka, nb] of their rows: "table" (U read whole, 8 bytes per
+        point from L2) or "factored" (U[ka, n1*N2 + n2] = A[ka, n1] B[ka, n2] from two small tables)."""
 
     row_length: int = 0
     block_cols: int = 0
@@ -289,9 +311,11 @@ class StagedConfig:
     products: str = "karatsuba"
     workspace: str = ""
     joint_backward: bool = False
+    twiddles: str = "table"
 
 
 WORKSPACE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+TWIDDLES = ("table", "factored")
 
 
 def _row_length(n: int) -> int:
@@ -309,10 +333,14 @@ def supports(n: int) -> bool:
     return MIN_M * MIN_Q <= n <= MAX_M * MAX_Q
 
 
-def _outer_constants(m: int, q: int, device: torch.device, dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
-    """F_M (2, M, M) in the products' operand dtype and U (2, M, Q) float32 (exp(-2 pi i ka nb / (M Q)))."""
+def _outer_constants(m: int, q: int, device: torch.device, dtype: torch.dtype) -> Tuple[Tensor, ...]:
+    """F_M (2, M, M) in the products' operand dtype; U (2, M, Q) = exp(-2 pi i ka nb / N) and its factors
+    A (2, M, N1) = exp(-2 pi i ka n1 N2 / N), B (2, M, N2) = exp(-2 pi i ka n2 / N), float32 (N = M Q,
+    (N1, N2) = the rows' factors)."""
+    n1, n2 = fused_fft._factors(q)
     return cached_constants(("staged", m, q, device, dtype), device,
-                            lambda: (phase_planes(m, m, m, device).to(dtype), phase_planes(m, q, m * q, device)))
+                            lambda: (phase_planes(m, m, m, device).to(dtype), phase_planes(m, q, m * q, device),
+                                     phase_planes(m, n1, m * q, device, step=n2), phase_planes(m, n2, m * q, device)))
 
 
 @dataclass(frozen=True)
@@ -350,11 +378,19 @@ def _plan(n: int, dtype: torch.dtype, cfg: StagedConfig) -> _Plan:
     rows = cfg.rows_per_program or max(1, ROW_ELEMENTS // q)
     if rows < 1 or rows & (rows - 1) or rows > n // q:
         raise ValueError(f"rows_per_program must be a power of two in [1, {n // q}], got {rows}")
+    if cfg.twiddles not in TWIDDLES:
+        raise ValueError(f"twiddles must be one of {TWIDDLES}, got {cfg.twiddles!r}")
     prec = cfg.precision or _precision(dtype)
     if cfg.workspace not in ("", *WORKSPACE_DTYPES):
         raise ValueError(f"workspace must be one of {('', *WORKSPACE_DTYPES)}, got {cfg.workspace!r}")
     ws = WORKSPACE_DTYPES[cfg.workspace or ("bfloat16" if prec == "bf16" else "float32")]
     return _Plan(n, n // q, q, n1, n2, bk, bq, rows, prec, _embeds(cfg), ws, cfg)
+
+
+def _row_twiddle_tables(p: _Plan, device: torch.device) -> Tuple[Tensor, Tensor]:
+    """The row kernels' twiddle arguments (u_ptr, v_ptr): (U, U) or, with factored twiddles, (A, B)."""
+    consts = _outer_constants(p.m, p.q, device, _operand_dtype(p.prec))
+    return consts[2:] if p.cfg.twiddles == "factored" else (consts[1], consts[1])
 
 
 def _row_register_cap(cfg: StagedConfig) -> dict:
@@ -367,7 +403,7 @@ def _columns(p: _Plan, src: Tensor, in_shift: int) -> Tensor:
     bsz, c, length = src.shape
     groups = cdiv(bsz, 2)
     w = torch.empty((c * groups, 2, p.m, p.q), dtype=p.workspace, device=src.device)
-    fm, u = _outer_constants(p.m, p.q, src.device, _operand_dtype(p.prec))
+    fm, u = _outer_constants(p.m, p.q, src.device, _operand_dtype(p.prec))[:2]
     bka = min(p.cfg.column_rows, p.m)
     rows = (in_shift + length - 1) // p.q - in_shift // p.q + 1
     staged_columns_kernel[(c * groups, p.m // bka, p.q // p.bq)](
@@ -381,7 +417,7 @@ def _output(p: _Plan, w: Tensor, out: Tensor, src: Tensor, D: Optional[Tensor], 
     """Kernel 3: out (B, C, L) from the workspace w (C * ceil(B / 2), 2, M, Q), plus D * src when D is given."""
     bsz, c, length = out.shape
     groups = w.shape[0] // c
-    fm, _ = _outer_constants(p.m, p.q, out.device, _operand_dtype(p.prec))
+    fm = _outer_constants(p.m, p.q, out.device, _operand_dtype(p.prec))[0]
     rows = (out_shift + length - 1) // p.q - out_shift // p.q + 1
     br = min(p.cfg.output_rows, max(16, next_power_of_2(rows)))
     staged_output_kernel[(c * groups, p.q // p.bq, cdiv(rows, br))](
@@ -406,10 +442,10 @@ def convolve(src: Tensor, kf: Tensor, D: Optional[Tensor], in_shift: int, out_sh
 def _rows(p: _Plan, w: Tensor, kf: Tensor, conj: bool) -> Tensor:
     """Kernel 2 on the workspace w (C * groups, 2, M, Q), in place, with the kernel spectrum kf (C, N/2 + 1, 2)."""
     f1, f2, tw, g2 = _dft_constants(p.n1, p.n2, w.device, _operand_dtype(p.prec))
-    _, u = _outer_constants(p.m, p.q, w.device, _operand_dtype(p.prec))
     staged_rows_kernel[(p.m // p.rows, w.shape[0])](
-        w, kf, u, f1, f2, tw, g2, w.shape[0] // kf.shape[0], M=p.m, N1=p.n1, N2=p.n2, BK=p.bk, P=p.rows, CONJ=conj,
-        PREC=p.prec, EMB=p.emb, num_warps=p.cfg.row_warps, **_row_register_cap(p.cfg))
+        w, kf, *_row_twiddle_tables(p, w.device), f1, f2, tw, g2, w.shape[0] // kf.shape[0], M=p.m, N1=p.n1, N2=p.n2,
+        BK=p.bk, P=p.rows, CONJ=conj, PREC=p.prec, EMB=p.emb, FACTORED=p.cfg.twiddles == "factored",
+        num_warps=p.cfg.row_warps, **_row_register_cap(p.cfg))
     return w
 
 
@@ -431,11 +467,11 @@ def backward(dy: Tensor, x: Tensor, kf: Tensor, D: Optional[Tensor], shift: int,
     wz = _columns(p, dy, shift)
     wx = _columns(p, x, 0)
     f1, f2, tw, g2 = _dft_constants(p.n1, p.n2, x.device, _operand_dtype(p.prec))
-    _, u = _outer_constants(p.m, p.q, x.device, _operand_dtype(p.prec))
     spec = torch.empty((c, 2, p.m, p.q), dtype=torch.float32, device=x.device)
     staged_correlation_rows_kernel[(p.m // p.rows, c)](
-        wz, wx, spec, kf, u, f1, f2, tw, g2, cdiv(bsz, 2), M=p.m, N1=p.n1, N2=p.n2, BK=p.bk, P=p.rows, PREC=p.prec,
-        EMB=p.emb, JOINT=joint, num_warps=p.cfg.row_warps, **_row_register_cap(p.cfg))
+        wz, wx, spec, kf, *_row_twiddle_tables(p, x.device), f1, f2, tw, g2, cdiv(bsz, 2), M=p.m, N1=p.n1, N2=p.n2,
+        BK=p.bk, P=p.rows, PREC=p.prec, EMB=p.emb, JOINT=joint, FACTORED=p.cfg.twiddles == "factored",
+        num_warps=p.cfg.row_warps, **_row_register_cap(p.cfg))
     if joint:
         dx = _output(p, wz, _empty_like_seq(dy), dy, D, 0)
     dk = torch.empty((1, c, lk), dtype=torch.float32, device=x.device)
