@@ -19,10 +19,11 @@ Two real sequences of a channel (batch entries 2g and 2g + 1) travel as one comp
 Backward: dx is the same three kernels on dy with the conjugate spectrum; dk = Re IDFT(sum DZ conj(X)): kernel 1
 on dy and on x, ``staged_correlation_rows_kernel`` sums each row's DZ conj(X) over the batch and inverts it
 (rows), and kernel 3 (columns) writes the real part at lags 0 .. Lk - 1. With StagedConfig.joint_backward that
-row kernel also makes dx's rows from its transforms of dy, in place, for kernel 3. Per sequence pair the workspace holds
-N complex values (8 N bytes in float32), read and written about four times per direction: the kernels are bound by
-memory bandwidth where torch.fft's chain of padding, transforms, products and casts reads and writes several
-times more.
+row kernel also makes dx's rows from its transforms of dy, in place, for kernel 3.
+
+Per sequence pair the workspace holds N complex values (8 N bytes in float32, 4 N in bfloat16), written once and
+read once by each kernel; torch.fft's chain of padding, transforms, products and casts moves several times more.
+Which kernel bounds the time, per shape and configuration: benchmarks/profile_staged.py.
 """
 from __future__ import annotations
 
