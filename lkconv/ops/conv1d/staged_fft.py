@@ -21,8 +21,9 @@ on dy and on x, ``staged_correlation_rows_kernel`` sums each row's DZ conj(X) ov
 (rows), and kernel 3 (columns) writes the real part at lags 0 .. Lk - 1. With StagedConfig.joint_backward that
 row kernel also makes dx's rows from its transforms of dy, in place, for kernel 3.
 
-Per sequence pair the workspace holds N complex values (8 N bytes in float32, 4 N in bfloat16), written once and
-read once by each kernel; torch.fft's chain of padding, transforms, products and casts moves several times more.
+Per sequence pair the workspace holds N complex values (8 N bytes in float32, 4 N in bfloat16). The first kernel
+writes it, the second reads and rewrites it, and the third reads it. torch.fft's chain of padding, transforms,
+products and casts moves several times more.
 Which kernel bounds the time, per shape and configuration: benchmarks/profile_staged.py.
 """
 from __future__ import annotations
