@@ -1,6 +1,6 @@
 """Long depthwise 1D convolution by FFT, for any sequence length (Hyena, SGConv, state-space-style kernels).
 
-Two algorithms behind one entry point:
+Three algorithms behind one entry point:
 
 - "fft": y = irfft(rfft(x, n) * rfft(k, n), n) with n the smallest 2^a 3^b 5^c 7^d >= L + Lk - 1 (no
   wrap-around), in float32 (float64 for float64 input); differentiable through torch.fft.
@@ -103,10 +103,10 @@ def choice_key(x, k, D, causal: bool, grad: bool) -> str:
 
 def choose(x, k, D, causal: bool, algorithm: str) -> str:
     """The algorithm that serves this call: ``algorithm`` itself unless "auto" (see the module docstring)."""
-    for name, reason in (("fused_fft", fused_fft.unsupported_reason), ("staged_fft", _staged_reason)):
-        why = reason(x, k, causal) if algorithm == name else None
-        if why is not None:
-            raise ValueError(f"algorithm={name!r} cannot serve this call: {why}")
+    reason = {"fused_fft": fused_fft.unsupported_reason, "staged_fft": _staged_reason}.get(algorithm)
+    why = reason(x, k, causal) if reason is not None else None
+    if why is not None:
+        raise ValueError(f"algorithm={algorithm!r} cannot serve this call: {why}")
     if algorithm != "auto":
         return algorithm
     if not x.is_cuda or torch.compiler.is_compiling():  # compiled graphs: torch.fft's ops
