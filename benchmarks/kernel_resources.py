@@ -273,7 +273,7 @@ def staged_report(rows_specs, block_rows, warps_list, products=("karatsuba",)):
             try:
                 regs, stack, shared = resources(staged_fft.staged_rows_kernel, ptrs, dict(G=4),
                                                 dict(M=m, N1=n1, N2=n2, BK=bk, P=p, CONJ=False, PREC="bf16", EMB=emb,
-                                                     FACTORED=False),
+                                                     FACTORED=False, GP=1),
                                                 warps, maxnreg=staged_fft.StagedConfig().row_registers or None)
             except Exception as exc:  # noqa: BLE001 - reported, not fatal
                 print(f"{head}  {type(exc).__name__}: {str(exc)[:120]}", flush=True)

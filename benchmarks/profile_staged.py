@@ -7,7 +7,7 @@ torch.fft baseline.
 
 A config is colon-separated keys of staged_fft.StagedConfig: q (row_length), p (rows_per_program), w (row_warps),
 cw (column_warps), bq (block_cols), bk (block_rows), r (row_registers), ca (column_rows), ob (output_rows),
-ws (workspace: f32 or bf16), emb (embedded products), jb (joint backward),
+gp (groups_per_program), ws (workspace: f32 or bf16), emb (embedded products), jb (joint backward),
 tf (factored twiddles).
 Every config first runs once in its own process: one that fails (compile error, illegal address) is reported
 and left out of the timings, which would otherwise all fail after it.
@@ -32,7 +32,7 @@ from tune_long1d import _inputs, long_shapes  # noqa: E402
 from warm_compile import warm_in_processes  # noqa: E402
 
 KEYS = {"q": "row_length", "p": "rows_per_program", "w": "row_warps", "cw": "column_warps", "bq": "block_cols",
-        "bk": "block_rows", "r": "row_registers", "ca": "column_rows", "ob": "output_rows"}
+        "bk": "block_rows", "r": "row_registers", "ca": "column_rows", "ob": "output_rows", "gp": "groups_per_program"}
 
 
 def parse_config(spec: str) -> staged_fft.StagedConfig:

@@ -22,12 +22,15 @@ from .test_long_conv1d_fused import _check, _check_config, _runs_here
     (2, 3000, 2000, False, False, dict(row_length=512, rows_per_program=4, block_rows=16, products="embedded")),
     (3, 2500, 2000, False, True, dict(row_length=512, rows_per_program=2, block_cols=32, twiddles="factored")),
     (2, 2000, 2000, True, True, dict(row_length=256, twiddles="factored")),  # 16 rows of 256 side by side
+    (5, 2000, 2000, True, True, dict(row_length=256, groups_per_program=2)),  # 3 groups: a chunk past the batch
+    (4, 4000, 3000, False, True, dict(row_length=512, block_rows=16, groups_per_program=2, twiddles="factored")),
 ])
 def test_staged_kernels_match_direct_sum(b, length, lk, causal, skip, cfg, device):
     """y, dx, dk and dD against float64 with the staged kernels forced (StagedConfig) on transforms the fused
     kernels could also serve: (M, Q) splits of 16 x 256, 16 x 512 and 32 x 256, one and two spectrum blocks per
-    row, one, two, four and sixteen rows per program, both ways of making complex products, twiddles read whole
-    or made from their factors, causal and centred kernels.
+    row, one, two, four and sixteen rows per program, one or two sequence pairs per row program (the kernel
+    spectrum read once or per block), both ways of making complex products, twiddles read whole or made from
+    their factors, causal and centred kernels.
     Six transforms in a row: the tolerance is float32's, not the four-step fused kernels' 1e-5."""
     if not _runs_here(device):
         pytest.skip("the staged kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
@@ -91,6 +94,8 @@ def test_row_length_and_limits():
         staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(workspace="half"))
     bf16_plan = staged_fft._plan(32768, torch.bfloat16, staged_fft.StagedConfig(precision="bf16"))
     assert bf16_plan.workspace == torch.bfloat16
+    with pytest.raises(ValueError, match="groups_per_program"):
+        staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(groups_per_program=0))
     with pytest.raises(ValueError, match="twiddles"):
         staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(twiddles="sincos"))
     assert staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig()).workspace == torch.float32

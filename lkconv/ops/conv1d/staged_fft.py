@@ -153,35 +153,54 @@ if triton is not None:
         tl.store(row + M * N1 * N2 + off, (acci * ur - accr * ui).to(ty))
 
     @triton.jit
+    def _row_kernel_block(kc, ka0, k0, M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr,
+                          P: tl.constexpr, CONJ: tl.constexpr):
+        """K[ka + M*kb] / N (conjugate with CONJ) for rows ka = ka0 .. ka0 + P - 1 and their spectrum rows k1 = k0 ..
+        k0 + BK - 1, kb = k1 + N1*k2: (real, imaginary) [BK*P, N2], row k1*P + p, from the channel's half spectrum
+        kc."""
+        r = tl.arange(0, BK * P)
+        kb = (k0 + r // P)[:, None] + N1 * tl.arange(0, N2)[None, :]
+        return _kernel_block(kc, (ka0 + r % P)[:, None] + M * kb, M * N1 * N2, CONJ)
+
+    @triton.jit
     def staged_rows_kernel(
         w_ptr, kf_ptr, u_ptr, v_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr, G,
         M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr, P: tl.constexpr, CONJ: tl.constexpr,
-        PREC: tl.constexpr, EMB: tl.constexpr, FACTORED: tl.constexpr,
+        PREC: tl.constexpr, EMB: tl.constexpr, FACTORED: tl.constexpr, GP: tl.constexpr,
     ):
         """Rows ka = ka0 .. ka0 + P - 1 of W[c*G + g] (Q = N1*N2 points each) become
         IDFT_Q(DFT_Q(row) * K[ka + M*kb]) * conj(U[ka, :]), K the channel's kernel spectrum / N (conjugate with
         CONJ), read from its half spectrum kf[c] (N/2 + 1 (re, im) pairs), U as _row_twiddles gives it. Rows are
-        read whole before they are written. Grid (M / P, C * G): a channel's rows and groups run side by side and
-        share the spectrum's cache lines."""
+        read whole before they are written. Each program takes GP groups g of one channel in turn; with one
+        spectrum block per row (BK = N1) it reads their K once. Grid (M / P, C * ceil(G / GP)): a channel's rows and
+        groups run side by side and share the spectrum's cache lines."""
         ka0 = tl.program_id(0) * P
-        pid = tl.program_id(1)
-        kc = kf_ptr + (pid // G).to(tl.int64) * (M * N1 * N2 + 2)
-        row = w_ptr + pid.to(tl.int64) * (2 * M * N1 * N2) + ka0 * (N1 * N2)
+        chunks = (G + GP - 1) // GP
+        c = tl.program_id(1) // chunks
+        g0 = (tl.program_id(1) % chunks) * GP
+        kc = kf_ptr + c.to(tl.int64) * (M * N1 * N2 + 2)
+        if BK == N1 and GP > 1:
+            kr0, ki0 = _row_kernel_block(kc, ka0, 0, M, N1, N2, BK, P, CONJ)
         off = _row_offsets(N1, N2, P)
-        zr = tl.load(row + off).to(tl.float32)
-        zi = tl.load(row + M * N1 * N2 + off).to(tl.float32)
-        accr = tl.zeros([N1, P * N2], dtype=tl.float32)
-        acci = tl.zeros([N1, P * N2], dtype=tl.float32)
-        r = tl.arange(0, BK * P)
-        for k0 in range(0, N1, BK):
-            xr, xi = _spectrum_block(zr, zi, 0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, P, PREC, EMB)
-            kb = (k0 + r // P)[:, None] + N1 * tl.arange(0, N2)[None, :]  # [BK*P, N2]: row k1*P + p
-            kr, ki = _kernel_block(kc, (ka0 + r % P)[:, None] + M * kb, M * N1 * N2, CONJ)
-            dr, di = _inverse_block(xr * kr - xi * ki, xr * ki + xi * kr, k0, 0, f1_ptr, f2_ptr, tw_ptr, g2_ptr,
-                                    N1, N2, N1, BK, P, PREC, EMB)
-            accr += dr
-            acci += di
-        _store_rows(row, accr, acci, ka0, u_ptr, v_ptr, M, N1, N2, P, FACTORED)
+        for gi in range(0, GP):
+            if g0 + gi < G:
+                row = w_ptr + (c * G + g0 + gi).to(tl.int64) * (2 * M * N1 * N2) + ka0 * (N1 * N2)
+                zr = tl.load(row + off).to(tl.float32)
+                zi = tl.load(row + M * N1 * N2 + off).to(tl.float32)
+                accr = tl.zeros([N1, P * N2], dtype=tl.float32)
+                acci = tl.zeros([N1, P * N2], dtype=tl.float32)
+                for k0 in range(0, N1, BK):
+                    xr, xi = _spectrum_block(zr, zi, 0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, P, PREC,
+                                             EMB)
+                    if BK == N1 and GP > 1:
+                        kr, ki = kr0, ki0
+                    else:
+                        kr, ki = _row_kernel_block(kc, ka0, k0, M, N1, N2, BK, P, CONJ)
+                    dr, di = _inverse_block(xr * kr - xi * ki, xr * ki + xi * kr, k0, 0, f1_ptr, f2_ptr, tw_ptr,
+                                            g2_ptr, N1, N2, N1, BK, P, PREC, EMB)
+                    accr += dr
+                    acci += di
+                _store_rows(row, accr, acci, ka0, u_ptr, v_ptr, M, N1, N2, P, FACTORED)
 
     @triton.jit
     def staged_correlation_rows_kernel(
@@ -198,15 +217,13 @@ if triton is not None:
         c = tl.program_id(1)
         accr = tl.zeros([N1, P * N2], dtype=tl.float32)
         acci = tl.zeros([N1, P * N2], dtype=tl.float32)
-        r = tl.arange(0, BK * P)
         inv_n = 1.0 / (M * N1 * N2)
         for k0 in range(0, N1, BK):
             sr = tl.zeros([BK * P, N2], dtype=tl.float32)
             si = tl.zeros([BK * P, N2], dtype=tl.float32)
             if JOINT:
-                kb = (k0 + r // P)[:, None] + N1 * tl.arange(0, N2)[None, :]
-                kr, ki = _kernel_block(kf_ptr + c.to(tl.int64) * (M * N1 * N2 + 2), (ka0 + r % P)[:, None] + M * kb,
-                                       M * N1 * N2, True)
+                kr, ki = _row_kernel_block(kf_ptr + c.to(tl.int64) * (M * N1 * N2 + 2), ka0, k0, M, N1, N2, BK, P,
+                                           True)
             for g in range(0, G):
                 off = (c * G + g).to(tl.int64) * (2 * M * N1 * N2) + ka0 * (N1 * N2)
                 zr, zi = _row_spectrum_block(wz_ptr + off, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, M, N1, N2, BK, P, PREC,
@@ -298,7 +315,9 @@ class StagedConfig:
         (one column pass and one row transform of dy fewer), where a row's spectrum is one block (block_rows =
         N1).
     twiddles: how the row kernels get the twiddles U[ka, nb] of their rows: "table" (U read whole, 8 bytes per
-        point from L2) or "factored" (U[ka, n1*N2 + n2] = A[ka, n1] B[ka, n2] from two small tables)."""
+        point from L2) or "factored" (U[ka, n1*N2 + n2] = A[ka, n1] B[ka, n2] from two small tables).
+    groups_per_program: sequence pairs of a channel a row kernel's program transforms in turn (GP), reading the
+        rows' kernel spectrum once where a row's spectrum is one block."""
 
     row_length: int = 0
     block_cols: int = 0
@@ -314,6 +333,7 @@ class StagedConfig:
     workspace: str = ""
     joint_backward: bool = False
     twiddles: str = "table"
+    groups_per_program: int = 1
 
 
 WORKSPACE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -380,6 +400,8 @@ def _plan(n: int, dtype: torch.dtype, cfg: StagedConfig) -> _Plan:
     rows = cfg.rows_per_program or max(1, ROW_ELEMENTS // q)
     if rows < 1 or rows & (rows - 1) or rows > n // q:
         raise ValueError(f"rows_per_program must be a power of two in [1, {n // q}], got {rows}")
+    if cfg.groups_per_program < 1:
+        raise ValueError(f"groups_per_program must be >= 1, got {cfg.groups_per_program}")
     if cfg.twiddles not in TWIDDLES:
         raise ValueError(f"twiddles must be one of {TWIDDLES}, got {cfg.twiddles!r}")
     prec = cfg.precision or _precision(dtype)
@@ -444,9 +466,11 @@ def convolve(src: Tensor, kf: Tensor, D: Optional[Tensor], in_shift: int, out_sh
 def _rows(p: _Plan, w: Tensor, kf: Tensor, conj: bool) -> Tensor:
     """Kernel 2 on the workspace w (C * groups, 2, M, Q), in place, with the kernel spectrum kf (C, N/2 + 1, 2)."""
     f1, f2, tw, g2 = _dft_constants(p.n1, p.n2, w.device, _operand_dtype(p.prec))
-    staged_rows_kernel[(p.m // p.rows, w.shape[0])](
-        w, kf, *_row_twiddle_tables(p, w.device), f1, f2, tw, g2, w.shape[0] // kf.shape[0], M=p.m, N1=p.n1, N2=p.n2,
-        BK=p.bk, P=p.rows, CONJ=conj, PREC=p.prec, EMB=p.emb, FACTORED=p.cfg.twiddles == "factored",
+    groups = w.shape[0] // kf.shape[0]
+    gp = min(p.cfg.groups_per_program, groups)
+    staged_rows_kernel[(p.m // p.rows, kf.shape[0] * cdiv(groups, gp))](
+        w, kf, *_row_twiddle_tables(p, w.device), f1, f2, tw, g2, groups, M=p.m, N1=p.n1, N2=p.n2, BK=p.bk,
+        P=p.rows, CONJ=conj, PREC=p.prec, EMB=p.emb, FACTORED=p.cfg.twiddles == "factored", GP=gp,
         num_warps=p.cfg.row_warps, **_row_register_cap(p.cfg))
     return w
 
