@@ -726,8 +726,8 @@ EC)  # after EB: 1024-point rows by default (dna_256k: M = 512), two real produc
     ;;
 ED)  # after EC: the staged kernels' 128-column default on dna_256k (M = 512), checked and timed as the default
     step pytest_staged 100 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_staged.py tests/test_without_triton.py
-    step prof_dna_bf16 100 python benchmarks/profile_staged.py --jobs 12 --shapes dna_256k,sgconv_16k --dtypes bf16 --configs q0,q0:ob128,q0:bq64:ob128,q0:bq64 --json "$OUT/prof_dna_bf16.json"
-    step prof_joint 120 python benchmarks/profile_staged.py --jobs 12 --shapes sgconv_16k,hyena_6000,hyena_4k,dna_256k --dtypes bf16 --configs q0,q0:tf,q0:gp4,q0:gp4:tf,q0:gp8:tf,q0:gp4:tf:r0,q0:jb,q0:jb:tf,q0:jb:r0 --json "$OUT/prof_joint.json"
+    step prof_dna_bf16 80 python benchmarks/profile_staged.py --jobs 12 --shapes dna_256k,sgconv_16k --dtypes bf16 --configs q0,q0:ob128,q0:bq64:ob128,q0:bq64 --json "$OUT/prof_dna_bf16.json"
+    step prof_joint 180 python benchmarks/profile_staged.py --jobs 12 --shapes sgconv_16k,hyena_6000,hyena_4k,dna_256k --dtypes bf16 --configs q0,q0:tf,q0:gp4,q0:gp4:tf,q0:gp8:tf,q0:gp4:tf:r0,q0:jb,q0:jb:tf,q0:jb:r0 --json "$OUT/prof_joint.json"
     step bench_long_bf16 120 python -m lkconv bench --op long_conv1d --dtypes bf16 --out "$OUT/long1d_bf16"
     ;;
 DX)  # the fused long_conv1d after the twenty-first session: embedded complex products (real products on interleaved
