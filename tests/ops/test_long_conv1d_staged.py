@@ -176,3 +176,24 @@ def test_staged_algorithm_and_auto_candidates(device):
         assert _candidates(x, k, True) == ["fft", "staged_fft"]  # float32: not the fused kernels within MAX_N
         long_x = torch.empty(1, 2, 20000, device=device)
         assert _candidates(long_x, torch.empty(2, 20000, device=device), True) == ["fft", "fused_fft"]
+
+
+def test_staged_strided_input_and_skip(device):
+    """x a channel-strided view and D a strided view through algorithm="staged_fft": every gradient against
+    float64."""
+    if not _runs_here(device):
+        pytest.skip("the staged kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
+    x = torch.randn(3, 6, 2100, device=device)[:, ::2].requires_grad_()
+    k = (torch.randn(3, 1900, device=device) / 40).requires_grad_()
+    D = torch.randn(3, 2, device=device)[:, 0].requires_grad_()
+    assert x.stride(1) == 2 * 2100 and D.stride(0) == 2
+    y = lkconv.long_conv1d(x, k, D, causal=False, algorithm="staged_fft")
+    g = torch.randn_like(y)
+    y.backward(g)
+    leaves64 = [t.detach().double().requires_grad_() for t in (x, k, D)]
+    ref = long_conv1d_reference(*leaves64, causal=False)
+    ref.backward(g.double())
+    tol = tolerance("fft", torch.float32, device.type)
+    assert rel_error(y, ref) < tol
+    for t, t64 in zip((x, k, D), leaves64):
+        assert rel_error(t.grad, t64.grad) < tol
