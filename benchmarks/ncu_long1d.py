@@ -11,7 +11,6 @@ float64 torch.fft convolution, so that a profiled configuration is also a checke
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -22,8 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lkconv.ops.conv1d import fused_fft  # noqa: E402
 from lkconv.ops.conv1d.long import _long_conv1d_torch  # noqa: E402
 from lkconv.testing import rel_error  # noqa: E402
-from lkconv.tools.bench import DTYPES, SHAPES_FILE  # noqa: E402
-from lkconv.tools.bench1d import LONG_EXTRA_SHAPES  # noqa: E402
+from lkconv.tools.bench import DTYPES  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tune_long1d import long_inputs, long_shapes  # noqa: E402
 
 
 def main():
@@ -35,12 +36,8 @@ def main():
     ap.add_argument("--block-rows", type=int, default=32)
     ap.add_argument("--calls", type=int, default=3)
     args = ap.parse_args()
-    s = {r["name"]: r for r in json.loads(SHAPES_FILE.read_text())["long_conv1d"] + LONG_EXTRA_SHAPES}[args.shape]
-    dtype = DTYPES[args.dtype]
-    x = torch.randn(s["b"], s["c"], s["l"], device="cuda").to(dtype)
-    k = (torch.randn(s["c"], s["l"], device="cuda") / s["l"] ** 0.5).to(dtype)
+    x, k, kf = long_inputs(long_shapes()[args.shape], DTYPES[args.dtype])
     cfg = fused_fft.FusedConfig(block_rows=args.block_rows, pairs=args.pairs, products=args.products)
-    kf = fused_fft.kernel_spectrum(k, fused_fft.transform_size(s["l"], s["l"]))
     for _ in range(args.calls):
         y = fused_fft.fused_fwd(x, k, None, True, kf, cfg)
     torch.cuda.synchronize()

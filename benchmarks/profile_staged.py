@@ -28,7 +28,7 @@ from lkconv.tools.bench import DTYPES  # noqa: E402
 from lkconv.tools.bench1d import plain_fft_conv  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_long1d import _inputs, long_shapes  # noqa: E402
+from tune_long1d import long_inputs, long_shapes  # noqa: E402
 from warm_compile import warm_in_processes  # noqa: E402
 
 KEYS = {"q": "row_length", "p": "rows_per_program", "w": "row_warps", "cw": "column_warps", "bq": "block_cols",
@@ -59,7 +59,7 @@ def _warm(task):
     name, dt, spec = task
     t0 = time.perf_counter()
     try:
-        x, k, kf = _inputs(long_shapes()[name], DTYPES[dt])
+        x, k, kf = long_inputs(long_shapes()[name], DTYPES[dt])
         cfg = parse_config(spec)
         fused_fft.fused_fwd(x, k, None, True, kf, cfg)
         fused_fft.fused_bwd(torch.randn_like(x), x, k, None, True, kf, True, cfg)
@@ -88,7 +88,7 @@ def main():
     for name in args.shapes.split(","):
         s = shapes[name]
         for dt in args.dtypes.split(","):
-            x, k, kf = _inputs(s, DTYPES[dt])
+            x, k, kf = long_inputs(s, DTYPES[dt])
             dy = torch.randn_like(x)
             n = fused_fft.transform_size(s["l"], s["l"])
             t_plain = tt.do_bench(lambda: plain_fft_conv(x, k), return_mode="median")

@@ -635,7 +635,7 @@ def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: boo
 
         dx, dk = staged_fft.backward(dy, x, kf, D, shift, lk, n, _only(config, staged_fft.StagedConfig), need_dx,
                                      need_dk)
-        return dx, dk, (dy.float() * x.float()).sum(dim=(0, 2)) if need_dD else None
+        return dx, dk, _skip_gradient(dy, x) if need_dD else None
     cfg = _only(config, FusedConfig) or FusedConfig()
     if need_dx and need_dk and cfg.joint_backward:
         dx, sp, dd = _launch_conv(dy, kf, D, _empty_like_seq(x), shift, 0, rows_shifted, rows, True, n1, n2, cfg, x,
@@ -645,8 +645,7 @@ def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: boo
     if need_dx:
         dx = _launch_conv(dy, kf, D, _empty_like_seq(x), shift, 0, rows_shifted, rows, True, n1, n2, cfg)[0]
     if not need_dk:
-        dD = (dy.float() * x.float()).sum(dim=(0, 2)) if need_dD else None
-        return dx, None, dD
+        return dx, None, _skip_gradient(dy, x) if need_dD else None
     bk, prec, p, chunks, per = _plan(cfg, kf, x, max(rows, rows_shifted), n1, n2, True)
     sp = torch.empty((chunks, c, n, 2), dtype=torch.float32, device=x.device)
     dd = torch.empty((chunks, c), dtype=torch.float32, device=x.device) if need_dD else sp
@@ -657,6 +656,11 @@ def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: boo
         PREC=prec, EMB=_embeds(cfg), num_warps=cfg.num_warps, num_stages=cfg.num_stages,
         **_register_cap())
     return dx, _weight_gradient(sp, n, lk), dd.sum(0) if need_dD else None
+
+
+def _skip_gradient(dy: Tensor, x: Tensor) -> Tensor:
+    """dD (C,) float32 = sum over b, t of dy x, where no kernel makes it alongside."""
+    return (dy.float() * x.float()).sum(dim=(0, 2))
 
 
 def _weight_gradient(sp: Tensor, n: int, lk: int) -> Tensor:

@@ -65,12 +65,13 @@ def _staged_reason(x, k, causal) -> Optional[str]:
 
 def _candidates(x, k, causal) -> list:
     """The algorithms "auto" measures for this call (see the module docstring)."""
+    if fused_fft.unsupported_reason(x, k, causal) is not None:
+        return ["fft"]
     n = fused_fft.transform_size(x.shape[-1], k.shape[-1])
     names = ["fft"]
-    if fused_fft.unsupported_reason(x, k, causal) is None and (
-            n > fused_fft.MAX_N or x.dtype != torch.float32 or torch.backends.cuda.matmul.allow_tf32):
+    if n > fused_fft.MAX_N or x.dtype != torch.float32 or torch.backends.cuda.matmul.allow_tf32:
         names.append("fused_fft")
-    if n <= fused_fft.MAX_N and _staged_reason(x, k, causal) is None:
+    if n <= fused_fft.MAX_N and staged_fft.supports(n):
         names.append("staged_fft")
     return names
 
@@ -92,13 +93,14 @@ def _step_ms(fn, x, k, D, causal, grad: bool) -> float:
     return _median_ms(step)
 
 
-def choice_key(x, k, D, causal: bool, grad: bool) -> str:
+def choice_key(x, k, D, causal: bool, grad: bool, candidates: Optional[list] = None) -> str:
     """The autotune-cache key of a long_conv1d problem (grad: timed with its backward), with the candidates
-    measured: a choice made among fewer is made again."""
+    measured (_candidates' unless given): a choice made among fewer is made again."""
     dev = torch.cuda.get_device_name(x.device) if x.is_cuda else x.device.type
+    names = candidates if candidates is not None else _candidates(x, k, causal)
     return (f"long_conv1d|{dev}|b{x.shape[0]}c{x.shape[1]}l{x.shape[2]}k{k.shape[1]}"
             f"|{'causal' if causal else 'centred'}|{str(x.dtype).replace('torch.', '')}"
-            f"|{'D' if D is not None else 'noD'}|{'fwd+bwd' if grad else 'fwd'}|{'+'.join(_candidates(x, k, causal))}")
+            f"|{'D' if D is not None else 'noD'}|{'fwd+bwd' if grad else 'fwd'}|{'+'.join(names)}")
 
 
 def choose(x, k, D, causal: bool, algorithm: str) -> str:
@@ -117,7 +119,7 @@ def choose(x, k, D, causal: bool, algorithm: str) -> str:
     from ..autotune_cache import lookup, store
 
     grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, k, D))
-    key = choice_key(x, k, D, causal, grad)
+    key = choice_key(x, k, D, causal, grad, candidates)
     hit = lookup(key)
     if hit is not None and hit["algorithm"] in _RUN:
         return hit["algorithm"]

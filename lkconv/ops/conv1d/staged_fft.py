@@ -109,15 +109,20 @@ if triton is not None:
         return tl.arange(0, N1)[:, None] * N2 + ((col // N2) * (N1 * N2) + col % N2)[None, :]
 
     @triton.jit
+    def _load_rows(row, M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, P: tl.constexpr):
+        """P consecutive workspace rows from row (real planes at row, imaginary at row + M*Q) side by side as in
+        _row_offsets: (real, imaginary) [N1, P*N2] float32."""
+        off = _row_offsets(N1, N2, P)
+        return tl.load(row + off).to(tl.float32), tl.load(row + M * N1 * N2 + off).to(tl.float32)
+
+    @triton.jit
     def _row_spectrum_block(row, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, M: tl.constexpr, N1: tl.constexpr,
                             N2: tl.constexpr, BK: tl.constexpr, P: tl.constexpr, PREC: tl.constexpr,
                             EMB: tl.constexpr):
         """Spectrum rows k1 = k0 .. k0 + BK - 1 of the (N1, N2) views of the Q-point DFTs of P consecutive
         workspace rows from row (real planes at row, imaginary at row + M*Q): (real, imaginary) [BK*P, N2], row
         k1*P + p holding row p's."""
-        off = _row_offsets(N1, N2, P)
-        zr = tl.load(row + off).to(tl.float32)
-        zi = tl.load(row + M * N1 * N2 + off).to(tl.float32)
+        zr, zi = _load_rows(row, M, N1, N2, P)
         return _spectrum_block(zr, zi, 0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, P, PREC, EMB)
 
     @triton.jit
@@ -181,12 +186,10 @@ if triton is not None:
         kc = kf_ptr + c.to(tl.int64) * (M * N1 * N2 + 2)
         if BK == N1 and GP > 1:
             kr0, ki0 = _row_kernel_block(kc, ka0, 0, M, N1, N2, BK, P, CONJ)
-        off = _row_offsets(N1, N2, P)
         for gi in range(0, GP):
             if g0 + gi < G:
                 row = w_ptr + (c * G + g0 + gi).to(tl.int64) * (2 * M * N1 * N2) + ka0 * (N1 * N2)
-                zr = tl.load(row + off).to(tl.float32)
-                zi = tl.load(row + M * N1 * N2 + off).to(tl.float32)
+                zr, zi = _load_rows(row, M, N1, N2, P)
                 accr = tl.zeros([N1, P * N2], dtype=tl.float32)
                 acci = tl.zeros([N1, P * N2], dtype=tl.float32)
                 for k0 in range(0, N1, BK):
@@ -422,6 +425,11 @@ def _row_register_cap(cfg: StagedConfig) -> dict:
     return {"maxnreg": cfg.row_registers} if cfg.row_registers and _register_cap() else {}
 
 
+def _row_span(p: _Plan, shift: int, length: int) -> int:
+    """Rows of the (M, Q) view that positions shift .. shift + length - 1 touch."""
+    return (shift + length - 1) // p.q - shift // p.q + 1
+
+
 def _columns(p: _Plan, src: Tensor, in_shift: int) -> Tensor:
     """Kernel 1 on src (B, C, L): the workspace W (C * ceil(B / 2), 2, M, Q) in the plan's workspace dtype."""
     bsz, c, length = src.shape
@@ -429,7 +437,7 @@ def _columns(p: _Plan, src: Tensor, in_shift: int) -> Tensor:
     w = torch.empty((c * groups, 2, p.m, p.q), dtype=p.workspace, device=src.device)
     fm, u = _outer_constants(p.m, p.q, src.device, _operand_dtype(p.prec))[:2]
     bka = min(p.cfg.column_rows, p.m)
-    rows = (in_shift + length - 1) // p.q - in_shift // p.q + 1
+    rows = _row_span(p, in_shift, length)
     staged_columns_kernel[(c * groups, p.m // bka, p.q // p.bq)](
         src, w, fm, u, bsz, groups, length, in_shift, rows, src.stride(0), src.stride(1),
         M=p.m, Q=p.q, BKA=bka, BQ=p.bq, BR=min(bka, 64), PREC=p.prec,
@@ -442,7 +450,7 @@ def _output(p: _Plan, w: Tensor, out: Tensor, src: Tensor, D: Optional[Tensor], 
     bsz, c, length = out.shape
     groups = w.shape[0] // c
     fm = _outer_constants(p.m, p.q, out.device, _operand_dtype(p.prec))[0]
-    rows = (out_shift + length - 1) // p.q - out_shift // p.q + 1
+    rows = _row_span(p, out_shift, length)
     br = min(p.cfg.output_rows, max(16, next_power_of_2(rows)))
     staged_output_kernel[(c * groups, p.q // p.bq, cdiv(rows, br))](
         w, fm, src if D is not None else out, D if D is not None else out, out, bsz, groups, length, out_shift,
