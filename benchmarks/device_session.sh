@@ -729,7 +729,7 @@ EC)  # after EB: 1024-point rows by default (dna_256k: M = 512), two real produc
 EE)  # ED without its bench (a later lease benches the defaults it picks), then DX's decisive sweep: the fused kernels'
     # embedded products against Karatsuba's, with and without the joint backward, at the default two pairs (hyena_4k)
     step pytest_staged 80 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_staged.py tests/test_without_triton.py
-    step prof_joint 170 python benchmarks/profile_staged.py --jobs 12 --shapes sgconv_16k,hyena_6000,hyena_4k,dna_256k --dtypes bf16 --configs q0,q0:tf,q0:gp4,q0:gp4:tf,q0:gp8:tf,q0:gp4:tf:r0,q0:jb,q0:jb:tf,q0:jb:r0 --json "$OUT/prof_joint.json"
+    step prof_joint 170 python benchmarks/profile_staged.py --jobs 12 --shapes sgconv_16k,hyena_6000,hyena_4k,dna_256k --dtypes bf16 --configs q0,q512,q0:tf,q0:gp4,q0:gp4:tf,q0:gp8:tf,q0:gp4:tf:r0,q0:jb,q0:jb:tf,q0:jb:r0 --json "$OUT/prof_joint.json"
     step pytest_long1d_emb 90 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_fused.py -k "configs or joint or largest or low_precision or dft_constants"
     step tune_long1d_emb 200 python benchmarks/tune_long1d.py --jobs 8 --shapes hyena_4k --dtypes bf16 --warps 8 --block-rows 32 --pairs 2 --products karatsuba,embedded --joint 0,1 --json "$OUT/tune_long1d_emb.json"
     ;;

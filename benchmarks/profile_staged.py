@@ -59,7 +59,7 @@ def _warm(task):
     name, dt, spec = task
     t0 = time.perf_counter()
     try:
-        x, k, kf = long_inputs(long_shapes()[name], DTYPES[dt])
+        x, k, kf = long_inputs(long_shapes()[name], DTYPES[dt], staged=True)
         cfg = parse_config(spec)
         fused_fft.fused_fwd(x, k, None, True, kf, cfg)
         fused_fft.fused_bwd(torch.randn_like(x), x, k, None, True, kf, True, cfg)
@@ -88,9 +88,9 @@ def main():
     for name in args.shapes.split(","):
         s = shapes[name]
         for dt in args.dtypes.split(","):
-            x, k, kf = long_inputs(s, DTYPES[dt])
+            x, k, kf = long_inputs(s, DTYPES[dt], staged=True)
             dy = torch.randn_like(x)
-            n = fused_fft.transform_size(s["l"], s["l"])
+            n = staged_fft.transform_size(s["l"], s["l"])
             t_plain = tt.do_bench(lambda: plain_fft_conv(x, k), return_mode="median")
             t_plain_b = tt.do_bench(lambda: _plain_step(x, k, dy), return_mode="median")
             print(f"{name} {dt}: plain torch.fft forward {t_plain:.3f} ms, forward+backward {t_plain_b:.3f} ms",

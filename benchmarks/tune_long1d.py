@@ -59,11 +59,13 @@ def long_shapes() -> dict:
     return {s["name"]: s for s in json.loads(SHAPES_FILE.read_text())["long_conv1d"] + LONG_EXTRA_SHAPES}
 
 
-def long_inputs(s: dict, dtype):
-    """x (B, C, L), k (C, L) scaled by 1/sqrt(L), and k's spectrum for shape ``s``."""
+def long_inputs(s: dict, dtype, staged: bool = False):
+    """x (B, C, L), k (C, L) scaled by 1/sqrt(L), and k's spectrum for shape ``s`` at the transform size of the
+    fused kernels' calls (staged: of the staged kernels')."""
     x = torch.randn(s["b"], s["c"], s["l"], device="cuda").to(dtype)
     k = (torch.randn(s["c"], s["l"], device="cuda") / s["l"] ** 0.5).to(dtype)
-    return x, k, fused_fft.kernel_spectrum(k, fused_fft.transform_size(s["l"], s["l"]))
+    config = staged_fft.StagedConfig() if staged else None
+    return x, k, fused_fft.kernel_spectrum(k, fused_fft.call_transform_size(s["l"], s["l"], config))
 
 
 def _warm(task):
@@ -76,7 +78,7 @@ def _warm(task):
     label = f"{s['name']} {dt} {fields}"
     t0 = time.perf_counter()
     try:
-        x, k, kf = long_inputs(s, DTYPES[dt])
+        x, k, kf = long_inputs(s, DTYPES[dt], isinstance(cfg, staged_fft.StagedConfig))
         fused_fft.fused_fwd(x, k, None, True, kf, cfg)
         fused_fft.fused_bwd(torch.randn_like(x), x, k, None, True, kf, True, cfg)
         torch.cuda.synchronize()
@@ -125,7 +127,7 @@ def main():
         s = shapes[name]
         for dt in args.dtypes.split(","):
             dtype = DTYPES[dt]
-            x, k, kf = long_inputs(s, dtype)
+            x, k, kf = long_inputs(s, dtype, args.staged)
             dy = torch.randn_like(x)
             x64, k64 = x.double().requires_grad_(), k.double().requires_grad_()
             y64 = _long_conv1d_torch(x64, k64, None, True)

@@ -24,13 +24,17 @@ from .test_long_conv1d_fused import _check, _check_config, _runs_here
     (2, 2000, 2000, True, True, dict(row_length=256, twiddles="factored")),  # 16 rows of 256 side by side
     (5, 2000, 2000, True, True, dict(row_length=256, groups_per_program=2)),  # 3 groups: a chunk past the batch
     (4, 4000, 3000, False, True, dict(row_length=512, block_rows=16, groups_per_program=2, twiddles="factored")),
+    (3, 5000, 5000, True, True, dict(row_length=256, block_cols=32)),  # 12288 = 48 x 256: a masked column block
+    (2, 10000, 8000, False, True, dict(row_length=256, block_cols=32, products="embedded")),  # 20480 = 80 x 256
+    (2, 5000, 4000, True, True, dict(row_length=1024, block_cols=64)),  # 12288 = 12 x 1024: M padded to 16
 ])
 def test_staged_kernels_match_direct_sum(b, length, lk, causal, skip, cfg, device):
     """y, dx, dk and dD against float64 with the staged kernels forced (StagedConfig) on transforms the fused
     kernels could also serve: (M, Q) splits of 16 x 256, 16 x 512 and 32 x 256, one and two spectrum blocks per
     row, one, two, four and sixteen rows per program, one or two sequence pairs per row program (the kernel
     spectrum read once or per block), both ways of making complex products, twiddles read whole or made from
-    their factors, causal and centred kernels.
+    their factors, causal and centred kernels; M not a power of two (12, 48, 80: the column kernels' last row
+    block part empty).
     Six transforms in a row: the tolerance is float32's, not the four-step fused kernels' 1e-5."""
     if not _runs_here(device):
         pytest.skip("the staged kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
@@ -51,7 +55,7 @@ def test_staged_joint_backward(b, length, lk, causal, skip, cfg, device, monkeyp
     if not _runs_here(device):
         pytest.skip("the staged kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
     config = staged_fft.StagedConfig(joint_backward=True, **cfg)
-    plan = staged_fft._plan(fused_fft.transform_size(length, lk), torch.float32, config)
+    plan = staged_fft._plan(staged_fft.transform_size(length, lk), torch.float32, config)
     separate = plan.bk < plan.n1
     convolve = staged_fft.convolve
     calls = []
@@ -68,19 +72,35 @@ def test_staged_bfloat16_workspace(device):
                   device, tolerance("fft", torch.bfloat16, device.type))
 
 
+def test_transform_sizes():
+    """N: the least multiple of 4096 >= L + Lk - 1 with a 7-smooth quotient, from 4096 to 2^21."""
+    assert staged_fft.transform_size(6000, 6000) == 12288  # not 16384
+    assert staged_fft.transform_size(16000, 16000) == 32768
+    assert staged_fft.transform_size(100, 50) == 4096
+    assert staged_fft.transform_size(1 << 18, 1 << 18) == 1 << 19
+    assert staged_fft.transform_size(22 * 4096, 1) == 24 * 4096  # 22 = 2 x 11: the next 7-smooth multiple
+    assert staged_fft.transform_size(10000, 8000) == 20480
+    assert staged_fft.supports(12288) and not staged_fft.supports(12288 + 2048)
+
+
 def test_row_length_and_limits():
-    """Q = 1024 where M = N / Q is in [16, 512], else the nearest row length that puts it there; N from 4096 to
-    2^21."""
+    """Q = 1024 where M = N / Q is in [4, 512], else the nearest row length that splits N; N from 4096 to 2^21."""
     assert staged_fft._row_length(32768) == 1024
     assert staged_fft._row_length(1 << 19) == 1024  # M = 512
     assert staged_fft._row_length(1 << 20) == 2048
     assert staged_fft._row_length(1 << 21) == 4096
-    assert staged_fft._row_length(8192) == 512
-    assert staged_fft._row_length(4096) == 256
+    assert staged_fft._row_length(8192) == 1024
+    assert staged_fft._row_length(4096) == 1024
+    assert staged_fft._row_length(12288) == 1024  # M = 12
+    assert staged_fft._row_length(3 << 19) == 4096  # M = 384 (2048-point rows: M = 768, too many)
     assert staged_fft.supports(4096) and staged_fft.supports(1 << 21)
     assert not staged_fft.supports(2048) and not staged_fft.supports(1 << 22)
     with pytest.raises(ValueError, match="row_length"):
         staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(row_length=128))
+    with pytest.raises(ValueError, match="row_length"):
+        staged_fft._plan(12288, torch.float32, staged_fft.StagedConfig(row_length=8192))
+    with pytest.raises(ValueError, match="rows_per_program"):
+        staged_fft._plan(12288, torch.float32, staged_fft.StagedConfig(rows_per_program=8))  # M = 12
     with pytest.raises(ValueError, match="block_rows"):
         staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(block_rows=64))  # N1 = 32
     assert staged_fft._plan(1 << 21, torch.float32, staged_fft.StagedConfig()).bk == 32  # of N1 = 64

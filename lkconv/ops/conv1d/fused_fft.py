@@ -364,9 +364,10 @@ def unsupported_reason(x: Tensor, k: Tensor, causal: bool = True) -> Optional[st
         return f"dtype {x.dtype} (the fused kernels support float32, float16, bfloat16)"
     n = transform_size(x.shape[-1], k.shape[-1])
     if n > MAX_N:
-        from .staged_fft import supports
+        from . import staged_fft
 
-        if not supports(n):
+        n = staged_fft.transform_size(x.shape[-1], k.shape[-1])
+        if not staged_fft.supports(n):
             return f"L + Lk - 1 = {x.shape[-1] + k.shape[-1] - 1} needs a transform of {n} points, more than the " \
                    f"staged kernels take"
     if x.numel() == 0:
@@ -610,14 +611,27 @@ def _staged(n: int, config) -> bool:
     return n > MAX_N or isinstance(config, StagedConfig)
 
 
+def call_transform_size(length: int, lk: int, config=None) -> int:
+    """N of a call with this config: the staged kernels' transform_size where they serve it (a multiple of 4096,
+    not always a power of two), else transform_size. kf = kernel_spectrum(k, N)."""
+    n = transform_size(length, lk)
+    if _staged(n, config):
+        from .staged_fft import transform_size as staged_size
+
+        return staged_size(length, lk)
+    return n
+
+
 def fused_fwd(x: Tensor, k: Tensor, D: Optional[Tensor], causal: bool, kf: Tensor, config=None) -> Tensor:
-    """y (B, C, L) contiguous, x's dtype, for x with unit stride along L and kf = kernel_spectrum(k, N). config: a
+    """y (B, C, L) contiguous, x's dtype, for x with unit stride along L and kf = kernel_spectrum(k, N),
+    N = call_transform_size(L, Lk, config). config: a
     FusedConfig, or a staged_fft.StagedConfig (transforms past MAX_N take the staged kernels whatever it is)."""
     n, n1, n2, shift, rows, rows_shifted = _geometry(x.shape[-1], k.shape[-1], causal)
     if _staged(n, config):
         from . import staged_fft
 
-        return staged_fft.convolve(x, kf, D, 0, shift, False, n, _only(config, staged_fft.StagedConfig))
+        return staged_fft.convolve(x, kf, D, 0, shift, False, staged_fft.transform_size(x.shape[-1], k.shape[-1]),
+                                   _only(config, staged_fft.StagedConfig))
     return _launch_conv(x, kf, D, _empty_like_seq(x), 0, shift, rows, rows_shifted, False, n1, n2,
                         _only(config, FusedConfig) or FusedConfig())[0]
 
@@ -633,8 +647,8 @@ def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: boo
     if _staged(n, config):
         from . import staged_fft
 
-        dx, dk = staged_fft.backward(dy, x, kf, D, shift, lk, n, _only(config, staged_fft.StagedConfig), need_dx,
-                                     need_dk)
+        dx, dk = staged_fft.backward(dy, x, kf, D, shift, lk, staged_fft.transform_size(length, lk),
+                                     _only(config, staged_fft.StagedConfig), need_dx, need_dk)
         return dx, dk, _skip_gradient(dy, x) if need_dD else None
     cfg = _only(config, FusedConfig) or FusedConfig()
     if need_dx and need_dk and cfg.joint_backward:
@@ -675,7 +689,7 @@ class FusedLongConv1d(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, k, D, causal, config=None):
-        kf = kernel_spectrum(k, transform_size(x.shape[-1], k.shape[-1]))
+        kf = kernel_spectrum(k, call_transform_size(x.shape[-1], k.shape[-1], config))
         ctx.save_for_backward(x, k, D, kf)
         ctx.causal = causal
         ctx.config = config

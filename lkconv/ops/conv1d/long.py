@@ -53,12 +53,20 @@ def _long_conv1d_staged(x, k, D, causal):
 _RUN = {"fft": _long_conv1d_torch, "fused_fft": _long_conv1d_fused, "staged_fft": _long_conv1d_staged}
 
 
+def _staged_size(x, k) -> bool:
+    """Whether the staged kernels take this problem's size: its power-of-two transform at least MIN_N points (below
+    it the staged transform would be twice as long as the fused kernels'), its staged one supported."""
+    length, lk = x.shape[-1], k.shape[-1]
+    return (fused_fft.transform_size(length, lk) >= staged_fft.MIN_N
+            and staged_fft.supports(staged_fft.transform_size(length, lk)))
+
+
 def _staged_reason(x, k, causal) -> Optional[str]:
     """None when the staged kernels can serve this call, else why not."""
     why = fused_fft.unsupported_reason(x, k, causal)
     n = fused_fft.transform_size(x.shape[-1], k.shape[-1])
-    if why is None and not staged_fft.supports(n):
-        why = f"a {n}-point transform (the staged kernels take {staged_fft.MIN_M * staged_fft.MIN_Q} to " \
+    if why is None and not _staged_size(x, k):
+        why = f"a {n}-point transform (the staged kernels take {staged_fft.MIN_N} to " \
               f"{staged_fft.MAX_M * staged_fft.MAX_Q})"
     return why
 
@@ -71,7 +79,7 @@ def _candidates(x, k, causal) -> list:
     names = ["fft"]
     if n > fused_fft.MAX_N or x.dtype != torch.float32 or torch.backends.cuda.matmul.allow_tf32:
         names.append("fused_fft")
-    if n <= fused_fft.MAX_N and staged_fft.supports(n):
+    if n <= fused_fft.MAX_N and _staged_size(x, k):
         names.append("staged_fft")
     return names
 

@@ -1,7 +1,8 @@
 """Long depthwise 1D convolution for transforms too long to keep on chip (N > fused_fft.MAX_N points): the FFT
 in three Triton kernels that meet in global memory, on tensor cores.
 
-A transform of N = M * Q points views the zero-padded sequence as an (M, Q) row-major matrix
+A transform of N = M * Q points (Q a power of two, M any multiple of the rows a row program takes; N a multiple
+of SIZE_STEP with few small prime factors, see transform_size) views the zero-padded sequence as an (M, Q) row-major matrix
 S[na, nb] = s[na*Q + nb] and, with F_m[a, b] = exp(-2 pi i a b / m) and U[ka, nb] = exp(-2 pi i ka nb / N):
 
     A = (F_M @ S) * U                    columns: an M-point DFT of every column, then the twiddles
@@ -35,6 +36,7 @@ import torch
 from torch import Tensor
 
 from ..._triton import cdiv, next_power_of_2, triton_available
+from ..depthwise2d.fft import next_fast_len
 from . import fused_fft
 from .fused_fft import (_dft_constants, _embeds, _empty_like_seq, _operand_dtype, _precision, _register_cap,
                         cached_constants, phase_planes)
@@ -47,12 +49,14 @@ if triton_available():
 else:  # pragma: no cover
     triton = None
 
-MIN_M = 16  # the columns' products need 16 rows
+MIN_N = 4096
+MIN_M = 4  # the column kernels pad M to a power of two >= 16 (the smallest tensor-core products)
 MAX_M = 512  # F_M (2, M, M) is read in [64, 64] tiles; N up to MAX_M * MAX_Q points
 MIN_Q = 256
 MAX_Q = 4096  # a row's transform, its spectrum block and its output stay on chip
 PREFERRED_Q = 1024
 ROW_ELEMENTS = 4096  # complex elements of the rows a row kernel's program holds, by default
+SIZE_STEP = ROW_ELEMENTS  # N is a multiple of it: M = N / Q is then a multiple of the default rows per program
 
 
 if triton is not None:
@@ -65,8 +69,8 @@ if triton is not None:
     ):
         """W[c*G + g, :, ka, nb] = U[ka, nb] * sum_na F_M[ka, na] s[na*Q + nb] for ka in this program's BKA rows and
         nb in its BQ columns, s[n] = in[2g, c, n - IN_SHIFT] + i in[2g + 1, c, n - IN_SHIFT] (zero outside
-        [0, L) and past the batch); only the ROWS rows from IN_SHIFT // Q on hold samples. Grid (C * G, M / BKA,
-        Q / BQ)."""
+        [0, L) and past the batch); only the ROWS rows from IN_SHIFT // Q on hold samples. Grid (C * G,
+        ceil(M / BKA), Q / BQ); rows ka >= M of the last row block are left out."""
         pid = tl.program_id(0)
         c = pid // G
         b = 2 * (pid % G)
@@ -83,7 +87,7 @@ if triton is not None:
             ok = (t >= 0) & (t < L)
             zr = tl.load(src + t, mask=ok, other=0.0).to(tl.float32)
             f = fm_ptr + ka[:, None] * M + na[None, :]
-            f_ok = (na < M)[None, :]
+            f_ok = (ka < M)[:, None] & (na < M)[None, :]
             fr = tl.load(f, mask=f_ok, other=0.0)
             fi = tl.load(f + M * M, mask=f_ok, other=0.0)
             if paired:
@@ -94,12 +98,13 @@ if triton is not None:
                 accr = _mm_acc(fr, zr, accr, PREC)
                 acci = _mm_acc(fi, zr, acci, PREC)
         u = u_ptr + ka[:, None] * Q + nb[None, :]
-        ur = tl.load(u)
-        ui = tl.load(u + M * Q)
+        ka_ok = (ka < M)[:, None]
+        ur = tl.load(u, mask=ka_ok, other=0.0)
+        ui = tl.load(u + M * Q, mask=ka_ok, other=0.0)
         dst = w_ptr + pid.to(tl.int64) * (2 * M * Q) + ka[:, None] * Q + nb[None, :]
         ty = w_ptr.dtype.element_ty
-        tl.store(dst, (accr * ur - acci * ui).to(ty))
-        tl.store(dst + M * Q, (accr * ui + acci * ur).to(ty))
+        tl.store(dst, (accr * ur - acci * ui).to(ty), mask=ka_ok)
+        tl.store(dst + M * Q, (accr * ui + acci * ur).to(ty), mask=ka_ok)
 
     @triton.jit
     def _row_offsets(N1: tl.constexpr, N2: tl.constexpr, P: tl.constexpr):
@@ -270,10 +275,12 @@ if triton is not None:
             ka = k0 + tl.arange(0, BKA)
             w = src + ka[:, None] * Q + nb[None, :]
             f = fm_ptr + na[:, None] * M + ka[None, :]  # F_M is symmetric
-            gr = tl.load(f, mask=g_ok, other=0.0)
-            gi = tl.load(f + M * M, mask=g_ok, other=0.0)
-            wr = tl.load(w).to(tl.float32)
-            wi = tl.load(w + M * Q).to(tl.float32)
+            f_ok = g_ok & (ka < M)[None, :]
+            gr = tl.load(f, mask=f_ok, other=0.0)
+            gi = tl.load(f + M * M, mask=f_ok, other=0.0)
+            w_ok = (ka < M)[:, None]  # the last step's rows past M
+            wr = tl.load(w, mask=w_ok, other=0.0).to(tl.float32)
+            wi = tl.load(w + M * Q, mask=w_ok, other=0.0).to(tl.float32)
             if paired:
                 pr, pi = _cmm(gr, -gi, wr, wi, PREC)
                 accr += pr
@@ -343,19 +350,33 @@ WORKSPACE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 TWIDDLES = ("table", "factored")
 
 
+def _row_lengths(n: int) -> list:
+    """The row lengths Q that split N: powers of two in [MIN_Q, MAX_Q] dividing N with N / Q in [MIN_M, MAX_M]."""
+    return [q for q in (1 << e for e in range(MIN_Q.bit_length() - 1, MAX_Q.bit_length()))
+            if n % q == 0 and MIN_M <= n // q <= MAX_M]
+
+
 def _row_length(n: int) -> int:
-    """Q: PREFERRED_Q where N / Q is in [MIN_M, MAX_M], else the nearest power of two in [MIN_Q, MAX_Q] that puts
-    it there. Longer rows need more live registers than a row kernel keeps at two programs per SM: on an H100
-    (2026-12-07, EB) 2048- and 4096-point rows ran 3-7x slower per byte than 1024-point ones."""
-    fits = [q for q in (1 << e for e in range(MIN_Q.bit_length() - 1, MAX_Q.bit_length())) if MIN_M <= n // q <= MAX_M]
+    """Q: PREFERRED_Q where it splits N (_row_lengths), else the nearest power of two that does. Longer rows need
+    more live registers than a row kernel keeps at two programs per SM: on an H100 (2026-12-07, EB) 2048- and
+    4096-point rows ran 3-7x slower per byte than 1024-point ones."""
+    fits = _row_lengths(n)
     if not fits:
-        raise ValueError(f"no (M, Q) split of N = {n} with M in [{MIN_M}, {MAX_M}] and Q in [{MIN_Q}, {MAX_Q}]")
+        raise ValueError(f"no (M, Q) split of N = {n} with M in [{MIN_M}, {MAX_M}] and Q a power of two in "
+                         f"[{MIN_Q}, {MAX_Q}]")
     return min(fits, key=lambda q: abs(q.bit_length() - PREFERRED_Q.bit_length()))
 
 
 def supports(n: int) -> bool:
-    """Whether the staged kernels take an N-point transform (a power of two)."""
-    return MIN_M * MIN_Q <= n <= MAX_M * MAX_Q
+    """Whether the staged kernels take an N-point transform: N a multiple of SIZE_STEP in [MIN_N, MAX_M * MAX_Q]."""
+    return MIN_N <= n <= MAX_M * MAX_Q and n % SIZE_STEP == 0
+
+
+def transform_size(length: int, lk: int) -> int:
+    """N for the staged kernels: the smallest multiple of SIZE_STEP >= L + Lk - 1 (no wrap-around) whose quotient
+    has no prime factor above 7 (torch.fft makes the kernel's spectrum), at least MIN_N. L = Lk = 6000 takes
+    12288 points, not the 16384 of a power of two."""
+    return max(MIN_N, next_fast_len(cdiv(length + lk - 1, SIZE_STEP)) * SIZE_STEP)
 
 
 def _outer_constants(m: int, q: int, device: torch.device, dtype: torch.dtype) -> Tuple[Tensor, ...]:
@@ -386,9 +407,9 @@ class _Plan:
 
 def _plan(n: int, dtype: torch.dtype, cfg: StagedConfig) -> _Plan:
     q = cfg.row_length or _row_length(n)
-    if q < MIN_Q or q > MAX_Q or q & (q - 1) or not MIN_M <= n // q <= MAX_M or n % q:
-        raise ValueError(f"row_length must be a power of two in [{MIN_Q}, {MAX_Q}] with N / row_length in "
-                         f"[{MIN_M}, {MAX_M}] (N = {n}), got {q}")
+    if q not in _row_lengths(n):
+        raise ValueError(f"row_length must be a power of two in [{MIN_Q}, {MAX_Q}] dividing N = {n} with "
+                         f"N / row_length in [{MIN_M}, {MAX_M}] (here {_row_lengths(n)}), got {q}")
     n1, n2 = fused_fft._factors(q)
     bk = cfg.block_rows or min(n1, 32)
     if bk < 16 or bk & (bk - 1) or bk > n1:
@@ -401,8 +422,8 @@ def _plan(n: int, dtype: torch.dtype, cfg: StagedConfig) -> _Plan:
         if v < 16 or v & (v - 1):
             raise ValueError(f"{name} must be a power of two >= 16, got {v}")
     rows = cfg.rows_per_program or max(1, ROW_ELEMENTS // q)
-    if rows < 1 or rows & (rows - 1) or rows > n // q:
-        raise ValueError(f"rows_per_program must be a power of two in [1, {n // q}], got {rows}")
+    if rows < 1 or rows & (rows - 1) or (n // q) % rows:
+        raise ValueError(f"rows_per_program must be a power of two dividing M = {n // q}, got {rows}")
     if cfg.groups_per_program < 1:
         raise ValueError(f"groups_per_program must be >= 1, got {cfg.groups_per_program}")
     if cfg.twiddles not in TWIDDLES:
@@ -425,6 +446,11 @@ def _row_register_cap(cfg: StagedConfig) -> dict:
     return {"maxnreg": cfg.row_registers} if cfg.row_registers and _register_cap() else {}
 
 
+def _column_rows(p: _Plan) -> int:
+    """BKA: rows per program and per product step of the column kernels, M padded to a power of two >= 16 at most."""
+    return min(p.cfg.column_rows, max(16, next_power_of_2(p.m)))
+
+
 def _row_span(p: _Plan, shift: int, length: int) -> int:
     """Rows of the (M, Q) view that positions shift .. shift + length - 1 touch."""
     return (shift + length - 1) // p.q - shift // p.q + 1
@@ -436,9 +462,9 @@ def _columns(p: _Plan, src: Tensor, in_shift: int) -> Tensor:
     groups = cdiv(bsz, 2)
     w = torch.empty((c * groups, 2, p.m, p.q), dtype=p.workspace, device=src.device)
     fm, u = _outer_constants(p.m, p.q, src.device, _operand_dtype(p.prec))[:2]
-    bka = min(p.cfg.column_rows, p.m)
+    bka = _column_rows(p)
     rows = _row_span(p, in_shift, length)
-    staged_columns_kernel[(c * groups, p.m // bka, p.q // p.bq)](
+    staged_columns_kernel[(c * groups, cdiv(p.m, bka), p.q // p.bq)](
         src, w, fm, u, bsz, groups, length, in_shift, rows, src.stride(0), src.stride(1),
         M=p.m, Q=p.q, BKA=bka, BQ=p.bq, BR=min(bka, 64), PREC=p.prec,
         num_warps=p.cfg.column_warps)
@@ -455,7 +481,7 @@ def _output(p: _Plan, w: Tensor, out: Tensor, src: Tensor, D: Optional[Tensor], 
     staged_output_kernel[(c * groups, p.q // p.bq, cdiv(rows, br))](
         w, fm, src if D is not None else out, D if D is not None else out, out, bsz, groups, length, out_shift,
         src.stride(0) if D is not None else 0, src.stride(1) if D is not None else 0, out.stride(0), out.stride(1),
-        D.stride(0) if D is not None else 0, M=p.m, Q=p.q, BR=br, BQ=p.bq, BKA=min(p.cfg.column_rows, p.m),
+        D.stride(0) if D is not None else 0, M=p.m, Q=p.q, BR=br, BQ=p.bq, BKA=_column_rows(p),
         PREC=p.prec, HAS_D=D is not None, num_warps=p.cfg.column_warps)
     return out
 
