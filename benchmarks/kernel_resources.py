@@ -17,7 +17,7 @@ kernel keeps part of its working set in local memory. These are compile facts, n
     python benchmarks/kernel_resources.py --wgrad [--dtypes fp32,bf16]
     python benchmarks/kernel_resources.py --fwd replknet_31b.s3,slak_t.s1.long [--dtypes fp32,bf16] [--layouts nchw]
     python benchmarks/kernel_resources.py --strips slak_t.s1.long,convnext_t.s1 [--layouts nchw]
-    python benchmarks/kernel_resources.py --staged 1024:4,2048:2,4096:1 [--block-rows 0,32] [--warps 4,8]
+    python benchmarks/kernel_resources.py --staged 1024:4,2048:2,4096:1,1024:4:12288 [--block-rows 0,32] [--warps 4,8]
 """
 from __future__ import annotations
 
@@ -254,13 +254,13 @@ def fused_report(sizes, dtypes, block_rows, warps_list, pairs_list, precisions=N
 
 def staged_report(rows_specs, block_rows, warps_list, products=("karatsuba",)):
     """The staged long_conv1d's row kernel (bf16 products, bfloat16 workspace, the default register cap) for each
-    Q:P (row length, rows per program), at 32768 points (sgconv_16k) or more where M = N / Q must reach 16; and its
-    column kernels."""
+    Q:P[:N] (row length, rows per program, points: by default 32768 (sgconv_16k), or 16 Q where more); and its
+    column kernels (M = N / Q padded to a power of two >= 16)."""
     print(f"{'kernel':<8} {'N':>6} {'Q':>5} {'P':>2} {'BK':>3} {'products':<9} {'warps':>5} {'regs':>5} {'spill B':>8} "
           f"{'shared B':>9}")
     for spec in rows_specs:
-        q, p = (int(v) for v in spec.split(":"))
-        n = max(32768, 16 * q)
+        q, p, *size = (int(v) for v in spec.split(":"))
+        n = size[0] if size else max(32768, 16 * q)
         n1, n2 = fused_fft._factors(q)
         m = n // q
         for bk, emb, warps in itertools.product(block_rows, [v == "embedded" for v in products], warps_list):
@@ -279,14 +279,14 @@ def staged_report(rows_specs, block_rows, warps_list, products=("karatsuba",)):
                 print(f"{head}  {type(exc).__name__}: {str(exc)[:120]}", flush=True)
                 continue
             print(f"{head} {regs:>5} {stack:>8} {shared:>9}", flush=True)
-        bka = min(64, m)
+        bka = min(64, max(16, 1 << (m - 1).bit_length()))
         cols = (staged_fft.staged_columns_kernel, {"in_ptr": "*bf16", "w_ptr": "*bf16", "fm_ptr": "*bf16", "u_ptr": "*fp32"},
                 dict(B=8, G=4, L=16000, IN_SHIFT=0, ROWS=n // q // 2, sib=256 * 16000, sic=16000),
-                dict(M=m, Q=q, BKA=bka, BQ=64, BR=min(64, m), PREC="bf16"))
+                dict(M=m, Q=q, BKA=bka, BQ=64, BR=bka, PREC="bf16"))
         out = (staged_fft.staged_output_kernel, {a: "*bf16" if a != "d_ptr" else "*fp32"
                                                  for a in ("w_ptr", "fm_ptr", "in_ptr", "d_ptr", "out_ptr")},
                dict(B=8, G=4, L=16000, OUT_SHIFT=0, sib=256 * 16000, sic=16000, sob=256 * 16000, soc=16000, sd=1),
-               dict(M=m, Q=q, BR=min(64, m), BQ=64, BKA=bka, PREC="bf16", HAS_D=True))
+               dict(M=m, Q=q, BR=bka, BQ=64, BKA=bka, PREC="bf16", HAS_D=True))
         for name, (fn, ptrs, ints, const) in (("columns", cols), ("output", out)):
             regs, stack, shared = resources(fn, ptrs, ints, const, 4)
             print(f"{name:<8} {n:>6} {q:>5} {'':>2} {'':>3} {'karatsuba':<9} {4:>5} {regs:>5} {stack:>8} {shared:>9}",
