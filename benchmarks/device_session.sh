@@ -185,8 +185,9 @@
 #   ED: after EC: 128 columns per program by default where M >= 256 (dna_256k): staged GPU tests, profile and bench
 #       of dna_256k, output-row tiles beside it; the staged joint backward, factored twiddles and several sequence
 #       pairs per row program (opt-in) (~8 min)
-#   EE: ED's tests and staged sweeps without its bench, then the fused kernels' embedded products and joint backward
-#       on hyena_4k (DX's decisive sweep) (~9 min)
+#   EE: ED's tests and staged sweeps with 512-point rows beside the default, the 7-smooth staged sizes, bench of
+#       long_conv1d in bf16 (~6 min)
+#   EF: the fused kernels' embedded products and joint backward on hyena_4k (DX's decisive sweep) (~5 min)
 #   DX: the fused long_conv1d: embedded complex products against Karatsuba's, with and without the joint backward:
 #      GPU tests, bf16 sweep on hyena_4k, bench --op long_conv1d in bf16 (~8 min)
 #   DY: after DX: embedded products' block rows (hyena_4k), pairs on hyena_1k, fp32 sweep on hyena_4k (~7 min)
@@ -726,10 +727,14 @@ EC)  # after EB: 1024-point rows by default (dna_256k: M = 512), two real produc
     step prof_more 90 python benchmarks/profile_staged.py --jobs 12 --shapes sgconv_16k,dna_256k,hyena_6000,hyena_4k --dtypes fp32,bf16 --configs q0 --json "$OUT/prof_more.json"
     step verify_conv1d 120 python -m lkconv verify --ops conv1d --jobs 8
     ;;
-EE)  # ED without its bench (a later lease benches the defaults it picks), then DX's decisive sweep: the fused kernels'
-    # embedded products against Karatsuba's, with and without the joint backward, at the default two pairs (hyena_4k)
+EE)  # ED with 512-point rows beside the default and the staged kernels' 7-smooth transform sizes (hyena_6000: 12288
+    # points), then lkconv bench --op long_conv1d in bf16
     step pytest_staged 80 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_staged.py tests/test_without_triton.py
     step prof_joint 170 python benchmarks/profile_staged.py --jobs 12 --shapes sgconv_16k,hyena_6000,hyena_4k,dna_256k --dtypes bf16 --configs q0,q512,q0:tf,q0:gp4,q0:gp4:tf,q0:gp8:tf,q0:gp4:tf:r0,q0:jb,q0:jb:tf,q0:jb:r0 --json "$OUT/prof_joint.json"
+    step bench_long_bf16 120 python -m lkconv bench --op long_conv1d --dtypes bf16 --out "$OUT/long1d_bf16"
+    ;;
+EF)  # DX's decisive sweep: the fused kernels' embedded products against Karatsuba's, with and without the joint
+    # backward, at the default two pairs (hyena_4k), and their GPU tests
     step pytest_long1d_emb 90 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_fused.py -k "configs or joint or largest or low_precision or dft_constants"
     step tune_long1d_emb 200 python benchmarks/tune_long1d.py --jobs 8 --shapes hyena_4k --dtypes bf16 --warps 8 --block-rows 32 --pairs 2 --products karatsuba,embedded --joint 0,1 --json "$OUT/tune_long1d_emb.json"
     ;;
