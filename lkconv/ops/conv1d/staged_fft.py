@@ -2,7 +2,7 @@
 in three Triton kernels that meet in global memory, on tensor cores.
 
 A transform of N = M * Q points (Q a power of two, M any multiple of the rows a row program takes; N a multiple
-of SIZE_STEP with few small prime factors, see transform_size) views the zero-padded sequence as an (M, Q) row-major matrix
+of SIZE_STEP, see transform_size) views the zero-padded sequence as an (M, Q) row-major matrix
 S[na, nb] = s[na*Q + nb] and, with F_m[a, b] = exp(-2 pi i a b / m) and U[ka, nb] = exp(-2 pi i ka nb / N):
 
     A = (F_M @ S) * U                    columns: an M-point DFT of every column, then the twiddles
