@@ -187,7 +187,8 @@
 #       pairs per row program (opt-in) (~8 min)
 #   EE: ED's tests and staged sweeps with 512-point rows beside the default, the 7-smooth staged sizes, bench of
 #       long_conv1d in bf16 (~6 min)
-#   EF: the fused kernels' embedded products and joint backward on hyena_4k (DX's decisive sweep) (~5 min)
+#   EF: the fused kernels' embedded products and joint backward on hyena_4k (DX's decisive sweep); Nsight Compute
+#       on the staged row kernel (hyena_6000) (~7 min)
 #   DX: the fused long_conv1d: embedded complex products against Karatsuba's, with and without the joint backward:
 #      GPU tests, bf16 sweep on hyena_4k, bench --op long_conv1d in bf16 (~8 min)
 #   DY: after DX: embedded products' block rows (hyena_4k), pairs on hyena_1k, fp32 sweep on hyena_4k (~7 min)
@@ -737,6 +738,9 @@ EF)  # DX's decisive sweep: the fused kernels' embedded products against Karatsu
     # backward, at the default two pairs (hyena_4k), and their GPU tests
     step pytest_long1d_emb 90 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_fused.py -k "configs or joint or largest or low_precision or dft_constants"
     step tune_long1d_emb 200 python benchmarks/tune_long1d.py --jobs 8 --shapes hyena_4k --dtypes bf16 --warps 8 --block-rows 32 --pairs 2 --products karatsuba,embedded --joint 0,1 --json "$OUT/tune_long1d_emb.json"
+    NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -n 1)
+    NCU_SECTIONS="--section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats --section SchedulerStats --section LaunchStats --section InstructionStats"
+    [ -n "$NCU" ] && step ncu_staged_rows 90 "$NCU" --clock-control none --kernel-name regex:staged_rows --launch-skip 2 --launch-count 1 $NCU_SECTIONS python benchmarks/ncu_long1d.py --staged --shape hyena_6000
     ;;
 ED)  # after EC: the staged kernels' 128-column default on dna_256k (M = 512), checked and timed as the default
     step pytest_staged 100 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_staged.py tests/test_without_triton.py
