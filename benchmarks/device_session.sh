@@ -187,6 +187,7 @@
 #       pairs per row program (opt-in) (~8 min)
 #   EE: ED's tests and staged sweeps with 512-point rows beside the default, the 7-smooth staged sizes, bench of
 #       long_conv1d in bf16 (~6 min)
+#   EG: EE cut to a short lease (~5 min)
 #   EF: the fused kernels' embedded products and joint backward on hyena_4k (DX's decisive sweep); Nsight Compute
 #       on the staged row kernel (hyena_6000) (~7 min)
 #   DX: the fused long_conv1d: embedded complex products against Karatsuba's, with and without the joint backward:
@@ -727,6 +728,12 @@ EC)  # after EB: 1024-point rows by default (dna_256k: M = 512), two real produc
     step bench_long_fp32 100 python -m lkconv bench --op long_conv1d --dtypes fp32 --out "$OUT/long1d_fp32"
     step prof_more 90 python benchmarks/profile_staged.py --jobs 12 --shapes sgconv_16k,dna_256k,hyena_6000,hyena_4k --dtypes fp32,bf16 --configs q0 --json "$OUT/prof_more.json"
     step verify_conv1d 120 python -m lkconv verify --ops conv1d --jobs 8
+    ;;
+EG)  # EE cut to a short lease: the staged GPU tests, the 12288-point split of hyena_6000 (1024- and 512-point rows,
+    # factored twiddles) and sgconv_16k, then lkconv bench --op long_conv1d in bf16
+    step pytest_staged 80 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_staged.py tests/test_without_triton.py
+    step prof_sizes 90 python benchmarks/profile_staged.py --jobs 12 --shapes hyena_6000,sgconv_16k --dtypes bf16 --configs q0,q512,q0:tf --json "$OUT/prof_sizes.json"
+    step bench_long_bf16 120 python -m lkconv bench --op long_conv1d --dtypes bf16 --out "$OUT/long1d_bf16"
     ;;
 EE)  # ED with 512-point rows beside the default and the staged kernels' 7-smooth transform sizes (hyena_6000: 12288
     # points), then lkconv bench --op long_conv1d in bf16
