@@ -84,14 +84,16 @@ def test_transform_sizes():
 
 
 def test_row_length_and_limits():
-    """Q = 1024 where M = N / Q is in [4, 512], else the nearest row length that splits N; N from 4096 to 2^21."""
+    """Q = 1024 where M = N / Q is in [16, 512], else the nearest row length that splits N with M >= 16; N from
+    4096 to 2^21; explicit row lengths down to M = 4."""
     assert staged_fft._row_length(32768) == 1024
     assert staged_fft._row_length(1 << 19) == 1024  # M = 512
     assert staged_fft._row_length(1 << 20) == 2048
     assert staged_fft._row_length(1 << 21) == 4096
-    assert staged_fft._row_length(8192) == 1024
-    assert staged_fft._row_length(4096) == 1024
-    assert staged_fft._row_length(12288) == 1024  # M = 12
+    assert staged_fft._row_length(8192) == 512
+    assert staged_fft._row_length(4096) == 256
+    assert staged_fft._row_length(12288) == 512  # M = 24
+    assert staged_fft._plan(12288, torch.float32, staged_fft.StagedConfig(row_length=1024)).m == 12
     assert staged_fft._row_length(3 << 19) == 4096  # M = 384 (2048-point rows: M = 768, too many)
     assert staged_fft.supports(4096) and staged_fft.supports(1 << 21)
     assert not staged_fft.supports(2048) and not staged_fft.supports(1 << 22)
@@ -100,7 +102,7 @@ def test_row_length_and_limits():
     with pytest.raises(ValueError, match="row_length"):
         staged_fft._plan(12288, torch.float32, staged_fft.StagedConfig(row_length=8192))
     with pytest.raises(ValueError, match="rows_per_program"):
-        staged_fft._plan(12288, torch.float32, staged_fft.StagedConfig(rows_per_program=8))  # M = 12
+        staged_fft._plan(12288, torch.float32, staged_fft.StagedConfig(row_length=1024, rows_per_program=8))  # M = 12
     with pytest.raises(ValueError, match="block_rows"):
         staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(block_rows=64))  # N1 = 32
     assert staged_fft._plan(1 << 21, torch.float32, staged_fft.StagedConfig()).bk == 32  # of N1 = 64

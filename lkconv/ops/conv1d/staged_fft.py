@@ -51,6 +51,7 @@ else:  # pragma: no cover
 
 MIN_N = 4096
 MIN_M = 4  # the column kernels pad M to a power of two >= 16 (the smallest tensor-core products)
+FULL_M = 16  # the default split keeps M at least this: the column kernels' products unpadded at powers of two
 MAX_M = 512  # F_M (2, M, M) is read in [64, 64] tiles; N up to MAX_M * MAX_Q points
 MIN_Q = 256
 MAX_Q = 4096  # a row's transform, its spectrum block and its output stay on chip
@@ -357,10 +358,11 @@ def _row_lengths(n: int) -> list:
 
 
 def _row_length(n: int) -> int:
-    """Q: PREFERRED_Q where it splits N (_row_lengths), else the nearest power of two that does. Longer rows need
-    more live registers than a row kernel keeps at two programs per SM: on an H100 (2026-12-07, EB) 2048- and
-    4096-point rows ran 3-7x slower per byte than 1024-point ones."""
+    """Q: of the row lengths that split N (_row_lengths) with M = N / Q >= FULL_M where there are any, the nearest
+    to PREFERRED_Q. Longer rows need more live registers than a row kernel keeps at two programs per SM: on an
+    H100 (2026-12-07, EB) 2048- and 4096-point rows ran 3-7x slower per byte than 1024-point ones."""
     fits = _row_lengths(n)
+    fits = [q for q in fits if n // q >= FULL_M] or fits
     if not fits:
         raise ValueError(f"no (M, Q) split of N = {n} with M in [{MIN_M}, {MAX_M}] and Q a power of two in "
                          f"[{MIN_Q}, {MAX_Q}]")
