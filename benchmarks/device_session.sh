@@ -185,7 +185,7 @@
 #   ED: after EC: 128 columns per program by default where M >= 256 (dna_256k): staged GPU tests, profile and bench
 #       of dna_256k, output-row tiles beside it; the staged joint backward, factored twiddles and several sequence
 #       pairs per row program (opt-in) (~8 min)
-#   EE: ED's tests and staged sweeps with 512-point rows beside the default, the 7-smooth staged sizes, bench of
+#   EE: ED's tests and staged sweeps with 1024-point rows beside the default, the 7-smooth staged sizes, bench of
 #       long_conv1d in bf16 (~6 min)
 #   EG: EE cut to a short lease (~5 min)
 #   EF: the fused kernels' embedded products and joint backward on hyena_4k (DX's decisive sweep); Nsight Compute
@@ -729,14 +729,14 @@ EC)  # after EB: 1024-point rows by default (dna_256k: M = 512), two real produc
     step prof_more 90 python benchmarks/profile_staged.py --jobs 12 --shapes sgconv_16k,dna_256k,hyena_6000,hyena_4k --dtypes fp32,bf16 --configs q0 --json "$OUT/prof_more.json"
     step verify_conv1d 120 python -m lkconv verify --ops conv1d --jobs 8
     ;;
-EG)  # EE cut to a short lease: the staged GPU tests, the 12288-point split of hyena_6000 (1024- and 512-point rows,
+EG)  # EE cut to a short lease: the staged GPU tests, the 12288-point split of hyena_6000 (512- and 1024-point rows,
     # factored twiddles) and sgconv_16k, then lkconv bench --op long_conv1d in bf16
     step pytest_staged 80 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_staged.py tests/test_without_triton.py
     step prof_sizes 90 python benchmarks/profile_staged.py --jobs 12 --shapes hyena_6000,sgconv_16k --dtypes bf16 --configs q0,q1024,q0:tf --json "$OUT/prof_sizes.json"
     step bench_long_bf16 120 python -m lkconv bench --op long_conv1d --dtypes bf16 --out "$OUT/long1d_bf16"
     ;;
-EE)  # ED with 1024-point rows beside the default (512 on hyena_6000's 12288 points) and the staged kernels' 7-smooth transform sizes (hyena_6000: 12288
-    # points), then lkconv bench --op long_conv1d in bf16
+EE)  # ED with 1024-point rows beside the default (512 on hyena_6000's 12288 points: the staged kernels' 7-smooth
+    # transform sizes), then lkconv bench --op long_conv1d in bf16
     step pytest_staged 80 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_staged.py tests/test_without_triton.py
     step prof_joint 170 python benchmarks/profile_staged.py --jobs 12 --shapes sgconv_16k,hyena_6000,hyena_4k,dna_256k --dtypes bf16 --configs q0,q1024,q0:tf,q0:gp4,q0:gp4:tf,q0:gp8:tf,q0:gp4:tf:r0,q0:jb,q0:jb:tf,q0:jb:r0 --json "$OUT/prof_joint.json"
     step bench_long_bf16 120 python -m lkconv bench --op long_conv1d --dtypes bf16 --out "$OUT/long1d_bf16"
