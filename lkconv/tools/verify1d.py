@@ -62,8 +62,8 @@ def cases(tiny: bool) -> List[Case1d]:
             for algo in ("fft", "fused_fft")
             for lk, causal, d in ((1, True, False), (7, False, True), (long_len // 2, True, True),
                                   (long_len, True, False), (long_len - 1, False, True))]
-    if not tiny:  # the fused kernels' 8192-point and largest (16384-point) transforms; the staged kernels' 32768,
-        # and 16384 forced
+    if not tiny:  # the fused kernels' 8192-point and largest (16384-point) transforms; the staged kernels' 32768
+        # and 24576 (24 x 1024), and 12288 (24 x 512) forced
         long += [Case1d("long", 2, 3, 4096, 4096, True, True, algorithm="fused_fft"),
                  Case1d("long", 1, 3, 8000, 8000, False, True, algorithm="fused_fft"),
                  Case1d("long", 3, 2, 16000, 16000, True, True, algorithm="fused_fft"),
