@@ -47,6 +47,7 @@ def test_staged_kernels_match_direct_sum(b, length, lk, causal, skip, cfg, devic
     (2, 3000, 3000, False, False, dict(row_length=256, rows_per_program=2, products="embedded")),  # joint
     (2, 4000, 3000, False, True, dict(row_length=512, block_rows=16, block_cols=32)),  # two blocks: separate
     (2, 3000, 2500, True, True, dict(row_length=256, twiddles="factored")),  # joint, factored twiddles
+    (3, 5000, 5000, True, True, dict(row_length=256, rows_per_program=4)),  # joint at 12288 = 48 x 256
 ])
 def test_staged_joint_backward(b, length, lk, causal, skip, cfg, device, monkeypatch):
     """StagedConfig.joint_backward: dx's rows made in the weight gradient's row kernel (one spectrum block per
