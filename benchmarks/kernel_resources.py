@@ -253,11 +253,23 @@ def fused_report(sizes, dtypes, block_rows, warps_list, pairs_list, precisions=N
 
 
 def staged_report(rows_specs, block_rows, warps_list, products=("karatsuba",)):
-    """The staged long_conv1d's row kernel (bf16 products, bfloat16 workspace, the default register cap) for each
-    Q:P[:N] (row length, rows per program, points: by default 32768 (sgconv_16k), or 16 Q where more); and its
-    column kernels (M = N / Q padded to a power of two >= 16)."""
-    print(f"{'kernel':<8} {'N':>6} {'Q':>5} {'P':>2} {'BK':>3} {'products':<9} {'warps':>5} {'regs':>5} {'spill B':>8} "
+    """The staged long_conv1d's row kernels (bf16 products, bfloat16 workspace, the default register cap) for each
+    Q:P[:N] (row length, rows per program, points: by default 32768 (sgconv_16k), or 16 Q where more): batch pairs
+    with the kernel's half spectrum ("rows") or its row-order spectrum ("rows/rs"), channel pairs ("pairs",
+    "pairs/rs"), the spectrum's own transform ("spectrum") and the joint weight-gradient kernels ("corr/jb",
+    "pcorr/jb"); and the column kernels (M = N / Q padded to a power of two >= 16)."""
+    print(f"{'kernel':<9} {'N':>6} {'Q':>5} {'P':>2} {'BK':>3} {'products':<9} {'warps':>5} {'regs':>5} {'spill B':>8} "
           f"{'shared B':>9}")
+    bf16_args = ("w_ptr", "out_ptr", "wz_ptr", "wx_ptr", "dx_ptr", "f1_ptr", "f2_ptr", "g2_ptr")
+
+    def ptrs(names, spec_rows=False):
+        return {a: "*bf16" if a in bf16_args or (a == "kf_ptr" and spec_rows) else "*fp32" for a in names}
+
+    rows_args = ("w_ptr", "kf_ptr", "u_ptr", "v_ptr", "f1_ptr", "f2_ptr", "tw_ptr", "g2_ptr")
+    pairs_args = ("w_ptr", "out_ptr", "kf_ptr", "ph_ptr", "u_ptr", "v_ptr", "f1_ptr", "f2_ptr", "tw_ptr", "g2_ptr")
+    corr_args = ("wz_ptr", "wx_ptr", "out_ptr", "kf_ptr", "u_ptr", "v_ptr", "f1_ptr", "f2_ptr", "tw_ptr", "g2_ptr")
+    pcorr_args = ("wz_ptr", "wx_ptr", "out_ptr", "dx_ptr", "kf_ptr", "ph_ptr", "u_ptr", "v_ptr", "f1_ptr", "f2_ptr",
+                  "tw_ptr", "g2_ptr")
     for spec in rows_specs:
         q, p, *size = (int(v) for v in spec.split(":"))
         n = size[0] if size else max(32768, 16 * q)
@@ -267,30 +279,52 @@ def staged_report(rows_specs, block_rows, warps_list, products=("karatsuba",)):
             bk = bk or n1
             if bk > n1:
                 continue
-            ptrs = {a: "*bf16" if a in ("w_ptr", "f1_ptr", "f2_ptr", "g2_ptr") else "*fp32"
-                    for a in ("w_ptr", "kf_ptr", "u_ptr", "v_ptr", "f1_ptr", "f2_ptr", "tw_ptr", "g2_ptr")}
-            head = f"{'rows':<8} {n:>6} {q:>5} {p:>2} {bk:>3} {'embedded' if emb else 'karatsuba':<9} {warps:>5}"
-            try:
-                regs, stack, shared = resources(staged_fft.staged_rows_kernel, ptrs, dict(G=4),
-                                                dict(M=m, N1=n1, N2=n2, BK=bk, P=p, CONJ=False, PREC="bf16", EMB=emb,
-                                                     FACTORED=False, GP=1),
-                                                warps, maxnreg=staged_fft.StagedConfig().row_registers or None)
-            except Exception as exc:  # noqa: BLE001 - reported, not fatal
-                print(f"{head}  {type(exc).__name__}: {str(exc)[:120]}", flush=True)
-                continue
-            print(f"{head} {regs:>5} {stack:>8} {shared:>9}", flush=True)
+            common = dict(M=m, N1=n1, N2=n2, BK=bk, P=p, PREC="bf16", EMB=emb)
+            kernels = [
+                ("rows", staged_fft.staged_rows_kernel, ptrs(rows_args), dict(G=4),
+                 dict(common, CONJ=False, FACTORED=False, GP=1, SPEC_ROWS=False)),
+                ("rows/rs", staged_fft.staged_rows_kernel, ptrs(rows_args, True), dict(G=4),
+                 dict(common, CONJ=False, FACTORED=False, GP=1, SPEC_ROWS=True)),
+                ("pairs", staged_fft.staged_paired_rows_kernel, ptrs(pairs_args), dict(G=1, C=128),
+                 dict(common, CONJ=False, FACTORED=False, SPEC_ROWS=False)),
+                ("pairs/rs", staged_fft.staged_paired_rows_kernel, ptrs(pairs_args, True), dict(G=1, C=128),
+                 dict(common, CONJ=False, FACTORED=False, SPEC_ROWS=True)),
+                ("spectrum", staged_fft.staged_spectrum_rows_kernel,
+                 ptrs(("w_ptr", "f1_ptr", "f2_ptr", "tw_ptr", "g2_ptr")), {}, common),
+            ]
+            if bk == n1:
+                kernels += [
+                    ("corr/jb", staged_fft.staged_correlation_rows_kernel, ptrs(corr_args), dict(G=4),
+                     dict(common, JOINT=True, FACTORED=False, SPEC_ROWS=False)),
+                    ("pcorr/jb", staged_fft.staged_paired_correlation_rows_kernel, ptrs(pcorr_args, True),
+                     dict(G=1, C=128), dict(common, JOINT=True, FACTORED=False, SPEC_ROWS=True)),
+                ]
+            for name, fn, kptrs, ints, const in kernels:
+                head = (f"{name:<9} {n:>6} {q:>5} {p:>2} {bk:>3} {'embedded' if emb else 'karatsuba':<9} "
+                        f"{warps:>5}")
+                try:
+                    regs, stack, shared = resources(fn, kptrs, ints, const, warps,
+                                                    maxnreg=staged_fft.StagedConfig().row_registers or None)
+                except Exception as exc:  # noqa: BLE001 - reported, not fatal
+                    print(f"{head}  {type(exc).__name__}: {str(exc)[:120]}", flush=True)
+                    continue
+                print(f"{head} {regs:>5} {stack:>8} {shared:>9}", flush=True)
         bka = min(64, max(16, 1 << (m - 1).bit_length()))
-        cols = (staged_fft.staged_columns_kernel, {"in_ptr": "*bf16", "w_ptr": "*bf16", "fm_ptr": "*bf16", "u_ptr": "*fp32"},
-                dict(B=8, G=4, L=16000, IN_SHIFT=0, ROWS=n // q // 2, sib=256 * 16000, sic=16000),
-                dict(M=m, Q=q, BKA=bka, BQ=64, BR=bka, PREC="bf16"))
-        out = (staged_fft.staged_output_kernel, {a: "*bf16" if a != "d_ptr" else "*fp32"
-                                                 for a in ("w_ptr", "fm_ptr", "in_ptr", "d_ptr", "out_ptr")},
-               dict(B=8, G=4, L=16000, OUT_SHIFT=0, sib=256 * 16000, sic=16000, sob=256 * 16000, soc=16000, sd=1),
-               dict(M=m, Q=q, BR=bka, BQ=64, BKA=bka, PREC="bf16", HAS_D=True))
-        for name, (fn, ptrs, ints, const) in (("columns", cols), ("output", out)):
-            regs, stack, shared = resources(fn, ptrs, ints, const, 4)
-            print(f"{name:<8} {n:>6} {q:>5} {'':>2} {'':>3} {'karatsuba':<9} {4:>5} {regs:>5} {stack:>8} {shared:>9}",
-                  flush=True)
+        for channels in (False, True):
+            cols = (staged_fft.staged_columns_kernel,
+                    {"in_ptr": "*bf16", "w_ptr": "*bf16", "fm_ptr": "*bf16", "u_ptr": "*fp32"},
+                    dict(B=8, C=256, G=4, L=16000, IN_SHIFT=0, ROWS=n // q // 2, sib=256 * 16000, sic=16000),
+                    dict(M=m, Q=q, BKA=bka, BQ=64, BR=bka, PREC="bf16", CHANNELS=channels))
+            out = (staged_fft.staged_output_kernel, {a: "*bf16" if a != "d_ptr" else "*fp32"
+                                                     for a in ("w_ptr", "fm_ptr", "in_ptr", "d_ptr", "out_ptr")},
+                   dict(B=8, C=256, G=4, L=16000, OUT_SHIFT=0, sib=256 * 16000, sic=16000, sob=256 * 16000,
+                        soc=16000, sd=1),
+                   dict(M=m, Q=q, BR=bka, BQ=64, BKA=bka, PREC="bf16", HAS_D=True, CHANNELS=channels))
+            for name, (fn, kptrs, ints, const) in (("columns", cols), ("output", out)):
+                name = name + ("/ch" if channels else "")
+                regs, stack, shared = resources(fn, kptrs, ints, const, 4)
+                print(f"{name:<9} {n:>6} {q:>5} {'':>2} {'':>3} {'karatsuba':<9} {4:>5} {regs:>5} {stack:>8} "
+                      f"{shared:>9}", flush=True)
 
 
 def _meta_pair(s: dict, ho: int, wo: int, layout: str):

@@ -1,6 +1,7 @@
 """Where the staged long_conv1d kernels' time goes (lkconv.ops.conv1d.staged_fft), per configuration: each of the
-forward's three kernels timed alone with its bytes moved, then the whole forward and backward, against the plain
-torch.fft baseline.
+forward's three kernels timed alone with its bytes moved, the kernel's spectrum (torch.fft's or the staged
+kernels' own), then the whole forward and backward (their kernel spectrum precomputed, as it is reused from the
+forward) and the forward with its spectrum, against the plain torch.fft baseline.
 
     python benchmarks/profile_staged.py [--shapes sgconv_16k,dna_256k] [--dtypes bf16,fp32] [--jobs 8]
         [--configs q0:p1:w8,q1024:p2:w4:ws=f32,...] [--json F]
@@ -8,7 +9,8 @@ torch.fft baseline.
 A config is colon-separated keys of staged_fft.StagedConfig: q (row_length), p (rows_per_program), w (row_warps),
 cw (column_warps), bq (block_cols), bk (block_rows), r (row_registers), ca (column_rows), ob (output_rows),
 gp (groups_per_program), ws (workspace: f32 or bf16), emb (embedded products), jb (joint backward),
-tf (factored twiddles).
+tf (factored twiddles), rs (spectrum="rows": the kernel's spectrum made by the staged kernels), ch
+(pairing="channels").
 Every config first runs once in its own process: one that fails (compile error, illegal address) is reported
 and left out of the timings, which would otherwise all fail after it.
 """
@@ -48,6 +50,10 @@ def parse_config(spec: str) -> staged_fft.StagedConfig:
             fields["joint_backward"] = True
         elif key == "tf":
             fields["twiddles"] = "factored"
+        elif key == "rs":
+            fields["spectrum"] = "rows"
+        elif key == "ch":
+            fields["pairing"] = "channels"
         else:
             fields[KEYS[key]] = int(val)
     return staged_fft.StagedConfig(**fields)
@@ -59,8 +65,8 @@ def _warm(task):
     name, dt, spec = task
     t0 = time.perf_counter()
     try:
-        x, k, kf = long_inputs(long_shapes()[name], DTYPES[dt], staged=True)
         cfg = parse_config(spec)
+        x, k, kf = long_inputs(long_shapes()[name], DTYPES[dt], staged=cfg)
         fused_fft.fused_fwd(x, k, None, True, kf, cfg)
         fused_fft.fused_bwd(torch.randn_like(x), x, k, None, True, kf, True, cfg)
         torch.cuda.synchronize()
@@ -88,7 +94,7 @@ def main():
     for name in args.shapes.split(","):
         s = shapes[name]
         for dt in args.dtypes.split(","):
-            x, k, kf = long_inputs(s, DTYPES[dt], staged=True)
+            x, k, _ = long_inputs(s, DTYPES[dt], staged=True)
             dy = torch.randn_like(x)
             n = staged_fft.transform_size(s["l"], s["l"])
             t_plain = tt.do_bench(lambda: plain_fft_conv(x, k), return_mode="median")
@@ -99,34 +105,41 @@ def main():
                 if f"{name} {dt} {spec}" in failed:
                     continue
                 cfg = parse_config(spec)
+                kf = fused_fft.call_kernel_spectrum(k, s["l"], x.dtype, cfg)
                 p = staged_fft._plan(n, x.dtype, cfg)
                 w = staged_fft._columns(p, x, 0)
                 out = torch.empty_like(x)
                 t1 = tt.do_bench(lambda: staged_fft._columns(p, x, 0), return_mode="median")
-                t2 = tt.do_bench(lambda: staged_fft._rows(p, w, kf, False), return_mode="median")
+                t2 = tt.do_bench(lambda: staged_fft._rows(p, w, kf, False, x.shape[1]), return_mode="median")
                 t3 = tt.do_bench(lambda: staged_fft._output(p, w, out, x, None, 0), return_mode="median")
+                t_k = tt.do_bench(lambda: fused_fft.call_kernel_spectrum(k, s["l"], x.dtype, cfg),
+                                  return_mode="median")
                 t_f = tt.do_bench(lambda: fused_fft.fused_fwd(x, k, None, True, kf, cfg), return_mode="median")
                 t_b = tt.do_bench(lambda: fused_fft.fused_bwd(dy, x, k, None, True, kf, True, cfg),
                                   return_mode="median")
                 wb = w.numel() * w.element_size()
                 xb = x.numel() * x.element_size()
                 row = dict(shape=name, dtype=dt, config=spec, q=p.q, m=p.m, columns_ms=t1, rows_ms=t2, output_ms=t3,
-                           fwd_ms=t_f, bwd_ms=t_b, plain_fwd_ms=t_plain, plain_step_ms=t_plain_b,
-                           columns_gbps=(xb + wb) / t1 / 1e6, rows_gbps=(2 * wb + kf.numel() * 4) / t2 / 1e6,
+                           spectrum_ms=t_k, fwd_ms=t_f, bwd_ms=t_b, plain_fwd_ms=t_plain, plain_step_ms=t_plain_b,
+                           columns_gbps=(xb + wb) / t1 / 1e6,
+                           rows_gbps=(2 * wb + kf.numel() * kf.element_size()) / t2 / 1e6,
                            output_gbps=(wb + xb) / t3 / 1e6)
                 rows.append(row)
                 print(f"  {spec:<28} M{p.m} Q{p.q}: columns {t1:.3f} ms ({row['columns_gbps']:.0f} GB/s)  rows "
-                      f"{t2:.3f} ({row['rows_gbps']:.0f})  output {t3:.3f} ({row['output_gbps']:.0f})  fwd {t_f:.3f} "
-                      f"({t_plain / t_f:.2f}x)  fwd+bwd {t_f + t_b:.3f} ({t_plain_b / (t_f + t_b):.2f}x)", flush=True)
+                      f"{t2:.3f} ({row['rows_gbps']:.0f})  output {t3:.3f} ({row['output_gbps']:.0f})  spectrum "
+                      f"{t_k:.3f}  fwd {t_f:.3f} ({t_plain / t_f:.2f}x; {t_plain / (t_f + t_k):.2f}x with the "
+                      f"spectrum)  fwd+bwd {t_f + t_b:.3f} ({t_plain_b / (t_f + t_b):.2f}x; "
+                      f"{t_plain_b / (t_k + t_f + t_b):.2f}x)", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
-    print(f"\n{'shape':<11} {'dtype':<5} {'config':<28} {'cols':>6} {'rows':>6} {'out':>6} {'fwd':>7} {'fwd x':>6} "
-          f"{'step':>7} {'step x':>6}")
+    print(f"\n{'shape':<11} {'dtype':<5} {'config':<28} {'cols':>6} {'rows':>6} {'out':>6} {'spec':>6} {'fwd':>7} "
+          f"{'fwd x':>6} {'+spec':>6} {'step':>7} {'step x':>6} {'+spec':>6}")
     for r in rows:
         step = r["fwd_ms"] + r["bwd_ms"]
         print(f"{r['shape']:<11} {r['dtype']:<5} {r['config']:<28} {r['columns_ms']:6.3f} {r['rows_ms']:6.3f} "
-              f"{r['output_ms']:6.3f} {r['fwd_ms']:7.3f} {r['plain_fwd_ms'] / r['fwd_ms']:5.2f}x {step:7.3f} "
-              f"{r['plain_step_ms'] / step:5.2f}x")
+              f"{r['output_ms']:6.3f} {r['spectrum_ms']:6.3f} {r['fwd_ms']:7.3f} {r['plain_fwd_ms'] / r['fwd_ms']:5.2f}x "
+              f"{r['plain_fwd_ms'] / (r['fwd_ms'] + r['spectrum_ms']):5.2f}x {step:7.3f} "
+              f"{r['plain_step_ms'] / step:5.2f}x {r['plain_step_ms'] / (step + r['spectrum_ms']):5.2f}x")
 
 
 def _plain_step(x, k, dy):

@@ -59,13 +59,13 @@ def long_shapes() -> dict:
     return {s["name"]: s for s in json.loads(SHAPES_FILE.read_text())["long_conv1d"] + LONG_EXTRA_SHAPES}
 
 
-def long_inputs(s: dict, dtype, staged: bool = False):
-    """x (B, C, L), k (C, L) scaled by 1/sqrt(L), and k's spectrum for shape ``s`` at the transform size of the
-    fused kernels' calls (staged: of the staged kernels')."""
+def long_inputs(s: dict, dtype, staged=False):
+    """x (B, C, L), k (C, L) scaled by 1/sqrt(L), and k's spectrum for shape ``s`` as the fused kernels' calls read
+    it (staged: True or a StagedConfig, the staged kernels' calls with that config)."""
     x = torch.randn(s["b"], s["c"], s["l"], device="cuda").to(dtype)
     k = (torch.randn(s["c"], s["l"], device="cuda") / s["l"] ** 0.5).to(dtype)
-    config = staged_fft.StagedConfig() if staged else None
-    return x, k, fused_fft.kernel_spectrum(k, fused_fft.call_transform_size(s["l"], s["l"], config))
+    config = (staged if isinstance(staged, staged_fft.StagedConfig) else staged_fft.StagedConfig()) if staged else None
+    return x, k, fused_fft.call_kernel_spectrum(k, s["l"], dtype, config)
 
 
 def _warm(task):

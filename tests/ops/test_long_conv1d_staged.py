@@ -65,6 +65,83 @@ def test_staged_joint_backward(b, length, lk, causal, skip, cfg, device, monkeyp
     assert len(calls) == (2 if separate else 1)  # the forward's, and the separate dx's
 
 
+@pytest.mark.parametrize("b,c,length,lk,causal,skip,cfg", [
+    (2, 2, 2000, 2000, True, True, dict(row_length=256, block_cols=16, spectrum="rows")),
+    (3, 3, 2500, 1200, False, True, dict(row_length=256, rows_per_program=2, spectrum="rows")),  # odd C: a lone kernel
+    (5, 2, 2000, 2000, True, False, dict(row_length=256, groups_per_program=2, spectrum="rows")),  # K read once
+    (2, 2, 4000, 3000, False, True, dict(row_length=512, block_rows=16, block_cols=32, spectrum="rows",
+                                         twiddles="factored")),  # two spectrum blocks per row
+    (3, 2, 2000, 1500, True, True, dict(row_length=256, spectrum="rows", joint_backward=True, products="embedded")),
+    (1, 2, 2000, 1500, True, True, dict(row_length=256, block_cols=16, pairing="channels")),
+    (1, 3, 2000, 1500, False, True, dict(row_length=256, pairing="channels", spectrum="rows")),  # odd C
+    (3, 4, 2000, 2000, True, True, dict(row_length=256, rows_per_program=4, pairing="channels")),  # 3 entries a pair
+    (2, 3, 2000, 1500, True, True, dict(row_length=256, pairing="channels", joint_backward=True)),
+    (1, 2, 3000, 2500, False, True, dict(row_length=256, pairing="channels", spectrum="rows", joint_backward=True,
+                                         twiddles="factored", products="embedded")),
+    (1, 2, 4000, 3000, True, True, dict(row_length=512, block_rows=16, pairing="channels", spectrum="rows")),
+    (2, 2, 5000, 5000, True, False, dict(row_length=256, block_cols=32, pairing="channels", spectrum="rows")),  # M 48
+    (1, 2, 5000, 4000, False, True, dict(row_length=1024, block_cols=64, pairing="channels", spectrum="rows",
+                                         joint_backward=True)),  # 12 x 1024
+])
+def test_staged_row_spectrum_and_channel_pairs(b, c, length, lk, causal, skip, cfg, device):
+    """StagedConfig.spectrum = "rows" (the kernel's spectrum made by the staged kernels, channel pairs in the row
+    kernels' order) and pairing = "channels" (channels 2j and 2j + 1 as one complex sequence, their spectra split
+    with the mirror rows): y, dx, dk and dD against float64 over odd channel counts, one and several batch entries
+    per pair, one and two spectrum blocks per row, the joint backward, several groups per program, factored
+    twiddles, embedded products, and M of 12, 16, 32 and 48."""
+    if not _runs_here(device):
+        pytest.skip("the staged kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
+    _check_config(b, c, length, lk, causal, skip, staged_fft.StagedConfig(**cfg), device,
+                  tolerance("fft", torch.float32, device.type))
+
+
+@pytest.mark.parametrize("c,q", [(3, 256), (2, 512)])
+def test_row_spectrum_layout(c, q, device):
+    """row_spectrum: Z_j[ka + M*kb] / N at [j, :, ka, k1*N2 + k2] (kb = k1 + N1*k2) for Z_j the DFT of k[2j] +
+    i k[2j + 1], zero-padded (and a zero partner for an odd C), against torch.fft in float64."""
+    if not _runs_here(device):
+        pytest.skip("the staged kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
+    n, lk = 8192, 3000
+    cfg = staged_fft.StagedConfig(row_length=q, block_rows=16)
+    p = staged_fft._plan(n, torch.float32, cfg)
+    k = torch.randn(c, lk, device=device)
+    ks = staged_fft.row_spectrum(k, n, torch.float32, cfg)
+    assert ks.shape == ((c + 1) // 2, 2, p.m, q)
+    kp = torch.zeros(2 * ks.shape[0], n, dtype=torch.float64, device=device)
+    kp[:c, :lk] = k.double()
+    z = torch.fft.fft(torch.complex(kp[0::2], kp[1::2])) / n
+    k1 = torch.arange(p.n1, device=device)[:, None]
+    k2 = torch.arange(p.n2, device=device)[None, :]
+    kb = (k1 + p.n1 * k2).reshape(-1)  # at column k1*N2 + k2
+    f = torch.arange(p.m, device=device)[:, None] + p.m * kb[None, :]
+    want = torch.view_as_real(z[:, f])  # (pairs, M, Q, 2)
+    assert rel_error(ks.permute(0, 2, 3, 1), want) < 1e-5
+    with pytest.raises(ValueError, match="row_spectrum"):
+        staged_fft.convolve(torch.randn(1, c, lk, device=device), fused_fft.kernel_spectrum(k, n), None, 0, 0, False,
+                            n, cfg.__class__(row_length=q, spectrum="rows"))
+
+
+def test_staged_channel_pairs_strided(device):
+    """Channel pairs on a channel-strided x and a strided D, causal=False, every gradient against float64."""
+    if not _runs_here(device):
+        pytest.skip("the staged kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
+    cfg = staged_fft.StagedConfig(row_length=256, pairing="channels", spectrum="rows")
+    x = torch.randn(1, 6, 2100, device=device)[:, ::2]
+    k = torch.randn(3, 1900, device=device) / 40
+    D = torch.randn(3, 2, device=device)[:, 0]
+    dy = torch.randn(1, 3, 2100, device=device)
+    kf = fused_fft.call_kernel_spectrum(k, 2100, x.dtype, cfg)
+    y = fused_fft.fused_fwd(x, k, D, False, kf, cfg)
+    dx, dk, dD = fused_fft.fused_bwd(dy, x, k, D, False, kf, True, cfg)
+    leaves = [t.double().requires_grad_() for t in (x, k, D)]
+    ref = long_conv1d_reference(*leaves, causal=False)
+    ref.backward(dy.double())
+    tol = tolerance("fft", torch.float32, device.type)
+    assert rel_error(y, ref) < tol
+    for name, out, t in zip(("dx", "dk", "dD"), (dx, dk, dD), leaves):
+        assert rel_error(out, t.grad) < tol, name
+
+
 def test_staged_bfloat16_workspace(device):
     """A bfloat16 workspace (the default with bfloat16 products) on float32 data: within bfloat16's tolerance."""
     if not _runs_here(device):
@@ -121,6 +198,10 @@ def test_row_length_and_limits():
         staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(groups_per_program=0))
     with pytest.raises(ValueError, match="twiddles"):
         staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(twiddles="sincos"))
+    with pytest.raises(ValueError, match="spectrum"):
+        staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(spectrum="full"))
+    with pytest.raises(ValueError, match="pairing"):
+        staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(pairing="heads"))
     assert staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig()).workspace == torch.float32
 
 

@@ -622,9 +622,23 @@ def call_transform_size(length: int, lk: int, config=None) -> int:
     return n
 
 
+def call_kernel_spectrum(k: Tensor, length: int, dtype: torch.dtype, config=None) -> Tensor:
+    """kf for a call on (B, C, L = length) data of ``dtype`` with this config: kernel_spectrum(k, N) at
+    N = call_transform_size(L, Lk, config), or staged_fft.row_spectrum where the staged kernels serve the call
+    with a StagedConfig whose spectrum is "rows"."""
+    n = call_transform_size(length, k.shape[-1], config)
+    if _staged(transform_size(length, k.shape[-1]), config):
+        from . import staged_fft
+
+        cfg = _only(config, staged_fft.StagedConfig)
+        if cfg is not None and cfg.spectrum == "rows":
+            return staged_fft.row_spectrum(k, n, dtype, cfg)
+    return kernel_spectrum(k, n)
+
+
 def fused_fwd(x: Tensor, k: Tensor, D: Optional[Tensor], causal: bool, kf: Tensor, config=None) -> Tensor:
-    """y (B, C, L) contiguous, x's dtype, for x with unit stride along L and kf = kernel_spectrum(k, N),
-    N = call_transform_size(L, Lk, config). config: a
+    """y (B, C, L) contiguous, x's dtype, for x with unit stride along L and kf = call_kernel_spectrum(k, L,
+    x.dtype, config). config: a
     FusedConfig, or a staged_fft.StagedConfig (transforms past MAX_N take the staged kernels whatever it is)."""
     n, n1, n2, shift, rows, rows_shifted = _geometry(x.shape[-1], k.shape[-1], causal)
     if _staged(n, config):
@@ -689,7 +703,7 @@ class FusedLongConv1d(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, k, D, causal, config=None):
-        kf = kernel_spectrum(k, call_transform_size(x.shape[-1], k.shape[-1], config))
+        kf = call_kernel_spectrum(k, x.shape[-1], x.dtype, config)
         ctx.save_for_backward(x, k, D, kf)
         ctx.causal = causal
         ctx.config = config

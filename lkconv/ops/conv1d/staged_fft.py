@@ -29,7 +29,7 @@ Which kernel bounds the time, per shape and configuration: benchmarks/profile_st
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional, Tuple
 
 import torch
@@ -63,25 +63,41 @@ SIZE_STEP = ROW_ELEMENTS  # N is a multiple of it: M = N / Q is then a multiple 
 if triton is not None:
 
     @triton.jit
+    def _pair_member(pid, G, B, C, sib, sic, CHANNELS: tl.constexpr):
+        """(channel, batch entry, stride to the second member, whether there is one) of workspace sequence pid:
+        batch entries (2g, 2g + 1) of channel pid // G, or with CHANNELS channels (2j, 2j + 1) of batch entry
+        pid % G, j = pid // G."""
+        if CHANNELS:
+            c = 2 * (pid // G)
+            b = pid % G
+            second = sic
+            paired = c + 1 < C
+        else:
+            c = pid // G
+            b = 2 * (pid % G)
+            second = sib
+            paired = b + 1 < B
+        return c, b, second, paired
+
+    @triton.jit
     def staged_columns_kernel(
-        in_ptr, w_ptr, fm_ptr, u_ptr, B, G, L, IN_SHIFT, ROWS, sib, sic,
+        in_ptr, w_ptr, fm_ptr, u_ptr, B, C, G, L, IN_SHIFT, ROWS, sib, sic,
         M: tl.constexpr, Q: tl.constexpr, BKA: tl.constexpr, BQ: tl.constexpr, BR: tl.constexpr,
-        PREC: tl.constexpr,
+        PREC: tl.constexpr, CHANNELS: tl.constexpr,
     ):
-        """W[c*G + g, :, ka, nb] = U[ka, nb] * sum_na F_M[ka, na] s[na*Q + nb] for ka in this program's BKA rows and
-        nb in its BQ columns, s[n] = in[2g, c, n - IN_SHIFT] + i in[2g + 1, c, n - IN_SHIFT] (zero outside
-        [0, L) and past the batch); only the ROWS rows from IN_SHIFT // Q on hold samples. Grid (C * G,
-        ceil(M / BKA), Q / BQ); rows ka >= M of the last row block are left out."""
+        """W[pid, :, ka, nb] = U[ka, nb] * sum_na F_M[ka, na] s[na*Q + nb] for ka in this program's BKA rows and
+        nb in its BQ columns, s[n] = in[b, c, n - IN_SHIFT] + i (the pair's second member) (zero outside [0, L) and
+        where there is no second member), the pair as _pair_member gives it; only the ROWS rows from IN_SHIFT // Q
+        on hold samples. Grid (C * G or ceil(C / 2) * G, ceil(M / BKA), Q / BQ); rows ka >= M of the last row
+        block are left out."""
         pid = tl.program_id(0)
-        c = pid // G
-        b = 2 * (pid % G)
+        c, b, second, paired = _pair_member(pid, G, B, C, sib, sic, CHANNELS)
         ka = tl.program_id(1) * BKA + tl.arange(0, BKA)
         nb = tl.program_id(2) * BQ + tl.arange(0, BQ)
         src = in_ptr + c.to(tl.int64) * sic + b.to(tl.int64) * sib
         row0 = IN_SHIFT // Q
         accr = tl.zeros([BKA, BQ], dtype=tl.float32)
         acci = tl.zeros([BKA, BQ], dtype=tl.float32)
-        paired = b + 1 < B  # else the imaginary part is zero: two real products instead of three
         for r0 in range(0, ROWS, BR):
             na = row0 + r0 + tl.arange(0, BR)
             t = na[:, None] * Q + nb[None, :] - IN_SHIFT
@@ -92,10 +108,10 @@ if triton is not None:
             fr = tl.load(f, mask=f_ok, other=0.0)
             fi = tl.load(f + M * M, mask=f_ok, other=0.0)
             if paired:
-                pr, pi = _cmm(fr, fi, zr, tl.load(src + sib + t, mask=ok, other=0.0).to(tl.float32), PREC)
+                pr, pi = _cmm(fr, fi, zr, tl.load(src + second + t, mask=ok, other=0.0).to(tl.float32), PREC)
                 accr += pr
                 acci += pi
-            else:
+            else:  # the imaginary part is zero: two real products instead of three
                 accr = _mm_acc(fr, zr, accr, PREC)
                 acci = _mm_acc(fi, zr, acci, PREC)
         u = u_ptr + ka[:, None] * Q + nb[None, :]
@@ -174,14 +190,96 @@ if triton is not None:
         return _kernel_block(kc, (ka0 + r % P)[:, None] + M * kb, M * N1 * N2, CONJ)
 
     @triton.jit
+    def _paired_spectrum_block(ks, ka0, k0, M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr,
+                               P: tl.constexpr):
+        """Z[f] and Z[-f] for f = ka + M*kb, rows ka = ka0 .. ka0 + P - 1 and spectrum rows k1 = k0 .. k0 + BK - 1
+        (kb = k1 + N1*k2), from a channel pair's spectrum ks in the row kernels' order (row_spectrum: Z[ka + M*kb]
+        at ka*Q + k1*N2 + k2 of the real plane, the imaginary plane M*Q after it): (zr, zi, mr, mi) [BK*P, N2],
+        row k1*P + p. -f is at row (M - ka) % M, kb' = (Q - kb - [ka > 0]) % Q."""
+        r = tl.arange(0, BK * P)
+        ka = (ka0 + r % P)[:, None]
+        k1 = (k0 + r // P)[:, None]
+        k2 = tl.arange(0, N2)[None, :]
+        kb = k1 + N1 * k2
+        kbm = (N1 * N2 - kb - (ka > 0).to(tl.int32)) % (N1 * N2)
+        off = ka * (N1 * N2) + k1 * N2 + k2
+        offm = ((M - ka) % M) * (N1 * N2) + (kbm % N1) * N2 + kbm // N1
+        plane = M * N1 * N2
+        return (tl.load(ks + off).to(tl.float32), tl.load(ks + plane + off).to(tl.float32),
+                tl.load(ks + offm).to(tl.float32), tl.load(ks + plane + offm).to(tl.float32))
+
+    @triton.jit
+    def _channel_kernel_block(kf_ptr, c, ka0, k0, M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr,
+                              BK: tl.constexpr, P: tl.constexpr, CONJ: tl.constexpr, SPEC_ROWS: tl.constexpr):
+        """K_c[ka + M*kb] / N (conjugate with CONJ) of channel c for rows ka0 .. ka0 + P - 1 and spectrum rows
+        k0 .. k0 + BK - 1: (real, imaginary) [BK*P, N2], row k1*P + p, read from the half spectra kf (C, N/2 + 1, 2)
+        or (SPEC_ROWS) from the channel pairs' spectra in the row kernels' order (row_spectrum), where
+        K_2j = (Z[f] + conj(Z[-f])) / 2 and K_2j+1 = (Z[f] - conj(Z[-f])) / 2i."""
+        if SPEC_ROWS:
+            zr, zi, mr, mi = _paired_spectrum_block(kf_ptr + (c // 2).to(tl.int64) * (2 * M * N1 * N2), ka0, k0, M,
+                                                    N1, N2, BK, P)
+            odd = c % 2 == 1
+            kr = tl.where(odd, zi + mi, zr + mr) * 0.5
+            ki = tl.where(odd, mr - zr, zi - mi) * 0.5
+            if CONJ:
+                ki = -ki
+        else:
+            kr, ki = _row_kernel_block(kf_ptr + c.to(tl.int64) * (M * N1 * N2 + 2), ka0, k0, M, N1, N2, BK, P, CONJ)
+        return kr, ki
+
+    @triton.jit
+    def _pair_kernel_blocks(kf_ptr, j, C, ka0, k0, M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr,
+                            BK: tl.constexpr, P: tl.constexpr, CONJ: tl.constexpr, SPEC_ROWS: tl.constexpr):
+        """(K_2j + K_2j+1) / 2 and (K_2j - K_2j+1) / 2, each / N (conjugate with CONJ) as _channel_kernel_block
+        reads them, K_2j+1 = 0 past the C channels: (sr, si, dr, di) [BK*P, N2]."""
+        if SPEC_ROWS:  # Ka = (Z[f] + conj(Z[-f])) / 2, Kb = (Z[f] - conj(Z[-f])) / 2i
+            zr, zi, mr, mi = _paired_spectrum_block(kf_ptr + j.to(tl.int64) * (2 * M * N1 * N2), ka0, k0, M, N1, N2,
+                                                    BK, P)
+            ar = (zr + mr) * 0.5
+            ai = (zi - mi) * 0.5
+            br = (zi + mi) * 0.5
+            bi = (mr - zr) * 0.5
+        else:
+            ar, ai = _row_kernel_block(kf_ptr + (2 * j).to(tl.int64) * (M * N1 * N2 + 2), ka0, k0, M, N1, N2, BK, P,
+                                       False)
+            cb = tl.minimum(2 * j + 1, C - 1)  # the last pair of an odd C: read in bounds, then zero
+            br, bi = _row_kernel_block(kf_ptr + cb.to(tl.int64) * (M * N1 * N2 + 2), ka0, k0, M, N1, N2, BK, P,
+                                       False)
+            has_b = 2 * j + 1 < C
+            br = tl.where(has_b, br, 0.0)
+            bi = tl.where(has_b, bi, 0.0)
+        if CONJ:
+            ai = -ai
+            bi = -bi
+        return (ar + br) * 0.5, (ai + bi) * 0.5, (ar - br) * 0.5, (ai - bi) * 0.5
+
+    @triton.jit
+    def _mirror_rows(row, ka0, ph_ptr, M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, P: tl.constexpr):
+        """Rows whose Q-point DFTs are conj(X[-f]), f = ka + M*kb, for rows ka = ka0 .. ka0 + P - 1 of a workspace
+        (row: its row ka0, real plane) whose rows' DFTs are X[ka + M*kb]: conj(W[(M - ka) % M, nb]) times
+        exp(-2 pi i nb / Q) (ph_ptr: (2, Q) float32), or times 1 for ka = 0; side by side as in _row_offsets:
+        (real, imaginary) [N1, P*N2] float32. (-f lies at row M - ka, column Q - 1 - kb, for ka > 0, and
+        conj(DFT(a)[Q - 1 - kb]) = DFT(conj(a) exp(-2 pi i n / Q))[kb].)"""
+        col = tl.arange(0, P * N2)
+        ka = ka0 + col // N2
+        nb = tl.arange(0, N1)[:, None] * N2 + (col % N2)[None, :]
+        off = (((M - ka) % M) - ka0)[None, :] * (N1 * N2) + nb
+        wr = tl.load(row + off).to(tl.float32)
+        wi = -tl.load(row + M * N1 * N2 + off).to(tl.float32)
+        first = (ka == 0)[None, :]
+        pr = tl.where(first, 1.0, tl.load(ph_ptr + nb))
+        pi = tl.where(first, 0.0, tl.load(ph_ptr + N1 * N2 + nb))
+        return wr * pr - wi * pi, wr * pi + wi * pr
+
+    @triton.jit
     def staged_rows_kernel(
         w_ptr, kf_ptr, u_ptr, v_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr, G,
         M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr, P: tl.constexpr, CONJ: tl.constexpr,
-        PREC: tl.constexpr, EMB: tl.constexpr, FACTORED: tl.constexpr, GP: tl.constexpr,
+        PREC: tl.constexpr, EMB: tl.constexpr, FACTORED: tl.constexpr, GP: tl.constexpr, SPEC_ROWS: tl.constexpr,
     ):
         """Rows ka = ka0 .. ka0 + P - 1 of W[c*G + g] (Q = N1*N2 points each) become
         IDFT_Q(DFT_Q(row) * K[ka + M*kb]) * conj(U[ka, :]), K the channel's kernel spectrum / N (conjugate with
-        CONJ), read from its half spectrum kf[c] (N/2 + 1 (re, im) pairs), U as _row_twiddles gives it. Rows are
+        CONJ), read as _channel_kernel_block reads it, U as _row_twiddles gives it. Rows are
         read whole before they are written. Each program takes GP groups g of one channel in turn; with one
         spectrum block per row (BK = N1) it reads their K once. Grid (M / P, C * ceil(G / GP)): a channel's rows and
         groups run side by side and share the spectrum's cache lines."""
@@ -189,9 +287,8 @@ if triton is not None:
         chunks = (G + GP - 1) // GP
         c = tl.program_id(1) // chunks
         g0 = (tl.program_id(1) % chunks) * GP
-        kc = kf_ptr + c.to(tl.int64) * (M * N1 * N2 + 2)
         if BK == N1 and GP > 1:
-            kr0, ki0 = _row_kernel_block(kc, ka0, 0, M, N1, N2, BK, P, CONJ)
+            kr0, ki0 = _channel_kernel_block(kf_ptr, c, ka0, 0, M, N1, N2, BK, P, CONJ, SPEC_ROWS)
         for gi in range(0, GP):
             if g0 + gi < G:
                 row = w_ptr + (c * G + g0 + gi).to(tl.int64) * (2 * M * N1 * N2) + ka0 * (N1 * N2)
@@ -204,7 +301,7 @@ if triton is not None:
                     if BK == N1 and GP > 1:
                         kr, ki = kr0, ki0
                     else:
-                        kr, ki = _row_kernel_block(kc, ka0, k0, M, N1, N2, BK, P, CONJ)
+                        kr, ki = _channel_kernel_block(kf_ptr, c, ka0, k0, M, N1, N2, BK, P, CONJ, SPEC_ROWS)
                     dr, di = _inverse_block(xr * kr - xi * ki, xr * ki + xi * kr, k0, 0, f1_ptr, f2_ptr, tw_ptr,
                                             g2_ptr, N1, N2, N1, BK, P, PREC, EMB)
                     accr += dr
@@ -215,7 +312,7 @@ if triton is not None:
     def staged_correlation_rows_kernel(
         wz_ptr, wx_ptr, out_ptr, kf_ptr, u_ptr, v_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr, G,
         M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr, P: tl.constexpr, PREC: tl.constexpr,
-        EMB: tl.constexpr, JOINT: tl.constexpr, FACTORED: tl.constexpr,
+        EMB: tl.constexpr, JOINT: tl.constexpr, FACTORED: tl.constexpr, SPEC_ROWS: tl.constexpr,
     ):
         """Rows ka = ka0 .. ka0 + P - 1 of out[c] = IDFT_Q(sum over g of DFT_Q(Wz[c*G + g] row ka)
         * conj(DFT_Q(Wx[c*G + g] row ka))) / N * conj(U[ka, :]): the weight gradient's summed correlation
@@ -231,8 +328,7 @@ if triton is not None:
             sr = tl.zeros([BK * P, N2], dtype=tl.float32)
             si = tl.zeros([BK * P, N2], dtype=tl.float32)
             if JOINT:
-                kr, ki = _row_kernel_block(kf_ptr + c.to(tl.int64) * (M * N1 * N2 + 2), ka0, k0, M, N1, N2, BK, P,
-                                           True)
+                kr, ki = _channel_kernel_block(kf_ptr, c, ka0, k0, M, N1, N2, BK, P, True, SPEC_ROWS)
             for g in range(0, G):
                 off = (c * G + g).to(tl.int64) * (2 * M * N1 * N2) + ka0 * (N1 * N2)
                 zr, zi = _row_spectrum_block(wz_ptr + off, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, M, N1, N2, BK, P, PREC,
@@ -253,25 +349,137 @@ if triton is not None:
                     N1, N2, P, FACTORED)
 
     @triton.jit
-    def staged_output_kernel(
-        w_ptr, fm_ptr, in_ptr, d_ptr, out_ptr, B, G, L, OUT_SHIFT, sib, sic, sob, soc, sd,
-        M: tl.constexpr, Q: tl.constexpr, BR: tl.constexpr, BQ: tl.constexpr, BKA: tl.constexpr,
-        PREC: tl.constexpr, HAS_D: tl.constexpr,
+    def staged_spectrum_rows_kernel(
+        w_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr,
+        M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr, P: tl.constexpr, PREC: tl.constexpr,
+        EMB: tl.constexpr,
     ):
-        """out[2g, c, t] + i out[2g + 1, c, t] = (conj(F_M) @ W[c*G + g])[na, nb] (+ D[c] in[.., c, t]) at
-        t = na*Q + nb - OUT_SHIFT in [0, L), for this program's BR rows na from OUT_SHIFT // Q on and BQ columns
-        nb; the imaginary part is dropped past the batch (B = 1: the real part alone). Grid (C * G, Q / BQ,
-        row blocks)."""
+        """Rows ka = ka0 .. ka0 + P - 1 of W[j] become their Q-point DFTs / N in the row kernels' order: X[ka + M*kb]
+        / N at ka*Q + k1*N2 + k2 (kb = k1 + N1*k2), in place (rows are read whole first). On the column kernel's
+        workspace of a channel pair's kernels, this is the pair's spectrum Z / N (row_spectrum). Grid (M / P, pairs)."""
+        ka0 = tl.program_id(0) * P
+        row = w_ptr + tl.program_id(1).to(tl.int64) * (2 * M * N1 * N2) + ka0 * (N1 * N2)
+        zr, zi = _load_rows(row, M, N1, N2, P)
+        inv_n = 1.0 / (M * N1 * N2)
+        r = tl.arange(0, BK * P)
+        ty = w_ptr.dtype.element_ty
+        for k0 in range(0, N1, BK):
+            xr, xi = _spectrum_block(zr, zi, 0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, P, PREC, EMB)
+            off = (r % P)[:, None] * (N1 * N2) + (k0 + r // P)[:, None] * N2 + tl.arange(0, N2)[None, :]
+            tl.store(row + off, (xr * inv_n).to(ty))
+            tl.store(row + M * N1 * N2 + off, (xi * inv_n).to(ty))
+
+    @triton.jit
+    def _paired_rows_spectra(row, ka0, ph_ptr, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, M: tl.constexpr, N1: tl.constexpr,
+                             N2: tl.constexpr, BK: tl.constexpr, P: tl.constexpr, PREC: tl.constexpr,
+                             EMB: tl.constexpr):
+        """The two members' spectra of a channel-pair sequence s = a + i b at rows ka0 .. ka0 + P - 1 and spectrum
+        rows k0 .. k0 + BK - 1, from the workspace rows (row: row ka0) and their mirrors: A = (S + Sm) / 2,
+        B = (S - Sm) / 2i with S = X[f], Sm = conj(X[-f]): (ar, ai, br, bi) [BK*P, N2]."""
+        zr, zi = _load_rows(row, M, N1, N2, P)
+        sr, si = _spectrum_block(zr, zi, 0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, P, PREC, EMB)
+        zr, zi = _mirror_rows(row, ka0, ph_ptr, M, N1, N2, P)
+        mr, mi = _spectrum_block(zr, zi, 0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, P, PREC, EMB)
+        return (sr + mr) * 0.5, (si + mi) * 0.5, (si - mi) * 0.5, (mr - sr) * 0.5
+
+    @triton.jit
+    def staged_paired_rows_kernel(
+        w_ptr, out_ptr, kf_ptr, ph_ptr, u_ptr, v_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr, G, C,
+        M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr, P: tl.constexpr, CONJ: tl.constexpr,
+        PREC: tl.constexpr, EMB: tl.constexpr, FACTORED: tl.constexpr, SPEC_ROWS: tl.constexpr,
+    ):
+        """staged_rows_kernel for channel pairs: W[j*G + g] holds s = x[g, 2j] + i x[g, 2j + 1], whose two kernels
+        differ. With S = X[f] and Sm = conj(X[-f]) (_mirror_rows), the pair's product is
+        S (Ka + Kb) / 2 + Sm (Ka - Kb) / 2 = A Ka + i B Kb; rows ka0 .. ka0 + P - 1 of out[j*G + g] become its
+        IDFT_Q times conj(U[ka, :]). Each program reads mirror rows that another one writes: out must not be W.
+        Grid (M / P, ceil(C / 2) * G)."""
+        ka0 = tl.program_id(0) * P
+        j = tl.program_id(1) // G
+        base = tl.program_id(1).to(tl.int64) * (2 * M * N1 * N2) + ka0 * (N1 * N2)
+        row = w_ptr + base
+        accr = tl.zeros([N1, P * N2], dtype=tl.float32)
+        acci = tl.zeros([N1, P * N2], dtype=tl.float32)
+        for k0 in range(0, N1, BK):  # rows read per block: one block at Q <= 1024, and fewer live registers
+            zr, zi = _load_rows(row, M, N1, N2, P)
+            xr, xi = _spectrum_block(zr, zi, 0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, P, PREC, EMB)
+            zr, zi = _mirror_rows(row, ka0, ph_ptr, M, N1, N2, P)
+            yr, yi = _spectrum_block(zr, zi, 0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, P, PREC, EMB)
+            sr, si, dr, di = _pair_kernel_blocks(kf_ptr, j, C, ka0, k0, M, N1, N2, BK, P, CONJ, SPEC_ROWS)
+            pr = xr * sr - xi * si + yr * dr - yi * di
+            pi = xr * si + xi * sr + yr * di + yi * dr
+            er, ei = _inverse_block(pr, pi, k0, 0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, P, PREC, EMB)
+            accr += er
+            acci += ei
+        _store_rows(out_ptr + base, accr, acci, ka0, u_ptr, v_ptr, M, N1, N2, P, FACTORED)
+
+    @triton.jit
+    def staged_paired_correlation_rows_kernel(
+        wz_ptr, wx_ptr, out_ptr, dx_ptr, kf_ptr, ph_ptr, u_ptr, v_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr, G, C,
+        M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr, P: tl.constexpr, PREC: tl.constexpr,
+        EMB: tl.constexpr, JOINT: tl.constexpr, FACTORED: tl.constexpr, SPEC_ROWS: tl.constexpr,
+    ):
+        """staged_correlation_rows_kernel for channel pairs: with dy's pair split into (DYa, DYb) and x's into
+        (Xa, Xb) (_paired_rows_spectra), rows ka0 .. ka0 + P - 1 of out[j] = IDFT_Q(sum over g of DYa conj(Xa)
+        + i DYb conj(Xb)) / N * conj(U[ka, :]): the real part is channel 2j's weight gradient, the imaginary part
+        channel 2j + 1's. JOINT (one spectrum block): the input gradient's rows from the same transforms of dy, as
+        staged_paired_rows_kernel with CONJ makes them, into dx_ptr (not in place: other programs read wz's rows
+        as mirrors). Grid (M / P, ceil(C / 2))."""
+        ka0 = tl.program_id(0) * P
+        j = tl.program_id(1)
+        accr = tl.zeros([N1, P * N2], dtype=tl.float32)
+        acci = tl.zeros([N1, P * N2], dtype=tl.float32)
+        inv_n = 1.0 / (M * N1 * N2)
+        for k0 in range(0, N1, BK):
+            sr = tl.zeros([BK * P, N2], dtype=tl.float32)
+            si = tl.zeros([BK * P, N2], dtype=tl.float32)
+            for g in range(0, G):
+                off = (j * G + g).to(tl.int64) * (2 * M * N1 * N2) + ka0 * (N1 * N2)
+                ar, ai, br, bi = _paired_rows_spectra(wz_ptr + off, ka0, ph_ptr, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, M,
+                                                      N1, N2, BK, P, PREC, EMB)
+                if JOINT:  # DYa conj(Ka) + i DYb conj(Kb) = S conj(Ka + Kb) / 2 + Sm conj(Ka - Kb) / 2
+                    # with S = DYa + i DYb and Sm = DYa - i DYb; K read per entry, to keep fewer registers live
+                    kr, ki, hr, hi = _pair_kernel_blocks(kf_ptr, j, C, ka0, k0, M, N1, N2, BK, P, True, SPEC_ROWS)
+                    pr = ar - bi
+                    pi = ai + br
+                    qr = ar + bi
+                    qi = ai - br
+                    er, ei = _inverse_block(pr * kr - pi * ki + qr * hr - qi * hi, pr * ki + pi * kr + qr * hi + qi * hr,
+                                            k0, 0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, P, PREC, EMB)
+                    _store_rows(dx_ptr + off, er, ei, ka0, u_ptr, v_ptr, M, N1, N2, P, FACTORED)
+                cr, ci, dr, di = _paired_rows_spectra(wx_ptr + off, ka0, ph_ptr, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, M,
+                                                      N1, N2, BK, P, PREC, EMB)
+                # DYa conj(Xa) + i DYb conj(Xb)
+                sr += ar * cr + ai * ci - (bi * dr - br * di)
+                si += ai * cr - ar * ci + br * dr + bi * di
+            er, ei = _inverse_block(sr * inv_n, si * inv_n, k0, 0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, P,
+                                    PREC, EMB)
+            accr += er
+            acci += ei
+        _store_rows(out_ptr + j.to(tl.int64) * (2 * M * N1 * N2) + ka0 * (N1 * N2), accr, acci, ka0, u_ptr, v_ptr, M,
+                    N1, N2, P, FACTORED)
+
+    @triton.jit
+    def staged_output_kernel(
+        w_ptr, fm_ptr, in_ptr, d_ptr, out_ptr, B, C, G, L, OUT_SHIFT, sib, sic, sob, soc, sd,
+        M: tl.constexpr, Q: tl.constexpr, BR: tl.constexpr, BQ: tl.constexpr, BKA: tl.constexpr,
+        PREC: tl.constexpr, HAS_D: tl.constexpr, CHANNELS: tl.constexpr,
+    ):
+        """out[first member] + i out[second member] = (conj(F_M) @ W[pid])[na, nb] (+ D[channel] in[..]) at
+        t = na*Q + nb - OUT_SHIFT in [0, L), the pair as _pair_member gives it, for this program's BR rows na from
+        OUT_SHIFT // Q on and BQ columns nb; the imaginary part is dropped where there is no second member.
+        Grid (C * G or ceil(C / 2) * G, Q / BQ, row blocks)."""
         pid = tl.program_id(0)
-        c = pid // G
-        b = 2 * (pid % G)
+        c, b, second_in, paired = _pair_member(pid, G, B, C, sib, sic, CHANNELS)
+        if CHANNELS:
+            second_out = soc
+        else:
+            second_out = sob
         nb = tl.program_id(1) * BQ + tl.arange(0, BQ)
         na = OUT_SHIFT // Q + tl.program_id(2) * BR + tl.arange(0, BR)
         src = w_ptr + pid.to(tl.int64) * (2 * M * Q)
         accr = tl.zeros([BR, BQ], dtype=tl.float32)
         acci = tl.zeros([BR, BQ], dtype=tl.float32)
         g_ok = (na < M)[:, None]
-        paired = b + 1 < B  # else only the real part is stored: two real products instead of three
         for k0 in range(0, M, BKA):
             ka = k0 + tl.arange(0, BKA)
             w = src + ka[:, None] * Q + nb[None, :]
@@ -286,19 +494,23 @@ if triton is not None:
                 pr, pi = _cmm(gr, -gi, wr, wi, PREC)
                 accr += pr
                 acci += pi
-            else:  # Re(conj(F) W) = Fr Wr + Fi Wi
+            else:  # Re(conj(F) W) = Fr Wr + Fi Wi: only the real part is stored, two real products
                 accr = _mm_acc(gr, wr, _mm_acc(gi, wi, accr, PREC), PREC)
         t = na[:, None] * Q + nb[None, :] - OUT_SHIFT
         ok = (t >= 0) & (t < L)
-        ok_i = ok & (b + 1 < B)
+        ok_i = ok & paired
         if HAS_D:
             d = tl.load(d_ptr + c * sd).to(tl.float32)
+            if CHANNELS:
+                d_i = tl.load(d_ptr + (c + 1) * sd, mask=paired, other=0.0).to(tl.float32)
+            else:
+                d_i = d
             x = in_ptr + c.to(tl.int64) * sic + b.to(tl.int64) * sib + t
             accr += d * tl.load(x, mask=ok, other=0.0).to(tl.float32)
-            acci += d * tl.load(x + sib, mask=ok_i, other=0.0).to(tl.float32)
+            acci += d_i * tl.load(x + second_in, mask=ok_i, other=0.0).to(tl.float32)
         dst = out_ptr + c.to(tl.int64) * soc + b.to(tl.int64) * sob + t
         tl.store(dst, accr.to(out_ptr.dtype.element_ty), mask=ok)
-        tl.store(dst + sob, acci.to(out_ptr.dtype.element_ty), mask=ok_i)
+        tl.store(dst + second_out, acci.to(out_ptr.dtype.element_ty), mask=ok_i)
 
 
 @dataclass(frozen=True)
@@ -328,7 +540,13 @@ class StagedConfig:
     twiddles: how the row kernels get the twiddles U[ka, nb] of their rows: "table" (U read whole, 8 bytes per
         point from L2) or "factored" (U[ka, n1*N2 + n2] = A[ka, n1] B[ka, n2] from two small tables).
     groups_per_program: sequence pairs of a channel a row kernel's program transforms in turn (GP), reading the
-        rows' kernel spectrum once where a row's spectrum is one block."""
+        rows' kernel spectrum once where a row's spectrum is one block.
+    spectrum: how the kernel's spectrum is made and read: "half" (torch.fft.rfft, the first N/2 + 1 entries per
+        channel, read at ka + M*kb and mirrored) or "rows" (row_spectrum: the staged kernels' own transform of
+        channel pairs k_2j + i k_2j+1, half the transforms, kept in the row kernels' order and read in rows).
+    pairing: which two real sequences travel as one complex one: "batch" (entries 2g and 2g + 1 of a channel,
+        which share a kernel; an odd batch leaves one pair half empty) or "channels" (channels 2j and 2j + 1 of a
+        batch entry: no empty halves at batch 1, for one more row transform per row, of the mirror rows)."""
 
     row_length: int = 0
     block_cols: int = 0
@@ -345,10 +563,14 @@ class StagedConfig:
     joint_backward: bool = False
     twiddles: str = "table"
     groups_per_program: int = 1
+    spectrum: str = "half"
+    pairing: str = "batch"
 
 
 WORKSPACE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 TWIDDLES = ("table", "factored")
+SPECTRA = ("half", "rows")
+PAIRINGS = ("batch", "channels")
 
 
 def _row_lengths(n: int) -> list:
@@ -391,6 +613,12 @@ def _outer_constants(m: int, q: int, device: torch.device, dtype: torch.dtype) -
                                      phase_planes(m, n1, m * q, device, step=n2), phase_planes(m, n2, m * q, device)))
 
 
+def _mirror_phases(q: int, device: torch.device) -> Tensor:
+    """(2, Q) float32: exp(-2 pi i nb / Q), the phase of the mirror rows (_mirror_rows)."""
+    return cached_constants(("staged-mirror", q, device), device,
+                            lambda: (phase_planes(2, q, q, device)[:, 1].contiguous(),))[0]
+
+
 @dataclass(frozen=True)
 class _Plan:
     n: int
@@ -430,6 +658,10 @@ def _plan(n: int, dtype: torch.dtype, cfg: StagedConfig) -> _Plan:
         raise ValueError(f"groups_per_program must be >= 1, got {cfg.groups_per_program}")
     if cfg.twiddles not in TWIDDLES:
         raise ValueError(f"twiddles must be one of {TWIDDLES}, got {cfg.twiddles!r}")
+    if cfg.spectrum not in SPECTRA:
+        raise ValueError(f"spectrum must be one of {SPECTRA}, got {cfg.spectrum!r}")
+    if cfg.pairing not in PAIRINGS:
+        raise ValueError(f"pairing must be one of {PAIRINGS}, got {cfg.pairing!r}")
     prec = cfg.precision or _precision(dtype)
     if cfg.workspace not in ("", *WORKSPACE_DTYPES):
         raise ValueError(f"workspace must be one of {('', *WORKSPACE_DTYPES)}, got {cfg.workspace!r}")
@@ -458,56 +690,113 @@ def _row_span(p: _Plan, shift: int, length: int) -> int:
     return (shift + length - 1) // p.q - shift // p.q + 1
 
 
+def _pairs(p: _Plan, bsz: int, c: int) -> Tuple[int, int]:
+    """(sequences outer, G): the workspace holds outer * G complex sequences, outer = C channels of ceil(B / 2)
+    batch pairs each, or ceil(C / 2) channel pairs of B batch entries each (StagedConfig.pairing)."""
+    return (cdiv(c, 2), bsz) if p.cfg.pairing == "channels" else (c, cdiv(bsz, 2))
+
+
 def _columns(p: _Plan, src: Tensor, in_shift: int) -> Tensor:
-    """Kernel 1 on src (B, C, L): the workspace W (C * ceil(B / 2), 2, M, Q) in the plan's workspace dtype."""
+    """Kernel 1 on src (B, C, L): the workspace W (sequences, 2, M, Q) in the plan's workspace dtype (_pairs)."""
     bsz, c, length = src.shape
-    groups = cdiv(bsz, 2)
-    w = torch.empty((c * groups, 2, p.m, p.q), dtype=p.workspace, device=src.device)
+    outer, groups = _pairs(p, bsz, c)
+    w = torch.empty((outer * groups, 2, p.m, p.q), dtype=p.workspace, device=src.device)
     fm, u = _outer_constants(p.m, p.q, src.device, _operand_dtype(p.prec))[:2]
     bka = _column_rows(p)
     rows = _row_span(p, in_shift, length)
-    staged_columns_kernel[(c * groups, cdiv(p.m, bka), p.q // p.bq)](
-        src, w, fm, u, bsz, groups, length, in_shift, rows, src.stride(0), src.stride(1),
-        M=p.m, Q=p.q, BKA=bka, BQ=p.bq, BR=min(bka, 64), PREC=p.prec,
+    staged_columns_kernel[(outer * groups, cdiv(p.m, bka), p.q // p.bq)](
+        src, w, fm, u, bsz, c, groups, length, in_shift, rows, src.stride(0), src.stride(1),
+        M=p.m, Q=p.q, BKA=bka, BQ=p.bq, BR=min(bka, 64), PREC=p.prec, CHANNELS=p.cfg.pairing == "channels",
         num_warps=p.cfg.column_warps)
     return w
 
 
 def _output(p: _Plan, w: Tensor, out: Tensor, src: Tensor, D: Optional[Tensor], out_shift: int) -> Tensor:
-    """Kernel 3: out (B, C, L) from the workspace w (C * ceil(B / 2), 2, M, Q), plus D * src when D is given."""
+    """Kernel 3: out (B, C, L) from the workspace w (sequences, 2, M, Q; _pairs), plus D * src when D is given."""
     bsz, c, length = out.shape
-    groups = w.shape[0] // c
+    outer, groups = _pairs(p, bsz, c)
+    if w.shape[0] != outer * groups:
+        raise ValueError(f"workspace of {w.shape[0]} sequences for {outer} x {groups}")
     fm = _outer_constants(p.m, p.q, out.device, _operand_dtype(p.prec))[0]
     rows = _row_span(p, out_shift, length)
     br = min(p.cfg.output_rows, max(16, next_power_of_2(rows)))
-    staged_output_kernel[(c * groups, p.q // p.bq, cdiv(rows, br))](
-        w, fm, src if D is not None else out, D if D is not None else out, out, bsz, groups, length, out_shift,
+    staged_output_kernel[(outer * groups, p.q // p.bq, cdiv(rows, br))](
+        w, fm, src if D is not None else out, D if D is not None else out, out, bsz, c, groups, length, out_shift,
         src.stride(0) if D is not None else 0, src.stride(1) if D is not None else 0, out.stride(0), out.stride(1),
         D.stride(0) if D is not None else 0, M=p.m, Q=p.q, BR=br, BQ=p.bq, BKA=_column_rows(p),
-        PREC=p.prec, HAS_D=D is not None, num_warps=p.cfg.column_warps)
+        PREC=p.prec, HAS_D=D is not None, CHANNELS=p.cfg.pairing == "channels", num_warps=p.cfg.column_warps)
     return out
+
+
+def _check_row_spectrum(p: _Plan, kf: Tensor, c: int) -> None:
+    want = (cdiv(c, 2), 2, p.m, p.q)
+    if tuple(kf.shape) != want or not kf.is_contiguous() or not kf.is_floating_point():
+        raise ValueError(f"kf must be row_spectrum(k, {p.n}, ...) with row length {p.q}: a contiguous {want} "
+                         f"tensor, got {kf.dtype} {tuple(kf.shape)} with strides {kf.stride()}")
+
+
+def _check_kernel_spectrum(p: _Plan, kf: Tensor, c: int) -> None:
+    """kf as the plan's StagedConfig.spectrum says: kernel_spectrum(k, N) or row_spectrum(k, N, ...)."""
+    if p.cfg.spectrum == "rows":
+        _check_row_spectrum(p, kf, c)
+    else:
+        fused_fft._check_spectrum(kf, c, p.n)
+
+
+def row_spectrum(k: Tensor, n: int, dtype: torch.dtype, config: Optional[StagedConfig] = None) -> Tensor:
+    """(ceil(C / 2), 2, M, Q): the spectra Z_j = DFT_N(k[2j] + i k[2j + 1]) / N of k (C, Lk) zero-padded to N
+    points (k[C] = 0 for an odd C), made by the staged kernels for a call on data of ``dtype`` (its products'
+    precision and workspace dtype) and kept in the row kernels' order: Z_j[ka + M*kb] at [j, :, ka, k1*N2 + k2],
+    kb = k1 + N1*k2 (N = M Q, Q = N1 N2 as the plan splits them). Channel 2j's spectrum is
+    (Z_j[f] + conj(Z_j[-f])) / 2 and channel 2j + 1's (Z_j[f] - conj(Z_j[-f])) / 2i; the row kernels read both
+    (StagedConfig.spectrum = "rows")."""
+    p = _plan(n, dtype, config or StagedConfig())
+    if k.dim() != 2:
+        raise ValueError(f"k must be (C, Lk), got {tuple(k.shape)}")
+    if k.shape[1] > n:
+        raise ValueError(f"k has {k.shape[1]} taps, more than the transform's {n} points")
+    src = k.unsqueeze(0) if k.stride(-1) == 1 else k.contiguous().unsqueeze(0)
+    ks = _columns(_with_pairing(p, "channels"), src, 0)
+    f1, f2, tw, g2 = _dft_constants(p.n1, p.n2, k.device, _operand_dtype(p.prec))
+    staged_spectrum_rows_kernel[(p.m // p.rows, ks.shape[0])](
+        ks, f1, f2, tw, g2, M=p.m, N1=p.n1, N2=p.n2, BK=p.bk, P=p.rows, PREC=p.prec, EMB=p.emb,
+        num_warps=p.cfg.row_warps, **_row_register_cap(p.cfg))
+    return ks
+
+
+def _with_pairing(p: _Plan, pairing: str) -> _Plan:
+    """p with StagedConfig.pairing set to ``pairing``."""
+    return replace(p, cfg=replace(p.cfg, pairing=pairing))
 
 
 def convolve(src: Tensor, kf: Tensor, D: Optional[Tensor], in_shift: int, out_shift: int, conj: bool, n: int,
              config: Optional[StagedConfig] = None) -> Tensor:
     """out[b, c, t] = IDFT_N(DFT_N(s) * K)[t + out_shift] (+ D[c] src[b, c, t]), s[t] = src[b, c, t - in_shift],
-    K = kf[c] (kernel_spectrum(k, N), conjugate with conj): (B, C, L) in src's dtype."""
+    K = the kernel spectrum kf (kernel_spectrum(k, N), or row_spectrum with StagedConfig.spectrum = "rows";
+    conjugate with conj): (B, C, L) in src's dtype."""
     p = _plan(n, src.dtype, config or StagedConfig())
-    fused_fft._check_spectrum(kf, src.shape[1], n)
+    _check_kernel_spectrum(p, kf, src.shape[1])
     w = _columns(p, src, in_shift)
-    _rows(p, w, kf, conj)
-    return _output(p, w, _empty_like_seq(src), src, D, out_shift)
+    return _output(p, _rows(p, w, kf, conj, src.shape[1]), _empty_like_seq(src), src, D, out_shift)
 
 
-def _rows(p: _Plan, w: Tensor, kf: Tensor, conj: bool) -> Tensor:
-    """Kernel 2 on the workspace w (C * groups, 2, M, Q), in place, with the kernel spectrum kf (C, N/2 + 1, 2)."""
+def _rows(p: _Plan, w: Tensor, kf: Tensor, conj: bool, c: int) -> Tensor:
+    """Kernel 2 on the workspace w (sequences, 2, M, Q) of C channels with the kernel spectrum kf: w itself,
+    transformed in place, or with channel pairs (whose row programs read each other's rows) a new workspace."""
     f1, f2, tw, g2 = _dft_constants(p.n1, p.n2, w.device, _operand_dtype(p.prec))
-    groups = w.shape[0] // kf.shape[0]
+    common = dict(M=p.m, N1=p.n1, N2=p.n2, BK=p.bk, P=p.rows, CONJ=conj, PREC=p.prec, EMB=p.emb,
+                  FACTORED=p.cfg.twiddles == "factored", SPEC_ROWS=p.cfg.spectrum == "rows",
+                  num_warps=p.cfg.row_warps, **_row_register_cap(p.cfg))
+    if p.cfg.pairing == "channels":
+        out = torch.empty_like(w)
+        staged_paired_rows_kernel[(p.m // p.rows, w.shape[0])](
+            w, out, kf, _mirror_phases(p.q, w.device), *_row_twiddle_tables(p, w.device), f1, f2, tw, g2,
+            w.shape[0] // cdiv(c, 2), c, **common)
+        return out
+    groups = w.shape[0] // c
     gp = min(p.cfg.groups_per_program, groups)
-    staged_rows_kernel[(p.m // p.rows, kf.shape[0] * cdiv(groups, gp))](
-        w, kf, *_row_twiddle_tables(p, w.device), f1, f2, tw, g2, groups, M=p.m, N1=p.n1, N2=p.n2, BK=p.bk,
-        P=p.rows, CONJ=conj, PREC=p.prec, EMB=p.emb, FACTORED=p.cfg.twiddles == "factored", GP=gp,
-        num_warps=p.cfg.row_warps, **_row_register_cap(p.cfg))
+    staged_rows_kernel[(p.m // p.rows, c * cdiv(groups, gp))](
+        w, kf, *_row_twiddle_tables(p, w.device), f1, f2, tw, g2, groups, GP=gp, **common)
     return w
 
 
@@ -515,26 +804,36 @@ def backward(dy: Tensor, x: Tensor, kf: Tensor, D: Optional[Tensor], shift: int,
              config: Optional[StagedConfig] = None, need_dx: bool = True, need_dk: bool = True):
     """(dx in dy's dtype, dk (C, Lk) float32), each None when not needed, of long_conv1d with a kernel centred on tap
     ``shift``: dx = the correlation of dy with k (+ D dy), dk[c, s] = sum over b, t of dy[b, c, t]
-    x[b, c, t + shift - s]. With StagedConfig.joint_backward and one spectrum block per row, one row kernel makes
-    both from the same transforms of dy."""
+    x[b, c, t + shift - s]. kf as in convolve. With StagedConfig.joint_backward and one spectrum block per row,
+    one row kernel makes both from the same transforms of dy."""
     p = _plan(n, x.dtype, config or StagedConfig())
-    fused_fft._check_spectrum(kf, x.shape[1], n)
+    bsz, c, _ = x.shape
+    _check_kernel_spectrum(p, kf, c)
     joint = need_dx and need_dk and p.cfg.joint_backward and p.bk == p.n1
     dx = None
     if need_dx and not joint:
         dx = convolve(dy, kf, D, shift, 0, True, n, p.cfg)
     if not need_dk:
         return dx, None
-    bsz, c, _ = x.shape
     wz = _columns(p, dy, shift)
     wx = _columns(p, x, 0)
     f1, f2, tw, g2 = _dft_constants(p.n1, p.n2, x.device, _operand_dtype(p.prec))
-    spec = torch.empty((c, 2, p.m, p.q), dtype=torch.float32, device=x.device)
-    staged_correlation_rows_kernel[(p.m // p.rows, c)](
-        wz, wx, spec, kf, *_row_twiddle_tables(p, x.device), f1, f2, tw, g2, cdiv(bsz, 2), M=p.m, N1=p.n1, N2=p.n2,
-        BK=p.bk, P=p.rows, PREC=p.prec, EMB=p.emb, JOINT=joint, FACTORED=p.cfg.twiddles == "factored",
-        num_warps=p.cfg.row_warps, **_row_register_cap(p.cfg))
+    common = dict(M=p.m, N1=p.n1, N2=p.n2, BK=p.bk, P=p.rows, PREC=p.prec, EMB=p.emb, JOINT=joint,
+                  FACTORED=p.cfg.twiddles == "factored", SPEC_ROWS=p.cfg.spectrum == "rows",
+                  num_warps=p.cfg.row_warps, **_row_register_cap(p.cfg))
+    channels = p.cfg.pairing == "channels"
+    if channels:  # one spectrum per channel pair: the real part is channel 2j's, the imaginary part 2j + 1's
+        spec = torch.empty((cdiv(c, 2), 2, p.m, p.q), dtype=torch.float32, device=x.device)
+        wdx = torch.empty_like(wz) if joint else wz
+        staged_paired_correlation_rows_kernel[(p.m // p.rows, cdiv(c, 2))](
+            wz, wx, spec, wdx, kf, _mirror_phases(p.q, x.device), *_row_twiddle_tables(p, x.device), f1, f2, tw, g2,
+            bsz, c, **common)
+    else:
+        spec = torch.empty((c, 2, p.m, p.q), dtype=torch.float32, device=x.device)
+        wdx = wz
+        staged_correlation_rows_kernel[(p.m // p.rows, c)](
+            wz, wx, spec, kf, *_row_twiddle_tables(p, x.device), f1, f2, tw, g2, cdiv(bsz, 2), **common)
     if joint:
-        dx = _output(p, wz, _empty_like_seq(dy), dy, D, 0)
+        dx = _output(p, wdx, _empty_like_seq(dy), dy, D, 0)
     dk = torch.empty((1, c, lk), dtype=torch.float32, device=x.device)
     return dx, _output(p, spec, dk, dk, None, 0)[0]
