@@ -236,6 +236,31 @@ def test_staged_long_conv1d_longest_on_gpu():
 
 @gpu
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("cfg", [dict(spectrum="rows"), dict(pairing="channels"),
+                                 dict(pairing="channels", spectrum="rows", joint_backward=True)])
+def test_staged_row_spectrum_and_channel_pairs_on_gpu(cfg, dtype):
+    """The row-order kernel spectrum and channel pairs in the GPU's own products (bf16, or bf16x3 for float32) on
+    a 2^19-point transform (M = 512 rows of 1024), one sequence of three channels (a lone last channel), every
+    gradient, against torch.fft in float64."""
+    length = 1 << 18
+    config = staged_fft.StagedConfig(**cfg)
+    x, dy = (torch.randn(1, 3, length, device="cuda").to(dtype) for _ in range(2))
+    k = (torch.randn(3, length, device="cuda") / 512).to(dtype)
+    D = torch.randn(3, device="cuda").to(dtype)
+    kf = fused_fft.call_kernel_spectrum(k, length, dtype, config)
+    y = fused_fft.fused_fwd(x, k, D, True, kf, config)
+    dx, dk, dD = fused_fft.fused_bwd(dy, x, k, D, True, kf, True, config)
+    leaves = [t.detach().double().requires_grad_() for t in (x, k, D)]
+    ref = lkconv.long_conv1d(*leaves, algorithm="fft")
+    ref.backward(dy.double())
+    tol = tolerance("fft", dtype, "cuda")
+    assert rel_error(y, ref) < tol
+    for name, out, t in zip(("dx", "dk", "dD"), (dx, dk, dD), leaves):
+        assert rel_error(out, t.grad) < tol, name
+
+
+@gpu
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
 def test_staged_auto_choice_is_correct(dtype, tmp_path, monkeypatch):
     """"auto" on a problem past MAX_N times both algorithms (float32 too, unlike the fused kernels' sizes) and
     either answer is right."""
