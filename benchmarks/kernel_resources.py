@@ -320,11 +320,30 @@ def staged_report(rows_specs, block_rows, warps_list, products=("karatsuba",)):
                    dict(B=8, C=256, G=4, L=16000, OUT_SHIFT=0, sib=256 * 16000, sic=16000, sob=256 * 16000,
                         soc=16000, sd=1),
                    dict(M=m, Q=q, BR=bka, BQ=64, BKA=bka, PREC="bf16", HAS_D=True, CHANNELS=channels))
-            for name, (fn, kptrs, ints, const) in (("columns", cols), ("output", out)):
+            forms = [("columns", cols), ("output", out)]
+            if m >= staged_fft.MIN_FOURSTEP_M and m & (m - 1) == 0:
+                m1, m2 = fused_fft._factors(m)
+                four = dict(M=m, Q=q, M1=m1, M2=m2, R=m1 // 2, BK=min(m1, 32), BQ=16, PREC="bf16", EMB=False,
+                            CHANNELS=channels)
+                consts = {a: "*bf16" if a in ("f1_ptr", "f2_ptr", "g2_ptr") else "*fp32"
+                          for a in ("f1_ptr", "f2_ptr", "tw_ptr", "g2_ptr")}
+                forms += [
+                    ("cols/4s", (staged_fft.staged_columns_fourstep_kernel,
+                                 dict(consts, in_ptr="*bf16", w_ptr="*bf16", u_ptr="*fp32"),
+                                 dict(B=1, C=128, G=1, L=n // 2, IN_SHIFT=0, ROW0=0, sib=128 * (n // 2), sic=n // 2),
+                                 four)),
+                    ("out/4s", (staged_fft.staged_output_fourstep_kernel,
+                                dict(consts, w_ptr="*bf16", in_ptr="*bf16", d_ptr="*fp32", out_ptr="*bf16"),
+                                dict(B=1, C=128, G=1, L=n // 2, OUT_SHIFT=0, ROW0=0, sib=128 * (n // 2), sic=n // 2,
+                                     sob=128 * (n // 2), soc=n // 2, sd=1),
+                                dict(four, HAS_D=True)))]
+            for name, (fn, kptrs, ints, const) in forms:
                 name = name + ("/ch" if channels else "")
-                regs, stack, shared = resources(fn, kptrs, ints, const, 4)
-                print(f"{name:<9} {n:>6} {q:>5} {'':>2} {'':>3} {'karatsuba':<9} {4:>5} {regs:>5} {stack:>8} "
-                      f"{shared:>9}", flush=True)
+                for warps in (warps_list if "4s" in name else (4,)):  # the four-step ones take the row kernels'
+                    regs, stack, shared = resources(fn, kptrs, ints, const, warps, maxnreg=(
+                        staged_fft.StagedConfig().row_registers or None) if "4s" in name else None)
+                    print(f"{name:<9} {n:>6} {q:>5} {'':>2} {'':>3} {'karatsuba':<9} {warps:>5} {regs:>5} {stack:>8} "
+                          f"{shared:>9}", flush=True)
 
 
 def _meta_pair(s: dict, ho: int, wo: int, layout: str):

@@ -10,7 +10,7 @@ A config is colon-separated keys of staged_fft.StagedConfig: q (row_length), p (
 cw (column_warps), bq (block_cols), bk (block_rows), r (row_registers), ca (column_rows), ob (output_rows),
 gp (groups_per_program), ws (workspace: f32 or bf16), emb (embedded products), jb (joint backward),
 tf (factored twiddles), rs (spectrum="rows": the kernel's spectrum made by the staged kernels), ch
-(pairing="channels").
+(pairing="channels"), c4 (columns="fourstep").
 Every config first runs once in its own process: one that fails (compile error, illegal address) is reported
 and left out of the timings, which would otherwise all fail after it.
 """
@@ -54,6 +54,8 @@ def parse_config(spec: str) -> staged_fft.StagedConfig:
             fields["spectrum"] = "rows"
         elif key == "ch":
             fields["pairing"] = "channels"
+        elif key == "c4":
+            fields["columns"] = "fourstep"
         else:
             fields[KEYS[key]] = int(val)
     return staged_fft.StagedConfig(**fields)

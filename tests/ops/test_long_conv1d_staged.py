@@ -82,13 +82,17 @@ def test_staged_joint_backward(b, length, lk, causal, skip, cfg, device, monkeyp
     (2, 2, 5000, 5000, True, False, dict(row_length=256, block_cols=32, pairing="channels", spectrum="rows")),  # M 48
     (1, 2, 5000, 4000, False, True, dict(row_length=1024, block_cols=64, pairing="channels", spectrum="rows",
                                          joint_backward=True)),  # 12 x 1024
+    (2, 2, 40000, 25000, True, True, dict(row_length=256, columns="fourstep")),  # 256 x 256: 16 x 16 per column
+    (1, 3, 33000, 32000, False, True, dict(row_length=256, columns="fourstep", block_cols=32, pairing="channels",
+                                           spectrum="rows", joint_backward=True)),
 ])
 def test_staged_row_spectrum_and_channel_pairs(b, c, length, lk, causal, skip, cfg, device):
     """StagedConfig.spectrum = "rows" (the kernel's spectrum made by the staged kernels, channel pairs in the row
     kernels' order) and pairing = "channels" (channels 2j and 2j + 1 as one complex sequence, their spectra split
     with the mirror rows): y, dx, dk and dD against float64 over odd channel counts, one and several batch entries
     per pair, one and two spectrum blocks per row, the joint backward, several groups per program, factored
-    twiddles, embedded products, and M of 12, 16, 32 and 48."""
+    twiddles, embedded products, and M of 12, 16, 32 and 48; the four-step column transforms (columns="fourstep",
+    M = 256: 65536-point transforms)."""
     if not _runs_here(device):
         pytest.skip("the staged kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
     _check_config(b, c, length, lk, causal, skip, staged_fft.StagedConfig(**cfg), device,
@@ -202,6 +206,13 @@ def test_row_length_and_limits():
         staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(spectrum="full"))
     with pytest.raises(ValueError, match="pairing"):
         staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(pairing="heads"))
+    with pytest.raises(ValueError, match="columns"):
+        staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(columns="fft"))
+    with pytest.raises(ValueError, match="fourstep"):  # M = 32
+        staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(columns="fourstep"))
+    with pytest.raises(ValueError, match="fourstep"):  # M = 384 = 3 x 128
+        staged_fft._plan(3 << 17, torch.float32, staged_fft.StagedConfig(row_length=1024, columns="fourstep"))
+    assert staged_fft._plan(1 << 19, torch.float32, staged_fft.StagedConfig(columns="fourstep")).bq == 16
     assert staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig()).workspace == torch.float32
 
 
@@ -237,11 +248,13 @@ def test_staged_long_conv1d_longest_on_gpu():
 @gpu
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
 @pytest.mark.parametrize("cfg", [dict(spectrum="rows"), dict(pairing="channels"),
-                                 dict(pairing="channels", spectrum="rows", joint_backward=True)])
+                                 dict(pairing="channels", spectrum="rows", joint_backward=True),
+                                 dict(columns="fourstep"),
+                                 dict(columns="fourstep", pairing="channels", spectrum="rows", joint_backward=True)])
 def test_staged_row_spectrum_and_channel_pairs_on_gpu(cfg, dtype):
-    """The row-order kernel spectrum and channel pairs in the GPU's own products (bf16, or bf16x3 for float32) on
-    a 2^19-point transform (M = 512 rows of 1024), one sequence of three channels (a lone last channel), every
-    gradient, against torch.fft in float64."""
+    """The row-order kernel spectrum, channel pairs and four-step column transforms in the GPU's own products
+    (bf16, or bf16x3 for float32) on a 2^19-point transform (M = 512 rows of 1024), one sequence of three channels
+    (a lone last channel), every gradient, against torch.fft in float64."""
     length = 1 << 18
     config = staged_fft.StagedConfig(**cfg)
     x, dy = (torch.randn(1, 3, length, device="cuda").to(dtype) for _ in range(2))

@@ -124,6 +124,98 @@ if triton is not None:
         tl.store(dst + M * Q, (accr * ui + acci * ur).to(ty), mask=ka_ok)
 
     @triton.jit
+    def _column_tile_offsets(row0, R: tl.constexpr, N2: tl.constexpr, P: tl.constexpr, Q: tl.constexpr):
+        """[R, N2, P]: the offsets na*Q + p of elements na = (row0 + r)*N2 + n2 of P consecutive workspace columns,
+        p fastest (whole sectors)."""
+        r = row0 + tl.arange(0, R)
+        return (r[:, None, None] * N2 + tl.arange(0, N2)[None, :, None]) * Q + tl.arange(0, P)[None, None, :]
+
+    @triton.jit
+    def _side_by_side(a, R: tl.constexpr, N2: tl.constexpr, P: tl.constexpr):
+        """[R, N2, P] -> [R, P*N2], column p*N2 + n2: P sequences side by side, the four-step helpers' layout."""
+        return tl.reshape(tl.permute(a, (0, 2, 1)), (R, P * N2))
+
+    @triton.jit
+    def _columns_last(a, R: tl.constexpr, P: tl.constexpr, N2: tl.constexpr):
+        """[R*P, N2] or [R, P*N2] (r, p, n2 in row-major order) -> [R, N2, P]."""
+        return tl.permute(tl.reshape(a, (R, P, N2)), (0, 2, 1))
+
+    @triton.jit
+    def staged_columns_fourstep_kernel(
+        in_ptr, w_ptr, u_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr, B, C, G, L, IN_SHIFT, ROW0, sib, sic,
+        M: tl.constexpr, Q: tl.constexpr, M1: tl.constexpr, M2: tl.constexpr, R: tl.constexpr, BK: tl.constexpr,
+        BQ: tl.constexpr, PREC: tl.constexpr, EMB: tl.constexpr, CHANNELS: tl.constexpr,
+    ):
+        """staged_columns_kernel with each column's M-point DFT in four steps (M = M1 * M2, the row transforms'
+        helpers on BQ columns side by side): M1 + M2 complex multiply-adds per point instead of M. Column element
+        na = m1*M2 + m2; rows m1 = ROW0 .. ROW0 + R - 1 hold the samples. Grid (sequences, Q / BQ)."""
+        pid = tl.program_id(0)
+        c, b, second, paired = _pair_member(pid, G, B, C, sib, sic, CHANNELS)
+        nb0 = tl.program_id(1) * BQ
+        src = in_ptr + c.to(tl.int64) * sic + b.to(tl.int64) * sib
+        t = _column_tile_offsets(ROW0, R, M2, BQ, Q) + nb0 - IN_SHIFT
+        ok = (t >= 0) & (t < L)
+        zr = _side_by_side(tl.load(src + t, mask=ok, other=0.0).to(tl.float32), R, M2, BQ)
+        zi = _side_by_side(tl.load(src + second + t, mask=ok & paired, other=0.0).to(tl.float32), R, M2, BQ)
+        dst = w_ptr + pid.to(tl.int64) * (2 * M * Q)
+        ty = w_ptr.dtype.element_ty
+        for k0 in range(0, M1, BK):
+            xr, xi = _spectrum_block(zr, zi, ROW0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, M1, M2, R, BK, BQ, PREC, EMB)
+            xr = _columns_last(xr, BK, BQ, M2)
+            xi = _columns_last(xi, BK, BQ, M2)
+            ka = (k0 + tl.arange(0, BK))[:, None, None] + M1 * tl.arange(0, M2)[None, :, None]
+            off = ka * Q + nb0 + tl.arange(0, BQ)[None, None, :]
+            ur = tl.load(u_ptr + off)
+            ui = tl.load(u_ptr + M * Q + off)
+            tl.store(dst + off, (xr * ur - xi * ui).to(ty))
+            tl.store(dst + M * Q + off, (xr * ui + xi * ur).to(ty))
+
+    @triton.jit
+    def staged_output_fourstep_kernel(
+        w_ptr, in_ptr, d_ptr, out_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr, B, C, G, L, OUT_SHIFT, ROW0, sib, sic, sob,
+        soc, sd, M: tl.constexpr, Q: tl.constexpr, M1: tl.constexpr, M2: tl.constexpr, R: tl.constexpr,
+        BK: tl.constexpr, BQ: tl.constexpr, PREC: tl.constexpr, EMB: tl.constexpr, HAS_D: tl.constexpr,
+        CHANNELS: tl.constexpr,
+    ):
+        """staged_output_kernel with each column's inverse M-point DFT in four steps, for output rows m1 = ROW0 ..
+        ROW0 + R - 1 (column elements na = m1*M2 + m2) of BQ columns. Grid (sequences, Q / BQ)."""
+        pid = tl.program_id(0)
+        c, b, second_in, paired = _pair_member(pid, G, B, C, sib, sic, CHANNELS)
+        if CHANNELS:
+            second_out = soc
+        else:
+            second_out = sob
+        nb0 = tl.program_id(1) * BQ
+        src = w_ptr + pid.to(tl.int64) * (2 * M * Q)
+        accr = tl.zeros([R, BQ * M2], dtype=tl.float32)
+        acci = tl.zeros([R, BQ * M2], dtype=tl.float32)
+        for k0 in range(0, M1, BK):
+            ka = (k0 + tl.arange(0, BK))[:, None, None] + M1 * tl.arange(0, M2)[None, :, None]
+            off = ka * Q + nb0 + tl.arange(0, BQ)[None, None, :]
+            yr = tl.reshape(tl.permute(tl.load(src + off).to(tl.float32), (0, 2, 1)), (BK * BQ, M2))
+            yi = tl.reshape(tl.permute(tl.load(src + M * Q + off).to(tl.float32), (0, 2, 1)), (BK * BQ, M2))
+            er, ei = _inverse_block(yr, yi, k0, ROW0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, M1, M2, R, BK, BQ, PREC, EMB)
+            accr += er
+            acci += ei
+        accr = _columns_last(accr, R, BQ, M2)
+        acci = _columns_last(acci, R, BQ, M2)
+        t = _column_tile_offsets(ROW0, R, M2, BQ, Q) + nb0 - OUT_SHIFT
+        ok = (t >= 0) & (t < L)
+        ok_i = ok & paired
+        if HAS_D:
+            d = tl.load(d_ptr + c * sd).to(tl.float32)
+            if CHANNELS:
+                d_i = tl.load(d_ptr + (c + 1) * sd, mask=paired, other=0.0).to(tl.float32)
+            else:
+                d_i = d
+            x = in_ptr + c.to(tl.int64) * sic + b.to(tl.int64) * sib + t
+            accr += d * tl.load(x, mask=ok, other=0.0).to(tl.float32)
+            acci += d_i * tl.load(x + second_in, mask=ok_i, other=0.0).to(tl.float32)
+        dst = out_ptr + c.to(tl.int64) * soc + b.to(tl.int64) * sob + t
+        tl.store(dst, accr.to(out_ptr.dtype.element_ty), mask=ok)
+        tl.store(dst + second_out, acci.to(out_ptr.dtype.element_ty), mask=ok_i)
+
+    @triton.jit
     def _row_offsets(N1: tl.constexpr, N2: tl.constexpr, P: tl.constexpr):
         """[N1, P*N2]: offsets of P consecutive workspace rows side by side, each in its (N1, N2) view
         (column p*N2 + n2 of row n1 holds element n1*N2 + n2 of row p)."""
@@ -544,6 +636,10 @@ class StagedConfig:
     spectrum: how the kernel's spectrum is made and read: "half" (torch.fft.rfft, the first N/2 + 1 entries per
         channel, read at ka + M*kb and mirrored) or "rows" (row_spectrum: the staged kernels' own transform of
         channel pairs k_2j + i k_2j+1, half the transforms, kept in the row kernels' order and read in rows).
+    columns: how the column kernels make each column's M-point DFT: "dense" (F_M @ the column: M complex
+        multiply-adds per point, on tensor cores) or "fourstep" (M = M1 * M2 in two small DFTs with twiddles
+        between, M1 + M2 per point; M a power of two >= 256, as dna_256k's 512 rows of 1024), with block_cols
+        columns side by side per program (0: 16), in the row kernels' warps and register cap.
     pairing: which two real sequences travel as one complex one: "batch" (entries 2g and 2g + 1 of a channel,
         which share a kernel; an odd batch leaves one pair half empty) or "channels" (channels 2j and 2j + 1 of a
         batch entry: no empty halves at batch 1, for one more row transform per row, of the mirror rows)."""
@@ -565,12 +661,15 @@ class StagedConfig:
     groups_per_program: int = 1
     spectrum: str = "half"
     pairing: str = "batch"
+    columns: str = "dense"
 
 
 WORKSPACE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 TWIDDLES = ("table", "factored")
 SPECTRA = ("half", "rows")
 PAIRINGS = ("batch", "channels")
+COLUMN_FORMS = ("dense", "fourstep")
+MIN_FOURSTEP_M = 256  # M1, M2 >= 16: the smallest tensor-core products
 
 
 def _row_lengths(n: int) -> list:
@@ -644,7 +743,12 @@ def _plan(n: int, dtype: torch.dtype, cfg: StagedConfig) -> _Plan:
     bk = cfg.block_rows or min(n1, 32)
     if bk < 16 or bk & (bk - 1) or bk > n1:
         raise ValueError(f"block_rows must be a power of two in [16, {n1}] (0: {min(n1, 32)}), got {cfg.block_rows}")
-    bq = cfg.block_cols or (128 if n // q >= 256 else 64)
+    if cfg.columns not in COLUMN_FORMS:
+        raise ValueError(f"columns must be one of {COLUMN_FORMS}, got {cfg.columns!r}")
+    fourstep = cfg.columns == "fourstep"
+    if fourstep and (n // q < MIN_FOURSTEP_M or (n // q) & (n // q - 1)):
+        raise ValueError(f"columns='fourstep' needs M = N / Q a power of two >= {MIN_FOURSTEP_M}, got M = {n // q}")
+    bq = cfg.block_cols or (16 if fourstep else 128 if n // q >= 256 else 64)
     if bq < 16 or bq & (bq - 1) or bq > q:
         raise ValueError(f"block_cols must be a power of two in [16, {q}], got {cfg.block_cols}")
     for name in ("column_rows", "output_rows"):
@@ -696,11 +800,29 @@ def _pairs(p: _Plan, bsz: int, c: int) -> Tuple[int, int]:
     return (cdiv(c, 2), bsz) if p.cfg.pairing == "channels" else (c, cdiv(bsz, 2))
 
 
+def _fourstep_rows(p: _Plan, shift: int, length: int) -> Tuple[int, int, int, int]:
+    """(M1, M2, first row m1, rows R) of a four-step column transform whose column elements na = m1*M2 + m2 hold
+    positions shift .. shift + length - 1: R a power of two >= 16 (rows past M1 are masked)."""
+    m1, m2 = fused_fft._factors(p.m)
+    row0 = shift // (m2 * p.q)
+    span = (shift + length - 1) // (m2 * p.q) - row0 + 1
+    return m1, m2, row0, max(16, next_power_of_2(span))
+
+
 def _columns(p: _Plan, src: Tensor, in_shift: int) -> Tensor:
     """Kernel 1 on src (B, C, L): the workspace W (sequences, 2, M, Q) in the plan's workspace dtype (_pairs)."""
     bsz, c, length = src.shape
     outer, groups = _pairs(p, bsz, c)
     w = torch.empty((outer * groups, 2, p.m, p.q), dtype=p.workspace, device=src.device)
+    if p.cfg.columns == "fourstep":
+        m1, m2, row0, r = _fourstep_rows(p, in_shift, length)
+        u = _outer_constants(p.m, p.q, src.device, _operand_dtype(p.prec))[1]
+        staged_columns_fourstep_kernel[(outer * groups, p.q // p.bq)](
+            src, w, u, *_dft_constants(m1, m2, src.device, _operand_dtype(p.prec)), bsz, c, groups, length, in_shift,
+            row0, src.stride(0), src.stride(1), M=p.m, Q=p.q, M1=m1, M2=m2, R=r, BK=min(m1, 32), BQ=p.bq,
+            PREC=p.prec, EMB=p.emb, CHANNELS=p.cfg.pairing == "channels", num_warps=p.cfg.row_warps,
+            **_row_register_cap(p.cfg))
+        return w
     fm, u = _outer_constants(p.m, p.q, src.device, _operand_dtype(p.prec))[:2]
     bka = _column_rows(p)
     rows = _row_span(p, in_shift, length)
@@ -717,6 +839,16 @@ def _output(p: _Plan, w: Tensor, out: Tensor, src: Tensor, D: Optional[Tensor], 
     outer, groups = _pairs(p, bsz, c)
     if w.shape[0] != outer * groups:
         raise ValueError(f"workspace of {w.shape[0]} sequences for {outer} x {groups}")
+    if p.cfg.columns == "fourstep":
+        m1, m2, row0, r = _fourstep_rows(p, out_shift, length)
+        staged_output_fourstep_kernel[(outer * groups, p.q // p.bq)](
+            w, src if D is not None else out, D if D is not None else out, out,
+            *_dft_constants(m1, m2, out.device, _operand_dtype(p.prec)), bsz, c, groups, length, out_shift, row0,
+            src.stride(0) if D is not None else 0, src.stride(1) if D is not None else 0, out.stride(0),
+            out.stride(1), D.stride(0) if D is not None else 0, M=p.m, Q=p.q, M1=m1, M2=m2, R=r, BK=min(m1, 32),
+            BQ=p.bq, PREC=p.prec, EMB=p.emb, HAS_D=D is not None, CHANNELS=p.cfg.pairing == "channels",
+            num_warps=p.cfg.row_warps, **_row_register_cap(p.cfg))
+        return out
     fm = _outer_constants(p.m, p.q, out.device, _operand_dtype(p.prec))[0]
     rows = _row_span(p, out_shift, length)
     br = min(p.cfg.output_rows, max(16, next_power_of_2(rows)))
