@@ -262,14 +262,15 @@ def staged_report(rows_specs, block_rows, warps_list, products=("karatsuba",)):
           f"{'shared B':>9}")
     bf16_args = ("w_ptr", "out_ptr", "wz_ptr", "wx_ptr", "dx_ptr", "f1_ptr", "f2_ptr", "g2_ptr")
 
-    def ptrs(names, spec_rows=False):
-        return {a: "*bf16" if a in bf16_args or (a == "kf_ptr" and spec_rows) else "*fp32" for a in names}
+    def ptrs(names):
+        return {a: "*bf16" if a in bf16_args else "*fp32" for a in names}
 
     rows_args = ("w_ptr", "kf_ptr", "u_ptr", "v_ptr", "f1_ptr", "f2_ptr", "tw_ptr", "g2_ptr")
-    pairs_args = ("w_ptr", "out_ptr", "kf_ptr", "ph_ptr", "u_ptr", "v_ptr", "f1_ptr", "f2_ptr", "tw_ptr", "g2_ptr")
+    pairs_args = ("w_ptr", "out_ptr", "kf_ptr", "ksc_ptr", "ph_ptr", "u_ptr", "v_ptr", "f1_ptr", "f2_ptr", "tw_ptr",
+                  "g2_ptr")
     corr_args = ("wz_ptr", "wx_ptr", "out_ptr", "kf_ptr", "u_ptr", "v_ptr", "f1_ptr", "f2_ptr", "tw_ptr", "g2_ptr")
-    pcorr_args = ("wz_ptr", "wx_ptr", "out_ptr", "dx_ptr", "kf_ptr", "ph_ptr", "u_ptr", "v_ptr", "f1_ptr", "f2_ptr",
-                  "tw_ptr", "g2_ptr")
+    pcorr_args = ("wz_ptr", "wx_ptr", "out_ptr", "dx_ptr", "kf_ptr", "ksc_ptr", "ph_ptr", "u_ptr", "v_ptr", "f1_ptr",
+                  "f2_ptr", "tw_ptr", "g2_ptr", "wgt_ptr")
     for spec in rows_specs:
         q, p, *size = (int(v) for v in spec.split(":"))
         n = size[0] if size else max(32768, 16 * q)
@@ -283,11 +284,11 @@ def staged_report(rows_specs, block_rows, warps_list, products=("karatsuba",)):
             kernels = [
                 ("rows", staged_fft.staged_rows_kernel, ptrs(rows_args), dict(G=4),
                  dict(common, CONJ=False, FACTORED=False, GP=1, SPEC_ROWS=False)),
-                ("rows/rs", staged_fft.staged_rows_kernel, ptrs(rows_args, True), dict(G=4),
+                ("rows/rs", staged_fft.staged_rows_kernel, ptrs(rows_args), dict(G=4),
                  dict(common, CONJ=False, FACTORED=False, GP=1, SPEC_ROWS=True)),
                 ("pairs", staged_fft.staged_paired_rows_kernel, ptrs(pairs_args), dict(G=1, C=128),
                  dict(common, CONJ=False, FACTORED=False, SPEC_ROWS=False)),
-                ("pairs/rs", staged_fft.staged_paired_rows_kernel, ptrs(pairs_args, True), dict(G=1, C=128),
+                ("pairs/rs", staged_fft.staged_paired_rows_kernel, ptrs(pairs_args), dict(G=1, C=128),
                  dict(common, CONJ=False, FACTORED=False, SPEC_ROWS=True)),
                 ("spectrum", staged_fft.staged_spectrum_rows_kernel,
                  ptrs(("w_ptr", "f1_ptr", "f2_ptr", "tw_ptr", "g2_ptr")), {}, common),
@@ -296,7 +297,7 @@ def staged_report(rows_specs, block_rows, warps_list, products=("karatsuba",)):
                 kernels += [
                     ("corr/jb", staged_fft.staged_correlation_rows_kernel, ptrs(corr_args), dict(G=4),
                      dict(common, JOINT=True, FACTORED=False, SPEC_ROWS=False)),
-                    ("pcorr/jb", staged_fft.staged_paired_correlation_rows_kernel, ptrs(pcorr_args, True),
+                    ("pcorr/jb", staged_fft.staged_paired_correlation_rows_kernel, ptrs(pcorr_args),
                      dict(G=1, C=128), dict(common, JOINT=True, FACTORED=False, SPEC_ROWS=True)),
                 ]
             for name, fn, kptrs, ints, const in kernels:
@@ -312,21 +313,23 @@ def staged_report(rows_specs, block_rows, warps_list, products=("karatsuba",)):
         bka = min(64, max(16, 1 << (m - 1).bit_length()))
         for channels in (False, True):
             cols = (staged_fft.staged_columns_kernel,
-                    {"in_ptr": "*bf16", "w_ptr": "*bf16", "fm_ptr": "*bf16", "u_ptr": "*fp32"},
+                    {"in_ptr": "*bf16", "w_ptr": "*bf16", "fm_ptr": "*bf16", "u_ptr": "*fp32", "scale_ptr": "*fp32"},
                     dict(B=8, C=256, G=4, L=16000, IN_SHIFT=0, ROWS=n // q // 2, sib=256 * 16000, sic=16000),
-                    dict(M=m, Q=q, BKA=bka, BQ=64, BR=bka, PREC="bf16", CHANNELS=channels))
-            out = (staged_fft.staged_output_kernel, {a: "*bf16" if a != "d_ptr" else "*fp32"
-                                                     for a in ("w_ptr", "fm_ptr", "in_ptr", "d_ptr", "out_ptr")},
+                    dict(M=m, Q=q, BKA=bka, BQ=64, BR=bka, PREC="bf16", CHANNELS=channels, SCALED=channels))
+            out = (staged_fft.staged_output_kernel, {a: "*bf16" if a not in ("d_ptr", "scale_ptr") else "*fp32"
+                                                     for a in ("w_ptr", "fm_ptr", "in_ptr", "d_ptr", "out_ptr",
+                                                               "scale_ptr")},
                    dict(B=8, C=256, G=4, L=16000, OUT_SHIFT=0, sib=256 * 16000, sic=16000, sob=256 * 16000,
                         soc=16000, sd=1),
-                   dict(M=m, Q=q, BR=bka, BQ=64, BKA=bka, PREC="bf16", HAS_D=True, CHANNELS=channels))
+                   dict(M=m, Q=q, BR=bka, BQ=64, BKA=bka, PREC="bf16", HAS_D=True, CHANNELS=channels,
+                        SCALED=channels))
             forms = [("columns", cols), ("output", out)]
             if m >= staged_fft.MIN_FOURSTEP_M and m & (m - 1) == 0:
                 m1, m2 = fused_fft._factors(m)
-                four = dict(M=m, Q=q, M1=m1, M2=m2, R=m1 // 2, BK=min(m1, 32), BQ=16, PREC="bf16", EMB=False,
-                            CHANNELS=channels)
+                four = dict(M=m, Q=q, M1=m1, M2=m2, R=max(16, m1 // 2), BK=min(m1, 32), BQ=16, PREC="bf16",
+                            EMB=False, CHANNELS=channels, SCALED=channels)
                 consts = {a: "*bf16" if a in ("f1_ptr", "f2_ptr", "g2_ptr") else "*fp32"
-                          for a in ("f1_ptr", "f2_ptr", "tw_ptr", "g2_ptr")}
+                          for a in ("f1_ptr", "f2_ptr", "tw_ptr", "g2_ptr", "scale_ptr")}
                 forms += [
                     ("cols/4s", (staged_fft.staged_columns_fourstep_kernel,
                                  dict(consts, in_ptr="*bf16", w_ptr="*bf16", u_ptr="*fp32"),

@@ -107,14 +107,16 @@ def main():
                 if f"{name} {dt} {spec}" in failed:
                     continue
                 cfg = parse_config(spec)
-                kf = fused_fft.call_kernel_spectrum(k, s["l"], x.dtype, cfg)
+                kf = fused_fft.call_kernel_spectrum(k, s["l"], cfg)
                 p = staged_fft._plan(n, x.dtype, cfg)
-                w = staged_fft._columns(p, x, 0)
+                sc = staged_fft.sequence_scales(x) if cfg.pairing == "channels" else None
+                ksc = staged_fft.kernel_scales(k) if cfg.pairing == "channels" else None
+                w = staged_fft._columns(p, x, 0, sc)
                 out = torch.empty_like(x)
-                t1 = tt.do_bench(lambda: staged_fft._columns(p, x, 0), return_mode="median")
-                t2 = tt.do_bench(lambda: staged_fft._rows(p, w, kf, False, x.shape[1]), return_mode="median")
-                t3 = tt.do_bench(lambda: staged_fft._output(p, w, out, x, None, 0), return_mode="median")
-                t_k = tt.do_bench(lambda: fused_fft.call_kernel_spectrum(k, s["l"], x.dtype, cfg),
+                t1 = tt.do_bench(lambda: staged_fft._columns(p, x, 0, sc), return_mode="median")
+                t2 = tt.do_bench(lambda: staged_fft._rows(p, w, kf, False, x.shape[1], ksc), return_mode="median")
+                t3 = tt.do_bench(lambda: staged_fft._output(p, w, out, x, None, 0, sc), return_mode="median")
+                t_k = tt.do_bench(lambda: fused_fft.call_kernel_spectrum(k, s["l"], cfg),
                                   return_mode="median")
                 t_f = tt.do_bench(lambda: fused_fft.fused_fwd(x, k, None, True, kf, cfg), return_mode="median")
                 t_b = tt.do_bench(lambda: fused_fft.fused_bwd(dy, x, k, None, True, kf, True, cfg),

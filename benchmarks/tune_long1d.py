@@ -65,7 +65,7 @@ def long_inputs(s: dict, dtype, staged=False):
     x = torch.randn(s["b"], s["c"], s["l"], device="cuda").to(dtype)
     k = (torch.randn(s["c"], s["l"], device="cuda") / s["l"] ** 0.5).to(dtype)
     config = (staged if isinstance(staged, staged_fft.StagedConfig) else staged_fft.StagedConfig()) if staged else None
-    return x, k, fused_fft.call_kernel_spectrum(k, s["l"], dtype, config)
+    return x, k, fused_fft.call_kernel_spectrum(k, s["l"], config)
 
 
 def _warm(task):

@@ -196,7 +196,7 @@ def _check_config(b, c, length, lk, causal, skip, cfg, device, tol=1e-5):
     k = torch.randn(c, lk, device=device) / lk ** 0.5
     D = torch.randn(c, device=device) if skip else None
     dy = torch.randn(b, c, length, device=device)
-    kf = fused_fft.call_kernel_spectrum(k, length, x.dtype, cfg)
+    kf = fused_fft.call_kernel_spectrum(k, length, cfg)
     with poison_outputs():
         y = fused_fft.fused_fwd(x, k, D, causal, kf, cfg)
         dx, dk, dD = fused_fft.fused_bwd(dy, x, k, D, causal, kf, True, cfg)

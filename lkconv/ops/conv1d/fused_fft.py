@@ -622,8 +622,8 @@ def call_transform_size(length: int, lk: int, config=None) -> int:
     return n
 
 
-def call_kernel_spectrum(k: Tensor, length: int, dtype: torch.dtype, config=None) -> Tensor:
-    """kf for a call on (B, C, L = length) data of ``dtype`` with this config: kernel_spectrum(k, N) at
+def call_kernel_spectrum(k: Tensor, length: int, config=None) -> Tensor:
+    """kf for a call on (B, C, L = length) data with this config: kernel_spectrum(k, N) at
     N = call_transform_size(L, Lk, config), or staged_fft.row_spectrum where the staged kernels serve the call
     with a StagedConfig whose spectrum is "rows"."""
     n = call_transform_size(length, k.shape[-1], config)
@@ -632,20 +632,22 @@ def call_kernel_spectrum(k: Tensor, length: int, dtype: torch.dtype, config=None
 
         cfg = _only(config, staged_fft.StagedConfig)
         if cfg is not None and cfg.spectrum == "rows":
-            return staged_fft.row_spectrum(k, n, dtype, cfg)
+            return staged_fft.row_spectrum(k, n, cfg)
     return kernel_spectrum(k, n)
 
 
 def fused_fwd(x: Tensor, k: Tensor, D: Optional[Tensor], causal: bool, kf: Tensor, config=None) -> Tensor:
     """y (B, C, L) contiguous, x's dtype, for x with unit stride along L and kf = call_kernel_spectrum(k, L,
-    x.dtype, config). config: a
+    config). config: a
     FusedConfig, or a staged_fft.StagedConfig (transforms past MAX_N take the staged kernels whatever it is)."""
     n, n1, n2, shift, rows, rows_shifted = _geometry(x.shape[-1], k.shape[-1], causal)
     if _staged(n, config):
         from . import staged_fft
 
+        cfg = _only(config, staged_fft.StagedConfig)
+        kscale = staged_fft.kernel_scales(k) if cfg is not None and cfg.pairing == "channels" else None
         return staged_fft.convolve(x, kf, D, 0, shift, False, staged_fft.transform_size(x.shape[-1], k.shape[-1]),
-                                   _only(config, staged_fft.StagedConfig))
+                                   cfg, kscale)
     return _launch_conv(x, kf, D, _empty_like_seq(x), 0, shift, rows, rows_shifted, False, n1, n2,
                         _only(config, FusedConfig) or FusedConfig())[0]
 
@@ -661,8 +663,10 @@ def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: boo
     if _staged(n, config):
         from . import staged_fft
 
-        dx, dk = staged_fft.backward(dy, x, kf, D, shift, lk, staged_fft.transform_size(length, lk),
-                                     _only(config, staged_fft.StagedConfig), need_dx, need_dk)
+        cfg = _only(config, staged_fft.StagedConfig)
+        kscale = staged_fft.kernel_scales(k) if cfg is not None and cfg.pairing == "channels" else None
+        dx, dk = staged_fft.backward(dy, x, kf, D, shift, lk, staged_fft.transform_size(length, lk), cfg, need_dx,
+                                     need_dk, kscale)
         return dx, dk, _skip_gradient(dy, x) if need_dD else None
     cfg = _only(config, FusedConfig) or FusedConfig()
     if need_dx and need_dk and cfg.joint_backward:
@@ -703,7 +707,7 @@ class FusedLongConv1d(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, k, D, causal, config=None):
-        kf = call_kernel_spectrum(k, x.shape[-1], x.dtype, config)
+        kf = call_kernel_spectrum(k, x.shape[-1], config)
         ctx.save_for_backward(x, k, D, kf)
         ctx.causal = causal
         ctx.config = config

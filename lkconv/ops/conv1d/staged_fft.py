@@ -80,18 +80,28 @@ if triton is not None:
         return c, b, second, paired
 
     @triton.jit
+    def _pair_scales(scale_ptr, c, b, C, paired, SCALED: tl.constexpr):
+        """The two members' scales (scale_ptr: (B, C) float32, entries (b, c) and (b, c + 1)), or 1 and 1."""
+        if SCALED:
+            row = scale_ptr + b * C  # B * C entries: int32 offsets
+            return tl.load(row + c), tl.load(row + c + 1, mask=paired, other=1.0)
+        else:
+            return 1.0, 1.0
+
+    @triton.jit
     def staged_columns_kernel(
-        in_ptr, w_ptr, fm_ptr, u_ptr, B, C, G, L, IN_SHIFT, ROWS, sib, sic,
+        in_ptr, w_ptr, fm_ptr, u_ptr, scale_ptr, B, C, G, L, IN_SHIFT, ROWS, sib, sic,
         M: tl.constexpr, Q: tl.constexpr, BKA: tl.constexpr, BQ: tl.constexpr, BR: tl.constexpr,
-        PREC: tl.constexpr, CHANNELS: tl.constexpr,
+        PREC: tl.constexpr, CHANNELS: tl.constexpr, SCALED: tl.constexpr,
     ):
         """W[pid, :, ka, nb] = U[ka, nb] * sum_na F_M[ka, na] s[na*Q + nb] for ka in this program's BKA rows and
         nb in its BQ columns, s[n] = in[b, c, n - IN_SHIFT] + i (the pair's second member) (zero outside [0, L) and
-        where there is no second member), the pair as _pair_member gives it; only the ROWS rows from IN_SHIFT // Q
-        on hold samples. Grid (C * G or ceil(C / 2) * G, ceil(M / BKA), Q / BQ); rows ka >= M of the last row
-        block are left out."""
+        where there is no second member), the pair as _pair_member gives it, each member divided by its scale
+        (SCALED, _pair_scales); only the ROWS rows from IN_SHIFT // Q on hold samples. Grid (C * G or
+        ceil(C / 2) * G, ceil(M / BKA), Q / BQ); rows ka >= M of the last row block are left out."""
         pid = tl.program_id(0)
         c, b, second, paired = _pair_member(pid, G, B, C, sib, sic, CHANNELS)
+        sa, sb = _pair_scales(scale_ptr, c, b, C, paired, SCALED)
         ka = tl.program_id(1) * BKA + tl.arange(0, BKA)
         nb = tl.program_id(2) * BQ + tl.arange(0, BQ)
         src = in_ptr + c.to(tl.int64) * sic + b.to(tl.int64) * sib
@@ -102,13 +112,13 @@ if triton is not None:
             na = row0 + r0 + tl.arange(0, BR)
             t = na[:, None] * Q + nb[None, :] - IN_SHIFT
             ok = (t >= 0) & (t < L)
-            zr = tl.load(src + t, mask=ok, other=0.0).to(tl.float32)
+            zr = tl.load(src + t, mask=ok, other=0.0).to(tl.float32) / sa
             f = fm_ptr + ka[:, None] * M + na[None, :]
             f_ok = (ka < M)[:, None] & (na < M)[None, :]
             fr = tl.load(f, mask=f_ok, other=0.0)
             fi = tl.load(f + M * M, mask=f_ok, other=0.0)
             if paired:
-                pr, pi = _cmm(fr, fi, zr, tl.load(src + second + t, mask=ok, other=0.0).to(tl.float32), PREC)
+                pr, pi = _cmm(fr, fi, zr, tl.load(src + second + t, mask=ok, other=0.0).to(tl.float32) / sb, PREC)
                 accr += pr
                 acci += pi
             else:  # the imaginary part is zero: two real products instead of three
@@ -142,21 +152,22 @@ if triton is not None:
 
     @triton.jit
     def staged_columns_fourstep_kernel(
-        in_ptr, w_ptr, u_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr, B, C, G, L, IN_SHIFT, ROW0, sib, sic,
+        in_ptr, w_ptr, u_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr, scale_ptr, B, C, G, L, IN_SHIFT, ROW0, sib, sic,
         M: tl.constexpr, Q: tl.constexpr, M1: tl.constexpr, M2: tl.constexpr, R: tl.constexpr, BK: tl.constexpr,
-        BQ: tl.constexpr, PREC: tl.constexpr, EMB: tl.constexpr, CHANNELS: tl.constexpr,
+        BQ: tl.constexpr, PREC: tl.constexpr, EMB: tl.constexpr, CHANNELS: tl.constexpr, SCALED: tl.constexpr,
     ):
         """staged_columns_kernel with each column's M-point DFT in four steps (M = M1 * M2, the row transforms'
         helpers on BQ columns side by side): M1 + M2 complex multiply-adds per point instead of M. Column element
         na = m1*M2 + m2; rows m1 = ROW0 .. ROW0 + R - 1 hold the samples. Grid (sequences, Q / BQ)."""
         pid = tl.program_id(0)
         c, b, second, paired = _pair_member(pid, G, B, C, sib, sic, CHANNELS)
+        sa, sb = _pair_scales(scale_ptr, c, b, C, paired, SCALED)
         nb0 = tl.program_id(1) * BQ
         src = in_ptr + c.to(tl.int64) * sic + b.to(tl.int64) * sib
         t = _column_tile_offsets(ROW0, R, M2, BQ, Q) + nb0 - IN_SHIFT
         ok = (t >= 0) & (t < L)
-        zr = _side_by_side(tl.load(src + t, mask=ok, other=0.0).to(tl.float32), R, M2, BQ)
-        zi = _side_by_side(tl.load(src + second + t, mask=ok & paired, other=0.0).to(tl.float32), R, M2, BQ)
+        zr = _side_by_side(tl.load(src + t, mask=ok, other=0.0).to(tl.float32) / sa, R, M2, BQ)
+        zi = _side_by_side(tl.load(src + second + t, mask=ok & paired, other=0.0).to(tl.float32) / sb, R, M2, BQ)
         dst = w_ptr + pid.to(tl.int64) * (2 * M * Q)
         ty = w_ptr.dtype.element_ty
         for k0 in range(0, M1, BK):
@@ -172,10 +183,10 @@ if triton is not None:
 
     @triton.jit
     def staged_output_fourstep_kernel(
-        w_ptr, in_ptr, d_ptr, out_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr, B, C, G, L, OUT_SHIFT, ROW0, sib, sic, sob,
-        soc, sd, M: tl.constexpr, Q: tl.constexpr, M1: tl.constexpr, M2: tl.constexpr, R: tl.constexpr,
+        w_ptr, in_ptr, d_ptr, out_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr, scale_ptr, B, C, G, L, OUT_SHIFT, ROW0, sib,
+        sic, sob, soc, sd, M: tl.constexpr, Q: tl.constexpr, M1: tl.constexpr, M2: tl.constexpr, R: tl.constexpr,
         BK: tl.constexpr, BQ: tl.constexpr, PREC: tl.constexpr, EMB: tl.constexpr, HAS_D: tl.constexpr,
-        CHANNELS: tl.constexpr,
+        CHANNELS: tl.constexpr, SCALED: tl.constexpr,
     ):
         """staged_output_kernel with each column's inverse M-point DFT in four steps, for output rows m1 = ROW0 ..
         ROW0 + R - 1 (column elements na = m1*M2 + m2) of BQ columns. Grid (sequences, Q / BQ)."""
@@ -197,8 +208,9 @@ if triton is not None:
             er, ei = _inverse_block(yr, yi, k0, ROW0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, M1, M2, R, BK, BQ, PREC, EMB)
             accr += er
             acci += ei
-        accr = _columns_last(accr, R, BQ, M2)
-        acci = _columns_last(acci, R, BQ, M2)
+        sa, sb = _pair_scales(scale_ptr, c, b, C, paired, SCALED)
+        accr = _columns_last(accr, R, BQ, M2) * sa
+        acci = _columns_last(acci, R, BQ, M2) * sb
         t = _column_tile_offsets(ROW0, R, M2, BQ, Q) + nb0 - OUT_SHIFT
         ok = (t >= 0) & (t < L)
         ok_i = ok & paired
@@ -282,37 +294,23 @@ if triton is not None:
         return _kernel_block(kc, (ka0 + r % P)[:, None] + M * kb, M * N1 * N2, CONJ)
 
     @triton.jit
-    def _paired_spectrum_block(ks, ka0, k0, M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr,
-                               P: tl.constexpr):
-        """Z[f] and Z[-f] for f = ka + M*kb, rows ka = ka0 .. ka0 + P - 1 and spectrum rows k1 = k0 .. k0 + BK - 1
-        (kb = k1 + N1*k2), from a channel pair's spectrum ks in the row kernels' order (row_spectrum: Z[ka + M*kb]
-        at ka*Q + k1*N2 + k2 of the real plane, the imaginary plane M*Q after it): (zr, zi, mr, mi) [BK*P, N2],
-        row k1*P + p. -f is at row (M - ka) % M, kb' = (Q - kb - [ka > 0]) % Q."""
+    def _row_order_block(kc, ka0, k0, M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr,
+                         P: tl.constexpr):
+        """K[ka + M*kb] for rows ka = ka0 .. ka0 + P - 1 and spectrum rows k1 = k0 .. k0 + BK - 1 (kb = k1 + N1*k2)
+        from one channel's spectrum kc in the row kernels' order (row_spectrum: K[ka + M*kb] at ka*Q + k1*N2 + k2
+        of the real plane, the imaginary plane M*Q after it): (real, imaginary) [BK*P, N2], row k1*P + p."""
         r = tl.arange(0, BK * P)
-        ka = (ka0 + r % P)[:, None]
-        k1 = (k0 + r // P)[:, None]
-        k2 = tl.arange(0, N2)[None, :]
-        kb = k1 + N1 * k2
-        kbm = (N1 * N2 - kb - (ka > 0).to(tl.int32)) % (N1 * N2)
-        off = ka * (N1 * N2) + k1 * N2 + k2
-        offm = ((M - ka) % M) * (N1 * N2) + (kbm % N1) * N2 + kbm // N1
-        plane = M * N1 * N2
-        return (tl.load(ks + off).to(tl.float32), tl.load(ks + plane + off).to(tl.float32),
-                tl.load(ks + offm).to(tl.float32), tl.load(ks + plane + offm).to(tl.float32))
+        off = (ka0 + r % P)[:, None] * (N1 * N2) + (k0 + r // P)[:, None] * N2 + tl.arange(0, N2)[None, :]
+        return tl.load(kc + off), tl.load(kc + M * N1 * N2 + off)
 
     @triton.jit
     def _channel_kernel_block(kf_ptr, c, ka0, k0, M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr,
                               BK: tl.constexpr, P: tl.constexpr, CONJ: tl.constexpr, SPEC_ROWS: tl.constexpr):
         """K_c[ka + M*kb] / N (conjugate with CONJ) of channel c for rows ka0 .. ka0 + P - 1 and spectrum rows
         k0 .. k0 + BK - 1: (real, imaginary) [BK*P, N2], row k1*P + p, read from the half spectra kf (C, N/2 + 1, 2)
-        or (SPEC_ROWS) from the channel pairs' spectra in the row kernels' order (row_spectrum), where
-        K_2j = (Z[f] + conj(Z[-f])) / 2 and K_2j+1 = (Z[f] - conj(Z[-f])) / 2i."""
+        or (SPEC_ROWS) from the spectra in the row kernels' order (row_spectrum, already / N)."""
         if SPEC_ROWS:
-            zr, zi, mr, mi = _paired_spectrum_block(kf_ptr + (c // 2).to(tl.int64) * (2 * M * N1 * N2), ka0, k0, M,
-                                                    N1, N2, BK, P)
-            odd = c % 2 == 1
-            kr = tl.where(odd, zi + mi, zr + mr) * 0.5
-            ki = tl.where(odd, mr - zr, zi - mi) * 0.5
+            kr, ki = _row_order_block(kf_ptr + c.to(tl.int64) * (2 * M * N1 * N2), ka0, k0, M, N1, N2, BK, P)
             if CONJ:
                 ki = -ki
         else:
@@ -320,29 +318,20 @@ if triton is not None:
         return kr, ki
 
     @triton.jit
-    def _pair_kernel_blocks(kf_ptr, j, C, ka0, k0, M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr,
+    def _pair_kernel_blocks(kf_ptr, ksc_ptr, j, C, ka0, k0, M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr,
                             BK: tl.constexpr, P: tl.constexpr, CONJ: tl.constexpr, SPEC_ROWS: tl.constexpr):
-        """(K_2j + K_2j+1) / 2 and (K_2j - K_2j+1) / 2, each / N (conjugate with CONJ) as _channel_kernel_block
-        reads them, K_2j+1 = 0 past the C channels: (sr, si, dr, di) [BK*P, N2]."""
-        if SPEC_ROWS:  # Ka = (Z[f] + conj(Z[-f])) / 2, Kb = (Z[f] - conj(Z[-f])) / 2i
-            zr, zi, mr, mi = _paired_spectrum_block(kf_ptr + j.to(tl.int64) * (2 * M * N1 * N2), ka0, k0, M, N1, N2,
-                                                    BK, P)
-            ar = (zr + mr) * 0.5
-            ai = (zi - mi) * 0.5
-            br = (zi + mi) * 0.5
-            bi = (mr - zr) * 0.5
-        else:
-            ar, ai = _row_kernel_block(kf_ptr + (2 * j).to(tl.int64) * (M * N1 * N2 + 2), ka0, k0, M, N1, N2, BK, P,
-                                       False)
-            cb = tl.minimum(2 * j + 1, C - 1)  # the last pair of an odd C: read in bounds, then zero
-            br, bi = _row_kernel_block(kf_ptr + cb.to(tl.int64) * (M * N1 * N2 + 2), ka0, k0, M, N1, N2, BK, P,
-                                       False)
-            has_b = 2 * j + 1 < C
-            br = tl.where(has_b, br, 0.0)
-            bi = tl.where(has_b, bi, 0.0)
-        if CONJ:
-            ai = -ai
-            bi = -bi
+        """(Ka + Kb) / 2 and (Ka - Kb) / 2 for Ka = K_2j / (N ksc[2j]) and Kb = K_2j+1 / (N ksc[2j + 1]) (conjugate
+        with CONJ), the spectra as _channel_kernel_block reads them, divided by the kernels' scales ksc (C,) so
+        that both members' products are of one size; Kb = 0 past the C channels: (sr, si, dr, di) [BK*P, N2]."""
+        cb = tl.minimum(2 * j + 1, C - 1)  # the last pair of an odd C: read in bounds, then zero
+        ar, ai = _channel_kernel_block(kf_ptr, 2 * j, ka0, k0, M, N1, N2, BK, P, CONJ, SPEC_ROWS)
+        br, bi = _channel_kernel_block(kf_ptr, cb, ka0, k0, M, N1, N2, BK, P, CONJ, SPEC_ROWS)
+        inv_a = 1.0 / tl.load(ksc_ptr + 2 * j)
+        inv_b = tl.where(2 * j + 1 < C, 1.0 / tl.load(ksc_ptr + cb), 0.0)
+        ar = ar * inv_a
+        ai = ai * inv_a
+        br = br * inv_b
+        bi = bi * inv_b
         return (ar + br) * 0.5, (ai + bi) * 0.5, (ar - br) * 0.5, (ai - bi) * 0.5
 
     @triton.jit
@@ -448,7 +437,7 @@ if triton is not None:
     ):
         """Rows ka = ka0 .. ka0 + P - 1 of W[j] become their Q-point DFTs / N in the row kernels' order: X[ka + M*kb]
         / N at ka*Q + k1*N2 + k2 (kb = k1 + N1*k2), in place (rows are read whole first). On the column kernel's
-        workspace of a channel pair's kernels, this is the pair's spectrum Z / N (row_spectrum). Grid (M / P, pairs)."""
+        workspace of a channel's kernel, this is its spectrum K / N (row_spectrum). Grid (M / P, channels)."""
         ka0 = tl.program_id(0) * P
         row = w_ptr + tl.program_id(1).to(tl.int64) * (2 * M * N1 * N2) + ka0 * (N1 * N2)
         zr, zi = _load_rows(row, M, N1, N2, P)
@@ -476,14 +465,14 @@ if triton is not None:
 
     @triton.jit
     def staged_paired_rows_kernel(
-        w_ptr, out_ptr, kf_ptr, ph_ptr, u_ptr, v_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr, G, C,
+        w_ptr, out_ptr, kf_ptr, ksc_ptr, ph_ptr, u_ptr, v_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr, G, C,
         M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr, P: tl.constexpr, CONJ: tl.constexpr,
         PREC: tl.constexpr, EMB: tl.constexpr, FACTORED: tl.constexpr, SPEC_ROWS: tl.constexpr,
     ):
         """staged_rows_kernel for channel pairs: W[j*G + g] holds s = x[g, 2j] + i x[g, 2j + 1], whose two kernels
         differ. With S = X[f] and Sm = conj(X[-f]) (_mirror_rows), the pair's product is
-        S (Ka + Kb) / 2 + Sm (Ka - Kb) / 2 = A Ka + i B Kb; rows ka0 .. ka0 + P - 1 of out[j*G + g] become its
-        IDFT_Q times conj(U[ka, :]). Each program reads mirror rows that another one writes: out must not be W.
+        S (Ka + Kb) / 2 + Sm (Ka - Kb) / 2 = A Ka + i B Kb (Ka, Kb divided by the kernels' scales ksc, see
+        _pair_kernel_blocks); rows ka0 .. ka0 + P - 1 of out[j*G + g] become its IDFT_Q times conj(U[ka, :]). Each program reads mirror rows that another one writes: out must not be W.
         Grid (M / P, ceil(C / 2) * G)."""
         ka0 = tl.program_id(0) * P
         j = tl.program_id(1) // G
@@ -496,7 +485,7 @@ if triton is not None:
             xr, xi = _spectrum_block(zr, zi, 0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, P, PREC, EMB)
             zr, zi = _mirror_rows(row, ka0, ph_ptr, M, N1, N2, P)
             yr, yi = _spectrum_block(zr, zi, 0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, P, PREC, EMB)
-            sr, si, dr, di = _pair_kernel_blocks(kf_ptr, j, C, ka0, k0, M, N1, N2, BK, P, CONJ, SPEC_ROWS)
+            sr, si, dr, di = _pair_kernel_blocks(kf_ptr, ksc_ptr, j, C, ka0, k0, M, N1, N2, BK, P, CONJ, SPEC_ROWS)
             pr = xr * sr - xi * si + yr * dr - yi * di
             pi = xr * si + xi * sr + yr * di + yi * dr
             er, ei = _inverse_block(pr, pi, k0, 0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, P, PREC, EMB)
@@ -506,14 +495,15 @@ if triton is not None:
 
     @triton.jit
     def staged_paired_correlation_rows_kernel(
-        wz_ptr, wx_ptr, out_ptr, dx_ptr, kf_ptr, ph_ptr, u_ptr, v_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr, G, C,
-        M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr, P: tl.constexpr, PREC: tl.constexpr,
+        wz_ptr, wx_ptr, out_ptr, dx_ptr, kf_ptr, ksc_ptr, ph_ptr, u_ptr, v_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr,
+        wgt_ptr, G, C, M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr, P: tl.constexpr, PREC: tl.constexpr,
         EMB: tl.constexpr, JOINT: tl.constexpr, FACTORED: tl.constexpr, SPEC_ROWS: tl.constexpr,
     ):
         """staged_correlation_rows_kernel for channel pairs: with dy's pair split into (DYa, DYb) and x's into
         (Xa, Xb) (_paired_rows_spectra), rows ka0 .. ka0 + P - 1 of out[j] = IDFT_Q(sum over g of DYa conj(Xa)
-        + i DYb conj(Xb)) / N * conj(U[ka, :]): the real part is channel 2j's weight gradient, the imaginary part
-        channel 2j + 1's. JOINT (one spectrum block): the input gradient's rows from the same transforms of dy, as
+        + i DYb conj(Xb)) / N * conj(U[ka, :]), each term times its weight wgt (B, C) (the scales its sequences were
+        divided by, over their largest product in the channel): the real part is channel 2j's weight gradient,
+        the imaginary part channel 2j + 1's, each still to be multiplied by that largest product. JOINT (one spectrum block): the input gradient's rows from the same transforms of dy, as
         staged_paired_rows_kernel with CONJ makes them, into dx_ptr (not in place: other programs read wz's rows
         as mirrors). Grid (M / P, ceil(C / 2))."""
         ka0 = tl.program_id(0) * P
@@ -530,7 +520,8 @@ if triton is not None:
                                                       N1, N2, BK, P, PREC, EMB)
                 if JOINT:  # DYa conj(Ka) + i DYb conj(Kb) = S conj(Ka + Kb) / 2 + Sm conj(Ka - Kb) / 2
                     # with S = DYa + i DYb and Sm = DYa - i DYb; K read per entry, to keep fewer registers live
-                    kr, ki, hr, hi = _pair_kernel_blocks(kf_ptr, j, C, ka0, k0, M, N1, N2, BK, P, True, SPEC_ROWS)
+                    kr, ki, hr, hi = _pair_kernel_blocks(kf_ptr, ksc_ptr, j, C, ka0, k0, M, N1, N2, BK, P, True,
+                                                         SPEC_ROWS)
                     pr = ar - bi
                     pi = ai + br
                     qr = ar + bi
@@ -540,9 +531,11 @@ if triton is not None:
                     _store_rows(dx_ptr + off, er, ei, ka0, u_ptr, v_ptr, M, N1, N2, P, FACTORED)
                 cr, ci, dr, di = _paired_rows_spectra(wx_ptr + off, ka0, ph_ptr, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, M,
                                                       N1, N2, BK, P, PREC, EMB)
-                # DYa conj(Xa) + i DYb conj(Xb)
-                sr += ar * cr + ai * ci - (bi * dr - br * di)
-                si += ai * cr - ar * ci + br * dr + bi * di
+                # DYa conj(Xa) + i DYb conj(Xb), each term weighted (wgt: dy's scale times x's, over the channel's
+                # largest such product)
+                wa, wb = _pair_scales(wgt_ptr, 2 * j, g, C, 2 * j + 1 < C, True)
+                sr += wa * (ar * cr + ai * ci) - wb * (bi * dr - br * di)
+                si += wa * (ai * cr - ar * ci) + wb * (br * dr + bi * di)
             er, ei = _inverse_block(sr * inv_n, si * inv_n, k0, 0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, P,
                                     PREC, EMB)
             accr += er
@@ -552,14 +545,14 @@ if triton is not None:
 
     @triton.jit
     def staged_output_kernel(
-        w_ptr, fm_ptr, in_ptr, d_ptr, out_ptr, B, C, G, L, OUT_SHIFT, sib, sic, sob, soc, sd,
+        w_ptr, fm_ptr, in_ptr, d_ptr, out_ptr, scale_ptr, B, C, G, L, OUT_SHIFT, sib, sic, sob, soc, sd,
         M: tl.constexpr, Q: tl.constexpr, BR: tl.constexpr, BQ: tl.constexpr, BKA: tl.constexpr,
-        PREC: tl.constexpr, HAS_D: tl.constexpr, CHANNELS: tl.constexpr,
+        PREC: tl.constexpr, HAS_D: tl.constexpr, CHANNELS: tl.constexpr, SCALED: tl.constexpr,
     ):
         """out[first member] + i out[second member] = (conj(F_M) @ W[pid])[na, nb] (+ D[channel] in[..]) at
         t = na*Q + nb - OUT_SHIFT in [0, L), the pair as _pair_member gives it, for this program's BR rows na from
-        OUT_SHIFT // Q on and BQ columns nb; the imaginary part is dropped where there is no second member.
-        Grid (C * G or ceil(C / 2) * G, Q / BQ, row blocks)."""
+        OUT_SHIFT // Q on and BQ columns nb, each member times its scale (SCALED, _pair_scales); the imaginary part
+        is dropped where there is no second member. Grid (C * G or ceil(C / 2) * G, Q / BQ, row blocks)."""
         pid = tl.program_id(0)
         c, b, second_in, paired = _pair_member(pid, G, B, C, sib, sic, CHANNELS)
         if CHANNELS:
@@ -588,6 +581,9 @@ if triton is not None:
                 acci += pi
             else:  # Re(conj(F) W) = Fr Wr + Fi Wi: only the real part is stored, two real products
                 accr = _mm_acc(gr, wr, _mm_acc(gi, wi, accr, PREC), PREC)
+        sa, sb = _pair_scales(scale_ptr, c, b, C, paired, SCALED)
+        accr = accr * sa
+        acci = acci * sb
         t = na[:, None] * Q + nb[None, :] - OUT_SHIFT
         ok = (t >= 0) & (t < L)
         ok_i = ok & paired
@@ -634,8 +630,9 @@ class StagedConfig:
     groups_per_program: sequence pairs of a channel a row kernel's program transforms in turn (GP), reading the
         rows' kernel spectrum once where a row's spectrum is one block.
     spectrum: how the kernel's spectrum is made and read: "half" (torch.fft.rfft, the first N/2 + 1 entries per
-        channel, read at ka + M*kb and mirrored) or "rows" (row_spectrum: the staged kernels' own transform of
-        channel pairs k_2j + i k_2j+1, half the transforms, kept in the row kernels' order and read in rows).
+        channel, read at ka + M*kb and mirrored) or "rows" (row_spectrum: the staged kernels' own transform of each
+        channel, in float32, kept whole in the row kernels' order and read in rows: no padded copy of k and no
+        strided reads, for twice the stored spectrum).
     columns: how the column kernels make each column's M-point DFT: "dense" (F_M @ the column: M complex
         multiply-adds per point, on tensor cores) or "fourstep" (M = M1 * M2 in two small DFTs with twiddles
         between, M1 + M2 per point; M a power of two >= 256, as dna_256k's 512 rows of 1024), with block_cols
@@ -809,61 +806,85 @@ def _fourstep_rows(p: _Plan, shift: int, length: int) -> Tuple[int, int, int, in
     return m1, m2, row0, max(16, next_power_of_2(span))
 
 
-def _columns(p: _Plan, src: Tensor, in_shift: int) -> Tensor:
-    """Kernel 1 on src (B, C, L): the workspace W (sequences, 2, M, Q) in the plan's workspace dtype (_pairs)."""
+def sequence_scales(t: Tensor) -> Tensor:
+    """(B, C) float32: for each sequence of t (B, C, L), the power of two at or below its largest magnitude (1
+    where that is 0 or not finite). Channel pairs divide each member by its scale before the shared transform and
+    multiply it back after, exactly, so that neither member's error is set by the other's size."""
+    peak = t.detach().abs().amax(dim=-1).float()
+    scale = torch.exp2(torch.floor(torch.log2(peak)))
+    return torch.where(torch.isfinite(scale) & (scale > 0), scale, torch.ones_like(scale)).contiguous()
+
+
+def kernel_scales(k: Tensor) -> Tensor:
+    """(C,) float32: sequence_scales of each channel's kernel in k (C, Lk)."""
+    return sequence_scales(k.unsqueeze(0))[0]
+
+
+def _spectrum_scales(kf: Tensor, c: int) -> Tensor:
+    """(C,) float32: powers of two at or below each channel's largest spectrum entry, for a kernel spectrum given
+    without its kernel's scales."""
+    return sequence_scales(kf.reshape(1, c, -1))[0]
+
+
+def _columns(p: _Plan, src: Tensor, in_shift: int, scale: Optional[Tensor] = None) -> Tensor:
+    """Kernel 1 on src (B, C, L): the workspace W (sequences, 2, M, Q) in the plan's workspace dtype (_pairs), each
+    sequence divided by its scale (B, C) where one is given."""
     bsz, c, length = src.shape
     outer, groups = _pairs(p, bsz, c)
     w = torch.empty((outer * groups, 2, p.m, p.q), dtype=p.workspace, device=src.device)
+    flags = dict(CHANNELS=p.cfg.pairing == "channels", SCALED=scale is not None)
+    scale = scale if scale is not None else w
     if p.cfg.columns == "fourstep":
         m1, m2, row0, r = _fourstep_rows(p, in_shift, length)
         u = _outer_constants(p.m, p.q, src.device, _operand_dtype(p.prec))[1]
         staged_columns_fourstep_kernel[(outer * groups, p.q // p.bq)](
-            src, w, u, *_dft_constants(m1, m2, src.device, _operand_dtype(p.prec)), bsz, c, groups, length, in_shift,
-            row0, src.stride(0), src.stride(1), M=p.m, Q=p.q, M1=m1, M2=m2, R=r, BK=min(m1, 32), BQ=p.bq,
-            PREC=p.prec, EMB=p.emb, CHANNELS=p.cfg.pairing == "channels", num_warps=p.cfg.row_warps,
-            **_row_register_cap(p.cfg))
+            src, w, u, *_dft_constants(m1, m2, src.device, _operand_dtype(p.prec)), scale, bsz, c, groups, length,
+            in_shift, row0, src.stride(0), src.stride(1), M=p.m, Q=p.q, M1=m1, M2=m2, R=r, BK=min(m1, 32), BQ=p.bq,
+            PREC=p.prec, EMB=p.emb, **flags, num_warps=p.cfg.row_warps, **_row_register_cap(p.cfg))
         return w
     fm, u = _outer_constants(p.m, p.q, src.device, _operand_dtype(p.prec))[:2]
     bka = _column_rows(p)
     rows = _row_span(p, in_shift, length)
     staged_columns_kernel[(outer * groups, cdiv(p.m, bka), p.q // p.bq)](
-        src, w, fm, u, bsz, c, groups, length, in_shift, rows, src.stride(0), src.stride(1),
-        M=p.m, Q=p.q, BKA=bka, BQ=p.bq, BR=min(bka, 64), PREC=p.prec, CHANNELS=p.cfg.pairing == "channels",
-        num_warps=p.cfg.column_warps)
+        src, w, fm, u, scale, bsz, c, groups, length, in_shift, rows, src.stride(0), src.stride(1),
+        M=p.m, Q=p.q, BKA=bka, BQ=p.bq, BR=min(bka, 64), PREC=p.prec, **flags, num_warps=p.cfg.column_warps)
     return w
 
 
-def _output(p: _Plan, w: Tensor, out: Tensor, src: Tensor, D: Optional[Tensor], out_shift: int) -> Tensor:
-    """Kernel 3: out (B, C, L) from the workspace w (sequences, 2, M, Q; _pairs), plus D * src when D is given."""
+def _output(p: _Plan, w: Tensor, out: Tensor, src: Tensor, D: Optional[Tensor], out_shift: int,
+            scale: Optional[Tensor] = None) -> Tensor:
+    """Kernel 3: out (B, C, L) from the workspace w (sequences, 2, M, Q; _pairs), each sequence times its scale
+    (B, C) where one is given, plus D * src when D is given."""
     bsz, c, length = out.shape
     outer, groups = _pairs(p, bsz, c)
     if w.shape[0] != outer * groups:
         raise ValueError(f"workspace of {w.shape[0]} sequences for {outer} x {groups}")
+    flags = dict(HAS_D=D is not None, CHANNELS=p.cfg.pairing == "channels", SCALED=scale is not None)
+    scale = scale if scale is not None else w
     if p.cfg.columns == "fourstep":
         m1, m2, row0, r = _fourstep_rows(p, out_shift, length)
         staged_output_fourstep_kernel[(outer * groups, p.q // p.bq)](
             w, src if D is not None else out, D if D is not None else out, out,
-            *_dft_constants(m1, m2, out.device, _operand_dtype(p.prec)), bsz, c, groups, length, out_shift, row0,
-            src.stride(0) if D is not None else 0, src.stride(1) if D is not None else 0, out.stride(0),
+            *_dft_constants(m1, m2, out.device, _operand_dtype(p.prec)), scale, bsz, c, groups, length, out_shift,
+            row0, src.stride(0) if D is not None else 0, src.stride(1) if D is not None else 0, out.stride(0),
             out.stride(1), D.stride(0) if D is not None else 0, M=p.m, Q=p.q, M1=m1, M2=m2, R=r, BK=min(m1, 32),
-            BQ=p.bq, PREC=p.prec, EMB=p.emb, HAS_D=D is not None, CHANNELS=p.cfg.pairing == "channels",
-            num_warps=p.cfg.row_warps, **_row_register_cap(p.cfg))
+            BQ=p.bq, PREC=p.prec, EMB=p.emb, **flags, num_warps=p.cfg.row_warps, **_row_register_cap(p.cfg))
         return out
     fm = _outer_constants(p.m, p.q, out.device, _operand_dtype(p.prec))[0]
     rows = _row_span(p, out_shift, length)
     br = min(p.cfg.output_rows, max(16, next_power_of_2(rows)))
     staged_output_kernel[(outer * groups, p.q // p.bq, cdiv(rows, br))](
-        w, fm, src if D is not None else out, D if D is not None else out, out, bsz, c, groups, length, out_shift,
-        src.stride(0) if D is not None else 0, src.stride(1) if D is not None else 0, out.stride(0), out.stride(1),
-        D.stride(0) if D is not None else 0, M=p.m, Q=p.q, BR=br, BQ=p.bq, BKA=_column_rows(p),
-        PREC=p.prec, HAS_D=D is not None, CHANNELS=p.cfg.pairing == "channels", num_warps=p.cfg.column_warps)
+        w, fm, src if D is not None else out, D if D is not None else out, out, scale, bsz, c, groups, length,
+        out_shift, src.stride(0) if D is not None else 0, src.stride(1) if D is not None else 0, out.stride(0),
+        out.stride(1), D.stride(0) if D is not None else 0, M=p.m, Q=p.q, BR=br, BQ=p.bq, BKA=_column_rows(p),
+        PREC=p.prec, **flags, num_warps=p.cfg.column_warps)
     return out
 
 
 def _check_row_spectrum(p: _Plan, kf: Tensor, c: int) -> None:
-    want = (cdiv(c, 2), 2, p.m, p.q)
-    if tuple(kf.shape) != want or not kf.is_contiguous() or not kf.is_floating_point():
-        raise ValueError(f"kf must be row_spectrum(k, {p.n}, ...) with row length {p.q}: a contiguous {want} "
+    want = (c, 2, p.m, p.q)
+    if tuple(kf.shape) != want or not kf.is_contiguous() or kf.dtype != torch.float32:
+        raise ValueError(f"kf must be row_spectrum(k, {p.n}, ...) with row length {p.q}: a contiguous float32 {want} "
                          f"tensor, got {kf.dtype} {tuple(kf.shape)} with strides {kf.stride()}")
 
 
@@ -875,20 +896,20 @@ def _check_kernel_spectrum(p: _Plan, kf: Tensor, c: int) -> None:
         fused_fft._check_spectrum(kf, c, p.n)
 
 
-def row_spectrum(k: Tensor, n: int, dtype: torch.dtype, config: Optional[StagedConfig] = None) -> Tensor:
-    """(ceil(C / 2), 2, M, Q): the spectra Z_j = DFT_N(k[2j] + i k[2j + 1]) / N of k (C, Lk) zero-padded to N
-    points (k[C] = 0 for an odd C), made by the staged kernels for a call on data of ``dtype`` (its products'
-    precision and workspace dtype) and kept in the row kernels' order: Z_j[ka + M*kb] at [j, :, ka, k1*N2 + k2],
-    kb = k1 + N1*k2 (N = M Q, Q = N1 N2 as the plan splits them). Channel 2j's spectrum is
-    (Z_j[f] + conj(Z_j[-f])) / 2 and channel 2j + 1's (Z_j[f] - conj(Z_j[-f])) / 2i; the row kernels read both
-    (StagedConfig.spectrum = "rows")."""
-    p = _plan(n, dtype, config or StagedConfig())
+def row_spectrum(k: Tensor, n: int, config: Optional[StagedConfig] = None) -> Tensor:
+    """(C, 2, M, Q) float32: DFT_N(k[c]) / N of k (C, Lk) zero-padded to N points, made by the staged kernels (each
+    channel a sequence of its own: no channel's error scales with another's) in float32 with split-bfloat16
+    products (about 16 bits, as torch.fft's float32; tf32 where PyTorch's flag allows it), kept in the row
+    kernels' order: K_c[ka + M*kb] at [c, :, ka, k1*N2 + k2], kb = k1 + N1*k2 (N = M Q, Q = N1 N2 as the
+    plan of ``config`` splits them). The row kernels read it with StagedConfig.spectrum = "rows"."""
+    cfg = config or StagedConfig()
+    p = _plan(n, torch.float32, replace(cfg, precision="", workspace="float32", pairing="batch"))
     if k.dim() != 2:
         raise ValueError(f"k must be (C, Lk), got {tuple(k.shape)}")
     if k.shape[1] > n:
         raise ValueError(f"k has {k.shape[1]} taps, more than the transform's {n} points")
-    src = k.unsqueeze(0) if k.stride(-1) == 1 else k.contiguous().unsqueeze(0)
-    ks = _columns(_with_pairing(p, "channels"), src, 0)
+    src = (k if k.stride(-1) == 1 else k.contiguous()).unsqueeze(0)  # (1, C, Lk): one half-empty pair a channel
+    ks = _columns(p, src, 0)
     f1, f2, tw, g2 = _dft_constants(p.n1, p.n2, k.device, _operand_dtype(p.prec))
     staged_spectrum_rows_kernel[(p.m // p.rows, ks.shape[0])](
         ks, f1, f2, tw, g2, M=p.m, N1=p.n1, N2=p.n2, BK=p.bk, P=p.rows, PREC=p.prec, EMB=p.emb,
@@ -896,25 +917,28 @@ def row_spectrum(k: Tensor, n: int, dtype: torch.dtype, config: Optional[StagedC
     return ks
 
 
-def _with_pairing(p: _Plan, pairing: str) -> _Plan:
-    """p with StagedConfig.pairing set to ``pairing``."""
-    return replace(p, cfg=replace(p.cfg, pairing=pairing))
-
-
 def convolve(src: Tensor, kf: Tensor, D: Optional[Tensor], in_shift: int, out_shift: int, conj: bool, n: int,
-             config: Optional[StagedConfig] = None) -> Tensor:
+             config: Optional[StagedConfig] = None, kscale: Optional[Tensor] = None) -> Tensor:
     """out[b, c, t] = IDFT_N(DFT_N(s) * K)[t + out_shift] (+ D[c] src[b, c, t]), s[t] = src[b, c, t - in_shift],
     K = the kernel spectrum kf (kernel_spectrum(k, N), or row_spectrum with StagedConfig.spectrum = "rows";
-    conjugate with conj): (B, C, L) in src's dtype."""
+    conjugate with conj): (B, C, L) in src's dtype. Channel pairs take each sequence and each kernel at its own
+    scale (sequence_scales of src, and kscale (C,) of k: kernel_scales(k), computed from kf when not given)."""
     p = _plan(n, src.dtype, config or StagedConfig())
-    _check_kernel_spectrum(p, kf, src.shape[1])
-    w = _columns(p, src, in_shift)
-    return _output(p, _rows(p, w, kf, conj, src.shape[1]), _empty_like_seq(src), src, D, out_shift)
+    c = src.shape[1]
+    _check_kernel_spectrum(p, kf, c)
+    if p.cfg.pairing != "channels":
+        w = _columns(p, src, in_shift)
+        return _output(p, _rows(p, w, kf, conj, c), _empty_like_seq(src), src, D, out_shift)
+    kscale = kscale if kscale is not None else _spectrum_scales(kf, c)
+    scale = sequence_scales(src)
+    w = _rows(p, _columns(p, src, in_shift, scale), kf, conj, c, kscale)
+    return _output(p, w, _empty_like_seq(src), src, D, out_shift, (scale * kscale).contiguous())
 
 
-def _rows(p: _Plan, w: Tensor, kf: Tensor, conj: bool, c: int) -> Tensor:
+def _rows(p: _Plan, w: Tensor, kf: Tensor, conj: bool, c: int, kscale: Optional[Tensor] = None) -> Tensor:
     """Kernel 2 on the workspace w (sequences, 2, M, Q) of C channels with the kernel spectrum kf: w itself,
-    transformed in place, or with channel pairs (whose row programs read each other's rows) a new workspace."""
+    transformed in place, or with channel pairs (whose row programs read each other's rows) a new workspace, the
+    spectra divided by the kernels' scales kscale (C,)."""
     f1, f2, tw, g2 = _dft_constants(p.n1, p.n2, w.device, _operand_dtype(p.prec))
     common = dict(M=p.m, N1=p.n1, N2=p.n2, BK=p.bk, P=p.rows, CONJ=conj, PREC=p.prec, EMB=p.emb,
                   FACTORED=p.cfg.twiddles == "factored", SPEC_ROWS=p.cfg.spectrum == "rows",
@@ -922,7 +946,7 @@ def _rows(p: _Plan, w: Tensor, kf: Tensor, conj: bool, c: int) -> Tensor:
     if p.cfg.pairing == "channels":
         out = torch.empty_like(w)
         staged_paired_rows_kernel[(p.m // p.rows, w.shape[0])](
-            w, out, kf, _mirror_phases(p.q, w.device), *_row_twiddle_tables(p, w.device), f1, f2, tw, g2,
+            w, out, kf, kscale, _mirror_phases(p.q, w.device), *_row_twiddle_tables(p, w.device), f1, f2, tw, g2,
             w.shape[0] // cdiv(c, 2), c, **common)
         return out
     groups = w.shape[0] // c
@@ -933,39 +957,46 @@ def _rows(p: _Plan, w: Tensor, kf: Tensor, conj: bool, c: int) -> Tensor:
 
 
 def backward(dy: Tensor, x: Tensor, kf: Tensor, D: Optional[Tensor], shift: int, lk: int, n: int,
-             config: Optional[StagedConfig] = None, need_dx: bool = True, need_dk: bool = True):
+             config: Optional[StagedConfig] = None, need_dx: bool = True, need_dk: bool = True,
+             kscale: Optional[Tensor] = None):
     """(dx in dy's dtype, dk (C, Lk) float32), each None when not needed, of long_conv1d with a kernel centred on tap
     ``shift``: dx = the correlation of dy with k (+ D dy), dk[c, s] = sum over b, t of dy[b, c, t]
-    x[b, c, t + shift - s]. kf as in convolve. With StagedConfig.joint_backward and one spectrum block per row,
-    one row kernel makes both from the same transforms of dy."""
+    x[b, c, t + shift - s]. kf and kscale as in convolve. With StagedConfig.joint_backward and one spectrum block
+    per row, one row kernel makes both from the same transforms of dy."""
     p = _plan(n, x.dtype, config or StagedConfig())
     bsz, c, _ = x.shape
     _check_kernel_spectrum(p, kf, c)
+    channels = p.cfg.pairing == "channels"
+    if channels and kscale is None:
+        kscale = _spectrum_scales(kf, c)
     joint = need_dx and need_dk and p.cfg.joint_backward and p.bk == p.n1
     dx = None
     if need_dx and not joint:
-        dx = convolve(dy, kf, D, shift, 0, True, n, p.cfg)
+        dx = convolve(dy, kf, D, shift, 0, True, n, p.cfg, kscale)
     if not need_dk:
         return dx, None
-    wz = _columns(p, dy, shift)
-    wx = _columns(p, x, 0)
+    sz, sx = (sequence_scales(dy), sequence_scales(x)) if channels else (None, None)
+    wz = _columns(p, dy, shift, sz)
+    wx = _columns(p, x, 0, sx)
     f1, f2, tw, g2 = _dft_constants(p.n1, p.n2, x.device, _operand_dtype(p.prec))
     common = dict(M=p.m, N1=p.n1, N2=p.n2, BK=p.bk, P=p.rows, PREC=p.prec, EMB=p.emb, JOINT=joint,
                   FACTORED=p.cfg.twiddles == "factored", SPEC_ROWS=p.cfg.spectrum == "rows",
                   num_warps=p.cfg.row_warps, **_row_register_cap(p.cfg))
-    channels = p.cfg.pairing == "channels"
+    dk_scale = None
     if channels:  # one spectrum per channel pair: the real part is channel 2j's, the imaginary part 2j + 1's
         spec = torch.empty((cdiv(c, 2), 2, p.m, p.q), dtype=torch.float32, device=x.device)
         wdx = torch.empty_like(wz) if joint else wz
+        products = sz * sx  # each batch entry's term at its own size, over the channel's largest
+        dk_scale = products.amax(dim=0, keepdim=True)
         staged_paired_correlation_rows_kernel[(p.m // p.rows, cdiv(c, 2))](
-            wz, wx, spec, wdx, kf, _mirror_phases(p.q, x.device), *_row_twiddle_tables(p, x.device), f1, f2, tw, g2,
-            bsz, c, **common)
+            wz, wx, spec, wdx, kf, kscale, _mirror_phases(p.q, x.device), *_row_twiddle_tables(p, x.device), f1, f2,
+            tw, g2, (products / dk_scale).contiguous(), bsz, c, **common)
     else:
         spec = torch.empty((c, 2, p.m, p.q), dtype=torch.float32, device=x.device)
         wdx = wz
         staged_correlation_rows_kernel[(p.m // p.rows, c)](
             wz, wx, spec, kf, *_row_twiddle_tables(p, x.device), f1, f2, tw, g2, cdiv(bsz, 2), **common)
     if joint:
-        dx = _output(p, wdx, _empty_like_seq(dy), dy, D, 0)
+        dx = _output(p, wdx, _empty_like_seq(dy), dy, D, 0, (sz * kscale).contiguous() if channels else None)
     dk = torch.empty((1, c, lk), dtype=torch.float32, device=x.device)
-    return dx, _output(p, spec, dk, dk, None, 0)[0]
+    return dx, _output(p, spec, dk, dk, None, 0, dk_scale.contiguous() if channels else None)[0]
