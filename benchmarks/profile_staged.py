@@ -126,7 +126,7 @@ def main():
                 row = dict(shape=name, dtype=dt, config=spec, q=p.q, m=p.m, columns_ms=t1, rows_ms=t2, output_ms=t3,
                            spectrum_ms=t_k, fwd_ms=t_f, bwd_ms=t_b, plain_fwd_ms=t_plain, plain_step_ms=t_plain_b,
                            columns_gbps=(xb + wb) / t1 / 1e6,
-                           rows_gbps=(2 * wb + kf.numel() * kf.element_size()) / t2 / 1e6,
+                           rows_gbps=((3 if sc is not None else 2) * wb + kf.numel() * kf.element_size()) / t2 / 1e6,
                            output_gbps=(wb + xb) / t3 / 1e6)
                 rows.append(row)
                 print(f"  {spec:<28} M{p.m} Q{p.q}: columns {t1:.3f} ms ({row['columns_gbps']:.0f} GB/s)  rows "

@@ -1,5 +1,7 @@
 """long_conv1d's staged kernels (transforms past fused_fft.MAX_N, through a global workspace) against the float64
 direct sum, every gradient."""
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -82,6 +84,7 @@ def test_staged_joint_backward(b, length, lk, causal, skip, cfg, device, monkeyp
     (2, 2, 5000, 5000, True, False, dict(row_length=256, block_cols=32, pairing="channels", spectrum="rows")),  # M 48
     (1, 2, 5000, 4000, False, True, dict(row_length=1024, block_cols=64, pairing="channels", spectrum="rows",
                                          joint_backward=True)),  # 12 x 1024
+    (2, 2, 2000, 2000, False, True, dict(row_length=256, columns="fourstep")),  # M = 16: dense columns instead
     (2, 2, 40000, 25000, True, True, dict(row_length=256, columns="fourstep")),  # 256 x 256: 16 x 16 per column
     (1, 3, 33000, 32000, False, True, dict(row_length=256, columns="fourstep", block_cols=32, pairing="channels",
                                            spectrum="rows", joint_backward=True)),
@@ -237,11 +240,11 @@ def test_row_length_and_limits():
         staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(pairing="heads"))
     with pytest.raises(ValueError, match="columns"):
         staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(columns="fft"))
-    with pytest.raises(ValueError, match="fourstep"):  # M = 32
-        staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig(columns="fourstep"))
-    with pytest.raises(ValueError, match="fourstep"):  # M = 384 = 3 x 128
-        staged_fft._plan(3 << 17, torch.float32, staged_fft.StagedConfig(row_length=1024, columns="fourstep"))
-    assert staged_fft._plan(1 << 19, torch.float32, staged_fft.StagedConfig(columns="fourstep")).bq == 16
+    four = staged_fft.StagedConfig(columns="fourstep")
+    assert not staged_fft._plan(32768, torch.float32, four).fourstep  # M = 32: dense columns
+    assert not staged_fft._plan(3 << 17, torch.float32, replace(four, row_length=1024)).fourstep  # M = 384 = 3 x 128
+    assert staged_fft._plan(1 << 19, torch.float32, four).fourstep and staged_fft._plan(1 << 19, torch.float32,
+                                                                                         four).bq == 16
     assert staged_fft._plan(32768, torch.float32, staged_fft.StagedConfig()).workspace == torch.float32
 
 

@@ -635,11 +635,17 @@ class StagedConfig:
         strided reads, for twice the stored spectrum).
     columns: how the column kernels make each column's M-point DFT: "dense" (F_M @ the column: M complex
         multiply-adds per point, on tensor cores) or "fourstep" (M = M1 * M2 in two small DFTs with twiddles
-        between, M1 + M2 per point; M a power of two >= 256, as dna_256k's 512 rows of 1024), with block_cols
-        columns side by side per program (0: 16), in the row kernels' warps and register cap.
+        between, M1 + M2 per point, where M is a power of two >= 256, as dna_256k's 512 rows of 1024; dense
+        elsewhere), with block_cols columns side by side per program (0: 16), in the row kernels' warps and
+        register cap.
     pairing: which two real sequences travel as one complex one: "batch" (entries 2g and 2g + 1 of a channel,
         which share a kernel; an odd batch leaves one pair half empty) or "channels" (channels 2j and 2j + 1 of a
-        batch entry: no empty halves at batch 1, for one more row transform per row, of the mirror rows)."""
+        batch entry: no empty halves at batch 1, for one more row transform per row, of the mirror rows; each
+        sequence and each kernel is scaled to its own size around the shared transform, sequence_scales). A
+        pair's two members share the transform's rounding, so with "batch" an entry far smaller than its partner
+        is less accurate than alone. Channel pairs write the row transforms to a second workspace (other
+        programs read the rows as mirrors) and take one group per row program (groups_per_program applies to
+        batch pairs)."""
 
     row_length: int = 0
     block_cols: int = 0
@@ -728,6 +734,7 @@ class _Plan:
     prec: str
     emb: bool
     workspace: torch.dtype
+    fourstep: bool  # the column kernels' four-step form (StagedConfig.columns, where M allows it)
     cfg: StagedConfig
 
 
@@ -742,10 +749,9 @@ def _plan(n: int, dtype: torch.dtype, cfg: StagedConfig) -> _Plan:
         raise ValueError(f"block_rows must be a power of two in [16, {n1}] (0: {min(n1, 32)}), got {cfg.block_rows}")
     if cfg.columns not in COLUMN_FORMS:
         raise ValueError(f"columns must be one of {COLUMN_FORMS}, got {cfg.columns!r}")
-    fourstep = cfg.columns == "fourstep"
-    if fourstep and (n // q < MIN_FOURSTEP_M or (n // q) & (n // q - 1)):
-        raise ValueError(f"columns='fourstep' needs M = N / Q a power of two >= {MIN_FOURSTEP_M}, got M = {n // q}")
-    bq = cfg.block_cols or (16 if fourstep else 128 if n // q >= 256 else 64)
+    m = n // q
+    fourstep = cfg.columns == "fourstep" and m >= MIN_FOURSTEP_M and m & (m - 1) == 0
+    bq = cfg.block_cols or (16 if fourstep else 128 if m >= 256 else 64)
     if bq < 16 or bq & (bq - 1) or bq > q:
         raise ValueError(f"block_cols must be a power of two in [16, {q}], got {cfg.block_cols}")
     for name in ("column_rows", "output_rows"):
@@ -767,7 +773,7 @@ def _plan(n: int, dtype: torch.dtype, cfg: StagedConfig) -> _Plan:
     if cfg.workspace not in ("", *WORKSPACE_DTYPES):
         raise ValueError(f"workspace must be one of {('', *WORKSPACE_DTYPES)}, got {cfg.workspace!r}")
     ws = WORKSPACE_DTYPES[cfg.workspace or ("bfloat16" if prec == "bf16" else "float32")]
-    return _Plan(n, n // q, q, n1, n2, bk, bq, rows, prec, _embeds(cfg), ws, cfg)
+    return _Plan(n, n // q, q, n1, n2, bk, bq, rows, prec, _embeds(cfg), ws, fourstep, cfg)
 
 
 def _row_twiddle_tables(p: _Plan, device: torch.device) -> Tuple[Tensor, Tensor]:
@@ -834,7 +840,7 @@ def _columns(p: _Plan, src: Tensor, in_shift: int, scale: Optional[Tensor] = Non
     w = torch.empty((outer * groups, 2, p.m, p.q), dtype=p.workspace, device=src.device)
     flags = dict(CHANNELS=p.cfg.pairing == "channels", SCALED=scale is not None)
     scale = scale if scale is not None else w
-    if p.cfg.columns == "fourstep":
+    if p.fourstep:
         m1, m2, row0, r = _fourstep_rows(p, in_shift, length)
         u = _outer_constants(p.m, p.q, src.device, _operand_dtype(p.prec))[1]
         staged_columns_fourstep_kernel[(outer * groups, p.q // p.bq)](
@@ -861,7 +867,7 @@ def _output(p: _Plan, w: Tensor, out: Tensor, src: Tensor, D: Optional[Tensor], 
         raise ValueError(f"workspace of {w.shape[0]} sequences for {outer} x {groups}")
     flags = dict(HAS_D=D is not None, CHANNELS=p.cfg.pairing == "channels", SCALED=scale is not None)
     scale = scale if scale is not None else w
-    if p.cfg.columns == "fourstep":
+    if p.fourstep:
         m1, m2, row0, r = _fourstep_rows(p, out_shift, length)
         staged_output_fourstep_kernel[(outer * groups, p.q // p.bq)](
             w, src if D is not None else out, D if D is not None else out, out,
