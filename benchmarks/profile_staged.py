@@ -141,7 +141,8 @@ def main():
     for r in rows:
         step = r["fwd_ms"] + r["bwd_ms"]
         print(f"{r['shape']:<11} {r['dtype']:<5} {r['config']:<28} {r['columns_ms']:6.3f} {r['rows_ms']:6.3f} "
-              f"{r['output_ms']:6.3f} {r['spectrum_ms']:6.3f} {r['fwd_ms']:7.3f} {r['plain_fwd_ms'] / r['fwd_ms']:5.2f}x "
+              f"{r['output_ms']:6.3f} {r['spectrum_ms']:6.3f} {r['fwd_ms']:7.3f} "
+              f"{r['plain_fwd_ms'] / r['fwd_ms']:5.2f}x "
               f"{r['plain_fwd_ms'] / (r['fwd_ms'] + r['spectrum_ms']):5.2f}x {step:7.3f} "
               f"{r['plain_step_ms'] / step:5.2f}x {r['plain_step_ms'] / (step + r['spectrum_ms']):5.2f}x")
 

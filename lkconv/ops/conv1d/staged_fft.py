@@ -89,6 +89,34 @@ if triton is not None:
             return 1.0, 1.0
 
     @triton.jit
+    def _store_output_pair(accr, acci, t, c, b, paired, second_in, scale_ptr, in_ptr, d_ptr, out_ptr, C, L, sib,
+                           sic, sob, soc, sd, HAS_D: tl.constexpr, CHANNELS: tl.constexpr, SCALED: tl.constexpr):
+        """The output kernels' last step: a pair's two real outputs (accr, acci, at positions t of its first member's
+        sequence) times their scales (_pair_scales), plus D times the input (HAS_D), stored where 0 <= t < L (the
+        second member's only where there is one)."""
+        sa, sb = _pair_scales(scale_ptr, c, b, C, paired, SCALED)
+        accr = accr * sa
+        acci = acci * sb
+        ok = (t >= 0) & (t < L)
+        ok_i = ok & paired
+        if HAS_D:
+            d = tl.load(d_ptr + c * sd).to(tl.float32)
+            if CHANNELS:
+                d_i = tl.load(d_ptr + (c + 1) * sd, mask=paired, other=0.0).to(tl.float32)
+            else:
+                d_i = d
+            x = in_ptr + c.to(tl.int64) * sic + b.to(tl.int64) * sib + t
+            accr += d * tl.load(x, mask=ok, other=0.0).to(tl.float32)
+            acci += d_i * tl.load(x + second_in, mask=ok_i, other=0.0).to(tl.float32)
+        if CHANNELS:
+            second_out = soc
+        else:
+            second_out = sob
+        dst = out_ptr + c.to(tl.int64) * soc + b.to(tl.int64) * sob + t
+        tl.store(dst, accr.to(out_ptr.dtype.element_ty), mask=ok)
+        tl.store(dst + second_out, acci.to(out_ptr.dtype.element_ty), mask=ok_i)
+
+    @triton.jit
     def staged_columns_kernel(
         in_ptr, w_ptr, fm_ptr, u_ptr, scale_ptr, B, C, G, L, IN_SHIFT, ROWS, sib, sic,
         M: tl.constexpr, Q: tl.constexpr, BKA: tl.constexpr, BQ: tl.constexpr, BR: tl.constexpr,
@@ -192,10 +220,6 @@ if triton is not None:
         ROW0 + R - 1 (column elements na = m1*M2 + m2) of BQ columns. Grid (sequences, Q / BQ)."""
         pid = tl.program_id(0)
         c, b, second_in, paired = _pair_member(pid, G, B, C, sib, sic, CHANNELS)
-        if CHANNELS:
-            second_out = soc
-        else:
-            second_out = sob
         nb0 = tl.program_id(1) * BQ
         src = w_ptr + pid.to(tl.int64) * (2 * M * Q)
         accr = tl.zeros([R, BQ * M2], dtype=tl.float32)
@@ -208,24 +232,10 @@ if triton is not None:
             er, ei = _inverse_block(yr, yi, k0, ROW0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, M1, M2, R, BK, BQ, PREC, EMB)
             accr += er
             acci += ei
-        sa, sb = _pair_scales(scale_ptr, c, b, C, paired, SCALED)
-        accr = _columns_last(accr, R, BQ, M2) * sa
-        acci = _columns_last(acci, R, BQ, M2) * sb
         t = _column_tile_offsets(ROW0, R, M2, BQ, Q) + nb0 - OUT_SHIFT
-        ok = (t >= 0) & (t < L)
-        ok_i = ok & paired
-        if HAS_D:
-            d = tl.load(d_ptr + c * sd).to(tl.float32)
-            if CHANNELS:
-                d_i = tl.load(d_ptr + (c + 1) * sd, mask=paired, other=0.0).to(tl.float32)
-            else:
-                d_i = d
-            x = in_ptr + c.to(tl.int64) * sic + b.to(tl.int64) * sib + t
-            accr += d * tl.load(x, mask=ok, other=0.0).to(tl.float32)
-            acci += d_i * tl.load(x + second_in, mask=ok_i, other=0.0).to(tl.float32)
-        dst = out_ptr + c.to(tl.int64) * soc + b.to(tl.int64) * sob + t
-        tl.store(dst, accr.to(out_ptr.dtype.element_ty), mask=ok)
-        tl.store(dst + second_out, acci.to(out_ptr.dtype.element_ty), mask=ok_i)
+        _store_output_pair(_columns_last(accr, R, BQ, M2), _columns_last(acci, R, BQ, M2), t, c, b, paired,
+                           second_in, scale_ptr, in_ptr, d_ptr, out_ptr, C, L, sib, sic, sob, soc, sd, HAS_D, CHANNELS,
+                           SCALED)
 
     @triton.jit
     def _row_offsets(N1: tl.constexpr, N2: tl.constexpr, P: tl.constexpr):
@@ -472,7 +482,8 @@ if triton is not None:
         """staged_rows_kernel for channel pairs: W[j*G + g] holds s = x[g, 2j] + i x[g, 2j + 1], whose two kernels
         differ. With S = X[f] and Sm = conj(X[-f]) (_mirror_rows), the pair's product is
         S (Ka + Kb) / 2 + Sm (Ka - Kb) / 2 = A Ka + i B Kb (Ka, Kb divided by the kernels' scales ksc, see
-        _pair_kernel_blocks); rows ka0 .. ka0 + P - 1 of out[j*G + g] become its IDFT_Q times conj(U[ka, :]). Each program reads mirror rows that another one writes: out must not be W.
+        _pair_kernel_blocks); rows ka0 .. ka0 + P - 1 of out[j*G + g] become its IDFT_Q times conj(U[ka, :]).
+        Each program reads mirror rows that another one writes: out must not be W.
         Grid (M / P, ceil(C / 2) * G)."""
         ka0 = tl.program_id(0) * P
         j = tl.program_id(1) // G
@@ -496,14 +507,15 @@ if triton is not None:
     @triton.jit
     def staged_paired_correlation_rows_kernel(
         wz_ptr, wx_ptr, out_ptr, dx_ptr, kf_ptr, ksc_ptr, ph_ptr, u_ptr, v_ptr, f1_ptr, f2_ptr, tw_ptr, g2_ptr,
-        wgt_ptr, G, C, M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr, P: tl.constexpr, PREC: tl.constexpr,
-        EMB: tl.constexpr, JOINT: tl.constexpr, FACTORED: tl.constexpr, SPEC_ROWS: tl.constexpr,
+        wgt_ptr, G, C, M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, BK: tl.constexpr, P: tl.constexpr,
+        PREC: tl.constexpr, EMB: tl.constexpr, JOINT: tl.constexpr, FACTORED: tl.constexpr, SPEC_ROWS: tl.constexpr,
     ):
         """staged_correlation_rows_kernel for channel pairs: with dy's pair split into (DYa, DYb) and x's into
         (Xa, Xb) (_paired_rows_spectra), rows ka0 .. ka0 + P - 1 of out[j] = IDFT_Q(sum over g of DYa conj(Xa)
         + i DYb conj(Xb)) / N * conj(U[ka, :]), each term times its weight wgt (B, C) (the scales its sequences were
         divided by, over their largest product in the channel): the real part is channel 2j's weight gradient,
-        the imaginary part channel 2j + 1's, each still to be multiplied by that largest product. JOINT (one spectrum block): the input gradient's rows from the same transforms of dy, as
+        the imaginary part channel 2j + 1's, each still to be multiplied by that largest product. JOINT (one
+        spectrum block): the input gradient's rows from the same transforms of dy, as
         staged_paired_rows_kernel with CONJ makes them, into dx_ptr (not in place: other programs read wz's rows
         as mirrors). Grid (M / P, ceil(C / 2))."""
         ka0 = tl.program_id(0) * P
@@ -526,8 +538,9 @@ if triton is not None:
                     pi = ai + br
                     qr = ar + bi
                     qi = ai - br
-                    er, ei = _inverse_block(pr * kr - pi * ki + qr * hr - qi * hi, pr * ki + pi * kr + qr * hi + qi * hr,
-                                            k0, 0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, P, PREC, EMB)
+                    er, ei = _inverse_block(pr * kr - pi * ki + qr * hr - qi * hi,
+                                            pr * ki + pi * kr + qr * hi + qi * hr, k0, 0, f1_ptr, f2_ptr, tw_ptr,
+                                            g2_ptr, N1, N2, N1, BK, P, PREC, EMB)
                     _store_rows(dx_ptr + off, er, ei, ka0, u_ptr, v_ptr, M, N1, N2, P, FACTORED)
                 cr, ci, dr, di = _paired_rows_spectra(wx_ptr + off, ka0, ph_ptr, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, M,
                                                       N1, N2, BK, P, PREC, EMB)
@@ -555,10 +568,6 @@ if triton is not None:
         is dropped where there is no second member. Grid (C * G or ceil(C / 2) * G, Q / BQ, row blocks)."""
         pid = tl.program_id(0)
         c, b, second_in, paired = _pair_member(pid, G, B, C, sib, sic, CHANNELS)
-        if CHANNELS:
-            second_out = soc
-        else:
-            second_out = sob
         nb = tl.program_id(1) * BQ + tl.arange(0, BQ)
         na = OUT_SHIFT // Q + tl.program_id(2) * BR + tl.arange(0, BR)
         src = w_ptr + pid.to(tl.int64) * (2 * M * Q)
@@ -581,24 +590,8 @@ if triton is not None:
                 acci += pi
             else:  # Re(conj(F) W) = Fr Wr + Fi Wi: only the real part is stored, two real products
                 accr = _mm_acc(gr, wr, _mm_acc(gi, wi, accr, PREC), PREC)
-        sa, sb = _pair_scales(scale_ptr, c, b, C, paired, SCALED)
-        accr = accr * sa
-        acci = acci * sb
-        t = na[:, None] * Q + nb[None, :] - OUT_SHIFT
-        ok = (t >= 0) & (t < L)
-        ok_i = ok & paired
-        if HAS_D:
-            d = tl.load(d_ptr + c * sd).to(tl.float32)
-            if CHANNELS:
-                d_i = tl.load(d_ptr + (c + 1) * sd, mask=paired, other=0.0).to(tl.float32)
-            else:
-                d_i = d
-            x = in_ptr + c.to(tl.int64) * sic + b.to(tl.int64) * sib + t
-            accr += d * tl.load(x, mask=ok, other=0.0).to(tl.float32)
-            acci += d_i * tl.load(x + second_in, mask=ok_i, other=0.0).to(tl.float32)
-        dst = out_ptr + c.to(tl.int64) * soc + b.to(tl.int64) * sob + t
-        tl.store(dst, accr.to(out_ptr.dtype.element_ty), mask=ok)
-        tl.store(dst + second_out, acci.to(out_ptr.dtype.element_ty), mask=ok_i)
+        _store_output_pair(accr, acci, na[:, None] * Q + nb[None, :] - OUT_SHIFT, c, b, paired, second_in,
+                           scale_ptr, in_ptr, d_ptr, out_ptr, C, L, sib, sic, sob, soc, sd, HAS_D, CHANNELS, SCALED)
 
 
 @dataclass(frozen=True)
