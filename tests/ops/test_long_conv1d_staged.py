@@ -305,6 +305,19 @@ def test_staged_row_spectrum_and_channel_pairs_on_gpu(cfg, dtype):
 
 
 @gpu
+def test_staged_rows_past_65535_sequences():
+    """70000 channels of one sequence pair each: more row-kernel sequences than a grid's second axis takes (65535);
+    the row kernels' one-axis grid runs them all (first and last channels against float64)."""
+    cfg = staged_fft.StagedConfig(row_length=256)
+    x = torch.randn(2, 70000, 2049, device="cuda", dtype=torch.bfloat16)
+    k = (torch.randn(70000, 2048, device="cuda") / 45).bfloat16()
+    y = fused_fft.fused_fwd(x, k, None, True, fused_fft.call_kernel_spectrum(k, 2049, cfg), cfg)
+    for part in (slice(0, 64), slice(69936, 70000)):
+        ref = long_conv1d_reference(x[:, part].double(), k[part].double())
+        assert rel_error(y[:, part], ref) < tolerance("fft", torch.bfloat16, "cuda")
+
+
+@gpu
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
 def test_staged_auto_choice_is_correct(dtype, tmp_path, monkeypatch):
     """"auto" on a problem past MAX_N times both algorithms (float32 too, unlike the fused kernels' sizes) and

@@ -238,6 +238,14 @@ if triton is not None:
                            SCALED)
 
     @triton.jit
+    def _row_program(M: tl.constexpr, P: tl.constexpr):
+        """(first row ka0, sequence index) of a row kernel's program on a one-axis grid of M / P row blocks per
+        sequence, row blocks fastest (a sequence's rows side by side, as a (M / P, sequences) grid would run
+        them, without its 65535 cap on the second axis)."""
+        pid = tl.program_id(0)
+        return (pid % (M // P)) * P, pid // (M // P)
+
+    @triton.jit
     def _row_offsets(N1: tl.constexpr, N2: tl.constexpr, P: tl.constexpr):
         """[N1, P*N2]: offsets of P consecutive workspace rows side by side, each in its (N1, N2) view
         (column p*N2 + n2 of row n1 holds element n1*N2 + n2 of row p)."""
@@ -370,14 +378,14 @@ if triton is not None:
     ):
         """Rows ka = ka0 .. ka0 + P - 1 of W[c*G + g] (Q = N1*N2 points each) become
         IDFT_Q(DFT_Q(row) * K[ka + M*kb]) * conj(U[ka, :]), K the channel's kernel spectrum / N (conjugate with
-        CONJ), read as _channel_kernel_block reads it, U as _row_twiddles gives it. Rows are
-        read whole before they are written. Each program takes GP groups g of one channel in turn; with one
-        spectrum block per row (BK = N1) it reads their K once. Grid (M / P, C * ceil(G / GP)): a channel's rows and
-        groups run side by side and share the spectrum's cache lines."""
-        ka0 = tl.program_id(0) * P
+        CONJ), read as _channel_kernel_block reads it, U as _row_twiddles gives it. Rows are read whole before
+        they are written. Each program takes GP groups g of one channel in turn; with one spectrum block per row
+        (BK = N1) it reads their K once. Grid M / P * C * ceil(G / GP) (_row_program): a channel's rows and groups
+        run side by side and share the spectrum's cache lines."""
+        ka0, seq = _row_program(M, P)
         chunks = (G + GP - 1) // GP
-        c = tl.program_id(1) // chunks
-        g0 = (tl.program_id(1) % chunks) * GP
+        c = seq // chunks
+        g0 = (seq % chunks) * GP
         if BK == N1 and GP > 1:
             kr0, ki0 = _channel_kernel_block(kf_ptr, c, ka0, 0, M, N1, N2, BK, P, CONJ, SPEC_ROWS)
         for gi in range(0, GP):
@@ -409,9 +417,8 @@ if triton is not None:
         * conj(DFT_Q(Wx[c*G + g] row ka))) / N * conj(U[ka, :]): the weight gradient's summed correlation
         spectrum, inverted along the rows. JOINT (one spectrum block, BK = N1): the input gradient's rows too, from
         the same transforms of Wz: each Wz row becomes IDFT_Q(DFT_Q(row) * conj(K[ka + M*kb])) * conj(U[ka, :]), as
-        staged_rows_kernel with CONJ makes it, in place. Grid (M / P, C)."""
-        ka0 = tl.program_id(0) * P
-        c = tl.program_id(1)
+        staged_rows_kernel with CONJ makes it, in place. Grid M / P * C (_row_program)."""
+        ka0, c = _row_program(M, P)
         accr = tl.zeros([N1, P * N2], dtype=tl.float32)
         acci = tl.zeros([N1, P * N2], dtype=tl.float32)
         inv_n = 1.0 / (M * N1 * N2)
@@ -447,9 +454,10 @@ if triton is not None:
     ):
         """Rows ka = ka0 .. ka0 + P - 1 of W[j] become their Q-point DFTs / N in the row kernels' order: X[ka + M*kb]
         / N at ka*Q + k1*N2 + k2 (kb = k1 + N1*k2), in place (rows are read whole first). On the column kernel's
-        workspace of a channel's kernel, this is its spectrum K / N (row_spectrum). Grid (M / P, channels)."""
-        ka0 = tl.program_id(0) * P
-        row = w_ptr + tl.program_id(1).to(tl.int64) * (2 * M * N1 * N2) + ka0 * (N1 * N2)
+        workspace of a channel's kernel, this is its spectrum K / N (row_spectrum). Grid M / P * channels
+        (_row_program)."""
+        ka0, seq = _row_program(M, P)
+        row = w_ptr + seq.to(tl.int64) * (2 * M * N1 * N2) + ka0 * (N1 * N2)
         zr, zi = _load_rows(row, M, N1, N2, P)
         inv_n = 1.0 / (M * N1 * N2)
         r = tl.arange(0, BK * P)
@@ -484,10 +492,10 @@ if triton is not None:
         S (Ka + Kb) / 2 + Sm (Ka - Kb) / 2 = A Ka + i B Kb (Ka, Kb divided by the kernels' scales ksc, see
         _pair_kernel_blocks); rows ka0 .. ka0 + P - 1 of out[j*G + g] become its IDFT_Q times conj(U[ka, :]).
         Each program reads mirror rows that another one writes: out must not be W.
-        Grid (M / P, ceil(C / 2) * G)."""
-        ka0 = tl.program_id(0) * P
-        j = tl.program_id(1) // G
-        base = tl.program_id(1).to(tl.int64) * (2 * M * N1 * N2) + ka0 * (N1 * N2)
+        Grid M / P * ceil(C / 2) * G (_row_program)."""
+        ka0, seq = _row_program(M, P)
+        j = seq // G
+        base = seq.to(tl.int64) * (2 * M * N1 * N2) + ka0 * (N1 * N2)
         row = w_ptr + base
         accr = tl.zeros([N1, P * N2], dtype=tl.float32)
         acci = tl.zeros([N1, P * N2], dtype=tl.float32)
@@ -517,9 +525,8 @@ if triton is not None:
         the imaginary part channel 2j + 1's, each still to be multiplied by that largest product. JOINT (one
         spectrum block): the input gradient's rows from the same transforms of dy, as
         staged_paired_rows_kernel with CONJ makes them, into dx_ptr (not in place: other programs read wz's rows
-        as mirrors). Grid (M / P, ceil(C / 2))."""
-        ka0 = tl.program_id(0) * P
-        j = tl.program_id(1)
+        as mirrors). Grid M / P * ceil(C / 2) (_row_program)."""
+        ka0, j = _row_program(M, P)
         accr = tl.zeros([N1, P * N2], dtype=tl.float32)
         acci = tl.zeros([N1, P * N2], dtype=tl.float32)
         inv_n = 1.0 / (M * N1 * N2)
@@ -910,7 +917,7 @@ def row_spectrum(k: Tensor, n: int, config: Optional[StagedConfig] = None) -> Te
     src = (k if k.stride(-1) == 1 else k.contiguous()).unsqueeze(0)  # (1, C, Lk): one half-empty pair a channel
     ks = _columns(p, src, 0)
     f1, f2, tw, g2 = _dft_constants(p.n1, p.n2, k.device, _operand_dtype(p.prec))
-    staged_spectrum_rows_kernel[(p.m // p.rows, ks.shape[0])](
+    staged_spectrum_rows_kernel[(p.m // p.rows * ks.shape[0],)](
         ks, f1, f2, tw, g2, M=p.m, N1=p.n1, N2=p.n2, BK=p.bk, P=p.rows, PREC=p.prec, EMB=p.emb,
         num_warps=p.cfg.row_warps, **_row_register_cap(p.cfg))
     return ks
@@ -944,13 +951,13 @@ def _rows(p: _Plan, w: Tensor, kf: Tensor, conj: bool, c: int, kscale: Optional[
                   num_warps=p.cfg.row_warps, **_row_register_cap(p.cfg))
     if p.cfg.pairing == "channels":
         out = torch.empty_like(w)
-        staged_paired_rows_kernel[(p.m // p.rows, w.shape[0])](
+        staged_paired_rows_kernel[(p.m // p.rows * w.shape[0],)](
             w, out, kf, kscale, _mirror_phases(p.q, w.device), *_row_twiddle_tables(p, w.device), f1, f2, tw, g2,
             w.shape[0] // cdiv(c, 2), c, **common)
         return out
     groups = w.shape[0] // c
     gp = min(p.cfg.groups_per_program, groups)
-    staged_rows_kernel[(p.m // p.rows, c * cdiv(groups, gp))](
+    staged_rows_kernel[(p.m // p.rows * c * cdiv(groups, gp),)](
         w, kf, *_row_twiddle_tables(p, w.device), f1, f2, tw, g2, groups, GP=gp, **common)
     return w
 
@@ -987,13 +994,13 @@ def backward(dy: Tensor, x: Tensor, kf: Tensor, D: Optional[Tensor], shift: int,
         wdx = torch.empty_like(wz) if joint else wz
         products = sz * sx  # each batch entry's term at its own size, over the channel's largest
         dk_scale = products.amax(dim=0, keepdim=True)
-        staged_paired_correlation_rows_kernel[(p.m // p.rows, cdiv(c, 2))](
+        staged_paired_correlation_rows_kernel[(p.m // p.rows * cdiv(c, 2),)](
             wz, wx, spec, wdx, kf, kscale, _mirror_phases(p.q, x.device), *_row_twiddle_tables(p, x.device), f1, f2,
             tw, g2, (products / dk_scale).contiguous(), bsz, c, **common)
     else:
         spec = torch.empty((c, 2, p.m, p.q), dtype=torch.float32, device=x.device)
         wdx = wz
-        staged_correlation_rows_kernel[(p.m // p.rows, c)](
+        staged_correlation_rows_kernel[(p.m // p.rows * c,)](
             wz, wx, spec, kf, *_row_twiddle_tables(p, x.device), f1, f2, tw, g2, cdiv(bsz, 2), **common)
     if joint:
         dx = _output(p, wdx, _empty_like_seq(dy), dy, D, 0, (sz * kscale).contiguous() if channels else None)
