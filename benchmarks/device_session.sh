@@ -192,7 +192,7 @@
 #       on the staged row kernel (hyena_6000) (~7 min)
 #   EH: the staged kernels' own kernel spectrum (spectrum="rows"), channel pairs (pairing="channels", batch 1) and
 #       four-step column transforms (columns="fourstep", M >= 256): GPU tests, profile of dna_256k with all three,
-#       of sgconv_16k, hyena_6000 and hyena_4k with the spectrum (~6 min)
+#       of sgconv_16k, hyena_6000 and hyena_4k with the spectrum (~8 min)
 #   DX: the fused long_conv1d: embedded complex products against Karatsuba's, with and without the joint backward:
 #      GPU tests, bf16 sweep on hyena_4k, bench --op long_conv1d in bf16 (~8 min)
 #   DY: after DX: embedded products' block rows (hyena_4k), pairs on hyena_1k, fp32 sweep on hyena_4k (~7 min)
@@ -735,7 +735,7 @@ EC)  # after EB: 1024-point rows by default (dna_256k: M = 512), two real produc
 EH)  # the kernel's spectrum made by the staged kernels (rs), channel pairs at batch 1 (ch), four-step columns (c4):
     # their GPU tests, then the staged profile (kernels, the spectrum's own time, forward with it) on dna_256k and on
     # the batched shapes
-    step pytest_staged_rs 90 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_staged.py -k "on_gpu or row_spectrum or channel_pairs or 65535"
+    step pytest_staged_rs 200 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_staged.py -k "on_gpu or row_spectrum or channel_pairs or 65535"
     step prof_rs_dna 170 python benchmarks/profile_staged.py --jobs 12 --shapes dna_256k --dtypes bf16 --configs q0,q0:rs,q0:ch,q0:ch:rs,q0:c4,q0:c4:bq32,q0:ch:rs:c4,q0:ch:rs:c4:p2,q0:ch:rs:c4:jb,q0:ch:rs:c4:r0 --json "$OUT/prof_rs_dna.json"
     step prof_rs_batched 120 python benchmarks/profile_staged.py --jobs 12 --shapes sgconv_16k,hyena_6000,hyena_4k --dtypes bf16 --configs q0,q0:rs,q0:rs:gp4,q0:rs:jb --json "$OUT/prof_rs_batched.json"
     ;;
