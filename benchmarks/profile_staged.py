@@ -115,7 +115,8 @@ def main():
                 out = torch.empty_like(x)
                 t1 = tt.do_bench(lambda: staged_fft._columns(p, x, 0, sc), return_mode="median")
                 t2 = tt.do_bench(lambda: staged_fft._rows(p, w, kf, False, x.shape[1], ksc), return_mode="median")
-                t3 = tt.do_bench(lambda: staged_fft._output(p, w, out, x, None, 0, sc), return_mode="median")
+                osc = staged_fft._output_scales(x, ksc) if ksc is not None else None
+                t3 = tt.do_bench(lambda: staged_fft._output(p, w, out, x, None, 0, osc), return_mode="median")
                 t_k = tt.do_bench(lambda: fused_fft.call_kernel_spectrum(k, s["l"], cfg),
                                   return_mode="median")
                 t_f = tt.do_bench(lambda: fused_fft.fused_fwd(x, k, None, True, kf, cfg), return_mode="median")

@@ -157,6 +157,42 @@ def test_staged_channel_pairs_keep_each_channels_accuracy(scaled, cfg, device):
         assert rel_error(dk[ch], k64.grad[ch]) < tol, ("dk", ch)
 
 
+def test_staged_channel_pairs_at_float32_extremes(device):
+    """Channel pairs at the edges of float32's range: inputs near 1e-23 (the products of dy's and x's sizes
+    underflow), a kernel below float32's normal range (1e-39), an all-zero kernel (its channel gets exactly
+    D x) and an all-zero sequence (exactly 0 out): everything finite, the ordinary members accurate."""
+    if not _runs_here(device):
+        pytest.skip("the staged kernels need CUDA, or TRITON_INTERPRET=1 on CPU")
+    cfg = staged_fft.StagedConfig(row_length=256, pairing="channels", joint_backward=True)
+    tol = tolerance("fft", torch.float32, device.type)
+
+    def run(x, k, D, dy):
+        kf = fused_fft.call_kernel_spectrum(k, x.shape[-1], cfg)
+        y = fused_fft.fused_fwd(x, k, D, True, kf, cfg)
+        dx, dk, _ = fused_fft.fused_bwd(dy, x, k, D, True, kf, True, cfg)
+        assert all(torch.isfinite(t).all() for t in (y, dx, dk))
+        return y, dx, dk
+
+    x, dy = torch.randn(1, 2, 3000, device=device) * 1e-23, torch.randn(1, 2, 3000, device=device) * 1e-23
+    k = torch.randn(2, 2000, device=device) / 40
+    y, dx, _ = run(x, k, None, dy)
+    assert rel_error(y, long_conv1d_reference(x.double(), k.double())) < tol
+
+    x, dy = torch.randn(2, 2, 3000, device=device), torch.randn(2, 2, 3000, device=device)
+    k = torch.randn(2, 2000, device=device) / 40
+    k[1] *= 1e-39 / k[1].abs().max()
+    y, dx, _ = run(x, k, None, dy)
+    assert rel_error(y[:, 0], long_conv1d_reference(x[:, :1].double(), k[:1].double())[:, 0]) < tol
+
+    D = torch.randn(2, device=device)
+    k[1] = 0
+    x[1, 0] = 0
+    y, dx, dk = run(x, k, D, dy)
+    assert torch.equal(y[:, 1], D[1] * x[:, 1]) and torch.equal(y[1, 0], torch.zeros_like(y[1, 0]))
+    ref = long_conv1d_reference(x[:1, :1].double(), k[:1].double(), D[:1].double())
+    assert rel_error(y[:1, :1], ref) < tol
+
+
 def test_staged_channel_pairs_strided(device):
     """Channel pairs on a channel-strided x and a strided D, causal=False, every gradient against float64."""
     if not _runs_here(device):

@@ -340,12 +340,15 @@ if triton is not None:
                             BK: tl.constexpr, P: tl.constexpr, CONJ: tl.constexpr, SPEC_ROWS: tl.constexpr):
         """(Ka + Kb) / 2 and (Ka - Kb) / 2 for Ka = K_2j / (N ksc[2j]) and Kb = K_2j+1 / (N ksc[2j + 1]) (conjugate
         with CONJ), the spectra as _channel_kernel_block reads them, divided by the kernels' scales ksc (C,) so
-        that both members' products are of one size; Kb = 0 past the C channels: (sr, si, dr, di) [BK*P, N2]."""
+        that both members' products are of one size; Kb = 0 past the C channels, and a kernel of scale 0 (all
+        zero) is 0: (sr, si, dr, di) [BK*P, N2]."""
         cb = tl.minimum(2 * j + 1, C - 1)  # the last pair of an odd C: read in bounds, then zero
         ar, ai = _channel_kernel_block(kf_ptr, 2 * j, ka0, k0, M, N1, N2, BK, P, CONJ, SPEC_ROWS)
         br, bi = _channel_kernel_block(kf_ptr, cb, ka0, k0, M, N1, N2, BK, P, CONJ, SPEC_ROWS)
-        inv_a = 1.0 / tl.load(ksc_ptr + 2 * j)
-        inv_b = tl.where(2 * j + 1 < C, 1.0 / tl.load(ksc_ptr + cb), 0.0)
+        sa = tl.load(ksc_ptr + 2 * j)
+        sb = tl.load(ksc_ptr + cb)
+        inv_a = tl.where(sa > 0, 1.0 / sa, 0.0)  # 0: an all-zero kernel
+        inv_b = tl.where((2 * j + 1 < C) & (sb > 0), 1.0 / sb, 0.0)
         ar = ar * inv_a
         ai = ai * inv_a
         br = br * inv_b
@@ -812,24 +815,50 @@ def _fourstep_rows(p: _Plan, shift: int, length: int) -> Tuple[int, int, int, in
     return m1, m2, row0, max(16, next_power_of_2(span))
 
 
+MIN_SCALE, MAX_SCALE = 2.0 ** -126, 2.0 ** 126  # float32's normal range: 1 / scale stays finite
+
+
+def _peaks(t: Tensor) -> Tensor:
+    """(B, C) float32: the largest magnitude of each sequence of t (B, C, L)."""
+    return torch.linalg.vector_norm(t.detach(), ord=float("inf"), dim=-1).float()
+
+
+def _powers_of_two(peak: Tensor, zero: float) -> Tensor:
+    """A power of two near each peak, within [MIN_SCALE, MAX_SCALE]; ``zero`` where the peak is 0, 1 where it is
+    not finite (the sequence's infinities and NaNs then travel as they would unscaled)."""
+    scale = torch.exp2(torch.floor(torch.log2(peak))).clamp(MIN_SCALE, MAX_SCALE)
+    scale = torch.where(peak == 0, torch.full_like(scale, zero), scale)
+    return torch.where(torch.isfinite(peak), scale, torch.ones_like(scale)).contiguous()
+
+
 def sequence_scales(t: Tensor) -> Tensor:
-    """(B, C) float32: for each sequence of t (B, C, L), the power of two at or below its largest magnitude (1
-    where that is 0 or not finite). Channel pairs divide each member by its scale before the shared transform and
-    multiply it back after, exactly, so that neither member's error is set by the other's size."""
-    peak = t.detach().abs().amax(dim=-1).float()
-    scale = torch.exp2(torch.floor(torch.log2(peak)))
-    return torch.where(torch.isfinite(scale) & (scale > 0), scale, torch.ones_like(scale)).contiguous()
+    """(B, C) float32: for each sequence of t (B, C, L), a power of two near its largest magnitude (1 for an
+    all-zero sequence). Channel pairs divide each member by its scale before the shared transform and multiply it
+    back after, exactly, so that neither member's error is set by the other's size."""
+    return _powers_of_two(_peaks(t), 1.0)
 
 
 def kernel_scales(k: Tensor) -> Tensor:
-    """(C,) float32: sequence_scales of each channel's kernel in k (C, Lk)."""
-    return sequence_scales(k.unsqueeze(0))[0]
+    """(C,) float32: a power of two near each channel's largest kernel tap in k (C, Lk); 0 for an all-zero kernel
+    (whose channel then gets exactly its skip term)."""
+    return _powers_of_two(_peaks(k.unsqueeze(0)), 0.0)[0]
 
 
 def _spectrum_scales(kf: Tensor, c: int) -> Tensor:
-    """(C,) float32: powers of two at or below each channel's largest spectrum entry, for a kernel spectrum given
-    without its kernel's scales."""
-    return sequence_scales(kf.reshape(1, c, -1))[0]
+    """kernel_scales from a kernel spectrum given without its kernel's (the largest spectrum entry instead)."""
+    return _powers_of_two(_peaks(kf.reshape(1, c, -1)), 0.0)[0]
+
+
+def _output_scales(t: Tensor, kscale: Tensor) -> Tensor:
+    """(B, C) float32: what a channel pair's outputs are multiplied by after the shared transform of t's sequences
+    (divided by sequence_scales(t)) with kernels divided by kscale: their product, 0 for an all-zero sequence."""
+    return (_powers_of_two(_peaks(t), 0.0).double() * kscale.double()).float().contiguous()
+
+
+def _check_kernel_scales(kscale: Tensor, c: int) -> None:
+    if kscale.shape != (c,) or kscale.dtype != torch.float32 or not kscale.is_contiguous():
+        raise ValueError(f"kscale must be kernel_scales(k): a contiguous float32 ({c},) tensor, got {kscale.dtype} "
+                         f"{tuple(kscale.shape)}")
 
 
 def _columns(p: _Plan, src: Tensor, in_shift: int, scale: Optional[Tensor] = None) -> Tensor:
@@ -936,9 +965,9 @@ def convolve(src: Tensor, kf: Tensor, D: Optional[Tensor], in_shift: int, out_sh
         w = _columns(p, src, in_shift)
         return _output(p, _rows(p, w, kf, conj, c), _empty_like_seq(src), src, D, out_shift)
     kscale = kscale if kscale is not None else _spectrum_scales(kf, c)
-    scale = sequence_scales(src)
-    w = _rows(p, _columns(p, src, in_shift, scale), kf, conj, c, kscale)
-    return _output(p, w, _empty_like_seq(src), src, D, out_shift, (scale * kscale).contiguous())
+    _check_kernel_scales(kscale, c)
+    w = _rows(p, _columns(p, src, in_shift, sequence_scales(src)), kf, conj, c, kscale)
+    return _output(p, w, _empty_like_seq(src), src, D, out_shift, _output_scales(src, kscale))
 
 
 def _rows(p: _Plan, w: Tensor, kf: Tensor, conj: bool, c: int, kscale: Optional[Tensor] = None) -> Tensor:
@@ -973,8 +1002,9 @@ def backward(dy: Tensor, x: Tensor, kf: Tensor, D: Optional[Tensor], shift: int,
     bsz, c, _ = x.shape
     _check_kernel_spectrum(p, kf, c)
     channels = p.cfg.pairing == "channels"
-    if channels and kscale is None:
-        kscale = _spectrum_scales(kf, c)
+    if channels:
+        kscale = kscale if kscale is not None else _spectrum_scales(kf, c)
+        _check_kernel_scales(kscale, c)
     joint = need_dx and need_dk and p.cfg.joint_backward and p.bk == p.n1
     dx = None
     if need_dx and not joint:
@@ -992,17 +1022,20 @@ def backward(dy: Tensor, x: Tensor, kf: Tensor, D: Optional[Tensor], shift: int,
     if channels:  # one spectrum per channel pair: the real part is channel 2j's, the imaginary part 2j + 1's
         spec = torch.empty((cdiv(c, 2), 2, p.m, p.q), dtype=torch.float32, device=x.device)
         wdx = torch.empty_like(wz) if joint else wz
-        products = sz * sx  # each batch entry's term at its own size, over the channel's largest
-        dk_scale = products.amax(dim=0, keepdim=True)
+        # each batch entry's term at its own size (0 for an all-zero sequence), over the channel's largest
+        products = _powers_of_two(_peaks(dy), 0.0).double() * _powers_of_two(_peaks(x), 0.0).double()
+        top = products.amax(dim=0, keepdim=True)
+        wgt = torch.where(top > 0, products / torch.where(top > 0, top, 1.0), 0.0).float().contiguous()
+        dk_scale = top.float()
         staged_paired_correlation_rows_kernel[(p.m // p.rows * cdiv(c, 2),)](
             wz, wx, spec, wdx, kf, kscale, _mirror_phases(p.q, x.device), *_row_twiddle_tables(p, x.device), f1, f2,
-            tw, g2, (products / dk_scale).contiguous(), bsz, c, **common)
+            tw, g2, wgt, bsz, c, **common)
     else:
         spec = torch.empty((c, 2, p.m, p.q), dtype=torch.float32, device=x.device)
         wdx = wz
         staged_correlation_rows_kernel[(p.m // p.rows * c,)](
             wz, wx, spec, kf, *_row_twiddle_tables(p, x.device), f1, f2, tw, g2, cdiv(bsz, 2), **common)
     if joint:
-        dx = _output(p, wdx, _empty_like_seq(dy), dy, D, 0, (sz * kscale).contiguous() if channels else None)
+        dx = _output(p, wdx, _empty_like_seq(dy), dy, D, 0, _output_scales(dy, kscale) if channels else None)
     dk = torch.empty((1, c, lk), dtype=torch.float32, device=x.device)
     return dx, _output(p, spec, dk, dk, None, 0, dk_scale.contiguous() if channels else None)[0]
