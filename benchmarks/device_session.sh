@@ -190,6 +190,7 @@
 #   EG: EE cut to a short lease (~5 min)
 #   EF: the fused kernels' embedded products and joint backward on hyena_4k (DX's decisive sweep); Nsight Compute
 #       on the staged row kernel (hyena_6000) (~7 min)
+#   EI: EH cut to a short lease (~6.5 min)
 #   EH: the staged kernels' own kernel spectrum (spectrum="rows"), channel pairs (pairing="channels", batch 1) and
 #       four-step column transforms (columns="fourstep", M >= 256): GPU tests, profile of dna_256k with all three,
 #       of sgconv_16k, hyena_6000 and hyena_4k with the spectrum (~8 min)
@@ -738,6 +739,12 @@ EH)  # the kernel's spectrum made by the staged kernels (rs), channel pairs at b
     step pytest_staged_rs 200 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_staged.py -k "on_gpu or row_spectrum or channel_pairs or 65535"
     step prof_rs_dna 170 python benchmarks/profile_staged.py --jobs 12 --shapes dna_256k --dtypes bf16 --configs q0,q0:rs,q0:ch,q0:ch:rs,q0:c4,q0:c4:bq32,q0:ch:rs:c4,q0:ch:rs:c4:p2,q0:ch:rs:c4:jb,q0:ch:rs:c4:r0 --json "$OUT/prof_rs_dna.json"
     step prof_rs_batched 120 python benchmarks/profile_staged.py --jobs 12 --shapes sgconv_16k,hyena_6000,hyena_4k --dtypes bf16 --configs q0,q0:rs,q0:rs:gp4,q0:rs:jb --json "$OUT/prof_rs_batched.json"
+    ;;
+EI)  # EH cut to a short lease: the new staged GPU tests, dna_256k with the three options, sgconv_16k with the
+    # staged kernels' own spectrum
+    step pytest_staged_new 150 python -m pytest -q -n 8 -p no:benchmark tests/ops/test_long_conv1d_staged.py -k "on_gpu or 65535"
+    step prof_dna_new 160 python benchmarks/profile_staged.py --jobs 12 --shapes dna_256k --dtypes bf16 --configs q0,q0:c4,q0:ch:rs,q0:ch:rs:c4,q0:ch:rs:c4:p2 --json "$OUT/prof_dna_new.json"
+    step prof_sg_rs 70 python benchmarks/profile_staged.py --jobs 12 --shapes sgconv_16k --dtypes bf16 --configs q0,q0:rs --json "$OUT/prof_sg_rs.json"
     ;;
 EG)  # EE cut to a short lease: the staged GPU tests, the 12288-point split of hyena_6000 (512- and 1024-point rows,
     # factored twiddles) and sgconv_16k, then lkconv bench --op long_conv1d in bf16
