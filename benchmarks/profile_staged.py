@@ -110,12 +110,12 @@ def main():
                 kf = fused_fft.call_kernel_spectrum(k, s["l"], cfg)
                 p = staged_fft._plan(n, x.dtype, cfg)
                 sc = staged_fft.sequence_scales(x) if cfg.pairing == "channels" else None
-                ksc = staged_fft.kernel_scales(k) if cfg.pairing == "channels" else None
+                ksc = staged_fft.pair_kernel_scales(k, cfg)
                 w = staged_fft._columns(p, x, 0, sc)
                 out = torch.empty_like(x)
                 t1 = tt.do_bench(lambda: staged_fft._columns(p, x, 0, sc), return_mode="median")
                 t2 = tt.do_bench(lambda: staged_fft._rows(p, w, kf, False, x.shape[1], ksc), return_mode="median")
-                osc = staged_fft._output_scales(x, ksc) if ksc is not None else None
+                osc = staged_fft._output_scales(staged_fft._peaks(x), ksc) if ksc is not None else None
                 t3 = tt.do_bench(lambda: staged_fft._output(p, w, out, x, None, 0, osc), return_mode="median")
                 t_k = tt.do_bench(lambda: fused_fft.call_kernel_spectrum(k, s["l"], cfg),
                                   return_mode="median")

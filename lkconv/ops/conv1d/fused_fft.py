@@ -645,9 +645,8 @@ def fused_fwd(x: Tensor, k: Tensor, D: Optional[Tensor], causal: bool, kf: Tenso
         from . import staged_fft
 
         cfg = _only(config, staged_fft.StagedConfig)
-        kscale = staged_fft.kernel_scales(k) if cfg is not None and cfg.pairing == "channels" else None
         return staged_fft.convolve(x, kf, D, 0, shift, False, staged_fft.transform_size(x.shape[-1], k.shape[-1]),
-                                   cfg, kscale)
+                                   cfg, staged_fft.pair_kernel_scales(k, cfg))
     return _launch_conv(x, kf, D, _empty_like_seq(x), 0, shift, rows, rows_shifted, False, n1, n2,
                         _only(config, FusedConfig) or FusedConfig())[0]
 
@@ -664,9 +663,8 @@ def fused_bwd(dy: Tensor, x: Tensor, k: Tensor, D: Optional[Tensor], causal: boo
         from . import staged_fft
 
         cfg = _only(config, staged_fft.StagedConfig)
-        kscale = staged_fft.kernel_scales(k) if cfg is not None and cfg.pairing == "channels" else None
         dx, dk = staged_fft.backward(dy, x, kf, D, shift, lk, staged_fft.transform_size(length, lk), cfg, need_dx,
-                                     need_dk, kscale)
+                                     need_dk, staged_fft.pair_kernel_scales(k, cfg))
         return dx, dk, _skip_gradient(dy, x) if need_dD else None
     cfg = _only(config, FusedConfig) or FusedConfig()
     if need_dx and need_dk and cfg.joint_backward:

@@ -338,10 +338,10 @@ if triton is not None:
     @triton.jit
     def _pair_kernel_blocks(kf_ptr, ksc_ptr, j, C, ka0, k0, M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr,
                             BK: tl.constexpr, P: tl.constexpr, CONJ: tl.constexpr, SPEC_ROWS: tl.constexpr):
-        """(Ka + Kb) / 2 and (Ka - Kb) / 2 for Ka = K_2j / (N ksc[2j]) and Kb = K_2j+1 / (N ksc[2j + 1]) (conjugate
-        with CONJ), the spectra as _channel_kernel_block reads them, divided by the kernels' scales ksc (C,) so
-        that both members' products are of one size; Kb = 0 past the C channels, and a kernel of scale 0 (all
-        zero) is 0: (sr, si, dr, di) [BK*P, N2]."""
+        """Ka = K_2j / (N ksc[2j]) and Kb = K_2j+1 / (N ksc[2j + 1]) (conjugate with CONJ), the spectra as
+        _channel_kernel_block reads them, divided by the kernels' scales ksc (C,) so that both members' products
+        are of one size; Kb = 0 past the C channels, and a kernel of scale 0 (all zero) is 0:
+        (ar, ai, br, bi) [BK*P, N2]."""
         cb = tl.minimum(2 * j + 1, C - 1)  # the last pair of an odd C: read in bounds, then zero
         ar, ai = _channel_kernel_block(kf_ptr, 2 * j, ka0, k0, M, N1, N2, BK, P, CONJ, SPEC_ROWS)
         br, bi = _channel_kernel_block(kf_ptr, cb, ka0, k0, M, N1, N2, BK, P, CONJ, SPEC_ROWS)
@@ -349,11 +349,13 @@ if triton is not None:
         sb = tl.load(ksc_ptr + cb)
         inv_a = tl.where(sa > 0, 1.0 / sa, 0.0)  # 0: an all-zero kernel
         inv_b = tl.where((2 * j + 1 < C) & (sb > 0), 1.0 / sb, 0.0)
-        ar = ar * inv_a
-        ai = ai * inv_a
-        br = br * inv_b
-        bi = bi * inv_b
-        return (ar + br) * 0.5, (ai + bi) * 0.5, (ar - br) * 0.5, (ai - bi) * 0.5
+        return ar * inv_a, ai * inv_a, br * inv_b, bi * inv_b
+
+    @triton.jit
+    def _pair_product(ar, ai, br, bi, kar, kai, kbr, kbi):
+        """A Ka + i B Kb: the spectrum of the pair a * ka + i (b * kb) from its members' spectra (A, B) and kernels'
+        (Ka, Kb): (real, imaginary)."""
+        return ar * kar - ai * kai - (br * kbi + bi * kbr), ar * kai + ai * kar + br * kbr - bi * kbi
 
     @triton.jit
     def _mirror_rows(row, ka0, ph_ptr, M: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, P: tl.constexpr):
@@ -491,9 +493,9 @@ if triton is not None:
         PREC: tl.constexpr, EMB: tl.constexpr, FACTORED: tl.constexpr, SPEC_ROWS: tl.constexpr,
     ):
         """staged_rows_kernel for channel pairs: W[j*G + g] holds s = x[g, 2j] + i x[g, 2j + 1], whose two kernels
-        differ. With S = X[f] and Sm = conj(X[-f]) (_mirror_rows), the pair's product is
-        S (Ka + Kb) / 2 + Sm (Ka - Kb) / 2 = A Ka + i B Kb (Ka, Kb divided by the kernels' scales ksc, see
-        _pair_kernel_blocks); rows ka0 .. ka0 + P - 1 of out[j*G + g] become its IDFT_Q times conj(U[ka, :]).
+        differ. With the members' spectra (A, B) apart (_paired_rows_spectra), the pair's product is A Ka + i B Kb
+        (Ka, Kb divided by the kernels' scales ksc, see _pair_kernel_blocks); rows ka0 .. ka0 + P - 1 of
+        out[j*G + g] become its IDFT_Q times conj(U[ka, :]).
         Each program reads mirror rows that another one writes: out must not be W.
         Grid M / P * ceil(C / 2) * G (_row_program)."""
         ka0, seq = _row_program(M, P)
@@ -503,13 +505,11 @@ if triton is not None:
         accr = tl.zeros([N1, P * N2], dtype=tl.float32)
         acci = tl.zeros([N1, P * N2], dtype=tl.float32)
         for k0 in range(0, N1, BK):  # rows read per block: one block at Q <= 1024, and fewer live registers
-            zr, zi = _load_rows(row, M, N1, N2, P)
-            xr, xi = _spectrum_block(zr, zi, 0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, P, PREC, EMB)
-            zr, zi = _mirror_rows(row, ka0, ph_ptr, M, N1, N2, P)
-            yr, yi = _spectrum_block(zr, zi, 0, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, P, PREC, EMB)
-            sr, si, dr, di = _pair_kernel_blocks(kf_ptr, ksc_ptr, j, C, ka0, k0, M, N1, N2, BK, P, CONJ, SPEC_ROWS)
-            pr = xr * sr - xi * si + yr * dr - yi * di
-            pi = xr * si + xi * sr + yr * di + yi * dr
+            ar, ai, br, bi = _paired_rows_spectra(row, ka0, ph_ptr, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, M, N1, N2, BK,
+                                                  P, PREC, EMB)
+            kar, kai, kbr, kbi = _pair_kernel_blocks(kf_ptr, ksc_ptr, j, C, ka0, k0, M, N1, N2, BK, P, CONJ,
+                                                     SPEC_ROWS)
+            pr, pi = _pair_product(ar, ai, br, bi, kar, kai, kbr, kbi)
             er, ei = _inverse_block(pr, pi, k0, 0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, P, PREC, EMB)
             accr += er
             acci += ei
@@ -540,17 +540,12 @@ if triton is not None:
                 off = (j * G + g).to(tl.int64) * (2 * M * N1 * N2) + ka0 * (N1 * N2)
                 ar, ai, br, bi = _paired_rows_spectra(wz_ptr + off, ka0, ph_ptr, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, M,
                                                       N1, N2, BK, P, PREC, EMB)
-                if JOINT:  # DYa conj(Ka) + i DYb conj(Kb) = S conj(Ka + Kb) / 2 + Sm conj(Ka - Kb) / 2
-                    # with S = DYa + i DYb and Sm = DYa - i DYb; K read per entry, to keep fewer registers live
-                    kr, ki, hr, hi = _pair_kernel_blocks(kf_ptr, ksc_ptr, j, C, ka0, k0, M, N1, N2, BK, P, True,
-                                                         SPEC_ROWS)
-                    pr = ar - bi
-                    pi = ai + br
-                    qr = ar + bi
-                    qi = ai - br
-                    er, ei = _inverse_block(pr * kr - pi * ki + qr * hr - qi * hi,
-                                            pr * ki + pi * kr + qr * hi + qi * hr, k0, 0, f1_ptr, f2_ptr, tw_ptr,
-                                            g2_ptr, N1, N2, N1, BK, P, PREC, EMB)
+                if JOINT:  # DYa conj(Ka) + i DYb conj(Kb); K read per entry, to keep fewer registers live
+                    kar, kai, kbr, kbi = _pair_kernel_blocks(kf_ptr, ksc_ptr, j, C, ka0, k0, M, N1, N2, BK, P, True,
+                                                             SPEC_ROWS)
+                    pr, pi = _pair_product(ar, ai, br, bi, kar, kai, kbr, kbi)
+                    er, ei = _inverse_block(pr, pi, k0, 0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, N1, N2, N1, BK, P, PREC,
+                                            EMB)
                     _store_rows(dx_ptr + off, er, ei, ka0, u_ptr, v_ptr, M, N1, N2, P, FACTORED)
                 cr, ci, dr, di = _paired_rows_spectra(wx_ptr + off, ka0, ph_ptr, k0, f1_ptr, f2_ptr, tw_ptr, g2_ptr, M,
                                                       N1, N2, BK, P, PREC, EMB)
@@ -844,15 +839,21 @@ def kernel_scales(k: Tensor) -> Tensor:
     return _powers_of_two(_peaks(k.unsqueeze(0)), 0.0)[0]
 
 
+def pair_kernel_scales(k: Tensor, config: Optional[StagedConfig]) -> Optional[Tensor]:
+    """kernel_scales(k) where the config pairs channels (they are read only then), else None."""
+    return kernel_scales(k) if config is not None and config.pairing == "channels" else None
+
+
 def _spectrum_scales(kf: Tensor, c: int) -> Tensor:
     """kernel_scales from a kernel spectrum given without its kernel's (the largest spectrum entry instead)."""
     return _powers_of_two(_peaks(kf.reshape(1, c, -1)), 0.0)[0]
 
 
-def _output_scales(t: Tensor, kscale: Tensor) -> Tensor:
-    """(B, C) float32: what a channel pair's outputs are multiplied by after the shared transform of t's sequences
-    (divided by sequence_scales(t)) with kernels divided by kscale: their product, 0 for an all-zero sequence."""
-    return (_powers_of_two(_peaks(t), 0.0).double() * kscale.double()).float().contiguous()
+def _output_scales(peaks: Tensor, kscale: Tensor) -> Tensor:
+    """(B, C) float32: what a channel pair's outputs are multiplied by after the shared transform of sequences
+    with these peaks (each divided by its sequence scale) with kernels divided by kscale: the product of the two
+    scales, 0 for an all-zero sequence."""
+    return (_powers_of_two(peaks, 0.0).double() * kscale.double()).float().contiguous()
 
 
 def _check_kernel_scales(kscale: Tensor, c: int) -> None:
@@ -916,19 +917,14 @@ def _output(p: _Plan, w: Tensor, out: Tensor, src: Tensor, D: Optional[Tensor], 
     return out
 
 
-def _check_row_spectrum(p: _Plan, kf: Tensor, c: int) -> None:
+def _check_kernel_spectrum(p: _Plan, kf: Tensor, c: int) -> None:
+    """kf as the plan's StagedConfig.spectrum says: kernel_spectrum(k, N) or row_spectrum(k, N, ...)."""
+    if p.cfg.spectrum != "rows":
+        return fused_fft._check_spectrum(kf, c, p.n)
     want = (c, 2, p.m, p.q)
     if tuple(kf.shape) != want or not kf.is_contiguous() or kf.dtype != torch.float32:
         raise ValueError(f"kf must be row_spectrum(k, {p.n}, ...) with row length {p.q}: a contiguous float32 {want} "
                          f"tensor, got {kf.dtype} {tuple(kf.shape)} with strides {kf.stride()}")
-
-
-def _check_kernel_spectrum(p: _Plan, kf: Tensor, c: int) -> None:
-    """kf as the plan's StagedConfig.spectrum says: kernel_spectrum(k, N) or row_spectrum(k, N, ...)."""
-    if p.cfg.spectrum == "rows":
-        _check_row_spectrum(p, kf, c)
-    else:
-        fused_fft._check_spectrum(kf, c, p.n)
 
 
 def row_spectrum(k: Tensor, n: int, config: Optional[StagedConfig] = None) -> Tensor:
@@ -961,13 +957,22 @@ def convolve(src: Tensor, kf: Tensor, D: Optional[Tensor], in_shift: int, out_sh
     p = _plan(n, src.dtype, config or StagedConfig())
     c = src.shape[1]
     _check_kernel_spectrum(p, kf, c)
+    if p.cfg.pairing == "channels":
+        kscale = kscale if kscale is not None else _spectrum_scales(kf, c)
+        _check_kernel_scales(kscale, c)
+    return _convolve(p, src, kf, D, in_shift, out_shift, conj, kscale)
+
+
+def _convolve(p: _Plan, src: Tensor, kf: Tensor, D: Optional[Tensor], in_shift: int, out_shift: int, conj: bool,
+              kscale: Optional[Tensor], peaks: Optional[Tensor] = None) -> Tensor:
+    """convolve after its checks; channel pairs with kscale, and src's peaks (_peaks) where already known."""
+    c = src.shape[1]
     if p.cfg.pairing != "channels":
         w = _columns(p, src, in_shift)
         return _output(p, _rows(p, w, kf, conj, c), _empty_like_seq(src), src, D, out_shift)
-    kscale = kscale if kscale is not None else _spectrum_scales(kf, c)
-    _check_kernel_scales(kscale, c)
-    w = _rows(p, _columns(p, src, in_shift, sequence_scales(src)), kf, conj, c, kscale)
-    return _output(p, w, _empty_like_seq(src), src, D, out_shift, _output_scales(src, kscale))
+    peaks = peaks if peaks is not None else _peaks(src)
+    w = _rows(p, _columns(p, src, in_shift, _powers_of_two(peaks, 1.0)), kf, conj, c, kscale)
+    return _output(p, w, _empty_like_seq(src), src, D, out_shift, _output_scales(peaks, kscale))
 
 
 def _rows(p: _Plan, w: Tensor, kf: Tensor, conj: bool, c: int, kscale: Optional[Tensor] = None) -> Tensor:
@@ -1006,14 +1011,15 @@ def backward(dy: Tensor, x: Tensor, kf: Tensor, D: Optional[Tensor], shift: int,
         kscale = kscale if kscale is not None else _spectrum_scales(kf, c)
         _check_kernel_scales(kscale, c)
     joint = need_dx and need_dk and p.cfg.joint_backward and p.bk == p.n1
+    pz = _peaks(dy) if channels else None  # each sequence's largest magnitude, read once
     dx = None
     if need_dx and not joint:
-        dx = convolve(dy, kf, D, shift, 0, True, n, p.cfg, kscale)
+        dx = _convolve(p, dy, kf, D, shift, 0, True, kscale, pz)
     if not need_dk:
         return dx, None
-    sz, sx = (sequence_scales(dy), sequence_scales(x)) if channels else (None, None)
-    wz = _columns(p, dy, shift, sz)
-    wx = _columns(p, x, 0, sx)
+    px = _peaks(x) if channels else None
+    wz = _columns(p, dy, shift, _powers_of_two(pz, 1.0) if channels else None)
+    wx = _columns(p, x, 0, _powers_of_two(px, 1.0) if channels else None)
     f1, f2, tw, g2 = _dft_constants(p.n1, p.n2, x.device, _operand_dtype(p.prec))
     common = dict(M=p.m, N1=p.n1, N2=p.n2, BK=p.bk, P=p.rows, PREC=p.prec, EMB=p.emb, JOINT=joint,
                   FACTORED=p.cfg.twiddles == "factored", SPEC_ROWS=p.cfg.spectrum == "rows",
@@ -1023,7 +1029,7 @@ def backward(dy: Tensor, x: Tensor, kf: Tensor, D: Optional[Tensor], shift: int,
         spec = torch.empty((cdiv(c, 2), 2, p.m, p.q), dtype=torch.float32, device=x.device)
         wdx = torch.empty_like(wz) if joint else wz
         # each batch entry's term at its own size (0 for an all-zero sequence), over the channel's largest
-        products = _powers_of_two(_peaks(dy), 0.0).double() * _powers_of_two(_peaks(x), 0.0).double()
+        products = _powers_of_two(pz, 0.0).double() * _powers_of_two(px, 0.0).double()
         top = products.amax(dim=0, keepdim=True)
         wgt = torch.where(top > 0, products / torch.where(top > 0, top, 1.0), 0.0).float().contiguous()
         dk_scale = top.float()
@@ -1036,6 +1042,6 @@ def backward(dy: Tensor, x: Tensor, kf: Tensor, D: Optional[Tensor], shift: int,
         staged_correlation_rows_kernel[(p.m // p.rows * c,)](
             wz, wx, spec, kf, *_row_twiddle_tables(p, x.device), f1, f2, tw, g2, cdiv(bsz, 2), **common)
     if joint:
-        dx = _output(p, wdx, _empty_like_seq(dy), dy, D, 0, _output_scales(dy, kscale) if channels else None)
+        dx = _output(p, wdx, _empty_like_seq(dy), dy, D, 0, _output_scales(pz, kscale) if channels else None)
     dk = torch.empty((1, c, lk), dtype=torch.float32, device=x.device)
     return dx, _output(p, spec, dk, dk, None, 0, dk_scale.contiguous() if channels else None)[0]
